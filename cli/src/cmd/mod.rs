@@ -1,0 +1,92 @@
+//! The subcommands, one file each, and the argument definitions they share.
+
+mod demo;
+mod export;
+mod generate;
+mod info;
+mod ingest;
+mod init;
+mod proof;
+mod prove;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use auditlog_engine::{Log, OpenOptions};
+use clap::{Parser, Subcommand};
+
+/// auditlog: a tamper-evident, Merkle-tree audit-log store.
+#[derive(Debug, Parser)]
+#[command(name = "auditlog", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a log (and its data directory).
+    Init(init::Args),
+    /// Append events from a JSON Lines file (or `-` for stdin), durably.
+    Ingest(ingest::Args),
+    /// Write synthetic audit events as JSON Lines to stdout.
+    Generate(generate::Args),
+    /// Print an inclusion or consistency proof as JSON.
+    Prove(prove::Args),
+    /// Check proofs.
+    Proof(proof::Args),
+    /// Check every byte of a data directory offline.
+    Verify(verify::Args),
+    /// Stream events as JSON Lines.
+    Export(export::Args),
+    /// Print the log's size, tree head and segments.
+    Info(info::Args),
+    /// Generate a workload into a fresh data directory, ingest, prove and verify it.
+    Demo(demo::Args),
+}
+
+pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Ingest(args) => ingest::run(args),
+        Command::Generate(args) => generate::run(args),
+        Command::Prove(args) => prove::run(args),
+        Command::Proof(args) => proof::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Info(args) => info::run(args),
+        Command::Demo(args) => demo::run(args),
+    }
+}
+
+/// `--data DIR`, shared by every verb that reads or writes a log.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct DataDir {
+    /// The data directory.
+    #[arg(long = "data", value_name = "DIR", default_value = "auditlog-data")]
+    pub(crate) dir: PathBuf,
+}
+
+impl DataDir {
+    /// Opens the log to read it: recovers it if no other process has it open, otherwise
+    /// reads it as it stands.
+    pub(crate) fn open_for_reading(&self) -> anyhow::Result<Log> {
+        if !self.dir.join(auditlog_engine::CONFIG_FILE).exists() {
+            anyhow::bail!(
+                "{} holds no log (create one with `auditlog init --data {}`)",
+                self.dir.display(),
+                self.dir.display()
+            );
+        }
+        match Log::open(&self.dir) {
+            Ok(log) => Ok(log),
+            Err(auditlog_engine::Error::InvalidArgument(_)) => OpenOptions::new()
+                .read_only(true)
+                .open(&self.dir)
+                .with_context(|| format!("opening {}", self.dir.display())),
+            Err(e) => Err(e).with_context(|| format!("opening {}", self.dir.display())),
+        }
+    }
+}

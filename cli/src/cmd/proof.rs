@@ -1,0 +1,55 @@
+//! `auditlog proof verify FILE|-`: check a proof offline. Exit 0 when it is valid, 1 when
+//! it is not, 2 when the input is not proof JSON.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use auditlog_engine::merkle::Proof;
+
+use crate::exit::{CHECK_FAILED, UNUSABLE};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Verify an inclusion or consistency proof (RFC 9162 §2.1.3.2, §2.1.4.2).
+    Verify {
+        /// The proof JSON file, or `-` for stdin.
+        file: PathBuf,
+    },
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let Command::Verify { file } = args.command;
+    let mut text = Vec::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin()
+            .read_to_end(&mut text)
+            .context("reading stdin")?;
+    } else {
+        text = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+    }
+    let proof = match Proof::from_json(&text) {
+        Ok(proof) => proof,
+        Err(e) => {
+            eprintln!("auditlog: {e}");
+            return Ok(ExitCode::from(UNUSABLE));
+        }
+    };
+    match proof.verify() {
+        Ok(()) => {
+            println!("valid");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("invalid: {e}");
+            Ok(ExitCode::from(CHECK_FAILED))
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! `auditlog prove inclusion|consistency`: print proof JSON.
+
+use std::process::ExitCode;
+
+use auditlog_engine::merkle::Proof;
+
+use super::DataDir;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Prove that event INDEX is in the tree.
+    Inclusion {
+        #[command(flatten)]
+        data: DataDir,
+        /// The leaf index (= sequence number).
+        #[arg(long)]
+        index: u64,
+        /// The tree size to prove against (default: the current size).
+        #[arg(long)]
+        tree_size: Option<u64>,
+    },
+    /// Prove that the tree of SIZE2 leaves extends the tree of SIZE1 leaves.
+    Consistency {
+        #[command(flatten)]
+        data: DataDir,
+        /// The older tree size.
+        #[arg(long)]
+        size1: u64,
+        /// The newer tree size.
+        #[arg(long)]
+        size2: u64,
+    },
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let proof = match args.command {
+        Command::Inclusion {
+            data,
+            index,
+            tree_size,
+        } => Proof::Inclusion(data.open_for_reading()?.prove_inclusion(index, tree_size)?),
+        Command::Consistency { data, size1, size2 } => {
+            Proof::Consistency(data.open_for_reading()?.prove_consistency(size1, size2)?)
+        }
+    };
+    println!("{}", proof.to_json());
+    Ok(ExitCode::SUCCESS)
+}

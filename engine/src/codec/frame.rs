@@ -1,0 +1,156 @@
+//! Record framing: `u32 len ‖ u32 crc32(len ‖ payload) ‖ payload`, little-endian. The CRC
+//! covers the length so a damaged length is caught before it is trusted.
+
+/// Bytes before each payload.
+pub const FRAME_HEADER_BYTES: usize = 8;
+/// The largest payload a frame may carry. Validated events are far smaller (about 20 KiB
+/// at most); the bound keeps a damaged length from sending a reader far off.
+pub const MAX_RECORD_LEN_BYTES: usize = 64 * 1024;
+
+/// Why bytes are not a valid frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// Fewer bytes than the frame needs.
+    #[error("truncated record frame: {needed} bytes needed, {available} available")]
+    Truncated {
+        /// Bytes the frame claims.
+        needed: usize,
+        /// Bytes there are.
+        available: usize,
+    },
+    /// The length is zero or above [`MAX_RECORD_LEN_BYTES`].
+    #[error("record length {0} is out of range")]
+    BadLength(u32),
+    /// The CRC does not match.
+    #[error("record checksum mismatch (stored {expected:#010x}, computed {found:#010x})")]
+    ChecksumMismatch {
+        /// The stored CRC.
+        expected: u32,
+        /// The CRC of the bytes.
+        found: u32,
+    },
+}
+
+fn crc(len_bytes: [u8; 4], payload: &[u8]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&len_bytes);
+    hasher.update(payload);
+    hasher.finalize()
+}
+
+/// Appends one frame holding `payload` (at most [`MAX_RECORD_LEN_BYTES`]; callers check).
+pub fn encode_frame_into(payload: &[u8], out: &mut Vec<u8>) {
+    debug_assert!(!payload.is_empty() && payload.len() <= MAX_RECORD_LEN_BYTES);
+    let len_bytes = u32::try_from(payload.len())
+        .unwrap_or(u32::MAX)
+        .to_le_bytes();
+    out.extend_from_slice(&len_bytes);
+    out.extend_from_slice(&crc(len_bytes, payload).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// Starts a frame in `out` whose payload the caller appends next; returns the frame's
+/// start for [`finish_frame`]. Lets encoders write the payload in place, without a copy.
+pub fn begin_frame(out: &mut Vec<u8>) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME_HEADER_BYTES]);
+    start
+}
+
+/// Fills in the length and CRC of the frame begun at `start`; on an empty or oversized
+/// payload, removes the frame again and fails.
+pub fn finish_frame(out: &mut Vec<u8>, start: usize) -> Result<(), FrameError> {
+    let payload_len = out.len().saturating_sub(start + FRAME_HEADER_BYTES);
+    if payload_len == 0 || payload_len > MAX_RECORD_LEN_BYTES {
+        out.truncate(start);
+        return Err(FrameError::BadLength(
+            u32::try_from(payload_len).unwrap_or(u32::MAX),
+        ));
+    }
+    let len_bytes = u32::try_from(payload_len).unwrap_or(u32::MAX).to_le_bytes();
+    let crc = crc(
+        len_bytes,
+        out.get(start + FRAME_HEADER_BYTES..).unwrap_or_default(),
+    );
+    if let Some(header) = out.get_mut(start..start + FRAME_HEADER_BYTES) {
+        header[..4].copy_from_slice(&len_bytes);
+        header[4..].copy_from_slice(&crc.to_le_bytes());
+    }
+    Ok(())
+}
+
+/// Decodes the frame at the start of `bytes`: its payload and the frame's total length.
+pub fn decode_frame(bytes: &[u8]) -> Result<(&[u8], usize), FrameError> {
+    let truncated = |needed| FrameError::Truncated {
+        needed,
+        available: bytes.len(),
+    };
+    let (Some(len_bytes), Some(crc_bytes)) = (bytes.get(0..4), bytes.get(4..8)) else {
+        return Err(truncated(FRAME_HEADER_BYTES));
+    };
+    let len_bytes: [u8; 4] = len_bytes
+        .try_into()
+        .map_err(|_| truncated(FRAME_HEADER_BYTES))?;
+    let len = u32::from_le_bytes(len_bytes);
+    if len == 0 || len as usize > MAX_RECORD_LEN_BYTES {
+        return Err(FrameError::BadLength(len));
+    }
+    let total = FRAME_HEADER_BYTES + len as usize;
+    let payload = bytes
+        .get(FRAME_HEADER_BYTES..total)
+        .ok_or(truncated(total))?;
+    let expected = u32::from_le_bytes(crc_bytes.try_into().map_err(|_| truncated(total))?);
+    let found = crc(len_bytes, payload);
+    if expected != found {
+        return Err(FrameError::ChecksumMismatch { expected, found });
+    }
+    Ok((payload, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_every_single_byte_damage_is_caught() {
+        let mut buf = Vec::new();
+        encode_frame_into(b"hello record", &mut buf);
+        assert_eq!(decode_frame(&buf), Ok((&b"hello record"[..], buf.len())));
+        for i in 0..buf.len() {
+            let mut bad = buf.clone();
+            bad[i] ^= 0x40;
+            assert!(decode_frame(&bad).is_err(), "flip at {i}");
+        }
+        for cut in 0..buf.len() {
+            assert!(matches!(
+                decode_frame(&buf[..cut]),
+                Err(FrameError::Truncated { .. }) | Err(FrameError::BadLength(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn in_place_frames_equal_copied_ones() {
+        let mut a = Vec::new();
+        encode_frame_into(b"payload", &mut a);
+        let mut b = vec![];
+        let start = begin_frame(&mut b);
+        b.extend_from_slice(b"payload");
+        assert_eq!(finish_frame(&mut b, start), Ok(()));
+        assert_eq!(a, b);
+        let start = begin_frame(&mut b);
+        assert_eq!(finish_frame(&mut b, start), Err(FrameError::BadLength(0)));
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn known_layout() {
+        let mut buf = Vec::new();
+        encode_frame_into(b"a", &mut buf);
+        assert_eq!(&buf[..4], &[1, 0, 0, 0]);
+        let mut h = crc32fast::Hasher::new();
+        h.update(&[1, 0, 0, 0, b'a']);
+        assert_eq!(&buf[4..8], &h.finalize().to_le_bytes());
+        assert_eq!(buf[8], b'a');
+    }
+}

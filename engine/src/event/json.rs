@@ -1,0 +1,164 @@
+//! The JSON shape of an event, in and out:
+//! `{"timestamp":…,"actor":{"user_id":…,"email":…,"kind":…},"organization":{"id":…,"name":…},
+//! "action":…,"resource":{"type":…,"id":…},"outcome":…,"ip_address":…,"user_agent":…,
+//! "metadata":{…},"event_id":…}`. Output uses this key order with compact separators, so a
+//! line of the workload generator comes back byte for byte.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{Event, EventError, Outcome, Timestamp};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireEvent<'a> {
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow)]
+    actor: WireActor<'a>,
+    #[serde(borrow)]
+    organization: WireOrganization<'a>,
+    #[serde(borrow)]
+    action: Cow<'a, str>,
+    #[serde(borrow, default)]
+    resource: Option<WireResource<'a>>,
+    outcome: Outcome,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    ip_address: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    user_agent: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    metadata: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    event_id: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireActor<'a> {
+    #[serde(borrow)]
+    user_id: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    email: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    kind: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireOrganization<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "opt_cow")]
+    name: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireResource<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+}
+
+/// Like serde's `Option<Cow<str>>`, but borrowing whenever the JSON string has no escapes.
+fn opt_cow<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Borrowed<'de>>::deserialize(d)?.map(|b| b.0))
+}
+
+/// Parses and validates one event from JSON bytes (one JSONL line, without its newline).
+pub fn parse_json(bytes: &[u8]) -> Result<Event<'_>, EventError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| EventError::InvalidUtf8 {
+        byte_offset: e.valid_up_to(),
+    })?;
+    let wire: WireEvent<'_> =
+        serde_json::from_str(text).map_err(|e| EventError::Json(e.to_string()))?;
+    let timestamp = Timestamp::parse(&wire.timestamp).map_err(EventError::BadTimestamp)?;
+    let metadata = match wire.metadata {
+        Some(raw) if raw.get() == "null" => None,
+        Some(raw) => Some(Cow::Borrowed(raw.get())),
+        None => None,
+    };
+    let (resource_type, resource_id) = match wire.resource {
+        Some(r) => (Some(r.kind), Some(r.id)),
+        None => (None, None),
+    };
+    let event = Event {
+        timestamp,
+        actor_id: wire.actor.user_id,
+        actor_email: wire.actor.email,
+        actor_kind: wire.actor.kind,
+        tenant_id: wire.organization.id,
+        tenant_name: wire.organization.name,
+        action: wire.action,
+        resource_type,
+        resource_id,
+        outcome: wire.outcome,
+        ip_address: wire.ip_address,
+        user_agent: wire.user_agent,
+        metadata,
+        event_id: wire.event_id,
+    };
+    event.validate()?;
+    Ok(event)
+}
+
+fn write_str(out: &mut Vec<u8>, value: &str) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
+fn write_member(out: &mut Vec<u8>, key: &str, value: &str) {
+    out.push(b',');
+    write_str(out, key);
+    out.push(b':');
+    write_str(out, value);
+}
+
+fn write_opt_member(out: &mut Vec<u8>, key: &str, value: Option<&Cow<'_, str>>) {
+    if let Some(v) = value {
+        write_member(out, key, v);
+    }
+}
+
+pub(super) fn write_json(e: &Event<'_>, seq: Option<u64>, out: &mut Vec<u8>) {
+    out.push(b'{');
+    if let Some(seq) = seq {
+        out.extend_from_slice(b"\"seq\":");
+        out.extend_from_slice(seq.to_string().as_bytes());
+        out.push(b',');
+    }
+    let mut ts = String::with_capacity(27);
+    e.timestamp.format(&mut ts);
+    out.extend_from_slice(b"\"timestamp\":\"");
+    out.extend_from_slice(ts.as_bytes());
+    out.extend_from_slice(b"\",\"actor\":{\"user_id\":");
+    write_str(out, &e.actor_id);
+    write_opt_member(out, "email", e.actor_email.as_ref());
+    write_opt_member(out, "kind", e.actor_kind.as_ref());
+    out.extend_from_slice(b"},\"organization\":{\"id\":");
+    write_str(out, &e.tenant_id);
+    write_opt_member(out, "name", e.tenant_name.as_ref());
+    out.push(b'}');
+    write_member(out, "action", &e.action);
+    if let (Some(kind), Some(id)) = (&e.resource_type, &e.resource_id) {
+        out.extend_from_slice(b",\"resource\":{\"type\":");
+        write_str(out, kind);
+        write_member(out, "id", id);
+        out.push(b'}');
+    }
+    write_member(out, "outcome", e.outcome.as_str());
+    write_opt_member(out, "ip_address", e.ip_address.as_ref());
+    write_opt_member(out, "user_agent", e.user_agent.as_ref());
+    if let Some(metadata) = &e.metadata {
+        out.extend_from_slice(b",\"metadata\":");
+        out.extend_from_slice(metadata.as_bytes());
+    }
+    write_opt_member(out, "event_id", e.event_id.as_ref());
+    out.push(b'}');
+}

@@ -1,0 +1,175 @@
+//! The per-log settings, kept in `config.json` in the data directory (written atomically
+//! at `init`): hash algorithm, checkpoint origin, segment size, durability policy.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::merkle::HashAlg;
+use crate::storage::{Storage, read_all, write_atomically};
+
+/// The name of the settings file.
+pub const CONFIG_FILE: &str = "config.json";
+/// Default segment size: 128 MiB.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 128 << 20;
+/// The smallest segment size allowed (tests use small segments to get many).
+pub const MIN_SEGMENT_BYTES: u64 = 4 << 10;
+/// The largest segment size allowed: record offsets are 32-bit.
+pub const MAX_SEGMENT_BYTES: u64 = 2 << 30;
+
+/// When an append is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// After `fdatasync` of the group that holds it.
+    Always,
+    /// Like `Always`, but the writer lingers up to this long to gather a larger group
+    /// (fewer syncs, higher latency).
+    Interval(Duration),
+    /// After `write` only: survives a process crash, not a power loss. For benchmarks.
+    None,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+
+    /// `always`, `none`, or `interval:<milliseconds>`.
+    fn from_str(s: &str) -> Result<Durability, String> {
+        match s {
+            "always" => Ok(Durability::Always),
+            "none" => Ok(Durability::None),
+            _ => s
+                .strip_prefix("interval:")
+                .and_then(|ms| ms.parse::<u64>().ok())
+                .filter(|ms| (1..=10_000).contains(ms))
+                .map(|ms| Durability::Interval(Duration::from_millis(ms)))
+                .ok_or_else(|| {
+                    format!("durability `{s}` is not always, none or interval:<1..10000 ms>")
+                }),
+        }
+    }
+}
+
+impl std::fmt::Display for Durability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Durability::Always => f.write_str("always"),
+            Durability::None => f.write_str("none"),
+            Durability::Interval(d) => write!(f, "interval:{}", d.as_millis()),
+        }
+    }
+}
+
+/// The settings of one log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Tree hash, fixed at creation.
+    pub hash: HashAlg,
+    /// The checkpoint origin line (a schema-less URL-like name).
+    pub origin: String,
+    /// Roll to a new segment once the active one would grow past this.
+    pub segment_bytes: u64,
+    /// The acknowledgement policy.
+    pub durability: Durability,
+}
+
+impl Default for LogConfig {
+    fn default() -> LogConfig {
+        LogConfig {
+            hash: HashAlg::Blake3,
+            origin: "auditlog.local/log".to_owned(),
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            durability: Durability::Always,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    format_version: u16,
+    hash: HashAlg,
+    origin: String,
+    segment_bytes: u64,
+    durability: String,
+}
+
+impl LogConfig {
+    /// Checks the settings' ranges.
+    pub fn check(&self) -> Result<()> {
+        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&self.segment_bytes) {
+            return Err(Error::InvalidArgument(format!(
+                "segment size {} is outside {MIN_SEGMENT_BYTES}..={MAX_SEGMENT_BYTES} bytes",
+                self.segment_bytes
+            )));
+        }
+        let origin_ok = !self.origin.is_empty()
+            && self.origin.len() <= 256
+            && !self
+                .origin
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() && c != ' ');
+        if !origin_ok {
+            return Err(Error::InvalidArgument(format!(
+                "origin `{}` must be one printable line",
+                self.origin
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn load(storage: &dyn Storage, dir: &Path) -> Result<LogConfig> {
+        let path = dir.join(CONFIG_FILE);
+        let bytes = read_all(storage, &path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let file: ConfigFile = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
+        if file.format_version != crate::segment::FORMAT_VERSION {
+            return Err(Error::InvalidArgument(format!(
+                "{}: format version {} is not supported",
+                path.display(),
+                file.format_version
+            )));
+        }
+        let config = LogConfig {
+            hash: file.hash,
+            origin: file.origin,
+            segment_bytes: file.segment_bytes,
+            durability: file.durability.parse().map_err(Error::InvalidArgument)?,
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    pub(crate) fn store(&self, storage: &dyn Storage, dir: &Path) -> Result<()> {
+        let file = ConfigFile {
+            format_version: crate::segment::FORMAT_VERSION,
+            hash: self.hash,
+            origin: self.origin.clone(),
+            segment_bytes: self.segment_bytes,
+            durability: self.durability.to_string(),
+        };
+        let mut bytes =
+            serde_json::to_vec_pretty(&file).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        bytes.push(b'\n');
+        let path = dir.join(CONFIG_FILE);
+        write_atomically(storage, &path, &bytes)
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durability_parses_and_prints() {
+        for text in ["always", "none", "interval:5"] {
+            let d: Durability = text.parse().unwrap_or(Durability::Always);
+            assert_eq!(d.to_string(), text);
+        }
+        assert!("interval:0".parse::<Durability>().is_err());
+        assert!("sometimes".parse::<Durability>().is_err());
+    }
+}

@@ -1,0 +1,348 @@
+//! [`Log`]: the public facade. Open (and recover), append, prove, read. It owns the writer
+//! thread and shares the read side (segments, tree) with it.
+
+mod config;
+mod read;
+mod recover;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use parking_lot::{Mutex, RwLock};
+
+pub use config::{
+    CONFIG_FILE, DEFAULT_SEGMENT_BYTES, Durability, LogConfig, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
+};
+pub use read::TimeRange;
+pub use recover::{MAX_TORN_TAIL_BYTES, RecoveryReport};
+
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::merkle::{
+    ConsistencyProof, Hash, HashAlg, InclusionProof, NodeSource, consistency_path, inclusion_path,
+    subtree_root,
+};
+use crate::segment::{ActiveView, SealedSegment};
+use crate::storage::{FsStorage, Storage};
+use crate::tree::TreeStore;
+use crate::writer::{Ack, AckReceiver, PreparedBatch, Request, Writer};
+
+/// The largest prepared batch accepted in one append.
+pub const MAX_BATCH_BYTES: usize = 16 << 20;
+/// Appends queued for the writer before `submit` blocks (backpressure).
+const QUEUE_DEPTH: usize = 64;
+
+/// Counters for operators.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    syncs: AtomicU64,
+    sync_nanos: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn record_sync(&self, took: Duration) {
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        self.sync_nanos.fetch_add(
+            u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// `fdatasync` calls so far and their total duration.
+    pub fn syncs(&self) -> (u64, Duration) {
+        (
+            self.syncs.load(Ordering::Relaxed),
+            Duration::from_nanos(self.sync_nanos.load(Ordering::Relaxed)),
+        )
+    }
+}
+
+/// What readers see: sealed segments, the committed part of the active one, the tree head.
+#[derive(Debug)]
+pub(crate) struct LogView {
+    pub(crate) sealed: Vec<Arc<SealedSegment>>,
+    pub(crate) active: Option<ActiveView>,
+    pub(crate) tree_size: u64,
+    pub(crate) root: Hash,
+}
+
+/// State shared by the facade and the writer thread.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) dir: PathBuf,
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) config: LogConfig,
+    pub(crate) tree: TreeStore,
+    pub(crate) view: RwLock<LogView>,
+    pub(crate) metrics: Metrics,
+}
+
+/// How to open a log.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    storage: Arc<dyn Storage>,
+    read_only: bool,
+    durability: Option<Durability>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> OpenOptions {
+        OpenOptions {
+            storage: Arc::new(FsStorage::default()),
+            read_only: false,
+            durability: None,
+        }
+    }
+}
+
+impl OpenOptions {
+    /// Default options: the real file system, read-write, the log's own durability.
+    pub fn new() -> OpenOptions {
+        OpenOptions::default()
+    }
+
+    /// Uses another storage (fault injection in tests).
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> OpenOptions {
+        self.storage = storage;
+        self
+    }
+
+    /// Opens without recovering or writing anything: a torn tail is ignored, not cut, and
+    /// appends fail.
+    pub fn read_only(mut self, read_only: bool) -> OpenOptions {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Overrides the durability policy for this process (e.g. `none` for a benchmark).
+    pub fn durability(mut self, durability: Durability) -> OpenOptions {
+        self.durability = Some(durability);
+        self
+    }
+
+    /// Creates a new log in `dir` (which must not hold one) and opens it.
+    pub fn create(self, dir: &Path, config: &LogConfig) -> Result<Log> {
+        config.check()?;
+        let storage = Arc::clone(&self.storage);
+        if storage.exists(&dir.join(CONFIG_FILE)) {
+            return Err(Error::InvalidArgument(format!(
+                "{} already holds a log",
+                dir.display()
+            )));
+        }
+        for sub in ["", crate::segment::SEGMENTS_DIR, crate::tree::TREE_DIR] {
+            let d = dir.join(sub);
+            storage
+                .create_dir_all(&d)
+                .map_err(|e| Error::io(format!("creating {}", d.display()), e))?;
+        }
+        config.store(storage.as_ref(), dir)?;
+        self.open(dir)
+    }
+
+    /// Opens the log in `dir`, recovering it after a crash.
+    pub fn open(self, dir: &Path) -> Result<Log> {
+        recover::open(self, dir)
+    }
+}
+
+/// An open audit log.
+#[derive(Debug)]
+pub struct Log {
+    shared: Arc<Shared>,
+    sender: Mutex<Option<Sender<Request>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    report: RecoveryReport,
+    _lock: Option<File>,
+}
+
+impl Log {
+    /// Creates a log with `config` in `dir` on the real file system.
+    pub fn create(dir: &Path, config: &LogConfig) -> Result<Log> {
+        OpenOptions::new().create(dir, config)
+    }
+
+    /// Opens and recovers the log in `dir` on the real file system.
+    pub fn open(dir: &Path) -> Result<Log> {
+        OpenOptions::new().open(dir)
+    }
+
+    /// The log's settings.
+    pub fn config(&self) -> &LogConfig {
+        &self.shared.config
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The hash algorithm.
+    pub fn alg(&self) -> HashAlg {
+        self.shared.config.hash
+    }
+
+    /// What recovery found and did when the log was opened.
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// Operator counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// The committed tree size (= number of events).
+    pub fn tree_size(&self) -> u64 {
+        self.shared.view.read().tree_size
+    }
+
+    /// The committed tree head.
+    pub fn root(&self) -> Hash {
+        self.shared.view.read().root
+    }
+
+    /// Number of segment files (sealed and active).
+    pub fn segment_count(&self) -> usize {
+        let view = self.shared.view.read();
+        view.sealed.len() + usize::from(view.active.is_some())
+    }
+
+    /// An empty batch for this log.
+    pub fn batch(&self) -> PreparedBatch {
+        PreparedBatch::new(self.alg())
+    }
+
+    /// Hands a prepared batch to the writer and returns at once with the handle its
+    /// [`Ack`] (or error) arrives on. Blocks only when the writer's queue is full.
+    pub fn submit(&self, batch: PreparedBatch) -> Result<AckReceiver> {
+        if batch.byte_len() > MAX_BATCH_BYTES {
+            return Err(Error::InvalidArgument(format!(
+                "batch of {} bytes exceeds the limit of {MAX_BATCH_BYTES}",
+                batch.byte_len()
+            )));
+        }
+        let sender = self.sender.lock().clone().ok_or(Error::Closed)?;
+        let (reply, ack) = crossbeam_channel::bounded(1);
+        sender
+            .send(Request::Append(batch, reply))
+            .map_err(|_| Error::Closed)?;
+        Ok(ack)
+    }
+
+    /// Appends a prepared batch and waits until it is durable.
+    pub fn append_batch(&self, batch: PreparedBatch) -> Result<Ack> {
+        self.submit(batch)?.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Validates, encodes and appends events, waiting until they are durable.
+    pub fn append(&self, events: &[Event<'_>]) -> Result<Ack> {
+        let mut batch = self.batch();
+        for event in events {
+            event.validate()?;
+            batch.push(event)?;
+        }
+        self.append_batch(batch)
+    }
+
+    /// Seals the active segment now, if it holds any record.
+    pub fn seal(&self) -> Result<()> {
+        let sender = self.sender.lock().clone().ok_or(Error::Closed)?;
+        let (reply, done) = crossbeam_channel::bounded(1);
+        sender
+            .send(Request::Seal(reply))
+            .map_err(|_| Error::Closed)?;
+        done.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// Stops the writer after it has finished what was queued, and makes the tree durable.
+    pub fn close(&self) {
+        self.sender.lock().take();
+        if let Some(handle) = self.writer.lock().take() {
+            let _ = handle.join();
+        }
+    }
+
+    fn check_size(&self, size: u64) -> Result<()> {
+        let current = self.tree_size();
+        if size > current {
+            return Err(Error::InvalidArgument(format!(
+                "tree size {size} is beyond the log's size {current}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The tree head at `tree_size` (at most the current size).
+    pub fn root_at(&self, tree_size: u64) -> Result<Hash> {
+        self.check_size(tree_size)?;
+        subtree_root(&self.shared.tree, 0, tree_size)
+    }
+
+    /// The leaf hash of event `seq`.
+    pub fn leaf_hash(&self, seq: u64) -> Result<Hash> {
+        self.check_size(seq.saturating_add(1))?;
+        self.shared.tree.node(0, seq)
+    }
+
+    /// An inclusion proof of leaf `leaf_index` in the tree of `tree_size` leaves (the
+    /// current size when `None`).
+    pub fn prove_inclusion(
+        &self,
+        leaf_index: u64,
+        tree_size: Option<u64>,
+    ) -> Result<InclusionProof> {
+        let tree_size = tree_size.unwrap_or_else(|| self.tree_size());
+        self.check_size(tree_size)?;
+        let tree = &self.shared.tree;
+        let path = inclusion_path(tree, leaf_index, tree_size)?;
+        let leaf_hash = tree.node(0, leaf_index)?;
+        let root = subtree_root(tree, 0, tree_size)?;
+        Ok(InclusionProof::new(
+            self.alg(),
+            tree_size,
+            leaf_index,
+            leaf_hash,
+            &path,
+            root,
+        ))
+    }
+
+    /// A consistency proof between tree sizes `size1` and `size2`.
+    pub fn prove_consistency(&self, size1: u64, size2: u64) -> Result<ConsistencyProof> {
+        self.check_size(size2)?;
+        let tree = &self.shared.tree;
+        let path = consistency_path(tree, size1, size2)?;
+        let root1 = subtree_root(tree, 0, size1)?;
+        let root2 = subtree_root(tree, 0, size2)?;
+        Ok(ConsistencyProof::new(
+            self.alg(),
+            size1,
+            size2,
+            root1,
+            root2,
+            &path,
+        ))
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn start_writer(shared: &Arc<Shared>, writer: Writer) -> Result<(Sender<Request>, JoinHandle<()>)> {
+    let (sender, receiver) = crossbeam_channel::bounded(QUEUE_DEPTH);
+    let _ = shared;
+    let handle = std::thread::Builder::new()
+        .name("auditlog-writer".into())
+        .spawn(move || writer.run(receiver))
+        .map_err(|e| Error::io("starting the writer thread", e))?;
+    Ok((sender, handle))
+}

@@ -1,0 +1,388 @@
+//! Opening a log: check every segment's header and footer and the chain between them,
+//! recover the active segment (cut a torn tail, never an acknowledged record), bring the
+//! stored tree up to the records, and start the writer.
+//!
+//! The rules (docs/FORMAT.md, "Recovery"): only the last segment may lack a footer; a bad
+//! frame in it is a torn tail only if it lies within the last group commit's reach
+//! ([`MAX_TORN_TAIL_BYTES`] of the end) and the records before it still cover every tree
+//! size ever made durable; anything else is corruption and the log refuses to open.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::{Log, LogConfig, LogView, Metrics, OpenOptions, Shared, start_writer};
+use crate::error::{Corruption, CorruptionKind, Error, Result};
+use crate::event::Timestamp;
+use crate::merkle::{CompactRange, HashAlg};
+use crate::segment::{
+    ActiveSegment, FORMAT_VERSION, RecoveredTail, SEGMENTS_DIR, SealedSegment, SegmentHeader,
+    parse_segment_name, segment_path,
+};
+use crate::tree::{PendingNodes, TreeStore, nodes_at};
+use crate::writer::Writer;
+
+/// The most bytes a crash can leave unsynced at the end of the active segment: one group
+/// commit (up to 16 MiB gathered, plus one batch of up to 16 MiB).
+pub const MAX_TORN_TAIL_BYTES: u64 = 32 << 20;
+
+/// What recovery found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// A torn last record that was cut off (or, read-only, ignored).
+    pub torn_tail: Option<RecoveredTail>,
+    /// Leaves whose tree nodes were recomputed from records.
+    pub replayed_leaves: u64,
+    /// Whether the stored tree was unusable and rebuilt from the first leaf.
+    pub rebuilt_tree: bool,
+}
+
+fn corrupt(path: &Path, offset: u64, kind: CorruptionKind) -> Error {
+    Error::Corruption(Corruption::new(path, offset, kind))
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join("LOCK");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    file.try_lock().map_err(|_| {
+        Error::InvalidArgument(format!(
+            "{} is open in another process (it holds {})",
+            dir.display(),
+            path.display()
+        ))
+    })?;
+    Ok(file)
+}
+
+struct Active {
+    segment: ActiveSegment,
+    offsets: Vec<u32>,
+    contents: Vec<u8>,
+}
+
+pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
+    let storage = Arc::clone(&options.storage);
+    let read_only = options.read_only;
+    let mut config = LogConfig::load(storage.as_ref(), dir)?;
+    if let Some(d) = options.durability {
+        config.durability = d;
+    }
+    let lock = if read_only {
+        None
+    } else {
+        Some(lock_dir(dir)?)
+    };
+    let alg = config.hash;
+    let seg_dir = dir.join(SEGMENTS_DIR);
+    let mut bases: Vec<u64> = storage
+        .list(&seg_dir)
+        .map_err(|e| Error::io(format!("listing {}", seg_dir.display()), e))?
+        .iter()
+        .filter_map(|n| parse_segment_name(n))
+        .collect();
+    bases.sort_unstable();
+
+    let mut report = RecoveryReport::default();
+    let mut sealed: Vec<Arc<SealedSegment>> = Vec::new();
+    let mut active: Option<Active> = None;
+    for (i, &base) in bases.iter().enumerate() {
+        let path = segment_path(dir, base);
+        let expected = sealed.last().map_or(0, |s| s.end());
+        if base != expected {
+            return Err(corrupt(
+                &path,
+                0,
+                CorruptionKind::BrokenChain(format!(
+                    "segment starts at {base}, the previous one ends at {expected}"
+                )),
+            ));
+        }
+        let is_last = i + 1 == bases.len();
+        let segment = match SealedSegment::open(storage.as_ref(), &path) {
+            Ok(s) => s,
+            Err(Error::Corruption(_)) if is_last => {
+                let recovered = ActiveSegment::recover(storage.as_ref(), &path, read_only)?;
+                check_header(&path, &recovered.segment.header, alg, base)?;
+                if let Some(torn) = &recovered.torn {
+                    if torn.bytes_dropped > MAX_TORN_TAIL_BYTES {
+                        return Err(corrupt(
+                            &path,
+                            torn.offset,
+                            CorruptionKind::BadField(format!(
+                                "{} (followed by {} more bytes: too many for a torn write)",
+                                torn.reason, torn.bytes_dropped
+                            )),
+                        ));
+                    }
+                    report.torn_tail = Some(torn.clone());
+                }
+                active = Some(Active {
+                    segment: recovered.segment,
+                    offsets: recovered.offsets,
+                    contents: recovered.contents,
+                });
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        check_header(&path, &segment.header, alg, base)?;
+        sealed.push(Arc::new(segment));
+    }
+
+    let tree_size = match &active {
+        Some(a) => a.segment.base_seq() + a.segment.record_count,
+        None => sealed.last().map_or(0, |s| s.end()),
+    };
+    let tree = TreeStore::open(Arc::clone(&storage), dir, alg, read_only)?;
+    let durable = tree.durable_size()?;
+    if tree_size < durable {
+        let last = bases
+            .last()
+            .map_or_else(|| seg_dir.clone(), |&b| segment_path(dir, b));
+        return Err(corrupt(
+            &last,
+            active.as_ref().map_or(0, |a| a.segment.len),
+            CorruptionKind::LostEvents(format!(
+                "the records end at {tree_size} but {durable} were made durable"
+            )),
+        ));
+    }
+    if let (Some(a), false) = (&active, read_only)
+        && report.torn_tail.is_some()
+    {
+        a.segment.cut_torn_tail()?;
+    }
+    let compact = rebuild_tree(
+        &tree,
+        alg,
+        durable,
+        &sealed,
+        active.as_ref(),
+        read_only,
+        &mut report,
+    )?;
+    if !read_only && report.replayed_leaves > 0 {
+        tree.sync(tree_size)
+            .map_err(|e| Error::io("syncing the tree", e))?;
+    }
+
+    let active_segment = match active {
+        Some(a) => Some((a.segment, a.offsets)),
+        None if read_only => None,
+        None => {
+            let header = SegmentHeader {
+                version: FORMAT_VERSION,
+                alg,
+                base_seq: tree_size,
+                created_at: Timestamp::now(),
+                frontier: compact.hashes().to_vec(),
+            };
+            let segment =
+                ActiveSegment::create(storage.as_ref(), &segment_path(dir, tree_size), header)?;
+            Some((segment, Vec::new()))
+        }
+    };
+    let view = LogView {
+        sealed,
+        active: active_segment
+            .as_ref()
+            .map(|(s, offsets)| s.view(offsets.clone())),
+        tree_size,
+        root: compact.root(),
+    };
+    let shared = Arc::new(Shared {
+        dir: dir.to_path_buf(),
+        storage,
+        config,
+        tree,
+        view: RwLock::new(view),
+        metrics: Metrics::default(),
+    });
+    let (sender, writer) = match active_segment {
+        Some((segment, _)) if !read_only => {
+            let (sender, handle) =
+                start_writer(&shared, Writer::new(Arc::clone(&shared), segment, compact))?;
+            (Some(sender), Some(handle))
+        }
+        _ => (None, None),
+    };
+    Ok(Log {
+        shared,
+        sender: Mutex::new(sender),
+        writer: Mutex::new(writer),
+        report,
+        _lock: lock,
+    })
+}
+
+fn check_header(path: &Path, header: &SegmentHeader, alg: HashAlg, base: u64) -> Result<()> {
+    if header.alg != alg {
+        return Err(corrupt(
+            path,
+            10,
+            CorruptionKind::BadField(format!(
+                "segment hashes with {}, the log with {alg}",
+                header.alg
+            )),
+        ));
+    }
+    if header.base_seq != base {
+        return Err(corrupt(
+            path,
+            16,
+            CorruptionKind::BadField(format!(
+                "header base {} differs from the file name's {base}",
+                header.base_seq
+            )),
+        ));
+    }
+    Ok(())
+}
+
+/// Brings the stored tree level files up to the records and returns the compact range at
+/// the log's size, checking every segment's frontier and footer root on the way.
+fn rebuild_tree(
+    tree: &TreeStore,
+    alg: HashAlg,
+    durable: u64,
+    sealed: &[Arc<SealedSegment>],
+    active: Option<&Active>,
+    read_only: bool,
+    report: &mut RecoveryReport,
+) -> Result<CompactRange> {
+    let mut start = durable;
+    for level in 0..64 {
+        if tree.stored_nodes(level)? < nodes_at(start, level) {
+            start = 0;
+            report.rebuilt_tree = true;
+            break;
+        }
+    }
+    if !read_only {
+        tree.truncate_to(start)?;
+    }
+    let mut compact = if start == 0 {
+        CompactRange::new(alg)
+    } else {
+        tree.compact_range(start)?
+    };
+    let mut pending = PendingNodes::default();
+    let mut previous_root = None;
+    let replay =
+        |compact: &mut CompactRange, seq: u64, payload: &[u8], pending: &mut PendingNodes| {
+            if seq >= start {
+                compact.append(alg.hash_leaf(payload), |l, i, h| pending.push(l, i, h));
+            }
+        };
+    for segment in sealed {
+        check_frontier(
+            &segment.path,
+            &segment.header,
+            previous_root,
+            compact_if_at(&compact, segment.base()),
+        )?;
+        for seq in segment.base().max(start)..segment.end() {
+            replay(&mut compact, seq, segment.payload(seq)?, &mut pending);
+        }
+        if segment.end() > start && compact.root() != segment.footer.root {
+            return Err(corrupt(
+                &segment.path,
+                segment.bytes().len() as u64 - crate::segment::FOOTER_BYTES as u64 + 32,
+                CorruptionKind::HashMismatch(
+                    "the footer's tree head differs from the records' tree".into(),
+                ),
+            ));
+        }
+        previous_root = Some(segment.footer.root);
+        if !read_only {
+            pending
+                .write_to(tree)
+                .map_err(|e| Error::io("writing tree nodes", e))?;
+        } else {
+            pending.clear();
+        }
+    }
+    if let Some(a) = active {
+        let header = &a.segment.header;
+        check_frontier(
+            &a.segment.path,
+            header,
+            previous_root,
+            compact_if_at(&compact, header.base_seq),
+        )?;
+        for (i, &offset) in a.offsets.iter().enumerate() {
+            let frame = a.contents.get(offset as usize..).unwrap_or_default();
+            let (payload, _) = crate::codec::decode_frame(frame).map_err(|e| {
+                corrupt(
+                    &a.segment.path,
+                    u64::from(offset),
+                    CorruptionKind::BadField(e.to_string()),
+                )
+            })?;
+            replay(
+                &mut compact,
+                header.base_seq + i as u64,
+                payload,
+                &mut pending,
+            );
+        }
+        if !read_only {
+            pending
+                .write_to(tree)
+                .map_err(|e| Error::io("writing tree nodes", e))?;
+        }
+    }
+    report.replayed_leaves = compact.size() - start;
+    Ok(compact)
+}
+
+fn compact_if_at(compact: &CompactRange, size: u64) -> Option<&CompactRange> {
+    (compact.size() == size).then_some(compact)
+}
+
+/// A segment's header frontier must be the tree at its base: equal to the running compact
+/// range when we have it, and hash to the previous segment's footer root in any case.
+fn check_frontier(
+    path: &Path,
+    header: &SegmentHeader,
+    previous_root: Option<crate::merkle::Hash>,
+    running: Option<&CompactRange>,
+) -> Result<()> {
+    let Some(range) = header.compact_range() else {
+        return Err(corrupt(
+            path,
+            11,
+            CorruptionKind::BadField("frontier length does not match the base".into()),
+        ));
+    };
+    if let Some(previous_root) = previous_root
+        && range.root() != previous_root
+    {
+        return Err(corrupt(
+            path,
+            32,
+            CorruptionKind::BrokenChain(
+                "the header's frontier does not hash to the previous segment's tree head".into(),
+            ),
+        ));
+    }
+    if let Some(running) = running
+        && running.hashes() != header.frontier.as_slice()
+    {
+        return Err(corrupt(
+            path,
+            32,
+            CorruptionKind::BrokenChain(
+                "the header's frontier differs from the tree of the records before it".into(),
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! The compact range of a tree of `size` leaves: the roots of the perfect subtrees that
+//! its binary decomposition names, largest (leftmost) first. It is all the state needed
+//! to append leaves and compute the root, and it is what a segment header stores so the
+//! segment can be checked on its own (docs/FORMAT.md, "Segment header").
+
+use super::{Hash, HashAlg};
+
+/// The frontier of a growing RFC 9162 tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompactRange {
+    alg: HashAlg,
+    size: u64,
+    /// One hash per set bit of `size`, from the highest bit to the lowest.
+    hashes: Vec<Hash>,
+}
+
+impl CompactRange {
+    /// The compact range of the empty tree.
+    pub fn new(alg: HashAlg) -> CompactRange {
+        CompactRange {
+            alg,
+            size: 0,
+            hashes: Vec::new(),
+        }
+    }
+
+    /// Rebuilds a compact range from stored parts; `None` unless there is exactly one hash
+    /// per set bit of `size`.
+    pub fn from_parts(alg: HashAlg, size: u64, hashes: Vec<Hash>) -> Option<CompactRange> {
+        (hashes.len() == size.count_ones() as usize).then_some(CompactRange { alg, size, hashes })
+    }
+
+    /// The number of leaves covered.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The subtree roots, largest first.
+    pub fn hashes(&self) -> &[Hash] {
+        &self.hashes
+    }
+
+    /// The hash algorithm.
+    pub fn alg(&self) -> HashAlg {
+        self.alg
+    }
+
+    /// Appends a leaf hash. `visit(level, index, hash)` sees the leaf node itself and then
+    /// every interior node that the append completes, bottom-up, so a store can persist them.
+    pub fn append(&mut self, leaf_hash: Hash, mut visit: impl FnMut(u32, u64, &Hash)) {
+        let position = self.size;
+        visit(0, position, &leaf_hash);
+        let mut hash = leaf_hash;
+        let mut level = 0u32;
+        // Each trailing one bit of the old size is a perfect subtree that the new leaf
+        // completes into a subtree twice its size.
+        while (position >> level) & 1 == 1 {
+            let Some(left) = self.hashes.pop() else { break };
+            hash = self.alg.hash_children(&left, &hash);
+            level += 1;
+            visit(level, position >> level, &hash);
+        }
+        self.hashes.push(hash);
+        self.size += 1;
+    }
+
+    /// The tree head: `MTH(D[0:size])`.
+    pub fn root(&self) -> Hash {
+        let mut iter = self.hashes.iter().rev();
+        let Some(last) = iter.next() else {
+            return self.alg.empty_root();
+        };
+        iter.fold(*last, |acc, left| self.alg.hash_children(left, &acc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// MTH from RFC 9162 §2.1.1, written directly from the definition.
+    pub(crate) fn reference_root(alg: HashAlg, leaves: &[Hash]) -> Hash {
+        match leaves.len() {
+            0 => alg.empty_root(),
+            1 => leaves[0],
+            n => {
+                let k = crate::merkle::split_point(n as u64) as usize;
+                let l = reference_root(alg, &leaves[..k]);
+                let r = reference_root(alg, &leaves[k..]);
+                alg.hash_children(&l, &r)
+            }
+        }
+    }
+
+    #[test]
+    fn root_matches_reference_for_every_size() {
+        let alg = HashAlg::Blake3;
+        let leaves: Vec<Hash> = (0..70u32)
+            .map(|i| alg.hash_leaf(&i.to_le_bytes()))
+            .collect();
+        let mut range = CompactRange::new(alg);
+        assert_eq!(range.root(), alg.empty_root());
+        for (i, leaf) in leaves.iter().enumerate() {
+            range.append(*leaf, |_, _, _| {});
+            assert_eq!(
+                range.root(),
+                reference_root(alg, &leaves[..=i]),
+                "size {}",
+                i + 1
+            );
+            assert_eq!(range.hashes().len(), range.size().count_ones() as usize);
+        }
+    }
+
+    #[test]
+    fn append_visits_completed_nodes() {
+        let alg = HashAlg::Sha256;
+        let mut range = CompactRange::new(alg);
+        let mut seen = Vec::new();
+        for i in 0..4u8 {
+            range.append(alg.hash_leaf(&[i]), |level, index, _| {
+                seen.push((level, index))
+            });
+        }
+        assert_eq!(
+            seen,
+            vec![(0, 0), (0, 1), (1, 0), (0, 2), (0, 3), (1, 1), (2, 0)]
+        );
+    }
+
+    #[test]
+    fn from_parts_checks_shape() {
+        let alg = HashAlg::Blake3;
+        assert!(CompactRange::from_parts(alg, 5, vec![[0; 32]; 2]).is_some());
+        assert!(CompactRange::from_parts(alg, 5, vec![[0; 32]; 1]).is_none());
+    }
+}

@@ -1,0 +1,145 @@
+//! Tree hashing with the RFC 9162 domain-separation prefixes: a leaf is `H(0x00 ‖ data)`,
+//! an interior node `H(0x01 ‖ left ‖ right)`, the empty tree `H()`.
+
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+/// A tree hash. Both supported algorithms produce 32 bytes.
+pub type Hash = [u8; 32];
+
+/// The hash function of a log, fixed when the log is created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HashAlg {
+    /// BLAKE3 (the default): fastest on every CPU we run on.
+    Blake3,
+    /// SHA-256, for Certificate Transparency compatibility.
+    Sha256,
+}
+
+impl HashAlg {
+    /// The algorithm's code in file headers (docs/FORMAT.md, "Conventions").
+    pub fn code(self) -> u8 {
+        match self {
+            HashAlg::Blake3 => 1,
+            HashAlg::Sha256 => 2,
+        }
+    }
+
+    /// The algorithm with file-header code `code`, if any.
+    pub fn from_code(code: u8) -> Option<HashAlg> {
+        match code {
+            1 => Some(HashAlg::Blake3),
+            2 => Some(HashAlg::Sha256),
+            _ => None,
+        }
+    }
+
+    /// The name used in proof JSON and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            HashAlg::Blake3 => "blake3",
+            HashAlg::Sha256 => "sha256",
+        }
+    }
+
+    /// The algorithm called `name` (`blake3` or `sha256`).
+    pub fn from_name(name: &str) -> Option<HashAlg> {
+        match name {
+            "blake3" => Some(HashAlg::Blake3),
+            "sha256" => Some(HashAlg::Sha256),
+            _ => None,
+        }
+    }
+
+    /// `H(0x00 ‖ data)`.
+    pub fn hash_leaf(self, data: &[u8]) -> Hash {
+        self.hash_parts(&[&[0x00], data])
+    }
+
+    /// `H(0x01 ‖ left ‖ right)`.
+    pub fn hash_children(self, left: &Hash, right: &Hash) -> Hash {
+        self.hash_parts(&[&[0x01], left, right])
+    }
+
+    /// The root of the empty tree, `H()`.
+    pub fn empty_root(self) -> Hash {
+        self.hash_parts(&[])
+    }
+
+    fn hash_parts(self, parts: &[&[u8]]) -> Hash {
+        match self {
+            HashAlg::Blake3 => {
+                let mut hasher = blake3::Hasher::new();
+                for part in parts {
+                    hasher.update(part);
+                }
+                *hasher.finalize().as_bytes()
+            }
+            HashAlg::Sha256 => {
+                let mut hasher = sha2::Sha256::new();
+                for part in parts {
+                    hasher.update(part);
+                }
+                hasher.finalize().into()
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for HashAlg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(h: &Hash) -> String {
+        h.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    // Known answers from transparency-dev/merkle rfc6962/rfc6962_test.go (TestRFC6962Hasher).
+    #[test]
+    fn sha256_known_answers() {
+        let h = HashAlg::Sha256;
+        assert_eq!(
+            hex(&h.empty_root()),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            hex(&h.hash_leaf(b"L123456")),
+            "395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56"
+        );
+        let l = *b"N123\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+        let r = *b"N456\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+        // The upstream test hashes the 4-byte strings; check the prefix placement instead.
+        assert_ne!(h.hash_children(&l, &r), h.hash_children(&r, &l));
+    }
+
+    #[test]
+    fn blake3_uses_prefixes() {
+        let h = HashAlg::Blake3;
+        assert_eq!(h.empty_root(), *blake3::hash(b"").as_bytes());
+        assert_eq!(h.hash_leaf(b"abc"), *blake3::hash(b"\x00abc").as_bytes());
+        let mut node = vec![1u8];
+        node.extend_from_slice(&[7u8; 32]);
+        node.extend_from_slice(&[9u8; 32]);
+        assert_eq!(
+            h.hash_children(&[7; 32], &[9; 32]),
+            *blake3::hash(&node).as_bytes()
+        );
+    }
+
+    #[test]
+    fn codes_and_names_round_trip() {
+        for alg in [HashAlg::Blake3, HashAlg::Sha256] {
+            assert_eq!(HashAlg::from_code(alg.code()), Some(alg));
+            assert_eq!(HashAlg::from_name(alg.name()), Some(alg));
+        }
+        assert_eq!(HashAlg::from_code(0), None);
+        assert_eq!(HashAlg::from_name("md5"), None);
+    }
+}

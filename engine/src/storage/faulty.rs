@@ -1,0 +1,129 @@
+//! A [`Storage`] that fails on cue, for fault-injection tests: short writes, `ENOSPC`,
+//! `EIO` on write or on fsync. It wraps the real file system, so what did reach the disk
+//! can be inspected after reopening without faults.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::{FsStorage, MappedBytes, OpenMode, Storage, StorageFile};
+
+/// One injected failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The next write to a segment stores only half its bytes, then fails with `EIO`.
+    ShortWrite,
+    /// The next write to a segment fails with `ENOSPC` and stores nothing.
+    NoSpace,
+    /// The next write to a segment fails with `EIO` and stores nothing.
+    WriteEio,
+    /// The next `fdatasync` of a segment fails with `EIO`.
+    SyncEio,
+}
+
+/// The real file system with faults armed by the test.
+#[derive(Debug, Clone, Default)]
+pub struct FaultyStorage {
+    inner: FsStorage,
+    armed: Arc<Mutex<Option<Fault>>>,
+}
+
+impl FaultyStorage {
+    /// Storage without faults until [`FaultyStorage::arm`] is called.
+    pub fn new() -> FaultyStorage {
+        FaultyStorage::default()
+    }
+
+    /// Arms `fault` for the next matching segment operation.
+    pub fn arm(&self, fault: Fault) {
+        *self.armed.lock() = Some(fault);
+    }
+
+    /// Whether the armed fault has fired.
+    pub fn fired(&self) -> bool {
+        self.armed.lock().is_none()
+    }
+}
+
+impl Storage for FaultyStorage {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.inner.list(dir)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        self.inner.exists(path)
+    }
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
+        let file = self.inner.open(path, mode)?;
+        if path.extension().is_some_and(|e| e == "seg") {
+            Ok(Arc::new(FaultyFile {
+                inner: file,
+                armed: Arc::clone(&self.armed),
+            }))
+        } else {
+            Ok(file)
+        }
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.inner.sync_dir(dir)
+    }
+    fn map(&self, path: &Path) -> io::Result<MappedBytes> {
+        self.inner.map(path)
+    }
+}
+
+#[derive(Debug)]
+struct FaultyFile {
+    inner: Arc<dyn StorageFile>,
+    armed: Arc<Mutex<Option<Fault>>>,
+}
+
+impl FaultyFile {
+    fn take(&self, wanted: &[Fault]) -> Option<Fault> {
+        let mut armed = self.armed.lock();
+        match *armed {
+            Some(f) if wanted.contains(&f) => armed.take(),
+            _ => None,
+        }
+    }
+}
+
+impl StorageFile for FaultyFile {
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.inner.read_exact_at(buf, offset)
+    }
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        match self.take(&[Fault::ShortWrite, Fault::NoSpace, Fault::WriteEio]) {
+            Some(Fault::ShortWrite) => {
+                self.inner
+                    .write_all_at(buf.get(..buf.len() / 2).unwrap_or_default(), offset)?;
+                Err(io::Error::from_raw_os_error(5))
+            }
+            Some(Fault::NoSpace) => Err(io::Error::from_raw_os_error(28)),
+            Some(_) => Err(io::Error::from_raw_os_error(5)),
+            None => self.inner.write_all_at(buf, offset),
+        }
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        match self.take(&[Fault::SyncEio]) {
+            Some(_) => Err(io::Error::from_raw_os_error(5)),
+            None => self.inner.sync_data(),
+        }
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
+    }
+}

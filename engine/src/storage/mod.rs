@@ -1,0 +1,99 @@
+//! The only module that touches files. Everything above it goes through [`Storage`], so
+//! tests can swap the disk for one that fails on cue ([`FaultyStorage`], feature
+//! `testing`).
+
+mod fs;
+mod mapped;
+
+#[cfg(feature = "testing")]
+mod faulty;
+
+use std::fmt::Debug;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[cfg(feature = "testing")]
+pub use faulty::{Fault, FaultyStorage};
+pub use fs::FsStorage;
+pub use mapped::MappedBytes;
+
+/// How a file is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Existing file, read only.
+    Read,
+    /// Existing file, read and write.
+    ReadWrite,
+    /// A new file that must not exist yet, read and write.
+    CreateNew,
+}
+
+/// A file system as the engine uses it.
+pub trait Storage: Send + Sync + Debug {
+    /// Creates a directory and its parents.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// The names of the entries of `dir`, unsorted.
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Whether `path` exists.
+    fn exists(&self, path: &Path) -> bool;
+    /// Opens a file.
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>>;
+    /// Renames atomically, replacing `to`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+    /// Makes directory entries (creations, renames) in `dir` durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// A read-only view of a file that is never written again (a sealed segment).
+    fn map(&self, path: &Path) -> io::Result<MappedBytes>;
+}
+
+/// An open file. Positional reads and writes, so one handle serves many threads.
+#[allow(clippy::len_without_is_empty)]
+pub trait StorageFile: Send + Sync + Debug {
+    /// The current length.
+    fn len(&self) -> io::Result<u64>;
+    /// Fills `buf` from `offset`; an error if the file ends first.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// Writes all of `buf` at `offset`.
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// `fdatasync`: the data written so far survives a crash once this returns `Ok`.
+    fn sync_data(&self) -> io::Result<()>;
+    /// Truncates or extends.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+}
+
+/// Writes `bytes` to `path` so that after a crash either the old or the new content is
+/// there: temporary file, fsync, rename, directory fsync (docs/FORMAT.md, "Write
+/// protocol").
+pub fn write_atomically(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut tmp_name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    if storage.exists(&tmp) {
+        storage.remove(&tmp)?;
+    }
+    let file = storage.open(&tmp, OpenMode::CreateNew)?;
+    file.write_all_at(bytes, 0)?;
+    file.sync_data()?;
+    drop(file);
+    storage.rename(&tmp, path)?;
+    storage.sync_dir(&dir)
+}
+
+/// Reads a whole (small) file.
+pub fn read_all(storage: &dyn Storage, path: &Path) -> io::Result<Vec<u8>> {
+    let file = storage.open(path, OpenMode::Read)?;
+    let len = usize::try_from(file.len()?).map_err(|_| io::Error::other("file too large"))?;
+    let mut buf = vec![0; len];
+    file.read_exact_at(&mut buf, 0)?;
+    Ok(buf)
+}

@@ -1,0 +1,308 @@
+//! The stored Merkle tree: one file per level holding the hashes of its complete nodes in
+//! index order (docs/FORMAT.md, "Tree level files"), plus a small state file naming the
+//! tree size whose nodes are known durable. Nodes are derived data: recovery cuts the
+//! level files back to the durable size and recomputes the rest from the records.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::error::{Corruption, CorruptionKind, Error, Result};
+use crate::merkle::{CompactRange, Hash, HashAlg, NodeSource};
+use crate::segment::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
+use crate::storage::{OpenMode, Storage, StorageFile, read_all, write_atomically};
+
+/// The folder of tree files inside a data directory.
+pub(crate) const TREE_DIR: &str = "tree";
+/// Magic number of a level file.
+pub(crate) const LEVEL_MAGIC: [u8; 8] = [0x89, b'A', b'L', b'T', b'\r', b'\n', 0x1a, b'\n'];
+/// Magic number of the tree state file.
+pub(crate) const STATE_MAGIC: [u8; 8] = [0x89, b'A', b'L', b'S', b'T', b'\r', b'\n', 0x1a];
+/// Bytes before the first hash of a level file.
+pub(crate) const LEVEL_HEADER_BYTES: u64 = 16;
+const HASH_BYTES: u64 = 32;
+const STATE_BYTES: usize = 28;
+
+/// The level files of one log.
+#[derive(Debug)]
+pub(crate) struct TreeStore {
+    dir: PathBuf,
+    storage: Arc<dyn Storage>,
+    alg: HashAlg,
+    read_only: bool,
+    levels: RwLock<Vec<Arc<dyn StorageFile>>>,
+}
+
+fn level_path(dir: &Path, level: u32) -> PathBuf {
+    dir.join(format!("level-{level:02}.hashes"))
+}
+
+fn level_header(alg: HashAlg, level: u32) -> [u8; LEVEL_HEADER_BYTES as usize] {
+    let mut h = [0u8; LEVEL_HEADER_BYTES as usize];
+    h[..8].copy_from_slice(&LEVEL_MAGIC);
+    h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[10] = alg.code();
+    h[11] = level as u8;
+    h
+}
+
+/// How many complete nodes level `level` has in a tree of `size` leaves.
+pub(crate) fn nodes_at(size: u64, level: u32) -> u64 {
+    size >> level
+}
+
+impl TreeStore {
+    /// Opens (creating if needed) the level files under `data_dir/tree`.
+    pub(crate) fn open(
+        storage: Arc<dyn Storage>,
+        data_dir: &Path,
+        alg: HashAlg,
+        read_only: bool,
+    ) -> Result<TreeStore> {
+        let dir = data_dir.join(TREE_DIR);
+        if !read_only {
+            storage
+                .create_dir_all(&dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        }
+        let store = TreeStore {
+            dir,
+            storage,
+            alg,
+            read_only,
+            levels: RwLock::new(Vec::new()),
+        };
+        let mut level = 0;
+        loop {
+            let path = level_path(&store.dir, level);
+            if !store.storage.exists(&path) {
+                break;
+            }
+            let mode = if read_only {
+                OpenMode::Read
+            } else {
+                OpenMode::ReadWrite
+            };
+            let file = store
+                .storage
+                .open(&path, mode)
+                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+            let mut header = [0u8; LEVEL_HEADER_BYTES as usize];
+            file.read_exact_at(&mut header, 0)
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            store.check_header(&path, &header, level)?;
+            store.levels.write().push(file);
+            level += 1;
+        }
+        Ok(store)
+    }
+
+    fn check_header(&self, path: &Path, header: &[u8], level: u32) -> Result<()> {
+        let corrupt = |offset, kind| Err(Error::Corruption(Corruption::new(path, offset, kind)));
+        if header.get(..8) != Some(&LEVEL_MAGIC[..]) {
+            return corrupt(0, CorruptionKind::BadMagic);
+        }
+        let version = u16::from_le_bytes([
+            header.get(8).copied().unwrap_or(0),
+            header.get(9).copied().unwrap_or(0),
+        ]);
+        if !(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
+            return corrupt(
+                8,
+                CorruptionKind::UnsupportedVersion {
+                    found: version,
+                    oldest: OLDEST_SUPPORTED_FORMAT_VERSION,
+                    newest: FORMAT_VERSION,
+                },
+            );
+        }
+        if header.get(10) != Some(&self.alg.code()) || header.get(11) != Some(&(level as u8)) {
+            return corrupt(
+                10,
+                CorruptionKind::BadField("level file of another algorithm or level".into()),
+            );
+        }
+        Ok(())
+    }
+
+    fn level_file(&self, level: u32) -> Result<Arc<dyn StorageFile>> {
+        if let Some(file) = self.levels.read().get(level as usize) {
+            return Ok(Arc::clone(file));
+        }
+        let mut levels = self.levels.write();
+        while levels.len() <= level as usize {
+            let l = levels.len() as u32;
+            let path = level_path(&self.dir, l);
+            let io = |e| Error::io(format!("creating {}", path.display()), e);
+            let file = self.storage.open(&path, OpenMode::CreateNew).map_err(io)?;
+            file.write_all_at(&level_header(self.alg, l), 0)
+                .map_err(io)?;
+            levels.push(file);
+        }
+        self.storage
+            .sync_dir(&self.dir)
+            .map_err(|e| Error::io("syncing the tree folder", e))?;
+        levels.get(level as usize).cloned().ok_or(Error::Closed)
+    }
+
+    /// Writes consecutive nodes of one level starting at `first_index`.
+    pub(crate) fn write_nodes(
+        &self,
+        level: u32,
+        first_index: u64,
+        hashes: &[u8],
+    ) -> std::io::Result<()> {
+        let file = self.level_file(level).map_err(std::io::Error::other)?;
+        file.write_all_at(hashes, LEVEL_HEADER_BYTES + first_index * HASH_BYTES)
+    }
+
+    /// Makes every level file durable, then records `size` as the durable tree size.
+    pub(crate) fn sync(&self, size: u64) -> std::io::Result<()> {
+        let levels: Vec<_> = self.levels.read().clone();
+        for file in &levels {
+            file.sync_data()?;
+        }
+        let mut state = Vec::with_capacity(STATE_BYTES);
+        state.extend_from_slice(&STATE_MAGIC);
+        state.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        state.extend_from_slice(&[0; 6]);
+        state.extend_from_slice(&size.to_le_bytes());
+        let crc = crc32fast::hash(&state);
+        state.extend_from_slice(&crc.to_le_bytes());
+        write_atomically(self.storage.as_ref(), &self.dir.join("state"), &state)
+    }
+
+    /// The tree size whose nodes were made durable, 0 if never.
+    pub(crate) fn durable_size(&self) -> Result<u64> {
+        let path = self.dir.join("state");
+        if !self.storage.exists(&path) {
+            return Ok(0);
+        }
+        let bytes = read_all(self.storage.as_ref(), &path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let corrupt = |offset, kind| Error::Corruption(Corruption::new(&path, offset, kind));
+        if bytes.len() != STATE_BYTES || bytes.get(..8) != Some(&STATE_MAGIC[..]) {
+            return Err(corrupt(0, CorruptionKind::BadMagic));
+        }
+        let stored = crate::le::u32_at(&bytes, 24).unwrap_or(0);
+        let found = crc32fast::hash(bytes.get(..24).unwrap_or_default());
+        if stored != found {
+            return Err(corrupt(
+                24,
+                CorruptionKind::ChecksumMismatch {
+                    expected: stored,
+                    found,
+                },
+            ));
+        }
+        Ok(crate::le::u64_at(&bytes, 16).unwrap_or(0))
+    }
+
+    /// Cuts every level back to the nodes of a tree of `size` leaves.
+    pub(crate) fn truncate_to(&self, size: u64) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
+        let levels: Vec<_> = self.levels.read().clone();
+        for (level, file) in levels.iter().enumerate() {
+            let len = LEVEL_HEADER_BYTES + nodes_at(size, level as u32) * HASH_BYTES;
+            let current = file
+                .len()
+                .map_err(|e| Error::io("reading a level file length", e))?;
+            if current > len {
+                file.set_len(len)
+                    .map_err(|e| Error::io("truncating a level file", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// How many nodes of `level` are stored (whatever their durability).
+    pub(crate) fn stored_nodes(&self, level: u32) -> Result<u64> {
+        match self.levels.read().get(level as usize) {
+            None => Ok(0),
+            Some(file) => {
+                let len = file
+                    .len()
+                    .map_err(|e| Error::io("reading a level file length", e))?;
+                Ok(len.saturating_sub(LEVEL_HEADER_BYTES) / HASH_BYTES)
+            }
+        }
+    }
+
+    /// The compact range of the tree of `size` leaves, from stored nodes.
+    pub(crate) fn compact_range(&self, size: u64) -> Result<CompactRange> {
+        let mut hashes = Vec::new();
+        let mut start = 0u64;
+        for level in (0..64u32).rev() {
+            if size & (1 << level) != 0 {
+                hashes.push(self.node(level, start >> level)?);
+                start += 1 << level;
+            }
+        }
+        CompactRange::from_parts(self.alg, size, hashes).ok_or(Error::Closed)
+    }
+}
+
+impl NodeSource for TreeStore {
+    fn alg(&self) -> HashAlg {
+        self.alg
+    }
+
+    fn node(&self, level: u32, index: u64) -> Result<Hash> {
+        let file = self
+            .levels
+            .read()
+            .get(level as usize)
+            .cloned()
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("tree node ({level}, {index}) is not stored"))
+            })?;
+        let mut hash = [0u8; 32];
+        file.read_exact_at(&mut hash, LEVEL_HEADER_BYTES + index * HASH_BYTES)
+            .map_err(|e| Error::io(format!("reading tree node ({level}, {index})"), e))?;
+        Ok(hash)
+    }
+}
+
+/// Nodes computed but not yet written, grouped per level into runs of consecutive indexes
+/// so each level costs one write.
+#[derive(Debug, Default)]
+pub(crate) struct PendingNodes {
+    levels: Vec<(u64, Vec<u8>)>,
+}
+
+impl PendingNodes {
+    /// Records node `(level, index)`; nodes of a level arrive in index order.
+    pub(crate) fn push(&mut self, level: u32, index: u64, hash: &Hash) {
+        let level = level as usize;
+        if self.levels.len() <= level {
+            self.levels.resize_with(level + 1, || (0, Vec::new()));
+        }
+        if let Some((first, bytes)) = self.levels.get_mut(level) {
+            if bytes.is_empty() {
+                *first = index;
+            }
+            bytes.extend_from_slice(hash);
+        }
+    }
+
+    /// Writes every pending node and forgets them.
+    pub(crate) fn write_to(&mut self, tree: &TreeStore) -> std::io::Result<()> {
+        for (level, (first, bytes)) in self.levels.iter_mut().enumerate() {
+            if !bytes.is_empty() {
+                tree.write_nodes(level as u32, *first, bytes)?;
+                bytes.clear();
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets every pending node.
+    pub(crate) fn clear(&mut self) {
+        for (_, bytes) in &mut self.levels {
+            bytes.clear();
+        }
+    }
+}

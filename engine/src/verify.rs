@@ -1,0 +1,346 @@
+//! The offline check behind `auditlog verify`: recompute every CRC, every record's leaf
+//! hash, every stored tree node, every segment's chain link (header frontier, footer tree
+//! head, offset table, time bounds), reading each byte once. It needs only the data
+//! directory and writes nothing. The first fault is returned as [`Corruption`] with its
+//! file and byte offset.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::codec::{decode_event, decode_frame};
+use crate::error::{Corruption, CorruptionKind, Error, Result};
+use crate::event::Timestamp;
+use crate::log::LogConfig;
+use crate::merkle::{CompactRange, Hash, HashAlg};
+use crate::segment::{
+    FOOTER_BYTES, SEGMENTS_DIR, SegmentFooter, SegmentHeader, parse_segment_name, segment_path,
+};
+use crate::storage::{FsStorage, MappedBytes, OpenMode, Storage, StorageFile, read_all};
+use crate::tree::{LEVEL_HEADER_BYTES, TREE_DIR};
+
+/// What a successful verification covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Segment files checked.
+    pub segments: usize,
+    /// Records (events) checked.
+    pub records: u64,
+    /// Bytes of segment data read.
+    pub bytes: u64,
+    /// Tree nodes compared with the stored level files.
+    pub nodes_checked: u64,
+    /// The tree head of all records.
+    pub root: Hash,
+    /// The hash algorithm.
+    pub alg: HashAlg,
+    /// Things that are not faults but worth saying (a log not cleanly closed).
+    pub notes: Vec<String>,
+}
+
+fn corrupt(path: &Path, offset: u64, kind: CorruptionKind) -> Error {
+    Error::Corruption(Corruption::new(path, offset, kind))
+}
+
+/// Reads one level file front to back as the check asks for its nodes in index order.
+struct LevelCursor {
+    path: PathBuf,
+    file: Option<Arc<dyn StorageFile>>,
+    stored: u64,
+    buf: Vec<u8>,
+    buf_first: u64,
+}
+
+impl LevelCursor {
+    const CHUNK_NODES: u64 = 4096;
+
+    fn open(storage: &dyn Storage, dir: &Path, level: u32) -> Result<LevelCursor> {
+        let path = dir.join(TREE_DIR).join(format!("level-{level:02}.hashes"));
+        let mut cursor = LevelCursor {
+            path: path.clone(),
+            file: None,
+            stored: 0,
+            buf: Vec::new(),
+            buf_first: 0,
+        };
+        if storage.exists(&path) {
+            let file = storage
+                .open(&path, OpenMode::Read)
+                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+            let len = file
+                .len()
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            cursor.stored = len.saturating_sub(LEVEL_HEADER_BYTES) / 32;
+            cursor.file = Some(file);
+        }
+        Ok(cursor)
+    }
+
+    /// The stored node `index`, or `None` past the stored nodes.
+    fn node(&mut self, index: u64) -> Result<Option<Hash>> {
+        if index >= self.stored {
+            return Ok(None);
+        }
+        let in_buf =
+            index >= self.buf_first && (index - self.buf_first) * 32 < self.buf.len() as u64;
+        if !in_buf {
+            let Some(file) = &self.file else {
+                return Ok(None);
+            };
+            let n = Self::CHUNK_NODES.min(self.stored - index);
+            self.buf.resize(n as usize * 32, 0);
+            file.read_exact_at(&mut self.buf, LEVEL_HEADER_BYTES + index * 32)
+                .map_err(|e| Error::io(format!("reading {}", self.path.display()), e))?;
+            self.buf_first = index;
+        }
+        let at = ((index - self.buf_first) * 32) as usize;
+        Ok(crate::le::hash_at(&self.buf, at))
+    }
+}
+
+/// Verifies every byte of the log in `dir`. `progress` is called with the bytes of
+/// segment data done so far.
+pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport> {
+    let storage = FsStorage::default();
+    let config = LogConfig::load(&storage, dir)?;
+    let alg = config.hash;
+    let seg_dir = dir.join(SEGMENTS_DIR);
+    let mut bases: Vec<u64> = storage
+        .list(&seg_dir)
+        .map_err(|e| Error::io(format!("listing {}", seg_dir.display()), e))?
+        .iter()
+        .filter_map(|n| parse_segment_name(n))
+        .collect();
+    bases.sort_unstable();
+
+    let mut levels: Vec<LevelCursor> = Vec::new();
+    let mut compact = CompactRange::new(alg);
+    let mut report = VerifyReport {
+        segments: bases.len(),
+        records: 0,
+        bytes: 0,
+        nodes_checked: 0,
+        root: alg.empty_root(),
+        alg,
+        notes: Vec::new(),
+    };
+    let mut missing_nodes = false;
+    for (i, &base) in bases.iter().enumerate() {
+        let path = segment_path(dir, base);
+        let is_last = i + 1 == bases.len();
+        let io = |e| Error::io(format!("reading {}", path.display()), e);
+        // The last segment may still be written to: read it, never map it.
+        let data = if is_last {
+            MappedBytes::from_vec(read_all(&storage, &path).map_err(io)?)
+        } else {
+            storage.map(&path).map_err(io)?
+        };
+        let bytes = data.as_slice();
+        let header = SegmentHeader::decode_from(bytes).map_err(|(o, k)| corrupt(&path, o, k))?;
+        if header.alg != alg {
+            return Err(corrupt(
+                &path,
+                10,
+                CorruptionKind::BadField(format!(
+                    "segment hashes with {}, the log with {alg}",
+                    header.alg
+                )),
+            ));
+        }
+        if header.base_seq != base || base != compact.size() {
+            return Err(corrupt(
+                &path,
+                16,
+                CorruptionKind::BrokenChain(format!(
+                    "segment starts at {} (file name {base}), the records before it end at {}",
+                    header.base_seq,
+                    compact.size()
+                )),
+            ));
+        }
+        if header.frontier.as_slice() != compact.hashes() {
+            return Err(corrupt(
+                &path,
+                32,
+                CorruptionKind::BrokenChain(
+                    "the header's frontier differs from the tree of the records before it".into(),
+                ),
+            ));
+        }
+        let header_len = header.encoded_len();
+        let footer = bytes
+            .len()
+            .checked_sub(FOOTER_BYTES)
+            .filter(|&at| at >= header_len)
+            .map(|at| {
+                (
+                    at,
+                    SegmentFooter::decode_from(bytes.get(at..).unwrap_or_default()),
+                )
+            });
+        let (records_end, footer) = match footer {
+            Some((at, Ok(f))) => (
+                usize::try_from(f.records_end).unwrap_or(usize::MAX).min(at),
+                Some((at, f)),
+            ),
+            Some((at, Err((o, k)))) if !is_last => return Err(corrupt(&path, at as u64 + o, k)),
+            None if !is_last => {
+                return Err(corrupt(
+                    &path,
+                    bytes.len() as u64,
+                    CorruptionKind::Truncated("sealed segment: no footer"),
+                ));
+            }
+            _ => (bytes.len(), None),
+        };
+        let mut offsets = Vec::new();
+        let (mut min_ts, mut max_ts) = (Timestamp::MAX, Timestamp::MIN);
+        let mut at = header_len;
+        while at < records_end {
+            let frame = bytes.get(at..records_end).unwrap_or_default();
+            let (payload, used) = decode_frame(frame).map_err(|e| {
+                let what = if is_last && footer.is_none() {
+                    format!("{e} (a torn tail if the log crashed; opening the log cuts it)")
+                } else {
+                    e.to_string()
+                };
+                corrupt(&path, at as u64, CorruptionKind::BadField(what))
+            })?;
+            let event = decode_event(payload)
+                .map_err(|e| corrupt(&path, at as u64, CorruptionKind::BadField(e.to_string())))?;
+            min_ts = min_ts.min(event.timestamp);
+            max_ts = max_ts.max(event.timestamp);
+            offsets.push(at as u64);
+            let seq = compact.size();
+            let mut fault = None;
+            compact.append(alg.hash_leaf(payload), |level, index, hash| {
+                if fault.is_some() {
+                    return;
+                }
+                while levels.len() <= level as usize {
+                    match LevelCursor::open(&storage, dir, levels.len() as u32) {
+                        Ok(c) => levels.push(c),
+                        Err(e) => {
+                            fault = Some(e);
+                            return;
+                        }
+                    }
+                }
+                let Some(cursor) = levels.get_mut(level as usize) else { return };
+                match cursor.node(index) {
+                    Ok(Some(stored)) if stored == *hash => report.nodes_checked += 1,
+                    Ok(Some(_)) => {
+                        fault = Some(corrupt(
+                            &cursor.path,
+                            LEVEL_HEADER_BYTES + index * 32,
+                            CorruptionKind::HashMismatch(format!(
+                                "stored tree node ({level}, {index}) differs from the one computed from the records (record {seq} at byte {at} of {})",
+                                path.display()
+                            )),
+                        ))
+                    }
+                    Ok(None) => missing_nodes = true,
+                    Err(e) => fault = Some(e),
+                }
+            });
+            if let Some(e) = fault {
+                return Err(e);
+            }
+            at += used;
+        }
+        report.records += offsets.len() as u64;
+        report.bytes += bytes.len() as u64;
+        if let Some((footer_at, f)) = footer {
+            check_footer(
+                &path, bytes, footer_at, &f, &header, &offsets, at, &compact, min_ts, max_ts,
+            )?;
+        }
+        progress(report.bytes);
+    }
+    report.root = compact.root();
+    if missing_nodes {
+        report.notes.push("the stored tree lacks the nodes of the newest records (the log was not closed cleanly); the next open recomputes them".into());
+    }
+    let state = crate::tree::TreeStore::open(Arc::new(storage), dir, alg, true)?;
+    let durable = state.durable_size()?;
+    if durable > compact.size() {
+        return Err(corrupt(
+            &dir.join(TREE_DIR).join("state"),
+            16,
+            CorruptionKind::LostEvents(format!(
+                "{durable} leaves were made durable but the records end at {}",
+                compact.size()
+            )),
+        ));
+    }
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_footer(
+    path: &Path,
+    bytes: &[u8],
+    footer_at: usize,
+    f: &SegmentFooter,
+    header: &SegmentHeader,
+    offsets: &[u64],
+    records_end: usize,
+    compact: &CompactRange,
+    min_ts: Timestamp,
+    max_ts: Timestamp,
+) -> Result<()> {
+    let field = |what: String| corrupt(path, footer_at as u64, CorruptionKind::BadField(what));
+    if f.records_end != records_end as u64 {
+        return Err(field(format!(
+            "footer says records end at {}, they end at {records_end}",
+            f.records_end
+        )));
+    }
+    if f.record_count != offsets.len() as u64
+        || f.tree_size != header.base_seq + offsets.len() as u64
+    {
+        return Err(field(format!(
+            "footer counts {} records, the segment holds {}",
+            f.record_count,
+            offsets.len()
+        )));
+    }
+    if f.root != compact.root() {
+        return Err(corrupt(
+            path,
+            footer_at as u64 + 32,
+            CorruptionKind::HashMismatch(
+                "the footer's tree head differs from the tree of the records".into(),
+            ),
+        ));
+    }
+    if f.min_timestamp != min_ts || f.max_timestamp != max_ts {
+        return Err(field(
+            "footer time bounds differ from the records' timestamps".into(),
+        ));
+    }
+    let table = bytes.get(records_end..footer_at).unwrap_or_default();
+    for (i, (entry, actual)) in table.chunks_exact(4).zip(offsets).enumerate() {
+        let stored = crate::le::u32_at(entry, 0).map(u64::from);
+        if stored != Some(*actual) {
+            return Err(corrupt(
+                path,
+                (records_end + i * 4) as u64,
+                CorruptionKind::BadField(format!(
+                    "offset table entry {i} says {stored:?}, the record is at {actual}"
+                )),
+            ));
+        }
+    }
+    let crc = crc32fast::hash(table);
+    if crc != f.offsets_crc {
+        return Err(corrupt(
+            path,
+            records_end as u64,
+            CorruptionKind::ChecksumMismatch {
+                expected: f.offsets_crc,
+                found: crc,
+            },
+        ));
+    }
+    Ok(())
+}

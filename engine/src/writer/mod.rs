@@ -1,0 +1,278 @@
+//! The single writer thread. Producers send prepared batches over a bounded crossbeam
+//! channel; the writer gathers whatever is queued into one group, writes it with one
+//! `write`, stores the new tree nodes, makes it durable with one `fdatasync` (policy
+//! permitting), publishes it to readers and only then acknowledges each batch.
+//!
+//! After any failed write or sync the writer refuses everything until the log is
+//! reopened: it cannot know which bytes reached the disk, so it does not retry and pretend.
+
+mod batch;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+pub use batch::PreparedBatch;
+
+use crate::error::{Error, Result};
+use crate::event::Timestamp;
+use crate::log::{Durability, Shared};
+use crate::merkle::{CompactRange, Hash};
+use crate::segment::{ActiveSegment, FORMAT_VERSION, SealedSegment, SegmentHeader, segment_path};
+use crate::tree::PendingNodes;
+
+/// What an append returns once its events are durable under the log's policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    /// Sequence number of the batch's first event; the rest follow densely.
+    pub first_seq: u64,
+    /// Events appended.
+    pub count: u64,
+    /// A tree size that includes the batch (the size after the group it was written in).
+    pub tree_size: u64,
+    /// The tree head at `tree_size`.
+    pub root: Hash,
+}
+
+/// The handle on which an append's [`Ack`] arrives.
+pub type AckReceiver = crossbeam_channel::Receiver<Result<Ack>>;
+
+pub(crate) enum Request {
+    Append(PreparedBatch, Sender<Result<Ack>>),
+    /// Seal the active segment now (if it has records).
+    Seal(Sender<Result<()>>),
+}
+
+/// Upper bound on the bytes gathered into one group commit.
+const MAX_GROUP_BYTES: usize = 16 << 20;
+
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    active: ActiveSegment,
+    compact: CompactRange,
+    failed: Option<String>,
+    /// Reused write buffer.
+    buf: Vec<u8>,
+    /// New tree nodes of the current group.
+    nodes: PendingNodes,
+    offsets: Vec<u32>,
+    pending: Vec<(Sender<Result<Ack>>, u64, u64)>,
+    group_min: Timestamp,
+    group_max: Timestamp,
+}
+
+impl Writer {
+    pub(crate) fn new(shared: Arc<Shared>, active: ActiveSegment, compact: CompactRange) -> Writer {
+        Writer {
+            shared,
+            active,
+            compact,
+            failed: None,
+            buf: Vec::with_capacity(1 << 20),
+            nodes: PendingNodes::default(),
+            offsets: Vec::new(),
+            pending: Vec::new(),
+            group_min: Timestamp::MAX,
+            group_max: Timestamp::MIN,
+        }
+    }
+
+    /// Runs until every sender is dropped, then records the durable tree size.
+    pub(crate) fn run(mut self, requests: Receiver<Request>) {
+        let linger = match self.shared.config.durability {
+            Durability::Interval(d) => Some(d),
+            _ => None,
+        };
+        while let Ok(first) = requests.recv() {
+            let started = Instant::now();
+            let mut group_bytes = 0usize;
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    Request::Append(batch, reply) => {
+                        group_bytes += batch.byte_len();
+                        self.add(batch, reply);
+                    }
+                    Request::Seal(reply) => {
+                        let result = self.flush().and_then(|()| self.seal_and_roll());
+                        let _ = reply.send(result);
+                    }
+                }
+                if group_bytes >= MAX_GROUP_BYTES {
+                    break;
+                }
+                next = match linger {
+                    Some(d) => requests
+                        .recv_timeout(d.saturating_sub(started.elapsed()))
+                        .ok(),
+                    None => requests.try_recv().ok(),
+                };
+            }
+            let _ = self.flush();
+        }
+        if self.failed.is_none() {
+            // A clean close: nodes become durable so the next open replays nothing.
+            let _ = self.shared.tree.sync(self.compact.size());
+        }
+    }
+
+    fn fail(&mut self, what: String) -> Error {
+        let error = Error::WriterFailed(what.clone());
+        self.failed = Some(what);
+        for (reply, _, _) in self.pending.drain(..) {
+            let _ = reply.send(Err(Error::WriterFailed(
+                self.failed.clone().unwrap_or_default(),
+            )));
+        }
+        self.buf.clear();
+        self.nodes.clear();
+        self.offsets.clear();
+        error
+    }
+
+    fn add(&mut self, batch: PreparedBatch, reply: Sender<Result<Ack>>) {
+        if let Some(why) = &self.failed {
+            let _ = reply.send(Err(Error::WriterFailed(why.clone())));
+            return;
+        }
+        if batch.alg != self.compact.alg() {
+            let _ = reply.send(Err(Error::InvalidArgument(
+                "batch prepared for another hash algorithm".into(),
+            )));
+            return;
+        }
+        let pending_records = self.active.record_count + self.offsets.len() as u64;
+        let would_be = self.active.len + (self.buf.len() + batch.byte_len()) as u64;
+        if pending_records > 0
+            && would_be > self.shared.config.segment_bytes
+            && let Err(e) = self.flush().and_then(|()| self.seal_and_roll())
+        {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let first_seq = self.compact.size();
+        let mut at = self.active.len + self.buf.len() as u64;
+        for len in &batch.frame_lens {
+            self.offsets.push(at as u32);
+            at += u64::from(*len);
+        }
+        self.buf.extend_from_slice(&batch.frames);
+        let nodes = &mut self.nodes;
+        for leaf in &batch.leaf_hashes {
+            self.compact
+                .append(*leaf, |level, index, hash| nodes.push(level, index, hash));
+        }
+        self.group_min = self.group_min.min(batch.min_timestamp);
+        self.group_max = self.group_max.max(batch.max_timestamp);
+        self.pending.push((reply, first_seq, batch.len() as u64));
+    }
+
+    /// Writes, syncs and publishes the pending group, then acknowledges it.
+    fn flush(&mut self) -> Result<()> {
+        if let Some(why) = &self.failed {
+            return Err(Error::WriterFailed(why.clone()));
+        }
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if !self.buf.is_empty() {
+            if let Err(e) = self.active.file.write_all_at(&self.buf, self.active.len) {
+                return Err(self.fail(format!(
+                    "write to {} failed: {e}",
+                    self.active.path.display()
+                )));
+            }
+            if let Err(e) = self.nodes.write_to(&self.shared.tree) {
+                return Err(self.fail(format!("writing tree nodes failed: {e}")));
+            }
+            if self.shared.config.durability != Durability::None {
+                let started = Instant::now();
+                if let Err(e) = self.active.file.sync_data() {
+                    return Err(self.fail(format!(
+                        "fdatasync of {} failed: {e}",
+                        self.active.path.display()
+                    )));
+                }
+                self.shared.metrics.record_sync(started.elapsed());
+            }
+        }
+        self.active.len += self.buf.len() as u64;
+        self.active.record_count += self.offsets.len() as u64;
+        self.active.min_timestamp = self.active.min_timestamp.min(self.group_min);
+        self.active.max_timestamp = self.active.max_timestamp.max(self.group_max);
+        let tree_size = self.compact.size();
+        let root = self.compact.root();
+        {
+            let mut view = self.shared.view.write();
+            if let Some(active) = view.active.as_mut() {
+                active.offsets.extend_from_slice(&self.offsets);
+                active.committed_len = self.active.len;
+                active.min_timestamp = self.active.min_timestamp;
+                active.max_timestamp = self.active.max_timestamp;
+            }
+            view.tree_size = tree_size;
+            view.root = root;
+        }
+        for (reply, first_seq, count) in self.pending.drain(..) {
+            let _ = reply.send(Ok(Ack {
+                first_seq,
+                count,
+                tree_size,
+                root,
+            }));
+        }
+        self.buf.clear();
+        self.nodes.clear();
+        self.offsets.clear();
+        self.group_min = Timestamp::MAX;
+        self.group_max = Timestamp::MIN;
+        Ok(())
+    }
+
+    /// Seals the active segment (footer, fsync), makes the tree durable, and starts the
+    /// next segment with the current compact range in its header.
+    fn seal_and_roll(&mut self) -> Result<()> {
+        if self.active.record_count == 0 {
+            return Ok(());
+        }
+        let offsets = self
+            .shared
+            .view
+            .read()
+            .active
+            .as_ref()
+            .map(|a| a.offsets.clone())
+            .unwrap_or_default();
+        let root = self.compact.root();
+        if let Err(e) = self.active.seal(&offsets, root) {
+            return Err(self.fail(format!(
+                "sealing {} failed: {e}",
+                self.active.path.display()
+            )));
+        }
+        if let Err(e) = self.shared.tree.sync(self.compact.size()) {
+            return Err(self.fail(format!("syncing the tree failed: {e}")));
+        }
+        let storage = self.shared.storage.as_ref();
+        let sealed = SealedSegment::open(storage, &self.active.path)?;
+        let header = SegmentHeader {
+            version: FORMAT_VERSION,
+            alg: self.compact.alg(),
+            base_seq: self.compact.size(),
+            created_at: Timestamp::now(),
+            frontier: self.compact.hashes().to_vec(),
+        };
+        let path = segment_path(&self.shared.dir, header.base_seq);
+        let next = match ActiveSegment::create(storage, &path, header) {
+            Ok(next) => next,
+            Err(e) => return Err(self.fail(format!("starting a new segment failed: {e}"))),
+        };
+        let mut view = self.shared.view.write();
+        view.sealed.push(Arc::new(sealed));
+        view.active = Some(next.view(Vec::new()));
+        drop(view);
+        self.active = next;
+        Ok(())
+    }
+}
