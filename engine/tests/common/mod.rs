@@ -1,0 +1,79 @@
+//! Helpers shared by the engine's integration tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use auditlog_engine::event::parse_json;
+use auditlog_engine::merkle::Proof;
+use auditlog_engine::{Ack, Event, Log, LogConfig};
+
+/// `count` workload lines from `seed`.
+pub fn lines(count: u64, seed: u64) -> Vec<String> {
+    let config = auditlog_workload::Config { count, seed, orgs: 50, ..Default::default() };
+    let mut out = Vec::new();
+    auditlog_workload::write_jsonl(&config, &mut out).expect("generate");
+    String::from_utf8(out).expect("utf-8").lines().map(str::to_owned).collect()
+}
+
+pub fn parse(line: &str) -> Event<'_> {
+    parse_json(line.as_bytes()).expect("valid event")
+}
+
+/// A config with small segments so tests get many.
+pub fn small_segments(bytes: u64) -> LogConfig {
+    LogConfig { segment_bytes: bytes, ..LogConfig::default() }
+}
+
+/// Appends `lines` in batches of `batch`, returning the acks.
+pub fn append_all(log: &Log, lines: &[String], batch: usize) -> Vec<Ack> {
+    lines
+        .chunks(batch)
+        .map(|chunk| {
+            let events: Vec<Event<'_>> = chunk.iter().map(|l| parse(l)).collect();
+            log.append(&events).expect("append")
+        })
+        .collect()
+}
+
+/// Every event of the log as JSON lines (without seq), checking seqs are dense from 0.
+pub fn read_all(log: &Log) -> Vec<String> {
+    let mut out = Vec::new();
+    log.scan(0..u64::MAX, Default::default(), |seq, event| {
+        assert_eq!(seq, out.len() as u64, "sequence numbers are dense");
+        out.push(event.to_json());
+        Ok(true)
+    })
+    .expect("scan");
+    out
+}
+
+/// Checks proofs of a few leaves and of consistency with `earlier` (size, root) pairs.
+pub fn check_proofs(log: &Log, earlier: &[(u64, auditlog_engine::Hash)]) {
+    let size = log.tree_size();
+    for index in [0, size / 3, size / 2, size.saturating_sub(1)] {
+        if index < size {
+            let proof = log.prove_inclusion(index, None).expect("inclusion");
+            assert_eq!(proof.root, log.root().to_vec());
+            Proof::Inclusion(proof).verify().expect("inclusion verifies");
+        }
+    }
+    for &(old_size, old_root) in earlier {
+        if old_size == 0 {
+            continue;
+        }
+        assert_eq!(log.root_at(old_size).expect("root at"), old_root, "root at {old_size} changed");
+        let proof = log.prove_consistency(old_size, size).expect("consistency");
+        assert_eq!(proof.root1, old_root.to_vec());
+        Proof::Consistency(proof).verify().expect("consistency verifies");
+    }
+}
+
+pub fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir.join("segments"))
+        .expect("segments dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    files.sort();
+    files
+}
