@@ -5,7 +5,11 @@ use auditlog_engine::codec::{decode_event, encode_event_into};
 use auditlog_engine::event::{EventError, parse_json};
 
 fn workload(count: u64, seed: u64) -> String {
-    let config = auditlog_workload::Config { count, seed, ..Default::default() };
+    let config = auditlog_workload::Config {
+        count,
+        seed,
+        ..Default::default()
+    };
     let mut out = Vec::new();
     auditlog_workload::write_jsonl(&config, &mut out).expect("generate");
     String::from_utf8(out).expect("utf-8")
@@ -32,7 +36,11 @@ fn optional_fields_round_trip() {
     assert_eq!(event.actor_email, None);
     let mut seq_json = Vec::new();
     event.write_json(Some(7), &mut seq_json);
-    assert!(String::from_utf8(seq_json).expect("utf-8").starts_with(r#"{"seq":7,"timestamp":"#));
+    assert!(
+        String::from_utf8(seq_json)
+            .expect("utf-8")
+            .starts_with(r#"{"seq":7,"timestamp":"#)
+    );
 }
 
 #[test]
@@ -64,7 +72,8 @@ fn event_with(field: &str, value: &str) -> String {
 }
 
 fn without(field: &str) -> String {
-    let mut v: serde_json::Value = serde_json::from_str(&event_with("action", r#""auth.login""#)).expect("json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&event_with("action", r#""auth.login""#)).expect("json");
     match field.split_once('.') {
         Some((outer, inner)) => v[outer].as_object_mut().expect("object").remove(inner),
         None => v.as_object_mut().expect("object").remove(field),
@@ -79,10 +88,21 @@ fn the_template_is_valid() {
 
 #[test]
 fn missing_required_fields_are_named() {
-    for field in ["timestamp", "actor", "organization", "action", "outcome", "actor.user_id", "organization.id"] {
+    for field in [
+        "timestamp",
+        "actor",
+        "organization",
+        "action",
+        "outcome",
+        "actor.user_id",
+        "organization.id",
+    ] {
         let leaf = field.rsplit('.').next().unwrap_or(field);
         match error_of(&without(field)) {
-            EventError::Json(message) => assert!(message.contains(&format!("missing field `{leaf}`")), "{field}: {message}"),
+            EventError::Json(message) => assert!(
+                message.contains(&format!("missing field `{leaf}`")),
+                "{field}: {message}"
+            ),
             other => panic!("{field}: {other:?}"),
         }
     }
@@ -90,21 +110,70 @@ fn missing_required_fields_are_named() {
 
 #[test]
 fn each_bad_input_has_its_own_error() {
-    assert!(matches!(error_of(&event_with("timestamp", r#""2026-03-08 14:32""#)), EventError::BadTimestamp(_)));
-    assert!(matches!(error_of(&event_with("timestamp", r#""2026-02-30T00:00:00Z""#)), EventError::BadTimestamp(_)));
-    assert!(matches!(error_of(&event_with("action", r#""login""#)), EventError::BadAction(_)));
-    assert!(matches!(error_of(&event_with("action", r#""Auth.Login""#)), EventError::BadAction(_)));
-    assert!(matches!(error_of(&event_with("ip_address", r#""300.1.1.1""#)), EventError::BadIpAddress(_)));
-    assert!(matches!(error_of(&event_with("ip_address", r#""localhost""#)), EventError::BadIpAddress(_)));
-    assert!(matches!(error_of(&event_with("metadata", r#"[1,2]"#)), EventError::MetadataNotObject));
-    assert!(matches!(error_of(&event_with("metadata", r#""text""#)), EventError::MetadataNotObject));
+    assert!(matches!(
+        error_of(&event_with("timestamp", r#""2026-03-08 14:32""#)),
+        EventError::BadTimestamp(_)
+    ));
+    assert!(matches!(
+        error_of(&event_with("timestamp", r#""2026-02-30T00:00:00Z""#)),
+        EventError::BadTimestamp(_)
+    ));
+    assert!(matches!(
+        error_of(&event_with("action", r#""login""#)),
+        EventError::BadAction(_)
+    ));
+    assert!(matches!(
+        error_of(&event_with("action", r#""Auth.Login""#)),
+        EventError::BadAction(_)
+    ));
+    assert!(matches!(
+        error_of(&event_with("ip_address", r#""300.1.1.1""#)),
+        EventError::BadIpAddress(_)
+    ));
+    assert!(matches!(
+        error_of(&event_with("ip_address", r#""localhost""#)),
+        EventError::BadIpAddress(_)
+    ));
+    assert!(matches!(
+        error_of(&event_with("metadata", r#"[1,2]"#)),
+        EventError::MetadataNotObject
+    ));
+    assert!(matches!(
+        error_of(&event_with("metadata", r#""text""#)),
+        EventError::MetadataNotObject
+    ));
     let big = format!(r#"{{"blob":"{}"}}"#, "x".repeat(16 * 1024));
-    assert!(matches!(error_of(&event_with("metadata", &big)), EventError::TooLong { field: "metadata", .. }));
+    assert!(matches!(
+        error_of(&event_with("metadata", &big)),
+        EventError::TooLong {
+            field: "metadata",
+            ..
+        }
+    ));
     let long_id = format!(r#""{}""#, "u".repeat(257));
-    assert!(matches!(error_of(&event_with("actor.user_id", &long_id)), EventError::TooLong { field: "actor.user_id", .. }));
-    assert!(matches!(error_of(&event_with("actor.user_id", r#""""#)), EventError::Empty { field: "actor.user_id" }));
-    assert!(matches!(error_of(&event_with("actor.email", r#""not-an-email""#)), EventError::BadEmail(_)));
-    assert!(matches!(error_of(&event_with("user_agent", r#""a\u0000b""#)), EventError::ControlCharacter { field: "user_agent" }));
+    assert!(matches!(
+        error_of(&event_with("actor.user_id", &long_id)),
+        EventError::TooLong {
+            field: "actor.user_id",
+            ..
+        }
+    ));
+    assert!(matches!(
+        error_of(&event_with("actor.user_id", r#""""#)),
+        EventError::Empty {
+            field: "actor.user_id"
+        }
+    ));
+    assert!(matches!(
+        error_of(&event_with("actor.email", r#""not-an-email""#)),
+        EventError::BadEmail(_)
+    ));
+    assert!(matches!(
+        error_of(&event_with("user_agent", r#""a\u0000b""#)),
+        EventError::ControlCharacter {
+            field: "user_agent"
+        }
+    ));
     match error_of(&event_with("outcome", r#""maybe""#)) {
         EventError::Json(m) => assert!(m.contains("unknown variant `maybe`"), "{m}"),
         other => panic!("{other:?}"),
@@ -123,15 +192,27 @@ fn each_bad_input_has_its_own_error() {
 fn invalid_utf8_and_syntax_are_reported() {
     let mut bytes = event_with("action", r#""auth.login""#).into_bytes();
     bytes[40] = 0xff;
-    assert_eq!(parse_json(&bytes).expect_err("bad utf-8"), EventError::InvalidUtf8 { byte_offset: 40 });
-    assert!(matches!(parse_json(b"{\"timestamp\":"), Err(EventError::Json(_))));
+    assert_eq!(
+        parse_json(&bytes).expect_err("bad utf-8"),
+        EventError::InvalidUtf8 { byte_offset: 40 }
+    );
+    assert!(matches!(
+        parse_json(b"{\"timestamp\":"),
+        Err(EventError::Json(_))
+    ));
     assert!(matches!(parse_json(b"[]"), Err(EventError::Json(_))));
 }
 
 #[test]
 fn error_messages_read_well() {
     let e = error_of(&event_with("ip_address", r#""300.1.1.1""#));
-    assert_eq!(e.to_string(), "ip_address `300.1.1.1` is not an IPv4 or IPv6 address");
+    assert_eq!(
+        e.to_string(),
+        "ip_address `300.1.1.1` is not an IPv4 or IPv6 address"
+    );
     let e = error_of(&event_with("timestamp", r#""yesterday""#));
-    assert_eq!(e.to_string(), "timestamp: `yesterday` is not an RFC 3339 timestamp like 2026-03-08T14:32:01Z");
+    assert_eq!(
+        e.to_string(),
+        "timestamp: `yesterday` is not an RFC 3339 timestamp like 2026-03-08T14:32:01Z"
+    );
 }

@@ -29,7 +29,10 @@ fn run(fault: Fault) {
         other => panic!("{fault:?}: the append must fail, got {other:?}"),
     }
     let later: Vec<_> = lines[200..210].iter().map(|l| parse(l)).collect();
-    assert!(matches!(log.append(&later), Err(Error::WriterFailed(_))), "{fault:?}: no retry-and-pretend");
+    assert!(
+        matches!(log.append(&later), Err(Error::WriterFailed(_))),
+        "{fault:?}: no retry-and-pretend"
+    );
     assert_eq!(log.tree_size(), 100, "readers never see the failed group");
     drop(log);
 

@@ -19,7 +19,11 @@ fn append_read_prove_across_segments_and_reopen() {
         assert!(ack.tree_size >= next);
     }
     assert_eq!(log.tree_size(), 5_000);
-    assert!(log.segment_count() > 10, "small segments roll: {}", log.segment_count());
+    assert!(
+        log.segment_count() > 10,
+        "small segments roll: {}",
+        log.segment_count()
+    );
     assert_eq!(read_all(&log), lines);
     let earlier: Vec<_> = acks.iter().map(|a| (a.tree_size, a.root)).collect();
     check_proofs(&log, &earlier);
@@ -29,7 +33,11 @@ fn append_read_prove_across_segments_and_reopen() {
     let log = Log::open(dir.path()).expect("reopen");
     assert_eq!(log.tree_size(), 5_000);
     assert_eq!(log.root(), root);
-    assert_eq!(log.recovery_report().replayed_leaves, 0, "a clean close leaves nothing to replay");
+    assert_eq!(
+        log.recovery_report().replayed_leaves,
+        0,
+        "a clean close leaves nothing to replay"
+    );
     assert_eq!(read_all(&log), lines);
     let more = lines_from(&log, 5_000..5_500);
     check_proofs(&log, &earlier);
@@ -59,7 +67,10 @@ fn ack_root_is_the_root_at_its_tree_size() {
 #[test]
 fn sha256_logs_record_their_algorithm() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = LogConfig { hash: HashAlg::Sha256, ..small_segments(16 << 10) };
+    let config = LogConfig {
+        hash: HashAlg::Sha256,
+        ..small_segments(16 << 10)
+    };
     let log = Log::create(dir.path(), &config).expect("create");
     append_all(&log, &lines(500, 3), 20);
     let proof = log.prove_inclusion(123, None).expect("proof");
@@ -77,14 +88,23 @@ fn reads_by_sequence_range() {
     let log = Log::create(dir.path(), &small_segments(32 << 10)).expect("create");
     let lines = lines(2_000, 4);
     append_all(&log, &lines, 64);
-    for (start, end) in [(0, 1), (10, 500), (777, 1_999), (1_500, 2_000), (1_999, 5_000), (2_000, 3_000)] {
+    for (start, end) in [
+        (0, 1),
+        (10, 500),
+        (777, 1_999),
+        (1_500, 2_000),
+        (1_999, 5_000),
+        (2_000, 3_000),
+    ] {
         let mut got = Vec::new();
         log.scan(start..end, TimeRange::default(), |seq, e| {
             got.push((seq, e.to_json()));
             Ok(true)
         })
         .expect("scan");
-        let want: Vec<_> = (start..end.min(2_000)).map(|s| (s, lines[s as usize].clone())).collect();
+        let want: Vec<_> = (start..end.min(2_000))
+            .map(|s| (s, lines[s as usize].clone()))
+            .collect();
         assert_eq!(got, want, "{start}..{end}");
     }
     let mut first_three = Vec::new();
@@ -114,13 +134,25 @@ fn time_ranges_return_exactly_the_events_inside_even_out_of_order() {
     let from = Timestamp::from_unix_seconds(1_770_000_000 + 100 * 60);
     let to = Timestamp::from_unix_seconds(1_770_000_000 + 150 * 60);
     let mut got = Vec::new();
-    log.scan(0..u64::MAX, TimeRange { from: Some(from), to: Some(to) }, |seq, e| {
-        assert!(e.timestamp >= from && e.timestamp < to);
-        got.push(seq);
-        Ok(true)
-    })
+    log.scan(
+        0..u64::MAX,
+        TimeRange {
+            from: Some(from),
+            to: Some(to),
+        },
+        |seq, e| {
+            assert!(e.timestamp >= from && e.timestamp < to);
+            got.push(seq);
+            Ok(true)
+        },
+    )
     .expect("scan");
-    let want: Vec<u64> = stamps.iter().enumerate().filter(|(_, t)| (100..150).contains(*t)).map(|(i, _)| i as u64).collect();
+    let want: Vec<u64> = stamps
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| (100..150).contains(*t))
+        .map(|(i, _)| i as u64)
+        .collect();
     assert_eq!(got, want, "every event inside, in sequence order");
 }
 
@@ -129,7 +161,10 @@ fn read_only_open_sees_the_log_and_refuses_appends() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = Log::create(dir.path(), &LogConfig::default()).expect("create");
     append_all(&log, &lines(100, 5), 10);
-    let reader = OpenOptions::new().read_only(true).open(dir.path()).expect("read-only open beside the writer");
+    let reader = OpenOptions::new()
+        .read_only(true)
+        .open(dir.path())
+        .expect("read-only open beside the writer");
     assert_eq!(reader.tree_size(), 100);
     assert!(reader.append(&[]).is_err());
     assert!(Log::open(dir.path()).is_err(), "a second writer is refused");
@@ -142,7 +177,16 @@ fn create_refuses_an_existing_log_and_bad_settings() {
     assert!(Log::create(dir.path(), &LogConfig::default()).is_err());
     let other = tempfile::tempdir().expect("tempdir");
     assert!(Log::create(other.path(), &small_segments(10)).is_err());
-    assert!(Log::create(other.path(), &LogConfig { origin: "two\nlines".into(), ..LogConfig::default() }).is_err());
+    assert!(
+        Log::create(
+            other.path(),
+            &LogConfig {
+                origin: "two\nlines".into(),
+                ..LogConfig::default()
+            }
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -151,9 +195,13 @@ fn proofs_against_older_tree_sizes() {
     let log = Log::create(dir.path(), &small_segments(16 << 10)).expect("create");
     let acks = append_all(&log, &lines(1_000, 6), 33);
     for ack in acks.iter().step_by(5) {
-        let proof = log.prove_inclusion(ack.first_seq, Some(ack.tree_size)).expect("proof");
+        let proof = log
+            .prove_inclusion(ack.first_seq, Some(ack.tree_size))
+            .expect("proof");
         assert_eq!(proof.root, ack.root.to_vec());
-        auditlog_engine::merkle::Proof::Inclusion(proof).verify().expect("verifies");
+        auditlog_engine::merkle::Proof::Inclusion(proof)
+            .verify()
+            .expect("verifies");
     }
     assert!(log.prove_inclusion(1_000, None).is_err());
     assert!(log.prove_inclusion(5, Some(1_001)).is_err());

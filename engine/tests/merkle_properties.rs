@@ -3,7 +3,8 @@
 //! every proof verifies, and any change to path, index, size, leaf or root breaks it.
 
 use auditlog_engine::merkle::{
-    Hash, HashAlg, MemoryTree, consistency_path, inclusion_path, subtree_root, verify_consistency, verify_inclusion,
+    Hash, HashAlg, MemoryTree, consistency_path, inclusion_path, subtree_root, verify_consistency,
+    verify_inclusion,
 };
 use proptest::prelude::*;
 
@@ -61,7 +62,9 @@ fn subproof(alg: HashAlg, m: usize, d: &[Hash], b: bool) -> Vec<Hash> {
 }
 
 fn leaves(alg: HashAlg, n: usize, salt: u64) -> Vec<Hash> {
-    (0..n as u64).map(|i| alg.hash_leaf(&(i ^ salt).to_le_bytes())).collect()
+    (0..n as u64)
+        .map(|i| alg.hash_leaf(&(i ^ salt).to_le_bytes()))
+        .collect()
 }
 
 fn alg_strategy() -> impl Strategy<Value = HashAlg> {

@@ -5,7 +5,8 @@
 
 use auditlog_engine::hex;
 use auditlog_engine::merkle::{
-    CompactRange, Hash, HashAlg, MemoryTree, consistency_path, inclusion_path, verify_consistency, verify_inclusion,
+    CompactRange, Hash, HashAlg, MemoryTree, consistency_path, inclusion_path, verify_consistency,
+    verify_inclusion,
 };
 use serde_json::Value;
 
@@ -23,11 +24,20 @@ fn hash(v: &Value) -> Hash {
 }
 
 fn path(v: &Value) -> Vec<Vec<u8>> {
-    v.as_array().expect("path array").iter().map(bytes).collect()
+    v.as_array()
+        .expect("path array")
+        .iter()
+        .map(bytes)
+        .collect()
 }
 
 fn main_tree(v: &Value) -> Vec<Hash> {
-    v["leaves"].as_array().expect("leaves").iter().map(|l| HashAlg::Sha256.hash_leaf(&bytes(&l["data"]))).collect()
+    v["leaves"]
+        .as_array()
+        .expect("leaves")
+        .iter()
+        .map(|l| HashAlg::Sha256.hash_leaf(&bytes(&l["data"])))
+        .collect()
 }
 
 const ALG: HashAlg = HashAlg::Sha256;
@@ -42,7 +52,12 @@ fn hasher_vectors() {
             Some("node") => ALG.hash_children(&bytes(&case["left"]), &bytes(&case["right"])),
             other => panic!("unknown kind {other:?}"),
         };
-        assert_eq!(hex::encode(&got), case["output"].as_str().expect("output"), "{}", case["id"]);
+        assert_eq!(
+            hex::encode(&got),
+            case["output"].as_str().expect("output"),
+            "{}",
+            case["id"]
+        );
     }
 }
 
@@ -58,7 +73,11 @@ fn roots_of_the_eight_leaf_tree_for_sizes_0_to_8() {
         while (range.size() as usize) < size {
             range.append(leaves[range.size() as usize], |_, _, _| {});
         }
-        assert_eq!(hex::encode(&range.root()), case["root"].as_str().expect("root"), "size {size}");
+        assert_eq!(
+            hex::encode(&range.root()),
+            case["root"].as_str().expect("root"),
+            "size {size}"
+        );
     }
 }
 
@@ -71,7 +90,11 @@ fn stored_node_hashes_match() {
         let level = case["level"].as_u64().expect("level") as u32;
         let index = case["index"].as_u64().expect("index");
         let node = tree.node(level, index).expect("stored node");
-        assert_eq!(hex::encode(&node), case["hash"].as_str().expect("hash"), "({level}, {index})");
+        assert_eq!(
+            hex::encode(&node),
+            case["hash"].as_str().expect("hash"),
+            "({level}, {index})"
+        );
     }
 }
 
@@ -80,15 +103,33 @@ fn inclusion_proofs_generate_and_verify() {
     let v = vectors();
     let tree = MemoryTree::new(ALG, &main_tree(&v));
     for case in v["inclusion_proofs"].as_array().expect("inclusion proofs") {
-        let (index, size) = (case["leaf_index"].as_u64().expect("index"), case["tree_size"].as_u64().expect("size"));
+        let (index, size) = (
+            case["leaf_index"].as_u64().expect("index"),
+            case["tree_size"].as_u64().expect("size"),
+        );
         let expected = path(&case["path"]);
         if case["tree"] == "main" {
-            let generated: Vec<Vec<u8>> =
-                inclusion_path(&tree, index, size).expect("proof").iter().map(|h| h.to_vec()).collect();
+            let generated: Vec<Vec<u8>> = inclusion_path(&tree, index, size)
+                .expect("proof")
+                .iter()
+                .map(|h| h.to_vec())
+                .collect();
             assert_eq!(generated, expected, "{}", case["id"]);
         }
-        let result = verify_inclusion(ALG, index, size, &bytes(&case["leaf_hash"]), &expected, &bytes(&case["root"]));
-        assert_eq!(result.is_ok(), case["expect_valid"].as_bool().expect("expect_valid"), "{}: {result:?}", case["id"]);
+        let result = verify_inclusion(
+            ALG,
+            index,
+            size,
+            &bytes(&case["leaf_hash"]),
+            &expected,
+            &bytes(&case["root"]),
+        );
+        assert_eq!(
+            result.is_ok(),
+            case["expect_valid"].as_bool().expect("expect_valid"),
+            "{}: {result:?}",
+            case["id"]
+        );
     }
 }
 
@@ -106,7 +147,12 @@ fn inclusion_negatives_are_rejected() {
             &path(&case["path"]),
             &bytes(&case["root"]),
         );
-        assert_eq!(result.is_ok(), case["expect_valid"].as_bool().expect("expect_valid"), "{}", case["id"]);
+        assert_eq!(
+            result.is_ok(),
+            case["expect_valid"].as_bool().expect("expect_valid"),
+            "{}",
+            case["id"]
+        );
     }
 }
 
@@ -114,16 +160,37 @@ fn inclusion_negatives_are_rejected() {
 fn consistency_proofs_generate_and_verify() {
     let v = vectors();
     let tree = MemoryTree::new(ALG, &main_tree(&v));
-    for case in v["consistency_proofs"].as_array().expect("consistency proofs") {
-        let (size1, size2) = (case["size1"].as_u64().expect("size1"), case["size2"].as_u64().expect("size2"));
+    for case in v["consistency_proofs"]
+        .as_array()
+        .expect("consistency proofs")
+    {
+        let (size1, size2) = (
+            case["size1"].as_u64().expect("size1"),
+            case["size2"].as_u64().expect("size2"),
+        );
         let expected = path(&case["path"]);
         if case["tree"] == "main" {
-            let generated: Vec<Vec<u8>> =
-                consistency_path(&tree, size1, size2).expect("proof").iter().map(|h| h.to_vec()).collect();
+            let generated: Vec<Vec<u8>> = consistency_path(&tree, size1, size2)
+                .expect("proof")
+                .iter()
+                .map(|h| h.to_vec())
+                .collect();
             assert_eq!(generated, expected, "{}", case["id"]);
         }
-        let result = verify_consistency(ALG, size1, size2, &bytes(&case["root1"]), &bytes(&case["root2"]), &expected);
-        assert_eq!(result.is_ok(), case["expect_valid"].as_bool().expect("expect_valid"), "{}: {result:?}", case["id"]);
+        let result = verify_consistency(
+            ALG,
+            size1,
+            size2,
+            &bytes(&case["root1"]),
+            &bytes(&case["root2"]),
+            &expected,
+        );
+        assert_eq!(
+            result.is_ok(),
+            case["expect_valid"].as_bool().expect("expect_valid"),
+            "{}: {result:?}",
+            case["id"]
+        );
     }
 }
 
@@ -141,7 +208,12 @@ fn consistency_negatives_are_rejected() {
             &bytes(&case["root2"]),
             &path(&case["path"]),
         );
-        assert_eq!(result.is_ok(), case["expect_valid"].as_bool().expect("expect_valid"), "{}", case["id"]);
+        assert_eq!(
+            result.is_ok(),
+            case["expect_valid"].as_bool().expect("expect_valid"),
+            "{}",
+            case["id"]
+        );
     }
 }
 
@@ -150,7 +222,9 @@ fn proof_layouts_cover_the_documented_leaf_ranges() {
     let v = vectors();
     // Build a tree whose leaf i hashes to a value encoding i, then check which leaves
     // each generated proof element covers by recomputing the subtree roots.
-    let leaves: Vec<Hash> = (0..128u64).map(|i| ALG.hash_leaf(&i.to_le_bytes())).collect();
+    let leaves: Vec<Hash> = (0..128u64)
+        .map(|i| ALG.hash_leaf(&i.to_le_bytes()))
+        .collect();
     let tree = MemoryTree::new(ALG, &leaves);
     let root_of = |lo: usize, hi: usize| {
         let sub = MemoryTree::new(ALG, &leaves[lo..hi]);
@@ -160,26 +234,50 @@ fn proof_layouts_cover_the_documented_leaf_ranges() {
         let ranges = ranges.as_array().expect("ranges");
         assert_eq!(proof.len(), ranges.len(), "{what}");
         for (element, range) in proof.iter().zip(ranges) {
-            let (lo, hi) = (range[0].as_u64().expect("lo") as usize, range[1].as_u64().expect("hi") as usize);
-            assert_eq!(*element, root_of(lo, hi), "{what}: element over [{lo}, {hi})");
+            let (lo, hi) = (
+                range[0].as_u64().expect("lo") as usize,
+                range[1].as_u64().expect("hi") as usize,
+            );
+            assert_eq!(
+                *element,
+                root_of(lo, hi),
+                "{what}: element over [{lo}, {hi})"
+            );
         }
     };
     for case in v["proof_layouts"]["inclusion"].as_array().expect("layouts") {
-        let (index, size) = (case["leaf_index"].as_u64().expect("i"), case["tree_size"].as_u64().expect("n"));
+        let (index, size) = (
+            case["leaf_index"].as_u64().expect("i"),
+            case["tree_size"].as_u64().expect("n"),
+        );
         let result = inclusion_path(&tree, index, size);
         if case["expect_error"].as_bool() == Some(true) {
             assert!(result.is_err(), "({index}, {size})");
             continue;
         }
-        check(format!("inclusion ({index}, {size})"), result.expect("proof"), &case["element_leaf_ranges"]);
+        check(
+            format!("inclusion ({index}, {size})"),
+            result.expect("proof"),
+            &case["element_leaf_ranges"],
+        );
     }
-    for case in v["proof_layouts"]["consistency"].as_array().expect("layouts") {
-        let (size1, size2) = (case["size1"].as_u64().expect("m"), case["size2"].as_u64().expect("n"));
+    for case in v["proof_layouts"]["consistency"]
+        .as_array()
+        .expect("layouts")
+    {
+        let (size1, size2) = (
+            case["size1"].as_u64().expect("m"),
+            case["size2"].as_u64().expect("n"),
+        );
         let result = consistency_path(&tree, size1, size2);
         if case["expect_error"].as_bool() == Some(true) {
             assert!(result.is_err(), "consistency ({size1}, {size2})");
             continue;
         }
-        check(format!("consistency ({size1}, {size2})"), result.expect("proof"), &case["element_leaf_ranges"]);
+        check(
+            format!("consistency ({size1}, {size2})"),
+            result.expect("proof"),
+            &case["element_leaf_ranges"],
+        );
     }
 }

@@ -24,7 +24,10 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// A log with sealed segments and an active one, snapshotted while open (a crash image).
-fn crash_image(events: u64, segment_bytes: u64) -> (tempfile::TempDir, Vec<String>, Vec<auditlog_engine::Ack>) {
+fn crash_image(
+    events: u64,
+    segment_bytes: u64,
+) -> (tempfile::TempDir, Vec<String>, Vec<auditlog_engine::Ack>) {
     let live = tempfile::tempdir().expect("tempdir");
     let lines = lines(events, 21);
     let log = Log::create(live.path(), &small_segments(segment_bytes)).expect("create");
@@ -40,10 +43,19 @@ fn a_crash_image_recovers_every_acknowledged_event() {
     let (image, lines, acks) = crash_image(1_500, 64 << 10);
     let log = Log::open(image.path()).expect("recover");
     assert_eq!(log.tree_size(), 1_500);
-    assert!(log.recovery_report().replayed_leaves > 0, "the stored tree lagged and was caught up");
+    assert!(
+        log.recovery_report().replayed_leaves > 0,
+        "the stored tree lagged and was caught up"
+    );
     assert!(log.recovery_report().torn_tail.is_none());
     assert_eq!(read_all(&log), lines);
-    check_proofs(&log, &acks.iter().map(|a| (a.tree_size, a.root)).collect::<Vec<_>>());
+    check_proofs(
+        &log,
+        &acks
+            .iter()
+            .map(|a| (a.tree_size, a.root))
+            .collect::<Vec<_>>(),
+    );
 }
 
 #[test]
@@ -67,7 +79,11 @@ fn a_torn_tail_is_cut_at_every_byte_and_reported() {
             assert_eq!(torn.offset + torn.bytes_dropped, cut as u64);
         }
         // The tree is the tree of what was kept: consistent with every earlier ack.
-        let earlier: Vec<_> = acks.iter().filter(|a| a.tree_size <= size).map(|a| (a.tree_size, a.root)).collect();
+        let earlier: Vec<_> = acks
+            .iter()
+            .filter(|a| a.tree_size <= size)
+            .map(|a| (a.tree_size, a.root))
+            .collect();
         check_proofs(&log, &earlier);
         // And the log goes on.
         append_all(&log, &lines[size as usize..size as usize + 1], 1);
@@ -87,7 +103,11 @@ fn garbage_after_the_last_record_is_a_torn_tail() {
     let torn = log.recovery_report().torn_tail.clone().expect("reported");
     assert_eq!((torn.offset, torn.bytes_dropped), (good_len, 1000));
     assert_eq!(read_all(&log), lines);
-    assert_eq!(std::fs::metadata(&active).expect("meta").len(), good_len, "cut durably");
+    assert_eq!(
+        std::fs::metadata(&active).expect("meta").len(),
+        good_len,
+        "cut durably"
+    );
 }
 
 #[test]
@@ -103,7 +123,12 @@ fn a_flipped_bit_in_a_sealed_segment_is_refused_with_its_place() {
     match report {
         Err(Error::Corruption(c)) => {
             assert_eq!(c.file, sealed);
-            assert!(c.offset <= at as u64 && at as u64 - c.offset < 400, "fault at {} names the record at {}", at, c.offset);
+            assert!(
+                c.offset <= at as u64 && at as u64 - c.offset < 400,
+                "fault at {} names the record at {}",
+                at,
+                c.offset
+            );
         }
         other => panic!("verify must fail: {:?}", other.map(|_| ())),
     }
@@ -127,7 +152,11 @@ fn damaged_footer_of_an_earlier_segment_is_refused() {
     match Log::open(image.path()) {
         Err(Error::Corruption(c)) => {
             assert_eq!(c.file, sealed);
-            assert!(matches!(c.kind, CorruptionKind::ChecksumMismatch { .. }), "{:?}", c.kind);
+            assert!(
+                matches!(c.kind, CorruptionKind::ChecksumMismatch { .. }),
+                "{:?}",
+                c.kind
+            );
             assert!(c.offset >= (n - 96) as u64);
         }
         other => panic!("open must refuse: {:?}", other.map(|_| ())),
@@ -140,7 +169,11 @@ fn a_missing_segment_breaks_the_chain() {
     let files = segment_files(image.path());
     std::fs::remove_file(&files[1]).expect("remove");
     match Log::open(image.path()) {
-        Err(Error::Corruption(c)) => assert!(matches!(c.kind, CorruptionKind::BrokenChain(_)), "{:?}", c.kind),
+        Err(Error::Corruption(c)) => assert!(
+            matches!(c.kind, CorruptionKind::BrokenChain(_)),
+            "{:?}",
+            c.kind
+        ),
         other => panic!("open must refuse: {:?}", other.map(|_| ())),
     }
 }
@@ -168,7 +201,11 @@ fn fewer_records_than_were_made_durable_is_lost_data() {
     std::fs::remove_file(active).expect("rm");
     std::fs::remove_file(last_sealed).expect("rm");
     match Log::open(image.path()) {
-        Err(Error::Corruption(c)) => assert!(matches!(c.kind, CorruptionKind::LostEvents(_)), "{:?}", c.kind),
+        Err(Error::Corruption(c)) => assert!(
+            matches!(c.kind, CorruptionKind::LostEvents(_)),
+            "{:?}",
+            c.kind
+        ),
         other => panic!("open must refuse: {:?}", other.map(|_| ())),
     }
 }
@@ -179,7 +216,10 @@ fn verify_accepts_a_healthy_log_and_names_a_stored_node_that_lies() {
     drop(Log::open(image.path()).expect("recover and close cleanly"));
     let report = auditlog_engine::verify::verify_dir(image.path(), &mut |_| {}).expect("healthy");
     assert_eq!(report.records, 1_000);
-    assert_eq!(report.nodes_checked, 1000 + 500 + 250 + 125 + 62 + 31 + 15 + 7 + 3 + 1);
+    assert_eq!(
+        report.nodes_checked,
+        1000 + 500 + 250 + 125 + 62 + 31 + 15 + 7 + 3 + 1
+    );
     let level1 = image.path().join("tree/level-01.hashes");
     let mut bytes = std::fs::read(&level1).expect("read");
     bytes[16 + 32 * 100 + 3] ^= 0x80;

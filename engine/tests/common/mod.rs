@@ -9,10 +9,19 @@ use auditlog_engine::{Ack, Event, Log, LogConfig};
 
 /// `count` workload lines from `seed`.
 pub fn lines(count: u64, seed: u64) -> Vec<String> {
-    let config = auditlog_workload::Config { count, seed, orgs: 50, ..Default::default() };
+    let config = auditlog_workload::Config {
+        count,
+        seed,
+        orgs: 50,
+        ..Default::default()
+    };
     let mut out = Vec::new();
     auditlog_workload::write_jsonl(&config, &mut out).expect("generate");
-    String::from_utf8(out).expect("utf-8").lines().map(str::to_owned).collect()
+    String::from_utf8(out)
+        .expect("utf-8")
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 pub fn parse(line: &str) -> Event<'_> {
@@ -21,7 +30,10 @@ pub fn parse(line: &str) -> Event<'_> {
 
 /// A config with small segments so tests get many.
 pub fn small_segments(bytes: u64) -> LogConfig {
-    LogConfig { segment_bytes: bytes, ..LogConfig::default() }
+    LogConfig {
+        segment_bytes: bytes,
+        ..LogConfig::default()
+    }
 }
 
 /// Appends `lines` in batches of `batch`, returning the acks.
@@ -54,17 +66,25 @@ pub fn check_proofs(log: &Log, earlier: &[(u64, auditlog_engine::Hash)]) {
         if index < size {
             let proof = log.prove_inclusion(index, None).expect("inclusion");
             assert_eq!(proof.root, log.root().to_vec());
-            Proof::Inclusion(proof).verify().expect("inclusion verifies");
+            Proof::Inclusion(proof)
+                .verify()
+                .expect("inclusion verifies");
         }
     }
     for &(old_size, old_root) in earlier {
         if old_size == 0 {
             continue;
         }
-        assert_eq!(log.root_at(old_size).expect("root at"), old_root, "root at {old_size} changed");
+        assert_eq!(
+            log.root_at(old_size).expect("root at"),
+            old_root,
+            "root at {old_size} changed"
+        );
         let proof = log.prove_consistency(old_size, size).expect("consistency");
         assert_eq!(proof.root1, old_root.to_vec());
-        Proof::Consistency(proof).verify().expect("consistency verifies");
+        Proof::Consistency(proof)
+            .verify()
+            .expect("consistency verifies");
     }
 }
 

@@ -1,0 +1,440 @@
+//! The `auditlog` binary driven as a user drives it: real processes, real files, exit
+//! codes and output checked.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn auditlog(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_auditlog"))
+        .args(args)
+        .output()
+        .expect("run auditlog")
+}
+
+fn auditlog_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_auditlog"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn generate(count: u64, seed: u64) -> String {
+    let out = auditlog(&[
+        "generate",
+        "--count",
+        &count.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+fn data(dir: &Path) -> String {
+    dir.to_str().expect("utf-8 path").to_owned()
+}
+
+#[test]
+fn generate_is_deterministic_and_shaped() {
+    let a = generate(2_000, 5);
+    assert_eq!(a, generate(2_000, 5));
+    assert_ne!(a, generate(2_000, 6));
+    assert_eq!(a.lines().count(), 2_000);
+    for line in a.lines().take(50) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json");
+        for key in [
+            "timestamp",
+            "actor",
+            "organization",
+            "action",
+            "resource",
+            "outcome",
+            "ip_address",
+            "user_agent",
+        ] {
+            assert!(v.get(key).is_some(), "{key} in {line}");
+        }
+    }
+}
+
+#[test]
+fn ingest_then_export_gives_back_every_event_with_its_seq() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(&dir.path().join("log"));
+    let out = auditlog(&["init", "--data", &d, "--segment-bytes", "65536"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let events = generate(3_000, 1);
+    let file = dir.path().join("events.jsonl");
+    std::fs::write(&file, &events).expect("write");
+    let out = auditlog(&[
+        "ingest",
+        "--data",
+        &d,
+        "--batch",
+        "100",
+        file.to_str().expect("path"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stderr);
+    assert!(
+        summary.contains("ingested 3000 events, seq 0..=2999"),
+        "{summary}"
+    );
+    let out = auditlog(&["export", "--data", &d, "--format", "jsonl"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let exported = text(&out.stdout);
+    assert_eq!(exported.lines().count(), 3_000);
+    for (seq, (got, want)) in exported.lines().zip(events.lines()).enumerate() {
+        let prefix = format!("{{\"seq\":{seq},");
+        assert!(got.starts_with(&prefix), "{got}");
+        assert_eq!(
+            &got[prefix.len()..],
+            &want[1..],
+            "event {seq} comes back byte for byte"
+        );
+    }
+    // A second ingest continues the sequence; stdin works.
+    let out = auditlog_stdin(&["ingest", "--data", &d, "-"], generate(10, 2).as_bytes());
+    assert!(
+        text(&out.stderr).contains("seq 3000..=3009"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = auditlog(&[
+        "export",
+        "--data",
+        &d,
+        "--from-seq",
+        "2999",
+        "--to-seq",
+        "3001",
+    ]);
+    let seqs: Vec<u64> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("json")["seq"]
+                .as_u64()
+                .expect("seq")
+        })
+        .collect();
+    assert_eq!(seqs, vec![2999, 3000]);
+    let out = auditlog(&["info", "--data", &d, "--json"]);
+    let info: serde_json::Value = serde_json::from_str(&text(&out.stdout)).expect("info json");
+    assert_eq!(info["tree_size"], 3010);
+    assert!(info["segments"].as_u64().expect("segments") > 5);
+}
+
+#[test]
+fn ingest_creates_a_missing_log_and_export_filters_by_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(&dir.path().join("new"));
+    let events = generate(1_000, 3);
+    let out = auditlog_stdin(&["ingest", "--data", &d, "-"], events.as_bytes());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = auditlog(&[
+        "export",
+        "--data",
+        &d,
+        "--from",
+        "2026-02-01T00:00:00Z",
+        "--to",
+        "2026-02-02T00:00:00Z",
+    ]);
+    let got: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    let want = events
+        .lines()
+        .filter(|l| l.contains("\"timestamp\":\"2026-02-01T"))
+        .count();
+    assert!(want > 0);
+    assert_eq!(got.len(), want);
+}
+
+const BAD_LINES: &str = "\
+{\"timestamp\":\"2026-01-01T00:00:00Z\",\"actor\":{\"user_id\":\"u1\"},\"organization\":{\"id\":\"o\"},\"action\":\"a.b\",\"outcome\":\"success\"}
+{\"timestamp\":\"2026-01-01T00:00:01Z\",\"actor\":{\"user_id\":\"u2\"},\"organization\":{\"id\":\"o\"},\"action\":\"a.b\",\"outcome\":\"success\"}
+{\"timestamp\":\"not a time\",\"actor\":{\"user_id\":\"u3\"},\"organization\":{\"id\":\"o\"},\"action\":\"a.b\",\"outcome\":\"success\"}
+
+{\"timestamp\":\"2026-01-01T00:00:03Z\",\"actor\":{\"user_id\":\"u4\"},\"organization\":{\"id\":\"o\"},\"action\":\"nodots\",\"outcome\":\"success\"}
+{\"timestamp\":\"2026-01-01T00:00:04Z\",\"actor\":{\"user_id\":\"u5\"},\"organization\":{\"id\":\"o\"},\"action\":\"a.b\",\"outcome\":\"success\"}
+";
+
+#[test]
+fn a_bad_line_stops_ingest_after_the_good_lines_before_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(dir.path());
+    let out = auditlog_stdin(&["ingest", "--data", &d, "-"], BAD_LINES.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("line 3: timestamp: `not a time` is not an RFC 3339 timestamp"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("stopped at bad line 3"), "{stderr}");
+    let exported = text(&auditlog(&["export", "--data", &d]).stdout);
+    let users: Vec<&str> = exported
+        .lines()
+        .map(|l| if l.contains("\"u1\"") { "u1" } else { "u2" })
+        .collect();
+    assert_eq!(users, vec!["u1", "u2"]);
+}
+
+#[test]
+fn skip_mode_stores_every_good_line_and_names_every_bad_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(dir.path());
+    let out = auditlog_stdin(
+        &["ingest", "--data", &d, "--on-error", "skip", "-"],
+        BAD_LINES.as_bytes(),
+    );
+    assert!(out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("line 3: timestamp"), "{stderr}");
+    assert!(
+        stderr.contains("line 5: action `nodots` is not of the dotted form"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("skipped 2 bad lines"), "{stderr}");
+    let exported = text(&auditlog(&["export", "--data", &d]).stdout);
+    assert_eq!(exported.lines().count(), 3);
+    assert!(exported.contains("\"u5\""));
+}
+
+#[test]
+fn proofs_print_and_verify_with_the_documented_exit_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(dir.path());
+    let out = auditlog_stdin(&["ingest", "--data", &d, "-"], generate(777, 4).as_bytes());
+    assert!(out.status.success());
+    let out = auditlog(&["prove", "inclusion", "--data", &d, "--index", "500"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let proof = text(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&proof).expect("json");
+    assert_eq!(v["type"], "inclusion");
+    assert_eq!(v["hash"], "blake3");
+    assert_eq!(v["tree_size"], 777);
+    assert_eq!(v["leaf_index"], 500);
+    assert_eq!(
+        auditlog_stdin(&["proof", "verify", "-"], proof.as_bytes())
+            .status
+            .code(),
+        Some(0)
+    );
+    let file = dir.path().join("p.json");
+    std::fs::write(&file, &proof).expect("write");
+    assert_eq!(
+        auditlog(&["proof", "verify", file.to_str().expect("path")])
+            .status
+            .code(),
+        Some(0)
+    );
+    let tampered = proof.replacen("\"leaf_index\":500", "\"leaf_index\":501", 1);
+    assert_eq!(
+        auditlog_stdin(&["proof", "verify", "-"], tampered.as_bytes())
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        auditlog_stdin(&["proof", "verify", "-"], b"{not json")
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        auditlog(&["proof", "verify", "/nonexistent/proof.json"])
+            .status
+            .code(),
+        Some(2)
+    );
+
+    let out = auditlog(&[
+        "prove",
+        "consistency",
+        "--data",
+        &d,
+        "--size1",
+        "100",
+        "--size2",
+        "777",
+    ]);
+    let proof = text(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&proof).expect("json");
+    assert_eq!(
+        (v["type"].as_str(), v["size1"].as_u64(), v["size2"].as_u64()),
+        (Some("consistency"), Some(100), Some(777))
+    );
+    assert_eq!(
+        auditlog_stdin(&["proof", "verify", "-"], proof.as_bytes())
+            .status
+            .code(),
+        Some(0)
+    );
+    let root1 = v["root1"].as_str().expect("root1");
+    let mut flipped = root1.to_owned();
+    flipped.replace_range(0..1, if root1.starts_with('0') { "1" } else { "0" });
+    let tampered = proof.replace(root1, &flipped);
+    assert_eq!(
+        auditlog_stdin(&["proof", "verify", "-"], tampered.as_bytes())
+            .status
+            .code(),
+        Some(1)
+    );
+    // The same proof from an older tree size.
+    let out = auditlog(&[
+        "prove",
+        "inclusion",
+        "--data",
+        &d,
+        "--index",
+        "5",
+        "--tree-size",
+        "6",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&text(&out.stdout)).expect("json");
+    assert_eq!(v["tree_size"], 6);
+    assert_eq!(
+        auditlog(&["prove", "inclusion", "--data", &d, "--index", "777"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn proof_verify_answers_the_public_vectors() {
+    let vectors: serde_json::Value = serde_json::from_str(include_str!(
+        "../../engine/testdata/vectors/rfc6962_sha256.json"
+    ))
+    .expect("vectors");
+    let mut checked = 0;
+    for (table, kind) in [
+        ("inclusion_proofs", "inclusion"),
+        ("inclusion_negative", "inclusion"),
+        ("consistency_proofs", "consistency"),
+        ("consistency_negative", "consistency"),
+    ] {
+        for case in vectors[table].as_array().expect("table").iter().step_by(3) {
+            let mut proof = case.clone();
+            let object = proof.as_object_mut().expect("object");
+            object.insert("type".into(), kind.into());
+            object.insert("hash".into(), "sha256".into());
+            let expect = if case["expect_valid"].as_bool().expect("expect_valid") {
+                0
+            } else {
+                1
+            };
+            let out = auditlog_stdin(&["proof", "verify", "-"], proof.to_string().as_bytes());
+            assert_eq!(
+                out.status.code(),
+                Some(expect),
+                "{}: {}",
+                case["id"],
+                text(&out.stdout)
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 70);
+}
+
+#[test]
+fn verify_passes_a_healthy_log_and_names_the_first_fault() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(dir.path());
+    assert!(
+        auditlog(&[
+            "init",
+            "--data",
+            &d,
+            "--segment-bytes",
+            "32768",
+            "--hash",
+            "sha256"
+        ])
+        .status
+        .success()
+    );
+    let out = auditlog_stdin(
+        &["ingest", "--data", &d, "--batch", "50", "-"],
+        generate(2_000, 8).as_bytes(),
+    );
+    assert!(out.status.success());
+    let out = auditlog(&["verify", "--data", &d]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with("ok: 2000 records"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = auditlog(&["verify", "--data", &d, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&text(&out.stdout)).expect("json");
+    assert_eq!(
+        (
+            report["ok"].as_bool(),
+            report["records"].as_u64(),
+            report["hash"].as_str()
+        ),
+        (Some(true), Some(2000), Some("sha256"))
+    );
+
+    let mut segments: Vec<_> = std::fs::read_dir(dir.path().join("segments"))
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    segments.sort();
+    let victim = &segments[2];
+    let mut bytes = std::fs::read(victim).expect("read");
+    bytes[1_000] ^= 0x01;
+    std::fs::write(victim, &bytes).expect("write");
+    let out = auditlog(&["verify", "--data", &d, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_str(&text(&out.stdout)).expect("json");
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["file"].as_str(), victim.to_str());
+    let offset = report["offset"].as_u64().expect("offset");
+    assert!(offset <= 1_000 && 1_000 - offset < 600, "offset {offset}");
+    let out = auditlog(&["verify", "--data", &d]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains(&format!("FAILED: {} at byte {offset}", victim.display())),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn demo_runs_end_to_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(&dir.path().join("demo"));
+    let out = auditlog(&["demo", "--data", &d, "--count", "5000"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("5000 events durable"), "{stdout}");
+    assert!(
+        stdout.contains("2/4 inclusion proof of event 2500 in the tree of 5000: valid"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("4/4 verified 5000 records"), "{stdout}");
+    assert_eq!(
+        auditlog(&["demo", "--data", &d, "--count", "10"])
+            .status
+            .code(),
+        Some(2),
+        "refuses an existing log"
+    );
+}
