@@ -19,10 +19,6 @@ fn bytes(v: &Value) -> Vec<u8> {
     hex::decode(v.as_str().expect("hex string")).expect("valid hex")
 }
 
-fn hash(v: &Value) -> Hash {
-    bytes(v).try_into().expect("32 bytes")
-}
-
 fn path(v: &Value) -> Vec<Vec<u8>> {
     v.as_array()
         .expect("path array")

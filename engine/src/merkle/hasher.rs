@@ -97,10 +97,6 @@ impl std::fmt::Display for HashAlg {
 mod tests {
     use super::*;
 
-    fn hex(h: &Hash) -> String {
-        h.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
     #[test]
     fn blake3_uses_prefixes() {
         let h = HashAlg::Blake3;

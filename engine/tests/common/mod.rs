@@ -8,7 +8,7 @@ use auditlog_engine::merkle::Proof;
 use auditlog_engine::{Ack, Event, Log, LogConfig};
 
 /// `count` workload lines from `seed`.
-pub fn lines(count: u64, seed: u64) -> Vec<String> {
+pub(crate) fn lines(count: u64, seed: u64) -> Vec<String> {
     let config = auditlog_workload::Config {
         count,
         seed,
@@ -24,12 +24,12 @@ pub fn lines(count: u64, seed: u64) -> Vec<String> {
         .collect()
 }
 
-pub fn parse(line: &str) -> Event<'_> {
+pub(crate) fn parse(line: &str) -> Event<'_> {
     parse_json(line.as_bytes()).expect("valid event")
 }
 
 /// A config with small segments so tests get many.
-pub fn small_segments(bytes: u64) -> LogConfig {
+pub(crate) fn small_segments(bytes: u64) -> LogConfig {
     LogConfig {
         segment_bytes: bytes,
         ..LogConfig::default()
@@ -37,7 +37,7 @@ pub fn small_segments(bytes: u64) -> LogConfig {
 }
 
 /// Appends `lines` in batches of `batch`, returning the acks.
-pub fn append_all(log: &Log, lines: &[String], batch: usize) -> Vec<Ack> {
+pub(crate) fn append_all(log: &Log, lines: &[String], batch: usize) -> Vec<Ack> {
     lines
         .chunks(batch)
         .map(|chunk| {
@@ -48,7 +48,7 @@ pub fn append_all(log: &Log, lines: &[String], batch: usize) -> Vec<Ack> {
 }
 
 /// Every event of the log as JSON lines (without seq), checking seqs are dense from 0.
-pub fn read_all(log: &Log) -> Vec<String> {
+pub(crate) fn read_all(log: &Log) -> Vec<String> {
     let mut out = Vec::new();
     log.scan(0..u64::MAX, Default::default(), |seq, event| {
         assert_eq!(seq, out.len() as u64, "sequence numbers are dense");
@@ -60,7 +60,7 @@ pub fn read_all(log: &Log) -> Vec<String> {
 }
 
 /// Checks proofs of a few leaves and of consistency with `earlier` (size, root) pairs.
-pub fn check_proofs(log: &Log, earlier: &[(u64, auditlog_engine::Hash)]) {
+pub(crate) fn check_proofs(log: &Log, earlier: &[(u64, auditlog_engine::Hash)]) {
     let size = log.tree_size();
     for index in [0, size / 3, size / 2, size.saturating_sub(1)] {
         if index < size {
@@ -88,7 +88,7 @@ pub fn check_proofs(log: &Log, earlier: &[(u64, auditlog_engine::Hash)]) {
     }
 }
 
-pub fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir.join("segments"))
         .expect("segments dir")
         .map(|e| e.expect("entry").path())
