@@ -16,6 +16,7 @@
 )]
 
 pub mod codec;
+mod config;
 mod error;
 pub mod event;
 pub mod hex;
@@ -23,6 +24,7 @@ mod le;
 mod log;
 pub mod merkle;
 pub mod segment;
+mod shared;
 pub mod storage;
 mod tree;
 pub mod verify;
@@ -32,8 +34,8 @@ pub use error::{Corruption, CorruptionKind, Error, Result};
 pub use event::{Event, Outcome, Timestamp};
 pub use log::{
     CONFIG_FILE, DEFAULT_SEGMENT_BYTES, Durability, Log, LogConfig, MAX_BATCH_BYTES,
-    MAX_SEGMENT_BYTES, MAX_TORN_TAIL_BYTES, MIN_SEGMENT_BYTES, OpenOptions, RecoveryReport,
-    TimeRange,
+    MAX_SEGMENT_BYTES, MAX_TORN_TAIL_BYTES, MIN_SEGMENT_BYTES, Metrics, OpenOptions,
+    RecoveryReport, TimeRange,
 };
 pub use merkle::{Hash, HashAlg};
 pub use segment::RecoveredTail;

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::codec::{decode_event, decode_frame};
+use crate::config::LogConfig;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
-use crate::log::LogConfig;
 use crate::merkle::{CompactRange, Hash, HashAlg};
 use crate::segment::{
     FOOTER_BYTES, SEGMENTS_DIR, SegmentFooter, SegmentHeader, parse_segment_name, segment_path,
@@ -289,6 +289,15 @@ fn check_footer(
     max_ts: Timestamp,
 ) -> Result<()> {
     let field = |what: String| corrupt(path, footer_at as u64, CorruptionKind::BadField(what));
+    if offsets.is_empty() {
+        return Err(field("a sealed segment holds no records".into()));
+    }
+    if footer_at.checked_sub(records_end) != Some(offsets.len() * 4) {
+        return Err(field(format!(
+            "the offset table is {} bytes, not 4 per record",
+            footer_at.saturating_sub(records_end)
+        )));
+    }
     if f.records_end != records_end as u64 {
         return Err(field(format!(
             "footer says records end at {}, they end at {records_end}",

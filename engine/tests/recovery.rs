@@ -232,3 +232,101 @@ fn verify_accepts_a_healthy_log_and_names_a_stored_node_that_lies() {
         other => panic!("verify must fail: {:?}", other.map(|_| ())),
     }
 }
+
+/// A crash image whose last segment was just sealed, with the next segment's creation
+/// interrupted: `next` is what is left of the new segment file (None: not created).
+fn image_after_seal(next: Option<usize>) -> (tempfile::TempDir, Vec<String>) {
+    let live = tempfile::tempdir().expect("tempdir");
+    let lines = lines(300, 23);
+    let log = Log::create(live.path(), &small_segments(1 << 20)).expect("create");
+    append_all(&log, &lines, 30);
+    log.seal().expect("seal");
+    let image = tempfile::tempdir().expect("tempdir");
+    copy_dir(live.path(), image.path());
+    drop(log);
+    let new_segment = segment_files(image.path())
+        .pop()
+        .expect("new active segment");
+    match next {
+        None => std::fs::remove_file(&new_segment).expect("remove"),
+        Some(len) => {
+            let bytes = std::fs::read(&new_segment).expect("read");
+            std::fs::write(&new_segment, &bytes[..len.min(bytes.len())]).expect("cut");
+        }
+    }
+    (image, lines)
+}
+
+#[test]
+fn an_interrupted_segment_creation_is_started_again() {
+    for cut in [None, Some(0), Some(10), Some(35)] {
+        let (image, lines) = image_after_seal(cut);
+        let log = Log::open(image.path()).expect("recovers");
+        assert_eq!(
+            log.recovery_report().discarded_segment.is_some(),
+            cut.is_some(),
+            "{cut:?}"
+        );
+        assert_eq!(read_all(&log), lines);
+        append_all(&log, &lines[..5], 5);
+        assert_eq!(log.tree_size(), 305);
+    }
+}
+
+#[test]
+fn a_damaged_footer_of_the_last_sealed_segment_is_refused_not_cut() {
+    let (image, _) = image_after_seal(None);
+    let sealed = segment_files(image.path()).pop().expect("sealed");
+    let mut bytes = std::fs::read(&sealed).expect("read");
+    let n = bytes.len();
+    bytes[n - 50] ^= 0x04;
+    std::fs::write(&sealed, &bytes).expect("write");
+    match Log::open(image.path()) {
+        Err(Error::Corruption(c)) => {
+            assert_eq!(c.file, sealed);
+            assert_eq!(c.offset, (n - 96) as u64);
+        }
+        other => panic!("open must refuse: {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn an_empty_or_damaged_level_file_is_rebuilt() {
+    let (image, lines, acks) = crash_image(2_000, 32 << 10);
+    std::fs::write(image.path().join("tree/level-03.hashes"), b"").expect("empty level file");
+    let mut bytes = std::fs::read(image.path().join("tree/level-01.hashes")).expect("read");
+    bytes[0] = b'X';
+    std::fs::write(image.path().join("tree/level-01.hashes"), &bytes).expect("damage header");
+    let log = Log::open(image.path()).expect("rebuilds");
+    assert!(log.recovery_report().rebuilt_tree);
+    assert_eq!(log.root(), acks.last().expect("acks").root);
+    assert_eq!(read_all(&log), lines);
+    check_proofs(&log, &[(300, log.root_at(300).expect("root"))]);
+    drop(log);
+    auditlog_engine::verify::verify_dir(image.path(), &mut |_| {}).expect("verifies");
+}
+
+#[test]
+fn events_of_the_largest_size_fill_batches_without_passing_the_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::create(dir.path(), &auditlog_engine::LogConfig::default()).expect("create");
+    let metadata = format!(r#"{{"blob":"{}"}}"#, "x".repeat(16 * 1024 - 20));
+    let line = format!(
+        r#"{{"timestamp":"2026-01-01T00:00:00Z","actor":{{"user_id":"u"}},"organization":{{"id":"o"}},"action":"a.b","outcome":"success","metadata":{metadata}}}"#
+    );
+    let event = parse(&line);
+    let mut batch = log.batch();
+    while batch.byte_len() + 17_000 < auditlog_engine::MAX_BATCH_BYTES {
+        batch.push(&event).expect("push");
+    }
+    let n = batch.len() as u64;
+    assert_eq!(log.append_batch(batch).expect("append").count, n);
+    let mut too_big = log.batch();
+    while too_big.byte_len() <= auditlog_engine::MAX_BATCH_BYTES {
+        too_big.push(&event).expect("push");
+    }
+    assert!(matches!(
+        log.append_batch(too_big),
+        Err(Error::InvalidArgument(_))
+    ));
+}

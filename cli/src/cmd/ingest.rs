@@ -139,7 +139,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(line) = summary.stopped_at {
         eprintln!(
-            "stopped at bad line {line}: every good line before it is stored, nothing after it was read"
+            "stopped at bad line {line}: every good line before it is stored, nothing after it"
         );
         return Ok(ExitCode::from(CHECK_FAILED));
     }
@@ -224,6 +224,10 @@ pub(crate) fn ingest(
     })
 }
 
+/// JSON bytes per block: their records are smaller than the JSON, so well under
+/// `MAX_BATCH_BYTES`.
+const MAX_BLOCK_BYTES: usize = auditlog_engine::MAX_BATCH_BYTES / 2;
+
 fn read_blocks(
     mut input: Box<dyn Read + Send>,
     batch_lines: usize,
@@ -260,7 +264,9 @@ fn read_blocks(
             start = end;
             line_no += 1;
             lines_in_block += 1;
-            if lines_in_block == batch_lines {
+            // A block is bounded in lines and in bytes, so its batch stays under the log's
+            // batch limit whatever the size of the events.
+            if lines_in_block == batch_lines || block.bytes.len() >= MAX_BLOCK_BYTES {
                 let full = std::mem::replace(
                     &mut block,
                     Block {

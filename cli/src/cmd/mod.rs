@@ -70,8 +70,8 @@ pub(crate) struct DataDir {
 }
 
 impl DataDir {
-    /// Opens the log to read it: recovers it if no other process has it open, otherwise
-    /// reads it as it stands.
+    /// Opens the log to read it, read-only: nothing in the directory changes, even after a
+    /// crash (a torn tail is ignored rather than cut), and a running writer is no obstacle.
     pub(crate) fn open_for_reading(&self) -> anyhow::Result<Log> {
         if !self.dir.join(auditlog_engine::CONFIG_FILE).exists() {
             anyhow::bail!(
@@ -80,13 +80,9 @@ impl DataDir {
                 self.dir.display()
             );
         }
-        match Log::open(&self.dir) {
-            Ok(log) => Ok(log),
-            Err(auditlog_engine::Error::InvalidArgument(_)) => OpenOptions::new()
-                .read_only(true)
-                .open(&self.dir)
-                .with_context(|| format!("opening {}", self.dir.display())),
-            Err(e) => Err(e).with_context(|| format!("opening {}", self.dir.display())),
-        }
+        OpenOptions::new()
+            .read_only(true)
+            .open(&self.dir)
+            .with_context(|| format!("opening {}", self.dir.display()))
     }
 }

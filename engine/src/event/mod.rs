@@ -67,7 +67,7 @@ pub struct Event<'a> {
     /// `actor.email`.
     #[serde(borrow, deserialize_with = "borrowed_opt")]
     pub actor_email: Option<Cow<'a, str>>,
-    /// `actor.kind`: `user`, `service`, `api_key`, `system`, … (free-form, lower case).
+    /// `actor.kind`: `user`, `service`, `api_key`, `system`, … (free-form).
     #[serde(borrow, deserialize_with = "borrowed_opt")]
     pub actor_kind: Option<Cow<'a, str>>,
     /// `organization.id`: the tenant.
@@ -93,7 +93,7 @@ pub struct Event<'a> {
     /// The client's user agent.
     #[serde(borrow, deserialize_with = "borrowed_opt")]
     pub user_agent: Option<Cow<'a, str>>,
-    /// A JSON object, as its compact text.
+    /// A JSON object, exactly as the client sent its text (key order and spacing kept).
     #[serde(borrow, deserialize_with = "borrowed_opt")]
     pub metadata: Option<Cow<'a, str>>,
     /// The client's idempotency key.

@@ -1,23 +1,22 @@
 //! [`Log`]: the public facade. Open (and recover), append, prove, read. It owns the writer
 //! thread and shares the read side (segments, tree) with it.
 
-mod config;
 mod read;
 mod recover;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use crossbeam_channel::Sender;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
-pub use config::{
+pub use crate::config::{
     CONFIG_FILE, DEFAULT_SEGMENT_BYTES, Durability, LogConfig, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
 };
+pub use crate::shared::Metrics;
+use crate::shared::Shared;
 pub use read::TimeRange;
 pub use recover::{MAX_TORN_TAIL_BYTES, RecoveryReport};
 
@@ -27,60 +26,13 @@ use crate::merkle::{
     ConsistencyProof, Hash, HashAlg, InclusionProof, NodeSource, consistency_path, inclusion_path,
     subtree_root,
 };
-use crate::segment::{ActiveView, SealedSegment};
 use crate::storage::{FsStorage, Storage};
-use crate::tree::TreeStore;
 use crate::writer::{Ack, AckReceiver, PreparedBatch, Request, Writer};
 
 /// The largest prepared batch accepted in one append.
 pub const MAX_BATCH_BYTES: usize = 16 << 20;
 /// Appends queued for the writer before `submit` blocks (backpressure).
 const QUEUE_DEPTH: usize = 64;
-
-/// Counters for operators.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    syncs: AtomicU64,
-    sync_nanos: AtomicU64,
-}
-
-impl Metrics {
-    pub(crate) fn record_sync(&self, took: Duration) {
-        self.syncs.fetch_add(1, Ordering::Relaxed);
-        self.sync_nanos.fetch_add(
-            u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-    }
-
-    /// `fdatasync` calls so far and their total duration.
-    pub fn syncs(&self) -> (u64, Duration) {
-        (
-            self.syncs.load(Ordering::Relaxed),
-            Duration::from_nanos(self.sync_nanos.load(Ordering::Relaxed)),
-        )
-    }
-}
-
-/// What readers see: sealed segments, the committed part of the active one, the tree head.
-#[derive(Debug)]
-pub(crate) struct LogView {
-    pub(crate) sealed: Vec<Arc<SealedSegment>>,
-    pub(crate) active: Option<ActiveView>,
-    pub(crate) tree_size: u64,
-    pub(crate) root: Hash,
-}
-
-/// State shared by the facade and the writer thread.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) dir: PathBuf,
-    pub(crate) storage: Arc<dyn Storage>,
-    pub(crate) config: LogConfig,
-    pub(crate) tree: TreeStore,
-    pub(crate) view: RwLock<LogView>,
-    pub(crate) metrics: Metrics,
-}
 
 /// How to open a log.
 #[derive(Debug, Clone)]

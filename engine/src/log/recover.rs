@@ -13,14 +13,16 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::{Log, LogConfig, LogView, Metrics, OpenOptions, Shared, start_writer};
+use super::{Log, LogConfig, OpenOptions, start_writer};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::merkle::{CompactRange, HashAlg};
 use crate::segment::{
-    ActiveSegment, FORMAT_VERSION, RecoveredTail, SEGMENTS_DIR, SealedSegment, SegmentHeader,
-    parse_segment_name, segment_path,
+    ActiveSegment, FOOTER_BYTES, FOOTER_MAGIC, FORMAT_VERSION, RecoveredTail, SEGMENTS_DIR,
+    SealedSegment, SegmentHeader, parse_segment_name, segment_path,
 };
+use crate::shared::{LogView, Metrics, Shared};
+use crate::storage::{OpenMode, Storage};
 use crate::tree::{PendingNodes, TreeStore, nodes_at};
 use crate::writer::Writer;
 
@@ -37,6 +39,48 @@ pub struct RecoveryReport {
     pub replayed_leaves: u64,
     /// Whether the stored tree was unusable and rebuilt from the first leaf.
     pub rebuilt_tree: bool,
+    /// A last segment whose creation a crash interrupted (no durable header, so no
+    /// acknowledged record), removed and created again.
+    pub discarded_segment: Option<std::path::PathBuf>,
+}
+
+/// Whether `error`, from recovering the last segment, is a header that never became
+/// durable: the file is no longer than the largest header and its header does not decode.
+fn is_torn_creation(storage: &dyn Storage, path: &Path, error: &Error) -> bool {
+    const MAX_HEADER_BYTES: u64 = 32 + 64 * 32 + 4;
+    let header_damage = matches!(error, Error::Corruption(c) if c.offset <= MAX_HEADER_BYTES);
+    let short = storage
+        .open(path, OpenMode::Read)
+        .and_then(|f| f.len())
+        .is_ok_and(|len| len <= MAX_HEADER_BYTES);
+    header_damage && short
+}
+
+/// A bad frame at the end of the last segment is a torn write only if what follows it is
+/// no longer than one group commit, or one interrupted seal (offset table and footer).
+/// A complete-looking seal whose footer fails its checks is damage, not a tear.
+fn check_torn_tail(path: &Path, torn: &RecoveredTail, contents: &[u8], records: u64) -> Result<()> {
+    let seal_bytes = records * 4 + FOOTER_BYTES as u64;
+    let footer_at = contents.len().checked_sub(FOOTER_BYTES);
+    let footer_magic_at_end = footer_at
+        .and_then(|at| contents.get(at..at + FOOTER_MAGIC.len()))
+        .is_some_and(|magic| magic == FOOTER_MAGIC);
+    if torn.bytes_dropped == seal_bytes && footer_magic_at_end {
+        let at = footer_at.unwrap_or(0) as u64;
+        let why = "the footer of a sealed segment fails its checks".to_owned();
+        return Err(corrupt(path, at, CorruptionKind::BadField(why)));
+    }
+    if torn.bytes_dropped > MAX_TORN_TAIL_BYTES + seal_bytes {
+        return Err(corrupt(
+            path,
+            torn.offset,
+            CorruptionKind::BadField(format!(
+                "{} (followed by {} more bytes: too many for a torn write)",
+                torn.reason, torn.bytes_dropped
+            )),
+        ));
+    }
+    Ok(())
 }
 
 fn corrupt(path: &Path, offset: u64, kind: CorruptionKind) -> Error {
@@ -108,19 +152,22 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         let segment = match SealedSegment::open(storage.as_ref(), &path) {
             Ok(s) => s,
             Err(Error::Corruption(_)) if is_last => {
-                let recovered = ActiveSegment::recover(storage.as_ref(), &path, read_only)?;
+                let recovered = match ActiveSegment::recover(storage.as_ref(), &path, read_only) {
+                    Ok(recovered) => recovered,
+                    Err(e) if !read_only && is_torn_creation(storage.as_ref(), &path, &e) => {
+                        // A crash while the segment was being created: its header never
+                        // became durable, so nothing in it was acknowledged. Start afresh.
+                        let io = |e| Error::io(format!("removing {}", path.display()), e);
+                        storage.remove(&path).map_err(io)?;
+                        report.discarded_segment = Some(path.clone());
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
                 check_header(&path, &recovered.segment.header, alg, base)?;
                 if let Some(torn) = &recovered.torn {
-                    if torn.bytes_dropped > MAX_TORN_TAIL_BYTES {
-                        return Err(corrupt(
-                            &path,
-                            torn.offset,
-                            CorruptionKind::BadField(format!(
-                                "{} (followed by {} more bytes: too many for a torn write)",
-                                torn.reason, torn.bytes_dropped
-                            )),
-                        ));
-                    }
+                    let records = recovered.offsets.len() as u64;
+                    check_torn_tail(&path, torn, &recovered.contents, records)?;
                     report.torn_tail = Some(torn.clone());
                 }
                 active = Some(Active {
@@ -169,6 +216,15 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         &mut report,
     )?;
     if !read_only && report.replayed_leaves > 0 {
+        // Records found after a crash may never have been synced: make them durable before
+        // the tree state says they are.
+        if let Some(a) = &active {
+            let path = a.segment.path.display();
+            a.segment
+                .file
+                .sync_data()
+                .map_err(|e| Error::io(format!("syncing {path}"), e))?;
+        }
         tree.sync(tree_size)
             .map_err(|e| Error::io("syncing the tree", e))?;
     }

@@ -83,7 +83,9 @@ impl SegmentFooter {
             ));
         }
         let version = read_u16(bytes, VERSION_AT).ok_or(truncated.clone())?;
-        if version != super::header::FORMAT_VERSION {
+        if !(super::header::OLDEST_SUPPORTED_FORMAT_VERSION..=super::header::FORMAT_VERSION)
+            .contains(&version)
+        {
             return Err((
                 VERSION_AT as u64,
                 CorruptionKind::UnsupportedVersion {

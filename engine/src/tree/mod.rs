@@ -18,7 +18,7 @@ pub(crate) const TREE_DIR: &str = "tree";
 /// Magic number of a level file.
 pub(crate) const LEVEL_MAGIC: [u8; 8] = [0x89, b'A', b'L', b'T', b'\r', b'\n', 0x1a, b'\n'];
 /// Magic number of the tree state file.
-pub(crate) const STATE_MAGIC: [u8; 8] = [0x89, b'A', b'L', b'S', b'T', b'\r', b'\n', 0x1a];
+pub(crate) const STATE_MAGIC: [u8; 8] = [0x89, b'A', b'L', b'D', b'\r', b'\n', 0x1a, b'\n'];
 /// Bytes before the first hash of a level file.
 pub(crate) const LEVEL_HEADER_BYTES: u64 = 16;
 const HASH_BYTES: u64 = 32;
@@ -89,9 +89,19 @@ impl TreeStore {
                 .open(&path, mode)
                 .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
             let mut header = [0u8; LEVEL_HEADER_BYTES as usize];
-            file.read_exact_at(&mut header, 0)
-                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-            store.check_header(&path, &header, level)?;
+            let readable = file.read_exact_at(&mut header, 0).is_ok();
+            if !readable || store.check_header(&path, &header, level).is_err() {
+                if read_only {
+                    // Derived data: a reader goes without this level and those above it.
+                    break;
+                }
+                // A level file whose header never became durable (or was damaged) is
+                // started again; recovery then rebuilds the nodes from the records.
+                let io = |e| Error::io(format!("resetting {}", path.display()), e);
+                file.set_len(0).map_err(io)?;
+                file.write_all_at(&level_header(alg, level), 0)
+                    .map_err(io)?;
+            }
             store.levels.write().push(file);
             level += 1;
         }
@@ -143,7 +153,10 @@ impl TreeStore {
         self.storage
             .sync_dir(&self.dir)
             .map_err(|e| Error::io("syncing the tree folder", e))?;
-        levels.get(level as usize).cloned().ok_or(Error::Closed)
+        levels
+            .get(level as usize)
+            .cloned()
+            .ok_or_else(|| Error::InvalidArgument(format!("tree level {level} is missing")))
     }
 
     /// Writes consecutive nodes of one level starting at `first_index`.
@@ -196,6 +209,17 @@ impl TreeStore {
                 },
             ));
         }
+        let version = crate::le::u16_at(&bytes, 8).unwrap_or(0);
+        if !(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
+            return Err(corrupt(
+                8,
+                CorruptionKind::UnsupportedVersion {
+                    found: version,
+                    oldest: OLDEST_SUPPORTED_FORMAT_VERSION,
+                    newest: FORMAT_VERSION,
+                },
+            ));
+        }
         Ok(crate::le::u64_at(&bytes, 16).unwrap_or(0))
     }
 
@@ -241,7 +265,8 @@ impl TreeStore {
                 start += 1 << level;
             }
         }
-        CompactRange::from_parts(self.alg, size, hashes).ok_or(Error::Closed)
+        CompactRange::from_parts(self.alg, size, hashes)
+            .ok_or_else(|| Error::InvalidArgument(format!("no compact range for size {size}")))
     }
 }
 

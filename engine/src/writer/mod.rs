@@ -15,11 +15,12 @@ use crossbeam_channel::{Receiver, Sender};
 
 pub use batch::PreparedBatch;
 
+use crate::config::Durability;
 use crate::error::{Error, Result};
 use crate::event::Timestamp;
-use crate::log::{Durability, Shared};
 use crate::merkle::{CompactRange, Hash};
 use crate::segment::{ActiveSegment, FORMAT_VERSION, SealedSegment, SegmentHeader, segment_path};
+use crate::shared::Shared;
 use crate::tree::PendingNodes;
 
 /// What an append returns once its events are durable under the log's policy.
@@ -112,8 +113,11 @@ impl Writer {
             let _ = self.flush();
         }
         if self.failed.is_none() {
-            // A clean close: nodes become durable so the next open replays nothing.
-            let _ = self.shared.tree.sync(self.compact.size());
+            // A clean close: records and nodes become durable (whatever the policy) so the
+            // next open replays nothing. The tree never claims more than the segment holds.
+            if self.active.file.sync_data().is_ok() {
+                let _ = self.shared.tree.sync(self.compact.size());
+            }
         }
     }
 
@@ -255,7 +259,14 @@ impl Writer {
             return Err(self.fail(format!("syncing the tree failed: {e}")));
         }
         let storage = self.shared.storage.as_ref();
-        let sealed = SealedSegment::open(storage, &self.active.path)?;
+        let sealed = match SealedSegment::open(storage, &self.active.path) {
+            Ok(sealed) => sealed,
+            // The file is sealed on disk: appending to it again would overwrite the footer.
+            Err(e) => {
+                let path = self.active.path.display();
+                return Err(self.fail(format!("reopening sealed {path} failed: {e}")));
+            }
+        };
         let header = SegmentHeader {
             version: FORMAT_VERSION,
             alg: self.compact.alg(),

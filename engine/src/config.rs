@@ -125,11 +125,15 @@ impl LogConfig {
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         let file: ConfigFile = serde_json::from_slice(&bytes)
             .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
-        if file.format_version != crate::segment::FORMAT_VERSION {
+        let supported =
+            crate::segment::OLDEST_SUPPORTED_FORMAT_VERSION..=crate::segment::FORMAT_VERSION;
+        if !supported.contains(&file.format_version) {
             return Err(Error::InvalidArgument(format!(
-                "{}: format version {} is not supported",
+                "{}: format version {} is not supported (this build reads {}..={})",
                 path.display(),
-                file.format_version
+                file.format_version,
+                supported.start(),
+                supported.end()
             )));
         }
         let config = LogConfig {
