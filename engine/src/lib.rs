@@ -19,6 +19,9 @@ pub mod codec;
 mod config;
 mod error;
 pub mod event;
+#[cfg(feature = "testing")]
+#[allow(clippy::unwrap_used, clippy::panic)]
+pub mod fuzzing;
 pub mod hex;
 mod le;
 mod log;
