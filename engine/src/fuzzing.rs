@@ -57,8 +57,11 @@ pub fn event_json(data: &[u8]) {
     }
 }
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target by its name, for the regression replay.
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("record", record),
     ("segment_header", segment_header),
     ("segment_footer", segment_footer),

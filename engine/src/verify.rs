@@ -16,7 +16,7 @@ use crate::segment::{
     FOOTER_BYTES, SEGMENTS_DIR, SegmentFooter, SegmentHeader, parse_segment_name, segment_path,
 };
 use crate::storage::{FsStorage, MappedBytes, OpenMode, Storage, StorageFile, read_all};
-use crate::tree::{LEVEL_HEADER_BYTES, TREE_DIR};
+use crate::tree::{LEVEL_HEADER_BYTES, TREE_DIR, check_level_header};
 
 /// What a successful verification covered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +53,7 @@ struct LevelCursor {
 impl LevelCursor {
     const CHUNK_NODES: u64 = 4096;
 
-    fn open(storage: &dyn Storage, dir: &Path, level: u32) -> Result<LevelCursor> {
+    fn open(storage: &dyn Storage, dir: &Path, alg: HashAlg, level: u32) -> Result<LevelCursor> {
         let path = dir.join(TREE_DIR).join(format!("level-{level:02}.hashes"));
         let mut cursor = LevelCursor {
             path: path.clone(),
@@ -69,6 +69,12 @@ impl LevelCursor {
             let len = file
                 .len()
                 .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            let mut header = [0u8; LEVEL_HEADER_BYTES as usize];
+            if len >= LEVEL_HEADER_BYTES {
+                file.read_exact_at(&mut header, 0)
+                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            }
+            check_level_header(&path, &header, alg, level)?;
             cursor.stored = len.saturating_sub(LEVEL_HEADER_BYTES) / 32;
             cursor.file = Some(file);
         }
@@ -199,7 +205,7 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
             let frame = bytes.get(at..records_end).unwrap_or_default();
             let (payload, used) = decode_frame(frame).map_err(|e| {
                 let what = if is_last && footer.is_none() {
-                    format!("{e} (a torn tail if the log crashed; opening the log cuts it)")
+                    format!("{e} (a torn tail if the log crashed; the next writer, e.g. `auditlog ingest`, cuts it)")
                 } else {
                     e.to_string()
                 };
@@ -217,7 +223,7 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
                     return;
                 }
                 while levels.len() <= level as usize {
-                    match LevelCursor::open(&storage, dir, levels.len() as u32) {
+                    match LevelCursor::open(&storage, dir, alg, levels.len() as u32) {
                         Ok(c) => levels.push(c),
                         Err(e) => {
                             fault = Some(e);

@@ -208,3 +208,29 @@ fn proofs_against_older_tree_sizes() {
     assert!(log.prove_consistency(0, 10).is_err());
     assert!(log.prove_consistency(11, 10).is_err());
 }
+
+#[test]
+fn readers_open_safely_while_a_writer_appends_and_seals() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::create(dir.path(), &small_segments(4 << 10)).expect("create");
+    let lines = lines(3_000, 12);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(|| append_all(&log, &lines, 3));
+        let mut opens = 0;
+        while !writer.is_finished() {
+            let reader = OpenOptions::new()
+                .read_only(true)
+                .open(dir.path())
+                .expect("read-only open during writes");
+            let size = reader.tree_size();
+            if size > 0 {
+                let proof = reader.prove_inclusion(size - 1, None).expect("proof");
+                auditlog_engine::merkle::Proof::Inclusion(proof)
+                    .verify()
+                    .expect("valid");
+            }
+            opens += 1;
+        }
+        assert!(opens > 3, "the reader ran alongside the writer");
+    });
+}

@@ -330,3 +330,88 @@ fn events_of_the_largest_size_fill_batches_without_passing_the_limit() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn a_damaged_header_of_a_segment_with_records_is_refused_not_discarded() {
+    let (image, _, _) = crash_image(300, 1 << 20);
+    let active = segment_files(image.path()).pop().expect("active");
+    let mut bytes = std::fs::read(&active).expect("read");
+    bytes[20] ^= 0x01;
+    std::fs::write(&active, &bytes).expect("write");
+    assert!(matches!(Log::open(image.path()), Err(Error::Corruption(_))));
+    assert_eq!(
+        std::fs::read(&active).expect("still there"),
+        bytes,
+        "nothing was deleted"
+    );
+}
+
+#[test]
+fn a_torn_seal_not_yet_covered_by_the_tree_state_is_cut_and_sealed_again() {
+    let (image, lines) = image_after_seal(None);
+    let sealed = segment_files(image.path()).pop().expect("sealed");
+    let mut bytes = std::fs::read(&sealed).expect("read");
+    let n = bytes.len();
+    bytes[n - 50] ^= 0x04;
+    std::fs::write(&sealed, &bytes).expect("write");
+    // Without the tree state the seal might not have completed: a tear, not damage.
+    std::fs::remove_file(image.path().join("tree/state")).expect("remove state");
+    let log = Log::open(image.path()).expect("recovers");
+    assert_eq!(
+        log.recovery_report()
+            .torn_tail
+            .as_ref()
+            .map(|t| t.bytes_dropped),
+        Some(300 * 4 + 96)
+    );
+    assert_eq!(read_all(&log), lines);
+}
+
+#[test]
+fn read_only_proofs_use_recomputed_nodes_not_stale_ones() {
+    let (image, _, acks) = crash_image(3_000, 64 << 10);
+    let root = acks.last().expect("acks").root;
+    // Zero a leaf node past the durable size, as a power loss could leave it.
+    let level0 = image.path().join("tree/level-00.hashes");
+    let mut bytes = std::fs::read(&level0).expect("read");
+    let index = 2_990usize;
+    bytes[16 + 32 * index..16 + 32 * (index + 1)].fill(0);
+    std::fs::write(&level0, &bytes).expect("write");
+    let reader = auditlog_engine::OpenOptions::new()
+        .read_only(true)
+        .open(image.path())
+        .expect("read-only");
+    assert_eq!(reader.root(), root);
+    for leaf in [index as u64, index as u64 - 1, 5] {
+        let proof = reader.prove_inclusion(leaf, None).expect("proof");
+        assert_eq!(proof.root, root.to_vec());
+        auditlog_engine::merkle::Proof::Inclusion(proof)
+            .verify()
+            .expect("valid");
+    }
+    assert_eq!(
+        std::fs::read(&level0).expect("read"),
+        bytes,
+        "a reader writes nothing"
+    );
+}
+
+#[test]
+fn verify_checks_level_file_headers_and_a_missing_level_is_rebuilt() {
+    let (image, _, acks) = crash_image(2_000, 32 << 10);
+    drop(Log::open(image.path()).expect("recover"));
+    let level2 = image.path().join("tree/level-02.hashes");
+    let mut bytes = std::fs::read(&level2).expect("read");
+    bytes[1] = b'X';
+    std::fs::write(&level2, &bytes).expect("write");
+    match auditlog_engine::verify::verify_dir(image.path(), &mut |_| {}) {
+        Err(Error::Corruption(c)) => assert_eq!((c.file, c.offset), (level2.clone(), 0)),
+        other => panic!("verify must fail: {:?}", other.map(|_| ())),
+    }
+    std::fs::remove_file(&level2).expect("remove");
+    let log = Log::open(image.path()).expect("opens and rebuilds");
+    assert!(log.recovery_report().rebuilt_tree);
+    assert_eq!(log.root(), acks.last().expect("acks").root);
+    drop(log);
+    auditlog_engine::verify::verify_dir(image.path(), &mut |_| {}).expect("verifies");
+}

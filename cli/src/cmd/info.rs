@@ -39,7 +39,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if let Some(torn) = &log.recovery_report().torn_tail {
         eprintln!(
-            "recovery: cut a torn tail of {} bytes at byte {} of {} ({})",
+            "note: a torn tail of {} bytes at byte {} of {} is ignored ({}); the next writer cuts it",
             torn.bytes_dropped,
             torn.offset,
             torn.path.display(),

@@ -94,7 +94,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         options.create(dir, &LogConfig::default())
     }
     .with_context(|| format!("opening {}", dir.display()))?;
-    if let Some(torn) = &log.recovery_report().torn_tail {
+    let report = log.recovery_report();
+    if let Some(path) = &report.discarded_segment {
+        eprintln!(
+            "auditlog: recovery restarted {}, whose creation a crash interrupted",
+            path.display()
+        );
+    }
+    if report.rebuilt_tree {
+        eprintln!("auditlog: recovery rebuilt the stored Merkle tree from the records");
+    }
+    if let Some(torn) = &report.torn_tail {
         eprintln!(
             "auditlog: recovery cut a torn tail of {} bytes at byte {} of {} ({})",
             torn.bytes_dropped,

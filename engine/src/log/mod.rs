@@ -289,9 +289,8 @@ impl Drop for Log {
     }
 }
 
-fn start_writer(shared: &Arc<Shared>, writer: Writer) -> Result<(Sender<Request>, JoinHandle<()>)> {
+fn start_writer(writer: Writer) -> Result<(Sender<Request>, JoinHandle<()>)> {
     let (sender, receiver) = crossbeam_channel::bounded(QUEUE_DEPTH);
-    let _ = shared;
     let handle = std::thread::Builder::new()
         .name("auditlog-writer".into())
         .spawn(move || writer.run(receiver))

@@ -44,28 +44,35 @@ pub struct RecoveryReport {
     pub discarded_segment: Option<std::path::PathBuf>,
 }
 
-/// Whether `error`, from recovering the last segment, is a header that never became
-/// durable: the file is no longer than the largest header and its header does not decode.
-fn is_torn_creation(storage: &dyn Storage, path: &Path, error: &Error) -> bool {
-    const MAX_HEADER_BYTES: u64 = 32 + 64 * 32 + 4;
-    let header_damage = matches!(error, Error::Corruption(c) if c.offset <= MAX_HEADER_BYTES);
-    let short = storage
+/// Whether the last segment, whose header does not decode, is one whose creation a crash
+/// interrupted: the file is no longer than the header its base needs, so it holds no
+/// record, and nothing in it can have been acknowledged.
+fn is_torn_creation(storage: &dyn Storage, path: &Path, base: u64) -> bool {
+    let header_len = SegmentHeader::encoded_len_for(base) as u64;
+    storage
         .open(path, OpenMode::Read)
         .and_then(|f| f.len())
-        .is_ok_and(|len| len <= MAX_HEADER_BYTES);
-    header_damage && short
+        .is_ok_and(|len| len <= header_len)
 }
 
 /// A bad frame at the end of the last segment is a torn write only if what follows it is
 /// no longer than one group commit, or one interrupted seal (offset table and footer).
-/// A complete-looking seal whose footer fails its checks is damage, not a tear.
-fn check_torn_tail(path: &Path, torn: &RecoveredTail, contents: &[u8], records: u64) -> Result<()> {
+/// A complete-looking seal whose footer fails its checks, in a segment the tree state
+/// already covers (so its seal completed and was synced), is damage, not a tear.
+fn check_torn_tail(
+    path: &Path,
+    torn: &RecoveredTail,
+    contents: &[u8],
+    (base, records): (u64, u64),
+    durable: u64,
+) -> Result<()> {
+    let segment_end = base + records;
     let seal_bytes = records * 4 + FOOTER_BYTES as u64;
     let footer_at = contents.len().checked_sub(FOOTER_BYTES);
     let footer_magic_at_end = footer_at
         .and_then(|at| contents.get(at..at + FOOTER_MAGIC.len()))
         .is_some_and(|magic| magic == FOOTER_MAGIC);
-    if torn.bytes_dropped == seal_bytes && footer_magic_at_end {
+    if torn.bytes_dropped == seal_bytes && footer_magic_at_end && durable >= segment_end {
         let at = footer_at.unwrap_or(0) as u64;
         let why = "the footer of a sealed segment fails its checks".to_owned();
         return Err(corrupt(path, at, CorruptionKind::BadField(why)));
@@ -124,6 +131,10 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         Some(lock_dir(dir)?)
     };
     let alg = config.hash;
+    // The tree state first: it only advances after the records it names are durable, so
+    // segments read after it hold at least that many, even with a writer running.
+    let tree = TreeStore::open(Arc::clone(&storage), dir, alg, read_only)?;
+    let durable = tree.durable_size()?;
     let seg_dir = dir.join(SEGMENTS_DIR);
     let mut bases: Vec<u64> = storage
         .list(&seg_dir)
@@ -154,20 +165,33 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
             Err(Error::Corruption(_)) if is_last => {
                 let recovered = match ActiveSegment::recover(storage.as_ref(), &path, read_only) {
                     Ok(recovered) => recovered,
-                    Err(e) if !read_only && is_torn_creation(storage.as_ref(), &path, &e) => {
-                        // A crash while the segment was being created: its header never
-                        // became durable, so nothing in it was acknowledged. Start afresh.
-                        let io = |e| Error::io(format!("removing {}", path.display()), e);
-                        storage.remove(&path).map_err(io)?;
-                        report.discarded_segment = Some(path.clone());
+                    Err(Error::Corruption(_))
+                        if is_torn_creation(storage.as_ref(), &path, base) =>
+                    {
+                        // A crash while the segment was being created (or, for a reader,
+                        // a writer creating it now): no record in it, nothing acknowledged.
+                        if !read_only {
+                            let io = |e| Error::io(format!("removing {}", path.display()), e);
+                            storage.remove(&path).map_err(io)?;
+                            report.discarded_segment = Some(path.clone());
+                        }
                         break;
                     }
                     Err(e) => return Err(e),
                 };
                 check_header(&path, &recovered.segment.header, alg, base)?;
                 if let Some(torn) = &recovered.torn {
-                    let records = recovered.offsets.len() as u64;
-                    check_torn_tail(&path, torn, &recovered.contents, records)?;
+                    // A reader ignores the tail (a writer may be appending or sealing).
+                    if !read_only {
+                        let records = recovered.offsets.len() as u64;
+                        check_torn_tail(
+                            &path,
+                            torn,
+                            &recovered.contents,
+                            (base, records),
+                            durable,
+                        )?;
+                    }
                     report.torn_tail = Some(torn.clone());
                 }
                 active = Some(Active {
@@ -187,8 +211,6 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         Some(a) => a.segment.base_seq() + a.segment.record_count,
         None => sealed.last().map_or(0, |s| s.end()),
     };
-    let tree = TreeStore::open(Arc::clone(&storage), dir, alg, read_only)?;
-    let durable = tree.durable_size()?;
     if tree_size < durable {
         let last = bases
             .last()
@@ -264,7 +286,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
     let (sender, writer) = match active_segment {
         Some((segment, _)) if !read_only => {
             let (sender, handle) =
-                start_writer(&shared, Writer::new(Arc::clone(&shared), segment, compact))?;
+                start_writer(Writer::new(Arc::clone(&shared), segment, compact))?;
             (Some(sender), Some(handle))
         }
         _ => (None, None),
@@ -361,8 +383,6 @@ fn rebuild_tree(
             pending
                 .write_to(tree)
                 .map_err(|e| Error::io("writing tree nodes", e))?;
-        } else {
-            pending.clear();
         }
     }
     if let Some(a) = active {
@@ -394,6 +414,11 @@ fn rebuild_tree(
                 .write_to(tree)
                 .map_err(|e| Error::io("writing tree nodes", e))?;
         }
+    }
+    if read_only {
+        // Nodes past the durable size may be stale on disk after a crash: serve the
+        // recomputed ones.
+        tree.set_overlay(pending);
     }
     report.replayed_leaves = compact.size() - start;
     Ok(compact)

@@ -48,6 +48,12 @@ impl SegmentHeader {
         FRONTIER_AT + self.frontier.len() * HASH_BYTES + CRC_BYTES
     }
 
+    /// The length of the header of a segment starting at `base_seq`: one frontier hash per
+    /// set bit of the base.
+    pub fn encoded_len_for(base_seq: u64) -> usize {
+        FRONTIER_AT + base_seq.count_ones() as usize * HASH_BYTES + CRC_BYTES
+    }
+
     /// Appends the header bytes.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         let start = out.len();

@@ -32,6 +32,9 @@ pub(crate) struct TreeStore {
     alg: HashAlg,
     read_only: bool,
     levels: RwLock<Vec<Arc<dyn StorageFile>>>,
+    /// Read-only opens cannot write the nodes they recompute past the durable size; they
+    /// keep them here and serve them before the (possibly stale) files.
+    overlay: RwLock<PendingNodes>,
 }
 
 fn level_path(dir: &Path, level: u32) -> PathBuf {
@@ -45,6 +48,40 @@ fn level_header(alg: HashAlg, level: u32) -> [u8; LEVEL_HEADER_BYTES as usize] {
     h[10] = alg.code();
     h[11] = level as u8;
     h
+}
+
+/// Checks the 16-byte header of the level file for `level` of a log hashing with `alg`.
+pub(crate) fn check_level_header(
+    path: &Path,
+    header: &[u8],
+    alg: HashAlg,
+    level: u32,
+) -> Result<()> {
+    let corrupt = |offset, kind| Err(Error::Corruption(Corruption::new(path, offset, kind)));
+    if header.get(..8) != Some(&LEVEL_MAGIC[..]) {
+        return corrupt(0, CorruptionKind::BadMagic);
+    }
+    let version = u16::from_le_bytes([
+        header.get(8).copied().unwrap_or(0),
+        header.get(9).copied().unwrap_or(0),
+    ]);
+    if !(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
+        return corrupt(
+            8,
+            CorruptionKind::UnsupportedVersion {
+                found: version,
+                oldest: OLDEST_SUPPORTED_FORMAT_VERSION,
+                newest: FORMAT_VERSION,
+            },
+        );
+    }
+    if header.get(10) != Some(&alg.code()) || header.get(11) != Some(&(level as u8)) {
+        return corrupt(
+            10,
+            CorruptionKind::BadField("level file of another algorithm or level".into()),
+        );
+    }
+    Ok(())
 }
 
 /// How many complete nodes level `level` has in a tree of `size` leaves.
@@ -72,11 +109,23 @@ impl TreeStore {
             alg,
             read_only,
             levels: RwLock::new(Vec::new()),
+            overlay: RwLock::new(PendingNodes::default()),
         };
         let mut level = 0;
         loop {
             let path = level_path(&store.dir, level);
             if !store.storage.exists(&path) {
+                // Levels above a missing one are useless (and would block creating it
+                // again): a writer removes them; recovery rebuilds what is needed.
+                if !read_only {
+                    for above in level + 1..64 {
+                        let path = level_path(&store.dir, above);
+                        if store.storage.exists(&path) {
+                            let io = |e| Error::io(format!("removing {}", path.display()), e);
+                            store.storage.remove(&path).map_err(io)?;
+                        }
+                    }
+                }
                 break;
             }
             let mode = if read_only {
@@ -90,7 +139,7 @@ impl TreeStore {
                 .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
             let mut header = [0u8; LEVEL_HEADER_BYTES as usize];
             let readable = file.read_exact_at(&mut header, 0).is_ok();
-            if !readable || store.check_header(&path, &header, level).is_err() {
+            if !readable || check_level_header(&path, &header, alg, level).is_err() {
                 if read_only {
                     // Derived data: a reader goes without this level and those above it.
                     break;
@@ -106,34 +155,6 @@ impl TreeStore {
             level += 1;
         }
         Ok(store)
-    }
-
-    fn check_header(&self, path: &Path, header: &[u8], level: u32) -> Result<()> {
-        let corrupt = |offset, kind| Err(Error::Corruption(Corruption::new(path, offset, kind)));
-        if header.get(..8) != Some(&LEVEL_MAGIC[..]) {
-            return corrupt(0, CorruptionKind::BadMagic);
-        }
-        let version = u16::from_le_bytes([
-            header.get(8).copied().unwrap_or(0),
-            header.get(9).copied().unwrap_or(0),
-        ]);
-        if !(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
-            return corrupt(
-                8,
-                CorruptionKind::UnsupportedVersion {
-                    found: version,
-                    oldest: OLDEST_SUPPORTED_FORMAT_VERSION,
-                    newest: FORMAT_VERSION,
-                },
-            );
-        }
-        if header.get(10) != Some(&self.alg.code()) || header.get(11) != Some(&(level as u8)) {
-            return corrupt(
-                10,
-                CorruptionKind::BadField("level file of another algorithm or level".into()),
-            );
-        }
-        Ok(())
     }
 
     fn level_file(&self, level: u32) -> Result<Arc<dyn StorageFile>> {
@@ -223,6 +244,11 @@ impl TreeStore {
         Ok(crate::le::u64_at(&bytes, 16).unwrap_or(0))
     }
 
+    /// Serves `nodes` in place of the stored ones (read-only opens; see `overlay`).
+    pub(crate) fn set_overlay(&self, nodes: PendingNodes) {
+        *self.overlay.write() = nodes;
+    }
+
     /// Cuts every level back to the nodes of a tree of `size` leaves.
     pub(crate) fn truncate_to(&self, size: u64) -> Result<()> {
         if self.read_only {
@@ -276,6 +302,9 @@ impl NodeSource for TreeStore {
     }
 
     fn node(&self, level: u32, index: u64) -> Result<Hash> {
+        if let Some(hash) = self.overlay.read().get(level, index) {
+            return Ok(hash);
+        }
         let file = self
             .levels
             .read()
@@ -329,5 +358,12 @@ impl PendingNodes {
         for (_, bytes) in &mut self.levels {
             bytes.clear();
         }
+    }
+
+    /// A pending node, if it is held here.
+    fn get(&self, level: u32, index: u64) -> Option<Hash> {
+        let (first, bytes) = self.levels.get(level as usize)?;
+        let at = usize::try_from(index.checked_sub(*first)?.checked_mul(HASH_BYTES)?).ok()?;
+        crate::le::hash_at(bytes, at)
     }
 }
