@@ -1,11 +1,11 @@
 //! Engine ingest of pre-parsed events: producers on every core prepare batches (encode,
 //! frame, CRC, leaf hash), the writer thread group-commits them. Durability `always`
-//! (one fdatasync per group) and `none`, batch sizes 256 and 4096.
+//! (one fdatasync per group) and `none`, batch sizes 256 and 4096, BLAKE3 and SHA-256.
 
 use std::sync::Arc;
 
 use auditlog_benches::{parse_all, workload_lines};
-use auditlog_engine::{Durability, Event, Log, LogConfig, OpenOptions};
+use auditlog_engine::{Durability, Event, HashAlg, Log, LogConfig, OpenOptions};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 const EVENTS: usize = 200_000;
@@ -40,16 +40,28 @@ fn bench_append(c: &mut Criterion) {
     let mut group = c.benchmark_group("append");
     group.sample_size(10);
     group.throughput(Throughput::Elements(EVENTS as u64));
-    for durability in [Durability::Always, Durability::None] {
-        for batch in [256, 4096] {
-            let id = BenchmarkId::new(durability.to_string(), batch);
+    let cases = [
+        (HashAlg::Blake3, Durability::Always, 256),
+        (HashAlg::Blake3, Durability::Always, 4096),
+        (HashAlg::Blake3, Durability::None, 4096),
+        (HashAlg::Sha256, Durability::Always, 4096),
+    ];
+    for (alg, durability, batch) in cases {
+        {
+            let id = BenchmarkId::new(format!("{alg}/{durability}"), batch);
             group.bench_with_input(id, &batch, |b, &batch| {
                 b.iter_with_setup(
                     || {
                         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
                         let log = OpenOptions::new()
                             .durability(durability)
-                            .create(dir.path(), &LogConfig::default())
+                            .create(
+                                dir.path(),
+                                &LogConfig {
+                                    hash: alg,
+                                    ..LogConfig::default()
+                                },
+                            )
                             .unwrap_or_else(|e| panic!("{e}"));
                         (dir, log)
                     },

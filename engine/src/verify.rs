@@ -198,8 +198,8 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
             }
             _ => (bytes.len(), None),
         };
-        let mut offsets = Vec::new();
-        let (mut min_ts, mut max_ts) = (Timestamp::MAX, Timestamp::MIN);
+        // Pass 1, in order: every frame's CRC and place.
+        let mut frames: Vec<(u64, std::ops::Range<usize>)> = Vec::new();
         let mut at = header_len;
         while at < records_end {
             let frame = bytes.get(at..records_end).unwrap_or_default();
@@ -211,14 +211,19 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
                 };
                 corrupt(&path, at as u64, CorruptionKind::BadField(what))
             })?;
-            let event = decode_event(payload)
-                .map_err(|e| corrupt(&path, at as u64, CorruptionKind::BadField(e.to_string())))?;
-            min_ts = min_ts.min(event.timestamp);
-            max_ts = max_ts.max(event.timestamp);
-            offsets.push(at as u64);
+            let start = at + crate::codec::FRAME_HEADER_BYTES;
+            frames.push((at as u64, start..start + payload.len()));
+            at += used;
+        }
+        // Pass 2, on every core: decode each record and hash its leaf.
+        let leaves = hash_leaves(&path, bytes, &frames, alg)?;
+        let offsets: Vec<u64> = frames.iter().map(|(offset, _)| *offset).collect();
+        let (min_ts, max_ts) = (leaves.min_timestamp, leaves.max_timestamp);
+        // Pass 3, in order: the tree, node by node against the stored level files.
+        for (leaf, &(at, _)) in leaves.hashes.iter().zip(&frames) {
             let seq = compact.size();
             let mut fault = None;
-            compact.append(alg.hash_leaf(payload), |level, index, hash| {
+            compact.append(*leaf, |level, index, hash| {
                 if fault.is_some() {
                     return;
                 }
@@ -251,7 +256,6 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
             if let Some(e) = fault {
                 return Err(e);
             }
-            at += used;
         }
         report.records += offsets.len() as u64;
         report.bytes += bytes.len() as u64;
@@ -279,6 +283,67 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
         ));
     }
     Ok(report)
+}
+
+/// Leaf hashes of a segment's records, in order, and the records' time bounds.
+struct Leaves {
+    hashes: Vec<Hash>,
+    min_timestamp: Timestamp,
+    max_timestamp: Timestamp,
+}
+
+/// Decodes every record and hashes its leaf, splitting the records over the machine's
+/// cores (hashing is most of the work of a verify).
+fn hash_leaves(
+    path: &Path,
+    bytes: &[u8],
+    frames: &[(u64, std::ops::Range<usize>)],
+    alg: HashAlg,
+) -> Result<Leaves> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = frames.len().div_ceil(threads).max(1);
+    let work = |part: &[(u64, std::ops::Range<usize>)]| -> Result<Leaves> {
+        let mut out = Leaves {
+            hashes: Vec::with_capacity(part.len()),
+            min_timestamp: Timestamp::MAX,
+            max_timestamp: Timestamp::MIN,
+        };
+        for (offset, range) in part {
+            let payload = bytes.get(range.clone()).unwrap_or_default();
+            let event = decode_event(payload)
+                .map_err(|e| corrupt(path, *offset, CorruptionKind::BadField(e.to_string())))?;
+            out.min_timestamp = out.min_timestamp.min(event.timestamp);
+            out.max_timestamp = out.max_timestamp.max(event.timestamp);
+            out.hashes.push(alg.hash_leaf(payload));
+        }
+        Ok(out)
+    };
+    let parts: Vec<Result<Leaves>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = frames
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || work(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::InvalidArgument("a verify thread panicked".into()))
+                })
+            })
+            .collect()
+    });
+    let mut all = Leaves {
+        hashes: Vec::with_capacity(frames.len()),
+        min_timestamp: Timestamp::MAX,
+        max_timestamp: Timestamp::MIN,
+    };
+    for part in parts {
+        let part = part?;
+        all.hashes.extend(part.hashes);
+        all.min_timestamp = all.min_timestamp.min(part.min_timestamp);
+        all.max_timestamp = all.max_timestamp.max(part.max_timestamp);
+    }
+    Ok(all)
 }
 
 #[allow(clippy::too_many_arguments)]

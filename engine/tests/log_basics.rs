@@ -215,7 +215,7 @@ fn readers_open_safely_while_a_writer_appends_and_seals() {
     let log = Log::create(dir.path(), &small_segments(4 << 10)).expect("create");
     let lines = lines(3_000, 12);
     std::thread::scope(|scope| {
-        let writer = scope.spawn(|| append_all(&log, &lines, 3));
+        let writer = scope.spawn(|| append_all(&log, &lines, 10));
         let mut opens = 0;
         while !writer.is_finished() {
             let reader = OpenOptions::new()

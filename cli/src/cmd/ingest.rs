@@ -55,16 +55,19 @@ pub(crate) struct Args {
     acks: bool,
 }
 
+/// A run of whole lines of the input.
 struct Block {
     index: u64,
-    first_line: u64,
     bytes: Vec<u8>,
 }
 
 struct Parsed {
     index: u64,
-    batch: PreparedBatch,
+    batches: Vec<PreparedBatch>,
+    /// Bad lines, numbered from 1 within the block.
     bad_lines: Vec<(u64, String)>,
+    /// Lines in the block (the sequencer numbers lines across blocks).
+    lines: u64,
     stopped: bool,
 }
 
@@ -173,11 +176,11 @@ pub(crate) fn ingest(
     std::thread::scope(|scope| -> anyhow::Result<Summary> {
         let reader = {
             let stop = Arc::clone(&stop);
-            scope.spawn(move || read_blocks(input, batch_lines, &block_tx, &stop))
+            scope.spawn(move || read_blocks(input, &block_tx, &stop))
         };
         for _ in 0..threads {
             let (rx, tx) = (block_rx.clone(), parsed_tx.clone());
-            scope.spawn(move || parse_blocks(alg, on_error, &rx, &tx));
+            scope.spawn(move || parse_blocks(alg, batch_lines, on_error, &rx, &tx));
         }
         drop((block_rx, parsed_tx));
         let acks = scope.spawn(move || collect_acks(&ack_rx, print_acks));
@@ -185,16 +188,17 @@ pub(crate) fn ingest(
         let mut waiting = BTreeMap::new();
         let mut next = 0u64;
         let mut submit_error = None;
+        let mut lines_before = 0u64;
         'blocks: for parsed in parsed_rx.iter() {
             waiting.insert(parsed.index, parsed);
             while let Some(parsed) = waiting.remove(&next) {
                 next += 1;
                 for (line, message) in &parsed.bad_lines {
-                    eprintln!("line {line}: {message}");
+                    eprintln!("line {}: {message}", lines_before + line);
                 }
                 summary.bad_lines += parsed.bad_lines.len() as u64;
-                if !parsed.batch.is_empty() {
-                    match log.submit(parsed.batch) {
+                for batch in parsed.batches {
+                    match log.submit(batch) {
                         Ok(ack) => {
                             if ack_tx.send(ack).is_err() {
                                 break 'blocks;
@@ -207,10 +211,12 @@ pub(crate) fn ingest(
                     }
                 }
                 if parsed.stopped {
-                    summary.stopped_at = parsed.bad_lines.last().map(|(line, _)| *line);
+                    summary.stopped_at =
+                        parsed.bad_lines.last().map(|(line, _)| lines_before + line);
                     summary.bad_lines = 0;
                     break 'blocks;
                 }
+                lines_before += parsed.lines;
             }
         }
         stop.store(true, Ordering::Relaxed);
@@ -234,103 +240,118 @@ pub(crate) fn ingest(
     })
 }
 
-/// JSON bytes per block: their records are smaller than the JSON, so well under
-/// `MAX_BATCH_BYTES`.
-const MAX_BLOCK_BYTES: usize = auditlog_engine::MAX_BATCH_BYTES / 2;
+/// Bytes the reader hands a parser at once (whole lines; a longer line grows it).
+const BLOCK_BYTES: usize = 4 << 20;
+/// No valid event comes near this; a longer "line" is not JSON Lines.
+const MAX_LINE_BYTES: usize = 64 << 20;
 
+/// Cuts the input into blocks of whole lines without looking at each line: parsers split
+/// and count lines, in parallel.
 fn read_blocks(
     mut input: Box<dyn Read + Send>,
-    batch_lines: usize,
     out: &Sender<Block>,
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
-    const READ_BYTES: usize = 4 << 20;
-    let mut buf = vec![0u8; READ_BYTES];
     let mut carry: Vec<u8> = Vec::new();
-    let mut block = Block {
-        index: 0,
-        first_line: 1,
-        bytes: Vec::new(),
-    };
-    let mut lines_in_block = 0usize;
-    let mut line_no = 1u64;
     let mut index = 0u64;
     loop {
         if stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let n = input.read(&mut buf).context("reading the input")?;
+        let mut bytes = std::mem::take(&mut carry);
+        let start = bytes.len();
+        bytes.resize(start.max(BLOCK_BYTES / 2) + BLOCK_BYTES, 0);
+        let n = read_full(&mut input, &mut bytes[start..]).context("reading the input")?;
+        bytes.truncate(start + n);
         let eof = n == 0;
-        carry.extend_from_slice(buf.get(..n).unwrap_or_default());
-        let mut start = 0usize;
-        while let Some(pos) = carry
-            .get(start..)
-            .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
-        {
-            let end = start + pos + 1;
-            block
-                .bytes
-                .extend_from_slice(carry.get(start..end).unwrap_or_default());
-            start = end;
-            line_no += 1;
-            lines_in_block += 1;
-            // A block is bounded in lines and in bytes, so its batch stays under the log's
-            // batch limit whatever the size of the events.
-            if lines_in_block == batch_lines || block.bytes.len() >= MAX_BLOCK_BYTES {
-                let full = std::mem::replace(
-                    &mut block,
-                    Block {
-                        index: index + 1,
-                        first_line: line_no,
-                        bytes: Vec::new(),
-                    },
-                );
-                index += 1;
-                lines_in_block = 0;
-                if out.send(full).is_err() {
-                    return Ok(());
+        let cut = if eof {
+            bytes.len()
+        } else {
+            match memchr::memrchr(b'\n', &bytes) {
+                Some(pos) => pos + 1,
+                None if bytes.len() > MAX_LINE_BYTES => {
+                    anyhow::bail!(
+                        "a line is longer than {MAX_LINE_BYTES} bytes; is this JSON Lines?"
+                    )
+                }
+                None => {
+                    carry = bytes; // one line longer than a block: read on
+                    continue;
                 }
             }
+        };
+        carry = bytes.split_off(cut);
+        if !bytes.is_empty() {
+            if out.send(Block { index, bytes }).is_err() {
+                return Ok(());
+            }
+            index += 1;
         }
-        carry.drain(..start);
         if eof {
-            if !carry.is_empty() {
-                block.bytes.extend_from_slice(&carry);
-                block.bytes.push(b'\n');
-                lines_in_block += 1;
-            }
-            if lines_in_block > 0 {
-                let _ = out.send(block);
-            }
             return Ok(());
         }
     }
 }
 
-fn parse_blocks(alg: HashAlg, on_error: OnError, blocks: &Receiver<Block>, out: &Sender<Parsed>) {
+/// Reads until `buf` is full or the input ends.
+fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn parse_blocks(
+    alg: HashAlg,
+    batch_lines: usize,
+    on_error: OnError,
+    blocks: &Receiver<Block>,
+    out: &Sender<Parsed>,
+) {
     for block in blocks.iter() {
         let mut parsed = Parsed {
             index: block.index,
-            batch: PreparedBatch::new(alg),
+            batches: Vec::new(),
             bad_lines: Vec::new(),
+            lines: 0,
             stopped: false,
         };
-        for (i, line) in block.bytes.split(|&b| b == b'\n').enumerate() {
+        let mut batch = PreparedBatch::new(alg);
+        let mut start = 0usize;
+        let bytes = &block.bytes;
+        while start < bytes.len() {
+            let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+            let line = &bytes[start..end];
+            start = end + 1;
+            parsed.lines += 1;
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let line_no = block.first_line + i as u64;
             let result = event::parse_json(line)
                 .map_err(|e| e.to_string())
-                .and_then(|event| parsed.batch.push(&event).map_err(|e| e.to_string()));
+                .and_then(|event| batch.push(&event).map_err(|e| e.to_string()));
             if let Err(message) = result {
-                parsed.bad_lines.push((line_no, message));
+                parsed.bad_lines.push((parsed.lines, message));
                 if on_error == OnError::Stop {
                     parsed.stopped = true;
                     break;
                 }
             }
+            if batch.len() >= batch_lines {
+                parsed
+                    .batches
+                    .push(std::mem::replace(&mut batch, PreparedBatch::new(alg)));
+            }
+        }
+        if !batch.is_empty() {
+            parsed.batches.push(batch);
         }
         if out.send(parsed).is_err() {
             return;

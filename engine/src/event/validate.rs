@@ -85,10 +85,32 @@ fn check(field: &'static str, value: &str, max: usize) -> Result<(), EventError>
             max,
         });
     }
-    if value.chars().any(char::is_control) {
+    if has_control_character(value) {
         return Err(EventError::ControlCharacter { field });
     }
     Ok(())
+}
+
+/// `value.chars().any(char::is_control)`, on bytes: C0 controls and DEL are single
+/// bytes, and the C1 controls U+0080..=U+009F are exactly the pairs `C2 80..=C2 9F`.
+fn has_control_character(value: &str) -> bool {
+    if is_printable_ascii(value) {
+        return false;
+    }
+    let bytes = value.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        b < 0x20
+            || b == 0x7f
+            || (b == 0xc2 && bytes.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+    })
+}
+
+/// Whether every byte is printable ASCII (0x20..=0x7e): the common case, checked without
+/// branches so it vectorises.
+fn is_printable_ascii(value: &str) -> bool {
+    value
+        .bytes()
+        .fold(true, |ok, b| ok & (b.wrapping_sub(0x20) < 0x5f))
 }
 
 fn check_opt(field: &'static str, value: Option<&str>, max: usize) -> Result<(), EventError> {
@@ -120,7 +142,12 @@ pub(super) fn validate(e: &Event<'_>) -> Result<(), EventError> {
     check_opt("actor.email", e.actor_email.as_deref(), MAX_NAME_BYTES)?;
     if let Some(email) = e.actor_email.as_deref() {
         let ok = email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.is_empty() && !email.contains(char::is_whitespace)
+            let has_space = if is_printable_ascii(email) {
+                email.as_bytes().contains(&b' ')
+            } else {
+                email.contains(char::is_whitespace)
+            };
+            !local.is_empty() && !domain.is_empty() && !has_space
         });
         if !ok {
             return Err(EventError::BadEmail(clipped(email)));
@@ -164,6 +191,13 @@ pub(super) fn validate(e: &Event<'_>) -> Result<(), EventError> {
 #[cfg(test)]
 mod tests {
     use super::is_dotted_action;
+
+    proptest::proptest! {
+        #[test]
+        fn control_check_on_bytes_matches_chars(s in "\\PC*|[\\x00-\\x{a0}]{0,8}") {
+            proptest::prop_assert_eq!(super::has_control_character(&s), s.chars().any(char::is_control));
+        }
+    }
 
     #[test]
     fn dotted_actions() {

@@ -7,6 +7,7 @@
 //! reopened: it cannot know which bytes reached the disk, so it does not retry and pretend.
 
 mod batch;
+mod syncer;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -61,6 +62,9 @@ pub(crate) struct Writer {
     pending: Vec<(Sender<Result<Ack>>, u64, u64)>,
     group_min: Timestamp,
     group_max: Timestamp,
+    /// The sync stage, and why it stopped if it did.
+    syncer: Option<Sender<syncer::Job>>,
+    sync_failure: syncer::Failure,
 }
 
 impl Writer {
@@ -76,11 +80,43 @@ impl Writer {
             pending: Vec::new(),
             group_min: Timestamp::MAX,
             group_max: Timestamp::MIN,
+            syncer: None,
+            sync_failure: syncer::Failure::default(),
         }
     }
 
     /// Runs until every sender is dropped, then records the durable tree size.
     pub(crate) fn run(mut self, requests: Receiver<Request>) {
+        let (jobs, job_queue) = crossbeam_channel::bounded(4);
+        let stage = {
+            let (shared, failure) = (Arc::clone(&self.shared), Arc::clone(&self.sync_failure));
+            std::thread::Builder::new()
+                .name("auditlog-sync".into())
+                .spawn(move || syncer::run(shared, failure, job_queue))
+        };
+        match stage {
+            Ok(handle) => {
+                self.syncer = Some(jobs);
+                self.write_loop(&requests);
+                let _ = self.barrier();
+                self.syncer = None;
+                let _ = handle.join();
+            }
+            Err(e) => {
+                self.failed = Some(format!("starting the sync thread failed: {e}"));
+                self.write_loop(&requests);
+            }
+        }
+        if self.failed.is_none() && self.sync_failure.lock().is_none() {
+            // A clean close: records and nodes become durable (whatever the policy) so the
+            // next open replays nothing. The tree never claims more than the segment holds.
+            if self.active.file.sync_data().is_ok() {
+                let _ = self.shared.tree.sync(self.compact.size());
+            }
+        }
+    }
+
+    fn write_loop(&mut self, requests: &Receiver<Request>) {
         let linger = match self.shared.config.durability {
             Durability::Interval(d) => Some(d),
             _ => None,
@@ -112,12 +148,29 @@ impl Writer {
             }
             let _ = self.flush();
         }
-        if self.failed.is_none() {
-            // A clean close: records and nodes become durable (whatever the policy) so the
-            // next open replays nothing. The tree never claims more than the segment holds.
-            if self.active.file.sync_data().is_ok() {
-                let _ = self.shared.tree.sync(self.compact.size());
+    }
+
+    /// Waits until the sync stage has finished every group handed to it; fails if it
+    /// stopped.
+    fn barrier(&mut self) -> Result<()> {
+        if let Some(jobs) = &self.syncer {
+            let (reply, done) = crossbeam_channel::bounded(1);
+            if jobs.send(syncer::Job::Barrier(reply)).is_ok() {
+                let _ = done.recv();
             }
+        }
+        self.check_sync()
+    }
+
+    /// Adopts a failure of the sync stage: nothing more is written.
+    fn check_sync(&mut self) -> Result<()> {
+        if let Some(why) = &self.failed {
+            return Err(Error::WriterFailed(why.clone()));
+        }
+        let failure = self.sync_failure.lock().clone();
+        match failure {
+            Some(why) => Err(self.fail(why)),
+            None => Ok(()),
         }
     }
 
@@ -174,63 +227,50 @@ impl Writer {
 
     /// Writes, syncs and publishes the pending group, then acknowledges it.
     fn flush(&mut self) -> Result<()> {
-        if let Some(why) = &self.failed {
-            return Err(Error::WriterFailed(why.clone()));
-        }
+        self.check_sync()?;
         if self.pending.is_empty() {
             return Ok(());
         }
         if !self.buf.is_empty() {
             if let Err(e) = self.active.file.write_all_at(&self.buf, self.active.len) {
-                return Err(self.fail(format!(
-                    "write to {} failed: {e}",
-                    self.active.path.display()
-                )));
+                let path = self.active.path.display();
+                return Err(self.fail(format!("write to {path} failed: {e}")));
             }
             if let Err(e) = self.nodes.write_to(&self.shared.tree) {
                 return Err(self.fail(format!("writing tree nodes failed: {e}")));
-            }
-            if self.shared.config.durability != Durability::None {
-                let started = Instant::now();
-                if let Err(e) = self.active.file.sync_data() {
-                    return Err(self.fail(format!(
-                        "fdatasync of {} failed: {e}",
-                        self.active.path.display()
-                    )));
-                }
-                self.shared.metrics.record_sync(started.elapsed());
             }
         }
         self.active.len += self.buf.len() as u64;
         self.active.record_count += self.offsets.len() as u64;
         self.active.min_timestamp = self.active.min_timestamp.min(self.group_min);
         self.active.max_timestamp = self.active.max_timestamp.max(self.group_max);
-        let tree_size = self.compact.size();
-        let root = self.compact.root();
-        {
-            let mut view = self.shared.view.write();
-            if let Some(active) = view.active.as_mut() {
-                active.offsets.extend_from_slice(&self.offsets);
-                active.committed_len = self.active.len;
-                active.min_timestamp = self.active.min_timestamp;
-                active.max_timestamp = self.active.max_timestamp;
-            }
-            view.tree_size = tree_size;
-            view.root = root;
-        }
-        for (reply, first_seq, count) in self.pending.drain(..) {
-            let _ = reply.send(Ok(Ack {
-                first_seq,
-                count,
-                tree_size,
-                root,
-            }));
-        }
+        let commit = syncer::Commit {
+            file: Arc::clone(&self.active.file),
+            path: self.active.path.clone(),
+            base_seq: self.active.base_seq(),
+            sync: self.shared.config.durability != Durability::None,
+            offsets: std::mem::take(&mut self.offsets),
+            committed_len: self.active.len,
+            min_timestamp: self.active.min_timestamp,
+            max_timestamp: self.active.max_timestamp,
+            tree_size: self.compact.size(),
+            root: self.compact.root(),
+            acks: std::mem::take(&mut self.pending),
+        };
         self.buf.clear();
         self.nodes.clear();
-        self.offsets.clear();
         self.group_min = Timestamp::MAX;
         self.group_max = Timestamp::MIN;
+        let sent = match &self.syncer {
+            Some(jobs) => jobs
+                .send(syncer::Job::Commit(commit))
+                .map_err(|e| e.into_inner()),
+            None => Err(syncer::Job::Commit(commit)),
+        };
+        if let Err(syncer::Job::Commit(commit)) = sent {
+            self.pending = commit.acks;
+            return Err(self.fail("the sync thread stopped".into()));
+        }
         Ok(())
     }
 
@@ -240,6 +280,9 @@ impl Writer {
         if self.active.record_count == 0 {
             return Ok(());
         }
+        // Every written group must be synced and published first: the offset table comes
+        // from the readers' view.
+        self.barrier()?;
         let offsets = self
             .shared
             .view

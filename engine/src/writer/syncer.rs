@@ -1,0 +1,120 @@
+//! The sync stage of group commit. The writer thread writes a group and hands it here;
+//! this thread makes it durable with one `fdatasync` (covering every group queued since
+//! the last one), publishes it to readers, and only then acknowledges it. Meanwhile the
+//! writer already copies and hashes the next group: disk waits overlap CPU work.
+//!
+//! A failed sync is final: the group and every later one are refused, and the writer
+//! sees the failure before it writes again.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+
+use super::Ack;
+use crate::error::{Error, Result};
+use crate::event::Timestamp;
+use crate::merkle::Hash;
+use crate::shared::Shared;
+use crate::storage::StorageFile;
+
+/// A written group waiting to be made durable and acknowledged.
+pub(crate) struct Commit {
+    pub(crate) file: Arc<dyn StorageFile>,
+    pub(crate) path: PathBuf,
+    pub(crate) base_seq: u64,
+    pub(crate) sync: bool,
+    pub(crate) offsets: Vec<u32>,
+    pub(crate) committed_len: u64,
+    pub(crate) min_timestamp: Timestamp,
+    pub(crate) max_timestamp: Timestamp,
+    pub(crate) tree_size: u64,
+    pub(crate) root: Hash,
+    pub(crate) acks: Vec<(Sender<Result<Ack>>, u64, u64)>,
+}
+
+pub(crate) enum Job {
+    Commit(Commit),
+    /// Answered once every earlier commit is done.
+    Barrier(Sender<()>),
+}
+
+/// Why the sync stage stopped, shared with the writer.
+pub(crate) type Failure = Arc<Mutex<Option<String>>>;
+
+pub(crate) fn run(shared: Arc<Shared>, failure: Failure, jobs: Receiver<Job>) {
+    let mut next = jobs.recv().ok();
+    while let Some(job) = next.take() {
+        let mut commits = Vec::new();
+        let mut barrier = None;
+        match job {
+            Job::Commit(c) => commits.push(c),
+            Job::Barrier(reply) => barrier = Some(reply),
+        }
+        // Gather every commit already queued: one fdatasync covers them all.
+        while barrier.is_none() {
+            match jobs.try_recv() {
+                Ok(Job::Commit(c)) => commits.push(c),
+                Ok(Job::Barrier(reply)) => barrier = Some(reply),
+                Err(_) => break,
+            }
+        }
+        finish(&shared, &failure, commits);
+        if let Some(reply) = barrier {
+            let _ = reply.send(());
+        }
+        next = jobs.recv().ok();
+    }
+}
+
+fn finish(shared: &Shared, failure: &Failure, commits: Vec<Commit>) {
+    let mut why = failure.lock().clone();
+    if why.is_none() {
+        // The newest file to sync holds the newest group; an older file in the same batch
+        // was sealed (and synced) by the writer before it moved on.
+        if let Some(last) = commits.iter().rev().find(|c| c.sync) {
+            let started = Instant::now();
+            match last.file.sync_data() {
+                Ok(()) => shared.metrics.record_sync(started.elapsed()),
+                Err(e) => why = Some(format!("fdatasync of {} failed: {e}", last.path.display())),
+            }
+        }
+    }
+    if let Some(why) = why {
+        *failure.lock() = Some(why.clone());
+        for commit in commits {
+            for (reply, _, _) in commit.acks {
+                let _ = reply.send(Err(Error::WriterFailed(why.clone())));
+            }
+        }
+        return;
+    }
+    for commit in commits {
+        {
+            let mut view = shared.view.write();
+            if let Some(active) = view
+                .active
+                .as_mut()
+                .filter(|a| a.base_seq == commit.base_seq)
+            {
+                active.offsets.extend_from_slice(&commit.offsets);
+                active.committed_len = commit.committed_len;
+                active.min_timestamp = commit.min_timestamp;
+                active.max_timestamp = commit.max_timestamp;
+            }
+            view.tree_size = commit.tree_size;
+            view.root = commit.root;
+        }
+        for (reply, first_seq, count) in commit.acks {
+            let ack = Ack {
+                first_seq,
+                count,
+                tree_size: commit.tree_size,
+                root: commit.root,
+            };
+            let _ = reply.send(Ok(ack));
+        }
+    }
+}
