@@ -1,0 +1,96 @@
+//! Random operations on the log and on a plain `Vec` model, compared after each step:
+//! appends of random batch sizes, seals, clean reopens and crash reopens (a directory
+//! snapshot taken while the log is open), with every durability policy.
+
+mod common;
+
+use std::path::Path;
+
+use auditlog_engine::codec::encode_event_into;
+use auditlog_engine::merkle::CompactRange;
+use auditlog_engine::{Durability, Log, LogConfig, OpenOptions};
+use common::*;
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append(usize),
+    Seal,
+    Reopen,
+    CrashReopen,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (1usize..60).prop_map(Op::Append),
+        1 => Just(Op::Seal),
+        1 => Just(Op::Reopen),
+        1 => Just(Op::CrashReopen),
+    ]
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if entry.file_name() != "LOCK" {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+fn expected_root(config: &LogConfig, model: &[String]) -> auditlog_engine::Hash {
+    let mut range = CompactRange::new(config.hash);
+    for line in model {
+        let mut record = Vec::new();
+        encode_event_into(&parse(line), &mut record);
+        range.append(config.hash.hash_leaf(&record), |_, _, _| {});
+    }
+    range.root()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn the_log_behaves_like_a_vec(ops in proptest::collection::vec(op(), 1..25), durability in 0u8..3) {
+        let durability = [Durability::Always, Durability::Interval(std::time::Duration::from_millis(2)), Durability::None][durability as usize];
+        let pool = lines(1_500, 41);
+        let mut dirs = vec![tempfile::tempdir().expect("tempdir")];
+        let config = LogConfig { durability, ..small_segments(8 << 10) };
+        let mut log = Log::create(dirs[0].path(), &config).expect("create");
+        let mut model: Vec<String> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Append(n) => {
+                    let start = model.len() % 1_000;
+                    let batch = &pool[start..start + n];
+                    let ack = append_all(&log, batch, n).pop().expect("ack");
+                    prop_assert_eq!(ack.first_seq, model.len() as u64);
+                    model.extend_from_slice(batch);
+                    prop_assert_eq!(ack.tree_size, model.len() as u64);
+                }
+                Op::Seal => log.seal().expect("seal"),
+                Op::Reopen => {
+                    let dir = dirs.last().expect("dir").path().to_path_buf();
+                    drop(log);
+                    log = Log::open(&dir).expect("reopen");
+                }
+                Op::CrashReopen => {
+                    let image = tempfile::tempdir().expect("tempdir");
+                    copy_dir(dirs.last().expect("dir").path(), image.path());
+                    drop(log);
+                    log = OpenOptions::new().open(image.path()).expect("recover");
+                    dirs.push(image);
+                }
+            }
+            prop_assert_eq!(log.tree_size(), model.len() as u64);
+            prop_assert_eq!(log.root(), expected_root(&config, &model));
+        }
+        prop_assert_eq!(read_all(&log), model.clone());
+        check_proofs(&log, &[(model.len() as u64 / 2, log.root_at(model.len() as u64 / 2).expect("root"))]);
+    }
+}
