@@ -37,9 +37,8 @@ pub use error::{Corruption, CorruptionKind, Error, Result};
 pub use event::{Event, Outcome, Timestamp};
 pub use log::{
     CONFIG_FILE, DEFAULT_SEGMENT_BYTES, Durability, Log, LogConfig, MAX_BATCH_BYTES,
-    MAX_SEGMENT_BYTES, MAX_TORN_TAIL_BYTES, MIN_SEGMENT_BYTES, Metrics, OpenOptions,
-    RecoveryReport, TimeRange,
+    MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, Metrics, OpenOptions, RecoveryReport, TimeRange,
 };
 pub use merkle::{Hash, HashAlg};
 pub use segment::RecoveredTail;
-pub use writer::{Ack, AckReceiver, PreparedBatch};
+pub use writer::{Ack, AckReceiver, MAX_TORN_TAIL_BYTES, PreparedBatch};

@@ -18,7 +18,7 @@ pub use crate::config::{
 pub use crate::shared::Metrics;
 use crate::shared::Shared;
 pub use read::TimeRange;
-pub use recover::{MAX_TORN_TAIL_BYTES, RecoveryReport};
+pub use recover::RecoveryReport;
 
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -27,10 +27,9 @@ use crate::merkle::{
     subtree_root,
 };
 use crate::storage::{FsStorage, Storage};
+pub use crate::writer::MAX_BATCH_BYTES;
 use crate::writer::{Ack, AckReceiver, PreparedBatch, Request, Writer};
 
-/// The largest prepared batch accepted in one append.
-pub const MAX_BATCH_BYTES: usize = 16 << 20;
 /// Appends queued for the writer before `submit` blocks (backpressure).
 const QUEUE_DEPTH: usize = 64;
 

@@ -26,9 +26,7 @@ use crate::storage::{OpenMode, Storage};
 use crate::tree::{PendingNodes, TreeStore, nodes_at};
 use crate::writer::Writer;
 
-/// The most bytes a crash can leave unsynced at the end of the active segment: one group
-/// commit (up to 16 MiB gathered, plus one batch of up to 16 MiB).
-pub const MAX_TORN_TAIL_BYTES: u64 = 32 << 20;
+use crate::writer::MAX_TORN_TAIL_BYTES;
 
 /// What recovery found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

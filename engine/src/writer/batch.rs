@@ -7,6 +7,9 @@ use crate::error::{Error, Result};
 use crate::event::{Event, Timestamp};
 use crate::merkle::{Hash, HashAlg};
 
+/// The largest prepared batch accepted in one append.
+pub const MAX_BATCH_BYTES: usize = 16 << 20;
+
 /// Events ready to append.
 #[derive(Debug, Clone)]
 pub struct PreparedBatch {

@@ -10,11 +10,12 @@ mod batch;
 mod syncer;
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
-pub use batch::PreparedBatch;
+pub use batch::{MAX_BATCH_BYTES, PreparedBatch};
 
 use crate::config::Durability;
 use crate::error::{Error, Result};
@@ -46,8 +47,14 @@ pub(crate) enum Request {
     Seal(Sender<Result<()>>),
 }
 
-/// Upper bound on the bytes gathered into one group commit.
+/// Upper bound on the bytes gathered into one group commit (plus at most one batch).
 const MAX_GROUP_BYTES: usize = 16 << 20;
+
+/// The most bytes a crash can leave unsynced at the end of the active segment: the writer
+/// never runs further ahead of the sync stage (one group of up to 16 MiB gathered plus
+/// one batch of up to 16 MiB fits). Recovery cuts a torn tail only within this bound.
+pub const MAX_TORN_TAIL_BYTES: u64 = 32 << 20;
+const _: () = assert!((MAX_GROUP_BYTES + MAX_BATCH_BYTES) as u64 <= MAX_TORN_TAIL_BYTES);
 
 pub(crate) struct Writer {
     shared: Arc<Shared>,
@@ -65,6 +72,7 @@ pub(crate) struct Writer {
     /// The sync stage, and why it stopped if it did.
     syncer: Option<Sender<syncer::Job>>,
     sync_failure: syncer::Failure,
+    synced_len: syncer::SyncedLen,
 }
 
 impl Writer {
@@ -82,6 +90,7 @@ impl Writer {
             group_max: Timestamp::MIN,
             syncer: None,
             sync_failure: syncer::Failure::default(),
+            synced_len: syncer::SyncedLen::default(),
         }
     }
 
@@ -90,9 +99,11 @@ impl Writer {
         let (jobs, job_queue) = crossbeam_channel::bounded(4);
         let stage = {
             let (shared, failure) = (Arc::clone(&self.shared), Arc::clone(&self.sync_failure));
+            let synced = Arc::clone(&self.synced_len);
+            synced.store(self.active.len, Ordering::Release);
             std::thread::Builder::new()
                 .name("auditlog-sync".into())
-                .spawn(move || syncer::run(shared, failure, job_queue))
+                .spawn(move || syncer::run(shared, failure, synced, job_queue))
         };
         match stage {
             Ok(handle) => {
@@ -231,6 +242,12 @@ impl Writer {
         if self.pending.is_empty() {
             return Ok(());
         }
+        // Recovery cuts at most MAX_TORN_TAIL_BYTES of unsynced tail: never run further
+        // ahead of the sync stage than that.
+        let written_end = self.active.len + self.buf.len() as u64;
+        if written_end > self.synced_len.load(Ordering::Acquire) + MAX_TORN_TAIL_BYTES {
+            self.barrier()?;
+        }
         if !self.buf.is_empty() {
             if let Err(e) = self.active.file.write_all_at(&self.buf, self.active.len) {
                 let path = self.active.path.display();
@@ -322,6 +339,7 @@ impl Writer {
             Ok(next) => next,
             Err(e) => return Err(self.fail(format!("starting a new segment failed: {e}"))),
         };
+        self.synced_len.store(next.len, Ordering::Release);
         let mut view = self.shared.view.write();
         view.sealed.push(Arc::new(sealed));
         view.active = Some(next.view(Vec::new()));

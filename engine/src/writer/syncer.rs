@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -44,7 +45,11 @@ pub(crate) enum Job {
 /// Why the sync stage stopped, shared with the writer.
 pub(crate) type Failure = Arc<Mutex<Option<String>>>;
 
-pub(crate) fn run(shared: Arc<Shared>, failure: Failure, jobs: Receiver<Job>) {
+/// The end of the active segment's durable bytes, shared with the writer, which keeps
+/// what is written but not yet synced within the torn-tail bound recovery relies on.
+pub(crate) type SyncedLen = Arc<AtomicU64>;
+
+pub(crate) fn run(shared: Arc<Shared>, failure: Failure, synced: SyncedLen, jobs: Receiver<Job>) {
     let mut next = jobs.recv().ok();
     while let Some(job) = next.take() {
         let mut commits = Vec::new();
@@ -61,7 +66,9 @@ pub(crate) fn run(shared: Arc<Shared>, failure: Failure, jobs: Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        finish(&shared, &failure, commits);
+        if let Some(end) = finish(&shared, &failure, commits) {
+            synced.store(end, Ordering::Release);
+        }
         if let Some(reply) = barrier {
             let _ = reply.send(());
         }
@@ -69,7 +76,8 @@ pub(crate) fn run(shared: Arc<Shared>, failure: Failure, jobs: Receiver<Job>) {
     }
 }
 
-fn finish(shared: &Shared, failure: &Failure, commits: Vec<Commit>) {
+/// Syncs, publishes and acknowledges `commits`; returns the new end of the durable bytes.
+fn finish(shared: &Shared, failure: &Failure, commits: Vec<Commit>) -> Option<u64> {
     let mut why = failure.lock().clone();
     if why.is_none() {
         // The newest file to sync holds the newest group; an older file in the same batch
@@ -89,8 +97,9 @@ fn finish(shared: &Shared, failure: &Failure, commits: Vec<Commit>) {
                 let _ = reply.send(Err(Error::WriterFailed(why.clone())));
             }
         }
-        return;
+        return None;
     }
+    let end = commits.last().map(|c| c.committed_len);
     for commit in commits {
         {
             let mut view = shared.view.write();
@@ -117,4 +126,5 @@ fn finish(shared: &Shared, failure: &Failure, commits: Vec<Commit>) {
             let _ = reply.send(Ok(ack));
         }
     }
+    end
 }
