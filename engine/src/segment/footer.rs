@@ -15,6 +15,7 @@ pub const FOOTER_MAGIC: [u8; 8] = [0x89, b'A', b'L', b'F', b'\r', b'\n', 0x1a, b
 pub const FOOTER_BYTES: usize = 96;
 
 const VERSION_AT: usize = 8;
+const RESERVED_AT: usize = 10;
 const RECORD_COUNT_AT: usize = 16;
 const TREE_SIZE_AT: usize = 24;
 const ROOT_AT: usize = 32;
@@ -81,6 +82,10 @@ impl SegmentFooter {
                     found: computed,
                 },
             ));
+        }
+        if bytes.get(RESERVED_AT..RECORD_COUNT_AT) != Some(&[0u8; 6][..]) {
+            let why = "reserved footer bytes are not zero".to_owned();
+            return Err((RESERVED_AT as u64, CorruptionKind::BadField(why)));
         }
         let version = read_u16(bytes, VERSION_AT).ok_or(truncated.clone())?;
         if !(super::header::OLDEST_SUPPORTED_FORMAT_VERSION..=super::header::FORMAT_VERSION)

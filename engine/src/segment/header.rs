@@ -96,6 +96,10 @@ impl SegmentHeader {
                 },
             ));
         }
+        if bytes.get(RESERVED_AT..BASE_SEQ_AT) != Some(&[0u8; 4][..]) {
+            let why = "reserved header bytes are not zero".to_owned();
+            return Err((RESERVED_AT as u64, CorruptionKind::BadField(why)));
+        }
         let version = read_u16(bytes, VERSION_AT).ok_or(truncated(VERSION_AT))?;
         if !(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err((
