@@ -75,6 +75,12 @@ pub(crate) fn check_level_header(
             },
         );
     }
+    if header.get(12..16) != Some(&[0u8; 4][..]) {
+        return corrupt(
+            12,
+            CorruptionKind::BadField("reserved bytes are not zero".into()),
+        );
+    }
     if header.get(10) != Some(&alg.code()) || header.get(11) != Some(&(level as u8)) {
         return corrupt(
             10,
@@ -229,6 +235,10 @@ impl TreeStore {
                     found,
                 },
             ));
+        }
+        if bytes.get(10..16) != Some(&[0u8; 6][..]) {
+            let why = "reserved bytes are not zero".to_owned();
+            return Err(corrupt(10, CorruptionKind::BadField(why)));
         }
         let version = crate::le::u16_at(&bytes, 8).unwrap_or(0);
         if !(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
