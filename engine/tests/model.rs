@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::Path;
-
 use auditlog_engine::codec::encode_event_into;
 use auditlog_engine::merkle::CompactRange;
 use auditlog_engine::{Durability, Log, LogConfig, OpenOptions};
@@ -27,19 +25,6 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Reopen),
         1 => Just(Op::CrashReopen),
     ]
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else if entry.file_name() != "LOCK" {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 fn expected_root(config: &LogConfig, model: &[String]) -> auditlog_engine::Hash {

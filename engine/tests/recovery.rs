@@ -5,23 +5,8 @@
 
 mod common;
 
-use std::path::Path;
-
 use auditlog_engine::{CorruptionKind, Error, Log};
 use common::*;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else if entry.file_name() != "LOCK" {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
 
 /// A log with sealed segments and an active one, snapshotted while open (a crash image).
 fn crash_image(
