@@ -1,4 +1,4 @@
-//! State shared by the [`Log`](crate::Log) facade and the writer thread: the settings, the
+//! State shared by the [`Log`](crate::Log) facade and the writer and sync threads: the settings, the
 //! stored tree, what readers may see, and counters. Neither side owns the other.
 
 use std::path::PathBuf;
@@ -48,7 +48,7 @@ pub(crate) struct LogView {
     pub(crate) root: Hash,
 }
 
-/// State shared by the facade and the writer thread.
+/// State shared by the facade and the writer and sync threads.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) dir: PathBuf,

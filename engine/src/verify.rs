@@ -270,8 +270,7 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
     if missing_nodes {
         report.notes.push("the stored tree lacks the nodes of the newest records (the log was not closed cleanly); the next open recomputes them".into());
     }
-    let state = crate::tree::TreeStore::open(Arc::new(storage), dir, alg, true)?;
-    let durable = state.durable_size()?;
+    let durable = crate::tree::read_durable_size(&storage, dir)?;
     if durable > compact.size() {
         return Err(corrupt(
             &dir.join(TREE_DIR).join("state"),

@@ -260,7 +260,7 @@ fn read_blocks(
         }
         let mut bytes = std::mem::take(&mut carry);
         let start = bytes.len();
-        bytes.resize(start.max(BLOCK_BYTES / 2) + BLOCK_BYTES, 0);
+        bytes.resize(start + BLOCK_BYTES, 0);
         let n = read_full(&mut input, &mut bytes[start..]).context("reading the input")?;
         bytes.truncate(start + n);
         let eof = n == 0;

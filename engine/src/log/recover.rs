@@ -23,7 +23,7 @@ use crate::segment::{
 };
 use crate::shared::{LogView, Metrics, Shared};
 use crate::storage::{OpenMode, Storage};
-use crate::tree::{PendingNodes, TreeStore, nodes_at};
+use crate::tree::{PendingNodes, TreeStore, nodes_at, read_durable_size};
 use crate::writer::Writer;
 
 use crate::writer::MAX_TORN_TAIL_BYTES;
@@ -131,8 +131,8 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
     let alg = config.hash;
     // The tree state first: it only advances after the records it names are durable, so
     // segments read after it hold at least that many, even with a writer running.
+    let durable = read_durable_size(storage.as_ref(), dir)?;
     let tree = TreeStore::open(Arc::clone(&storage), dir, alg, read_only)?;
-    let durable = tree.durable_size()?;
     let seg_dir = dir.join(SEGMENTS_DIR);
     let mut bases: Vec<u64> = storage
         .list(&seg_dir)

@@ -90,6 +90,49 @@ pub(crate) fn check_level_header(
     Ok(())
 }
 
+/// The tree size whose nodes were made durable (0 if never), from `tree/state`. Read it
+/// before anything else of a log another process may be writing: it only advances after
+/// the records and level files it covers are durable.
+pub(crate) fn read_durable_size(storage: &dyn Storage, data_dir: &Path) -> Result<u64> {
+    let path = data_dir.join(TREE_DIR).join("state");
+    if !storage.exists(&path) {
+        return Ok(0);
+    }
+    let bytes = read_all(storage, &path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let corrupt = |offset, kind| Error::Corruption(Corruption::new(&path, offset, kind));
+    if bytes.len() != STATE_BYTES || bytes.get(..8) != Some(&STATE_MAGIC[..]) {
+        return Err(corrupt(0, CorruptionKind::BadMagic));
+    }
+    let stored = crate::le::u32_at(&bytes, 24).unwrap_or(0);
+    let found = crc32fast::hash(bytes.get(..24).unwrap_or_default());
+    if stored != found {
+        return Err(corrupt(
+            24,
+            CorruptionKind::ChecksumMismatch {
+                expected: stored,
+                found,
+            },
+        ));
+    }
+    if bytes.get(10..16) != Some(&[0u8; 6][..]) {
+        let why = "reserved bytes are not zero".to_owned();
+        return Err(corrupt(10, CorruptionKind::BadField(why)));
+    }
+    let version = crate::le::u16_at(&bytes, 8).unwrap_or(0);
+    if !(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
+        return Err(corrupt(
+            8,
+            CorruptionKind::UnsupportedVersion {
+                found: version,
+                oldest: OLDEST_SUPPORTED_FORMAT_VERSION,
+                newest: FORMAT_VERSION,
+            },
+        ));
+    }
+    Ok(crate::le::u64_at(&bytes, 16).unwrap_or(0))
+}
+
 /// How many complete nodes level `level` has in a tree of `size` leaves.
 pub(crate) fn nodes_at(size: u64, level: u32) -> u64 {
     size >> level
@@ -211,47 +254,6 @@ impl TreeStore {
         let crc = crc32fast::hash(&state);
         state.extend_from_slice(&crc.to_le_bytes());
         write_atomically(self.storage.as_ref(), &self.dir.join("state"), &state)
-    }
-
-    /// The tree size whose nodes were made durable, 0 if never.
-    pub(crate) fn durable_size(&self) -> Result<u64> {
-        let path = self.dir.join("state");
-        if !self.storage.exists(&path) {
-            return Ok(0);
-        }
-        let bytes = read_all(self.storage.as_ref(), &path)
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        let corrupt = |offset, kind| Error::Corruption(Corruption::new(&path, offset, kind));
-        if bytes.len() != STATE_BYTES || bytes.get(..8) != Some(&STATE_MAGIC[..]) {
-            return Err(corrupt(0, CorruptionKind::BadMagic));
-        }
-        let stored = crate::le::u32_at(&bytes, 24).unwrap_or(0);
-        let found = crc32fast::hash(bytes.get(..24).unwrap_or_default());
-        if stored != found {
-            return Err(corrupt(
-                24,
-                CorruptionKind::ChecksumMismatch {
-                    expected: stored,
-                    found,
-                },
-            ));
-        }
-        if bytes.get(10..16) != Some(&[0u8; 6][..]) {
-            let why = "reserved bytes are not zero".to_owned();
-            return Err(corrupt(10, CorruptionKind::BadField(why)));
-        }
-        let version = crate::le::u16_at(&bytes, 8).unwrap_or(0);
-        if !(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
-            return Err(corrupt(
-                8,
-                CorruptionKind::UnsupportedVersion {
-                    found: version,
-                    oldest: OLDEST_SUPPORTED_FORMAT_VERSION,
-                    newest: FORMAT_VERSION,
-                },
-            ));
-        }
-        Ok(crate::le::u64_at(&bytes, 16).unwrap_or(0))
     }
 
     /// Serves `nodes` in place of the stored ones (read-only opens; see `overlay`).

@@ -1,7 +1,8 @@
 //! The single writer thread. Producers send prepared batches over a bounded crossbeam
 //! channel; the writer gathers whatever is queued into one group, writes it with one
-//! `write`, stores the new tree nodes, makes it durable with one `fdatasync` (policy
-//! permitting), publishes it to readers and only then acknowledges each batch.
+//! `write`, stores the new tree nodes, and hands it to the sync stage (syncer.rs), which
+//! makes it durable with one `fdatasync` (policy permitting), publishes it to readers and
+//! only then acknowledges each batch.
 //!
 //! After any failed write or sync the writer refuses everything until the log is
 //! reopened: it cannot know which bytes reached the disk, so it does not retry and pretend.
@@ -236,7 +237,7 @@ impl Writer {
         self.pending.push((reply, first_seq, batch.len() as u64));
     }
 
-    /// Writes, syncs and publishes the pending group, then acknowledges it.
+    /// Writes the pending group and its tree nodes and hands it to the sync stage.
     fn flush(&mut self) -> Result<()> {
         self.check_sync()?;
         if self.pending.is_empty() {

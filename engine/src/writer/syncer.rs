@@ -45,8 +45,9 @@ pub(crate) enum Job {
 /// Why the sync stage stopped, shared with the writer.
 pub(crate) type Failure = Arc<Mutex<Option<String>>>;
 
-/// The end of the active segment's durable bytes, shared with the writer, which keeps
-/// what is written but not yet synced within the torn-tail bound recovery relies on.
+/// The end of the active segment's bytes the sync stage has finished with (synced, or
+/// under durability `none` just passed on), shared with the writer, which keeps what is
+/// written beyond it within the torn-tail bound recovery relies on.
 pub(crate) type SyncedLen = Arc<AtomicU64>;
 
 pub(crate) fn run(shared: Arc<Shared>, failure: Failure, synced: SyncedLen, jobs: Receiver<Job>) {
