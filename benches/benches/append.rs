@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use auditlog_benches::{parse_all, workload_lines};
+use auditlog_benches::{measuring, parse_all, workload_lines};
 use auditlog_engine::{Durability, Event, HashAlg, Log, LogConfig, OpenOptions};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 const EVENTS: usize = 200_000;
+const SMOKE_TEST_EVENTS: usize = 5_000;
 
 fn ingest(log: &Log, events: &Arc<Vec<Event<'static>>>, batch: usize, producers: usize) {
     std::thread::scope(|scope| {
@@ -35,11 +36,16 @@ fn ingest(log: &Log, events: &Arc<Vec<Event<'static>>>, batch: usize, producers:
 }
 
 fn bench_append(c: &mut Criterion) {
-    let events = Arc::new(parse_all(&workload_lines(EVENTS as u64, 1)));
+    let count = if measuring() {
+        EVENTS
+    } else {
+        SMOKE_TEST_EVENTS
+    };
+    let events = Arc::new(parse_all(&workload_lines(count as u64, 1)));
     let producers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let mut group = c.benchmark_group("append");
     group.sample_size(10);
-    group.throughput(Throughput::Elements(EVENTS as u64));
+    group.throughput(Throughput::Elements(count as u64));
     let cases = [
         (HashAlg::Blake3, Durability::Always, 256),
         (HashAlg::Blake3, Durability::Always, 4096),

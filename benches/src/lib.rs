@@ -76,6 +76,12 @@ pub fn prebuilt_log(name: &str, leaves: u64) -> PathBuf {
     dir
 }
 
+/// Whether the bench binary is measuring (`cargo bench`) rather than being smoke-tested
+/// (`cargo test --benches` runs each routine once): set-ups shrink for the smoke test.
+pub fn measuring() -> bool {
+    std::env::args().any(|arg| arg == "--bench")
+}
+
 /// Opens a prebuilt log read-only.
 pub fn open_read_only(dir: &Path) -> Log {
     OpenOptions::new()
