@@ -259,20 +259,26 @@ fn an_interrupted_segment_creation_is_started_again() {
 }
 
 #[test]
-fn a_damaged_footer_of_the_last_sealed_segment_is_refused_not_cut() {
-    let (image, _) = image_after_seal(None);
+fn a_damaged_seal_of_the_last_segment_is_reported_then_rebuilt() {
+    let (image, lines) = image_after_seal(None);
     let sealed = segment_files(image.path()).pop().expect("sealed");
     let mut bytes = std::fs::read(&sealed).expect("read");
     let n = bytes.len();
     bytes[n - 50] ^= 0x04;
     std::fs::write(&sealed, &bytes).expect("write");
-    match Log::open(image.path()) {
-        Err(Error::Corruption(c)) => {
-            assert_eq!(c.file, sealed);
-            assert_eq!(c.offset, (n - 96) as u64);
-        }
-        other => panic!("open must refuse: {:?}", other.map(|_| ())),
+    // verify names the damage...
+    match auditlog_engine::verify::verify_dir(image.path(), &mut |_| {}) {
+        Err(Error::Corruption(c)) => assert_eq!(c.file, sealed),
+        other => panic!("verify must fail: {:?}", other.map(|_| ())),
     }
+    // ...and a writer cuts the table and footer (records intact) and seals again later.
+    let log = Log::open(image.path()).expect("recovers");
+    let torn = log.recovery_report().torn_tail.clone().expect("reported");
+    assert_eq!(torn.bytes_dropped, 300 * 4 + 96);
+    assert_eq!(read_all(&log), lines);
+    log.seal().expect("seal again");
+    drop(log);
+    auditlog_engine::verify::verify_dir(image.path(), &mut |_| {}).expect("verifies");
 }
 
 #[test]

@@ -18,8 +18,8 @@ use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::merkle::{CompactRange, HashAlg};
 use crate::segment::{
-    ActiveSegment, FOOTER_BYTES, FOOTER_MAGIC, FORMAT_VERSION, RecoveredTail, SEGMENTS_DIR,
-    SealedSegment, SegmentHeader, parse_segment_name, segment_path,
+    ActiveSegment, FOOTER_BYTES, FORMAT_VERSION, RecoveredTail, SEGMENTS_DIR, SealedSegment,
+    SegmentHeader, parse_segment_name, segment_path,
 };
 use crate::shared::{LogView, Metrics, Shared};
 use crate::storage::{OpenMode, Storage};
@@ -55,26 +55,11 @@ fn is_torn_creation(storage: &dyn Storage, path: &Path, base: u64) -> bool {
 
 /// A bad frame at the end of the last segment is a torn write only if what follows it is
 /// no longer than one group commit, or one interrupted seal (offset table and footer).
-/// A complete-looking seal whose footer fails its checks, in a segment the tree state
-/// already covers (so its seal completed and was synced), is damage, not a tear.
-fn check_torn_tail(
-    path: &Path,
-    torn: &RecoveredTail,
-    contents: &[u8],
-    (base, records): (u64, u64),
-    durable: u64,
-) -> Result<()> {
-    let segment_end = base + records;
+/// A damaged seal of the last segment is cut like a torn one: the table and footer hold
+/// nothing that cannot be rebuilt from the CRC-checked records, and the next seal
+/// rechecks the tree head (`auditlog verify` still reports the damage before that).
+fn check_torn_tail(path: &Path, torn: &RecoveredTail, records: u64) -> Result<()> {
     let seal_bytes = records * 4 + FOOTER_BYTES as u64;
-    let footer_at = contents.len().checked_sub(FOOTER_BYTES);
-    let footer_magic_at_end = footer_at
-        .and_then(|at| contents.get(at..at + FOOTER_MAGIC.len()))
-        .is_some_and(|magic| magic == FOOTER_MAGIC);
-    if torn.bytes_dropped == seal_bytes && footer_magic_at_end && durable >= segment_end {
-        let at = footer_at.unwrap_or(0) as u64;
-        let why = "the footer of a sealed segment fails its checks".to_owned();
-        return Err(corrupt(path, at, CorruptionKind::BadField(why)));
-    }
     if torn.bytes_dropped > MAX_TORN_TAIL_BYTES + seal_bytes {
         return Err(corrupt(
             path,
@@ -169,8 +154,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
                         // A crash while the segment was being created (or, for a reader,
                         // a writer creating it now): no record in it, nothing acknowledged.
                         if !read_only {
-                            let io = |e| Error::io(format!("removing {}", path.display()), e);
-                            storage.remove(&path).map_err(io)?;
+                            // Removed below, once every other check has passed.
                             report.discarded_segment = Some(path.clone());
                         }
                         break;
@@ -181,14 +165,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
                 if let Some(torn) = &recovered.torn {
                     // A reader ignores the tail (a writer may be appending or sealing).
                     if !read_only {
-                        let records = recovered.offsets.len() as u64;
-                        check_torn_tail(
-                            &path,
-                            torn,
-                            &recovered.contents,
-                            (base, records),
-                            durable,
-                        )?;
+                        check_torn_tail(&path, torn, recovered.offsets.len() as u64)?;
                     }
                     report.torn_tail = Some(torn.clone());
                 }
@@ -221,11 +198,6 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
             )),
         ));
     }
-    if let (Some(a), false) = (&active, read_only)
-        && report.torn_tail.is_some()
-    {
-        a.segment.cut_torn_tail()?;
-    }
     let compact = rebuild_tree(
         &tree,
         alg,
@@ -235,9 +207,31 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         read_only,
         &mut report,
     )?;
-    if !read_only && report.replayed_leaves > 0 {
-        // Records found after a crash may never have been synced: make them durable before
-        // the tree state says they are.
+    if !read_only {
+        // Every check has passed: only now change what is on disk.
+        if let Some(a) = &active
+            && report.torn_tail.is_some()
+        {
+            a.segment.cut_torn_tail()?;
+        }
+        if let Some(path) = &report.discarded_segment {
+            let io = |e| Error::io(format!("removing {}", path.display()), e);
+            storage.remove(path).map_err(io)?;
+        }
+        // What a crash left may sit in the page cache only (a seal or groups not yet
+        // synced): make every segment past the durable tree size, and the last one,
+        // durable before the tree state says so and before anything is appended after it.
+        let last_end = sealed.last().map_or(0, |s| s.end());
+        for segment in sealed
+            .iter()
+            .filter(|s| s.end() > durable || s.end() == last_end)
+        {
+            let io = |e| Error::io(format!("syncing {}", segment.path.display()), e);
+            storage
+                .open(&segment.path, OpenMode::Read)
+                .and_then(|f| f.sync_data())
+                .map_err(io)?;
+        }
         if let Some(a) = &active {
             let path = a.segment.path.display();
             a.segment
@@ -245,8 +239,10 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
                 .sync_data()
                 .map_err(|e| Error::io(format!("syncing {path}"), e))?;
         }
-        tree.sync(tree_size)
-            .map_err(|e| Error::io("syncing the tree", e))?;
+        if report.replayed_leaves > 0 {
+            tree.sync(tree_size)
+                .map_err(|e| Error::io("syncing the tree", e))?;
+        }
     }
 
     let active_segment = match active {

@@ -94,6 +94,19 @@ impl ActiveSegment {
         read_only: bool,
     ) -> Result<Recovered> {
         let io = |e| Error::io(format!("recovering {}", path.display()), e);
+        // Record offsets are 32-bit: a longer file cannot be one this engine wrote.
+        let len = storage
+            .open(path, OpenMode::Read)
+            .and_then(|f| f.len())
+            .map_err(io)?;
+        if len > u64::from(u32::MAX) {
+            let why = format!("{len} bytes is longer than any segment");
+            return Err(Error::Corruption(Corruption::new(
+                path,
+                0,
+                CorruptionKind::BadField(why),
+            )));
+        }
         let contents = read_all(storage, path).map_err(io)?;
         let header = SegmentHeader::decode_from(&contents)
             .map_err(|(o, k)| Error::Corruption(Corruption::new(path, o, k)))?;
@@ -108,7 +121,7 @@ impl ActiveSegment {
             }
             match decode_event(payload) {
                 Ok(event) => {
-                    offsets.push(offset as u32);
+                    offsets.push(u32::try_from(offset).unwrap_or(u32::MAX));
                     min_ts = min_ts.min(event.timestamp);
                     max_ts = max_ts.max(event.timestamp);
                 }

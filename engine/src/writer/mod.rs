@@ -174,14 +174,23 @@ impl Writer {
         self.check_sync()
     }
 
-    /// Adopts a failure of the sync stage: nothing more is written.
+    /// Adopts a failure of the sync stage: nothing more is written, and the bytes past the
+    /// last successful sync are cut. They were never acknowledged, and after a failed
+    /// fdatasync the page cache may hold them as clean while the disk does not: a later
+    /// open must not mistake them for durable records.
     fn check_sync(&mut self) -> Result<()> {
         if let Some(why) = &self.failed {
             return Err(Error::WriterFailed(why.clone()));
         }
         let failure = self.sync_failure.lock().clone();
         match failure {
-            Some(why) => Err(self.fail(why)),
+            Some(why) => {
+                let _ = self
+                    .active
+                    .file
+                    .set_len(self.synced_len.load(Ordering::Acquire));
+                Err(self.fail(why))
+            }
             None => Ok(()),
         }
     }
@@ -251,6 +260,8 @@ impl Writer {
         }
         if !self.buf.is_empty() {
             if let Err(e) = self.active.file.write_all_at(&self.buf, self.active.len) {
+                // Whatever part of the group landed was never acknowledged: cut it.
+                let _ = self.active.file.set_len(self.active.len);
                 let path = self.active.path.display();
                 return Err(self.fail(format!("write to {path} failed: {e}")));
             }
@@ -309,6 +320,14 @@ impl Writer {
             .as_ref()
             .map(|a| a.offsets.clone())
             .unwrap_or_default();
+        if offsets.len() as u64 != self.active.record_count {
+            let why = format!(
+                "the published offsets ({}) disagree with the records written ({})",
+                offsets.len(),
+                self.active.record_count
+            );
+            return Err(self.fail(why));
+        }
         let root = self.compact.root();
         if let Err(e) = self.active.seal(&offsets, root) {
             return Err(self.fail(format!(
