@@ -3,9 +3,10 @@
 //! stored tree up to the records, and start the writer.
 //!
 //! The rules (docs/FORMAT.md, "Recovery"): only the last segment may lack a footer; a bad
-//! frame in it is a torn tail only if it lies within the last group commit's reach
-//! ([`MAX_TORN_TAIL_BYTES`] of the end) and the records before it still cover every tree
-//! size ever made durable; anything else is corruption and the log refuses to open.
+//! frame in it is a torn tail only if it lies within the reach of the unsynced writes (at
+//! most [`MAX_TORN_TAIL_BYTES`], plus one interrupted seal, from the end) and the records
+//! before it still cover every tree size ever made durable; anything else is corruption
+//! and the log refuses to open. Nothing on disk changes until every check has passed.
 
 use std::fs::File;
 use std::path::Path;
@@ -56,8 +57,8 @@ fn is_torn_creation(storage: &dyn Storage, path: &Path, base: u64) -> bool {
 /// A bad frame at the end of the last segment is a torn write only if what follows it is
 /// no longer than one group commit, or one interrupted seal (offset table and footer).
 /// A damaged seal of the last segment is cut like a torn one: the table and footer hold
-/// nothing that cannot be rebuilt from the CRC-checked records, and the next seal
-/// rechecks the tree head (`auditlog verify` still reports the damage before that).
+/// nothing that cannot be rebuilt from the CRC-checked records (`auditlog verify` still
+/// reports the damage before that).
 fn check_torn_tail(path: &Path, torn: &RecoveredTail, records: u64) -> Result<()> {
     let seal_bytes = records * 4 + FOOTER_BYTES as u64;
     if torn.bytes_dropped > MAX_TORN_TAIL_BYTES + seal_bytes {

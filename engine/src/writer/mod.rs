@@ -266,6 +266,7 @@ impl Writer {
                 return Err(self.fail(format!("write to {path} failed: {e}")));
             }
             if let Err(e) = self.nodes.write_to(&self.shared.tree) {
+                let _ = self.active.file.set_len(self.active.len);
                 return Err(self.fail(format!("writing tree nodes failed: {e}")));
             }
         }

@@ -67,7 +67,7 @@ pub(crate) fn run(shared: Arc<Shared>, failure: Failure, synced: SyncedLen, jobs
                 Err(_) => break,
             }
         }
-        if let Some(end) = finish(&shared, &failure, commits) {
+        if let Some(end) = finish(&shared, &failure, &synced, commits) {
             synced.store(end, Ordering::Release);
         }
         if let Some(reply) = barrier {
@@ -78,7 +78,12 @@ pub(crate) fn run(shared: Arc<Shared>, failure: Failure, synced: SyncedLen, jobs
 }
 
 /// Syncs, publishes and acknowledges `commits`; returns the new end of the durable bytes.
-fn finish(shared: &Shared, failure: &Failure, commits: Vec<Commit>) -> Option<u64> {
+fn finish(
+    shared: &Shared,
+    failure: &Failure,
+    synced: &SyncedLen,
+    commits: Vec<Commit>,
+) -> Option<u64> {
     let mut why = failure.lock().clone();
     if why.is_none() {
         // The newest file to sync holds the newest group; an older file in the same batch
@@ -87,7 +92,12 @@ fn finish(shared: &Shared, failure: &Failure, commits: Vec<Commit>) -> Option<u6
             let started = Instant::now();
             match last.file.sync_data() {
                 Ok(()) => shared.metrics.record_sync(started.elapsed()),
-                Err(e) => why = Some(format!("fdatasync of {} failed: {e}", last.path.display())),
+                Err(e) => {
+                    // Cut at once what was never acknowledged: after a failed fdatasync the
+                    // page cache may hold those bytes as clean while the disk does not.
+                    let _ = last.file.set_len(synced.load(Ordering::Acquire));
+                    why = Some(format!("fdatasync of {} failed: {e}", last.path.display()));
+                }
             }
         }
     }
