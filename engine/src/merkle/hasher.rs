@@ -11,7 +11,8 @@ pub type Hash = [u8; 32];
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HashAlg {
-    /// BLAKE3 (the default): fastest on every CPU we run on.
+    /// BLAKE3 (the default). On CPUs with SHA-NI and without AVX-512, SHA-256 is faster
+    /// for inputs of a few hundred bytes (docs/BENCHMARKS.md).
     Blake3,
     /// SHA-256, for Certificate Transparency compatibility.
     Sha256,
