@@ -7,16 +7,16 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::codec::{decode_event, decode_frame};
+use crate::codec::decode_event;
 use crate::config::LogConfig;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::merkle::{CompactRange, Hash, HashAlg};
 use crate::segment::{
-    FOOTER_BYTES, SEGMENTS_DIR, SegmentFooter, SegmentHeader, parse_segment_name, segment_path,
+    FOOTER_BYTES, SegmentFooter, SegmentHeader, list_segment_bases, scan_frames, segment_path,
 };
 use crate::storage::{FsStorage, MappedBytes, OpenMode, Storage, StorageFile, read_all};
-use crate::tree::{LEVEL_HEADER_BYTES, TREE_DIR, check_level_header};
+use crate::tree::{LEVEL_HEADER_BYTES, TREE_DIR, check_level_header, level_path};
 
 /// What a successful verification covered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +54,7 @@ impl LevelCursor {
     const CHUNK_NODES: u64 = 4096;
 
     fn open(storage: &dyn Storage, dir: &Path, alg: HashAlg, level: u32) -> Result<LevelCursor> {
-        let path = dir.join(TREE_DIR).join(format!("level-{level:02}.hashes"));
+        let path = level_path(&dir.join(TREE_DIR), level);
         let mut cursor = LevelCursor {
             path: path.clone(),
             file: None,
@@ -109,14 +109,7 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
     let storage = FsStorage::default();
     let config = LogConfig::load(&storage, dir)?;
     let alg = config.hash;
-    let seg_dir = dir.join(SEGMENTS_DIR);
-    let mut bases: Vec<u64> = storage
-        .list(&seg_dir)
-        .map_err(|e| Error::io(format!("listing {}", seg_dir.display()), e))?
-        .iter()
-        .filter_map(|n| parse_segment_name(n))
-        .collect();
-    bases.sort_unstable();
+    let bases = list_segment_bases(&storage, dir)?;
 
     let mut levels: Vec<LevelCursor> = Vec::new();
     let mut compact = CompactRange::new(alg);
@@ -200,20 +193,20 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
         };
         // Pass 1, in order: every frame's CRC and place.
         let mut frames: Vec<(u64, std::ops::Range<usize>)> = Vec::new();
-        let mut at = header_len;
-        while at < records_end {
-            let frame = bytes.get(at..records_end).unwrap_or_default();
-            let (payload, used) = decode_frame(frame).map_err(|e| {
-                let what = if is_last && footer.is_none() {
-                    format!("{e} (a torn tail if the log crashed; the next writer, e.g. `auditlog ingest`, cuts it)")
-                } else {
-                    e.to_string()
-                };
-                corrupt(&path, at as u64, CorruptionKind::BadField(what))
-            })?;
-            let start = at + crate::codec::FRAME_HEADER_BYTES;
-            frames.push((at as u64, start..start + payload.len()));
-            at += used;
+        let records = bytes.get(header_len..records_end).unwrap_or_default();
+        let bad = scan_frames(records, header_len as u64, |(offset, payload)| {
+            let start = offset as usize + crate::codec::FRAME_HEADER_BYTES;
+            frames.push((offset, start..start + payload.len()));
+        });
+        if let Some((offset, e)) = bad {
+            let what = if is_last && footer.is_none() {
+                format!(
+                    "{e} (a torn tail if the log crashed; the next writer, e.g. `auditlog ingest`, cuts it)"
+                )
+            } else {
+                e.to_string()
+            };
+            return Err(corrupt(&path, offset, CorruptionKind::BadField(what)));
         }
         // Pass 2, on every core: decode each record and hash its leaf.
         let leaves = hash_leaves(&path, bytes, &frames, alg)?;
@@ -261,7 +254,16 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
         report.bytes += bytes.len() as u64;
         if let Some((footer_at, f)) = footer {
             check_footer(
-                &path, bytes, footer_at, &f, &header, &offsets, at, &compact, min_ts, max_ts,
+                &path,
+                bytes,
+                footer_at,
+                &f,
+                &header,
+                &offsets,
+                records_end,
+                &compact,
+                min_ts,
+                max_ts,
             )?;
         }
         progress(report.bytes);

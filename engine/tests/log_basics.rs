@@ -40,12 +40,16 @@ fn append_read_prove_across_segments_and_reopen() {
     );
     assert_eq!(read_all(&log), lines);
     let more = lines_from(&log, 5_000..5_500);
+    assert_eq!(
+        read_all(&log),
+        [lines, more].concat(),
+        "appends after a reopen go on the log"
+    );
     check_proofs(&log, &earlier);
     drop(log);
     let report = auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}).expect("verify");
     assert_eq!(report.records, 5_500);
     assert!(report.notes.is_empty(), "{:?}", report.notes);
-    let _ = more;
 }
 
 fn lines_from(log: &Log, range: std::ops::Range<u64>) -> Vec<String> {

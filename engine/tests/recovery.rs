@@ -5,8 +5,22 @@
 
 mod common;
 
+use std::path::Path;
+
 use auditlog_engine::{CorruptionKind, Error, Log};
 use common::*;
+
+fn file_len(path: &Path) -> usize {
+    std::fs::metadata(path).expect("metadata").len() as usize
+}
+
+/// Flips the bits `mask` of byte `at` of the file; returns the new contents.
+fn flip(path: &Path, at: usize, mask: u8) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).expect("read");
+    bytes[at] ^= mask;
+    std::fs::write(path, &bytes).expect("write");
+    bytes
+}
 
 /// A log with sealed segments and an active one, snapshotted while open (a crash image).
 fn crash_image(
@@ -99,10 +113,8 @@ fn garbage_after_the_last_record_is_a_torn_tail() {
 fn a_flipped_bit_in_a_sealed_segment_is_refused_with_its_place() {
     let (image, _, _) = crash_image(2_000, 32 << 10);
     let sealed = segment_files(image.path())[1].clone();
-    let mut bytes = std::fs::read(&sealed).expect("read");
     let at = 5_000;
-    bytes[at] ^= 0x10;
-    std::fs::write(&sealed, &bytes).expect("write");
+    flip(&sealed, at, 0x10);
     // Opening checks headers, footers and offset tables; the full check finds the record.
     let report = auditlog_engine::verify::verify_dir(image.path(), &mut |_| {});
     match report {
@@ -130,10 +142,8 @@ fn a_flipped_bit_in_a_sealed_segment_is_refused_with_its_place() {
 fn damaged_footer_of_an_earlier_segment_is_refused() {
     let (image, _, _) = crash_image(2_000, 32 << 10);
     let sealed = segment_files(image.path())[0].clone();
-    let mut bytes = std::fs::read(&sealed).expect("read");
-    let n = bytes.len();
-    bytes[n - 40] ^= 1;
-    std::fs::write(&sealed, &bytes).expect("write");
+    let n = file_len(&sealed);
+    flip(&sealed, n - 40, 1);
     match Log::open(image.path()) {
         Err(Error::Corruption(c)) => {
             assert_eq!(c.file, sealed);
@@ -206,9 +216,7 @@ fn verify_accepts_a_healthy_log_and_names_a_stored_node_that_lies() {
         1000 + 500 + 250 + 125 + 62 + 31 + 15 + 7 + 3 + 1
     );
     let level1 = image.path().join("tree/level-01.hashes");
-    let mut bytes = std::fs::read(&level1).expect("read");
-    bytes[16 + 32 * 100 + 3] ^= 0x80;
-    std::fs::write(&level1, &bytes).expect("write");
+    flip(&level1, 16 + 32 * 100 + 3, 0x80);
     match auditlog_engine::verify::verify_dir(image.path(), &mut |_| {}) {
         Err(Error::Corruption(c)) => {
             assert_eq!(c.file, level1);
@@ -262,10 +270,8 @@ fn an_interrupted_segment_creation_is_started_again() {
 fn a_damaged_seal_of_the_last_segment_is_reported_then_rebuilt() {
     let (image, lines) = image_after_seal(None);
     let sealed = segment_files(image.path()).pop().expect("sealed");
-    let mut bytes = std::fs::read(&sealed).expect("read");
-    let n = bytes.len();
-    bytes[n - 50] ^= 0x04;
-    std::fs::write(&sealed, &bytes).expect("write");
+    let n = file_len(&sealed);
+    flip(&sealed, n - 50, 0x04);
     // verify names the damage...
     match auditlog_engine::verify::verify_dir(image.path(), &mut |_| {}) {
         Err(Error::Corruption(c)) => assert_eq!(c.file, sealed),
@@ -326,9 +332,7 @@ fn events_of_the_largest_size_fill_batches_without_passing_the_limit() {
 fn a_damaged_header_of_a_segment_with_records_is_refused_not_discarded() {
     let (image, _, _) = crash_image(300, 1 << 20);
     let active = segment_files(image.path()).pop().expect("active");
-    let mut bytes = std::fs::read(&active).expect("read");
-    bytes[20] ^= 0x01;
-    std::fs::write(&active, &bytes).expect("write");
+    let bytes = flip(&active, 20, 0x01);
     assert!(matches!(Log::open(image.path()), Err(Error::Corruption(_))));
     assert_eq!(
         std::fs::read(&active).expect("still there"),
@@ -341,10 +345,8 @@ fn a_damaged_header_of_a_segment_with_records_is_refused_not_discarded() {
 fn a_torn_seal_not_yet_covered_by_the_tree_state_is_cut_and_sealed_again() {
     let (image, lines) = image_after_seal(None);
     let sealed = segment_files(image.path()).pop().expect("sealed");
-    let mut bytes = std::fs::read(&sealed).expect("read");
-    let n = bytes.len();
-    bytes[n - 50] ^= 0x04;
-    std::fs::write(&sealed, &bytes).expect("write");
+    let n = file_len(&sealed);
+    flip(&sealed, n - 50, 0x04);
     // Without the tree state the seal might not have completed: a tear, not damage.
     std::fs::remove_file(image.path().join("tree/state")).expect("remove state");
     let log = Log::open(image.path()).expect("recovers");

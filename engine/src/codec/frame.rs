@@ -38,15 +38,12 @@ fn crc(len_bytes: [u8; 4], payload: &[u8]) -> u32 {
     hasher.finalize()
 }
 
-/// Appends one frame holding `payload` (at most [`MAX_RECORD_LEN_BYTES`]; callers check).
-pub fn encode_frame_into(payload: &[u8], out: &mut Vec<u8>) {
-    debug_assert!(!payload.is_empty() && payload.len() <= MAX_RECORD_LEN_BYTES);
-    let len_bytes = u32::try_from(payload.len())
-        .unwrap_or(u32::MAX)
-        .to_le_bytes();
-    out.extend_from_slice(&len_bytes);
-    out.extend_from_slice(&crc(len_bytes, payload).to_le_bytes());
+/// Appends one frame holding `payload`; an empty or oversized payload appends nothing and
+/// fails.
+pub fn encode_frame_into(payload: &[u8], out: &mut Vec<u8>) -> Result<(), FrameError> {
+    let start = begin_frame(out);
     out.extend_from_slice(payload);
+    finish_frame(out, start)
 }
 
 /// Starts a frame in `out` whose payload the caller appends next; returns the frame's
@@ -114,7 +111,7 @@ mod tests {
     #[test]
     fn round_trip_and_every_single_byte_damage_is_caught() {
         let mut buf = Vec::new();
-        encode_frame_into(b"hello record", &mut buf);
+        encode_frame_into(b"hello record", &mut buf).expect("frame");
         assert_eq!(decode_frame(&buf), Ok((&b"hello record"[..], buf.len())));
         for i in 0..buf.len() {
             let mut bad = buf.clone();
@@ -132,7 +129,7 @@ mod tests {
     #[test]
     fn in_place_frames_equal_copied_ones() {
         let mut a = Vec::new();
-        encode_frame_into(b"payload", &mut a);
+        encode_frame_into(b"payload", &mut a).expect("frame");
         let mut b = vec![];
         let start = begin_frame(&mut b);
         b.extend_from_slice(b"payload");
@@ -146,7 +143,9 @@ mod tests {
     #[test]
     fn known_layout() {
         let mut buf = Vec::new();
-        encode_frame_into(b"a", &mut buf);
+        encode_frame_into(b"a", &mut buf).expect("frame");
+        assert!(encode_frame_into(b"", &mut buf).is_err());
+        assert_eq!(buf.len(), 9, "a refused frame appends nothing");
         assert_eq!(&buf[..4], &[1, 0, 0, 0]);
         let mut h = crc32fast::Hasher::new();
         h.update(&[1, 0, 0, 0, b'a']);

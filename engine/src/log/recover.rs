@@ -20,7 +20,7 @@ use crate::event::Timestamp;
 use crate::merkle::{CompactRange, HashAlg};
 use crate::segment::{
     ActiveSegment, FOOTER_BYTES, FORMAT_VERSION, RecoveredTail, SEGMENTS_DIR, SealedSegment,
-    SegmentHeader, parse_segment_name, segment_path,
+    SegmentHeader, list_segment_bases, segment_path,
 };
 use crate::shared::{LogView, Metrics, Shared};
 use crate::storage::{OpenMode, Storage};
@@ -120,13 +120,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
     let durable = read_durable_size(storage.as_ref(), dir)?;
     let tree = TreeStore::open(Arc::clone(&storage), dir, alg, read_only)?;
     let seg_dir = dir.join(SEGMENTS_DIR);
-    let mut bases: Vec<u64> = storage
-        .list(&seg_dir)
-        .map_err(|e| Error::io(format!("listing {}", seg_dir.display()), e))?
-        .iter()
-        .filter_map(|n| parse_segment_name(n))
-        .collect();
-    bases.sort_unstable();
+    let bases = list_segment_bases(storage.as_ref(), dir)?;
 
     let mut report = RecoveryReport::default();
     let mut sealed: Vec<Arc<SealedSegment>> = Vec::new();

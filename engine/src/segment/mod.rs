@@ -31,6 +31,20 @@ pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
     (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit())).then(|| stem.parse().ok())?
 }
 
+/// The base sequence numbers of the segment files in `dir`, in log order.
+pub(crate) fn list_segment_bases(
+    storage: &dyn crate::storage::Storage,
+    dir: &Path,
+) -> crate::Result<Vec<u64>> {
+    let seg_dir = dir.join(SEGMENTS_DIR);
+    let names = storage
+        .list(&seg_dir)
+        .map_err(|e| crate::Error::io(format!("listing {}", seg_dir.display()), e))?;
+    let mut bases: Vec<u64> = names.iter().filter_map(|n| parse_segment_name(n)).collect();
+    bases.sort_unstable();
+    Ok(bases)
+}
+
 /// One step of a scan over framed records: the frame's offset and its payload.
 pub(crate) type Frame<'a> = (u64, &'a [u8]);
 

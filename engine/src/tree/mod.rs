@@ -37,7 +37,8 @@ pub(crate) struct TreeStore {
     overlay: RwLock<PendingNodes>,
 }
 
-fn level_path(dir: &Path, level: u32) -> PathBuf {
+/// `tree/level-NN.hashes` under the tree folder `dir`.
+pub(crate) fn level_path(dir: &Path, level: u32) -> PathBuf {
     dir.join(format!("level-{level:02}.hashes"))
 }
 
