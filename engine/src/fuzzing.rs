@@ -3,7 +3,7 @@
 //! (tests/fuzz_regressions.rs). Each decodes untrusted bytes, must never panic, and
 //! asserts the round trips that must hold for whatever decodes.
 
-use crate::codec::{decode_event, decode_frame, encode_event_into};
+use crate::codec::{decode_event, decode_frame, decode_timestamp, encode_event_into, split_frame};
 use crate::event::parse_json;
 use crate::merkle::Proof;
 use crate::segment::{SegmentFooter, SegmentHeader};
@@ -14,7 +14,16 @@ pub fn record(data: &[u8]) {
         assert!(used <= data.len());
         let _ = decode_event(payload);
     }
+    // Splitting by length alone agrees with the full decode whenever the CRC holds.
+    if let Ok(frame) = split_frame(data) {
+        assert!(frame.total <= data.len());
+        if frame.check().is_ok() {
+            assert_eq!(decode_frame(data), Ok((frame.payload, frame.total)));
+        }
+    }
+    let timestamp = decode_timestamp(data);
     if let Ok(event) = decode_event(data) {
+        assert_eq!(timestamp, Ok(event.timestamp));
         let _ = event.to_json();
         let mut again = Vec::new();
         encode_event_into(&event, &mut again);

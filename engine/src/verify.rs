@@ -7,13 +7,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::codec::decode_event;
+use crate::codec::{FrameError, RecordError, decode_timestamp, split_frame};
 use crate::config::LogConfig;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::merkle::{CompactRange, Hash, HashAlg};
 use crate::segment::{
-    FOOTER_BYTES, SegmentFooter, SegmentHeader, list_segment_bases, scan_frames, segment_path,
+    FOOTER_BYTES, SegmentFooter, SegmentHeader, list_segment_bases, segment_path,
 };
 use crate::storage::{FsStorage, MappedBytes, OpenMode, Storage, StorageFile, read_all};
 use crate::tree::{LEVEL_HEADER_BYTES, TREE_DIR, check_level_header, level_path};
@@ -191,32 +191,42 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
             }
             _ => (bytes.len(), None),
         };
-        // Pass 1, in order: every frame's CRC and place.
-        let mut frames: Vec<(u64, std::ops::Range<usize>)> = Vec::new();
-        let records = bytes.get(header_len..records_end).unwrap_or_default();
-        let bad = scan_frames(records, header_len as u64, |(offset, payload)| {
-            let start = offset as usize + crate::codec::FRAME_HEADER_BYTES;
-            frames.push((offset, start..start + payload.len()));
-        });
-        if let Some((offset, e)) = bad {
-            let what = if is_last && footer.is_none() {
-                format!(
-                    "{e} (a torn tail if the log crashed; the next writer, e.g. `auditlog ingest`, cuts it)"
-                )
-            } else {
-                e.to_string()
-            };
-            return Err(corrupt(&path, offset, CorruptionKind::BadField(what)));
-        }
-        // Pass 2, on every core: decode each record and hash its leaf.
-        let leaves = hash_leaves(&path, bytes, &frames, alg)?;
-        let offsets: Vec<u64> = frames.iter().map(|(offset, _)| *offset).collect();
+        // Pass 1: every frame's place, from a sealed segment's offset table (checked by
+        // its CRC), else by walking the lengths in order.
+        let (frames, walk_error) = match footer
+            .as_ref()
+            .and_then(|(at, f)| frames_from_table(bytes, header_len, records_end, *at, f))
+        {
+            Some(frames) => (frames, None),
+            None => walk_frames(bytes, header_len, records_end),
+        };
+        // Pass 2, on every core: each frame's CRC, record timestamp and leaf hash. A bad
+        // CRC comes before a walk error: a damaged length sends the walk astray.
+        let leaves = match (hash_leaves(bytes, &frames, alg), walk_error) {
+            (Ok(leaves), None) => leaves,
+            (Err((offset, fault)), _) | (Ok(_), Some((offset, fault))) => {
+                let what = match fault {
+                    Fault::Frame(e) if is_last && footer.is_none() => format!(
+                        "{e} (a torn tail if the log crashed; the next writer, e.g. `auditlog ingest`, cuts it)"
+                    ),
+                    Fault::Frame(e) => e.to_string(),
+                    Fault::Misplaced { frame, table } => {
+                        format!("record frame is {frame} bytes, the offset table leaves it {table}")
+                    }
+                    Fault::Record(e) => e.to_string(),
+                    Fault::Panicked => "a verify thread panicked; records unchecked".into(),
+                };
+                return Err(corrupt(&path, offset, CorruptionKind::BadField(what)));
+            }
+        };
+        let offsets: Vec<u64> = frames.iter().map(|place| place.start as u64).collect();
         let (min_ts, max_ts) = (leaves.min_timestamp, leaves.max_timestamp);
-        // Pass 3, in order: the tree, node by node against the stored level files.
-        for (leaf, &(at, _)) in leaves.hashes.iter().zip(&frames) {
-            let seq = compact.size();
-            let mut fault = None;
-            compact.append(*leaf, |level, index, hash| {
+        // Pass 3: the tree, level by level against the stored level files.
+        let mut fault = None;
+        compact.extend_with(
+            &leaves.hashes,
+            hash_pairs_in_parallel(alg),
+            |level, index, hash| {
                 if fault.is_some() {
                     return;
                 }
@@ -229,26 +239,41 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
                         }
                     }
                 }
-                let Some(cursor) = levels.get_mut(level as usize) else { return };
+                let Some(cursor) = levels.get_mut(level as usize) else {
+                    return;
+                };
                 match cursor.node(index) {
                     Ok(Some(stored)) if stored == *hash => report.nodes_checked += 1,
                     Ok(Some(_)) => {
+                        // The node's first leaf, to name a record; a node may start in an
+                        // earlier segment.
+                        let leaf = index << level;
+                        let record = match leaf.checked_sub(base) {
+                            Some(i) => frames.get(i as usize).map_or(String::new(), |place| {
+                                format!(
+                                    " (records from {leaf}, at byte {} of {})",
+                                    place.start,
+                                    path.display()
+                                )
+                            }),
+                            None => format!(" (records from {leaf})"),
+                        };
                         fault = Some(corrupt(
                             &cursor.path,
                             LEVEL_HEADER_BYTES + index * 32,
                             CorruptionKind::HashMismatch(format!(
-                                "stored tree node ({level}, {index}) differs from the one computed from the records (record {seq} at byte {at} of {})",
-                                path.display()
+                                "stored tree node ({level}, {index}) differs from the one computed \
+                             from the records{record}"
                             )),
                         ))
                     }
                     Ok(None) => missing_nodes = true,
                     Err(e) => fault = Some(e),
                 }
-            });
-            if let Some(e) = fault {
-                return Err(e);
-            }
+            },
+        );
+        if let Some(e) = fault {
+            return Err(e);
         }
         report.records += offsets.len() as u64;
         report.bytes += bytes.len() as u64;
@@ -293,45 +318,147 @@ struct Leaves {
     max_timestamp: Timestamp,
 }
 
-/// Decodes every record and hashes its leaf, splitting the records over the machine's
-/// cores (hashing is most of the work of a verify).
-fn hash_leaves(
-    path: &Path,
+/// [`HashAlg::hash_pairs`] with long rows split over the machine's cores.
+fn hash_pairs_in_parallel(alg: HashAlg) -> impl Fn(&[Hash], &mut [Hash]) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    move |children, parents| {
+        const MIN_PER_THREAD: usize = 4096;
+        let per_thread = parents.len().div_ceil(threads).max(MIN_PER_THREAD);
+        if per_thread >= parents.len() {
+            return alg.hash_pairs(children, parents);
+        }
+        std::thread::scope(|scope| {
+            for (children, parents) in children
+                .chunks(2 * per_thread)
+                .zip(parents.chunks_mut(per_thread))
+            {
+                scope.spawn(move || alg.hash_pairs(children, parents));
+            }
+        });
+    }
+}
+
+/// Where a frame should lie in a segment's bytes: exactly `start..end`.
+struct FramePlace {
+    start: usize,
+    end: usize,
+}
+
+/// Why a frame or record is bad.
+enum Fault {
+    Frame(FrameError),
+    /// The frame's length disagrees with the offset table.
+    Misplaced {
+        frame: usize,
+        table: usize,
+    },
+    Record(RecordError),
+    /// A worker thread panicked (a bug): its records went unchecked.
+    Panicked,
+}
+
+/// The frames of a sealed segment as its offset table places them, if the table's CRC
+/// holds and its offsets rise from the first record to the end of the records. Each
+/// frame's own length is compared with its place in pass 2.
+fn frames_from_table(
     bytes: &[u8],
-    frames: &[(u64, std::ops::Range<usize>)],
+    header_len: usize,
+    records_end: usize,
+    footer_at: usize,
+    footer: &SegmentFooter,
+) -> Option<Vec<FramePlace>> {
+    let table = bytes.get(records_end..footer_at)?;
+    if table.len() % 4 != 0 || crc32fast::hash(table) != footer.offsets_crc {
+        return None;
+    }
+    let starts: Vec<usize> = table
+        .chunks_exact(4)
+        .map(|entry| u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]) as usize)
+        .collect();
+    if starts.first() != Some(&header_len) {
+        return None;
+    }
+    let ends = starts.iter().skip(1).copied().chain([records_end]);
+    let frames: Vec<FramePlace> = starts
+        .iter()
+        .zip(ends)
+        .map(|(&start, end)| FramePlace { start, end })
+        .collect();
+    frames
+        .iter()
+        .all(|f| f.start < f.end && f.end <= records_end)
+        .then_some(frames)
+}
+
+/// The frames between `start` and `end` of `bytes` by their lengths alone, up to the
+/// first whose length is bad, with that one's offset and error.
+fn walk_frames(bytes: &[u8], start: usize, end: usize) -> (Vec<FramePlace>, Option<(u64, Fault)>) {
+    let records = bytes.get(..end).unwrap_or_default();
+    let mut frames = Vec::new();
+    let mut at = start;
+    while at < records.len() {
+        match split_frame(records.get(at..).unwrap_or_default()) {
+            Ok(frame) => {
+                frames.push(FramePlace {
+                    start: at,
+                    end: at + frame.total,
+                });
+                at += frame.total;
+            }
+            Err(e) => return (frames, Some((at as u64, Fault::Frame(e)))),
+        }
+    }
+    (frames, None)
+}
+
+/// Checks every frame's CRC, reads its record's timestamp and hashes its leaf, splitting
+/// the frames over the machine's cores, a few hundred at a time so each record is still
+/// in cache when it is hashed. Records are not decoded further: their leaf hashes prove
+/// them unchanged, and `auditlog export` decodes every field. Returns the first fault in
+/// file order.
+fn hash_leaves(
+    bytes: &[u8],
+    frames: &[FramePlace],
     alg: HashAlg,
-) -> Result<Leaves> {
+) -> std::result::Result<Leaves, (u64, Fault)> {
+    const CHUNK: usize = 256;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = frames.len().div_ceil(threads).max(1);
-    let work = |part: &[(u64, std::ops::Range<usize>)]| -> Result<Leaves> {
+    let work = |part: &[FramePlace]| -> std::result::Result<Leaves, (u64, Fault)> {
         let mut out = Leaves {
-            hashes: Vec::with_capacity(part.len()),
+            hashes: vec![[0; 32]; part.len()],
             min_timestamp: Timestamp::MAX,
             max_timestamp: Timestamp::MIN,
         };
-        for (offset, range) in part {
-            let payload = bytes.get(range.clone()).unwrap_or_default();
-            let event = decode_event(payload)
-                .map_err(|e| corrupt(path, *offset, CorruptionKind::BadField(e.to_string())))?;
-            out.min_timestamp = out.min_timestamp.min(event.timestamp);
-            out.max_timestamp = out.max_timestamp.max(event.timestamp);
-            out.hashes.push(alg.hash_leaf(payload));
+        let mut payloads = Vec::with_capacity(CHUNK);
+        for (frames, hashes) in part.chunks(CHUNK).zip(out.hashes.chunks_mut(CHUNK)) {
+            payloads.clear();
+            for place in frames {
+                let offset = place.start as u64;
+                let span = bytes.get(place.start..place.end).unwrap_or_default();
+                let frame = split_frame(span).map_err(|e| (offset, Fault::Frame(e)))?;
+                if frame.total != span.len() {
+                    let (frame, table) = (frame.total, span.len());
+                    return Err((offset, Fault::Misplaced { frame, table }));
+                }
+                frame.check().map_err(|e| (offset, Fault::Frame(e)))?;
+                let payload = frame.payload;
+                let timestamp =
+                    decode_timestamp(payload).map_err(|e| (offset, Fault::Record(e)))?;
+                out.min_timestamp = out.min_timestamp.min(timestamp);
+                out.max_timestamp = out.max_timestamp.max(timestamp);
+                payloads.push(payload);
+            }
+            alg.hash_leaves(&payloads, hashes);
         }
         Ok(out)
     };
-    let parts: Vec<Result<Leaves>> = std::thread::scope(|scope| {
+    let parts: Vec<_> = std::thread::scope(|scope| {
         let handles: Vec<_> = frames
             .chunks(chunk)
             .map(|part| scope.spawn(move || work(part)))
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(Error::InvalidArgument("a verify thread panicked".into()))
-                })
-            })
-            .collect()
+        handles.into_iter().map(|h| h.join()).collect()
     });
     let mut all = Leaves {
         hashes: Vec::with_capacity(frames.len()),
@@ -339,7 +466,8 @@ fn hash_leaves(
         max_timestamp: Timestamp::MIN,
     };
     for part in parts {
-        let part = part?;
+        // A worker only panics on a bug; say so rather than pass over its records.
+        let part = part.unwrap_or(Err((0, Fault::Panicked)))?;
         all.hashes.extend(part.hashes);
         all.min_timestamp = all.min_timestamp.min(part.min_timestamp);
         all.max_timestamp = all.max_timestamp.max(part.max_timestamp);

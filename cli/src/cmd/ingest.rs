@@ -345,12 +345,15 @@ fn parse_blocks(
                 }
             }
             if batch.len() >= batch_lines {
+                // Hashed here, on every parser thread, not by the one that submits.
+                batch.hash_leaves();
                 parsed
                     .batches
                     .push(std::mem::replace(&mut batch, PreparedBatch::new(alg)));
             }
         }
         if !batch.is_empty() {
+            batch.hash_leaves();
             parsed.batches.push(batch);
         }
         if out.send(parsed).is_err() {

@@ -78,17 +78,50 @@ pub fn finish_frame(out: &mut Vec<u8>, start: usize) -> Result<(), FrameError> {
 
 /// Decodes the frame at the start of `bytes`: its payload and the frame's total length.
 pub fn decode_frame(bytes: &[u8]) -> Result<(&[u8], usize), FrameError> {
+    let frame = split_frame(bytes)?;
+    frame.check()?;
+    Ok((frame.payload, frame.total))
+}
+
+/// A frame whose length was checked but not yet its CRC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitFrame<'a> {
+    /// The payload the length names.
+    pub payload: &'a [u8],
+    /// Header and payload bytes.
+    pub total: usize,
+    /// The CRC stored in the header.
+    pub stored_crc: u32,
+}
+
+impl SplitFrame<'_> {
+    /// Checks the stored CRC against the length and payload.
+    pub fn check(&self) -> Result<(), FrameError> {
+        let len = u32::try_from(self.payload.len()).unwrap_or(u32::MAX);
+        let found = crc(len.to_le_bytes(), self.payload);
+        if found != self.stored_crc {
+            return Err(FrameError::ChecksumMismatch {
+                expected: self.stored_crc,
+                found,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Splits the frame at the start of `bytes` by its length, leaving the CRC to
+/// [`SplitFrame::check`]: a reader can walk the frames in order and check their CRCs on
+/// every core. Until the CRC is checked, the length may be damaged.
+pub fn split_frame(bytes: &[u8]) -> Result<SplitFrame<'_>, FrameError> {
     let truncated = |needed| FrameError::Truncated {
         needed,
         available: bytes.len(),
     };
-    let (Some(len_bytes), Some(crc_bytes)) = (bytes.get(0..4), bytes.get(4..8)) else {
-        return Err(truncated(FRAME_HEADER_BYTES));
-    };
-    let len_bytes: [u8; 4] = len_bytes
-        .try_into()
-        .map_err(|_| truncated(FRAME_HEADER_BYTES))?;
-    let len = u32::from_le_bytes(len_bytes);
+    let header = bytes
+        .first_chunk::<FRAME_HEADER_BYTES>()
+        .ok_or(truncated(FRAME_HEADER_BYTES))?;
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+    let stored_crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     if len == 0 || len as usize > MAX_RECORD_LEN_BYTES {
         return Err(FrameError::BadLength(len));
     }
@@ -96,12 +129,11 @@ pub fn decode_frame(bytes: &[u8]) -> Result<(&[u8], usize), FrameError> {
     let payload = bytes
         .get(FRAME_HEADER_BYTES..total)
         .ok_or(truncated(total))?;
-    let expected = u32::from_le_bytes(crc_bytes.try_into().map_err(|_| truncated(total))?);
-    let found = crc(len_bytes, payload);
-    if expected != found {
-        return Err(FrameError::ChecksumMismatch { expected, found });
-    }
-    Ok((payload, total))
+    Ok(SplitFrame {
+        payload,
+        total,
+        stored_crc,
+    })
 }
 
 #[cfg(test)]

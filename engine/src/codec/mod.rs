@@ -5,7 +5,9 @@ mod frame;
 mod record;
 
 pub use frame::{
-    FRAME_HEADER_BYTES, FrameError, MAX_RECORD_LEN_BYTES, begin_frame, decode_frame,
-    encode_frame_into, finish_frame,
+    FRAME_HEADER_BYTES, FrameError, MAX_RECORD_LEN_BYTES, SplitFrame, begin_frame, decode_frame,
+    encode_frame_into, finish_frame, split_frame,
 };
-pub use record::{RECORD_KIND_EVENT, RecordError, decode_event, encode_event_into};
+pub use record::{
+    RECORD_KIND_EVENT, RecordError, decode_event, decode_timestamp, encode_event_into,
+};

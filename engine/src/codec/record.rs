@@ -33,6 +33,20 @@ pub fn encode_event_into(event: &Event<'_>, out: &mut Vec<u8>) {
     let _ = bincode::serde::encode_into_std_write(event, out, config());
 }
 
+/// Decodes only the timestamp, the first field of a record: what `verify` needs to check
+/// a segment's time bounds without decoding every string.
+pub fn decode_timestamp(payload: &[u8]) -> Result<crate::event::Timestamp, RecordError> {
+    let (kind, body) = payload
+        .split_first()
+        .ok_or(RecordError::UnknownKind(None))?;
+    if *kind != RECORD_KIND_EVENT {
+        return Err(RecordError::UnknownKind(Some(*kind)));
+    }
+    bincode::decode_from_slice::<i64, _>(body, config())
+        .map(|(micros, _)| crate::event::Timestamp(micros))
+        .map_err(|e| RecordError::Decode(e.to_string()))
+}
+
 /// Decodes a record payload, borrowing strings from it.
 pub fn decode_event(payload: &[u8]) -> Result<Event<'_>, RecordError> {
     let (kind, body) = payload
@@ -48,4 +62,30 @@ pub fn decode_event(payload: &[u8]) -> Result<Event<'_>, RecordError> {
         return Err(RecordError::TrailingBytes(body.len() - used));
     }
     Ok(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::parse_json;
+
+    #[test]
+    fn timestamp_alone_equals_the_full_decode() {
+        let line = br#"{"timestamp":"2026-03-01T12:34:56.789012Z","actor":{"user_id":"usr_1"},"organization":{"id":"org_1"},"action":"auth.login","outcome":"success"}"#;
+        let event = parse_json(line).expect("valid event");
+        let mut payload = Vec::new();
+        encode_event_into(&event, &mut payload);
+        let full = decode_event(&payload).expect("decodes");
+        assert_eq!(decode_timestamp(&payload), Ok(full.timestamp));
+        assert_eq!(full.timestamp, event.timestamp);
+        assert_eq!(decode_timestamp(&[]), Err(RecordError::UnknownKind(None)));
+        assert_eq!(
+            decode_timestamp(&[9, 1]),
+            Err(RecordError::UnknownKind(Some(9)))
+        );
+        assert!(matches!(
+            decode_timestamp(&[RECORD_KIND_EVENT]),
+            Err(RecordError::Decode(_))
+        ));
+    }
 }

@@ -171,13 +171,14 @@ impl Log {
 
     /// Hands a prepared batch to the writer and returns at once with the handle its
     /// [`Ack`] (or error) arrives on. Blocks only when the writer's queue is full.
-    pub fn submit(&self, batch: PreparedBatch) -> Result<AckReceiver> {
+    pub fn submit(&self, mut batch: PreparedBatch) -> Result<AckReceiver> {
         if batch.byte_len() > MAX_BATCH_BYTES {
             return Err(Error::InvalidArgument(format!(
                 "batch of {} bytes exceeds the limit of {MAX_BATCH_BYTES}",
                 batch.byte_len()
             )));
         }
+        batch.hash_leaves();
         let sender = self.sender.lock().clone().ok_or(Error::Closed)?;
         let (reply, ack) = crossbeam_channel::bounded(1);
         sender

@@ -64,6 +64,54 @@ impl CompactRange {
         self.size += 1;
     }
 
+    /// Appends many leaf hashes at once, hashing each level's new nodes together (so BLAKE3
+    /// fills its SIMD lanes). `visit(level, index, hash)` sees every new leaf and every
+    /// completed interior node, level after level, each level in index order.
+    pub fn extend(&mut self, leaves: &[Hash], visit: impl FnMut(u32, u64, &Hash)) {
+        let alg = self.alg;
+        self.extend_with(
+            leaves,
+            |children, parents| alg.hash_pairs(children, parents),
+            visit,
+        );
+    }
+
+    /// [`CompactRange::extend`] with the caller's `hash_pairs` (which must compute what
+    /// [`HashAlg::hash_pairs`] does), e.g. one spread over several threads.
+    pub fn extend_with(
+        &mut self,
+        leaves: &[Hash],
+        hash_pairs: impl Fn(&[Hash], &mut [Hash]),
+        mut visit: impl FnMut(u32, u64, &Hash),
+    ) {
+        let mut row = leaves.to_vec();
+        let mut first = self.size;
+        let mut level = 0u32;
+        // Subtree roots the new size leaves behind, lowest level first.
+        let mut new_roots = Vec::new();
+        while !row.is_empty() {
+            for (i, hash) in row.iter().enumerate() {
+                visit(level, first + i as u64, hash);
+            }
+            // An odd first index has its left sibling waiting in the frontier.
+            if first & 1 == 1 {
+                let Some(left) = self.hashes.pop() else { break };
+                row.insert(0, left);
+                first -= 1;
+            }
+            if row.len() % 2 == 1 {
+                new_roots.extend(row.pop());
+            }
+            let mut parents = vec![[0u8; 32]; row.len() / 2];
+            hash_pairs(&row, &mut parents);
+            row = parents;
+            first /= 2;
+            level += 1;
+        }
+        self.hashes.extend(new_roots.into_iter().rev());
+        self.size += leaves.len() as u64;
+    }
+
     /// The tree head: `MTH(D[0:size])`.
     pub fn root(&self) -> Hash {
         let mut iter = self.hashes.iter().rev();
@@ -126,6 +174,37 @@ mod tests {
             seen,
             vec![(0, 0), (0, 1), (1, 0), (0, 2), (0, 3), (1, 1), (2, 0)]
         );
+    }
+
+    #[test]
+    fn extend_equals_appending_one_by_one() {
+        let alg = HashAlg::Blake3;
+        let leaves: Vec<Hash> = (0..300u32)
+            .map(|i| alg.hash_leaf(&i.to_le_bytes()))
+            .collect();
+        for step in [1usize, 2, 3, 7, 8, 64, 100, 300] {
+            let mut one_by_one = CompactRange::new(alg);
+            let mut expected = Vec::new();
+            let mut batched = CompactRange::new(alg);
+            let mut seen = Vec::new();
+            for part in leaves.chunks(step) {
+                for leaf in part {
+                    one_by_one.append(*leaf, |l, i, h| expected.push((l, i, *h)));
+                }
+                batched.extend(part, |l, i, h| seen.push((l, i, *h)));
+                assert_eq!(batched, one_by_one, "step {step}");
+                assert_eq!(batched.root(), one_by_one.root());
+            }
+            // The same nodes, and within each level in index order.
+            for pair in seen.windows(2) {
+                if pair[0].0 == pair[1].0 {
+                    assert!(pair[0].1 < pair[1].1, "step {step}");
+                }
+            }
+            expected.sort_unstable();
+            seen.sort_unstable();
+            assert_eq!(seen, expected, "step {step}");
+        }
     }
 
     #[test]

@@ -63,9 +63,34 @@ impl HashAlg {
         self.hash_parts(&[&[0x01], left, right])
     }
 
+    /// `H(0x00 ‖ record)` of every record, into `out` (one hash per record). With BLAKE3,
+    /// eight records share each compression (see `lanes.rs`).
+    pub fn hash_leaves(self, records: &[&[u8]], out: &mut [Hash]) {
+        self.hash_prefixed(0x00, records, out);
+    }
+
+    /// `H(0x01 ‖ left ‖ right)` of each consecutive pair of `children`, into `out` (one
+    /// hash per pair).
+    pub fn hash_pairs(self, children: &[Hash], out: &mut [Hash]) {
+        let bodies: Vec<&[u8]> = children.chunks_exact(2).map(|p| p.as_flattened()).collect();
+        self.hash_prefixed(0x01, &bodies, out);
+    }
+
     /// The root of the empty tree, `H()`.
     pub fn empty_root(self) -> Hash {
         self.hash_parts(&[])
+    }
+
+    fn hash_prefixed(self, prefix: u8, bodies: &[&[u8]], out: &mut [Hash]) {
+        assert_eq!(bodies.len(), out.len(), "one output per input");
+        match self {
+            HashAlg::Blake3 => super::lanes::hash_prefixed(prefix, bodies, out),
+            HashAlg::Sha256 => {
+                for (body, hash) in bodies.iter().zip(out) {
+                    *hash = self.hash_parts(&[&[prefix], body]);
+                }
+            }
+        }
     }
 
     fn hash_parts(self, parts: &[&[u8]]) -> Hash {
@@ -110,6 +135,25 @@ mod tests {
             h.hash_children(&[7; 32], &[9; 32]),
             *blake3::hash(&node).as_bytes()
         );
+    }
+
+    #[test]
+    fn many_at_once_equal_one_at_a_time() {
+        let records: Vec<Vec<u8>> = (0..40usize).map(|i| vec![i as u8; i * 53]).collect();
+        let records: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        let children: Vec<Hash> = (0..40u8).map(|i| [i; 32]).collect();
+        for alg in [HashAlg::Blake3, HashAlg::Sha256] {
+            let mut leaves = vec![[0u8; 32]; records.len()];
+            alg.hash_leaves(&records, &mut leaves);
+            for (record, leaf) in records.iter().zip(&leaves) {
+                assert_eq!(*leaf, alg.hash_leaf(record));
+            }
+            let mut nodes = vec![[0u8; 32]; children.len() / 2];
+            alg.hash_pairs(&children, &mut nodes);
+            for (pair, node) in children.chunks_exact(2).zip(&nodes) {
+                assert_eq!(*node, alg.hash_children(&pair[0], &pair[1]));
+            }
+        }
     }
 
     #[test]

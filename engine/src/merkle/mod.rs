@@ -4,6 +4,7 @@
 
 mod compact;
 mod hasher;
+mod lanes;
 mod proof;
 mod proof_json;
 mod verify;

@@ -214,9 +214,9 @@ impl Writer {
             let _ = reply.send(Err(Error::WriterFailed(why.clone())));
             return;
         }
-        if batch.alg != self.compact.alg() {
+        if batch.alg != self.compact.alg() || batch.leaf_hashes.len() != batch.len() {
             let _ = reply.send(Err(Error::InvalidArgument(
-                "batch prepared for another hash algorithm".into(),
+                "batch prepared for another hash algorithm, or its leaves not hashed".into(),
             )));
             return;
         }
@@ -237,10 +237,10 @@ impl Writer {
         }
         self.buf.extend_from_slice(&batch.frames);
         let nodes = &mut self.nodes;
-        for leaf in &batch.leaf_hashes {
-            self.compact
-                .append(*leaf, |level, index, hash| nodes.push(level, index, hash));
-        }
+        self.compact
+            .extend(&batch.leaf_hashes, |level, index, hash| {
+                nodes.push(level, index, hash)
+            });
         self.group_min = self.group_min.min(batch.min_timestamp);
         self.group_max = self.group_max.max(batch.max_timestamp);
         self.pending.push((reply, first_seq, batch.len() as u64));

@@ -1,0 +1,121 @@
+//! `verify_dir` on a log of several sealed segments and an active one: damage in a record,
+//! in a frame's length or in an offset table is named with its file and the offset of the
+//! frame (or table) it is in.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use auditlog_engine::{Error, Log};
+use common::{append_all, lines, segment_files, small_segments};
+
+const FOOTER_BYTES: usize = 96;
+
+/// A closed log of 2,000 events in segments of 64 KiB, and its segment files.
+fn sealed_log() -> (tempfile::TempDir, Vec<PathBuf>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::create(dir.path(), &small_segments(64 << 10)).expect("create");
+    append_all(&log, &lines(2_000, 5), 50);
+    drop(log);
+    let files = segment_files(dir.path());
+    assert!(
+        files.len() >= 4,
+        "several sealed segments and an active one"
+    );
+    (dir, files)
+}
+
+/// The base sequence number a segment file is named after.
+fn base(path: &Path) -> usize {
+    let stem = path.file_stem().and_then(|s| s.to_str()).expect("name");
+    stem.parse().expect("numeric name")
+}
+
+/// Where each record frame of a sealed segment starts, from its offset table, and where
+/// the table starts.
+fn frame_starts(path: &Path, records: usize) -> (Vec<usize>, usize) {
+    let bytes = std::fs::read(path).expect("read");
+    let table_at = bytes.len() - FOOTER_BYTES - 4 * records;
+    let starts = bytes[table_at..bytes.len() - FOOTER_BYTES]
+        .chunks_exact(4)
+        .map(|e| u32::from_le_bytes([e[0], e[1], e[2], e[3]]) as usize)
+        .collect();
+    (starts, table_at)
+}
+
+fn flip(path: &Path, at: usize) {
+    let mut bytes = std::fs::read(path).expect("read");
+    bytes[at] ^= 0x10;
+    std::fs::write(path, &bytes).expect("write");
+}
+
+/// The file and offset `verify_dir` names.
+fn fault(dir: &Path) -> (PathBuf, u64) {
+    match auditlog_engine::verify::verify_dir(dir, &mut |_| {}) {
+        Err(Error::Corruption(c)) => (c.file, c.offset),
+        other => panic!("verify must fail: {:?}", other.map(|r| r.records)),
+    }
+}
+
+#[test]
+fn a_healthy_log_verifies() {
+    let (dir, files) = sealed_log();
+    let report = auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}).expect("verifies");
+    assert_eq!(report.records, 2_000);
+    assert_eq!(report.segments, files.len());
+    assert_eq!(report.root, Log::open(dir.path()).expect("open").root());
+}
+
+#[test]
+fn damage_in_a_sealed_record_is_named_at_its_frame() {
+    let (dir, files) = sealed_log();
+    let segment = &files[1];
+    let records = base(&files[2]) - base(segment);
+    let (starts, _) = frame_starts(segment, records);
+    // A payload byte of record 10, then (on a fresh log) the length of record 20.
+    flip(segment, starts[10] + 8 + 30);
+    assert_eq!(fault(dir.path()), (segment.clone(), starts[10] as u64));
+
+    let (dir, files) = sealed_log();
+    let segment = &files[2];
+    let records = base(&files[3]) - base(segment);
+    let (starts, _) = frame_starts(segment, records);
+    flip(segment, starts[20] + 1);
+    assert_eq!(fault(dir.path()), (segment.clone(), starts[20] as u64));
+}
+
+#[test]
+fn damage_in_an_offset_table_is_named_in_the_table() {
+    let (dir, files) = sealed_log();
+    let segment = &files[0];
+    let records = base(&files[1]) - base(segment);
+    let (_, table_at) = frame_starts(segment, records);
+    flip(segment, table_at + 4 * 7 + 1);
+    let (file, offset) = fault(dir.path());
+    assert_eq!(file, *segment);
+    assert!(
+        (table_at as u64..(table_at + 4 * records) as u64).contains(&offset),
+        "offset {offset} is in the table at {table_at}"
+    );
+}
+
+#[test]
+fn damage_in_the_active_segment_is_named_at_its_frame() {
+    let (dir, files) = sealed_log();
+    let active = files.last().expect("active");
+    let bytes = std::fs::read(active).expect("read");
+    // Walk its frames by their lengths from the end of the header, 36 bytes plus 32 per
+    // frontier hash (their count is byte 11; docs/FORMAT.md, "Segment header").
+    let header_len = 36 + 32 * bytes[11] as usize;
+    let mut at = header_len;
+    let mut starts = Vec::new();
+    while at < bytes.len() {
+        starts.push(at);
+        at += 8 + u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+            as usize;
+    }
+    assert_eq!(at, bytes.len(), "frames fill the active segment");
+    let target = starts[starts.len() / 2];
+    flip(active, target + 8 + 5);
+    assert_eq!(fault(dir.path()), (active.clone(), target as u64));
+}
