@@ -14,14 +14,6 @@ fn file_len(path: &Path) -> usize {
     std::fs::metadata(path).expect("metadata").len() as usize
 }
 
-/// Flips the bits `mask` of byte `at` of the file; returns the new contents.
-fn flip(path: &Path, at: usize, mask: u8) -> Vec<u8> {
-    let mut bytes = std::fs::read(path).expect("read");
-    bytes[at] ^= mask;
-    std::fs::write(path, &bytes).expect("write");
-    bytes
-}
-
 /// A log with sealed segments and an active one, snapshotted while open (a crash image).
 fn crash_image(
     events: u64,

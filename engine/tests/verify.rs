@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use auditlog_engine::{Error, Log};
-use common::{append_all, lines, segment_files, small_segments};
+use common::{append_all, flip, lines, segment_files, small_segments};
 
 const FOOTER_BYTES: usize = 96;
 
@@ -43,12 +43,6 @@ fn frame_starts(path: &Path, records: usize) -> (Vec<usize>, usize) {
     (starts, table_at)
 }
 
-fn flip(path: &Path, at: usize) {
-    let mut bytes = std::fs::read(path).expect("read");
-    bytes[at] ^= 0x10;
-    std::fs::write(path, &bytes).expect("write");
-}
-
 /// The file and offset `verify_dir` names.
 fn fault(dir: &Path) -> (PathBuf, u64) {
     match auditlog_engine::verify::verify_dir(dir, &mut |_| {}) {
@@ -73,14 +67,14 @@ fn damage_in_a_sealed_record_is_named_at_its_frame() {
     let records = base(&files[2]) - base(segment);
     let (starts, _) = frame_starts(segment, records);
     // A payload byte of record 10, then (on a fresh log) the length of record 20.
-    flip(segment, starts[10] + 8 + 30);
+    flip(segment, starts[10] + 8 + 30, 0x10);
     assert_eq!(fault(dir.path()), (segment.clone(), starts[10] as u64));
 
     let (dir, files) = sealed_log();
     let segment = &files[2];
     let records = base(&files[3]) - base(segment);
     let (starts, _) = frame_starts(segment, records);
-    flip(segment, starts[20] + 1);
+    flip(segment, starts[20] + 1, 0x10);
     assert_eq!(fault(dir.path()), (segment.clone(), starts[20] as u64));
 }
 
@@ -90,7 +84,7 @@ fn damage_in_an_offset_table_is_named_in_the_table() {
     let segment = &files[0];
     let records = base(&files[1]) - base(segment);
     let (_, table_at) = frame_starts(segment, records);
-    flip(segment, table_at + 4 * 7 + 1);
+    flip(segment, table_at + 4 * 7 + 1, 0x10);
     let (file, offset) = fault(dir.path());
     assert_eq!(file, *segment);
     assert!(
@@ -116,6 +110,6 @@ fn damage_in_the_active_segment_is_named_at_its_frame() {
     }
     assert_eq!(at, bytes.len(), "frames fill the active segment");
     let target = starts[starts.len() / 2];
-    flip(active, target + 8 + 5);
+    flip(active, target + 8 + 5, 0x10);
     assert_eq!(fault(dir.path()), (active.clone(), target as u64));
 }

@@ -7,6 +7,14 @@ use auditlog_engine::event::parse_json;
 use auditlog_engine::merkle::Proof;
 use auditlog_engine::{Ack, Event, Log, LogConfig};
 
+/// Flips the bits `mask` of byte `at` of the file; returns the new contents.
+pub(crate) fn flip(path: &Path, at: usize, mask: u8) -> Vec<u8> {
+    let mut bytes = std::fs::read(path).expect("read");
+    bytes[at] ^= mask;
+    std::fs::write(path, &bytes).expect("write");
+    bytes
+}
+
 /// `count` workload lines from `seed`.
 pub(crate) fn lines(count: u64, seed: u64) -> Vec<String> {
     let config = auditlog_workload::Config {
