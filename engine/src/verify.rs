@@ -202,7 +202,7 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
         };
         // Pass 2, on every core: each frame's CRC, record timestamp and leaf hash. A bad
         // CRC comes before a walk error: a damaged length sends the walk astray.
-        let leaves = match (hash_leaves(bytes, &frames, alg), walk_error) {
+        let leaves = match (check_frames(bytes, &frames, alg), walk_error) {
             (Ok(leaves), None) => leaves,
             (Err((offset, fault)), _) | (Ok(_), Some((offset, fault))) => {
                 let what = match fault {
@@ -374,20 +374,20 @@ fn frames_from_table(
     let starts: Vec<usize> = table
         .chunks_exact(4)
         .map(|entry| u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]) as usize)
+        .chain([records_end])
         .collect();
     if starts.first() != Some(&header_len) {
         return None;
     }
-    let ends = starts.iter().skip(1).copied().chain([records_end]);
-    let frames: Vec<FramePlace> = starts
-        .iter()
-        .zip(ends)
-        .map(|(&start, end)| FramePlace { start, end })
-        .collect();
-    frames
-        .iter()
-        .all(|f| f.start < f.end && f.end <= records_end)
-        .then_some(frames)
+    starts
+        .windows(2)
+        .map(|pair| {
+            (pair[0] < pair[1]).then_some(FramePlace {
+                start: pair[0],
+                end: pair[1],
+            })
+        })
+        .collect()
 }
 
 /// The frames between `start` and `end` of `bytes` by their lengths alone, up to the
@@ -416,7 +416,7 @@ fn walk_frames(bytes: &[u8], start: usize, end: usize) -> (Vec<FramePlace>, Opti
 /// in cache when it is hashed. Records are not decoded further: their leaf hashes prove
 /// them unchanged, and `auditlog export` decodes every field. Returns the first fault in
 /// file order.
-fn hash_leaves(
+fn check_frames(
     bytes: &[u8],
     frames: &[FramePlace],
     alg: HashAlg,

@@ -169,8 +169,9 @@ impl Log {
         PreparedBatch::new(self.alg())
     }
 
-    /// Hands a prepared batch to the writer and returns at once with the handle its
-    /// [`Ack`] (or error) arrives on. Blocks only when the writer's queue is full.
+    /// Hashes the batch's leaves not yet hashed (on the caller's thread), hands the batch to
+    /// the writer and returns at once with the handle its [`Ack`] (or error) arrives on.
+    /// Blocks only when the writer's queue is full.
     pub fn submit(&self, mut batch: PreparedBatch) -> Result<AckReceiver> {
         if batch.byte_len() > MAX_BATCH_BYTES {
             return Err(Error::InvalidArgument(format!(

@@ -93,7 +93,8 @@ impl HashAlg {
         }
     }
 
-    fn hash_parts(self, parts: &[&[u8]]) -> Hash {
+    /// The hash of the concatenated `parts`.
+    pub(super) fn hash_parts(self, parts: &[&[u8]]) -> Hash {
         match self {
             HashAlg::Blake3 => {
                 let mut hasher = blake3::Hasher::new();

@@ -4,18 +4,19 @@
 //! A Merkle leaf (a few hundred bytes) or node (65 bytes) is a single BLAKE3 chunk, a chain
 //! of 64-byte blocks that the blake3 crate compresses one after another, so one input
 //! cannot fill its SIMD lanes and the crate has no public API for hashing many inputs.
-//! Here the compression runs on rows of eight words, one word per message, which the
-//! compiler turns into vector instructions (AVX2 when the CPU has it). Only inputs of one
-//! chunk (at most 1,024 bytes) come here; the tests compare every length with the blake3
-//! crate.
+//! Here the compression runs on rows of eight words, one word per message: with AVX2
+//! intrinsics when the CPU reports AVX2 at run time, else in plain Rust (which the
+//! compiler does not vectorize; it only keeps other CPUs correct). Only inputs of one
+//! chunk (at most 1,024 bytes) take the lanes; the tests compare every length with the
+//! blake3 crate.
 
-use super::Hash;
+use super::{Hash, HashAlg};
 
 /// Messages hashed side by side.
 const LANES: usize = 8;
 const BLOCK_LEN: usize = 64;
-/// The longest input hashed here: one BLAKE3 chunk.
-pub(crate) const MAX_INPUT: usize = 1024;
+/// The longest input hashed in the lanes: one BLAKE3 chunk.
+const MAX_INPUT: usize = 1024;
 
 const CHUNK_START: u32 = 1;
 const CHUNK_END: u32 = 2;
@@ -71,10 +72,7 @@ pub(crate) fn hash_prefixed(prefix: u8, bodies: &[&[u8]], out: &mut [Hash]) {
         if lanes_pay && body.len() < MAX_INPUT {
             order.push(index as u32);
         } else {
-            let mut hasher = blake3::Hasher::new();
-            hasher.update(&[prefix]);
-            hasher.update(body);
-            out[index] = *hasher.finalize().as_bytes();
+            out[index] = HashAlg::Blake3.hash_parts(&[&[prefix], body]);
         }
     }
     // Messages of equal block counts share a group, so few lanes idle.
@@ -133,7 +131,7 @@ fn hash_sorted(backend: Backend, prefix: u8, bodies: &[&[u8]], order: &[u32], ou
             .map_or(0, |last| last + 1);
         let mut cv: [Row; 8] = IV.map(|word| [word; LANES]);
         for step in 0..steps {
-            let blocks = buffers.each_ref().map(|buffer| {
+            let lane_blocks = buffers.each_ref().map(|buffer| {
                 buffer
                     .as_chunks::<BLOCK_LEN>()
                     .0
@@ -151,7 +149,7 @@ fn hash_sorted(backend: Backend, prefix: u8, bodies: &[&[u8]], order: &[u32], ou
                     block_len[lane] = (lens[lane] - step * BLOCK_LEN) as u32;
                 }
             }
-            backend.compress(&mut cv, &blocks, &block_len, &flags);
+            backend.compress(&mut cv, &lane_blocks, &block_len, &flags);
             for (lane, &index) in group.iter().enumerate() {
                 if last_steps[lane] == step {
                     let hash = &mut out[index as usize];
