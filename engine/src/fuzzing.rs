@@ -4,7 +4,7 @@
 //! asserts the round trips that must hold for whatever decodes.
 
 use crate::codec::{decode_event, decode_frame, decode_timestamp, encode_event_into, split_frame};
-use crate::event::parse_json;
+use crate::event::{parse_canonical, parse_general, parse_json};
 use crate::merkle::Proof;
 use crate::segment::{SegmentFooter, SegmentHeader};
 
@@ -58,8 +58,14 @@ pub fn proof_json(data: &[u8]) {
     }
 }
 
-/// Event JSON (one ingest line): an accepted event prints JSON that parses back to it.
+/// Event JSON (one ingest line): an accepted event prints JSON that parses back to it,
+/// and the fast path accepts only what the general parser reads the same way.
 pub fn event_json(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Some(fast) = parse_canonical(text)
+    {
+        assert_eq!(parse_general(text).ok(), Some(fast));
+    }
     if let Ok(event) = parse_json(data) {
         let json = event.to_json();
         assert_eq!(parse_json(json.as_bytes()).ok(), Some(event));

@@ -259,10 +259,12 @@ fn read_blocks(
             return Ok(());
         }
         let mut bytes = std::mem::take(&mut carry);
-        let start = bytes.len();
-        bytes.resize(start + BLOCK_BYTES, 0);
-        let n = read_full(&mut input, &mut bytes[start..]).context("reading the input")?;
-        bytes.truncate(start + n);
+        bytes.reserve(BLOCK_BYTES);
+        // read_to_end fills spare capacity without zeroing it first.
+        let n = (&mut input)
+            .take(BLOCK_BYTES as u64)
+            .read_to_end(&mut bytes)
+            .context("reading the input")?;
         let eof = n == 0;
         let cut = if eof {
             bytes.len()
@@ -293,20 +295,6 @@ fn read_blocks(
     }
 }
 
-/// Reads until `buf` is full or the input ends.
-fn read_full(input: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
 fn parse_blocks(
     alg: HashAlg,
     batch_lines: usize,
@@ -314,6 +302,8 @@ fn parse_blocks(
     blocks: &Receiver<Block>,
     out: &Sender<Parsed>,
 ) {
+    // Sized from the batches seen so far, so a batch's frames are not reallocated.
+    let mut batch_bytes = 0;
     for block in blocks.iter() {
         let mut parsed = Parsed {
             index: block.index,
@@ -322,7 +312,7 @@ fn parse_blocks(
             lines: 0,
             stopped: false,
         };
-        let mut batch = PreparedBatch::new(alg);
+        let mut batch = PreparedBatch::with_capacity(alg, batch_lines, batch_bytes);
         let mut start = 0usize;
         let bytes = &block.bytes;
         while start < bytes.len() {
@@ -347,9 +337,9 @@ fn parse_blocks(
             if batch.len() >= batch_lines {
                 // Hashed here, on every parser thread, not by the one that submits.
                 batch.hash_leaves();
-                parsed
-                    .batches
-                    .push(std::mem::replace(&mut batch, PreparedBatch::new(alg)));
+                batch_bytes = batch_bytes.max(batch.byte_len());
+                let next = PreparedBatch::with_capacity(alg, batch_lines, batch_bytes);
+                parsed.batches.push(std::mem::replace(&mut batch, next));
             }
         }
         if !batch.is_empty() {

@@ -4,6 +4,7 @@
 //! One [`Event`] type serves both directions. It borrows from its input (a JSON line or a
 //! record on disk) where it can, so parsing and reading do not copy strings.
 
+mod canonical;
 mod json;
 mod time;
 mod validate;
@@ -12,6 +13,10 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "testing")]
+pub(crate) use canonical::parse as parse_canonical;
+#[cfg(feature = "testing")]
+pub(crate) use json::parse_general;
 pub use json::parse_json;
 pub use time::Timestamp;
 pub use validate::{EventError, limits};

@@ -38,6 +38,15 @@ impl PreparedBatch {
         }
     }
 
+    /// An empty batch with room for `events` records of `bytes` frame bytes in all.
+    pub fn with_capacity(alg: HashAlg, events: usize, bytes: usize) -> PreparedBatch {
+        let mut batch = PreparedBatch::new(alg);
+        batch.frames.reserve(bytes.min(MAX_BATCH_BYTES));
+        batch.frame_lens.reserve(events);
+        batch.leaf_hashes.reserve(events);
+        batch
+    }
+
     /// Encodes and frames one event. The event must already be valid (see
     /// [`Event::validate`]); an oversized record is refused here.
     pub fn push(&mut self, event: &Event<'_>) -> Result<()> {
