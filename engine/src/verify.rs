@@ -4,8 +4,10 @@
 //! directory and writes nothing. The first fault is returned as [`Corruption`] with its
 //! file and byte offset.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::codec::{FrameError, RecordError, decode_timestamp, split_frame};
 use crate::config::LogConfig;
@@ -47,11 +49,10 @@ struct LevelCursor {
     file: Option<Arc<dyn StorageFile>>,
     stored: u64,
     buf: Vec<u8>,
-    buf_first: u64,
 }
 
 impl LevelCursor {
-    const CHUNK_NODES: u64 = 4096;
+    const CHUNK_NODES: u64 = 1 << 16;
 
     fn open(storage: &dyn Storage, dir: &Path, alg: HashAlg, level: u32) -> Result<LevelCursor> {
         let path = level_path(&dir.join(TREE_DIR), level);
@@ -60,7 +61,6 @@ impl LevelCursor {
             file: None,
             stored: 0,
             buf: Vec::new(),
-            buf_first: 0,
         };
         if storage.exists(&path) {
             let file = storage
@@ -81,25 +81,95 @@ impl LevelCursor {
         Ok(cursor)
     }
 
-    /// The stored node `index`, or `None` past the stored nodes.
-    fn node(&mut self, index: u64) -> Result<Option<Hash>> {
-        if index >= self.stored {
-            return Ok(None);
-        }
-        let in_buf =
-            index >= self.buf_first && (index - self.buf_first) * 32 < self.buf.len() as u64;
-        if !in_buf {
-            let Some(file) = &self.file else {
-                return Ok(None);
-            };
-            let n = Self::CHUNK_NODES.min(self.stored - index);
-            self.buf.resize(n as usize * 32, 0);
+    /// Compares the computed nodes `first..first + row.len()` with the stored ones, a
+    /// slice at a time. Nodes past the stored end are not checked (the count says how many
+    /// were).
+    fn compare(&mut self, first: u64, row: &[Hash]) -> Result<Compared> {
+        let end = self.stored.min(first + row.len() as u64);
+        let mut index = first;
+        while index < end {
+            let Some(file) = &self.file else { break };
+            let n = (end - index).min(Self::CHUNK_NODES) as usize;
+            self.buf.resize(n * 32, 0);
             file.read_exact_at(&mut self.buf, LEVEL_HEADER_BYTES + index * 32)
                 .map_err(|e| Error::io(format!("reading {}", self.path.display()), e))?;
-            self.buf_first = index;
+            let computed = row
+                .get((index - first) as usize..)
+                .and_then(|rest| rest.get(..n))
+                .unwrap_or_default();
+            if computed.as_flattened() != self.buf.as_slice() {
+                let at = computed
+                    .iter()
+                    .zip(self.buf.chunks_exact(32))
+                    .position(|(computed, stored)| computed[..] != *stored)
+                    .unwrap_or(0);
+                return Ok(Compared {
+                    checked: index - first,
+                    differs: Some(index + at as u64),
+                });
+            }
+            index += n as u64;
         }
-        let at = ((index - self.buf_first) * 32) as usize;
-        Ok(crate::le::hash_at(&self.buf, at))
+        Ok(Compared {
+            checked: end.saturating_sub(first),
+            differs: None,
+        })
+    }
+}
+
+/// What comparing a row of computed nodes with the stored level found.
+struct Compared {
+    /// Nodes found stored and equal.
+    checked: u64,
+    /// The first node whose stored hash differs.
+    differs: Option<u64>,
+}
+
+/// The stored level files, each read front to back as the tree grows.
+struct StoredTree<'a> {
+    storage: &'a dyn Storage,
+    dir: &'a Path,
+    alg: HashAlg,
+    levels: Vec<LevelCursor>,
+    /// Nodes found stored and equal so far.
+    nodes_checked: u64,
+    /// Whether computed nodes were found missing at the end of a level file.
+    missing: bool,
+}
+
+impl StoredTree<'_> {
+    /// Compares the computed nodes `first..` of `level` with the stored ones; a differing
+    /// node is a fault, named with the records under it (`name_record(first leaf)`).
+    fn check_row(
+        &mut self,
+        level: u32,
+        first: u64,
+        row: &[Hash],
+        name_record: &dyn Fn(u64) -> String,
+    ) -> Result<()> {
+        while self.levels.len() <= level as usize {
+            let next = self.levels.len() as u32;
+            let cursor = LevelCursor::open(self.storage, self.dir, self.alg, next)?;
+            self.levels.push(cursor);
+        }
+        let Some(cursor) = self.levels.get_mut(level as usize) else {
+            return Ok(());
+        };
+        let compared = cursor.compare(first, row)?;
+        self.nodes_checked += compared.checked;
+        let Some(index) = compared.differs else {
+            self.missing |= compared.checked < row.len() as u64;
+            return Ok(());
+        };
+        let record = name_record(index << level);
+        Err(corrupt(
+            &cursor.path,
+            LEVEL_HEADER_BYTES + index * 32,
+            CorruptionKind::HashMismatch(format!(
+                "stored tree node ({level}, {index}) differs from the one computed from the \
+                 records{record}"
+            )),
+        ))
     }
 }
 
@@ -111,7 +181,14 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
     let alg = config.hash;
     let bases = list_segment_bases(&storage, dir)?;
 
-    let mut levels: Vec<LevelCursor> = Vec::new();
+    let mut stored = StoredTree {
+        storage: &storage,
+        dir,
+        alg,
+        levels: Vec::new(),
+        nodes_checked: 0,
+        missing: false,
+    };
     let mut compact = CompactRange::new(alg);
     let mut report = VerifyReport {
         segments: bases.len(),
@@ -122,7 +199,10 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
         alg,
         notes: Vec::new(),
     };
-    let mut missing_nodes = false;
+    // Reused from segment to segment, so its pages are touched once.
+    let mut frames: Vec<FramePlace> = Vec::new();
+    // The map of the segment before, unmapped while the next one is checked.
+    let mut retired = None;
     for (i, &base) in bases.iter().enumerate() {
         let path = segment_path(dir, base);
         let is_last = i + 1 == bases.len();
@@ -193,18 +273,43 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
         };
         // Pass 1: every frame's place, from a sealed segment's offset table (checked by
         // its CRC), else by walking the lengths in order.
-        let (frames, walk_error) = match footer
-            .as_ref()
-            .and_then(|(at, f)| frames_from_table(bytes, header_len, records_end, *at, f))
-        {
-            Some(frames) => (frames, None),
-            None => walk_frames(bytes, header_len, records_end),
+        let from_table = footer.as_ref().is_some_and(|(at, f)| {
+            frames_from_table(bytes, header_len, records_end, *at, f, &mut frames)
+        });
+        let walk_error = if from_table {
+            None
+        } else {
+            walk_frames(bytes, header_len, records_end, &mut frames)
         };
-        // Pass 2, on every core: each frame's CRC, record timestamp and leaf hash. A bad
-        // CRC comes before a walk error: a damaged length sends the walk astray.
-        let leaves = match (check_frames(bytes, &frames, alg), walk_error) {
-            (Ok(leaves), None) => leaves,
-            (Err((offset, fault)), _) | (Ok(_), Some((offset, fault))) => {
+        // Passes 2 and 3 together. Worker threads check each frame's CRC, read its
+        // record's timestamp and hash its leaf, a chunk of frames at a time; this thread
+        // grows the tree from each chunk in file order as soon as it is done, comparing
+        // the new nodes with the stored level files. A bad CRC comes before a walk error:
+        // a damaged length sends the walk astray.
+        let name_record = |leaf: u64| match leaf.checked_sub(base) {
+            Some(i) => frames.get(i as usize).map_or(String::new(), |place| {
+                format!(
+                    " (records from {leaf}, at byte {} of {})",
+                    place.start,
+                    path.display()
+                )
+            }),
+            None => format!(" (records from {leaf})"),
+        };
+        let grow = |leaves: &[Hash]| {
+            let mut result = Ok(());
+            compact.extend(leaves, |level, first, row| {
+                if result.is_ok() {
+                    result = stored.check_row(level, first, row, &name_record);
+                }
+            });
+            result
+        };
+        let checked = check_records(bytes, &frames, alg, retired.take(), grow);
+        let (min_ts, max_ts) = match (checked, walk_error) {
+            (Ok(bounds), None) => bounds,
+            (Err(Stop::Tree(e)), _) => return Err(e),
+            (Err(Stop::Frame(offset, fault)), _) | (Ok(_), Some((offset, fault))) => {
                 let what = match fault {
                     Fault::Frame(e) if is_last && footer.is_none() => format!(
                         "{e} (a torn tail if the log crashed; the next writer, e.g. `auditlog ingest`, cuts it)"
@@ -219,63 +324,7 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
                 return Err(corrupt(&path, offset, CorruptionKind::BadField(what)));
             }
         };
-        let offsets: Vec<u64> = frames.iter().map(|place| place.start as u64).collect();
-        let (min_ts, max_ts) = (leaves.min_timestamp, leaves.max_timestamp);
-        // Pass 3: the tree, level by level against the stored level files.
-        let mut fault = None;
-        compact.extend_with(
-            &leaves.hashes,
-            hash_pairs_in_parallel(alg),
-            |level, index, hash| {
-                if fault.is_some() {
-                    return;
-                }
-                while levels.len() <= level as usize {
-                    match LevelCursor::open(&storage, dir, alg, levels.len() as u32) {
-                        Ok(c) => levels.push(c),
-                        Err(e) => {
-                            fault = Some(e);
-                            return;
-                        }
-                    }
-                }
-                let Some(cursor) = levels.get_mut(level as usize) else {
-                    return;
-                };
-                match cursor.node(index) {
-                    Ok(Some(stored)) if stored == *hash => report.nodes_checked += 1,
-                    Ok(Some(_)) => {
-                        // The node's first leaf, to name a record; a node may start in an
-                        // earlier segment.
-                        let leaf = index << level;
-                        let record = match leaf.checked_sub(base) {
-                            Some(i) => frames.get(i as usize).map_or(String::new(), |place| {
-                                format!(
-                                    " (records from {leaf}, at byte {} of {})",
-                                    place.start,
-                                    path.display()
-                                )
-                            }),
-                            None => format!(" (records from {leaf})"),
-                        };
-                        fault = Some(corrupt(
-                            &cursor.path,
-                            LEVEL_HEADER_BYTES + index * 32,
-                            CorruptionKind::HashMismatch(format!(
-                                "stored tree node ({level}, {index}) differs from the one computed \
-                             from the records{record}"
-                            )),
-                        ))
-                    }
-                    Ok(None) => missing_nodes = true,
-                    Err(e) => fault = Some(e),
-                }
-            },
-        );
-        if let Some(e) = fault {
-            return Err(e);
-        }
-        report.records += offsets.len() as u64;
+        report.records += frames.len() as u64;
         report.bytes += bytes.len() as u64;
         if let Some((footer_at, f)) = footer {
             check_footer(
@@ -284,7 +333,7 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
                 footer_at,
                 &f,
                 &header,
-                &offsets,
+                &frames,
                 records_end,
                 &compact,
                 min_ts,
@@ -292,9 +341,11 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
             )?;
         }
         progress(report.bytes);
+        retired = Some(data);
     }
     report.root = compact.root();
-    if missing_nodes {
+    report.nodes_checked = stored.nodes_checked;
+    if stored.missing {
         report.notes.push("the stored tree lacks the nodes of the newest records (the log was not closed cleanly); the next open recomputes them".into());
     }
     let durable = crate::tree::read_durable_size(&storage, dir)?;
@@ -309,33 +360,6 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
         ));
     }
     Ok(report)
-}
-
-/// Leaf hashes of a segment's records, in order, and the records' time bounds.
-struct Leaves {
-    hashes: Vec<Hash>,
-    min_timestamp: Timestamp,
-    max_timestamp: Timestamp,
-}
-
-/// [`HashAlg::hash_pairs`] with long rows split over the machine's cores.
-fn hash_pairs_in_parallel(alg: HashAlg) -> impl Fn(&[Hash], &mut [Hash]) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    move |children, parents| {
-        const MIN_PER_THREAD: usize = 4096;
-        let per_thread = parents.len().div_ceil(threads).max(MIN_PER_THREAD);
-        if per_thread >= parents.len() {
-            return alg.hash_pairs(children, parents);
-        }
-        std::thread::scope(|scope| {
-            for (children, parents) in children
-                .chunks(2 * per_thread)
-                .zip(parents.chunks_mut(per_thread))
-            {
-                scope.spawn(move || alg.hash_pairs(children, parents));
-            }
-        });
-    }
 }
 
 /// Where a frame should lie in a segment's bytes: exactly `start..end`.
@@ -357,44 +381,52 @@ enum Fault {
     Panicked,
 }
 
-/// The frames of a sealed segment as its offset table places them, if the table's CRC
-/// holds and its offsets rise from the first record to the end of the records. Each
-/// frame's own length is compared with its place in pass 2.
+/// The frames of a sealed segment as its offset table places them, into `frames`, if the
+/// table's CRC holds and its offsets rise from the first record to the end of the
+/// records. Each frame's own length is compared with its place in pass 2.
 fn frames_from_table(
     bytes: &[u8],
     header_len: usize,
     records_end: usize,
     footer_at: usize,
     footer: &SegmentFooter,
-) -> Option<Vec<FramePlace>> {
-    let table = bytes.get(records_end..footer_at)?;
+    frames: &mut Vec<FramePlace>,
+) -> bool {
+    frames.clear();
+    let Some(table) = bytes.get(records_end..footer_at) else {
+        return false;
+    };
     if table.len() % 4 != 0 || crc32fast::hash(table) != footer.offsets_crc {
-        return None;
+        return false;
     }
-    let starts: Vec<usize> = table
+    let mut starts = table
         .chunks_exact(4)
         .map(|entry| u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]) as usize)
-        .chain([records_end])
-        .collect();
-    if starts.first() != Some(&header_len) {
-        return None;
+        .chain([records_end]);
+    let Some(mut start) = starts.next().filter(|&first| first == header_len) else {
+        return false;
+    };
+    frames.reserve(table.len() / 4);
+    for end in starts {
+        if end <= start {
+            return false;
+        }
+        frames.push(FramePlace { start, end });
+        start = end;
     }
-    starts
-        .windows(2)
-        .map(|pair| {
-            (pair[0] < pair[1]).then_some(FramePlace {
-                start: pair[0],
-                end: pair[1],
-            })
-        })
-        .collect()
+    true
 }
 
-/// The frames between `start` and `end` of `bytes` by their lengths alone, up to the
-/// first whose length is bad, with that one's offset and error.
-fn walk_frames(bytes: &[u8], start: usize, end: usize) -> (Vec<FramePlace>, Option<(u64, Fault)>) {
+/// The frames between `start` and `end` of `bytes` by their lengths alone, into
+/// `frames`, up to the first whose length is bad: that one's offset and error.
+fn walk_frames(
+    bytes: &[u8],
+    start: usize,
+    end: usize,
+    frames: &mut Vec<FramePlace>,
+) -> Option<(u64, Fault)> {
+    frames.clear();
     let records = bytes.get(..end).unwrap_or_default();
-    let mut frames = Vec::new();
     let mut at = start;
     while at < records.len() {
         match split_frame(records.get(at..).unwrap_or_default()) {
@@ -405,74 +437,133 @@ fn walk_frames(bytes: &[u8], start: usize, end: usize) -> (Vec<FramePlace>, Opti
                 });
                 at += frame.total;
             }
-            Err(e) => return (frames, Some((at as u64, Fault::Frame(e)))),
+            Err(e) => return Some((at as u64, Fault::Frame(e))),
         }
     }
-    (frames, None)
+    None
 }
 
-/// Checks every frame's CRC, reads its record's timestamp and hashes its leaf, splitting
-/// the frames over the machine's cores, a few hundred at a time so each record is still
-/// in cache when it is hashed. Records are not decoded further: their leaf hashes prove
-/// them unchanged, and `auditlog export` decodes every field. Returns the first fault in
-/// file order.
-fn check_frames(
+/// Why [`check_records`] stopped.
+enum Stop {
+    /// A frame or record is bad, at this byte offset.
+    Frame(u64, Fault),
+    /// Growing the tree found a fault.
+    Tree(Error),
+}
+
+/// Checks every frame's CRC, reads its record's timestamp and hashes its leaf, on worker
+/// threads (one per core) a chunk of frames at a time, and hands each chunk's leaf hashes
+/// to `grow` in file order as soon as it is done, on this thread, so the tree grows while
+/// the workers hash. Records are not decoded further: their leaf hashes prove them
+/// unchanged, and `auditlog export` decodes every field. `retired` (the previous
+/// segment's map) is dropped here while the workers start, off the critical path.
+/// Returns the records' time bounds, or the first fault in file order.
+fn check_records(
     bytes: &[u8],
     frames: &[FramePlace],
     alg: HashAlg,
-) -> std::result::Result<Leaves, (u64, Fault)> {
-    const CHUNK: usize = 256;
+    retired: Option<MappedBytes>,
+    mut grow: impl FnMut(&[Hash]) -> Result<()>,
+) -> std::result::Result<(Timestamp, Timestamp), Stop> {
+    /// Frames per job: a megabyte or so of records.
+    const CHUNK: usize = 4096;
+    type Done = (
+        usize,
+        Vec<Hash>,
+        std::result::Result<(Timestamp, Timestamp), (u64, Fault)>,
+    );
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = frames.len().div_ceil(threads).max(1);
-    let work = |part: &[FramePlace]| -> std::result::Result<Leaves, (u64, Fault)> {
-        let mut out = Leaves {
-            hashes: vec![[0; 32]; part.len()],
-            min_timestamp: Timestamp::MAX,
-            max_timestamp: Timestamp::MIN,
-        };
-        let mut payloads = Vec::with_capacity(CHUNK);
-        for (frames, hashes) in part.chunks(CHUNK).zip(out.hashes.chunks_mut(CHUNK)) {
-            payloads.clear();
-            for place in frames {
-                let offset = place.start as u64;
-                let span = bytes.get(place.start..place.end).unwrap_or_default();
-                let frame = split_frame(span).map_err(|e| (offset, Fault::Frame(e)))?;
-                if frame.total != span.len() {
-                    let (frame, table) = (frame.total, span.len());
-                    return Err((offset, Fault::Misplaced { frame, table }));
-                }
-                frame.check().map_err(|e| (offset, Fault::Frame(e)))?;
-                let payload = frame.payload;
-                let timestamp =
-                    decode_timestamp(payload).map_err(|e| (offset, Fault::Record(e)))?;
-                out.min_timestamp = out.min_timestamp.min(timestamp);
-                out.max_timestamp = out.max_timestamp.max(timestamp);
-                payloads.push(payload);
-            }
-            alg.hash_leaves(&payloads, hashes);
-        }
-        Ok(out)
-    };
-    let parts: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = frames
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || work(part)))
-            .collect();
-        handles.into_iter().map(|h| h.join()).collect()
-    });
-    let mut all = Leaves {
-        hashes: Vec::with_capacity(frames.len()),
-        min_timestamp: Timestamp::MAX,
-        max_timestamp: Timestamp::MIN,
-    };
-    for part in parts {
-        // A worker only panics on a bug; say so rather than pass over its records.
-        let part = part.unwrap_or(Err((0, Fault::Panicked)))?;
-        all.hashes.extend(part.hashes);
-        all.min_timestamp = all.min_timestamp.min(part.min_timestamp);
-        all.max_timestamp = all.max_timestamp.max(part.max_timestamp);
+    let stop = AtomicBool::new(false);
+    let (job_tx, job_rx) = crossbeam_channel::unbounded();
+    let (done_tx, done_rx) = crossbeam_channel::unbounded::<Done>();
+    // Hash buffers go back to the workers once grown into the tree, so a few are reused.
+    let (free_tx, free_rx) = crossbeam_channel::unbounded::<Vec<Hash>>();
+    let chunks = frames.len().div_ceil(CHUNK);
+    for job in frames.chunks(CHUNK).enumerate() {
+        let _ = job_tx.send(job);
     }
-    Ok(all)
+    drop(job_tx);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let (jobs, done, free, stop) =
+                (job_rx.clone(), done_tx.clone(), free_rx.clone(), &stop);
+            scope.spawn(move || {
+                for (index, frames) in jobs.iter() {
+                    if stop.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    let mut hashes = free.try_recv().unwrap_or_default();
+                    hashes.resize(frames.len(), [0; 32]);
+                    let result = check_chunk(bytes, frames, alg, &mut hashes);
+                    if done.send((index, hashes, result)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        // Once every worker is gone (done, or panicked: a bug), `recv` fails.
+        drop(done_tx);
+        drop(retired);
+        let mut ready = BTreeMap::new();
+        let (mut min, mut max) = (Timestamp::MAX, Timestamp::MIN);
+        let mut result = Ok(());
+        for next in 0..chunks {
+            let (hashes, bounds) = loop {
+                if let Some(chunk) = ready.remove(&next) {
+                    break chunk;
+                }
+                match done_rx.recv() {
+                    Ok((index, hashes, bounds)) => ready.insert(index, (hashes, bounds)),
+                    Err(_) => break (Vec::new(), Err((0, Fault::Panicked))),
+                };
+            };
+            result = bounds
+                .map_err(|(offset, fault)| Stop::Frame(offset, fault))
+                .and_then(|(lo, hi)| {
+                    (min, max) = (min.min(lo), max.max(hi));
+                    grow(&hashes).map_err(Stop::Tree)
+                });
+            if result.is_err() {
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+            let _ = free_tx.send(hashes);
+        }
+        result.map(|()| (min, max))
+    })
+}
+
+/// [`check_records`]' work on one chunk of frames, a few hundred at a time so each
+/// record is still in cache when it is hashed.
+fn check_chunk(
+    bytes: &[u8],
+    frames: &[FramePlace],
+    alg: HashAlg,
+    hashes: &mut [Hash],
+) -> std::result::Result<(Timestamp, Timestamp), (u64, Fault)> {
+    const BATCH: usize = 256;
+    let (mut min, mut max) = (Timestamp::MAX, Timestamp::MIN);
+    let mut payloads = Vec::with_capacity(BATCH);
+    for (frames, hashes) in frames.chunks(BATCH).zip(hashes.chunks_mut(BATCH)) {
+        payloads.clear();
+        for place in frames {
+            let offset = place.start as u64;
+            let span = bytes.get(place.start..place.end).unwrap_or_default();
+            let frame = split_frame(span).map_err(|e| (offset, Fault::Frame(e)))?;
+            if frame.total != span.len() {
+                let (frame, table) = (frame.total, span.len());
+                return Err((offset, Fault::Misplaced { frame, table }));
+            }
+            frame.check().map_err(|e| (offset, Fault::Frame(e)))?;
+            let payload = frame.payload;
+            let timestamp = decode_timestamp(payload).map_err(|e| (offset, Fault::Record(e)))?;
+            min = min.min(timestamp);
+            max = max.max(timestamp);
+            payloads.push(payload);
+        }
+        alg.hash_leaves(&payloads, hashes);
+    }
+    Ok((min, max))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -482,17 +573,17 @@ fn check_footer(
     footer_at: usize,
     f: &SegmentFooter,
     header: &SegmentHeader,
-    offsets: &[u64],
+    frames: &[FramePlace],
     records_end: usize,
     compact: &CompactRange,
     min_ts: Timestamp,
     max_ts: Timestamp,
 ) -> Result<()> {
     let field = |what: String| corrupt(path, footer_at as u64, CorruptionKind::BadField(what));
-    if offsets.is_empty() {
+    if frames.is_empty() {
         return Err(field("a sealed segment holds no records".into()));
     }
-    if footer_at.checked_sub(records_end) != Some(offsets.len() * 4) {
+    if footer_at.checked_sub(records_end) != Some(frames.len() * 4) {
         return Err(field(format!(
             "the offset table is {} bytes, not 4 per record",
             footer_at.saturating_sub(records_end)
@@ -504,13 +595,12 @@ fn check_footer(
             f.records_end
         )));
     }
-    if f.record_count != offsets.len() as u64
-        || f.tree_size != header.base_seq + offsets.len() as u64
+    if f.record_count != frames.len() as u64 || f.tree_size != header.base_seq + frames.len() as u64
     {
         return Err(field(format!(
             "footer counts {} records, the segment holds {}",
             f.record_count,
-            offsets.len()
+            frames.len()
         )));
     }
     if f.root != compact.root() {
@@ -528,9 +618,10 @@ fn check_footer(
         ));
     }
     let table = bytes.get(records_end..footer_at).unwrap_or_default();
-    for (i, (entry, actual)) in table.chunks_exact(4).zip(offsets).enumerate() {
+    for (i, (entry, place)) in table.chunks_exact(4).zip(frames).enumerate() {
         let stored = crate::le::u32_at(entry, 0).map(u64::from);
-        if stored != Some(*actual) {
+        let actual = place.start as u64;
+        if stored != Some(actual) {
             return Err(corrupt(
                 path,
                 (records_end + i * 4) as u64,

@@ -113,3 +113,52 @@ fn damage_in_the_active_segment_is_named_at_its_frame() {
     flip(active, target + 8 + 5, 0x10);
     assert_eq!(fault(dir.path()), (active.clone(), target as u64));
 }
+
+/// A closed log of 20,000 events: a sealed segment of many thousand records (verify checks
+/// it in chunks, on several threads) and an active one.
+fn large_segment_log() -> (tempfile::TempDir, Vec<PathBuf>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::create(dir.path(), &small_segments(4 << 20)).expect("create");
+    append_all(&log, &lines(20_000, 8), 1_000);
+    drop(log);
+    let files = segment_files(dir.path());
+    assert!(
+        base(&files[1]) > 3 * 4096,
+        "the first segment spans several chunks"
+    );
+    (dir, files)
+}
+
+#[test]
+fn of_two_damaged_records_the_first_in_the_file_is_named() {
+    let (dir, files) = large_segment_log();
+    let segment = &files[0];
+    let records = base(&files[1]);
+    let (starts, _) = frame_starts(segment, records);
+    let (early, late) = (records / 3, records - 10);
+    flip(segment, starts[late] + 8 + 20, 0x01);
+    flip(segment, starts[early] + 8 + 20, 0x01);
+    assert_eq!(fault(dir.path()), (segment.clone(), starts[early] as u64));
+}
+
+#[test]
+fn a_damaged_stored_tree_node_is_named_in_its_level_file() {
+    let (dir, files) = large_segment_log();
+    // Level files have a 16-byte header, then 32 bytes per node (docs/FORMAT.md).
+    let tree = dir.path().join("tree");
+    let leaf = base(&files[1]) - 7;
+    flip(&tree.join("level-00.hashes"), 16 + 32 * leaf + 3, 0x40);
+    assert_eq!(
+        fault(dir.path()),
+        (tree.join("level-00.hashes"), (16 + 32 * leaf) as u64)
+    );
+
+    let (dir, _) = large_segment_log();
+    let tree = dir.path().join("tree");
+    let node = 3_000;
+    flip(&tree.join("level-02.hashes"), 16 + 32 * node, 0x40);
+    assert_eq!(
+        fault(dir.path()),
+        (tree.join("level-02.hashes"), (16 + 32 * node) as u64)
+    );
+}

@@ -3,6 +3,8 @@
 //! to append leaves and compute the root, and it is what a segment header stores so the
 //! segment can be checked on its own (docs/FORMAT.md, "Segment header").
 
+use std::borrow::Cow;
+
 use super::{Hash, HashAlg};
 
 /// The frontier of a growing RFC 9162 tree.
@@ -65,46 +67,37 @@ impl CompactRange {
     }
 
     /// Appends many leaf hashes at once, hashing each level's new nodes together (so BLAKE3
-    /// fills its SIMD lanes). `visit(level, index, hash)` sees every new leaf and every
-    /// completed interior node, level after level, each level in index order.
-    pub fn extend(&mut self, leaves: &[Hash], visit: impl FnMut(u32, u64, &Hash)) {
-        let alg = self.alg;
-        self.extend_with(
-            leaves,
-            |children, parents| alg.hash_pairs(children, parents),
-            visit,
-        );
-    }
-
-    /// [`CompactRange::extend`] with the caller's `hash_pairs` (which must compute what
-    /// [`HashAlg::hash_pairs`] does), e.g. one spread over several threads.
-    pub fn extend_with(
-        &mut self,
-        leaves: &[Hash],
-        hash_pairs: impl Fn(&[Hash], &mut [Hash]),
-        mut visit: impl FnMut(u32, u64, &Hash),
-    ) {
-        let mut row = leaves.to_vec();
+    /// fills its SIMD lanes). `visit(level, first, row)` sees the new leaves and then each
+    /// level's completed interior nodes as one row of consecutive nodes from index
+    /// `first`, level after level.
+    pub fn extend(&mut self, leaves: &[Hash], mut visit: impl FnMut(u32, u64, &[Hash])) {
+        // Rows are hashed in place of copying the leaves; an odd first index pairs with
+        // its left sibling from the frontier, hashed on its own.
+        let mut row = Cow::Borrowed(leaves);
         let mut first = self.size;
         let mut level = 0u32;
         // Subtree roots the new size leaves behind, lowest level first.
         let mut new_roots = Vec::new();
         while !row.is_empty() {
-            for (i, hash) in row.iter().enumerate() {
-                visit(level, first + i as u64, hash);
-            }
-            // An odd first index has its left sibling waiting in the frontier.
+            visit(level, first, &row);
+            let mut rest: &[Hash] = &row;
+            let mut parents = Vec::with_capacity(rest.len() / 2 + 1);
             if first & 1 == 1 {
-                let Some(left) = self.hashes.pop() else { break };
-                row.insert(0, left);
-                first -= 1;
+                let (Some(left), Some((right, tail))) = (self.hashes.pop(), rest.split_first())
+                else {
+                    break;
+                };
+                parents.push(self.alg.hash_children(&left, right));
+                rest = tail;
             }
-            if row.len() % 2 == 1 {
-                new_roots.extend(row.pop());
+            if rest.len() % 2 == 1 {
+                new_roots.extend(rest.last().copied());
+                rest = &rest[..rest.len() - 1];
             }
-            let mut parents = vec![[0u8; 32]; row.len() / 2];
-            hash_pairs(&row, &mut parents);
-            row = parents;
+            let done = parents.len();
+            parents.resize(done + rest.len() / 2, [0u8; 32]);
+            self.alg.hash_pairs(rest, &mut parents[done..]);
+            row = Cow::Owned(parents);
             first /= 2;
             level += 1;
         }
@@ -191,7 +184,9 @@ mod tests {
                 for leaf in part {
                     one_by_one.append(*leaf, |l, i, h| expected.push((l, i, *h)));
                 }
-                batched.extend(part, |l, i, h| seen.push((l, i, *h)));
+                batched.extend(part, |l, first, row| {
+                    seen.extend((first..).zip(row).map(|(i, h)| (l, i, *h)));
+                });
                 assert_eq!(batched, one_by_one, "step {step}");
                 assert_eq!(batched.root(), one_by_one.root());
             }

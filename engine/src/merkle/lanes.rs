@@ -109,19 +109,27 @@ impl Backend {
     }
 }
 
-/// Hashes the bodies group by group of [`LANES`], in `order`.
+/// Hashes the bodies group by group of [`LANES`], in `order`. Only a message's first
+/// block (which holds the prefix) and its last (which is zero-padded) are copied; the
+/// blocks between are read in place, since `prefix ‖ body` puts block `k` at
+/// `body[64k - 1..64k + 63]`.
 fn hash_sorted(backend: Backend, prefix: u8, bodies: &[&[u8]], order: &[u32], out: &mut [Hash]) {
-    let mut buffers = [[0u8; MAX_INPUT]; LANES];
+    const ZERO: Block = [0; BLOCK_LEN];
     for group in order.chunks(LANES) {
+        let mut firsts = [ZERO; LANES];
+        let mut lasts = [ZERO; LANES];
         let mut lens = [1usize; LANES];
         for (lane, &index) in group.iter().enumerate() {
             let body = bodies[index as usize];
             let total = body.len() + 1;
-            let padded = blocks(total) * BLOCK_LEN;
-            let buffer = &mut buffers[lane];
-            buffer[0] = prefix;
-            buffer[1..total].copy_from_slice(body);
-            buffer[total..padded].fill(0);
+            let head = body.len().min(BLOCK_LEN - 1);
+            firsts[lane][0] = prefix;
+            firsts[lane][1..=head].copy_from_slice(&body[..head]);
+            let last = blocks(total) - 1;
+            if last > 0 {
+                let tail = &body[last * BLOCK_LEN - 1..];
+                lasts[lane][..tail.len()].copy_from_slice(tail);
+            }
             lens[lane] = total;
         }
         let last_steps = lens.map(|len| blocks(len) - 1);
@@ -131,12 +139,20 @@ fn hash_sorted(backend: Backend, prefix: u8, bodies: &[&[u8]], order: &[u32], ou
             .map_or(0, |last| last + 1);
         let mut cv: [Row; 8] = IV.map(|word| [word; LANES]);
         for step in 0..steps {
-            let lane_blocks = buffers.each_ref().map(|buffer| {
-                buffer
-                    .as_chunks::<BLOCK_LEN>()
-                    .0
-                    .get(step)
-                    .unwrap_or(&[0; BLOCK_LEN])
+            let lane_blocks: [&Block; LANES] = std::array::from_fn(|lane| {
+                let last = last_steps[lane];
+                if step == 0 {
+                    &firsts[lane]
+                } else if step == last {
+                    &lasts[lane]
+                } else if step < last {
+                    let body = group.get(lane).map_or(&[][..], |&i| bodies[i as usize]);
+                    body.get(step * BLOCK_LEN - 1..)
+                        .and_then(|rest| rest.first_chunk::<BLOCK_LEN>())
+                        .unwrap_or(&ZERO)
+                } else {
+                    &ZERO
+                }
             });
             let mut block_len = [BLOCK_LEN as u32; LANES];
             let mut flags = [0u32; LANES];

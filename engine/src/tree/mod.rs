@@ -343,15 +343,20 @@ pub(crate) struct PendingNodes {
 impl PendingNodes {
     /// Records node `(level, index)`; nodes of a level arrive in index order.
     pub(crate) fn push(&mut self, level: u32, index: u64, hash: &Hash) {
+        self.push_run(level, index, std::slice::from_ref(hash));
+    }
+
+    /// Records the nodes of `level` from index `first` on, the next ones in index order.
+    pub(crate) fn push_run(&mut self, level: u32, first: u64, hashes: &[Hash]) {
         let level = level as usize;
         if self.levels.len() <= level {
             self.levels.resize_with(level + 1, || (0, Vec::new()));
         }
-        if let Some((first, bytes)) = self.levels.get_mut(level) {
+        if let Some((start, bytes)) = self.levels.get_mut(level) {
             if bytes.is_empty() {
-                *first = index;
+                *start = first;
             }
-            bytes.extend_from_slice(hash);
+            bytes.extend_from_slice(hashes.as_flattened());
         }
     }
 

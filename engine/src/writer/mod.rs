@@ -238,8 +238,8 @@ impl Writer {
         self.buf.extend_from_slice(&batch.frames);
         let nodes = &mut self.nodes;
         self.compact
-            .extend(&batch.leaf_hashes, |level, index, hash| {
-                nodes.push(level, index, hash)
+            .extend(&batch.leaf_hashes, |level, first, row| {
+                nodes.push_run(level, first, row)
             });
         self.group_min = self.group_min.min(batch.min_timestamp);
         self.group_max = self.group_max.max(batch.max_timestamp);
