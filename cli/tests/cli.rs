@@ -481,6 +481,8 @@ fn reading_commands_change_nothing_in_the_data_directory() {
     std::fs::write(&segment, &bytes).expect("write");
     for args in [
         vec!["info", "--data", &d],
+        vec!["checkpoint", "--data", &d],
+        vec!["key", "show", "--data", &d],
         vec!["export", "--data", &d],
         vec!["prove", "inclusion", "--data", &d, "--index", "3"],
         vec![
@@ -516,4 +518,113 @@ fn reading_commands_change_nothing_in_the_data_directory() {
             .success()
     );
     assert_eq!(auditlog(&["verify", "--data", &d]).status.code(), Some(0));
+}
+
+#[test]
+fn checkpoints_print_verify_offline_and_refuse_any_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(dir.path());
+    let out = auditlog(&["init", "--data", &d, "--origin", "audit.example.com/cli"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = auditlog(&["key", "show", "--data", &d]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let key = text(&out.stdout).trim_end().to_owned();
+    assert!(key.starts_with("audit.example.com/cli+"), "{key}");
+    assert_eq!(
+        auditlog(&["init", "--data", &d]).status.code(),
+        Some(2),
+        "a second init refuses"
+    );
+    // No checkpoint before any event: a clear failure.
+    assert_eq!(
+        auditlog(&["checkpoint", "--data", &d]).status.code(),
+        Some(1)
+    );
+    assert!(
+        auditlog_stdin(&["ingest", "--data", &d, "-"], generate(500, 4).as_bytes())
+            .status
+            .success()
+    );
+    // Ingest closes the log, which signs the tree it grew.
+    let out = auditlog(&["checkpoint", "--data", &d]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let note = text(&out.stdout);
+    let lines: Vec<&str> = note.lines().collect();
+    assert_eq!(&lines[..2], &["audit.example.com/cli", "500"]);
+    assert_eq!(lines[3], "");
+    assert!(
+        lines[4].starts_with("\u{2014} audit.example.com/cli "),
+        "{note}"
+    );
+    let info = text(&auditlog(&["info", "--data", &d]).stdout);
+    let root_hex = info
+        .lines()
+        .find_map(|l| l.strip_prefix("root"))
+        .expect("root line")
+        .trim()
+        .to_owned();
+
+    let file = dir.path().join("checkpoint.txt");
+    let f = data(&file);
+    let check = |bytes: &[u8], key: &str| {
+        std::fs::write(&file, bytes).expect("write");
+        auditlog(&["checkpoint", "verify", "--key", key, &f])
+    };
+    let out = check(note.as_bytes(), &key);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains(&format!("tree size 500 root {root_hex}")));
+    // The key may also be given as the file that holds it.
+    let key_file = data(&dir.path().join("keys/checkpoint.pub"));
+    assert_eq!(check(note.as_bytes(), &key_file).status.code(), Some(0));
+    // One byte changed in the body, or in the signature, or another key: refused.
+    let body_changed = note.replacen("\n500\n", "\n501\n", 1);
+    assert_eq!(check(body_changed.as_bytes(), &key).status.code(), Some(1));
+    let mut sig_changed = note.clone().into_bytes();
+    let at = sig_changed.len() - 10;
+    sig_changed[at] = if sig_changed[at] == b'A' { b'B' } else { b'A' };
+    assert_eq!(check(&sig_changed, &key).status.code(), Some(1));
+    let other = tempfile::tempdir().expect("tempdir");
+    let o = data(other.path());
+    assert!(
+        auditlog(&["init", "--data", &o, "--origin", "audit.example.com/cli"])
+            .status
+            .success()
+    );
+    let other_key = text(&auditlog(&["key", "show", "--data", &o]).stdout)
+        .trim_end()
+        .to_owned();
+    assert_ne!(other_key, key);
+    assert_eq!(check(note.as_bytes(), &other_key).status.code(), Some(1));
+
+    // verify checks every checkpoint with the key given.
+    let out = auditlog(&["verify", "--data", &d, "--key", &key, "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&text(&out.stdout)).expect("json");
+    assert_eq!(
+        (report["ok"].as_bool(), report["checkpoints"].as_u64()),
+        (Some(true), Some(1))
+    );
+    let out = auditlog(&["verify", "--data", &d, "--key", &other_key]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).contains("checkpoints at byte 16: bad signature"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // More events: their ingest signs 520 as it closes; `checkpoint issue` then has
+    // nothing new to sign and prints that one rather than a duplicate.
+    assert!(
+        auditlog_stdin(&["ingest", "--data", &d, "-"], generate(20, 5).as_bytes())
+            .status
+            .success()
+    );
+    let out = auditlog(&["checkpoint", "issue", "--data", &d]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().nth(1), Some("520"));
+    let out = auditlog(&["verify", "--data", &d, "--key", &key]);
+    assert!(
+        text(&out.stdout).contains("2 checkpoints"),
+        "{}",
+        text(&out.stdout)
+    );
 }

@@ -72,6 +72,16 @@ pub struct LogConfig {
     pub segment_bytes: u64,
     /// The acknowledgement policy.
     pub durability: Durability,
+    /// How often a checkpoint is signed while the tree grows (zero: only on demand and
+    /// when the log closes).
+    pub checkpoint_interval: Duration,
+}
+
+/// Default checkpoint cadence: every 10 seconds while the tree grows.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
+
+fn default_checkpoint_interval_ms() -> u64 {
+    DEFAULT_CHECKPOINT_INTERVAL.as_millis() as u64
 }
 
 impl Default for LogConfig {
@@ -81,6 +91,7 @@ impl Default for LogConfig {
             origin: "auditlog.local/log".to_owned(),
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             durability: Durability::Always,
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
         }
     }
 }
@@ -93,6 +104,9 @@ struct ConfigFile {
     origin: String,
     segment_bytes: u64,
     durability: String,
+    /// Absent in version-1 files.
+    #[serde(default = "default_checkpoint_interval_ms")]
+    checkpoint_interval_ms: u64,
 }
 
 impl LogConfig {
@@ -104,17 +118,20 @@ impl LogConfig {
                 self.segment_bytes
             )));
         }
-        let origin_ok = !self.origin.is_empty()
-            && self.origin.len() <= 256
-            && !self
-                .origin
-                .chars()
-                .any(|c| c.is_control() || c.is_whitespace() && c != ' ');
+        // The origin is also the checkpoint key's name (c2sp.org/signed-note).
+        let origin_ok = self.origin.len() <= 256
+            && crate::checkpoint::is_valid_name(&self.origin)
+            && !self.origin.chars().any(char::is_control);
         if !origin_ok {
             return Err(Error::InvalidArgument(format!(
-                "origin `{}` must be one printable line",
+                "origin `{}` must be a name without spaces or `+`, e.g. audit.example.com/prod",
                 self.origin
             )));
+        }
+        if self.checkpoint_interval > Duration::from_secs(86_400) {
+            return Err(Error::InvalidArgument(
+                "the checkpoint interval is at most a day".into(),
+            ));
         }
         Ok(())
     }
@@ -141,6 +158,7 @@ impl LogConfig {
             origin: file.origin,
             segment_bytes: file.segment_bytes,
             durability: file.durability.parse().map_err(Error::InvalidArgument)?,
+            checkpoint_interval: Duration::from_millis(file.checkpoint_interval_ms),
         };
         config.check()?;
         Ok(config)
@@ -153,6 +171,8 @@ impl LogConfig {
             origin: self.origin.clone(),
             segment_bytes: self.segment_bytes,
             durability: self.durability.to_string(),
+            checkpoint_interval_ms: u64::try_from(self.checkpoint_interval.as_millis())
+                .unwrap_or(u64::MAX),
         };
         let mut bytes =
             serde_json::to_vec_pretty(&file).map_err(|e| Error::InvalidArgument(e.to_string()))?;

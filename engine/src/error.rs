@@ -100,6 +100,9 @@ pub enum CorruptionKind {
     /// Fewer events are on disk than were durably acknowledged.
     #[error("acknowledged events are missing: {0}")]
     LostEvents(String),
+    /// A signed checkpoint's signature does not verify with the key given.
+    #[error("bad signature: {0}")]
+    BadSignature(String),
 }
 
 impl Corruption {

@@ -15,6 +15,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod checkpoint;
 pub mod codec;
 mod config;
 mod error;
@@ -36,8 +37,9 @@ mod writer;
 pub use error::{Corruption, CorruptionKind, Error, Result};
 pub use event::{Event, Outcome, Timestamp};
 pub use log::{
-    CONFIG_FILE, DEFAULT_SEGMENT_BYTES, Durability, Log, LogConfig, MAX_BATCH_BYTES,
-    MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, Metrics, OpenOptions, RecoveryReport, TimeRange,
+    CONFIG_FILE, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_SEGMENT_BYTES, Durability, Log, LogConfig,
+    MAX_BATCH_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, Metrics, OpenOptions, RecoveryReport,
+    TimeRange,
 };
 pub use merkle::{Hash, HashAlg};
 pub use segment::RecoveredTail;

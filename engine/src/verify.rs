@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::checkpoint::{
+    CHECKPOINTS_FILE, CheckpointLog, NoteVerifier, SignedCheckpoint, load_verifier,
+};
 use crate::codec::{FrameError, RecordError, decode_timestamp, split_frame};
 use crate::config::LogConfig;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
@@ -31,6 +34,8 @@ pub struct VerifyReport {
     pub bytes: u64,
     /// Tree nodes compared with the stored level files.
     pub nodes_checked: u64,
+    /// Signed checkpoints whose signature and tree head were checked.
+    pub checkpoints: usize,
     /// The tree head of all records.
     pub root: Hash,
     /// The hash algorithm.
@@ -173,16 +178,31 @@ impl StoredTree<'_> {
     }
 }
 
-/// Verifies every byte of the log in `dir`. `progress` is called with the bytes of
-/// segment data done so far.
+/// Verifies every byte of the log in `dir`, checking its checkpoints with the directory's
+/// own public key. `progress` is called with the bytes of segment data done so far.
 pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport> {
-    let storage = FsStorage::default();
-    let config = LogConfig::load(&storage, dir)?;
+    verify_dir_with_key(dir, None, progress)
+}
+
+/// [`verify_dir`], checking the checkpoints' signatures with `key` (the one an auditor was
+/// given) or, when `None`, with the directory's own `keys/checkpoint.pub`.
+pub fn verify_dir_with_key(
+    dir: &Path,
+    key: Option<&NoteVerifier>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifyReport> {
+    let storage: Arc<dyn Storage> = Arc::new(FsStorage::default());
+    let storage = &storage;
+    let config = LogConfig::load(storage.as_ref(), dir)?;
     let alg = config.hash;
-    let bases = list_segment_bases(&storage, dir)?;
+    let bases = list_segment_bases(storage.as_ref(), dir)?;
+    let mut notes = Vec::new();
+    let checkpoints = check_signatures(storage, dir, &config.origin, key, &mut notes)?;
+    let checkpoints_path = dir.join(CHECKPOINTS_FILE);
+    let mut pending = checkpoints.iter().peekable();
 
     let mut stored = StoredTree {
-        storage: &storage,
+        storage: storage.as_ref(),
         dir,
         alg,
         levels: Vec::new(),
@@ -191,6 +211,7 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
     };
     let mut compact = CompactRange::new(alg);
     let mut report = VerifyReport {
+        checkpoints: 0,
         segments: bases.len(),
         records: 0,
         bytes: 0,
@@ -209,7 +230,7 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
         let io = |e| Error::io(format!("reading {}", path.display()), e);
         // The last segment may still be written to: read it, never map it.
         let data = if is_last {
-            MappedBytes::from_vec(read_all(&storage, &path).map_err(io)?)
+            MappedBytes::from_vec(read_all(storage.as_ref(), &path).map_err(io)?)
         } else {
             storage.map(&path).map_err(io)?
         };
@@ -296,14 +317,31 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
             }),
             None => format!(" (records from {leaf})"),
         };
-        let grow = |leaves: &[Hash]| {
+        // The tree grows up to each checkpoint's size, where its root is compared.
+        let grow = |mut leaves: &[Hash]| loop {
+            let size = compact.size();
+            while let Some((offset, signed)) =
+                pending.next_if(|(_, c)| c.checkpoint.tree_size <= size)
+            {
+                check_checkpoint(&checkpoints_path, *offset, signed, &compact)?;
+            }
+            if leaves.is_empty() {
+                return Ok(());
+            }
+            let next_stop = pending
+                .peek()
+                .map_or(u64::MAX, |(_, c)| c.checkpoint.tree_size);
+            let take =
+                usize::try_from(next_stop - size).map_or(leaves.len(), |n| n.min(leaves.len()));
+            let (now, later) = leaves.split_at(take);
             let mut result = Ok(());
-            compact.extend(leaves, |level, first, row| {
+            compact.extend(now, |level, first, row| {
                 if result.is_ok() {
                     result = stored.check_row(level, first, row, &name_record);
                 }
             });
-            result
+            result?;
+            leaves = later;
         };
         let checked = check_records(bytes, &frames, alg, retired.take(), grow);
         let (min_ts, max_ts) = match (checked, walk_error) {
@@ -348,7 +386,13 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
     if stored.missing {
         report.notes.push("the stored tree lacks the nodes of the newest records (the log was not closed cleanly); the next open recomputes them".into());
     }
-    let durable = crate::tree::read_durable_size(&storage, dir)?;
+    // Checkpoints of the whole tree, and any beyond the records.
+    for (offset, signed) in pending {
+        check_checkpoint(&checkpoints_path, *offset, signed, &compact)?;
+    }
+    report.checkpoints = checkpoints.len();
+    report.notes.extend(notes);
+    let durable = crate::tree::read_durable_size(storage.as_ref(), dir)?;
     if durable > compact.size() {
         return Err(corrupt(
             &dir.join(TREE_DIR).join("state"),
@@ -360,6 +404,88 @@ pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyRep
         ));
     }
     Ok(report)
+}
+
+/// Reads the checkpoint log and checks every signature with `key` (or the directory's
+/// own key), returning the checkpoints with their offsets, oldest first.
+fn check_signatures(
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    origin: &str,
+    key: Option<&NoteVerifier>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<(u64, SignedCheckpoint)>> {
+    let log = CheckpointLog::open(Arc::clone(storage), dir, origin, true)?;
+    if let Some(bytes) = log.torn_tail() {
+        notes.push(format!(
+            "the checkpoint log ends in {bytes} bytes of an interrupted append (never handed out); the next read-write open cuts them"
+        ));
+    }
+    let checkpoints = log.read_entries()?;
+    if checkpoints.is_empty() {
+        return Ok(checkpoints);
+    }
+    let own;
+    let key = match key {
+        Some(key) => key,
+        None => {
+            own = load_verifier(storage.as_ref(), dir)?.ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "{} has checkpoints but no public key to check them: give one",
+                    dir.display()
+                ))
+            })?;
+            notes.push(
+                "checkpoint signatures were checked with the data directory's own public key; \
+                 give the key you were handed to rule out a replaced one"
+                    .into(),
+            );
+            &own
+        }
+    };
+    for (offset, signed) in &checkpoints {
+        key.verify(&signed.note).map_err(|e| {
+            corrupt(
+                log.path(),
+                *offset,
+                CorruptionKind::BadSignature(e.to_string()),
+            )
+        })?;
+    }
+    Ok(checkpoints)
+}
+
+/// Checks that the tree in `compact` (of at least the checkpoint's size, else events are
+/// missing) has the checkpoint's root at its size.
+fn check_checkpoint(
+    path: &Path,
+    offset: u64,
+    signed: &SignedCheckpoint,
+    compact: &CompactRange,
+) -> Result<()> {
+    let checkpoint = &signed.checkpoint;
+    if checkpoint.tree_size != compact.size() {
+        return Err(corrupt(
+            path,
+            offset,
+            CorruptionKind::LostEvents(format!(
+                "a checkpoint was signed at tree size {}, the records end at {}",
+                checkpoint.tree_size,
+                compact.size()
+            )),
+        ));
+    }
+    if compact.root() != checkpoint.root {
+        return Err(corrupt(
+            path,
+            offset,
+            CorruptionKind::HashMismatch(format!(
+                "the records' tree at size {} contradicts the signed checkpoint of that size",
+                checkpoint.tree_size
+            )),
+        ));
+    }
+    Ok(())
 }
 
 /// Where a frame should lie in a segment's bytes: exactly `start..end`.

@@ -47,8 +47,13 @@ fn append_read_prove_across_segments_and_reopen() {
     );
     check_proofs(&log, &earlier);
     drop(log);
-    let report = auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}).expect("verify");
+    // Checked as an auditor would: with the verifier key handed over beforehand.
+    let key = std::fs::read_to_string(dir.path().join("keys/checkpoint.pub")).expect("key");
+    let key = auditlog_engine::checkpoint::NoteVerifier::parse(&key).expect("key");
+    let report = auditlog_engine::verify::verify_dir_with_key(dir.path(), Some(&key), &mut |_| {})
+        .expect("verify");
     assert_eq!(report.records, 5_500);
+    assert_eq!(report.checkpoints, 2, "one signed at each close");
     assert!(report.notes.is_empty(), "{:?}", report.notes);
 }
 

@@ -6,7 +6,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use auditlog_engine::{Error, Log};
+use auditlog_engine::checkpoint::NoteVerifier;
+use auditlog_engine::verify::verify_dir_with_key;
+use auditlog_engine::{CorruptionKind, Error, Log};
 use common::{append_all, flip, lines, segment_files, small_segments};
 
 const FOOTER_BYTES: usize = 96;
@@ -161,4 +163,116 @@ fn a_damaged_stored_tree_node_is_named_in_its_level_file() {
         fault(dir.path()),
         (tree.join("level-02.hashes"), (16 + 32 * node) as u64)
     );
+}
+
+/// The offset of each checkpoint frame in a checkpoint log (16-byte header, then frames of
+/// an 8-byte header and the note).
+fn checkpoint_offsets(path: &Path) -> Vec<usize> {
+    let bytes = std::fs::read(path).expect("read");
+    let mut at = 16;
+    let mut offsets = Vec::new();
+    while at < bytes.len() {
+        offsets.push(at);
+        at += 8 + u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+            as usize;
+    }
+    offsets
+}
+
+/// A log of 600 events with checkpoints at 200, 400 and 600 (the last one at close).
+fn checkpointed_log() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::create(dir.path(), &small_segments(16 << 10)).expect("create");
+    let events = lines(600, 9);
+    for part in events.chunks(200) {
+        append_all(&log, part, 100);
+        log.checkpoint().expect("checkpoint");
+    }
+    drop(log);
+    dir
+}
+
+#[test]
+fn checkpoints_are_checked_against_the_key_and_the_tree() {
+    let dir = checkpointed_log();
+    let report = auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}).expect("verifies");
+    assert_eq!(report.checkpoints, 3);
+    let key_text = std::fs::read_to_string(dir.path().join("keys/checkpoint.pub")).expect("key");
+    let key = NoteVerifier::parse(&key_text).expect("key");
+    let report = verify_dir_with_key(dir.path(), Some(&key), &mut |_| {}).expect("verifies");
+    assert_eq!(report.checkpoints, 3);
+
+    // Another key (say, the one an auditor was given for another log) finds no signature.
+    let other = auditlog_engine::checkpoint::NoteSigner::generate("auditlog.local/log")
+        .expect("key")
+        .verifier();
+    let path = dir.path().join("checkpoints");
+    let offsets = checkpoint_offsets(&path);
+    match verify_dir_with_key(dir.path(), Some(&other), &mut |_| {}) {
+        Err(Error::Corruption(c)) => {
+            assert_eq!((c.file, c.offset), (path.clone(), offsets[0] as u64));
+            assert!(matches!(c.kind, CorruptionKind::BadSignature(_)));
+        }
+        other => panic!("must fail: {:?}", other.map(|r| r.records)),
+    }
+}
+
+#[test]
+fn an_edited_checkpoint_is_named_in_the_checkpoint_log() {
+    let dir = checkpointed_log();
+    let path = dir.path().join("checkpoints");
+    let offsets = checkpoint_offsets(&path);
+    // The second checkpoint's size line, "400" -> "500", with its frame CRC recomputed:
+    // only the signature can tell.
+    let mut bytes = std::fs::read(&path).expect("read");
+    let start = offsets[1];
+    let end = offsets[2];
+    let note = std::str::from_utf8(&bytes[start + 8..end])
+        .expect("utf-8")
+        .replacen("\n400\n", "\n500\n", 1);
+    assert_eq!(note.len(), end - start - 8);
+    bytes[start + 8..end].copy_from_slice(note.as_bytes());
+    let len = (end - start - 8) as u32;
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&len.to_le_bytes());
+    hasher.update(note.as_bytes());
+    bytes[start + 4..start + 8].copy_from_slice(&hasher.finalize().to_le_bytes());
+    std::fs::write(&path, &bytes).expect("write");
+    match auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}) {
+        Err(Error::Corruption(c)) => {
+            assert_eq!((&c.file, c.offset), (&path, start as u64));
+            assert!(matches!(c.kind, CorruptionKind::BadSignature(_)), "{c}");
+        }
+        other => panic!("must fail: {:?}", other.map(|r| r.records)),
+    }
+}
+
+#[test]
+fn a_log_rebuilt_from_edited_events_contradicts_its_checkpoint() {
+    // The same 600 events but one, written as a fresh log (every CRC, hash, node, header
+    // and footer correct), then given the original's key files and checkpoint log.
+    let original = checkpointed_log();
+    let rebuilt = tempfile::tempdir().expect("tempdir");
+    let log = Log::create(rebuilt.path(), &small_segments(16 << 10)).expect("create");
+    let mut events = lines(600, 9);
+    events[450] = events[450].replacen("\"outcome\":\"success\"", "\"outcome\":\"failure\"", 1);
+    events[450] = events[450].replacen("\"outcome\":\"denied\"", "\"outcome\":\"success\"", 1);
+    events[450] = events[450].replacen("\"outcome\":\"error\"", "\"outcome\":\"success\"", 1);
+    assert_ne!(events[450], lines(600, 9)[450]);
+    append_all(&log, &events, 100);
+    log.close();
+    drop(log);
+    std::fs::remove_dir_all(rebuilt.path().join("keys")).expect("rm");
+    common::copy_dir(&original.path().join("keys"), &rebuilt.path().join("keys"));
+    let path = rebuilt.path().join("checkpoints");
+    std::fs::copy(original.path().join("checkpoints"), &path).expect("copy");
+    let offsets = checkpoint_offsets(&path);
+    match auditlog_engine::verify::verify_dir(rebuilt.path(), &mut |_| {}) {
+        Err(Error::Corruption(c)) => {
+            // Event 450 is first covered by the checkpoint at 600, the third one.
+            assert_eq!((&c.file, c.offset), (&path, offsets[2] as u64));
+            assert!(matches!(c.kind, CorruptionKind::HashMismatch(_)), "{c}");
+        }
+        other => panic!("must fail: {:?}", other.map(|r| r.records)),
+    }
 }

@@ -1,9 +1,14 @@
 //! `auditlog init`: create a log.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
-use auditlog_engine::{DEFAULT_SEGMENT_BYTES, Durability, HashAlg, Log, LogConfig};
+use auditlog_engine::checkpoint::load_verifier;
+use auditlog_engine::storage::FsStorage;
+use auditlog_engine::{
+    DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_SEGMENT_BYTES, Durability, HashAlg, Log, LogConfig,
+};
 
 use super::DataDir;
 
@@ -23,6 +28,10 @@ pub(crate) struct Args {
     /// When appends are acknowledged: always, interval:<ms>, or none.
     #[arg(long, default_value = "always")]
     durability: Durability,
+    /// Sign a checkpoint this often (seconds) while the tree grows; 0: only on demand
+    /// (`auditlog checkpoint issue`) and when the log closes.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_CHECKPOINT_INTERVAL.as_secs())]
+    checkpoint_every: u64,
 }
 
 pub(crate) fn parse_hash(s: &str) -> Result<HashAlg, String> {
@@ -35,6 +44,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         origin: args.origin,
         segment_bytes: args.segment_bytes,
         durability: args.durability,
+        checkpoint_interval: Duration::from_secs(args.checkpoint_every),
     };
     let log = Log::create(&args.data.dir, &config)
         .with_context(|| format!("creating a log in {}", args.data.dir.display()))?;
@@ -46,5 +56,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         config.segment_bytes,
         config.durability
     );
+    // The private key stays in keys/checkpoint.key (owner-only); the public one is printed
+    // for whoever will audit this log.
+    if let Some(key) = load_verifier(&FsStorage::default(), log.dir())? {
+        println!("checkpoint verifier key: {}", key.to_text());
+    }
     Ok(ExitCode::SUCCESS)
 }

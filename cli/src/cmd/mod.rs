@@ -1,11 +1,13 @@
 //! The subcommands, one file each, and the argument definitions they share.
 
+mod checkpoint;
 mod demo;
 mod export;
 mod generate;
 mod info;
 mod ingest;
 mod init;
+mod key;
 mod proof;
 mod prove;
 mod verify;
@@ -43,6 +45,10 @@ enum Command {
     Export(export::Args),
     /// Print the log's size, tree head and segments.
     Info(info::Args),
+    /// Print, issue or check signed checkpoints (C2SP signed notes of the tree head).
+    Checkpoint(checkpoint::Args),
+    /// Print the log's public verifier key.
+    Key(key::Args),
     /// Generate a workload into a fresh data directory, ingest, prove and verify it.
     Demo(demo::Args),
 }
@@ -57,6 +63,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(args),
         Command::Export(args) => export::run(args),
         Command::Info(args) => info::run(args),
+        Command::Checkpoint(args) => checkpoint::run(args),
+        Command::Key(args) => key::run(args),
         Command::Demo(args) => demo::run(args),
     }
 }

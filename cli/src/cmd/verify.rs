@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use auditlog_engine::{Error, hex, verify::verify_dir};
+use auditlog_engine::{Error, hex, verify::verify_dir_with_key};
 
 use super::DataDir;
 use crate::exit::CHECK_FAILED;
@@ -18,6 +18,10 @@ pub(crate) struct Args {
     /// Print a machine-readable JSON report.
     #[arg(long)]
     json: bool,
+    /// Check the checkpoints' signatures with this verifier key (text, or a file holding
+    /// it) instead of the data directory's own `keys/checkpoint.pub`.
+    #[arg(long, value_name = "VKEY")]
+    key: Option<String>,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -30,7 +34,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             eprint!("\rverified {:.1} MB", bytes as f64 / 1e6);
         }
     };
-    let result = verify_dir(&args.data.dir, &mut progress);
+    let key = args
+        .key
+        .as_deref()
+        .map(super::checkpoint::read_key)
+        .transpose()?;
+    let result = verify_dir_with_key(&args.data.dir, key.as_ref(), &mut progress);
     if show_progress {
         eprint!("\r\x1b[K");
     }
@@ -45,6 +54,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "records": report.records,
                     "bytes": report.bytes,
                     "nodes_checked": report.nodes_checked,
+                    "checkpoints": report.checkpoints,
                     "hash": report.alg.name(),
                     "root": hex::encode(&report.root),
                     "seconds": seconds,
@@ -53,10 +63,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 println!("{json}");
             } else {
                 println!(
-                    "ok: {} records in {} segments, {} bytes, tree head {} ({:.3}s, {gbps:.2} GB/s)",
+                    "ok: {} records in {} segments, {} bytes, {} checkpoints, tree head {} ({:.3}s, {gbps:.2} GB/s)",
                     report.records,
                     report.segments,
                     report.bytes,
+                    report.checkpoints,
                     hex::encode(&report.root),
                     seconds
                 );

@@ -1,6 +1,7 @@
 //! [`Log`]: the public facade. Open (and recover), append, prove, read. It owns the writer
 //! thread and shares the read side (segments, tree) with it.
 
+mod checkpoints;
 mod read;
 mod recover;
 
@@ -13,13 +14,16 @@ use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 pub use crate::config::{
-    CONFIG_FILE, DEFAULT_SEGMENT_BYTES, Durability, LogConfig, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
+    CONFIG_FILE, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_SEGMENT_BYTES, Durability, LogConfig,
+    MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
 };
 pub use crate::shared::Metrics;
 use crate::shared::Shared;
+use checkpoints::{Cadence, Checkpoints};
 pub use read::TimeRange;
 pub use recover::RecoveryReport;
 
+use crate::checkpoint::SignedCheckpoint;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::merkle::{
@@ -108,6 +112,8 @@ pub struct Log {
     shared: Arc<Shared>,
     sender: Mutex<Option<Sender<Request>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    checkpoints: Arc<Checkpoints>,
+    cadence: Mutex<Option<Cadence>>,
     report: RecoveryReport,
     _lock: Option<File>,
 }
@@ -213,8 +219,37 @@ impl Log {
         done.recv().map_err(|_| Error::Closed)?
     }
 
-    /// Stops the writer after it has finished what was queued, and makes the tree durable.
+    /// Makes every event appended so far durable and signs a checkpoint of the tree they
+    /// make (or returns the newest one, if the tree has not grown since). The checkpoint
+    /// is kept in the checkpoint log before it is returned.
+    pub fn checkpoint(&self) -> Result<SignedCheckpoint> {
+        let sender = self.sender.lock().clone().ok_or(Error::Closed)?;
+        checkpoints::issue_now(&sender, &self.checkpoints)
+    }
+
+    /// The newest checkpoint issued, if any.
+    pub fn latest_checkpoint(&self) -> Option<SignedCheckpoint> {
+        self.checkpoints.latest()
+    }
+
+    /// Every checkpoint issued, oldest first.
+    pub fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>> {
+        self.checkpoints.all()
+    }
+
+    /// Stops the writer after it has finished what was queued, signs a last checkpoint if
+    /// the tree grew since the newest one, and makes the tree durable.
     pub fn close(&self) {
+        if let Some(cadence) = self.cadence.lock().take() {
+            cadence.stop();
+        }
+        let grown = self.checkpoints.latest().map_or(self.tree_size() > 0, |c| {
+            c.checkpoint.tree_size < self.tree_size()
+        });
+        if grown && self.sender.lock().is_some() {
+            // A failure here (the writer stopped) leaves the newest checkpoint as it was.
+            let _ = self.checkpoint();
+        }
         self.sender.lock().take();
         if let Some(handle) = self.writer.lock().take() {
             let _ = handle.join();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::{Log, LogConfig, OpenOptions, start_writer};
+use super::{Cadence, Checkpoints, Log, LogConfig, OpenOptions, start_writer};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::merkle::{CompactRange, HashAlg};
@@ -41,6 +41,9 @@ pub struct RecoveryReport {
     /// A last segment whose creation a crash interrupted (no durable header, so no
     /// acknowledged record), removed and created again.
     pub discarded_segment: Option<std::path::PathBuf>,
+    /// Bytes of an interrupted append cut from the end of the checkpoint log (or,
+    /// read-only, ignored). The checkpoint was never handed out.
+    pub torn_checkpoint_bytes: Option<u64>,
 }
 
 /// Whether the last segment, whose header does not decode, is one whose creation a crash
@@ -272,6 +275,15 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         view: RwLock::new(view),
         metrics: Metrics::default(),
     });
+    // The records must contain every checkpoint ever signed.
+    let checkpoints = Arc::new(Checkpoints::open(
+        &shared.storage,
+        dir,
+        &shared.config.origin,
+        read_only,
+    )?);
+    checkpoints.check_tree(&shared.tree, tree_size, dir)?;
+    report.torn_checkpoint_bytes = checkpoints.torn_tail();
     let (sender, writer) = match active_segment {
         Some((segment, _)) if !read_only => {
             let (sender, handle) =
@@ -280,10 +292,25 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         }
         _ => (None, None),
     };
+    let every = shared.config.checkpoint_interval;
+    let cadence = match &sender {
+        Some(sender) if !every.is_zero() => {
+            let view = Arc::clone(&shared);
+            Some(Cadence::start(
+                every,
+                sender.clone(),
+                Arc::clone(&checkpoints),
+                move || view.view.read().tree_size,
+            )?)
+        }
+        _ => None,
+    };
     Ok(Log {
         shared,
         sender: Mutex::new(sender),
         writer: Mutex::new(writer),
+        checkpoints,
+        cadence: Mutex::new(cadence),
         report,
         _lock: lock,
     })

@@ -28,6 +28,8 @@ const CRC_AT: usize = 92;
 /// The decoded footer of a sealed segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentFooter {
+    /// The format version it was written in.
+    pub version: u16,
     /// Records in the segment.
     pub record_count: u64,
     /// Tree size after the last record (= base + count).
@@ -49,7 +51,7 @@ impl SegmentFooter {
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         let start = out.len();
         out.extend_from_slice(&FOOTER_MAGIC);
-        out.extend_from_slice(&super::header::FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&[0; 6]);
         out.extend_from_slice(&self.record_count.to_le_bytes());
         out.extend_from_slice(&self.tree_size.to_le_bytes());
@@ -102,6 +104,7 @@ impl SegmentFooter {
         }
         let get = |at| read_u64(bytes, at).ok_or(truncated.clone());
         Ok(SegmentFooter {
+            version,
             record_count: get(RECORD_COUNT_AT)?,
             tree_size: get(TREE_SIZE_AT)?,
             root: read_hash(bytes, ROOT_AT).ok_or(truncated.clone())?,
@@ -120,6 +123,7 @@ mod tests {
     #[test]
     fn round_trip_and_damage() {
         let footer = SegmentFooter {
+            version: crate::segment::FORMAT_VERSION,
             record_count: 3,
             tree_size: 10,
             root: [7; 32],

@@ -40,6 +40,10 @@ impl Storage for FsStorage {
             OpenMode::Read => options.read(true),
             OpenMode::ReadWrite => options.read(true).write(true),
             OpenMode::CreateNew => options.read(true).write(true).create_new(true),
+            OpenMode::CreateNewPrivate => {
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                options.read(true).write(true).create_new(true)
+            }
         };
         Ok(Arc::new(FsFile(options.open(path)?)))
     }

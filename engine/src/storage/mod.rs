@@ -27,6 +27,8 @@ pub enum OpenMode {
     ReadWrite,
     /// A new file that must not exist yet, read and write.
     CreateNew,
+    /// Like `CreateNew`, readable and writable by the owner only (mode 0600): key files.
+    CreateNewPrivate,
 }
 
 /// A file system as the engine uses it.
@@ -68,6 +70,17 @@ pub trait StorageFile: Send + Sync + Debug {
 /// there: temporary file, fsync, rename, directory fsync (docs/FORMAT.md, "Write
 /// protocol").
 pub fn write_atomically(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomically_as(storage, path, bytes, OpenMode::CreateNew)
+}
+
+/// [`write_atomically`], creating the temporary file with `mode` (`CreateNew` or
+/// `CreateNewPrivate`).
+pub fn write_atomically_as(
+    storage: &dyn Storage,
+    path: &Path,
+    bytes: &[u8],
+    mode: OpenMode,
+) -> io::Result<()> {
     let dir = path
         .parent()
         .map(Path::to_path_buf)
@@ -81,7 +94,7 @@ pub fn write_atomically(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> io:
     if storage.exists(&tmp) {
         storage.remove(&tmp)?;
     }
-    let file = storage.open(&tmp, OpenMode::CreateNew)?;
+    let file = storage.open(&tmp, mode)?;
     file.write_all_at(bytes, 0)?;
     file.sync_data()?;
     drop(file);

@@ -46,6 +46,9 @@ pub(crate) enum Request {
     Append(PreparedBatch, Sender<Result<Ack>>),
     /// Seal the active segment now (if it has records).
     Seal(Sender<Result<()>>),
+    /// Make every record written so far durable, whatever the policy, and answer with the
+    /// tree size and root they make (what a checkpoint may sign).
+    Sync(Sender<Result<(u64, Hash)>>),
 }
 
 /// Upper bound on the bytes gathered into one group commit (plus at most one batch).
@@ -147,6 +150,9 @@ impl Writer {
                         let result = self.flush().and_then(|()| self.seal_and_roll());
                         let _ = reply.send(result);
                     }
+                    Request::Sync(reply) => {
+                        let _ = reply.send(self.flush().and_then(|()| self.sync_all()));
+                    }
                 }
                 if group_bytes >= MAX_GROUP_BYTES {
                     break;
@@ -172,6 +178,19 @@ impl Writer {
             }
         }
         self.check_sync()
+    }
+
+    /// Waits for the sync stage, then fdatasyncs the active segment if the policy did not
+    /// (`none`): every record written is durable. A failed fdatasync stops the writer.
+    fn sync_all(&mut self) -> Result<(u64, Hash)> {
+        self.barrier()?;
+        if self.shared.config.durability == Durability::None
+            && let Err(e) = self.active.file.sync_data()
+        {
+            let path = self.active.path.display();
+            return Err(self.fail(format!("fdatasync of {path} failed: {e}")));
+        }
+        Ok((self.compact.size(), self.compact.root()))
     }
 
     /// Adopts a failure of the sync stage: nothing more is written, and the bytes past the

@@ -1,0 +1,114 @@
+//! `auditlog checkpoint`: the log's signed tree heads (C2SP signed notes). With no verb it
+//! prints the newest one; `issue` signs the current tree now; `verify` checks a note
+//! against a verifier key, offline, with nothing but the note and the key.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use auditlog_engine::checkpoint::{NoteVerifier, SignedCheckpoint};
+use auditlog_engine::{OpenOptions, hex};
+
+use super::DataDir;
+use crate::exit::{CHECK_FAILED, CheckFailed};
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct Args {
+    #[command(flatten)]
+    data: DataDir,
+    #[command(subcommand)]
+    verb: Option<Verb>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Verb {
+    /// Make every event appended so far durable and sign a checkpoint of the tree now.
+    Issue {
+        #[command(flatten)]
+        data: DataDir,
+    },
+    /// Check a signed checkpoint note against a verifier key.
+    Verify {
+        /// The verifier key (`<name>+<key id>+<key>`), or a file holding it.
+        #[arg(long, value_name = "VKEY")]
+        key: String,
+        /// The signed note (`-` for stdin).
+        file: PathBuf,
+    },
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.verb {
+        None => {
+            let log = args.data.open_for_reading()?;
+            match log.latest_checkpoint() {
+                Some(signed) => {
+                    print!("{}", signed.to_text());
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => Err(CheckFailed(format!(
+                    "{} has no checkpoint yet (`auditlog checkpoint issue --data {}` signs one)",
+                    args.data.dir.display(),
+                    args.data.dir.display()
+                ))
+                .into()),
+            }
+        }
+        Some(Verb::Issue { data }) => {
+            let log = OpenOptions::new()
+                .open(&data.dir)
+                .with_context(|| format!("opening {}", data.dir.display()))?;
+            let signed = log.checkpoint()?;
+            log.close();
+            print!("{}", signed.to_text());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Verb::Verify { key, file }) => verify(&key, &file),
+    }
+}
+
+/// Reads a verifier key given as text or as a file holding it.
+pub(crate) fn read_key(key: &str) -> anyhow::Result<NoteVerifier> {
+    match NoteVerifier::parse(key) {
+        Ok(verifier) => Ok(verifier),
+        Err(as_text) => {
+            let path = std::path::Path::new(key);
+            if !path.exists() {
+                anyhow::bail!("--key: {as_text} (and no file is named so)");
+            }
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            NoteVerifier::parse(&text).with_context(|| format!("{}", path.display()))
+        }
+    }
+}
+
+fn verify(key: &str, file: &PathBuf) -> anyhow::Result<ExitCode> {
+    let key = read_key(key)?;
+    let bytes = if file.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)?;
+        bytes
+    } else {
+        std::fs::read(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    match SignedCheckpoint::open(&bytes, &key) {
+        Ok(signed) => {
+            let c = &signed.checkpoint;
+            println!(
+                "ok: {} tree size {} root {} signed by {}+{:08x}",
+                c.origin,
+                c.tree_size,
+                hex::encode(&c.root),
+                key.name(),
+                key.key_id()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("invalid: {e}");
+            Ok(ExitCode::from(CHECK_FAILED))
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! The checkpoint log: every checkpoint the log ever issued, in order, in one append-only
+//! file (docs/FORMAT.md, "Checkpoint log"). A 16-byte header, then one record frame per
+//! checkpoint holding its signed note; a checkpoint is handed out only once its frame is
+//! fdatasynced.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{MAX_NOTE_BYTES, SignedCheckpoint};
+use crate::codec::{begin_frame, finish_frame, split_frame};
+use crate::error::{Corruption, CorruptionKind, Error, Result};
+use crate::segment::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
+use crate::storage::{OpenMode, Storage, StorageFile, read_all};
+
+/// The checkpoint log's file name in the data directory.
+pub const CHECKPOINTS_FILE: &str = "checkpoints";
+
+/// `\x89ALC\r\n\x1a\n`.
+const MAGIC: [u8; 8] = [0x89, b'A', b'L', b'C', b'\r', b'\n', 0x1a, b'\n'];
+const HEADER_BYTES: usize = 16;
+
+fn header() -> [u8; HEADER_BYTES] {
+    let mut h = [0u8; HEADER_BYTES];
+    h[..8].copy_from_slice(&MAGIC);
+    h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h
+}
+
+/// Where a checkpoint's frame is in the file.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    tree_size: u64,
+    offset: u64,
+}
+
+/// The checkpoint log of one data directory, open for reading and (unless read-only)
+/// appending.
+#[derive(Debug)]
+pub struct CheckpointLog {
+    storage: Arc<dyn Storage>,
+    path: PathBuf,
+    file: Option<Arc<dyn StorageFile>>,
+    len: u64,
+    entries: Vec<Entry>,
+    latest: Option<SignedCheckpoint>,
+    /// Bytes of a torn last frame found at open (cut unless read-only).
+    torn_tail: Option<u64>,
+    read_only: bool,
+}
+
+impl CheckpointLog {
+    /// Reads the checkpoint log of `dir` (an absent file is an empty log). A last frame
+    /// that a crash left incomplete is cut, unless `read_only`; any other damage is a
+    /// [`Corruption`]. Checkpoints must name `origin` and never shrink.
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        origin: &str,
+        read_only: bool,
+    ) -> Result<CheckpointLog> {
+        let path = dir.join(CHECKPOINTS_FILE);
+        let mut log = CheckpointLog {
+            storage,
+            path,
+            file: None,
+            len: 0,
+            entries: Vec::new(),
+            latest: None,
+            torn_tail: None,
+            read_only,
+        };
+        if !log.storage.exists(&log.path) {
+            return Ok(log);
+        }
+        let io = |e| Error::io(format!("reading {}", log.path.display()), e);
+        let bytes = read_all(log.storage.as_ref(), &log.path).map_err(io)?;
+        if bytes.len() < HEADER_BYTES && header().starts_with(&bytes) {
+            // A crash interrupted the file's creation: nothing was ever appended.
+            log.torn_tail = Some(bytes.len() as u64);
+            if !read_only {
+                log.storage.remove(&log.path).map_err(io)?;
+            }
+            return Ok(log);
+        }
+        let corrupt = |offset: usize, kind| {
+            Error::Corruption(Corruption::new(&log.path, offset as u64, kind))
+        };
+        let head = bytes.get(..HEADER_BYTES);
+        if head.and_then(|h| h.get(..8)) != Some(&MAGIC[..]) {
+            return Err(corrupt(0, CorruptionKind::BadMagic));
+        }
+        let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+        if !(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
+            return Err(corrupt(
+                8,
+                CorruptionKind::UnsupportedVersion {
+                    found: version,
+                    oldest: OLDEST_SUPPORTED_FORMAT_VERSION,
+                    newest: FORMAT_VERSION,
+                },
+            ));
+        }
+        if bytes[10..HEADER_BYTES].iter().any(|&b| b != 0) {
+            return Err(corrupt(
+                10,
+                CorruptionKind::BadField("reserved bytes are not zero".into()),
+            ));
+        }
+        let mut at = HEADER_BYTES;
+        while at < bytes.len() {
+            let rest = &bytes[at..];
+            let frame = match split_frame(rest) {
+                Ok(frame) => frame,
+                // A frame running past the end: the tail of an interrupted append.
+                Err(_) if rest.len() < crate::codec::FRAME_HEADER_BYTES + MAX_NOTE_BYTES => {
+                    log.torn_tail = Some(rest.len() as u64);
+                    break;
+                }
+                Err(e) => return Err(corrupt(at, CorruptionKind::BadField(e.to_string()))),
+            };
+            if let Err(e) = frame.check() {
+                if at + frame.total == bytes.len() {
+                    log.torn_tail = Some(rest.len() as u64);
+                    break;
+                }
+                return Err(corrupt(at, CorruptionKind::BadField(e.to_string())));
+            }
+            let signed = SignedCheckpoint::parse(frame.payload)
+                .map_err(|e| corrupt(at, CorruptionKind::BadField(e.to_string())))?;
+            let checkpoint = &signed.checkpoint;
+            if checkpoint.origin != origin {
+                return Err(corrupt(
+                    at,
+                    CorruptionKind::BadField(format!(
+                        "checkpoint of origin `{}`, the log's is `{origin}`",
+                        checkpoint.origin
+                    )),
+                ));
+            }
+            if log
+                .latest
+                .as_ref()
+                .is_some_and(|l| l.checkpoint.tree_size > checkpoint.tree_size)
+            {
+                return Err(corrupt(
+                    at,
+                    CorruptionKind::BadField(
+                        "checkpoint of a smaller tree than the one before".into(),
+                    ),
+                ));
+            }
+            log.entries.push(Entry {
+                tree_size: checkpoint.tree_size,
+                offset: at as u64,
+            });
+            log.latest = Some(signed);
+            at += frame.total;
+        }
+        log.len = at as u64;
+        if !read_only {
+            let file = log
+                .storage
+                .open(&log.path, OpenMode::ReadWrite)
+                .map_err(io)?;
+            if log.torn_tail.is_some() {
+                file.set_len(log.len)
+                    .and_then(|()| file.sync_data())
+                    .map_err(|e| Error::io(format!("cutting {}", log.path.display()), e))?;
+            }
+            log.file = Some(file);
+        }
+        Ok(log)
+    }
+
+    /// Bytes of an incomplete last frame found at open (cut, unless opened read-only).
+    pub fn torn_tail(&self) -> Option<u64> {
+        self.torn_tail
+    }
+
+    /// The number of checkpoints.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no checkpoint was issued yet.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The newest checkpoint.
+    pub fn latest(&self) -> Option<&SignedCheckpoint> {
+        self.latest.as_ref()
+    }
+
+    /// The tree sizes of every checkpoint, oldest first.
+    pub fn sizes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.entries.iter().map(|e| e.tree_size)
+    }
+
+    /// Every checkpoint, oldest first, read back from the file.
+    pub fn read_all(&self) -> Result<Vec<SignedCheckpoint>> {
+        Ok(self.read_entries()?.into_iter().map(|(_, c)| c).collect())
+    }
+
+    /// Every checkpoint with the offset of its frame in the file, oldest first.
+    pub fn read_entries(&self) -> Result<Vec<(u64, SignedCheckpoint)>> {
+        if self.entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let io = |e| Error::io(format!("reading {}", self.path.display()), e);
+        let bytes = read_all(self.storage.as_ref(), &self.path).map_err(io)?;
+        self.entries
+            .iter()
+            .map(|entry| {
+                let at = entry.offset as usize;
+                let corrupt = |what: String| {
+                    Error::Corruption(Corruption::new(
+                        &self.path,
+                        entry.offset,
+                        CorruptionKind::BadField(what),
+                    ))
+                };
+                let frame = split_frame(bytes.get(at..).unwrap_or_default())
+                    .map_err(|e| corrupt(e.to_string()))?;
+                frame.check().map_err(|e| corrupt(e.to_string()))?;
+                let signed =
+                    SignedCheckpoint::parse(frame.payload).map_err(|e| corrupt(e.to_string()))?;
+                Ok((entry.offset, signed))
+            })
+            .collect()
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `signed` durably: written, then fdatasynced. It must not be of a smaller
+    /// tree than the latest.
+    pub fn append(&mut self, signed: SignedCheckpoint) -> Result<()> {
+        let size = signed.checkpoint.tree_size;
+        if self.read_only {
+            return Err(Error::InvalidArgument(
+                "the checkpoint log is open read-only".into(),
+            ));
+        }
+        if self
+            .latest
+            .as_ref()
+            .is_some_and(|l| l.checkpoint.tree_size > size)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "a checkpoint of size {size} after one of a larger tree"
+            )));
+        }
+        let path = self.path.clone();
+        let io = |e| Error::io(format!("appending to {}", path.display()), e);
+        let file = match &self.file {
+            Some(file) => Arc::clone(file),
+            None => self.create().map_err(io)?,
+        };
+        let mut frame = Vec::with_capacity(512);
+        let start = begin_frame(&mut frame);
+        frame.extend_from_slice(signed.to_text().as_bytes());
+        finish_frame(&mut frame, start)
+            .map_err(|e| Error::InvalidArgument(format!("checkpoint note refused: {e}")))?;
+        if let Err(e) = file
+            .write_all_at(&frame, self.len)
+            .and_then(|()| file.sync_data())
+        {
+            // Nothing of it was handed out: cut whatever part landed.
+            let _ = file.set_len(self.len);
+            return Err(io(e));
+        }
+        self.entries.push(Entry {
+            tree_size: size,
+            offset: self.len,
+        });
+        self.len += frame.len() as u64;
+        self.latest = Some(signed);
+        Ok(())
+    }
+
+    /// Creates the file with its header, durably.
+    fn create(&mut self) -> std::io::Result<Arc<dyn StorageFile>> {
+        let file = self.storage.open(&self.path, OpenMode::CreateNew)?;
+        file.write_all_at(&header(), 0)?;
+        file.sync_data()?;
+        if let Some(dir) = self.path.parent() {
+            self.storage.sync_dir(dir)?;
+        }
+        self.len = HEADER_BYTES as u64;
+        self.file = Some(Arc::clone(&file));
+        Ok(file)
+    }
+}
