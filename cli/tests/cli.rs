@@ -628,3 +628,62 @@ fn checkpoints_print_verify_offline_and_refuse_any_change() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn verify_checks_an_archived_segment_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(dir.path());
+    assert!(
+        auditlog(&["init", "--data", &d, "--segment-bytes", "32768"])
+            .status
+            .success()
+    );
+    let out = auditlog_stdin(
+        &["ingest", "--data", &d, "--batch", "40", "-"],
+        generate(600, 6).as_bytes(),
+    );
+    assert!(out.status.success());
+    let mut segments: Vec<_> = std::fs::read_dir(dir.path().join("segments"))
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    segments.sort();
+    assert!(segments.len() >= 3);
+    // An archived copy, away from its data directory.
+    let archive = tempfile::tempdir().expect("tempdir");
+    let copy = archive.path().join("archived.seg");
+    std::fs::copy(&segments[1], &copy).expect("copy");
+    let c = data(&copy);
+    let out = auditlog(&["verify", "--segment", &c, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let report: serde_json::Value = serde_json::from_str(&text(&out.stdout)).expect("json");
+    assert_eq!(report["sealed"], true);
+    let size = report["tree_size"].as_u64().expect("tree size");
+    let out = auditlog(&[
+        "prove",
+        "consistency",
+        "--data",
+        &d,
+        "--size1",
+        &size.to_string(),
+        "--size2",
+        "600",
+    ]);
+    let proof: serde_json::Value = serde_json::from_str(&text(&out.stdout)).expect("proof");
+    assert_eq!(
+        proof["root1"], report["root"],
+        "the segment's head is the log's at its size"
+    );
+
+    let mut bytes = std::fs::read(&copy).expect("read");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    std::fs::write(&copy, &bytes).expect("write");
+    let out = auditlog(&["verify", "--segment", &c]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).starts_with(&format!("FAILED: {c} at byte ")),
+        "{}",
+        text(&out.stdout)
+    );
+}

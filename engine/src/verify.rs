@@ -1,8 +1,9 @@
 //! The offline check behind `auditlog verify`: recompute every CRC, every record's leaf
 //! hash, every stored tree node, every segment's chain link (header frontier, footer tree
-//! head, offset table, time bounds), reading each byte once. It needs only the data
-//! directory and writes nothing. The first fault is returned as [`Corruption`] with its
-//! file and byte offset.
+//! head, offset table, time bounds) and every signed checkpoint (signature, and root at
+//! its size), reading each byte once; and [`verify_segment`], one segment file alone. It
+//! needs only the data directory (and the public key) and writes nothing. The first fault
+//! is returned as [`Corruption`] with its file and byte offset.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,13 @@ pub struct VerifyReport {
 
 fn corrupt(path: &Path, offset: u64, kind: CorruptionKind) -> Error {
     Error::Corruption(Corruption::new(path, offset, kind))
+}
+
+fn corruption_offset(error: &Error) -> Option<u64> {
+    match error {
+        Error::Corruption(c) => Some(c.offset),
+        _ => None,
+    }
 }
 
 /// Reads one level file front to back as the check asks for its nodes in index order.
@@ -140,18 +148,36 @@ struct StoredTree<'a> {
     nodes_checked: u64,
     /// Whether computed nodes were found missing at the end of a level file.
     missing: bool,
+    /// A leaf hash that differs from the stored one, not yet blamed (see [`LeafFault`]).
+    leaf_fault: Option<LeafFault>,
+}
+
+/// A record whose leaf hash differs from the stored leaf hash: either the record or the
+/// level file changed. A root that the records contradict (a sealed segment's footer, a
+/// signed checkpoint) blames the record; a footer that agrees with the records blames
+/// the level file. Until then no more stored nodes are compared (they would all differ).
+struct LeafFault {
+    /// The fault if the record changed: at its frame.
+    record: Error,
+    /// The fault if the level file changed: at the stored leaf hash.
+    stored: Error,
 }
 
 impl StoredTree<'_> {
     /// Compares the computed nodes `first..` of `level` with the stored ones; a differing
-    /// node is a fault, named with the records under it (`name_record(first leaf)`).
+    /// node is a fault, named with the records under it (`name_record(first leaf)`). A
+    /// differing leaf whose record `record_fault` can place is held as a [`LeafFault`].
     fn check_row(
         &mut self,
         level: u32,
         first: u64,
         row: &[Hash],
         name_record: &dyn Fn(u64) -> String,
+        record_fault: &dyn Fn(u64) -> Option<Error>,
     ) -> Result<()> {
+        if self.leaf_fault.is_some() {
+            return Ok(());
+        }
         while self.levels.len() <= level as usize {
             let next = self.levels.len() as u32;
             let cursor = LevelCursor::open(self.storage, self.dir, self.alg, next)?;
@@ -167,14 +193,26 @@ impl StoredTree<'_> {
             return Ok(());
         };
         let record = name_record(index << level);
-        Err(corrupt(
+        let stored = corrupt(
             &cursor.path,
             LEVEL_HEADER_BYTES + index * 32,
             CorruptionKind::HashMismatch(format!(
                 "stored tree node ({level}, {index}) differs from the one computed from the \
                  records{record}"
             )),
-        ))
+        );
+        match (level == 0).then(|| record_fault(index)).flatten() {
+            Some(record) => {
+                self.leaf_fault = Some(LeafFault { record, stored });
+                Ok(())
+            }
+            None => Err(stored),
+        }
+    }
+
+    /// `root_fault`, a root the records contradict, or the changed record that explains it.
+    fn blame(&mut self, root_fault: Error) -> Error {
+        self.leaf_fault.take().map_or(root_fault, |f| f.record)
     }
 }
 
@@ -208,6 +246,7 @@ pub fn verify_dir_with_key(
         levels: Vec::new(),
         nodes_checked: 0,
         missing: false,
+        leaf_fault: None,
     };
     let mut compact = CompactRange::new(alg);
     let mut report = VerifyReport {
@@ -267,41 +306,8 @@ pub fn verify_dir_with_key(
             ));
         }
         let header_len = header.encoded_len();
-        let footer = bytes
-            .len()
-            .checked_sub(FOOTER_BYTES)
-            .filter(|&at| at >= header_len)
-            .map(|at| {
-                (
-                    at,
-                    SegmentFooter::decode_from(bytes.get(at..).unwrap_or_default()),
-                )
-            });
-        let (records_end, footer) = match footer {
-            Some((at, Ok(f))) => (
-                usize::try_from(f.records_end).unwrap_or(usize::MAX).min(at),
-                Some((at, f)),
-            ),
-            Some((at, Err((o, k)))) if !is_last => return Err(corrupt(&path, at as u64 + o, k)),
-            None if !is_last => {
-                return Err(corrupt(
-                    &path,
-                    bytes.len() as u64,
-                    CorruptionKind::Truncated("sealed segment: no footer"),
-                ));
-            }
-            _ => (bytes.len(), None),
-        };
-        // Pass 1: every frame's place, from a sealed segment's offset table (checked by
-        // its CRC), else by walking the lengths in order.
-        let from_table = footer.as_ref().is_some_and(|(at, f)| {
-            frames_from_table(bytes, header_len, records_end, *at, f, &mut frames)
-        });
-        let walk_error = if from_table {
-            None
-        } else {
-            walk_frames(bytes, header_len, records_end, &mut frames)
-        };
+        let (records_end, footer) = locate_footer(&path, bytes, header_len, is_last)?;
+        let walk_error = place_frames(bytes, header_len, records_end, footer.as_ref(), &mut frames);
         // Passes 2 and 3 together. Worker threads check each frame's CRC, read its
         // record's timestamp and hash its leaf, a chunk of frames at a time; this thread
         // grows the tree from each chunk in file order as soon as it is done, comparing
@@ -317,13 +323,26 @@ pub fn verify_dir_with_key(
             }),
             None => format!(" (records from {leaf})"),
         };
+        let record_fault = |leaf: u64| {
+            let place = frames.get(usize::try_from(leaf.checked_sub(base)?).ok()?)?;
+            Some(corrupt(
+                &path,
+                place.start as u64,
+                CorruptionKind::HashMismatch(format!(
+                    "record {leaf} hashes differently from when it was written: its stored leaf \
+                     hash and a root signed or sealed after it disagree with it (edited, swapped \
+                     or forged with a valid CRC)"
+                )),
+            ))
+        };
         // The tree grows up to each checkpoint's size, where its root is compared.
         let grow = |mut leaves: &[Hash]| loop {
             let size = compact.size();
             while let Some((offset, signed)) =
                 pending.next_if(|(_, c)| c.checkpoint.tree_size <= size)
             {
-                check_checkpoint(&checkpoints_path, *offset, signed, &compact)?;
+                check_checkpoint(&checkpoints_path, *offset, signed, &compact)
+                    .map_err(|e| stored.blame(e))?;
             }
             if leaves.is_empty() {
                 return Ok(());
@@ -337,7 +356,7 @@ pub fn verify_dir_with_key(
             let mut result = Ok(());
             compact.extend(now, |level, first, row| {
                 if result.is_ok() {
-                    result = stored.check_row(level, first, row, &name_record);
+                    result = stored.check_row(level, first, row, &name_record, &record_fault);
                 }
             });
             result?;
@@ -348,22 +367,27 @@ pub fn verify_dir_with_key(
             (Ok(bounds), None) => bounds,
             (Err(Stop::Tree(e)), _) => return Err(e),
             (Err(Stop::Frame(offset, fault)), _) | (Ok(_), Some((offset, fault))) => {
-                let what = match fault {
-                    Fault::Frame(e) if is_last && footer.is_none() => format!(
-                        "{e} (a torn tail if the log crashed; the next writer, e.g. `auditlog ingest`, cuts it)"
-                    ),
-                    Fault::Frame(e) => e.to_string(),
-                    Fault::Misplaced { frame, table } => {
-                        format!("record frame is {frame} bytes, the offset table leaves it {table}")
-                    }
-                    Fault::Record(e) => e.to_string(),
-                    Fault::Panicked => "a verify thread panicked; records unchecked".into(),
-                };
-                return Err(corrupt(&path, offset, CorruptionKind::BadField(what)));
+                let what = describe(fault, is_last && footer.is_none());
+                // A record before it that hashes differently from its stored leaf (a
+                // forged record with a valid CRC, say) is the first fault in the file.
+                return Err(match stored.leaf_fault.take() {
+                    Some(leaf) if corruption_offset(&leaf.record) < Some(offset) => leaf.record,
+                    _ => corrupt(&path, offset, CorruptionKind::BadField(what)),
+                });
             }
         };
         report.records += frames.len() as u64;
         report.bytes += bytes.len() as u64;
+        if let Some((_, f)) = &footer
+            && let Some(fault) = stored.leaf_fault.take()
+        {
+            // The footer's root was computed from the records when they were sealed.
+            return Err(if f.root == compact.root() {
+                fault.stored
+            } else {
+                fault.record
+            });
+        }
         if let Some((footer_at, f)) = footer {
             check_footer(
                 &path,
@@ -388,7 +412,12 @@ pub fn verify_dir_with_key(
     }
     // Checkpoints of the whole tree, and any beyond the records.
     for (offset, signed) in pending {
-        check_checkpoint(&checkpoints_path, *offset, signed, &compact)?;
+        check_checkpoint(&checkpoints_path, *offset, signed, &compact)
+            .map_err(|e| stored.blame(e))?;
+    }
+    if let Some(fault) = stored.leaf_fault.take() {
+        // Nothing the records contradict: the stored leaf hash is what changed.
+        return Err(fault.stored);
     }
     report.checkpoints = checkpoints.len();
     report.notes.extend(notes);
@@ -486,6 +515,158 @@ fn check_checkpoint(
         ));
     }
     Ok(())
+}
+
+/// Finds a segment's footer after its header: the end of its records and the footer
+/// with its offset. A segment that may be the active one (`may_be_active`) may have none;
+/// its records then run to the end of the file.
+fn locate_footer(
+    path: &Path,
+    bytes: &[u8],
+    header_len: usize,
+    may_be_active: bool,
+) -> Result<(usize, Option<(usize, SegmentFooter)>)> {
+    let footer = bytes
+        .len()
+        .checked_sub(FOOTER_BYTES)
+        .filter(|&at| at >= header_len)
+        .map(|at| {
+            (
+                at,
+                SegmentFooter::decode_from(bytes.get(at..).unwrap_or_default()),
+            )
+        });
+    match footer {
+        Some((at, Ok(f))) => Ok((
+            usize::try_from(f.records_end).unwrap_or(usize::MAX).min(at),
+            Some((at, f)),
+        )),
+        Some((at, Err((o, k)))) if !may_be_active => Err(corrupt(path, at as u64 + o, k)),
+        None if !may_be_active => Err(corrupt(
+            path,
+            bytes.len() as u64,
+            CorruptionKind::Truncated("sealed segment: no footer"),
+        )),
+        _ => Ok((bytes.len(), None)),
+    }
+}
+
+/// Pass 1: every frame's place, into `frames`, from a sealed segment's offset table
+/// (checked by its CRC), else by walking the lengths in order (which may stop at a bad
+/// length: its offset and fault).
+fn place_frames(
+    bytes: &[u8],
+    header_len: usize,
+    records_end: usize,
+    footer: Option<&(usize, SegmentFooter)>,
+    frames: &mut Vec<FramePlace>,
+) -> Option<(u64, Fault)> {
+    let from_table = footer
+        .is_some_and(|(at, f)| frames_from_table(bytes, header_len, records_end, *at, f, frames));
+    if from_table {
+        None
+    } else {
+        walk_frames(bytes, header_len, records_end, frames)
+    }
+}
+
+/// A frame fault in words; `torn_hint` adds that it may be a crash's torn tail.
+fn describe(fault: Fault, torn_hint: bool) -> String {
+    match fault {
+        Fault::Frame(e) if torn_hint => format!(
+            "{e} (a torn tail if the log crashed; the next writer, e.g. `auditlog ingest`, cuts it)"
+        ),
+        Fault::Frame(e) => e.to_string(),
+        Fault::Misplaced { frame, table } => {
+            format!("record frame is {frame} bytes, the offset table leaves it {table}")
+        }
+        Fault::Record(e) => e.to_string(),
+        Fault::Panicked => "a verify thread panicked; records unchecked".into(),
+    }
+}
+
+/// What checking one segment file alone covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentReport {
+    /// The sequence number of its first record.
+    pub base_seq: u64,
+    /// Records checked.
+    pub records: u64,
+    /// The tree size after its last record.
+    pub tree_size: u64,
+    /// The tree head at `tree_size`, recomputed from the header's frontier and the records.
+    pub root: Hash,
+    /// The hash algorithm.
+    pub alg: HashAlg,
+    /// Whether it has a footer (an archived copy should).
+    pub sealed: bool,
+    /// Its size in bytes.
+    pub bytes: u64,
+}
+
+/// Checks one segment file alone, against the chain data it carries (for archived
+/// copies): its header, every frame's CRC and timestamp, and the tree grown from the
+/// header's frontier (the tree of every record before it) over its records, which must
+/// give the footer's counts and tree head; then the footer's offset table, time bounds
+/// and CRCs. Nothing else is read: the report's tree head can then be compared with a
+/// signed checkpoint of that size, or with the next segment's frontier. A segment without
+/// a footer is checked up to its end and reported unsealed.
+pub fn verify_segment(path: &Path) -> Result<SegmentReport> {
+    let storage = FsStorage::default();
+    let bytes = read_all(&storage, path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let header = SegmentHeader::decode_from(&bytes).map_err(|(o, k)| corrupt(path, o, k))?;
+    let mut compact = header
+        .compact_range()
+        .ok_or_else(|| corrupt(path, 11, CorruptionKind::BadField("bad frontier".into())))?;
+    let header_len = header.encoded_len();
+    let (records_end, footer) = locate_footer(path, &bytes, header_len, true)?;
+    let mut frames = Vec::new();
+    let walk_error = place_frames(
+        &bytes,
+        header_len,
+        records_end,
+        footer.as_ref(),
+        &mut frames,
+    );
+    let grow = |leaves: &[Hash]| {
+        compact.extend(leaves, |_, _, _| {});
+        Ok(())
+    };
+    let (min_ts, max_ts) = match (
+        check_records(&bytes, &frames, header.alg, None, grow),
+        walk_error,
+    ) {
+        (Ok(bounds), None) => bounds,
+        (Err(Stop::Tree(e)), _) => return Err(e),
+        (Err(Stop::Frame(offset, fault)), _) | (Ok(_), Some((offset, fault))) => {
+            let what = describe(fault, footer.is_none());
+            return Err(corrupt(path, offset, CorruptionKind::BadField(what)));
+        }
+    };
+    if let Some((footer_at, f)) = &footer {
+        check_footer(
+            path,
+            &bytes,
+            *footer_at,
+            f,
+            &header,
+            &frames,
+            records_end,
+            &compact,
+            min_ts,
+            max_ts,
+        )?;
+    }
+    Ok(SegmentReport {
+        base_seq: header.base_seq,
+        records: frames.len() as u64,
+        tree_size: compact.size(),
+        root: compact.root(),
+        alg: header.alg,
+        sealed: footer.is_some(),
+        bytes: bytes.len() as u64,
+    })
 }
 
 /// Where a frame should lie in a segment's bytes: exactly `start..end`.
