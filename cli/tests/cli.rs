@@ -687,3 +687,58 @@ fn verify_checks_an_archived_segment_alone() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn an_evidence_bundle_checks_offline_and_refuses_an_altered_event() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(dir.path());
+    assert!(auditlog(&["init", "--data", &d]).status.success());
+    assert!(
+        auditlog_stdin(
+            &["ingest", "--data", &d, "-"],
+            generate(3_000, 12).as_bytes()
+        )
+        .status
+        .success()
+    );
+    let key = text(&auditlog(&["key", "show", "--data", &d]).stdout)
+        .trim_end()
+        .to_owned();
+    let first = text(&auditlog(&["export", "--data", &d, "--to-seq", "1"]).stdout);
+    let event: serde_json::Value = serde_json::from_str(first.trim()).expect("event");
+    let tenant = event["organization"]["id"]
+        .as_str()
+        .expect("tenant")
+        .to_owned();
+
+    let bundle = dir.path().join("evidence.jsonl");
+    let b = data(&bundle);
+    let out = auditlog(&["export", "--data", &d, "--bundle", &b, "--tenant", &tenant]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("bytes per event"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = auditlog(&["verify-bundle", &b, "--key", &key, "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let report: serde_json::Value = serde_json::from_str(&text(&out.stdout)).expect("json");
+    let tenant_events = text(&auditlog(&["export", "--data", &d, "--tenant", &tenant]).stdout)
+        .lines()
+        .count() as u64;
+    assert_eq!(report["events"].as_u64(), Some(tenant_events));
+    assert_eq!(report["tree_size"].as_u64(), Some(3_000));
+
+    // One event's actor changed: refused, with exit 1.
+    let original = std::fs::read_to_string(&bundle).expect("read");
+    let altered = original.replacen("\"user_id\":\"usr_", "\"user_id\":\"usq_", 1);
+    assert_ne!(altered, original);
+    std::fs::write(&bundle, altered).expect("write");
+    let out = auditlog(&["verify-bundle", &b, "--key", &key]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stdout).starts_with("REJECTED: "),
+        "{}",
+        text(&out.stdout)
+    );
+}

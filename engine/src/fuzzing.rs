@@ -3,6 +3,7 @@
 //! (tests/fuzz_regressions.rs). Each decodes untrusted bytes, must never panic, and
 //! asserts the round trips that must hold for whatever decodes.
 
+use crate::bundle::verify_bundle;
 use crate::checkpoint::{Note, NoteVerifier, SignedCheckpoint};
 use crate::codec::{decode_event, decode_frame, decode_timestamp, encode_event_into, split_frame};
 use crate::event::{parse_canonical, parse_general, parse_json};
@@ -97,15 +98,21 @@ pub fn checkpoint_note(data: &[u8]) {
     }
 }
 
+/// Evidence bundles: checking any bytes answers, never panics.
+pub fn bundle(data: &[u8]) {
+    let _ = verify_bundle(&mut &data[..], None);
+}
+
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
 
 /// Every target by its name, for the regression replay.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("record", record),
     ("segment_header", segment_header),
     ("segment_footer", segment_footer),
     ("proof_json", proof_json),
     ("event_json", event_json),
     ("checkpoint_note", checkpoint_note),
+    ("bundle", bundle),
 ];

@@ -11,6 +11,7 @@ mod key;
 mod proof;
 mod prove;
 mod verify;
+mod verify_bundle;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,8 @@ enum Command {
     Checkpoint(checkpoint::Args),
     /// Print the log's public verifier key.
     Key(key::Args),
+    /// Check an evidence bundle (`auditlog export --bundle`) offline.
+    VerifyBundle(verify_bundle::Args),
     /// Generate a workload into a fresh data directory, ingest, prove and verify it.
     Demo(demo::Args),
 }
@@ -65,6 +68,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Info(args) => info::run(args),
         Command::Checkpoint(args) => checkpoint::run(args),
         Command::Key(args) => key::run(args),
+        Command::VerifyBundle(args) => verify_bundle::run(args),
         Command::Demo(args) => demo::run(args),
     }
 }

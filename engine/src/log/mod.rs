@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::merkle::{
     ConsistencyProof, Hash, HashAlg, InclusionProof, NodeSource, consistency_path, inclusion_path,
-    subtree_root,
+    multiproof, subtree_root,
 };
 use crate::storage::{FsStorage, Storage};
 pub use crate::writer::MAX_BATCH_BYTES;
@@ -299,6 +299,20 @@ impl Log {
             &path,
             root,
         ))
+    }
+
+    /// One proof of the inclusion of the leaves `seqs` (rising) in the tree of `tree_size`
+    /// leaves, sharing the nodes they have in common (see [`crate::merkle::multiproof`]).
+    pub fn multiproof(&self, seqs: &[u64], tree_size: u64) -> Result<Vec<Hash>> {
+        self.check_size(tree_size)?;
+        if !seqs.windows(2).all(|pair| pair[0] < pair[1])
+            || seqs.last().is_some_and(|&s| s >= tree_size)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "leaves must rise and stay below the tree size {tree_size}"
+            )));
+        }
+        multiproof(&self.shared.tree, seqs, tree_size)
     }
 
     /// A consistency proof between tree sizes `size1` and `size2`.

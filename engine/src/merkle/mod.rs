@@ -5,12 +5,14 @@
 mod compact;
 mod hasher;
 mod lanes;
+mod multiproof;
 mod proof;
 mod proof_json;
 mod verify;
 
 pub use compact::CompactRange;
 pub use hasher::{Hash, HashAlg};
+pub use multiproof::{MultiproofError, multiproof, verify_multiproof};
 pub use proof::{MemoryTree, NodeSource, consistency_path, inclusion_path, subtree_root};
 pub use proof_json::{ConsistencyProof, InclusionProof, Proof, ProofParseError};
 pub use verify::{ProofError, verify_consistency, verify_inclusion};

@@ -1,0 +1,201 @@
+//! Evidence bundles: written from a real log, checked offline with nothing but the bundle
+//! and the key, and refused when any event is altered, dropped or added, when the
+//! checkpoint is changed, or when it is signed by another key than the one given.
+
+mod common;
+
+use std::io::BufReader;
+use std::path::Path;
+
+use auditlog_engine::bundle::{BundleError, Selection, verify_bundle, write_bundle};
+use auditlog_engine::checkpoint::NoteVerifier;
+use auditlog_engine::merkle::MultiproofError;
+use auditlog_engine::{Log, LogConfig};
+use common::{append_all, lines};
+
+/// A log of 5,000 events with a checkpoint at 4,000 (the last 1,000 are not under one).
+fn checkpointed_log() -> (tempfile::TempDir, Log) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig {
+        segment_bytes: 256 << 10,
+        checkpoint_interval: std::time::Duration::ZERO,
+        ..LogConfig::default()
+    };
+    let log = Log::create(dir.path(), &config).expect("create");
+    let events = lines(5_000, 21);
+    append_all(&log, &events[..4_000], 500);
+    log.checkpoint().expect("checkpoint");
+    append_all(&log, &events[4_000..], 500);
+    (dir, log)
+}
+
+fn key(dir: &Path) -> NoteVerifier {
+    let text = std::fs::read_to_string(dir.join("keys/checkpoint.pub")).expect("key");
+    NoteVerifier::parse(&text).expect("key")
+}
+
+fn write(log: &Log, selection: &Selection) -> String {
+    let mut out = Vec::new();
+    write_bundle(log, selection, &mut out).expect("bundle");
+    String::from_utf8(out).expect("utf-8")
+}
+
+fn check(
+    bundle: &str,
+    key: &NoteVerifier,
+) -> Result<auditlog_engine::bundle::BundleSummary, BundleError> {
+    verify_bundle(&mut BufReader::new(bundle.as_bytes()), Some(key))
+}
+
+/// The bundle with its event lines (between the header and the proof line) changed.
+fn with_events(bundle: &str, change: impl FnOnce(&mut Vec<String>)) -> String {
+    let mut lines: Vec<String> = bundle.lines().map(str::to_owned).collect();
+    let trailer = lines.pop().expect("proof line");
+    let header = lines.remove(0);
+    change(&mut lines);
+    let mut out = header + "\n";
+    for line in lines {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out + &trailer + "\n"
+}
+
+#[test]
+fn a_sequence_range_bundle_checks_and_is_complete() {
+    let (dir, log) = checkpointed_log();
+    let selection = Selection {
+        from_seq: 1_000,
+        to_seq: Some(4_500),
+        ..Selection::default()
+    };
+    let bundle = write(&log, &selection);
+    let summary = check(&bundle, &key(dir.path())).expect("checks");
+    // Clipped to the checkpoint's tree size: 1,000..4,000.
+    assert_eq!(summary.events, 3_000);
+    assert_eq!(summary.checkpoint.tree_size, 4_000);
+    assert!(summary.complete);
+    assert!(
+        summary.proof_nodes <= 2 * 12,
+        "{} nodes",
+        summary.proof_nodes
+    );
+    // The event lines are exactly what `export` prints.
+    let mut exported = Vec::new();
+    log.scan(1_000..4_000, Default::default(), |seq, event| {
+        let mut line = Vec::new();
+        event.write_json(Some(seq), &mut line);
+        exported.push(String::from_utf8(line).expect("utf-8"));
+        Ok(true)
+    })
+    .expect("scan");
+    let in_bundle: Vec<&str> = bundle.lines().skip(1).take(3_000).collect();
+    assert_eq!(in_bundle, exported);
+}
+
+#[test]
+fn a_tenant_bundle_checks_against_the_key_given() {
+    let (dir, log) = checkpointed_log();
+    let mut tenant = String::new();
+    log.scan(0..1, Default::default(), |_, event| {
+        tenant = event.tenant_id.to_string();
+        Ok(false)
+    })
+    .expect("scan");
+    let selection = Selection {
+        tenant: Some(tenant.clone()),
+        ..Selection::default()
+    };
+    let bundle = write(&log, &selection);
+    let mut expected = 0;
+    log.scan(0..4_000, Default::default(), |_, event| {
+        expected += u64::from(event.tenant_id == tenant);
+        Ok(true)
+    })
+    .expect("scan");
+    let summary = check(&bundle, &key(dir.path())).expect("checks");
+    assert_eq!(summary.events, expected);
+    assert!(
+        !summary.complete,
+        "completeness of a tenant's events is not claimed"
+    );
+    // Another log's key: refused, whatever the bundle says about itself.
+    let (other_dir, _other) = checkpointed_log();
+    assert!(matches!(
+        check(&bundle, &key(other_dir.path())),
+        Err(BundleError::OtherKey { .. })
+    ));
+}
+
+#[test]
+fn altered_dropped_or_added_events_are_refused() {
+    let (dir, log) = checkpointed_log();
+    let key = key(dir.path());
+    let bundle = write(
+        &log,
+        &Selection {
+            from_seq: 100,
+            to_seq: Some(400),
+            ..Selection::default()
+        },
+    );
+    check(&bundle, &key).expect("the original checks");
+
+    let altered = with_events(&bundle, |events| {
+        events[7] = events[7].replacen("\"user_id\":\"usr_", "\"user_id\":\"usx_", 1);
+    });
+    assert_ne!(altered, bundle);
+    assert!(matches!(
+        check(&altered, &key),
+        Err(BundleError::Proof(MultiproofError::RootMismatch))
+    ));
+
+    let dropped = with_events(&bundle, |events| {
+        events.remove(150);
+    });
+    assert!(check(&dropped, &key).is_err(), "a dropped event is refused");
+
+    let added = with_events(&bundle, |events| {
+        let copy = events[10].replacen("{\"seq\":110,", "{\"seq\":400,", 1);
+        events.push(copy);
+    });
+    assert!(matches!(
+        check(&added, &key),
+        Err(BundleError::OutsideSelection { .. })
+    ));
+    let duplicated = with_events(&bundle, |events| {
+        let copy = events[10].clone();
+        events.insert(11, copy);
+    });
+    assert!(
+        check(&duplicated, &key).is_err(),
+        "a repeated event is refused"
+    );
+}
+
+#[test]
+fn a_changed_checkpoint_or_proof_is_refused() {
+    let (dir, log) = checkpointed_log();
+    let key = key(dir.path());
+    let bundle = write(
+        &log,
+        &Selection {
+            tenant: None,
+            from_seq: 10,
+            to_seq: Some(20),
+            ..Selection::default()
+        },
+    );
+    let resized = bundle.replacen("\\n4000\\n", "\\n4001\\n", 1);
+    assert_ne!(resized, bundle);
+    assert!(matches!(
+        check(&resized, &key),
+        Err(BundleError::Checkpoint(_))
+    ));
+    let mut lines: Vec<&str> = bundle.lines().collect();
+    let trailer = lines.pop().expect("proof line");
+    let short = trailer.replacen("\"proof\":[\"", "\"proof\":[\"A", 1);
+    let truncated = format!("{}\n{short}\n", lines.join("\n"));
+    assert!(check(&truncated, &key).is_err());
+    assert!(check(&format!("{bundle}extra\n"), &key).is_err());
+}
