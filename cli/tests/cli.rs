@@ -426,10 +426,17 @@ fn demo_runs_end_to_end() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("5000 events durable"), "{stdout}");
     assert!(
-        stdout.contains("2/4 inclusion proof of event 2500 in the tree of 5000: valid"),
+        stdout.contains("2/5 inclusion proof of event 2500 in the tree of 5000: valid"),
         "{stdout}"
     );
-    assert!(stdout.contains("4/4 verified 5000 records"), "{stdout}");
+    assert!(
+        stdout.contains("\n    5000\n"),
+        "the checkpoint's size line: {stdout}"
+    );
+    assert!(
+        stdout.contains("5/5 verified 5000 records, ") && stdout.contains(" and 1 checkpoints "),
+        "{stdout}"
+    );
     assert_eq!(
         auditlog(&["demo", "--data", &d, "--count", "10"])
             .status

@@ -121,6 +121,11 @@ pub fn write_bundle(
     let storage = crate::storage::FsStorage::default();
     let key = load_verifier(&storage, log.dir())?
         .ok_or_else(|| Error::InvalidArgument("the log has no public key".into()))?;
+    key.verify(&signed.note).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "the log's public key does not check its checkpoint: {e}"
+        ))
+    })?;
     let tree_size = signed.checkpoint.tree_size;
     let time = selection.time().map_err(Error::InvalidArgument)?;
     let alg = log.alg();

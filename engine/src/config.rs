@@ -118,13 +118,17 @@ impl LogConfig {
                 self.segment_bytes
             )));
         }
-        // The origin is also the checkpoint key's name (c2sp.org/signed-note).
-        let origin_ok = self.origin.len() <= 256
-            && crate::checkpoint::is_valid_name(&self.origin)
-            && !self.origin.chars().any(char::is_control);
+        // Format 1 allowed spaces; a new log's origin must also name its checkpoint key
+        // (see `check_new`).
+        let origin_ok = !self.origin.is_empty()
+            && self.origin.len() <= 256
+            && !self
+                .origin
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() && c != ' ');
         if !origin_ok {
             return Err(Error::InvalidArgument(format!(
-                "origin `{}` must be a name without spaces or `+`, e.g. audit.example.com/prod",
+                "origin `{}` must be one printable line",
                 self.origin
             )));
         }
@@ -132,6 +136,19 @@ impl LogConfig {
             return Err(Error::InvalidArgument(
                 "the checkpoint interval is at most a day".into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// [`LogConfig::check`], and for a new log an origin that can name its checkpoint
+    /// key (c2sp.org/signed-note): no spaces, no `+`.
+    pub fn check_new(&self) -> Result<()> {
+        self.check()?;
+        if !crate::checkpoint::is_valid_name(&self.origin) {
+            return Err(Error::InvalidArgument(format!(
+                "origin `{}` must be a name without spaces or `+`, e.g. audit.example.com/prod",
+                self.origin
+            )));
         }
         Ok(())
     }

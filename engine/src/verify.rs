@@ -343,6 +343,10 @@ pub fn verify_dir_with_key(
             {
                 check_checkpoint(&checkpoints_path, *offset, signed, &compact)
                     .map_err(|e| stored.blame(e))?;
+                if let Some(fault) = stored.leaf_fault.take() {
+                    // The records make the signed root: the stored leaf is what changed.
+                    return Err(fault.stored);
+                }
             }
             if leaves.is_empty() {
                 return Ok(());
@@ -414,6 +418,9 @@ pub fn verify_dir_with_key(
     for (offset, signed) in pending {
         check_checkpoint(&checkpoints_path, *offset, signed, &compact)
             .map_err(|e| stored.blame(e))?;
+        if let Some(fault) = stored.leaf_fault.take() {
+            return Err(fault.stored);
+        }
     }
     if let Some(fault) = stored.leaf_fault.take() {
         // Nothing the records contradict: the stored leaf hash is what changed.
@@ -452,6 +459,12 @@ fn check_signatures(
     }
     let checkpoints = log.read_entries()?;
     if checkpoints.is_empty() {
+        if key.is_some() {
+            notes.push(
+                "the log has no signed checkpoint: nothing ties its records to the key given"
+                    .into(),
+            );
+        }
         return Ok(checkpoints);
     }
     let own;
@@ -791,10 +804,11 @@ fn check_records(
     }
     drop(job_tx);
     std::thread::scope(|scope| {
+        let mut workers = Vec::with_capacity(threads);
         for _ in 0..threads {
             let (jobs, done, free, stop) =
                 (job_rx.clone(), done_tx.clone(), free_rx.clone(), &stop);
-            scope.spawn(move || {
+            workers.push(scope.spawn(move || {
                 for (index, frames) in jobs.iter() {
                     if stop.load(Ordering::Relaxed) {
                         continue;
@@ -806,7 +820,7 @@ fn check_records(
                         return;
                     }
                 }
-            });
+            }));
         }
         // Once every worker is gone (done, or panicked: a bug), `recv` fails.
         drop(done_tx);
@@ -835,6 +849,13 @@ fn check_records(
                 break;
             }
             let _ = free_tx.send(hashes);
+        }
+        stop.store(true, Ordering::Relaxed);
+        // Joined here, so a worker's panic (a bug) is reported rather than re-raised.
+        for worker in workers {
+            if worker.join().is_err() && result.is_ok() {
+                result = Err(Stop::Frame(0, Fault::Panicked));
+            }
         }
         result.map(|()| (min, max))
     })

@@ -207,3 +207,115 @@ fn a_format_1_directory_opens_and_gets_a_key() {
     let report = auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}).expect("verifies");
     assert_eq!(report.records, 70);
 }
+
+#[test]
+fn records_a_checkpoint_covers_are_never_cut_as_a_torn_tail() {
+    // Checkpoints run ahead of the tree state: records signed at 100 may lie past the
+    // durable tree size. Damage at the end of them must stop the open, not be cut.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::create(dir.path(), &config(Duration::ZERO)).expect("create");
+    append_all(&log, &lines(100, 11), 25);
+    log.checkpoint().expect("checkpoint");
+    let image = tempfile::tempdir().expect("tempdir");
+    copy_dir(dir.path(), image.path()); // what a kill -9 now would leave
+    drop(log);
+    let segment = common::segment_files(image.path())
+        .pop()
+        .expect("active segment");
+    let mut bytes = std::fs::read(&segment).expect("read");
+    let last = bytes.len() - 3;
+    bytes[last] ^= 0x01;
+    std::fs::write(&segment, &bytes).expect("write");
+    match Log::open(image.path()) {
+        Err(Error::Corruption(c)) => {
+            assert_eq!(c.file, image.path().join("checkpoints"));
+            assert!(matches!(c.kind, CorruptionKind::LostEvents(_)), "{c}");
+        }
+        other => panic!("must be refused: {:?}", other.map(|l| l.tree_size())),
+    }
+    assert_eq!(
+        std::fs::read(&segment).expect("read"),
+        bytes,
+        "nothing was cut"
+    );
+}
+
+#[test]
+fn a_damaged_length_in_the_checkpoint_log_is_corruption_not_a_tear() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::create(dir.path(), &config(Duration::ZERO)).expect("create");
+    for seed in 0..3 {
+        append_all(&log, &lines(10, seed), 10);
+        log.checkpoint().expect("checkpoint");
+    }
+    drop(log);
+    let path = dir.path().join("checkpoints");
+    let mut bytes = std::fs::read(&path).expect("read");
+    bytes[16..20].copy_from_slice(&0u32.to_le_bytes()); // the first frame's length
+    std::fs::write(&path, &bytes).expect("write");
+    assert!(matches!(Log::open(dir.path()), Err(Error::Corruption(_))));
+    assert!(matches!(
+        auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}),
+        Err(Error::Corruption(_))
+    ));
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        bytes,
+        "nothing was cut"
+    );
+}
+
+#[test]
+fn a_lost_private_key_is_not_quietly_replaced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::create(dir.path(), &config(Duration::ZERO)).expect("create");
+    append_all(&log, &lines(10, 1), 10);
+    drop(log); // signs at close
+    let public = std::fs::read(dir.path().join("keys/checkpoint.pub")).expect("read");
+    std::fs::remove_file(dir.path().join("keys/checkpoint.key")).expect("rm");
+    match Log::open(dir.path()) {
+        Err(Error::InvalidArgument(why)) => assert!(why.contains("private key"), "{why}"),
+        other => panic!("must be refused: {:?}", other.map(|l| l.tree_size())),
+    }
+    assert!(!dir.path().join("keys/checkpoint.key").exists());
+    assert_eq!(
+        std::fs::read(dir.path().join("keys/checkpoint.pub")).expect("read"),
+        public
+    );
+    // Reading needs no private key.
+    let log = OpenOptions::new()
+        .read_only(true)
+        .open(dir.path())
+        .expect("read-only");
+    assert_eq!(log.tree_size(), 10);
+    assert!(log.checkpoint().is_err(), "a read-only open does not sign");
+}
+
+#[test]
+fn a_format_1_origin_with_a_space_opens_read_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/format-v1"),
+        dir.path(),
+    );
+    let path = dir.path().join("config.json");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(
+        &path,
+        text.replace("auditlog.test/format-v1", "auditlog test"),
+    )
+    .expect("write");
+    let log = OpenOptions::new()
+        .read_only(true)
+        .open(dir.path())
+        .expect("read-only open");
+    assert_eq!(log.tree_size(), 60);
+    drop(log);
+    match Log::open(dir.path()) {
+        Err(Error::InvalidArgument(why)) => {
+            assert!(why.contains("cannot name a checkpoint key"), "{why}")
+        }
+        other => panic!("must be refused: {:?}", other.map(|l| l.tree_size())),
+    }
+    assert!(!dir.path().join("keys").exists(), "no half-made key pair");
+}

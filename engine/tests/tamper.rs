@@ -327,3 +327,20 @@ fn one_segment_alone_checks_against_the_chain_data_it_carries() {
         other => panic!("must fail: {other:?}"),
     }
 }
+
+#[test]
+fn a_stored_leaf_of_the_active_segment_is_blamed_on_the_level_file() {
+    // No footer there: the checkpoint at 3,000, which the records still make, decides.
+    let (dir, files) = copy();
+    let active = files.last().expect("active");
+    let base: usize = active
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.parse().ok())
+        .expect("base");
+    let leaf = base + 5;
+    let level = dir.path().join("tree/level-00.hashes");
+    edit(&level, |b| b[16 + 32 * leaf] ^= 0x02);
+    let (file, offset, _) = fault(dir.path());
+    assert_eq!((file, offset), (level, (16 + 32 * leaf) as u64));
+}

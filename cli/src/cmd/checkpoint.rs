@@ -56,6 +56,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Some(Verb::Issue { data }) => {
+            data.require_log()?;
             let log = OpenOptions::new()
                 .open(&data.dir)
                 .with_context(|| format!("opening {}", data.dir.display()))?;

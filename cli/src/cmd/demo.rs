@@ -1,5 +1,6 @@
 //! `auditlog demo`: the quick start. Generates a workload, ingests it into a data
-//! directory, proves one event's inclusion and the log's consistency, verifies every byte.
+//! directory, proves one event's inclusion and the log's consistency, signs a checkpoint,
+//! verifies every byte and checkpoint.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -34,7 +35,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log = Log::create(dir, &LogConfig::default())
         .with_context(|| format!("creating {}", dir.display()))?;
     println!(
-        "1/4 generating {} events (seed {}) and ingesting them into {}",
+        "1/5 generating {} events (seed {}) and ingesting them into {}",
         args.count,
         args.seed,
         dir.display()
@@ -73,28 +74,46 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     inclusion
         .verify()
         .map_err(|e| anyhow::anyhow!("inclusion proof failed: {e}"))?;
-    println!("2/4 inclusion proof of event {index} in the tree of {size}: valid");
+    println!("2/5 inclusion proof of event {index} in the tree of {size}: valid");
     println!("    {}", inclusion.to_json());
     let consistency = Proof::Consistency(log.prove_consistency(size.div_ceil(3), size)?);
     consistency
         .verify()
         .map_err(|e| anyhow::anyhow!("consistency proof failed: {e}"))?;
     println!(
-        "3/4 consistency proof {} -> {size}: valid",
+        "3/5 consistency proof {} -> {size}: valid",
         size.div_ceil(3)
     );
+    let signed = log.checkpoint()?;
+    let key = auditlog_engine::checkpoint::load_verifier(
+        &auditlog_engine::storage::FsStorage::default(),
+        dir,
+    )?
+    .context("the log has no public key")?
+    .to_text();
+    println!("4/5 signed checkpoint (C2SP signed note), verifier key {key}:");
+    for line in signed.to_text().lines() {
+        println!("    {line}");
+    }
     log.close();
     drop(log);
     let started = Instant::now();
-    let report = auditlog_engine::verify::verify_dir(dir, &mut |_| {})?;
+    let verifier = auditlog_engine::checkpoint::NoteVerifier::parse(&key)?;
+    let report = auditlog_engine::verify::verify_dir_with_key(dir, Some(&verifier), &mut |_| {})?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "4/4 verified {} records, {} bytes in {} segments in {seconds:.2}s ({:.2} GB/s)",
+        "5/5 verified {} records, {} bytes in {} segments and {} checkpoints in {seconds:.2}s ({:.2} GB/s)",
         report.records,
         report.bytes,
         report.segments,
+        report.checkpoints,
         report.bytes as f64 / seconds / 1e9
     );
-    println!("try: auditlog export --data {} --to-seq 3", dir.display());
+    let d = dir.display();
+    println!("try: auditlog export --data {d} --to-seq 3");
+    println!(
+        "     auditlog export --data {d} --bundle evidence.jsonl --from-seq 1000 --to-seq 2000"
+    );
+    println!("     auditlog verify-bundle evidence.jsonl --key {key}");
     Ok(ExitCode::SUCCESS)
 }

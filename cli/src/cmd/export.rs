@@ -104,11 +104,29 @@ fn bundle(log: &auditlog_engine::Log, args: &Args, path: &PathBuf) -> anyhow::Re
         to: args.to.map(rfc3339),
         tenant: args.tenant.clone(),
     };
-    let file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    // Written aside and renamed when complete, so a failed export leaves no bundle that
+    // looks whole.
+    let mut partial = path.clone().into_os_string();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let file = std::fs::File::create(&partial)
+        .with_context(|| format!("creating {}", partial.display()))?;
     let mut out = std::io::BufWriter::new(file);
-    let summary = write_bundle(log, &selection, &mut out).context("writing the bundle")?;
-    drop(out);
+    let written = write_bundle(log, &selection, &mut out)
+        .context("writing the bundle")
+        .and_then(|summary| {
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            Ok(summary)
+        });
+    let summary = match written {
+        Ok(summary) => summary,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&partial, path).with_context(|| format!("writing {}", path.display()))?;
     let per_event = summary.bytes as f64 / (summary.events.max(1)) as f64;
     eprintln!(
         "bundle {}: {} events proven against the checkpoint of tree size {}, {} shared proof nodes, {} bytes ({per_event:.0} bytes per event)",

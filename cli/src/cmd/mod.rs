@@ -82,9 +82,8 @@ pub(crate) struct DataDir {
 }
 
 impl DataDir {
-    /// Opens the log to read it, read-only: nothing in the directory changes, even after a
-    /// crash (a torn tail is ignored rather than cut), and a running writer is no obstacle.
-    pub(crate) fn open_for_reading(&self) -> anyhow::Result<Log> {
+    /// Fails with a hint when the directory holds no log.
+    pub(crate) fn require_log(&self) -> anyhow::Result<()> {
         if !self.dir.join(auditlog_engine::CONFIG_FILE).exists() {
             anyhow::bail!(
                 "{} holds no log (create one with `auditlog init --data {}`)",
@@ -92,6 +91,13 @@ impl DataDir {
                 self.dir.display()
             );
         }
+        Ok(())
+    }
+
+    /// Opens the log to read it, read-only: nothing in the directory changes, even after a
+    /// crash (a torn tail is ignored rather than cut), and a running writer is no obstacle.
+    pub(crate) fn open_for_reading(&self) -> anyhow::Result<Log> {
+        self.require_log()?;
         OpenOptions::new()
             .read_only(true)
             .open(&self.dir)

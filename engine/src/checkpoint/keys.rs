@@ -22,13 +22,16 @@ fn key_path(dir: &Path, file: &str) -> PathBuf {
 
 /// Makes a new key pair named `name` and stores it in `dir`, refusing to replace one.
 pub fn create_keys(storage: &dyn Storage, dir: &Path, name: &str) -> Result<NoteSigner> {
-    let private = key_path(dir, PRIVATE_KEY_FILE);
-    if storage.exists(&private) {
-        return Err(Error::InvalidArgument(format!(
-            "{} already exists; a log keeps its key",
-            private.display()
-        )));
+    for file in [PRIVATE_KEY_FILE, PUBLIC_KEY_FILE] {
+        let path = key_path(dir, file);
+        if storage.exists(&path) {
+            return Err(Error::InvalidArgument(format!(
+                "{} already exists; a log keeps its key",
+                path.display()
+            )));
+        }
     }
+    let private = key_path(dir, PRIVATE_KEY_FILE);
     let signer = NoteSigner::generate(name).map_err(|e| Error::InvalidArgument(e.to_string()))?;
     let keys = dir.join(KEYS_DIR);
     storage

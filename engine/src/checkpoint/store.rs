@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{MAX_NOTE_BYTES, SignedCheckpoint};
-use crate::codec::{begin_frame, finish_frame, split_frame};
+use crate::codec::{FrameError, begin_frame, finish_frame, split_frame};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::segment::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 use crate::storage::{OpenMode, Storage, StorageFile, read_all};
@@ -111,8 +111,11 @@ impl CheckpointLog {
             let rest = &bytes[at..];
             let frame = match split_frame(rest) {
                 Ok(frame) => frame,
-                // A frame running past the end: the tail of an interrupted append.
-                Err(_) if rest.len() < crate::codec::FRAME_HEADER_BYTES + MAX_NOTE_BYTES => {
+                // A frame running past the end: the tail of an interrupted append. A bad
+                // length is damage, not a tear.
+                Err(FrameError::Truncated { .. })
+                    if rest.len() < crate::codec::FRAME_HEADER_BYTES + MAX_NOTE_BYTES =>
+                {
                     log.torn_tail = Some(rest.len() as u64);
                     break;
                 }

@@ -11,7 +11,8 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
 use crate::checkpoint::{
-    Checkpoint, CheckpointLog, NoteSigner, SignedCheckpoint, create_keys, load_signer,
+    Checkpoint, CheckpointLog, NoteSigner, SignedCheckpoint, create_keys, is_valid_name,
+    load_signer, load_verifier,
 };
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::merkle::{Hash, NodeSource, subtree_root};
@@ -42,7 +43,25 @@ impl Checkpoints {
         } else {
             let signer = match load_signer(storage.as_ref(), dir)? {
                 Some(signer) => signer,
-                None => create_keys(storage.as_ref(), dir, origin)?,
+                // A new log, or one made before checkpoints: its first key pair. A log
+                // that has signed, or has a public key, never gets a new one quietly.
+                None if store.is_empty() && load_verifier(storage.as_ref(), dir)?.is_none() => {
+                    if !is_valid_name(origin) {
+                        return Err(Error::InvalidArgument(format!(
+                            "the origin `{origin}` cannot name a checkpoint key (no spaces or \
+                             `+`); open this log read-only, or make a new one"
+                        )));
+                    }
+                    create_keys(storage.as_ref(), dir, origin)?
+                }
+                None => {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} has signed checkpoints or a public key but its private key \
+                         (keys/checkpoint.key) is missing: restore it; a log never replaces \
+                         its key",
+                        dir.display()
+                    )));
+                }
             };
             if signer.name() != origin {
                 return Err(Error::InvalidArgument(format!(
@@ -57,6 +76,11 @@ impl Checkpoints {
             signer,
             store: Mutex::new(store),
         })
+    }
+
+    /// Whether this open can sign (it is read-write).
+    pub(crate) fn can_sign(&self) -> bool {
+        self.signer.is_some()
     }
 
     /// Bytes of an interrupted append cut from the checkpoint log at open.
@@ -82,8 +106,9 @@ impl Checkpoints {
             .as_ref()
             .ok_or_else(|| Error::InvalidArgument("the log is open read-only".into()))?;
         let mut store = self.store.lock();
+        // Another caller (the cadence, a close) may have signed as large a tree meanwhile.
         if let Some(latest) = store.latest()
-            && latest.checkpoint.tree_size == tree_size
+            && latest.checkpoint.tree_size >= tree_size
         {
             return Ok(latest.clone());
         }
@@ -97,35 +122,54 @@ impl Checkpoints {
         store.append(signed.clone())?;
         Ok(signed)
     }
+}
 
-    /// Checks that the tree of `tree_size` leaves in `tree` contains the newest checkpoint:
-    /// as many leaves at least, and the same root at its size.
-    pub(crate) fn check_tree(
-        &self,
-        tree: &dyn NodeSource,
-        tree_size: u64,
-        dir: &Path,
-    ) -> Result<()> {
-        let Some(latest) = self.latest() else {
-            return Ok(());
-        };
-        let file = dir.join(crate::checkpoint::CHECKPOINTS_FILE);
-        let signed = latest.checkpoint;
-        let fault = |kind| Error::Corruption(Corruption::new(&file, 0, kind));
-        if signed.tree_size > tree_size {
-            return Err(fault(CorruptionKind::LostEvents(format!(
+/// The newest checkpoint signed in `dir`, read without changing anything (a torn append is
+/// ignored here; the read-write open cuts it later).
+pub(crate) fn newest_checkpoint(
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    origin: &str,
+) -> Result<Option<Checkpoint>> {
+    let store = CheckpointLog::open(Arc::clone(storage), dir, origin, true)?;
+    Ok(store.latest().map(|signed| signed.checkpoint.clone()))
+}
+
+/// Checks that records ending at `tree_size` hold at least the newest checkpoint's.
+pub(crate) fn check_size(newest: Option<&Checkpoint>, tree_size: u64, dir: &Path) -> Result<()> {
+    match newest {
+        Some(signed) if signed.tree_size > tree_size => Err(Error::Corruption(Corruption::new(
+            dir.join(crate::checkpoint::CHECKPOINTS_FILE),
+            0,
+            CorruptionKind::LostEvents(format!(
                 "a checkpoint was signed at tree size {}, the records end at {tree_size}",
                 signed.tree_size
-            ))));
-        }
-        if subtree_root(tree, 0, signed.tree_size)? != signed.root {
-            return Err(fault(CorruptionKind::HashMismatch(format!(
+            )),
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Checks that `tree` has the newest checkpoint's root at its size.
+pub(crate) fn check_root(
+    newest: Option<&Checkpoint>,
+    tree: &dyn NodeSource,
+    dir: &Path,
+) -> Result<()> {
+    let Some(signed) = newest else {
+        return Ok(());
+    };
+    if subtree_root(tree, 0, signed.tree_size)? != signed.root {
+        return Err(Error::Corruption(Corruption::new(
+            dir.join(crate::checkpoint::CHECKPOINTS_FILE),
+            0,
+            CorruptionKind::HashMismatch(format!(
                 "the records' tree at size {} differs from the signed checkpoint",
                 signed.tree_size
-            ))));
-        }
-        Ok(())
+            )),
+        )));
     }
+    Ok(())
 }
 
 /// Makes every record written durable and signs the tree head they make.

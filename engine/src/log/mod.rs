@@ -82,7 +82,7 @@ impl OpenOptions {
 
     /// Creates a new log in `dir` (which must not hold one) and opens it.
     pub fn create(self, dir: &Path, config: &LogConfig) -> Result<Log> {
-        config.check()?;
+        config.check_new()?;
         let storage = Arc::clone(&self.storage);
         if storage.exists(&dir.join(CONFIG_FILE)) {
             return Err(Error::InvalidArgument(format!(
@@ -223,6 +223,11 @@ impl Log {
     /// make (or returns the newest one, if the tree has not grown since). The checkpoint
     /// is kept in the checkpoint log before it is returned.
     pub fn checkpoint(&self) -> Result<SignedCheckpoint> {
+        if !self.checkpoints.can_sign() {
+            return Err(Error::InvalidArgument(
+                "a log open read-only cannot sign checkpoints".into(),
+            ));
+        }
         let sender = self.sender.lock().clone().ok_or(Error::Closed)?;
         checkpoints::issue_now(&sender, &self.checkpoints)
     }

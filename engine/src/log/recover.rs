@@ -14,7 +14,8 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::{Cadence, Checkpoints, Log, LogConfig, OpenOptions, start_writer};
+use super::checkpoints::{self, Cadence, Checkpoints};
+use super::{Log, LogConfig, OpenOptions, start_writer};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::merkle::{CompactRange, HashAlg};
@@ -121,6 +122,9 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
     // The tree state first: it only advances after the records it names are durable, so
     // segments read after it hold at least that many, even with a writer running.
     let durable = read_durable_size(storage.as_ref(), dir)?;
+    // The newest signed checkpoint is a floor too: the records must hold it before
+    // anything on disk is changed (a torn tail cut, a segment removed).
+    let newest = checkpoints::newest_checkpoint(&storage, dir, &config.origin)?;
     let tree = TreeStore::open(Arc::clone(&storage), dir, alg, read_only)?;
     let seg_dir = dir.join(SEGMENTS_DIR);
     let bases = list_segment_bases(storage.as_ref(), dir)?;
@@ -196,6 +200,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
             )),
         ));
     }
+    checkpoints::check_size(newest.as_ref(), tree_size, dir)?;
     let compact = rebuild_tree(
         &tree,
         alg,
@@ -205,6 +210,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         read_only,
         &mut report,
     )?;
+    checkpoints::check_root(newest.as_ref(), &tree, dir)?;
     if !read_only {
         // Every check has passed: only now change what is on disk.
         if let Some(a) = &active
@@ -275,14 +281,13 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         view: RwLock::new(view),
         metrics: Metrics::default(),
     });
-    // The records must contain every checkpoint ever signed.
+    // Checked against the records above; now the key, and a torn append cut.
     let checkpoints = Arc::new(Checkpoints::open(
         &shared.storage,
         dir,
         &shared.config.origin,
         read_only,
     )?);
-    checkpoints.check_tree(&shared.tree, tree_size, dir)?;
     report.torn_checkpoint_bytes = checkpoints.torn_tail();
     let (sender, writer) = match active_segment {
         Some((segment, _)) if !read_only => {
