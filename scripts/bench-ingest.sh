@@ -22,7 +22,7 @@ for i in $(seq "$runs"); do
   rate=$(sed -E 's/.*\(([0-9]+) events\/s\).*/\1/' <<<"$line")
   echo "ingest run $i: $line"
   ingest+=("$rate")
-  out=$("$bin" verify --data "$work/data" --key "$("$bin" key show --data "$work/data")" | head -1)
+  out=$("$bin" verify --data "$work/data" --key "$("$bin" key show --data "$work/data")" | grep '^ok:')
   gbps=$(sed -E 's/.*, ([0-9.]+) GB\/s\)$/\1/' <<<"$out")
   echo "verify run $i: $out"
   verify+=("$gbps")

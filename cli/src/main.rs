@@ -3,6 +3,7 @@
 
 mod cmd;
 mod exit;
+mod out;
 
 use std::process::ExitCode;
 

@@ -749,3 +749,40 @@ fn an_evidence_bundle_checks_offline_and_refuses_an_altered_event() {
         text(&out.stdout)
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_does_not_crash_a_report() {
+    // `auditlog verify ... | head -1`: the pipe closes before the notes are printed.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(dir.path());
+    assert!(
+        auditlog_stdin(&["ingest", "--data", &d, "-"], generate(50, 2).as_bytes())
+            .status
+            .success()
+    );
+    for args in [
+        vec!["verify", "--data", &d],
+        vec!["info", "--data", &d],
+        vec!["checkpoint", "--data", &d],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_auditlog"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take()); // the reader is gone before anything is written
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            !text(&out.stderr).contains("panicked"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+}

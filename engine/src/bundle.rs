@@ -4,7 +4,7 @@
 //! as the JSON `auditlog export` prints; the checker re-encodes each to its record and
 //! hashes it, so the bundle holds each event once, readable.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -19,6 +19,10 @@ use crate::merkle::{Hash, HashAlg, MultiproofError, verify_multiproof};
 
 /// The bundle format this build writes and reads.
 pub const BUNDLE_VERSION: u32 = 1;
+
+/// The longest line a bundle may have (the proof line is the longest: about 47 bytes per
+/// node), so a damaged or hostile file cannot make the checker read without bound.
+pub const MAX_LINE_BYTES: u64 = 256 << 20;
 
 /// Which events a bundle holds: those with `from_seq <= seq < to_seq` (clipped to the
 /// checkpoint's tree size), a timestamp in `[from, to)`, and the tenant, each when given.
@@ -268,7 +272,16 @@ pub fn verify_bundle(
     let mut bytes = 0u64;
     let mut read_line = |buf: &mut String| -> std::result::Result<bool, String> {
         buf.clear();
-        let n = input.read_line(buf).map_err(|e| e.to_string())?;
+        let n = (&mut *input)
+            .take(MAX_LINE_BYTES)
+            .read_line(buf)
+            .map_err(|e| e.to_string())?;
+        if n as u64 == MAX_LINE_BYTES && !buf.ends_with('\n') {
+            return Err(format!(
+                "a line is longer than {} MiB",
+                MAX_LINE_BYTES >> 20
+            ));
+        }
         bytes += n as u64;
         Ok(n > 0)
     };

@@ -787,11 +787,7 @@ fn check_records(
 ) -> std::result::Result<(Timestamp, Timestamp), Stop> {
     /// Frames per job: a megabyte or so of records.
     const CHUNK: usize = 4096;
-    type Done = (
-        usize,
-        Vec<Hash>,
-        std::result::Result<(Timestamp, Timestamp), (u64, Fault)>,
-    );
+    type Done = (usize, Vec<Hash>, Checked);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let stop = AtomicBool::new(false);
     let (job_tx, job_rx) = crossbeam_channel::unbounded();
@@ -815,8 +811,8 @@ fn check_records(
                     }
                     let mut hashes = free.try_recv().unwrap_or_default();
                     hashes.resize(frames.len(), [0; 32]);
-                    let result = check_chunk(bytes, frames, alg, &mut hashes);
-                    if done.send((index, hashes, result)).is_err() {
+                    let checked = check_chunk(bytes, frames, alg, &mut hashes);
+                    if done.send((index, hashes, checked)).is_err() {
                         return;
                     }
                 }
@@ -829,21 +825,29 @@ fn check_records(
         let (mut min, mut max) = (Timestamp::MAX, Timestamp::MIN);
         let mut result = Ok(());
         for next in 0..chunks {
-            let (hashes, bounds) = loop {
+            let (hashes, checked) = loop {
                 if let Some(chunk) = ready.remove(&next) {
                     break chunk;
                 }
                 match done_rx.recv() {
-                    Ok((index, hashes, bounds)) => ready.insert(index, (hashes, bounds)),
-                    Err(_) => break (Vec::new(), Err((0, Fault::Panicked))),
+                    Ok((index, hashes, checked)) => ready.insert(index, (hashes, checked)),
+                    Err(_) => {
+                        let lost = Checked {
+                            hashed: 0,
+                            min: Timestamp::MAX,
+                            max: Timestamp::MIN,
+                            fault: Some((0, Fault::Panicked)),
+                        };
+                        break (Vec::new(), lost);
+                    }
                 };
             };
-            result = bounds
-                .map_err(|(offset, fault)| Stop::Frame(offset, fault))
-                .and_then(|(lo, hi)| {
-                    (min, max) = (min.min(lo), max.max(hi));
-                    grow(&hashes).map_err(Stop::Tree)
-                });
+            (min, max) = (min.min(checked.min), max.max(checked.max));
+            let good = hashes.get(..checked.hashed).unwrap_or_default();
+            let fault = checked
+                .fault
+                .map_or(Ok(()), |(offset, fault)| Err(Stop::Frame(offset, fault)));
+            result = grow(good).map_err(Stop::Tree).and(fault);
             if result.is_err() {
                 stop.store(true, Ordering::Relaxed);
                 break;
@@ -861,37 +865,69 @@ fn check_records(
     })
 }
 
+/// What [`check_chunk`] found: the frames before the first fault are checked and their
+/// leaves hashed.
+struct Checked {
+    /// Frames checked and hashed, from the chunk's first.
+    hashed: usize,
+    min: Timestamp,
+    max: Timestamp,
+    /// The first bad frame: its offset and fault.
+    fault: Option<(u64, Fault)>,
+}
+
 /// [`check_records`]' work on one chunk of frames, a few hundred at a time so each
-/// record is still in cache when it is hashed.
-fn check_chunk(
-    bytes: &[u8],
-    frames: &[FramePlace],
-    alg: HashAlg,
-    hashes: &mut [Hash],
-) -> std::result::Result<(Timestamp, Timestamp), (u64, Fault)> {
+/// record is still in cache when it is hashed. Stops at the first bad frame, with the
+/// leaves before it hashed (so a changed record before it is still found first).
+fn check_chunk(bytes: &[u8], frames: &[FramePlace], alg: HashAlg, hashes: &mut [Hash]) -> Checked {
     const BATCH: usize = 256;
-    let (mut min, mut max) = (Timestamp::MAX, Timestamp::MIN);
+    let mut out = Checked {
+        hashed: 0,
+        min: Timestamp::MAX,
+        max: Timestamp::MIN,
+        fault: None,
+    };
     let mut payloads = Vec::with_capacity(BATCH);
     for (frames, hashes) in frames.chunks(BATCH).zip(hashes.chunks_mut(BATCH)) {
         payloads.clear();
         for place in frames {
-            let offset = place.start as u64;
-            let span = bytes.get(place.start..place.end).unwrap_or_default();
-            let frame = split_frame(span).map_err(|e| (offset, Fault::Frame(e)))?;
-            if frame.total != span.len() {
-                let (frame, table) = (frame.total, span.len());
-                return Err((offset, Fault::Misplaced { frame, table }));
+            match check_frame(bytes, place) {
+                Ok((payload, timestamp)) => {
+                    out.min = out.min.min(timestamp);
+                    out.max = out.max.max(timestamp);
+                    payloads.push(payload);
+                }
+                Err(fault) => {
+                    out.fault = Some(fault);
+                    break;
+                }
             }
-            frame.check().map_err(|e| (offset, Fault::Frame(e)))?;
-            let payload = frame.payload;
-            let timestamp = decode_timestamp(payload).map_err(|e| (offset, Fault::Record(e)))?;
-            min = min.min(timestamp);
-            max = max.max(timestamp);
-            payloads.push(payload);
         }
-        alg.hash_leaves(&payloads, hashes);
+        let done = payloads.len();
+        alg.hash_leaves(&payloads, &mut hashes[..done]);
+        out.hashed += done;
+        if out.fault.is_some() {
+            break;
+        }
     }
-    Ok((min, max))
+    out
+}
+
+/// One frame: its length against its place, its CRC, its record's timestamp.
+fn check_frame<'a>(
+    bytes: &'a [u8],
+    place: &FramePlace,
+) -> std::result::Result<(&'a [u8], Timestamp), (u64, Fault)> {
+    let offset = place.start as u64;
+    let span = bytes.get(place.start..place.end).unwrap_or_default();
+    let frame = split_frame(span).map_err(|e| (offset, Fault::Frame(e)))?;
+    if frame.total != span.len() {
+        let (frame, table) = (frame.total, span.len());
+        return Err((offset, Fault::Misplaced { frame, table }));
+    }
+    frame.check().map_err(|e| (offset, Fault::Frame(e)))?;
+    let timestamp = decode_timestamp(frame.payload).map_err(|e| (offset, Fault::Record(e)))?;
+    Ok((frame.payload, timestamp))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -344,3 +344,23 @@ fn a_stored_leaf_of_the_active_segment_is_blamed_on_the_level_file() {
     let (file, offset, _) = fault(dir.path());
     assert_eq!((file, offset), (level, (16 + 32 * leaf) as u64));
 }
+
+#[test]
+fn a_forged_record_before_a_damaged_one_is_named_first() {
+    // Both in the same chunk of frames: the forged one (valid CRC, same length) is first
+    // in the file, so it is the one named, though the damaged CRC is found first.
+    let (dir, files) = copy();
+    let segment = &files[2];
+    let l = layout(segment);
+    let (forged, damaged) = (l.frame(10), l.frame(20));
+    edit(segment, |b| {
+        let last = forged.end - 1;
+        b[last] ^= 0x01;
+        let crc = crc_of_frame(&b[forged.start + 8..forged.end]);
+        b[forged.start + 4..forged.start + 8].copy_from_slice(&crc.to_le_bytes());
+        b[damaged.start + 8 + 30] ^= 0x01;
+    });
+    let (file, offset, kind) = fault(dir.path());
+    assert_eq!((file, offset), (segment.clone(), forged.start as u64));
+    assert!(matches!(kind, CorruptionKind::HashMismatch(_)), "{kind}");
+}

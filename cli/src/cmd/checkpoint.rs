@@ -11,6 +11,7 @@ use auditlog_engine::{OpenOptions, hex};
 
 use super::DataDir;
 use crate::exit::{CHECK_FAILED, CheckFailed};
+use crate::out::say;
 
 #[derive(Debug, clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -44,7 +45,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let log = args.data.open_for_reading()?;
             match log.latest_checkpoint() {
                 Some(signed) => {
-                    print!("{}", signed.to_text());
+                    crate::out::raw(signed.to_text().as_bytes());
                     Ok(ExitCode::SUCCESS)
                 }
                 None => Err(CheckFailed(format!(
@@ -62,7 +63,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("opening {}", data.dir.display()))?;
             let signed = log.checkpoint()?;
             log.close();
-            print!("{}", signed.to_text());
+            crate::out::raw(signed.to_text().as_bytes());
             Ok(ExitCode::SUCCESS)
         }
         Some(Verb::Verify { key, file }) => verify(&key, &file),
@@ -97,7 +98,7 @@ fn verify(key: &str, file: &PathBuf) -> anyhow::Result<ExitCode> {
     match SignedCheckpoint::open(&bytes, &key) {
         Ok(signed) => {
             let c = &signed.checkpoint;
-            println!(
+            say!(
                 "ok: {} tree size {} root {} signed by {}+{:08x}",
                 c.origin,
                 c.tree_size,
@@ -108,7 +109,7 @@ fn verify(key: &str, file: &PathBuf) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("invalid: {e}");
+            say!("invalid: {e}");
             Ok(ExitCode::from(CHECK_FAILED))
         }
     }

@@ -11,6 +11,7 @@ use auditlog_engine::{Log, LogConfig};
 
 use super::DataDir;
 use super::ingest;
+use crate::out::say;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -34,7 +35,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let log = Log::create(dir, &LogConfig::default())
         .with_context(|| format!("creating {}", dir.display()))?;
-    println!(
+    say!(
         "1/5 generating {} events (seed {}) and ingesting them into {}",
         args.count,
         args.seed,
@@ -61,7 +62,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .join()
         .map_err(|_| anyhow::anyhow!("the generator panicked"))??;
     let seconds = started.elapsed().as_secs_f64();
-    println!(
+    say!(
         "    {} events durable in {seconds:.2}s ({:.0} events/s, generation included); tree head {}",
         summary.count,
         summary.count as f64 / seconds,
@@ -74,13 +75,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     inclusion
         .verify()
         .map_err(|e| anyhow::anyhow!("inclusion proof failed: {e}"))?;
-    println!("2/5 inclusion proof of event {index} in the tree of {size}: valid");
-    println!("    {}", inclusion.to_json());
+    say!("2/5 inclusion proof of event {index} in the tree of {size}: valid");
+    say!("    {}", inclusion.to_json());
     let consistency = Proof::Consistency(log.prove_consistency(size.div_ceil(3), size)?);
     consistency
         .verify()
         .map_err(|e| anyhow::anyhow!("consistency proof failed: {e}"))?;
-    println!(
+    say!(
         "3/5 consistency proof {} -> {size}: valid",
         size.div_ceil(3)
     );
@@ -91,9 +92,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     )?
     .context("the log has no public key")?
     .to_text();
-    println!("4/5 signed checkpoint (C2SP signed note), verifier key {key}:");
+    say!("4/5 signed checkpoint (C2SP signed note), verifier key {key}:");
     for line in signed.to_text().lines() {
-        println!("    {line}");
+        say!("    {line}");
     }
     log.close();
     drop(log);
@@ -101,7 +102,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let verifier = auditlog_engine::checkpoint::NoteVerifier::parse(&key)?;
     let report = auditlog_engine::verify::verify_dir_with_key(dir, Some(&verifier), &mut |_| {})?;
     let seconds = started.elapsed().as_secs_f64();
-    println!(
+    say!(
         "5/5 verified {} records, {} bytes in {} segments and {} checkpoints in {seconds:.2}s ({:.2} GB/s)",
         report.records,
         report.bytes,
@@ -110,10 +111,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         report.bytes as f64 / seconds / 1e9
     );
     let d = dir.display();
-    println!("try: auditlog export --data {d} --to-seq 3");
-    println!(
-        "     auditlog export --data {d} --bundle evidence.jsonl --from-seq 1000 --to-seq 2000"
-    );
-    println!("     auditlog verify-bundle evidence.jsonl --key {key}");
+    say!("try: auditlog export --data {d} --to-seq 3");
+    say!("     auditlog export --data {d} --bundle evidence.jsonl --from-seq 1000 --to-seq 2000");
+    say!("     auditlog verify-bundle evidence.jsonl --key {key}");
     Ok(ExitCode::SUCCESS)
 }

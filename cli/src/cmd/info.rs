@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use auditlog_engine::hex;
 
 use super::DataDir;
+use crate::out::say;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -28,14 +29,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         "durability": config.durability.to_string(),
     });
     if args.json {
-        println!("{info}");
+        say!("{info}");
     } else {
-        println!("tree size   {}", log.tree_size());
-        println!("root        {}", hex::encode(&log.root()));
-        println!("hash        {}", config.hash);
-        println!("origin      {}", config.origin);
-        println!("segments    {}", log.segment_count());
-        println!("durability  {}", config.durability);
+        say!("tree size   {}", log.tree_size());
+        say!("root        {}", hex::encode(&log.root()));
+        say!("hash        {}", config.hash);
+        say!("origin      {}", config.origin);
+        say!("segments    {}", log.segment_count());
+        say!("durability  {}", config.durability);
     }
     if let Some(torn) = &log.recovery_report().torn_tail {
         eprintln!(

@@ -11,6 +11,7 @@ use auditlog_engine::{
 };
 
 use super::DataDir;
+use crate::out::say;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -48,7 +49,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let log = Log::create(&args.data.dir, &config)
         .with_context(|| format!("creating a log in {}", args.data.dir.display()))?;
-    println!(
+    say!(
         "created log in {} (hash {}, origin {}, segments of {} bytes, durability {})",
         log.dir().display(),
         config.hash,
@@ -59,7 +60,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     // The private key stays in keys/checkpoint.key (owner-only); the public one is printed
     // for whoever will audit this log.
     if let Some(key) = load_verifier(&FsStorage::default(), log.dir())? {
-        println!("checkpoint verifier key: {}", key.to_text());
+        say!("checkpoint verifier key: {}", key.to_text());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ use auditlog_engine::checkpoint::load_verifier;
 use auditlog_engine::storage::FsStorage;
 
 use super::DataDir;
+use crate::out::say;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -36,7 +37,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                         data.dir.display()
                     )
                 })?;
-            println!("{}", key.to_text());
+            say!("{}", key.to_text());
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -9,6 +9,7 @@ use anyhow::Context;
 use auditlog_engine::merkle::Proof;
 
 use crate::exit::{CHECK_FAILED, UNUSABLE};
+use crate::out::say;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -44,11 +45,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     match proof.verify() {
         Ok(()) => {
-            println!("valid");
+            say!("valid");
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            println!("invalid: {e}");
+            say!("invalid: {e}");
             Ok(ExitCode::from(CHECK_FAILED))
         }
     }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use auditlog_engine::merkle::Proof;
 
 use super::DataDir;
+use crate::out::say;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -49,6 +50,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             Proof::Consistency(data.open_for_reading()?.prove_consistency(size1, size2)?)
         }
     };
-    println!("{}", proof.to_json());
+    say!("{}", proof.to_json());
     Ok(ExitCode::SUCCESS)
 }

@@ -13,6 +13,7 @@ use auditlog_engine::{Corruption, Error, hex};
 
 use super::DataDir;
 use crate::exit::CHECK_FAILED;
+use crate::out::say;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -71,9 +72,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "seconds": seconds,
                     "notes": report.notes,
                 });
-                println!("{json}");
+                say!("{json}");
             } else {
-                println!(
+                say!(
                     "ok: {} records in {} segments, {} bytes, {} checkpoints, tree head {} ({:.3}s, {gbps:.2} GB/s)",
                     report.records,
                     report.segments,
@@ -83,7 +84,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     seconds
                 );
                 for note in &report.notes {
-                    println!("note: {note}");
+                    say!("note: {note}");
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -102,9 +103,9 @@ fn report_fault(c: &Corruption, json: bool) -> ExitCode {
             "offset": c.offset,
             "fault": c.kind.to_string(),
         });
-        println!("{json}");
+        say!("{json}");
     } else {
-        println!(
+        say!(
             "FAILED: {} at byte {}: {}",
             c.file.display(),
             c.offset,
@@ -129,13 +130,13 @@ fn run_segment(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
                     "sealed": r.sealed,
                     "bytes": r.bytes,
                 });
-                println!("{json}");
+                say!("{json}");
             } else {
                 let held = match r.records {
                     0 => "no records".to_owned(),
                     n => format!("seq {}..={} ({n} records)", r.base_seq, r.tree_size - 1),
                 };
-                println!(
+                say!(
                     "ok: {} holds {held}, {}; tree size {} has head {} \
                      (compare with a signed checkpoint of that size, or the next segment's frontier)",
                     path.display(),

@@ -12,6 +12,7 @@ use auditlog_engine::bundle::verify_bundle;
 use auditlog_engine::hex;
 
 use crate::exit::CHECK_FAILED;
+use crate::out::say;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -55,9 +56,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "proof_nodes": s.proof_nodes,
                     "bytes": s.bytes,
                 });
-                println!("{json}");
+                say!("{json}");
             } else {
-                println!(
+                say!(
                     "ok: {} events of {} are in its signed tree of size {} (root {}){}",
                     s.events,
                     c.origin,
@@ -70,7 +71,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     }
                 );
                 if key.is_none() {
-                    println!(
+                    say!(
                         "note: checked with the bundle's own key {}; give the key you were handed with --key",
                         s.key
                     );
@@ -80,12 +81,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             if args.json {
-                println!(
+                say!(
                     "{}",
                     serde_json::json!({"ok": false, "fault": e.to_string()})
                 );
             } else {
-                println!("REJECTED: {e}");
+                say!("REJECTED: {e}");
             }
             Ok(ExitCode::from(CHECK_FAILED))
         }
