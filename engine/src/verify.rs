@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::checkpoint::{
-    CHECKPOINTS_FILE, CheckpointLog, NoteVerifier, SignedCheckpoint, load_verifier,
-};
+use crate::checkpoint::{CheckpointLog, NoteVerifier, SignedCheckpoint, load_verifier};
 use crate::codec::{FrameError, RecordError, decode_timestamp, split_frame};
 use crate::config::LogConfig;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
@@ -35,8 +33,11 @@ pub struct VerifyReport {
     pub bytes: u64,
     /// Tree nodes compared with the stored level files.
     pub nodes_checked: u64,
-    /// Signed checkpoints whose signature and tree head were checked.
+    /// Signed checkpoints of the log's own checkpoint log whose signature and tree head
+    /// were checked.
     pub checkpoints: usize,
+    /// Checkpoints the auditor gave ([`verify_dir_against`]), checked the same way.
+    pub held_checkpoints: usize,
     /// The tree head of all records.
     pub root: Hash,
     /// The hash algorithm.
@@ -229,14 +230,26 @@ pub fn verify_dir_with_key(
     key: Option<&NoteVerifier>,
     progress: &mut dyn FnMut(u64),
 ) -> Result<VerifyReport> {
+    verify_dir_against(dir, key, &[], progress)
+}
+
+/// [`verify_dir_with_key`], also checking signed checkpoints the auditor holds (`held`:
+/// each file's name and bytes, e.g. notes received earlier): each must be signed by the
+/// key and have its root in the records' tree, whatever the data directory's own
+/// checkpoint log says.
+pub fn verify_dir_against(
+    dir: &Path,
+    key: Option<&NoteVerifier>,
+    held: &[(PathBuf, Vec<u8>)],
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifyReport> {
     let storage: Arc<dyn Storage> = Arc::new(FsStorage::default());
     let storage = &storage;
     let config = LogConfig::load(storage.as_ref(), dir)?;
     let alg = config.hash;
     let bases = list_segment_bases(storage.as_ref(), dir)?;
     let mut notes = Vec::new();
-    let checkpoints = check_signatures(storage, dir, &config.origin, key, &mut notes)?;
-    let checkpoints_path = dir.join(CHECKPOINTS_FILE);
+    let checkpoints = check_signatures(storage, dir, &config.origin, key, held, &mut notes)?;
     let mut pending = checkpoints.iter().peekable();
 
     let mut stored = StoredTree {
@@ -251,6 +264,7 @@ pub fn verify_dir_with_key(
     let mut compact = CompactRange::new(alg);
     let mut report = VerifyReport {
         checkpoints: 0,
+        held_checkpoints: 0,
         segments: bases.len(),
         records: 0,
         bytes: 0,
@@ -338,11 +352,8 @@ pub fn verify_dir_with_key(
         // The tree grows up to each checkpoint's size, where its root is compared.
         let grow = |mut leaves: &[Hash]| loop {
             let size = compact.size();
-            while let Some((offset, signed)) =
-                pending.next_if(|(_, c)| c.checkpoint.tree_size <= size)
-            {
-                check_checkpoint(&checkpoints_path, *offset, signed, &compact)
-                    .map_err(|e| stored.blame(e))?;
+            while let Some(at) = pending.next_if(|at| at.signed.checkpoint.tree_size <= size) {
+                check_checkpoint(at, &compact).map_err(|e| stored.blame(e))?;
                 if let Some(fault) = stored.leaf_fault.take() {
                     // The records make the signed root: the stored leaf is what changed.
                     return Err(fault.stored);
@@ -353,7 +364,7 @@ pub fn verify_dir_with_key(
             }
             let next_stop = pending
                 .peek()
-                .map_or(u64::MAX, |(_, c)| c.checkpoint.tree_size);
+                .map_or(u64::MAX, |at| at.signed.checkpoint.tree_size);
             let take =
                 usize::try_from(next_stop - size).map_or(leaves.len(), |n| n.min(leaves.len()));
             let (now, later) = leaves.split_at(take);
@@ -415,9 +426,8 @@ pub fn verify_dir_with_key(
         report.notes.push("the stored tree lacks the nodes of the newest records (the log was not closed cleanly); the next open recomputes them".into());
     }
     // Checkpoints of the whole tree, and any beyond the records.
-    for (offset, signed) in pending {
-        check_checkpoint(&checkpoints_path, *offset, signed, &compact)
-            .map_err(|e| stored.blame(e))?;
+    for at in pending {
+        check_checkpoint(at, &compact).map_err(|e| stored.blame(e))?;
         if let Some(fault) = stored.leaf_fault.take() {
             return Err(fault.stored);
         }
@@ -426,7 +436,8 @@ pub fn verify_dir_with_key(
         // Nothing the records contradict: the stored leaf hash is what changed.
         return Err(fault.stored);
     }
-    report.checkpoints = checkpoints.len();
+    report.checkpoints = checkpoints.len() - held.len();
+    report.held_checkpoints = held.len();
     report.notes.extend(notes);
     let durable = crate::tree::read_durable_size(storage.as_ref(), dir)?;
     if durable > compact.size() {
@@ -442,22 +453,55 @@ pub fn verify_dir_with_key(
     Ok(report)
 }
 
-/// Reads the checkpoint log and checks every signature with `key` (or the directory's
-/// own key), returning the checkpoints with their offsets, oldest first.
+/// A signed checkpoint and where it came from.
+struct CheckpointAt {
+    file: PathBuf,
+    offset: u64,
+    signed: SignedCheckpoint,
+}
+
+/// Reads the checkpoint log, adds the checkpoints the auditor holds, and checks every
+/// signature with `key` (or the directory's own key); returns them by tree size.
 fn check_signatures(
     storage: &Arc<dyn Storage>,
     dir: &Path,
     origin: &str,
     key: Option<&NoteVerifier>,
+    held: &[(PathBuf, Vec<u8>)],
     notes: &mut Vec<String>,
-) -> Result<Vec<(u64, SignedCheckpoint)>> {
+) -> Result<Vec<CheckpointAt>> {
     let log = CheckpointLog::open(Arc::clone(storage), dir, origin, true)?;
     if let Some(bytes) = log.torn_tail() {
         notes.push(format!(
             "the checkpoint log ends in {bytes} bytes of an interrupted append (never handed out); the next read-write open cuts them"
         ));
     }
-    let checkpoints = log.read_entries()?;
+    let mut checkpoints: Vec<CheckpointAt> = log
+        .read_entries()?
+        .into_iter()
+        .map(|(offset, signed)| CheckpointAt {
+            file: log.path().to_path_buf(),
+            offset,
+            signed,
+        })
+        .collect();
+    for (file, bytes) in held {
+        let signed = SignedCheckpoint::parse(bytes).map_err(|e| {
+            Error::InvalidArgument(format!("{}: not a signed checkpoint: {e}", file.display()))
+        })?;
+        if signed.checkpoint.origin != origin {
+            return Err(Error::InvalidArgument(format!(
+                "{}: a checkpoint of `{}`, not of this log (`{origin}`)",
+                file.display(),
+                signed.checkpoint.origin
+            )));
+        }
+        checkpoints.push(CheckpointAt {
+            file: file.clone(),
+            offset: 0,
+            signed,
+        });
+    }
     if checkpoints.is_empty() {
         if key.is_some() {
             notes.push(
@@ -485,31 +529,28 @@ fn check_signatures(
             &own
         }
     };
-    for (offset, signed) in &checkpoints {
-        key.verify(&signed.note).map_err(|e| {
+    for at in &checkpoints {
+        key.verify(&at.signed.note).map_err(|e| {
             corrupt(
-                log.path(),
-                *offset,
+                &at.file,
+                at.offset,
                 CorruptionKind::BadSignature(e.to_string()),
             )
         })?;
     }
+    // The log's own come first among equal sizes.
+    checkpoints.sort_by_key(|at| at.signed.checkpoint.tree_size);
     Ok(checkpoints)
 }
 
 /// Checks that the tree in `compact` (of at least the checkpoint's size, else events are
 /// missing) has the checkpoint's root at its size.
-fn check_checkpoint(
-    path: &Path,
-    offset: u64,
-    signed: &SignedCheckpoint,
-    compact: &CompactRange,
-) -> Result<()> {
-    let checkpoint = &signed.checkpoint;
+fn check_checkpoint(at: &CheckpointAt, compact: &CompactRange) -> Result<()> {
+    let checkpoint = &at.signed.checkpoint;
     if checkpoint.tree_size != compact.size() {
         return Err(corrupt(
-            path,
-            offset,
+            &at.file,
+            at.offset,
             CorruptionKind::LostEvents(format!(
                 "a checkpoint was signed at tree size {}, the records end at {}",
                 checkpoint.tree_size,
@@ -519,8 +560,8 @@ fn check_checkpoint(
     }
     if compact.root() != checkpoint.root {
         return Err(corrupt(
-            path,
-            offset,
+            &at.file,
+            at.offset,
             CorruptionKind::HashMismatch(format!(
                 "the records' tree at size {} contradicts the signed checkpoint of that size",
                 checkpoint.tree_size

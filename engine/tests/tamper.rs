@@ -364,3 +364,50 @@ fn a_forged_record_before_a_damaged_one_is_named_first() {
     assert_eq!((file, offset), (segment.clone(), forged.start as u64));
     assert!(matches!(kind, CorruptionKind::HashMismatch(_)), "{kind}");
 }
+
+#[test]
+fn a_checkpoint_the_auditor_holds_catches_a_shortened_log_without_checkpoints() {
+    // The auditor kept the newest checkpoint note and the key. The operator replaces the
+    // log with one of its first 2,500 events and no checkpoint log at all: every file is
+    // consistent and verify with the key alone finds nothing signed to contradict.
+    let (dir, _) = copy();
+    let held = auditlog_engine::OpenOptions::new()
+        .read_only(true)
+        .open(dir.path())
+        .expect("open")
+        .latest_checkpoint()
+        .expect("a checkpoint");
+    let key_text = std::fs::read_to_string(dir.path().join("keys/checkpoint.pub")).expect("key");
+    let key = auditlog_engine::checkpoint::NoteVerifier::parse(&key_text).expect("key");
+    let note = dir.path().join("held-checkpoint.txt");
+    std::fs::write(&note, held.to_text()).expect("write");
+
+    let shorter = tempfile::tempdir().expect("tempdir");
+    let log = Log::create(shorter.path(), &small_segments(64 << 10)).expect("create");
+    append_all(&log, &lines(EVENTS, 13)[..2_500], 50);
+    drop(log);
+    std::fs::remove_file(shorter.path().join("checkpoints")).expect("rm");
+    let report =
+        auditlog_engine::verify::verify_dir_with_key(shorter.path(), Some(&key), &mut |_| {})
+            .expect("nothing signed to contradict");
+    assert_eq!(report.checkpoints, 0);
+    assert!(!report.notes.is_empty(), "but it says so");
+
+    let bytes = std::fs::read(&note).expect("read");
+    match auditlog_engine::verify::verify_dir_against(
+        shorter.path(),
+        Some(&key),
+        &[(note.clone(), bytes)],
+        &mut |_| {},
+    ) {
+        Err(Error::Corruption(c)) => {
+            assert_eq!((c.file, c.offset), (note, 0));
+            assert!(
+                matches!(c.kind, CorruptionKind::LostEvents(_)),
+                "{}",
+                c.kind
+            );
+        }
+        other => panic!("must fail: {:?}", other.map(|r| r.records)),
+    }
+}

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use auditlog_engine::verify::{verify_dir_with_key, verify_segment};
+use anyhow::Context;
+use auditlog_engine::verify::{verify_dir_against, verify_segment};
 use auditlog_engine::{Corruption, Error, hex};
 
 use super::DataDir;
@@ -28,8 +29,12 @@ pub(crate) struct Args {
     key: Option<String>,
     /// Check this one segment file alone (e.g. an archived copy) instead of a data
     /// directory.
-    #[arg(long, value_name = "FILE", conflicts_with = "key")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["key", "checkpoint"])]
     segment: Option<PathBuf>,
+    /// A signed checkpoint you hold (e.g. received earlier): the records must contain it,
+    /// whatever the directory's own checkpoint log says. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    checkpoint: Vec<PathBuf>,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -51,7 +56,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(super::checkpoint::read_key)
         .transpose()?;
-    let result = verify_dir_with_key(&args.data.dir, key.as_ref(), &mut progress);
+    let held = args
+        .checkpoint
+        .iter()
+        .map(|path| {
+            std::fs::read(path)
+                .map(|bytes| (path.clone(), bytes))
+                .with_context(|| format!("reading {}", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let result = verify_dir_against(&args.data.dir, key.as_ref(), &held, &mut progress);
     if show_progress {
         eprint!("\r\x1b[K");
     }
@@ -67,6 +81,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "bytes": report.bytes,
                     "nodes_checked": report.nodes_checked,
                     "checkpoints": report.checkpoints,
+                    "held_checkpoints": report.held_checkpoints,
                     "hash": report.alg.name(),
                     "root": hex::encode(&report.root),
                     "seconds": seconds,
@@ -75,11 +90,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 say!("{json}");
             } else {
                 say!(
-                    "ok: {} records in {} segments, {} bytes, {} checkpoints, tree head {} ({:.3}s, {gbps:.2} GB/s)",
+                    "ok: {} records in {} segments, {} bytes, {} checkpoints{}, tree head {} ({:.3}s, {gbps:.2} GB/s)",
                     report.records,
                     report.segments,
                     report.bytes,
                     report.checkpoints,
+                    match report.held_checkpoints {
+                        0 => String::new(),
+                        n => format!(" and {n} held"),
+                    },
                     hex::encode(&report.root),
                     seconds
                 );
