@@ -564,6 +564,10 @@ fn checkpoints_print_verify_offline_and_refuse_any_change() {
         "{note}"
     );
     let info = text(&auditlog(&["info", "--data", &d]).stdout);
+    assert!(
+        info.contains("checkpoint  at tree size 500 (all events)"),
+        "{info}"
+    );
     let root_hex = info
         .lines()
         .find_map(|l| l.strip_prefix("root"))
