@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::{MAX_NOTE_BYTES, SignedCheckpoint};
 use crate::codec::{FrameError, begin_frame, finish_frame, split_frame};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
-use crate::segment::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
+use crate::segment::{FORMAT_VERSION, unsupported_version};
 use crate::storage::{OpenMode, Storage, StorageFile, read_all};
 
 /// The checkpoint log's file name in the data directory.
@@ -90,15 +90,8 @@ impl CheckpointLog {
             return Err(corrupt(0, CorruptionKind::BadMagic));
         }
         let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if !(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
-            return Err(corrupt(
-                8,
-                CorruptionKind::UnsupportedVersion {
-                    found: version,
-                    oldest: OLDEST_SUPPORTED_FORMAT_VERSION,
-                    newest: FORMAT_VERSION,
-                },
-            ));
+        if let Some(kind) = unsupported_version(version) {
+            return Err(corrupt(8, kind));
         }
         if bytes[10..HEADER_BYTES].iter().any(|&b| b != 0) {
             return Err(corrupt(

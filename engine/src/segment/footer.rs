@@ -90,17 +90,8 @@ impl SegmentFooter {
             return Err((RESERVED_AT as u64, CorruptionKind::BadField(why)));
         }
         let version = read_u16(bytes, VERSION_AT).ok_or(truncated.clone())?;
-        if !(super::header::OLDEST_SUPPORTED_FORMAT_VERSION..=super::header::FORMAT_VERSION)
-            .contains(&version)
-        {
-            return Err((
-                VERSION_AT as u64,
-                CorruptionKind::UnsupportedVersion {
-                    found: version,
-                    oldest: super::header::OLDEST_SUPPORTED_FORMAT_VERSION,
-                    newest: super::header::FORMAT_VERSION,
-                },
-            ));
+        if let Some(kind) = super::header::unsupported_version(version) {
+            return Err((VERSION_AT as u64, kind));
         }
         let get = |at| read_u64(bytes, at).ok_or(truncated.clone());
         Ok(SegmentFooter {

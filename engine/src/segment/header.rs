@@ -17,6 +17,18 @@ pub const FORMAT_VERSION: u16 = 2;
 /// The oldest segment format this build reads.
 pub const OLDEST_SUPPORTED_FORMAT_VERSION: u16 = 1;
 
+/// `UnsupportedVersion` for a file's `version` this build does not read; every file kind
+/// carries the same version number (docs/FORMAT.md, "Compatibility").
+pub(crate) fn unsupported_version(version: u16) -> Option<CorruptionKind> {
+    (!(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version)).then_some(
+        CorruptionKind::UnsupportedVersion {
+            found: version,
+            oldest: OLDEST_SUPPORTED_FORMAT_VERSION,
+            newest: FORMAT_VERSION,
+        },
+    )
+}
+
 const MAGIC_BYTES: usize = 8;
 const VERSION_AT: usize = MAGIC_BYTES;
 const HASH_ALG_AT: usize = VERSION_AT + 2;
@@ -102,15 +114,8 @@ impl SegmentHeader {
             return Err((RESERVED_AT as u64, CorruptionKind::BadField(why)));
         }
         let version = read_u16(bytes, VERSION_AT).ok_or(truncated(VERSION_AT))?;
-        if !(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
-            return Err((
-                VERSION_AT as u64,
-                CorruptionKind::UnsupportedVersion {
-                    found: version,
-                    oldest: OLDEST_SUPPORTED_FORMAT_VERSION,
-                    newest: FORMAT_VERSION,
-                },
-            ));
+        if let Some(kind) = unsupported_version(version) {
+            return Err((VERSION_AT as u64, kind));
         }
         let code = *bytes.get(HASH_ALG_AT).ok_or(truncated(HASH_ALG_AT))?;
         let alg = HashAlg::from_code(code).ok_or((

@@ -10,7 +10,7 @@ use parking_lot::RwLock;
 
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::merkle::{CompactRange, Hash, HashAlg, NodeSource};
-use crate::segment::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
+use crate::segment::{FORMAT_VERSION, unsupported_version};
 use crate::storage::{OpenMode, Storage, StorageFile, read_all, write_atomically};
 
 /// The folder of tree files inside a data directory.
@@ -66,15 +66,8 @@ pub(crate) fn check_level_header(
         header.get(8).copied().unwrap_or(0),
         header.get(9).copied().unwrap_or(0),
     ]);
-    if !(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
-        return corrupt(
-            8,
-            CorruptionKind::UnsupportedVersion {
-                found: version,
-                oldest: OLDEST_SUPPORTED_FORMAT_VERSION,
-                newest: FORMAT_VERSION,
-            },
-        );
+    if let Some(kind) = unsupported_version(version) {
+        return corrupt(8, kind);
     }
     if header.get(12..16) != Some(&[0u8; 4][..]) {
         return corrupt(
@@ -121,15 +114,8 @@ pub(crate) fn read_durable_size(storage: &dyn Storage, data_dir: &Path) -> Resul
         return Err(corrupt(10, CorruptionKind::BadField(why)));
     }
     let version = crate::le::u16_at(&bytes, 8).unwrap_or(0);
-    if !(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
-        return Err(corrupt(
-            8,
-            CorruptionKind::UnsupportedVersion {
-                found: version,
-                oldest: OLDEST_SUPPORTED_FORMAT_VERSION,
-                newest: FORMAT_VERSION,
-            },
-        ));
+    if let Some(kind) = unsupported_version(version) {
+        return Err(corrupt(8, kind));
     }
     Ok(crate::le::u64_at(&bytes, 16).unwrap_or(0))
 }
