@@ -45,6 +45,15 @@ fn generate(count: u64, seed: u64) -> String {
     text(&out.stdout)
 }
 
+/// `auditlog ingest --data d -` of `count` generated events, which must succeed.
+fn ingest_generated(d: &str, count: u64, seed: u64) {
+    let out = auditlog_stdin(
+        &["ingest", "--data", d, "-"],
+        generate(count, seed).as_bytes(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 fn data(dir: &Path) -> String {
     dir.to_str().expect("utf-8 path").to_owned()
 }
@@ -471,11 +480,7 @@ fn large_events_are_batched_by_bytes_as_well_as_lines() {
 fn reading_commands_change_nothing_in_the_data_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = data(dir.path());
-    assert!(
-        auditlog_stdin(&["ingest", "--data", &d, "-"], generate(100, 9).as_bytes())
-            .status
-            .success()
-    );
+    ingest_generated(&d, 100, 9);
     let segment = std::fs::read_dir(dir.path().join("segments"))
         .expect("dir")
         .next()
@@ -519,11 +524,7 @@ fn reading_commands_change_nothing_in_the_data_directory() {
     );
     // Verify names the tear; the next writer cuts it.
     assert_eq!(auditlog(&["verify", "--data", &d]).status.code(), Some(1));
-    assert!(
-        auditlog_stdin(&["ingest", "--data", &d, "-"], generate(1, 9).as_bytes())
-            .status
-            .success()
-    );
+    ingest_generated(&d, 1, 9);
     assert_eq!(auditlog(&["verify", "--data", &d]).status.code(), Some(0));
 }
 
@@ -547,11 +548,7 @@ fn checkpoints_print_verify_offline_and_refuse_any_change() {
         auditlog(&["checkpoint", "--data", &d]).status.code(),
         Some(1)
     );
-    assert!(
-        auditlog_stdin(&["ingest", "--data", &d, "-"], generate(500, 4).as_bytes())
-            .status
-            .success()
-    );
+    ingest_generated(&d, 500, 4);
     // Ingest closes the log, which signs the tree it grew.
     let out = auditlog(&["checkpoint", "--data", &d]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -624,11 +621,7 @@ fn checkpoints_print_verify_offline_and_refuse_any_change() {
 
     // More events: their ingest signs 520 as it closes; `checkpoint issue` then has
     // nothing new to sign and prints that one rather than a duplicate.
-    assert!(
-        auditlog_stdin(&["ingest", "--data", &d, "-"], generate(20, 5).as_bytes())
-            .status
-            .success()
-    );
+    ingest_generated(&d, 20, 5);
     let out = auditlog(&["checkpoint", "issue", "--data", &d]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).lines().nth(1), Some("520"));
@@ -759,11 +752,7 @@ fn a_reader_that_stops_early_does_not_crash_a_report() {
     // `auditlog verify ... | head -1`: the pipe closes before the notes are printed.
     let dir = tempfile::tempdir().expect("tempdir");
     let d = data(dir.path());
-    assert!(
-        auditlog_stdin(&["ingest", "--data", &d, "-"], generate(50, 2).as_bytes())
-            .status
-            .success()
-    );
+    ingest_generated(&d, 50, 2);
     for args in [
         vec!["verify", "--data", &d],
         vec!["info", "--data", &d],

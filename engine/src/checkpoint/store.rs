@@ -26,13 +26,6 @@ fn header() -> [u8; HEADER_BYTES] {
     h
 }
 
-/// Where a checkpoint's frame is in the file.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    tree_size: u64,
-    offset: u64,
-}
-
 /// The checkpoint log of one data directory, open for reading and (unless read-only)
 /// appending.
 #[derive(Debug)]
@@ -41,7 +34,8 @@ pub struct CheckpointLog {
     path: PathBuf,
     file: Option<Arc<dyn StorageFile>>,
     len: u64,
-    entries: Vec<Entry>,
+    /// The offset of each checkpoint's frame, oldest first.
+    offsets: Vec<u64>,
     latest: Option<SignedCheckpoint>,
     /// Bytes of a torn last frame found at open (cut unless read-only).
     torn_tail: Option<u64>,
@@ -64,7 +58,7 @@ impl CheckpointLog {
             path,
             file: None,
             len: 0,
-            entries: Vec::new(),
+            offsets: Vec::new(),
             latest: None,
             torn_tail: None,
             read_only,
@@ -145,10 +139,7 @@ impl CheckpointLog {
                     ),
                 ));
             }
-            log.entries.push(Entry {
-                tree_size: checkpoint.tree_size,
-                offset: at as u64,
-            });
+            log.offsets.push(at as u64);
             log.latest = Some(signed);
             at += frame.total;
         }
@@ -175,22 +166,17 @@ impl CheckpointLog {
 
     /// The number of checkpoints.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.offsets.len()
     }
 
     /// Whether no checkpoint was issued yet.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.offsets.is_empty()
     }
 
     /// The newest checkpoint.
     pub fn latest(&self) -> Option<&SignedCheckpoint> {
         self.latest.as_ref()
-    }
-
-    /// The tree sizes of every checkpoint, oldest first.
-    pub fn sizes(&self) -> impl Iterator<Item = u64> + '_ {
-        self.entries.iter().map(|e| e.tree_size)
     }
 
     /// Every checkpoint, oldest first, read back from the file.
@@ -200,19 +186,19 @@ impl CheckpointLog {
 
     /// Every checkpoint with the offset of its frame in the file, oldest first.
     pub fn read_entries(&self) -> Result<Vec<(u64, SignedCheckpoint)>> {
-        if self.entries.is_empty() {
+        if self.offsets.is_empty() {
             return Ok(Vec::new());
         }
         let io = |e| Error::io(format!("reading {}", self.path.display()), e);
         let bytes = read_all(self.storage.as_ref(), &self.path).map_err(io)?;
-        self.entries
+        self.offsets
             .iter()
-            .map(|entry| {
-                let at = entry.offset as usize;
+            .map(|&offset| {
+                let at = offset as usize;
                 let corrupt = |what: String| {
                     Error::Corruption(Corruption::new(
                         &self.path,
-                        entry.offset,
+                        offset,
                         CorruptionKind::BadField(what),
                     ))
                 };
@@ -221,7 +207,7 @@ impl CheckpointLog {
                 frame.check().map_err(|e| corrupt(e.to_string()))?;
                 let signed =
                     SignedCheckpoint::parse(frame.payload).map_err(|e| corrupt(e.to_string()))?;
-                Ok((entry.offset, signed))
+                Ok((offset, signed))
             })
             .collect()
     }
@@ -268,10 +254,7 @@ impl CheckpointLog {
             let _ = file.set_len(self.len);
             return Err(io(e));
         }
-        self.entries.push(Entry {
-            tree_size: size,
-            offset: self.len,
-        });
+        self.offsets.push(self.len);
         self.len += frame.len() as u64;
         self.latest = Some(signed);
         Ok(())
