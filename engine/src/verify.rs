@@ -288,7 +288,20 @@ pub fn verify_dir_against(
             storage.map(&path).map_err(io)?
         };
         let bytes = data.as_slice();
-        let header = SegmentHeader::decode_from(bytes).map_err(|(o, k)| corrupt(&path, o, k))?;
+        let header = SegmentHeader::decode_from(bytes).map_err(|(offset, kind)| {
+            if is_last && bytes.len() <= SegmentHeader::encoded_len_for(base) {
+                // No record in it: nothing acknowledged is lost, but the log is not whole.
+                return corrupt(
+                    &path,
+                    offset,
+                    CorruptionKind::BadField(format!(
+                        "{kind} (a segment whose creation a crash interrupted; the next \
+                         writer, e.g. `auditlog ingest`, removes it)"
+                    )),
+                );
+            }
+            corrupt(&path, offset, kind)
+        })?;
         if header.alg != alg {
             return Err(corrupt(
                 &path,
