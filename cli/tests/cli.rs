@@ -732,6 +732,15 @@ fn an_evidence_bundle_checks_offline_and_refuses_an_altered_event() {
         .count() as u64;
     assert_eq!(report["events"].as_u64(), Some(tenant_events));
     assert_eq!(report["tree_size"].as_u64(), Some(3_000));
+    // The tenant's events are proven gap-free through the last one in the bundle.
+    let last_seq = text(&auditlog(&["export", "--data", &d, "--tenant", &tenant]).stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["seq"].as_u64())
+        .filter(|&seq| seq < 3_000)
+        .max();
+    assert_eq!(report["completeness"]["kind"], "tenant_chain");
+    assert_eq!(report["completeness"]["through"].as_u64(), last_seq);
 
     // One event's actor changed: refused, with exit 1.
     let original = std::fs::read_to_string(&bundle).expect("read");

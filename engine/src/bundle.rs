@@ -2,7 +2,8 @@
 //! one signed checkpoint, that checkpoint and the log's public key, in one JSON Lines file
 //! that can be checked offline (docs/FORMAT.md, "Evidence bundle"). The events are carried
 //! as the JSON `auditlog export` prints; the checker re-encodes each to its record and
-//! hashes it, so the bundle holds each event once, readable.
+//! hashes it, so the bundle holds each event once, readable. Each event line also carries
+//! the record's tenant link, so that a tenant's events are checked gap-free.
 
 use std::io::{BufRead, Read, Write};
 
@@ -11,14 +12,16 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, NoteError, NoteVerifier, SignedCheckpoint, load_verifier};
-use crate::codec::encode_event_into;
+use crate::codec::{TenantLink, encode_record_into};
 use crate::error::{Error, Result};
 use crate::event::{Event, Timestamp, parse_json};
 use crate::log::{Log, TimeRange};
 use crate::merkle::{Hash, HashAlg, MultiproofError, verify_multiproof};
 
-/// The bundle format this build writes and reads.
-pub const BUNDLE_VERSION: u32 = 1;
+/// The bundle format this build writes.
+pub const BUNDLE_VERSION: u32 = 2;
+/// The oldest bundle format this build reads (version 1 lines carry no tenant link).
+pub const OLDEST_BUNDLE_VERSION: u32 = 1;
 
 /// The longest line a bundle may have (the proof line is the longest: about 47 bytes per
 /// node), so a damaged or hostile file cannot make the checker read without bound.
@@ -58,6 +61,15 @@ impl Selection {
     /// Whether only a sequence range selects: then every event in it must be present.
     pub fn is_whole_range(&self) -> bool {
         self.from.is_none() && self.to.is_none() && self.tenant.is_none()
+    }
+
+    /// The tenant, when a tenant and a sequence range alone select: then the tenant's
+    /// events must link one to the next with no gap.
+    fn chained_tenant(&self) -> Option<&str> {
+        match (&self.from, &self.to) {
+            (None, None) => self.tenant.as_deref(),
+            _ => None,
+        }
     }
 
     fn admits(&self, time: &TimeRange, seq: u64, event: &Event<'_>) -> bool {
@@ -103,9 +115,35 @@ pub struct BundleSummary {
     pub proof_nodes: usize,
     /// Its size in bytes.
     pub bytes: u64,
-    /// Whether every event of the sequence range was checked present (a selection by
-    /// sequence range alone).
-    pub complete: bool,
+    /// What the bundle is proven to hold all of.
+    pub completeness: Completeness,
+}
+
+/// What a checked bundle is proven to hold all of, beyond the events in it being in the
+/// log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completeness {
+    /// A sequence range alone selects: every event of `from..to` is in the bundle.
+    Range {
+        /// First sequence number.
+        from: u64,
+        /// Sequence number after the last.
+        to: u64,
+    },
+    /// A tenant (and a sequence range) select: every event of the tenant from `from` up
+    /// to and including `through` is in the bundle, as the tenant links show (the first
+    /// event links to one before `from`, each next one to the one before it). Events of
+    /// the tenant after `through` are not proven absent. `through` is `None` when the
+    /// bundle holds no event.
+    TenantChain {
+        /// First sequence number of the selection.
+        from: u64,
+        /// The last event in the bundle.
+        through: Option<u64>,
+    },
+    /// No completeness is claimed: a time range selects (timestamps come from clients), or
+    /// some events were written before tenant links existed (format 1 or 2).
+    None,
 }
 
 /// Writes a bundle of the events of `log` that `selection` picks, proven against the
@@ -147,19 +185,21 @@ pub fn write_bundle(
     };
     write_line(&mut counter, &header).map_err(io)?;
     let mut leaves: Vec<(u64, Hash)> = Vec::new();
+    let mut links: Vec<TenantLink> = Vec::new();
     let mut line = Vec::with_capacity(1024);
     let mut record = Vec::with_capacity(512);
     let end = selection.to_seq.unwrap_or(u64::MAX).min(tree_size);
-    log.scan(selection.from_seq..end, time, |seq, event| {
+    log.scan_records(selection.from_seq..end, time, |seq, stored| {
+        let (event, link) = (stored.event, stored.tenant_link);
         if !selection.admits(&time, seq, &event) {
             return Ok(true);
         }
         record.clear();
-        encode_event_into(&event, &mut record);
+        encode_record_into(&event, link, &mut record);
         leaves.push((seq, alg.hash_leaf(&record)));
+        links.push(link);
         line.clear();
-        event.write_json(Some(seq), &mut line);
-        line.push(b'\n');
+        write_event_line(seq, link, &event, &mut line);
         counter.write_all(&line).map_err(io)?;
         Ok(true)
     })?;
@@ -176,6 +216,8 @@ pub fn write_bundle(
         events: leaves.len() as u64,
         proof: nodes.iter().map(|n| BASE64.encode(n)).collect(),
     };
+    let completeness = completeness(selection, tree_size, &leaves, &links)
+        .map_err(|e| Error::InvalidArgument(format!("the bundle would not check: {e}")))?;
     write_line(&mut counter, &trailer).map_err(io)?;
     counter.flush().map_err(io)?;
     Ok(BundleSummary {
@@ -184,8 +226,67 @@ pub fn write_bundle(
         key: key.to_text(),
         proof_nodes: nodes.len(),
         bytes: counter.bytes,
-        complete: selection.is_whole_range(),
+        completeness,
     })
+}
+
+impl std::fmt::Display for Completeness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Completeness::Range { from, to } => {
+                write!(f, "every event of seq {from}..{to} is in it")
+            }
+            Completeness::TenantChain {
+                from,
+                through: Some(last),
+            } => write!(
+                f,
+                "every event of its tenant from seq {from} through {last} is in it (each links \
+                 to the one before); later ones are not proven absent"
+            ),
+            Completeness::TenantChain { through: None, .. } => {
+                write!(f, "it holds no event of its tenant; none is proven absent")
+            }
+            Completeness::None => write!(
+                f,
+                "no completeness is claimed (a time range selects, or the events predate \
+                 tenant links)"
+            ),
+        }
+    }
+}
+
+impl Completeness {
+    /// The claim as JSON, for machine-readable reports.
+    pub fn to_json(&self) -> serde_json::Value {
+        match *self {
+            Completeness::Range { from, to } => {
+                serde_json::json!({"kind": "range", "from": from, "to": to})
+            }
+            Completeness::TenantChain { from, through } => {
+                serde_json::json!({"kind": "tenant_chain", "from": from, "through": through})
+            }
+            Completeness::None => serde_json::json!({"kind": "none"}),
+        }
+    }
+}
+
+/// `{"seq":N,"tenant_prev":P,` then the event's JSON: the line of one event (no
+/// `tenant_prev` for an unlinked record, `null` for the tenant's first event).
+fn write_event_line(seq: u64, link: TenantLink, event: &Event<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("{{\"seq\":{seq},").as_bytes());
+    match link {
+        TenantLink::Unlinked => {}
+        TenantLink::First => out.extend_from_slice(b"\"tenant_prev\":null,"),
+        TenantLink::Previous(p) => {
+            out.extend_from_slice(format!("\"tenant_prev\":{p},").as_bytes());
+        }
+    }
+    let start = out.len();
+    event.write_json(None, out);
+    // The event's own `{` was written above.
+    out.remove(start);
+    out.push(b'\n');
 }
 
 fn write_line(out: &mut dyn Write, value: &impl Serialize) -> std::io::Result<()> {
@@ -255,6 +356,16 @@ pub enum BundleError {
         /// The first missing one.
         first: u64,
     },
+    /// A tenant's events do not link one to the next: some are missing.
+    #[error("line {line}: event {seq} {what}: events of its tenant are missing from the bundle")]
+    TenantGap {
+        /// The line of the event whose link shows the gap.
+        line: u64,
+        /// Its sequence number.
+        seq: u64,
+        /// What its link says against the bundle.
+        what: String,
+    },
     /// The events and proof do not make the checkpoint's root.
     #[error("the events are not those the checkpoint signs: {0}")]
     Proof(MultiproofError),
@@ -291,11 +402,11 @@ pub fn verify_bundle(
     }
     let header: Header = serde_json::from_str(&text)
         .map_err(|e| malformed(1, format!("not a bundle header: {e}")))?;
-    if header.auditlog_bundle != BUNDLE_VERSION {
+    if !(OLDEST_BUNDLE_VERSION..=BUNDLE_VERSION).contains(&header.auditlog_bundle) {
         return Err(malformed(
             1,
             format!(
-                "bundle version {} (this build reads {BUNDLE_VERSION})",
+                "bundle version {} (this build reads {OLDEST_BUNDLE_VERSION}..={BUNDLE_VERSION})",
                 header.auditlog_bundle
             ),
         ));
@@ -321,6 +432,7 @@ pub fn verify_bundle(
         .map_err(|e| malformed(1, format!("selection: {e}")))?;
 
     let mut leaves: Vec<(u64, Hash)> = Vec::new();
+    let mut links: Vec<TenantLink> = Vec::new();
     let mut record = Vec::with_capacity(512);
     let mut line_no = 1u64;
     let trailer = loop {
@@ -332,7 +444,7 @@ pub fn verify_bundle(
             ));
         }
         let line = text.trim_end_matches('\n');
-        let Some((seq, event_json)) = split_seq(line) else {
+        let Some((seq, link, event_json)) = split_event_line(line) else {
             let trailer: Trailer = serde_json::from_str(line).map_err(|e| {
                 malformed(line_no, format!("neither an event nor the proof line: {e}"))
             })?;
@@ -345,8 +457,9 @@ pub fn verify_bundle(
             return Err(BundleError::OutsideSelection { line: line_no, seq });
         }
         record.clear();
-        encode_event_into(&event, &mut record);
+        encode_record_into(&event, link, &mut record);
         leaves.push((seq, alg.hash_leaf(&record)));
+        links.push(link);
     };
     line_no += 1;
     if read_line(&mut text).map_err(|e| malformed(line_no, e))? {
@@ -370,12 +483,29 @@ pub fn verify_bundle(
         .ok_or_else(|| malformed(line_no - 1, "a proof node is not 32 bytes of base64".into()))?;
     verify_multiproof(alg, &leaves, tree_size, &nodes, &signed.checkpoint.root)
         .map_err(BundleError::Proof)?;
-    let complete = selection.is_whole_range();
-    if complete {
-        let (from, to) = (
-            selection.from_seq,
-            selection.to_seq.unwrap_or(u64::MAX).min(tree_size),
-        );
+    let completeness = completeness(selection, tree_size, &leaves, &links)?;
+    Ok(BundleSummary {
+        events: leaves.len() as u64,
+        checkpoint: signed.checkpoint,
+        key: header.key,
+        proof_nodes: nodes.len(),
+        bytes,
+        completeness,
+    })
+}
+
+/// What the selection claims the bundle holds all of, checked against its events: every
+/// seq of a sequence range, or every event of a tenant from the range's start on (each
+/// event's link names the one before it in the bundle; the first's, one before the range).
+fn completeness(
+    selection: &Selection,
+    tree_size: u64,
+    leaves: &[(u64, Hash)],
+    links: &[TenantLink],
+) -> std::result::Result<Completeness, BundleError> {
+    let from = selection.from_seq;
+    let to = selection.to_seq.unwrap_or(u64::MAX).min(tree_size);
+    if selection.is_whole_range() {
         let expected = to.saturating_sub(from);
         if leaves.len() as u64 != expected {
             let mut want = from;
@@ -394,22 +524,68 @@ pub fn verify_bundle(
                 first,
             });
         }
+        return Ok(Completeness::Range { from, to });
     }
-    Ok(BundleSummary {
-        events: leaves.len() as u64,
-        checkpoint: signed.checkpoint,
-        key: header.key,
-        proof_nodes: nodes.len(),
-        bytes,
-        complete,
+    if selection.chained_tenant().is_none() || links.contains(&TenantLink::Unlinked) {
+        return Ok(Completeness::None);
+    }
+    let mut before: Option<u64> = None;
+    for (i, (&(seq, _), &link)) in leaves.iter().zip(links).enumerate() {
+        let gap = match (before, link) {
+            (None, TenantLink::First) => None,
+            (None, TenantLink::Previous(p)) if p < from => None,
+            (None, TenantLink::Previous(p)) => Some(format!(
+                "links to event {p}, which the selection (from seq {from}) holds but the bundle lacks"
+            )),
+            (Some(b), TenantLink::Previous(p)) if p == b => None,
+            (Some(b), TenantLink::Previous(p)) => Some(format!(
+                "links to event {p}, not to {b}, the bundle's event before it"
+            )),
+            (Some(b), _) => Some(format!(
+                "is its tenant's first event, yet the bundle holds event {b} before it"
+            )),
+            (None, TenantLink::Unlinked) => Some("has no tenant link".into()),
+        };
+        if let Some(what) = gap {
+            return Err(BundleError::TenantGap {
+                line: i as u64 + 2,
+                seq,
+                what,
+            });
+        }
+        before = Some(seq);
+    }
+    Ok(Completeness::TenantChain {
+        from,
+        through: before,
     })
 }
 
-/// `{"seq":N,REST` → `(N, "{REST")`, the way `auditlog export` prints an event.
-fn split_seq(line: &str) -> Option<(u64, String)> {
-    let rest = line.strip_prefix("{\"seq\":")?;
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    let seq = rest.get(..digits)?.parse().ok()?;
-    let event = rest.get(digits..)?.strip_prefix(',')?;
-    Some((seq, format!("{{{event}")))
+/// `{"seq":N,"tenant_prev":P,REST` → `(N, link, "{REST")`, the way a bundle holds an
+/// event; without `"tenant_prev"`, the record is unlinked.
+fn split_event_line(line: &str) -> Option<(u64, TenantLink, String)> {
+    let (seq, rest) = split_number(line.strip_prefix("{\"seq\":")?)?;
+    let rest = rest.strip_prefix(',')?;
+    let (link, rest) = match rest.strip_prefix("\"tenant_prev\":") {
+        None => (TenantLink::Unlinked, rest),
+        Some(value) => match value.strip_prefix("null") {
+            Some(rest) => (TenantLink::First, rest),
+            None => {
+                // u64::MAX is the first-event mark, written `null`.
+                let (prev, rest) = split_number(value).filter(|&(p, _)| p != u64::MAX)?;
+                (TenantLink::Previous(prev), rest)
+            }
+        },
+    };
+    let rest = match link {
+        TenantLink::Unlinked => rest,
+        _ => rest.strip_prefix(',')?,
+    };
+    Some((seq, link, format!("{{{rest}")))
+}
+
+/// The decimal number at the start of `text`, and what follows it.
+fn split_number(text: &str) -> Option<(u64, &str)> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    Some((text.get(..digits)?.parse().ok()?, text.get(digits..)?))
 }

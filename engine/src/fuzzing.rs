@@ -5,7 +5,9 @@
 
 use crate::bundle::verify_bundle;
 use crate::checkpoint::{Note, NoteVerifier, SignedCheckpoint};
-use crate::codec::{decode_event, decode_frame, decode_timestamp, encode_event_into, split_frame};
+use crate::codec::{
+    decode_frame, decode_record, decode_timestamp, encode_record_into, split_frame,
+};
 use crate::event::{parse_canonical, parse_general, parse_json};
 use crate::merkle::Proof;
 use crate::segment::{SegmentFooter, SegmentHeader};
@@ -14,7 +16,7 @@ use crate::segment::{SegmentFooter, SegmentHeader};
 pub fn record(data: &[u8]) {
     if let Ok((payload, used)) = decode_frame(data) {
         assert!(used <= data.len());
-        let _ = decode_event(payload);
+        let _ = decode_record(payload);
     }
     // Splitting by length alone agrees with the full decode whenever the CRC holds.
     if let Ok(frame) = split_frame(data) {
@@ -24,12 +26,12 @@ pub fn record(data: &[u8]) {
         }
     }
     let timestamp = decode_timestamp(data);
-    if let Ok(event) = decode_event(data) {
-        assert_eq!(timestamp, Ok(event.timestamp));
-        let _ = event.to_json();
+    if let Ok(record) = decode_record(data) {
+        assert_eq!(timestamp, Ok(record.event.timestamp));
+        let _ = record.event.to_json();
         let mut again = Vec::new();
-        encode_event_into(&event, &mut again);
-        assert_eq!(decode_event(&again).ok(), Some(event));
+        encode_record_into(&record.event, record.tenant_link, &mut again);
+        assert_eq!(decode_record(&again).ok(), Some(record));
     }
 }
 

@@ -1,14 +1,17 @@
 //! Evidence bundles: written from a real log, checked offline with nothing but the bundle
 //! and the key, and refused when any event is altered, dropped or added, when the
-//! checkpoint is changed, or when it is signed by another key than the one given.
+//! checkpoint is changed, or when it is signed by another key than the one given; a
+//! tenant's bundle from which an event was dropped (and the proof made again) is refused
+//! by the tenant links.
 
 mod common;
 
 use std::io::BufReader;
 use std::path::Path;
 
-use auditlog_engine::bundle::{BundleError, Selection, verify_bundle, write_bundle};
+use auditlog_engine::bundle::{BundleError, Completeness, Selection, verify_bundle, write_bundle};
 use auditlog_engine::checkpoint::NoteVerifier;
+use auditlog_engine::codec::TenantLink;
 use auditlog_engine::merkle::MultiproofError;
 use auditlog_engine::{Log, LogConfig};
 use common::{append_all, lines};
@@ -74,18 +77,31 @@ fn a_sequence_range_bundle_checks_and_is_complete() {
     // Clipped to the checkpoint's tree size: 1,000..4,000.
     assert_eq!(summary.events, 3_000);
     assert_eq!(summary.checkpoint.tree_size, 4_000);
-    assert!(summary.complete);
+    assert_eq!(
+        summary.completeness,
+        Completeness::Range {
+            from: 1_000,
+            to: 4_000
+        }
+    );
     assert!(
         summary.proof_nodes <= 2 * 12,
         "{} nodes",
         summary.proof_nodes
     );
-    // The event lines are exactly what `export` prints.
+    // The event lines are what `export` prints, with each record's tenant link.
     let mut exported = Vec::new();
-    log.scan(1_000..4_000, Default::default(), |seq, event| {
+    log.scan_records(1_000..4_000, Default::default(), |seq, record| {
         let mut line = Vec::new();
-        event.write_json(Some(seq), &mut line);
-        exported.push(String::from_utf8(line).expect("utf-8"));
+        record.event.write_json(Some(seq), &mut line);
+        let line = String::from_utf8(line).expect("utf-8");
+        let link = match record.tenant_link {
+            TenantLink::First => "null".to_owned(),
+            TenantLink::Previous(p) => p.to_string(),
+            TenantLink::Unlinked => panic!("a new log's records are linked"),
+        };
+        let prefix = format!("{{\"seq\":{seq},");
+        exported.push(line.replacen(&prefix, &format!("{prefix}\"tenant_prev\":{link},"), 1));
         Ok(true)
     })
     .expect("scan");
@@ -107,23 +123,118 @@ fn a_tenant_bundle_checks_against_the_key_given() {
         ..Selection::default()
     };
     let bundle = write(&log, &selection);
-    let mut expected = 0;
-    log.scan(0..4_000, Default::default(), |_, event| {
-        expected += u64::from(event.tenant_id == tenant);
-        Ok(true)
-    })
-    .expect("scan");
+    let seqs = tenant_seqs(&log, &tenant, 4_000);
     let summary = check(&bundle, &key(dir.path())).expect("checks");
-    assert_eq!(summary.events, expected);
-    assert!(
-        !summary.complete,
-        "completeness of a tenant's events is not claimed"
+    assert_eq!(summary.events, seqs.len() as u64);
+    assert_eq!(
+        summary.completeness,
+        Completeness::TenantChain {
+            from: 0,
+            through: seqs.last().copied()
+        }
     );
     // Another log's key: refused, whatever the bundle says about itself.
     let (other_dir, _other) = checkpointed_log();
     assert!(matches!(
         check(&bundle, &key(other_dir.path())),
         Err(BundleError::OtherKey { .. })
+    ));
+}
+
+/// The sequence numbers of `tenant`'s events below `end`.
+fn tenant_seqs(log: &Log, tenant: &str, end: u64) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    log.scan(0..end, Default::default(), |seq, event| {
+        if event.tenant_id == tenant {
+            seqs.push(seq);
+        }
+        Ok(true)
+    })
+    .expect("scan");
+    seqs
+}
+
+/// The bundle without its event of `seq`, with a proof made again from the log for the
+/// events left: what an operator hiding that event would hand out.
+fn forged_without(log: &Log, bundle: &str, seq: u64, tree_size: u64) -> String {
+    let mut lines: Vec<String> = bundle.lines().map(str::to_owned).collect();
+    lines.pop();
+    lines.retain(|line| !line.starts_with(&format!("{{\"seq\":{seq},")));
+    let seqs: Vec<u64> = lines[1..]
+        .iter()
+        .map(|line| {
+            let rest = line.strip_prefix("{\"seq\":").expect("event line");
+            rest[..rest.find(',').expect("comma")].parse().expect("seq")
+        })
+        .collect();
+    let nodes = log.multiproof(&seqs, tree_size).expect("proof");
+    let proof: Vec<String> = nodes
+        .iter()
+        .map(|n| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, n))
+        .collect();
+    let trailer = serde_json::json!({"events": seqs.len(), "proof": proof});
+    format!("{}\n{trailer}\n", lines.join("\n"))
+}
+
+#[test]
+fn a_tenant_bundle_missing_an_event_is_refused_even_with_a_new_proof() {
+    let (dir, log) = checkpointed_log();
+    let key = key(dir.path());
+    let mut tenant = String::new();
+    log.scan(0..1, Default::default(), |_, event| {
+        tenant = event.tenant_id.to_string();
+        Ok(false)
+    })
+    .expect("scan");
+    let seqs = tenant_seqs(&log, &tenant, 4_000);
+    assert!(seqs.len() >= 6, "{} events of {tenant}", seqs.len());
+    let from_seq = seqs[1];
+    let selection = Selection {
+        tenant: Some(tenant.clone()),
+        from_seq,
+        ..Selection::default()
+    };
+    let bundle = write(&log, &selection);
+    check(&bundle, &key).expect("the original checks");
+
+    // One from the middle, or the first of the range: the next event's link names it.
+    for (dropped, next) in [(seqs[3], seqs[4]), (seqs[1], seqs[2])] {
+        let forged = forged_without(&log, &bundle, dropped, 4_000);
+        match check(&forged, &key) {
+            Err(BundleError::TenantGap { seq, what, .. }) => {
+                assert_eq!(seq, next);
+                assert!(what.contains(&dropped.to_string()), "{what}");
+            }
+            other => panic!("dropping {dropped} must show: {other:?}"),
+        }
+    }
+    // The newest one: nothing links to it yet, and the bundle claims no more than it shows.
+    let last = *seqs.last().expect("events");
+    let forged = forged_without(&log, &bundle, last, 4_000);
+    let summary = check(&forged, &key).expect("checks");
+    assert_eq!(
+        summary.completeness,
+        Completeness::TenantChain {
+            from: from_seq,
+            through: Some(seqs[seqs.len() - 2])
+        }
+    );
+    // Links cannot be edited: they are in the leaf hash.
+    let relinked = with_events(&bundle, |events| {
+        let prefix = format!("{{\"seq\":{},\"tenant_prev\":{},", seqs[4], seqs[3]);
+        let i = events
+            .iter()
+            .position(|l| l.starts_with(&prefix))
+            .expect("line");
+        events[i] = events[i].replacen(
+            &prefix,
+            &format!("{{\"seq\":{},\"tenant_prev\":{},", seqs[4], seqs[2]),
+            1,
+        );
+    });
+    assert!(matches!(
+        check(&relinked, &key),
+        Err(BundleError::Proof(MultiproofError::RootMismatch))
     ));
 }
 

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use auditlog_engine::checkpoint::{NoteVerifier, SignedCheckpoint};
+use auditlog_engine::codec::TenantLink;
 use auditlog_engine::merkle::Proof;
 use auditlog_engine::{CorruptionKind, Error, Log, LogConfig, OpenOptions};
 use common::{append_all, copy_dir, lines};
@@ -200,7 +201,35 @@ fn a_format_1_directory_opens_and_gets_a_key() {
     assert_eq!(log.tree_size(), 60);
     assert_eq!(auditlog_engine::hex::encode(&log.root()), root);
     assert_eq!(log.latest_checkpoint(), None);
-    append_all(&log, &lines(10, 8), 10);
+    // Format 1 records carry no tenant link; the events appended now link to each
+    // tenant's newest event, format 1 ones included.
+    let mut newest = std::collections::HashMap::new();
+    let mut again = Vec::new();
+    log.scan_records(0..60, Default::default(), |seq, record| {
+        assert_eq!(record.tenant_link, TenantLink::Unlinked);
+        newest.insert(record.event.tenant_id.to_string(), seq);
+        if seq % 6 == 0 {
+            again.push(record.event.to_json());
+        }
+        Ok(true)
+    })
+    .expect("scan");
+    append_all(&log, &again, 10);
+    let mut linked_back = 0;
+    log.scan_records(60..70, Default::default(), |seq, record| {
+        let tenant = record.event.tenant_id.to_string();
+        let want = match newest.insert(tenant, seq) {
+            Some(prev) => {
+                linked_back += u32::from(prev < 60);
+                TenantLink::Previous(prev)
+            }
+            None => TenantLink::First,
+        };
+        assert_eq!(record.tenant_link, want, "event {seq}");
+        Ok(true)
+    })
+    .expect("scan");
+    assert!(linked_back > 0, "some tenant wrote in both formats");
     let signed = log.checkpoint().expect("checkpoint");
     assert_eq!(signed.checkpoint.tree_size, 70);
     assert_eq!(signed.checkpoint.origin, "auditlog.test/format-v1");
@@ -208,6 +237,61 @@ fn a_format_1_directory_opens_and_gets_a_key() {
     SignedCheckpoint::open(signed.to_text().as_bytes(), &verifier(dir.path())).expect("signed");
     let report = auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}).expect("verifies");
     assert_eq!(report.records, 70);
+}
+
+#[test]
+fn a_format_2_directory_opens_and_links_on() {
+    // engine/testdata/format-v2: 60 events in 6 segments with checkpoints at 40 and 60,
+    // written by the last build of format version 2 (see its README).
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/format-v2"),
+        dir.path(),
+    );
+    let key = verifier(dir.path());
+    assert_eq!(
+        key.to_text(),
+        "auditlog.test/format-v2+7fbb1c88+AaCDI3ry8uR3OqpHHWa/7+6pAX00lvR/bfhjPhjEMFus"
+    );
+    let log = Log::open(dir.path()).expect("open");
+    assert_eq!(log.tree_size(), 60);
+    assert_eq!(
+        auditlog_engine::hex::encode(&log.root()),
+        "0a7a30709f696436a0947c5c761873fc74e6ecefd1e4ceb7c057f8cde69f5313"
+    );
+    let sizes: Vec<u64> = log
+        .checkpoints()
+        .expect("checkpoints")
+        .iter()
+        .map(|c| c.checkpoint.tree_size)
+        .collect();
+    assert_eq!(sizes, [40, 60]);
+    // The next events are linked (kind 2) to the format 2 events before them.
+    let mut again = Vec::new();
+    log.scan(0..5, Default::default(), |_, event| {
+        again.push(event.to_json());
+        Ok(true)
+    })
+    .expect("scan");
+    let tenant = {
+        let first = common::parse(&again[0]);
+        first.tenant_id.to_string()
+    };
+    let head = log.tenant_head(&tenant).expect("the tenant has events");
+    assert!(head < 60);
+    append_all(&log, &again, 5);
+    log.scan_records(60..61, Default::default(), |_, record| {
+        assert_eq!(record.tenant_link, TenantLink::Previous(head));
+        Ok(true)
+    })
+    .expect("scan");
+    let signed = log.checkpoint().expect("checkpoint");
+    assert_eq!(signed.checkpoint.tree_size, 65);
+    drop(log);
+    // The old checkpoints and the new one verify against the tree, with the old key.
+    let report = auditlog_engine::verify::verify_dir_with_key(dir.path(), Some(&key), &mut |_| {})
+        .expect("verifies");
+    assert_eq!((report.records, report.checkpoints), (65, 3));
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Events in and out: generated workload lines come back byte for byte, records decode
 //! to the same event, and each kind of bad input gets its own clear error.
 
-use auditlog_engine::codec::{decode_event, encode_event_into};
+use auditlog_engine::HashAlg;
+use auditlog_engine::codec::{TenantLink, decode_event, encode_frame_into, encode_record_into};
 use auditlog_engine::event::{EventError, parse_json};
 
 fn workload(count: u64, seed: u64) -> String {
@@ -21,10 +22,50 @@ fn generated_events_round_trip_exactly() {
         let event = parse_json(line.as_bytes()).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert_eq!(event.to_json(), line);
         let mut record = Vec::new();
-        encode_event_into(&event, &mut record);
+        encode_record_into(&event, TenantLink::Previous(1), &mut record);
         let decoded = decode_event(&record).expect("record decodes");
         assert_eq!(decoded, event);
         assert_eq!(decoded.to_json(), line);
+    }
+}
+
+#[test]
+fn the_format_examples_encode_as_documented() {
+    // docs/FORMAT.md, "Event record": the example's frames and SHA-256 leaf hashes.
+    let line = r#"{"timestamp":"2026-03-08T14:32:01Z","actor":{"user_id":"u1"},"organization":{"id":"o1"},"action":"auth.login","outcome":"denied"}"#;
+    let event = parse_json(line.as_bytes()).expect("valid");
+    let event_bytes = "fd8034744c08990c00027531000002 6f31000a617574682e6c6f67696e0000020000 0000";
+    let cases = [
+        (
+            TenantLink::First,
+            "2d000000da3145df02",
+            "ffffffffffffffff",
+            "c79785af4878c0fd067b0d06a8355066b576bdb92425485b3cea6e2f2cbf61e6",
+        ),
+        (
+            TenantLink::Previous(0),
+            "2d000000af31239b02",
+            "0000000000000000",
+            "72659cc9e0f885dabd08c43c24a86603c85ac94142b644118ae84d540c1ef27e",
+        ),
+        (
+            TenantLink::Unlinked,
+            "25000000f03f3f2401",
+            "",
+            "b19dfba0b39b85ac222fd0db66898299c80efeb5c640a633cffb721294cd2dcf",
+        ),
+    ];
+    for (link, head, tail, leaf) in cases {
+        let mut payload = Vec::new();
+        encode_record_into(&event, link, &mut payload);
+        let mut frame = Vec::new();
+        encode_frame_into(&payload, &mut frame).expect("frame");
+        let want = format!("{head}{event_bytes}{tail}").replace(' ', "");
+        assert_eq!(auditlog_engine::hex::encode(&frame), want, "{link:?}");
+        assert_eq!(
+            auditlog_engine::hex::encode(&HashAlg::Sha256.hash_leaf(&payload)),
+            leaf
+        );
     }
 }
 

@@ -4,7 +4,9 @@
 
 mod common;
 
-use auditlog_engine::codec::encode_event_into;
+use std::collections::HashMap;
+
+use auditlog_engine::codec::{TenantLink, encode_record_into};
 use auditlog_engine::merkle::CompactRange;
 use auditlog_engine::{Durability, Log, LogConfig, OpenOptions};
 use common::*;
@@ -27,11 +29,18 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// The root of the model: each record links to the one before of its tenant.
 fn expected_root(config: &LogConfig, model: &[String]) -> auditlog_engine::Hash {
     let mut range = CompactRange::new(config.hash);
-    for line in model {
+    let mut newest: HashMap<String, u64> = HashMap::new();
+    for (seq, line) in model.iter().enumerate() {
+        let event = parse(line);
+        let link = match newest.insert(event.tenant_id.to_string(), seq as u64) {
+            Some(prev) => TenantLink::Previous(prev),
+            None => TenantLink::First,
+        };
         let mut record = Vec::new();
-        encode_event_into(&parse(line), &mut record);
+        encode_record_into(&event, link, &mut record);
         range.append(config.hash.hash_leaf(&record), |_, _, _| {});
     }
     range.root()

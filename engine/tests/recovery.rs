@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use auditlog_engine::{CorruptionKind, Error, Log};
+use auditlog_engine::{CorruptionKind, Error, Log, OpenOptions};
 use common::*;
 
 fn file_len(path: &Path) -> usize {
@@ -121,9 +121,18 @@ fn a_flipped_bit_in_a_sealed_segment_is_refused_with_its_place() {
         }
         other => panic!("verify must fail: {:?}", other.map(|_| ())),
     }
-    // Opening checks structure (headers, footers, offset tables), not every record: the
+    // A writer reads every record at open (each tenant's next event links to its newest
+    // one), so it refuses the damaged log rather than write links it cannot vouch for.
+    match Log::open(image.path()) {
+        Err(Error::Corruption(c)) => assert_eq!(c.file, sealed),
+        other => panic!("a writer must refuse: {:?}", other.map(|_| ())),
+    }
+    // A reader checks structure (headers, footers, offset tables), not every record: the
     // damaged record is refused when read.
-    let log = Log::open(image.path()).expect("structure is intact");
+    let log = OpenOptions::new()
+        .read_only(true)
+        .open(image.path())
+        .expect("structure is intact");
     match log.scan(0..u64::MAX, Default::default(), |_, _| Ok(true)) {
         Err(Error::Corruption(c)) => assert_eq!(c.file, sealed),
         other => panic!("reading must refuse: {other:?}"),

@@ -136,5 +136,6 @@ fn bundle(log: &auditlog_engine::Log, args: &Args, path: &PathBuf) -> anyhow::Re
         summary.proof_nodes,
         summary.bytes
     );
+    eprintln!("completeness: {}", summary.completeness);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,6 @@
 //! `auditlog ingest`: append JSON Lines durably, fast. A reader thread cuts the input into
-//! blocks of lines; parser threads (one per core) validate, encode and hash each block
-//! into a prepared batch; this thread hands the batches to the log in input order, so
+//! blocks of lines; parser threads (one per core) validate and encode each block into
+//! prepared batches; this thread hands the batches to the log in input order, so
 //! sequence numbers follow the file; an acknowledgement thread waits for each batch to be
 //! durable. Every queue is bounded, so memory stays flat whatever the input size.
 //!
@@ -335,15 +335,12 @@ fn parse_blocks(
                 }
             }
             if batch.len() >= batch_lines {
-                // Hashed here, on every parser thread, not by the one that submits.
-                batch.hash_leaves();
                 batch_bytes = batch_bytes.max(batch.byte_len());
                 let next = PreparedBatch::with_capacity(alg, batch_lines, batch_bytes);
                 parsed.batches.push(std::mem::replace(&mut batch, next));
             }
         }
         if !batch.is_empty() {
-            batch.hash_leaves();
             parsed.batches.push(batch);
         }
         if out.send(parsed).is_err() {

@@ -1,6 +1,7 @@
 //! `auditlog verify-bundle FILE`: check an evidence bundle offline: the checkpoint's
 //! signature, every event against the selection, the shared proof against the
-//! checkpoint's root, and (for a sequence range) that no event is missing. Exit 0 only
+//! checkpoint's root, and (for a sequence range, or a tenant's events) that no event is
+//! missing. Exit 0 only
 //! when all of it holds.
 
 use std::io::BufReader;
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use auditlog_engine::bundle::verify_bundle;
+use auditlog_engine::bundle::{Completeness, verify_bundle};
 use auditlog_engine::hex;
 
 use crate::exit::CHECK_FAILED;
@@ -52,23 +53,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "root": hex::encode(&c.root),
                     "key": s.key,
                     "key_given": key.is_some(),
-                    "complete": s.complete,
+                    "complete": matches!(s.completeness, Completeness::Range { .. }),
+                    "completeness": s.completeness.to_json(),
                     "proof_nodes": s.proof_nodes,
                     "bytes": s.bytes,
                 });
                 say!("{json}");
             } else {
                 say!(
-                    "ok: {} events of {} are in its signed tree of size {} (root {}){}",
+                    "ok: {} events of {} are in its signed tree of size {} (root {}); {}",
                     s.events,
                     c.origin,
                     c.tree_size,
                     hex::encode(&c.root),
-                    if s.complete {
-                        "; none of the sequence range is missing"
-                    } else {
-                        ""
-                    }
+                    s.completeness
                 );
                 if key.is_none() {
                     say!(

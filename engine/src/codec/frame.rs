@@ -57,6 +57,21 @@ pub fn begin_frame(out: &mut Vec<u8>) -> usize {
 /// Fills in the length and CRC of the frame begun at `start`; on an empty or oversized
 /// payload, removes the frame again and fails.
 pub fn finish_frame(out: &mut Vec<u8>, start: usize) -> Result<(), FrameError> {
+    finish_frame_len(out, start)?;
+    if let Some(frame) = out.get_mut(start..) {
+        let crc = crc(
+            frame_len_bytes(frame),
+            frame.get(FRAME_HEADER_BYTES..).unwrap_or_default(),
+        );
+        frame[4..FRAME_HEADER_BYTES].copy_from_slice(&crc.to_le_bytes());
+    }
+    Ok(())
+}
+
+/// Fills in only the length of the frame begun at `start` (the CRC is left to
+/// [`set_frame_crc`], once the payload's last bytes are known); on an empty or oversized
+/// payload, removes the frame again and fails.
+pub fn finish_frame_len(out: &mut Vec<u8>, start: usize) -> Result<(), FrameError> {
     let payload_len = out.len().saturating_sub(start + FRAME_HEADER_BYTES);
     if payload_len == 0 || payload_len > MAX_RECORD_LEN_BYTES {
         out.truncate(start);
@@ -65,15 +80,39 @@ pub fn finish_frame(out: &mut Vec<u8>, start: usize) -> Result<(), FrameError> {
         ));
     }
     let len_bytes = u32::try_from(payload_len).unwrap_or(u32::MAX).to_le_bytes();
-    let crc = crc(
-        len_bytes,
-        out.get(start + FRAME_HEADER_BYTES..).unwrap_or_default(),
-    );
-    if let Some(header) = out.get_mut(start..start + FRAME_HEADER_BYTES) {
-        header[..4].copy_from_slice(&len_bytes);
-        header[4..].copy_from_slice(&crc.to_le_bytes());
+    if let Some(len) = out.get_mut(start..start + 4) {
+        len.copy_from_slice(&len_bytes);
     }
     Ok(())
+}
+
+/// The CRC of a frame whose length is filled in, up to but not including its last `tail`
+/// payload bytes: [`set_frame_crc`] resumes from it.
+pub fn frame_crc_before(frame: &[u8], tail: usize) -> u32 {
+    let end = frame.len().saturating_sub(tail).max(FRAME_HEADER_BYTES);
+    crc(
+        frame_len_bytes(frame),
+        frame.get(FRAME_HEADER_BYTES..end).unwrap_or_default(),
+    )
+}
+
+/// Stores a frame's CRC, resuming from `before` ([`frame_crc_before`] with the same
+/// `tail`) over the last `tail` payload bytes.
+pub fn set_frame_crc(frame: &mut [u8], before: u32, tail: usize) {
+    let start = frame.len().saturating_sub(tail).max(FRAME_HEADER_BYTES);
+    let mut hasher = crc32fast::Hasher::new_with_initial(before);
+    hasher.update(frame.get(start..).unwrap_or_default());
+    let crc = hasher.finalize();
+    if let Some(field) = frame.get_mut(4..FRAME_HEADER_BYTES) {
+        field.copy_from_slice(&crc.to_le_bytes());
+    }
+}
+
+fn frame_len_bytes(frame: &[u8]) -> [u8; 4] {
+    match frame {
+        [a, b, c, d, ..] => [*a, *b, *c, *d],
+        _ => [0; 4],
+    }
 }
 
 /// Decodes the frame at the start of `bytes`: its payload and the frame's total length.
@@ -155,6 +194,19 @@ mod tests {
                 decode_frame(&buf[..cut]),
                 Err(FrameError::Truncated { .. }) | Err(FrameError::BadLength(_))
             ));
+        }
+    }
+
+    #[test]
+    fn a_crc_resumed_over_the_last_bytes_equals_the_whole_one() {
+        for tail in [0, 1, 8, 12] {
+            let mut whole = Vec::new();
+            encode_frame_into(b"payload ending in a link", &mut whole).expect("frame");
+            let mut resumed = whole.clone();
+            resumed[4..8].fill(0);
+            let before = frame_crc_before(&resumed, tail);
+            set_frame_crc(&mut resumed, before, tail);
+            assert_eq!(resumed, whole, "tail {tail}");
         }
     }
 

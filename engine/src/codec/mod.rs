@@ -6,8 +6,10 @@ mod record;
 
 pub use frame::{
     FRAME_HEADER_BYTES, FrameError, MAX_RECORD_LEN_BYTES, SplitFrame, begin_frame, decode_frame,
-    encode_frame_into, finish_frame, split_frame,
+    encode_frame_into, finish_frame, finish_frame_len, frame_crc_before, set_frame_crc,
+    split_frame,
 };
 pub use record::{
-    RECORD_KIND_EVENT, RecordError, decode_event, decode_timestamp, encode_event_into,
+    RECORD_KIND_EVENT, RECORD_KIND_LINKED_EVENT, Record, RecordError, TENANT_LINK_BYTES,
+    TenantLink, check_link, decode_event, decode_record, decode_timestamp, encode_record_into,
 };

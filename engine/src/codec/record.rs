@@ -1,12 +1,66 @@
-//! The canonical record of an event: one kind byte, then the event's fields in declaration
+//! The canonical record of an event: one kind byte, the event's fields in declaration
 //! order in bincode's standard configuration (varint integers, length-prefixed UTF-8,
-//! `0`/`1` option tags). Encoding is deterministic: one event has one encoding, so its
-//! leaf hash is fixed. Decoding refuses trailing bytes.
+//! `0`/`1` option tags), then (kind 2) the link to the previous event of the same tenant.
+//! Encoding is deterministic: one event and link have one encoding, so the leaf hash is
+//! fixed. Decoding refuses trailing bytes.
 
 use crate::event::Event;
 
-/// The kind byte of an event record.
+/// The kind byte of an event record without a tenant link (format versions 1 and 2).
 pub const RECORD_KIND_EVENT: u8 = 1;
+/// The kind byte of an event record ending in its tenant link (format version 3 on).
+pub const RECORD_KIND_LINKED_EVENT: u8 = 2;
+/// Bytes of the tenant link at the end of a linked record.
+pub const TENANT_LINK_BYTES: usize = 8;
+/// The link value of a tenant's first event.
+const FIRST_OF_TENANT: u64 = u64::MAX;
+
+/// Where a record points in the chain of its tenant's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TenantLink {
+    /// A record written before links existed (kind 1): it names no previous event.
+    Unlinked,
+    /// The first event of its tenant in the log.
+    First,
+    /// The sequence number of the tenant's previous event.
+    Previous(u64),
+}
+
+impl TenantLink {
+    /// The 8 bytes a linked record ends with (`u64::MAX` for the first event); `None` for
+    /// an unlinked record.
+    pub fn to_bytes(self) -> Option<[u8; TENANT_LINK_BYTES]> {
+        match self {
+            TenantLink::Unlinked => None,
+            TenantLink::First => Some(FIRST_OF_TENANT.to_le_bytes()),
+            TenantLink::Previous(seq) => Some(seq.to_le_bytes()),
+        }
+    }
+
+    fn from_bytes(bytes: [u8; TENANT_LINK_BYTES]) -> TenantLink {
+        match u64::from_le_bytes(bytes) {
+            FIRST_OF_TENANT => TenantLink::First,
+            seq => TenantLink::Previous(seq),
+        }
+    }
+
+    /// The previous event's sequence number, if the link names one.
+    pub fn previous(self) -> Option<u64> {
+        match self {
+            TenantLink::Previous(seq) => Some(seq),
+            _ => None,
+        }
+    }
+}
+
+/// A decoded record: the event and its tenant link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// The event.
+    pub event: Event<'a>,
+    /// Its link to the previous event of its tenant.
+    pub tenant_link: TenantLink,
+}
 
 /// Why a record payload does not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,48 +74,81 @@ pub enum RecordError {
     /// Bytes remain after the event.
     #[error("{0} trailing bytes after the event record")]
     TrailingBytes(usize),
+    /// A linked record's link names the record itself or a later one.
+    #[error("tenant link {0} does not name an earlier event")]
+    BadLink(u64),
 }
 
 fn config() -> impl bincode::config::Config {
     bincode::config::standard()
 }
 
-/// Appends the record payload of `event` to `out`.
-pub fn encode_event_into(event: &Event<'_>, out: &mut Vec<u8>) {
-    out.push(RECORD_KIND_EVENT);
+/// Appends the record payload of `event` with `link` to `out`: kind 1 for
+/// [`TenantLink::Unlinked`], else kind 2 ending in the link.
+pub fn encode_record_into(event: &Event<'_>, link: TenantLink, out: &mut Vec<u8>) {
+    let link = link.to_bytes();
+    out.push(match link {
+        None => RECORD_KIND_EVENT,
+        Some(_) => RECORD_KIND_LINKED_EVENT,
+    });
     // Serialising strings, integers and options into a Vec cannot fail.
     let _ = bincode::serde::encode_into_std_write(event, out, config());
+    if let Some(link) = link {
+        out.extend_from_slice(&link);
+    }
+}
+
+/// The event bytes of a payload (after the kind byte, before any link) and its link.
+fn split_record(payload: &[u8]) -> Result<(&[u8], TenantLink), RecordError> {
+    match payload.split_first() {
+        Some((&RECORD_KIND_EVENT, body)) => Ok((body, TenantLink::Unlinked)),
+        Some((&RECORD_KIND_LINKED_EVENT, rest)) => {
+            let split = rest
+                .len()
+                .checked_sub(TENANT_LINK_BYTES)
+                .ok_or_else(|| RecordError::Decode("shorter than its tenant link".into()))?;
+            let (body, link) = rest.split_at(split);
+            let link = <[u8; TENANT_LINK_BYTES]>::try_from(link)
+                .map_err(|_| RecordError::Decode("shorter than its tenant link".into()))?;
+            Ok((body, TenantLink::from_bytes(link)))
+        }
+        Some((&kind, _)) => Err(RecordError::UnknownKind(Some(kind))),
+        None => Err(RecordError::UnknownKind(None)),
+    }
 }
 
 /// Decodes only the timestamp, the first field of a record: what `verify` needs to check
 /// a segment's time bounds without decoding every string.
 pub fn decode_timestamp(payload: &[u8]) -> Result<crate::event::Timestamp, RecordError> {
-    let (kind, body) = payload
-        .split_first()
-        .ok_or(RecordError::UnknownKind(None))?;
-    if *kind != RECORD_KIND_EVENT {
-        return Err(RecordError::UnknownKind(Some(*kind)));
-    }
+    let (body, _) = split_record(payload)?;
     bincode::decode_from_slice::<i64, _>(body, config())
         .map(|(micros, _)| crate::event::Timestamp(micros))
         .map_err(|e| RecordError::Decode(e.to_string()))
 }
 
 /// Decodes a record payload, borrowing strings from it.
-pub fn decode_event(payload: &[u8]) -> Result<Event<'_>, RecordError> {
-    let (kind, body) = payload
-        .split_first()
-        .ok_or(RecordError::UnknownKind(None))?;
-    if *kind != RECORD_KIND_EVENT {
-        return Err(RecordError::UnknownKind(Some(*kind)));
-    }
+pub fn decode_record(payload: &[u8]) -> Result<Record<'_>, RecordError> {
+    let (body, tenant_link) = split_record(payload)?;
     let (event, used): (Event<'_>, usize) =
         bincode::serde::borrow_decode_from_slice(body, config())
             .map_err(|e| RecordError::Decode(e.to_string()))?;
     if used != body.len() {
         return Err(RecordError::TrailingBytes(body.len() - used));
     }
-    Ok(event)
+    Ok(Record { event, tenant_link })
+}
+
+/// Decodes a record payload's event, borrowing strings from it.
+pub fn decode_event(payload: &[u8]) -> Result<Event<'_>, RecordError> {
+    decode_record(payload).map(|r| r.event)
+}
+
+/// Checks a record's link against its own sequence number: a link names an earlier event.
+pub fn check_link(link: TenantLink, seq: u64) -> Result<(), RecordError> {
+    match link {
+        TenantLink::Previous(prev) if prev >= seq => Err(RecordError::BadLink(prev)),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -74,7 +161,7 @@ mod tests {
         let line = br#"{"timestamp":"2026-03-01T12:34:56.789012Z","actor":{"user_id":"usr_1"},"organization":{"id":"org_1"},"action":"auth.login","outcome":"success"}"#;
         let event = parse_json(line).expect("valid event");
         let mut payload = Vec::new();
-        encode_event_into(&event, &mut payload);
+        encode_record_into(&event, TenantLink::Previous(7), &mut payload);
         let full = decode_event(&payload).expect("decodes");
         assert_eq!(decode_timestamp(&payload), Ok(full.timestamp));
         assert_eq!(full.timestamp, event.timestamp);
@@ -87,5 +174,43 @@ mod tests {
             decode_timestamp(&[RECORD_KIND_EVENT]),
             Err(RecordError::Decode(_))
         ));
+    }
+
+    #[test]
+    fn links_round_trip_and_old_records_decode_unlinked() {
+        let line = br#"{"timestamp":"2026-03-01T12:34:56Z","actor":{"user_id":"usr_1"},"organization":{"id":"org_1"},"action":"auth.login","outcome":"success"}"#;
+        let event = parse_json(line).expect("valid event");
+        for link in [
+            TenantLink::Unlinked,
+            TenantLink::First,
+            TenantLink::Previous(0),
+            TenantLink::Previous(41),
+        ] {
+            let mut payload = Vec::new();
+            encode_record_into(&event, link, &mut payload);
+            let record = decode_record(&payload).expect("decodes");
+            assert_eq!((record.event, record.tenant_link), (event.clone(), link));
+        }
+        let mut linked = Vec::new();
+        encode_record_into(&event, TenantLink::Previous(41), &mut linked);
+        assert_eq!(linked[0], RECORD_KIND_LINKED_EVENT);
+        assert_eq!(linked[linked.len() - 8..], 41u64.to_le_bytes());
+        // The event bytes are those of the unlinked record.
+        let mut unlinked = Vec::new();
+        encode_record_into(&event, TenantLink::Unlinked, &mut unlinked);
+        assert_eq!(unlinked[1..], linked[1..linked.len() - 8]);
+        // A linked record cut short, or with a byte too many, does not decode.
+        assert!(decode_record(&linked[..linked.len() - 1]).is_err());
+        linked.insert(linked.len() - 8, 0);
+        assert_eq!(
+            decode_record(&linked).map(|r| r.tenant_link),
+            Err(RecordError::TrailingBytes(1))
+        );
+        assert_eq!(
+            check_link(TenantLink::Previous(5), 5),
+            Err(RecordError::BadLink(5))
+        );
+        assert_eq!(check_link(TenantLink::Previous(4), 5), Ok(()));
+        assert_eq!(check_link(TenantLink::First, 0), Ok(()));
     }
 }

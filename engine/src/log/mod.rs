@@ -32,7 +32,7 @@ use crate::merkle::{
 };
 use crate::storage::{FsStorage, Storage};
 pub use crate::writer::MAX_BATCH_BYTES;
-use crate::writer::{Ack, AckReceiver, PreparedBatch, Request, Writer};
+use crate::writer::{Ack, AckReceiver, PreparedBatch, Request, TenantHeads, Writer};
 
 /// Appends queued for the writer before `submit` blocks (backpressure).
 const QUEUE_DEPTH: usize = 64;
@@ -106,11 +106,22 @@ impl OpenOptions {
     }
 }
 
+/// What numbers batches and hands them to the writer. One lock over the channel, the next
+/// sequence number and each tenant's newest event, so that batches reach the writer in
+/// the order they were numbered and their records linked.
+#[derive(Debug)]
+struct Sequencer {
+    /// `None` once closed, or on a read-only log.
+    sender: Option<Sender<Request>>,
+    next_seq: u64,
+    heads: TenantHeads,
+}
+
 /// An open audit log.
 #[derive(Debug)]
 pub struct Log {
     shared: Arc<Shared>,
-    sender: Mutex<Option<Sender<Request>>>,
+    sequencer: Mutex<Sequencer>,
     writer: Mutex<Option<JoinHandle<()>>>,
     checkpoints: Arc<Checkpoints>,
     cadence: Mutex<Option<Cadence>>,
@@ -175,9 +186,10 @@ impl Log {
         PreparedBatch::new(self.alg())
     }
 
-    /// Hashes the batch's leaves not yet hashed (on the caller's thread), hands the batch to
-    /// the writer and returns at once with the handle its [`Ack`] (or error) arrives on.
-    /// Blocks only when the writer's queue is full.
+    /// Gives the batch its sequence numbers, links each record to the previous event of
+    /// its tenant and hashes the leaves (on the caller's thread, in turn with other
+    /// callers), hands the batch to the writer and returns at once with the handle its
+    /// [`Ack`] (or error) arrives on. Blocks only when the writer's queue is full.
     pub fn submit(&self, mut batch: PreparedBatch) -> Result<AckReceiver> {
         if batch.byte_len() > MAX_BATCH_BYTES {
             return Err(Error::InvalidArgument(format!(
@@ -185,13 +197,38 @@ impl Log {
                 batch.byte_len()
             )));
         }
-        batch.hash_leaves();
-        let sender = self.sender.lock().clone().ok_or(Error::Closed)?;
+        if batch.alg != self.alg() {
+            return Err(Error::InvalidArgument(format!(
+                "batch prepared for {}, the log hashes with {}",
+                batch.alg,
+                self.alg()
+            )));
+        }
+        let mut sequencer = self.sequencer.lock();
+        let Sequencer {
+            sender,
+            next_seq,
+            heads,
+        } = &mut *sequencer;
+        let sender = sender.as_ref().ok_or(Error::Closed)?;
+        let count = batch.len() as u64;
+        batch.link(*next_seq, heads);
         let (reply, ack) = crossbeam_channel::bounded(1);
         sender
             .send(Request::Append(batch, reply))
             .map_err(|_| Error::Closed)?;
+        *next_seq += count;
         Ok(ack)
+    }
+
+    /// The sequence number of the newest event of `tenant` submitted so far (`None` if it
+    /// has none, or the log is open read-only).
+    pub fn tenant_head(&self, tenant: &str) -> Option<u64> {
+        self.sequencer.lock().heads.get(tenant)
+    }
+
+    fn sender(&self) -> Result<Sender<Request>> {
+        self.sequencer.lock().sender.clone().ok_or(Error::Closed)
     }
 
     /// Appends a prepared batch and waits until it is durable.
@@ -211,7 +248,7 @@ impl Log {
 
     /// Seals the active segment now, if it holds any record.
     pub fn seal(&self) -> Result<()> {
-        let sender = self.sender.lock().clone().ok_or(Error::Closed)?;
+        let sender = self.sender()?;
         let (reply, done) = crossbeam_channel::bounded(1);
         sender
             .send(Request::Seal(reply))
@@ -228,8 +265,7 @@ impl Log {
                 "a log open read-only cannot sign checkpoints".into(),
             ));
         }
-        let sender = self.sender.lock().clone().ok_or(Error::Closed)?;
-        checkpoints::issue_now(&sender, &self.checkpoints)
+        checkpoints::issue_now(&self.sender()?, &self.checkpoints)
     }
 
     /// The newest checkpoint issued, if any.
@@ -251,11 +287,11 @@ impl Log {
         let grown = self.checkpoints.latest().map_or(self.tree_size() > 0, |c| {
             c.checkpoint.tree_size < self.tree_size()
         });
-        if grown && self.sender.lock().is_some() {
+        if grown && self.sequencer.lock().sender.is_some() {
             // A failure here (the writer stopped) leaves the newest checkpoint as it was.
             let _ = self.checkpoint();
         }
-        self.sender.lock().take();
+        self.sequencer.lock().sender.take();
         if let Some(handle) = self.writer.lock().take() {
             let _ = handle.join();
         }

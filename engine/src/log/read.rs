@@ -11,7 +11,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::Log;
-use crate::codec::{FRAME_HEADER_BYTES, MAX_RECORD_LEN_BYTES, decode_event, decode_frame};
+use crate::codec::{FRAME_HEADER_BYTES, MAX_RECORD_LEN_BYTES, Record, decode_frame, decode_record};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::{Event, Timestamp};
 use crate::segment::SealedSegment;
@@ -60,6 +60,16 @@ impl Log {
         time: TimeRange,
         mut visit: impl FnMut(u64, Event<'_>) -> Result<bool>,
     ) -> Result<()> {
+        self.scan_records(range, time, |seq, record| visit(seq, record.event))
+    }
+
+    /// Like [`Log::scan`], with each event's tenant link.
+    pub fn scan_records(
+        &self,
+        range: Range<u64>,
+        time: TimeRange,
+        mut visit: impl FnMut(u64, Record<'_>) -> Result<bool>,
+    ) -> Result<()> {
         let (sealed, active) = self.snapshot(range.start);
         for segment in &sealed {
             if segment.end() <= range.start || segment.base() >= range.end {
@@ -70,7 +80,7 @@ impl Log {
             }
             let from = range.start.max(segment.base());
             for seq in from..range.end.min(segment.end()) {
-                let event = decode_event(segment.payload(seq)?).map_err(|e| {
+                let record = decode_record(segment.payload(seq)?).map_err(|e| {
                     let offset = segment.frame_offset(seq).unwrap_or(0);
                     Error::Corruption(Corruption::new(
                         &segment.path,
@@ -78,7 +88,7 @@ impl Log {
                         CorruptionKind::BadField(e.to_string()),
                     ))
                 })?;
-                if time.contains(event.timestamp) && !visit(seq, event)? {
+                if time.contains(record.event.timestamp) && !visit(seq, record)? {
                     return Ok(());
                 }
             }
@@ -119,7 +129,7 @@ fn scan_active(
     active: &ActiveSnapshot,
     range: Range<u64>,
     time: TimeRange,
-    visit: &mut impl FnMut(u64, Event<'_>) -> Result<bool>,
+    visit: &mut impl FnMut(u64, Record<'_>) -> Result<bool>,
 ) -> Result<()> {
     let corrupt = |offset, kind| Error::Corruption(Corruption::new(&active.path, offset, kind));
     let mut seq = active.base_seq;
@@ -148,10 +158,10 @@ fn scan_active(
                     ));
                 }
             };
-            let event = decode_event(payload).map_err(|e| {
+            let record = decode_record(payload).map_err(|e| {
                 corrupt(offset + at as u64, CorruptionKind::BadField(e.to_string()))
             })?;
-            if seq >= range.start && time.contains(event.timestamp) && !visit(seq, event)? {
+            if seq >= range.start && time.contains(record.event.timestamp) && !visit(seq, record)? {
                 return Ok(());
             }
             seq += 1;

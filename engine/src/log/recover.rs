@@ -15,7 +15,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::checkpoints::{self, Cadence, Checkpoints};
-use super::{Log, LogConfig, OpenOptions, start_writer};
+use super::{Log, LogConfig, OpenOptions, Sequencer, TimeRange, start_writer};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::merkle::{CompactRange, HashAlg};
@@ -26,7 +26,7 @@ use crate::segment::{
 use crate::shared::{LogView, Metrics, Shared};
 use crate::storage::{OpenMode, Storage};
 use crate::tree::{PendingNodes, TreeStore, nodes_at, read_durable_size};
-use crate::writer::Writer;
+use crate::writer::{TenantHeads, Writer};
 
 use crate::writer::MAX_TORN_TAIL_BYTES;
 
@@ -310,15 +310,29 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         }
         _ => None,
     };
-    Ok(Log {
+    let mut log = Log {
         shared,
-        sender: Mutex::new(sender),
+        sequencer: Mutex::new(Sequencer {
+            sender,
+            next_seq: tree_size,
+            heads: TenantHeads::default(),
+        }),
         writer: Mutex::new(writer),
         checkpoints,
         cadence: Mutex::new(cadence),
         report,
         _lock: lock,
-    })
+    };
+    if !read_only {
+        // Where each tenant's next event links to.
+        let mut heads = TenantHeads::default();
+        log.scan_records(0..tree_size, TimeRange::default(), |seq, record| {
+            heads.advance(&record.event.tenant_id, seq);
+            Ok(true)
+        })?;
+        log.sequencer.get_mut().heads = heads;
+    }
+    Ok(log)
 }
 
 fn check_header(path: &Path, header: &SegmentHeader, alg: HashAlg, base: u64) -> Result<()> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::footer::SegmentFooter;
 use super::header::SegmentHeader;
-use crate::codec::decode_event;
+use crate::codec::{check_link, decode_record};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::storage::{OpenMode, Storage, StorageFile, read_all};
@@ -119,7 +119,10 @@ impl ActiveSegment {
             if bad_record.is_some() {
                 return;
             }
-            match decode_event(payload) {
+            let seq = header.base_seq + offsets.len() as u64;
+            match decode_record(payload)
+                .and_then(|record| check_link(record.tenant_link, seq).map(|()| record.event))
+            {
                 Ok(event) => {
                     offsets.push(u32::try_from(offset).unwrap_or(u32::MAX));
                     min_ts = min_ts.min(event.timestamp);

@@ -1,9 +1,16 @@
-//! A batch of events made ready for the writer by the producer's own thread: encoded,
-//! framed, checksummed and leaf-hashed, so the single writer thread only copies bytes and
-//! hashes interior nodes. Leaves are hashed all together when the batch is submitted, so
-//! BLAKE3 hashes eight at a time.
+//! A batch of events made ready for the writer by the producer's own thread: encoded and
+//! framed, each record ending in a placeholder for its tenant link. When the log gives
+//! the batch its sequence numbers ([`PreparedBatch::link`]), it fills in each link and
+//! CRC (resumed from the CRC of the bytes before the link) and hashes the leaves, eight
+//! at a time with BLAKE3, so the single writer thread only copies bytes and hashes
+//! interior nodes.
 
-use crate::codec::{FRAME_HEADER_BYTES, begin_frame, encode_event_into, finish_frame};
+use std::collections::HashMap;
+
+use crate::codec::{
+    FRAME_HEADER_BYTES, TENANT_LINK_BYTES, TenantLink, begin_frame, encode_record_into,
+    finish_frame_len, frame_crc_before, set_frame_crc,
+};
 use crate::error::{Error, Result};
 use crate::event::{Event, Timestamp};
 use crate::merkle::{Hash, HashAlg};
@@ -19,10 +26,39 @@ pub struct PreparedBatch {
     pub(crate) frames: Vec<u8>,
     /// Length of each frame.
     pub(crate) frame_lens: Vec<u32>,
-    /// `H(0x00 ‖ payload)` of each record, once [`PreparedBatch::hash_leaves`] ran.
+    /// The CRC of each frame up to its tenant link.
+    crcs_before_link: Vec<u32>,
+    /// Each record's tenant id, back to back; record i's ends at `tenant_ends[i]`.
+    tenants: String,
+    tenant_ends: Vec<u32>,
+    /// The sequence number of the first record, once [`PreparedBatch::link`] ran.
+    pub(crate) first_seq: Option<u64>,
+    /// `H(0x00 ‖ payload)` of each record, once [`PreparedBatch::link`] ran.
     pub(crate) leaf_hashes: Vec<Hash>,
     pub(crate) min_timestamp: Timestamp,
     pub(crate) max_timestamp: Timestamp,
+}
+
+/// The newest sequence number of each tenant: what the next event of a tenant links to.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct TenantHeads(HashMap<Box<str>, u64>);
+
+impl TenantHeads {
+    /// Makes `seq` the newest event of `tenant`; returns the link to the one before.
+    pub(crate) fn advance(&mut self, tenant: &str, seq: u64) -> TenantLink {
+        match self.0.get_mut(tenant) {
+            Some(newest) => TenantLink::Previous(std::mem::replace(newest, seq)),
+            None => {
+                self.0.insert(tenant.into(), seq);
+                TenantLink::First
+            }
+        }
+    }
+
+    /// The newest sequence number of `tenant`, if it has an event.
+    pub(crate) fn get(&self, tenant: &str) -> Option<u64> {
+        self.0.get(tenant).copied()
+    }
 }
 
 impl PreparedBatch {
@@ -32,6 +68,10 @@ impl PreparedBatch {
             alg,
             frames: Vec::new(),
             frame_lens: Vec::new(),
+            crcs_before_link: Vec::new(),
+            tenants: String::new(),
+            tenant_ends: Vec::new(),
+            first_seq: None,
             leaf_hashes: Vec::new(),
             min_timestamp: Timestamp::MAX,
             max_timestamp: Timestamp::MIN,
@@ -43,6 +83,8 @@ impl PreparedBatch {
         let mut batch = PreparedBatch::new(alg);
         batch.frames.reserve(bytes.min(MAX_BATCH_BYTES));
         batch.frame_lens.reserve(events);
+        batch.crcs_before_link.reserve(events);
+        batch.tenant_ends.reserve(events);
         batch.leaf_hashes.reserve(events);
         batch
     }
@@ -51,31 +93,61 @@ impl PreparedBatch {
     /// [`Event::validate`]); an oversized record is refused here.
     pub fn push(&mut self, event: &Event<'_>) -> Result<()> {
         let start = begin_frame(&mut self.frames);
-        encode_event_into(event, &mut self.frames);
-        finish_frame(&mut self.frames, start)
+        // The link is a placeholder until the batch has its sequence numbers.
+        encode_record_into(event, TenantLink::First, &mut self.frames);
+        finish_frame_len(&mut self.frames, start)
             .map_err(|e| Error::InvalidArgument(format!("event record refused: {e}")))?;
-        self.frame_lens.push((self.frames.len() - start) as u32);
+        let frame = self.frames.get(start..).unwrap_or_default();
+        self.crcs_before_link
+            .push(frame_crc_before(frame, TENANT_LINK_BYTES));
+        self.frame_lens.push(frame.len() as u32);
+        self.tenants.push_str(&event.tenant_id);
+        self.tenant_ends.push(self.tenants.len() as u32);
         self.min_timestamp = self.min_timestamp.min(event.timestamp);
         self.max_timestamp = self.max_timestamp.max(event.timestamp);
         Ok(())
     }
 
-    /// Hashes the leaves of the records pushed since the last call. [`crate::Log::submit`]
-    /// does it on its caller's thread; a pipeline that submits from one thread calls it
-    /// where the batch was made, so hashing stays spread over the producers.
-    pub fn hash_leaves(&mut self) {
-        let done = self.leaf_hashes.len();
-        let skipped: usize = self.frame_lens.iter().take(done).map(|&l| l as usize).sum();
-        let mut payloads = Vec::with_capacity(self.frame_lens.len() - done);
-        let mut at = skipped;
-        for &len in self.frame_lens.iter().skip(done) {
+    /// Gives the records the sequence numbers from `first_seq` on: fills in each tenant
+    /// link from `heads` (advancing them), finishes each CRC and hashes the leaves.
+    pub(crate) fn link(&mut self, first_seq: u64, heads: &mut TenantHeads) {
+        let mut at = 0usize;
+        let mut tenant_start = 0usize;
+        for (i, (&len, &crc)) in self
+            .frame_lens
+            .iter()
+            .zip(&self.crcs_before_link)
+            .enumerate()
+        {
+            let end = self.tenant_ends.get(i).map_or(0, |&e| e as usize);
+            let tenant = self.tenants.get(tenant_start..end).unwrap_or_default();
+            tenant_start = end;
+            let link = heads.advance(tenant, first_seq + i as u64);
+            let Some(frame) = self.frames.get_mut(at..at + len as usize) else {
+                break;
+            };
+            at += len as usize;
+            let link_at = frame.len() - TENANT_LINK_BYTES;
+            if let (Some(bytes), Some(slot)) = (link.to_bytes(), frame.get_mut(link_at..)) {
+                slot.copy_from_slice(&bytes);
+            }
+            set_frame_crc(frame, crc, TENANT_LINK_BYTES);
+        }
+        self.first_seq = Some(first_seq);
+        self.hash_leaves();
+    }
+
+    fn hash_leaves(&mut self) {
+        let mut payloads = Vec::with_capacity(self.frame_lens.len());
+        let mut at = 0usize;
+        for &len in &self.frame_lens {
             let frame = self.frames.get(at..at + len as usize).unwrap_or_default();
             payloads.push(frame.get(FRAME_HEADER_BYTES..).unwrap_or_default());
             at += len as usize;
         }
+        self.leaf_hashes.clear();
         self.leaf_hashes.resize(self.frame_lens.len(), [0; 32]);
-        self.alg
-            .hash_leaves(&payloads, &mut self.leaf_hashes[done..]);
+        self.alg.hash_leaves(&payloads, &mut self.leaf_hashes);
     }
 
     /// Events in the batch.
@@ -97,33 +169,47 @@ impl PreparedBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::{decode_frame, decode_record};
     use crate::event::parse_json;
 
     #[test]
-    fn leaves_hashed_in_steps_equal_one_at_a_time() {
+    fn linked_records_carry_each_tenants_previous_event() {
         let line = |i: usize| {
             format!(
-                r#"{{"timestamp":"2026-03-01T12:00:00Z","actor":{{"user_id":"usr_{i}"}},"organization":{{"id":"org_1"}},"action":"auth.login","outcome":"success","metadata":{{"pad":"{}"}}}}"#,
+                r#"{{"timestamp":"2026-03-01T12:00:00Z","actor":{{"user_id":"usr_{i}"}},"organization":{{"id":"org_{}"}},"action":"auth.login","outcome":"success","metadata":{{"pad":"{}"}}}}"#,
+                i % 3,
                 "x".repeat(i * 37)
             )
         };
         for alg in [HashAlg::Blake3, HashAlg::Sha256] {
+            let mut heads = TenantHeads::default();
+            heads.advance("org_2", 4);
             let mut batch = PreparedBatch::new(alg);
-            let mut expected = Vec::new();
             for i in 0..30 {
                 let text = line(i);
-                let event = parse_json(text.as_bytes()).expect("valid event");
-                batch.push(&event).expect("fits");
-                let mut record = Vec::new();
-                crate::codec::encode_event_into(&event, &mut record);
-                expected.push(alg.hash_leaf(&record));
-                if i % 7 == 3 {
-                    batch.hash_leaves();
-                }
+                batch
+                    .push(&parse_json(text.as_bytes()).expect("valid event"))
+                    .expect("fits");
             }
-            batch.hash_leaves();
-            batch.hash_leaves();
-            assert_eq!(batch.leaf_hashes, expected);
+            batch.link(10, &mut heads);
+            assert_eq!(batch.first_seq, Some(10));
+            let mut at = 0;
+            for (i, &len) in batch.frame_lens.iter().enumerate() {
+                let (payload, used) = decode_frame(&batch.frames[at..]).expect("the CRC holds");
+                assert_eq!(used, len as usize);
+                let record = decode_record(payload).expect("decodes");
+                let seq = 10 + i as u64;
+                let want = match (i, i % 3) {
+                    (0 | 1, _) => TenantLink::First,
+                    (2, _) => TenantLink::Previous(4),
+                    _ => TenantLink::Previous(seq - 3),
+                };
+                assert_eq!(record.tenant_link, want, "record {i}");
+                assert_eq!(batch.leaf_hashes[i], alg.hash_leaf(payload));
+                at += used;
+            }
+            assert_eq!(heads.get("org_0"), Some(37));
+            assert_eq!(heads.get("org_2"), Some(39));
         }
     }
 }

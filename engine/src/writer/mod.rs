@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
+pub(crate) use batch::TenantHeads;
 pub use batch::{MAX_BATCH_BYTES, PreparedBatch};
 
 use crate::config::Durability;
@@ -233,10 +234,19 @@ impl Writer {
             let _ = reply.send(Err(Error::WriterFailed(why.clone())));
             return;
         }
-        if batch.alg != self.compact.alg() || batch.leaf_hashes.len() != batch.len() {
-            let _ = reply.send(Err(Error::InvalidArgument(
-                "batch prepared for another hash algorithm, or its leaves not hashed".into(),
-            )));
+        if batch.alg != self.compact.alg()
+            || batch.leaf_hashes.len() != batch.len()
+            || batch.first_seq != Some(self.compact.size())
+        {
+            // The log gives batches their numbers and links in the order they arrive
+            // here; anything else would write links that lie. Stop rather than guess.
+            let why = format!(
+                "batch numbered from {:?} reached the writer at {} (or unhashed, or for \
+                 another hash algorithm)",
+                batch.first_seq,
+                self.compact.size()
+            );
+            let _ = reply.send(Err(self.fail(why)));
             return;
         }
         let pending_records = self.active.record_count + self.offsets.len() as u64;
