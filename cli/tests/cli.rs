@@ -555,9 +555,22 @@ fn checkpoints_print_verify_offline_and_refuse_any_change() {
     let note = text(&out.stdout);
     let lines: Vec<&str> = note.lines().collect();
     assert_eq!(&lines[..2], &["audit.example.com/cli", "500"]);
-    assert_eq!(lines[3], "");
+    // The extension line commits to the newest event of every tenant.
+    let tenants: std::collections::HashSet<String> =
+        text(&auditlog(&["export", "--data", &d]).stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("event");
+                v["organization"]["id"].as_str().expect("tenant").to_owned()
+            })
+            .collect();
+    let heads: Vec<&str> = lines[3].split(' ').collect();
+    assert_eq!(heads.len(), 3, "{note}");
+    assert_eq!(heads[0], "tenant-heads");
+    assert_eq!(heads[1], tenants.len().to_string());
+    assert_eq!(lines[4], "");
     assert!(
-        lines[4].starts_with("\u{2014} audit.example.com/cli "),
+        lines[5].starts_with("\u{2014} audit.example.com/cli "),
         "{note}"
     );
     let info = text(&auditlog(&["info", "--data", &d]).stdout);
@@ -581,6 +594,11 @@ fn checkpoints_print_verify_offline_and_refuse_any_change() {
     let out = check(note.as_bytes(), &key);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains(&format!("tree size 500 root {root_hex}")));
+    assert!(
+        text(&out.stdout).contains(&format!("tenant heads: {} tenants, root ", tenants.len())),
+        "{}",
+        text(&out.stdout)
+    );
     // The key may also be given as the file that holds it.
     let key_file = data(&dir.path().join("keys/checkpoint.pub"));
     assert_eq!(check(note.as_bytes(), &key_file).status.code(), Some(0));
@@ -603,6 +621,18 @@ fn checkpoints_print_verify_offline_and_refuse_any_change() {
         .to_owned();
     assert_ne!(other_key, key);
     assert_eq!(check(note.as_bytes(), &other_key).status.code(), Some(1));
+
+    // `checkpoint list` names every checkpoint kept.
+    let out = auditlog(&["checkpoint", "list", "--data", &d]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!("500 {root_hex} ({} tenants)\n", tenants.len())
+    );
+    let out = auditlog(&["checkpoint", "list", "--data", &d, "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&text(&out.stdout)).expect("json");
+    assert_eq!(listed["tree_size"], 500);
+    assert_eq!(listed["tenant_heads"]["count"], tenants.len());
 
     // verify checks every checkpoint with the key given.
     let out = auditlog(&["verify", "--data", &d, "--key", &key, "--json"]);
@@ -732,15 +762,12 @@ fn an_evidence_bundle_checks_offline_and_refuses_an_altered_event() {
         .count() as u64;
     assert_eq!(report["events"].as_u64(), Some(tenant_events));
     assert_eq!(report["tree_size"].as_u64(), Some(3_000));
-    // The tenant's events are proven gap-free through the last one in the bundle.
-    let last_seq = text(&auditlog(&["export", "--data", &d, "--tenant", &tenant]).stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["seq"].as_u64())
-        .filter(|&seq| seq < 3_000)
-        .max();
-    assert_eq!(report["completeness"]["kind"], "tenant_chain");
-    assert_eq!(report["completeness"]["through"].as_u64(), last_seq);
+    // The tenant's events are proven complete: gap-free by their links, and up to the
+    // checkpoint by its tenant heads.
+    assert_eq!(
+        report["completeness"],
+        serde_json::json!({"kind": "tenant", "from": 0, "to": 3_000})
+    );
 
     // One event's actor changed: refused, with exit 1.
     let original = std::fs::read_to_string(&bundle).expect("read");

@@ -15,8 +15,11 @@ use crate::checkpoint::{Checkpoint, NoteError, NoteVerifier, SignedCheckpoint, l
 use crate::codec::{TenantLink, encode_record_into};
 use crate::error::{Error, Result};
 use crate::event::{Event, Timestamp, parse_json};
+use crate::heads::{HeadProof, TenantHeads, head_leaf};
 use crate::log::{Log, TimeRange};
-use crate::merkle::{Hash, HashAlg, MultiproofError, verify_multiproof};
+use crate::merkle::{
+    Hash, HashAlg, MultiproofError, ProofError, verify_inclusion, verify_multiproof,
+};
 
 /// The bundle format this build writes.
 pub const BUNDLE_VERSION: u32 = 2;
@@ -100,6 +103,22 @@ struct Trailer {
     events: u64,
     /// The multiproof's nodes, base64.
     proof: Vec<String>,
+    /// For a tenant selection against a checkpoint with tenant heads: the tenant's newest
+    /// event at the checkpoint and its proof in the heads tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant_head: Option<TenantHeadLine>,
+}
+
+/// A tenant's head in a checkpoint's heads tree, as a bundle carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantHeadLine {
+    /// The tenant's leaf index in the heads tree.
+    index: u64,
+    /// The seq of its newest event below the checkpoint's size.
+    seq: u64,
+    /// The inclusion path of its leaf, base64, leaf first.
+    path: Vec<String>,
 }
 
 /// What a bundle holds, once written or checked.
@@ -130,10 +149,21 @@ pub enum Completeness {
         /// Sequence number after the last.
         to: u64,
     },
+    /// A tenant (and a sequence range) select, and the checkpoint's tenant heads close the
+    /// range: every event of the tenant in `from..to` is in the bundle (the links leave no
+    /// gap, and the checkpoint signs the last one, or one before `from`, as the tenant's
+    /// newest).
+    Tenant {
+        /// First sequence number.
+        from: u64,
+        /// Sequence number after the last.
+        to: u64,
+    },
     /// A tenant (and a sequence range) select: every event of the tenant from `from` up
     /// to and including `through` is in the bundle, as the tenant links show (the first
     /// event links to one before `from`, each next one to the one before it). Events of
-    /// the tenant after `through` are not proven absent. `through` is `None` when the
+    /// the tenant after `through` are not proven absent: the checkpoint has no tenant
+    /// heads, or the tenant wrote again after the range. `through` is `None` when the
     /// bundle holds no event.
     TenantChain {
         /// First sequence number of the selection.
@@ -155,11 +185,7 @@ pub fn write_bundle(
     selection: &Selection,
     out: &mut dyn Write,
 ) -> Result<BundleSummary> {
-    let signed = log.latest_checkpoint().ok_or_else(|| {
-        Error::InvalidArgument(
-            "the log has no signed checkpoint yet (`auditlog checkpoint issue` signs one)".into(),
-        )
-    })?;
+    let signed = pick_checkpoint(log, selection)?;
     let storage = crate::storage::FsStorage::default();
     let key = load_verifier(&storage, log.dir())?
         .ok_or_else(|| Error::InvalidArgument("the log has no public key".into()))?;
@@ -205,6 +231,7 @@ pub fn write_bundle(
     })?;
     let seqs: Vec<u64> = leaves.iter().map(|&(seq, _)| seq).collect();
     let nodes = log.multiproof(&seqs, tree_size)?;
+    let tenant_head = tenant_head(log, selection, &signed.checkpoint)?;
     // A record our codec would encode differently would make a bundle that fails: refuse
     // to hand it out.
     verify_multiproof(alg, &leaves, tree_size, &nodes, &signed.checkpoint.root).map_err(|e| {
@@ -212,12 +239,18 @@ pub fn write_bundle(
             "the bundle does not check against the checkpoint: {e}"
         ))
     })?;
+    let head = tenant_head.as_ref().map(|h| h.head);
+    let completeness = completeness(selection, tree_size, &leaves, &links, head)
+        .map_err(|e| Error::InvalidArgument(format!("the bundle would not check: {e}")))?;
     let trailer = Trailer {
         events: leaves.len() as u64,
         proof: nodes.iter().map(|n| BASE64.encode(n)).collect(),
+        tenant_head: tenant_head.map(|h| TenantHeadLine {
+            index: h.index,
+            seq: h.head,
+            path: h.path.iter().map(|n| BASE64.encode(n)).collect(),
+        }),
     };
-    let completeness = completeness(selection, tree_size, &leaves, &links)
-        .map_err(|e| Error::InvalidArgument(format!("the bundle would not check: {e}")))?;
     write_line(&mut counter, &trailer).map_err(io)?;
     counter.flush().map_err(io)?;
     Ok(BundleSummary {
@@ -236,6 +269,11 @@ impl std::fmt::Display for Completeness {
             Completeness::Range { from, to } => {
                 write!(f, "every event of seq {from}..{to} is in it")
             }
+            Completeness::Tenant { from, to } => write!(
+                f,
+                "every event of its tenant in seq {from}..{to} is in it (each links to the one \
+                 before, and the checkpoint signs the last as the tenant's newest)"
+            ),
             Completeness::TenantChain {
                 from,
                 through: Some(last),
@@ -263,6 +301,9 @@ impl Completeness {
             Completeness::Range { from, to } => {
                 serde_json::json!({"kind": "range", "from": from, "to": to})
             }
+            Completeness::Tenant { from, to } => {
+                serde_json::json!({"kind": "tenant", "from": from, "to": to})
+            }
             Completeness::TenantChain { from, through } => {
                 serde_json::json!({"kind": "tenant_chain", "from": from, "through": through})
             }
@@ -287,6 +328,47 @@ fn write_event_line(seq: u64, link: TenantLink, event: &Event<'_>, out: &mut Vec
     // The event's own `{` was written above.
     out.remove(start);
     out.push(b'\n');
+}
+
+/// The checkpoint a bundle is proven against: the one whose size is the selection's end,
+/// if there is one (its tenant heads then close the range), else the newest.
+fn pick_checkpoint(log: &Log, selection: &Selection) -> Result<SignedCheckpoint> {
+    if let Some(to) = selection.to_seq
+        && let Some(exact) = log
+            .checkpoints()?
+            .into_iter()
+            .find(|c| c.checkpoint.tree_size == to)
+    {
+        return Ok(exact);
+    }
+    log.latest_checkpoint().ok_or_else(|| {
+        Error::InvalidArgument(
+            "the log has no signed checkpoint yet (`auditlog checkpoint issue` signs one)".into(),
+        )
+    })
+}
+
+/// For a tenant selection against a checkpoint with tenant heads: the tenant's newest
+/// event at the checkpoint's size and its proof in the heads tree, recomputed from the
+/// records (which must give the heads the checkpoint signs).
+fn tenant_head(
+    log: &Log,
+    selection: &Selection,
+    checkpoint: &Checkpoint,
+) -> Result<Option<HeadProof>> {
+    let (Some(tenant), Some(signed)) = (selection.chained_tenant(), checkpoint.tenant_heads) else {
+        return Ok(None);
+    };
+    let mut heads = TenantHeads::new(log.alg());
+    log.advance_heads(&mut heads, 0..checkpoint.tree_size)?;
+    if heads.commitment() != signed {
+        return Err(Error::InvalidArgument(format!(
+            "the records' tenant heads at tree size {} differ from those its checkpoint signs \
+             (run `auditlog verify`)",
+            checkpoint.tree_size
+        )));
+    }
+    Ok(heads.proof(tenant))
 }
 
 fn write_line(out: &mut dyn Write, value: &impl Serialize) -> std::io::Result<()> {
@@ -366,6 +448,21 @@ pub enum BundleError {
         /// What its link says against the bundle.
         what: String,
     },
+    /// The checkpoint's tenant heads name a newest event of the tenant that the bundle
+    /// lacks.
+    #[error(
+        "the checkpoint signs event {head} as its tenant's newest, but the bundle's last event of the range is {}: events of the tenant are missing from the bundle",
+        last.map_or("none".to_owned(), |l| l.to_string())
+    )]
+    TenantTail {
+        /// The tenant's newest event at the checkpoint.
+        head: u64,
+        /// The bundle's last event.
+        last: Option<u64>,
+    },
+    /// The tenant head the bundle carries does not check against the checkpoint.
+    #[error("the tenant's head does not check against the checkpoint's tenant heads: {0}")]
+    TenantHead(String),
     /// The events and proof do not make the checkpoint's root.
     #[error("the events are not those the checkpoint signs: {0}")]
     Proof(MultiproofError),
@@ -483,7 +580,11 @@ pub fn verify_bundle(
         .ok_or_else(|| malformed(line_no - 1, "a proof node is not 32 bytes of base64".into()))?;
     verify_multiproof(alg, &leaves, tree_size, &nodes, &signed.checkpoint.root)
         .map_err(BundleError::Proof)?;
-    let completeness = completeness(selection, tree_size, &leaves, &links)?;
+    let head = match &trailer.tenant_head {
+        None => None,
+        Some(line) => Some(check_tenant_head(alg, selection, &signed.checkpoint, line)?),
+    };
+    let completeness = completeness(selection, tree_size, &leaves, &links, head)?;
     Ok(BundleSummary {
         events: leaves.len() as u64,
         checkpoint: signed.checkpoint,
@@ -494,14 +595,44 @@ pub fn verify_bundle(
     })
 }
 
+/// Checks a bundle's tenant head against the checkpoint's tenant heads; returns the seq of
+/// the tenant's newest event at the checkpoint.
+fn check_tenant_head(
+    alg: HashAlg,
+    selection: &Selection,
+    checkpoint: &Checkpoint,
+    line: &TenantHeadLine,
+) -> std::result::Result<u64, BundleError> {
+    let fault = |what: String| BundleError::TenantHead(what);
+    let tenant = selection
+        .chained_tenant()
+        .ok_or_else(|| fault("the selection is not a tenant's".into()))?;
+    let signed = checkpoint
+        .tenant_heads
+        .ok_or_else(|| fault("the checkpoint signs no tenant heads".into()))?;
+    let path = line
+        .path
+        .iter()
+        .map(|n| BASE64.decode(n).ok().and_then(|b| Hash::try_from(b).ok()))
+        .collect::<Option<Vec<Hash>>>()
+        .ok_or_else(|| fault("a path node is not 32 bytes of base64".into()))?;
+    let leaf = head_leaf(alg, tenant, line.seq);
+    verify_inclusion(alg, line.index, signed.count, &leaf, &path, &signed.root)
+        .map_err(|e: ProofError| fault(e.to_string()))?;
+    Ok(line.seq)
+}
+
 /// What the selection claims the bundle holds all of, checked against its events: every
 /// seq of a sequence range, or every event of a tenant from the range's start on (each
-/// event's link names the one before it in the bundle; the first's, one before the range).
+/// event's link names the one before it in the bundle; the first's, one before the range)
+/// up to the last in the bundle, or to the range's end when `head`, the tenant's newest
+/// event at the checkpoint, is below it.
 fn completeness(
     selection: &Selection,
     tree_size: u64,
     leaves: &[(u64, Hash)],
     links: &[TenantLink],
+    head: Option<u64>,
 ) -> std::result::Result<Completeness, BundleError> {
     let from = selection.from_seq;
     let to = selection.to_seq.unwrap_or(u64::MAX).min(tree_size);
@@ -555,10 +686,25 @@ fn completeness(
         }
         before = Some(seq);
     }
-    Ok(Completeness::TenantChain {
-        from,
-        through: before,
-    })
+    match head {
+        // The tenant's newest event at the checkpoint is before the range's end: nothing
+        // of the tenant follows it, so the bundle must end with it (or, empty, have it
+        // before the range).
+        Some(head) if head < to => {
+            let closed = match before {
+                Some(last) => last == head,
+                None => head < from,
+            };
+            if !closed {
+                return Err(BundleError::TenantTail { head, last: before });
+            }
+            Ok(Completeness::Tenant { from, to })
+        }
+        _ => Ok(Completeness::TenantChain {
+            from,
+            through: before,
+        }),
+    }
 }
 
 /// `{"seq":N,"tenant_prev":P,REST` → `(N, link, "{REST")`, the way a bundle holds an

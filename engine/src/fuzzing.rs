@@ -6,7 +6,7 @@
 use crate::bundle::verify_bundle;
 use crate::checkpoint::{Note, NoteVerifier, SignedCheckpoint};
 use crate::codec::{
-    decode_frame, decode_record, decode_timestamp, encode_record_into, split_frame,
+    decode_frame, decode_record, decode_record_head, encode_record_into, split_frame,
 };
 use crate::event::{parse_canonical, parse_general, parse_json};
 use crate::merkle::Proof;
@@ -25,9 +25,17 @@ pub fn record(data: &[u8]) {
             assert_eq!(decode_frame(data), Ok((frame.payload, frame.total)));
         }
     }
-    let timestamp = decode_timestamp(data);
+    let head = decode_record_head(data);
     if let Ok(record) = decode_record(data) {
-        assert_eq!(timestamp, Ok(record.event.timestamp));
+        // A record that decodes has a head, and it says what the record says.
+        assert_eq!(
+            head.map(|h| (h.timestamp, h.tenant_id, h.tenant_link)),
+            Ok((
+                record.event.timestamp,
+                record.event.tenant_id.as_bytes(),
+                record.tenant_link
+            ))
+        );
         let _ = record.event.to_json();
         let mut again = Vec::new();
         encode_record_into(&record.event, record.tenant_link, &mut again);

@@ -24,6 +24,7 @@ pub mod event;
 #[cfg(feature = "testing")]
 #[allow(clippy::unwrap_used, clippy::panic)]
 pub mod fuzzing;
+pub mod heads;
 pub mod hex;
 mod le;
 mod log;

@@ -1,20 +1,23 @@
 //! The offline check behind `auditlog verify`: recompute every CRC, every record's leaf
 //! hash, every stored tree node, every segment's chain link (header frontier, footer tree
-//! head, offset table, time bounds) and every signed checkpoint (signature, and root at
-//! its size), reading each byte once; and [`verify_segment`], one segment file alone. It
+//! head, offset table, time bounds), every record's tenant link, and every signed
+//! checkpoint (signature, root and tenant heads at its size), reading each byte once; and [`verify_segment`], one segment file alone. It
 //! needs only the data directory (and the public key) and writes nothing. The first fault
 //! is returned as [`Corruption`] with its file and byte offset.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::checkpoint::{CheckpointLog, NoteVerifier, SignedCheckpoint, load_verifier};
-use crate::codec::{FrameError, RecordError, decode_timestamp, split_frame};
+use crate::codec::{
+    FrameError, RecordError, RecordHead, TenantLink, decode_record_head, split_frame,
+};
 use crate::config::LogConfig;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
+use crate::heads::TenantHeads;
 use crate::merkle::{CompactRange, Hash, HashAlg};
 use crate::segment::{
     FOOTER_BYTES, SegmentFooter, SegmentHeader, list_segment_bases, segment_path,
@@ -262,6 +265,11 @@ pub fn verify_dir_against(
         leaf_fault: None,
     };
     let mut compact = CompactRange::new(alg);
+    let mut heads = TenantHeads::new(alg);
+    // Tenants as the workers number them, and each one's number in `heads` once its
+    // first event is reached.
+    let interner = Interner::default();
+    let mut head_ids: Vec<Option<u32>> = Vec::new();
     let mut report = VerifyReport {
         checkpoints: 0,
         held_checkpoints: 0,
@@ -362,35 +370,61 @@ pub fn verify_dir_against(
                 )),
             ))
         };
-        // The tree grows up to each checkpoint's size, where its root is compared.
-        let grow = |mut leaves: &[Hash]| loop {
-            let size = compact.size();
-            while let Some(at) = pending.next_if(|at| at.signed.checkpoint.tree_size <= size) {
-                check_checkpoint(at, &compact).map_err(|e| stored.blame(e))?;
-                if let Some(fault) = stored.leaf_fault.take() {
-                    // The records make the signed root: the stored leaf is what changed.
-                    return Err(fault.stored);
-                }
-            }
-            if leaves.is_empty() {
-                return Ok(());
-            }
-            let next_stop = pending
-                .peek()
-                .map_or(u64::MAX, |at| at.signed.checkpoint.tree_size);
-            let take =
-                usize::try_from(next_stop - size).map_or(leaves.len(), |n| n.min(leaves.len()));
-            let (now, later) = leaves.split_at(take);
-            let mut result = Ok(());
-            compact.extend(now, |level, first, row| {
-                if result.is_ok() {
-                    result = stored.check_row(level, first, row, &name_record, &record_fault);
-                }
-            });
-            result?;
-            leaves = later;
+        let link_fault = |seq: u64, what: String| {
+            let place = usize::try_from(seq - base).ok().and_then(|i| frames.get(i));
+            let offset = place.map_or(0, |p| p.start as u64);
+            corrupt(&path, offset, CorruptionKind::BadField(what))
         };
-        let checked = check_records(bytes, &frames, alg, retired.take(), grow);
+        // The tree and the tenant heads grow up to each checkpoint's size, where its root
+        // and tenant heads are compared.
+        let grow = |mut leaves: &[Hash], tenants: &ChunkTenants<'_>| {
+            let mut records = tenants.records.as_slice();
+            loop {
+                let size = compact.size();
+                while let Some(at) = pending.next_if(|at| at.signed.checkpoint.tree_size <= size) {
+                    check_checkpoint(at, &compact, &mut heads).map_err(|e| stored.blame(e))?;
+                    if let Some(fault) = stored.leaf_fault.take() {
+                        // The records make the signed root: the stored leaf is what changed.
+                        return Err(fault.stored);
+                    }
+                }
+                if leaves.is_empty() {
+                    return Ok(());
+                }
+                let next_stop = pending
+                    .peek()
+                    .map_or(u64::MAX, |at| at.signed.checkpoint.tree_size);
+                let take =
+                    usize::try_from(next_stop - size).map_or(leaves.len(), |n| n.min(leaves.len()));
+                let (now, later) = leaves.split_at(take);
+                let (linked, rest) = records.split_at(take.min(records.len()));
+                let mut result = Ok(());
+                compact.extend(now, |level, first, row| {
+                    if result.is_ok() {
+                        result = stored.check_row(level, first, row, &name_record, &record_fault);
+                    }
+                });
+                result?;
+                if let Err((seq, what)) =
+                    advance_heads(&mut heads, size, tenants, linked, &mut head_ids)
+                {
+                    let fault = link_fault(seq, what);
+                    // A record at or before it that hashes differently from its stored leaf (one
+                    // forged with a valid CRC) is the first fault in the file.
+                    return Err(match stored.leaf_fault.take() {
+                        Some(leaf)
+                            if corruption_offset(&leaf.record) <= corruption_offset(&fault) =>
+                        {
+                            leaf.record
+                        }
+                        _ => fault,
+                    });
+                }
+                leaves = later;
+                records = rest;
+            }
+        };
+        let checked = check_records(bytes, &frames, base, alg, &interner, retired.take(), grow);
         let (min_ts, max_ts) = match (checked, walk_error) {
             (Ok(bounds), None) => bounds,
             (Err(Stop::Tree(e)), _) => return Err(e),
@@ -440,7 +474,7 @@ pub fn verify_dir_against(
     }
     // Checkpoints of the whole tree, and any beyond the records.
     for at in pending {
-        check_checkpoint(at, &compact).map_err(|e| stored.blame(e))?;
+        check_checkpoint(at, &compact, &mut heads).map_err(|e| stored.blame(e))?;
         if let Some(fault) = stored.leaf_fault.take() {
             return Err(fault.stored);
         }
@@ -557,8 +591,12 @@ fn check_signatures(
 }
 
 /// Checks that the tree in `compact` (of at least the checkpoint's size, else events are
-/// missing) has the checkpoint's root at its size.
-fn check_checkpoint(at: &CheckpointAt, compact: &CompactRange) -> Result<()> {
+/// missing) has the checkpoint's root at its size, and the tenant heads it signs.
+fn check_checkpoint(
+    at: &CheckpointAt,
+    compact: &CompactRange,
+    heads: &mut TenantHeads,
+) -> Result<()> {
     let checkpoint = &at.signed.checkpoint;
     if checkpoint.tree_size != compact.size() {
         return Err(corrupt(
@@ -580,6 +618,102 @@ fn check_checkpoint(at: &CheckpointAt, compact: &CompactRange) -> Result<()> {
                 checkpoint.tree_size
             )),
         ));
+    }
+    if let Some(signed) = checkpoint.tenant_heads
+        && heads.commitment() != signed
+    {
+        return Err(corrupt(
+            &at.file,
+            at.offset,
+            CorruptionKind::HashMismatch(format!(
+                "the tenant heads of the records at size {} contradict those the checkpoint \
+                 of that size signs",
+                checkpoint.tree_size
+            )),
+        ));
+    }
+    Ok(())
+}
+
+/// The tenant ids the verify workers met, numbered in the order they met them (not the
+/// log's): each worker looks its chunk's tenants up once, so the thread that follows the
+/// tenant heads handles a number per record, never a tenant id.
+#[derive(Default)]
+struct Interner {
+    numbers: parking_lot::RwLock<HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>>,
+}
+
+impl Interner {
+    /// The number of each of `names`, numbering the new ones.
+    fn numbers(&self, names: &[&[u8]]) -> Vec<u32> {
+        const NEW: u32 = u32::MAX;
+        let mut out = Vec::with_capacity(names.len());
+        {
+            let known = self.numbers.read();
+            out.extend(names.iter().map(|n| known.get(*n).copied().unwrap_or(NEW)));
+        }
+        if out.contains(&NEW) {
+            let mut known = self.numbers.write();
+            for (name, number) in names.iter().zip(&mut out) {
+                if *number == NEW {
+                    let next = known.len() as u32;
+                    *number = *known.entry((*name).into()).or_insert(next);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The tenants of one chunk of records, in the order of their first record in it, their
+/// [`Interner`] numbers, and each record's tenant (an index into `names`) and link.
+#[derive(Default)]
+struct ChunkTenants<'a> {
+    names: Vec<&'a [u8]>,
+    numbers: Vec<u32>,
+    records: Vec<(u32, TenantLink)>,
+}
+
+/// Advances `heads` over `records` (of `tenants`), the first at seq `first`, checking that
+/// each linked record names its tenant's previous event. `head_ids` maps interner numbers
+/// to numbers in `heads`, given as each tenant's first record is reached, so tenants are
+/// numbered in the order of their first events.
+fn advance_heads(
+    heads: &mut TenantHeads,
+    first: u64,
+    tenants: &ChunkTenants<'_>,
+    records: &[(u32, TenantLink)],
+    head_ids: &mut Vec<Option<u32>>,
+) -> std::result::Result<(), (u64, String)> {
+    for (seq, &(local, link)) in (first..).zip(records) {
+        let (Some(&number), Some(name)) = (
+            tenants.numbers.get(local as usize),
+            tenants.names.get(local as usize),
+        ) else {
+            return Err((seq, "a verify thread lost a record's tenant".into()));
+        };
+        let number = number as usize;
+        if head_ids.len() <= number {
+            head_ids.resize(number + 1, None);
+        }
+        let id = *head_ids[number].get_or_insert_with(|| heads.id(name));
+        let expected = heads.advance_id(id, seq);
+        if link != TenantLink::Unlinked && link != expected {
+            let says = |l: TenantLink| match l {
+                TenantLink::Previous(p) => format!("event {p}"),
+                _ => "none".to_owned(),
+            };
+            let name = String::from_utf8_lossy(name);
+            return Err((
+                seq,
+                format!(
+                    "record {seq}'s tenant link names {} as the previous event of `{name}`, \
+                     but the records say {}",
+                    says(link),
+                    says(expected)
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -696,12 +830,22 @@ pub fn verify_segment(path: &Path) -> Result<SegmentReport> {
         footer.as_ref(),
         &mut frames,
     );
-    let grow = |leaves: &[Hash]| {
+    // A segment alone: its records' links name events before it too, so they are
+    // checked with the whole log (`verify_dir`), not here.
+    let grow = |leaves: &[Hash], _: &ChunkTenants<'_>| {
         compact.extend(leaves, |_, _, _| {});
         Ok(())
     };
     let (min_ts, max_ts) = match (
-        check_records(&bytes, &frames, header.alg, None, grow),
+        check_records(
+            &bytes,
+            &frames,
+            header.base_seq,
+            header.alg,
+            &Interner::default(),
+            None,
+            grow,
+        ),
         walk_error,
     ) {
         (Ok(bounds), None) => bounds,
@@ -835,13 +979,15 @@ enum Stop {
 fn check_records(
     bytes: &[u8],
     frames: &[FramePlace],
+    first_seq: u64,
     alg: HashAlg,
+    interner: &Interner,
     retired: Option<MappedBytes>,
-    mut grow: impl FnMut(&[Hash]) -> Result<()>,
+    mut grow: impl FnMut(&[Hash], &ChunkTenants<'_>) -> Result<()>,
 ) -> std::result::Result<(Timestamp, Timestamp), Stop> {
     /// Frames per job: a megabyte or so of records.
     const CHUNK: usize = 4096;
-    type Done = (usize, Vec<Hash>, Checked);
+    type Done<'a> = (usize, Vec<Hash>, Checked<'a>);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let stop = AtomicBool::new(false);
     let (job_tx, job_rx) = crossbeam_channel::unbounded();
@@ -865,7 +1011,9 @@ fn check_records(
                     }
                     let mut hashes = free.try_recv().unwrap_or_default();
                     hashes.resize(frames.len(), [0; 32]);
-                    let checked = check_chunk(bytes, frames, alg, &mut hashes);
+                    let first_seq = first_seq + (index * CHUNK) as u64;
+                    let mut checked = check_chunk(bytes, frames, first_seq, alg, &mut hashes);
+                    checked.tenants.numbers = interner.numbers(&checked.tenants.names);
                     if done.send((index, hashes, checked)).is_err() {
                         return;
                     }
@@ -890,6 +1038,7 @@ fn check_records(
                             hashed: 0,
                             min: Timestamp::MAX,
                             max: Timestamp::MIN,
+                            tenants: ChunkTenants::default(),
                             fault: Some((0, Fault::Panicked)),
                         };
                         break (Vec::new(), lost);
@@ -901,7 +1050,7 @@ fn check_records(
             let fault = checked
                 .fault
                 .map_or(Ok(()), |(offset, fault)| Err(Stop::Frame(offset, fault)));
-            result = grow(good).map_err(Stop::Tree).and(fault);
+            result = grow(good, &checked.tenants).map_err(Stop::Tree).and(fault);
             if result.is_err() {
                 stop.store(true, Ordering::Relaxed);
                 break;
@@ -921,11 +1070,13 @@ fn check_records(
 
 /// What [`check_chunk`] found: the frames before the first fault are checked and their
 /// leaves hashed.
-struct Checked {
+struct Checked<'a> {
     /// Frames checked and hashed, from the chunk's first.
     hashed: usize,
     min: Timestamp,
     max: Timestamp,
+    /// The tenant and link of each frame checked.
+    tenants: ChunkTenants<'a>,
     /// The first bad frame: its offset and fault.
     fault: Option<(u64, Fault)>,
 }
@@ -933,22 +1084,53 @@ struct Checked {
 /// [`check_records`]' work on one chunk of frames, a few hundred at a time so each
 /// record is still in cache when it is hashed. Stops at the first bad frame, with the
 /// leaves before it hashed (so a changed record before it is still found first).
-fn check_chunk(bytes: &[u8], frames: &[FramePlace], alg: HashAlg, hashes: &mut [Hash]) -> Checked {
+fn check_chunk<'a>(
+    bytes: &'a [u8],
+    frames: &[FramePlace],
+    first_seq: u64,
+    alg: HashAlg,
+    hashes: &mut [Hash],
+) -> Checked<'a> {
     const BATCH: usize = 256;
     let mut out = Checked {
         hashed: 0,
         min: Timestamp::MAX,
         max: Timestamp::MIN,
+        tenants: ChunkTenants::default(),
         fault: None,
     };
+    out.tenants.records.reserve(frames.len());
+    // Sized for the tenants a chunk usually holds, so it seldom grows.
+    let mut local: HashMap<&'a [u8], u32, foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(frames.len().min(2048), Default::default());
     let mut payloads = Vec::with_capacity(BATCH);
     for (frames, hashes) in frames.chunks(BATCH).zip(hashes.chunks_mut(BATCH)) {
         payloads.clear();
         for place in frames {
             match check_frame(bytes, place) {
-                Ok((payload, timestamp)) => {
-                    out.min = out.min.min(timestamp);
-                    out.max = out.max.max(timestamp);
+                Ok((payload, head)) => {
+                    out.min = out.min.min(head.timestamp);
+                    out.max = out.max.max(head.timestamp);
+                    let ChunkTenants { names, records, .. } = &mut out.tenants;
+                    // A record whose link names an earlier record of the chunk with the
+                    // same tenant id has that record's tenant: no lookup. (Whether the
+                    // link is right is for `advance_heads` to say.)
+                    let seq = first_seq + records.len() as u64;
+                    let linked = match head.tenant_link {
+                        TenantLink::Previous(p) if p >= first_seq && p < seq => {
+                            records.get((p - first_seq) as usize).and_then(|&(id, _)| {
+                                (names.get(id as usize) == Some(&head.tenant_id)).then_some(id)
+                            })
+                        }
+                        _ => None,
+                    };
+                    let id = linked.unwrap_or_else(|| {
+                        *local.entry(head.tenant_id).or_insert_with(|| {
+                            names.push(head.tenant_id);
+                            names.len() as u32 - 1
+                        })
+                    });
+                    records.push((id, head.tenant_link));
                     payloads.push(payload);
                 }
                 Err(fault) => {
@@ -967,11 +1149,12 @@ fn check_chunk(bytes: &[u8], frames: &[FramePlace], alg: HashAlg, hashes: &mut [
     out
 }
 
-/// One frame: its length against its place, its CRC, its record's timestamp.
+/// One frame: its length against its place, its CRC, its record's timestamp, tenant and
+/// link.
 fn check_frame<'a>(
     bytes: &'a [u8],
     place: &FramePlace,
-) -> std::result::Result<(&'a [u8], Timestamp), (u64, Fault)> {
+) -> std::result::Result<(&'a [u8], RecordHead<'a>), (u64, Fault)> {
     let offset = place.start as u64;
     let span = bytes.get(place.start..place.end).unwrap_or_default();
     let frame = split_frame(span).map_err(|e| (offset, Fault::Frame(e)))?;
@@ -980,8 +1163,8 @@ fn check_frame<'a>(
         return Err((offset, Fault::Misplaced { frame, table }));
     }
     frame.check().map_err(|e| (offset, Fault::Frame(e)))?;
-    let timestamp = decode_timestamp(frame.payload).map_err(|e| (offset, Fault::Record(e)))?;
-    Ok((frame.payload, timestamp))
+    let head = decode_record_head(frame.payload).map_err(|e| (offset, Fault::Record(e)))?;
+    Ok((frame.payload, head))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -126,12 +126,10 @@ fn a_tenant_bundle_checks_against_the_key_given() {
     let seqs = tenant_seqs(&log, &tenant, 4_000);
     let summary = check(&bundle, &key(dir.path())).expect("checks");
     assert_eq!(summary.events, seqs.len() as u64);
+    // Gap-free by the links, and closed by the tenant heads of the checkpoint at 4,000.
     assert_eq!(
         summary.completeness,
-        Completeness::TenantChain {
-            from: 0,
-            through: seqs.last().copied()
-        }
+        Completeness::Tenant { from: 0, to: 4_000 }
     );
     // Another log's key: refused, whatever the bundle says about itself.
     let (other_dir, _other) = checkpointed_log();
@@ -158,7 +156,8 @@ fn tenant_seqs(log: &Log, tenant: &str, end: u64) -> Vec<u64> {
 /// events left: what an operator hiding that event would hand out.
 fn forged_without(log: &Log, bundle: &str, seq: u64, tree_size: u64) -> String {
     let mut lines: Vec<String> = bundle.lines().map(str::to_owned).collect();
-    lines.pop();
+    let mut trailer: serde_json::Value =
+        serde_json::from_str(&lines.pop().expect("proof line")).expect("json");
     lines.retain(|line| !line.starts_with(&format!("{{\"seq\":{seq},")));
     let seqs: Vec<u64> = lines[1..]
         .iter()
@@ -172,7 +171,8 @@ fn forged_without(log: &Log, bundle: &str, seq: u64, tree_size: u64) -> String {
         .iter()
         .map(|n| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, n))
         .collect();
-    let trailer = serde_json::json!({"events": seqs.len(), "proof": proof});
+    trailer["events"] = seqs.len().into();
+    trailer["proof"] = proof.into();
     format!("{}\n{trailer}\n", lines.join("\n"))
 }
 
@@ -208,17 +208,51 @@ fn a_tenant_bundle_missing_an_event_is_refused_even_with_a_new_proof() {
             other => panic!("dropping {dropped} must show: {other:?}"),
         }
     }
-    // The newest one: nothing links to it yet, and the bundle claims no more than it shows.
+    // The newest one: nothing links to it, but the checkpoint signs it as the tenant's
+    // newest event.
     let last = *seqs.last().expect("events");
     let forged = forged_without(&log, &bundle, last, 4_000);
-    let summary = check(&forged, &key).expect("checks");
     assert_eq!(
-        summary.completeness,
+        check(&forged, &key).map(|s| s.completeness),
+        Err(BundleError::TenantTail {
+            head: last,
+            last: Some(seqs[seqs.len() - 2])
+        })
+    );
+    // Without the tenant head as well, the bundle claims no more than its links show.
+    let mut lines: Vec<&str> = forged.lines().collect();
+    let mut trailer: serde_json::Value =
+        serde_json::from_str(lines.pop().expect("proof line")).expect("json");
+    trailer
+        .as_object_mut()
+        .expect("object")
+        .remove("tenant_head");
+    let headless = format!("{}\n{trailer}\n", lines.join("\n"));
+    assert_eq!(
+        check(&headless, &key).expect("checks").completeness,
         Completeness::TenantChain {
             from: from_seq,
             through: Some(seqs[seqs.len() - 2])
         }
     );
+    // A tenant head moved to another tenant's leaf, or to another seq, does not check.
+    for (from, to) in [
+        (
+            "\"tenant_head\":{\"index\":",
+            "\"tenant_head\":{\"index\":1",
+        ),
+        (
+            &format!("\"seq\":{last},\"path\""),
+            &format!("\"seq\":{},\"path\"", last - 1),
+        ),
+    ] {
+        let moved = bundle.replacen(from, to, 1);
+        assert_ne!(moved, bundle);
+        assert!(
+            matches!(check(&moved, &key), Err(BundleError::TenantHead(_))),
+            "{from} -> {to}"
+        );
+    }
     // Links cannot be edited: they are in the leaf hash.
     let relinked = with_events(&bundle, |events| {
         let prefix = format!("{{\"seq\":{},\"tenant_prev\":{},", seqs[4], seqs[3]);
@@ -236,6 +270,61 @@ fn a_tenant_bundle_missing_an_event_is_refused_even_with_a_new_proof() {
         check(&relinked, &key),
         Err(BundleError::Proof(MultiproofError::RootMismatch))
     ));
+}
+
+#[test]
+fn a_tenant_export_between_two_checkpoints_is_proven_complete() {
+    let (dir, log) = checkpointed_log();
+    let key = key(dir.path());
+    assert_eq!(
+        log.checkpoint().expect("checkpoint").checkpoint.tree_size,
+        5_000
+    );
+    let mut tenant = String::new();
+    log.scan(4_999..5_000, Default::default(), |_, event| {
+        tenant = event.tenant_id.to_string();
+        Ok(false)
+    })
+    .expect("scan");
+    let seqs = tenant_seqs(&log, &tenant, 5_000);
+    // Between the checkpoints at 4,000 and 5,000: proven against the second, whose tenant
+    // heads close the range.
+    let selection = Selection {
+        tenant: Some(tenant.clone()),
+        from_seq: 4_000,
+        to_seq: Some(5_000),
+        ..Selection::default()
+    };
+    let summary = check(&write(&log, &selection), &key).expect("checks");
+    assert_eq!(summary.checkpoint.tree_size, 5_000);
+    assert_eq!(
+        summary.events,
+        seqs.iter().filter(|&&s| s >= 4_000).count() as u64
+    );
+    assert_eq!(
+        summary.completeness,
+        Completeness::Tenant {
+            from: 4_000,
+            to: 5_000
+        }
+    );
+    // A range that ends at no checkpoint, with events of the tenant after it: the newest
+    // checkpoint's heads say nothing about the range's end, so only the links are claimed.
+    let mid = seqs[seqs.len() / 2];
+    let selection = Selection {
+        tenant: Some(tenant.clone()),
+        to_seq: Some(mid),
+        ..Selection::default()
+    };
+    let summary = check(&write(&log, &selection), &key).expect("checks");
+    assert_eq!(summary.checkpoint.tree_size, 5_000);
+    assert_eq!(
+        summary.completeness,
+        Completeness::TenantChain {
+            from: 0,
+            through: seqs.iter().rev().find(|&&s| s < mid).copied()
+        }
+    );
 }
 
 #[test]

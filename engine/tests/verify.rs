@@ -246,3 +246,108 @@ fn an_edited_checkpoint_is_named_in_the_checkpoint_log() {
         other => panic!("must fail: {:?}", other.map(|r| r.records)),
     }
 }
+
+#[test]
+fn a_checkpoint_signing_other_tenant_heads_is_named_and_stops_a_writer() {
+    // Signed with the log's own key, at the right size and root, but committing to tenant
+    // heads the records do not make: what a buggy or dishonest signer would leave.
+    let dir = checkpointed_log();
+    let storage: std::sync::Arc<dyn auditlog_engine::storage::Storage> =
+        std::sync::Arc::new(auditlog_engine::storage::FsStorage::default());
+    let (size, root) = {
+        let log = auditlog_engine::OpenOptions::new()
+            .read_only(true)
+            .open(dir.path())
+            .expect("open");
+        (log.tree_size(), log.root())
+    };
+    let signer = auditlog_engine::checkpoint::load_signer(storage.as_ref(), dir.path())
+        .expect("load")
+        .expect("a key");
+    let path = dir.path().join("checkpoints");
+    let mut store = auditlog_engine::checkpoint::CheckpointLog::open(
+        std::sync::Arc::clone(&storage),
+        dir.path(),
+        "auditlog.local/log",
+        false,
+    )
+    .expect("open");
+    let mut checkpoint = store.latest().expect("a checkpoint").checkpoint.clone();
+    assert_eq!((checkpoint.tree_size, checkpoint.root), (size, root));
+    let heads = checkpoint.tenant_heads.expect("tenant heads");
+    checkpoint.tenant_heads = Some(auditlog_engine::heads::HeadsCommitment {
+        count: heads.count - 1,
+        root: heads.root,
+    });
+    let at = std::fs::metadata(&path).expect("stat").len();
+    store
+        .append(
+            auditlog_engine::checkpoint::SignedCheckpoint::sign(checkpoint, &signer).expect("sign"),
+        )
+        .expect("append");
+    drop(store);
+    match auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}) {
+        Err(Error::Corruption(c)) => {
+            assert!(c.to_string().contains("tenant heads"), "{c}");
+            assert_eq!((c.file, c.offset), (path.clone(), at));
+        }
+        other => panic!("must fail: {:?}", other.map(|r| r.records)),
+    }
+    // A writer would link new events on from heads no checkpoint can vouch for: it stops.
+    match Log::open(dir.path()) {
+        Err(Error::Corruption(c)) => assert_eq!(c.file, path),
+        other => panic!("a writer must refuse: {:?}", other.map(|l| l.tree_size())),
+    }
+}
+
+#[test]
+fn a_record_linked_to_the_wrong_event_is_named_at_its_frame() {
+    // A writer that linked an event past its tenant's previous one, with every hash made
+    // to agree and nothing signed: only the links can tell.
+    let (dir, files) = sealed_log();
+    std::fs::remove_file(dir.path().join("checkpoints")).expect("no checkpoints");
+    for level in std::fs::read_dir(dir.path().join("tree")).expect("tree") {
+        let path = level.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "hashes") {
+            std::fs::remove_file(path).expect("remove");
+        }
+    }
+    let active = files.last().expect("active");
+    let mut bytes = std::fs::read(active).expect("read");
+    let header_len = 36 + 32 * bytes[11] as usize;
+    let base = base(active) as u64;
+    // The first record of the active segment that links to an earlier event of its
+    // tenant: make it link to the event before that one's seq.
+    let mut at = header_len;
+    let mut seq = base;
+    let (start, end) = loop {
+        assert!(at < bytes.len(), "a linked record");
+        let len =
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize;
+        let end = at + 8 + len;
+        let link = u64::from_le_bytes(bytes[end - 8..end].try_into().expect("8 bytes"));
+        if link != u64::MAX && link > 0 && link < seq {
+            break (at, end);
+        }
+        at = end;
+        seq += 1;
+    };
+    let link = u64::from_le_bytes(bytes[end - 8..end].try_into().expect("8 bytes"));
+    bytes[end - 8..end].copy_from_slice(&(link - 1).to_le_bytes());
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&bytes[start..start + 4]);
+    hasher.update(&bytes[start + 8..end]);
+    bytes[start + 4..start + 8].copy_from_slice(&hasher.finalize().to_le_bytes());
+    std::fs::write(active, &bytes).expect("write");
+    match auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}) {
+        Err(Error::Corruption(c)) => {
+            let said = c.to_string();
+            assert!(
+                said.contains(&format!("record {seq}'s tenant link")),
+                "{said}"
+            );
+            assert_eq!((c.file, c.offset), (active.clone(), start as u64));
+        }
+        other => panic!("must fail: {:?}", other.map(|r| r.records)),
+    }
+}

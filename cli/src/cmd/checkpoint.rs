@@ -1,6 +1,7 @@
 //! `auditlog checkpoint`: the log's signed tree heads (C2SP signed notes). With no verb it
-//! prints the newest one; `issue` signs the current tree now; `verify` checks a note
-//! against a verifier key, offline, with nothing but the note and the key.
+//! prints the newest one; `issue` signs the current tree now; `list` prints the size and
+//! root of every one kept (the bounds a tenant's bundle can be taken between); `verify`
+//! checks a note against a verifier key, offline, with nothing but the note and the key.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,14 @@ enum Verb {
     Issue {
         #[command(flatten)]
         data: DataDir,
+    },
+    /// Print the tree size and root of every checkpoint kept, oldest first.
+    List {
+        #[command(flatten)]
+        data: DataDir,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
     },
     /// Check a signed checkpoint note against a verifier key.
     Verify {
@@ -64,6 +73,30 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let signed = log.checkpoint()?;
             log.close();
             crate::out::raw(signed.to_text().as_bytes());
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Verb::List { data, json }) => {
+            let log = data.open_for_reading()?;
+            for signed in log.checkpoints()? {
+                let c = signed.checkpoint;
+                let root = hex::encode(&c.root);
+                let heads = c.tenant_heads.map(|h| (h.count, hex::encode(&h.root)));
+                if json {
+                    let heads = heads
+                        .map(|(count, root)| serde_json::json!({"count": count, "root": root}));
+                    let line = serde_json::json!({
+                        "tree_size": c.tree_size,
+                        "root": root,
+                        "tenant_heads": heads,
+                    });
+                    say!("{line}");
+                } else {
+                    match heads {
+                        Some((count, _)) => say!("{} {root} ({count} tenants)", c.tree_size),
+                        None => say!("{} {root}", c.tree_size),
+                    }
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Some(Verb::Verify { key, file }) => verify(&key, &file),
@@ -106,6 +139,13 @@ fn verify(key: &str, file: &PathBuf) -> anyhow::Result<ExitCode> {
                 key.name(),
                 key.key_id()
             );
+            if let Some(heads) = &c.tenant_heads {
+                say!(
+                    "tenant heads: {} tenants, root {}",
+                    heads.count,
+                    hex::encode(&heads.root)
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

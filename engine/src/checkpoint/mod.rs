@@ -10,6 +10,7 @@ mod store;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use crate::heads::HeadsCommitment;
 use crate::merkle::Hash;
 pub use keys::{
     KEYS_DIR, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, create_keys, load_signer, load_verifier,
@@ -22,6 +23,9 @@ pub use store::{CHECKPOINTS_FILE, CheckpointLog};
 /// The longest checkpoint note this crate reads (a few hundred bytes are usual).
 pub const MAX_NOTE_BYTES: usize = 16 << 10;
 
+/// The first word of the extension line that carries a checkpoint's tenant heads.
+pub const TENANT_HEADS_EXTENSION: &str = "tenant-heads";
+
 /// A tree head: what a checkpoint's note text says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -31,55 +35,100 @@ pub struct Checkpoint {
     pub tree_size: u64,
     /// The root hash at that size.
     pub root: Hash,
+    /// Every tenant's newest event at that size (checkpoints of format 3 on): the
+    /// extension line `tenant-heads <count> <base64 root>`.
+    pub tenant_heads: Option<HeadsCommitment>,
 }
 
 impl Checkpoint {
-    /// The note text: origin, decimal size and base64 root, each on its own line.
+    /// The note text: origin, decimal size and base64 root, each on its own line, then
+    /// the tenant heads extension line if there is one.
     pub fn to_text(&self) -> String {
-        format!(
+        let mut text = format!(
             "{}\n{}\n{}\n",
             self.origin,
             self.tree_size,
             BASE64.encode(self.root)
-        )
+        );
+        if let Some(heads) = &self.tenant_heads {
+            text.push_str(&format!(
+                "{TENANT_HEADS_EXTENSION} {} {}\n",
+                heads.count,
+                BASE64.encode(heads.root)
+            ));
+        }
+        text
     }
 
-    /// Parses a note text in the `tlog-checkpoint` form. Extension lines (after the root)
-    /// are refused: this log never writes them, and they are not auditable.
+    /// Parses a note text in the `tlog-checkpoint` form. The one extension line read is
+    /// this log's tenant heads; any other is refused: this log never writes it, and it
+    /// would not be audited.
     pub fn parse(text: &str) -> Result<Checkpoint, NoteError> {
         let body = text
             .strip_suffix('\n')
             .ok_or(NoteError::Malformed("a checkpoint ends in a newline"))?;
         let lines: Vec<&str> = body.split('\n').collect();
-        let [origin, size, root] = lines[..] else {
-            return Err(NoteError::Malformed(
-                "a checkpoint is three lines: origin, tree size, root hash",
-            ));
+        let (origin, size, root, heads) = match lines[..] {
+            [origin, size, root] => (origin, size, root, None),
+            [origin, size, root, heads] => (origin, size, root, Some(heads)),
+            _ => {
+                return Err(NoteError::Malformed(
+                    "a checkpoint is three lines (origin, tree size, root hash) and at most \
+                     a tenant heads line",
+                ));
+            }
         };
         if origin.is_empty() {
             return Err(NoteError::Malformed("the origin line is empty"));
         }
-        let canonical = size == "0" || (!size.starts_with('0') && !size.is_empty());
-        let tree_size = size
-            .parse::<u64>()
-            .ok()
-            .filter(|_| canonical && size.bytes().all(|b| b.is_ascii_digit()))
-            .ok_or(NoteError::Malformed(
-                "the tree size is not a decimal number without leading zeros",
-            ))?;
-        let root = BASE64
-            .decode(root)
-            .ok()
-            .and_then(|bytes| Hash::try_from(bytes).ok())
-            .ok_or(NoteError::Malformed(
-                "the root hash is not 32 bytes of base64",
-            ))?;
+        let tree_size = decimal(size).ok_or(NoteError::Malformed(
+            "the tree size is not a decimal number without leading zeros",
+        ))?;
+        let root = base64_hash(root).ok_or(NoteError::Malformed(
+            "the root hash is not 32 bytes of base64",
+        ))?;
         Ok(Checkpoint {
             origin: origin.to_owned(),
             tree_size,
             root,
+            tenant_heads: heads.map(parse_heads).transpose()?,
         })
     }
+}
+
+/// `tenant-heads <count> <base64 root>`.
+fn parse_heads(line: &str) -> Result<HeadsCommitment, NoteError> {
+    let malformed =
+        NoteError::Malformed("the extension line is not `tenant-heads <count> <base64 root>`");
+    let mut words = line.split(' ');
+    let (Some(TENANT_HEADS_EXTENSION), Some(count), Some(root), None) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return Err(malformed);
+    };
+    let count = decimal(count).ok_or(NoteError::Malformed(
+        "the tenant count is not a decimal number without leading zeros",
+    ))?;
+    let root = base64_hash(root).ok_or(NoteError::Malformed(
+        "the tenant heads root is not 32 bytes of base64",
+    ))?;
+    Ok(HeadsCommitment { count, root })
+}
+
+/// A decimal `u64` written without a sign or leading zeros (one text, one number).
+fn decimal(text: &str) -> Option<u64> {
+    let canonical = text == "0" || (!text.starts_with('0') && !text.is_empty());
+    text.parse::<u64>()
+        .ok()
+        .filter(|_| canonical && text.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A 32-byte hash in standard base64.
+fn base64_hash(text: &str) -> Option<Hash> {
+    BASE64
+        .decode(text)
+        .ok()
+        .and_then(|bytes| Hash::try_from(bytes).ok())
 }
 
 /// A checkpoint with its note, as issued (the note's text is the checkpoint's text).
@@ -150,11 +199,37 @@ mod tests {
             format!("o\n18446744073709551616\n{root}\n"),
             format!("o\n12\n{}\n", BASE64.encode([7u8; 31])),
             format!("o\n12\n{root}\nextension\n"),
+            format!("o\n12\n{root}\ntenant-heads 3\n"),
+            format!("o\n12\n{root}\ntenant-heads 03 {root}\n"),
+            format!("o\n12\n{root}\ntenant-heads 3 {root} more\n"),
+            format!(
+                "o\n12\n{root}\ntenant-heads 3 {}\n",
+                BASE64.encode([7u8; 31])
+            ),
+            format!("o\n12\n{root}\ntenant-heads 3 {root}\nextension\n"),
             "o\n12\n".to_owned(),
         ] {
             assert!(Checkpoint::parse(&bad).is_err(), "{bad:?}");
         }
         assert!(Checkpoint::parse(&format!("o\n0\n{root}\n")).is_ok());
+    }
+
+    #[test]
+    fn tenant_heads_ride_in_one_extension_line() {
+        let root = BASE64.encode([7u8; 32]);
+        let text = format!(
+            "o\n12\n{root}\ntenant-heads 3 {}\n",
+            BASE64.encode([8u8; 32])
+        );
+        let checkpoint = Checkpoint::parse(&text).expect("parses");
+        assert_eq!(
+            checkpoint.tenant_heads,
+            Some(HeadsCommitment {
+                count: 3,
+                root: [8; 32]
+            })
+        );
+        assert_eq!(checkpoint.to_text(), text);
     }
 
     #[test]
@@ -164,6 +239,10 @@ mod tests {
             origin: "audit.example.com/log".into(),
             tree_size: 42,
             root: [9; 32],
+            tenant_heads: Some(HeadsCommitment {
+                count: 2,
+                root: [3; 32],
+            }),
         };
         let signed = SignedCheckpoint::sign(checkpoint.clone(), &signer).expect("sign");
         let text = signed.to_text();
@@ -171,7 +250,10 @@ mod tests {
         assert_eq!(opened.checkpoint, checkpoint);
         let other = NoteSigner::generate("audit.example.com/log").expect("key");
         assert!(SignedCheckpoint::open(text.as_bytes(), &other.verifier()).is_err());
-        let edited = text.replacen("\n42\n", "\n43\n", 1);
-        assert!(SignedCheckpoint::open(edited.as_bytes(), &signer.verifier()).is_err());
+        for (from, to) in [("\n42\n", "\n43\n"), ("tenant-heads 2", "tenant-heads 1")] {
+            let edited = text.replacen(from, to, 1);
+            assert_ne!(edited, text);
+            assert!(SignedCheckpoint::open(edited.as_bytes(), &signer.verifier()).is_err());
+        }
     }
 }

@@ -10,14 +10,16 @@ use std::time::Duration;
 use crossbeam_channel::{RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
+use super::sequencer::Sequencer;
+
 use crate::checkpoint::{
     Checkpoint, CheckpointLog, NoteSigner, SignedCheckpoint, create_keys, is_valid_name,
     load_signer, load_verifier,
 };
 use crate::error::{Corruption, CorruptionKind, Error, Result};
+use crate::heads::HeadsCommitment;
 use crate::merkle::{Hash, NodeSource, subtree_root};
 use crate::storage::Storage;
-use crate::writer::Request;
 
 /// The signing key (absent on read-only opens) and every checkpoint issued.
 #[derive(Debug)]
@@ -98,9 +100,15 @@ impl Checkpoints {
         self.store.lock().read_all()
     }
 
-    /// Signs the tree head (`tree_size`, `root`), which must be durable, and keeps it.
-    /// If the newest checkpoint already has that size, it is returned instead.
-    pub(crate) fn issue(&self, tree_size: u64, root: Hash) -> Result<SignedCheckpoint> {
+    /// Signs the tree head (`tree_size`, `root`), which must be durable, with the tenant
+    /// heads at that size, and keeps it. If the newest checkpoint already has that size,
+    /// it is returned instead.
+    pub(crate) fn issue(
+        &self,
+        tree_size: u64,
+        root: Hash,
+        tenant_heads: HeadsCommitment,
+    ) -> Result<SignedCheckpoint> {
         let signer = self
             .signer
             .as_ref()
@@ -116,6 +124,7 @@ impl Checkpoints {
             origin: self.origin.clone(),
             tree_size,
             root,
+            tenant_heads: Some(tenant_heads),
         };
         let signed = SignedCheckpoint::sign(checkpoint, signer)
             .map_err(|e| Error::InvalidArgument(format!("signing a checkpoint: {e}")))?;
@@ -172,17 +181,20 @@ pub(crate) fn check_root(
     Ok(())
 }
 
-/// Makes every record written durable and signs the tree head they make.
+/// Makes every record submitted durable and signs the tree head they make, with the
+/// tenant heads at that size.
 pub(crate) fn issue_now(
-    sender: &Sender<Request>,
+    sequencer: &Mutex<Sequencer>,
     checkpoints: &Checkpoints,
 ) -> Result<SignedCheckpoint> {
-    let (reply, done) = crossbeam_channel::bounded(1);
-    sender
-        .send(Request::Sync(reply))
-        .map_err(|_| Error::Closed)?;
+    let (done, size, heads) = sequencer.lock().sync()?;
     let (tree_size, root) = done.recv().map_err(|_| Error::Closed)??;
-    checkpoints.issue(tree_size, root)
+    if tree_size != size {
+        return Err(Error::WriterFailed(format!(
+            "the writer synced a tree of {tree_size} leaves, {size} were submitted"
+        )));
+    }
+    checkpoints.issue(tree_size, root, heads)
 }
 
 /// A thread that issues a checkpoint every interval in which the tree grew.
@@ -196,7 +208,7 @@ impl Cadence {
     /// Starts the thread; `tree_size` reads the committed size.
     pub(crate) fn start(
         every: Duration,
-        sender: Sender<Request>,
+        sequencer: Arc<Mutex<Sequencer>>,
         checkpoints: Arc<Checkpoints>,
         tree_size: impl Fn() -> u64 + Send + 'static,
     ) -> Result<Cadence> {
@@ -209,7 +221,7 @@ impl Cadence {
                     if signed.is_none_or(|size| size < tree_size()) {
                         // A failure (the writer stopped) is tried again next time; the
                         // writer reports it to appenders.
-                        let _ = issue_now(&sender, &checkpoints);
+                        let _ = issue_now(&sequencer, &checkpoints);
                     }
                 }
             })

@@ -4,6 +4,7 @@
 mod checkpoints;
 mod read;
 mod recover;
+mod sequencer;
 
 use std::fs::File;
 use std::path::Path;
@@ -32,7 +33,8 @@ use crate::merkle::{
 };
 use crate::storage::{FsStorage, Storage};
 pub use crate::writer::MAX_BATCH_BYTES;
-use crate::writer::{Ack, AckReceiver, PreparedBatch, Request, TenantHeads, Writer};
+use crate::writer::{Ack, AckReceiver, PreparedBatch, Request, Writer};
+use sequencer::Sequencer;
 
 /// Appends queued for the writer before `submit` blocks (backpressure).
 const QUEUE_DEPTH: usize = 64;
@@ -106,22 +108,11 @@ impl OpenOptions {
     }
 }
 
-/// What numbers batches and hands them to the writer. One lock over the channel, the next
-/// sequence number and each tenant's newest event, so that batches reach the writer in
-/// the order they were numbered and their records linked.
-#[derive(Debug)]
-struct Sequencer {
-    /// `None` once closed, or on a read-only log.
-    sender: Option<Sender<Request>>,
-    next_seq: u64,
-    heads: TenantHeads,
-}
-
 /// An open audit log.
 #[derive(Debug)]
 pub struct Log {
     shared: Arc<Shared>,
-    sequencer: Mutex<Sequencer>,
+    sequencer: Arc<Mutex<Sequencer>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     checkpoints: Arc<Checkpoints>,
     cadence: Mutex<Option<Cadence>>,
@@ -190,7 +181,7 @@ impl Log {
     /// its tenant and hashes the leaves (on the caller's thread, in turn with other
     /// callers), hands the batch to the writer and returns at once with the handle its
     /// [`Ack`] (or error) arrives on. Blocks only when the writer's queue is full.
-    pub fn submit(&self, mut batch: PreparedBatch) -> Result<AckReceiver> {
+    pub fn submit(&self, batch: PreparedBatch) -> Result<AckReceiver> {
         if batch.byte_len() > MAX_BATCH_BYTES {
             return Err(Error::InvalidArgument(format!(
                 "batch of {} bytes exceeds the limit of {MAX_BATCH_BYTES}",
@@ -204,31 +195,13 @@ impl Log {
                 self.alg()
             )));
         }
-        let mut sequencer = self.sequencer.lock();
-        let Sequencer {
-            sender,
-            next_seq,
-            heads,
-        } = &mut *sequencer;
-        let sender = sender.as_ref().ok_or(Error::Closed)?;
-        let count = batch.len() as u64;
-        batch.link(*next_seq, heads);
-        let (reply, ack) = crossbeam_channel::bounded(1);
-        sender
-            .send(Request::Append(batch, reply))
-            .map_err(|_| Error::Closed)?;
-        *next_seq += count;
-        Ok(ack)
+        self.sequencer.lock().submit(batch)
     }
 
     /// The sequence number of the newest event of `tenant` submitted so far (`None` if it
     /// has none, or the log is open read-only).
     pub fn tenant_head(&self, tenant: &str) -> Option<u64> {
         self.sequencer.lock().heads.get(tenant)
-    }
-
-    fn sender(&self) -> Result<Sender<Request>> {
-        self.sequencer.lock().sender.clone().ok_or(Error::Closed)
     }
 
     /// Appends a prepared batch and waits until it is durable.
@@ -248,11 +221,7 @@ impl Log {
 
     /// Seals the active segment now, if it holds any record.
     pub fn seal(&self) -> Result<()> {
-        let sender = self.sender()?;
-        let (reply, done) = crossbeam_channel::bounded(1);
-        sender
-            .send(Request::Seal(reply))
-            .map_err(|_| Error::Closed)?;
+        let done = self.sequencer.lock().seal()?;
         done.recv().map_err(|_| Error::Closed)?
     }
 
@@ -265,7 +234,7 @@ impl Log {
                 "a log open read-only cannot sign checkpoints".into(),
             ));
         }
-        checkpoints::issue_now(&self.sender()?, &self.checkpoints)
+        checkpoints::issue_now(&self.sequencer, &self.checkpoints)
     }
 
     /// The newest checkpoint issued, if any.

@@ -14,6 +14,7 @@ use super::Log;
 use crate::codec::{FRAME_HEADER_BYTES, MAX_RECORD_LEN_BYTES, Record, decode_frame, decode_record};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::{Event, Timestamp};
+use crate::heads::TenantHeads;
 use crate::segment::SealedSegment;
 
 /// A half-open time interval `[from, to)`; `None` is unbounded.
@@ -99,6 +100,15 @@ impl Log {
             scan_active(&active, range, time, &mut visit)?;
         }
         Ok(())
+    }
+
+    /// Advances `heads` over the events of `range`, in order: each becomes its tenant's
+    /// newest.
+    pub(crate) fn advance_heads(&self, heads: &mut TenantHeads, range: Range<u64>) -> Result<()> {
+        self.scan_records(range, TimeRange::default(), |seq, record| {
+            heads.advance(&record.event.tenant_id, seq);
+            Ok(true)
+        })
     }
 
     fn snapshot(&self, start: u64) -> (Vec<Arc<SealedSegment>>, Option<ActiveSnapshot>) {

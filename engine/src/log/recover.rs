@@ -15,9 +15,10 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::checkpoints::{self, Cadence, Checkpoints};
-use super::{Log, LogConfig, OpenOptions, Sequencer, TimeRange, start_writer};
+use super::{Log, LogConfig, OpenOptions, Sequencer, start_writer};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
+use crate::heads::TenantHeads;
 use crate::merkle::{CompactRange, HashAlg};
 use crate::segment::{
     ActiveSegment, FOOTER_BYTES, FORMAT_VERSION, RecoveredTail, SEGMENTS_DIR, SealedSegment,
@@ -26,7 +27,7 @@ use crate::segment::{
 use crate::shared::{LogView, Metrics, Shared};
 use crate::storage::{OpenMode, Storage};
 use crate::tree::{PendingNodes, TreeStore, nodes_at, read_durable_size};
-use crate::writer::{TenantHeads, Writer};
+use crate::writer::Writer;
 
 use crate::writer::MAX_TORN_TAIL_BYTES;
 
@@ -297,42 +298,64 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         }
         _ => (None, None),
     };
-    let every = shared.config.checkpoint_interval;
-    let cadence = match &sender {
-        Some(sender) if !every.is_zero() => {
-            let view = Arc::clone(&shared);
-            Some(Cadence::start(
-                every,
-                sender.clone(),
-                Arc::clone(&checkpoints),
-                move || view.view.read().tree_size,
-            )?)
-        }
-        _ => None,
-    };
     let mut log = Log {
         shared,
-        sequencer: Mutex::new(Sequencer {
-            sender,
+        // The writer's channel goes in once the tenant heads are known: until then
+        // nothing may be appended or signed (a failed open must not sign at close).
+        sequencer: Arc::new(Mutex::new(Sequencer {
+            sender: None,
             next_seq: tree_size,
-            heads: TenantHeads::default(),
-        }),
+            heads: TenantHeads::new(alg),
+        })),
         writer: Mutex::new(writer),
         checkpoints,
-        cadence: Mutex::new(cadence),
+        cadence: Mutex::new(None),
         report,
         _lock: lock,
     };
-    if !read_only {
-        // Where each tenant's next event links to.
-        let mut heads = TenantHeads::default();
-        log.scan_records(0..tree_size, TimeRange::default(), |seq, record| {
-            heads.advance(&record.event.tenant_id, seq);
-            Ok(true)
-        })?;
-        log.sequencer.get_mut().heads = heads;
+    let Some(sender) = sender else {
+        return Ok(log);
+    };
+    let heads = read_tenant_heads(&log, tree_size, dir)?;
+    *log.sequencer.lock() = Sequencer {
+        sender: Some(sender),
+        next_seq: tree_size,
+        heads,
+    };
+    let every = log.shared.config.checkpoint_interval;
+    if !every.is_zero() {
+        let view = Arc::clone(&log.shared);
+        *log.cadence.get_mut() = Some(Cadence::start(
+            every,
+            Arc::clone(&log.sequencer),
+            Arc::clone(&log.checkpoints),
+            move || view.view.read().tree_size,
+        )?);
     }
     Ok(log)
+}
+
+/// Every tenant's newest event, read from the records (what each tenant's next event
+/// links to), checked against the tenant heads of the newest checkpoint on the way.
+fn read_tenant_heads(log: &Log, tree_size: u64, dir: &Path) -> Result<TenantHeads> {
+    let mut heads = TenantHeads::new(log.alg());
+    let newest = log.checkpoints.latest().map(|c| c.checkpoint);
+    let signed_size = newest.as_ref().map_or(0, |c| c.tree_size).min(tree_size);
+    log.advance_heads(&mut heads, 0..signed_size)?;
+    if let Some(signed) = newest.as_ref().and_then(|c| c.tenant_heads)
+        && heads.commitment() != signed
+    {
+        return Err(corrupt(
+            &dir.join(crate::checkpoint::CHECKPOINTS_FILE),
+            0,
+            CorruptionKind::HashMismatch(format!(
+                "the tenant heads of the records at tree size {signed_size} differ from those \
+                 the newest checkpoint signed"
+            )),
+        ));
+    }
+    log.advance_heads(&mut heads, signed_size..tree_size)?;
+    Ok(heads)
 }
 
 fn check_header(path: &Path, header: &SegmentHeader, alg: HashAlg, base: u64) -> Result<()> {

@@ -102,7 +102,9 @@ fn push_subproof(
     Ok(())
 }
 
-/// An in-memory node source built from leaf hashes; for tests and small trees.
+/// An in-memory tree of every complete node, built from leaf hashes, that grows by a
+/// leaf and changes a leaf in O(log n) hashes: for tests, and for small trees that change
+/// in place (the tenant heads of a checkpoint).
 #[derive(Debug, Clone)]
 pub struct MemoryTree {
     alg: HashAlg,
@@ -117,19 +119,68 @@ impl MemoryTree {
             alg,
             levels: vec![Vec::new()],
         };
-        let mut range = super::CompactRange::new(alg);
         for leaf in leaf_hashes {
-            range.append(*leaf, |level, _, hash| {
-                let level = level as usize;
-                if tree.levels.len() <= level {
-                    tree.levels.push(Vec::new());
-                }
-                if let Some(row) = tree.levels.get_mut(level) {
-                    row.push(*hash);
-                }
-            });
+            tree.push(*leaf);
         }
         tree
+    }
+
+    /// Leaves in the tree.
+    pub fn len(&self) -> u64 {
+        self.levels.first().map_or(0, |l| l.len() as u64)
+    }
+
+    /// Whether the tree has no leaf.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends a leaf and the complete nodes it finishes.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut node = leaf;
+        let mut level = 0;
+        loop {
+            if self.levels.len() <= level {
+                self.levels.push(Vec::new());
+            }
+            let row = &mut self.levels[level];
+            row.push(node);
+            if row.len() % 2 == 1 {
+                return;
+            }
+            node = self
+                .alg
+                .hash_children(&row[row.len() - 2], &row[row.len() - 1]);
+            level += 1;
+        }
+    }
+
+    /// Replaces leaf `index` (which must exist) and the complete nodes above it.
+    pub fn set(&mut self, index: u64, leaf: Hash) {
+        let Ok(mut i) = usize::try_from(index) else {
+            return;
+        };
+        let Some(slot) = self.levels.first_mut().and_then(|row| row.get_mut(i)) else {
+            return;
+        };
+        *slot = leaf;
+        for level in 1..self.levels.len() {
+            i /= 2;
+            let below = &self.levels[level - 1];
+            let (Some(left), Some(right)) = (below.get(2 * i), below.get(2 * i + 1)) else {
+                return;
+            };
+            let parent = self.alg.hash_children(left, right);
+            match self.levels[level].get_mut(i) {
+                Some(node) => *node = parent,
+                None => return,
+            }
+        }
+    }
+
+    /// The tree head of all its leaves.
+    pub fn root(&self) -> Hash {
+        subtree_root(self, 0, self.len()).unwrap_or_else(|_| self.alg.empty_root())
     }
 }
 
@@ -144,5 +195,32 @@ impl NodeSource for MemoryTree {
             .and_then(|row| row.get(usize::try_from(index).ok()?))
             .copied()
             .ok_or_else(|| Error::InvalidArgument(format!("node ({level}, {index}) is not stored")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_changed_leaf_gives_the_tree_built_afresh() {
+        let alg = HashAlg::Blake3;
+        let mut leaves: Vec<Hash> = (0..37u8).map(|i| alg.hash_leaf(&[i])).collect();
+        let mut tree = MemoryTree::new(alg, &[]);
+        assert_eq!(tree.root(), alg.empty_root());
+        for (n, leaf) in leaves.iter().enumerate() {
+            tree.push(*leaf);
+            assert_eq!(tree.root(), MemoryTree::new(alg, &leaves[..=n]).root());
+        }
+        for i in [0usize, 5, 31, 32, 36] {
+            leaves[i] = alg.hash_leaf(b"changed");
+            tree.set(i as u64, leaves[i]);
+            let fresh = MemoryTree::new(alg, &leaves);
+            assert_eq!(tree.root(), fresh.root(), "leaf {i}");
+            assert_eq!(
+                inclusion_path(&tree, i as u64, 37).expect("path"),
+                inclusion_path(&fresh, i as u64, 37).expect("path")
+            );
+        }
     }
 }

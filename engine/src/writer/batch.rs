@@ -5,14 +5,13 @@
 //! at a time with BLAKE3, so the single writer thread only copies bytes and hashes
 //! interior nodes.
 
-use std::collections::HashMap;
-
 use crate::codec::{
     FRAME_HEADER_BYTES, TENANT_LINK_BYTES, TenantLink, begin_frame, encode_record_into,
     finish_frame_len, frame_crc_before, set_frame_crc,
 };
 use crate::error::{Error, Result};
 use crate::event::{Event, Timestamp};
+use crate::heads::TenantHeads;
 use crate::merkle::{Hash, HashAlg};
 
 /// The largest prepared batch accepted in one append.
@@ -37,28 +36,6 @@ pub struct PreparedBatch {
     pub(crate) leaf_hashes: Vec<Hash>,
     pub(crate) min_timestamp: Timestamp,
     pub(crate) max_timestamp: Timestamp,
-}
-
-/// The newest sequence number of each tenant: what the next event of a tenant links to.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct TenantHeads(HashMap<Box<str>, u64>);
-
-impl TenantHeads {
-    /// Makes `seq` the newest event of `tenant`; returns the link to the one before.
-    pub(crate) fn advance(&mut self, tenant: &str, seq: u64) -> TenantLink {
-        match self.0.get_mut(tenant) {
-            Some(newest) => TenantLink::Previous(std::mem::replace(newest, seq)),
-            None => {
-                self.0.insert(tenant.into(), seq);
-                TenantLink::First
-            }
-        }
-    }
-
-    /// The newest sequence number of `tenant`, if it has an event.
-    pub(crate) fn get(&self, tenant: &str) -> Option<u64> {
-        self.0.get(tenant).copied()
-    }
 }
 
 impl PreparedBatch {
@@ -182,7 +159,7 @@ mod tests {
             )
         };
         for alg in [HashAlg::Blake3, HashAlg::Sha256] {
-            let mut heads = TenantHeads::default();
+            let mut heads = TenantHeads::new(alg);
             heads.advance("org_2", 4);
             let mut batch = PreparedBatch::new(alg);
             for i in 0..30 {

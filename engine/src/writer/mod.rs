@@ -16,7 +16,6 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
-pub(crate) use batch::TenantHeads;
 pub use batch::{MAX_BATCH_BYTES, PreparedBatch};
 
 use crate::config::Durability;

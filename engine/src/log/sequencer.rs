@@ -1,0 +1,61 @@
+//! The sequencer: numbers batches, links each record to the previous event of its tenant,
+//! finishes and hashes the records, and hands them to the writer, all under one lock, so
+//! batches reach the writer in the order of their numbers and every link is true. A
+//! checkpoint asks the writer to sync under the same lock, so the tenant heads it commits
+//! to are those of exactly the tree size it signs.
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::error::{Error, Result};
+use crate::heads::{HeadsCommitment, TenantHeads};
+use crate::merkle::Hash;
+use crate::writer::{AckReceiver, PreparedBatch, Request};
+
+/// The writer's channel, the next sequence number and each tenant's newest event.
+#[derive(Debug)]
+pub(crate) struct Sequencer {
+    /// `None` once closed, or on a read-only log.
+    pub(crate) sender: Option<Sender<Request>>,
+    pub(crate) next_seq: u64,
+    pub(crate) heads: TenantHeads,
+}
+
+/// The answer to a sync: the tree size and root the writer made durable.
+pub(crate) type SyncReceiver = Receiver<Result<(u64, Hash)>>;
+
+impl Sequencer {
+    fn sender(&self) -> Result<&Sender<Request>> {
+        self.sender.as_ref().ok_or(Error::Closed)
+    }
+
+    /// Numbers, links and hashes `batch` and queues it for the writer.
+    pub(crate) fn submit(&mut self, mut batch: PreparedBatch) -> Result<AckReceiver> {
+        let count = batch.len() as u64;
+        batch.link(self.next_seq, &mut self.heads);
+        let (reply, ack) = crossbeam_channel::bounded(1);
+        self.sender()?
+            .send(Request::Append(batch, reply))
+            .map_err(|_| Error::Closed)?;
+        self.next_seq += count;
+        Ok(ack)
+    }
+
+    /// Asks the writer to make every record queued durable; returns where its answer
+    /// arrives, the tree size it will answer with, and the tenant heads at that size.
+    pub(crate) fn sync(&mut self) -> Result<(SyncReceiver, u64, HeadsCommitment)> {
+        let (reply, done) = crossbeam_channel::bounded(1);
+        self.sender()?
+            .send(Request::Sync(reply))
+            .map_err(|_| Error::Closed)?;
+        Ok((done, self.next_seq, self.heads.commitment()))
+    }
+
+    /// Asks the writer to seal the active segment; returns where its answer arrives.
+    pub(crate) fn seal(&self) -> Result<Receiver<Result<()>>> {
+        let (reply, done) = crossbeam_channel::bounded(1);
+        self.sender()?
+            .send(Request::Seal(reply))
+            .map_err(|_| Error::Closed)?;
+        Ok(done)
+    }
+}
