@@ -768,6 +768,19 @@ fn an_evidence_bundle_checks_offline_and_refuses_an_altered_event() {
         report["completeness"],
         serde_json::json!({"kind": "tenant", "from": 0, "to": 3_000})
     );
+    assert_eq!(report["selection"]["tenant"], tenant.as_str());
+    // The auditor names what they asked for: a bundle selecting anything else is refused.
+    let out = auditlog(&["verify-bundle", &b, "--key", &key, "--tenant", &tenant]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = auditlog(&["verify-bundle", &b, "--key", &key, "--tenant", "org_other"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("selects tenant"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = auditlog(&["verify-bundle", &b, "--key", &key, "--from-seq", "5"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
 
     // One event's actor changed: refused, with exit 1.
     let original = std::fs::read_to_string(&bundle).expect("read");

@@ -11,11 +11,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{Checkpoint, NoteError, NoteVerifier, SignedCheckpoint, load_verifier};
+use crate::checkpoint::{
+    Checkpoint, NoteError, NoteVerifier, SignedCheckpoint, base64_hash, load_verifier,
+};
 use crate::codec::{TenantLink, encode_record_into};
 use crate::error::{Error, Result};
 use crate::event::{Event, Timestamp, parse_json};
-use crate::heads::{HeadProof, TenantHeads, head_leaf};
+use crate::heads::{HeadProof, head_leaf};
 use crate::log::{Log, TimeRange};
 use crate::merkle::{
     Hash, HashAlg, MultiproofError, ProofError, verify_inclusion, verify_multiproof,
@@ -136,6 +138,9 @@ pub struct BundleSummary {
     pub bytes: u64,
     /// What the bundle is proven to hold all of.
     pub completeness: Completeness,
+    /// The selection the bundle states (from its own header: compare it with what was
+    /// asked for).
+    pub selection: Selection,
 }
 
 /// What a checked bundle is proven to hold all of, beyond the events in it being in the
@@ -260,6 +265,7 @@ pub fn write_bundle(
         proof_nodes: nodes.len(),
         bytes: counter.bytes,
         completeness,
+        selection: selection.clone(),
     })
 }
 
@@ -287,8 +293,8 @@ impl std::fmt::Display for Completeness {
             }
             Completeness::None => write!(
                 f,
-                "no completeness is claimed (a time range selects, or the events predate \
-                 tenant links)"
+                "no completeness is claimed (a time range selects, the range is empty, or \
+                 the events predate tenant links)"
             ),
         }
     }
@@ -359,15 +365,8 @@ fn tenant_head(
     let (Some(tenant), Some(signed)) = (selection.chained_tenant(), checkpoint.tenant_heads) else {
         return Ok(None);
     };
-    let mut heads = TenantHeads::new(log.alg());
-    log.advance_heads(&mut heads, 0..checkpoint.tree_size)?;
-    if heads.commitment() != signed {
-        return Err(Error::InvalidArgument(format!(
-            "the records' tenant heads at tree size {} differ from those its checkpoint signs \
-             (run `auditlog verify`)",
-            checkpoint.tree_size
-        )));
-    }
+    let mut heads = log.heads_at(Some(checkpoint))?;
+    debug_assert_eq!(heads.commitment(), signed);
     Ok(heads.proof(tenant))
 }
 
@@ -572,11 +571,7 @@ pub fn verify_bundle(
             ),
         ));
     }
-    let nodes = trailer
-        .proof
-        .iter()
-        .map(|n| BASE64.decode(n).ok().and_then(|b| Hash::try_from(b).ok()))
-        .collect::<Option<Vec<Hash>>>()
+    let nodes = decode_nodes(&trailer.proof)
         .ok_or_else(|| malformed(line_no - 1, "a proof node is not 32 bytes of base64".into()))?;
     verify_multiproof(alg, &leaves, tree_size, &nodes, &signed.checkpoint.root)
         .map_err(BundleError::Proof)?;
@@ -592,7 +587,13 @@ pub fn verify_bundle(
         proof_nodes: nodes.len(),
         bytes,
         completeness,
+        selection: header.selection,
     })
+}
+
+/// Hashes given as base64 text, if every one is 32 bytes of it.
+fn decode_nodes(nodes: &[String]) -> Option<Vec<Hash>> {
+    nodes.iter().map(|n| base64_hash(n)).collect()
 }
 
 /// Checks a bundle's tenant head against the checkpoint's tenant heads; returns the seq of
@@ -610,11 +611,7 @@ fn check_tenant_head(
     let signed = checkpoint
         .tenant_heads
         .ok_or_else(|| fault("the checkpoint signs no tenant heads".into()))?;
-    let path = line
-        .path
-        .iter()
-        .map(|n| BASE64.decode(n).ok().and_then(|b| Hash::try_from(b).ok()))
-        .collect::<Option<Vec<Hash>>>()
+    let path = decode_nodes(&line.path)
         .ok_or_else(|| fault("a path node is not 32 bytes of base64".into()))?;
     let leaf = head_leaf(alg, tenant, line.seq);
     verify_inclusion(alg, line.index, signed.count, &leaf, &path, &signed.root)
@@ -636,6 +633,10 @@ fn completeness(
 ) -> std::result::Result<Completeness, BundleError> {
     let from = selection.from_seq;
     let to = selection.to_seq.unwrap_or(u64::MAX).min(tree_size);
+    if from >= to {
+        // An empty range: nothing to be complete about.
+        return Ok(Completeness::None);
+    }
     if selection.is_whole_range() {
         let expected = to.saturating_sub(from);
         if leaves.len() as u64 != expected {

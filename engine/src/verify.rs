@@ -218,6 +218,18 @@ impl StoredTree<'_> {
     fn blame(&mut self, root_fault: Error) -> Error {
         self.leaf_fault.take().map_or(root_fault, |f| f.record)
     }
+
+    /// `fault`, found in a segment's records, unless a record at or before it hashes
+    /// differently from its stored leaf (one forged with a valid CRC): that one is the
+    /// first fault in the file.
+    fn first_fault(&mut self, fault: Error) -> Error {
+        match self.leaf_fault.take() {
+            Some(leaf) if corruption_offset(&leaf.record) <= corruption_offset(&fault) => {
+                leaf.record
+            }
+            _ => fault,
+        }
+    }
 }
 
 /// Verifies every byte of the log in `dir`, checking its checkpoints with the directory's
@@ -371,7 +383,10 @@ pub fn verify_dir_against(
             ))
         };
         let link_fault = |seq: u64, what: String| {
-            let place = usize::try_from(seq - base).ok().and_then(|i| frames.get(i));
+            let place = seq
+                .checked_sub(base)
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| frames.get(i));
             let offset = place.map_or(0, |p| p.start as u64);
             corrupt(&path, offset, CorruptionKind::BadField(what))
         };
@@ -397,7 +412,13 @@ pub fn verify_dir_against(
                 let take =
                     usize::try_from(next_stop - size).map_or(leaves.len(), |n| n.min(leaves.len()));
                 let (now, later) = leaves.split_at(take);
-                let (linked, rest) = records.split_at(take.min(records.len()));
+                if records.len() < take {
+                    return Err(link_fault(
+                        size,
+                        "a verify thread lost records' tenants".into(),
+                    ));
+                }
+                let (linked, rest) = records.split_at(take);
                 let mut result = Ok(());
                 compact.extend(now, |level, first, row| {
                     if result.is_ok() {
@@ -406,19 +427,10 @@ pub fn verify_dir_against(
                 });
                 result?;
                 if let Err((seq, what)) =
-                    advance_heads(&mut heads, size, tenants, linked, &mut head_ids)
+                    check_links(&mut heads, size, tenants, linked, &mut head_ids)
                 {
                     let fault = link_fault(seq, what);
-                    // A record at or before it that hashes differently from its stored leaf (one
-                    // forged with a valid CRC) is the first fault in the file.
-                    return Err(match stored.leaf_fault.take() {
-                        Some(leaf)
-                            if corruption_offset(&leaf.record) <= corruption_offset(&fault) =>
-                        {
-                            leaf.record
-                        }
-                        _ => fault,
-                    });
+                    return Err(stored.first_fault(fault));
                 }
                 leaves = later;
                 records = rest;
@@ -430,12 +442,11 @@ pub fn verify_dir_against(
             (Err(Stop::Tree(e)), _) => return Err(e),
             (Err(Stop::Frame(offset, fault)), _) | (Ok(_), Some((offset, fault))) => {
                 let what = describe(fault, is_last && footer.is_none());
-                // A record before it that hashes differently from its stored leaf (a
-                // forged record with a valid CRC, say) is the first fault in the file.
-                return Err(match stored.leaf_fault.take() {
-                    Some(leaf) if corruption_offset(&leaf.record) < Some(offset) => leaf.record,
-                    _ => corrupt(&path, offset, CorruptionKind::BadField(what)),
-                });
+                return Err(stored.first_fault(corrupt(
+                    &path,
+                    offset,
+                    CorruptionKind::BadField(what),
+                )));
             }
         };
         report.records += frames.len() as u64;
@@ -678,7 +689,7 @@ struct ChunkTenants<'a> {
 /// each linked record names its tenant's previous event. `head_ids` maps interner numbers
 /// to numbers in `heads`, given as each tenant's first record is reached, so tenants are
 /// numbered in the order of their first events.
-fn advance_heads(
+fn check_links(
     heads: &mut TenantHeads,
     first: u64,
     tenants: &ChunkTenants<'_>,
@@ -1114,7 +1125,7 @@ fn check_chunk<'a>(
                     let ChunkTenants { names, records, .. } = &mut out.tenants;
                     // A record whose link names an earlier record of the chunk with the
                     // same tenant id has that record's tenant: no lookup. (Whether the
-                    // link is right is for `advance_heads` to say.)
+                    // link is right is for `check_links` to say.)
                     let seq = first_seq + records.len() as u64;
                     let linked = match head.tenant_link {
                         TenantLink::Previous(p) if p >= first_seq && p < seq => {

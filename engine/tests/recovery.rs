@@ -427,3 +427,54 @@ fn verify_checks_level_file_headers_and_a_missing_level_is_rebuilt() {
     drop(log);
     auditlog_engine::verify::verify_dir(image.path(), &mut |_| {}).expect("verifies");
 }
+
+#[test]
+fn a_record_edited_after_the_newest_checkpoint_stops_a_writer() {
+    // Records between the newest checkpoint and the durable tree size are hashed by
+    // nothing at open, yet the next links and the next signed tenant heads rest on them:
+    // one edited there (a valid CRC) must stop a writer, not be built upon and signed.
+    let live = tempfile::tempdir().expect("tempdir");
+    let config = auditlog_engine::LogConfig {
+        checkpoint_interval: std::time::Duration::ZERO,
+        ..small_segments(32 << 10)
+    };
+    let log = Log::create(live.path(), &config).expect("create");
+    let events = lines(2_000, 31);
+    append_all(&log, &events[..1_000], 100);
+    log.checkpoint().expect("checkpoint");
+    append_all(&log, &events[1_000..], 100);
+    log.seal().expect("seal"); // the tree state now says 2,000 are durable
+    let image = tempfile::tempdir().expect("tempdir");
+    copy_dir(live.path(), image.path());
+    drop(log);
+    let files = segment_files(image.path());
+    let sealed = files[files.len() - 2].clone();
+    let mut bytes = std::fs::read(&sealed).expect("read");
+    let len = bytes.len();
+    let count = u64::from_le_bytes(bytes[len - 80..len - 72].try_into().expect("8")) as usize;
+    let records_end = u64::from_le_bytes(bytes[len - 16..len - 8].try_into().expect("8")) as usize;
+    let entry = records_end + 4 * (count / 2);
+    let start = u32::from_le_bytes(bytes[entry..entry + 4].try_into().expect("4")) as usize;
+    let payload_len = u32::from_le_bytes(bytes[start..start + 4].try_into().expect("4")) as usize;
+    // The first letter of the actor id (after the kind byte, the 9-byte timestamp and
+    // the id's length byte), to another letter: the record still decodes.
+    let at = start + 8 + 1 + 9 + 1;
+    assert!(bytes[at].is_ascii_lowercase(), "{}", bytes[at]);
+    bytes[at] = if bytes[at] == b'z' {
+        b'y'
+    } else {
+        bytes[at] + 1
+    };
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[start..start + 4]);
+    crc.update(&bytes[start + 8..start + 8 + payload_len]);
+    bytes[start + 4..start + 8].copy_from_slice(&crc.finalize().to_le_bytes());
+    std::fs::write(&sealed, &bytes).expect("write");
+    match Log::open(image.path()) {
+        Err(Error::Corruption(c)) => {
+            assert!(matches!(c.kind, CorruptionKind::HashMismatch(_)), "{c}");
+            assert_eq!((c.file, c.offset), (sealed.clone(), start as u64));
+        }
+        other => panic!("a writer must refuse: {:?}", other.map(|l| l.tree_size())),
+    }
+}

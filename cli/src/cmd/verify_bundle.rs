@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use auditlog_engine::bundle::{Completeness, verify_bundle};
+use auditlog_engine::bundle::{Completeness, Selection, verify_bundle};
 use auditlog_engine::hex;
 
 use crate::exit::CHECK_FAILED;
@@ -26,6 +26,45 @@ pub(crate) struct Args {
     /// Print a machine-readable JSON report.
     #[arg(long)]
     json: bool,
+    /// The tenant you asked for: refuse a bundle that selects another (or none).
+    #[arg(long, value_name = "ORG")]
+    tenant: Option<String>,
+    /// The first seq you asked for: refuse a bundle whose selection starts elsewhere.
+    #[arg(long, value_name = "SEQ")]
+    from_seq: Option<u64>,
+    /// The end seq you asked for: refuse a bundle whose selection ends elsewhere.
+    #[arg(long, value_name = "SEQ")]
+    to_seq: Option<u64>,
+}
+
+/// Whether the bundle's own selection is the one the auditor asked for: a bundle proves
+/// only what it selects, and it names its selection itself.
+fn unexpected(args: &Args, selection: &Selection) -> Option<String> {
+    if let Some(tenant) = &args.tenant
+        && selection.tenant.as_ref() != Some(tenant)
+    {
+        return Some(format!(
+            "the bundle selects tenant {:?}, not {tenant:?}",
+            selection.tenant
+        ));
+    }
+    if let Some(from) = args.from_seq
+        && selection.from_seq != from
+    {
+        return Some(format!(
+            "the bundle's selection starts at seq {}, not {from}",
+            selection.from_seq
+        ));
+    }
+    if let Some(to) = args.to_seq
+        && selection.to_seq != Some(to)
+    {
+        return Some(format!(
+            "the bundle's selection ends at {:?}, not seq {to}",
+            selection.to_seq
+        ));
+    }
+    None
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -41,6 +80,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("opening {}", args.file.display()))?;
         verify_bundle(&mut BufReader::with_capacity(1 << 20, file), key.as_ref())
     };
+    let result =
+        result
+            .map_err(|e| e.to_string())
+            .and_then(|s| match unexpected(&args, &s.selection) {
+                Some(why) => Err(why),
+                None => Ok(s),
+            });
     match result {
         Ok(s) => {
             let c = &s.checkpoint;
@@ -55,6 +101,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "key_given": key.is_some(),
                     "complete": matches!(s.completeness, Completeness::Range { .. }),
                     "completeness": s.completeness.to_json(),
+                    "selection": s.selection,
                     "proof_nodes": s.proof_nodes,
                     "bytes": s.bytes,
                 });
@@ -68,6 +115,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     hex::encode(&c.root),
                     s.completeness
                 );
+                say!(
+                    "selection: {}",
+                    serde_json::to_string(&s.selection).unwrap_or_default()
+                );
                 if key.is_none() {
                     say!(
                         "note: checked with the bundle's own key {}; give the key you were handed with --key",
@@ -79,10 +130,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(e) => {
             if args.json {
-                say!(
-                    "{}",
-                    serde_json::json!({"ok": false, "fault": e.to_string()})
-                );
+                say!("{}", serde_json::json!({"ok": false, "fault": e}));
             } else {
                 say!("REJECTED: {e}");
             }

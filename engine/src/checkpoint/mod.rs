@@ -124,7 +124,7 @@ fn decimal(text: &str) -> Option<u64> {
 }
 
 /// A 32-byte hash in standard base64.
-fn base64_hash(text: &str) -> Option<Hash> {
+pub(crate) fn base64_hash(text: &str) -> Option<Hash> {
     BASE64
         .decode(text)
         .ok()

@@ -253,9 +253,12 @@ impl Log {
         if let Some(cadence) = self.cadence.lock().take() {
             cadence.stop();
         }
-        let grown = self.checkpoints.latest().map_or(self.tree_size() > 0, |c| {
-            c.checkpoint.tree_size < self.tree_size()
-        });
+        // Batches still queued count: the checkpoint syncs them first.
+        let submitted = self.sequencer.lock().next_seq;
+        let grown = self
+            .checkpoints
+            .latest()
+            .map_or(submitted > 0, |c| c.checkpoint.tree_size < submitted);
         if grown && self.sequencer.lock().sender.is_some() {
             // A failure here (the writer stopped) leaves the newest checkpoint as it was.
             let _ = self.checkpoint();

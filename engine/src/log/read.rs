@@ -11,7 +11,10 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::Log;
-use crate::codec::{FRAME_HEADER_BYTES, MAX_RECORD_LEN_BYTES, Record, decode_frame, decode_record};
+use crate::checkpoint::Checkpoint;
+use crate::codec::{
+    FRAME_HEADER_BYTES, MAX_RECORD_LEN_BYTES, Record, TenantLink, decode_frame, decode_record,
+};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::{Event, Timestamp};
 use crate::heads::TenantHeads;
@@ -71,6 +74,26 @@ impl Log {
         time: TimeRange,
         mut visit: impl FnMut(u64, Record<'_>) -> Result<bool>,
     ) -> Result<()> {
+        self.scan_payloads(range, time, |seq, payload, place| {
+            let record = decode_record(payload)
+                .map_err(|e| place.corrupt(CorruptionKind::BadField(e.to_string())))?;
+            if !time.contains(record.event.timestamp) {
+                return Ok(true);
+            }
+            visit(seq, record)
+        })
+    }
+
+    /// Calls `visit(seq, payload, place)` for each record with `seq` in `range` (clipped
+    /// to the log), its payload CRC-checked, in sequence order, until `visit` returns
+    /// `Ok(false)`. Segments whose time bounds miss `time` are skipped; the records of the
+    /// others are not filtered by time.
+    pub(crate) fn scan_payloads(
+        &self,
+        range: Range<u64>,
+        time: TimeRange,
+        mut visit: impl FnMut(u64, &[u8], &RecordPlace<'_>) -> Result<bool>,
+    ) -> Result<()> {
         let (sealed, active) = self.snapshot(range.start);
         for segment in &sealed {
             if segment.end() <= range.start || segment.base() >= range.end {
@@ -81,15 +104,11 @@ impl Log {
             }
             let from = range.start.max(segment.base());
             for seq in from..range.end.min(segment.end()) {
-                let record = decode_record(segment.payload(seq)?).map_err(|e| {
-                    let offset = segment.frame_offset(seq).unwrap_or(0);
-                    Error::Corruption(Corruption::new(
-                        &segment.path,
-                        offset,
-                        CorruptionKind::BadField(e.to_string()),
-                    ))
-                })?;
-                if time.contains(record.event.timestamp) && !visit(seq, record)? {
+                let place = RecordPlace {
+                    path: &segment.path,
+                    offset: segment.frame_offset(seq).unwrap_or(0),
+                };
+                if !visit(seq, segment.payload(seq)?, &place)? {
                     return Ok(());
                 }
             }
@@ -97,16 +116,56 @@ impl Log {
         if let Some(active) = active
             && time.overlaps(active.min_timestamp, active.max_timestamp)
         {
-            scan_active(&active, range, time, &mut visit)?;
+            scan_active(&active, range, &mut visit)?;
         }
         Ok(())
     }
 
-    /// Advances `heads` over the events of `range`, in order: each becomes its tenant's
-    /// newest.
-    pub(crate) fn advance_heads(&self, heads: &mut TenantHeads, range: Range<u64>) -> Result<()> {
-        self.scan_records(range, TimeRange::default(), |seq, record| {
-            heads.advance(&record.event.tenant_id, seq);
+    /// Every tenant's newest event below the size of `checkpoint` (none for `None`), read
+    /// from the records, each linked record's link checked on the way, and checked against
+    /// the tenant heads the checkpoint signs.
+    pub(crate) fn heads_at(&self, checkpoint: Option<&Checkpoint>) -> Result<TenantHeads> {
+        let mut heads = TenantHeads::new(self.alg());
+        let Some(checkpoint) = checkpoint else {
+            return Ok(heads);
+        };
+        self.follow_tenants(&mut heads, 0..checkpoint.tree_size, |_, _, _| Ok(()))?;
+        if let Some(signed) = checkpoint.tenant_heads
+            && heads.commitment() != signed
+        {
+            return Err(Error::Corruption(Corruption::new(
+                self.dir().join(crate::checkpoint::CHECKPOINTS_FILE),
+                0,
+                CorruptionKind::HashMismatch(format!(
+                    "the tenant heads of the records at tree size {} differ from those the \
+                     checkpoint of that size signs",
+                    checkpoint.tree_size
+                )),
+            )));
+        }
+        Ok(heads)
+    }
+
+    /// Advances `heads` over the events of `range`, in order (each becomes its tenant's
+    /// newest), checking each linked record's link: it must name the event `heads` had as
+    /// its tenant's newest. For each record also calls `check(seq, payload, place)`.
+    pub(crate) fn follow_tenants(
+        &self,
+        heads: &mut TenantHeads,
+        range: Range<u64>,
+        mut check: impl FnMut(u64, &[u8], &RecordPlace<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.scan_payloads(range, TimeRange::default(), |seq, payload, place| {
+            check(seq, payload, place)?;
+            let record = decode_record(payload)
+                .map_err(|e| place.corrupt(CorruptionKind::BadField(e.to_string())))?;
+            let expected = heads.advance(&record.event.tenant_id, seq);
+            if record.tenant_link != TenantLink::Unlinked && record.tenant_link != expected {
+                return Err(place.corrupt(CorruptionKind::BadField(format!(
+                    "record {seq}'s tenant link is {:?}; its tenant's previous event is {:?}",
+                    record.tenant_link, expected
+                ))));
+            }
             Ok(true)
         })
     }
@@ -135,13 +194,24 @@ impl Log {
     }
 }
 
+/// Where a record's frame is, for naming it in an error.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordPlace<'a> {
+    pub(crate) path: &'a std::path::Path,
+    pub(crate) offset: u64,
+}
+
+impl RecordPlace<'_> {
+    pub(crate) fn corrupt(&self, kind: CorruptionKind) -> Error {
+        Error::Corruption(Corruption::new(self.path, self.offset, kind))
+    }
+}
+
 fn scan_active(
     active: &ActiveSnapshot,
     range: Range<u64>,
-    time: TimeRange,
-    visit: &mut impl FnMut(u64, Record<'_>) -> Result<bool>,
+    visit: &mut impl FnMut(u64, &[u8], &RecordPlace<'_>) -> Result<bool>,
 ) -> Result<()> {
-    let corrupt = |offset, kind| Error::Corruption(Corruption::new(&active.path, offset, kind));
     let mut seq = active.base_seq;
     let end_seq = range.end.min(active.base_seq + active.count);
     let mut offset = active.start_offset;
@@ -156,22 +226,18 @@ fn scan_active(
             .map_err(|e| Error::io(format!("reading {}", active.path.display()), e))?;
         let mut at = 0usize;
         while seq < end_seq && at < buf.len() {
+            let place = RecordPlace {
+                path: &active.path,
+                offset: offset + at as u64,
+            };
             let rest = buf.get(at..).unwrap_or_default();
             let (payload, used) = match decode_frame(rest) {
                 Ok(frame) => frame,
                 // The chunk ends inside a frame: read on from its start.
                 Err(crate::codec::FrameError::Truncated { .. }) if at > 0 => break,
-                Err(e) => {
-                    return Err(corrupt(
-                        offset + at as u64,
-                        CorruptionKind::BadField(e.to_string()),
-                    ));
-                }
+                Err(e) => return Err(place.corrupt(CorruptionKind::BadField(e.to_string()))),
             };
-            let record = decode_record(payload).map_err(|e| {
-                corrupt(offset + at as u64, CorruptionKind::BadField(e.to_string()))
-            })?;
-            if seq >= range.start && time.contains(record.event.timestamp) && !visit(seq, record)? {
+            if seq >= range.start && !visit(seq, payload, &place)? {
                 return Ok(());
             }
             seq += 1;

@@ -19,7 +19,7 @@ use super::{Log, LogConfig, OpenOptions, Sequencer, start_writer};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::heads::TenantHeads;
-use crate::merkle::{CompactRange, HashAlg};
+use crate::merkle::{CompactRange, HashAlg, NodeSource};
 use crate::segment::{
     ActiveSegment, FOOTER_BYTES, FORMAT_VERSION, RecoveredTail, SEGMENTS_DIR, SealedSegment,
     SegmentHeader, list_segment_bases, segment_path,
@@ -316,7 +316,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
     let Some(sender) = sender else {
         return Ok(log);
     };
-    let heads = read_tenant_heads(&log, tree_size, dir)?;
+    let heads = read_tenant_heads(&log, tree_size)?;
     *log.sequencer.lock() = Sequencer {
         sender: Some(sender),
         next_seq: tree_size,
@@ -336,25 +336,25 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
 }
 
 /// Every tenant's newest event, read from the records (what each tenant's next event
-/// links to), checked against the tenant heads of the newest checkpoint on the way.
-fn read_tenant_heads(log: &Log, tree_size: u64, dir: &Path) -> Result<TenantHeads> {
-    let mut heads = TenantHeads::new(log.alg());
+/// links to), checked against the tenant heads of the newest checkpoint on the way. The
+/// records between that checkpoint and the replay start were hashed by nothing at this
+/// open, and the heads (so every future link and signed head) rest on them: each must
+/// give its stored leaf.
+fn read_tenant_heads(log: &Log, tree_size: u64) -> Result<TenantHeads> {
     let newest = log.checkpoints.latest().map(|c| c.checkpoint);
-    let signed_size = newest.as_ref().map_or(0, |c| c.tree_size).min(tree_size);
-    log.advance_heads(&mut heads, 0..signed_size)?;
-    if let Some(signed) = newest.as_ref().and_then(|c| c.tenant_heads)
-        && heads.commitment() != signed
-    {
-        return Err(corrupt(
-            &dir.join(crate::checkpoint::CHECKPOINTS_FILE),
-            0,
-            CorruptionKind::HashMismatch(format!(
-                "the tenant heads of the records at tree size {signed_size} differ from those \
-                 the newest checkpoint signed"
-            )),
-        ));
-    }
-    log.advance_heads(&mut heads, signed_size..tree_size)?;
+    let mut heads = log.heads_at(newest.as_ref())?;
+    let signed_size = newest.map_or(0, |c| c.tree_size);
+    let replay_start = tree_size - log.report.replayed_leaves;
+    let alg = log.alg();
+    log.follow_tenants(&mut heads, signed_size..tree_size, |seq, payload, place| {
+        if seq < replay_start && log.shared.tree.node(0, seq)? != alg.hash_leaf(payload) {
+            return Err(place.corrupt(CorruptionKind::HashMismatch(format!(
+                "record {seq} hashes differently from its stored leaf (edited after it was \
+                 written? `auditlog verify` checks every record)"
+            ))));
+        }
+        Ok(())
+    })?;
     Ok(heads)
 }
 

@@ -30,12 +30,16 @@ impl Sequencer {
 
     /// Numbers, links and hashes `batch` and queues it for the writer.
     pub(crate) fn submit(&mut self, mut batch: PreparedBatch) -> Result<AckReceiver> {
+        let sender = self.sender.as_ref().ok_or(Error::Closed)?;
         let count = batch.len() as u64;
         batch.link(self.next_seq, &mut self.heads);
         let (reply, ack) = crossbeam_channel::bounded(1);
-        self.sender()?
-            .send(Request::Append(batch, reply))
-            .map_err(|_| Error::Closed)?;
+        if sender.send(Request::Append(batch, reply)).is_err() {
+            // The writer is gone, and the heads name events it never took: take nothing
+            // more.
+            self.sender = None;
+            return Err(Error::Closed);
+        }
         self.next_seq += count;
         Ok(ack)
     }
