@@ -122,16 +122,6 @@ impl TenantHeads {
         self.newest.get(id as usize).copied().filter(|&s| s != NONE)
     }
 
-    /// Tenants with an event.
-    pub fn len(&self) -> usize {
-        self.names.len()
-    }
-
-    /// Whether no tenant has an event.
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-
     fn bring_up_to_date(&mut self) {
         let alg = self.tree.alg();
         for id in std::mem::take(&mut self.dirty) {

@@ -43,14 +43,6 @@ impl TenantLink {
             seq => TenantLink::Previous(seq),
         }
     }
-
-    /// The previous event's sequence number, if the link names one.
-    pub fn previous(self) -> Option<u64> {
-        match self {
-            TenantLink::Previous(seq) => Some(seq),
-            _ => None,
-        }
-    }
 }
 
 /// A decoded record: the event and its tenant link.
