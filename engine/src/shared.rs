@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use parking_lot::RwLock;
 
 use crate::config::LogConfig;
+use crate::index::{IndexSource, SealedIndex, SharedIndex};
 use crate::merkle::Hash;
 use crate::segment::{ActiveView, SealedSegment};
 use crate::storage::Storage;
@@ -44,6 +47,8 @@ impl Metrics {
 pub(crate) struct LogView {
     pub(crate) sealed: Vec<Arc<SealedSegment>>,
     pub(crate) active: Option<ActiveView>,
+    /// The index of the active segment's records (it may run ahead of `active`).
+    pub(crate) active_index: SharedIndex,
     pub(crate) tree_size: u64,
     pub(crate) root: Hash,
 }
@@ -57,4 +62,8 @@ pub(crate) struct Shared {
     pub(crate) tree: TreeStore,
     pub(crate) view: RwLock<LogView>,
     pub(crate) metrics: Metrics,
+    /// Sealed segments' indexes loaded so far, by base sequence number.
+    pub(crate) indexes: RwLock<HashMap<u64, (Arc<SealedIndex>, IndexSource)>>,
+    /// Whether rebuilt indexes may be written (not in a read-only open).
+    pub(crate) writable: bool,
 }

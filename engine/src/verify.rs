@@ -45,6 +45,8 @@ pub struct VerifyReport {
     pub root: Hash,
     /// The hash algorithm.
     pub alg: HashAlg,
+    /// Index files rebuilt from their segments and found equal to the stored ones.
+    pub indexes_checked: usize,
     /// Things that are not faults but worth saying (a log not cleanly closed).
     pub notes: Vec<String>,
 }
@@ -291,6 +293,7 @@ pub fn verify_dir_against(
         nodes_checked: 0,
         root: alg.empty_root(),
         alg,
+        indexes_checked: 0,
         notes: Vec::new(),
     };
     // Reused from segment to segment, so its pages are touched once.
@@ -494,6 +497,10 @@ pub fn verify_dir_against(
         // Nothing the records contradict: the stored leaf hash is what changed.
         return Err(fault.stored);
     }
+    let sealed_bases = bases
+        .get(..bases.len().saturating_sub(1))
+        .unwrap_or_default();
+    report.indexes_checked = check_indexes(storage.as_ref(), dir, sealed_bases, &mut notes)?;
     report.checkpoints = checkpoints.len() - held.len();
     report.held_checkpoints = held.len();
     report.notes.extend(notes);
@@ -1252,6 +1259,104 @@ fn check_footer(
                 expected: f.offsets_crc,
                 found: crc,
             },
+        ));
+    }
+    Ok(())
+}
+
+/// Rebuilds the index of every sealed segment that has an index file and compares bytes
+/// (the encoding is deterministic), a worker thread per core. The records are already
+/// checked. A missing index is only noted: it is derived data, rebuilt at the next open.
+fn check_indexes(
+    storage: &dyn Storage,
+    dir: &Path,
+    bases: &[u64],
+    notes: &mut Vec<String>,
+) -> Result<usize> {
+    let mut present = Vec::new();
+    for &base in bases {
+        let path = crate::index::index_path(&segment_path(dir, base));
+        if storage.exists(&path) {
+            present.push(base);
+        } else {
+            notes.push(format!(
+                "{} is missing (derived data: the next open rebuilds it)",
+                path.display()
+            ));
+        }
+    }
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let faults: Vec<Option<(u64, Error)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers.min(present.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    // Each worker stops at its first fault; the earliest segment's wins.
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let &base = present.get(i)?;
+                        if let Err(e) = check_index(storage, &segment_path(dir, base)) {
+                            return Some((base, e));
+                        }
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Some((0, Error::InvalidArgument("an index check failed".into())))
+                })
+            })
+            .collect()
+    });
+    match faults.into_iter().flatten().min_by_key(|(base, _)| *base) {
+        Some((_, e)) => Err(e),
+        None => Ok(present.len()),
+    }
+}
+
+/// Compares the index file of the sealed segment at `segment_path` with one rebuilt
+/// from its records.
+fn check_index(storage: &dyn Storage, segment_path: &Path) -> Result<()> {
+    let segment = crate::segment::SealedSegment::open(storage, segment_path)?;
+    let path = crate::index::index_path(segment_path);
+    let derived = "(an index is derived data: delete the file and the next open rebuilds it)";
+    let stored = match crate::index::load(storage, &segment) {
+        Ok(index) => index,
+        Err(crate::index::Unusable::Missing) => return Ok(()),
+        Err(crate::index::Unusable::Unreadable(e)) => {
+            return Err(Error::io(
+                format!("reading {}", path.display()),
+                std::io::Error::other(e),
+            ));
+        }
+        Err(crate::index::Unusable::Damaged((offset, kind))) => {
+            return Err(corrupt(
+                &path,
+                offset,
+                CorruptionKind::BadField(format!("{kind} {derived}")),
+            ));
+        }
+    };
+    let rebuilt = crate::index::encode(
+        &crate::index::build_for(&segment)?,
+        crate::index::identity_of(&segment),
+    );
+    let stored = stored.bytes();
+    if stored != rebuilt.as_slice() {
+        let at = stored
+            .iter()
+            .zip(&rebuilt)
+            .position(|(a, b)| a != b)
+            .unwrap_or(stored.len().min(rebuilt.len()));
+        return Err(corrupt(
+            &path,
+            at as u64,
+            CorruptionKind::HashMismatch(format!(
+                "the index differs from the one its segment's records make {derived}"
+            )),
         ));
     }
     Ok(())

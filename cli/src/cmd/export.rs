@@ -1,7 +1,7 @@
-//! `auditlog export`: stream events as JSON Lines, each with its `"seq"`, by sequence
-//! range, time range and tenant, in constant memory; or, with `--bundle FILE`, write an
-//! evidence bundle of them (events, one shared inclusion proof, the signed checkpoint it
-//! is against, the public key) for `auditlog verify-bundle`.
+//! `auditlog export`: stream every event a filter selects, each with its `"seq"`, as
+//! JSON Lines or CSV (RFC 4180, fixed header), in constant memory; or, with `--bundle
+//! FILE`, write an evidence bundle of them (events, one shared inclusion proof, the
+//! signed checkpoint it is against, the public key) for `auditlog verify-bundle`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,14 +9,18 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use auditlog_engine::bundle::{Selection, write_bundle};
-use auditlog_engine::{TimeRange, Timestamp};
+use auditlog_engine::query::Query;
+use auditlog_engine::{Event, Timestamp};
 
 use super::DataDir;
+use super::filters::{FilterArgs, OrderArg};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Format {
     /// One JSON object per line.
     Jsonl,
+    /// RFC 4180 CSV with a header row, CRLF line ends.
+    Csv,
 }
 
 #[derive(Debug, clap::Args)]
@@ -26,69 +30,148 @@ pub(crate) struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "jsonl")]
     format: Format,
-    /// First sequence number (inclusive).
-    #[arg(long, default_value_t = 0)]
-    from_seq: u64,
-    /// Last sequence number (exclusive).
-    #[arg(long)]
-    to_seq: Option<u64>,
-    /// Events at or after this RFC 3339 time.
-    #[arg(long, value_parser = parse_time)]
-    from: Option<Timestamp>,
-    /// Events before this RFC 3339 time.
-    #[arg(long, value_parser = parse_time)]
-    to: Option<Timestamp>,
-    /// Events of this tenant (`organization.id`) only.
-    #[arg(long)]
-    tenant: Option<String>,
-    /// Write an evidence bundle to FILE instead of JSON Lines to stdout.
+    #[command(flatten)]
+    filters: FilterArgs,
+    /// Oldest (first appended) or newest first.
+    #[arg(long, value_enum, default_value = "oldest")]
+    order: OrderArg,
+    /// Write an evidence bundle to FILE instead of events to stdout (selects by tenant,
+    /// time and sequence range only).
     #[arg(long, value_name = "FILE")]
     bundle: Option<PathBuf>,
 }
 
-fn parse_time(s: &str) -> Result<Timestamp, String> {
-    Timestamp::parse(s)
-}
+/// The CSV columns, in order: the event fields in their JSON order, flattened.
+pub(crate) const CSV_HEADER: [&str; 15] = [
+    "seq",
+    "timestamp",
+    "actor_id",
+    "actor_email",
+    "actor_kind",
+    "tenant_id",
+    "tenant_name",
+    "action",
+    "resource_type",
+    "resource_id",
+    "outcome",
+    "ip_address",
+    "user_agent",
+    "metadata",
+    "event_id",
+];
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log = args.data.open_for_reading()?;
     if let Some(path) = &args.bundle {
+        if args.filters.beyond_bundle() || args.format != Format::Jsonl {
+            anyhow::bail!(
+                "a bundle selects by --tenant, --from/--to and --from-seq/--to-seq only (and \
+                 is JSON)"
+            );
+        }
         return bundle(&log, &args, path);
     }
-    let Format::Jsonl = args.format;
-    let stdout = std::io::stdout().lock();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout);
-    let mut line = Vec::with_capacity(1024);
-    let time = TimeRange {
-        from: args.from,
-        to: args.to,
+    let query = Query {
+        filter: args.filters.filter()?,
+        order: args.order.into(),
+        limit: None,
+        cursor: None,
     };
-    let result = log.scan(
-        args.from_seq..args.to_seq.unwrap_or(u64::MAX),
-        time,
+    let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    match args.format {
+        Format::Jsonl => export_jsonl(&log, &query, out)?,
+        Format::Csv => export_csv(&log, &query, out)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+type Out<'a> = std::io::BufWriter<std::io::StdoutLock<'a>>;
+
+/// Runs the export, handing each event to `write`, then `finish`. A closed pipe (`|
+/// head`) ends the export quietly; any other output error stops it.
+fn export_with(
+    log: &auditlog_engine::Log,
+    query: &Query,
+    mut write: impl FnMut(u64, &Event<'_>) -> std::io::Result<()>,
+    finish: impl FnOnce() -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut failed = None;
+    log.query(query, |seq, event| match write(seq, &event) {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            failed = Some(e);
+            Ok(false)
+        }
+    })
+    .context("exporting")?;
+    match failed.map_or_else(finish, Err) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
+    }
+}
+
+fn export_jsonl(log: &auditlog_engine::Log, query: &Query, out: Out<'_>) -> anyhow::Result<()> {
+    let out = std::cell::RefCell::new(out);
+    let mut line = Vec::with_capacity(1024);
+    export_with(
+        log,
+        query,
         |seq, event| {
-            if args.tenant.as_deref().is_some_and(|t| event.tenant_id != t) {
-                return Ok(true);
-            }
             line.clear();
             event.write_json(Some(seq), &mut line);
             line.push(b'\n');
-            match out.write_all(&line) {
-                Ok(()) => Ok(true),
-                // A closed pipe (`| head`) ends the export quietly.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-                Err(e) => Err(auditlog_engine::Error::io("writing to stdout", e)),
-            }
+            out.borrow_mut().write_all(&line)
         },
+        || out.borrow_mut().flush(),
+    )
+}
+
+fn export_csv(log: &auditlog_engine::Log, query: &Query, out: Out<'_>) -> anyhow::Result<()> {
+    let csv = std::cell::RefCell::new(
+        csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(out),
     );
-    result.context("exporting")?;
-    match out.flush() {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(e).context("writing to stdout")?
-        }
-        _ => {}
+    let header = csv.borrow_mut().write_record(CSV_HEADER);
+    if let Err(e) = header {
+        let e = std::io::Error::from(e);
+        return match e.kind() {
+            std::io::ErrorKind::BrokenPipe => Ok(()),
+            _ => Err(e).context("writing to stdout"),
+        };
     }
-    Ok(ExitCode::SUCCESS)
+    export_with(
+        log,
+        query,
+        |seq, event| Ok(write_csv(&mut csv.borrow_mut(), seq, event)?),
+        || csv.borrow_mut().flush(),
+    )
+}
+
+/// One CSV row: absent fields are empty, metadata is its JSON text.
+fn write_csv(csv: &mut csv::Writer<impl Write>, seq: u64, e: &Event<'_>) -> csv::Result<()> {
+    fn opt<'a>(v: &'a Option<std::borrow::Cow<'_, str>>) -> &'a [u8] {
+        v.as_deref().map_or(&b""[..], str::as_bytes)
+    }
+    let seq = seq.to_string();
+    let timestamp = e.timestamp.to_rfc3339();
+    csv.write_record([
+        seq.as_bytes(),
+        timestamp.as_bytes(),
+        e.actor_id.as_bytes(),
+        opt(&e.actor_email),
+        opt(&e.actor_kind),
+        e.tenant_id.as_bytes(),
+        opt(&e.tenant_name),
+        e.action.as_bytes(),
+        opt(&e.resource_type),
+        opt(&e.resource_id),
+        e.outcome.as_str().as_bytes(),
+        opt(&e.ip_address),
+        opt(&e.user_agent),
+        opt(&e.metadata),
+        opt(&e.event_id),
+    ])
 }
 
 fn bundle(log: &auditlog_engine::Log, args: &Args, path: &PathBuf) -> anyhow::Result<ExitCode> {
@@ -97,12 +180,14 @@ fn bundle(log: &auditlog_engine::Log, args: &Args, path: &PathBuf) -> anyhow::Re
         t.format(&mut text);
         text
     };
+    let (from_seq, to_seq) = args.filters.seq_range();
+    let (from, to) = args.filters.time();
     let selection = Selection {
-        from_seq: args.from_seq,
-        to_seq: args.to_seq,
-        from: args.from.map(rfc3339),
-        to: args.to.map(rfc3339),
-        tenant: args.tenant.clone(),
+        from_seq,
+        to_seq,
+        from: from.map(rfc3339),
+        to: to.map(rfc3339),
+        tenant: args.filters.tenant().map(str::to_owned),
     };
     // Written aside and renamed when complete, so a failed export leaves no bundle that
     // looks whole.

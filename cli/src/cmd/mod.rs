@@ -3,6 +3,7 @@
 mod checkpoint;
 mod demo;
 mod export;
+mod filters;
 mod generate;
 mod info;
 mod ingest;
@@ -10,6 +11,7 @@ mod init;
 mod key;
 mod proof;
 mod prove;
+mod query;
 mod verify;
 mod verify_bundle;
 
@@ -42,7 +44,9 @@ enum Command {
     Proof(proof::Args),
     /// Check every byte of a data directory offline.
     Verify(verify::Args),
-    /// Stream events as JSON Lines.
+    /// One page of the events a filter selects (or their count, or the query plan).
+    Query(query::Args),
+    /// Stream every event a filter selects as JSON Lines or CSV (or an evidence bundle).
     Export(export::Args),
     /// Print the log's size, tree head and segments.
     Info(info::Args),
@@ -64,6 +68,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prove(args) => prove::run(args),
         Command::Proof(args) => proof::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Query(args) => query::run(args),
         Command::Export(args) => export::run(args),
         Command::Info(args) => info::run(args),
         Command::Checkpoint(args) => checkpoint::run(args),

@@ -54,6 +54,16 @@ impl Outcome {
         }
     }
 
+    /// The outcome's one-byte code in indexes: its position in [`Outcome::ALL`].
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The outcome with code `code`.
+    pub fn from_code(code: u8) -> Option<Outcome> {
+        Outcome::ALL.get(usize::from(code)).copied()
+    }
+
     /// The outcome with JSON name `name`.
     pub fn from_name(name: &str) -> Option<Outcome> {
         Outcome::ALL.into_iter().find(|o| o.as_str() == name)

@@ -111,7 +111,7 @@ impl OpenOptions {
 /// An open audit log.
 #[derive(Debug)]
 pub struct Log {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     sequencer: Arc<Mutex<Sequencer>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     checkpoints: Arc<Checkpoints>,

@@ -19,6 +19,7 @@ use super::{Log, LogConfig, OpenOptions, Sequencer, start_writer};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::heads::TenantHeads;
+use crate::index::{self, MemoryIndex};
 use crate::merkle::{CompactRange, HashAlg, NodeSource};
 use crate::segment::{
     ActiveSegment, FOOTER_BYTES, FORMAT_VERSION, RecoveredTail, SEGMENTS_DIR, SealedSegment,
@@ -46,6 +47,8 @@ pub struct RecoveryReport {
     /// Bytes of an interrupted append cut from the end of the checkpoint log (or,
     /// read-only, ignored). The checkpoint was never handed out.
     pub torn_checkpoint_bytes: Option<u64>,
+    /// Sealed segments whose index file was missing or damaged and was rebuilt.
+    pub rebuilt_indexes: u64,
 }
 
 /// Whether the last segment, whose header does not decode, is one whose creation a crash
@@ -105,6 +108,7 @@ struct Active {
     segment: ActiveSegment,
     offsets: Vec<u32>,
     contents: Vec<u8>,
+    index: MemoryIndex,
 }
 
 pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
@@ -149,21 +153,25 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         let segment = match SealedSegment::open(storage.as_ref(), &path) {
             Ok(s) => s,
             Err(Error::Corruption(_)) if is_last => {
-                let recovered = match ActiveSegment::recover(storage.as_ref(), &path, read_only) {
-                    Ok(recovered) => recovered,
-                    Err(Error::Corruption(_))
-                        if is_torn_creation(storage.as_ref(), &path, base) =>
-                    {
-                        // A crash while the segment was being created (or, for a reader,
-                        // a writer creating it now): no record in it, nothing acknowledged.
-                        if !read_only {
-                            // Removed below, once every other check has passed.
-                            report.discarded_segment = Some(path.clone());
+                let mut index = MemoryIndex::default();
+                let recovered =
+                    match ActiveSegment::recover(storage.as_ref(), &path, read_only, |event| {
+                        index.push(event)
+                    }) {
+                        Ok(recovered) => recovered,
+                        Err(Error::Corruption(_))
+                            if is_torn_creation(storage.as_ref(), &path, base) =>
+                        {
+                            // A crash while the segment was being created (or, for a reader,
+                            // a writer creating it now): no record in it, nothing acknowledged.
+                            if !read_only {
+                                // Removed below, once every other check has passed.
+                                report.discarded_segment = Some(path.clone());
+                            }
+                            break;
                         }
-                        break;
-                    }
-                    Err(e) => return Err(e),
-                };
+                        Err(e) => return Err(e),
+                    };
                 check_header(&path, &recovered.segment.header, alg, base)?;
                 if let Some(torn) = &recovered.torn {
                     // A reader ignores the tail (a writer may be appending or sealing).
@@ -176,6 +184,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
                     segment: recovered.segment,
                     offsets: recovered.offsets,
                     contents: recovered.contents,
+                    index,
                 });
                 break;
             }
@@ -250,8 +259,21 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         }
     }
 
+    if !read_only {
+        // Derived data, checked (and a missing or damaged one rebuilt) before use.
+        for segment in &sealed {
+            if index::load(storage.as_ref(), segment).is_err() {
+                index::load_or_build(storage.as_ref(), segment, true)?;
+                report.rebuilt_indexes += 1;
+            }
+        }
+    }
+    let mut active_index = MemoryIndex::default();
     let active_segment = match active {
-        Some(a) => Some((a.segment, a.offsets)),
+        Some(a) => {
+            active_index = a.index;
+            Some((a.segment, a.offsets))
+        }
         None if read_only => None,
         None => {
             let header = SegmentHeader {
@@ -271,6 +293,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         active: active_segment
             .as_ref()
             .map(|(s, offsets)| s.view(offsets.clone())),
+        active_index: Arc::new(RwLock::new(active_index)),
         tree_size,
         root: compact.root(),
     };
@@ -281,6 +304,8 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         tree,
         view: RwLock::new(view),
         metrics: Metrics::default(),
+        indexes: RwLock::default(),
+        writable: !read_only,
     });
     // Checked against the records above; now the key, and a torn append cut.
     let checkpoints = Arc::new(Checkpoints::open(
@@ -292,8 +317,12 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
     report.torn_checkpoint_bytes = checkpoints.torn_tail();
     let (sender, writer) = match active_segment {
         Some((segment, _)) if !read_only => {
-            let (sender, handle) =
-                start_writer(Writer::new(Arc::clone(&shared), segment, compact))?;
+            let (sender, handle) = start_writer(Writer::new(
+                Arc::clone(&shared),
+                segment,
+                compact,
+                Arc::clone(&shared.view.read().active_index),
+            ))?;
             (Some(sender), Some(handle))
         }
         _ => (None, None),

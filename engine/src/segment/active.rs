@@ -8,7 +8,7 @@ use super::footer::SegmentFooter;
 use super::header::SegmentHeader;
 use crate::codec::{check_link, decode_record};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
-use crate::event::Timestamp;
+use crate::event::{Event, Timestamp};
 use crate::storage::{OpenMode, Storage, StorageFile, read_all};
 
 /// The writer's handle on the segment it appends to.
@@ -86,12 +86,14 @@ impl ActiveSegment {
         })
     }
 
-    /// Opens the last, unsealed segment: checks the header and walks the frames. A torn
-    /// tail is reported, not yet cut: see [`ActiveSegment::cut_torn_tail`].
+    /// Opens the last, unsealed segment: checks the header and walks the frames, calling
+    /// `each` with every whole record's event. A torn tail is reported, not yet cut: see
+    /// [`ActiveSegment::cut_torn_tail`].
     pub(crate) fn recover(
         storage: &dyn Storage,
         path: &Path,
         read_only: bool,
+        mut each: impl FnMut(&Event<'_>),
     ) -> Result<Recovered> {
         let io = |e| Error::io(format!("recovering {}", path.display()), e);
         // Record offsets are 32-bit: a longer file cannot be one this engine wrote.
@@ -127,6 +129,7 @@ impl ActiveSegment {
                     offsets.push(u32::try_from(offset).unwrap_or(u32::MAX));
                     min_ts = min_ts.min(event.timestamp);
                     max_ts = max_ts.max(event.timestamp);
+                    each(&event);
                 }
                 Err(e) => bad_record = Some((offset, e.to_string())),
             }

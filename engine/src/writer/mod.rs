@@ -21,9 +21,11 @@ pub use batch::{MAX_BATCH_BYTES, PreparedBatch};
 use crate::config::Durability;
 use crate::error::{Error, Result};
 use crate::event::Timestamp;
+use crate::index::{self, SharedIndex};
 use crate::merkle::{CompactRange, Hash};
 use crate::segment::{ActiveSegment, FORMAT_VERSION, SealedSegment, SegmentHeader, segment_path};
 use crate::shared::Shared;
+use crate::storage::write_atomically;
 use crate::tree::PendingNodes;
 
 /// What an append returns once its events are durable under the log's policy.
@@ -77,10 +79,21 @@ pub(crate) struct Writer {
     syncer: Option<Sender<syncer::Job>>,
     sync_failure: syncer::Failure,
     synced_len: syncer::SyncedLen,
+    /// The active segment's index, fed by the sync stage.
+    index: SharedIndex,
+    /// Frame buffers the sync stage is done with.
+    spare_buffers: Receiver<Vec<u8>>,
+    recycle: syncer::Recycle,
 }
 
 impl Writer {
-    pub(crate) fn new(shared: Arc<Shared>, active: ActiveSegment, compact: CompactRange) -> Writer {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        active: ActiveSegment,
+        compact: CompactRange,
+        index: SharedIndex,
+    ) -> Writer {
+        let (recycle, spare_buffers) = crossbeam_channel::bounded(8);
         Writer {
             shared,
             active,
@@ -95,6 +108,9 @@ impl Writer {
             syncer: None,
             sync_failure: syncer::Failure::default(),
             synced_len: syncer::SyncedLen::default(),
+            index,
+            spare_buffers,
+            recycle,
         }
     }
 
@@ -105,9 +121,10 @@ impl Writer {
             let (shared, failure) = (Arc::clone(&self.shared), Arc::clone(&self.sync_failure));
             let synced = Arc::clone(&self.synced_len);
             synced.store(self.active.len, Ordering::Release);
+            let recycle = self.recycle.clone();
             std::thread::Builder::new()
                 .name("auditlog-sync".into())
-                .spawn(move || syncer::run(shared, failure, synced, job_queue))
+                .spawn(move || syncer::run(shared, failure, synced, job_queue, recycle))
         };
         match stage {
             Ok(handle) => {
@@ -314,8 +331,12 @@ impl Writer {
             tree_size: self.compact.size(),
             root: self.compact.root(),
             acks: std::mem::take(&mut self.pending),
+            frames: std::mem::replace(
+                &mut self.buf,
+                self.spare_buffers.try_recv().unwrap_or_default(),
+            ),
+            index: Arc::clone(&self.index),
         };
-        self.buf.clear();
         self.nodes.clear();
         self.group_min = Timestamp::MAX;
         self.group_max = Timestamp::MIN;
@@ -376,6 +397,9 @@ impl Writer {
                 return Err(self.fail(format!("reopening sealed {path} failed: {e}")));
             }
         };
+        // Derived data: if it cannot be written now, the next reader rebuilds it.
+        let index_bytes = index::encode(&self.index.read(), index::identity_of(&sealed));
+        let _ = write_atomically(storage, &index::index_path(&sealed.path), &index_bytes);
         let header = SegmentHeader {
             version: FORMAT_VERSION,
             alg: self.compact.alg(),
@@ -389,9 +413,11 @@ impl Writer {
             Err(e) => return Err(self.fail(format!("starting a new segment failed: {e}"))),
         };
         self.synced_len.store(next.len, Ordering::Release);
+        self.index = SharedIndex::default();
         let mut view = self.shared.view.write();
         view.sealed.push(Arc::new(sealed));
         view.active = Some(next.view(Vec::new()));
+        view.active_index = Arc::clone(&self.index);
         drop(view);
         self.active = next;
         Ok(())

@@ -15,8 +15,10 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 use super::Ack;
+use crate::codec::{decode_event, split_frame};
 use crate::error::{Error, Result};
 use crate::event::Timestamp;
+use crate::index::SharedIndex;
 use crate::merkle::Hash;
 use crate::shared::Shared;
 use crate::storage::StorageFile;
@@ -34,6 +36,9 @@ pub(crate) struct Commit {
     pub(crate) tree_size: u64,
     pub(crate) root: Hash,
     pub(crate) acks: Vec<(Sender<Result<Ack>>, u64, u64)>,
+    /// The group's frames, indexed here before readers see them, then handed back.
+    pub(crate) frames: Vec<u8>,
+    pub(crate) index: SharedIndex,
 }
 
 pub(crate) enum Job {
@@ -50,7 +55,16 @@ pub(crate) type Failure = Arc<Mutex<Option<String>>>;
 /// written beyond it within the torn-tail bound recovery relies on.
 pub(crate) type SyncedLen = Arc<AtomicU64>;
 
-pub(crate) fn run(shared: Arc<Shared>, failure: Failure, synced: SyncedLen, jobs: Receiver<Job>) {
+/// Frame buffers going back to the writer for reuse.
+pub(crate) type Recycle = Sender<Vec<u8>>;
+
+pub(crate) fn run(
+    shared: Arc<Shared>,
+    failure: Failure,
+    synced: SyncedLen,
+    jobs: Receiver<Job>,
+    recycle: Recycle,
+) {
     let mut next = jobs.recv().ok();
     while let Some(job) = next.take() {
         let mut commits = Vec::new();
@@ -67,7 +81,7 @@ pub(crate) fn run(shared: Arc<Shared>, failure: Failure, synced: SyncedLen, jobs
                 Err(_) => break,
             }
         }
-        if let Some(end) = finish(&shared, &failure, &synced, commits) {
+        if let Some(end) = finish(&shared, &failure, &synced, commits, &recycle) {
             synced.store(end, Ordering::Release);
         }
         if let Some(reply) = barrier {
@@ -83,6 +97,7 @@ fn finish(
     failure: &Failure,
     synced: &SyncedLen,
     commits: Vec<Commit>,
+    recycle: &Recycle,
 ) -> Option<u64> {
     let mut why = failure.lock().clone();
     if why.is_none() {
@@ -111,7 +126,10 @@ fn finish(
         return None;
     }
     let end = commits.last().map(|c| c.committed_len);
-    for commit in commits {
+    for mut commit in commits {
+        index_frames(&commit);
+        commit.frames.clear();
+        let _ = recycle.try_send(std::mem::take(&mut commit.frames));
         {
             let mut view = shared.view.write();
             if let Some(active) = view
@@ -138,4 +156,23 @@ fn finish(
         }
     }
     end
+}
+
+/// Adds the group's records to the active segment's index. They were framed and encoded
+/// by this process moments ago; one that did not decode (a bug) would still get its
+/// entry, blank, so that entries and records stay aligned (`auditlog verify` would
+/// report the difference).
+fn index_frames(commit: &Commit) {
+    let mut index = commit.index.write();
+    let mut rest = commit.frames.as_slice();
+    while !rest.is_empty() {
+        let Ok(frame) = split_frame(rest) else {
+            break;
+        };
+        match decode_event(frame.payload) {
+            Ok(event) => index.push(&event),
+            Err(_) => index.push_blank(),
+        }
+        rest = rest.get(frame.total..).unwrap_or_default();
+    }
 }

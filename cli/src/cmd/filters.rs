@@ -1,0 +1,163 @@
+//! The filter flags `query` and `export` share, and their translation to an engine
+//! [`Filter`].
+
+use auditlog_engine::query::{ActionPattern, Filter, Order};
+use auditlog_engine::{Outcome, TimeRange, Timestamp};
+
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct FilterArgs {
+    /// Events of this tenant (`organization.id`).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Events of this actor (`actor.user_id`).
+    #[arg(long)]
+    actor: Option<String>,
+    /// Actions: `auth.login` exactly, or `permission.*` by prefix; repeat the flag or
+    /// separate with commas for any of several.
+    #[arg(long, value_delimiter = ',')]
+    action: Vec<String>,
+    /// Outcomes (success, failure, denied, error); repeat or separate with commas.
+    #[arg(long, value_delimiter = ',', value_parser = parse_outcome)]
+    outcome: Vec<Outcome>,
+    /// Events on resources of this type (`resource.type`).
+    #[arg(long)]
+    resource_type: Option<String>,
+    /// Events on the resource with this id (`resource.id`).
+    #[arg(long)]
+    resource_id: Option<String>,
+    /// Events of the last DURATION by the event's own timestamp: `90d`, `12h`, `30m`,
+    /// `45s`, `2w`.
+    #[arg(long, value_name = "DURATION", conflicts_with_all = ["from", "to"], value_parser = parse_since)]
+    since: Option<i64>,
+    /// Events at or after this RFC 3339 time.
+    #[arg(long, value_parser = Timestamp::parse)]
+    from: Option<Timestamp>,
+    /// Events before this RFC 3339 time.
+    #[arg(long, value_parser = Timestamp::parse)]
+    to: Option<Timestamp>,
+    /// Events numbered from this sequence number (inclusive).
+    #[arg(long)]
+    from_seq: Option<u64>,
+    /// Events numbered below this sequence number.
+    #[arg(long)]
+    to_seq: Option<u64>,
+}
+
+/// `--order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OrderArg {
+    /// Most recently appended first.
+    Newest,
+    /// First appended first.
+    Oldest,
+}
+
+impl From<OrderArg> for Order {
+    fn from(o: OrderArg) -> Order {
+        match o {
+            OrderArg::Newest => Order::NewestFirst,
+            OrderArg::Oldest => Order::OldestFirst,
+        }
+    }
+}
+
+fn parse_outcome(text: &str) -> Result<Outcome, String> {
+    Outcome::from_name(text)
+        .ok_or_else(|| format!("`{text}` is not an outcome (success, failure, denied, error)"))
+}
+
+/// A duration in microseconds.
+pub(crate) fn parse_since(text: &str) -> Result<i64, String> {
+    let bad = || format!("`{text}` is not a duration like 90d, 12h, 30m, 45s or 2w");
+    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(seconds)
+        .and_then(|s| s.checked_mul(1_000_000))
+        .filter(|&us| us >= 0)
+        .ok_or_else(bad)
+}
+
+impl FilterArgs {
+    /// The engine filter; `--since` counts back from now.
+    pub(crate) fn filter(&self) -> anyhow::Result<Filter> {
+        let actions = self
+            .action
+            .iter()
+            .map(|a| ActionPattern::parse(a))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::msg)?;
+        let time = match self.since {
+            Some(micros) => TimeRange {
+                from: Some(Timestamp(Timestamp::now().0.saturating_sub(micros))),
+                to: None,
+            },
+            None => TimeRange {
+                from: self.from,
+                to: self.to,
+            },
+        };
+        let seqs = match (self.from_seq, self.to_seq) {
+            (None, None) => None,
+            (from, to) => Some(from.unwrap_or(0)..to.unwrap_or(u64::MAX)),
+        };
+        Ok(Filter {
+            tenant: self.tenant.clone(),
+            actor: self.actor.clone(),
+            actions,
+            outcomes: self.outcome.clone(),
+            resource_type: self.resource_type.clone(),
+            resource_id: self.resource_id.clone(),
+            time,
+            seqs,
+        })
+    }
+
+    /// Whether any flag beyond tenant, time and sequence range is set (what an evidence
+    /// bundle can select).
+    pub(crate) fn beyond_bundle(&self) -> bool {
+        self.actor.is_some()
+            || !self.action.is_empty()
+            || !self.outcome.is_empty()
+            || self.resource_type.is_some()
+            || self.resource_id.is_some()
+            || self.since.is_some()
+    }
+
+    pub(crate) fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+
+    pub(crate) fn time(&self) -> (Option<Timestamp>, Option<Timestamp>) {
+        (self.from, self.to)
+    }
+
+    pub(crate) fn seq_range(&self) -> (u64, Option<u64>) {
+        (self.from_seq.unwrap_or(0), self.to_seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_since("90d"), Ok(90 * 86_400 * 1_000_000));
+        assert_eq!(parse_since("2w"), Ok(14 * 86_400 * 1_000_000));
+        assert_eq!(parse_since("45s"), Ok(45_000_000));
+        assert!(parse_since("d").is_err());
+        assert!(parse_since("90").is_err());
+        assert!(parse_since("-1d").is_err());
+        assert!(parse_since("99999999999999d").is_err());
+        assert!(parse_since("").is_err());
+    }
+}

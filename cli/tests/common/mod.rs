@@ -1,0 +1,60 @@
+//! Helpers shared by the CLI's integration tests: run the real binary, feed it stdin,
+//! generate and ingest workloads.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+pub(crate) fn auditlog(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_auditlog"))
+        .args(args)
+        .output()
+        .expect("run auditlog")
+}
+
+pub(crate) fn auditlog_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_auditlog"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
+
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub(crate) fn generate(count: u64, seed: u64) -> String {
+    let out = auditlog(&[
+        "generate",
+        "--count",
+        &count.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+/// `auditlog ingest --data d -` of `count` generated events, which must succeed.
+pub(crate) fn ingest_generated(d: &str, count: u64, seed: u64) {
+    let out = auditlog_stdin(
+        &["ingest", "--data", d, "-"],
+        generate(count, seed).as_bytes(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+pub(crate) fn data(dir: &Path) -> String {
+    dir.to_str().expect("utf-8 path").to_owned()
+}

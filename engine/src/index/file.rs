@@ -1,0 +1,91 @@
+//! Index files on disk: `segments/<base>.idx` beside the segment `<base>.seg`, written
+//! once at seal (temporary file, fsync, rename, directory fsync) and never changed. A
+//! missing, damaged or foreign index is rebuilt from the segment's records.
+
+use std::path::{Path, PathBuf};
+
+use super::encode::{Identity, encode};
+use super::memory::MemoryIndex;
+use super::sealed::{IndexFault, SealedIndex};
+use crate::codec::decode_event;
+use crate::error::{Corruption, CorruptionKind, Error, Result};
+use crate::segment::SealedSegment;
+use crate::storage::{MappedBytes, Storage, write_atomically};
+
+/// The index file of the segment at `segment_path`.
+pub(crate) fn index_path(segment_path: &Path) -> PathBuf {
+    segment_path.with_extension("idx")
+}
+
+/// The identity an index of `segment` must carry.
+pub(crate) fn identity_of(segment: &SealedSegment) -> Identity {
+    Identity {
+        base_seq: segment.base(),
+        records: segment.footer.record_count as u32,
+        root: segment.footer.root,
+    }
+}
+
+/// Why a stored index was not used.
+#[derive(Debug)]
+pub(crate) enum Unusable {
+    /// There is no index file.
+    Missing,
+    /// The file could not be read.
+    Unreadable(String),
+    /// The file is damaged or belongs to another segment.
+    Damaged(IndexFault),
+}
+
+/// Maps and checks the index file of `segment`.
+pub(crate) fn load(
+    storage: &dyn Storage,
+    segment: &SealedSegment,
+) -> std::result::Result<SealedIndex, Unusable> {
+    let path = index_path(&segment.path);
+    if !storage.exists(&path) {
+        return Err(Unusable::Missing);
+    }
+    let bytes = storage
+        .map(&path)
+        .map_err(|e| Unusable::Unreadable(e.to_string()))?;
+    SealedIndex::parse(&path, bytes, identity_of(segment)).map_err(Unusable::Damaged)
+}
+
+/// Indexes every record of `segment`.
+pub(crate) fn build_for(segment: &SealedSegment) -> Result<MemoryIndex> {
+    let mut index = MemoryIndex::default();
+    for seq in segment.base()..segment.end() {
+        let payload = segment.payload(seq)?;
+        let event = decode_event(payload).map_err(|e| {
+            Error::Corruption(Corruption::new(
+                &segment.path,
+                segment.frame_offset(seq).unwrap_or(0),
+                CorruptionKind::BadField(e.to_string()),
+            ))
+        })?;
+        index.push(&event);
+    }
+    Ok(index)
+}
+
+/// The index of `segment`: its file if usable, else rebuilt from the records (and, when
+/// `write`, stored). Also says whether it was rebuilt.
+pub(crate) fn load_or_build(
+    storage: &dyn Storage,
+    segment: &SealedSegment,
+    write: bool,
+) -> Result<(SealedIndex, bool)> {
+    if let Ok(index) = load(storage, segment) {
+        return Ok((index, false));
+    }
+    let path = index_path(&segment.path);
+    let bytes = encode(&build_for(segment)?, identity_of(segment));
+    if write {
+        write_atomically(storage, &path, &bytes)
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    }
+    let index = SealedIndex::parse(&path, MappedBytes::from_vec(bytes), identity_of(segment))
+        .map_err(|(offset, kind)| Error::Corruption(Corruption::new(&path, offset, kind)))?;
+    Ok((index, true))
+}

@@ -1,0 +1,200 @@
+//! What a query selects: equality on tenant, actor, resource type and id; actions exact
+//! or by prefix; outcomes; a time range. [`Filter::matches`] is the definition every
+//! index-driven plan must agree with (the property tests hold it to that).
+
+use std::ops::Range;
+
+use crate::event::{Event, Outcome};
+use crate::log::TimeRange;
+
+/// An action filter: `auth.login` matches that action only; `permission.*` (any text
+/// ending in `*`) matches every action starting with the text before the `*`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ActionPattern {
+    /// This action exactly.
+    Exact(String),
+    /// Every action starting with this text (for `permission.*`, `permission.`).
+    Prefix(String),
+}
+
+impl ActionPattern {
+    /// Parses `x.y` (exact) or `x.*` (prefix).
+    pub fn parse(text: &str) -> Result<ActionPattern, String> {
+        let pattern = match text.strip_suffix('*') {
+            Some(prefix) => ActionPattern::Prefix(prefix.to_owned()),
+            None => ActionPattern::Exact(text.to_owned()),
+        };
+        let body = match &pattern {
+            ActionPattern::Exact(a) | ActionPattern::Prefix(a) => a,
+        };
+        if body.contains('*') {
+            return Err(format!(
+                "action pattern `{text}`: `*` may only end a pattern, as in `permission.*`"
+            ));
+        }
+        if body.is_empty() && matches!(pattern, ActionPattern::Exact(_)) {
+            return Err("an empty action matches nothing".into());
+        }
+        Ok(pattern)
+    }
+
+    /// Whether `action` matches.
+    pub fn matches(&self, action: &str) -> bool {
+        match self {
+            ActionPattern::Exact(a) => action == a,
+            ActionPattern::Prefix(p) => action.starts_with(p.as_str()),
+        }
+    }
+}
+
+impl std::fmt::Display for ActionPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ActionPattern::Exact(a) => f.write_str(a),
+            ActionPattern::Prefix(p) => write!(f, "{p}*"),
+        }
+    }
+}
+
+/// Which events a query selects. Empty lists and `None` select everything; the parts
+/// combine with AND, the entries of a list with OR.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// `organization.id`.
+    pub tenant: Option<String>,
+    /// `actor.user_id`.
+    pub actor: Option<String>,
+    /// Any of these action patterns.
+    pub actions: Vec<ActionPattern>,
+    /// Any of these outcomes.
+    pub outcomes: Vec<Outcome>,
+    /// `resource.type`.
+    pub resource_type: Option<String>,
+    /// `resource.id`.
+    pub resource_id: Option<String>,
+    /// The event's own timestamp in `[from, to)`.
+    pub time: TimeRange,
+    /// Sequence numbers in this range.
+    pub seqs: Option<Range<u64>>,
+}
+
+impl Filter {
+    /// Whether `event`, number `seq`, is selected.
+    pub fn matches(&self, seq: u64, event: &Event<'_>) -> bool {
+        self.seqs.as_ref().is_none_or(|r| r.contains(&seq))
+            && self.tenant.as_deref().is_none_or(|t| event.tenant_id == t)
+            && self.actor.as_deref().is_none_or(|a| event.actor_id == a)
+            && (self.actions.is_empty() || self.actions.iter().any(|p| p.matches(&event.action)))
+            && (self.outcomes.is_empty() || self.outcomes.contains(&event.outcome))
+            && self
+                .resource_type
+                .as_deref()
+                .is_none_or(|t| event.resource_type.as_deref() == Some(t))
+            && self
+                .resource_id
+                .as_deref()
+                .is_none_or(|i| event.resource_id.as_deref() == Some(i))
+            && self.time.contains(event.timestamp)
+    }
+
+    /// Whether a record must be read to decide (the index holds no resource fields).
+    pub(crate) fn needs_record(&self) -> bool {
+        self.resource_type.is_some() || self.resource_id.is_some()
+    }
+
+    /// Outcome codes selected, as a bit mask (bit `code`).
+    pub(crate) fn outcome_mask(&self) -> u8 {
+        if self.outcomes.is_empty() {
+            return 0xff;
+        }
+        self.outcomes.iter().fold(0, |m, o| m | 1 << o.code())
+    }
+
+    /// A stable digest of the filter, so that a cursor is used only with its own query.
+    pub(crate) fn fingerprint(&self) -> [u8; 8] {
+        let mut h = blake3::Hasher::new();
+        let mut part = |tag: &str, value: Option<&str>| {
+            h.update(tag.as_bytes());
+            match value {
+                Some(v) => {
+                    h.update(&(v.len() as u64).to_le_bytes());
+                    h.update(v.as_bytes());
+                }
+                None => {
+                    h.update(&[0xff]);
+                }
+            }
+        };
+        part("tenant", self.tenant.as_deref());
+        part("actor", self.actor.as_deref());
+        let mut actions: Vec<String> = self.actions.iter().map(|a| a.to_string()).collect();
+        actions.sort();
+        actions.dedup();
+        for a in &actions {
+            part("action", Some(a));
+        }
+        let mut outcomes: Vec<&str> = self.outcomes.iter().map(|o| o.as_str()).collect();
+        outcomes.sort_unstable();
+        outcomes.dedup();
+        for o in outcomes {
+            part("outcome", Some(o));
+        }
+        part("resource_type", self.resource_type.as_deref());
+        part("resource_id", self.resource_id.as_deref());
+        let from = self.time.from.map(|t| t.0.to_string());
+        let to = self.time.to.map(|t| t.0.to_string());
+        part("from", from.as_deref());
+        part("to", to.as_deref());
+        let seqs = self
+            .seqs
+            .as_ref()
+            .map(|r| format!("{}..{}", r.start, r.end));
+        part("seqs", seqs.as_deref());
+        let mut out = [0u8; 8];
+        out.copy_from_slice(h.finalize().as_bytes().get(..8).unwrap_or(&[0; 8]));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_parse_and_match() {
+        let p = ActionPattern::parse("permission.*").unwrap();
+        assert_eq!(p, ActionPattern::Prefix("permission.".into()));
+        assert!(p.matches("permission.role.assign"));
+        assert!(!p.matches("permissions.x"));
+        assert!(!p.matches("permission"));
+        let e = ActionPattern::parse("auth.login").unwrap();
+        assert!(e.matches("auth.login") && !e.matches("auth.login.x"));
+        assert!(ActionPattern::parse("a*b").is_err());
+        assert!(ActionPattern::parse("").is_err());
+        assert_eq!(
+            ActionPattern::parse("*").unwrap(),
+            ActionPattern::Prefix(String::new())
+        );
+    }
+
+    #[test]
+    fn fingerprints_ignore_list_order_but_not_values() {
+        let a = Filter {
+            actions: vec![
+                ActionPattern::parse("a.*").unwrap(),
+                ActionPattern::parse("b.c").unwrap(),
+            ],
+            ..Filter::default()
+        };
+        let mut b = a.clone();
+        b.actions.reverse();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        b.tenant = Some("org_1".into());
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        let c = Filter {
+            actor: Some("org_1".into()),
+            ..a.clone()
+        };
+        assert_ne!(b.fingerprint(), c.fingerprint());
+    }
+}

@@ -1,0 +1,575 @@
+//! Queries over the log: filter, order, page with a cursor, count, explain. Each segment
+//! is planned on its own ([`plan`]): skipped when its time bounds, the cursor or its
+//! dictionary rule it out, otherwise searched through its index; only matching records
+//! are read. Memory stays bounded by one segment's matches, whatever the log's size.
+//! docs/QUERIES.md describes the semantics.
+
+mod cursor;
+mod filter;
+mod plan;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use cursor::{Cursor, Order};
+pub use filter::{ActionPattern, Filter};
+pub use plan::Access;
+
+use crate::codec::{decode_event, decode_frame};
+use crate::error::{Corruption, CorruptionKind, Error, Result};
+use crate::event::{Event, Outcome};
+pub use crate::index::IndexSource;
+use crate::index::{IndexRead, MemoryView, SealedIndex, SharedIndex, load_or_build};
+use crate::log::Log;
+use crate::segment::SealedSegment;
+use crate::storage::StorageFile;
+
+/// A query: which events, in which order, how many per page, from where.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// Which events.
+    pub filter: Filter,
+    /// Newest (highest sequence number) or oldest first.
+    pub order: Order,
+    /// Most events to return; `None` for all (an export).
+    pub limit: Option<u64>,
+    /// Resume after the page that gave out this cursor.
+    pub cursor: Option<Cursor>,
+}
+
+/// How a query was carried out, segment by segment.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// One entry per segment, in the order visited.
+    pub segments: Vec<SegmentPlan>,
+}
+
+/// One segment's part of a plan.
+#[derive(Debug, Clone)]
+pub struct SegmentPlan {
+    /// The segment file.
+    pub path: PathBuf,
+    /// Its first sequence number.
+    pub first_seq: u64,
+    /// Its records.
+    pub records: u64,
+    /// Whether its index was in memory (active segment), read from its file, or rebuilt
+    /// from the records (missing or damaged file); `None` if not needed.
+    pub index: Option<IndexSource>,
+    /// How candidates were found.
+    pub access: Access,
+    /// Candidates checked against the index columns.
+    pub examined: u64,
+    /// Events that matched.
+    pub matched: u64,
+}
+
+/// What a page ended with.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// Events handed to the visitor.
+    pub returned: u64,
+    /// Where the next page starts; `None` when no event is left.
+    pub next_cursor: Option<Cursor>,
+    /// How the page was found.
+    pub plan: Plan,
+}
+
+/// Matching events, in all and by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// All matching events.
+    pub total: u64,
+    /// By outcome, in [`Outcome::ALL`] order.
+    pub by_outcome: [u64; 4],
+}
+
+impl Counts {
+    /// The count of one outcome.
+    pub fn of(&self, outcome: Outcome) -> u64 {
+        self.by_outcome
+            .get(usize::from(outcome.code()))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// A segment as a query sees it.
+enum Source {
+    Sealed(Arc<SealedSegment>),
+    Active(ActiveSource),
+}
+
+struct ActiveSource {
+    path: PathBuf,
+    file: Arc<dyn StorageFile>,
+    base_seq: u64,
+    records: u32,
+    min_timestamp: crate::Timestamp,
+    max_timestamp: crate::Timestamp,
+    index: SharedIndex,
+}
+
+impl Source {
+    fn base(&self) -> u64 {
+        match self {
+            Source::Sealed(s) => s.base(),
+            Source::Active(a) => a.base_seq,
+        }
+    }
+
+    fn records(&self) -> u64 {
+        match self {
+            Source::Sealed(s) => s.footer.record_count,
+            Source::Active(a) => u64::from(a.records),
+        }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        match self {
+            Source::Sealed(s) => &s.path,
+            Source::Active(a) => &a.path,
+        }
+    }
+
+    fn time_bounds(&self) -> (crate::Timestamp, crate::Timestamp) {
+        match self {
+            Source::Sealed(s) => (s.footer.min_timestamp, s.footer.max_timestamp),
+            Source::Active(a) => (a.min_timestamp, a.max_timestamp),
+        }
+    }
+}
+
+impl Log {
+    /// Runs `query`, handing each matching event to `visit` in the query's order until
+    /// the limit is reached or `visit` returns `Ok(false)`.
+    pub fn query(
+        &self,
+        query: &Query,
+        mut visit: impl FnMut(u64, Event<'_>) -> Result<bool>,
+    ) -> Result<Page> {
+        let fingerprint = query.filter.fingerprint();
+        let after = match &query.cursor {
+            Some(c) if c.fingerprint != fingerprint || c.order != query.order => {
+                return Err(Error::InvalidArgument(
+                    "the cursor belongs to another query (other filters or order)".into(),
+                ));
+            }
+            Some(c) => Some(c.last_seq),
+            None => None,
+        };
+        let mut returned = 0u64;
+        let mut last = None;
+        let mut stopped = false;
+        let mut more = false;
+        let plan = self.run(query, after, |seq, event| {
+            if query.limit.is_some_and(|l| returned >= l) || stopped {
+                more = true;
+                return Ok(false);
+            }
+            returned += 1;
+            last = Some(seq);
+            if !visit(seq, event)? {
+                stopped = true;
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        let next_cursor = match last {
+            Some(last_seq) if more || stopped => Some(Cursor {
+                order: query.order,
+                last_seq,
+                fingerprint,
+            }),
+            _ => None,
+        };
+        Ok(Page {
+            returned,
+            next_cursor,
+            plan,
+        })
+    }
+
+    /// Counts the events `filter` selects, without reading them unless a resource filter
+    /// needs their records.
+    pub fn count(&self, filter: &Filter) -> Result<(Counts, Plan)> {
+        let mut counts = Counts::default();
+        let mut add = |outcome: u8| {
+            counts.total += 1;
+            if let Some(c) = counts.by_outcome.get_mut(usize::from(outcome)) {
+                *c += 1;
+            }
+        };
+        let query = Query {
+            filter: filter.clone(),
+            order: Order::OldestFirst,
+            limit: None,
+            cursor: None,
+        };
+        let mut reader = RecordReader::default();
+        let plan = self.search(&query, None, |source, hits, outcomes| {
+            if !filter.needs_record() {
+                outcomes.iter().for_each(|&o| add(o));
+                return Ok(true);
+            }
+            for &seq in hits {
+                let event = reader.event(self, source, seq)?;
+                if filter.matches(seq, &event) {
+                    add(event.outcome.code());
+                }
+            }
+            Ok(true)
+        })?;
+        Ok((counts, plan))
+    }
+
+    /// Reads and hands over every event `query` selects after `after`.
+    fn run(
+        &self,
+        query: &Query,
+        after: Option<u64>,
+        mut visit: impl FnMut(u64, Event<'_>) -> Result<bool>,
+    ) -> Result<Plan> {
+        let mut reader = RecordReader::default();
+        self.search(query, after, |source, hits, _| {
+            for &seq in hits {
+                let event = reader.event(self, source, seq)?;
+                // The index chose the record; the record itself has the last word.
+                if query.filter.matches(seq, &event) && !visit(seq, event)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })
+    }
+
+    /// Plans and searches each segment in the query's order, calling `found(source,
+    /// seqs, outcomes)` with each segment's matches by the index (in order) until it
+    /// returns `Ok(false)`. Without a resource filter the index decides exactly; with
+    /// one, `found` must still check the records.
+    fn search(
+        &self,
+        query: &Query,
+        after: Option<u64>,
+        mut found: impl FnMut(&Source, &[u64], &[u8]) -> Result<bool>,
+    ) -> Result<Plan> {
+        let filter = &query.filter;
+        let mut sources = self.sources();
+        if query.order == Order::NewestFirst {
+            sources.reverse();
+        }
+        let mut plan = Plan::default();
+        let mut done = false;
+        let mut matched = 0u64;
+        let mut seqs = Vec::new();
+        let mut outcomes = Vec::new();
+        for source in &sources {
+            let base = source.base();
+            let records = source.records();
+            let mut entry = SegmentPlan {
+                path: source.path().to_path_buf(),
+                first_seq: base,
+                records,
+                index: None,
+                access: Access::NotReached,
+                examined: 0,
+                matched: 0,
+            };
+            // The part of the segment in the sequence range, on the far side of the cursor.
+            let local = |seq: u64| seq.saturating_sub(base).min(records);
+            let (mut lo, mut hi) = match &filter.seqs {
+                Some(r) => (local(r.start), local(r.end)),
+                None => (0, records),
+            };
+            match (after, query.order) {
+                (None, _) => {}
+                (Some(a), Order::NewestFirst) => hi = hi.min(local(a)),
+                (Some(a), Order::OldestFirst) => lo = lo.max(local(a.saturating_add(1))),
+            }
+            let (min_t, max_t) = source.time_bounds();
+            if done {
+            } else if lo >= hi {
+                entry.access = Access::SkippedByCursor;
+            } else if !filter.time.overlaps(min_t, max_t) {
+                entry.access = Access::SkippedByTime;
+            } else {
+                let covers_time = filter.time.contains(min_t) && filter.time.contains(max_t);
+                // One more than the page needs tells whether another page follows.
+                let want = query
+                    .limit
+                    .map(|l| l.saturating_sub(matched).saturating_add(1));
+                let cap = if filter.needs_record() { None } else { want };
+                seqs.clear();
+                outcomes.clear();
+                let range = lo as u32..hi as u32;
+                let mut with_index = |index: &dyn IndexRead| -> Result<()> {
+                    let resolved = match plan::resolve(index, filter, covers_time) {
+                        Ok(r) => r,
+                        Err(field) => {
+                            entry.access = Access::AbsentValue(field);
+                            return Ok(());
+                        }
+                    };
+                    let (access, examined) = plan::search(
+                        index,
+                        filter,
+                        &resolved,
+                        range.clone(),
+                        query.order,
+                        want,
+                        |i| {
+                            seqs.push(base + u64::from(i));
+                            outcomes.push(index.outcome(i));
+                            cap.is_none_or(|c| (seqs.len() as u64) < c)
+                        },
+                    )?;
+                    entry.access = access;
+                    entry.examined = examined;
+                    Ok(())
+                };
+                match source {
+                    Source::Sealed(segment) => {
+                        let (index, how) = self.sealed_index(segment)?;
+                        entry.index = Some(how);
+                        with_index(index.as_ref())?;
+                    }
+                    Source::Active(active) => {
+                        entry.index = Some(IndexSource::Memory);
+                        // Copied out under the lock: reading records must not hold up
+                        // the sync stage.
+                        let guard = active.index.read();
+                        with_index(&MemoryView {
+                            index: &guard,
+                            records: active.records,
+                        })?;
+                    }
+                }
+                entry.matched = seqs.len() as u64;
+                matched += entry.matched;
+                done = !found(source, &seqs, &outcomes)?;
+            }
+            plan.segments.push(entry);
+        }
+        Ok(plan)
+    }
+
+    /// What a query reads: the sealed segments and the committed part of the active one,
+    /// in log order.
+    fn sources(&self) -> Vec<Source> {
+        let view = self.shared.view.read();
+        let mut sources: Vec<Source> = view.sealed.iter().cloned().map(Source::Sealed).collect();
+        if let Some(a) = &view.active
+            && !a.offsets.is_empty()
+        {
+            sources.push(Source::Active(ActiveSource {
+                path: a.path.clone(),
+                file: Arc::clone(&a.file),
+                base_seq: a.base_seq,
+                records: a.offsets.len() as u32,
+                min_timestamp: a.min_timestamp,
+                max_timestamp: a.max_timestamp,
+                index: Arc::clone(&view.active_index),
+            }));
+        }
+        sources
+    }
+
+    /// A sealed segment's index: cached, else its file, else rebuilt from the records
+    /// (and stored, unless the log is open read-only).
+    fn sealed_index(&self, segment: &SealedSegment) -> Result<(Arc<SealedIndex>, IndexSource)> {
+        let base = segment.base();
+        if let Some((index, how)) = self.shared.indexes.read().get(&base) {
+            return Ok((Arc::clone(index), *how));
+        }
+        let shared = &self.shared;
+        let (index, rebuilt) = load_or_build(shared.storage.as_ref(), segment, shared.writable)?;
+        let index = Arc::new(index);
+        let how = if rebuilt {
+            IndexSource::Rebuilt
+        } else {
+            IndexSource::File
+        };
+        shared
+            .indexes
+            .write()
+            .insert(base, (Arc::clone(&index), how));
+        Ok((index, how))
+    }
+}
+
+/// Reads the records a query returns: sealed ones from their maps, active ones in spans
+/// of neighbouring frames with one `pread` each.
+#[derive(Default)]
+struct RecordReader {
+    buf: Vec<u8>,
+    /// The file offset of `buf`'s active-segment bytes.
+    buf_at: Option<u64>,
+}
+
+/// Largest span of neighbouring active records read at once.
+const SPAN_BYTES: u64 = 256 << 10;
+
+impl RecordReader {
+    fn event<'a>(&'a mut self, log: &Log, source: &'a Source, seq: u64) -> Result<Event<'a>> {
+        let payload = match source {
+            Source::Sealed(segment) => segment.payload(seq)?,
+            Source::Active(active) => self.active_payload(log, active, seq)?,
+        };
+        decode_event(payload).map_err(|e| {
+            Error::Corruption(Corruption::new(
+                source.path(),
+                0,
+                CorruptionKind::BadField(format!("record {seq}: {e}")),
+            ))
+        })
+    }
+
+    fn active_payload(&mut self, log: &Log, active: &ActiveSource, seq: u64) -> Result<&[u8]> {
+        let i = (seq - active.base_seq) as usize;
+        let frame = |view: &crate::shared::LogView, i: usize| -> Option<(u64, u64)> {
+            let a = view
+                .active
+                .as_ref()
+                .filter(|a| a.base_seq == active.base_seq)?;
+            let start = u64::from(*a.offsets.get(i)?);
+            let end = a
+                .offsets
+                .get(i + 1)
+                .map_or(a.committed_len, |&o| u64::from(o));
+            Some((start, end))
+        };
+        let (start, end) = {
+            let view = log.shared.view.read();
+            match frame(&view, i) {
+                Some(f) => f,
+                None => {
+                    // Sealed since the query began: read it from the sealed segment.
+                    let sealed = view
+                        .sealed
+                        .iter()
+                        .find(|s| s.base() == active.base_seq)
+                        .cloned();
+                    drop(view);
+                    return match sealed {
+                        Some(s) => {
+                            self.buf_at = None;
+                            self.buf = s.payload(seq)?.to_vec();
+                            Ok(&self.buf)
+                        }
+                        None => Err(Error::InvalidArgument(format!(
+                            "record {seq} is no longer in {}",
+                            active.path.display()
+                        ))),
+                    };
+                }
+            }
+        };
+        let held = self
+            .buf_at
+            .filter(|&at| at <= start && end <= at + self.buf.len() as u64);
+        let at = match held {
+            Some(at) => at,
+            None => {
+                // This frame and the neighbours that fit the span on either side: a page
+                // of a busy tenant is one read.
+                let view = log.shared.view.read();
+                let lo = frame(&view, i.saturating_sub(64))
+                    .map_or(start, |(s, _)| s.max(start.saturating_sub(SPAN_BYTES / 2)))
+                    .min(start);
+                let hi = frame(&view, i + 64)
+                    .or_else(|| frame(&view, active.records.saturating_sub(1) as usize))
+                    .map_or(end, |(_, e)| e.min(end + SPAN_BYTES / 2))
+                    .max(end);
+                drop(view);
+                self.buf.resize((hi - lo) as usize, 0);
+                self.buf_at = None;
+                active
+                    .file
+                    .read_exact_at(&mut self.buf, lo)
+                    .map_err(|e| Error::io(format!("reading {}", active.path.display()), e))?;
+                self.buf_at = Some(lo);
+                lo
+            }
+        };
+        let from = (start - at) as usize;
+        let bytes = self.buf.get(from..(end - at) as usize).unwrap_or_default();
+        decode_frame(bytes)
+            .map(|(payload, _)| payload)
+            .map_err(|e| {
+                Error::Corruption(Corruption::new(
+                    &active.path,
+                    start,
+                    CorruptionKind::BadField(e.to_string()),
+                ))
+            })
+    }
+}
+
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Access::SkippedByTime => f.write_str("skipped: its time bounds miss the range"),
+            Access::SkippedByCursor => f.write_str("skipped: outside the sequence range or cursor"),
+            Access::AbsentValue(field) => {
+                write!(f, "skipped: no event has the {field} asked for")
+            }
+            Access::Postings {
+                field,
+                lists,
+                entries,
+            } => write!(
+                f,
+                "{field} postings ({lists} list{}, {entries} entries), other filters on the columns",
+                if *lists == 1 { "" } else { "s" }
+            ),
+            Access::Scan => f.write_str("column scan"),
+            Access::NotReached => f.write_str("not reached (page full)"),
+        }
+    }
+}
+
+impl std::fmt::Display for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let searched = self
+            .segments
+            .iter()
+            .filter(|s| matches!(s.access, Access::Postings { .. } | Access::Scan))
+            .count();
+        let skipped =
+            |a: fn(&Access) -> bool| self.segments.iter().filter(|s| a(&s.access)).count();
+        writeln!(
+            f,
+            "{} segments: {searched} searched, {} skipped by time, {} by sequence range or cursor, {} lacking a value, {} not reached",
+            self.segments.len(),
+            skipped(|a| *a == Access::SkippedByTime),
+            skipped(|a| *a == Access::SkippedByCursor),
+            skipped(|a| matches!(a, Access::AbsentValue(_))),
+            skipped(|a| *a == Access::NotReached),
+        )?;
+        for s in &self.segments {
+            let name = s
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            let index = match s.index {
+                Some(IndexSource::Memory) => ", index in memory",
+                Some(IndexSource::File) => ", index file",
+                Some(IndexSource::Rebuilt) => ", index rebuilt from the records",
+                None => "",
+            };
+            write!(
+                f,
+                "  {name} (seq {}..{}{index}): {}",
+                s.first_seq,
+                s.first_seq + s.records,
+                s.access
+            )?;
+            if matches!(s.access, Access::Postings { .. } | Access::Scan) {
+                write!(f, "; {} examined, {} matched", s.examined, s.matched)?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
