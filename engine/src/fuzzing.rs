@@ -6,7 +6,8 @@
 use crate::bundle::verify_bundle;
 use crate::checkpoint::{Note, NoteVerifier, SignedCheckpoint};
 use crate::codec::{
-    decode_frame, decode_record, decode_record_head, encode_record_into, split_frame,
+    IndexFields, decode_frame, decode_index_fields, decode_record, decode_record_head,
+    encode_record_into, split_frame,
 };
 use crate::event::{parse_canonical, parse_general, parse_json};
 use crate::merkle::Proof;
@@ -26,7 +27,10 @@ pub fn record(data: &[u8]) {
         }
     }
     let head = decode_record_head(data);
+    let fields = decode_index_fields(data);
     if let Ok(record) = decode_record(data) {
+        // And its index fields are the event's.
+        assert_eq!(fields, Ok(IndexFields::of(&record.event)));
         // A record that decodes has a head, and it says what the record says.
         assert_eq!(
             head.map(|h| (h.timestamp, h.tenant_id, h.tenant_link)),
@@ -108,6 +112,56 @@ pub fn checkpoint_note(data: &[u8]) {
     }
 }
 
+/// Index files: whatever the bytes, loading and every lookup answer without panicking.
+/// The identity asked for is the one the bytes claim, so the checks past it are reached.
+pub fn index_file(data: &[u8]) {
+    use crate::index::{Field, IndexRead, SealedIndex, encode};
+    use crate::le::{hash_at, u32_at, u64_at};
+    let identity = encode::Identity {
+        records: u32_at(data, encode::RECORDS_AT).unwrap_or(0),
+        base_seq: u64_at(data, encode::BASE_SEQ_AT).unwrap_or(0),
+        root: hash_at(data, encode::ROOT_AT).unwrap_or([0; 32]),
+    };
+    let bytes = crate::storage::MappedBytes::from_vec(data.to_vec());
+    let Ok(index) = SealedIndex::parse(std::path::Path::new("fuzz.idx"), bytes, identity) else {
+        return;
+    };
+    let records = index.records();
+    for i in (0..records).take(64).chain(records.checked_sub(1)) {
+        let _ = (index.timestamp(i), index.outcome(i));
+        for field in Field::ALL {
+            let _ = index.ordinal(field, i);
+        }
+    }
+    for field in Field::ALL {
+        let count = index.key_count(field);
+        let mut list = Vec::new();
+        for ordinal in (0..count).take(64).chain([count, u32::MAX]) {
+            if let Some(key) = index.key(field, ordinal).map(str::to_owned) {
+                let _ = index.find(field, &key);
+            }
+            let _ = index.postings_len(field, ordinal);
+            list.clear();
+            if index.postings(field, ordinal, &mut list).is_ok() {
+                assert!(list.windows(2).all(|w| w[0] < w[1]));
+                assert!(list.iter().all(|&r| r < records));
+            }
+        }
+        let _ = index.find(field, "");
+        let _ = index.find(field, "org_x");
+    }
+}
+
+/// Query cursors: decoding never panics, and a decoded cursor encodes back to itself.
+pub fn cursor(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(c) = crate::query::Cursor::decode(text) {
+        assert_eq!(crate::query::Cursor::decode(&c.encode()).ok(), Some(c));
+    }
+}
+
 /// Evidence bundles: checking any bytes answers, never panics.
 pub fn bundle(data: &[u8]) {
     let _ = verify_bundle(&mut &data[..], None);
@@ -117,7 +171,7 @@ pub fn bundle(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// Every target by its name, for the regression replay.
-pub const TARGETS: [(&str, Target); 7] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("record", record),
     ("segment_header", segment_header),
     ("segment_footer", segment_footer),
@@ -125,4 +179,6 @@ pub const TARGETS: [(&str, Target); 7] = [
     ("event_json", event_json),
     ("checkpoint_note", checkpoint_note),
     ("bundle", bundle),
+    ("index_file", index_file),
+    ("cursor", cursor),
 ];

@@ -157,11 +157,11 @@ proptest! {
     fn pages_and_counts_agree_with_a_brute_force_filter(
         first in draws(400..1500),
         later in draws(0..200),
-        batch in 1usize..300,
+        batch in 1usize..60,
         queries in prop::collection::vec((filters(), any::<bool>(), 1u64..40), 6),
     ) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let log = Log::create(dir.path(), &small_segments(24 << 10)).expect("create");
+        let log = Log::create(dir.path(), &small_segments(8 << 10)).expect("create");
         append(&log, &first, batch);
         prop_assert!(log.segment_count() >= 3, "{} segments", log.segment_count());
         let mut all = first.clone();

@@ -4,14 +4,15 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::Context;
-use auditlog_engine::Outcome;
 use auditlog_engine::query::{Cursor, Query};
+use auditlog_engine::{Event, Log, Outcome};
 
 use super::DataDir;
 use super::filters::{FilterArgs, OrderArg};
-use crate::out::{raw, say};
+use crate::out::raw;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Format {
@@ -45,42 +46,67 @@ pub(crate) struct Args {
     /// Print how the query was carried out, segment by segment, instead of its result.
     #[arg(long)]
     explain: bool,
+    /// Run the query this many times in this process and report its latency (p50, p99)
+    /// on stderr: for benchmarks.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    repeat: u32,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log = args.data.open_for_reading()?;
-    let filter = args.filters.filter()?;
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
     } else {
         Format::Json
     });
+    let mut output = answer(&log, &args, format)?;
+    if args.repeat > 1 {
+        // Latency of the whole answer, output text included, in this open process.
+        let mut took = Vec::with_capacity(args.repeat as usize);
+        for _ in 0..args.repeat {
+            let started = Instant::now();
+            output = answer(&log, &args, format)?;
+            took.push(started.elapsed());
+        }
+        took.sort_unstable();
+        let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e6;
+        eprintln!(
+            "{} runs: p50 {:.0} us, p99 {:.0} us, max {:.0} us",
+            took.len(),
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        );
+    }
+    raw(&output);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Everything the command prints, for one run of the query.
+fn answer(log: &Log, args: &Args, format: Format) -> anyhow::Result<Vec<u8>> {
+    let filter = args.filters.filter()?;
     if args.count {
         let (counts, plan) = log.count(&filter).context("counting")?;
         if args.explain {
-            raw(plan.to_string().as_bytes());
-            return Ok(ExitCode::SUCCESS);
+            return Ok(plan.to_string().into_bytes());
         }
-        match format {
+        let text = match format {
             Format::Json => {
                 let by: serde_json::Map<String, serde_json::Value> = Outcome::ALL
                     .iter()
                     .map(|&o| (o.as_str().to_owned(), counts.of(o).into()))
                     .collect();
-                say!(
-                    "{}",
-                    serde_json::json!({"count": counts.total, "by_outcome": by})
-                );
+                serde_json::json!({"count": counts.total, "by_outcome": by}).to_string()
             }
             Format::Table => {
                 let by: Vec<String> = Outcome::ALL
                     .iter()
                     .map(|&o| format!("{} {}", o.as_str(), counts.of(o)))
                     .collect();
-                say!("{} events ({})", counts.total, by.join(", "));
+                format!("{} events ({})", counts.total, by.join(", "))
             }
-        }
-        return Ok(ExitCode::SUCCESS);
+        };
+        return Ok(format!("{text}\n").into_bytes());
     }
     let cursor = args.cursor.as_deref().map(Cursor::decode).transpose()?;
     let query = Query {
@@ -104,51 +130,52 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     }
                     event.write_json(Some(seq), &mut json);
                 }
-                Format::Table => {
-                    let resource = match (&event.resource_type, &event.resource_id) {
-                        (Some(t), Some(i)) => format!("{t}:{i}"),
-                        (Some(t), None) => t.to_string(),
-                        (None, Some(i)) => i.to_string(),
-                        (None, None) => String::new(),
-                    };
-                    rows.push([
-                        seq.to_string(),
-                        event.timestamp.to_rfc3339(),
-                        event.tenant_id.to_string(),
-                        event.actor_id.to_string(),
-                        event.action.to_string(),
-                        event.outcome.as_str().to_owned(),
-                        resource,
-                    ]);
-                }
+                Format::Table => rows.push(row(seq, &event)),
             }
             Ok(true)
         })
         .context("querying")?;
     if args.explain {
-        raw(page.plan.to_string().as_bytes());
-        return Ok(ExitCode::SUCCESS);
+        return Ok(page.plan.to_string().into_bytes());
     }
     let next = page.next_cursor.map(|c| c.encode());
-    match format {
+    Ok(match format {
         Format::Json => {
             json.extend_from_slice(b"],\"next_cursor\":");
             json.extend_from_slice(serde_json::to_string(&next)?.as_bytes());
             json.extend_from_slice(b"}\n");
-            raw(&json);
+            json
         }
         Format::Table => {
-            print_table(&rows);
+            let mut text = table(&rows);
             match next {
-                Some(c) => say!("next page: --cursor {c}"),
-                None => say!("({} events; no more)", page.returned),
+                Some(c) => text.push_str(&format!("next page: --cursor {c}\n")),
+                None => text.push_str(&format!("({} events; no more)\n", page.returned)),
             }
+            text.into_bytes()
         }
-    }
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
-fn print_table(rows: &[[String; 7]]) {
+fn row(seq: u64, event: &Event<'_>) -> [String; 7] {
+    let resource = match (&event.resource_type, &event.resource_id) {
+        (Some(t), Some(i)) => format!("{t}:{i}"),
+        (Some(t), None) => t.to_string(),
+        (None, Some(i)) => i.to_string(),
+        (None, None) => String::new(),
+    };
+    [
+        seq.to_string(),
+        event.timestamp.to_rfc3339(),
+        event.tenant_id.to_string(),
+        event.actor_id.to_string(),
+        event.action.to_string(),
+        event.outcome.as_str().to_owned(),
+        resource,
+    ]
+}
+
+fn table(rows: &[[String; 7]]) -> String {
     const HEADER: [&str; 7] = [
         "SEQ",
         "TIMESTAMP",
@@ -174,5 +201,5 @@ fn print_table(rows: &[[String; 7]]) {
     for row in rows {
         line(&mut row.iter().map(String::as_str));
     }
-    raw(text.as_bytes());
+    text
 }

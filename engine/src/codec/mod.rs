@@ -10,7 +10,7 @@ pub use frame::{
     split_frame,
 };
 pub use record::{
-    RECORD_KIND_EVENT, RECORD_KIND_LINKED_EVENT, Record, RecordError, RecordHead,
-    TENANT_LINK_BYTES, TenantLink, check_link, decode_event, decode_record, decode_record_head,
-    encode_record_into,
+    IndexFields, RECORD_KIND_EVENT, RECORD_KIND_LINKED_EVENT, Record, RecordError, RecordHead,
+    TENANT_LINK_BYTES, TenantLink, check_link, decode_event, decode_index_fields, decode_record,
+    decode_record_head, encode_record_into,
 };

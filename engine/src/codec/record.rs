@@ -144,6 +144,66 @@ pub fn decode_record_head(payload: &[u8]) -> Result<RecordHead<'_>, RecordError>
     })
 }
 
+/// The fields of a record the indexes hold (docs/FORMAT.md, "Index file"), as bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexFields<'a> {
+    /// The event's timestamp.
+    pub timestamp: Timestamp,
+    /// `actor.user_id`.
+    pub actor_id: &'a [u8],
+    /// `organization.id`.
+    pub tenant_id: &'a [u8],
+    /// `action`.
+    pub action: &'a [u8],
+    /// The outcome's code (its variant index).
+    pub outcome: u8,
+}
+
+impl<'a> IndexFields<'a> {
+    /// The fields of a decoded event.
+    pub fn of(event: &'a Event<'_>) -> IndexFields<'a> {
+        IndexFields {
+            timestamp: event.timestamp,
+            actor_id: event.actor_id.as_bytes(),
+            tenant_id: event.tenant_id.as_bytes(),
+            action: event.action.as_bytes(),
+            outcome: event.outcome.code(),
+        }
+    }
+}
+
+/// Decodes the fields the indexes hold, skipping the rest, by hand like
+/// [`decode_record_head`] and for the same reason: indexing runs for every record written
+/// and rebuilt. Strings are not checked for UTF-8 (the writer validated them, and the
+/// leaf hash covers them). The fuzz target `record` holds it to [`decode_record`].
+pub fn decode_index_fields(payload: &[u8]) -> Result<IndexFields<'_>, RecordError> {
+    let (body, _) = split_record(payload)?;
+    let short = || RecordError::Decode("the record ends before its outcome".into());
+    let mut reader = PrefixReader { bytes: body };
+    let zigzag = reader.varint().ok_or_else(short)?;
+    let timestamp = Timestamp(((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64));
+    let actor_id = reader.bytes().ok_or_else(short)?;
+    reader.option_bytes().ok_or_else(short)?; // actor_email
+    reader.option_bytes().ok_or_else(short)?; // actor_kind
+    let tenant_id = reader.bytes().ok_or_else(short)?;
+    reader.option_bytes().ok_or_else(short)?; // tenant_name
+    let action = reader.bytes().ok_or_else(short)?;
+    reader.option_bytes().ok_or_else(short)?; // resource_type
+    reader.option_bytes().ok_or_else(short)?; // resource_id
+    let outcome = reader
+        .varint()
+        .and_then(|v| u8::try_from(v).ok())
+        .filter(|&v| usize::from(v) < crate::event::Outcome::ALL.len())
+        .ok_or_else(|| RecordError::Decode("the record's outcome is not one of four".into()))?;
+    Ok(IndexFields {
+        timestamp,
+        actor_id,
+        tenant_id,
+        action,
+        outcome,
+    })
+}
+
 /// Reads bincode's standard encoding from the front of a byte slice.
 struct PrefixReader<'a> {
     bytes: &'a [u8],
@@ -230,6 +290,7 @@ mod tests {
         encode_record_into(&event, TenantLink::Previous(7), &mut payload);
         let full = decode_event(&payload).expect("decodes");
         let head = decode_record_head(&payload).expect("decodes");
+        assert_eq!(decode_index_fields(&payload), Ok(IndexFields::of(&full)));
         assert_eq!(head.timestamp, full.timestamp);
         assert_eq!(head.tenant_id, b"org_1");
         assert_eq!(head.tenant_link, TenantLink::Previous(7));

@@ -117,7 +117,42 @@ pub(crate) fn parse_general(text: &str) -> Result<Event<'_>, EventError> {
     })
 }
 
+/// Whether any byte is a control character, `"` or `\\`: eight bytes at a time
+/// (SWAR: a zero byte of `x ^ pattern`, or a byte below 0x20, sets its high bit).
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // Bytes of 0x80 and more are UTF-8 continuation/lead bytes: never escaped, so
+        // they are masked out of the below-0x20 test.
+        let below = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+        if below != 0
+            || has_zero(x ^ (ONES * u64::from(b'"')))
+            || has_zero(x ^ (ONES * u64::from(b'\\')))
+        {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 fn write_str(out: &mut Vec<u8>, value: &str) {
+    // Most strings need no escape: copy them whole (queries and exports write millions).
+    if !needs_escape(value.as_bytes()) {
+        out.reserve(value.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing to a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, value);
 }
@@ -138,14 +173,13 @@ fn write_opt_member(out: &mut Vec<u8>, key: &str, value: Option<&Cow<'_, str>>) 
 pub(super) fn write_json(e: &Event<'_>, seq: Option<u64>, out: &mut Vec<u8>) {
     out.push(b'{');
     if let Some(seq) = seq {
+        use std::io::Write;
         out.extend_from_slice(b"\"seq\":");
-        out.extend_from_slice(seq.to_string().as_bytes());
+        let _ = write!(out, "{seq}");
         out.push(b',');
     }
-    let mut ts = String::with_capacity(27);
-    e.timestamp.format(&mut ts);
     out.extend_from_slice(b"\"timestamp\":\"");
-    out.extend_from_slice(ts.as_bytes());
+    e.timestamp.format_into(out);
     out.extend_from_slice(b"\",\"actor\":{\"user_id\":");
     write_str(out, &e.actor_id);
     write_opt_member(out, "email", e.actor_email.as_ref());
@@ -170,4 +204,28 @@ pub(super) fn write_json(e: &Event<'_>, seq: Option<u64>, out: &mut Vec<u8>) {
     }
     write_opt_member(out, "event_id", e.event_id.as_ref());
     out.push(b'}');
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escape_detection_agrees_with_the_byte_rule() {
+        let rule = |b: &[u8]| b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+        let mut cases: Vec<Vec<u8>> = vec![b"".to_vec(), "héllo wörld ✓✓✓".into()];
+        for special in [
+            0u8, 0x1f, 0x20, b'"', b'\\', 0x21, 0x7f, 0x80, 0x9f, 0xff, 0x5b, 0x5d,
+        ] {
+            for at in 0..20 {
+                let mut v = vec![b'a'; 19];
+                v.insert(at, special);
+                cases.push(v.clone());
+                v.fill(0xe2);
+                v[at] = special;
+                cases.push(v);
+            }
+        }
+        for case in cases {
+            assert_eq!(super::needs_escape(&case), rule(&case), "{case:?}");
+        }
+    }
 }

@@ -43,6 +43,13 @@ impl Timestamp {
     /// Formats as RFC 3339 in UTC: whole seconds when there is no fraction, else
     /// milliseconds or microseconds, whichever is exact.
     pub fn format(self, out: &mut String) {
+        let mut bytes = Vec::with_capacity(27);
+        self.format_into(&mut bytes);
+        out.push_str(std::str::from_utf8(&bytes).unwrap_or_default());
+    }
+
+    /// [`Timestamp::format`] onto bytes, digit by digit (exports format millions).
+    pub fn format_into(self, out: &mut Vec<u8>) {
         let seconds = self.0.div_euclid(MICROS_PER_SECOND);
         let micros = self.0.rem_euclid(MICROS_PER_SECOND);
         let (days, second_of_day) = (
@@ -55,16 +62,26 @@ impl Timestamp {
             second_of_day / 60 % 60,
             second_of_day % 60,
         );
-        use std::fmt::Write;
-        let _ = write!(out, "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}");
+        push_digits(out, year, 4);
+        out.push(b'-');
+        push_digits(out, month, 2);
+        out.push(b'-');
+        push_digits(out, day, 2);
+        out.push(b'T');
+        push_digits(out, h, 2);
+        out.push(b':');
+        push_digits(out, m, 2);
+        out.push(b':');
+        push_digits(out, s, 2);
         if micros != 0 {
+            out.push(b'.');
             if micros % 1000 == 0 {
-                let _ = write!(out, ".{:03}", micros / 1000);
+                push_digits(out, micros / 1000, 3);
             } else {
-                let _ = write!(out, ".{micros:06}");
+                push_digits(out, micros, 6);
             }
         }
-        out.push('Z');
+        out.push(b'Z');
     }
 
     /// The timestamp as RFC 3339 text.
@@ -72,6 +89,17 @@ impl Timestamp {
         let mut out = String::with_capacity(27);
         self.format(&mut out);
         out
+    }
+}
+
+/// Appends `value` (0 or more) as exactly `width` decimal digits, zero-padded.
+fn push_digits(out: &mut Vec<u8>, value: i64, width: u32) {
+    let mut v = value.clamp(0, 10i64.pow(width) - 1);
+    let start = out.len();
+    out.resize(start + width as usize, b'0');
+    for slot in out.iter_mut().skip(start).rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
     }
 }
 

@@ -82,7 +82,7 @@ fn encode_section(column: &KeyColumn, out: &mut Vec<u8>) {
     let mut postings = Vec::new();
     let mut entries = Vec::with_capacity(sorted.len() * ENTRY_BYTES);
     for &id in &sorted {
-        keys.extend_from_slice(name(column, id).as_bytes());
+        keys.extend_from_slice(name(column, id));
         let list = column
             .postings
             .get(id as usize)
@@ -111,6 +111,6 @@ fn encode_section(column: &KeyColumn, out: &mut Vec<u8>) {
     out.extend_from_slice(&postings);
 }
 
-fn name(column: &KeyColumn, id: u32) -> &str {
-    column.names.get(id as usize).map_or("", |n| n)
+fn name(column: &KeyColumn, id: u32) -> &[u8] {
+    column.names.get(id as usize).map_or(&[], |n| n)
 }

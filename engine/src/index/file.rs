@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::encode::{Identity, encode};
 use super::memory::MemoryIndex;
 use super::sealed::{IndexFault, SealedIndex};
-use crate::codec::decode_event;
+use crate::codec::decode_index_fields;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::segment::SealedSegment;
 use crate::storage::{MappedBytes, Storage, write_atomically};
@@ -57,14 +57,14 @@ pub(crate) fn build_for(segment: &SealedSegment) -> Result<MemoryIndex> {
     let mut index = MemoryIndex::default();
     for seq in segment.base()..segment.end() {
         let payload = segment.payload(seq)?;
-        let event = decode_event(payload).map_err(|e| {
+        let fields = decode_index_fields(payload).map_err(|e| {
             Error::Corruption(Corruption::new(
                 &segment.path,
                 segment.frame_offset(seq).unwrap_or(0),
                 CorruptionKind::BadField(e.to_string()),
             ))
         })?;
-        index.push(&event);
+        index.push(&fields);
     }
     Ok(index)
 }

@@ -5,23 +5,23 @@
 use std::collections::HashMap;
 
 use super::{Field, IndexRead};
+use crate::codec::IndexFields;
 use crate::error::Result;
-use crate::event::Event;
 
-type Map = HashMap<Box<str>, u32, foldhash::fast::RandomState>;
+type Map = HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>;
 
 /// One indexed field: its distinct values in first-seen order, each value's records, and
 /// each record's value.
 #[derive(Debug, Default)]
 pub(crate) struct KeyColumn {
     ids: Map,
-    pub(crate) names: Vec<Box<str>>,
+    pub(crate) names: Vec<Box<[u8]>>,
     pub(crate) postings: Vec<Vec<u32>>,
     pub(crate) column: Vec<u32>,
 }
 
 impl KeyColumn {
-    fn push(&mut self, key: &str, record: u32) {
+    fn push(&mut self, key: &[u8], record: u32) {
         let id = match self.ids.get(key) {
             Some(&id) => id,
             None => {
@@ -54,14 +54,14 @@ impl MemoryIndex {
     }
 
     /// Indexes the next record.
-    pub(crate) fn push(&mut self, event: &Event<'_>) {
+    pub(crate) fn push(&mut self, fields: &IndexFields<'_>) {
         let record = self.len();
-        self.timestamps.push(event.timestamp.0);
-        self.outcomes.push(event.outcome.code());
+        self.timestamps.push(fields.timestamp.0);
+        self.outcomes.push(fields.outcome);
         for (field, key) in [
-            (Field::Tenant, &event.tenant_id),
-            (Field::Actor, &event.actor_id),
-            (Field::Action, &event.action),
+            (Field::Tenant, fields.tenant_id),
+            (Field::Actor, fields.actor_id),
+            (Field::Action, fields.action),
         ] {
             if let Some(column) = self.keys.get_mut(field.slot()) {
                 column.push(key, record);
@@ -75,7 +75,7 @@ impl MemoryIndex {
         self.timestamps.push(i64::MIN);
         self.outcomes.push(0);
         for column in &mut self.keys {
-            column.push("", record);
+            column.push(b"", record);
         }
     }
 
@@ -125,14 +125,14 @@ impl IndexRead for MemoryView<'_> {
     }
 
     fn find(&self, field: Field, key: &str) -> Option<u32> {
-        let id = *self.index.column(field)?.ids.get(key)?;
+        let id = *self.index.column(field)?.ids.get(key.as_bytes())?;
         // A value first seen after the view's records is not in the view.
         (self.postings_len(field, id) > 0).then_some(id)
     }
 
     fn key(&self, field: Field, ordinal: u32) -> Option<&str> {
         let name = self.index.column(field)?.names.get(ordinal as usize)?;
-        Some(name)
+        std::str::from_utf8(name).ok()
     }
 
     fn postings_len(&self, field: Field, ordinal: u32) -> u32 {

@@ -10,7 +10,7 @@
 //! mapped ([`SealedIndex`]). Index files are derived data: a missing or damaged one is
 //! rebuilt from its segment.
 
-mod encode;
+pub(crate) mod encode;
 mod file;
 mod memory;
 mod sealed;
@@ -127,7 +127,7 @@ mod tests {
         let mut memory = MemoryIndex::default();
         let n = 20_000;
         for i in 0..n {
-            memory.push(&event(i));
+            memory.push(&crate::codec::IndexFields::of(&event(i)));
         }
         let identity = Identity {
             base_seq: 5,

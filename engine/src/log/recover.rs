@@ -16,6 +16,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::checkpoints::{self, Cadence, Checkpoints};
 use super::{Log, LogConfig, OpenOptions, Sequencer, start_writer};
+use crate::codec::IndexFields;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::heads::TenantHeads;
@@ -156,7 +157,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
                 let mut index = MemoryIndex::default();
                 let recovered =
                     match ActiveSegment::recover(storage.as_ref(), &path, read_only, |event| {
-                        index.push(event)
+                        index.push(&IndexFields::of(event))
                     }) {
                         Ok(recovered) => recovered,
                         Err(Error::Corruption(_))

@@ -7,6 +7,7 @@
 mod cursor;
 mod filter;
 mod plan;
+mod read;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,14 +16,14 @@ pub use cursor::{Cursor, Order};
 pub use filter::{ActionPattern, Filter};
 pub use plan::Access;
 
-use crate::codec::{decode_event, decode_frame};
-use crate::error::{Corruption, CorruptionKind, Error, Result};
+use crate::error::{Error, Result};
 use crate::event::{Event, Outcome};
 pub use crate::index::IndexSource;
 use crate::index::{IndexRead, MemoryView, SealedIndex, SharedIndex, load_or_build};
 use crate::log::Log;
 use crate::segment::SealedSegment;
 use crate::storage::StorageFile;
+use read::RecordReader;
 
 /// A query: which events, in which order, how many per page, from where.
 #[derive(Debug, Clone, Default)]
@@ -95,12 +96,12 @@ impl Counts {
 }
 
 /// A segment as a query sees it.
-enum Source {
+pub(crate) enum Source {
     Sealed(Arc<SealedSegment>),
     Active(ActiveSource),
 }
 
-struct ActiveSource {
+pub(crate) struct ActiveSource {
     path: PathBuf,
     file: Arc<dyn StorageFile>,
     base_seq: u64,
@@ -125,7 +126,7 @@ impl Source {
         }
     }
 
-    fn path(&self) -> &std::path::Path {
+    pub(crate) fn path(&self) -> &std::path::Path {
         match self {
             Source::Sealed(s) => &s.path,
             Source::Active(a) => &a.path,
@@ -212,13 +213,12 @@ impl Log {
                 outcomes.iter().for_each(|&o| add(o));
                 return Ok(true);
             }
-            for &seq in hits {
-                let event = reader.event(self, source, seq)?;
+            reader.each(self, source, hits, |seq, event| {
                 if filter.matches(seq, &event) {
                     add(event.outcome.code());
                 }
-            }
-            Ok(true)
+                Ok(true)
+            })
         })?;
         Ok((counts, plan))
     }
@@ -232,14 +232,10 @@ impl Log {
     ) -> Result<Plan> {
         let mut reader = RecordReader::default();
         self.search(query, after, |source, hits, _| {
-            for &seq in hits {
-                let event = reader.event(self, source, seq)?;
+            reader.each(self, source, hits, |seq, event| {
                 // The index chose the record; the record itself has the last word.
-                if query.filter.matches(seq, &event) && !visit(seq, event)? {
-                    return Ok(false);
-                }
-            }
-            Ok(true)
+                Ok(!query.filter.matches(seq, &event) || visit(seq, event)?)
+            })
         })
     }
 
@@ -394,114 +390,6 @@ impl Log {
             .write()
             .insert(base, (Arc::clone(&index), how));
         Ok((index, how))
-    }
-}
-
-/// Reads the records a query returns: sealed ones from their maps, active ones in spans
-/// of neighbouring frames with one `pread` each.
-#[derive(Default)]
-struct RecordReader {
-    buf: Vec<u8>,
-    /// The file offset of `buf`'s active-segment bytes.
-    buf_at: Option<u64>,
-}
-
-/// Largest span of neighbouring active records read at once.
-const SPAN_BYTES: u64 = 256 << 10;
-
-impl RecordReader {
-    fn event<'a>(&'a mut self, log: &Log, source: &'a Source, seq: u64) -> Result<Event<'a>> {
-        let payload = match source {
-            Source::Sealed(segment) => segment.payload(seq)?,
-            Source::Active(active) => self.active_payload(log, active, seq)?,
-        };
-        decode_event(payload).map_err(|e| {
-            Error::Corruption(Corruption::new(
-                source.path(),
-                0,
-                CorruptionKind::BadField(format!("record {seq}: {e}")),
-            ))
-        })
-    }
-
-    fn active_payload(&mut self, log: &Log, active: &ActiveSource, seq: u64) -> Result<&[u8]> {
-        let i = (seq - active.base_seq) as usize;
-        let frame = |view: &crate::shared::LogView, i: usize| -> Option<(u64, u64)> {
-            let a = view
-                .active
-                .as_ref()
-                .filter(|a| a.base_seq == active.base_seq)?;
-            let start = u64::from(*a.offsets.get(i)?);
-            let end = a
-                .offsets
-                .get(i + 1)
-                .map_or(a.committed_len, |&o| u64::from(o));
-            Some((start, end))
-        };
-        let (start, end) = {
-            let view = log.shared.view.read();
-            match frame(&view, i) {
-                Some(f) => f,
-                None => {
-                    // Sealed since the query began: read it from the sealed segment.
-                    let sealed = view
-                        .sealed
-                        .iter()
-                        .find(|s| s.base() == active.base_seq)
-                        .cloned();
-                    drop(view);
-                    return match sealed {
-                        Some(s) => {
-                            self.buf_at = None;
-                            self.buf = s.payload(seq)?.to_vec();
-                            Ok(&self.buf)
-                        }
-                        None => Err(Error::InvalidArgument(format!(
-                            "record {seq} is no longer in {}",
-                            active.path.display()
-                        ))),
-                    };
-                }
-            }
-        };
-        let held = self
-            .buf_at
-            .filter(|&at| at <= start && end <= at + self.buf.len() as u64);
-        let at = match held {
-            Some(at) => at,
-            None => {
-                // This frame and the neighbours that fit the span on either side: a page
-                // of a busy tenant is one read.
-                let view = log.shared.view.read();
-                let lo = frame(&view, i.saturating_sub(64))
-                    .map_or(start, |(s, _)| s.max(start.saturating_sub(SPAN_BYTES / 2)))
-                    .min(start);
-                let hi = frame(&view, i + 64)
-                    .or_else(|| frame(&view, active.records.saturating_sub(1) as usize))
-                    .map_or(end, |(_, e)| e.min(end + SPAN_BYTES / 2))
-                    .max(end);
-                drop(view);
-                self.buf.resize((hi - lo) as usize, 0);
-                self.buf_at = None;
-                active
-                    .file
-                    .read_exact_at(&mut self.buf, lo)
-                    .map_err(|e| Error::io(format!("reading {}", active.path.display()), e))?;
-                self.buf_at = Some(lo);
-                lo
-            }
-        };
-        let from = (start - at) as usize;
-        let bytes = self.buf.get(from..(end - at) as usize).unwrap_or_default();
-        decode_frame(bytes)
-            .map(|(payload, _)| payload)
-            .map_err(|e| {
-                Error::Corruption(Corruption::new(
-                    &active.path,
-                    start,
-                    CorruptionKind::BadField(e.to_string()),
-                ))
-            })
     }
 }
 

@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
 use super::Ack;
-use crate::codec::{decode_event, split_frame};
+use crate::codec::{decode_index_fields, split_frame};
 use crate::error::{Error, Result};
 use crate::event::Timestamp;
 use crate::index::SharedIndex;
@@ -169,8 +169,8 @@ fn index_frames(commit: &Commit) {
         let Ok(frame) = split_frame(rest) else {
             break;
         };
-        match decode_event(frame.payload) {
-            Ok(event) => index.push(&event),
+        match decode_index_fields(frame.payload) {
+            Ok(fields) => index.push(&fields),
             Err(_) => index.push_blank(),
         }
         rest = rest.get(frame.total..).unwrap_or_default();

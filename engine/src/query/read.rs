@@ -1,0 +1,142 @@
+//! Reading the records a query returns: sealed segments from their maps; the active one
+//! with `pread`, one per run of nearby frames (a page of a busy tenant is one read, a
+//! sparse actor's events one small read each, never a large window per event).
+
+use super::{ActiveSource, Source};
+use crate::codec::{decode_event, decode_frame};
+use crate::error::{Corruption, CorruptionKind, Error, Result};
+use crate::event::Event;
+use crate::log::Log;
+
+/// Frames further apart than this are read separately.
+const GAP_BYTES: u64 = 4 << 10;
+/// Longest run of frames read at once.
+const SPAN_BYTES: u64 = 256 << 10;
+
+/// Buffers reused from segment to segment.
+#[derive(Default)]
+pub(super) struct RecordReader {
+    buf: Vec<u8>,
+    frames: Vec<(u64, u64)>,
+}
+
+fn undecodable(source: &Source, offset: u64, seq: u64, why: impl std::fmt::Display) -> Error {
+    Error::Corruption(Corruption::new(
+        source.path(),
+        offset,
+        CorruptionKind::BadField(format!("record {seq}: {why}")),
+    ))
+}
+
+impl RecordReader {
+    /// Calls `visit(seq, event)` for each of `seqs` (records of `source`), in the order
+    /// given, until it returns `Ok(false)`; returns whether it never did.
+    pub(super) fn each(
+        &mut self,
+        log: &Log,
+        source: &Source,
+        seqs: &[u64],
+        mut visit: impl FnMut(u64, Event<'_>) -> Result<bool>,
+    ) -> Result<bool> {
+        let sealed = match source {
+            Source::Sealed(segment) => Some(std::sync::Arc::clone(segment)),
+            Source::Active(active) => {
+                if self.place(log, active, seqs) {
+                    return self.each_active(source, active, seqs, visit);
+                }
+                // Sealed since the query began: read it as such.
+                let view = log.shared.view.read();
+                let found = view.sealed.iter().find(|s| s.base() == active.base_seq);
+                Some(std::sync::Arc::clone(found.ok_or_else(|| {
+                    Error::InvalidArgument(format!("{} is gone", active.path.display()))
+                })?))
+            }
+        };
+        let Some(segment) = sealed else {
+            return Ok(true);
+        };
+        for &seq in seqs {
+            let payload = segment.payload(seq)?;
+            let event = decode_event(payload)
+                .map_err(|e| undecodable(source, segment.frame_offset(seq).unwrap_or(0), seq, e))?;
+            if !visit(seq, event)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Looks up where each of `seqs` lies in the active segment; `false` if it is no
+    /// longer the active one.
+    fn place(&mut self, log: &Log, active: &ActiveSource, seqs: &[u64]) -> bool {
+        let view = log.shared.view.read();
+        let Some(a) = view
+            .active
+            .as_ref()
+            .filter(|a| a.base_seq == active.base_seq)
+        else {
+            return false;
+        };
+        self.frames.clear();
+        for &seq in seqs {
+            let i = (seq - active.base_seq) as usize;
+            let start = a.offsets.get(i).map_or(a.committed_len, |&o| u64::from(o));
+            let end = a
+                .offsets
+                .get(i + 1)
+                .map_or(a.committed_len, |&o| u64::from(o));
+            self.frames.push((start, end));
+        }
+        true
+    }
+
+    fn each_active(
+        &mut self,
+        source: &Source,
+        active: &ActiveSource,
+        seqs: &[u64],
+        mut visit: impl FnMut(u64, Event<'_>) -> Result<bool>,
+    ) -> Result<bool> {
+        let mut k = 0;
+        while k < seqs.len() {
+            let Some(&(first_start, first_end)) = self.frames.get(k) else {
+                break;
+            };
+            // Grow the run while the next frame is near and the run short.
+            let (mut lo, mut hi) = (first_start, first_end);
+            let mut j = k + 1;
+            while let Some(&(start, end)) = self.frames.get(j) {
+                let (new_lo, new_hi) = (lo.min(start), hi.max(end));
+                let near = start <= hi + GAP_BYTES && end + GAP_BYTES >= lo;
+                if !near || new_hi - new_lo > SPAN_BYTES {
+                    break;
+                }
+                (lo, hi) = (new_lo, new_hi);
+                j += 1;
+            }
+            self.buf.resize((hi - lo) as usize, 0);
+            active
+                .file
+                .read_exact_at(&mut self.buf, lo)
+                .map_err(|e| Error::io(format!("reading {}", active.path.display()), e))?;
+            for m in k..j {
+                let (Some(&seq), Some(&(start, end))) = (seqs.get(m), self.frames.get(m)) else {
+                    break;
+                };
+                let bytes = self
+                    .buf
+                    .get((start - lo) as usize..(end - lo) as usize)
+                    .unwrap_or_default();
+                let (payload, _) =
+                    decode_frame(bytes).map_err(|e| undecodable(source, start, seq, e))?;
+                let event =
+                    decode_event(payload).map_err(|e| undecodable(source, start, seq, e))?;
+                if !visit(seq, event)? {
+                    return Ok(false);
+                }
+            }
+            k = j;
+        }
+        Ok(true)
+    }
+}
