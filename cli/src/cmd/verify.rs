@@ -82,6 +82,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "nodes_checked": report.nodes_checked,
                     "checkpoints": report.checkpoints,
                     "held_checkpoints": report.held_checkpoints,
+                    "indexes_checked": report.indexes_checked,
                     "hash": report.alg.name(),
                     "root": hex::encode(&report.root),
                     "seconds": seconds,
@@ -90,7 +91,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 say!("{json}");
             } else {
                 say!(
-                    "ok: {} records in {} segments, {} bytes, {} checkpoints{}, tree head {} ({:.3}s, {gbps:.2} GB/s)",
+                    "ok: {} records in {} segments, {} bytes, {} checkpoints{}, {} index files, tree head {} ({:.3}s, {gbps:.2} GB/s)",
                     report.records,
                     report.segments,
                     report.bytes,
@@ -99,6 +100,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                         0 => String::new(),
                         n => format!(" and {n} held"),
                     },
+                    report.indexes_checked,
                     hex::encode(&report.root),
                     seconds
                 );
