@@ -230,3 +230,37 @@ fn csv_export_quotes_per_rfc_4180_and_matches_the_json() {
     }
     assert!(quoted > 0, "some fields needed quoting");
 }
+
+#[test]
+fn pages_of_a_since_query_keep_the_first_pages_window() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(dir.path());
+    ingest_generated(&d, 200, 5);
+    let page = |cursor: Option<&str>| {
+        let mut args = vec!["query", "--data", &d, "--since", "3000d", "--limit", "30"];
+        if let Some(c) = cursor {
+            args.extend(["--cursor", c]);
+        }
+        json(&auditlog(&args))
+    };
+    let mut seqs = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let p = page(cursor.as_deref());
+        seqs.extend(
+            p["events"]
+                .as_array()
+                .expect("events")
+                .iter()
+                .map(|e| e["seq"].as_u64().expect("seq")),
+        );
+        match p["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let expected: Vec<u64> = (0..200).rev().collect();
+    assert_eq!(seqs, expected);
+    let out = auditlog(&["query", "--data", &d, "--limit", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -132,6 +132,11 @@ impl FilterArgs {
             || self.since.is_some()
     }
 
+    /// Whether the time range counts back from now (`--since`).
+    pub(crate) fn is_relative(&self) -> bool {
+        self.since.is_some()
+    }
+
     pub(crate) fn tenant(&self) -> Option<&str> {
         self.tenant.as_deref()
     }

@@ -31,8 +31,8 @@ pub(crate) struct Args {
     /// Newest (most recently appended) or oldest first.
     #[arg(long, value_enum, default_value = "newest")]
     order: OrderArg,
-    /// Events per page.
-    #[arg(long, default_value_t = 100)]
+    /// Events per page (at least 1).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     limit: u64,
     /// The `next_cursor` of the previous page (same filters and order).
     #[arg(long)]
@@ -109,6 +109,13 @@ fn answer(log: &Log, args: &Args, format: Format) -> anyhow::Result<Vec<u8>> {
         return Ok(format!("{text}\n").into_bytes());
     }
     let cursor = args.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let mut filter = filter;
+    if args.filters.is_relative()
+        && let Some(c) = &cursor
+    {
+        // `--since` counts back from the first page's time, not from each page's.
+        filter.time.from = c.time_from();
+    }
     let query = Query {
         filter,
         order: args.order.into(),

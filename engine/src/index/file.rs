@@ -82,8 +82,9 @@ pub(crate) fn load_or_build(
     let path = index_path(&segment.path);
     let bytes = encode(&build_for(segment)?, identity_of(segment));
     if write {
-        write_atomically(storage, &path, &bytes)
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        // Derived data: if it cannot be stored now (a full disk, another thread storing
+        // the same index), the rebuilt copy still serves and a later open retries.
+        let _ = write_atomically(storage, &path, &bytes);
     }
     let index = SealedIndex::parse(&path, MappedBytes::from_vec(bytes), identity_of(segment))
         .map_err(|(offset, kind)| Error::Corruption(Corruption::new(&path, offset, kind)))?;

@@ -260,12 +260,21 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         }
     }
 
+    // Index files checked here are kept (mapped) for the first queries.
+    let mut checked_indexes = std::collections::HashMap::new();
     if !read_only {
         // Derived data, checked (and a missing or damaged one rebuilt) before use.
         for segment in &sealed {
-            if index::load(storage.as_ref(), segment).is_err() {
-                index::load_or_build(storage.as_ref(), segment, true)?;
-                report.rebuilt_indexes += 1;
+            match index::load(storage.as_ref(), segment) {
+                Ok(loaded) => {
+                    let entry = (Arc::new(loaded), index::IndexSource::File);
+                    checked_indexes.insert(segment.base(), entry);
+                }
+                Err(_) => {
+                    // Rebuilt in memory and written; later queries map the file.
+                    index::load_or_build(storage.as_ref(), segment, true)?;
+                    report.rebuilt_indexes += 1;
+                }
             }
         }
     }
@@ -305,7 +314,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         tree,
         view: RwLock::new(view),
         metrics: Metrics::default(),
-        indexes: RwLock::default(),
+        indexes: RwLock::new(checked_indexes),
         writable: !read_only,
     });
     // Checked against the records above; now the key, and a torn append cut.

@@ -181,6 +181,7 @@ impl Log {
                 order: query.order,
                 last_seq,
                 fingerprint,
+                from: query.filter.time.from,
             }),
             _ => None,
         };
@@ -331,8 +332,8 @@ impl Log {
                     }
                     Source::Active(active) => {
                         entry.index = Some(IndexSource::Memory);
-                        // Copied out under the lock: reading records must not hold up
-                        // the sync stage.
+                        // Searched under the lock, which is released before any record
+                        // is read: a slow consumer never holds up the sync stage.
                         let guard = active.index.read();
                         with_index(&MemoryView {
                             index: &guard,

@@ -165,7 +165,8 @@ fn finish(
 fn index_frames(commit: &Commit) {
     let mut index = commit.index.write();
     let mut rest = commit.frames.as_slice();
-    while !rest.is_empty() {
+    let mut indexed = 0;
+    while !rest.is_empty() && indexed < commit.offsets.len() {
         let Ok(frame) = split_frame(rest) else {
             break;
         };
@@ -174,5 +175,10 @@ fn index_frames(commit: &Commit) {
             Err(_) => index.push_blank(),
         }
         rest = rest.get(frame.total..).unwrap_or_default();
+        indexed += 1;
+    }
+    // One entry per record, whatever happened above.
+    for _ in indexed..commit.offsets.len() {
+        index.push_blank();
     }
 }
