@@ -264,3 +264,29 @@ fn pages_of_a_since_query_keep_the_first_pages_window() {
     let out = auditlog(&["query", "--data", &d, "--limit", "0"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn an_export_into_a_pipe_closed_early_ends_quietly() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(dir.path());
+    ingest_generated(&d, 6_000, 8);
+    for format in ["jsonl", "csv"] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_auditlog"))
+            .args(["export", "--data", &d, "--format", format])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut first = [0u8; 100];
+        child
+            .stdout
+            .take()
+            .expect("stdout")
+            .read_exact(&mut first)
+            .expect("some output");
+        // The reader is gone (like `| head -c 100`): the export must not call that an error.
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{format}: {}", text(&out.stderr));
+    }
+}

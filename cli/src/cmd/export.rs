@@ -87,14 +87,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 type Out<'a> = std::io::BufWriter<std::io::StdoutLock<'a>>;
 
-/// Runs the export, handing each event to `write`, then `finish`. A closed pipe (`|
-/// head`) ends the export quietly; any other output error stops it.
+/// Runs the export, handing each event to `write`; answers the first output error.
 fn export_with(
     log: &auditlog_engine::Log,
     query: &Query,
     mut write: impl FnMut(u64, &Event<'_>) -> std::io::Result<()>,
-    finish: impl FnOnce() -> std::io::Result<()>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<std::io::Result<()>> {
     let mut failed = None;
     log.query(query, |seq, event| match write(seq, &event) {
         Ok(()) => Ok(true),
@@ -104,48 +102,49 @@ fn export_with(
         }
     })
     .context("exporting")?;
-    match failed.map_or_else(finish, Err) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+    Ok(failed.map_or(Ok(()), Err))
+}
+
+/// A closed pipe (`| head`) ends an export quietly; any other output error is one.
+fn output_result(written: std::io::Result<()>) -> anyhow::Result<()> {
+    match written {
+        Err(e) if !is_broken_pipe(&e) => Err(e).context("writing to stdout"),
         _ => Ok(()),
     }
 }
 
-fn export_jsonl(log: &auditlog_engine::Log, query: &Query, out: Out<'_>) -> anyhow::Result<()> {
-    let out = std::cell::RefCell::new(out);
+fn export_jsonl(log: &auditlog_engine::Log, query: &Query, mut out: Out<'_>) -> anyhow::Result<()> {
     let mut line = Vec::with_capacity(1024);
-    export_with(
-        log,
-        query,
-        |seq, event| {
-            line.clear();
-            event.write_json(Some(seq), &mut line);
-            line.push(b'\n');
-            out.borrow_mut().write_all(&line)
-        },
-        || out.borrow_mut().flush(),
-    )
+    let written = export_with(log, query, |seq, event| {
+        line.clear();
+        event.write_json(Some(seq), &mut line);
+        line.push(b'\n');
+        out.write_all(&line)
+    })?;
+    output_result(written.and_then(|()| out.flush()))
 }
 
 fn export_csv(log: &auditlog_engine::Log, query: &Query, out: Out<'_>) -> anyhow::Result<()> {
-    let csv = std::cell::RefCell::new(
-        csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(out),
-    );
-    let header = csv.borrow_mut().write_record(CSV_HEADER);
-    if let Err(e) = header {
-        let e = std::io::Error::from(e);
-        return match e.kind() {
-            std::io::ErrorKind::BrokenPipe => Ok(()),
-            _ => Err(e).context("writing to stdout"),
-        };
+    let mut csv = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(out);
+    if let Err(e) = csv.write_record(CSV_HEADER) {
+        return output_result(Err(e.into()));
     }
-    export_with(
-        log,
-        query,
-        |seq, event| Ok(write_csv(&mut csv.borrow_mut(), seq, event)?),
-        || csv.borrow_mut().flush(),
-    )
+    let written = export_with(log, query, |seq, event| {
+        Ok(write_csv(&mut csv, seq, event)?)
+    })?;
+    output_result(written.and_then(|()| csv.flush()))
+}
+
+/// Whether `e` is a closed pipe, also when wrapped in a CSV writer's error (its `flush`
+/// and every `csv::Error` turned into an I/O error wrap it).
+fn is_broken_pipe(e: &std::io::Error) -> bool {
+    let wrapped = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<csv::Error>())
+        .is_some_and(|c| matches!(c.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe));
+    e.kind() == std::io::ErrorKind::BrokenPipe || wrapped
 }
 
 /// One CSV row: absent fields are empty, metadata is its JSON text.

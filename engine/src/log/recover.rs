@@ -265,16 +265,13 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
     if !read_only {
         // Derived data, checked (and a missing or damaged one rebuilt) before use.
         for segment in &sealed {
-            match index::load(storage.as_ref(), segment) {
-                Ok(loaded) => {
-                    let entry = (Arc::new(loaded), index::IndexSource::File);
-                    checked_indexes.insert(segment.base(), entry);
-                }
-                Err(_) => {
-                    // Rebuilt in memory and written; later queries map the file.
-                    index::load_or_build(storage.as_ref(), segment, true)?;
-                    report.rebuilt_indexes += 1;
-                }
+            let (checked, rebuilt) = index::load_or_build(storage.as_ref(), segment, true)?;
+            if rebuilt {
+                // Written to its file: later queries map that rather than keep this copy.
+                report.rebuilt_indexes += 1;
+            } else {
+                let entry = (Arc::new(checked), index::IndexSource::File);
+                checked_indexes.insert(segment.base(), entry);
             }
         }
     }
