@@ -7,7 +7,7 @@ use crate::bundle::verify_bundle;
 use crate::checkpoint::{Note, NoteVerifier, SignedCheckpoint};
 use crate::codec::{
     IndexFields, decode_frame, decode_index_fields, decode_record, decode_record_head,
-    encode_record_into, split_frame,
+    decode_record_with_bincode, encode_record_into, split_frame,
 };
 use crate::event::{parse_canonical, parse_general, parse_json};
 use crate::merkle::Proof;
@@ -26,6 +26,11 @@ pub fn record(data: &[u8]) {
             assert_eq!(decode_frame(data), Ok((frame.payload, frame.total)));
         }
     }
+    // The hand-written decoder accepts exactly what bincode's does, with the same result.
+    assert_eq!(
+        decode_record(data).ok(),
+        decode_record_with_bincode(data).ok()
+    );
     let head = decode_record_head(data);
     let fields = decode_index_fields(data);
     if let Ok(record) = decode_record(data) {

@@ -117,31 +117,35 @@ pub(crate) fn parse_general(text: &str) -> Result<Event<'_>, EventError> {
     })
 }
 
-/// Whether any byte is a control character, `"` or `\\`: eight bytes at a time
-/// (SWAR: a zero byte of `x ^ pattern`, or a byte below 0x20, sets its high bit).
+/// Whether any byte is a control character, `"` or `\\`: eight bytes at a time, the
+/// last ones padded to a word (SWAR: a zero byte of `x ^ pattern`, or a byte below 0x20,
+/// sets its high bit). Record strings are short: this beats a vector loop on them.
 fn needs_escape(bytes: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+    let special = |word: [u8; 8]| {
+        let x = u64::from_le_bytes(word);
+        // Bytes of 0x80 and more are UTF-8 continuation/lead bytes: never escaped, so
+        // they are masked out of the below-0x20 test.
+        x.wrapping_sub(ONES * 0x20) & !x & HIGHS != 0
+            || has_zero(x ^ (ONES * u64::from(b'"')))
+            || has_zero(x ^ (ONES * u64::from(b'\\')))
+    };
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        // Bytes of 0x80 and more are UTF-8 continuation/lead bytes: never escaped, so
-        // they are masked out of the below-0x20 test.
-        let below = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
-        if below != 0
-            || has_zero(x ^ (ONES * u64::from(b'"')))
-            || has_zero(x ^ (ONES * u64::from(b'\\')))
-        {
+        if special(word) {
             return true;
         }
     }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    // Padded with a byte that needs no escape.
+    let mut word = [b'a'; 8];
+    for (slot, &b) in word.iter_mut().zip(chunks.remainder()) {
+        *slot = b;
+    }
+    special(word)
 }
 
 fn write_str(out: &mut Vec<u8>, value: &str) {
@@ -157,57 +161,80 @@ fn write_str(out: &mut Vec<u8>, value: &str) {
     let _ = serde_json::to_writer(&mut *out, value);
 }
 
-fn write_member(out: &mut Vec<u8>, key: &str, value: &str) {
-    out.push(b',');
-    write_str(out, key);
-    out.push(b':');
-    write_str(out, value);
-}
-
-fn write_opt_member(out: &mut Vec<u8>, key: &str, value: Option<&Cow<'_, str>>) {
+/// `key` is the member's JSON text up to its value: `,"name":`.
+fn write_opt_member(out: &mut Vec<u8>, key: &[u8], value: Option<&Cow<'_, str>>) {
     if let Some(v) = value {
-        write_member(out, key, v);
+        out.extend_from_slice(key);
+        write_str(out, v);
     }
 }
 
+/// Appends `value` in decimal.
+fn write_u64(out: &mut Vec<u8>, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
 pub(super) fn write_json(e: &Event<'_>, seq: Option<u64>, out: &mut Vec<u8>) {
+    // Room for a typical event at once, rather than growth by many small steps.
+    out.reserve(512 + e.metadata.as_ref().map_or(0, |m| m.len()));
     out.push(b'{');
     if let Some(seq) = seq {
-        use std::io::Write;
         out.extend_from_slice(b"\"seq\":");
-        let _ = write!(out, "{seq}");
+        write_u64(out, seq);
         out.push(b',');
     }
     out.extend_from_slice(b"\"timestamp\":\"");
     e.timestamp.format_into(out);
     out.extend_from_slice(b"\",\"actor\":{\"user_id\":");
     write_str(out, &e.actor_id);
-    write_opt_member(out, "email", e.actor_email.as_ref());
-    write_opt_member(out, "kind", e.actor_kind.as_ref());
+    write_opt_member(out, b",\"email\":", e.actor_email.as_ref());
+    write_opt_member(out, b",\"kind\":", e.actor_kind.as_ref());
     out.extend_from_slice(b"},\"organization\":{\"id\":");
     write_str(out, &e.tenant_id);
-    write_opt_member(out, "name", e.tenant_name.as_ref());
-    out.push(b'}');
-    write_member(out, "action", &e.action);
+    write_opt_member(out, b",\"name\":", e.tenant_name.as_ref());
+    out.extend_from_slice(b"},\"action\":");
+    write_str(out, &e.action);
     if let (Some(kind), Some(id)) = (&e.resource_type, &e.resource_id) {
         out.extend_from_slice(b",\"resource\":{\"type\":");
         write_str(out, kind);
-        write_member(out, "id", id);
+        out.extend_from_slice(b",\"id\":");
+        write_str(out, id);
         out.push(b'}');
     }
-    write_member(out, "outcome", e.outcome.as_str());
-    write_opt_member(out, "ip_address", e.ip_address.as_ref());
-    write_opt_member(out, "user_agent", e.user_agent.as_ref());
+    out.extend_from_slice(b",\"outcome\":\"");
+    out.extend_from_slice(e.outcome.as_str().as_bytes());
+    out.push(b'"');
+    write_opt_member(out, b",\"ip_address\":", e.ip_address.as_ref());
+    write_opt_member(out, b",\"user_agent\":", e.user_agent.as_ref());
     if let Some(metadata) = &e.metadata {
         out.extend_from_slice(b",\"metadata\":");
         out.extend_from_slice(metadata.as_bytes());
     }
-    write_opt_member(out, "event_id", e.event_id.as_ref());
+    write_opt_member(out, b",\"event_id\":", e.event_id.as_ref());
     out.push(b'}');
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        for n in [0, 7, 10, 99, 100, 123_456_789, u64::MAX] {
+            let mut out = b"x".to_vec();
+            super::write_u64(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
+    }
+
     #[test]
     fn escape_detection_agrees_with_the_byte_rule() {
         let rule = |b: &[u8]| b.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');

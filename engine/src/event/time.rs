@@ -48,7 +48,8 @@ impl Timestamp {
         out.push_str(std::str::from_utf8(&bytes).unwrap_or_default());
     }
 
-    /// [`Timestamp::format`] onto bytes, digit by digit (exports format millions).
+    /// [`Timestamp::format`] onto bytes, digit by digit in a buffer on the stack (exports
+    /// format millions).
     pub fn format_into(self, out: &mut Vec<u8>) {
         let seconds = self.0.div_euclid(MICROS_PER_SECOND);
         let micros = self.0.rem_euclid(MICROS_PER_SECOND);
@@ -57,31 +58,24 @@ impl Timestamp {
             seconds.rem_euclid(SECONDS_PER_DAY),
         );
         let (year, month, day) = civil_from_days(days);
-        let (h, m, s) = (
-            second_of_day / 3600,
-            second_of_day / 60 % 60,
-            second_of_day % 60,
-        );
-        push_digits(out, year, 4);
-        out.push(b'-');
-        push_digits(out, month, 2);
-        out.push(b'-');
-        push_digits(out, day, 2);
-        out.push(b'T');
-        push_digits(out, h, 2);
-        out.push(b':');
-        push_digits(out, m, 2);
-        out.push(b':');
-        push_digits(out, s, 2);
-        if micros != 0 {
-            out.push(b'.');
-            if micros % 1000 == 0 {
-                push_digits(out, micros / 1000, 3);
-            } else {
-                push_digits(out, micros, 6);
-            }
-        }
-        out.push(b'Z');
+        let mut text = *b"0000-00-00T00:00:00.000000Z";
+        put_digits(&mut text[0..4], year);
+        put_digits(&mut text[5..7], month);
+        put_digits(&mut text[8..10], day);
+        put_digits(&mut text[11..13], second_of_day / 3600);
+        put_digits(&mut text[14..16], second_of_day / 60 % 60);
+        put_digits(&mut text[17..19], second_of_day % 60);
+        let len = if micros == 0 {
+            19
+        } else if micros % 1000 == 0 {
+            put_digits(&mut text[20..23], micros / 1000);
+            23
+        } else {
+            put_digits(&mut text[20..26], micros);
+            26
+        };
+        text[len] = b'Z';
+        out.extend_from_slice(&text[..=len]);
     }
 
     /// The timestamp as RFC 3339 text.
@@ -92,13 +86,12 @@ impl Timestamp {
     }
 }
 
-/// Appends `value` (0 or more) as exactly `width` decimal digits, zero-padded.
-fn push_digits(out: &mut Vec<u8>, value: i64, width: u32) {
-    let mut v = value.clamp(0, 10i64.pow(width) - 1);
-    let start = out.len();
-    out.resize(start + width as usize, b'0');
-    for slot in out.iter_mut().skip(start).rev() {
-        *slot = b'0' + (v % 10) as u8;
+/// Writes `value` (0 or more) as decimal digits filling `slot`, zero-padded (clamped to
+/// the largest value that fits).
+fn put_digits(slot: &mut [u8], value: i64) {
+    let mut v = value.clamp(0, 10i64.pow(slot.len() as u32) - 1);
+    for digit in slot.iter_mut().rev() {
+        *digit = b'0' + (v % 10) as u8;
         v /= 10;
     }
 }

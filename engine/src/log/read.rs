@@ -1,6 +1,7 @@
 //! Reading events back in log order, by sequence range and optionally by time range, in
-//! constant memory: sealed segments are read from their maps, the active one in chunks
-//! up to its committed length.
+//! constant memory: sealed segments are read from their maps, the active one from its map
+//! where it may be (see `ActiveView::map_limit`), else in chunks, up to its committed
+//! length.
 //!
 //! Timestamps come from clients and may be out of order. A time range `[from, to)` yields
 //! exactly the events whose own timestamp falls in it, in sequence order; segments whose
@@ -18,7 +19,7 @@ use crate::codec::{
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::{Event, Timestamp};
 use crate::heads::TenantHeads;
-use crate::segment::SealedSegment;
+use crate::segment::{ReadableMap, SealedSegment};
 
 /// A half-open time interval `[from, to)`; `None` is unbounded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,6 +54,7 @@ struct ActiveSnapshot {
     committed_len: u64,
     min_timestamp: Timestamp,
     max_timestamp: Timestamp,
+    map: Option<ReadableMap>,
 }
 
 impl Log {
@@ -188,6 +190,7 @@ impl Log {
                 committed_len: a.committed_len,
                 min_timestamp: a.min_timestamp,
                 max_timestamp: a.max_timestamp,
+                map: a.readable_map(),
             }
         });
         (view.sealed.clone(), active)
@@ -219,18 +222,28 @@ fn scan_active(
     while seq < end_seq && offset < active.committed_len {
         let want = (active.committed_len - offset)
             .min((CHUNK_BYTES + MAX_RECORD_LEN_BYTES + FRAME_HEADER_BYTES) as u64);
-        buf.resize(want as usize, 0);
-        active
-            .file
-            .read_exact_at(&mut buf, offset)
-            .map_err(|e| Error::io(format!("reading {}", active.path.display()), e))?;
+        let mapped = active
+            .map
+            .as_ref()
+            .and_then(|m| m.get(offset, offset + want));
+        let chunk = match mapped {
+            Some(mapped) => mapped,
+            None => {
+                buf.resize(want as usize, 0);
+                active
+                    .file
+                    .read_exact_at(&mut buf, offset)
+                    .map_err(|e| Error::io(format!("reading {}", active.path.display()), e))?;
+                &buf
+            }
+        };
         let mut at = 0usize;
-        while seq < end_seq && at < buf.len() {
+        while seq < end_seq && at < chunk.len() {
             let place = RecordPlace {
                 path: &active.path,
                 offset: offset + at as u64,
             };
-            let rest = buf.get(at..).unwrap_or_default();
+            let rest = chunk.get(at..).unwrap_or_default();
             let (payload, used) = match decode_frame(rest) {
                 Ok(frame) => frame,
                 // The chunk ends inside a frame: read on from its start.

@@ -297,9 +297,25 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
     };
     let view = LogView {
         sealed,
-        active: active_segment
-            .as_ref()
-            .map(|(s, offsets)| s.view(offsets.clone())),
+        active: active_segment.as_ref().map(|(s, offsets)| {
+            // A read-only process maps only what was durable when it opened (see
+            // `ActiveView::map_limit`); a writer owns the file and maps all of it.
+            let map_limit = if read_only {
+                let durable_records = durable.saturating_sub(s.base_seq());
+                usize::try_from(durable_records)
+                    .ok()
+                    .and_then(|i| offsets.get(i))
+                    .map_or(s.len, |&o| u64::from(o))
+            } else {
+                u64::MAX
+            };
+            s.view(
+                storage.as_ref(),
+                offsets.clone(),
+                config.segment_bytes,
+                map_limit,
+            )
+        }),
         active_index: Arc::new(RwLock::new(active_index)),
         tree_size,
         root: compact.root(),

@@ -1,12 +1,14 @@
 //! Reading the records a query returns: sealed segments from their maps; the active one
-//! with `pread`, one per run of nearby frames (a page of a busy tenant is one read, a
-//! sparse actor's events one small read each, never a large window per event).
+//! from its map too, where it may be read (see `ActiveView::map_limit`), else with `pread`,
+//! one per run of nearby frames (a page of a busy tenant is one read, a sparse actor's
+//! events one small read each, never a large window per event).
 
 use super::{ActiveSource, Source};
 use crate::codec::{decode_event, decode_frame};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Event;
 use crate::log::Log;
+use crate::segment::ReadableMap;
 
 /// Frames further apart than this are read separately.
 const GAP_BYTES: u64 = 4 << 10;
@@ -18,6 +20,8 @@ const SPAN_BYTES: u64 = 256 << 10;
 pub(super) struct RecordReader {
     buf: Vec<u8>,
     frames: Vec<(u64, u64)>,
+    /// The active segment's map, as of the last `place`.
+    map: Option<ReadableMap>,
 }
 
 fn undecodable(source: &Source, offset: u64, seq: u64, why: impl std::fmt::Display) -> Error {
@@ -77,6 +81,7 @@ impl RecordReader {
         else {
             return false;
         };
+        self.map = a.readable_map();
         self.frames.clear();
         for &seq in seqs {
             let i = (seq - active.base_seq) as usize;
@@ -114,17 +119,22 @@ impl RecordReader {
                 (lo, hi) = (new_lo, new_hi);
                 j += 1;
             }
-            self.buf.resize((hi - lo) as usize, 0);
-            active
-                .file
-                .read_exact_at(&mut self.buf, lo)
-                .map_err(|e| Error::io(format!("reading {}", active.path.display()), e))?;
+            let run = match self.map.as_ref().and_then(|map| map.get(lo, hi)) {
+                Some(mapped) => mapped,
+                None => {
+                    self.buf.resize((hi - lo) as usize, 0);
+                    active
+                        .file
+                        .read_exact_at(&mut self.buf, lo)
+                        .map_err(|e| Error::io(format!("reading {}", active.path.display()), e))?;
+                    &self.buf
+                }
+            };
             for m in k..j {
                 let (Some(&seq), Some(&(start, end))) = (seqs.get(m), self.frames.get(m)) else {
                     break;
                 };
-                let bytes = self
-                    .buf
+                let bytes = run
                     .get((start - lo) as usize..(end - lo) as usize)
                     .unwrap_or_default();
                 let (payload, _) =

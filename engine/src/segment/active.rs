@@ -9,7 +9,11 @@ use super::header::SegmentHeader;
 use crate::codec::{check_link, decode_record};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::{Event, Timestamp};
-use crate::storage::{OpenMode, Storage, StorageFile, read_all};
+use crate::storage::{AppendMap, OpenMode, Storage, StorageFile, read_all};
+
+/// How far past its roll size the active segment is mapped for readers: room for the batch
+/// that crosses it (records beyond the map are read with `pread`).
+const MAP_HEADROOM_BYTES: u64 = 64 << 20;
 
 /// The writer's handle on the segment it appends to.
 #[derive(Debug)]
@@ -36,6 +40,42 @@ pub(crate) struct ActiveView {
     pub(crate) committed_len: u64,
     pub(crate) min_timestamp: Timestamp,
     pub(crate) max_timestamp: Timestamp,
+    /// The file mapped for readers; `None`: read with `pread`.
+    pub(crate) map: Option<Arc<AppendMap>>,
+    /// Bytes of the file below which the map may be read (with `committed_len`). A
+    /// read-only process stops at the records that were durable when it opened: a
+    /// recovering writer never cuts those, but may cut records only the page cache held,
+    /// and a map read past a cut is a `SIGBUS`, not an error.
+    pub(crate) map_limit: u64,
+}
+
+impl ActiveView {
+    /// The committed bytes readers may take straight from the map.
+    pub(crate) fn readable_map(&self) -> Option<ReadableMap> {
+        self.map.as_ref().map(|map| ReadableMap {
+            map: Arc::clone(map),
+            end: self.committed_len.min(self.map_limit),
+        })
+    }
+}
+
+/// A map of the active segment with the end of what may be read from it, taken from the
+/// view under its lock and kept by a reader after releasing it.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadableMap {
+    map: Arc<AppendMap>,
+    end: u64,
+}
+
+impl ReadableMap {
+    /// The bytes `start..end`, or `None` if they lie past what may be read from the map
+    /// (read them with `pread`).
+    pub(crate) fn get(&self, start: u64, end: u64) -> Option<&[u8]> {
+        if end > self.end {
+            return None;
+        }
+        self.map.committed(start..end)
+    }
 }
 
 /// A torn tail found, and cut off, at recovery.
@@ -190,8 +230,22 @@ impl ActiveSegment {
         self.header.base_seq
     }
 
-    /// A fresh reader view of this segment (no committed records yet).
-    pub(crate) fn view(&self, offsets: Vec<u32>) -> ActiveView {
+    /// A reader view of this segment with the committed records at `offsets`, mapped with
+    /// room to grow to `segment_bytes` (without a map if that fails: reads then use
+    /// `pread`); see [`ActiveView::map_limit`].
+    pub(crate) fn view(
+        &self,
+        storage: &dyn Storage,
+        offsets: Vec<u32>,
+        segment_bytes: u64,
+        map_limit: u64,
+    ) -> ActiveView {
+        let room = segment_bytes.max(self.len) + MAP_HEADROOM_BYTES;
+        let map = storage
+            .map_appending(&self.path, room)
+            .ok()
+            .flatten()
+            .map(Arc::new);
         ActiveView {
             path: self.path.clone(),
             file: Arc::clone(&self.file),
@@ -200,6 +254,8 @@ impl ActiveSegment {
             committed_len: self.len,
             min_timestamp: self.min_timestamp,
             max_timestamp: self.max_timestamp,
+            map,
+            map_limit,
         }
     }
 

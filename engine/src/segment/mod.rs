@@ -8,7 +8,7 @@ mod header;
 mod sealed;
 
 pub use active::RecoveredTail;
-pub(crate) use active::{ActiveSegment, ActiveView};
+pub(crate) use active::{ActiveSegment, ActiveView, ReadableMap};
 pub use footer::{FOOTER_BYTES, FOOTER_MAGIC, SegmentFooter};
 pub(crate) use header::unsupported_version;
 pub use header::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION, SEGMENT_MAGIC, SegmentHeader};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{FsStorage, MappedBytes, OpenMode, Storage, StorageFile};
+use super::{AppendMap, FsStorage, MappedBytes, OpenMode, Storage, StorageFile};
 
 /// One injected failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +79,9 @@ impl Storage for FaultyStorage {
     }
     fn map(&self, path: &Path) -> io::Result<MappedBytes> {
         self.inner.map(path)
+    }
+    fn map_appending(&self, path: &Path, len: u64) -> io::Result<Option<AppendMap>> {
+        self.inner.map_appending(path, len)
     }
 }
 

@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{MappedBytes, OpenMode, Storage, StorageFile};
+use super::{AppendMap, MappedBytes, OpenMode, Storage, StorageFile};
 
 /// The operating system's file system.
 #[derive(Debug, Clone, Copy, Default)]
@@ -69,6 +69,13 @@ impl Storage for FsStorage {
             return Ok(MappedBytes::from_vec(buf));
         }
         MappedBytes::map_immutable_file(&file)
+    }
+
+    fn map_appending(&self, path: &Path, len: u64) -> io::Result<Option<AppendMap>> {
+        if self.plain_reads {
+            return Ok(None);
+        }
+        AppendMap::map(&File::open(path)?, len).map(Some)
     }
 }
 

@@ -1,9 +1,11 @@
-//! Read-only bytes of an immutable file: a memory map of a sealed segment, or a buffer.
-//! The map constructor is crate-private, so only files the engine has sealed (fsynced,
-//! never written again) are mapped.
+//! Read-only bytes of files: [`MappedBytes`], a memory map of an immutable file (a sealed
+//! segment) or a buffer; [`AppendMap`], a map of a file that grows by appends (the active
+//! segment), read only below a length known to be written. The constructors are
+//! crate-private, so only files whose life the engine controls are mapped.
 
 use std::fs::File;
 use std::io;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Shared, immutable file contents.
@@ -42,5 +44,46 @@ impl MappedBytes {
             Inner::Map(map) => map,
             Inner::Buf(buf) => buf,
         }
+    }
+}
+
+/// A read-only map of a file that is appended to while mapped (the active segment), with
+/// room to grow: it may run past the end of the file, whose bytes there must never be
+/// touched (`SIGBUS`). It never hands out a slice of the whole map, only of ranges a
+/// caller knows to be written and never changed again.
+#[derive(Debug)]
+pub struct AppendMap(memmap2::MmapRaw);
+
+impl AppendMap {
+    /// Maps `len` bytes of `file` from its start, whatever the file's length.
+    pub(crate) fn map(file: &File, len: u64) -> io::Result<AppendMap> {
+        let len = usize::try_from(len).map_err(io::Error::other)?;
+        let map = memmap2::MmapOptions::new()
+            .len(len)
+            .map_raw_read_only(file)?;
+        Ok(AppendMap(map))
+    }
+
+    /// The bytes at `range`, or `None` if the map does not reach them.
+    ///
+    /// Callers pass only ranges of the file that are written and are never rewritten nor
+    /// cut while this map lives: committed records of the active segment (the engine only
+    /// appends to it; recovery cuts a torn tail before any map of the file exists, and
+    /// only bytes that no reader was given). See `ActiveView::mapped`.
+    #[expect(
+        unsafe_code,
+        reason = "reading a raw map: the range is written, stable and inside the map"
+    )]
+    pub(crate) fn committed(&self, range: Range<u64>) -> Option<&[u8]> {
+        let start = usize::try_from(range.start).ok()?;
+        let end = usize::try_from(range.end).ok()?;
+        if start > end || end > self.0.len() {
+            return None;
+        }
+        // SAFETY: `start..end` lies inside the mapping (checked above), and within the
+        // file's written bytes that no one changes while the map lives (the caller's
+        // contract above), so the memory is initialised, readable and immutable for the
+        // slice's lifetime, which is bound to `self` (the mapping outlives it).
+        Some(unsafe { std::slice::from_raw_parts(self.0.as_ptr().add(start), end - start) })
     }
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 #[cfg(feature = "testing")]
 pub use faulty::{Fault, FaultyStorage};
 pub use fs::FsStorage;
-pub use mapped::MappedBytes;
+pub use mapped::{AppendMap, MappedBytes};
 
 /// How a file is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,9 @@ pub trait Storage: Send + Sync + Debug {
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// A read-only view of a file that is never written again (a sealed segment).
     fn map(&self, path: &Path) -> io::Result<MappedBytes>;
+    /// A map of the first `len` bytes of a file that is being appended to (the active
+    /// segment); `None` where reads should go through [`StorageFile::read_exact_at`].
+    fn map_appending(&self, path: &Path, len: u64) -> io::Result<Option<AppendMap>>;
 }
 
 /// An open file. Positional reads and writes, so one handle serves many threads.

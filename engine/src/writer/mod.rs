@@ -416,7 +416,9 @@ impl Writer {
         self.index = SharedIndex::default();
         let mut view = self.shared.view.write();
         view.sealed.push(Arc::new(sealed));
-        view.active = Some(next.view(Vec::new()));
+        // Nothing but this writer changes the file, and it only appends: map all of it.
+        let segment_bytes = self.shared.config.segment_bytes;
+        view.active = Some(next.view(storage, Vec::new(), segment_bytes, u64::MAX));
         view.active_index = Arc::clone(&self.index);
         drop(view);
         self.active = next;
