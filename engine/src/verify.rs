@@ -12,12 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::checkpoint::{CheckpointLog, NoteVerifier, SignedCheckpoint, load_verifier};
 use crate::codec::{
-    FrameError, RecordError, RecordHead, TenantLink, decode_record_head, split_frame,
+    FrameError, RecordError, RecordHead, TenantLink, decode_index_fields, decode_record_head,
+    split_frame,
 };
 use crate::config::LogConfig;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::heads::TenantHeads;
+use crate::index::SealedIndex;
 use crate::merkle::{CompactRange, Hash, HashAlg};
 use crate::segment::{
     FOOTER_BYTES, SegmentFooter, SegmentHeader, list_segment_bases, segment_path,
@@ -296,6 +298,8 @@ pub fn verify_dir_against(
         indexes_checked: 0,
         notes: Vec::new(),
     };
+    // The first fault of an index file, reported once the log itself has passed.
+    let mut index_faults: Option<Error> = None;
     // Reused from segment to segment, so its pages are touched once.
     let mut frames: Vec<FramePlace> = Vec::new();
     // The map of the segment before, unmapped while the next one is checked.
@@ -439,9 +443,36 @@ pub fn verify_dir_against(
                 records = rest;
             }
         };
-        let checked = check_records(bytes, &frames, base, alg, &interner, retired.take(), grow);
+        // A sealed segment's index is checked with its records: each record's entries
+        // by the workers, the file's encoding of them on a thread of its own meanwhile.
+        let index = match &footer {
+            Some((_, f)) => match load_index(storage.as_ref(), &path, base, f, &mut notes) {
+                Ok(index) => index,
+                Err(e) => {
+                    index_faults.get_or_insert(e);
+                    None
+                }
+            },
+            None => None,
+        };
+        let checks = RecordChecks {
+            path: &path,
+            alg,
+            interner: &interner,
+            index: index.as_ref(),
+        };
+        let (checked, encoding) = std::thread::scope(|scope| {
+            let encoding = index.as_ref().map(|i| scope.spawn(|| i.check_encoding()));
+            let checked = check_records(bytes, &frames, base, &checks, retired.take(), grow);
+            (checked, encoding.map(|e| e.join()))
+        });
         let (min_ts, max_ts) = match (checked, walk_error) {
-            (Ok(bounds), None) => bounds,
+            (Ok(bounds), None) => {
+                if let Some(e) = bounds.index_fault {
+                    index_faults.get_or_insert(e);
+                }
+                (bounds.min, bounds.max)
+            }
             (Err(Stop::Tree(e)), _) => return Err(e),
             (Err(Stop::Frame(offset, fault)), _) | (Ok(_), Some((offset, fault))) => {
                 let what = describe(fault, is_last && footer.is_none());
@@ -478,6 +509,19 @@ pub fn verify_dir_against(
                 max_ts,
             )?;
         }
+        if let Some(index) = &index {
+            match encoding {
+                Some(Ok(Ok(()))) => report.indexes_checked += 1,
+                Some(Ok(Err(fault))) => {
+                    index_faults.get_or_insert(index_fault(index.path(), fault));
+                }
+                // A panic is a bug; the index is derived data, so it is said, not raised.
+                _ => {
+                    let why = CorruptionKind::BadField("its check failed".into());
+                    index_faults.get_or_insert(corrupt(index.path(), 0, why));
+                }
+            }
+        }
         progress(report.bytes);
         retired = Some(data);
     }
@@ -497,10 +541,10 @@ pub fn verify_dir_against(
         // Nothing the records contradict: the stored leaf hash is what changed.
         return Err(fault.stored);
     }
-    let sealed_bases = bases
-        .get(..bases.len().saturating_sub(1))
-        .unwrap_or_default();
-    report.indexes_checked = check_indexes(storage.as_ref(), dir, sealed_bases, &mut notes)?;
+    // The log itself is sound: now what is wrong with an index, derived data, if anything.
+    if let Some(e) = index_faults {
+        return Err(e);
+    }
     report.checkpoints = checkpoints.len() - held.len();
     report.held_checkpoints = held.len();
     report.notes.extend(notes);
@@ -859,14 +903,18 @@ pub fn verify_segment(path: &Path) -> Result<SegmentReport> {
             &bytes,
             &frames,
             header.base_seq,
-            header.alg,
-            &Interner::default(),
+            &RecordChecks {
+                path,
+                alg: header.alg,
+                interner: &Interner::default(),
+                index: None,
+            },
             None,
             grow,
         ),
         walk_error,
     ) {
-        (Ok(bounds), None) => bounds,
+        (Ok(bounds), None) => (bounds.min, bounds.max),
         (Err(Stop::Tree(e)), _) => return Err(e),
         (Err(Stop::Frame(offset, fault)), _) | (Ok(_), Some((offset, fault))) => {
             let what = describe(fault, footer.is_none());
@@ -998,11 +1046,10 @@ fn check_records(
     bytes: &[u8],
     frames: &[FramePlace],
     first_seq: u64,
-    alg: HashAlg,
-    interner: &Interner,
+    checks: &RecordChecks<'_>,
     retired: Option<MappedBytes>,
     mut grow: impl FnMut(&[Hash], &ChunkTenants<'_>) -> Result<()>,
-) -> std::result::Result<(Timestamp, Timestamp), Stop> {
+) -> std::result::Result<Bounds, Stop> {
     /// Frames per job: a megabyte or so of records.
     const CHUNK: usize = 4096;
     type Done<'a> = (usize, Vec<Hash>, Checked<'a>);
@@ -1030,8 +1077,8 @@ fn check_records(
                     let mut hashes = free.try_recv().unwrap_or_default();
                     hashes.resize(frames.len(), [0; 32]);
                     let first_seq = first_seq + (index * CHUNK) as u64;
-                    let mut checked = check_chunk(bytes, frames, first_seq, alg, &mut hashes);
-                    checked.tenants.numbers = interner.numbers(&checked.tenants.names);
+                    let mut checked = check_chunk(bytes, frames, first_seq, checks, &mut hashes);
+                    checked.tenants.numbers = checks.interner.numbers(&checked.tenants.names);
                     if done.send((index, hashes, checked)).is_err() {
                         return;
                     }
@@ -1043,6 +1090,7 @@ fn check_records(
         drop(retired);
         let mut ready = BTreeMap::new();
         let (mut min, mut max) = (Timestamp::MAX, Timestamp::MIN);
+        let mut index_fault = None;
         let mut result = Ok(());
         for next in 0..chunks {
             let (hashes, checked) = loop {
@@ -1058,12 +1106,16 @@ fn check_records(
                             max: Timestamp::MIN,
                             tenants: ChunkTenants::default(),
                             fault: Some((0, Fault::Panicked)),
+                            index_fault: None,
                         };
                         break (Vec::new(), lost);
                     }
                 };
             };
             (min, max) = (min.min(checked.min), max.max(checked.max));
+            if index_fault.is_none() {
+                index_fault = checked.index_fault;
+            }
             let good = hashes.get(..checked.hashed).unwrap_or_default();
             let fault = checked
                 .fault
@@ -1082,8 +1134,31 @@ fn check_records(
                 result = Err(Stop::Frame(0, Fault::Panicked));
             }
         }
-        result.map(|()| (min, max))
+        result.map(|()| Bounds {
+            min,
+            max,
+            index_fault,
+        })
     })
+}
+
+/// What [`check_records`] checks each record against besides its frame and leaf.
+struct RecordChecks<'a> {
+    /// The segment file, for naming a record in an error.
+    path: &'a Path,
+    alg: HashAlg,
+    interner: &'a Interner,
+    /// The segment's index file, whose entries must hold each record's values.
+    index: Option<&'a SealedIndex>,
+}
+
+/// What [`check_records`] found of good records: their time bounds, and the first record
+/// its index file contradicts (reported once the log itself has passed: an index is
+/// derived data).
+struct Bounds {
+    min: Timestamp,
+    max: Timestamp,
+    index_fault: Option<Error>,
 }
 
 /// What [`check_chunk`] found: the frames before the first fault are checked and their
@@ -1097,6 +1172,8 @@ struct Checked<'a> {
     tenants: ChunkTenants<'a>,
     /// The first bad frame: its offset and fault.
     fault: Option<(u64, Fault)>,
+    /// The first record its index contradicts, or whose indexed fields do not decode.
+    index_fault: Option<Error>,
 }
 
 /// [`check_records`]' work on one chunk of frames, a few hundred at a time so each
@@ -1106,7 +1183,7 @@ fn check_chunk<'a>(
     bytes: &'a [u8],
     frames: &[FramePlace],
     first_seq: u64,
-    alg: HashAlg,
+    checks: &RecordChecks<'_>,
     hashes: &mut [Hash],
 ) -> Checked<'a> {
     const BATCH: usize = 256;
@@ -1116,6 +1193,7 @@ fn check_chunk<'a>(
         max: Timestamp::MIN,
         tenants: ChunkTenants::default(),
         fault: None,
+        index_fault: None,
     };
     out.tenants.records.reserve(frames.len());
     // Sized for the tenants a chunk usually holds, so it seldom grows.
@@ -1149,6 +1227,11 @@ fn check_chunk<'a>(
                         })
                     });
                     records.push((id, head.tenant_link));
+                    if let Some(index) = checks.index
+                        && out.index_fault.is_none()
+                    {
+                        out.index_fault = check_indexed(checks.path, index, seq, place, payload);
+                    }
                     payloads.push(payload);
                 }
                 Err(fault) => {
@@ -1158,13 +1241,37 @@ fn check_chunk<'a>(
             }
         }
         let done = payloads.len();
-        alg.hash_leaves(&payloads, &mut hashes[..done]);
+        checks.alg.hash_leaves(&payloads, &mut hashes[..done]);
         out.hashed += done;
         if out.fault.is_some() {
             break;
         }
     }
     out
+}
+
+/// Whether the index entries of record `seq` (its frame at `place`) hold its values.
+fn check_indexed(
+    segment_path: &Path,
+    index: &SealedIndex,
+    seq: u64,
+    place: &FramePlace,
+    payload: &[u8],
+) -> Option<Error> {
+    match decode_index_fields(payload) {
+        Ok(fields) => index
+            .check_record(seq, &fields)
+            .err()
+            .map(|fault| index_fault(index.path(), fault)),
+        Err(e) => {
+            let why = format!("record {seq}: {e}");
+            Some(corrupt(
+                segment_path,
+                place.start as u64,
+                CorruptionKind::BadField(why),
+            ))
+        }
+    }
 }
 
 /// One frame: its length against its place, its CRC, its record's timestamp, tenant and
@@ -1264,100 +1371,45 @@ fn check_footer(
     Ok(())
 }
 
-/// Rebuilds the index of every sealed segment that has an index file and compares bytes
-/// (the encoding is deterministic), a worker thread per core. The records are already
-/// checked. A missing index is only noted: it is derived data, rebuilt at the next open.
-fn check_indexes(
+/// The index file of a sealed segment, to check beside its records: `None` when there is
+/// none (a note: it is derived data, rebuilt at the next open); an error when it is
+/// unreadable or damaged.
+fn load_index(
     storage: &dyn Storage,
-    dir: &Path,
-    bases: &[u64],
+    segment_path: &Path,
+    base: u64,
+    footer: &SegmentFooter,
     notes: &mut Vec<String>,
-) -> Result<usize> {
-    let mut present = Vec::new();
-    for &base in bases {
-        let path = crate::index::index_path(&segment_path(dir, base));
-        if storage.exists(&path) {
-            present.push(base);
-        } else {
-            notes.push(format!(
-                "{} is missing (derived data: the next open rebuilds it)",
-                path.display()
-            ));
-        }
+) -> Result<Option<SealedIndex>> {
+    let path = crate::index::index_path(segment_path);
+    if !storage.exists(&path) {
+        notes.push(format!(
+            "{} is missing (derived data: the next open rebuilds it)",
+            path.display()
+        ));
+        return Ok(None);
     }
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let faults: Vec<Option<(u64, Error)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers.min(present.len()))
-            .map(|_| {
-                scope.spawn(|| {
-                    // Each worker stops at its first fault; the earliest segment's wins.
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let &base = present.get(i)?;
-                        if let Err(e) = check_index(storage, &segment_path(dir, base)) {
-                            return Some((base, e));
-                        }
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Some((0, Error::InvalidArgument("an index check failed".into())))
-                })
-            })
-            .collect()
-    });
-    match faults.into_iter().flatten().min_by_key(|(base, _)| *base) {
-        Some((_, e)) => Err(e),
-        None => Ok(present.len()),
-    }
+    let bytes = storage
+        .map(&path)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let identity = crate::index::Identity {
+        base_seq: base,
+        records: u32::try_from(footer.record_count).unwrap_or(u32::MAX),
+        root: footer.root,
+    };
+    SealedIndex::parse(&path, bytes, identity)
+        .map(Some)
+        .map_err(|fault| index_fault(&path, fault))
 }
 
-/// Compares the index file of the sealed segment at `segment_path` with one rebuilt
-/// from its records.
-fn check_index(storage: &dyn Storage, segment_path: &Path) -> Result<()> {
-    let segment = crate::segment::SealedSegment::open(storage, segment_path)?;
-    let path = crate::index::index_path(segment_path);
+/// An index file's fault, with what to do about it.
+fn index_fault(path: &Path, (offset, kind): crate::index::IndexFault) -> Error {
     let derived = "(an index is derived data: delete the file and the next open rebuilds it)";
-    let stored = match crate::index::load(storage, &segment) {
-        Ok(index) => index,
-        Err(crate::index::Unusable::Missing) => return Ok(()),
-        Err(crate::index::Unusable::Unreadable(e)) => {
-            return Err(Error::io(
-                format!("reading {}", path.display()),
-                std::io::Error::other(e),
-            ));
+    let kind = match kind {
+        CorruptionKind::HashMismatch(why) => {
+            CorruptionKind::HashMismatch(format!("{why} {derived}"))
         }
-        Err(crate::index::Unusable::Damaged((offset, kind))) => {
-            return Err(corrupt(
-                &path,
-                offset,
-                CorruptionKind::BadField(format!("{kind} {derived}")),
-            ));
-        }
+        other => CorruptionKind::BadField(format!("{other} {derived}")),
     };
-    let rebuilt = crate::index::encode(
-        &crate::index::build_for(&segment)?,
-        crate::index::identity_of(&segment),
-    );
-    let stored = stored.bytes();
-    if stored != rebuilt.as_slice() {
-        let at = stored
-            .iter()
-            .zip(&rebuilt)
-            .position(|(a, b)| a != b)
-            .unwrap_or(stored.len().min(rebuilt.len()));
-        return Err(corrupt(
-            &path,
-            at as u64,
-            CorruptionKind::HashMismatch(format!(
-                "the index differs from the one its segment's records make {derived}"
-            )),
-        ));
-    }
-    Ok(())
+    corrupt(path, offset, kind)
 }

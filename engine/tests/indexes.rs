@@ -145,6 +145,31 @@ fn verify_catches_an_index_edited_with_a_valid_checksum() {
     let text = err.to_string();
     assert!(text.contains(&victim.display().to_string()), "{text}");
     assert!(text.contains(&format!("byte {}", 64 + 8 * 10)), "{text}");
+    assert!(text.contains("record 10's timestamp"), "{text}");
+    // Another record's actor: an ordinal of another actor in the column, CRC recomputed.
+    bytes[64 + 8 * 10] ^= 0x01;
+    let u32_at =
+        |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let n = u32_at(&bytes, 12);
+    let tenants = 64 + 9 * n;
+    let (keys, width) = (u32_at(&bytes, tenants), u32_at(&bytes, tenants + 4));
+    let actors = tenants
+        + 16
+        + n * width
+        + keys * 12
+        + u32_at(&bytes, tenants + 8)
+        + u32_at(&bytes, tenants + 12);
+    assert!(u32_at(&bytes, actors) > 2, "several actors");
+    let at = actors + 16 + 7 * u32_at(&bytes, actors + 4);
+    bytes[at] ^= 0x01;
+    let body = bytes.len() - 4;
+    let crc = crc32fast::hash(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&victim, &bytes).expect("write");
+    let err = auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}).expect_err("caught");
+    let text = err.to_string();
+    assert!(text.contains(&format!("byte {at}")), "{text}");
+    assert!(text.contains("record 7's actor"), "{text}");
     // A missing index is no fault, only a note.
     std::fs::remove_file(&victim).expect("remove");
     let report = auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}).expect("verify");

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::encode::{Identity, encode};
 use super::memory::MemoryIndex;
-use super::sealed::{IndexFault, SealedIndex};
+use super::sealed::SealedIndex;
 use crate::codec::decode_index_fields;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::segment::SealedSegment;
@@ -26,34 +26,19 @@ pub(crate) fn identity_of(segment: &SealedSegment) -> Identity {
     }
 }
 
-/// Why a stored index was not used.
-#[derive(Debug)]
-pub(crate) enum Unusable {
-    /// There is no index file.
-    Missing,
-    /// The file could not be read.
-    Unreadable(String),
-    /// The file is damaged or belongs to another segment.
-    Damaged(IndexFault),
-}
-
-/// Maps and checks the index file of `segment`.
-pub(crate) fn load(
-    storage: &dyn Storage,
-    segment: &SealedSegment,
-) -> std::result::Result<SealedIndex, Unusable> {
+/// The index file of `segment`, mapped and checked; `None` if it is missing, unreadable,
+/// damaged or another segment's.
+fn load(storage: &dyn Storage, segment: &SealedSegment) -> Option<SealedIndex> {
     let path = index_path(&segment.path);
     if !storage.exists(&path) {
-        return Err(Unusable::Missing);
+        return None;
     }
-    let bytes = storage
-        .map(&path)
-        .map_err(|e| Unusable::Unreadable(e.to_string()))?;
-    SealedIndex::parse(&path, bytes, identity_of(segment)).map_err(Unusable::Damaged)
+    let bytes = storage.map(&path).ok()?;
+    SealedIndex::parse(&path, bytes, identity_of(segment)).ok()
 }
 
 /// Indexes every record of `segment`.
-pub(crate) fn build_for(segment: &SealedSegment) -> Result<MemoryIndex> {
+fn build_for(segment: &SealedSegment) -> Result<MemoryIndex> {
     let mut index = MemoryIndex::default();
     for seq in segment.base()..segment.end() {
         let payload = segment.payload(seq)?;
@@ -76,7 +61,7 @@ pub(crate) fn load_or_build(
     segment: &SealedSegment,
     write: bool,
 ) -> Result<(SealedIndex, bool)> {
-    if let Ok(index) = load(storage, segment) {
+    if let Some(index) = load(storage, segment) {
         return Ok((index, false));
     }
     let path = index_path(&segment.path);

@@ -16,11 +16,11 @@ mod memory;
 mod sealed;
 mod varint;
 
-pub(crate) use encode::encode;
 pub use encode::{INDEX_FORMAT_VERSION, INDEX_MAGIC};
-pub(crate) use file::{Unusable, build_for, identity_of, index_path, load, load_or_build};
+pub(crate) use encode::{Identity, encode};
+pub(crate) use file::{identity_of, index_path, load_or_build};
 pub(crate) use memory::{MemoryIndex, MemoryView};
-pub(crate) use sealed::SealedIndex;
+pub(crate) use sealed::{IndexFault, SealedIndex};
 
 use std::sync::Arc;
 
@@ -98,7 +98,6 @@ pub(crate) trait IndexRead {
 mod tests {
     use std::borrow::Cow;
 
-    use super::encode::Identity;
     use super::*;
     use crate::event::{Event, Outcome, Timestamp};
     use crate::storage::MappedBytes;
@@ -120,6 +119,92 @@ mod tests {
             metadata: None,
             event_id: None,
         }
+    }
+
+    fn identity(records: u32) -> Identity {
+        Identity {
+            base_seq: 100,
+            records,
+            root: [7; 32],
+        }
+    }
+
+    fn memory_index(n: u32) -> MemoryIndex {
+        let mut memory = MemoryIndex::default();
+        for i in 0..n {
+            memory.push(&crate::codec::IndexFields::of(&event(i)));
+        }
+        memory
+    }
+
+    fn parsed(bytes: Vec<u8>, records: u32) -> SealedIndex {
+        let path = std::path::Path::new("x.idx");
+        SealedIndex::parse(path, MappedBytes::from_vec(bytes), identity(records)).unwrap()
+    }
+
+    fn fix_crc(bytes: &mut [u8]) {
+        let body = bytes.len() - 4;
+        let crc = crc32fast::hash(&bytes[..body]);
+        bytes[body..].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    #[test]
+    fn verify_passes_a_true_index_and_names_what_differs() {
+        let n = 3_000;
+        let index = parsed(encode(&memory_index(n), identity(n)), n);
+        assert_eq!(index.check_encoding(), Ok(()));
+        for i in 0..n {
+            let e = event(i);
+            let fields = crate::codec::IndexFields::of(&e);
+            assert_eq!(index.check_record(100 + u64::from(i), &fields), Ok(()));
+        }
+        let e = event(5);
+        let mut fields = crate::codec::IndexFields::of(&e);
+        fields.actor_id = b"usr_other";
+        let (at, kind) = index.check_record(105, &fields).unwrap_err();
+        assert!(kind.to_string().contains("record 105's actor"), "{kind}");
+        assert!(at > 64 + 9 * u64::from(n), "in the actor column: {at}");
+        fields = crate::codec::IndexFields::of(&e);
+        fields.outcome = 3 - fields.outcome;
+        assert_eq!(
+            index.check_record(105, &fields).unwrap_err().0,
+            64 + 8 * 3_000 + 5
+        );
+        assert!(index.check_record(100 + u64::from(n), &fields).is_err());
+        assert!(index.check_record(99, &fields).is_err());
+    }
+
+    #[test]
+    fn verify_refuses_an_index_not_encoded_as_a_rebuild_would_be() {
+        let n = 500;
+        // A dictionary value no record has.
+        let mut memory = memory_index(n);
+        let actions = &mut memory.keys[Field::Action.slot()];
+        actions.names.push(b"zz.unused".to_vec().into_boxed_slice());
+        actions.postings.push(Vec::new());
+        let (_, kind) = parsed(encode(&memory, identity(n)), n)
+            .check_encoding()
+            .unwrap_err();
+        assert!(kind.to_string().contains("no record's value"), "{kind}");
+        // A value twice in the dictionary, each with records of its own.
+        let mut memory = memory_index(n);
+        let actions = &mut memory.keys[Field::Action.slot()];
+        let first = actions.column[0] as usize;
+        actions.names.push(actions.names[first].clone());
+        actions.postings[first].retain(|&r| r != 0);
+        actions.postings.push(vec![0]);
+        actions.column[0] = actions.names.len() as u32 - 1;
+        let (_, kind) = parsed(encode(&memory, identity(n)), n)
+            .check_encoding()
+            .unwrap_err();
+        assert!(kind.to_string().contains("out of byte order"), "{kind}");
+        // Postings that do not say what the ordinal column says.
+        let mut bytes = encode(&memory_index(n), identity(n));
+        let last = bytes.len() - 5;
+        bytes[last] ^= 0x01;
+        fix_crc(&mut bytes);
+        let (at, _) = parsed(bytes, n).check_encoding().unwrap_err();
+        assert_eq!(at, last as u64);
     }
 
     #[test]

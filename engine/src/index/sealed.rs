@@ -9,7 +9,10 @@ use super::encode::{
 };
 use std::path::{Path, PathBuf};
 
+use super::encode::encode;
+use super::memory::MemoryIndex;
 use super::{Field, IndexRead, varint};
+use crate::codec::IndexFields;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::le::{hash_at, i64_at, u16_at, u32_at, u64_at};
 use crate::storage::MappedBytes;
@@ -32,6 +35,7 @@ struct Section {
 pub(crate) struct SealedIndex {
     path: PathBuf,
     bytes: MappedBytes,
+    identity: Identity,
     records: u32,
     outcomes_at: usize,
     sections: [Section; 3],
@@ -145,15 +149,140 @@ impl SealedIndex {
         Ok(SealedIndex {
             path: path.to_path_buf(),
             bytes,
+            identity,
             records: identity.records,
             outcomes_at,
             sections,
         })
     }
 
-    /// The encoded bytes (what `verify` compares with a rebuilt index).
     pub(crate) fn bytes(&self) -> &[u8] {
         self.bytes.as_slice()
+    }
+
+    /// The file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether record `seq`'s entries hold `fields`, the record's own: else where in the file
+    /// the first entry that does not lies, and what it says. With
+    /// [`SealedIndex::check_encoding`], this is what `verify` checks (docs/FORMAT.md,
+    /// "Index file").
+    pub(crate) fn check_record(
+        &self,
+        seq: u64,
+        fields: &IndexFields<'_>,
+    ) -> std::result::Result<(), IndexFault> {
+        let i = seq
+            .checked_sub(self.identity.base_seq)
+            .and_then(|i| u32::try_from(i).ok())
+            .filter(|&i| i < self.records)
+            .ok_or_else(|| {
+                let why = format!("record {seq} lies outside the index");
+                (0, CorruptionKind::BadField(why))
+            })?;
+        let differs = |at: usize, what: &str, stored: String, found: String| {
+            let why = format!(
+                "the index says record {seq}'s {what} is {stored}, the record says {found}"
+            );
+            Err((at as u64, CorruptionKind::HashMismatch(why)))
+        };
+        let stored = self.timestamp(i);
+        if stored != fields.timestamp.0 {
+            let at = HEADER_BYTES + i as usize * 8;
+            return differs(
+                at,
+                "timestamp",
+                stored.to_string(),
+                fields.timestamp.0.to_string(),
+            );
+        }
+        let stored = self.outcome(i);
+        if stored != fields.outcome {
+            let at = self.outcomes_at + i as usize;
+            return differs(
+                at,
+                "outcome",
+                stored.to_string(),
+                fields.outcome.to_string(),
+            );
+        }
+        for (field, value) in [
+            (Field::Tenant, fields.tenant_id),
+            (Field::Actor, fields.actor_id),
+            (Field::Action, fields.action),
+        ] {
+            let s = self.section(field);
+            let stored = self.key_bytes(&s, self.ordinal(field, i));
+            if stored != Some(value) {
+                let show = |b: &[u8]| format!("{:?}", String::from_utf8_lossy(b));
+                let at = s.column_at + i as usize * s.width;
+                return differs(
+                    at,
+                    field.name(),
+                    stored.map_or("nothing".into(), show),
+                    show(value),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the file is exactly the encoding of what it holds, with a dictionary of
+    /// distinct values in byte order each of which some record has: then an index whose
+    /// records all pass [`SealedIndex::check_record`] is byte for byte the one a rebuild
+    /// from the records makes. Else where the first fault lies, and what it is.
+    pub(crate) fn check_encoding(&self) -> std::result::Result<(), IndexFault> {
+        let n = self.records as usize;
+        let mut index = MemoryIndex {
+            timestamps: (0..self.records).map(|i| self.timestamp(i)).collect(),
+            outcomes: (0..self.records).map(|i| self.outcome(i)).collect(),
+            ..MemoryIndex::default()
+        };
+        for field in Field::ALL {
+            let s = self.section(field);
+            let Some(column) = index.keys.get_mut(field.slot()) else {
+                continue;
+            };
+            let mut previous: Option<&[u8]> = None;
+            for ordinal in 0..s.keys {
+                let key = self.key_bytes(&s, ordinal).unwrap_or_default();
+                if previous.is_some_and(|p| p >= key) {
+                    let why = format!(
+                        "{} dictionary out of byte order at ordinal {ordinal}",
+                        field.name()
+                    );
+                    return Err((s.entries_at as u64, CorruptionKind::BadField(why)));
+                }
+                previous = Some(key);
+                column.names.push(key.into());
+            }
+            column.column = (0..self.records).map(|i| self.ordinal(field, i)).collect();
+            column.postings = vec![Vec::new(); s.keys as usize];
+            for (i, &ordinal) in column.column.iter().enumerate() {
+                if let Some(list) = column.postings.get_mut(ordinal as usize) {
+                    list.push(i as u32);
+                }
+            }
+            if let Some(unused) = column.postings.iter().position(Vec::is_empty) {
+                let why = format!("{} ordinal {unused} is no record's value", field.name());
+                return Err((s.entries_at as u64, CorruptionKind::BadField(why)));
+            }
+            debug_assert_eq!(column.column.len(), n);
+        }
+        let again = encode(&index, self.identity);
+        let stored = self.bytes();
+        if stored == again.as_slice() {
+            return Ok(());
+        }
+        let at = stored
+            .iter()
+            .zip(&again)
+            .position(|(a, b)| a != b)
+            .unwrap_or(stored.len().min(again.len()));
+        let why = "the index is not encoded as its own contents encode".to_owned();
+        Err((at as u64, CorruptionKind::HashMismatch(why)))
     }
 
     fn section(&self, field: Field) -> Section {
