@@ -6,8 +6,8 @@
 use crate::bundle::verify_bundle;
 use crate::checkpoint::{Note, NoteVerifier, SignedCheckpoint};
 use crate::codec::{
-    IndexFields, decode_frame, decode_index_fields, decode_record, decode_record_head,
-    decode_record_with_bincode, encode_record_into, split_frame,
+    IndexFields, decode_frame, decode_index_fields, decode_raw_record, decode_record,
+    decode_record_head, decode_record_with_bincode, encode_record_into, split_frame,
 };
 use crate::event::{parse_canonical, parse_general, parse_json};
 use crate::merkle::Proof;
@@ -45,7 +45,22 @@ pub fn record(data: &[u8]) {
                 record.tenant_link
             ))
         );
-        let _ = record.event.to_json();
+        // Written straight from the stored bytes, the JSON is the decoded event's.
+        let mut json = Vec::new();
+        let raw = decode_raw_record(data).map(|(raw, _)| raw.write_json(Some(7), &mut json));
+        assert_eq!(
+            raw,
+            Ok(Ok(())),
+            "a record that decodes writes out from its bytes"
+        );
+        let mut again = Vec::new();
+        record.event.write_json(Some(7), &mut again);
+        assert_eq!(json, again);
+    } else if let Ok((raw, _)) = decode_raw_record(data) {
+        // A record that decodes only raw has a string that is not UTF-8.
+        assert!(raw.write_json(None, &mut Vec::new()).is_err());
+    }
+    if let Ok(record) = decode_record(data) {
         let mut again = Vec::new();
         encode_record_into(&record.event, record.tenant_link, &mut again);
         assert_eq!(decode_record(&again).ok(), Some(record));

@@ -247,3 +247,83 @@ fn a_cursor_is_refused_with_another_filter() {
     query.order = Order::OldestFirst;
     assert!(log.query(&query, |_, _| Ok(true)).is_err());
 }
+
+#[test]
+fn a_stored_string_that_is_not_utf8_is_reported_as_damage_of_its_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lines = common::lines(300, 9);
+    let log = Log::create(dir.path(), &small_segments(16 << 10)).expect("create");
+    common::append_all(&log, &lines, 50);
+    drop(log);
+    // Once the log is open (an open reads every record), record 5 of segment 0 is
+    // damaged in place: a byte of its user agent made invalid UTF-8, its frame's CRC made
+    // right again. Frames follow the 36-byte header: length, CRC, payload.
+    let log = Log::open(dir.path()).expect("open");
+    let victim = 5;
+    let first = common::segment_files(dir.path())[0].clone();
+    let mut bytes = std::fs::read(&first).expect("read");
+    let frame_len =
+        |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    let mut start = 36;
+    for _ in 0..victim {
+        start += 8 + frame_len(&bytes, start);
+    }
+    let payload = start + 8..start + 8 + frame_len(&bytes, start);
+    let agent = common::parse(&lines[victim])
+        .user_agent
+        .expect("a user agent")
+        .into_owned();
+    let at = bytes[payload.clone()]
+        .windows(agent.len())
+        .position(|w| w == agent.as_bytes())
+        .expect("the agent in the record")
+        + payload.start;
+    bytes[at] = 0xff;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[start..start + 4]);
+    crc.update(&bytes[payload]);
+    bytes[start + 4..start + 8].copy_from_slice(&crc.finalize().to_le_bytes());
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&first)
+        .expect("open");
+    std::os::unix::fs::FileExt::write_all_at(&file, &bytes[start..=at], start as u64)
+        .expect("write in place");
+    let victim = victim as u64;
+
+    let query = Query {
+        filter: Filter {
+            seqs: Some(victim..victim + 1),
+            ..Filter::default()
+        },
+        ..Query::default()
+    };
+    let err = log.query(&query, |_, _| Ok(true)).expect_err("damaged");
+    let text = err.to_string();
+    assert!(text.contains(&first.display().to_string()), "{text}");
+    assert!(
+        text.contains(&format!("record {victim}: user_agent")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("at byte {start}")), "{text}");
+    // Written out from its bytes, it is refused the same way, not copied.
+    let mut out = Vec::new();
+    let err = log
+        .query_raw(&query, |seq, event| {
+            let written = event.write_json(Some(seq), &mut out);
+            written.map_err(|e| log.damaged_record(seq, e))?;
+            Ok(true)
+        })
+        .expect_err("damaged");
+    assert_eq!(err.to_string(), text);
+    // Its neighbours read as ever.
+    let query = Query {
+        filter: Filter {
+            seqs: Some(victim + 1..300),
+            ..Filter::default()
+        },
+        ..Query::default()
+    };
+    let returned = log.query(&query, |_, _| Ok(true)).expect("query").returned;
+    assert_eq!(returned, 299 - victim);
+}

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use auditlog_engine::bundle::{Selection, write_bundle};
+use auditlog_engine::event::RawEvent;
 use auditlog_engine::query::Query;
 use auditlog_engine::{Event, Timestamp};
 
@@ -87,14 +88,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 type Out<'a> = std::io::BufWriter<std::io::StdoutLock<'a>>;
 
-/// Runs the export, handing each event to `write`; answers the first output error.
+/// Runs the export, handing each event's stored fields to `write`, which turns a damaged
+/// one into an engine error (`Err(Err(_))`); answers the first output error.
 fn export_with(
     log: &auditlog_engine::Log,
     query: &Query,
-    mut write: impl FnMut(u64, &Event<'_>) -> std::io::Result<()>,
+    mut write: impl FnMut(u64, RawEvent<'_>) -> Result<std::io::Result<()>, auditlog_engine::Error>,
 ) -> anyhow::Result<std::io::Result<()>> {
     let mut failed = None;
-    log.query(query, |seq, event| match write(seq, &event) {
+    log.query_raw(query, |seq, event| match write(seq, event)? {
         Ok(()) => Ok(true),
         Err(e) => {
             failed = Some(e);
@@ -117,9 +119,10 @@ fn export_jsonl(log: &auditlog_engine::Log, query: &Query, mut out: Out<'_>) -> 
     let mut line = Vec::with_capacity(1024);
     let written = export_with(log, query, |seq, event| {
         line.clear();
-        event.write_json(Some(seq), &mut line);
+        let encoded = event.write_json(Some(seq), &mut line);
+        encoded.map_err(|e| log.damaged_record(seq, e))?;
         line.push(b'\n');
-        out.write_all(&line)
+        Ok(out.write_all(&line))
     })?;
     output_result(written.and_then(|()| out.flush()))
 }
@@ -132,7 +135,8 @@ fn export_csv(log: &auditlog_engine::Log, query: &Query, out: Out<'_>) -> anyhow
         return output_result(Err(e.into()));
     }
     let written = export_with(log, query, |seq, event| {
-        Ok(write_csv(&mut csv, seq, event)?)
+        let event = event.to_event().map_err(|e| log.damaged_record(seq, e))?;
+        Ok(write_csv(&mut csv, seq, &event).map_err(std::io::Error::from))
     })?;
     output_result(written.and_then(|()| csv.flush()))
 }

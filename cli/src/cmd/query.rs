@@ -125,23 +125,22 @@ fn answer(log: &Log, args: &Args, format: Format) -> anyhow::Result<Vec<u8>> {
     let mut json = Vec::with_capacity(64 << 10);
     json.extend_from_slice(b"{\"events\":[");
     let mut rows: Vec<[String; 7]> = Vec::new();
-    let page = log
-        .query(&query, |seq, event| {
-            if args.explain {
-                return Ok(true);
+    let page = match format {
+        _ if args.explain => log.query_raw(&query, |_, _| Ok(true)),
+        Format::Json => log.query_raw(&query, |seq, event| {
+            if json.last() != Some(&b'[') {
+                json.push(b',');
             }
-            match format {
-                Format::Json => {
-                    if json.last() != Some(&b'[') {
-                        json.push(b',');
-                    }
-                    event.write_json(Some(seq), &mut json);
-                }
-                Format::Table => rows.push(row(seq, &event)),
-            }
+            let written = event.write_json(Some(seq), &mut json);
+            written.map_err(|e| log.damaged_record(seq, e))?;
             Ok(true)
-        })
-        .context("querying")?;
+        }),
+        Format::Table => log.query(&query, |seq, event| {
+            rows.push(row(seq, &event));
+            Ok(true)
+        }),
+    }
+    .context("querying")?;
     if args.explain {
         return Ok(page.plan.to_string().into_bytes());
     }

@@ -11,6 +11,7 @@ pub use frame::{
 };
 pub use record::{
     IndexFields, RECORD_KIND_EVENT, RECORD_KIND_LINKED_EVENT, Record, RecordError, RecordHead,
-    TENANT_LINK_BYTES, TenantLink, check_link, decode_event, decode_index_fields, decode_record,
-    decode_record_head, decode_record_with_bincode, encode_record_into,
+    TENANT_LINK_BYTES, TenantLink, check_link, decode_event, decode_index_fields,
+    decode_raw_record, decode_record, decode_record_head, decode_record_with_bincode,
+    encode_record_into,
 };

@@ -4,9 +4,7 @@
 //! Encoding is deterministic: one event and link have one encoding, so the leaf hash is
 //! fixed. Decoding refuses trailing bytes.
 
-use std::borrow::Cow;
-
-use crate::event::{Event, Outcome, Timestamp};
+use crate::event::{Event, Outcome, RawEvent, Timestamp};
 
 /// The kind byte of an event record without a tenant link (format versions 1 and 2).
 pub const RECORD_KIND_EVENT: u8 = 1;
@@ -206,20 +204,6 @@ pub fn decode_index_fields(payload: &[u8]) -> Result<IndexFields<'_>, RecordErro
     })
 }
 
-/// `bytes` as UTF-8 text, checked word by word when it is ASCII (as record strings
-/// nearly always are: `str::from_utf8` goes byte by byte through short unaligned strings).
-#[expect(
-    unsafe_code,
-    reason = "ASCII is UTF-8: skipping the second check of bytes just checked"
-)]
-fn utf8(bytes: &[u8]) -> Result<&str, std::str::Utf8Error> {
-    if bytes.is_ascii() {
-        // SAFETY: every byte is below 0x80, and a sequence of ASCII bytes is valid UTF-8.
-        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
-    }
-    std::str::from_utf8(bytes)
-}
-
 /// Reads bincode's standard encoding from the front of a byte slice.
 struct PrefixReader<'a> {
     bytes: &'a [u8],
@@ -275,21 +259,17 @@ impl<'a> PrefixReader<'a> {
         Ok(Timestamp(((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64)))
     }
 
-    /// A length-prefixed UTF-8 string.
-    fn str(&mut self, field: &str) -> Result<Cow<'a, str>, RecordError> {
-        let bytes = self
-            .bytes()
-            .ok_or_else(|| RecordError::Decode(format!("{field}: bad length or too short")))?;
-        utf8(bytes)
-            .map(Cow::Borrowed)
-            .map_err(|e| RecordError::Decode(format!("{field}: {e}")))
+    /// A length-prefixed string, as bytes.
+    fn string(&mut self, field: &str) -> Result<&'a [u8], RecordError> {
+        self.bytes()
+            .ok_or_else(|| RecordError::Decode(format!("{field}: bad length or too short")))
     }
 
     /// An option tag, then the string if present.
-    fn option_str(&mut self, field: &str) -> Result<Option<Cow<'a, str>>, RecordError> {
+    fn option_string(&mut self, field: &str) -> Result<Option<&'a [u8]>, RecordError> {
         match self.take(1).and_then(<[u8]>::first) {
             Some(0) => Ok(None),
-            Some(1) => self.str(field).map(Some),
+            Some(1) => self.string(field).map(Some),
             _ => Err(RecordError::Decode(format!("{field}: bad option tag"))),
         }
     }
@@ -310,30 +290,41 @@ impl<'a> PrefixReader<'a> {
 /// ("Event record") lays bincode's encoding out, since queries and exports decode every
 /// record they return and bincode's general decoder through serde costs several times
 /// more. It accepts exactly what bincode accepts, with the same result (the fuzz target
-/// `record` and a property test hold it to [`decode_record_with_bincode`]).
+/// `record` and a test hold it to [`decode_record_with_bincode`]).
 pub fn decode_record(payload: &[u8]) -> Result<Record<'_>, RecordError> {
+    let (raw, tenant_link) = decode_raw_record(payload)?;
+    let event = raw
+        .to_event()
+        .map_err(|e| RecordError::Decode(e.to_string()))?;
+    Ok(Record { event, tenant_link })
+}
+
+/// Decodes a record payload's fields and link, its strings as bytes not yet checked to be
+/// UTF-8: for writing the event out as JSON ([`RawEvent::write_json`] checks them as it
+/// copies them) without a second pass over each.
+pub fn decode_raw_record(payload: &[u8]) -> Result<(RawEvent<'_>, TenantLink), RecordError> {
     let (body, tenant_link) = split_record(payload)?;
     let mut r = PrefixReader { bytes: body };
-    let event = Event {
+    let event = RawEvent {
         timestamp: r.timestamp()?,
-        actor_id: r.str("actor.user_id")?,
-        actor_email: r.option_str("actor.email")?,
-        actor_kind: r.option_str("actor.kind")?,
-        tenant_id: r.str("organization.id")?,
-        tenant_name: r.option_str("organization.name")?,
-        action: r.str("action")?,
-        resource_type: r.option_str("resource.type")?,
-        resource_id: r.option_str("resource.id")?,
+        actor_id: r.string("actor.user_id")?,
+        actor_email: r.option_string("actor.email")?,
+        actor_kind: r.option_string("actor.kind")?,
+        tenant_id: r.string("organization.id")?,
+        tenant_name: r.option_string("organization.name")?,
+        action: r.string("action")?,
+        resource_type: r.option_string("resource.type")?,
+        resource_id: r.option_string("resource.id")?,
         outcome: r.outcome()?,
-        ip_address: r.option_str("ip_address")?,
-        user_agent: r.option_str("user_agent")?,
-        metadata: r.option_str("metadata")?,
-        event_id: r.option_str("event_id")?,
+        ip_address: r.option_string("ip_address")?,
+        user_agent: r.option_string("user_agent")?,
+        metadata: r.option_string("metadata")?,
+        event_id: r.option_string("event_id")?,
     };
     if !r.bytes.is_empty() {
         return Err(RecordError::TrailingBytes(r.bytes.len()));
     }
-    Ok(Record { event, tenant_link })
+    Ok((event, tenant_link))
 }
 
 /// [`decode_record`] through bincode's own decoder: the reference the hand-written one is

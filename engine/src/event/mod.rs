@@ -6,6 +6,7 @@
 
 mod canonical;
 mod json;
+mod raw;
 mod time;
 mod validate;
 
@@ -18,6 +19,7 @@ pub(crate) use canonical::parse as parse_canonical;
 #[cfg(feature = "testing")]
 pub(crate) use json::parse_general;
 pub use json::parse_json;
+pub use raw::{NotUtf8, RawEvent};
 pub use time::Timestamp;
 pub use validate::{EventError, limits};
 
@@ -148,7 +150,8 @@ impl Event<'_> {
     /// Appends the event as one JSON object (no newline) in the ingest shape; with
     /// `seq`, a leading `"seq":N` member.
     pub fn write_json(&self, seq: Option<u64>, out: &mut Vec<u8>) {
-        json::write_json(self, seq, out);
+        // An event's strings are UTF-8: this cannot fail.
+        let _ = self.raw().write_json(seq, out);
     }
 
     /// The event as JSON text in the ingest shape.

@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 
-use crate::event::{Event, Outcome};
+use crate::event::{Event, Outcome, RawEvent};
 use crate::log::TimeRange;
 
 /// An action filter: `auth.login` matches that action only; `permission.*` (any text
@@ -40,9 +40,13 @@ impl ActionPattern {
 
     /// Whether `action` matches.
     pub fn matches(&self, action: &str) -> bool {
+        self.matches_bytes(action.as_bytes())
+    }
+
+    fn matches_bytes(&self, action: &[u8]) -> bool {
         match self {
-            ActionPattern::Exact(a) => action == a,
-            ActionPattern::Prefix(p) => action.starts_with(p.as_str()),
+            ActionPattern::Exact(a) => action == a.as_bytes(),
+            ActionPattern::Prefix(p) => action.starts_with(p.as_bytes()),
         }
     }
 }
@@ -81,19 +85,24 @@ pub struct Filter {
 impl Filter {
     /// Whether `event`, number `seq`, is selected.
     pub fn matches(&self, seq: u64, event: &Event<'_>) -> bool {
+        self.matches_raw(seq, &event.raw())
+    }
+
+    /// [`Filter::matches`] on the event's stored fields.
+    pub fn matches_raw(&self, seq: u64, event: &RawEvent<'_>) -> bool {
+        let equal = |wanted: &Option<String>, value: Option<&[u8]>| {
+            wanted
+                .as_deref()
+                .is_none_or(|w| value == Some(w.as_bytes()))
+        };
         self.seqs.as_ref().is_none_or(|r| r.contains(&seq))
-            && self.tenant.as_deref().is_none_or(|t| event.tenant_id == t)
-            && self.actor.as_deref().is_none_or(|a| event.actor_id == a)
-            && (self.actions.is_empty() || self.actions.iter().any(|p| p.matches(&event.action)))
+            && equal(&self.tenant, Some(event.tenant_id))
+            && equal(&self.actor, Some(event.actor_id))
+            && (self.actions.is_empty()
+                || self.actions.iter().any(|p| p.matches_bytes(event.action)))
             && (self.outcomes.is_empty() || self.outcomes.contains(&event.outcome))
-            && self
-                .resource_type
-                .as_deref()
-                .is_none_or(|t| event.resource_type.as_deref() == Some(t))
-            && self
-                .resource_id
-                .as_deref()
-                .is_none_or(|i| event.resource_id.as_deref() == Some(i))
+            && equal(&self.resource_type, event.resource_type)
+            && equal(&self.resource_id, event.resource_id)
             && self.time.contains(event.timestamp)
     }
 

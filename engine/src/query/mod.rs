@@ -16,8 +16,8 @@ pub use cursor::{Cursor, Order};
 pub use filter::{ActionPattern, Filter};
 pub use plan::Access;
 
-use crate::error::{Error, Result};
-use crate::event::{Event, Outcome};
+use crate::error::{Corruption, CorruptionKind, Error, Result};
+use crate::event::{Event, Outcome, RawEvent};
 pub use crate::index::IndexSource;
 use crate::index::{IndexRead, MemoryView, SealedIndex, SharedIndex, load_or_build};
 use crate::log::Log;
@@ -149,6 +149,45 @@ impl Log {
         query: &Query,
         mut visit: impl FnMut(u64, Event<'_>) -> Result<bool>,
     ) -> Result<Page> {
+        self.query_raw(query, |seq, raw| {
+            let event = raw.to_event().map_err(|e| self.damaged_record(seq, e))?;
+            visit(seq, event)
+        })
+    }
+
+    /// The error for record `seq` found damaged by a visitor of [`Log::query_raw`] (a
+    /// string that is not UTF-8): corruption of its segment, at its frame.
+    pub fn damaged_record(&self, seq: u64, why: impl std::fmt::Display) -> Error {
+        let view = self.shared.view.read();
+        let active = view.active.as_ref().filter(|a| a.base_seq <= seq);
+        let place = match active {
+            Some(a) => {
+                let i = usize::try_from(seq - a.base_seq).unwrap_or(usize::MAX);
+                let offset = a.offsets.get(i).map_or(0, |&o| u64::from(o));
+                Some((a.path.clone(), offset))
+            }
+            None => view
+                .sealed
+                .iter()
+                .rev()
+                .find(|s| s.base() <= seq)
+                .map(|s| (s.path.clone(), s.frame_offset(seq).unwrap_or(0))),
+        };
+        let kind = CorruptionKind::BadField(format!("record {seq}: {why}"));
+        match place {
+            Some((path, offset)) => Error::Corruption(Corruption::new(path, offset, kind)),
+            None => Error::InvalidArgument(format!("record {seq}: {why}")),
+        }
+    }
+
+    /// [`Log::query`] handing over each event's stored fields, its strings not yet checked
+    /// to be UTF-8: for writing events out ([`RawEvent::write_json`] checks each string
+    /// as it copies it) without decoding them twice.
+    pub fn query_raw(
+        &self,
+        query: &Query,
+        mut visit: impl FnMut(u64, RawEvent<'_>) -> Result<bool>,
+    ) -> Result<Page> {
         let fingerprint = query.filter.fingerprint();
         let after = match &query.cursor {
             Some(c) if c.fingerprint != fingerprint || c.order != query.order => {
@@ -215,7 +254,7 @@ impl Log {
                 return Ok(true);
             }
             reader.each(self, source, hits, |seq, event| {
-                if filter.matches(seq, &event) {
+                if filter.matches_raw(seq, &event) {
                     add(event.outcome.code());
                 }
                 Ok(true)
@@ -229,13 +268,13 @@ impl Log {
         &self,
         query: &Query,
         after: Option<u64>,
-        mut visit: impl FnMut(u64, Event<'_>) -> Result<bool>,
+        mut visit: impl FnMut(u64, RawEvent<'_>) -> Result<bool>,
     ) -> Result<Plan> {
         let mut reader = RecordReader::default();
         self.search(query, after, |source, hits, _| {
             reader.each(self, source, hits, |seq, event| {
                 // The index chose the record; the record itself has the last word.
-                Ok(!query.filter.matches(seq, &event) || visit(seq, event)?)
+                Ok(!query.filter.matches_raw(seq, &event) || visit(seq, event)?)
             })
         })
     }

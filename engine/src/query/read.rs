@@ -4,9 +4,9 @@
 //! events one small read each, never a large window per event).
 
 use super::{ActiveSource, Source};
-use crate::codec::{decode_event, decode_frame};
+use crate::codec::{decode_frame, decode_raw_record};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
-use crate::event::Event;
+use crate::event::RawEvent;
 use crate::log::Log;
 use crate::segment::ReadableMap;
 
@@ -34,13 +34,14 @@ fn undecodable(source: &Source, offset: u64, seq: u64, why: impl std::fmt::Displ
 
 impl RecordReader {
     /// Calls `visit(seq, event)` for each of `seqs` (records of `source`), in the order
-    /// given, until it returns `Ok(false)`; returns whether it never did.
+    /// given, until it returns `Ok(false)`; returns whether it never did. The events'
+    /// strings are not yet checked to be UTF-8: the visitor does that as it uses them.
     pub(super) fn each(
         &mut self,
         log: &Log,
         source: &Source,
         seqs: &[u64],
-        mut visit: impl FnMut(u64, Event<'_>) -> Result<bool>,
+        mut visit: impl FnMut(u64, RawEvent<'_>) -> Result<bool>,
     ) -> Result<bool> {
         let sealed = match source {
             Source::Sealed(segment) => Some(std::sync::Arc::clone(segment)),
@@ -61,7 +62,7 @@ impl RecordReader {
         };
         for &seq in seqs {
             let payload = segment.payload(seq)?;
-            let event = decode_event(payload)
+            let (event, _) = decode_raw_record(payload)
                 .map_err(|e| undecodable(source, segment.frame_offset(seq).unwrap_or(0), seq, e))?;
             if !visit(seq, event)? {
                 return Ok(false);
@@ -100,7 +101,7 @@ impl RecordReader {
         source: &Source,
         active: &ActiveSource,
         seqs: &[u64],
-        mut visit: impl FnMut(u64, Event<'_>) -> Result<bool>,
+        mut visit: impl FnMut(u64, RawEvent<'_>) -> Result<bool>,
     ) -> Result<bool> {
         let mut k = 0;
         while k < seqs.len() {
@@ -139,8 +140,8 @@ impl RecordReader {
                     .unwrap_or_default();
                 let (payload, _) =
                     decode_frame(bytes).map_err(|e| undecodable(source, start, seq, e))?;
-                let event =
-                    decode_event(payload).map_err(|e| undecodable(source, start, seq, e))?;
+                let (event, _) =
+                    decode_raw_record(payload).map_err(|e| undecodable(source, start, seq, e))?;
                 if !visit(seq, event)? {
                     return Ok(false);
                 }
