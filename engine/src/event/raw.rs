@@ -102,12 +102,23 @@ impl<'a> RawEvent<'a> {
         write_opt(out, b",\"name\":", "organization.name", self.tenant_name)?;
         out.extend_from_slice(b"},\"action\":");
         write_str(out, "action", self.action)?;
-        if let (Some(kind), Some(id)) = (self.resource_type, self.resource_id) {
-            out.extend_from_slice(b",\"resource\":{\"type\":");
-            write_str(out, "resource.type", kind)?;
-            out.extend_from_slice(b",\"id\":");
-            write_str(out, "resource.id", id)?;
-            out.push(b'}');
+        match (self.resource_type, self.resource_id) {
+            (Some(kind), Some(id)) => {
+                out.extend_from_slice(b",\"resource\":{\"type\":");
+                write_str(out, "resource.type", kind)?;
+                out.extend_from_slice(b",\"id\":");
+                write_str(out, "resource.id", id)?;
+                out.push(b'}');
+            }
+            // Half a resource (never ingested: JSON has both or neither) is not written,
+            // but it is checked like every string of the record.
+            (Some(half), None) | (None, Some(half)) => {
+                utf8(half).map_err(|source| NotUtf8 {
+                    field: "resource",
+                    source,
+                })?;
+            }
+            (None, None) => {}
         }
         out.extend_from_slice(b",\"outcome\":\"");
         out.extend_from_slice(self.outcome.as_str().as_bytes());
@@ -171,7 +182,8 @@ fn utf8(bytes: &[u8]) -> Result<&str, Utf8Error> {
 /// Whether every byte is ASCII and none a control character, `"` or `\\`: a string
 /// JSON takes as it is. Eight bytes at a time, the last ones padded to a word (SWAR: a
 /// zero byte of `x ^ pattern`, or a byte below 0x20, sets its high bit); record strings
-/// are short, and this beats a vector loop on them.
+/// are short, and this beats a vector loop on them (and copying word by word as it goes
+/// beats neither).
 fn is_plain(bytes: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
