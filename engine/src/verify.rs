@@ -19,7 +19,7 @@ use crate::config::LogConfig;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::heads::TenantHeads;
-use crate::index::SealedIndex;
+use crate::index::{IndexChecker, SealedIndex};
 use crate::merkle::{CompactRange, Hash, HashAlg};
 use crate::segment::{
     FOOTER_BYTES, SegmentFooter, SegmentHeader, list_segment_bases, segment_path,
@@ -444,7 +444,7 @@ pub fn verify_dir_against(
             }
         };
         // A sealed segment's index is checked with its records: each record's entries
-        // by the workers, the file's encoding of them on a thread of its own meanwhile.
+        // by the workers, its postings on a thread of their own meanwhile.
         let index = match &footer {
             Some((_, f)) => match load_index(storage.as_ref(), &path, base, f, &mut notes) {
                 Ok(index) => index,
@@ -455,16 +455,25 @@ pub fn verify_dir_against(
             },
             None => None,
         };
+        let checker = match index.as_ref().map(SealedIndex::checker) {
+            Some(Ok(checker)) => Some(checker),
+            Some(Err(fault)) => {
+                let path = crate::index::index_path(&path);
+                index_faults.get_or_insert(index_fault(&path, fault));
+                None
+            }
+            None => None,
+        };
         let checks = RecordChecks {
             path: &path,
             alg,
             interner: &interner,
-            index: index.as_ref(),
+            index: checker.as_ref(),
         };
-        let (checked, encoding) = std::thread::scope(|scope| {
-            let encoding = index.as_ref().map(|i| scope.spawn(|| i.check_encoding()));
+        let (checked, postings) = std::thread::scope(|scope| {
+            let postings = checker.as_ref().map(|c| scope.spawn(|| c.check_postings()));
             let checked = check_records(bytes, &frames, base, &checks, retired.take(), grow);
-            (checked, encoding.map(|e| e.join()))
+            (checked, postings.map(|p| p.join()))
         });
         let (min_ts, max_ts) = match (checked, walk_error) {
             (Ok(bounds), None) => {
@@ -509,16 +518,16 @@ pub fn verify_dir_against(
                 max_ts,
             )?;
         }
-        if let Some(index) = &index {
-            match encoding {
+        if let Some(checker) = &checker {
+            match postings {
                 Some(Ok(Ok(()))) => report.indexes_checked += 1,
                 Some(Ok(Err(fault))) => {
-                    index_faults.get_or_insert(index_fault(index.path(), fault));
+                    index_faults.get_or_insert(index_fault(checker.path(), fault));
                 }
                 // A panic is a bug; the index is derived data, so it is said, not raised.
                 _ => {
                     let why = CorruptionKind::BadField("its check failed".into());
-                    index_faults.get_or_insert(corrupt(index.path(), 0, why));
+                    index_faults.get_or_insert(corrupt(checker.path(), 0, why));
                 }
             }
         }
@@ -1149,7 +1158,7 @@ struct RecordChecks<'a> {
     alg: HashAlg,
     interner: &'a Interner,
     /// The segment's index file, whose entries must hold each record's values.
-    index: Option<&'a SealedIndex>,
+    index: Option<&'a IndexChecker<'a>>,
 }
 
 /// What [`check_records`] found of good records: their time bounds, and the first record
@@ -1253,7 +1262,7 @@ fn check_chunk<'a>(
 /// Whether the index entries of record `seq` (its frame at `place`) hold its values.
 fn check_indexed(
     segment_path: &Path,
-    index: &SealedIndex,
+    index: &IndexChecker<'_>,
     seq: u64,
     place: &FramePlace,
     payload: &[u8],

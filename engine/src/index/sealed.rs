@@ -9,8 +9,6 @@ use super::encode::{
 };
 use std::path::{Path, PathBuf};
 
-use super::encode::encode;
-use super::memory::MemoryIndex;
 use super::{Field, IndexRead, varint};
 use crate::codec::IndexFields;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
@@ -160,129 +158,60 @@ impl SealedIndex {
         self.bytes.as_slice()
     }
 
-    /// The file.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Whether record `seq`'s entries hold `fields`, the record's own: else where in the file
-    /// the first entry that does not lies, and what it says. With
-    /// [`SealedIndex::check_encoding`], this is what `verify` checks (docs/FORMAT.md,
-    /// "Index file").
-    pub(crate) fn check_record(
-        &self,
-        seq: u64,
-        fields: &IndexFields<'_>,
-    ) -> std::result::Result<(), IndexFault> {
-        let i = seq
-            .checked_sub(self.identity.base_seq)
-            .and_then(|i| u32::try_from(i).ok())
-            .filter(|&i| i < self.records)
-            .ok_or_else(|| {
-                let why = format!("record {seq} lies outside the index");
-                (0, CorruptionKind::BadField(why))
-            })?;
-        let differs = |at: usize, what: &str, stored: String, found: String| {
-            let why = format!(
-                "the index says record {seq}'s {what} is {stored}, the record says {found}"
-            );
-            Err((at as u64, CorruptionKind::HashMismatch(why)))
-        };
-        let stored = self.timestamp(i);
-        if stored != fields.timestamp.0 {
-            let at = HEADER_BYTES + i as usize * 8;
-            return differs(
-                at,
-                "timestamp",
-                stored.to_string(),
-                fields.timestamp.0.to_string(),
-            );
-        }
-        let stored = self.outcome(i);
-        if stored != fields.outcome {
-            let at = self.outcomes_at + i as usize;
-            return differs(
-                at,
-                "outcome",
-                stored.to_string(),
-                fields.outcome.to_string(),
-            );
-        }
-        for (field, value) in [
-            (Field::Tenant, fields.tenant_id),
-            (Field::Actor, fields.actor_id),
-            (Field::Action, fields.action),
-        ] {
-            let s = self.section(field);
-            let stored = self.key_bytes(&s, self.ordinal(field, i));
-            if stored != Some(value) {
-                let show = |b: &[u8]| format!("{:?}", String::from_utf8_lossy(b));
-                let at = s.column_at + i as usize * s.width;
-                return differs(
-                    at,
-                    field.name(),
-                    stored.map_or("nothing".into(), show),
-                    show(value),
-                );
+    /// Checks what `verify` can check of the file alone before its records: the header's
+    /// zero bytes, and each dictionary (entries in order and within their areas, values
+    /// distinct and in byte order, each with at least one record); then readies the
+    /// per-record check ([`IndexChecker::check_record`]) and the postings check
+    /// ([`IndexChecker::check_postings`]). An index that passes all three is byte for byte
+    /// the one a rebuild from the records makes, without building one: every byte is
+    /// either checked against the records or determined by what is.
+    pub(crate) fn checker(&self) -> std::result::Result<IndexChecker<'_>, IndexFault> {
+        let data = self.bytes();
+        for at in (10..12).chain(56..HEADER_BYTES) {
+            if data.get(at).copied().unwrap_or(1) != 0 {
+                let why = "a reserved header byte is not zero".to_owned();
+                return Err((at as u64, CorruptionKind::BadField(why)));
             }
         }
-        Ok(())
-    }
-
-    /// Whether the file is exactly the encoding of what it holds, with a dictionary of
-    /// distinct values in byte order each of which some record has: then an index whose
-    /// records all pass [`SealedIndex::check_record`] is byte for byte the one a rebuild
-    /// from the records makes. Else where the first fault lies, and what it is.
-    pub(crate) fn check_encoding(&self) -> std::result::Result<(), IndexFault> {
-        let n = self.records as usize;
-        let mut index = MemoryIndex {
-            timestamps: (0..self.records).map(|i| self.timestamp(i)).collect(),
-            outcomes: (0..self.records).map(|i| self.outcome(i)).collect(),
-            ..MemoryIndex::default()
-        };
-        for field in Field::ALL {
+        let mut keys: [Vec<(u32, u32)>; 3] = Default::default();
+        for (field, ranges) in Field::ALL.into_iter().zip(&mut keys) {
             let s = self.section(field);
-            let Some(column) = index.keys.get_mut(field.slot()) else {
-                continue;
+            let bad = |ordinal: u32, what: &str| {
+                let why = format!("{} ordinal {ordinal}: {what}", field.name());
+                let at = s.entries_at + ordinal as usize * ENTRY_BYTES;
+                Err((at as u64, CorruptionKind::BadField(why)))
             };
+            ranges.reserve(s.keys as usize);
+            let (mut key_start, mut postings_start) = (0, 0);
             let mut previous: Option<&[u8]> = None;
             for ordinal in 0..s.keys {
-                let key = self.key_bytes(&s, ordinal).unwrap_or_default();
+                let Some((key_end, postings_end, count)) = self.entry(&s, ordinal) else {
+                    return bad(ordinal, "entry missing");
+                };
+                if key_end < key_start || key_end > s.keys_len {
+                    return bad(ordinal, "key end out of order");
+                }
+                if postings_end < postings_start || postings_end > s.postings_len {
+                    return bad(ordinal, "postings end out of order");
+                }
+                if count == 0 {
+                    return bad(ordinal, "no record has this value");
+                }
+                let key = data
+                    .get(s.keys_at + key_start..s.keys_at + key_end)
+                    .unwrap_or_default();
                 if previous.is_some_and(|p| p >= key) {
-                    let why = format!(
-                        "{} dictionary out of byte order at ordinal {ordinal}",
-                        field.name()
-                    );
-                    return Err((s.entries_at as u64, CorruptionKind::BadField(why)));
+                    return bad(ordinal, "the dictionary is out of byte order");
                 }
                 previous = Some(key);
-                column.names.push(key.into());
+                ranges.push(((s.keys_at + key_start) as u32, (s.keys_at + key_end) as u32));
+                (key_start, postings_start) = (key_end, postings_end);
             }
-            column.column = (0..self.records).map(|i| self.ordinal(field, i)).collect();
-            column.postings = vec![Vec::new(); s.keys as usize];
-            for (i, &ordinal) in column.column.iter().enumerate() {
-                if let Some(list) = column.postings.get_mut(ordinal as usize) {
-                    list.push(i as u32);
-                }
+            if key_start != s.keys_len || postings_start != s.postings_len {
+                return bad(s.keys, "the areas hold bytes no entry names");
             }
-            if let Some(unused) = column.postings.iter().position(Vec::is_empty) {
-                let why = format!("{} ordinal {unused} is no record's value", field.name());
-                return Err((s.entries_at as u64, CorruptionKind::BadField(why)));
-            }
-            debug_assert_eq!(column.column.len(), n);
         }
-        let again = encode(&index, self.identity);
-        let stored = self.bytes();
-        if stored == again.as_slice() {
-            return Ok(());
-        }
-        let at = stored
-            .iter()
-            .zip(&again)
-            .position(|(a, b)| a != b)
-            .unwrap_or(stored.len().min(again.len()));
-        let why = "the index is not encoded as its own contents encode".to_owned();
-        Err((at as u64, CorruptionKind::HashMismatch(why)))
+        Ok(IndexChecker { index: self, keys })
     }
 
     fn section(&self, field: Field) -> Section {
@@ -425,6 +354,147 @@ impl IndexRead for SealedIndex {
         }
         if at != list.len() {
             return Err(damaged("trailing bytes"));
+        }
+        Ok(())
+    }
+}
+
+/// `verify`'s check of an index file against its records (see [`SealedIndex::checker`]).
+pub(crate) struct IndexChecker<'a> {
+    index: &'a SealedIndex,
+    /// Per field, each ordinal's value as a range of the file.
+    keys: [Vec<(u32, u32)>; 3],
+}
+
+impl IndexChecker<'_> {
+    /// The file checked.
+    pub(crate) fn path(&self) -> &Path {
+        &self.index.path
+    }
+
+    /// Whether record `seq`'s entries hold `fields`, the record's own: else where in the
+    /// file the first entry that does not lies, and what it says.
+    pub(crate) fn check_record(
+        &self,
+        seq: u64,
+        fields: &IndexFields<'_>,
+    ) -> std::result::Result<(), IndexFault> {
+        let index = self.index;
+        let i = seq
+            .checked_sub(index.identity.base_seq)
+            .and_then(|i| u32::try_from(i).ok())
+            .filter(|&i| i < index.records)
+            .ok_or_else(|| {
+                let why = format!("record {seq} lies outside the index");
+                (0, CorruptionKind::BadField(why))
+            })?;
+        let differs = |at: usize, what: &str, stored: String, found: String| {
+            let why = format!(
+                "the index says record {seq}'s {what} is {stored}, the record says {found}"
+            );
+            Err((at as u64, CorruptionKind::HashMismatch(why)))
+        };
+        let stored = index.timestamp(i);
+        if stored != fields.timestamp.0 {
+            let at = HEADER_BYTES + i as usize * 8;
+            return differs(
+                at,
+                "timestamp",
+                stored.to_string(),
+                fields.timestamp.0.to_string(),
+            );
+        }
+        let stored = index.outcome(i);
+        if stored != fields.outcome {
+            let at = index.outcomes_at + i as usize;
+            return differs(
+                at,
+                "outcome",
+                stored.to_string(),
+                fields.outcome.to_string(),
+            );
+        }
+        for ((field, value), ranges) in [
+            (Field::Tenant, fields.tenant_id),
+            (Field::Actor, fields.actor_id),
+            (Field::Action, fields.action),
+        ]
+        .into_iter()
+        .zip(&self.keys)
+        {
+            let ordinal = index.ordinal(field, i);
+            let stored = ranges
+                .get(ordinal as usize)
+                .and_then(|&(start, end)| index.bytes().get(start as usize..end as usize));
+            if stored != Some(value) {
+                let show = |b: &[u8]| format!("{:?}", String::from_utf8_lossy(b));
+                let s = index.section(field);
+                let at = s.column_at + i as usize * s.width;
+                return differs(
+                    at,
+                    field.name(),
+                    stored.map_or("nothing".into(), show),
+                    show(value),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether each postings list is, in shortest varints, exactly the records whose
+    /// ordinal column entry is its ordinal, rising: the lists of a rebuild.
+    pub(crate) fn check_postings(&self) -> std::result::Result<(), IndexFault> {
+        let index = self.index;
+        for field in Field::ALL {
+            let s = index.section(field);
+            let mut listed = 0u64;
+            for ordinal in 0..s.keys {
+                let (_, end, count) = index.entry(&s, ordinal).unwrap_or_default();
+                let (_, start) = index.starts(&s, ordinal);
+                let list = index
+                    .bytes()
+                    .get(s.postings_at + start..s.postings_at + end)
+                    .unwrap_or_default();
+                let bad = |at: usize, what: &str| {
+                    let why = format!("the postings of {} ordinal {ordinal} {what}", field.name());
+                    Err((at as u64, CorruptionKind::HashMismatch(why)))
+                };
+                let mut at = 0;
+                let mut previous: Option<u32> = None;
+                for _ in 0..count {
+                    let here = s.postings_at + start + at;
+                    let Some(value) = varint::get(list, &mut at) else {
+                        return bad(here, "hold a bad varint");
+                    };
+                    let record = match previous {
+                        None => Some(value),
+                        Some(p) if value > 0 => p.checked_add(value),
+                        Some(_) => None,
+                    };
+                    let Some(record) = record.filter(|&r| r < index.records) else {
+                        return bad(here, "are not rising record numbers of the segment");
+                    };
+                    if index.ordinal(field, record) != ordinal {
+                        return bad(
+                            here,
+                            &format!("list record {record}, which has another value"),
+                        );
+                    }
+                    previous = Some(record);
+                }
+                if at != list.len() {
+                    return bad(s.postings_at + start + at, "hold more than their count");
+                }
+                listed += u64::from(count);
+            }
+            if listed != u64::from(index.records) {
+                let why = format!(
+                    "the {} postings list {listed} of {} records",
+                    field.name(),
+                    index.records
+                );
+                return Err((s.entries_at as u64, CorruptionKind::HashMismatch(why)));
+            }
         }
         Ok(())
     }

@@ -12,7 +12,8 @@ pub(crate) fn put(value: u32, out: &mut Vec<u8>) {
 }
 
 /// Reads one value from the front of `bytes[*at..]`, advancing `at`; `None` when the bytes
-/// end first or the value does not fit 32 bits.
+/// end first, the value does not fit 32 bits, or it is not in its shortest form (a last
+/// byte of zero after others): one value has one encoding.
 pub(crate) fn get(bytes: &[u8], at: &mut usize) -> Option<u32> {
     let mut value = 0u32;
     for shift in (0..35).step_by(7) {
@@ -24,7 +25,7 @@ pub(crate) fn get(bytes: &[u8], at: &mut usize) -> Option<u32> {
         }
         value |= bits << shift;
         if byte & 0x80 == 0 {
-            return Some(value);
+            return (byte != 0 || shift == 0).then_some(value);
         }
     }
     None
@@ -48,6 +49,8 @@ mod tests {
         assert_eq!(at, bytes.len());
         assert_eq!(get(&[0xff, 0xff, 0xff, 0xff, 0x1f], &mut 0), None);
         assert_eq!(get(&[0x80, 0x80], &mut 0), None);
+        assert_eq!(get(&[0x81, 0x00], &mut 0), None, "1 in two bytes");
+        assert_eq!(get(&[0x00], &mut 0), Some(0));
         assert_eq!(get(&[], &mut 0), None);
     }
 }
