@@ -180,47 +180,65 @@ fn utf8(bytes: &[u8]) -> Result<&str, Utf8Error> {
 }
 
 /// Whether every byte is ASCII and none a control character, `"` or `\\`: a string
-/// JSON takes as it is. Eight bytes at a time, the last ones padded to a word (SWAR: a
-/// zero byte of `x ^ pattern`, or a byte below 0x20, sets its high bit); record strings
-/// are short, and this beats a vector loop on them (and copying word by word as it goes
-/// beats neither).
+/// JSON takes as it is. Eight bytes at a time (SWAR: a zero byte of `x ^ pattern`, or a
+/// byte below 0x20, sets its high bit); the last word overlaps the one before, and a
+/// string shorter than a word is padded with a plain byte, so no byte loop or `memcpy`
+/// call is needed. Record strings are short, and this beats a vector loop on them (and
+/// copying word by word as it goes beats neither).
 fn is_plain(bytes: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
-    let plain = |word: [u8; 8]| {
-        let x = u64::from_le_bytes(word);
+    let plain = |x: u64| {
         x & HIGHS == 0
             && x.wrapping_sub(ONES * 0x20) & HIGHS == 0
             && !has_zero(x ^ (ONES * u64::from(b'"')))
             && !has_zero(x ^ (ONES * u64::from(b'\\')))
     };
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
+    let word = |chunk: &[u8]| {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
-        if !plain(word) {
+        u64::from_le_bytes(word)
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        if !plain(word(chunk)) {
             return false;
         }
     }
-    // Padded with a byte that is plain.
-    let mut word = [b'a'; 8];
-    for (slot, &b) in word.iter_mut().zip(chunks.remainder()) {
-        *slot = b;
+    let rest = chunks.remainder();
+    match bytes.len().checked_sub(8) {
+        _ if rest.is_empty() => true,
+        Some(last) => bytes.get(last..).is_none_or(|tail| plain(word(tail))),
+        None => {
+            let mut x = ONES * u64::from(b'a');
+            for (i, &b) in rest.iter().enumerate() {
+                let shift = 8 * i as u32;
+                x = x & !(0xff << shift) | u64::from(b) << shift;
+            }
+            plain(x)
+        }
     }
-    plain(word)
 }
 
 /// Appends `value` as a JSON string: copied whole when plain (queries and exports write
 /// millions), else checked for UTF-8 and escaped.
+#[inline]
 fn write_str(out: &mut Vec<u8>, field: &'static str, value: &[u8]) -> Result<(), NotUtf8> {
-    if is_plain(value) {
-        out.reserve(value.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(value);
-        out.push(b'"');
-        return Ok(());
+    if !is_plain(value) {
+        return write_escaped(out, field, value);
     }
+    out.reserve(value.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(value);
+    out.push(b'"');
+    Ok(())
+}
+
+/// [`write_str`] of a string that is not plain: rare, so kept out of its way.
+#[cold]
+#[inline(never)]
+fn write_escaped(out: &mut Vec<u8>, field: &'static str, value: &[u8]) -> Result<(), NotUtf8> {
     let text = std::str::from_utf8(value).map_err(|source| NotUtf8 { field, source })?;
     // Writing to a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
@@ -287,6 +305,15 @@ mod tests {
                 v.fill(0xe2);
                 v[at] = special;
                 cases.push(v);
+            }
+        }
+        for len in 1..=17 {
+            for at in 0..len {
+                for special in [0u8, b'"', b'\\', 0x80] {
+                    let mut v = vec![b'z'; len];
+                    v[at] = special;
+                    cases.push(v);
+                }
             }
         }
         for case in cases {

@@ -41,8 +41,10 @@ pub struct Query {
 /// How a query was carried out, segment by segment.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
-    /// One entry per segment, in the order visited.
+    /// One entry per segment visited, in order.
     pub segments: Vec<SegmentPlan>,
+    /// Segments after those, not reached because the page was full.
+    pub not_reached: usize,
 }
 
 /// One segment's part of a plan.
@@ -299,7 +301,11 @@ impl Log {
         let mut matched = 0u64;
         let mut seqs = Vec::new();
         let mut outcomes = Vec::new();
-        for source in &sources {
+        for (visited, source) in sources.iter().enumerate() {
+            if done {
+                plan.not_reached = sources.len() - visited;
+                break;
+            }
             let base = source.base();
             let records = source.records();
             let mut entry = SegmentPlan {
@@ -307,7 +313,7 @@ impl Log {
                 first_seq: base,
                 records,
                 index: None,
-                access: Access::NotReached,
+                access: Access::Scan,
                 examined: 0,
                 matched: 0,
             };
@@ -323,8 +329,7 @@ impl Log {
                 (Some(a), Order::OldestFirst) => lo = lo.max(local(a.saturating_add(1))),
             }
             let (min_t, max_t) = source.time_bounds();
-            if done {
-            } else if lo >= hi {
+            if lo >= hi {
                 entry.access = Access::SkippedByCursor;
             } else if !filter.time.overlaps(min_t, max_t) {
                 entry.access = Access::SkippedByTime;
@@ -337,49 +342,39 @@ impl Log {
                 let cap = if filter.needs_record() { None } else { want };
                 seqs.clear();
                 outcomes.clear();
-                let range = lo as u32..hi as u32;
-                let mut with_index = |index: &dyn IndexRead| -> Result<()> {
-                    let resolved = match plan::resolve(index, filter, covers_time) {
-                        Ok(r) => r,
-                        Err(field) => {
-                            entry.access = Access::AbsentValue(field);
-                            return Ok(());
-                        }
-                    };
-                    let (access, examined) = plan::search(
-                        index,
-                        filter,
-                        &resolved,
-                        range.clone(),
-                        query.order,
-                        want,
-                        |i| {
-                            seqs.push(base + u64::from(i));
-                            outcomes.push(index.outcome(i));
-                            cap.is_none_or(|c| (seqs.len() as u64) < c)
-                        },
-                    )?;
-                    entry.access = access;
-                    entry.examined = examined;
-                    Ok(())
+                let wanted = SegmentSearch {
+                    filter,
+                    covers_time,
+                    range: lo as u32..hi as u32,
+                    order: query.order,
+                    want,
                 };
-                match source {
+                let mut hits = Hits {
+                    base,
+                    cap,
+                    seqs: &mut seqs,
+                    outcomes: &mut outcomes,
+                };
+                let (access, examined) = match source {
                     Source::Sealed(segment) => {
                         let (index, how) = self.sealed_index(segment)?;
                         entry.index = Some(how);
-                        with_index(index.as_ref())?;
+                        search_segment(index.as_ref(), wanted, &mut hits)?
                     }
                     Source::Active(active) => {
                         entry.index = Some(IndexSource::Memory);
                         // Searched under the lock, which is released before any record
                         // is read: a slow consumer never holds up the sync stage.
                         let guard = active.index.read();
-                        with_index(&MemoryView {
+                        let view = MemoryView {
                             index: &guard,
                             records: active.records,
-                        })?;
+                        };
+                        search_segment(&view, wanted, &mut hits)?
                     }
-                }
+                };
+                entry.access = access;
+                entry.examined = examined;
                 entry.matched = seqs.len() as u64;
                 matched += entry.matched;
                 done = !found(source, &seqs, &outcomes)?;
@@ -433,6 +428,51 @@ impl Log {
     }
 }
 
+/// Where one segment's matches go: their sequence numbers and outcomes, up to `cap`.
+struct Hits<'a> {
+    base: u64,
+    cap: Option<u64>,
+    seqs: &'a mut Vec<u64>,
+    outcomes: &'a mut Vec<u8>,
+}
+
+/// What a segment is searched for.
+struct SegmentSearch<'a> {
+    filter: &'a Filter,
+    /// The segment's time bounds lie inside the filter's range.
+    covers_time: bool,
+    /// The records searched (local numbers).
+    range: std::ops::Range<u32>,
+    order: Order,
+    /// How many hits the page still needs, if it has a limit.
+    want: Option<u64>,
+}
+
+/// Resolves the filter against one segment's index and collects its matches; generic
+/// over the index so its column reads inline into the scan.
+fn search_segment<I: IndexRead + ?Sized>(
+    index: &I,
+    wanted: SegmentSearch<'_>,
+    hits: &mut Hits<'_>,
+) -> Result<(Access, u64)> {
+    let SegmentSearch {
+        filter,
+        covers_time,
+        range,
+        order,
+        want,
+    } = wanted;
+    let resolved = match plan::resolve(index, filter, covers_time) {
+        Ok(r) => r,
+        Err(field) => return Ok((Access::AbsentValue(field), 0)),
+    };
+    plan::search(index, filter, &resolved, range, order, want, |i| {
+        hits.seqs.push(hits.base + u64::from(i));
+        hits.outcomes.push(index.outcome(i));
+        hits.cap.is_none_or(|c| (hits.seqs.len() as u64) < c)
+    })
+}
+
 impl std::fmt::Display for Access {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -451,7 +491,6 @@ impl std::fmt::Display for Access {
                 if *lists == 1 { "" } else { "s" }
             ),
             Access::Scan => f.write_str("column scan"),
-            Access::NotReached => f.write_str("not reached (page full)"),
         }
     }
 }
@@ -468,11 +507,11 @@ impl std::fmt::Display for Plan {
         writeln!(
             f,
             "{} segments: {searched} searched, {} skipped by time, {} by sequence range or cursor, {} lacking a value, {} not reached",
-            self.segments.len(),
+            self.segments.len() + self.not_reached,
             skipped(|a| *a == Access::SkippedByTime),
             skipped(|a| *a == Access::SkippedByCursor),
             skipped(|a| matches!(a, Access::AbsentValue(_))),
-            skipped(|a| *a == Access::NotReached),
+            self.not_reached,
         )?;
         for s in &self.segments {
             let name = s
@@ -497,6 +536,13 @@ impl std::fmt::Display for Plan {
                 write!(f, "; {} examined, {} matched", s.examined, s.matched)?;
             }
             writeln!(f)?;
+        }
+        if self.not_reached > 0 {
+            writeln!(
+                f,
+                "  {} more segments: not reached (page full)",
+                self.not_reached
+            )?;
         }
         Ok(())
     }

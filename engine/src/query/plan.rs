@@ -31,8 +31,6 @@ pub enum Access {
     },
     /// Candidates came from scanning the index columns.
     Scan,
-    /// The page was full before this segment was reached.
-    NotReached,
 }
 
 /// The filter's values as one segment's ordinals.
@@ -51,8 +49,8 @@ pub(crate) struct Resolved {
 /// Resolves `filter` against `index`; `Err` names the field whose value is absent.
 /// `covers_time` says the segment's time bounds lie inside the filter's range, so no
 /// record needs its timestamp checked.
-pub(crate) fn resolve(
-    index: &dyn IndexRead,
+pub(crate) fn resolve<I: IndexRead + ?Sized>(
+    index: &I,
     filter: &Filter,
     covers_time: bool,
 ) -> std::result::Result<Resolved, &'static str> {
@@ -98,8 +96,8 @@ pub(crate) fn resolve(
 /// `order`, handing each to `hit` until it returns `false`. `want` is how many hits the
 /// caller expects to need (for choosing the access path); returns the path and how many
 /// candidates were examined.
-pub(crate) fn search(
-    index: &dyn IndexRead,
+pub(crate) fn search<I: IndexRead + ?Sized>(
+    index: &I,
     filter: &Filter,
     r: &Resolved,
     range: Range<u32>,
@@ -203,8 +201,8 @@ pub(crate) fn search(
 
 /// Whether record `i` passes every column check (`skip`: the field whose postings
 /// produced it, already known to match).
-fn passes(
-    index: &dyn IndexRead,
+fn passes<I: IndexRead + ?Sized>(
+    index: &I,
     filter: &Filter,
     r: &Resolved,
     i: u32,
