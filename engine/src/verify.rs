@@ -1401,12 +1401,7 @@ fn load_index(
     let bytes = storage
         .map(&path)
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    let identity = crate::index::Identity {
-        base_seq: base,
-        records: u32::try_from(footer.record_count).unwrap_or(u32::MAX),
-        root: footer.root,
-    };
-    SealedIndex::parse(&path, bytes, identity)
+    SealedIndex::parse(&path, bytes, crate::index::identity_from(base, footer))
         .map(Some)
         .map_err(|fault| index_fault(&path, fault))
 }

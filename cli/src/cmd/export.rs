@@ -88,8 +88,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 type Out<'a> = std::io::BufWriter<std::io::StdoutLock<'a>>;
 
-/// Runs the export, handing each event's stored fields to `write`, which turns a damaged
-/// one into an engine error (`Err(Err(_))`); answers the first output error.
+/// Runs the export, handing each event's stored fields to `write`, which answers an
+/// engine error for a damaged one (`Err`) or the output's result (`Ok`); answers the
+/// first output error.
 fn export_with(
     log: &auditlog_engine::Log,
     query: &Query,

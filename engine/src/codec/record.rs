@@ -131,8 +131,7 @@ pub fn decode_record_head(payload: &[u8]) -> Result<RecordHead<'_>, RecordError>
     let (body, tenant_link) = split_record(payload)?;
     let short = || RecordError::Decode("the record ends before its tenant".into());
     let mut reader = PrefixReader { bytes: body };
-    let zigzag = reader.varint().ok_or_else(short)?;
-    let timestamp = Timestamp(((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64));
+    let timestamp = reader.timestamp()?;
     reader.bytes().ok_or_else(short)?; // actor_id
     reader.option_bytes().ok_or_else(short)?; // actor_email
     reader.option_bytes().ok_or_else(short)?; // actor_kind
@@ -180,8 +179,7 @@ pub fn decode_index_fields(payload: &[u8]) -> Result<IndexFields<'_>, RecordErro
     let (body, _) = split_record(payload)?;
     let short = || RecordError::Decode("the record ends before its outcome".into());
     let mut reader = PrefixReader { bytes: body };
-    let zigzag = reader.varint().ok_or_else(short)?;
-    let timestamp = Timestamp(((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64));
+    let timestamp = reader.timestamp()?;
     let actor_id = reader.bytes().ok_or_else(short)?;
     reader.option_bytes().ok_or_else(short)?; // actor_email
     reader.option_bytes().ok_or_else(short)?; // actor_kind
@@ -190,11 +188,7 @@ pub fn decode_index_fields(payload: &[u8]) -> Result<IndexFields<'_>, RecordErro
     let action = reader.bytes().ok_or_else(short)?;
     reader.option_bytes().ok_or_else(short)?; // resource_type
     reader.option_bytes().ok_or_else(short)?; // resource_id
-    let outcome = reader
-        .varint()
-        .and_then(|v| u8::try_from(v).ok())
-        .filter(|&v| usize::from(v) < crate::event::Outcome::ALL.len())
-        .ok_or_else(|| RecordError::Decode("the record's outcome is not one of four".into()))?;
+    let outcome = reader.outcome()?.code();
     Ok(IndexFields {
         timestamp,
         actor_id,
@@ -267,11 +261,8 @@ impl<'a> PrefixReader<'a> {
 
     /// An option tag, then the string if present.
     fn option_string(&mut self, field: &str) -> Result<Option<&'a [u8]>, RecordError> {
-        match self.take(1).and_then(<[u8]>::first) {
-            Some(0) => Ok(None),
-            Some(1) => self.string(field).map(Some),
-            _ => Err(RecordError::Decode(format!("{field}: bad option tag"))),
-        }
+        self.option_bytes()
+            .ok_or_else(|| RecordError::Decode(format!("{field}: bad option tag or length")))
     }
 
     /// The outcome: its variant index, a varint of at most 32 bits (as bincode reads a
@@ -392,6 +383,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn an_outcome_in_the_eight_byte_form_is_refused_by_every_reader() {
+        let line = br#"{"timestamp":"2026-03-01T12:34:56Z","actor":{"user_id":"u"},"organization":{"id":"o"},"action":"a.b","outcome":"denied"}"#;
+        let event = parse_json(line).expect("valid event");
+        let mut payload = Vec::new();
+        encode_record_into(&event, TenantLink::First, &mut payload);
+        // Walk to the outcome: kind byte, timestamp, then eight string fields.
+        let mut r = PrefixReader {
+            bytes: &payload[1..],
+        };
+        r.varint().unwrap();
+        r.bytes().unwrap();
+        r.option_bytes().unwrap();
+        r.option_bytes().unwrap();
+        r.bytes().unwrap();
+        r.option_bytes().unwrap();
+        r.bytes().unwrap();
+        r.option_bytes().unwrap();
+        r.option_bytes().unwrap();
+        let at = payload.len() - r.bytes.len();
+        assert_eq!(payload[at], 2, "denied");
+        let mut long = payload.clone();
+        long.splice(at..=at, [0xfd, 2, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(decode_record_with_bincode(&long).is_err());
+        assert!(decode_record(&long).is_err());
+        assert!(decode_index_fields(&long).is_err());
+        // The four-byte form bincode takes for a u32, and so do they.
+        let mut wide = payload.clone();
+        wide.splice(at..=at, [0xfc, 2, 0, 0, 0]);
+        assert!(decode_record_with_bincode(&wide).is_ok());
+        assert_eq!(
+            decode_record(&wide).map(|r| r.event.outcome),
+            Ok(Outcome::Denied)
+        );
+        assert_eq!(decode_index_fields(&wide).map(|f| f.outcome), Ok(2));
     }
 
     #[test]

@@ -113,10 +113,12 @@ impl<'a> RawEvent<'a> {
             // Half a resource (never ingested: JSON has both or neither) is not written,
             // but it is checked like every string of the record.
             (Some(half), None) | (None, Some(half)) => {
-                utf8(half).map_err(|source| NotUtf8 {
-                    field: "resource",
-                    source,
-                })?;
+                let field = if self.resource_type.is_some() {
+                    "resource.type"
+                } else {
+                    "resource.id"
+                };
+                utf8(half).map_err(|source| NotUtf8 { field, source })?;
             }
             (None, None) => {}
         }

@@ -1,8 +1,8 @@
 //! The index file's bytes (docs/FORMAT.md, "Index file"): a header naming the segment it
 //! belongs to, the timestamp and outcome columns, one section per field (its ordinal
 //! column, a sorted dictionary, postings as LEB128 deltas), and a CRC32 of everything
-//! before it. Encoding is deterministic, so `auditlog verify` can rebuild an index and
-//! compare bytes.
+//! before it. Encoding is deterministic: one segment has one index, byte for byte, which
+//! `auditlog verify` checks without building it (`SealedIndex::checker`).
 
 use super::memory::{KeyColumn, MemoryIndex};
 use super::{Field, varint};

@@ -9,7 +9,7 @@ use super::memory::MemoryIndex;
 use super::sealed::SealedIndex;
 use crate::codec::decode_index_fields;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
-use crate::segment::SealedSegment;
+use crate::segment::{SealedSegment, SegmentFooter};
 use crate::storage::{MappedBytes, Storage, write_atomically};
 
 /// The index file of the segment at `segment_path`.
@@ -19,10 +19,15 @@ pub(crate) fn index_path(segment_path: &Path) -> PathBuf {
 
 /// The identity an index of `segment` must carry.
 pub(crate) fn identity_of(segment: &SealedSegment) -> Identity {
+    identity_from(segment.base(), &segment.footer)
+}
+
+/// The identity an index of the segment from `base` with `footer` must carry.
+pub(crate) fn identity_from(base: u64, footer: &SegmentFooter) -> Identity {
     Identity {
-        base_seq: segment.base(),
-        records: segment.footer.record_count as u32,
-        root: segment.footer.root,
+        base_seq: base,
+        records: u32::try_from(footer.record_count).unwrap_or(u32::MAX),
+        root: footer.root,
     }
 }
 

@@ -173,7 +173,7 @@ impl SealedIndex {
                 return Err((at as u64, CorruptionKind::BadField(why)));
             }
         }
-        let mut keys: [Vec<(u32, u32)>; 3] = Default::default();
+        let mut keys: [Vec<(usize, usize)>; 3] = Default::default();
         for (field, ranges) in Field::ALL.into_iter().zip(&mut keys) {
             let s = self.section(field);
             let bad = |ordinal: u32, what: &str| {
@@ -189,10 +189,16 @@ impl SealedIndex {
                     return bad(ordinal, "entry missing");
                 };
                 if key_end < key_start || key_end > s.keys_len {
-                    return bad(ordinal, "key end out of order");
+                    return bad(
+                        ordinal,
+                        "its key's end is out of order or past the key area",
+                    );
                 }
                 if postings_end < postings_start || postings_end > s.postings_len {
-                    return bad(ordinal, "postings end out of order");
+                    return bad(
+                        ordinal,
+                        "its postings' end is out of order or past their area",
+                    );
                 }
                 if count == 0 {
                     return bad(ordinal, "no record has this value");
@@ -204,11 +210,12 @@ impl SealedIndex {
                     return bad(ordinal, "the dictionary is out of byte order");
                 }
                 previous = Some(key);
-                ranges.push(((s.keys_at + key_start) as u32, (s.keys_at + key_end) as u32));
+                ranges.push((s.keys_at + key_start, s.keys_at + key_end));
                 (key_start, postings_start) = (key_end, postings_end);
             }
             if key_start != s.keys_len || postings_start != s.postings_len {
-                return bad(s.keys, "the areas hold bytes no entry names");
+                let why = format!("{}: the areas hold bytes no entry names", field.name());
+                return Err((s.entries_at as u64, CorruptionKind::BadField(why)));
             }
         }
         Ok(IndexChecker { index: self, keys })
@@ -363,7 +370,7 @@ impl IndexRead for SealedIndex {
 pub(crate) struct IndexChecker<'a> {
     index: &'a SealedIndex,
     /// Per field, each ordinal's value as a range of the file.
-    keys: [Vec<(u32, u32)>; 3],
+    keys: [Vec<(usize, usize)>; 3],
 }
 
 impl IndexChecker<'_> {
@@ -425,7 +432,7 @@ impl IndexChecker<'_> {
             let ordinal = index.ordinal(field, i);
             let stored = ranges
                 .get(ordinal as usize)
-                .and_then(|&(start, end)| index.bytes().get(start as usize..end as usize));
+                .and_then(|&(start, end)| index.bytes().get(start..end));
             if stored != Some(value) {
                 let show = |b: &[u8]| format!("{:?}", String::from_utf8_lossy(b));
                 let s = index.section(field);
@@ -445,47 +452,30 @@ impl IndexChecker<'_> {
     /// ordinal column entry is its ordinal, rising: the lists of a rebuild.
     pub(crate) fn check_postings(&self) -> std::result::Result<(), IndexFault> {
         let index = self.index;
+        let mut list = Vec::new();
         for field in Field::ALL {
             let s = index.section(field);
             let mut listed = 0u64;
             for ordinal in 0..s.keys {
-                let (_, end, count) = index.entry(&s, ordinal).unwrap_or_default();
-                let (_, start) = index.starts(&s, ordinal);
-                let list = index
-                    .bytes()
-                    .get(s.postings_at + start..s.postings_at + end)
-                    .unwrap_or_default();
-                let bad = |at: usize, what: &str| {
-                    let why = format!("the postings of {} ordinal {ordinal} {what}", field.name());
-                    Err((at as u64, CorruptionKind::HashMismatch(why)))
-                };
-                let mut at = 0;
-                let mut previous: Option<u32> = None;
-                for _ in 0..count {
-                    let here = s.postings_at + start + at;
-                    let Some(value) = varint::get(list, &mut at) else {
-                        return bad(here, "hold a bad varint");
-                    };
-                    let record = match previous {
-                        None => Some(value),
-                        Some(p) if value > 0 => p.checked_add(value),
-                        Some(_) => None,
-                    };
-                    let Some(record) = record.filter(|&r| r < index.records) else {
-                        return bad(here, "are not rising record numbers of the segment");
-                    };
-                    if index.ordinal(field, record) != ordinal {
-                        return bad(
-                            here,
-                            &format!("list record {record}, which has another value"),
-                        );
-                    }
-                    previous = Some(record);
+                list.clear();
+                // Decoding checks the varints (shortest form), the rise and the count.
+                if let Err(e) = index.postings(field, ordinal, &mut list) {
+                    return Err(match e {
+                        Error::Corruption(c) => (c.offset, c.kind),
+                        other => (0, CorruptionKind::BadField(other.to_string())),
+                    });
                 }
-                if at != list.len() {
-                    return bad(s.postings_at + start + at, "hold more than their count");
+                if let Some(&record) = list.iter().find(|&&r| index.ordinal(field, r) != ordinal) {
+                    let (_, start) = index.starts(&s, ordinal);
+                    let why = format!(
+                        "the postings of {} ordinal {ordinal} list record {record}, which has \
+                         another value",
+                        field.name()
+                    );
+                    let at = s.postings_at + start;
+                    return Err((at as u64, CorruptionKind::HashMismatch(why)));
                 }
-                listed += u64::from(count);
+                listed += list.len() as u64;
             }
             if listed != u64::from(index.records) {
                 let why = format!(

@@ -222,21 +222,9 @@ fn scan_active(
     while seq < end_seq && offset < active.committed_len {
         let want = (active.committed_len - offset)
             .min((CHUNK_BYTES + MAX_RECORD_LEN_BYTES + FRAME_HEADER_BYTES) as u64);
-        let mapped = active
-            .map
-            .as_ref()
-            .and_then(|m| m.get(offset, offset + want));
-        let chunk = match mapped {
-            Some(mapped) => mapped,
-            None => {
-                buf.resize(want as usize, 0);
-                active
-                    .file
-                    .read_exact_at(&mut buf, offset)
-                    .map_err(|e| Error::io(format!("reading {}", active.path.display()), e))?;
-                &buf
-            }
-        };
+        let span = (offset, offset + want);
+        let map = active.map.as_ref();
+        let chunk = ReadableMap::read(map, &*active.file, &active.path, span, &mut buf)?;
         let mut at = 0usize;
         while seq < end_seq && at < chunk.len() {
             let place = RecordPlace {

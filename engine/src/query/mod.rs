@@ -184,7 +184,10 @@ impl Log {
 
     /// [`Log::query`] handing over each event's stored fields, its strings not yet checked
     /// to be UTF-8: for writing events out ([`RawEvent::write_json`] checks each string
-    /// as it copies it) without decoding them twice.
+    /// as it copies it) without decoding them twice. The filter compares stored bytes, so
+    /// a record the index chose but whose own fields fail the filter is passed over
+    /// whatever its bytes; a string that is not UTF-8 (a record whose CRC holds but that
+    /// this engine did not write so) shows when the event is written out.
     pub fn query_raw(
         &self,
         query: &Query,

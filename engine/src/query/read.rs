@@ -120,17 +120,8 @@ impl RecordReader {
                 (lo, hi) = (new_lo, new_hi);
                 j += 1;
             }
-            let run = match self.map.as_ref().and_then(|map| map.get(lo, hi)) {
-                Some(mapped) => mapped,
-                None => {
-                    self.buf.resize((hi - lo) as usize, 0);
-                    active
-                        .file
-                        .read_exact_at(&mut self.buf, lo)
-                        .map_err(|e| Error::io(format!("reading {}", active.path.display()), e))?;
-                    &self.buf
-                }
-            };
+            let map = self.map.as_ref();
+            let run = ReadableMap::read(map, &*active.file, &active.path, (lo, hi), &mut self.buf)?;
             for m in k..j {
                 let (Some(&seq), Some(&(start, end))) = (seqs.get(m), self.frames.get(m)) else {
                     break;

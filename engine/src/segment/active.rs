@@ -70,11 +70,32 @@ pub(crate) struct ReadableMap {
 impl ReadableMap {
     /// The bytes `start..end`, or `None` if they lie past what may be read from the map
     /// (read them with `pread`).
+    #[expect(unsafe_code, reason = "the map's contract, kept by `end`")]
     pub(crate) fn get(&self, start: u64, end: u64) -> Option<&[u8]> {
         if end > self.end {
             return None;
         }
-        self.map.committed(start..end)
+        // SAFETY: `end` is at most the committed length and the `map_limit` of the view
+        // it was taken from: bytes written, and never rewritten or cut while mapped.
+        unsafe { self.map.committed(start..end) }
+    }
+
+    /// The committed bytes `start..end`: from the map where they may be read from it
+    /// (`map`), else read from `file` into `buf`.
+    pub(crate) fn read<'b>(
+        map: Option<&'b ReadableMap>,
+        file: &dyn StorageFile,
+        path: &Path,
+        (start, end): (u64, u64),
+        buf: &'b mut Vec<u8>,
+    ) -> Result<&'b [u8]> {
+        if let Some(mapped) = map.and_then(|m| m.get(start, end)) {
+            return Ok(mapped);
+        }
+        buf.resize((end - start) as usize, 0);
+        file.read_exact_at(buf, start)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        Ok(buf)
     }
 }
 

@@ -66,15 +66,19 @@ impl AppendMap {
 
     /// The bytes at `range`, or `None` if the map does not reach them.
     ///
-    /// Callers pass only ranges of the file that are written and are never rewritten nor
-    /// cut while this map lives: committed records of the active segment (the engine only
-    /// appends to it; recovery cuts a torn tail before any map of the file exists, and
-    /// only bytes that no reader was given). See `ActiveView::mapped`.
+    /// # Safety
+    ///
+    /// `range` must lie within bytes of the file that are written and that nobody
+    /// rewrites or cuts while this map lives: in the engine, committed records of the
+    /// active segment below its `map_limit` (see `ActiveView::map_limit`: its own writer
+    /// only appends; a writer in another process may cut records a read-only process
+    /// found but that were not durable, which is why such a process reads only below
+    /// the durable ones from the map). Bytes past the end of the file raise `SIGBUS`.
     #[expect(
         unsafe_code,
-        reason = "reading a raw map: the range is written, stable and inside the map"
+        reason = "reading a raw map: the caller vouches the range is written and stable"
     )]
-    pub(crate) fn committed(&self, range: Range<u64>) -> Option<&[u8]> {
+    pub(crate) unsafe fn committed(&self, range: Range<u64>) -> Option<&[u8]> {
         let start = usize::try_from(range.start).ok()?;
         let end = usize::try_from(range.end).ok()?;
         if start > end || end > self.0.len() {
@@ -82,7 +86,7 @@ impl AppendMap {
         }
         // SAFETY: `start..end` lies inside the mapping (checked above), and within the
         // file's written bytes that no one changes while the map lives (the caller's
-        // contract above), so the memory is initialised, readable and immutable for the
+        // contract), so the memory is initialised, readable and immutable for the
         // slice's lifetime, which is bound to `self` (the mapping outlives it).
         Some(unsafe { std::slice::from_raw_parts(self.0.as_ptr().add(start), end - start) })
     }

@@ -50,8 +50,11 @@ pub trait Storage: Send + Sync + Debug {
     /// A read-only view of a file that is never written again (a sealed segment).
     fn map(&self, path: &Path) -> io::Result<MappedBytes>;
     /// A map of the first `len` bytes of a file that is being appended to (the active
-    /// segment); `None` where reads should go through [`StorageFile::read_exact_at`].
-    fn map_appending(&self, path: &Path, len: u64) -> io::Result<Option<AppendMap>>;
+    /// segment); `None` (the default) where reads should go through
+    /// [`StorageFile::read_exact_at`].
+    fn map_appending(&self, _path: &Path, _len: u64) -> io::Result<Option<AppendMap>> {
+        Ok(None)
+    }
 }
 
 /// An open file. Positional reads and writes, so one handle serves many threads.
