@@ -129,6 +129,17 @@ fn a_damaged_index_is_rebuilt_and_never_trusted() {
     auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}).expect("verify after rebuild");
 }
 
+/// Writes `bytes` as the index file `victim` with its CRC made right, and returns the fault
+/// `verify` finds in the log at `dir`.
+fn verify_fault_with_crc_fixed(dir: &Path, victim: &Path, bytes: &mut [u8]) -> String {
+    let body = bytes.len() - 4;
+    let crc = crc32fast::hash(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(victim, &bytes).expect("write");
+    let err = auditlog_engine::verify::verify_dir(dir, &mut |_| {}).expect_err("caught");
+    err.to_string()
+}
+
 #[test]
 fn verify_catches_an_index_edited_with_a_valid_checksum() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -137,12 +148,7 @@ fn verify_catches_an_index_edited_with_a_valid_checksum() {
     let mut bytes = std::fs::read(&victim).expect("read");
     // A timestamp in the column after the 64-byte header, CRC recomputed.
     bytes[64 + 8 * 10] ^= 0x01;
-    let body = bytes.len() - 4;
-    let crc = crc32fast::hash(&bytes[..body]);
-    bytes[body..].copy_from_slice(&crc.to_le_bytes());
-    std::fs::write(&victim, &bytes).expect("write");
-    let err = auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}).expect_err("caught");
-    let text = err.to_string();
+    let text = verify_fault_with_crc_fixed(dir.path(), &victim, &mut bytes);
     assert!(text.contains(&victim.display().to_string()), "{text}");
     assert!(text.contains(&format!("byte {}", 64 + 8 * 10)), "{text}");
     assert!(text.contains("record 10's timestamp"), "{text}");
@@ -162,12 +168,7 @@ fn verify_catches_an_index_edited_with_a_valid_checksum() {
     assert!(u32_at(&bytes, actors) > 2, "several actors");
     let at = actors + 16 + 7 * u32_at(&bytes, actors + 4);
     bytes[at] ^= 0x01;
-    let body = bytes.len() - 4;
-    let crc = crc32fast::hash(&bytes[..body]);
-    bytes[body..].copy_from_slice(&crc.to_le_bytes());
-    std::fs::write(&victim, &bytes).expect("write");
-    let err = auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}).expect_err("caught");
-    let text = err.to_string();
+    let text = verify_fault_with_crc_fixed(dir.path(), &victim, &mut bytes);
     assert!(text.contains(&format!("byte {at}")), "{text}");
     assert!(text.contains("record 7's actor"), "{text}");
     // A missing index is no fault, only a note.
