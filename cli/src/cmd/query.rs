@@ -122,7 +122,7 @@ fn answer(log: &Log, args: &Args, format: Format) -> anyhow::Result<Vec<u8>> {
         limit: Some(args.limit),
         cursor,
     };
-    let mut json = Vec::with_capacity(64 << 10);
+    let mut json = Vec::with_capacity(128 << 10);
     json.extend_from_slice(b"{\"events\":[");
     let mut rows: Vec<[String; 7]> = Vec::new();
     let page = match format {

@@ -230,15 +230,26 @@ impl<'a> PrefixReader<'a> {
         }
     }
 
-    /// A length-prefixed string, as bytes.
+    /// A length-prefixed string, as bytes. Record strings are short: a length below 251
+    /// is its own one-byte varint, read without the general reader.
+    #[inline]
     fn bytes(&mut self) -> Option<&'a [u8]> {
-        let len = usize::try_from(self.varint()?).ok()?;
+        let len = match self.bytes.split_first() {
+            Some((&len @ 0..=250, rest)) => {
+                self.bytes = rest;
+                usize::from(len)
+            }
+            _ => usize::try_from(self.varint()?).ok()?,
+        };
         self.take(len)
     }
 
     /// An option tag, then the string if present.
+    #[inline]
     fn option_bytes(&mut self) -> Option<Option<&'a [u8]>> {
-        match *self.take(1)?.first()? {
+        let (&tag, rest) = self.bytes.split_first()?;
+        self.bytes = rest;
+        match tag {
             0 => Some(None),
             1 => self.bytes().map(Some),
             _ => None,
@@ -254,15 +265,17 @@ impl<'a> PrefixReader<'a> {
     }
 
     /// A length-prefixed string, as bytes.
+    #[inline]
     fn string(&mut self, field: &str) -> Result<&'a [u8], RecordError> {
         self.bytes()
-            .ok_or_else(|| RecordError::Decode(format!("{field}: bad length or too short")))
+            .ok_or_else(|| malformed(field, "bad length or too short"))
     }
 
     /// An option tag, then the string if present.
+    #[inline]
     fn option_string(&mut self, field: &str) -> Result<Option<&'a [u8]>, RecordError> {
         self.option_bytes()
-            .ok_or_else(|| RecordError::Decode(format!("{field}: bad option tag or length")))
+            .ok_or_else(|| malformed(field, "bad option tag or length"))
     }
 
     /// The outcome: its variant index, a varint of at most 32 bits (as bincode reads a
@@ -275,6 +288,13 @@ impl<'a> PrefixReader<'a> {
         let code = self.varint().and_then(|v| u8::try_from(v).ok());
         code.and_then(Outcome::from_code).ok_or_else(bad)
     }
+}
+
+/// The error of a field that does not decode: out of the readers' way, as it is rare.
+#[cold]
+#[inline(never)]
+fn malformed(field: &str, why: &str) -> RecordError {
+    RecordError::Decode(format!("{field}: {why}"))
 }
 
 /// Decodes a record payload, borrowing strings from it: by hand, as docs/FORMAT.md

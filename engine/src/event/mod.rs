@@ -5,6 +5,7 @@
 //! record on disk) where it can, so parsing and reading do not copy strings.
 
 mod canonical;
+mod decimal;
 mod json;
 mod raw;
 mod time;

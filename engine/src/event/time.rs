@@ -2,7 +2,11 @@
 //! RFC 3339. Offsets are normalised to `Z` and fractions beyond microseconds are
 //! truncated (docs/EVENTS.md, "Timestamps").
 
+use std::cell::Cell;
+
 use serde::{Deserialize, Serialize};
+
+use super::decimal::put_digits;
 
 /// Microseconds since 1970-01-01T00:00:00Z.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -48,8 +52,8 @@ impl Timestamp {
         out.push_str(std::str::from_utf8(&bytes).unwrap_or_default());
     }
 
-    /// [`Timestamp::format`] onto bytes, digit by digit in a buffer on the stack (exports
-    /// format millions).
+    /// [`Timestamp::format`] onto bytes, through a buffer on the stack, the date from a
+    /// one-day cache (exports format millions, mostly of the day before).
     pub fn format_into(self, out: &mut Vec<u8>) {
         let seconds = self.0.div_euclid(MICROS_PER_SECOND);
         let micros = self.0.rem_euclid(MICROS_PER_SECOND);
@@ -57,11 +61,8 @@ impl Timestamp {
             seconds.div_euclid(SECONDS_PER_DAY),
             seconds.rem_euclid(SECONDS_PER_DAY),
         );
-        let (year, month, day) = civil_from_days(days);
         let mut text = *b"0000-00-00T00:00:00.000000Z";
-        put_digits(&mut text[0..4], year);
-        put_digits(&mut text[5..7], month);
-        put_digits(&mut text[8..10], day);
+        text[..10].copy_from_slice(&date_text(days));
         put_digits(&mut text[11..13], second_of_day / 3600);
         put_digits(&mut text[14..16], second_of_day / 60 % 60);
         put_digits(&mut text[17..19], second_of_day % 60);
@@ -86,14 +87,27 @@ impl Timestamp {
     }
 }
 
-/// Writes `value` (0 or more) as decimal digits filling `slot`, zero-padded (clamped to
-/// the largest value that fits).
-fn put_digits(slot: &mut [u8], value: i64) {
-    let mut v = value.clamp(0, 10i64.pow(slot.len() as u32) - 1);
-    for digit in slot.iter_mut().rev() {
-        *digit = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
+thread_local! {
+    /// The day last formatted on this thread and its text: pages and exports write runs
+    /// of events of one day, and the calendar arithmetic is most of a timestamp's cost.
+    static LAST_DATE: Cell<(i64, [u8; 10])> = const { Cell::new((i64::MIN, [0; 10])) };
+}
+
+/// `YYYY-MM-DD` of a day counted from the epoch.
+fn date_text(days: i64) -> [u8; 10] {
+    LAST_DATE.with(|last| {
+        let (cached, text) = last.get();
+        if cached == days {
+            return text;
+        }
+        let (year, month, day) = civil_from_days(days);
+        let mut text = *b"0000-00-00";
+        put_digits(&mut text[0..4], year);
+        put_digits(&mut text[5..7], month);
+        put_digits(&mut text[8..10], day);
+        last.set((days, text));
+        text
+    })
 }
 
 impl std::fmt::Display for Timestamp {
@@ -263,6 +277,10 @@ mod tests {
         assert_eq!(f(-1), "1969-12-31T23:59:59.999999Z");
         assert_eq!(Timestamp::MIN.to_rfc3339(), "0001-01-01T00:00:00Z");
         assert_eq!(Timestamp::MAX.to_rfc3339(), "9999-12-31T23:59:59.999999Z");
+        // The day before and after the one the date cache holds.
+        assert_eq!(f(-86_400_000_000), "1969-12-31T00:00:00Z");
+        assert_eq!(f(86_399_999_999), "1970-01-01T23:59:59.999999Z");
+        assert_eq!(f(86_400_000_000), "1970-01-02T00:00:00Z");
     }
 
     proptest::proptest! {
