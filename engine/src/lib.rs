@@ -21,6 +21,7 @@ pub mod codec;
 mod config;
 mod error;
 pub mod event;
+pub mod export;
 #[cfg(feature = "testing")]
 #[allow(clippy::unwrap_used, clippy::panic)]
 pub mod fuzzing;

@@ -3,15 +3,14 @@
 //! FILE`, write an evidence bundle of them (events, one shared inclusion proof, the
 //! signed checkpoint it is against, the public key) for `auditlog verify-bundle`.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use auditlog_engine::Timestamp;
 use auditlog_engine::bundle::{Selection, write_bundle};
-use auditlog_engine::event::RawEvent;
+use auditlog_engine::export::{ExportError, ExportFormat, export};
 use auditlog_engine::query::Query;
-use auditlog_engine::{Event, Timestamp};
 
 use super::DataDir;
 use super::filters::{FilterArgs, OrderArg};
@@ -42,25 +41,6 @@ pub(crate) struct Args {
     bundle: Option<PathBuf>,
 }
 
-/// The CSV columns, in order: the event fields in their JSON order, flattened.
-pub(crate) const CSV_HEADER: [&str; 15] = [
-    "seq",
-    "timestamp",
-    "actor_id",
-    "actor_email",
-    "actor_kind",
-    "tenant_id",
-    "tenant_name",
-    "action",
-    "resource_type",
-    "resource_id",
-    "outcome",
-    "ip_address",
-    "user_agent",
-    "metadata",
-    "event_id",
-];
-
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log = args.data.open_for_reading()?;
     if let Some(path) = &args.bundle {
@@ -78,104 +58,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         limit: None,
         cursor: None,
     };
+    let format = match args.format {
+        Format::Jsonl => ExportFormat::Jsonl,
+        Format::Csv => ExportFormat::Csv,
+    };
     let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    match args.format {
-        Format::Jsonl => export_jsonl(&log, &query, out)?,
-        Format::Csv => export_csv(&log, &query, out)?,
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-type Out<'a> = std::io::BufWriter<std::io::StdoutLock<'a>>;
-
-/// Runs the export, handing each event's stored fields to `write`, which answers an
-/// engine error for a damaged one (`Err`) or the output's result (`Ok`); answers the
-/// first output error.
-fn export_with(
-    log: &auditlog_engine::Log,
-    query: &Query,
-    mut write: impl FnMut(u64, RawEvent<'_>) -> Result<std::io::Result<()>, auditlog_engine::Error>,
-) -> anyhow::Result<std::io::Result<()>> {
-    let mut failed = None;
-    log.query_raw(query, |seq, event| match write(seq, event)? {
-        Ok(()) => Ok(true),
-        Err(e) => {
-            failed = Some(e);
-            Ok(false)
+    match export(&log, &query, format, out) {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        // A closed pipe (`| head`) ends an export quietly.
+        Err(ExportError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            Ok(ExitCode::SUCCESS)
         }
-    })
-    .context("exporting")?;
-    Ok(failed.map_or(Ok(()), Err))
-}
-
-/// A closed pipe (`| head`) ends an export quietly; any other output error is one.
-fn output_result(written: std::io::Result<()>) -> anyhow::Result<()> {
-    match written {
-        Err(e) if !is_broken_pipe(&e) => Err(e).context("writing to stdout"),
-        _ => Ok(()),
+        Err(ExportError::Output(e)) => Err(e).context("writing to stdout"),
+        Err(ExportError::Log(e)) => Err(e).context("exporting"),
     }
-}
-
-fn export_jsonl(log: &auditlog_engine::Log, query: &Query, mut out: Out<'_>) -> anyhow::Result<()> {
-    let mut line = Vec::with_capacity(1024);
-    let written = export_with(log, query, |seq, event| {
-        line.clear();
-        let encoded = event.write_json(Some(seq), &mut line);
-        encoded.map_err(|e| log.damaged_record(seq, e))?;
-        line.push(b'\n');
-        Ok(out.write_all(&line))
-    })?;
-    output_result(written.and_then(|()| out.flush()))
-}
-
-fn export_csv(log: &auditlog_engine::Log, query: &Query, out: Out<'_>) -> anyhow::Result<()> {
-    let mut csv = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(out);
-    if let Err(e) = csv.write_record(CSV_HEADER) {
-        return output_result(Err(e.into()));
-    }
-    let written = export_with(log, query, |seq, event| {
-        let event = event.to_event().map_err(|e| log.damaged_record(seq, e))?;
-        Ok(write_csv(&mut csv, seq, &event).map_err(std::io::Error::from))
-    })?;
-    output_result(written.and_then(|()| csv.flush()))
-}
-
-/// Whether `e` is a closed pipe, also when wrapped in a CSV writer's error (its `flush`
-/// and every `csv::Error` turned into an I/O error wrap it).
-fn is_broken_pipe(e: &std::io::Error) -> bool {
-    let wrapped = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<csv::Error>())
-        .is_some_and(|c| matches!(c.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe));
-    e.kind() == std::io::ErrorKind::BrokenPipe || wrapped
-}
-
-/// One CSV row: absent fields are empty, metadata is its JSON text.
-fn write_csv(csv: &mut csv::Writer<impl Write>, seq: u64, e: &Event<'_>) -> csv::Result<()> {
-    fn opt<'a>(v: &'a Option<std::borrow::Cow<'_, str>>) -> &'a [u8] {
-        v.as_deref().map_or(&b""[..], str::as_bytes)
-    }
-    let seq = seq.to_string();
-    let timestamp = e.timestamp.to_rfc3339();
-    csv.write_record([
-        seq.as_bytes(),
-        timestamp.as_bytes(),
-        e.actor_id.as_bytes(),
-        opt(&e.actor_email),
-        opt(&e.actor_kind),
-        e.tenant_id.as_bytes(),
-        opt(&e.tenant_name),
-        e.action.as_bytes(),
-        opt(&e.resource_type),
-        opt(&e.resource_id),
-        e.outcome.as_str().as_bytes(),
-        opt(&e.ip_address),
-        opt(&e.user_agent),
-        opt(&e.metadata),
-        opt(&e.event_id),
-    ])
 }
 
 fn bundle(log: &auditlog_engine::Log, args: &Args, path: &PathBuf) -> anyhow::Result<ExitCode> {
