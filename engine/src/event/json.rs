@@ -85,6 +85,18 @@ pub fn parse_json(bytes: &[u8]) -> Result<Event<'_>, EventError> {
     Ok(event)
 }
 
+/// The metadata object of an event received apart from its JSON (over gRPC, say): `text`
+/// must be exactly one JSON object, as the event parser requires; what is kept is its
+/// text without surrounding whitespace, which queries copy out verbatim.
+pub fn metadata_from_json(text: &str) -> Result<&str, EventError> {
+    let raw: &RawValue =
+        serde_json::from_str(text).map_err(|e| EventError::Json(format!("metadata: {e}")))?;
+    if !raw.get().starts_with('{') {
+        return Err(EventError::MetadataNotObject);
+    }
+    Ok(raw.get())
+}
+
 /// Any key order, whitespace, escapes and `null`s, through serde_json; not validated.
 pub(crate) fn parse_general(text: &str) -> Result<Event<'_>, EventError> {
     let wire: WireEvent<'_> =
@@ -115,4 +127,25 @@ pub(crate) fn parse_general(text: &str) -> Result<Event<'_>, EventError> {
         metadata,
         event_id: wire.event_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_received_alone_must_be_one_json_object() {
+        assert_eq!(
+            metadata_from_json(r#" {"a": [1, 2]} "#),
+            Ok(r#"{"a": [1, 2]}"#)
+        );
+        assert_eq!(metadata_from_json("[]"), Err(EventError::MetadataNotObject));
+        assert_eq!(metadata_from_json("7"), Err(EventError::MetadataNotObject));
+        for bad in ["", "{", "{} {}", r#"{"a":}"#, "{'a':1}"] {
+            assert!(
+                matches!(metadata_from_json(bad), Err(EventError::Json(m)) if m.starts_with("metadata: ")),
+                "{bad:?}"
+            );
+        }
+    }
 }

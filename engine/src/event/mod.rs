@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use canonical::parse as parse_canonical;
 #[cfg(feature = "testing")]
 pub(crate) use json::parse_general;
-pub use json::parse_json;
+pub use json::{metadata_from_json, parse_json};
 pub use raw::{NotUtf8, RawEvent};
 pub use time::Timestamp;
 pub use validate::{EventError, limits};

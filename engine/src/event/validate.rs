@@ -74,6 +74,23 @@ pub enum EventError {
     MetadataNotObject,
 }
 
+impl EventError {
+    /// The field at fault, as a JSON path, when the error names one.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            EventError::Empty { field }
+            | EventError::TooLong { field, .. }
+            | EventError::ControlCharacter { field } => Some(field),
+            EventError::BadTimestamp(_) => Some("timestamp"),
+            EventError::BadAction(_) => Some("action"),
+            EventError::BadIpAddress(_) => Some("ip_address"),
+            EventError::BadEmail(_) => Some("actor.email"),
+            EventError::MetadataNotObject => Some("metadata"),
+            EventError::InvalidUtf8 { .. } | EventError::Json(_) => None,
+        }
+    }
+}
+
 fn check(field: &'static str, value: &str, max: usize) -> Result<(), EventError> {
     if value.is_empty() {
         return Err(EventError::Empty { field });

@@ -1,0 +1,156 @@
+//! Protocol messages to engine values and back. Conversion only: the engine validates
+//! events and runs queries.
+
+use std::borrow::Cow;
+
+use auditlog_engine::event::metadata_from_json;
+use auditlog_engine::query::{ActionPattern, Filter, Order};
+use auditlog_engine::{Event, Outcome, TimeRange, Timestamp};
+use auditlog_proto::v1 as pb;
+use tonic::Status;
+
+use crate::status::invalid_field;
+
+/// A field of a request that does not convert: its path and why.
+#[derive(Debug)]
+pub(crate) struct FieldError {
+    pub(crate) field: &'static str,
+    pub(crate) message: String,
+}
+
+/// The engine's event for `e`, borrowing its strings (not yet validated: the caller
+/// runs [`Event::validate`]).
+pub(crate) fn event_from_proto(e: &pb::Event) -> Result<Event<'_>, FieldError> {
+    let bad = |field, message: String| FieldError { field, message };
+    let timestamp = Timestamp::parse(&e.timestamp).map_err(|m| bad("timestamp", m))?;
+    let outcome = match pb::Outcome::try_from(e.outcome) {
+        Ok(pb::Outcome::Success) => Outcome::Success,
+        Ok(pb::Outcome::Failure) => Outcome::Failure,
+        Ok(pb::Outcome::Denied) => Outcome::Denied,
+        Ok(pb::Outcome::Error) => Outcome::Error,
+        Ok(pb::Outcome::Unspecified) | Err(_) => {
+            return Err(bad(
+                "outcome",
+                "is required: success, failure, denied or error".to_owned(),
+            ));
+        }
+    };
+    let metadata = e
+        .metadata_json
+        .as_deref()
+        .map(metadata_from_json)
+        .transpose()
+        .map_err(|m| bad("metadata_json", m.to_string()))?;
+    fn text(s: &str) -> Cow<'_, str> {
+        Cow::Borrowed(s)
+    }
+    fn opt(s: &Option<String>) -> Option<Cow<'_, str>> {
+        s.as_deref().map(Cow::Borrowed)
+    }
+    let actor = e.actor.as_ref();
+    let organization = e.organization.as_ref();
+    Ok(Event {
+        timestamp,
+        actor_id: text(actor.map_or("", |a| &a.user_id)),
+        actor_email: actor.and_then(|a| opt(&a.email)),
+        actor_kind: actor.and_then(|a| opt(&a.kind)),
+        tenant_id: text(organization.map_or("", |o| &o.id)),
+        tenant_name: organization.and_then(|o| opt(&o.name)),
+        action: text(&e.action),
+        resource_type: e.resource.as_ref().map(|r| text(&r.r#type)),
+        resource_id: e.resource.as_ref().map(|r| text(&r.id)),
+        outcome,
+        ip_address: opt(&e.ip_address),
+        user_agent: opt(&e.user_agent),
+        metadata: metadata.map(Cow::Borrowed),
+        event_id: opt(&e.event_id),
+    })
+}
+
+/// The protocol's form of stored event `seq`.
+pub(crate) fn event_to_proto(seq: u64, e: &Event<'_>) -> pb::StoredEvent {
+    let owned = |s: &Option<Cow<'_, str>>| s.as_deref().map(str::to_owned);
+    let outcome = match e.outcome {
+        Outcome::Success => pb::Outcome::Success,
+        Outcome::Failure => pb::Outcome::Failure,
+        Outcome::Denied => pb::Outcome::Denied,
+        Outcome::Error => pb::Outcome::Error,
+    };
+    let resource = match (&e.resource_type, &e.resource_id) {
+        (Some(kind), Some(id)) => Some(pb::Resource {
+            r#type: kind.to_string(),
+            id: id.to_string(),
+        }),
+        _ => None,
+    };
+    pb::StoredEvent {
+        seq,
+        event: Some(pb::Event {
+            timestamp: e.timestamp.to_rfc3339(),
+            actor: Some(pb::Actor {
+                user_id: e.actor_id.to_string(),
+                email: owned(&e.actor_email),
+                kind: owned(&e.actor_kind),
+            }),
+            organization: Some(pb::Organization {
+                id: e.tenant_id.to_string(),
+                name: owned(&e.tenant_name),
+            }),
+            action: e.action.to_string(),
+            resource,
+            outcome: outcome.into(),
+            ip_address: owned(&e.ip_address),
+            user_agent: owned(&e.user_agent),
+            metadata_json: owned(&e.metadata),
+            event_id: owned(&e.event_id),
+        }),
+    }
+}
+
+/// The engine's filter for a request's (absent: every event).
+pub(crate) fn filter_from_proto(f: Option<pb::Filter>) -> Result<Filter, Status> {
+    let f = f.unwrap_or_default();
+    let actions = f
+        .actions
+        .iter()
+        .map(|a| ActionPattern::parse(a))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| invalid_field("filter.actions", &m))?;
+    let outcomes = f
+        .outcomes
+        .iter()
+        .map(|&o| match pb::Outcome::try_from(o) {
+            Ok(pb::Outcome::Success) => Ok(Outcome::Success),
+            Ok(pb::Outcome::Failure) => Ok(Outcome::Failure),
+            Ok(pb::Outcome::Denied) => Ok(Outcome::Denied),
+            Ok(pb::Outcome::Error) => Ok(Outcome::Error),
+            _ => Err(invalid_field("filter.outcomes", "unknown outcome")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let time = |field, text: Option<String>| {
+        text.map(|t| Timestamp::parse(&t).map_err(|m| invalid_field(field, &m)))
+            .transpose()
+    };
+    Ok(Filter {
+        tenant: f.tenant,
+        actor: f.actor,
+        actions,
+        outcomes,
+        resource_type: f.resource_type,
+        resource_id: f.resource_id,
+        time: TimeRange {
+            from: time("filter.from", f.from)?,
+            to: time("filter.to", f.to)?,
+        },
+        seqs: None,
+    })
+}
+
+/// The engine's order for a request's.
+pub(crate) fn order_from_proto(order: i32) -> Result<Order, Status> {
+    match pb::Order::try_from(order) {
+        Ok(pb::Order::NewestFirst) => Ok(Order::NewestFirst),
+        Ok(pb::Order::OldestFirst) => Ok(Order::OldestFirst),
+        Err(_) => Err(invalid_field("order", "unknown order")),
+    }
+}

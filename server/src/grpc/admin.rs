@@ -1,0 +1,111 @@
+//! `AdminService`: API keys, for admin keys only.
+
+use std::sync::Arc;
+
+use auditlog_proto::v1::admin_service_server::AdminService;
+use auditlog_proto::v1::{
+    CreateKeyRequest, CreateKeyResponse, KeyInfo, ListKeysRequest, ListKeysResponse,
+    RevokeKeyRequest, RevokeKeyResponse, Scope as ProtoScope,
+};
+use tonic::{Request, Response, Status};
+
+use crate::State;
+use crate::auth::caller;
+use crate::keys::{KeyRecord, Scope, Tenants};
+
+#[derive(Debug)]
+pub(crate) struct Admin {
+    state: Arc<State>,
+}
+
+impl Admin {
+    pub(crate) fn new(state: Arc<State>) -> Admin {
+        Admin { state }
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for Admin {
+    async fn create_key(
+        &self,
+        request: Request<CreateKeyRequest>,
+    ) -> Result<Response<CreateKeyResponse>, Status> {
+        caller(&request)?.require_admin()?;
+        let request = request.into_inner();
+        let scope = scope_from_proto(request.scope.unwrap_or_default());
+        let (key, secret) = self
+            .state
+            .keys
+            .create(&request.name, scope)
+            .map_err(|e| Status::internal(format!("{e:#}")))?;
+        Ok(Response::new(CreateKeyResponse {
+            key: Some(key_to_proto(&key)),
+            secret,
+        }))
+    }
+
+    async fn revoke_key(
+        &self,
+        request: Request<RevokeKeyRequest>,
+    ) -> Result<Response<RevokeKeyResponse>, Status> {
+        caller(&request)?.require_admin()?;
+        let id = request.into_inner().id;
+        let key = self
+            .state
+            .keys
+            .revoke(&id)
+            .map_err(|e| Status::internal(format!("{e:#}")))?
+            .ok_or_else(|| Status::not_found(format!("no API key `{id}`")))?;
+        Ok(Response::new(RevokeKeyResponse {
+            key: Some(key_to_proto(&key)),
+        }))
+    }
+
+    async fn list_keys(
+        &self,
+        request: Request<ListKeysRequest>,
+    ) -> Result<Response<ListKeysResponse>, Status> {
+        caller(&request)?.require_admin()?;
+        let keys = self.state.keys.list().iter().map(key_to_proto).collect();
+        Ok(Response::new(ListKeysResponse { keys }))
+    }
+}
+
+fn tenants(all: bool, list: Vec<String>) -> Tenants {
+    match (all, list.is_empty()) {
+        (true, _) => Tenants::All,
+        (false, true) => Tenants::None,
+        (false, false) => Tenants::Only(list.into_iter().collect()),
+    }
+}
+
+fn scope_from_proto(scope: ProtoScope) -> Scope {
+    Scope {
+        ingest: tenants(scope.ingest_all_tenants, scope.ingest_tenants),
+        read: tenants(scope.read_all_tenants, scope.read_tenants),
+        admin: scope.admin,
+    }
+}
+
+fn key_to_proto(key: &KeyRecord) -> KeyInfo {
+    let split = |t: &Tenants| match t {
+        Tenants::None => (false, Vec::new()),
+        Tenants::Only(set) => (false, set.iter().cloned().collect()),
+        Tenants::All => (true, Vec::new()),
+    };
+    let (ingest_all_tenants, ingest_tenants) = split(&key.scope.ingest);
+    let (read_all_tenants, read_tenants) = split(&key.scope.read);
+    KeyInfo {
+        id: key.id.clone(),
+        name: key.name.clone(),
+        scope: Some(ProtoScope {
+            ingest_tenants,
+            ingest_all_tenants,
+            read_tenants,
+            read_all_tenants,
+            admin: key.scope.admin,
+        }),
+        created: key.created.clone(),
+        revoked: key.revoked.clone(),
+    }
+}

@@ -1,0 +1,98 @@
+//! `IngestService`: validates a batch, checks that the key may write each event's
+//! tenant, and hands the batch to the engine's group-committing writer. A stream's
+//! batches are submitted as they arrive and acknowledged together at its end.
+
+use std::sync::Arc;
+
+use auditlog_engine::AckReceiver;
+use auditlog_proto::v1::ingest_service_server::IngestService;
+use auditlog_proto::v1::{IngestRequest, IngestResponse, IngestStreamResponse};
+use tokio::task::spawn_blocking;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::State;
+use crate::auth::{Caller, caller};
+use crate::convert::event_from_proto;
+use crate::status::{from_engine, invalid_field, task_failed};
+
+#[derive(Debug)]
+pub(crate) struct Ingest {
+    state: Arc<State>,
+}
+
+impl Ingest {
+    pub(crate) fn new(state: Arc<State>) -> Ingest {
+        Ingest { state }
+    }
+}
+
+#[tonic::async_trait]
+impl IngestService for Ingest {
+    async fn ingest(
+        &self,
+        request: Request<IngestRequest>,
+    ) -> Result<Response<IngestResponse>, Status> {
+        let caller = caller(&request)?;
+        let pending = submit(Arc::clone(&self.state), caller, request.into_inner()).await?;
+        Ok(Response::new(acknowledged(pending).await?))
+    }
+
+    async fn ingest_stream(
+        &self,
+        request: Request<Streaming<IngestRequest>>,
+    ) -> Result<Response<IngestStreamResponse>, Status> {
+        let caller = caller(&request)?;
+        let mut stream = request.into_inner();
+        let mut pending = Vec::new();
+        while let Some(batch) = stream.message().await? {
+            pending.push(submit(Arc::clone(&self.state), caller.clone(), batch).await?);
+        }
+        let mut acks = Vec::with_capacity(pending.len());
+        for receiver in pending {
+            acks.push(acknowledged(receiver).await?);
+        }
+        Ok(Response::new(IngestStreamResponse { acks }))
+    }
+}
+
+/// Validates and encodes the batch and hands it to the writer: on the blocking pool,
+/// as encoding is CPU work and a full writer queue blocks.
+async fn submit(
+    state: Arc<State>,
+    caller: Caller,
+    request: IngestRequest,
+) -> Result<AckReceiver, Status> {
+    spawn_blocking(move || {
+        if request.events.is_empty() {
+            return Err(invalid_field("events", "a batch holds at least one event"));
+        }
+        let mut batch = state.log.batch();
+        for (i, e) in request.events.iter().enumerate() {
+            let event = event_from_proto(e).map_err(|bad| {
+                invalid_field(&format!("events[{i}].{}", bad.field), &bad.message)
+            })?;
+            event.validate().map_err(|bad| {
+                let field = bad.field().unwrap_or("event");
+                invalid_field(&format!("events[{i}].{field}"), &bad.to_string())
+            })?;
+            caller.require_ingest(&event.tenant_id)?;
+            batch.push(&event).map_err(from_engine)?;
+        }
+        state.log.submit(batch).map_err(from_engine)
+    })
+    .await
+    .map_err(task_failed)?
+}
+
+/// Waits for the writer's acknowledgement: the batch is durable under the log's policy.
+async fn acknowledged(receiver: AckReceiver) -> Result<IngestResponse, Status> {
+    let ack = spawn_blocking(move || receiver.recv())
+        .await
+        .map_err(task_failed)?
+        .map_err(|_| Status::unavailable("the log closed before acknowledging the batch"))?
+        .map_err(from_engine)?;
+    Ok(IngestResponse {
+        seqs: (ack.first_seq..ack.first_seq + ack.count).collect(),
+        tree_size: ack.tree_size,
+    })
+}

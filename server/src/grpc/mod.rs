@@ -1,0 +1,112 @@
+//! The gRPC server: one file per service of `auditlog.v1`, each behind the API-key
+//! interceptor, plus the standard health service and server reflection (open, as
+//! they reveal no event).
+
+mod admin;
+mod checkpoint;
+mod ingest;
+mod proof;
+mod query;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use auditlog_proto::FILE_DESCRIPTOR_SET;
+use auditlog_proto::v1::admin_service_server::AdminServiceServer;
+use auditlog_proto::v1::checkpoint_service_server::CheckpointServiceServer;
+use auditlog_proto::v1::ingest_service_server::IngestServiceServer;
+use auditlog_proto::v1::proof_service_server::ProofServiceServer;
+use auditlog_proto::v1::query_service_server::QueryServiceServer;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::State;
+use crate::auth::authenticate;
+
+/// Serves until SIGINT or SIGTERM, then lets requests in flight finish (for up to
+/// `grace`).
+pub(crate) async fn serve(
+    state: Arc<State>,
+    addr: SocketAddr,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening for gRPC on {addr}"))?;
+    let bound = listener.local_addr()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<IngestServiceServer<ingest::Ingest>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+    let auth = authenticate(Arc::clone(&state));
+    let router = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(IngestServiceServer::with_interceptor(
+            ingest::Ingest::new(Arc::clone(&state)),
+            auth.clone(),
+        ))
+        .add_service(QueryServiceServer::with_interceptor(
+            query::Query::new(Arc::clone(&state)),
+            auth.clone(),
+        ))
+        .add_service(ProofServiceServer::with_interceptor(
+            proof::Proof::new(Arc::clone(&state)),
+            auth.clone(),
+        ))
+        .add_service(CheckpointServiceServer::with_interceptor(
+            checkpoint::Checkpoints::new(Arc::clone(&state)),
+            auth.clone(),
+        ))
+        .add_service(AdminServiceServer::with_interceptor(
+            admin::Admin::new(Arc::clone(&state)),
+            auth,
+        ));
+    // One line for scripts and tests that start the server on port 0.
+    eprintln!("auditlogd: gRPC listening on {bound}");
+    let (signalled, on_signal) = oneshot::channel();
+    let serving =
+        router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown_signal().await;
+            eprintln!("auditlogd: stopping; finishing the requests in flight");
+            let _ = signalled.send(());
+        });
+    // Requests in flight get `grace` to finish; a client that keeps a stream open
+    // longer does not keep the server up.
+    let grace_over = async move {
+        match on_signal.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        served = serving => served.context("serving gRPC"),
+        () = grace_over => {
+            eprintln!("auditlogd: cutting connections still open {grace:?} after the signal");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        // Without a SIGTERM handler, Ctrl-C still stops the server.
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

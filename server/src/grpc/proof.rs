@@ -1,0 +1,111 @@
+//! `ProofService`: inclusion proofs of events the caller may read, and consistency
+//! proofs (which reveal no event) for any key.
+
+use std::sync::Arc;
+
+use auditlog_engine::query::{Filter, Query};
+use auditlog_proto::v1::proof_service_server::ProofService;
+use auditlog_proto::v1::{ConsistencyProof, ConsistencyRequest, InclusionProof, InclusionRequest};
+use tokio::task::spawn_blocking;
+use tonic::{Request, Response, Status};
+
+use crate::State;
+use crate::auth::caller;
+use crate::status::{from_engine, task_failed};
+
+#[derive(Debug)]
+pub(crate) struct Proof {
+    state: Arc<State>,
+}
+
+impl Proof {
+    pub(crate) fn new(state: Arc<State>) -> Proof {
+        Proof { state }
+    }
+}
+
+#[tonic::async_trait]
+impl ProofService for Proof {
+    async fn prove_inclusion(
+        &self,
+        request: Request<InclusionRequest>,
+    ) -> Result<Response<InclusionProof>, Status> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let state = Arc::clone(&self.state);
+        let proof = spawn_blocking(move || {
+            let tenant = tenant_of(&state, request.leaf_index)?;
+            if !caller.reads(&tenant) {
+                return Err(Status::permission_denied(format!(
+                    "this API key may not read event {}",
+                    request.leaf_index
+                )));
+            }
+            state
+                .log
+                .prove_inclusion(request.leaf_index, request.tree_size)
+                .map_err(from_engine)
+        })
+        .await
+        .map_err(task_failed)??;
+        Ok(Response::new(InclusionProof {
+            hash: proof.hash.to_string(),
+            tree_size: proof.tree_size,
+            leaf_index: proof.leaf_index,
+            leaf_hash: proof.leaf_hash,
+            path: proof.path,
+            root: proof.root,
+        }))
+    }
+
+    async fn prove_consistency(
+        &self,
+        request: Request<ConsistencyRequest>,
+    ) -> Result<Response<ConsistencyProof>, Status> {
+        caller(&request)?.require_any_read()?;
+        let request = request.into_inner();
+        let state = Arc::clone(&self.state);
+        let proof = spawn_blocking(move || {
+            state
+                .log
+                .prove_consistency(request.size1, request.size2)
+                .map_err(from_engine)
+        })
+        .await
+        .map_err(task_failed)??;
+        Ok(Response::new(ConsistencyProof {
+            hash: proof.hash.to_string(),
+            size1: proof.size1,
+            size2: proof.size2,
+            root1: proof.root1,
+            root2: proof.root2,
+            path: proof.path,
+        }))
+    }
+}
+
+/// The tenant of event `seq`, read through the query engine (its record's CRC checked).
+fn tenant_of(state: &State, seq: u64) -> Result<String, Status> {
+    let query = Query {
+        filter: Filter {
+            seqs: Some(seq..seq.saturating_add(1)),
+            ..Filter::default()
+        },
+        limit: Some(1),
+        ..Query::default()
+    };
+    let mut tenant = None;
+    state
+        .log
+        .query(&query, |_, event| {
+            tenant = Some(event.tenant_id.into_owned());
+            Ok(false)
+        })
+        .map_err(from_engine)?;
+    tenant.ok_or_else(|| {
+        Status::out_of_range(format!(
+            "leaf index {seq} is not below the tree size {}",
+            state.log.tree_size()
+        ))
+    })
+}

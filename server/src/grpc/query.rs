@@ -1,0 +1,122 @@
+//! `QueryService`: pages of events and counts, always through the caller's
+//! tenant-scoped filter. Pages are read on the blocking pool and streamed as each is
+//! ready; a client that stops reading stops the reading.
+
+use std::sync::Arc;
+
+use auditlog_engine::Outcome;
+use auditlog_engine::query::{Cursor, Query as EngineQuery};
+use auditlog_proto::v1::query_service_server::QueryService;
+use auditlog_proto::v1::{CountRequest, CountResponse, QueryPage, QueryRequest};
+use tokio::sync::mpsc;
+use tokio::task::spawn_blocking;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::State;
+use crate::auth::caller;
+use crate::convert::{event_to_proto, filter_from_proto, order_from_proto};
+use crate::status::{from_engine, invalid_field, task_failed};
+
+/// Events per page when the request does not say.
+const DEFAULT_PAGE_SIZE: u32 = 100;
+/// The most events one page may hold.
+const MAX_PAGE_SIZE: u32 = 1000;
+
+#[derive(Debug)]
+pub(crate) struct Query {
+    state: Arc<State>,
+}
+
+impl Query {
+    pub(crate) fn new(state: Arc<State>) -> Query {
+        Query { state }
+    }
+}
+
+#[tonic::async_trait]
+impl QueryService for Query {
+    type QueryStream = ReceiverStream<Result<QueryPage, Status>>;
+
+    async fn query(
+        &self,
+        request: Request<QueryRequest>,
+    ) -> Result<Response<Self::QueryStream>, Status> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let filter = caller.scope_filter(filter_from_proto(request.filter)?)?;
+        let order = order_from_proto(request.order)?;
+        let page_size = match request.page_size {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n <= MAX_PAGE_SIZE => n,
+            _ => {
+                return Err(invalid_field(
+                    "page_size",
+                    &format!("at most {MAX_PAGE_SIZE}"),
+                ));
+            }
+        };
+        let mut cursor = request
+            .cursor
+            .as_deref()
+            .map(Cursor::decode)
+            .transpose()
+            .map_err(|e| invalid_field("cursor", &e.to_string()))?;
+        let pages = request.max_pages.max(1);
+        let (pages_out, pages_in) = mpsc::channel(2);
+        let state = Arc::clone(&self.state);
+        spawn_blocking(move || {
+            for _ in 0..pages {
+                let query = EngineQuery {
+                    filter: filter.clone(),
+                    order,
+                    limit: Some(u64::from(page_size)),
+                    cursor: cursor.take(),
+                };
+                let mut events = Vec::new();
+                let page = state.log.query(&query, |seq, event| {
+                    events.push(event_to_proto(seq, &event));
+                    Ok(true)
+                });
+                let page = match page {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = pages_out.blocking_send(Err(from_engine(e)));
+                        return;
+                    }
+                };
+                let next_cursor = page.next_cursor.as_ref().map(Cursor::encode);
+                let last = next_cursor.is_none();
+                let sent = pages_out.blocking_send(Ok(QueryPage {
+                    events,
+                    next_cursor,
+                }));
+                if sent.is_err() || last {
+                    return;
+                }
+                cursor = page.next_cursor;
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(pages_in)))
+    }
+
+    async fn count(
+        &self,
+        request: Request<CountRequest>,
+    ) -> Result<Response<CountResponse>, Status> {
+        let caller = caller(&request)?;
+        let filter = caller.scope_filter(filter_from_proto(request.into_inner().filter)?)?;
+        let state = Arc::clone(&self.state);
+        let (counts, _plan) = spawn_blocking(move || state.log.count(&filter))
+            .await
+            .map_err(task_failed)?
+            .map_err(from_engine)?;
+        Ok(Response::new(CountResponse {
+            count: counts.total,
+            success: counts.of(Outcome::Success),
+            failure: counts.of(Outcome::Failure),
+            denied: counts.of(Outcome::Denied),
+            error: counts.of(Outcome::Error),
+        }))
+    }
+}

@@ -1,0 +1,259 @@
+//! API keys: random bearer secrets, kept only as BLAKE3 hashes in
+//! `DIR/server/api-keys.json` (replaced atomically on every change), each with a scope.
+//!
+//! A secret reads `alk_<id>_<secret>`: 8 random bytes of public id, by which the key is
+//! found, and 32 random bytes of secret, in hex. The hash covers the whole token and is
+//! compared in constant time; a 256-bit random secret needs no slow password hash.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use auditlog_engine::Timestamp;
+use auditlog_engine::hex;
+use auditlog_engine::storage::{FsStorage, write_atomically};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+/// Tenants a key may act on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Tenants {
+    /// None at all.
+    #[default]
+    None,
+    /// These.
+    Only(BTreeSet<String>),
+    /// Every tenant.
+    All,
+}
+
+impl Tenants {
+    /// Whether `tenant` is among them.
+    pub(crate) fn allows(&self, tenant: &str) -> bool {
+        match self {
+            Tenants::None => false,
+            Tenants::Only(set) => set.contains(tenant),
+            Tenants::All => true,
+        }
+    }
+}
+
+/// What a key may do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Scope {
+    /// Append events of these tenants.
+    pub(crate) ingest: Tenants,
+    /// Read (query, count, export, prove) events of these tenants.
+    pub(crate) read: Tenants,
+    /// Manage keys; implies every other right.
+    pub(crate) admin: bool,
+}
+
+/// A key as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KeyRecord {
+    /// The public id.
+    pub(crate) id: String,
+    /// A label for people.
+    pub(crate) name: String,
+    pub(crate) scope: Scope,
+    /// RFC 3339.
+    pub(crate) created: String,
+    /// RFC 3339, once revoked.
+    pub(crate) revoked: Option<String>,
+    /// BLAKE3 of the whole token, hex.
+    secret_hash: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct KeyFile {
+    version: u32,
+    keys: Vec<KeyRecord>,
+}
+
+const KEY_FILE_VERSION: u32 = 1;
+const PREFIX: &str = "alk_";
+
+/// Why a bearer token was refused. The messages say no more than a client may know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum AuthError {
+    #[error("missing `authorization: Bearer <key>`")]
+    Missing,
+    #[error("unknown or malformed API key")]
+    Unknown,
+    #[error("the API key was revoked")]
+    Revoked,
+}
+
+/// The keys of one server, loaded once and written through on each change.
+#[derive(Debug)]
+pub(crate) struct KeyStore {
+    path: PathBuf,
+    keys: RwLock<Vec<KeyRecord>>,
+}
+
+impl KeyStore {
+    /// Opens the key file under `data` (creating it when missing). When the store holds
+    /// no key at all it creates an admin key and returns its token: the bootstrap key,
+    /// shown once.
+    pub(crate) fn open(data: &Path) -> anyhow::Result<(KeyStore, Option<String>)> {
+        let path = data.join("server").join("api-keys.json");
+        let keys = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let file: KeyFile = serde_json::from_slice(&bytes)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                anyhow::ensure!(
+                    file.version == KEY_FILE_VERSION,
+                    "{}: key file version {} (this server reads {KEY_FILE_VERSION})",
+                    path.display(),
+                    file.version
+                );
+                file.keys
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let store = KeyStore {
+            path,
+            keys: RwLock::new(keys),
+        };
+        let bootstrap = if store.keys.read().is_empty() {
+            let admin = Scope {
+                admin: true,
+                ..Scope::default()
+            };
+            Some(store.create("bootstrap admin", admin)?.1)
+        } else {
+            None
+        };
+        Ok((store, bootstrap))
+    }
+
+    /// Creates a key and returns it with its token (which is kept nowhere).
+    pub(crate) fn create(&self, name: &str, scope: Scope) -> anyhow::Result<(KeyRecord, String)> {
+        let mut id = [0u8; 8];
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut id)
+            .and_then(|()| getrandom::fill(&mut secret))
+            .map_err(|e| anyhow::anyhow!("drawing a random key: {e}"))?;
+        let id = hex::encode(&id);
+        let token = format!("{PREFIX}{id}_{}", hex::encode(&secret));
+        let record = KeyRecord {
+            id,
+            name: name.to_owned(),
+            scope,
+            created: Timestamp::now().to_rfc3339(),
+            revoked: None,
+            secret_hash: hex::encode(blake3::hash(token.as_bytes()).as_bytes()),
+        };
+        let mut keys = self.keys.write();
+        let mut next = keys.clone();
+        next.push(record.clone());
+        self.persist(&next)?;
+        *keys = next;
+        Ok((record, token))
+    }
+
+    /// Revokes key `id`; `None` when there is no such key.
+    pub(crate) fn revoke(&self, id: &str) -> anyhow::Result<Option<KeyRecord>> {
+        let mut keys = self.keys.write();
+        let mut next = keys.clone();
+        let Some(key) = next.iter_mut().find(|k| k.id == id) else {
+            return Ok(None);
+        };
+        if key.revoked.is_none() {
+            key.revoked = Some(Timestamp::now().to_rfc3339());
+        }
+        let revoked = key.clone();
+        self.persist(&next)?;
+        *keys = next;
+        Ok(Some(revoked))
+    }
+
+    /// Every key, oldest first.
+    pub(crate) fn list(&self) -> Vec<KeyRecord> {
+        self.keys.read().clone()
+    }
+
+    /// The scope of the key whose token this is.
+    pub(crate) fn authenticate(&self, token: &str) -> Result<KeyRecord, AuthError> {
+        let id = token
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split_once('_'))
+            .map(|(id, _)| id)
+            .ok_or(AuthError::Unknown)?;
+        let hash = blake3::hash(token.as_bytes());
+        let keys = self.keys.read();
+        let key = keys.iter().find(|k| k.id == id).ok_or(AuthError::Unknown)?;
+        let stored = hex::decode(&key.secret_hash).unwrap_or_default();
+        if !constant_time_eq(&stored, hash.as_bytes()) {
+            return Err(AuthError::Unknown);
+        }
+        if key.revoked.is_some() {
+            return Err(AuthError::Revoked);
+        }
+        Ok(key.clone())
+    }
+
+    /// Writes `keys` durably before they take effect: a key is never handed out, nor
+    /// revoked in answer, unless the file says so.
+    fn persist(&self, keys: &[KeyRecord]) -> anyhow::Result<()> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let file = KeyFile {
+            version: KEY_FILE_VERSION,
+            keys: keys.to_vec(),
+        };
+        let bytes = serde_json::to_vec_pretty(&file)?;
+        write_atomically(&FsStorage::default(), &self.path, &bytes)
+            .with_context(|| format!("writing {}", self.path.display()))
+    }
+}
+
+/// Whether `a == b`, in a time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_authenticates_until_revoked_and_only_its_hash_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, bootstrap) = KeyStore::open(dir.path()).unwrap();
+        let admin = bootstrap.expect("an empty store makes a bootstrap key");
+        assert!(store.authenticate(&admin).unwrap().scope.admin);
+        let scope = Scope {
+            read: Tenants::Only(["org_a".to_owned()].into()),
+            ..Scope::default()
+        };
+        let (record, token) = store.create("reader", scope.clone()).unwrap();
+        assert_eq!(store.authenticate(&token).unwrap().scope, scope);
+        let on_disk = std::fs::read_to_string(dir.path().join("server/api-keys.json")).unwrap();
+        assert!(
+            !on_disk.contains(&token[token.len() - 64..]),
+            "no secret on disk"
+        );
+
+        // A changed secret, another prefix or garbage: all unknown.
+        let mut wrong = token.clone();
+        wrong.pop();
+        wrong.push(if token.ends_with('0') { '1' } else { '0' });
+        for bad in [wrong.as_str(), "alk_", "", "Bearer x", &token[1..]] {
+            assert_eq!(store.authenticate(bad), Err(AuthError::Unknown), "{bad}");
+        }
+
+        // Reopened: the same keys, no second bootstrap key.
+        drop(store);
+        let (store, bootstrap) = KeyStore::open(dir.path()).unwrap();
+        assert_eq!(bootstrap, None);
+        assert_eq!(store.list().len(), 2);
+        store.revoke(&record.id).unwrap().unwrap();
+        assert_eq!(store.authenticate(&token), Err(AuthError::Revoked));
+        assert!(store.authenticate(&admin).is_ok());
+        assert_eq!(store.revoke("nope").unwrap(), None);
+    }
+}

@@ -1,0 +1,96 @@
+//! `auditlogd`: the server. It opens (or creates) one log, keeps the API keys beside it,
+//! and serves the gRPC services of `auditlog.v1` (with the standard health service and
+//! server reflection) until SIGINT or SIGTERM. Handlers only translate: the engine does
+//! the work, on the blocking pool, and no engine lock is held across an `.await`.
+
+mod auth;
+mod convert;
+mod grpc;
+mod keys;
+mod status;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use auditlog_engine::{CONFIG_FILE, Durability, Log, LogConfig, OpenOptions};
+use clap::Parser;
+
+use crate::keys::KeyStore;
+
+/// The audit-log server.
+#[derive(Debug, Parser)]
+#[command(name = "auditlogd", version)]
+struct Args {
+    /// The log's directory; created, with a default configuration, when missing.
+    #[arg(long, default_value = "auditlog-data")]
+    data: PathBuf,
+    /// Where gRPC listens.
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    grpc: SocketAddr,
+    /// Acknowledgement policy for this run (`always`, `interval:MS`, `none`); the log's
+    /// own setting when absent.
+    #[arg(long)]
+    durability: Option<Durability>,
+    /// Allow plaintext gRPC on an address other than loopback.
+    #[arg(long)]
+    allow_plaintext: bool,
+    /// Seconds that requests in flight get to finish after SIGTERM or SIGINT.
+    #[arg(long, default_value_t = 10)]
+    shutdown_grace: u64,
+}
+
+/// What every handler shares.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) log: Log,
+    pub(crate) keys: KeyStore,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if !args.grpc.ip().is_loopback() && !args.allow_plaintext {
+        anyhow::bail!(
+            "refusing to serve plaintext on {}: use a loopback address, or --allow-plaintext",
+            args.grpc
+        );
+    }
+    let log = open_log(&args)?;
+    let (keys, bootstrap) = KeyStore::open(&args.data)?;
+    if let Some(secret) = bootstrap {
+        // Printed once: the store keeps only its hash.
+        println!("admin key: {secret}");
+    }
+    let state = Arc::new(State { log, keys });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let served = runtime.block_on(grpc::serve(
+        Arc::clone(&state),
+        args.grpc,
+        Duration::from_secs(args.shutdown_grace),
+    ));
+    // Whatever ended serving, the log closes cleanly: queued batches are written, the
+    // last checkpoint signed.
+    state.log.close();
+    served
+}
+
+fn open_log(args: &Args) -> anyhow::Result<Log> {
+    let mut options = OpenOptions::new();
+    if let Some(durability) = args.durability {
+        options = options.durability(durability);
+    }
+    if args.data.join(CONFIG_FILE).exists() {
+        options
+            .open(&args.data)
+            .with_context(|| format!("opening the log in {}", args.data.display()))
+    } else {
+        options
+            .create(&args.data, &LogConfig::default())
+            .with_context(|| format!("creating a log in {}", args.data.display()))
+    }
+}
