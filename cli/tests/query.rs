@@ -290,3 +290,39 @@ fn an_export_into_a_pipe_closed_early_ends_quietly() {
         assert!(out.status.success(), "{format}: {}", text(&out.stderr));
     }
 }
+
+#[test]
+fn a_repeated_query_reports_its_latency_and_can_log_each_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(dir.path());
+    ingest_generated(&d, 500, 3);
+    let once = auditlog(&["query", "--data", &d, "--format", "json", "--limit", "7"]);
+    let timings = dir.path().join("timings.txt");
+    let timings = timings.to_str().expect("UTF-8 path");
+    let repeated = auditlog(&[
+        "query",
+        "--data",
+        &d,
+        "--format",
+        "json",
+        "--limit",
+        "7",
+        "--repeat",
+        "5",
+        "--timings",
+        timings,
+    ]);
+    // The same answer, and the latency on stderr.
+    assert_eq!(json(&repeated), json(&once));
+    assert!(
+        text(&repeated.stderr).contains("5 runs: p50 "),
+        "{}",
+        text(&repeated.stderr)
+    );
+    let runs: Vec<u64> = std::fs::read_to_string(timings)
+        .expect("timings written")
+        .lines()
+        .map(|l| l.parse().expect("microseconds"))
+        .collect();
+    assert_eq!(runs.len(), 5);
+}

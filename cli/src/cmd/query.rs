@@ -50,6 +50,10 @@ pub(crate) struct Args {
     /// on stderr: for benchmarks.
     #[arg(long, default_value_t = 1, value_name = "N")]
     repeat: u32,
+    /// With `--repeat`: also write each run's latency in microseconds to FILE, one per
+    /// line, in run order (for benchmark scripts that pool runs).
+    #[arg(long, value_name = "FILE")]
+    timings: Option<std::path::PathBuf>,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -67,6 +71,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let started = Instant::now();
             output = answer(&log, &args, format)?;
             took.push(started.elapsed());
+        }
+        if let Some(path) = &args.timings {
+            let lines: String = took
+                .iter()
+                .map(|t| format!("{}\n", t.as_micros()))
+                .collect();
+            std::fs::write(path, lines).with_context(|| format!("writing {}", path.display()))?;
         }
         took.sort_unstable();
         let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e6;
