@@ -100,16 +100,25 @@ pub(crate) fn authenticate(
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .ok_or(AuthError::Missing)
             .map_err(|e| Status::unauthenticated(e.to_string()))?;
         let key = state
             .keys
-            .authenticate(token.trim())
+            .authenticate(token)
             .map_err(|e| Status::unauthenticated(e.to_string()))?;
         request.extensions_mut().insert(Caller { key });
         Ok(request)
     }
+}
+
+/// The token of an `authorization` value `Bearer <token>` (the scheme in any case, as
+/// RFC 9110 §11.1 has it).
+pub(crate) fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 /// The caller the interceptor left on `request`.

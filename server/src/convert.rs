@@ -23,18 +23,12 @@ pub(crate) struct FieldError {
 pub(crate) fn event_from_proto(e: &pb::Event) -> Result<Event<'_>, FieldError> {
     let bad = |field, message: String| FieldError { field, message };
     let timestamp = Timestamp::parse(&e.timestamp).map_err(|m| bad("timestamp", m))?;
-    let outcome = match pb::Outcome::try_from(e.outcome) {
-        Ok(pb::Outcome::Success) => Outcome::Success,
-        Ok(pb::Outcome::Failure) => Outcome::Failure,
-        Ok(pb::Outcome::Denied) => Outcome::Denied,
-        Ok(pb::Outcome::Error) => Outcome::Error,
-        Ok(pb::Outcome::Unspecified) | Err(_) => {
-            return Err(bad(
-                "outcome",
-                "is required: success, failure, denied or error".to_owned(),
-            ));
-        }
-    };
+    let outcome = outcome_from_proto(e.outcome).ok_or_else(|| {
+        bad(
+            "outcome",
+            "is required: success, failure, denied or error".to_owned(),
+        )
+    })?;
     let metadata = e
         .metadata_json
         .as_deref()
@@ -65,6 +59,17 @@ pub(crate) fn event_from_proto(e: &pb::Event) -> Result<Event<'_>, FieldError> {
         metadata: metadata.map(Cow::Borrowed),
         event_id: opt(&e.event_id),
     })
+}
+
+/// The engine's outcome for a protocol enum value (`None`: unspecified or unknown).
+fn outcome_from_proto(value: i32) -> Option<Outcome> {
+    match pb::Outcome::try_from(value).ok()? {
+        pb::Outcome::Success => Some(Outcome::Success),
+        pb::Outcome::Failure => Some(Outcome::Failure),
+        pb::Outcome::Denied => Some(Outcome::Denied),
+        pb::Outcome::Error => Some(Outcome::Error),
+        pb::Outcome::Unspecified => None,
+    }
 }
 
 /// The protocol's form of stored event `seq`.
@@ -119,12 +124,8 @@ pub(crate) fn filter_from_proto(f: Option<pb::Filter>) -> Result<Filter, Status>
     let outcomes = f
         .outcomes
         .iter()
-        .map(|&o| match pb::Outcome::try_from(o) {
-            Ok(pb::Outcome::Success) => Ok(Outcome::Success),
-            Ok(pb::Outcome::Failure) => Ok(Outcome::Failure),
-            Ok(pb::Outcome::Denied) => Ok(Outcome::Denied),
-            Ok(pb::Outcome::Error) => Ok(Outcome::Error),
-            _ => Err(invalid_field("filter.outcomes", "unknown outcome")),
+        .map(|&o| {
+            outcome_from_proto(o).ok_or_else(|| invalid_field("filter.outcomes", "unknown outcome"))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let time = |field, text: Option<String>| {

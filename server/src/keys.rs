@@ -7,12 +7,13 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use auditlog_engine::Timestamp;
 use auditlog_engine::hex;
-use auditlog_engine::storage::{FsStorage, write_atomically};
-use parking_lot::RwLock;
+use auditlog_engine::storage::{FsStorage, OpenMode, Storage, write_atomically_as};
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
 /// Tenants a key may act on.
@@ -90,7 +91,11 @@ pub(crate) enum AuthError {
 #[derive(Debug)]
 pub(crate) struct KeyStore {
     path: PathBuf,
-    keys: RwLock<Vec<KeyRecord>>,
+    /// What requests authenticate against; swapped whole after each durable change, so
+    /// a request never waits for a change's fsync.
+    keys: RwLock<Arc<Vec<KeyRecord>>>,
+    /// Held through a change, one at a time.
+    changing: Mutex<()>,
 }
 
 impl KeyStore {
@@ -116,7 +121,8 @@ impl KeyStore {
         };
         let store = KeyStore {
             path,
-            keys: RwLock::new(keys),
+            keys: RwLock::new(Arc::new(keys)),
+            changing: Mutex::new(()),
         };
         let bootstrap = if store.keys.read().is_empty() {
             let admin = Scope {
@@ -130,7 +136,8 @@ impl KeyStore {
         Ok((store, bootstrap))
     }
 
-    /// Creates a key and returns it with its token (which is kept nowhere).
+    /// Creates a key and returns it with its token (which is kept nowhere). Blocks on an
+    /// fsync: call it off the async runtime.
     pub(crate) fn create(&self, name: &str, scope: Scope) -> anyhow::Result<(KeyRecord, String)> {
         let mut id = [0u8; 8];
         let mut secret = [0u8; 32];
@@ -147,33 +154,54 @@ impl KeyStore {
             revoked: None,
             secret_hash: hex::encode(blake3::hash(token.as_bytes()).as_bytes()),
         };
-        let mut keys = self.keys.write();
-        let mut next = keys.clone();
-        next.push(record.clone());
-        self.persist(&next)?;
-        *keys = next;
+        self.change(|keys| {
+            keys.push(record.clone());
+            Ok(())
+        })?;
         Ok((record, token))
     }
 
-    /// Revokes key `id`; `None` when there is no such key.
+    /// Revokes key `id`; `None` when there is no such key. Blocks on an fsync.
     pub(crate) fn revoke(&self, id: &str) -> anyhow::Result<Option<KeyRecord>> {
-        let mut keys = self.keys.write();
-        let mut next = keys.clone();
-        let Some(key) = next.iter_mut().find(|k| k.id == id) else {
-            return Ok(None);
-        };
-        if key.revoked.is_none() {
-            key.revoked = Some(Timestamp::now().to_rfc3339());
-        }
-        let revoked = key.clone();
+        let mut revoked = None;
+        self.change(|keys| {
+            if let Some(key) = keys.iter_mut().find(|k| k.id == id) {
+                key.revoked
+                    .get_or_insert_with(|| Timestamp::now().to_rfc3339());
+                revoked = Some(key.clone());
+            }
+            Ok(())
+        })?;
+        Ok(revoked)
+    }
+
+    /// Applies `edit` to a copy of the keys, writes the copy durably, then lets requests
+    /// see it: a key is never handed out, nor a revocation acknowledged, unless the file
+    /// says so.
+    fn change(
+        &self,
+        edit: impl FnOnce(&mut Vec<KeyRecord>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let _one_at_a_time = self.changing.lock();
+        let mut next = Vec::clone(&self.keys.read());
+        edit(&mut next)?;
         self.persist(&next)?;
-        *keys = next;
-        Ok(Some(revoked))
+        *self.keys.write() = Arc::new(next);
+        Ok(())
+    }
+
+    /// Whether key `id` is still valid (for requests that outlive their authentication,
+    /// such as streams).
+    pub(crate) fn is_active(&self, id: &str) -> bool {
+        self.keys
+            .read()
+            .iter()
+            .any(|k| k.id == id && k.revoked.is_none())
     }
 
     /// Every key, oldest first.
     pub(crate) fn list(&self) -> Vec<KeyRecord> {
-        self.keys.read().clone()
+        Vec::clone(&self.keys.read())
     }
 
     /// The scope of the key whose token this is.
@@ -184,7 +212,7 @@ impl KeyStore {
             .map(|(id, _)| id)
             .ok_or(AuthError::Unknown)?;
         let hash = blake3::hash(token.as_bytes());
-        let keys = self.keys.read();
+        let keys = Arc::clone(&self.keys.read());
         let key = keys.iter().find(|k| k.id == id).ok_or(AuthError::Unknown)?;
         let stored = hex::decode(&key.secret_hash).unwrap_or_default();
         if !constant_time_eq(&stored, hash.as_bytes()) {
@@ -196,17 +224,25 @@ impl KeyStore {
         Ok(key.clone())
     }
 
-    /// Writes `keys` durably before they take effect: a key is never handed out, nor
-    /// revoked in answer, unless the file says so.
+    /// Replaces the key file: atomically, readable by the owner only, its directory
+    /// made durable first (else a crash could lose the file of a bootstrap key already
+    /// printed).
     fn persist(&self, keys: &[KeyRecord]) -> anyhow::Result<()> {
+        let storage = FsStorage::default();
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let parent = dir.parent().unwrap_or(Path::new("."));
+            storage
+                .sync_dir(parent)
+                .with_context(|| format!("syncing {}", parent.display()))?;
+        }
         let file = KeyFile {
             version: KEY_FILE_VERSION,
             keys: keys.to_vec(),
         };
         let bytes = serde_json::to_vec_pretty(&file)?;
-        write_atomically(&FsStorage::default(), &self.path, &bytes)
+        write_atomically_as(&storage, &self.path, &bytes, OpenMode::CreateNewPrivate)
             .with_context(|| format!("writing {}", self.path.display()))
     }
 }
@@ -232,11 +268,14 @@ mod tests {
         };
         let (record, token) = store.create("reader", scope.clone()).unwrap();
         assert_eq!(store.authenticate(&token).unwrap().scope, scope);
-        let on_disk = std::fs::read_to_string(dir.path().join("server/api-keys.json")).unwrap();
+        let file = dir.path().join("server/api-keys.json");
+        let on_disk = std::fs::read_to_string(&file).unwrap();
         assert!(
             !on_disk.contains(&token[token.len() - 64..]),
             "no secret on disk"
         );
+        let mode = std::os::unix::fs::PermissionsExt::mode(&file.metadata().unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600, "readable by the owner only");
 
         // A changed secret, another prefix or garbage: all unknown.
         let mut wrong = token.clone();
@@ -251,8 +290,10 @@ mod tests {
         let (store, bootstrap) = KeyStore::open(dir.path()).unwrap();
         assert_eq!(bootstrap, None);
         assert_eq!(store.list().len(), 2);
+        assert!(store.is_active(&record.id));
         store.revoke(&record.id).unwrap().unwrap();
         assert_eq!(store.authenticate(&token), Err(AuthError::Revoked));
+        assert!(!store.is_active(&record.id));
         assert!(store.authenticate(&admin).is_ok());
         assert_eq!(store.revoke("nope").unwrap(), None);
     }

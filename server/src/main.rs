@@ -73,6 +73,10 @@ fn main() -> anyhow::Result<()> {
         args.grpc,
         Duration::from_secs(args.shutdown_grace),
     ));
+    // Connections still open after the grace period end with the runtime; requests
+    // waiting on the blocking pool get a moment to finish (their acks come from the
+    // writer, still running).
+    runtime.shutdown_timeout(Duration::from_secs(5));
     // Whatever ended serving, the log closes cleanly: queued batches are written, the
     // last checkpoint signed.
     state.log.close();

@@ -14,7 +14,7 @@ use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
 use auditlog_proto::v1::proof_service_client::ProofServiceClient;
 use auditlog_proto::v1::query_service_client::QueryServiceClient;
 use common::{Server, authed, event};
-use tonic::Code;
+use tonic::{Code, Request};
 use tonic_types::StatusExt;
 
 async fn create_key(server: &Server, admin: &str, name: &str, scope: pb::Scope) -> String {
@@ -192,13 +192,20 @@ async fn keys_ingest_query_and_proofs_over_grpc() {
 
     // Proofs: an org_a event is proved against a signed checkpoint's root; an org_b
     // event is refused to org_a's reader; consistency between two checkpoints holds.
+    // An admin key has one signed now; other keys get the newest signed.
     let mut checkpoints = CheckpointServiceClient::new(server.channel().await);
     let checkpoint = checkpoints
-        .latest(authed(pb::LatestCheckpointRequest {}, &reader_a))
+        .latest(authed(pb::LatestCheckpointRequest {}, &admin))
         .await
         .expect("latest checkpoint")
         .into_inner();
     assert_eq!(checkpoint.tree_size, 60);
+    let seen_by_reader = checkpoints
+        .latest(authed(pb::LatestCheckpointRequest {}, &reader_a))
+        .await
+        .expect("the newest checkpoint")
+        .into_inner();
+    assert_eq!(seen_by_reader, checkpoint);
     assert!(checkpoint.note.contains("\n60\n"), "{}", checkpoint.note);
     let mut proofs = ProofServiceClient::new(server.channel().await);
     let proof = proofs
@@ -242,7 +249,7 @@ async fn keys_ingest_query_and_proofs_over_grpc() {
         .await
         .expect("more events");
     let newer = checkpoints
-        .latest(authed(pb::LatestCheckpointRequest {}, &reader_a))
+        .latest(authed(pb::LatestCheckpointRequest {}, &admin))
         .await
         .expect("newer checkpoint")
         .into_inner();
@@ -345,6 +352,9 @@ async fn bad_requests_get_the_status_grpc_intends() {
         ("events[0].ip_address", |e| {
             e.ip_address = Some("999.1.1.1".into())
         }),
+        ("events[0].metadata_json", |e| {
+            e.metadata_json = Some(format!(r#"{{"blob":"{}"}}"#, "x".repeat(17_000)));
+        }),
     ] {
         let mut e = good();
         mangle(&mut e);
@@ -382,13 +392,54 @@ async fn bad_requests_get_the_status_grpc_intends() {
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
 
-    // Nothing was stored by the refused batches; a good one is.
+    // Nothing was stored by the refused batches; a good one is (the scheme's case does
+    // not matter).
+    let mut lower_case = Request::new(request());
+    let value = format!("bearer {writer_a}").parse().unwrap();
+    lower_case.metadata_mut().insert("authorization", value);
     let ack = ingest
-        .ingest(authed(request(), &writer_a))
+        .ingest(lower_case)
         .await
         .expect("good batch")
         .into_inner();
     assert_eq!(ack.seqs, vec![0]);
+
+    // A stream whose second batch is refused: the first is stored and acknowledged, the
+    // response names the refused batch and its field, the third is not stored.
+    let mut bad = good();
+    bad.action = "Not Dotted".into();
+    let batches = vec![
+        pb::IngestRequest {
+            events: vec![good(), good()],
+        },
+        pb::IngestRequest { events: vec![bad] },
+        pb::IngestRequest {
+            events: vec![good()],
+        },
+    ];
+    let response = ingest
+        .ingest_stream(authed(tokio_stream::iter(batches), &writer_a))
+        .await
+        .expect("the stream is answered")
+        .into_inner();
+    assert_eq!(response.acks.len(), 1);
+    assert_eq!(response.acks[0].seqs, vec![1, 2]);
+    let refused = response.refused.expect("the refused batch is named");
+    assert_eq!(
+        (refused.batch, refused.code),
+        (1, Code::InvalidArgument as i32)
+    );
+    assert_eq!(refused.fields, vec!["events[0].action".to_owned()]);
+    let mut admin_query = QueryServiceClient::new(server.channel().await);
+    let stored = admin_query
+        .count(authed(pb::CountRequest::default(), &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        stored.count, 3,
+        "the batch after the refused one is not stored"
+    );
 
     // A revoked key stops working at once.
     let keys = admin_client

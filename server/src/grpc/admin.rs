@@ -7,11 +7,13 @@ use auditlog_proto::v1::{
     CreateKeyRequest, CreateKeyResponse, KeyInfo, ListKeysRequest, ListKeysResponse,
     RevokeKeyRequest, RevokeKeyResponse, Scope as ProtoScope,
 };
+use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status};
 
 use crate::State;
 use crate::auth::caller;
 use crate::keys::{KeyRecord, Scope, Tenants};
+use crate::status::task_failed;
 
 #[derive(Debug)]
 pub(crate) struct Admin {
@@ -33,10 +35,11 @@ impl AdminService for Admin {
         caller(&request)?.require_admin()?;
         let request = request.into_inner();
         let scope = scope_from_proto(request.scope.unwrap_or_default());
-        let (key, secret) = self
-            .state
-            .keys
-            .create(&request.name, scope)
+        let state = Arc::clone(&self.state);
+        // The key file is fsynced: off the async workers.
+        let (key, secret) = spawn_blocking(move || state.keys.create(&request.name, scope))
+            .await
+            .map_err(task_failed)?
             .map_err(|e| Status::internal(format!("{e:#}")))?;
         Ok(Response::new(CreateKeyResponse {
             key: Some(key_to_proto(&key)),
@@ -50,10 +53,11 @@ impl AdminService for Admin {
     ) -> Result<Response<RevokeKeyResponse>, Status> {
         caller(&request)?.require_admin()?;
         let id = request.into_inner().id;
-        let key = self
-            .state
-            .keys
-            .revoke(&id)
+        let state = Arc::clone(&self.state);
+        let revoking = id.clone();
+        let key = spawn_blocking(move || state.keys.revoke(&revoking))
+            .await
+            .map_err(task_failed)?
             .map_err(|e| Status::internal(format!("{e:#}")))?
             .ok_or_else(|| Status::not_found(format!("no API key `{id}`")))?;
         Ok(Response::new(RevokeKeyResponse {

@@ -1,18 +1,21 @@
 //! `IngestService`: validates a batch, checks that the key may write each event's
 //! tenant, and hands the batch to the engine's group-committing writer. A stream's
-//! batches are submitted as they arrive and acknowledged together at its end.
+//! batches are submitted as they arrive (sharing group commits) and acknowledged
+//! together at its end; a refused batch stops the stream, and the response says which.
 
 use std::sync::Arc;
 
 use auditlog_engine::AckReceiver;
 use auditlog_proto::v1::ingest_service_server::IngestService;
-use auditlog_proto::v1::{IngestRequest, IngestResponse, IngestStreamResponse};
+use auditlog_proto::v1::{BatchRefusal, IngestRequest, IngestResponse, IngestStreamResponse};
 use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status, Streaming};
+use tonic_types::StatusExt;
 
 use crate::State;
 use crate::auth::{Caller, caller};
 use crate::convert::event_from_proto;
+use crate::keys::AuthError;
 use crate::status::{from_engine, invalid_field, task_failed};
 
 #[derive(Debug)]
@@ -44,14 +47,28 @@ impl IngestService for Ingest {
         let caller = caller(&request)?;
         let mut stream = request.into_inner();
         let mut pending = Vec::new();
+        let mut refused = None;
         while let Some(batch) = stream.message().await? {
-            pending.push(submit(Arc::clone(&self.state), caller.clone(), batch).await?);
+            let index = pending.len() as u32;
+            // A key revoked while its stream is open stops it at the next batch.
+            if !self.state.keys.is_active(&caller.key.id) {
+                let revoked = Status::unauthenticated(AuthError::Revoked.to_string());
+                refused = Some(refusal(index, &revoked));
+                break;
+            }
+            match submit(Arc::clone(&self.state), caller.clone(), batch).await {
+                Ok(receiver) => pending.push(receiver),
+                Err(status) => {
+                    refused = Some(refusal(index, &status));
+                    break;
+                }
+            }
         }
         let mut acks = Vec::with_capacity(pending.len());
         for receiver in pending {
             acks.push(acknowledged(receiver).await?);
         }
-        Ok(Response::new(IngestStreamResponse { acks }))
+        Ok(Response::new(IngestStreamResponse { acks, refused }))
     }
 }
 
@@ -72,16 +89,38 @@ async fn submit(
                 invalid_field(&format!("events[{i}].{}", bad.field), &bad.message)
             })?;
             event.validate().map_err(|bad| {
-                let field = bad.field().unwrap_or("event");
+                // The protocol carries the metadata as `metadata_json`.
+                let field = match bad.field() {
+                    Some("metadata") => "metadata_json",
+                    Some(field) => field,
+                    None => "event",
+                };
                 invalid_field(&format!("events[{i}].{field}"), &bad.to_string())
             })?;
             caller.require_ingest(&event.tenant_id)?;
-            batch.push(&event).map_err(from_engine)?;
+            batch
+                .push(&event)
+                .map_err(|e| invalid_field(&format!("events[{i}]"), &e.to_string()))?;
         }
         state.log.submit(batch).map_err(from_engine)
     })
     .await
     .map_err(task_failed)?
+}
+
+/// What a stream answers for the batch at `index`, refused with `status`.
+fn refusal(index: u32, status: &Status) -> BatchRefusal {
+    let fields = status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default();
+    BatchRefusal {
+        batch: index,
+        code: status.code() as i32,
+        message: status.message().to_owned(),
+        fields,
+    }
 }
 
 /// Waits for the writer's acknowledgement: the batch is durable under the log's policy.

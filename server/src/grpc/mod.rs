@@ -78,6 +78,10 @@ pub(crate) async fn serve(
         router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown_signal().await;
             eprintln!("auditlogd: stopping; finishing the requests in flight");
+            // Load balancers that watch health stop sending work here.
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
             let _ = signalled.send(());
         });
     // Requests in flight get `grace` to finish; a client that keeps a stream open
@@ -91,6 +95,7 @@ pub(crate) async fn serve(
     tokio::select! {
         served = serving => served.context("serving gRPC"),
         () = grace_over => {
+            // The caller shuts the runtime down, which ends the connections' tasks.
             eprintln!("auditlogd: cutting connections still open {grace:?} after the signal");
             Ok(())
         }

@@ -64,8 +64,9 @@ impl QueryService for Query {
             .map_err(|e| invalid_field("cursor", &e.to_string()))?;
         let pages = request.max_pages.max(1);
         let (pages_out, pages_in) = mpsc::channel(2);
+        let on_failure = pages_out.clone();
         let state = Arc::clone(&self.state);
-        spawn_blocking(move || {
+        let reading = spawn_blocking(move || {
             for _ in 0..pages {
                 let query = EngineQuery {
                     filter: filter.clone(),
@@ -95,6 +96,13 @@ impl QueryService for Query {
                     return;
                 }
                 cursor = page.next_cursor;
+            }
+        });
+        // A reading that failed (a panic) ends the stream with an error, not as if
+        // complete.
+        tokio::spawn(async move {
+            if let Err(e) = reading.await {
+                let _ = on_failure.send(Err(task_failed(e))).await;
             }
         });
         Ok(Response::new(ReceiverStream::new(pages_in)))
