@@ -1,12 +1,15 @@
 //! `auditlogd`: the server. It opens (or creates) one log, keeps the API keys beside it,
 //! and serves the gRPC services of `auditlog.v1` (with the standard health service and
-//! server reflection) until SIGINT or SIGTERM. Handlers only translate: the engine does
+//! server reflection) and the HTTP/JSON API until SIGINT or SIGTERM. Handlers only translate: the engine does
 //! the work, on the blocking pool, and no engine lock is held across an `.await`.
 
+mod access;
 mod auth;
 mod convert;
 mod grpc;
+mod http;
 mod keys;
+mod shutdown;
 mod status;
 
 use std::net::SocketAddr;
@@ -30,6 +33,9 @@ struct Args {
     /// Where gRPC listens.
     #[arg(long, default_value = "127.0.0.1:7070")]
     grpc: SocketAddr,
+    /// Where the HTTP/JSON API listens.
+    #[arg(long, default_value = "127.0.0.1:7080")]
+    http: SocketAddr,
     /// Acknowledgement policy for this run (`always`, `interval:MS`, `none`); the log's
     /// own setting when absent.
     #[arg(long)]
@@ -51,11 +57,13 @@ pub(crate) struct State {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if !args.grpc.ip().is_loopback() && !args.allow_plaintext {
-        anyhow::bail!(
-            "refusing to serve plaintext on {}: use a loopback address, or --allow-plaintext",
-            args.grpc
-        );
+    for addr in [args.grpc, args.http] {
+        if !addr.ip().is_loopback() && !args.allow_plaintext {
+            anyhow::bail!(
+                "refusing to serve plaintext on {addr}: use a loopback address, or \
+                 --allow-plaintext"
+            );
+        }
     }
     let log = open_log(&args)?;
     let (keys, bootstrap) = KeyStore::open(&args.data)?;
@@ -68,11 +76,13 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let served = runtime.block_on(grpc::serve(
-        Arc::clone(&state),
-        args.grpc,
-        Duration::from_secs(args.shutdown_grace),
-    ));
+    let grace = Duration::from_secs(args.shutdown_grace);
+    let served = runtime.block_on(async {
+        let stop = shutdown::on_signal();
+        let grpc = grpc::serve(Arc::clone(&state), args.grpc, stop.clone(), grace);
+        let http = http::serve(Arc::clone(&state), args.http, stop, grace);
+        tokio::try_join!(grpc, http).map(|_| ())
+    });
     // Connections still open after the grace period end with the runtime; requests
     // waiting on the blocking pool get a moment to finish (their acks come from the
     // writer, still running).

@@ -13,23 +13,9 @@ use auditlog_proto::v1::checkpoint_service_client::CheckpointServiceClient;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
 use auditlog_proto::v1::proof_service_client::ProofServiceClient;
 use auditlog_proto::v1::query_service_client::QueryServiceClient;
-use common::{Server, authed, event};
+use common::{Server, authed, create_key, event};
 use tonic::{Code, Request};
 use tonic_types::StatusExt;
-
-async fn create_key(server: &Server, admin: &str, name: &str, scope: pb::Scope) -> String {
-    let mut client = AdminServiceClient::new(server.channel().await);
-    let request = pb::CreateKeyRequest {
-        name: name.to_owned(),
-        scope: Some(scope),
-    };
-    client
-        .create_key(authed(request, admin))
-        .await
-        .expect("an admin creates keys")
-        .into_inner()
-        .secret
-}
 
 /// Every event a query streams, following `max_pages` pages of `page_size`.
 async fn query_all(server: &Server, key: &str, filter: pb::Filter, page_size: u32) -> Vec<u64> {

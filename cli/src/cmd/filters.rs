@@ -1,7 +1,7 @@
 //! The filter flags `query` and `export` share, and their translation to an engine
 //! [`Filter`].
 
-use auditlog_engine::query::{ActionPattern, Filter, Order};
+use auditlog_engine::query::{ActionPattern, Filter, Order, parse_since};
 use auditlog_engine::{Outcome, TimeRange, Timestamp};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -66,26 +66,6 @@ fn parse_outcome(text: &str) -> Result<Outcome, String> {
         .ok_or_else(|| format!("`{text}` is not an outcome (success, failure, denied, error)"))
 }
 
-/// A duration in microseconds.
-pub(crate) fn parse_since(text: &str) -> Result<i64, String> {
-    let bad = || format!("`{text}` is not a duration like 90d, 12h, 30m, 45s or 2w");
-    let split = text.len().checked_sub(1).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let n: i64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(seconds)
-        .and_then(|s| s.checked_mul(1_000_000))
-        .filter(|&us| us >= 0)
-        .ok_or_else(bad)
-}
-
 impl FilterArgs {
     /// The engine filter; `--since` counts back from now.
     pub(crate) fn filter(&self) -> anyhow::Result<Filter> {
@@ -147,22 +127,5 @@ impl FilterArgs {
 
     pub(crate) fn seq_range(&self) -> (u64, Option<u64>) {
         (self.from_seq.unwrap_or(0), self.to_seq)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_since("90d"), Ok(90 * 86_400 * 1_000_000));
-        assert_eq!(parse_since("2w"), Ok(14 * 86_400 * 1_000_000));
-        assert_eq!(parse_since("45s"), Ok(45_000_000));
-        assert!(parse_since("d").is_err());
-        assert!(parse_since("90").is_err());
-        assert!(parse_since("-1d").is_err());
-        assert!(parse_since("99999999999999d").is_err());
-        assert!(parse_since("").is_err());
     }
 }

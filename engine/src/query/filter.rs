@@ -165,6 +165,27 @@ impl Filter {
     }
 }
 
+/// A `since` duration (`90d`, `12h`, `30m`, `45s`, `2w`) in microseconds: how far back
+/// from now a query's window starts.
+pub fn parse_since(text: &str) -> Result<i64, String> {
+    let bad = || format!("`{text}` is not a duration like 90d, 12h, 30m, 45s or 2w");
+    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number.parse().map_err(|_| bad())?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(seconds)
+        .and_then(|s| s.checked_mul(1_000_000))
+        .filter(|&us| us >= 0)
+        .ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,5 +226,17 @@ mod tests {
             ..a.clone()
         };
         assert_ne!(b.fingerprint(), c.fingerprint());
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_since("90d"), Ok(90 * 86_400 * 1_000_000));
+        assert_eq!(parse_since("2w"), Ok(14 * 86_400 * 1_000_000));
+        assert_eq!(parse_since("45s"), Ok(45_000_000));
+        assert!(parse_since("d").is_err());
+        assert!(parse_since("90").is_err());
+        assert!(parse_since("-1d").is_err());
+        assert!(parse_since("99999999999999d").is_err());
+        assert!(parse_since("").is_err());
     }
 }

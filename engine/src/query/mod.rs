@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use cursor::{Cursor, Order};
-pub use filter::{ActionPattern, Filter};
+pub use filter::{ActionPattern, Filter, parse_since};
 pub use plan::Access;
 
 use crate::error::{Corruption, CorruptionKind, Error, Result};

@@ -20,18 +20,18 @@ use auditlog_proto::v1::ingest_service_server::IngestServiceServer;
 use auditlog_proto::v1::proof_service_server::ProofServiceServer;
 use auditlog_proto::v1::query_service_server::QueryServiceServer;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
 use crate::State;
 use crate::auth::authenticate;
+use crate::shutdown::{Stop, stopped, with_grace};
 
-/// Serves until SIGINT or SIGTERM, then lets requests in flight finish (for up to
-/// `grace`).
+/// Serves until `stop` flips, then lets requests in flight finish (for up to `grace`).
 pub(crate) async fn serve(
     state: Arc<State>,
     addr: SocketAddr,
+    stop: Stop,
     grace: Duration,
 ) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr)
@@ -73,45 +73,21 @@ pub(crate) async fn serve(
         ));
     // One line for scripts and tests that start the server on port 0.
     eprintln!("auditlogd: gRPC listening on {bound}");
-    let (signalled, on_signal) = oneshot::channel();
-    let serving =
-        router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-            shutdown_signal().await;
-            eprintln!("auditlogd: stopping; finishing the requests in flight");
+    let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), {
+        let stop = stop.clone();
+        async move {
+            stopped(stop).await;
             // Load balancers that watch health stop sending work here.
             health
                 .set_service_status("", tonic_health::ServingStatus::NotServing)
                 .await;
-            let _ = signalled.send(());
-        });
-    // Requests in flight get `grace` to finish; a client that keeps a stream open
-    // longer does not keep the server up.
-    let grace_over = async move {
-        match on_signal.await {
-            Ok(()) => tokio::time::sleep(grace).await,
-            Err(_) => std::future::pending().await,
         }
-    };
-    tokio::select! {
-        served = serving => served.context("serving gRPC"),
-        () = grace_over => {
-            // The caller shuts the runtime down, which ends the connections' tasks.
-            eprintln!("auditlogd: cutting connections still open {grace:?} after the signal");
-            Ok(())
-        }
-    }
-}
-
-/// Resolves on the first SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        // Without a SIGTERM handler, Ctrl-C still stops the server.
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    });
+    with_grace(
+        async { serving.await.context("serving gRPC") },
+        stop,
+        grace,
+        "gRPC",
+    )
+    .await
 }

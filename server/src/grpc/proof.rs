@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use auditlog_engine::query::{Filter, Query};
 use auditlog_proto::v1::proof_service_server::ProofService;
 use auditlog_proto::v1::{ConsistencyProof, ConsistencyRequest, InclusionProof, InclusionRequest};
 use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status};
 
 use crate::State;
+use crate::access::require_reads_event;
 use crate::auth::caller;
 use crate::status::{from_engine, task_failed};
 
@@ -34,13 +34,7 @@ impl ProofService for Proof {
         let request = request.into_inner();
         let state = Arc::clone(&self.state);
         let proof = spawn_blocking(move || {
-            let tenant = tenant_of(&state, request.leaf_index)?;
-            if !caller.reads(&tenant) {
-                return Err(Status::permission_denied(format!(
-                    "this API key may not read event {}",
-                    request.leaf_index
-                )));
-            }
+            require_reads_event(&state, &caller, request.leaf_index)?;
             state
                 .log
                 .prove_inclusion(request.leaf_index, request.tree_size)
@@ -82,30 +76,4 @@ impl ProofService for Proof {
             path: proof.path,
         }))
     }
-}
-
-/// The tenant of event `seq`, read through the query engine (its record's CRC checked).
-fn tenant_of(state: &State, seq: u64) -> Result<String, Status> {
-    let query = Query {
-        filter: Filter {
-            seqs: Some(seq..seq.saturating_add(1)),
-            ..Filter::default()
-        },
-        limit: Some(1),
-        ..Query::default()
-    };
-    let mut tenant = None;
-    state
-        .log
-        .query(&query, |_, event| {
-            tenant = Some(event.tenant_id.into_owned());
-            Ok(false)
-        })
-        .map_err(from_engine)?;
-    tenant.ok_or_else(|| {
-        Status::out_of_range(format!(
-            "leaf index {seq} is not below the tree size {}",
-            state.log.tree_size()
-        ))
-    })
 }

@@ -15,8 +15,10 @@ pub(crate) struct Server {
     child: Child,
     stdout: BufReader<ChildStdout>,
     stderr: BufReader<ChildStderr>,
-    /// Where gRPC listens.
+    /// Where gRPC listens, as a URL.
     pub(crate) url: String,
+    /// Where HTTP listens: `host:port`.
+    pub(crate) http: String,
     /// The bootstrap admin key, on a first start.
     pub(crate) admin_key: Option<String>,
 }
@@ -28,7 +30,7 @@ impl Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_auditlogd"))
             .arg("--data")
             .arg(data)
-            .args(["--grpc", "127.0.0.1:0"])
+            .args(["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -44,22 +46,24 @@ impl Server {
                 .unwrap_or_else(|| panic!("first line is the admin key, not {line:?}"))
                 .to_owned()
         });
-        let url = loop {
+        let (mut url, mut http) = (None, None);
+        while url.is_none() || http.is_none() {
             let mut line = String::new();
             let read = stderr.read_line(&mut line).expect("stderr readable");
             assert!(read > 0, "auditlogd exited before listening");
-            if let Some(addr) = line
-                .trim_end()
-                .strip_prefix("auditlogd: gRPC listening on ")
-            {
-                break format!("http://{addr}");
+            let line = line.trim_end();
+            if let Some(addr) = line.strip_prefix("auditlogd: gRPC listening on ") {
+                url = Some(format!("http://{addr}"));
+            } else if let Some(addr) = line.strip_prefix("auditlogd: HTTP listening on ") {
+                http = Some(addr.to_owned());
             }
-        };
+        }
         Server {
             child,
             stdout,
             stderr,
-            url,
+            url: url.unwrap_or_default(),
+            http: http.unwrap_or_default(),
             admin_key,
         }
     }
@@ -135,4 +139,109 @@ pub(crate) fn event(i: u32, tenant: &str, actor: &str, action: &str) -> pb::Even
         metadata_json: Some(format!(r#"{{"i":{i}}}"#)),
         event_id: None,
     }
+}
+
+/// A plain HTTP/1.1 response.
+#[derive(Debug)]
+pub(crate) struct HttpResponse {
+    pub(crate) status: u16,
+    /// Header lines, lower-cased names.
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("UTF-8 body")
+    }
+
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+}
+
+/// `GET path` over a new connection, as any HTTP client sends it, with `Authorization:
+/// Bearer KEY` when a key is given; the body de-chunked.
+pub(crate) fn http_get(addr: &str, path: &str, key: Option<&str>) -> HttpResponse {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).expect("connects");
+    let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .expect("request sent");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("response read");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header block");
+    let head = String::from_utf8(raw[..split].to_vec()).expect("ASCII head");
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("a status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body).expect("a complete chunked body");
+    }
+    HttpResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A chunked body's content; `None` when it is cut short (no final empty chunk).
+pub(crate) fn dechunk(mut rest: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let end = rest.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&rest[..end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        rest = &rest[end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(rest.get(..size)?);
+        rest = rest.get(size + 2..)?;
+    }
+}
+
+/// A new key of `scope`, made with the admin key; its secret.
+pub(crate) async fn create_key(
+    server: &Server,
+    admin: &str,
+    name: &str,
+    scope: pb::Scope,
+) -> String {
+    let mut client =
+        auditlog_proto::v1::admin_service_client::AdminServiceClient::new(server.channel().await);
+    let request = pb::CreateKeyRequest {
+        name: name.to_owned(),
+        scope: Some(scope),
+    };
+    client
+        .create_key(authed(request, admin))
+        .await
+        .expect("an admin creates keys")
+        .into_inner()
+        .secret
 }

@@ -1,0 +1,73 @@
+//! What a caller may read beyond a filter, for gRPC and HTTP alike: the tenant of an
+//! event it asks to prove, and which checkpoint it may have.
+
+use auditlog_engine::checkpoint::SignedCheckpoint;
+use auditlog_engine::query::{Filter, Query};
+use tonic::Status;
+
+use crate::State;
+use crate::auth::Caller;
+use crate::status::from_engine;
+
+/// Refuses unless `caller` reads the tenant of event `seq` (read through the query
+/// engine, its record's CRC checked). Blocks: call it on the blocking pool.
+pub(crate) fn require_reads_event(state: &State, caller: &Caller, seq: u64) -> Result<(), Status> {
+    let query = Query {
+        filter: Filter {
+            seqs: Some(seq..seq.saturating_add(1)),
+            ..Filter::default()
+        },
+        limit: Some(1),
+        ..Query::default()
+    };
+    let mut tenant = None;
+    state
+        .log
+        .query(&query, |_, event| {
+            tenant = Some(event.tenant_id.into_owned());
+            Ok(false)
+        })
+        .map_err(from_engine)?;
+    let tenant = tenant.ok_or_else(|| {
+        Status::out_of_range(format!(
+            "leaf index {seq} is not below the tree size {}",
+            state.log.tree_size()
+        ))
+    })?;
+    if caller.reads(&tenant) {
+        Ok(())
+    } else {
+        Err(Status::permission_denied(format!(
+            "this API key may not read event {seq}"
+        )))
+    }
+}
+
+/// The newest checkpoint, for any key; for an admin key one is signed first if the tree
+/// grew since (no other key may make the log sign, and keep, one per request). Blocks.
+pub(crate) fn latest_checkpoint(
+    state: &State,
+    caller: &Caller,
+) -> Result<SignedCheckpoint, Status> {
+    caller.require_any_read()?;
+    if caller.key.scope.admin {
+        return state.log.checkpoint().map_err(from_engine);
+    }
+    state
+        .log
+        .latest_checkpoint()
+        .ok_or_else(|| Status::not_found("no checkpoint has been signed yet"))
+}
+
+/// The checkpoint issued at `tree_size`. Blocks.
+pub(crate) fn checkpoint_at(
+    state: &State,
+    caller: &Caller,
+    tree_size: u64,
+) -> Result<SignedCheckpoint, Status> {
+    caller.require_any_read()?;
+    let all = state.log.checkpoints().map_err(from_engine)?;
+    all.into_iter()
+        .find(|c| c.checkpoint.tree_size == tree_size)
+        .ok_or_else(|| Status::not_found(format!("no checkpoint was issued at size {tree_size}")))
+}

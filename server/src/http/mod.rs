@@ -1,0 +1,127 @@
+//! The HTTP/JSON API, from the same process and over the same engine as gRPC: the same
+//! keys (`Authorization: Bearer KEY`), the same tenant scoping, the same statuses
+//! mapped to HTTP's. One file per route group: `events.rs` (pages, counts, exports),
+//! `proofs.rs` (proofs and checkpoints).
+
+mod events;
+mod proofs;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tonic::{Code, Status};
+
+use crate::State;
+use crate::auth::{Caller, bearer_token};
+use crate::keys::AuthError;
+use crate::shutdown::{Stop, stopped, with_grace};
+
+/// Serves the HTTP API until `stop` flips, then lets requests in flight finish (for up
+/// to `grace`).
+pub(crate) async fn serve(
+    state: Arc<State>,
+    addr: SocketAddr,
+    stop: Stop,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening for HTTP on {addr}"))?;
+    let bound = listener.local_addr()?;
+    // One line for scripts and tests that start the server on port 0.
+    eprintln!("auditlogd: HTTP listening on {bound}");
+    let serving =
+        axum::serve(listener, router(state)).with_graceful_shutdown(stopped(stop.clone()));
+    with_grace(
+        async { serving.await.context("serving HTTP") },
+        stop,
+        grace,
+        "HTTP",
+    )
+    .await
+}
+
+fn router(state: Arc<State>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/v1/events", get(events::page))
+        .route("/v1/events/count", get(events::count))
+        .route("/v1/export", get(events::export))
+        .route("/v1/proofs/inclusion", get(proofs::inclusion))
+        .route("/v1/proofs/consistency", get(proofs::consistency))
+        .route("/v1/checkpoint", get(proofs::checkpoint))
+        .with_state(state)
+}
+
+/// The caller of a request: its bearer key, authenticated.
+fn caller(state: &State, headers: &HeaderMap) -> Result<Caller, HttpError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(bearer_token)
+        .ok_or_else(|| Status::unauthenticated(AuthError::Missing.to_string()))?;
+    let key = state
+        .keys
+        .authenticate(token)
+        .map_err(|e| Status::unauthenticated(e.to_string()))?;
+    Ok(Caller { key })
+}
+
+/// An error answer: the gRPC status's HTTP counterpart and a JSON body
+/// `{"error":{"code":"PERMISSION_DENIED","message":"…"}}`.
+#[derive(Debug)]
+pub(crate) struct HttpError(Status);
+
+impl From<Status> for HttpError {
+    fn from(status: Status) -> HttpError {
+        HttpError(status)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let code = self.0.code();
+        let http = match code {
+            Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
+                StatusCode::BAD_REQUEST
+            }
+            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Code::PermissionDenied => StatusCode::FORBIDDEN,
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let name = format!("{code:?}");
+        let body = serde_json::json!({
+            "error": {"code": screaming_snake(&name), "message": self.0.message()}
+        });
+        let mut response = (http, axum::Json(body)).into_response();
+        if http == StatusCode::UNAUTHORIZED {
+            let challenge = header::HeaderValue::from_static("Bearer");
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}
+
+/// `PermissionDenied` as gRPC spells it: `PERMISSION_DENIED`.
+fn screaming_snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
