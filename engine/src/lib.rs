@@ -44,7 +44,7 @@ pub use event::{Event, Outcome, Timestamp};
 pub use log::{
     CONFIG_FILE, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_SEGMENT_BYTES, Durability, Log, LogConfig,
     MAX_BATCH_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, Metrics, OpenOptions, RecoveryReport,
-    TimeRange,
+    SYNC_SECONDS_BUCKETS, TimeRange,
 };
 pub use merkle::{Hash, HashAlg};
 pub use segment::RecoveredTail;

@@ -17,11 +17,20 @@ use crate::segment::{ActiveView, SealedSegment};
 use crate::storage::Storage;
 use crate::tree::TreeStore;
 
+/// The upper bounds, in seconds, of the `fdatasync` latency histogram's buckets (a last,
+/// unbounded bucket follows).
+pub const SYNC_SECONDS_BUCKETS: [f64; 11] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
 /// Counters for operators.
 #[derive(Debug, Default)]
 pub struct Metrics {
     syncs: AtomicU64,
     sync_nanos: AtomicU64,
+    /// `fdatasync` calls per bucket of [`SYNC_SECONDS_BUCKETS`], not cumulative; the last
+    /// counts those slower than every bound.
+    sync_buckets: [AtomicU64; SYNC_SECONDS_BUCKETS.len() + 1],
 }
 
 impl Metrics {
@@ -31,6 +40,14 @@ impl Metrics {
             u64::try_from(took.as_nanos()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+        let seconds = took.as_secs_f64();
+        let bucket = SYNC_SECONDS_BUCKETS
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(SYNC_SECONDS_BUCKETS.len());
+        if let Some(count) = self.sync_buckets.get(bucket) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// `fdatasync` calls so far and their total duration.
@@ -39,6 +56,16 @@ impl Metrics {
             self.syncs.load(Ordering::Relaxed),
             Duration::from_nanos(self.sync_nanos.load(Ordering::Relaxed)),
         )
+    }
+
+    /// `fdatasync` calls so far by latency: the count in each bucket of
+    /// [`SYNC_SECONDS_BUCKETS`] and, last, the count slower than every bound.
+    pub fn sync_histogram(&self) -> [u64; SYNC_SECONDS_BUCKETS.len() + 1] {
+        std::array::from_fn(|i| {
+            self.sync_buckets
+                .get(i)
+                .map_or(0, |c| c.load(Ordering::Relaxed))
+        })
     }
 }
 
@@ -66,4 +93,22 @@ pub(crate) struct Shared {
     pub(crate) indexes: RwLock<HashMap<u64, (Arc<SealedIndex>, IndexSource)>>,
     /// Whether rebuilt indexes may be written (not in a read-only open).
     pub(crate) writable: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_latencies_land_in_their_buckets() {
+        let metrics = Metrics::default();
+        for micros in [100, 500, 501, 7_000, 2_000_000] {
+            metrics.record_sync(Duration::from_micros(micros));
+        }
+        let histogram = metrics.sync_histogram();
+        // 100 and 500 µs in the first bucket (≤ 0.5 ms), 501 µs in the second, 7 ms in the
+        // fifth (≤ 10 ms), 2 s in the last.
+        assert_eq!(histogram, [2, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(metrics.syncs().0, 5);
+    }
 }

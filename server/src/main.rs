@@ -9,6 +9,7 @@ mod convert;
 mod grpc;
 mod http;
 mod keys;
+mod metrics;
 mod shutdown;
 mod status;
 
@@ -22,6 +23,7 @@ use auditlog_engine::{CONFIG_FILE, Durability, Log, LogConfig, OpenOptions};
 use clap::Parser;
 
 use crate::keys::KeyStore;
+use crate::metrics::ServerMetrics;
 
 /// The audit-log server.
 #[derive(Debug, Parser)]
@@ -53,6 +55,7 @@ struct Args {
 pub(crate) struct State {
     pub(crate) log: Log,
     pub(crate) keys: KeyStore,
+    pub(crate) metrics: ServerMetrics,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,7 +74,11 @@ fn main() -> anyhow::Result<()> {
         // Printed once: the store keeps only its hash.
         println!("admin key: {secret}");
     }
-    let state = Arc::new(State { log, keys });
+    let state = Arc::new(State {
+        log,
+        keys,
+        metrics: ServerMetrics::default(),
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

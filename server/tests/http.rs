@@ -192,3 +192,120 @@ async fn the_http_api_answers_as_documented() {
     assert_eq!(beyond.status, 400);
     assert_eq!(beyond.json()["error"]["code"], "OUT_OF_RANGE");
 }
+
+/// The media type of a content type (`text/plain; charset=utf-8` → `text/plain`).
+fn media_type(content_type: Option<&str>) -> &str {
+    content_type
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_of_the_openapi_document_answers_as_documented() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), true, &[]);
+    let admin = server.admin_key.clone().unwrap();
+    let mut ingest = IngestServiceClient::new(server.channel().await);
+    let events: Vec<pb::Event> = (0..3)
+        .map(|i| event(i, "org_a", "usr_1", "document.read"))
+        .collect();
+    ingest
+        .ingest(authed(pb::IngestRequest { events }, &admin))
+        .await
+        .expect("ingested");
+    let no_key = pb::IngestRequest { events: vec![] };
+    let refused = ingest.ingest(no_key).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+    let addr = server.http.clone();
+    let get = move |path: String, key: Option<String>| {
+        let addr = addr.clone();
+        async move {
+            tokio::task::spawn_blocking(move || http_get(&addr, &path, key.as_deref()))
+                .await
+                .unwrap()
+        }
+    };
+
+    let document = get("/openapi.json".into(), None).await;
+    assert_eq!(document.status, 200);
+    let document = document.json();
+    let paths = document["paths"].as_object().expect("paths");
+    // Exactly the routes the server has (see http/mod.rs's router).
+    let documented: Vec<&str> = paths.keys().map(String::as_str).collect();
+    let mut served = vec![
+        "/healthz",
+        "/openapi.json",
+        "/metrics",
+        "/v1/events",
+        "/v1/events/count",
+        "/v1/export",
+        "/v1/proofs/inclusion",
+        "/v1/proofs/consistency",
+        "/v1/checkpoint",
+    ];
+    served.sort_unstable();
+    assert_eq!(documented, served);
+    for (path, item) in paths {
+        let operation = &item["get"];
+        let query: Vec<String> = operation["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter(|p| p["required"] == true)
+            .map(|p| format!("{}={}", p["name"].as_str().unwrap(), p["example"]))
+            .collect();
+        let url = if query.is_empty() {
+            path.clone()
+        } else {
+            format!("{path}?{}", query.join("&"))
+        };
+        let open = operation["security"].as_array().is_some_and(Vec::is_empty);
+        let key = (!open).then(|| admin.clone());
+        let answer = get(url.clone(), key).await;
+        assert_eq!(answer.status, 200, "{url}: {}", answer.text());
+        let documented = operation["responses"]["200"]["content"]
+            .as_object()
+            .and_then(|c| c.keys().next().cloned())
+            .expect("a documented 200 content type");
+        assert_eq!(
+            media_type(answer.header("content-type")),
+            documented,
+            "{url}"
+        );
+        if documented == "application/json" {
+            assert!(
+                serde_json::from_slice::<serde_json::Value>(&answer.body).is_ok(),
+                "{url}"
+            );
+        }
+        if operation["responses"].get("401").is_some() {
+            let refused = get(url.clone(), None).await;
+            assert_eq!(refused.status, 401, "{url}");
+            assert_eq!(refused.json()["error"]["code"], "UNAUTHENTICATED", "{url}");
+        } else {
+            assert!(open, "{url}: a route that needs no key documents no 401");
+        }
+    }
+    // The metrics count what was just asked.
+    let metrics = get("/metrics".into(), Some(admin)).await.text();
+    assert!(metrics.contains("auditlog_events_total 3\n"), "{metrics}");
+    assert!(
+        metrics.contains("auditlog_http_responses_total{code=\"401\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("auditlog_grpc_responses_total{code=\"TRAILERS\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("auditlog_grpc_responses_total{code=\"UNAUTHENTICATED\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("auditlog_fsync_seconds_bucket{le=\"+Inf\"} "),
+        "{metrics}"
+    );
+}

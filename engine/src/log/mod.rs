@@ -18,8 +18,8 @@ pub use crate::config::{
     CONFIG_FILE, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_SEGMENT_BYTES, Durability, LogConfig,
     MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
 };
-pub use crate::shared::Metrics;
 use crate::shared::Shared;
+pub use crate::shared::{Metrics, SYNC_SECONDS_BUCKETS};
 use checkpoints::{Cadence, Checkpoints};
 pub use read::TimeRange;
 pub use recover::RecoveryReport;
@@ -196,6 +196,11 @@ impl Log {
             )));
         }
         self.sequencer.lock().submit(batch)
+    }
+
+    /// Requests (batches, seals, syncs) waiting for the writer: how far it is behind.
+    pub fn queue_depth(&self) -> usize {
+        self.sequencer.lock().sender.as_ref().map_or(0, |s| s.len())
     }
 
     /// The sequence number of the newest event of `tenant` submitted so far (`None` if it

@@ -21,10 +21,13 @@ use auditlog_proto::v1::proof_service_server::ProofServiceServer;
 use auditlog_proto::v1::query_service_server::QueryServiceServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::body::Body;
 use tonic::transport::Server;
+use tower::util::MapResponseLayer;
 
 use crate::State;
 use crate::auth::authenticate;
+use crate::metrics::grpc_code;
 use crate::shutdown::{Stop, stopped, with_grace};
 
 /// Serves until `stop` flips, then lets requests in flight finish (for up to `grace`).
@@ -48,7 +51,13 @@ pub(crate) async fn serve(
         .build_v1()
         .context("building the reflection service")?;
     let auth = authenticate(Arc::clone(&state));
+    let counted = Arc::clone(&state);
+    let count_answers = MapResponseLayer::new(move |response: http::Response<Body>| {
+        counted.metrics.grpc_answered(grpc_code(response.headers()));
+        response
+    });
     let router = Server::builder()
+        .layer(count_answers)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(IngestServiceServer::with_interceptor(

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use axum::extract::{Request, State as Shared};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
@@ -48,16 +50,50 @@ pub(crate) async fn serve(
     .await
 }
 
+/// The OpenAPI 3.1 document of every route below (a test calls each as documented).
+const OPENAPI: &str = include_str!("openapi.json");
+
 fn router(state: Arc<State>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
         .route("/v1/events", get(events::page))
         .route("/v1/events/count", get(events::count))
         .route("/v1/export", get(events::export))
         .route("/v1/proofs/inclusion", get(proofs::inclusion))
         .route("/v1/proofs/consistency", get(proofs::consistency))
         .route("/v1/checkpoint", get(proofs::checkpoint))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            count_answers,
+        ))
         .with_state(state)
+}
+
+/// Counts every answer by status, for `/metrics`.
+async fn count_answers(
+    Shared(state): Shared<Arc<State>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    state.metrics.http_answered(response.status().as_u16());
+    response
+}
+
+/// `GET /metrics`: Prometheus text, for any key (it reveals counts, no event).
+async fn metrics(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    caller(&state, &headers)?.require_any_read()?;
+    let text = state.metrics.render(&state.log);
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
 }
 
 /// The caller of a request: its bearer key, authenticated.

@@ -1,0 +1,130 @@
+//! `/metrics`: the log's counters and the server's answers in Prometheus's text format.
+//! Ingest rate is `rate(auditlog_events_total[1m])`; errors are the non-2xx HTTP codes
+//! and the error codes of the gRPC counter.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use auditlog_engine::{Log, SYNC_SECONDS_BUCKETS};
+use parking_lot::Mutex;
+
+/// Answers counted by the server, by protocol and code.
+#[derive(Debug, Default)]
+pub(crate) struct ServerMetrics {
+    http: Mutex<BTreeMap<u16, u64>>,
+    grpc: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl ServerMetrics {
+    /// Counts an HTTP answer.
+    pub(crate) fn http_answered(&self, status: u16) {
+        *self.http.lock().entry(status).or_default() += 1;
+    }
+
+    /// Counts a gRPC answer by the status in its headers, where a call refused before
+    /// any message carries it (every error of this server but one failing mid-stream);
+    /// an answer with messages carries its status in trailers, counted as `TRAILERS`.
+    pub(crate) fn grpc_answered(&self, code: &'static str) {
+        *self.grpc.lock().entry(code).or_default() += 1;
+    }
+
+    /// Everything, as Prometheus text (version 0.0.4).
+    pub(crate) fn render(&self, log: &Log) -> String {
+        let mut text = String::with_capacity(2048);
+        let mut put = |line: String| {
+            let _ = writeln!(text, "{line}");
+        };
+        put(header(
+            "auditlog_events_total",
+            "counter",
+            "Events appended: the tree size.",
+        ));
+        put(format!("auditlog_events_total {}", log.tree_size()));
+        put(header(
+            "auditlog_ingest_queue_depth",
+            "gauge",
+            "Requests waiting for the writer.",
+        ));
+        put(format!("auditlog_ingest_queue_depth {}", log.queue_depth()));
+        put(header(
+            "auditlog_segments",
+            "gauge",
+            "Segments of the log, the active one included.",
+        ));
+        put(format!("auditlog_segments {}", log.segment_count()));
+        put(header(
+            "auditlog_fsync_seconds",
+            "histogram",
+            "fdatasync latency of the writer.",
+        ));
+        let (count, total) = log.metrics().syncs();
+        let mut cumulative = 0;
+        let histogram = log.metrics().sync_histogram();
+        for (bound, n) in SYNC_SECONDS_BUCKETS.iter().zip(histogram) {
+            cumulative += n;
+            put(format!(
+                "auditlog_fsync_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            ));
+        }
+        put(format!(
+            "auditlog_fsync_seconds_bucket{{le=\"+Inf\"}} {count}"
+        ));
+        put(format!(
+            "auditlog_fsync_seconds_sum {}",
+            total.as_secs_f64()
+        ));
+        put(format!("auditlog_fsync_seconds_count {count}"));
+        put(header(
+            "auditlog_http_responses_total",
+            "counter",
+            "HTTP answers by status code.",
+        ));
+        for (code, n) in self.http.lock().iter() {
+            put(format!(
+                "auditlog_http_responses_total{{code=\"{code}\"}} {n}"
+            ));
+        }
+        put(header(
+            "auditlog_grpc_responses_total",
+            "counter",
+            "gRPC answers by status code (TRAILERS: answers with messages, whose code comes in trailers).",
+        ));
+        for (code, n) in self.grpc.lock().iter() {
+            put(format!(
+                "auditlog_grpc_responses_total{{code=\"{code}\"}} {n}"
+            ));
+        }
+        text
+    }
+}
+
+fn header(name: &str, kind: &str, help: &str) -> String {
+    format!("# HELP {name} {help}\n# TYPE {name} {kind}")
+}
+
+/// The gRPC status code name of a response's headers.
+pub(crate) fn grpc_code(headers: &http::HeaderMap) -> &'static str {
+    let Some(value) = headers.get("grpc-status") else {
+        return "TRAILERS";
+    };
+    match value.as_bytes() {
+        b"0" => "OK",
+        b"1" => "CANCELLED",
+        b"2" => "UNKNOWN",
+        b"3" => "INVALID_ARGUMENT",
+        b"4" => "DEADLINE_EXCEEDED",
+        b"5" => "NOT_FOUND",
+        b"6" => "ALREADY_EXISTS",
+        b"7" => "PERMISSION_DENIED",
+        b"8" => "RESOURCE_EXHAUSTED",
+        b"9" => "FAILED_PRECONDITION",
+        b"10" => "ABORTED",
+        b"11" => "OUT_OF_RANGE",
+        b"12" => "UNIMPLEMENTED",
+        b"13" => "INTERNAL",
+        b"14" => "UNAVAILABLE",
+        b"15" => "DATA_LOSS",
+        b"16" => "UNAUTHENTICATED",
+        _ => "UNKNOWN",
+    }
+}
