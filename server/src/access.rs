@@ -2,6 +2,7 @@
 //! event it asks to prove, and which checkpoint it may have.
 
 use auditlog_engine::checkpoint::SignedCheckpoint;
+use auditlog_engine::merkle::InclusionProof;
 use auditlog_engine::query::{Filter, Query};
 use tonic::Status;
 
@@ -11,7 +12,7 @@ use crate::status::from_engine;
 
 /// Refuses unless `caller` reads the tenant of event `seq` (read through the query
 /// engine, its record's CRC checked). Blocks: call it on the blocking pool.
-pub(crate) fn require_reads_event(state: &State, caller: &Caller, seq: u64) -> Result<(), Status> {
+fn require_reads_event(state: &State, caller: &Caller, seq: u64) -> Result<(), Status> {
     let query = Query {
         filter: Filter {
             seqs: Some(seq..seq.saturating_add(1)),
@@ -41,6 +42,20 @@ pub(crate) fn require_reads_event(state: &State, caller: &Caller, seq: u64) -> R
             "this API key may not read event {seq}"
         )))
     }
+}
+
+/// An inclusion proof of event `leaf_index`, if `caller` reads its tenant. Blocks.
+pub(crate) fn prove_inclusion(
+    state: &State,
+    caller: &Caller,
+    leaf_index: u64,
+    tree_size: Option<u64>,
+) -> Result<InclusionProof, Status> {
+    require_reads_event(state, caller, leaf_index)?;
+    state
+        .log
+        .prove_inclusion(leaf_index, tree_size)
+        .map_err(from_engine)
 }
 
 /// The newest checkpoint, for any key; for an admin key one is signed first if the tree

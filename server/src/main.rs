@@ -21,6 +21,7 @@ use std::time::Duration;
 use anyhow::Context;
 use auditlog_engine::{CONFIG_FILE, Durability, Log, LogConfig, OpenOptions};
 use clap::Parser;
+use tokio::net::TcpListener;
 
 use crate::keys::KeyStore;
 use crate::metrics::ServerMetrics;
@@ -98,6 +99,16 @@ fn main() -> anyhow::Result<()> {
     // last checkpoint signed.
     state.log.close();
     served
+}
+
+/// Binds `addr` for `what` (gRPC or HTTP) and says where on stderr, in the one line that
+/// scripts and tests starting the server on port 0 read.
+pub(crate) async fn listen(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening for {what} on {addr}"))?;
+    eprintln!("auditlogd: {what} listening on {}", listener.local_addr()?);
+    Ok(listener)
 }
 
 fn open_log(args: &Args) -> anyhow::Result<Log> {

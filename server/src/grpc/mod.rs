@@ -19,16 +19,15 @@ use auditlog_proto::v1::checkpoint_service_server::CheckpointServiceServer;
 use auditlog_proto::v1::ingest_service_server::IngestServiceServer;
 use auditlog_proto::v1::proof_service_server::ProofServiceServer;
 use auditlog_proto::v1::query_service_server::QueryServiceServer;
-use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::body::Body;
 use tonic::transport::Server;
 use tower::util::MapResponseLayer;
 
-use crate::State;
 use crate::auth::authenticate;
 use crate::metrics::grpc_code;
 use crate::shutdown::{Stop, stopped, with_grace};
+use crate::{State, listen};
 
 /// Serves until `stop` flips, then lets requests in flight finish (for up to `grace`).
 pub(crate) async fn serve(
@@ -37,10 +36,6 @@ pub(crate) async fn serve(
     stop: Stop,
     grace: Duration,
 ) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("listening for gRPC on {addr}"))?;
-    let bound = listener.local_addr()?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<IngestServiceServer<ingest::Ingest>>()
@@ -80,8 +75,7 @@ pub(crate) async fn serve(
             admin::Admin::new(Arc::clone(&state)),
             auth,
         ));
-    // One line for scripts and tests that start the server on port 0.
-    eprintln!("auditlogd: gRPC listening on {bound}");
+    let listener = listen(addr, "gRPC").await?;
     let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), {
         let stop = stop.clone();
         async move {

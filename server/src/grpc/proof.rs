@@ -9,7 +9,7 @@ use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status};
 
 use crate::State;
-use crate::access::require_reads_event;
+use crate::access::prove_inclusion;
 use crate::auth::caller;
 use crate::status::{from_engine, task_failed};
 
@@ -34,11 +34,7 @@ impl ProofService for Proof {
         let request = request.into_inner();
         let state = Arc::clone(&self.state);
         let proof = spawn_blocking(move || {
-            require_reads_event(&state, &caller, request.leaf_index)?;
-            state
-                .log
-                .prove_inclusion(request.leaf_index, request.tree_size)
-                .map_err(from_engine)
+            prove_inclusion(&state, &caller, request.leaf_index, request.tree_size)
         })
         .await
         .map_err(task_failed)??;

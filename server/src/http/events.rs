@@ -21,6 +21,7 @@ use tonic::Status;
 
 use super::{HttpError, caller};
 use crate::State;
+use crate::auth::Caller;
 use crate::status::{from_engine, invalid_field, task_failed};
 
 /// Events per page when `limit` is absent, and the most a page may hold.
@@ -134,10 +135,15 @@ impl EventParams {
     }
 }
 
-fn params(given: Result<Params<EventParams>, QueryRejection>) -> Result<EventParams, Status> {
-    given
-        .map(|Params(p)| p)
-        .map_err(|e| Status::invalid_argument(e.body_text()))
+/// The caller and the parameters of a request to one of these routes.
+fn request(
+    state: &State,
+    headers: &HeaderMap,
+    given: Result<Params<EventParams>, QueryRejection>,
+) -> Result<(Caller, EventParams), HttpError> {
+    let caller = caller(state, headers)?;
+    let Params(params) = given.map_err(|e| Status::invalid_argument(e.body_text()))?;
+    Ok((caller, params))
 }
 
 /// `GET /v1/events`: one page, `{"events":[…],"next_cursor":…}`.
@@ -146,8 +152,7 @@ pub(crate) async fn page(
     headers: HeaderMap,
     given: Result<Params<EventParams>, QueryRejection>,
 ) -> Result<Response, HttpError> {
-    let caller = caller(&state, &headers)?;
-    let p = params(given)?;
+    let (caller, p) = request(&state, &headers, given)?;
     p.refuse(&[("format", p.format.is_some())])?;
     let cursor = p.cursor()?;
     let filter = caller.scope_filter(p.filter(cursor.as_ref())?)?;
@@ -192,8 +197,7 @@ pub(crate) async fn count(
     headers: HeaderMap,
     given: Result<Params<EventParams>, QueryRejection>,
 ) -> Result<Response, HttpError> {
-    let caller = caller(&state, &headers)?;
-    let p = params(given)?;
+    let (caller, p) = request(&state, &headers, given)?;
     p.refuse(&[
         ("limit", p.limit.is_some()),
         ("cursor", p.cursor.is_some()),
@@ -222,8 +226,7 @@ pub(crate) async fn export(
     headers: HeaderMap,
     given: Result<Params<EventParams>, QueryRejection>,
 ) -> Result<Response, HttpError> {
-    let caller = caller(&state, &headers)?;
-    let p = params(given)?;
+    let (caller, p) = request(&state, &headers, given)?;
     p.refuse(&[("limit", p.limit.is_some()), ("cursor", p.cursor.is_some())])?;
     let (format, content_type) = match p.format.as_deref().unwrap_or("jsonl") {
         "jsonl" => (ExportFormat::Jsonl, "application/x-ndjson"),

@@ -17,13 +17,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tokio::net::TcpListener;
 use tonic::{Code, Status};
 
-use crate::State;
 use crate::auth::{Caller, bearer_token};
 use crate::keys::AuthError;
 use crate::shutdown::{Stop, stopped, with_grace};
+use crate::{State, listen};
 
 /// Serves the HTTP API until `stop` flips, then lets requests in flight finish (for up
 /// to `grace`).
@@ -33,12 +32,7 @@ pub(crate) async fn serve(
     stop: Stop,
     grace: Duration,
 ) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("listening for HTTP on {addr}"))?;
-    let bound = listener.local_addr()?;
-    // One line for scripts and tests that start the server on port 0.
-    eprintln!("auditlogd: HTTP listening on {bound}");
+    let listener = listen(addr, "HTTP").await?;
     let serving =
         axum::serve(listener, router(state)).with_graceful_shutdown(stopped(stop.clone()));
     with_grace(

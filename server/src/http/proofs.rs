@@ -15,7 +15,7 @@ use tonic::Status;
 
 use super::{HttpError, caller};
 use crate::State;
-use crate::access::{checkpoint_at, latest_checkpoint, require_reads_event};
+use crate::access::{checkpoint_at, latest_checkpoint, prove_inclusion};
 use crate::status::{from_engine, task_failed};
 
 #[derive(Debug, Deserialize)]
@@ -55,15 +55,9 @@ pub(crate) async fn inclusion(
 ) -> Result<Response, HttpError> {
     let caller = caller(&state, &headers)?;
     let Query(p) = given.map_err(bad_query)?;
-    let proof = spawn_blocking(move || {
-        require_reads_event(&state, &caller, p.leaf_index)?;
-        state
-            .log
-            .prove_inclusion(p.leaf_index, p.tree_size)
-            .map_err(from_engine)
-    })
-    .await
-    .map_err(task_failed)??;
+    let proof = spawn_blocking(move || prove_inclusion(&state, &caller, p.leaf_index, p.tree_size))
+        .await
+        .map_err(task_failed)??;
     Ok(json(&Proof::Inclusion(proof)))
 }
 
