@@ -1,7 +1,8 @@
 //! `auditlogd`: the server. It opens (or creates) one log, keeps the API keys beside it,
 //! and serves the gRPC services of `auditlog.v1` (with the standard health service and
-//! server reflection) and the HTTP/JSON API until SIGINT or SIGTERM. Handlers only translate: the engine does
-//! the work, on the blocking pool, and no engine lock is held across an `.await`.
+//! server reflection) and the HTTP/JSON API until SIGINT or SIGTERM. Handlers only
+//! translate: the engine does the work, on the blocking pool, and no engine lock is held
+//! across an `.await`.
 
 mod access;
 mod auth;
@@ -86,7 +87,7 @@ fn main() -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     let grace = Duration::from_secs(args.shutdown_grace);
     let served = runtime.block_on(async {
-        let stop = shutdown::on_signal();
+        let stop = shutdown::on_signal().context("installing signal handlers")?;
         let grpc = grpc::serve(Arc::clone(&state), args.grpc, stop.clone(), grace);
         let http = http::serve(Arc::clone(&state), args.http, stop, grace);
         tokio::try_join!(grpc, http).map(|_| ())

@@ -57,9 +57,12 @@ impl ServerMetrics {
             "histogram",
             "fdatasync latency of the writer.",
         ));
-        let (count, total) = log.metrics().syncs();
-        let mut cumulative = 0;
+        // The count from the buckets themselves, read once: a sync landing meanwhile
+        // must not make `+Inf` smaller than a bucket below it.
         let histogram = log.metrics().sync_histogram();
+        let count: u64 = histogram.iter().sum();
+        let (_, total) = log.metrics().syncs();
+        let mut cumulative = 0;
         for (bound, n) in SYNC_SECONDS_BUCKETS.iter().zip(histogram) {
             cumulative += n;
             put(format!(

@@ -10,15 +10,22 @@ use tokio::sync::watch;
 /// Flips to `true` once a signal arrives.
 pub(crate) type Stop = watch::Receiver<bool>;
 
-/// Starts watching for SIGINT and SIGTERM (within a runtime).
-pub(crate) fn on_signal() -> Stop {
+/// Starts watching for SIGINT and SIGTERM (within a runtime). The handlers are in place
+/// when this returns, so an early signal too stops the server cleanly.
+pub(crate) fn on_signal() -> anyhow::Result<Stop> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     let (flip, stop) = watch::channel(false);
     tokio::spawn(async move {
-        signal().await;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+        }
         eprintln!("auditlogd: stopping; finishing the requests in flight");
         let _ = flip.send(true);
     });
-    stop
+    Ok(stop)
 }
 
 /// Resolves once `stop` has flipped.
@@ -45,19 +52,5 @@ pub(crate) async fn with_grace(
             eprintln!("auditlogd: cutting {what} connections still open {grace:?} after the signal");
             Ok(())
         }
-    }
-}
-
-/// Resolves on the first SIGINT or SIGTERM.
-async fn signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        // Without a SIGTERM handler, Ctrl-C still stops the server.
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
     }
 }

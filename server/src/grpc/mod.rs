@@ -84,6 +84,9 @@ pub(crate) async fn serve(
             health
                 .set_service_status("", tonic_health::ServingStatus::NotServing)
                 .await;
+            health
+                .set_not_serving::<IngestServiceServer<ingest::Ingest>>()
+                .await;
         }
     });
     with_grace(

@@ -243,12 +243,19 @@ pub(crate) async fn export(
         cursor: None,
     };
     let (chunks, body) = mpsc::channel::<io::Result<Bytes>>(4);
-    spawn_blocking(move || {
+    let on_failure = chunks.clone();
+    let writing = spawn_blocking(move || {
         let out = io::BufWriter::with_capacity(64 << 10, ChunkWriter(chunks.clone()));
         if let Err(ExportError::Log(e)) = export_to(&state.log, &query, format, out) {
             let _ = chunks.blocking_send(Err(io::Error::other(e.to_string())));
         }
         // An output error means the client went away: nothing to tell.
+    });
+    // An export that failed (a panic) must not end like a complete one.
+    tokio::spawn(async move {
+        if let Err(e) = writing.await {
+            let _ = on_failure.send(Err(io::Error::other(e.to_string()))).await;
+        }
     });
     let headers = [(header::CONTENT_TYPE, content_type)];
     Ok((headers, Body::from_stream(ReceiverStream::new(body))).into_response())

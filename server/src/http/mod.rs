@@ -22,6 +22,7 @@ use tonic::{Code, Status};
 use crate::auth::{Caller, bearer_token};
 use crate::keys::AuthError;
 use crate::shutdown::{Stop, stopped, with_grace};
+use crate::status::task_failed;
 use crate::{State, listen};
 
 /// Serves the HTTP API until `stop` flips, then lets requests in flight finish (for up
@@ -85,7 +86,10 @@ async fn metrics(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     caller(&state, &headers)?.require_any_read()?;
-    let text = state.metrics.render(&state.log);
+    // The writer's queue depth is read under the lock a blocked submit holds.
+    let text = tokio::task::spawn_blocking(move || state.metrics.render(&state.log))
+        .await
+        .map_err(task_failed)?;
     let content_type = "text/plain; version=0.0.4; charset=utf-8";
     Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
 }
