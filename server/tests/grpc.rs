@@ -510,7 +510,18 @@ async fn health_reflection_and_a_clean_restart() {
         .await
         .expect("the admin key ingests");
 
-    // SIGTERM: a clean exit; a restart keeps the events and the key, and prints no
+    let reader = create_key(
+        &server,
+        &admin,
+        "reader",
+        pb::Scope {
+            read_all_tenants: true,
+            ..Default::default()
+        },
+    )
+    .await;
+
+    // SIGTERM: a clean exit; a restart keeps the events and the keys, and prints no
     // second admin key.
     let (status, stdout) = server.terminate();
     assert!(status.success(), "{status:?}");
@@ -523,7 +534,75 @@ async fn health_reflection_and_a_clean_restart() {
         .expect("the key survives a restart")
         .into_inner();
     assert_eq!(counted.count, 5);
+    // The log signed a last checkpoint as it closed: what a non-admin key gets (it
+    // cannot make the log sign one), before any cadence could have run.
+    let mut checkpoints = CheckpointServiceClient::new(server.channel().await);
+    let last = checkpoints
+        .latest(authed(pb::LatestCheckpointRequest {}, &reader))
+        .await
+        .expect("a checkpoint signed at close")
+        .into_inner();
+    assert_eq!(last.tree_size, 5);
     let (status, stdout) = server.terminate();
     assert!(status.success());
     assert_eq!(stdout, "", "no second admin key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_while_its_stream_is_open_stops_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), true, &[]);
+    let admin = server.admin_key.clone().unwrap();
+    let writer = create_key(
+        &server,
+        &admin,
+        "app",
+        pb::Scope {
+            ingest_all_tenants: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (batches, stream) = tokio::sync::mpsc::channel(4);
+    let mut ingest = IngestServiceClient::new(server.channel().await);
+    let request = authed(tokio_stream::wrappers::ReceiverStream::new(stream), &writer);
+    let answer = tokio::spawn(async move { ingest.ingest_stream(request).await });
+    let batch = |i| pb::IngestRequest {
+        events: vec![event(i, "org_a", "usr_1", "document.read")],
+    };
+    batches.send(batch(0)).await.unwrap();
+    // Wait until the first batch is stored, then revoke the key and send another.
+    let mut query = QueryServiceClient::new(server.channel().await);
+    loop {
+        let counted = query
+            .count(authed(pb::CountRequest::default(), &admin))
+            .await
+            .unwrap()
+            .into_inner();
+        if counted.count == 1 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let mut admin_client = AdminServiceClient::new(server.channel().await);
+    let keys = admin_client
+        .list_keys(authed(pb::ListKeysRequest {}, &admin))
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    let id = keys.iter().find(|k| k.name == "app").unwrap().id.clone();
+    admin_client
+        .revoke_key(authed(pb::RevokeKeyRequest { id }, &admin))
+        .await
+        .unwrap();
+    batches.send(batch(1)).await.unwrap();
+    drop(batches);
+    let response = answer.await.unwrap().expect("answered").into_inner();
+    assert_eq!(response.acks.len(), 1);
+    let refused = response.refused.expect("the second batch is refused");
+    assert_eq!(
+        (refused.batch, refused.code),
+        (1, Code::Unauthenticated as i32)
+    );
 }
