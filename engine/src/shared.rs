@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use std::collections::HashMap;
 
-use parking_lot::RwLock;
+use crossbeam_channel::Receiver;
+use parking_lot::{Mutex, RwLock};
 
 use crate::config::LogConfig;
 use crate::index::{IndexSource, SealedIndex, SharedIndex};
@@ -91,6 +92,10 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     /// Sealed segments' indexes loaded so far, by base sequence number.
     pub(crate) indexes: RwLock<HashMap<u64, (Arc<SealedIndex>, IndexSource)>>,
+    /// Sealed segments whose index file the writer's seal thread is still writing, by
+    /// base sequence number: the receiver disconnects when it is done, and a reader waits
+    /// for that rather than rebuild the index.
+    pub(crate) indexing: Mutex<HashMap<u64, Receiver<()>>>,
     /// Whether rebuilt indexes may be written (not in a read-only open).
     pub(crate) writable: bool,
 }

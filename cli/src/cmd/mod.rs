@@ -1,5 +1,6 @@
 //! The subcommands, one file each, and the argument definitions they share.
 
+mod bench_ingest;
 mod checkpoint;
 mod demo;
 mod export;
@@ -58,6 +59,8 @@ enum Command {
     VerifyBundle(verify_bundle::Args),
     /// Generate a workload into a fresh data directory, ingest, prove and verify it.
     Demo(demo::Args),
+    /// Load a running auditlogd with batches over gRPC; print events/s and ack latency.
+    BenchIngest(bench_ingest::Args),
 }
 
 pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -75,6 +78,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Key(args) => key::run(args),
         Command::VerifyBundle(args) => verify_bundle::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::BenchIngest(args) => bench_ingest::run(args),
     }
 }
 

@@ -224,7 +224,9 @@ impl Log {
         self.append_batch(batch)
     }
 
-    /// Seals the active segment now, if it holds any record.
+    /// Seals the active segment now, if it holds any record, and returns once the tree is
+    /// durable up to it and its index is written (a seal on rolling over does those on a
+    /// thread of its own).
     pub fn seal(&self) -> Result<()> {
         let done = self.sequencer.lock().seal()?;
         done.recv().map_err(|_| Error::Closed)?

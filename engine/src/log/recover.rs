@@ -328,6 +328,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         view: RwLock::new(view),
         metrics: Metrics::default(),
         indexes: RwLock::new(checked_indexes),
+        indexing: Mutex::default(),
         writable: !read_only,
     });
     // Checked against the records above; now the key, and a torn append cut.

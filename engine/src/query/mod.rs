@@ -416,6 +416,11 @@ impl Log {
             return Ok((Arc::clone(index), *how));
         }
         let shared = &self.shared;
+        let indexing = shared.indexing.lock().get(&base).cloned();
+        if let Some(indexed) = indexing {
+            // Just sealed: its index file is being written; waiting beats rebuilding.
+            let _ = indexed.recv();
+        }
         let (index, rebuilt) = load_or_build(shared.storage.as_ref(), segment, shared.writable)?;
         let index = Arc::new(index);
         let how = if rebuilt {

@@ -79,6 +79,9 @@ pub fn write_atomically(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> io:
     write_atomically_as(storage, path, bytes, OpenMode::CreateNew)
 }
 
+/// The most bytes [`write_atomically`] writes between two syncs.
+const SYNC_CHUNK_BYTES: usize = 1 << 20;
+
 /// [`write_atomically`], creating the temporary file with `mode` (`CreateNew` or
 /// `CreateNewPrivate`).
 pub fn write_atomically_as(
@@ -101,8 +104,17 @@ pub fn write_atomically_as(
         storage.remove(&tmp)?;
     }
     let file = storage.open(&tmp, mode)?;
-    file.write_all_at(bytes, 0)?;
-    file.sync_data()?;
+    // A large file goes to disk a chunk at a time, each synced, so no single flush holds
+    // the disk (and the log's fdatasync queued behind it) for long.
+    let mut offset = 0;
+    for chunk in bytes.chunks(SYNC_CHUNK_BYTES) {
+        file.write_all_at(chunk, offset)?;
+        file.sync_data()?;
+        offset += chunk.len() as u64;
+    }
+    if bytes.is_empty() {
+        file.sync_data()?;
+    }
     drop(file);
     storage.rename(&tmp, path)?;
     storage.sync_dir(&dir)

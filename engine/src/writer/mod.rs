@@ -84,6 +84,8 @@ pub(crate) struct Writer {
     /// Frame buffers the sync stage is done with.
     spare_buffers: Receiver<Vec<u8>>,
     recycle: syncer::Recycle,
+    /// The tree sync and index write of the last seal (see `start_sealed_work`).
+    sealed_work: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Writer {
@@ -111,6 +113,7 @@ impl Writer {
             index,
             spare_buffers,
             recycle,
+            sealed_work: None,
         }
     }
 
@@ -139,6 +142,7 @@ impl Writer {
                 self.write_loop(&requests);
             }
         }
+        self.finish_sealed_work();
         if self.failed.is_none() && self.sync_failure.lock().is_none() {
             // A clean close: records and nodes become durable (whatever the policy) so the
             // next open replays nothing. The tree never claims more than the segment holds.
@@ -164,8 +168,10 @@ impl Writer {
                         self.add(batch, reply);
                     }
                     Request::Seal(reply) => {
+                        // Asked for, a seal answers once all of it is done.
                         let result = self.flush().and_then(|()| self.seal_and_roll());
-                        let _ = reply.send(result);
+                        self.finish_sealed_work();
+                        let _ = reply.send(result.and_then(|()| self.check_sync()));
                     }
                     Request::Sync(reply) => {
                         let _ = reply.send(self.flush().and_then(|()| self.sync_all()));
@@ -353,8 +359,10 @@ impl Writer {
         Ok(())
     }
 
-    /// Seals the active segment (footer, fsync), makes the tree durable, and starts the
-    /// next segment with the current compact range in its header.
+    /// Seals the active segment (footer, fsync) and starts the next segment with the
+    /// current compact range in its header. Making the tree durable up to the seal and
+    /// writing the segment's index file (tens of milliseconds together, and recovery
+    /// redoes either) happen on a thread of their own, so appends wait only for the seal.
     fn seal_and_roll(&mut self) -> Result<()> {
         if self.active.record_count == 0 {
             return Ok(());
@@ -385,21 +393,17 @@ impl Writer {
                 self.active.path.display()
             )));
         }
-        if let Err(e) = self.shared.tree.sync(self.compact.size()) {
-            return Err(self.fail(format!("syncing the tree failed: {e}")));
-        }
         let storage = self.shared.storage.as_ref();
         let sealed = match SealedSegment::open(storage, &self.active.path) {
-            Ok(sealed) => sealed,
+            Ok(sealed) => Arc::new(sealed),
             // The file is sealed on disk: appending to it again would overwrite the footer.
             Err(e) => {
                 let path = self.active.path.display();
                 return Err(self.fail(format!("reopening sealed {path} failed: {e}")));
             }
         };
-        // Derived data: if it cannot be written now, the next reader rebuilds it.
-        let index_bytes = index::encode(&self.index.read(), index::identity_of(&sealed));
-        let _ = write_atomically(storage, &index::index_path(&sealed.path), &index_bytes);
+        self.start_sealed_work(Arc::clone(&sealed));
+        let storage = self.shared.storage.as_ref();
         let header = SegmentHeader {
             version: FORMAT_VERSION,
             alg: self.compact.alg(),
@@ -415,7 +419,7 @@ impl Writer {
         self.synced_len.store(next.len, Ordering::Release);
         self.index = SharedIndex::default();
         let mut view = self.shared.view.write();
-        view.sealed.push(Arc::new(sealed));
+        view.sealed.push(sealed);
         // Nothing but this writer changes the file, and it only appends: map all of it.
         let segment_bytes = self.shared.config.segment_bytes;
         view.active = Some(next.view(storage, Vec::new(), segment_bytes, u64::MAX));
@@ -423,5 +427,49 @@ impl Writer {
         drop(view);
         self.active = next;
         Ok(())
+    }
+
+    /// Starts, on its own thread, what a seal leaves to do: sync the tree up to the
+    /// sealed segment and write its index. Waits first for the previous seal's (one at a
+    /// time keeps the tree state rising and the memory bounded). A reader of the segment
+    /// meanwhile waits for its index rather than rebuild it; a failed tree sync stops the
+    /// writer as a failed fdatasync does.
+    fn start_sealed_work(&mut self, sealed: Arc<SealedSegment>) {
+        self.finish_sealed_work();
+        let (shared, failure) = (Arc::clone(&self.shared), Arc::clone(&self.sync_failure));
+        let (index, size) = (Arc::clone(&self.index), self.compact.size());
+        let (done, indexed) = crossbeam_channel::bounded::<()>(0);
+        let base = sealed.base();
+        shared.indexing.lock().insert(base, indexed);
+        let work = move || {
+            if let Err(e) = shared.tree.sync(size) {
+                let mut failure = failure.lock();
+                failure.get_or_insert(format!("syncing the tree failed: {e}"));
+            }
+            // Derived data: if it cannot be written now, the next reader rebuilds it.
+            let storage = shared.storage.as_ref();
+            let bytes = index::encode(&index.read(), index::identity_of(&sealed));
+            let _ = write_atomically(storage, &index::index_path(&sealed.path), &bytes);
+            shared.indexing.lock().remove(&base);
+            drop(done);
+        };
+        match std::thread::Builder::new()
+            .name("auditlog-seal".into())
+            .spawn(work)
+        {
+            Ok(handle) => self.sealed_work = Some(handle),
+            // The closure (and `done`) is dropped: no reader waits; the index is rebuilt
+            // on first use and the tree state catches up at the next seal or close.
+            Err(_) => {
+                self.shared.indexing.lock().remove(&base);
+            }
+        }
+    }
+
+    /// Waits for the last seal's background work, if any.
+    fn finish_sealed_work(&mut self) {
+        if let Some(handle) = self.sealed_work.take() {
+            let _ = handle.join();
+        }
     }
 }

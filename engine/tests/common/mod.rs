@@ -107,16 +107,29 @@ pub(crate) fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 /// Copies a data directory (without its lock): taken while a log is open, the copy is
-/// what a `kill -9` would leave, since every acknowledged write has reached the OS.
+/// what a `kill -9` would leave, since every acknowledged write has reached the OS. A
+/// file renamed away during the copy (a temporary file the log's seal thread has just
+/// put in place) sends the copy round the directory again, as a crash would find the
+/// file under one name or the other.
 pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else if entry.file_name() != "LOCK" {
-            std::fs::copy(entry.path(), &target).expect("copy");
+    loop {
+        let mut vanished = false;
+        for entry in std::fs::read_dir(from).expect("read dir") {
+            let entry = entry.expect("entry");
+            let target = to.join(entry.file_name());
+            if entry.file_type().expect("type").is_dir() {
+                copy_dir(&entry.path(), &target);
+            } else if entry.file_name() != "LOCK" {
+                match std::fs::copy(entry.path(), &target) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => vanished = true,
+                    Err(e) => panic!("copy {}: {e}", entry.path().display()),
+                }
+            }
+        }
+        if !vanished {
+            return;
         }
     }
 }

@@ -17,3 +17,5 @@ pub mod v1 {
 /// The encoded `FileDescriptorSet` of every file of the package, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/auditlog_v1_descriptor.bin"));
+
+pub mod convert;

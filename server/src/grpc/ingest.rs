@@ -14,9 +14,9 @@ use tonic_types::StatusExt;
 
 use crate::State;
 use crate::auth::{Caller, caller};
-use crate::convert::event_from_proto;
 use crate::keys::AuthError;
 use crate::status::{from_engine, invalid_field, task_failed};
+use auditlog_proto::convert::event_from_proto;
 
 #[derive(Debug)]
 pub(crate) struct Ingest {

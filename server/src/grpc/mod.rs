@@ -19,9 +19,9 @@ use auditlog_proto::v1::checkpoint_service_server::CheckpointServiceServer;
 use auditlog_proto::v1::ingest_service_server::IngestServiceServer;
 use auditlog_proto::v1::proof_service_server::ProofServiceServer;
 use auditlog_proto::v1::query_service_server::QueryServiceServer;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::body::Body;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 use tower::util::MapResponseLayer;
 
 use crate::auth::authenticate;
@@ -76,7 +76,9 @@ pub(crate) async fn serve(
             auth,
         ));
     let listener = listen(addr, "gRPC").await?;
-    let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), {
+    // Without TCP_NODELAY a small answer waits for the peer's delayed ACK (40 ms).
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let serving = router.serve_with_incoming_shutdown(incoming, {
         let stop = stop.clone();
         async move {
             stopped(stop).await;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use auditlog_engine::Outcome;
 use auditlog_engine::query::{Cursor, Query as EngineQuery};
+use auditlog_proto::convert::event_to_proto;
 use auditlog_proto::v1::query_service_server::QueryService;
-use auditlog_proto::v1::{CountRequest, CountResponse, QueryPage, QueryRequest};
+use auditlog_proto::v1::{CountRequest, CountResponse, QueryPage, QueryRequest, StoredEvent};
 use tokio::sync::mpsc;
 use tokio::task::spawn_blocking;
 use tokio_stream::wrappers::ReceiverStream;
@@ -15,7 +16,7 @@ use tonic::{Request, Response, Status};
 
 use crate::State;
 use crate::auth::caller;
-use crate::convert::{event_to_proto, filter_from_proto, order_from_proto};
+use crate::convert::{filter_from_proto, order_from_proto};
 use crate::status::{from_engine, invalid_field, task_failed};
 
 /// Events per page when the request does not say.
@@ -76,7 +77,10 @@ impl QueryService for Query {
                 };
                 let mut events = Vec::new();
                 let page = state.log.query(&query, |seq, event| {
-                    events.push(event_to_proto(seq, &event));
+                    events.push(StoredEvent {
+                        seq,
+                        event: Some(event_to_proto(&event)),
+                    });
                     Ok(true)
                 });
                 let page = match page {

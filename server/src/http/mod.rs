@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use tonic::{Code, Status};
 
 use crate::auth::{Caller, bearer_token};
@@ -34,8 +35,11 @@ pub(crate) async fn serve(
     grace: Duration,
 ) -> anyhow::Result<()> {
     let listener = listen(addr, "HTTP").await?;
-    let serving =
-        axum::serve(listener, router(state)).with_graceful_shutdown(stopped(stop.clone()));
+    let serving = axum::serve(
+        listener.tap_io(|tcp| drop(tcp.set_nodelay(true))),
+        router(state),
+    )
+    .with_graceful_shutdown(stopped(stop.clone()));
     with_grace(
         async { serving.await.context("serving HTTP") },
         stop,
