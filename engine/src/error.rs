@@ -36,6 +36,10 @@ pub enum Error {
     /// The log is closed.
     #[error("the log is closed")]
     Closed,
+    /// The writer's queue is full ([`Log::try_submit`](crate::Log::try_submit)): the
+    /// writer is behind; try again shortly.
+    #[error("the writer's queue is full: it is behind; try again shortly")]
+    Busy,
 }
 
 impl Error {

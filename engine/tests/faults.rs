@@ -10,13 +10,19 @@ use auditlog_engine::storage::{Fault, FaultyStorage};
 use auditlog_engine::{Error, Log, LogConfig, OpenOptions};
 use common::*;
 
-fn run(fault: Fault) {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// A new log in `dir` on storage that fails on cue.
+fn faulty_log(dir: &std::path::Path) -> (FaultyStorage, Log) {
     let storage = FaultyStorage::new();
     let log = OpenOptions::new()
         .storage(Arc::new(storage.clone()))
-        .create(dir.path(), &LogConfig::default())
+        .create(dir, &LogConfig::default())
         .expect("create");
+    (storage, log)
+}
+
+fn run(fault: Fault) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (storage, log) = faulty_log(dir.path());
     let lines = lines(300, 31);
     let acked = append_all(&log, &lines[..100], 25);
     let acked_root = acked.last().expect("acks").root;
@@ -69,4 +75,43 @@ fn eio_on_write() {
 #[test]
 fn eio_on_fsync() {
     run(Fault::SyncEio);
+}
+
+/// A disk that falls behind: `try_submit` answers `Busy` once the writer's queue is full,
+/// instead of blocking, and appends nothing for it; every batch it took is stored once
+/// the disk catches up.
+#[test]
+fn a_full_writer_queue_refuses_try_submit_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (storage, log) = faulty_log(dir.path());
+    let lines = lines(10, 5);
+    let batch = || {
+        let mut batch = log.batch();
+        for line in &lines {
+            batch.push(&parse(line)).expect("push");
+        }
+        batch
+    };
+    storage.stall_syncs();
+    let mut taken = Vec::new();
+    let refused = loop {
+        match log.try_submit(batch()) {
+            Ok(ack) => taken.push(ack),
+            Err(e) => break e,
+        }
+        assert!(taken.len() < 10_000, "the queue never filled");
+    };
+    assert!(matches!(refused, Error::Busy), "{refused:?}");
+    assert!(matches!(log.try_submit(batch()), Err(Error::Busy)));
+    storage.resume_syncs();
+    let mut next_seq = 0;
+    for ack in taken
+        .iter()
+        .map(|r| r.recv().expect("answered").expect("acked"))
+    {
+        assert_eq!(ack.first_seq, next_seq, "dense, and nothing of the refused");
+        next_seq += ack.count;
+    }
+    assert_eq!(log.tree_size(), taken.len() as u64 * 10);
+    assert!(log.try_submit(batch()).is_ok(), "room again");
 }

@@ -103,13 +103,21 @@ pub(crate) fn authenticate(
             .and_then(bearer_token)
             .ok_or(AuthError::Missing)
             .map_err(|e| Status::unauthenticated(e.to_string()))?;
-        let key = state
-            .keys
-            .authenticate(token)
-            .map_err(|e| Status::unauthenticated(e.to_string()))?;
-        request.extensions_mut().insert(Caller { key });
+        let caller = admit(&state, token)?;
+        request.extensions_mut().insert(caller);
         Ok(request)
     }
+}
+
+/// The caller whose bearer token is `token`: authenticated, and within its key's rate of
+/// requests. Every request of either API passes here.
+pub(crate) fn admit(state: &State, token: &str) -> Result<Caller, Status> {
+    let key = state
+        .keys
+        .authenticate(token)
+        .map_err(|e| Status::unauthenticated(e.to_string()))?;
+    state.limits.request(&key)?;
+    Ok(Caller { key })
 }
 
 /// The token of an `authorization` value `Bearer <token>` (the scheme in any case, as

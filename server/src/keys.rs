@@ -51,6 +51,18 @@ pub(crate) struct Scope {
     pub(crate) admin: bool,
 }
 
+/// Rates a key may not exceed (none by default). Over them a request is answered
+/// RESOURCE_EXHAUSTED (HTTP 429) with the time to wait.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct KeyLimits {
+    /// Requests per second, of any kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) requests_per_second: Option<u32>,
+    /// Events ingested per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) events_per_second: Option<u32>,
+}
+
 /// A key as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct KeyRecord {
@@ -59,6 +71,9 @@ pub(crate) struct KeyRecord {
     /// A label for people.
     pub(crate) name: String,
     pub(crate) scope: Scope,
+    /// Absent in files written before limits existed: none.
+    #[serde(default)]
+    pub(crate) limits: KeyLimits,
     /// RFC 3339.
     pub(crate) created: String,
     /// RFC 3339, once revoked.
@@ -129,7 +144,11 @@ impl KeyStore {
                 admin: true,
                 ..Scope::default()
             };
-            Some(store.create("bootstrap admin", admin)?.1)
+            Some(
+                store
+                    .create("bootstrap admin", admin, KeyLimits::default())?
+                    .1,
+            )
         } else {
             None
         };
@@ -138,7 +157,12 @@ impl KeyStore {
 
     /// Creates a key and returns it with its token (which is kept nowhere). Blocks on an
     /// fsync: call it off the async runtime.
-    pub(crate) fn create(&self, name: &str, scope: Scope) -> anyhow::Result<(KeyRecord, String)> {
+    pub(crate) fn create(
+        &self,
+        name: &str,
+        scope: Scope,
+        limits: KeyLimits,
+    ) -> anyhow::Result<(KeyRecord, String)> {
         let mut id = [0u8; 8];
         let mut secret = [0u8; 32];
         getrandom::fill(&mut id)
@@ -150,6 +174,7 @@ impl KeyStore {
             id,
             name: name.to_owned(),
             scope,
+            limits,
             created: Timestamp::now().to_rfc3339(),
             revoked: None,
             secret_hash: hex::encode(blake3::hash(token.as_bytes()).as_bytes()),
@@ -266,7 +291,9 @@ mod tests {
             read: Tenants::Only(["org_a".to_owned()].into()),
             ..Scope::default()
         };
-        let (record, token) = store.create("reader", scope.clone()).unwrap();
+        let (record, token) = store
+            .create("reader", scope.clone(), KeyLimits::default())
+            .unwrap();
         assert_eq!(store.authenticate(&token).unwrap().scope, scope);
         let file = dir.path().join("server/api-keys.json");
         let on_disk = std::fs::read_to_string(&file).unwrap();

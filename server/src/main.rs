@@ -10,6 +10,7 @@ mod convert;
 mod grpc;
 mod http;
 mod keys;
+mod limits;
 mod metrics;
 mod shutdown;
 mod status;
@@ -25,6 +26,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 
 use crate::keys::KeyStore;
+use crate::limits::Limits;
 use crate::metrics::ServerMetrics;
 
 /// The audit-log server.
@@ -47,6 +49,13 @@ struct Args {
     /// Allow plaintext gRPC on an address other than loopback.
     #[arg(long)]
     allow_plaintext: bool,
+    /// MiB of ingest requests the server holds unacknowledged at once; more are answered
+    /// RESOURCE_EXHAUSTED with a retry hint.
+    #[arg(long, default_value_t = 256)]
+    max_in_flight_mib: u64,
+    /// The largest request (one encoded gRPC message) accepted, in MiB.
+    #[arg(long, default_value_t = 4)]
+    max_request_mib: usize,
     /// Seconds that requests in flight get to finish after SIGTERM or SIGINT.
     #[arg(long, default_value_t = 10)]
     shutdown_grace: u64,
@@ -58,6 +67,9 @@ pub(crate) struct State {
     pub(crate) log: Log,
     pub(crate) keys: KeyStore,
     pub(crate) metrics: ServerMetrics,
+    pub(crate) limits: Limits,
+    /// The largest gRPC message accepted, in bytes.
+    pub(crate) max_request_bytes: usize,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -80,6 +92,8 @@ fn main() -> anyhow::Result<()> {
         log,
         keys,
         metrics: ServerMetrics::default(),
+        limits: Limits::new(args.max_in_flight_mib.saturating_mul(1 << 20)),
+        max_request_bytes: args.max_request_mib.saturating_mul(1 << 20),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,10 +1,12 @@
 //! Engine errors as gRPC statuses, mapped once: bad input is INVALID_ARGUMENT (with a
 //! `BadRequest` detail naming the field), damaged storage DATA_LOSS, a stopped writer
-//! or a closing log UNAVAILABLE.
+//! or a closing log UNAVAILABLE, a full writer queue RESOURCE_EXHAUSTED with a retry hint.
 
 use auditlog_engine::Error;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::limits::{BUSY_RETRY, busy};
 
 /// The status of an engine error.
 pub(crate) fn from_engine(error: Error) -> Status {
@@ -13,6 +15,7 @@ pub(crate) fn from_engine(error: Error) -> Status {
         Error::InvalidArgument(message) => Status::invalid_argument(message),
         Error::Corruption(c) => Status::data_loss(c.to_string()),
         e @ (Error::WriterFailed(_) | Error::Closed) => Status::unavailable(e.to_string()),
+        Error::Busy => busy("the writer is behind".to_owned(), BUSY_RETRY),
         e => Status::internal(e.to_string()),
     }
 }

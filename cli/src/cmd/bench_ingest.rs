@@ -3,7 +3,8 @@
 //! (and the loopback's), not the client's parser. `C` tasks share the batches in file
 //! order over a few HTTP/2 connections; each batch's latency runs from the moment it was
 //! due (with `--rate`, its slot in an open-loop schedule, so a slow server cannot hide its
-//! queueing) to its acknowledgement.
+//! queueing) to its acknowledgement. A batch refused RESOURCE_EXHAUSTED is sent again
+//! after the wait the server asks for, as a well-behaved client would.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,8 +17,10 @@ use auditlog_engine::event::parse_json;
 use auditlog_proto::convert::event_to_proto;
 use auditlog_proto::v1::IngestRequest;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
+use tonic::Code;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
+use tonic_types::StatusExt;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -97,6 +100,8 @@ struct Run {
     elapsed: Duration,
     /// Each batch's latency, sorted.
     latencies: Vec<Duration>,
+    /// Batches sent again after RESOURCE_EXHAUSTED.
+    retries: usize,
 }
 
 async fn drive(args: &Args, batches: Arc<Vec<IngestRequest>>) -> anyhow::Result<Run> {
@@ -114,6 +119,7 @@ async fn drive(args: &Args, batches: Arc<Vec<IngestRequest>>) -> anyhow::Result<
         .parse()
         .context("--key is not a valid header value")?;
     let next = Arc::new(AtomicUsize::new(0));
+    let retries = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let per_batch = args
         .rate
@@ -122,6 +128,7 @@ async fn drive(args: &Args, batches: Arc<Vec<IngestRequest>>) -> anyhow::Result<
     for i in 0..args.concurrency {
         let channel: Channel = channels[i % channels.len()].clone();
         let (batches, next, token) = (Arc::clone(&batches), Arc::clone(&next), token.clone());
+        let retries = Arc::clone(&retries);
         tasks.push(tokio::spawn(async move {
             let mut client = IngestServiceClient::new(channel);
             let mut latencies = Vec::new();
@@ -138,14 +145,23 @@ async fn drive(args: &Args, batches: Arc<Vec<IngestRequest>>) -> anyhow::Result<
                     }
                     None => Instant::now(),
                 };
-                let mut request = tonic::Request::new(batch.clone());
-                request
-                    .metadata_mut()
-                    .insert("authorization", token.clone());
-                client
-                    .ingest(request)
-                    .await
-                    .with_context(|| format!("batch {n}"))?;
+                loop {
+                    let mut request = tonic::Request::new(batch.clone());
+                    request
+                        .metadata_mut()
+                        .insert("authorization", token.clone());
+                    match client.ingest(request).await {
+                        Ok(_) => break,
+                        // The server is full: wait as long as it asks, then send again.
+                        Err(status) if status.code() == Code::ResourceExhausted => {
+                            retries.fetch_add(1, Ordering::Relaxed);
+                            let details = status.get_error_details();
+                            let wait = details.retry_info().and_then(|r| r.retry_delay);
+                            tokio::time::sleep(wait.unwrap_or(Duration::from_millis(50))).await;
+                        }
+                        Err(status) => return Err(status).with_context(|| format!("batch {n}")),
+                    }
+                }
                 latencies.push(due.elapsed());
             }
         }));
@@ -161,6 +177,7 @@ async fn drive(args: &Args, batches: Arc<Vec<IngestRequest>>) -> anyhow::Result<
         events,
         elapsed,
         latencies,
+        retries: retries.load(Ordering::Relaxed),
     })
 }
 
@@ -169,7 +186,7 @@ impl Run {
         let rate = self.events as f64 / self.elapsed.as_secs_f64();
         println!("{rate:.0} events/s");
         println!(
-            "{} events in {} batches of {} over {} connections, {} in flight{}: {:.3} s",
+            "{} events in {} batches of {} over {} connections, {} in flight{}: {:.3} s, {} retries",
             self.events,
             self.latencies.len(),
             args.batch,
@@ -177,7 +194,8 @@ impl Run {
             args.concurrency,
             args.rate
                 .map_or(String::new(), |r| format!(", offered {r:.0} events/s")),
-            self.elapsed.as_secs_f64()
+            self.elapsed.as_secs_f64(),
+            self.retries
         );
         let ms = |q: f64| {
             let i = ((self.latencies.len() as f64 * q).ceil() as usize).saturating_sub(1);

@@ -182,6 +182,20 @@ impl Log {
     /// callers), hands the batch to the writer and returns at once with the handle its
     /// [`Ack`] (or error) arrives on. Blocks only when the writer's queue is full.
     pub fn submit(&self, batch: PreparedBatch) -> Result<AckReceiver> {
+        self.check_batch(&batch)?;
+        self.sequencer.lock().submit(batch)
+    }
+
+    /// [`Log::submit`] without blocking: when the writer's queue is full it returns
+    /// [`Error::Busy`] and the batch is not appended (a server answers "retry later"
+    /// rather than hold the request and its memory).
+    pub fn try_submit(&self, batch: PreparedBatch) -> Result<AckReceiver> {
+        self.check_batch(&batch)?;
+        self.sequencer.lock().try_submit(batch)
+    }
+
+    /// Refuses a batch too large for the writer or prepared for another hash.
+    fn check_batch(&self, batch: &PreparedBatch) -> Result<()> {
         if batch.byte_len() > MAX_BATCH_BYTES {
             return Err(Error::InvalidArgument(format!(
                 "batch of {} bytes exceeds the limit of {MAX_BATCH_BYTES}",
@@ -195,7 +209,7 @@ impl Log {
                 self.alg()
             )));
         }
-        self.sequencer.lock().submit(batch)
+        Ok(())
     }
 
     /// Requests (batches, seals, syncs) waiting for the writer: how far it is behind.

@@ -28,6 +28,16 @@ impl Sequencer {
         self.sender.as_ref().ok_or(Error::Closed)
     }
 
+    /// [`Sequencer::submit`], unless the writer's queue is full: then [`Error::Busy`] and
+    /// nothing changes. (Every send happens under the sequencer's lock and the writer only
+    /// takes, so a queue with room now still has room for this send.)
+    pub(crate) fn try_submit(&mut self, batch: PreparedBatch) -> Result<AckReceiver> {
+        if self.sender()?.is_full() {
+            return Err(Error::Busy);
+        }
+        self.submit(batch)
+    }
+
     /// Numbers, links and hashes `batch` and queues it for the writer.
     pub(crate) fn submit(&mut self, mut batch: PreparedBatch) -> Result<AckReceiver> {
         let sender = self.sender.as_ref().ok_or(Error::Closed)?;

@@ -1,12 +1,12 @@
 //! A [`Storage`] that fails on cue, for fault-injection tests: short writes, `ENOSPC`,
-//! `EIO` on write or on fsync. It wraps the real file system, so what did reach the disk
+//! `EIO` on write or on fsync, and a disk that stops syncing until told to go on. It wraps the real file system, so what did reach the disk
 //! can be inspected after reopening without faults.
 
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::{AppendMap, FsStorage, MappedBytes, OpenMode, Storage, StorageFile};
 
@@ -28,6 +28,14 @@ pub enum Fault {
 pub struct FaultyStorage {
     inner: FsStorage,
     armed: Arc<Mutex<Option<Fault>>>,
+    stall: Arc<Stall>,
+}
+
+/// Whether segment syncs wait, and where they are woken.
+#[derive(Debug, Default)]
+struct Stall {
+    stalled: Mutex<bool>,
+    resumed: Condvar,
 }
 
 impl FaultyStorage {
@@ -44,6 +52,18 @@ impl FaultyStorage {
     /// Whether the armed fault has fired.
     pub fn fired(&self) -> bool {
         self.armed.lock().is_none()
+    }
+
+    /// Makes every `fdatasync` of a segment wait until [`FaultyStorage::resume_syncs`]:
+    /// a disk that has fallen behind.
+    pub fn stall_syncs(&self) {
+        *self.stall.stalled.lock() = true;
+    }
+
+    /// Lets stalled and later syncs go on.
+    pub fn resume_syncs(&self) {
+        *self.stall.stalled.lock() = false;
+        self.stall.resumed.notify_all();
     }
 }
 
@@ -63,6 +83,7 @@ impl Storage for FaultyStorage {
             Ok(Arc::new(FaultyFile {
                 inner: file,
                 armed: Arc::clone(&self.armed),
+                stall: Arc::clone(&self.stall),
             }))
         } else {
             Ok(file)
@@ -89,6 +110,7 @@ impl Storage for FaultyStorage {
 struct FaultyFile {
     inner: Arc<dyn StorageFile>,
     armed: Arc<Mutex<Option<Fault>>>,
+    stall: Arc<Stall>,
 }
 
 impl FaultyFile {
@@ -121,6 +143,11 @@ impl StorageFile for FaultyFile {
         }
     }
     fn sync_data(&self) -> io::Result<()> {
+        let mut stalled = self.stall.stalled.lock();
+        while *stalled {
+            self.stall.resumed.wait(&mut stalled);
+        }
+        drop(stalled);
         match self.take(&[Fault::SyncEio]) {
             Some(_) => Err(io::Error::from_raw_os_error(5)),
             None => self.inner.sync_data(),

@@ -4,16 +4,16 @@ use std::sync::Arc;
 
 use auditlog_proto::v1::admin_service_server::AdminService;
 use auditlog_proto::v1::{
-    CreateKeyRequest, CreateKeyResponse, KeyInfo, ListKeysRequest, ListKeysResponse,
-    RevokeKeyRequest, RevokeKeyResponse, Scope as ProtoScope,
+    CreateKeyRequest, CreateKeyResponse, KeyInfo, KeyLimits as ProtoLimits, ListKeysRequest,
+    ListKeysResponse, RevokeKeyRequest, RevokeKeyResponse, Scope as ProtoScope,
 };
 use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status};
 
 use crate::State;
 use crate::auth::caller;
-use crate::keys::{KeyRecord, Scope, Tenants};
-use crate::status::task_failed;
+use crate::keys::{KeyLimits, KeyRecord, Scope, Tenants};
+use crate::status::{invalid_field, task_failed};
 
 #[derive(Debug)]
 pub(crate) struct Admin {
@@ -35,9 +35,10 @@ impl AdminService for Admin {
         caller(&request)?.require_admin()?;
         let request = request.into_inner();
         let scope = scope_from_proto(request.scope.unwrap_or_default());
+        let limits = limits_from_proto(request.limits.unwrap_or_default())?;
         let state = Arc::clone(&self.state);
         // The key file is fsynced: off the async workers.
-        let (key, secret) = spawn_blocking(move || state.keys.create(&request.name, scope))
+        let (key, secret) = spawn_blocking(move || state.keys.create(&request.name, scope, limits))
             .await
             .map_err(task_failed)?
             .map_err(|e| Status::internal(format!("{e:#}")))?;
@@ -91,6 +92,24 @@ fn scope_from_proto(scope: ProtoScope) -> Scope {
     }
 }
 
+fn limits_from_proto(limits: ProtoLimits) -> Result<KeyLimits, Status> {
+    for (field, rate) in [
+        ("limits.requests_per_second", limits.requests_per_second),
+        ("limits.events_per_second", limits.events_per_second),
+    ] {
+        if rate == Some(0) {
+            return Err(invalid_field(
+                field,
+                "a rate is at least 1 (leave it out for none)",
+            ));
+        }
+    }
+    Ok(KeyLimits {
+        requests_per_second: limits.requests_per_second,
+        events_per_second: limits.events_per_second,
+    })
+}
+
 fn key_to_proto(key: &KeyRecord) -> KeyInfo {
     let split = |t: &Tenants| match t {
         Tenants::None => (false, Vec::new()),
@@ -111,5 +130,9 @@ fn key_to_proto(key: &KeyRecord) -> KeyInfo {
         }),
         created: key.created.clone(),
         revoked: key.revoked.clone(),
+        limits: Some(ProtoLimits {
+            requests_per_second: key.limits.requests_per_second,
+            events_per_second: key.limits.events_per_second,
+        }),
     }
 }

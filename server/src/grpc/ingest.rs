@@ -8,7 +8,8 @@ use std::sync::Arc;
 use auditlog_engine::AckReceiver;
 use auditlog_proto::v1::ingest_service_server::IngestService;
 use auditlog_proto::v1::{BatchRefusal, IngestRequest, IngestResponse, IngestStreamResponse};
-use tokio::task::spawn_blocking;
+use prost::Message;
+use tokio::task::{JoinHandle, spawn_blocking};
 use tonic::{Request, Response, Status, Streaming};
 use tonic_types::StatusExt;
 
@@ -37,7 +38,7 @@ impl IngestService for Ingest {
     ) -> Result<Response<IngestResponse>, Status> {
         let caller = caller(&request)?;
         let pending = submit(Arc::clone(&self.state), caller, request.into_inner()).await?;
-        Ok(Response::new(acknowledged(pending).await?))
+        Ok(Response::new(pending.await.map_err(task_failed)??))
     }
 
     async fn ingest_stream(
@@ -57,7 +58,7 @@ impl IngestService for Ingest {
                 break;
             }
             match submit(Arc::clone(&self.state), caller.clone(), batch).await {
-                Ok(receiver) => pending.push(receiver),
+                Ok(ack) => pending.push(ack),
                 Err(status) => {
                     refused = Some(refusal(index, &status));
                     break;
@@ -65,21 +66,29 @@ impl IngestService for Ingest {
             }
         }
         let mut acks = Vec::with_capacity(pending.len());
-        for receiver in pending {
-            acks.push(acknowledged(receiver).await?);
+        for ack in pending {
+            acks.push(ack.await.map_err(task_failed)??);
         }
         Ok(Response::new(IngestStreamResponse { acks, refused }))
     }
 }
 
-/// Validates and encodes the batch and hands it to the writer: on the blocking pool,
-/// as encoding is CPU work and a full writer queue blocks.
+/// A batch handed to the writer: its acknowledgement, once durable.
+type Pending = JoinHandle<Result<IngestResponse, Status>>;
+
+/// Admits the batch (the in-flight budget, the key's event rate), validates and encodes
+/// it and hands it to the writer without waiting for a full queue: on the blocking pool,
+/// as encoding is CPU work. The admission is held until the batch is acknowledged.
 async fn submit(
     state: Arc<State>,
     caller: Caller,
     request: IngestRequest,
-) -> Result<AckReceiver, Status> {
-    spawn_blocking(move || {
+) -> Result<Pending, Status> {
+    let admitted = state.limits.admit(request.encoded_len())?;
+    state
+        .limits
+        .events(&caller.key, request.events.len() as u64)?;
+    let receiver = spawn_blocking(move || {
         if request.events.is_empty() {
             return Err(invalid_field("events", "a batch holds at least one event"));
         }
@@ -102,10 +111,15 @@ async fn submit(
                 .push(&event)
                 .map_err(|e| invalid_field(&format!("events[{i}]"), &e.to_string()))?;
         }
-        state.log.submit(batch).map_err(from_engine)
+        state.log.try_submit(batch).map_err(from_engine)
     })
     .await
-    .map_err(task_failed)?
+    .map_err(task_failed)??;
+    Ok(tokio::spawn(async move {
+        let ack = acknowledged(receiver).await;
+        drop(admitted);
+        ack
+    }))
 }
 
 /// What a stream answers for the batch at `index`, refused with `status`.

@@ -20,6 +20,7 @@ use auditlog_proto::v1::ingest_service_server::IngestServiceServer;
 use auditlog_proto::v1::proof_service_server::ProofServiceServer;
 use auditlog_proto::v1::query_service_server::QueryServiceServer;
 use tonic::body::Body;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tower::util::MapResponseLayer;
@@ -55,8 +56,9 @@ pub(crate) async fn serve(
         .layer(count_answers)
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(IngestServiceServer::with_interceptor(
-            ingest::Ingest::new(Arc::clone(&state)),
+        .add_service(InterceptedService::new(
+            IngestServiceServer::new(ingest::Ingest::new(Arc::clone(&state)))
+                .max_decoding_message_size(state.max_request_bytes),
             auth.clone(),
         ))
         .add_service(QueryServiceServer::with_interceptor(

@@ -20,8 +20,9 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use tonic::{Code, Status};
 
-use crate::auth::{Caller, bearer_token};
+use crate::auth::{Caller, admit, bearer_token};
 use crate::keys::AuthError;
+use crate::limits::retry_after;
 use crate::shutdown::{Stop, stopped, with_grace};
 use crate::status::task_failed;
 use crate::{State, listen};
@@ -105,11 +106,7 @@ fn caller(state: &State, headers: &HeaderMap) -> Result<Caller, HttpError> {
         .and_then(|v| v.to_str().ok())
         .and_then(bearer_token)
         .ok_or_else(|| Status::unauthenticated(AuthError::Missing.to_string()))?;
-    let key = state
-        .keys
-        .authenticate(token)
-        .map_err(|e| Status::unauthenticated(e.to_string()))?;
-    Ok(Caller { key })
+    Ok(admit(state, token)?)
 }
 
 /// An error answer: the gRPC status's HTTP counterpart and a JSON body
@@ -142,6 +139,13 @@ impl IntoResponse for HttpError {
             "error": {"code": screaming_snake(&name), "message": self.0.message()}
         });
         let mut response = (http, axum::Json(body)).into_response();
+        if let Some(wait) = retry_after(&self.0) {
+            // Whole seconds, rounded up: HTTP has no finer unit.
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
         if http == StatusCode::UNAUTHORIZED {
             let challenge = header::HeaderValue::from_static("Bearer");
             response

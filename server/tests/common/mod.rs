@@ -68,6 +68,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A channel to the server.
     pub(crate) async fn channel(&self) -> Channel {
         Channel::from_shared(self.url.clone())
@@ -232,11 +237,23 @@ pub(crate) async fn create_key(
     name: &str,
     scope: pb::Scope,
 ) -> String {
+    create_limited_key(server, admin, name, scope, pb::KeyLimits::default()).await
+}
+
+/// [`create_key`] with rate limits.
+pub(crate) async fn create_limited_key(
+    server: &Server,
+    admin: &str,
+    name: &str,
+    scope: pb::Scope,
+    limits: pb::KeyLimits,
+) -> String {
     let mut client =
         auditlog_proto::v1::admin_service_client::AdminServiceClient::new(server.channel().await);
     let request = pb::CreateKeyRequest {
         name: name.to_owned(),
         scope: Some(scope),
+        limits: Some(limits),
     };
     client
         .create_key(authed(request, admin))
