@@ -11,6 +11,7 @@ use auditlog_engine::query::Filter;
 use tonic::{Request, Status};
 
 use crate::State;
+use crate::audit::SYSTEM_TENANT;
 use crate::keys::{AuthError, KeyRecord, Tenants};
 
 /// The authenticated key of a request.
@@ -33,6 +34,11 @@ impl Caller {
 
     /// Refuses unless the key may append events of `tenant`.
     pub(crate) fn require_ingest(&self, tenant: &str) -> Result<(), Status> {
+        if tenant == SYSTEM_TENANT {
+            return Err(Status::permission_denied(format!(
+                "tenant `{SYSTEM_TENANT}` holds the server's own events: no key may ingest into it"
+            )));
+        }
         if self.key.scope.admin || self.key.scope.ingest.allows(tenant) {
             Ok(())
         } else {

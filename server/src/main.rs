@@ -5,6 +5,7 @@
 //! across an `.await`.
 
 mod access;
+mod audit;
 mod auth;
 mod convert;
 mod grpc;
@@ -25,6 +26,7 @@ use auditlog_engine::{CONFIG_FILE, Durability, Log, LogConfig, OpenOptions};
 use clap::Parser;
 use tokio::net::TcpListener;
 
+use crate::audit::{Actor, SystemEvent};
 use crate::keys::KeyStore;
 use crate::limits::Limits;
 use crate::metrics::ServerMetrics;
@@ -95,6 +97,24 @@ fn main() -> anyhow::Result<()> {
         limits: Limits::new(args.max_in_flight_mib.saturating_mul(1 << 20)),
         max_request_bytes: args.max_request_mib.saturating_mul(1 << 20),
     });
+    // The configuration this run serves with is on record: a change shows as the
+    // difference between two starts.
+    let durability = args.durability.unwrap_or(state.log.config().durability);
+    let start = SystemEvent {
+        actor: Actor::Server,
+        action: "auditlog.server.start",
+        resource: None,
+        details: serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "durability": durability.to_string(),
+            "grpc": args.grpc.to_string(),
+            "http": args.http.to_string(),
+            "max_in_flight_mib": args.max_in_flight_mib,
+            "max_request_mib": args.max_request_mib,
+            "shutdown_grace_seconds": args.shutdown_grace,
+        }),
+    };
+    audit::record(&state.log, start).context("recording the start")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -110,6 +130,18 @@ fn main() -> anyhow::Result<()> {
     // waiting on the blocking pool get a moment to finish (their acks come from the
     // writer, still running).
     runtime.shutdown_timeout(Duration::from_secs(5));
+    let stop = SystemEvent {
+        actor: Actor::Server,
+        action: "auditlog.server.stop",
+        resource: None,
+        details: serde_json::json!({"cause": match &served {
+            Ok(()) => "signal".to_owned(),
+            Err(e) => format!("{e:#}"),
+        }}),
+    };
+    if let Err(e) = audit::record(&state.log, stop) {
+        eprintln!("auditlogd: {}", e.message());
+    }
     // Whatever ended serving, the log closes cleanly: queued batches are written, the
     // last checkpoint signed.
     state.log.close();

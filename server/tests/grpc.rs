@@ -17,6 +17,16 @@ use common::{Server, authed, create_key, event};
 use tonic::{Code, Request};
 use tonic_types::StatusExt;
 
+/// A count of `tenant`'s events.
+fn of_tenant(tenant: &str) -> pb::CountRequest {
+    pb::CountRequest {
+        filter: Some(pb::Filter {
+            tenant: Some(tenant.to_owned()),
+            ..Default::default()
+        }),
+    }
+}
+
 /// Every event a query streams, following `max_pages` pages of `page_size`.
 async fn query_all(server: &Server, key: &str, filter: pb::Filter, page_size: u32) -> Vec<u64> {
     let mut client = QueryServiceClient::new(server.channel().await);
@@ -87,8 +97,11 @@ async fn keys_ingest_query_and_proofs_over_grpc() {
         .await
         .expect("batch accepted")
         .into_inner();
-    assert_eq!(ack.seqs, (0..30).collect::<Vec<u64>>());
-    assert!(ack.tree_size >= 30);
+    // The server's own events (its start, the two keys created) come first.
+    let base = ack.seqs[0];
+    assert_eq!(base, 3);
+    assert_eq!(ack.seqs, (base..base + 30).collect::<Vec<u64>>());
+    assert!(ack.tree_size >= base + 30);
 
     // Streaming ingest: one ack per batch, in order, continuing the sequence.
     let batches: Vec<pb::IngestRequest> = (0..3)
@@ -109,13 +122,13 @@ async fn keys_ingest_query_and_proofs_over_grpc() {
         .acks;
     assert_eq!(acks.len(), 3);
     let streamed: Vec<u64> = acks.iter().flat_map(|a| a.seqs.clone()).collect();
-    assert_eq!(streamed, (30..60).collect::<Vec<u64>>());
+    assert_eq!(streamed, (base + 30..base + 60).collect::<Vec<u64>>());
 
     // The reader of org_a sees exactly org_a's events, newest first, over many pages,
     // with or without naming its tenant; counts agree.
-    let expected: Vec<u64> = (0..60u64)
+    let expected: Vec<u64> = (base..base + 60)
         .rev()
-        .filter(|&s| tenant_of(s as u32) == "org_a")
+        .filter(|&s| tenant_of((s - base) as u32) == "org_a")
         .collect();
     let all = query_all(&server, &reader_a, pb::Filter::default(), 7).await;
     assert_eq!(all, expected);
@@ -130,7 +143,7 @@ async fn keys_ingest_query_and_proofs_over_grpc() {
         expected
             .iter()
             .copied()
-            .filter(|&s| s >= 30)
+            .filter(|&s| s >= base + 30)
             .collect::<Vec<_>>()
     );
     let mut query = QueryServiceClient::new(server.channel().await);
@@ -185,20 +198,21 @@ async fn keys_ingest_query_and_proofs_over_grpc() {
         .await
         .expect("latest checkpoint")
         .into_inner();
-    assert_eq!(checkpoint.tree_size, 60);
+    assert_eq!(checkpoint.tree_size, base + 60);
     let seen_by_reader = checkpoints
         .latest(authed(pb::LatestCheckpointRequest {}, &reader_a))
         .await
         .expect("the newest checkpoint")
         .into_inner();
     assert_eq!(seen_by_reader, checkpoint);
-    assert!(checkpoint.note.contains("\n60\n"), "{}", checkpoint.note);
+    let size_line = format!("\n{}\n", base + 60);
+    assert!(checkpoint.note.contains(&size_line), "{}", checkpoint.note);
     let mut proofs = ProofServiceClient::new(server.channel().await);
     let proof = proofs
         .prove_inclusion(authed(
             pb::InclusionRequest {
-                leaf_index: 1,
-                tree_size: Some(60),
+                leaf_index: base + 1,
+                tree_size: Some(base + 60),
             },
             &reader_a,
         ))
@@ -218,7 +232,7 @@ async fn keys_ingest_query_and_proofs_over_grpc() {
     let denied = proofs
         .prove_inclusion(authed(
             pb::InclusionRequest {
-                leaf_index: 0,
+                leaf_index: base,
                 tree_size: None,
             },
             &reader_a,
@@ -239,10 +253,12 @@ async fn keys_ingest_query_and_proofs_over_grpc() {
         .await
         .expect("newer checkpoint")
         .into_inner();
-    assert_eq!(newer.tree_size, 65);
+    assert_eq!(newer.tree_size, base + 65);
     let by_size = checkpoints
         .by_size(authed(
-            pb::CheckpointBySizeRequest { tree_size: 60 },
+            pb::CheckpointBySizeRequest {
+                tree_size: base + 60,
+            },
             &reader_a,
         ))
         .await
@@ -252,8 +268,8 @@ async fn keys_ingest_query_and_proofs_over_grpc() {
     let consistency = proofs
         .prove_consistency(authed(
             pb::ConsistencyRequest {
-                size1: 60,
-                size2: 65,
+                size1: base + 60,
+                size2: base + 65,
             },
             &reader_a,
         ))
@@ -266,8 +282,8 @@ async fn keys_ingest_query_and_proofs_over_grpc() {
     );
     verify_consistency(
         HashAlg::Blake3,
-        60,
-        65,
+        base + 60,
+        base + 65,
         &consistency.root1,
         &consistency.root2,
         &consistency.path,
@@ -388,7 +404,8 @@ async fn bad_requests_get_the_status_grpc_intends() {
         .await
         .expect("good batch")
         .into_inner();
-    assert_eq!(ack.seqs, vec![0]);
+    let first = ack.seqs[0];
+    assert_eq!(ack.seqs.len(), 1);
 
     // A stream whose second batch is refused: the first is stored and acknowledged, the
     // response names the refused batch and its field, the third is not stored.
@@ -409,7 +426,7 @@ async fn bad_requests_get_the_status_grpc_intends() {
         .expect("the stream is answered")
         .into_inner();
     assert_eq!(response.acks.len(), 1);
-    assert_eq!(response.acks[0].seqs, vec![1, 2]);
+    assert_eq!(response.acks[0].seqs, vec![first + 1, first + 2]);
     let refused = response.refused.expect("the refused batch is named");
     assert_eq!(
         (refused.batch, refused.code),
@@ -418,7 +435,7 @@ async fn bad_requests_get_the_status_grpc_intends() {
     assert_eq!(refused.fields, vec!["events[0].action".to_owned()]);
     let mut admin_query = QueryServiceClient::new(server.channel().await);
     let stored = admin_query
-        .count(authed(pb::CountRequest::default(), &admin))
+        .count(authed(of_tenant("org_a"), &admin))
         .await
         .unwrap()
         .into_inner();
@@ -529,11 +546,18 @@ async fn health_reflection_and_a_clean_restart() {
     let server = Server::start(&data, false, &[]);
     let mut query = QueryServiceClient::new(server.channel().await);
     let counted = query
-        .count(authed(pb::CountRequest::default(), &admin))
+        .count(authed(of_tenant("org_a"), &admin))
         .await
         .expect("the key survives a restart")
         .into_inner();
     assert_eq!(counted.count, 5);
+    // The server's own events: each start, the key created, the stop.
+    let system = query
+        .count(authed(of_tenant("_system"), &admin))
+        .await
+        .expect("count")
+        .into_inner();
+    assert_eq!(system.count, 4);
     // The log signed a last checkpoint as it closed: what a non-admin key gets (it
     // cannot make the log sign one), before any cadence could have run.
     let mut checkpoints = CheckpointServiceClient::new(server.channel().await);
@@ -542,7 +566,7 @@ async fn health_reflection_and_a_clean_restart() {
         .await
         .expect("a checkpoint signed at close")
         .into_inner();
-    assert_eq!(last.tree_size, 5);
+    assert_eq!(last.tree_size, 5 + 4 - 1, "all but this start's event");
     let (status, stdout) = server.terminate();
     assert!(status.success());
     assert_eq!(stdout, "", "no second admin key");
@@ -575,7 +599,7 @@ async fn a_key_revoked_while_its_stream_is_open_stops_the_stream() {
     let mut query = QueryServiceClient::new(server.channel().await);
     loop {
         let counted = query
-            .count(authed(pb::CountRequest::default(), &admin))
+            .count(authed(of_tenant("org_a"), &admin))
             .await
             .unwrap()
             .into_inner();

@@ -46,10 +46,14 @@ async fn the_http_api_answers_as_documented() {
         })
         .collect();
     let mut ingest = IngestServiceClient::new(server.channel().await);
-    ingest
+    let ack = ingest
         .ingest(authed(pb::IngestRequest { events }, &admin))
         .await
-        .expect("ingested");
+        .expect("ingested")
+        .into_inner();
+    // The server's own events (its start, the key created) come first.
+    let base = ack.seqs[0];
+    assert_eq!(base, 2);
     let addr = server.http.clone();
     let get = move |path: String, key: Option<String>| {
         let addr = addr.clone();
@@ -71,9 +75,9 @@ async fn the_http_api_answers_as_documented() {
     assert_eq!(refused.json()["error"]["code"], "UNAUTHENTICATED");
 
     // The reader's pages, followed by cursor: exactly org_a's events, newest first.
-    let expected: Vec<u64> = (0..40u64)
+    let expected: Vec<u64> = (base..base + 40)
         .rev()
-        .filter(|&s| tenant_of(s as u32) == "org_a")
+        .filter(|&s| tenant_of((s - base) as u32) == "org_a")
         .collect();
     let mut seen = Vec::new();
     let mut path = "/v1/events?limit=7".to_owned();
@@ -110,7 +114,7 @@ async fn the_http_api_answers_as_documented() {
         reader.clone(),
     )
     .await;
-    let privileged = expected.iter().filter(|&&s| s % 3 == 0).count() as u64;
+    let privileged = expected.iter().filter(|&&s| (s - base) % 3 == 0).count() as u64;
     assert_eq!(counted.json()["count"], privileged);
     assert_eq!(counted.json()["by_outcome"]["success"], privileged);
 
@@ -144,15 +148,20 @@ async fn the_http_api_answers_as_documented() {
     // Proofs, in the proof JSON of the design, verify; another tenant's event is refused.
     let checkpoint = get("/v1/checkpoint".into(), Some(admin.clone())).await;
     assert_eq!(checkpoint.status, 200);
+    // The two exports were recorded as the server's events.
+    let size = base + 40 + 2;
     assert!(
-        checkpoint.text().contains("\n40\n"),
+        checkpoint.text().contains(&format!("\n{size}\n")),
         "{}",
         checkpoint.text()
     );
-    let again = get("/v1/checkpoint?tree_size=40".into(), reader.clone()).await;
+    let again = get(format!("/v1/checkpoint?tree_size={size}"), reader.clone()).await;
     assert_eq!(again.text(), checkpoint.text());
     let inclusion = get(
-        "/v1/proofs/inclusion?leaf_index=1&tree_size=40".into(),
+        format!(
+            "/v1/proofs/inclusion?leaf_index={}&tree_size={size}",
+            base + 1
+        ),
         reader.clone(),
     )
     .await;
@@ -164,10 +173,14 @@ async fn the_http_api_answers_as_documented() {
     };
     let root_line = checkpoint.text().lines().nth(2).unwrap().to_owned();
     assert_eq!(root_line, BASE64.encode(&p.root));
-    let denied = get("/v1/proofs/inclusion?leaf_index=0".into(), reader.clone()).await;
+    let denied = get(
+        format!("/v1/proofs/inclusion?leaf_index={base}"),
+        reader.clone(),
+    )
+    .await;
     assert_eq!(denied.status, 403);
     let consistency = get(
-        "/v1/proofs/consistency?size1=10&size2=40".into(),
+        format!("/v1/proofs/consistency?size1=10&size2={size}"),
         reader.clone(),
     )
     .await;
@@ -188,7 +201,11 @@ async fn the_http_api_answers_as_documented() {
         assert_eq!(bad.status, 400, "{path}: {}", bad.text());
         assert_eq!(bad.json()["error"]["code"], "INVALID_ARGUMENT", "{path}");
     }
-    let beyond = get("/v1/proofs/inclusion?leaf_index=99".into(), reader.clone()).await;
+    let beyond = get(
+        format!("/v1/proofs/inclusion?leaf_index={}", size + 50),
+        reader.clone(),
+    )
+    .await;
     assert_eq!(beyond.status, 400);
     assert_eq!(beyond.json()["error"]["code"], "OUT_OF_RANGE");
 }
@@ -291,7 +308,8 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
     }
     // The metrics count what was just asked.
     let metrics = get("/metrics".into(), Some(admin)).await.text();
-    assert!(metrics.contains("auditlog_events_total 3\n"), "{metrics}");
+    // Three events, and two of the server's: its start and the export just run.
+    assert!(metrics.contains("auditlog_events_total 5\n"), "{metrics}");
     assert!(
         metrics.contains("auditlog_http_responses_total{code=\"401\"}"),
         "{metrics}"

@@ -27,9 +27,17 @@ fn batch(first: u32, n: u32, tenant: &str, padding: usize) -> pb::IngestRequest 
     pb::IngestRequest { events }
 }
 
+/// Events of tenant `org_a`, where these tests write.
 async fn count(server: &Server, key: &str) -> u64 {
+    let filter = pb::Filter {
+        tenant: Some("org_a".to_owned()),
+        ..Default::default()
+    };
+    let request = pb::CountRequest {
+        filter: Some(filter),
+    };
     QueryServiceClient::new(server.channel().await)
-        .count(authed(pb::CountRequest::default(), key))
+        .count(authed(request, key))
         .await
         .expect("count")
         .into_inner()

@@ -11,7 +11,8 @@ use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status};
 
 use crate::State;
-use crate::auth::caller;
+use crate::audit::{self, Actor, SystemEvent};
+use crate::auth::{Caller, caller};
 use crate::keys::{KeyLimits, KeyRecord, Scope, Tenants};
 use crate::status::{invalid_field, task_failed};
 
@@ -32,16 +33,24 @@ impl AdminService for Admin {
         &self,
         request: Request<CreateKeyRequest>,
     ) -> Result<Response<CreateKeyResponse>, Status> {
-        caller(&request)?.require_admin()?;
+        let caller = caller(&request)?;
+        caller.require_admin()?;
         let request = request.into_inner();
         let scope = scope_from_proto(request.scope.unwrap_or_default());
         let limits = limits_from_proto(request.limits.unwrap_or_default())?;
         let state = Arc::clone(&self.state);
-        // The key file is fsynced: off the async workers.
-        let (key, secret) = spawn_blocking(move || state.keys.create(&request.name, scope, limits))
-            .await
-            .map_err(task_failed)?
-            .map_err(|e| Status::internal(format!("{e:#}")))?;
+        // The key file is fsynced and the log appended to: off the async workers. The
+        // secret is handed out only once the creation is in the log.
+        let (key, secret) = spawn_blocking(move || {
+            let (key, secret) = state
+                .keys
+                .create(&request.name, scope, limits)
+                .map_err(|e| Status::internal(format!("{e:#}")))?;
+            audit::record(&state.log, key_event(&caller, "auditlog.key.create", &key))?;
+            Ok::<_, Status>((key, secret))
+        })
+        .await
+        .map_err(task_failed)??;
         Ok(Response::new(CreateKeyResponse {
             key: Some(key_to_proto(&key)),
             secret,
@@ -52,15 +61,21 @@ impl AdminService for Admin {
         &self,
         request: Request<RevokeKeyRequest>,
     ) -> Result<Response<RevokeKeyResponse>, Status> {
-        caller(&request)?.require_admin()?;
+        let caller = caller(&request)?;
+        caller.require_admin()?;
         let id = request.into_inner().id;
         let state = Arc::clone(&self.state);
-        let revoking = id.clone();
-        let key = spawn_blocking(move || state.keys.revoke(&revoking))
-            .await
-            .map_err(task_failed)?
-            .map_err(|e| Status::internal(format!("{e:#}")))?
-            .ok_or_else(|| Status::not_found(format!("no API key `{id}`")))?;
+        let key = spawn_blocking(move || {
+            let key = state
+                .keys
+                .revoke(&id)
+                .map_err(|e| Status::internal(format!("{e:#}")))?
+                .ok_or_else(|| Status::not_found(format!("no API key `{id}`")))?;
+            audit::record(&state.log, key_event(&caller, "auditlog.key.revoke", &key))?;
+            Ok::<_, Status>(key)
+        })
+        .await
+        .map_err(task_failed)??;
         Ok(Response::new(RevokeKeyResponse {
             key: Some(key_to_proto(&key)),
         }))
@@ -73,6 +88,21 @@ impl AdminService for Admin {
         caller(&request)?.require_admin()?;
         let keys = self.state.keys.list().iter().map(key_to_proto).collect();
         Ok(Response::new(ListKeysResponse { keys }))
+    }
+}
+
+/// The system event of `caller` doing `action` to `key`: its id, name, scope and limits
+/// (never its secret or hash).
+fn key_event<'a>(caller: &'a Caller, action: &'static str, key: &KeyRecord) -> SystemEvent<'a> {
+    SystemEvent {
+        actor: Actor::Key(&caller.key.id),
+        action,
+        resource: Some(("api_key", key.id.clone())),
+        details: serde_json::json!({
+            "name": key.name,
+            "scope": key.scope,
+            "limits": key.limits,
+        }),
     }
 }
 

@@ -10,7 +10,7 @@ use auditlog_engine::query::{ActionPattern, Cursor, Filter, Order, Query, parse_
 use auditlog_engine::{Outcome, TimeRange, Timestamp};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query as Params, State as Shared};
+use axum::extract::{Query as Params, RawQuery, State as Shared};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -21,6 +21,7 @@ use tonic::Status;
 
 use super::{HttpError, caller};
 use crate::State;
+use crate::audit::{self, Actor, SystemEvent};
 use crate::auth::Caller;
 use crate::status::{from_engine, invalid_field, task_failed};
 
@@ -224,6 +225,7 @@ pub(crate) async fn count(
 pub(crate) async fn export(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
+    RawQuery(raw): RawQuery,
     given: Result<Params<EventParams>, QueryRejection>,
 ) -> Result<Response, HttpError> {
     let (caller, p) = request(&state, &headers, given)?;
@@ -242,6 +244,20 @@ pub(crate) async fn export(
         limit: None,
         cursor: None,
     };
+    // Who exported what is in the log before the first byte leaves.
+    let (logged, key_id) = (Arc::clone(&state), caller.key.id.clone());
+    let format_name = p.format.clone().unwrap_or_else(|| "jsonl".to_owned());
+    spawn_blocking(move || {
+        let run = SystemEvent {
+            actor: Actor::Key(&key_id),
+            action: "auditlog.export.run",
+            resource: Some(("export", format_name.clone())),
+            details: serde_json::json!({"format": format_name, "query": raw.unwrap_or_default()}),
+        };
+        audit::record(&logged.log, run)
+    })
+    .await
+    .map_err(task_failed)??;
     let (chunks, body) = mpsc::channel::<io::Result<Bytes>>(4);
     let on_failure = chunks.clone();
     let writing = spawn_blocking(move || {
