@@ -1,6 +1,6 @@
-//! `auditlog demo`: the quick start. Generates a workload, ingests it into a data
-//! directory, proves one event's inclusion and the log's consistency, signs a checkpoint,
-//! verifies every byte and checkpoint.
+//! `auditlog demo`: the quick start without a server. Generates a workload, ingests it
+//! into a data directory, proves one event's inclusion and the log's consistency, signs
+//! a checkpoint, verifies every byte and checkpoint.
 
 use std::process::ExitCode;
 use std::time::Instant;

@@ -27,11 +27,18 @@ impl Server {
     /// Starts `auditlogd --data DIR --grpc 127.0.0.1:0 ARGS`; `first` says whether the
     /// data directory is new (and so an admin key is printed).
     pub(crate) fn start(data: &Path, first: bool, args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_auditlogd"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_auditlogd"));
+        command
             .arg("--data")
             .arg(data)
             .args(["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-            .args(args)
+            .args(args);
+        Server::launch(command, first)
+    }
+
+    /// Runs `command` (an `auditlogd` command line) and waits until both servers listen.
+    pub(crate) fn launch(mut command: Command, first: bool) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
