@@ -15,6 +15,7 @@ mod limits;
 mod metrics;
 mod shutdown;
 mod status;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ use crate::audit::{Actor, SystemEvent};
 use crate::keys::KeyStore;
 use crate::limits::Limits;
 use crate::metrics::ServerMetrics;
+use crate::tls::TlsFiles;
 
 /// The audit-log server.
 #[derive(Debug, Parser)]
@@ -48,7 +50,13 @@ struct Args {
     /// own setting when absent.
     #[arg(long)]
     durability: Option<Durability>,
-    /// Allow plaintext gRPC on an address other than loopback.
+    /// Serve both APIs over TLS with this certificate chain (PEM, the server's first).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Allow plaintext (no `--tls-cert`) on an address other than loopback.
     #[arg(long)]
     allow_plaintext: bool,
     /// MiB of ingest requests the server holds unacknowledged at once; more are answered
@@ -76,11 +84,15 @@ pub(crate) struct State {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles::load(cert, key)?),
+        _ => None,
+    };
     for addr in [args.grpc, args.http] {
-        if !addr.ip().is_loopback() && !args.allow_plaintext {
+        if tls.is_none() && !addr.ip().is_loopback() && !args.allow_plaintext {
             anyhow::bail!(
-                "refusing to serve plaintext on {addr}: use a loopback address, or \
-                 --allow-plaintext"
+                "refusing to serve plaintext on {addr}: use a loopback address, \
+                 --tls-cert and --tls-key, or --allow-plaintext"
             );
         }
     }
@@ -108,6 +120,7 @@ fn main() -> anyhow::Result<()> {
             "version": env!("CARGO_PKG_VERSION"),
             "durability": durability.to_string(),
             "grpc": args.grpc.to_string(),
+            "tls": tls.is_some(),
             "http": args.http.to_string(),
             "max_in_flight_mib": args.max_in_flight_mib,
             "max_request_mib": args.max_request_mib,
@@ -122,8 +135,14 @@ fn main() -> anyhow::Result<()> {
     let grace = Duration::from_secs(args.shutdown_grace);
     let served = runtime.block_on(async {
         let stop = shutdown::on_signal().context("installing signal handlers")?;
-        let grpc = grpc::serve(Arc::clone(&state), args.grpc, stop.clone(), grace);
-        let http = http::serve(Arc::clone(&state), args.http, stop, grace);
+        let grpc = grpc::serve(
+            Arc::clone(&state),
+            args.grpc,
+            tls.as_ref(),
+            stop.clone(),
+            grace,
+        );
+        let http = http::serve(Arc::clone(&state), args.http, tls.as_ref(), stop, grace);
         tokio::try_join!(grpc, http).map(|_| ())
     });
     // Connections still open after the grace period end with the runtime; requests

@@ -28,12 +28,14 @@ use tower::util::MapResponseLayer;
 use crate::auth::authenticate;
 use crate::metrics::grpc_code;
 use crate::shutdown::{Stop, stopped, with_grace};
+use crate::tls::TlsFiles;
 use crate::{State, listen};
 
 /// Serves until `stop` flips, then lets requests in flight finish (for up to `grace`).
 pub(crate) async fn serve(
     state: Arc<State>,
     addr: SocketAddr,
+    tls: Option<&TlsFiles>,
     stop: Stop,
     grace: Duration,
 ) -> anyhow::Result<()> {
@@ -52,7 +54,13 @@ pub(crate) async fn serve(
         counted.metrics.grpc_answered(grpc_code(response.headers()));
         response
     });
-    let router = Server::builder()
+    let mut server = Server::builder();
+    if let Some(tls) = tls {
+        server = server
+            .tls_config(tls.grpc())
+            .context("the gRPC TLS configuration")?;
+    }
+    let router = server
         .layer(count_answers)
         .add_service(health_service)
         .add_service(reflection)

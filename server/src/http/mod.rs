@@ -25,6 +25,7 @@ use crate::keys::AuthError;
 use crate::limits::retry_after;
 use crate::shutdown::{Stop, stopped, with_grace};
 use crate::status::task_failed;
+use crate::tls::TlsFiles;
 use crate::{State, listen};
 
 /// Serves the HTTP API until `stop` flips, then lets requests in flight finish (for up
@@ -32,15 +33,35 @@ use crate::{State, listen};
 pub(crate) async fn serve(
     state: Arc<State>,
     addr: SocketAddr,
+    tls: Option<&TlsFiles>,
     stop: Stop,
     grace: Duration,
 ) -> anyhow::Result<()> {
     let listener = listen(addr, "HTTP").await?;
-    let serving = axum::serve(
-        listener.tap_io(|tcp| drop(tcp.set_nodelay(true))),
-        router(state),
-    )
-    .with_graceful_shutdown(stopped(stop.clone()));
+    match tls {
+        Some(tls) => {
+            let listener = tls.http_listener(listener)?;
+            serve_on(listener, state, stop, grace).await
+        }
+        None => {
+            let listener = listener.tap_io(|tcp| drop(tcp.set_nodelay(true)));
+            serve_on(listener, state, stop, grace).await
+        }
+    }
+}
+
+async fn serve_on<L>(
+    listener: L,
+    state: Arc<State>,
+    stop: Stop,
+    grace: Duration,
+) -> anyhow::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let serving =
+        axum::serve(listener, router(state)).with_graceful_shutdown(stopped(stop.clone()));
     with_grace(
         async { serving.await.context("serving HTTP") },
         stop,
