@@ -1,0 +1,111 @@
+//! An independent client: Python `grpcio`, with stubs generated from the project's
+//! `.proto` files, ingests (unary and streaming), queries page by page, counts, and
+//! checks inclusion proofs with its own RFC 9162 code against the log's checkpoint; the
+//! Rust client then checks that the server holds what Python reported. The Python
+//! environment is made by `scripts/python-env.sh` (pip, from PyPI) on first use.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use auditlog_proto::v1 as pb;
+use auditlog_proto::v1::checkpoint_service_client::CheckpointServiceClient;
+use common::{Server, authed};
+
+/// The repository's root.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+/// The venv's python, made (or found) by the project's script.
+fn python() -> String {
+    let out = Command::new("bash")
+        .arg(root().join("scripts/python-env.sh"))
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "scripts/python-env.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_grpcio_drives_the_server_and_checks_its_proofs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    // A SHA-256 log, so the Python side checks proofs with hashlib alone.
+    let auditlog = PathBuf::from(env!("CARGO_BIN_EXE_auditlogd")).with_file_name("auditlog");
+    let init = Command::new(&auditlog)
+        .args(["init", "--hash", "sha256", "--data"])
+        .arg(&data)
+        .output()
+        .expect("auditlog init runs (build the workspace: cargo test --workspace)");
+    assert!(init.status.success(), "{init:?}");
+    let server = Server::start(&data, true, &[]);
+    let admin = server.admin_key.clone().expect("admin key");
+
+    let stubs = dir.path().join("stubs");
+    std::fs::create_dir(&stubs).expect("mkdir");
+    let out = Command::new(python())
+        .arg(root().join("server/tests/python/client.py"))
+        .arg(server.url.trim_start_matches("http://"))
+        .arg(&admin)
+        .arg(root().join("server/proto/proto"))
+        .arg(&stubs)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "client.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+
+    // The server's start and nothing else came first: Python's events are seqs 1..=11.
+    let seqs = |v: &serde_json::Value| -> Vec<u64> {
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(|s| s.as_u64().expect("seq"))
+            .collect()
+    };
+    assert_eq!(seqs(&seen["unary_seqs"]), (1..6).collect::<Vec<_>>());
+    let streamed: Vec<Vec<u64>> = seen["stream_seqs"]
+        .as_array()
+        .expect("acks")
+        .iter()
+        .map(seqs)
+        .collect();
+    assert_eq!(streamed, [vec![6, 7, 8], vec![9, 10, 11]]);
+    assert_eq!(seen["stream_refused"], false);
+    assert_eq!(seqs(&seen["query_seqs"]), (1..12).collect::<Vec<_>>());
+    assert_eq!(seen["pages"], 3, "11 events in pages of 4");
+    assert_eq!(seqs(&seen["metadata"]), (0..11).collect::<Vec<_>>());
+    assert_eq!(seen["count"], 11);
+    assert_eq!(seen["verified"], 11, "every proof verified in Python");
+    assert_eq!(seen["errors"]["bad_action"], "INVALID_ARGUMENT");
+    assert_eq!(seen["errors"]["bad_key"], "UNAUTHENTICATED");
+
+    // The checkpoint Python verified against is the one the server keeps at that size.
+    let size = seen["tree_size"].as_u64().expect("tree size");
+    assert!(size >= 12, "{size}");
+    let kept = CheckpointServiceClient::new(server.channel().await)
+        .by_size(authed(
+            pb::CheckpointBySizeRequest { tree_size: size },
+            &admin,
+        ))
+        .await
+        .expect("kept")
+        .into_inner();
+    let hex: String = kept.root.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(seen["root"], hex);
+}
