@@ -36,6 +36,10 @@ pub enum Error {
     /// The log is closed.
     #[error("the log is closed")]
     Closed,
+    /// Some events of a batch were stored already (their client event ids were seen)
+    /// and others not: the batch is not a retry of one batch, and is refused whole.
+    #[error("{0}")]
+    PartlyStored(String),
     /// The writer's queue is full ([`Log::try_submit`](crate::Log::try_submit)): the
     /// writer is behind; try again shortly.
     #[error("the writer's queue is full: it is behind; try again shortly")]

@@ -13,6 +13,7 @@ pub(crate) fn from_engine(error: Error) -> Status {
     match error {
         Error::InvalidEvent(e) => invalid_field(e.field().unwrap_or("event"), &e.to_string()),
         Error::InvalidArgument(message) => Status::invalid_argument(message),
+        Error::PartlyStored(message) => Status::already_exists(message),
         Error::Corruption(c) => Status::data_loss(c.to_string()),
         e @ (Error::WriterFailed(_) | Error::Closed) => Status::unavailable(e.to_string()),
         Error::Busy => busy("the writer is behind".to_owned(), BUSY_RETRY),

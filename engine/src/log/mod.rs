@@ -2,6 +2,7 @@
 //! thread and shares the read side (segments, tree) with it.
 
 mod checkpoints;
+mod dedup;
 mod read;
 mod recover;
 mod sequencer;
@@ -21,6 +22,8 @@ pub use crate::config::{
 use crate::shared::Shared;
 pub use crate::shared::{Metrics, SYNC_SECONDS_BUCKETS};
 use checkpoints::{Cadence, Checkpoints};
+pub use dedup::RECENT_IDS;
+pub(crate) use dedup::{IdKey, id_key};
 pub use read::TimeRange;
 pub use recover::RecoveryReport;
 

@@ -15,8 +15,10 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::checkpoints::{self, Cadence, Checkpoints};
+use super::dedup::{RECENT_IDS, RecentIds, id_key};
+use super::read::TimeRange;
 use super::{Log, LogConfig, OpenOptions, Sequencer, start_writer};
-use crate::codec::IndexFields;
+use crate::codec::{IndexFields, decode_record};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::heads::TenantHeads;
@@ -359,6 +361,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
             sender: None,
             next_seq: tree_size,
             heads: TenantHeads::new(alg),
+            recent: RecentIds::new(RECENT_IDS),
         })),
         writer: Mutex::new(writer),
         checkpoints,
@@ -370,10 +373,12 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         return Ok(log);
     };
     let heads = read_tenant_heads(&log, tree_size)?;
+    let recent = read_recent_ids(&log, tree_size)?;
     *log.sequencer.lock() = Sequencer {
         sender: Some(sender),
         next_seq: tree_size,
         heads,
+        recent,
     };
     let every = log.shared.config.checkpoint_interval;
     if !every.is_zero() {
@@ -409,6 +414,26 @@ fn read_tenant_heads(log: &Log, tree_size: u64) -> Result<TenantHeads> {
         Ok(())
     })?;
     Ok(heads)
+}
+
+/// The client event ids of the active segment and the segment sealed before it (the
+/// newest [`RECENT_IDS`] of them), so a batch retried across a restart is recognized.
+fn read_recent_ids(log: &Log, tree_size: u64) -> Result<RecentIds> {
+    let start = log.shared.view.read().sealed.last().map_or(0, |s| s.base());
+    let mut recent = RecentIds::new(RECENT_IDS);
+    log.scan_payloads(
+        start..tree_size,
+        TimeRange::default(),
+        |seq, payload, place| {
+            let record = decode_record(payload)
+                .map_err(|e| place.corrupt(CorruptionKind::BadField(e.to_string())))?;
+            if let Some(id) = &record.event.event_id {
+                recent.insert(id_key(&record.event.tenant_id, id), seq);
+            }
+            Ok(true)
+        },
+    )?;
+    Ok(recent)
 }
 
 fn check_header(path: &Path, header: &SegmentHeader, alg: HashAlg, base: u64) -> Result<()> {

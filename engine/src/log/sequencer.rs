@@ -6,6 +6,7 @@
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::dedup::{RecentIds, Seen};
 use crate::error::{Error, Result};
 use crate::heads::{HeadsCommitment, TenantHeads};
 use crate::merkle::Hash;
@@ -18,6 +19,9 @@ pub(crate) struct Sequencer {
     pub(crate) sender: Option<Sender<Request>>,
     pub(crate) next_seq: u64,
     pub(crate) heads: TenantHeads,
+    /// The newest client event ids and where they were stored (retries are answered
+    /// from here).
+    pub(crate) recent: RecentIds,
 }
 
 /// The answer to a sync: the tree size and root the writer made durable.
@@ -38,17 +42,35 @@ impl Sequencer {
         self.submit(batch)
     }
 
-    /// Numbers, links and hashes `batch` and queues it for the writer.
+    /// Numbers, links and hashes `batch` and queues it for the writer. A retry of a batch
+    /// stored before is queued as a replay of its original numbers instead, or, when a
+    /// crash stored only its first events, as the rest with those numbers attached.
     pub(crate) fn submit(&mut self, mut batch: PreparedBatch) -> Result<AckReceiver> {
         let sender = self.sender.as_ref().ok_or(Error::Closed)?;
+        if let Seen::Retry { earlier, count } = self.recent.classify(batch.len(), &batch.ids)? {
+            if count == batch.len() {
+                let (reply, ack) = crossbeam_channel::bounded(1);
+                sender
+                    .send(Request::Replay(earlier, reply))
+                    .map_err(|_| Error::Closed)?;
+                return Ok(ack);
+            }
+            // A crash stored its first events only: append the rest.
+            batch.drop_front(count);
+            batch.earlier = earlier;
+        }
         let count = batch.len() as u64;
+        let ids = std::mem::take(&mut batch.ids);
         batch.link(self.next_seq, &mut self.heads);
         let (reply, ack) = crossbeam_channel::bounded(1);
-        if sender.send(Request::Append(batch, reply)).is_err() {
+        if sender.send(Request::Append(Box::new(batch), reply)).is_err() {
             // The writer is gone, and the heads name events it never took: take nothing
             // more.
             self.sender = None;
             return Err(Error::Closed);
+        }
+        for (i, key) in ids {
+            self.recent.insert(key, self.next_seq + u64::from(i));
         }
         self.next_seq += count;
         Ok(ack)

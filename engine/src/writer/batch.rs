@@ -12,7 +12,9 @@ use crate::codec::{
 use crate::error::{Error, Result};
 use crate::event::{Event, Timestamp};
 use crate::heads::TenantHeads;
+use crate::log::{IdKey, id_key};
 use crate::merkle::{Hash, HashAlg};
+use crate::writer::Earlier;
 
 /// The largest prepared batch accepted in one append.
 pub const MAX_BATCH_BYTES: usize = 16 << 20;
@@ -36,6 +38,10 @@ pub struct PreparedBatch {
     pub(crate) leaf_hashes: Vec<Hash>,
     pub(crate) min_timestamp: Timestamp,
     pub(crate) max_timestamp: Timestamp,
+    /// The (tenant, client event id) key of each event that carries an id, by index.
+    pub(crate) ids: Vec<(u32, IdKey)>,
+    /// Set on a retry whose leading events were stored before (and dropped from here).
+    pub(crate) earlier: Vec<Earlier>,
 }
 
 impl PreparedBatch {
@@ -52,6 +58,8 @@ impl PreparedBatch {
             leaf_hashes: Vec::new(),
             min_timestamp: Timestamp::MAX,
             max_timestamp: Timestamp::MIN,
+            ids: Vec::new(),
+            earlier: Vec::new(),
         }
     }
 
@@ -78,11 +86,40 @@ impl PreparedBatch {
         self.crcs_before_link
             .push(frame_crc_before(frame, TENANT_LINK_BYTES));
         self.frame_lens.push(frame.len() as u32);
+        if let Some(id) = &event.event_id {
+            self.ids.push((
+                self.frame_lens.len() as u32 - 1,
+                id_key(&event.tenant_id, id),
+            ));
+        }
         self.tenants.push_str(&event.tenant_id);
         self.tenant_ends.push(self.tenants.len() as u32);
         self.min_timestamp = self.min_timestamp.min(event.timestamp);
         self.max_timestamp = self.max_timestamp.max(event.timestamp);
         Ok(())
+    }
+
+    /// Drops the first `n` records (a retry's events stored before). The time bounds
+    /// stay as they were: wider than the rest need, which only costs a query a look.
+    pub(crate) fn drop_front(&mut self, n: usize) {
+        let n = n.min(self.frame_lens.len());
+        let bytes: usize = self.frame_lens.iter().take(n).map(|&l| l as usize).sum();
+        self.frames.drain(..bytes);
+        self.frame_lens.drain(..n);
+        self.crcs_before_link.drain(..n);
+        let tenant_bytes = n
+            .checked_sub(1)
+            .and_then(|i| self.tenant_ends.get(i))
+            .map_or(0, |&e| e as usize);
+        self.tenants.drain(..tenant_bytes);
+        self.tenant_ends.drain(..n);
+        for end in &mut self.tenant_ends {
+            *end -= tenant_bytes as u32;
+        }
+        self.ids.retain(|(i, _)| *i as usize >= n);
+        for (i, _) in &mut self.ids {
+            *i -= n as u32;
+        }
     }
 
     /// Gives the records the sequence numbers from `first_seq` on: fills in each tenant

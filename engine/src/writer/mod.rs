@@ -29,7 +29,7 @@ use crate::storage::write_atomically;
 use crate::tree::PendingNodes;
 
 /// What an append returns once its events are durable under the log's policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
     /// Sequence number of the batch's first event; the rest follow densely.
     pub first_seq: u64,
@@ -39,13 +39,53 @@ pub struct Ack {
     pub tree_size: u64,
     /// The tree head at `tree_size`.
     pub root: Hash,
+    /// A retry: the batch's leading events were stored before (their client ids were
+    /// seen), at these runs of numbers, in batch order; `first_seq` and `count` are the
+    /// rest, appended now (none when the whole batch was stored before). Empty for a
+    /// batch that is not a retry.
+    pub earlier: Vec<Earlier>,
+}
+
+/// Events of a retried batch stored before, one after the other: `count` events from
+/// `first_seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Earlier {
+    pub first_seq: u64,
+    pub count: u64,
+}
+
+impl Ack {
+    /// The sequence number of each event of the batch, in batch order.
+    pub fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        let earlier = self
+            .earlier
+            .iter()
+            .flat_map(|e| e.first_seq..e.first_seq + e.count);
+        earlier.chain(self.first_seq..self.first_seq + self.count)
+    }
+
+    /// Whether the batch was a retry of one stored (in part or whole) before.
+    pub fn replayed(&self) -> bool {
+        !self.earlier.is_empty()
+    }
+}
+
+/// A batch written and waiting for its ack.
+pub(crate) struct Waiting {
+    pub(crate) reply: Sender<Result<Ack>>,
+    pub(crate) first_seq: u64,
+    pub(crate) count: u64,
+    pub(crate) earlier: Vec<Earlier>,
 }
 
 /// The handle on which an append's [`Ack`] arrives.
 pub type AckReceiver = crossbeam_channel::Receiver<Result<Ack>>;
 
 pub(crate) enum Request {
-    Append(PreparedBatch, Sender<Result<Ack>>),
+    Append(Box<PreparedBatch>, Sender<Result<Ack>>),
+    /// A retried batch stored before in full: answered with its ack once every record
+    /// queued before is durable.
+    Replay(Vec<Earlier>, Sender<Result<Ack>>),
     /// Seal the active segment now (if it has records).
     Seal(Sender<Result<()>>),
     /// Make every record written so far durable, whatever the policy, and answer with the
@@ -72,7 +112,7 @@ pub(crate) struct Writer {
     /// New tree nodes of the current group.
     nodes: PendingNodes,
     offsets: Vec<u32>,
-    pending: Vec<(Sender<Result<Ack>>, u64, u64)>,
+    pending: Vec<Waiting>,
     group_min: Timestamp,
     group_max: Timestamp,
     /// The sync stage, and why it stopped if it did.
@@ -165,13 +205,23 @@ impl Writer {
                 match request {
                     Request::Append(batch, reply) => {
                         group_bytes += batch.byte_len();
-                        self.add(batch, reply);
+                        self.add(*batch, reply);
                     }
                     Request::Seal(reply) => {
                         // Asked for, a seal answers once all of it is done.
                         let result = self.flush().and_then(|()| self.seal_and_roll());
                         self.finish_sealed_work();
                         let _ = reply.send(result.and_then(|()| self.check_sync()));
+                    }
+                    Request::Replay(earlier, reply) => {
+                        let synced = self.flush().and_then(|()| self.sync_all());
+                        let _ = reply.send(synced.map(|(tree_size, root)| Ack {
+                            first_seq: tree_size,
+                            count: 0,
+                            tree_size,
+                            root,
+                            earlier,
+                        }));
                     }
                     Request::Sync(reply) => {
                         let _ = reply.send(self.flush().and_then(|()| self.sync_all()));
@@ -240,7 +290,7 @@ impl Writer {
     fn fail(&mut self, what: String) -> Error {
         let error = Error::WriterFailed(what.clone());
         self.failed = Some(what);
-        for (reply, _, _) in self.pending.drain(..) {
+        for Waiting { reply, .. } in self.pending.drain(..) {
             let _ = reply.send(Err(Error::WriterFailed(
                 self.failed.clone().unwrap_or_default(),
             )));
@@ -251,7 +301,7 @@ impl Writer {
         error
     }
 
-    fn add(&mut self, batch: PreparedBatch, reply: Sender<Result<Ack>>) {
+    fn add(&mut self, mut batch: PreparedBatch, reply: Sender<Result<Ack>>) {
         if let Some(why) = &self.failed {
             let _ = reply.send(Err(Error::WriterFailed(why.clone())));
             return;
@@ -294,7 +344,12 @@ impl Writer {
             });
         self.group_min = self.group_min.min(batch.min_timestamp);
         self.group_max = self.group_max.max(batch.max_timestamp);
-        self.pending.push((reply, first_seq, batch.len() as u64));
+        self.pending.push(Waiting {
+            reply,
+            first_seq,
+            count: batch.len() as u64,
+            earlier: std::mem::take(&mut batch.earlier),
+        });
     }
 
     /// Writes the pending group and its tree nodes and hands it to the sync stage.

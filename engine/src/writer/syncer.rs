@@ -14,9 +14,9 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 
-use super::Ack;
+use super::{Ack, Waiting};
 use crate::codec::{decode_index_fields, split_frame};
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::event::Timestamp;
 use crate::index::SharedIndex;
 use crate::merkle::Hash;
@@ -35,7 +35,7 @@ pub(crate) struct Commit {
     pub(crate) max_timestamp: Timestamp,
     pub(crate) tree_size: u64,
     pub(crate) root: Hash,
-    pub(crate) acks: Vec<(Sender<Result<Ack>>, u64, u64)>,
+    pub(crate) acks: Vec<Waiting>,
     /// The group's frames, indexed here before readers see them, then handed back.
     pub(crate) frames: Vec<u8>,
     pub(crate) index: SharedIndex,
@@ -119,7 +119,7 @@ fn finish(
     if let Some(why) = why {
         *failure.lock() = Some(why.clone());
         for commit in commits {
-            for (reply, _, _) in commit.acks {
+            for Waiting { reply, .. } in commit.acks {
                 let _ = reply.send(Err(Error::WriterFailed(why.clone())));
             }
         }
@@ -145,14 +145,15 @@ fn finish(
             view.tree_size = commit.tree_size;
             view.root = commit.root;
         }
-        for (reply, first_seq, count) in commit.acks {
+        for waiting in commit.acks {
             let ack = Ack {
-                first_seq,
-                count,
+                first_seq: waiting.first_seq,
+                count: waiting.count,
                 tree_size: commit.tree_size,
                 root: commit.root,
+                earlier: waiting.earlier,
             };
-            let _ = reply.send(Ok(ack));
+            let _ = waiting.reply.send(Ok(ack));
         }
     }
     end

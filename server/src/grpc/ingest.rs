@@ -145,7 +145,8 @@ async fn acknowledged(receiver: AckReceiver) -> Result<IngestResponse, Status> {
         .map_err(|_| Status::unavailable("the log closed before acknowledging the batch"))?
         .map_err(from_engine)?;
     Ok(IngestResponse {
-        seqs: (ack.first_seq..ack.first_seq + ack.count).collect(),
+        seqs: ack.seqs().collect(),
         tree_size: ack.tree_size,
+        replayed: ack.replayed(),
     })
 }
