@@ -63,7 +63,10 @@ impl Sequencer {
         let ids = std::mem::take(&mut batch.ids);
         batch.link(self.next_seq, &mut self.heads);
         let (reply, ack) = crossbeam_channel::bounded(1);
-        if sender.send(Request::Append(Box::new(batch), reply)).is_err() {
+        if sender
+            .send(Request::Append(Box::new(batch), reply))
+            .is_err()
+        {
             // The writer is gone, and the heads name events it never took: take nothing
             // more.
             self.sender = None;
