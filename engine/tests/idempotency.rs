@@ -62,6 +62,15 @@ fn a_retried_batch_is_stored_once_also_across_a_crash() {
         "{refused:?}"
     );
     assert_eq!(log.tree_size(), 5);
+    // Another event reusing a stored id is not a retry: refused, nothing stored.
+    let mut reused = with_ids(&lines, 0..1, "org_a");
+    reused[0].action = Cow::Borrowed("something.else");
+    let refused = log.append(&reused);
+    assert!(
+        matches!(refused, Err(Error::PartlyStored(_))),
+        "{refused:?}"
+    );
+    assert_eq!(log.tree_size(), 5);
     // The same ids in another tenant are other events.
     let other = log
         .append(&with_ids(&lines, 0..5, "org_b"))

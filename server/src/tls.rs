@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::crypto::ring;
@@ -23,8 +23,12 @@ use tonic::transport::{Identity, ServerTlsConfig};
 /// How long a client has to finish its handshake.
 const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 
-/// A certificate chain and its key, read and checked once at start.
-#[derive(Debug, Clone)]
+/// HTTP handshakes under way at once; more connections wait to be accepted.
+const MAX_HANDSHAKES: usize = 256;
+
+/// A certificate chain and its key, read and checked once at start. (No `Debug`: it
+/// holds the private key.)
+#[derive(Clone)]
 pub(crate) struct TlsFiles {
     cert: Vec<u8>,
     key: Vec<u8>,
@@ -61,7 +65,9 @@ impl TlsFiles {
 
     /// The gRPC server's configuration.
     pub(crate) fn grpc(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new().identity(Identity::from_pem(&self.cert, &self.key))
+        ServerTlsConfig::new()
+            .identity(Identity::from_pem(&self.cert, &self.key))
+            .timeout(HANDSHAKE_DEADLINE)
     }
 
     /// A listener for the HTTP server: connections come out of it encrypted.
@@ -69,22 +75,30 @@ impl TlsFiles {
         let addr = listener.local_addr()?;
         let acceptor = TlsAcceptor::from(Arc::clone(&self.http));
         let (ready, incoming) = mpsc::channel(64);
+        let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
         tokio::spawn(async move {
             loop {
-                let Ok((tcp, peer)) = listener.accept().await else {
+                // Stop (and free the port) as soon as the server is gone.
+                let accepted = tokio::select! {
+                    () = ready.closed() => return,
+                    accepted = listener.accept() => accepted,
+                };
+                let Ok((tcp, peer)) = accepted else {
                     // Out of descriptors and the like: let the pressure pass.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
-                if ready.is_closed() {
+                let Ok(slot) = Arc::clone(&handshakes).acquire_owned().await else {
                     return;
-                }
+                };
                 let _ = tcp.set_nodelay(true);
                 let (acceptor, ready) = (acceptor.clone(), ready.clone());
                 tokio::spawn(async move {
                     let handshake = tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(tcp));
+                    let done = handshake.await;
+                    drop(slot);
                     // A failed or late handshake is the client's problem: drop it.
-                    if let Ok(Ok(stream)) = handshake.await {
+                    if let Ok(Ok(stream)) = done {
                         let _ = ready.send((stream, peer)).await;
                     }
                 });

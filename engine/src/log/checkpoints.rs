@@ -10,7 +10,7 @@ use std::time::Duration;
 use crossbeam_channel::{RecvTimeoutError, Sender};
 use parking_lot::Mutex;
 
-use super::sequencer::Sequencer;
+use super::sequencer::{Sequencer, with_room};
 
 use crate::checkpoint::{
     Checkpoint, CheckpointLog, NoteSigner, SignedCheckpoint, create_keys, is_valid_name,
@@ -187,7 +187,7 @@ pub(crate) fn issue_now(
     sequencer: &Mutex<Sequencer>,
     checkpoints: &Checkpoints,
 ) -> Result<SignedCheckpoint> {
-    let (done, size, heads) = sequencer.lock().sync()?;
+    let (done, size, heads) = with_room(sequencer).sync()?;
     let (tree_size, root) = done.recv().map_err(|_| Error::Closed)??;
     if tree_size != size {
         return Err(Error::WriterFailed(format!(

@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use crate::codec::TENANT_LINK_BYTES;
 use crate::error::{Error, Result};
 use crate::writer::Earlier;
 
@@ -18,6 +19,24 @@ pub const RECENT_IDS: usize = 1_000_000;
 
 /// A (tenant, id) pair, hashed: ids are the client's and may be long.
 pub(crate) type IdKey = [u8; 16];
+
+/// What an event says, hashed: a retry must be the same event, not another one that
+/// reuses the id.
+pub(crate) type Content = [u8; 8];
+
+/// The content digest of a record's payload (its tenant link, which the log fills in,
+/// left out).
+pub(crate) fn content_of(payload: &[u8]) -> Content {
+    let body = payload
+        .get(..payload.len().saturating_sub(TENANT_LINK_BYTES))
+        .unwrap_or_default();
+    let mut digest = [0; 8];
+    digest.copy_from_slice(&blake3::hash(body).as_bytes()[..8]);
+    digest
+}
+
+/// An event of a batch that carries an id: its index in the batch, key and content.
+pub(crate) type IdOf = (u32, IdKey, Content);
 
 /// The key of event id `id` of `tenant`.
 pub(crate) fn id_key(tenant: &str, id: &str) -> IdKey {
@@ -42,7 +61,7 @@ pub(crate) enum Seen {
 /// The newest ids and where they were stored.
 #[derive(Debug)]
 pub(crate) struct RecentIds {
-    seqs: HashMap<IdKey, u64>,
+    seqs: HashMap<IdKey, (u64, Content)>,
     order: VecDeque<IdKey>,
     cap: usize,
 }
@@ -58,8 +77,8 @@ impl RecentIds {
 
     /// Remembers that the event of `key` is stored at `seq`, forgetting the oldest beyond
     /// the cap.
-    pub(crate) fn insert(&mut self, key: IdKey, seq: u64) {
-        if self.seqs.insert(key, seq).is_none() {
+    pub(crate) fn insert(&mut self, key: IdKey, seq: u64, content: Content) {
+        if self.seqs.insert(key, (seq, content)).is_none() {
             self.order.push_back(key);
         }
         while self.order.len() > self.cap {
@@ -69,24 +88,34 @@ impl RecentIds {
         }
     }
 
-    /// Classifies a batch of `len` events whose ids are `ids` (index in the batch, key;
-    /// events without an id are absent).
-    pub(crate) fn classify(&self, len: usize, ids: &[(u32, IdKey)]) -> Result<Seen> {
+    /// Classifies a batch of `len` events whose ids are `ids` (events without an id are
+    /// absent).
+    pub(crate) fn classify(&self, len: usize, ids: &[IdOf]) -> Result<Seen> {
         if ids.is_empty() {
             return Ok(Seen::New);
         }
         let mut distinct = HashSet::with_capacity(ids.len());
-        for (i, key) in ids {
+        for (i, key, _) in ids {
             if !distinct.insert(key) {
                 return Err(Error::InvalidArgument(format!(
                     "events[{i}] repeats the event_id of an earlier event of the batch"
                 )));
             }
         }
-        let stored: Vec<(u32, u64)> = ids
-            .iter()
-            .filter_map(|(i, key)| self.seqs.get(key).map(|&seq| (*i, seq)))
-            .collect();
+        let mut stored: Vec<(u32, u64)> = Vec::new();
+        for (i, key, content) in ids {
+            let Some(&(seq, was)) = self.seqs.get(key) else {
+                continue;
+            };
+            if was != *content {
+                // Not a retry: another event reusing the id. Its number is not told.
+                return Err(Error::PartlyStored(format!(
+                    "events[{i}]: its event_id was used before by a different event of the \
+                     tenant"
+                )));
+            }
+            stored.push((*i, seq));
+        }
         if stored.is_empty() {
             return Ok(Seen::New);
         }
@@ -124,10 +153,10 @@ impl RecentIds {
 mod tests {
     use super::*;
 
-    fn keys(ids: &[&str]) -> Vec<(u32, IdKey)> {
+    fn keys(ids: &[&str]) -> Vec<IdOf> {
         ids.iter()
             .enumerate()
-            .map(|(i, id)| (i as u32, id_key("org_a", id)))
+            .map(|(i, id)| (i as u32, id_key("org_a", id), content_of(id.as_bytes())))
             .collect()
     }
 
@@ -144,8 +173,8 @@ mod tests {
         let mut recent = RecentIds::new(10);
         let batch = keys(&["a", "b", "c"]);
         assert_eq!(recent.classify(3, &batch).unwrap(), Seen::New);
-        for (i, key) in &batch {
-            recent.insert(*key, 40 + u64::from(*i));
+        for (i, key, content) in &batch {
+            recent.insert(*key, 40 + u64::from(*i), *content);
         }
         assert_eq!(recent.classify(3, &batch).unwrap(), retry(&[(40, 3)], 3));
         // Any stored events, in any order, are answered with their numbers.
@@ -167,8 +196,14 @@ mod tests {
             let refused = recent.classify(len, &ids);
             assert!(matches!(refused, Err(Error::PartlyStored(_))), "{ids:?}");
         }
+        // Another event reusing a stored id: refused, without its number.
+        let reused = vec![(0, id_key("org_a", "a"), content_of(b"something else"))];
+        match recent.classify(1, &reused) {
+            Err(Error::PartlyStored(why)) => assert!(!why.contains("40"), "{why}"),
+            other => panic!("{other:?}"),
+        }
         // The same id in another tenant is another event.
-        let other = vec![(0, id_key("org_b", "a"))];
+        let other = vec![(0, id_key("org_b", "a"), content_of(b"a"))];
         assert_eq!(recent.classify(1, &other).unwrap(), Seen::New);
         let twice = keys(&["x", "x"]);
         assert!(matches!(
@@ -181,14 +216,15 @@ mod tests {
     fn the_oldest_ids_are_forgotten_beyond_the_cap() {
         let mut recent = RecentIds::new(2);
         let [a, b, c] = [id_key("t", "a"), id_key("t", "b"), id_key("t", "c")];
-        recent.insert(a, 1);
-        recent.insert(b, 2);
-        recent.insert(c, 3);
-        assert_eq!(recent.classify(1, &[(0, a)]).unwrap(), Seen::New);
-        assert!(matches!(
-            recent.classify(1, &[(0, c)]).unwrap(),
-            Seen::Retry { .. }
-        ));
+        let same = [0; 8];
+        recent.insert(a, 1, same);
+        recent.insert(b, 2, same);
+        recent.insert(c, 3, same);
+        assert_eq!(recent.classify(1, &[(0, a, same)]).unwrap(), Seen::New);
+        assert_eq!(
+            recent.classify(1, &[(0, c, same)]).unwrap(),
+            retry(&[(3, 1)], 1)
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::shared::Shared;
 pub use crate::shared::{Metrics, SYNC_SECONDS_BUCKETS};
 use checkpoints::{Cadence, Checkpoints};
 pub use dedup::RECENT_IDS;
-pub(crate) use dedup::{IdKey, id_key};
+pub(crate) use dedup::{IdOf, content_of, id_key};
 pub use read::TimeRange;
 pub use recover::RecoveryReport;
 
@@ -186,7 +186,7 @@ impl Log {
     /// [`Ack`] (or error) arrives on. Blocks only when the writer's queue is full.
     pub fn submit(&self, batch: PreparedBatch) -> Result<AckReceiver> {
         self.check_batch(&batch)?;
-        self.sequencer.lock().submit(batch)
+        sequencer::with_room(&self.sequencer).submit(batch)
     }
 
     /// [`Log::submit`] without blocking: when the writer's queue is full it returns
@@ -245,7 +245,7 @@ impl Log {
     /// durable up to it and its index is written (a seal on rolling over does those on a
     /// thread of its own).
     pub fn seal(&self) -> Result<()> {
-        let done = self.sequencer.lock().seal()?;
+        let done = sequencer::with_room(&self.sequencer).seal()?;
         done.recv().map_err(|_| Error::Closed)?
     }
 

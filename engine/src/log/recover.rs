@@ -15,7 +15,7 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::checkpoints::{self, Cadence, Checkpoints};
-use super::dedup::{RECENT_IDS, RecentIds, id_key};
+use super::dedup::{RECENT_IDS, RecentIds, content_of, id_key};
 use super::read::TimeRange;
 use super::{Log, LogConfig, OpenOptions, Sequencer, start_writer};
 use crate::codec::{IndexFields, decode_record};
@@ -428,7 +428,8 @@ fn read_recent_ids(log: &Log, tree_size: u64) -> Result<RecentIds> {
             let record = decode_record(payload)
                 .map_err(|e| place.corrupt(CorruptionKind::BadField(e.to_string())))?;
             if let Some(id) = &record.event.event_id {
-                recent.insert(id_key(&record.event.tenant_id, id), seq);
+                let key = id_key(&record.event.tenant_id, id);
+                recent.insert(key, seq, content_of(payload));
             }
             Ok(true)
         },

@@ -4,7 +4,10 @@
 //! checkpoint asks the writer to sync under the same lock, so the tenant heads it commits
 //! to are those of exactly the tree size it signs.
 
+use std::time::Duration;
+
 use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Mutex, MutexGuard};
 
 use super::dedup::{RecentIds, Seen};
 use crate::error::{Error, Result};
@@ -22,6 +25,21 @@ pub(crate) struct Sequencer {
     /// The newest client event ids and where they were stored (retries are answered
     /// from here).
     pub(crate) recent: RecentIds,
+}
+
+/// The sequencer, locked once the writer's queue has room for one more request. Every
+/// send happens under this lock and the writer only takes, so the send that follows does
+/// not block; and the lock is never held while waiting for room, which would stall every
+/// other caller, `try_submit`'s included.
+pub(crate) fn with_room(sequencer: &Mutex<Sequencer>) -> MutexGuard<'_, Sequencer> {
+    loop {
+        let guard = sequencer.lock();
+        if guard.sender.as_ref().is_none_or(|s| !s.is_full()) {
+            return guard;
+        }
+        drop(guard);
+        std::thread::sleep(Duration::from_micros(200));
+    }
 }
 
 /// The answer to a sync: the tree size and root the writer made durable.
@@ -72,8 +90,9 @@ impl Sequencer {
             self.sender = None;
             return Err(Error::Closed);
         }
-        for (i, key) in ids {
-            self.recent.insert(key, self.next_seq + u64::from(i));
+        for (i, key, content) in ids {
+            self.recent
+                .insert(key, self.next_seq + u64::from(i), content);
         }
         self.next_seq += count;
         Ok(ack)

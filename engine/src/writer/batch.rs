@@ -12,7 +12,7 @@ use crate::codec::{
 use crate::error::{Error, Result};
 use crate::event::{Event, Timestamp};
 use crate::heads::TenantHeads;
-use crate::log::{IdKey, id_key};
+use crate::log::{IdOf, content_of, id_key};
 use crate::merkle::{Hash, HashAlg};
 use crate::writer::Earlier;
 
@@ -39,7 +39,7 @@ pub struct PreparedBatch {
     pub(crate) min_timestamp: Timestamp,
     pub(crate) max_timestamp: Timestamp,
     /// The (tenant, client event id) key of each event that carries an id, by index.
-    pub(crate) ids: Vec<(u32, IdKey)>,
+    pub(crate) ids: Vec<IdOf>,
     /// Set on a retry whose leading events were stored before (and dropped from here).
     pub(crate) earlier: Vec<Earlier>,
 }
@@ -87,10 +87,10 @@ impl PreparedBatch {
             .push(frame_crc_before(frame, TENANT_LINK_BYTES));
         self.frame_lens.push(frame.len() as u32);
         if let Some(id) = &event.event_id {
-            self.ids.push((
-                self.frame_lens.len() as u32 - 1,
-                id_key(&event.tenant_id, id),
-            ));
+            let payload = frame.get(FRAME_HEADER_BYTES..).unwrap_or_default();
+            let index = self.frame_lens.len() as u32 - 1;
+            self.ids
+                .push((index, id_key(&event.tenant_id, id), content_of(payload)));
         }
         self.tenants.push_str(&event.tenant_id);
         self.tenant_ends.push(self.tenants.len() as u32);
@@ -116,8 +116,8 @@ impl PreparedBatch {
         for end in &mut self.tenant_ends {
             *end -= tenant_bytes as u32;
         }
-        self.ids.retain(|(i, _)| *i as usize >= n);
-        for (i, _) in &mut self.ids {
+        self.ids.retain(|(i, _, _)| *i as usize >= n);
+        for (i, _, _) in &mut self.ids {
             *i -= n as u32;
         }
     }
