@@ -5,27 +5,13 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use auditlog_proto::v1 as pb;
-use auditlog_proto::v1::query_service_client::QueryServiceClient;
-use common::{Server, authed};
-
-/// The `auditlog` binary, built beside `auditlogd`.
-fn auditlog() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_BIN_EXE_auditlogd")).with_file_name("auditlog");
-    assert!(
-        path.exists(),
-        "{} is missing: build the workspace (cargo test --workspace)",
-        path.display()
-    );
-    path
-}
+use common::{Server, auditlog_bin, count};
 
 /// Runs `auditlog ARGS` to success; its stdout.
 fn run(args: &[&str]) -> String {
-    let out = Command::new(auditlog())
+    let out = Command::new(auditlog_bin())
         .args(args)
         .output()
         .expect("auditlog runs");
@@ -40,25 +26,6 @@ fn run(args: &[&str]) -> String {
 /// Events of every tenant but the server's own.
 async fn stored(server: &Server, key: &str) -> u64 {
     count(server, key, None).await - count(server, key, Some("_system")).await
-}
-
-/// Events of `tenant` the key sees.
-async fn count(server: &Server, key: &str, tenant: Option<&str>) -> u64 {
-    let filter = pb::Filter {
-        tenant: tenant.map(str::to_owned),
-        ..Default::default()
-    };
-    QueryServiceClient::new(server.channel().await)
-        .count(authed(
-            pb::CountRequest {
-                filter: Some(filter),
-            },
-            key,
-        ))
-        .await
-        .expect("count")
-        .into_inner()
-        .count
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +96,7 @@ fn bench_ingest_refuses_a_key_the_server_does_not_know() {
     let server = Server::start(&dir.path().join("data"), true, &[]);
     let workload = dir.path().join("events.jsonl");
     std::fs::write(&workload, run(&["generate", "--count", "10"])).expect("write workload");
-    let out = Command::new(auditlog())
+    let out = Command::new(auditlog_bin())
         .args([
             "bench-ingest",
             "--server",

@@ -10,7 +10,7 @@ use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{Server, authed, create_key, event, http_get};
+use common::{Server, authed, create_key, event, http_get_async};
 
 fn tenant_of(i: u32) -> &'static str {
     if i.is_multiple_of(4) {
@@ -55,14 +55,7 @@ async fn the_http_api_answers_as_documented() {
     let base = ack.seqs[0];
     assert_eq!(base, 2);
     let addr = server.http.clone();
-    let get = move |path: String, key: Option<String>| {
-        let addr = addr.clone();
-        async move {
-            tokio::task::spawn_blocking(move || http_get(&addr, &path, key.as_deref()))
-                .await
-                .unwrap()
-        }
-    };
+    let get = |path: String, key: Option<String>| http_get_async(&addr, path, key);
     let reader = Some(reader);
 
     let health = get("/healthz".into(), None).await;
@@ -237,14 +230,7 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
     let refused = ingest.ingest(no_key).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unauthenticated);
     let addr = server.http.clone();
-    let get = move |path: String, key: Option<String>| {
-        let addr = addr.clone();
-        async move {
-            tokio::task::spawn_blocking(move || http_get(&addr, &path, key.as_deref()))
-                .await
-                .unwrap()
-        }
-    };
+    let get = |path: String, key: Option<String>| http_get_async(&addr, path, key);
 
     let document = get("/openapi.json".into(), None).await;
     assert_eq!(document.status, 200);

@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
-use auditlog_proto::v1::query_service_client::QueryServiceClient;
-use common::{Server, authed, event};
+use common::{Server, authed, count, event};
 use tonic::Code;
 
 const BATCHES: u32 = 40;
@@ -101,21 +100,9 @@ async fn a_client_retrying_after_a_kill_stores_each_event_once() {
         (BATCHES * EVENTS) as usize,
         "no number given twice"
     );
-    let counted = QueryServiceClient::new(server.channel().await)
-        .count(authed(
-            pb::CountRequest {
-                filter: Some(pb::Filter {
-                    tenant: Some("org_a".into()),
-                    ..Default::default()
-                }),
-            },
-            &admin,
-        ))
-        .await
-        .expect("count")
-        .into_inner();
+    let counted = count(&server, &admin, Some("org_a")).await;
     assert_eq!(
-        counted.count,
+        counted,
         u64::from(BATCHES * EVENTS),
         "every event exactly once"
     );

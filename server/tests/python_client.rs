@@ -11,7 +11,7 @@ use std::process::Command;
 
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::checkpoint_service_client::CheckpointServiceClient;
-use common::{Server, authed};
+use common::{Server, auditlog_bin, authed};
 
 /// The repository's root.
 fn root() -> PathBuf {
@@ -43,8 +43,7 @@ async fn python_grpcio_drives_the_server_and_checks_its_proofs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     // A SHA-256 log, so the Python side checks proofs with hashlib alone.
-    let auditlog = PathBuf::from(env!("CARGO_BIN_EXE_auditlogd")).with_file_name("auditlog");
-    let init = Command::new(&auditlog)
+    let init = Command::new(auditlog_bin())
         .args(["init", "--hash", "sha256", "--data"])
         .arg(&data)
         .output()

@@ -269,3 +269,40 @@ pub(crate) async fn create_limited_key(
         .into_inner()
         .secret
 }
+
+/// Events of `tenant` (every tenant the key reads, when `None`) the key counts over gRPC.
+pub(crate) async fn count(server: &Server, key: &str, tenant: Option<&str>) -> u64 {
+    let filter = pb::Filter {
+        tenant: tenant.map(str::to_owned),
+        ..Default::default()
+    };
+    let request = pb::CountRequest {
+        filter: Some(filter),
+    };
+    auditlog_proto::v1::query_service_client::QueryServiceClient::new(server.channel().await)
+        .count(authed(request, key))
+        .await
+        .expect("count")
+        .into_inner()
+        .count
+}
+
+/// [`http_get`] off the async workers, for async tests.
+pub(crate) async fn http_get_async(addr: &str, path: String, key: Option<String>) -> HttpResponse {
+    let addr = addr.to_owned();
+    tokio::task::spawn_blocking(move || http_get(&addr, &path, key.as_deref()))
+        .await
+        .expect("the request's task")
+}
+
+/// The `auditlog` CLI binary, built beside `auditlogd` by `cargo test --workspace` (the
+/// README's test command).
+pub(crate) fn auditlog_bin() -> std::path::PathBuf {
+    let path = std::path::PathBuf::from(env!("CARGO_BIN_EXE_auditlogd")).with_file_name("auditlog");
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace (cargo test --workspace)",
+        path.display()
+    );
+    path
+}
