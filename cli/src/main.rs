@@ -4,6 +4,7 @@
 mod cmd;
 mod exit;
 mod out;
+mod remote;
 
 use std::process::ExitCode;
 

@@ -5,13 +5,14 @@ use std::path::PathBuf;
 
 use prost::Message;
 
-const PROTOS: [&str; 6] = [
+const PROTOS: [&str; 7] = [
     "proto/auditlog/v1/event.proto",
     "proto/auditlog/v1/ingest.proto",
     "proto/auditlog/v1/query.proto",
     "proto/auditlog/v1/proof.proto",
     "proto/auditlog/v1/checkpoint.proto",
     "proto/auditlog/v1/admin.proto",
+    "proto/auditlog/v1/log.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

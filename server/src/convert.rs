@@ -1,54 +1,25 @@
-//! Protocol query messages to engine values (events convert in `auditlog_proto::convert`,
-//! which the CLI's client shares). Conversion only: the engine runs queries.
+//! Protocol query messages to engine values, with a refusal naming the field
+//! (the conversions themselves live in `auditlog_proto::convert`, which the CLI's
+//! client shares).
 
-use auditlog_engine::query::{ActionPattern, Filter, Order};
-use auditlog_engine::{TimeRange, Timestamp};
-use auditlog_proto::convert::outcome_from_proto;
+use auditlog_engine::query::{Filter, Order};
+use auditlog_proto::convert::{self, FieldError};
 use auditlog_proto::v1 as pb;
 use tonic::Status;
 
 use crate::status::invalid_field;
 
+/// INVALID_ARGUMENT naming the field.
+fn refused(bad: FieldError) -> Status {
+    invalid_field(bad.field, &bad.message)
+}
+
 /// The engine's filter for a request's (absent: every event).
 pub(crate) fn filter_from_proto(f: Option<pb::Filter>) -> Result<Filter, Status> {
-    let f = f.unwrap_or_default();
-    let actions = f
-        .actions
-        .iter()
-        .map(|a| ActionPattern::parse(a))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|m| invalid_field("filter.actions", &m))?;
-    let outcomes = f
-        .outcomes
-        .iter()
-        .map(|&o| {
-            outcome_from_proto(o).ok_or_else(|| invalid_field("filter.outcomes", "unknown outcome"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let time = |field, text: Option<String>| {
-        text.map(|t| Timestamp::parse(&t).map_err(|m| invalid_field(field, &m)))
-            .transpose()
-    };
-    Ok(Filter {
-        tenant: f.tenant,
-        actor: f.actor,
-        actions,
-        outcomes,
-        resource_type: f.resource_type,
-        resource_id: f.resource_id,
-        time: TimeRange {
-            from: time("filter.from", f.from)?,
-            to: time("filter.to", f.to)?,
-        },
-        seqs: None,
-    })
+    convert::filter_from_proto(f.unwrap_or_default()).map_err(refused)
 }
 
 /// The engine's order for a request's.
 pub(crate) fn order_from_proto(order: i32) -> Result<Order, Status> {
-    match pb::Order::try_from(order) {
-        Ok(pb::Order::NewestFirst) => Ok(Order::NewestFirst),
-        Ok(pb::Order::OldestFirst) => Ok(Order::OldestFirst),
-        Err(_) => Err(invalid_field("order", "unknown order")),
-    }
+    convert::order_from_proto(order).ok_or_else(|| invalid_field("order", "unknown order"))
 }

@@ -8,6 +8,7 @@ mod access;
 mod audit;
 mod auth;
 mod convert;
+mod export;
 mod grpc;
 mod http;
 mod keys;
@@ -23,6 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use auditlog_engine::checkpoint::{NoteVerifier, load_verifier};
+use auditlog_engine::storage::FsStorage;
 use auditlog_engine::{CONFIG_FILE, Durability, Log, LogConfig, OpenOptions};
 use clap::Parser;
 use tokio::net::TcpListener;
@@ -75,6 +78,8 @@ struct Args {
 #[derive(Debug)]
 pub(crate) struct State {
     pub(crate) log: Log,
+    /// The public key of the log's checkpoints, for clients that ask.
+    pub(crate) verifier: NoteVerifier,
     pub(crate) keys: KeyStore,
     pub(crate) metrics: ServerMetrics,
     pub(crate) limits: Limits,
@@ -97,6 +102,9 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let log = open_log(&args)?;
+    let verifier = load_verifier(&FsStorage::default(), &args.data)
+        .context("reading the checkpoint key")?
+        .context("the log has no checkpoint key")?;
     let (keys, bootstrap) = KeyStore::open(&args.data)?;
     if let Some(secret) = bootstrap {
         // Printed once: the store keeps only its hash.
@@ -104,6 +112,7 @@ fn main() -> anyhow::Result<()> {
     }
     let state = Arc::new(State {
         log,
+        verifier,
         keys,
         metrics: ServerMetrics::default(),
         limits: Limits::new(args.max_in_flight_mib.saturating_mul(1 << 20)),

@@ -1,13 +1,15 @@
 //! The `auditlog` CLI as a client of the real `auditlogd`: `bench-ingest` sends a
 //! generated workload over gRPC, closed-loop and open-loop, and what it reports arriving
-//! is what the log then holds. (The CLI binary is built beside this package's by
-//! `cargo test --workspace`, the README's test command.)
+//! is what the log then holds; the verbs that read a log print, with `--server`, what
+//! they print from the data directory, within the key's scope. (The CLI binary is built
+//! beside this package's by `cargo test --workspace`, the README's test command.)
 
 mod common;
 
 use std::process::Command;
 
-use common::{Server, auditlog_bin, count};
+use auditlog_proto::v1 as pb;
+use common::{Server, auditlog_bin, count, create_key};
 
 /// Runs `auditlog ARGS` to success; its stdout.
 fn run(args: &[&str]) -> String {
@@ -21,6 +23,22 @@ fn run(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// Runs `auditlog ARGS`, which must fail with exit code 2; its stderr.
+fn fails(args: &[&str]) -> String {
+    let out = Command::new(auditlog_bin())
+        .args(args)
+        .env_remove("AUDITLOG_KEY")
+        .output()
+        .expect("auditlog runs");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "auditlog {args:?}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).expect("UTF-8 errors")
 }
 
 /// Events of every tenant but the server's own.
@@ -115,4 +133,214 @@ fn bench_ingest_refuses_a_key_the_server_does_not_know() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("batch 0"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_verbs_print_from_a_server_what_they_print_from_the_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data_dir = dir.path().join("data");
+    let server = Server::start(&data_dir, true, &[]);
+    let admin = server.admin_key.clone().expect("admin key");
+    let data = data_dir.to_str().expect("UTF-8 path");
+    let workload = dir.path().join("events.jsonl");
+    let lines = run(&["generate", "--count", "1000", "--seed", "7"]);
+    std::fs::write(&workload, &lines).expect("write workload");
+    let file = workload.to_str().expect("UTF-8 path");
+    let sent = ["--events", "1000", "--batch", "100", "--file", file];
+    run(&[
+        &["bench-ingest", "--server", &server.url, "--key", &admin],
+        &sent[..],
+    ]
+    .concat());
+    // The busiest tenant of the workload.
+    let mut tenants = std::collections::HashMap::<String, usize>::new();
+    for line in lines.lines() {
+        let event: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+        let tenant = event["organization"]["id"].as_str().expect("tenant");
+        *tenants.entry(tenant.to_owned()).or_default() += 1;
+    }
+    let (tenant, in_tenant) = tenants
+        .into_iter()
+        .max_by_key(|&(_, n)| n)
+        .expect("tenants");
+    let scope = pb::Scope {
+        read_tenants: vec![tenant.clone()],
+        ..Default::default()
+    };
+    let reader = create_key(&server, &admin, "reads one tenant", scope).await;
+
+    // The same command, read from the data directory (read-only, beside the running
+    // server) and from the server with the admin key: the same bytes.
+    let same = |args: &[&str]| {
+        let local = run(&[args, &["--data", data]].concat());
+        let remote = run(&[args, &["--server", &server.url, "--key", &admin]].concat());
+        assert_eq!(local, remote, "auditlog {args:?}");
+        local
+    };
+    let t = tenant.as_str();
+    let page = same(&["query", "--format", "json", "--tenant", t, "--limit", "7"]);
+    let page: serde_json::Value = serde_json::from_str(&page).expect("a JSON page");
+    let events = page["events"].as_array().expect("events");
+    assert_eq!(events.len(), 7);
+    assert!(events.iter().all(|e| e["organization"]["id"] == t));
+    let cursor = page["next_cursor"].as_str().expect("a next page");
+    let next = same(&[
+        "query", "--format", "json", "--tenant", t, "--limit", "7", "--cursor", cursor,
+    ]);
+    assert_ne!(
+        serde_json::from_str::<serde_json::Value>(&next).expect("JSON")["events"],
+        page["events"]
+    );
+    let table = same(&[
+        "query",
+        "--format",
+        "table",
+        "--tenant",
+        t,
+        "--order",
+        "oldest",
+        "--action",
+        "auth.*,document.read",
+        "--outcome",
+        "success",
+    ]);
+    assert!(table.starts_with("SEQ"), "{table}");
+    let range = same(&[
+        "query",
+        "--format",
+        "json",
+        "--from-seq",
+        "100",
+        "--to-seq",
+        "130",
+        "--limit",
+        "1000",
+    ]);
+    let range: serde_json::Value = serde_json::from_str(&range).expect("JSON");
+    let seqs: Vec<u64> = range["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(seqs, (100..130).rev().collect::<Vec<_>>());
+    let counted = same(&["query", "--count", "--format", "json", "--tenant", t]);
+    let counted: serde_json::Value = serde_json::from_str(&counted).expect("JSON");
+    assert_eq!(counted["count"], in_tenant);
+    same(&["query", "--count", "--format", "table"]);
+    same(&["info", "--json"]);
+    same(&["info"]);
+    let proof = same(&["prove", "inclusion", "--index", "42", "--tree-size", "500"]);
+    same(&["prove", "consistency", "--size1", "100", "--size2", "900"]);
+    let proof_file = dir.path().join("proof.json");
+    std::fs::write(&proof_file, &proof).expect("write proof");
+    run(&["proof", "verify", proof_file.to_str().expect("UTF-8 path")]);
+
+    // Exports (each appends its record to the server's own tenant, not to this one).
+    let csv = same(&["export", "--tenant", t, "--format", "csv"]);
+    assert_eq!(csv.lines().count(), 1 + in_tenant);
+    same(&[
+        "export",
+        "--tenant",
+        t,
+        "--order",
+        "newest",
+        "--outcome",
+        "failure,denied",
+    ]);
+    let records = run(&[
+        "query",
+        "--format",
+        "json",
+        "--tenant",
+        "_system",
+        "--action",
+        "auditlog.export.run",
+        "--server",
+        &server.url,
+        "--key",
+        &admin,
+    ]);
+    let records: serde_json::Value = serde_json::from_str(&records).expect("JSON");
+    let newest = &records["events"][0]["metadata"];
+    assert_eq!(newest["api"], "grpc");
+    assert_eq!(newest["tenant"], t);
+    assert_eq!(newest["outcomes"], serde_json::json!(["failure", "denied"]));
+    assert_eq!(newest["order"], "newest");
+
+    // Checkpoints: an admin's request signs the grown tree; then both sources agree.
+    let note = run(&["checkpoint", "--server", &server.url, "--key", &admin]);
+    assert_eq!(same(&["checkpoint"]), note);
+    let size = note.lines().nth(1).expect("the size line").to_owned();
+    assert_eq!(same(&["checkpoint", "--tree-size", &size]), note);
+    let list = same(&["checkpoint", "list", "--json"]);
+    assert!(list.contains(&format!("\"tree_size\":{size}")), "{list}");
+    let verifier = same(&["key", "show"]);
+    let note_file = dir.path().join("checkpoint.note");
+    std::fs::write(&note_file, &note).expect("write note");
+    let checked = run(&[
+        "checkpoint",
+        "verify",
+        "--key",
+        verifier.trim(),
+        note_file.to_str().expect("UTF-8 path"),
+    ]);
+    assert!(checked.starts_with("ok: "), "{checked}");
+
+    // A key of one tenant: its tenant is implied, others refused.
+    let as_reader = ["--server", server.url.as_str(), "--key", reader.as_str()];
+    let own = run(&[&["export", "--format", "csv"], &as_reader[..]].concat());
+    assert_eq!(own, csv);
+    let other = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+        .position(|e| e["organization"]["id"] != t)
+        .expect("another tenant's event");
+    let err = fails(&[&["query", "--tenant", "_system"], &as_reader[..]].concat());
+    assert!(err.contains("PermissionDenied"), "{err}");
+    let index = other.to_string();
+    let err = fails(
+        &[
+            &["prove", "inclusion", "--index", index.as_str()],
+            &as_reader[..],
+        ]
+        .concat(),
+    );
+    assert!(err.contains("PermissionDenied"), "{err}");
+
+    // Clear refusals.
+    let err = fails(&["query", "--server", &server.url]);
+    assert!(err.contains("needs an API key"), "{err}");
+    let err = fails(&["query", "--server", &server.url, "--key", "alk_bogus"]);
+    assert!(err.contains("Unauthenticated"), "{err}");
+    let err = fails(&[
+        "query",
+        "--explain",
+        "--server",
+        &server.url,
+        "--key",
+        &admin,
+    ]);
+    assert!(err.contains("--explain"), "{err}");
+    let bundle = dir.path().join("b.json");
+    let err = fails(&[
+        "export",
+        "--bundle",
+        bundle.to_str().expect("UTF-8 path"),
+        "--server",
+        &server.url,
+        "--key",
+        &admin,
+    ]);
+    assert!(err.contains("bundle"), "{err}");
+    let err = fails(&[
+        "info",
+        "--data",
+        data,
+        "--server",
+        &server.url,
+        "--key",
+        &admin,
+    ]);
+    assert!(err.contains("cannot be used with"), "{err}");
 }

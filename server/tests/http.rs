@@ -126,6 +126,23 @@ async fn the_http_api_answers_as_documented() {
         .collect();
     let oldest_first: Vec<u64> = expected.iter().rev().copied().collect();
     assert_eq!(lines, oldest_first);
+    // A sequence range, as the CLI's --from-seq/--to-seq: the reader's events in it.
+    let (from, to) = (base + 10, base + 30);
+    let path = format!("/v1/events?from_seq={from}&to_seq={to}&order=oldest");
+    let ranged = get(path, reader.clone()).await;
+    let in_range: Vec<u64> = ranged.json()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    let expected_range: Vec<u64> = oldest_first
+        .iter()
+        .copied()
+        .filter(|s| (from..to).contains(s))
+        .collect();
+    assert!(!expected_range.is_empty());
+    assert_eq!(in_range, expected_range);
     let csv = get("/v1/export?format=csv&order=newest".into(), reader.clone()).await;
     assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
     let text = csv.text();

@@ -102,6 +102,25 @@ async fn both_apis_serve_tls_from_certificate_files() {
         .into_inner();
     assert_eq!(counted.count, 1);
 
+    // The CLI reads over TLS, trusting the CA it is given, and refuses to guess.
+    let url = format!("https://{grpc_addr}");
+    let ca_file = tls_file("ca.pem");
+    let cli = |more: &[&str]| {
+        std::process::Command::new(common::auditlog_bin())
+            .args(["query", "--count", "--format", "json", "--tenant", "org_a"])
+            .args(["--server", url.as_str(), "--key", admin.as_str()])
+            .args(more)
+            .output()
+            .expect("auditlog runs")
+    };
+    let counted_by_cli = cli(&["--ca-cert", ca_file.to_str().expect("UTF-8")]);
+    assert!(counted_by_cli.status.success(), "{counted_by_cli:?}");
+    let text = String::from_utf8_lossy(&counted_by_cli.stdout);
+    assert!(text.contains(r#""count":1"#), "{text}");
+    let untrusted = cli(&[]);
+    assert_eq!(untrusted.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&untrusted.stderr).contains("--ca-cert"));
+
     // A plaintext gRPC client gets nowhere.
     let plaintext = async {
         let channel = Channel::from_shared(server.url.clone())

@@ -2,6 +2,7 @@
 //! prints the newest one; `issue` signs the current tree now; `list` prints the size and
 //! root of every one kept (the bounds a tenant's bundle can be taken between); `verify`
 //! checks a note against a verifier key, offline, with nothing but the note and the key.
+//! The printing verbs read a data directory or, with `--server`, a running auditlogd.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +11,7 @@ use anyhow::Context;
 use auditlog_engine::checkpoint::{NoteVerifier, SignedCheckpoint};
 use auditlog_engine::{OpenOptions, hex};
 
-use super::DataDir;
+use super::{DataDir, LogSource, Reader};
 use crate::exit::{CHECK_FAILED, CheckFailed};
 use crate::out::say;
 
@@ -18,7 +19,10 @@ use crate::out::say;
 #[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct Args {
     #[command(flatten)]
-    data: DataDir,
+    source: LogSource,
+    /// Print the checkpoint issued at this tree size instead of the newest.
+    #[arg(long, value_name = "N")]
+    tree_size: Option<u64>,
     #[command(subcommand)]
     verb: Option<Verb>,
 }
@@ -33,7 +37,7 @@ enum Verb {
     /// Print the tree size and root of every checkpoint kept, oldest first.
     List {
         #[command(flatten)]
-        data: DataDir,
+        source: LogSource,
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
@@ -51,19 +55,31 @@ enum Verb {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.verb {
         None => {
-            let log = args.data.open_for_reading()?;
-            match log.latest_checkpoint() {
-                Some(signed) => {
-                    crate::out::raw(signed.to_text().as_bytes());
-                    Ok(ExitCode::SUCCESS)
-                }
-                None => Err(CheckFailed(format!(
-                    "{} has no checkpoint yet (`auditlog checkpoint issue --data {}` signs one)",
-                    args.data.dir.display(),
-                    args.data.dir.display()
-                ))
-                .into()),
-            }
+            let note = match (args.source.open()?, args.tree_size) {
+                (Reader::Local(log), None) => log.latest_checkpoint().map(|c| c.to_text()),
+                (Reader::Local(log), Some(size)) => log
+                    .checkpoints()?
+                    .into_iter()
+                    .find(|c| c.checkpoint.tree_size == size)
+                    .map(|c| c.to_text()),
+                (Reader::Remote(remote), size) => remote.checkpoint(size)?,
+            };
+            let Some(note) = note else {
+                let dir = args.source.data.dir.display();
+                return Err(CheckFailed(match args.tree_size {
+                    Some(size) => format!("no checkpoint was issued at tree size {size}"),
+                    None if args.source.server.server.is_some() => {
+                        "the server has signed no checkpoint yet".to_owned()
+                    }
+                    None => format!(
+                        "{dir} has no checkpoint yet (`auditlog checkpoint issue --data {dir}` \
+                         signs one)"
+                    ),
+                })
+                .into());
+            };
+            crate::out::raw(note.as_bytes());
+            Ok(ExitCode::SUCCESS)
         }
         Some(Verb::Issue { data }) => {
             data.require_log()?;
@@ -75,9 +91,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             crate::out::raw(signed.to_text().as_bytes());
             Ok(ExitCode::SUCCESS)
         }
-        Some(Verb::List { data, json }) => {
-            let log = data.open_for_reading()?;
-            for signed in log.checkpoints()? {
+        Some(Verb::List { source, json }) => {
+            let all = match source.open()? {
+                Reader::Local(log) => log.checkpoints()?,
+                Reader::Remote(remote) => remote.checkpoints()?,
+            };
+            for signed in all {
                 let c = signed.checkpoint;
                 let root = hex::encode(&c.root);
                 let heads = c.tenant_heads.map(|h| (h.count, hex::encode(&h.root)));

@@ -1,8 +1,10 @@
 //! `auditlog export`: stream every event a filter selects, each with its `"seq"`, as
 //! JSON Lines or CSV (RFC 4180, fixed header), in constant memory; or, with `--bundle
 //! FILE`, write an evidence bundle of them (events, one shared inclusion proof, the
-//! signed checkpoint it is against, the public key) for `auditlog verify-bundle`.
+//! signed checkpoint it is against, the public key) for `auditlog verify-bundle`. With
+//! `--server` the server writes the same bytes (and records the export as its own event).
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,9 +13,11 @@ use auditlog_engine::Timestamp;
 use auditlog_engine::bundle::{Selection, write_bundle};
 use auditlog_engine::export::{ExportError, ExportFormat, export};
 use auditlog_engine::query::Query;
+use auditlog_proto::convert::{filter_to_proto, order_to_proto};
+use auditlog_proto::v1 as pb;
 
-use super::DataDir;
 use super::filters::{FilterArgs, OrderArg};
+use super::{LogSource, Reader};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Format {
@@ -26,7 +30,7 @@ enum Format {
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    data: DataDir,
+    source: LogSource,
     /// Output format.
     #[arg(long, value_enum, default_value = "jsonl")]
     format: Format,
@@ -42,7 +46,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let log = args.data.open_for_reading()?;
+    let reader = args.source.open()?;
     if let Some(path) = &args.bundle {
         if args.filters.beyond_bundle() || args.format != Format::Jsonl {
             anyhow::bail!(
@@ -50,27 +54,60 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                  is JSON)"
             );
         }
-        return bundle(&log, &args, path);
+        let Reader::Local(log) = &reader else {
+            anyhow::bail!("an evidence bundle is written from a data directory, not --server");
+        };
+        return bundle(log, &args, path);
     }
-    let query = Query {
-        filter: args.filters.filter()?,
-        order: args.order.into(),
-        limit: None,
-        cursor: None,
-    };
-    let format = match args.format {
-        Format::Jsonl => ExportFormat::Jsonl,
-        Format::Csv => ExportFormat::Csv,
-    };
-    let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    match export(&log, &query, format, out) {
-        Ok(_) => Ok(ExitCode::SUCCESS),
-        // A closed pipe (`| head`) ends an export quietly.
-        Err(ExportError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-            Ok(ExitCode::SUCCESS)
+    let filter = args.filters.filter()?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    match reader {
+        Reader::Local(log) => {
+            let query = Query {
+                filter,
+                order: args.order.into(),
+                limit: None,
+                cursor: None,
+            };
+            let format = match args.format {
+                Format::Jsonl => ExportFormat::Jsonl,
+                Format::Csv => ExportFormat::Csv,
+            };
+            match export(&log, &query, format, out) {
+                Ok(_) => Ok(ExitCode::SUCCESS),
+                Err(ExportError::Output(e)) => output_failed(e),
+                Err(ExportError::Log(e)) => Err(e).context("exporting"),
+            }
         }
-        Err(ExportError::Output(e)) => Err(e).context("writing to stdout"),
-        Err(ExportError::Log(e)) => Err(e).context("exporting"),
+        Reader::Remote(remote) => {
+            let format = match args.format {
+                Format::Jsonl => pb::ExportFormat::Jsonl,
+                Format::Csv => pb::ExportFormat::Csv,
+            };
+            let chunks = remote.export(pb::ExportRequest {
+                filter: Some(filter_to_proto(&filter)),
+                order: Some(order_to_proto(args.order.into()).into()),
+                format: format.into(),
+            })?;
+            for chunk in chunks {
+                if let Err(e) = out.write_all(&chunk.context("exporting")?) {
+                    return output_failed(e);
+                }
+            }
+            match out.flush() {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) => output_failed(e),
+            }
+        }
+    }
+}
+
+/// A closed pipe (`| head`) ends an export quietly; other output errors fail it.
+fn output_failed(e: std::io::Error) -> anyhow::Result<ExitCode> {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(e).context("writing to stdout")
     }
 }
 

@@ -85,10 +85,6 @@ impl FilterArgs {
                 to: self.to,
             },
         };
-        let seqs = match (self.from_seq, self.to_seq) {
-            (None, None) => None,
-            (from, to) => Some(from.unwrap_or(0)..to.unwrap_or(u64::MAX)),
-        };
         Ok(Filter {
             tenant: self.tenant.clone(),
             actor: self.actor.clone(),
@@ -97,7 +93,7 @@ impl FilterArgs {
             resource_type: self.resource_type.clone(),
             resource_id: self.resource_id.clone(),
             time,
-            seqs,
+            seqs: Filter::seqs_between(self.from_seq, self.to_seq),
         })
     }
 

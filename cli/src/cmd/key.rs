@@ -1,6 +1,7 @@
 //! `auditlog key show`: the log's public verifier key in the signed-note text form
 //! (`<name>+<8 hex key id>+<base64 of 0x01 and the key>`), for auditors. The private key
-//! is never printed.
+//! is never printed. From a server (`--server`), the key it says it signs with: an
+//! auditor should compare it with one obtained another way.
 
 use std::process::ExitCode;
 
@@ -8,7 +9,7 @@ use anyhow::Context;
 use auditlog_engine::checkpoint::load_verifier;
 use auditlog_engine::storage::FsStorage;
 
-use super::DataDir;
+use super::LogSource;
 use crate::out::say;
 
 #[derive(Debug, clap::Args)]
@@ -22,13 +23,19 @@ enum Verb {
     /// Print the public verifier key.
     Show {
         #[command(flatten)]
-        data: DataDir,
+        source: LogSource,
     },
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.verb {
-        Verb::Show { data } => {
+        Verb::Show { source } if source.server.server.is_some() => {
+            let remote = crate::remote::Remote::connect(&source.server)?;
+            say!("{}", remote.verifier_key()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Verb::Show { source } => {
+            let data = source.data;
             let key = load_verifier(&FsStorage::default(), &data.dir)
                 .with_context(|| format!("reading the key of {}", data.dir.display()))?
                 .with_context(|| {

@@ -23,6 +23,8 @@ use anyhow::Context;
 use auditlog_engine::{Log, OpenOptions};
 use clap::{Parser, Subcommand};
 
+use crate::remote::{Remote, ServerArgs};
+
 /// auditlog: a tamper-evident, Merkle-tree audit-log store.
 #[derive(Debug, Parser)]
 #[command(name = "auditlog", version, about)]
@@ -111,5 +113,30 @@ impl DataDir {
             .read_only(true)
             .open(&self.dir)
             .with_context(|| format!("opening {}", self.dir.display()))
+    }
+}
+
+/// Where a verb that reads a log reads it: a data directory (`--data`, the default) or a
+/// running auditlogd (`--server URL --key KEY`).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct LogSource {
+    #[command(flatten)]
+    pub(crate) data: DataDir,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+/// An open source of a log.
+pub(crate) enum Reader {
+    Local(Log),
+    Remote(Remote),
+}
+
+impl LogSource {
+    pub(crate) fn open(&self) -> anyhow::Result<Reader> {
+        match self.server.server {
+            Some(_) => Ok(Reader::Remote(Remote::connect(&self.server)?)),
+            None => Ok(Reader::Local(self.data.open_for_reading()?)),
+        }
     }
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use auditlog_engine::merkle::Proof;
 
-use super::DataDir;
+use super::{LogSource, Reader};
 use crate::out::say;
 
 #[derive(Debug, clap::Args)]
@@ -18,7 +18,7 @@ enum Command {
     /// Prove that event INDEX is in the tree.
     Inclusion {
         #[command(flatten)]
-        data: DataDir,
+        source: LogSource,
         /// The leaf index (= sequence number).
         #[arg(long)]
         index: u64,
@@ -29,7 +29,7 @@ enum Command {
     /// Prove that the tree of SIZE2 leaves extends the tree of SIZE1 leaves.
     Consistency {
         #[command(flatten)]
-        data: DataDir,
+        source: LogSource,
         /// The older tree size.
         #[arg(long)]
         size1: u64,
@@ -42,13 +42,21 @@ enum Command {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let proof = match args.command {
         Command::Inclusion {
-            data,
+            source,
             index,
             tree_size,
-        } => Proof::Inclusion(data.open_for_reading()?.prove_inclusion(index, tree_size)?),
-        Command::Consistency { data, size1, size2 } => {
-            Proof::Consistency(data.open_for_reading()?.prove_consistency(size1, size2)?)
-        }
+        } => Proof::Inclusion(match source.open()? {
+            Reader::Local(log) => log.prove_inclusion(index, tree_size)?,
+            Reader::Remote(remote) => remote.prove_inclusion(index, tree_size)?,
+        }),
+        Command::Consistency {
+            source,
+            size1,
+            size2,
+        } => Proof::Consistency(match source.open()? {
+            Reader::Local(log) => log.prove_consistency(size1, size2)?,
+            Reader::Remote(remote) => remote.prove_consistency(size1, size2)?,
+        }),
     };
     say!("{}", proof.to_json());
     Ok(ExitCode::SUCCESS)

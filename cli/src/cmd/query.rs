@@ -7,12 +7,15 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use auditlog_engine::query::{Cursor, Query};
+use auditlog_engine::query::{Cursor, Filter, Query};
 use auditlog_engine::{Event, Log, Outcome};
+use auditlog_proto::convert::{event_from_proto, filter_to_proto, order_to_proto};
+use auditlog_proto::v1 as pb;
 
-use super::DataDir;
 use super::filters::{FilterArgs, OrderArg};
+use super::{LogSource, Reader};
 use crate::out::raw;
+use crate::remote::Remote;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Format {
@@ -25,13 +28,13 @@ enum Format {
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(flatten)]
-    data: DataDir,
+    source: LogSource,
     #[command(flatten)]
     filters: FilterArgs,
     /// Newest (most recently appended) or oldest first.
     #[arg(long, value_enum, default_value = "newest")]
     order: OrderArg,
-    /// Events per page (at least 1).
+    /// Events per page (at least 1; a server gives at most 1000).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     limit: u64,
     /// The `next_cursor` of the previous page (same filters and order).
@@ -57,19 +60,19 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let log = args.data.open_for_reading()?;
+    let reader = args.source.open()?;
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
     } else {
         Format::Json
     });
-    let mut output = answer(&log, &args, format)?;
+    let mut output = answer(&reader, &args, format)?;
     if args.repeat > 1 {
         // Latency of the whole answer, output text included, in this open process.
         let mut took = Vec::with_capacity(args.repeat as usize);
         for _ in 0..args.repeat {
             let started = Instant::now();
-            output = answer(&log, &args, format)?;
+            output = answer(&reader, &args, format)?;
             took.push(started.elapsed());
         }
         if let Some(path) = &args.timings {
@@ -94,38 +97,34 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Everything the command prints, for one run of the query.
-fn answer(log: &Log, args: &Args, format: Format) -> anyhow::Result<Vec<u8>> {
-    let filter = args.filters.filter()?;
-    if args.count {
-        let (counts, plan) = log.count(&filter).context("counting")?;
-        if args.explain {
-            return Ok(plan.to_string().into_bytes());
-        }
-        let text = match format {
-            Format::Json => {
-                let by: serde_json::Map<String, serde_json::Value> = Outcome::ALL
-                    .iter()
-                    .map(|&o| (o.as_str().to_owned(), counts.of(o).into()))
-                    .collect();
-                serde_json::json!({"count": counts.total, "by_outcome": by}).to_string()
-            }
-            Format::Table => {
-                let by: Vec<String> = Outcome::ALL
-                    .iter()
-                    .map(|&o| format!("{} {}", o.as_str(), counts.of(o)))
-                    .collect();
-                format!("{} events ({})", counts.total, by.join(", "))
-            }
-        };
-        return Ok(format!("{text}\n").into_bytes());
-    }
+fn answer(reader: &Reader, args: &Args, format: Format) -> anyhow::Result<Vec<u8>> {
+    let mut filter = args.filters.filter()?;
     let cursor = args.cursor.as_deref().map(Cursor::decode).transpose()?;
-    let mut filter = filter;
     if args.filters.is_relative()
         && let Some(c) = &cursor
     {
         // `--since` counts back from the first page's time, not from each page's.
         filter.time.from = c.time_from();
+    }
+    match reader {
+        Reader::Local(log) => answer_local(log, args, format, filter, cursor),
+        Reader::Remote(remote) => answer_remote(remote, args, format, filter),
+    }
+}
+
+fn answer_local(
+    log: &Log,
+    args: &Args,
+    format: Format,
+    filter: Filter,
+    cursor: Option<Cursor>,
+) -> anyhow::Result<Vec<u8>> {
+    if args.count {
+        let (counts, plan) = log.count(&filter).context("counting")?;
+        if args.explain {
+            return Ok(plan.to_string().into_bytes());
+        }
+        return Ok(count_text(counts.total, |o| counts.of(o), format));
     }
     let query = Query {
         filter,
@@ -133,21 +132,17 @@ fn answer(log: &Log, args: &Args, format: Format) -> anyhow::Result<Vec<u8>> {
         limit: Some(args.limit),
         cursor,
     };
-    let mut json = Vec::with_capacity(128 << 10);
-    json.extend_from_slice(b"{\"events\":[");
-    let mut rows: Vec<[String; 7]> = Vec::new();
+    let mut page_out = PageText::new(format);
     let page = match format {
         _ if args.explain => log.query_raw(&query, |_, _| Ok(true)),
         Format::Json => log.query_raw(&query, |seq, event| {
-            if json.last() != Some(&b'[') {
-                json.push(b',');
-            }
-            let written = event.write_json(Some(seq), &mut json);
+            let json = page_out.next_json();
+            let written = event.write_json(Some(seq), json);
             written.map_err(|e| log.damaged_record(seq, e))?;
             Ok(true)
         }),
         Format::Table => log.query(&query, |seq, event| {
-            rows.push(row(seq, &event));
+            page_out.rows.push(row(seq, &event));
             Ok(true)
         }),
     }
@@ -156,22 +151,128 @@ fn answer(log: &Log, args: &Args, format: Format) -> anyhow::Result<Vec<u8>> {
         return Ok(page.plan.to_string().into_bytes());
     }
     let next = page.next_cursor.map(|c| c.encode());
-    Ok(match format {
+    Ok(page_out.finish(next, page.returned))
+}
+
+/// The same answer from a server: one page (or a count) over gRPC, printed as a local
+/// one is.
+fn answer_remote(
+    remote: &Remote,
+    args: &Args,
+    format: Format,
+    filter: Filter,
+) -> anyhow::Result<Vec<u8>> {
+    if args.explain {
+        anyhow::bail!("--explain shows how a data directory is read: not with --server");
+    }
+    if args.count {
+        let c = remote.count(filter_to_proto(&filter))?;
+        let of = |o| match o {
+            Outcome::Success => c.success,
+            Outcome::Failure => c.failure,
+            Outcome::Denied => c.denied,
+            Outcome::Error => c.error,
+        };
+        return Ok(count_text(c.count, of, format));
+    }
+    let page = remote.query_page(pb::QueryRequest {
+        filter: Some(filter_to_proto(&filter)),
+        order: order_to_proto(args.order.into()).into(),
+        page_size: u32::try_from(args.limit).unwrap_or(u32::MAX),
+        max_pages: 1,
+        cursor: args.cursor.clone(),
+    })?;
+    let mut page_out = PageText::new(format);
+    for stored in &page.events {
+        let event = stored
+            .event
+            .as_ref()
+            .context("the server sent a numbered event without the event")?;
+        let event = event_from_proto(event).map_err(|bad| {
+            anyhow::anyhow!(
+                "the server sent event {} whose {} {}",
+                stored.seq,
+                bad.field,
+                bad.message
+            )
+        })?;
+        match format {
+            Format::Json => event.write_json(Some(stored.seq), page_out.next_json()),
+            Format::Table => page_out.rows.push(row(stored.seq, &event)),
+        }
+    }
+    Ok(page_out.finish(page.next_cursor, page.events.len() as u64))
+}
+
+/// `--count`'s output: the total and the count of each outcome.
+fn count_text(total: u64, of: impl Fn(Outcome) -> u64, format: Format) -> Vec<u8> {
+    let text = match format {
         Format::Json => {
-            json.extend_from_slice(b"],\"next_cursor\":");
-            json.extend_from_slice(serde_json::to_string(&next)?.as_bytes());
-            json.extend_from_slice(b"}\n");
-            json
+            let by: serde_json::Map<String, serde_json::Value> = Outcome::ALL
+                .iter()
+                .map(|&o| (o.as_str().to_owned(), of(o).into()))
+                .collect();
+            serde_json::json!({"count": total, "by_outcome": by}).to_string()
         }
         Format::Table => {
-            let mut text = table(&rows);
-            match next {
-                Some(c) => text.push_str(&format!("next page: --cursor {c}\n")),
-                None => text.push_str(&format!("({} events; no more)\n", page.returned)),
-            }
-            text.into_bytes()
+            let by: Vec<String> = Outcome::ALL
+                .iter()
+                .map(|&o| format!("{} {}", o.as_str(), of(o)))
+                .collect();
+            format!("{total} events ({})", by.join(", "))
         }
-    })
+    };
+    format!("{text}\n").into_bytes()
+}
+
+/// A page's output as it is built: JSON text, or the rows of a table.
+struct PageText {
+    format: Format,
+    json: Vec<u8>,
+    rows: Vec<[String; 7]>,
+}
+
+impl PageText {
+    fn new(format: Format) -> PageText {
+        let mut json = Vec::new();
+        if format == Format::Json {
+            json.reserve(128 << 10);
+            json.extend_from_slice(b"{\"events\":[");
+        }
+        PageText {
+            format,
+            json,
+            rows: Vec::new(),
+        }
+    }
+
+    /// The buffer the next event's JSON goes to, after a comma if it is not the first.
+    fn next_json(&mut self) -> &mut Vec<u8> {
+        if self.json.last() != Some(&b'[') {
+            self.json.push(b',');
+        }
+        &mut self.json
+    }
+
+    fn finish(mut self, next: Option<String>, returned: u64) -> Vec<u8> {
+        match self.format {
+            Format::Json => {
+                self.json.extend_from_slice(b"],\"next_cursor\":");
+                let next = serde_json::Value::from(next).to_string();
+                self.json.extend_from_slice(next.as_bytes());
+                self.json.extend_from_slice(b"}\n");
+                self.json
+            }
+            Format::Table => {
+                let mut text = table(&self.rows);
+                match next {
+                    Some(c) => text.push_str(&format!("next page: --cursor {c}\n")),
+                    None => text.push_str(&format!("({returned} events; no more)\n")),
+                }
+                text.into_bytes()
+            }
+        }
+    }
 }
 
 fn row(seq: u64, event: &Event<'_>) -> [String; 7] {

@@ -169,6 +169,13 @@ impl Log {
         self.shared.view.read().root
     }
 
+    /// The committed tree size and head, read together (on a log being written, two
+    /// separate reads may belong to different trees).
+    pub fn head(&self) -> (u64, Hash) {
+        let view = self.shared.view.read();
+        (view.tree_size, view.root)
+    }
+
     /// Number of segment files (sealed and active).
     pub fn segment_count(&self) -> usize {
         let view = self.shared.view.read();

@@ -83,6 +83,15 @@ pub struct Filter {
 }
 
 impl Filter {
+    /// The sequence range of `--from-seq`/`--to-seq` style bounds, either of which may
+    /// be absent (`None`: no bound at all).
+    pub fn seqs_between(from: Option<u64>, to: Option<u64>) -> Option<Range<u64>> {
+        match (from, to) {
+            (None, None) => None,
+            (from, to) => Some(from.unwrap_or(0)..to.unwrap_or(u64::MAX)),
+        }
+    }
+
     /// Whether `event`, number `seq`, is selected.
     pub fn matches(&self, seq: u64, event: &Event<'_>) -> bool {
         self.matches_raw(seq, &event.raw())

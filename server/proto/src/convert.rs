@@ -1,10 +1,13 @@
-//! Protocol events to engine events and back, for the server and for clients (the CLI's
-//! `bench-ingest`). Conversion only: the engine validates events.
+//! Protocol messages to engine values and back (events, filters, orders, proofs), for
+//! the server and for clients (the CLI's `--server` verbs and `bench-ingest`).
+//! Conversion only: the engine validates events and runs queries.
 
 use std::borrow::Cow;
 
 use auditlog_engine::event::metadata_from_json;
-use auditlog_engine::{Event, Outcome, Timestamp};
+use auditlog_engine::merkle::{ConsistencyProof, HashAlg, InclusionProof};
+use auditlog_engine::query::{ActionPattern, Filter, Order};
+use auditlog_engine::{Event, Outcome, TimeRange, Timestamp};
 
 use crate::v1 as pb;
 
@@ -69,15 +72,20 @@ pub fn outcome_from_proto(value: i32) -> Option<Outcome> {
     }
 }
 
-/// The protocol's form of event `e`.
-pub fn event_to_proto(e: &Event<'_>) -> pb::Event {
-    let owned = |s: &Option<Cow<'_, str>>| s.as_deref().map(str::to_owned);
-    let outcome = match e.outcome {
+/// The protocol enum value of an outcome.
+pub fn outcome_to_proto(outcome: Outcome) -> pb::Outcome {
+    match outcome {
         Outcome::Success => pb::Outcome::Success,
         Outcome::Failure => pb::Outcome::Failure,
         Outcome::Denied => pb::Outcome::Denied,
         Outcome::Error => pb::Outcome::Error,
-    };
+    }
+}
+
+/// The protocol's form of event `e`.
+pub fn event_to_proto(e: &Event<'_>) -> pb::Event {
+    let owned = |s: &Option<Cow<'_, str>>| s.as_deref().map(str::to_owned);
+    let outcome = outcome_to_proto(e.outcome);
     let resource = match (&e.resource_type, &e.resource_id) {
         (Some(kind), Some(id)) => Some(pb::Resource {
             r#type: kind.to_string(),
@@ -103,5 +111,188 @@ pub fn event_to_proto(e: &Event<'_>) -> pb::Event {
         user_agent: owned(&e.user_agent),
         metadata_json: owned(&e.metadata),
         event_id: owned(&e.event_id),
+    }
+}
+
+/// The engine's filter for a request's (absent fields do not filter).
+pub fn filter_from_proto(f: pb::Filter) -> Result<Filter, FieldError> {
+    let bad = |field, message: String| FieldError { field, message };
+    let actions = f
+        .actions
+        .iter()
+        .map(|a| ActionPattern::parse(a))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|m| bad("filter.actions", m))?;
+    let outcomes = f
+        .outcomes
+        .iter()
+        .map(|&o| {
+            outcome_from_proto(o)
+                .ok_or_else(|| bad("filter.outcomes", "unknown outcome".to_owned()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let time = |field, text: Option<String>| {
+        text.map(|t| Timestamp::parse(&t).map_err(|m| bad(field, m)))
+            .transpose()
+    };
+    Ok(Filter {
+        tenant: f.tenant,
+        actor: f.actor,
+        actions,
+        outcomes,
+        resource_type: f.resource_type,
+        resource_id: f.resource_id,
+        time: TimeRange {
+            from: time("filter.from", f.from)?,
+            to: time("filter.to", f.to)?,
+        },
+        seqs: Filter::seqs_between(f.from_seq, f.to_seq),
+    })
+}
+
+/// The protocol's form of filter `f`: what [`filter_from_proto`] turns back into `f`.
+pub fn filter_to_proto(f: &Filter) -> pb::Filter {
+    let (from_seq, to_seq) = match &f.seqs {
+        None => (None, None),
+        Some(range) => (
+            Some(range.start).filter(|&s| s > 0),
+            Some(range.end).filter(|&e| e < u64::MAX),
+        ),
+    };
+    pb::Filter {
+        tenant: f.tenant.clone(),
+        actor: f.actor.clone(),
+        actions: f.actions.iter().map(ActionPattern::to_string).collect(),
+        outcomes: f
+            .outcomes
+            .iter()
+            .map(|&o| outcome_to_proto(o).into())
+            .collect(),
+        resource_type: f.resource_type.clone(),
+        resource_id: f.resource_id.clone(),
+        from: f.time.from.map(|t| t.to_rfc3339()),
+        to: f.time.to.map(|t| t.to_rfc3339()),
+        from_seq,
+        to_seq,
+    }
+}
+
+/// The engine's order for a protocol enum value (`None`: unknown).
+pub fn order_from_proto(value: i32) -> Option<Order> {
+    match pb::Order::try_from(value).ok()? {
+        pb::Order::NewestFirst => Some(Order::NewestFirst),
+        pb::Order::OldestFirst => Some(Order::OldestFirst),
+    }
+}
+
+/// The protocol enum value of an order.
+pub fn order_to_proto(order: Order) -> pb::Order {
+    match order {
+        Order::NewestFirst => pb::Order::NewestFirst,
+        Order::OldestFirst => pb::Order::OldestFirst,
+    }
+}
+
+fn hash_from_proto(name: &str) -> Result<HashAlg, FieldError> {
+    HashAlg::from_name(name).ok_or_else(|| FieldError {
+        field: "hash",
+        message: format!("`{name}` is not a hash algorithm (blake3, sha256)"),
+    })
+}
+
+/// The protocol's form of an inclusion proof (the same fields as its JSON).
+pub fn inclusion_to_proto(p: InclusionProof) -> pb::InclusionProof {
+    pb::InclusionProof {
+        hash: p.hash.to_string(),
+        tree_size: p.tree_size,
+        leaf_index: p.leaf_index,
+        leaf_hash: p.leaf_hash,
+        path: p.path,
+        root: p.root,
+    }
+}
+
+/// The engine's inclusion proof for a response's (checked by whoever verifies it).
+pub fn inclusion_from_proto(p: pb::InclusionProof) -> Result<InclusionProof, FieldError> {
+    Ok(InclusionProof {
+        hash: hash_from_proto(&p.hash)?,
+        tree_size: p.tree_size,
+        leaf_index: p.leaf_index,
+        leaf_hash: p.leaf_hash,
+        path: p.path,
+        root: p.root,
+    })
+}
+
+/// The protocol's form of a consistency proof.
+pub fn consistency_to_proto(p: ConsistencyProof) -> pb::ConsistencyProof {
+    pb::ConsistencyProof {
+        hash: p.hash.to_string(),
+        size1: p.size1,
+        size2: p.size2,
+        root1: p.root1,
+        root2: p.root2,
+        path: p.path,
+    }
+}
+
+/// The engine's consistency proof for a response's.
+pub fn consistency_from_proto(p: pb::ConsistencyProof) -> Result<ConsistencyProof, FieldError> {
+    Ok(ConsistencyProof {
+        hash: hash_from_proto(&p.hash)?,
+        size1: p.size1,
+        size2: p.size2,
+        root1: p.root1,
+        root2: p.root2,
+        path: p.path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_survives_the_protocol_unchanged() {
+        let full = Filter {
+            tenant: Some("org_a".into()),
+            actor: Some("usr_1".into()),
+            actions: vec![
+                ActionPattern::parse("auth.login").unwrap(),
+                ActionPattern::parse("permission.*").unwrap(),
+            ],
+            outcomes: vec![Outcome::Failure, Outcome::Denied],
+            resource_type: Some("document".into()),
+            resource_id: Some("doc_1".into()),
+            time: TimeRange {
+                from: Some(Timestamp::parse("2026-01-02T03:04:05.678901Z").unwrap()),
+                to: Some(Timestamp::parse("2026-02-01T00:00:00Z").unwrap()),
+            },
+            seqs: Some(10..20),
+        };
+        let open_ended = [Some(0..20), Some(10..u64::MAX), None];
+        for seqs in open_ended {
+            let filter = Filter {
+                seqs,
+                ..full.clone()
+            };
+            let back = filter_from_proto(filter_to_proto(&filter)).unwrap();
+            assert_eq!(back, filter);
+        }
+        let nothing = Filter::default();
+        assert_eq!(
+            filter_from_proto(filter_to_proto(&nothing)).unwrap(),
+            nothing
+        );
+    }
+
+    #[test]
+    fn a_proof_with_an_unknown_hash_is_refused() {
+        let proof = pb::InclusionProof {
+            hash: "md5".into(),
+            ..Default::default()
+        };
+        let refused = inclusion_from_proto(proof).unwrap_err();
+        assert_eq!(refused.field, "hash");
     }
 }

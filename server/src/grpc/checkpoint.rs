@@ -1,19 +1,22 @@
-//! `CheckpointService`: signed tree heads, for any key (they reveal no event). The log
-//! signs one on its cadence (every 10 s while it grows, by default); an admin key may ask
-//! for one signed at once.
+//! `CheckpointService`: signed tree heads and the key that checks them, for any read key
+//! (they reveal no event). The log signs one on its cadence (every 10 s while it grows,
+//! by default); an admin key may ask for one signed at once.
 
 use std::sync::Arc;
 
 use auditlog_engine::checkpoint::SignedCheckpoint;
 use auditlog_proto::v1::checkpoint_service_server::CheckpointService;
-use auditlog_proto::v1::{Checkpoint, CheckpointBySizeRequest, LatestCheckpointRequest};
+use auditlog_proto::v1::{
+    Checkpoint, CheckpointBySizeRequest, LatestCheckpointRequest, ListCheckpointsRequest,
+    ListCheckpointsResponse, VerifierKeyRequest, VerifierKeyResponse,
+};
 use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status};
 
 use crate::State;
 use crate::access::{checkpoint_at, latest_checkpoint};
 use crate::auth::caller;
-use crate::status::task_failed;
+use crate::status::{from_engine, task_failed};
 
 #[derive(Debug)]
 pub(crate) struct Checkpoints {
@@ -51,6 +54,31 @@ impl CheckpointService for Checkpoints {
             .await
             .map_err(task_failed)??;
         Ok(Response::new(to_proto(&signed)))
+    }
+
+    async fn list(
+        &self,
+        request: Request<ListCheckpointsRequest>,
+    ) -> Result<Response<ListCheckpointsResponse>, Status> {
+        caller(&request)?.require_any_read()?;
+        let state = Arc::clone(&self.state);
+        let all = spawn_blocking(move || state.log.checkpoints())
+            .await
+            .map_err(task_failed)?
+            .map_err(from_engine)?;
+        Ok(Response::new(ListCheckpointsResponse {
+            checkpoints: all.iter().map(to_proto).collect(),
+        }))
+    }
+
+    async fn verifier_key(
+        &self,
+        request: Request<VerifierKeyRequest>,
+    ) -> Result<Response<VerifierKeyResponse>, Status> {
+        caller(&request)?.require_any_read()?;
+        Ok(Response::new(VerifierKeyResponse {
+            key: self.state.verifier.to_text(),
+        }))
     }
 }
 

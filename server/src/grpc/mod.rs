@@ -5,6 +5,7 @@
 mod admin;
 mod checkpoint;
 mod ingest;
+mod log;
 mod proof;
 mod query;
 
@@ -17,6 +18,7 @@ use auditlog_proto::FILE_DESCRIPTOR_SET;
 use auditlog_proto::v1::admin_service_server::AdminServiceServer;
 use auditlog_proto::v1::checkpoint_service_server::CheckpointServiceServer;
 use auditlog_proto::v1::ingest_service_server::IngestServiceServer;
+use auditlog_proto::v1::log_service_server::LogServiceServer;
 use auditlog_proto::v1::proof_service_server::ProofServiceServer;
 use auditlog_proto::v1::query_service_server::QueryServiceServer;
 use tonic::body::Body;
@@ -79,6 +81,10 @@ pub(crate) async fn serve(
         ))
         .add_service(CheckpointServiceServer::with_interceptor(
             checkpoint::Checkpoints::new(Arc::clone(&state)),
+            auth.clone(),
+        ))
+        .add_service(LogServiceServer::with_interceptor(
+            log::Info::new(Arc::clone(&state)),
             auth.clone(),
         ))
         .add_service(AdminServiceServer::with_interceptor(

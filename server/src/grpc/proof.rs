@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use auditlog_proto::convert::{consistency_to_proto, inclusion_to_proto};
 use auditlog_proto::v1::proof_service_server::ProofService;
 use auditlog_proto::v1::{ConsistencyProof, ConsistencyRequest, InclusionProof, InclusionRequest};
 use tokio::task::spawn_blocking;
@@ -38,14 +39,7 @@ impl ProofService for Proof {
         })
         .await
         .map_err(task_failed)??;
-        Ok(Response::new(InclusionProof {
-            hash: proof.hash.to_string(),
-            tree_size: proof.tree_size,
-            leaf_index: proof.leaf_index,
-            leaf_hash: proof.leaf_hash,
-            path: proof.path,
-            root: proof.root,
-        }))
+        Ok(Response::new(inclusion_to_proto(proof)))
     }
 
     async fn prove_consistency(
@@ -63,13 +57,6 @@ impl ProofService for Proof {
         })
         .await
         .map_err(task_failed)??;
-        Ok(Response::new(ConsistencyProof {
-            hash: proof.hash.to_string(),
-            size1: proof.size1,
-            size2: proof.size2,
-            root1: proof.root1,
-            root2: proof.root2,
-            path: proof.path,
-        }))
+        Ok(Response::new(consistency_to_proto(proof)))
     }
 }

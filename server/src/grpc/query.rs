@@ -1,23 +1,31 @@
-//! `QueryService`: pages of events and counts, always through the caller's
+//! `QueryService`: pages of events, counts and exports, always through the caller's
 //! tenant-scoped filter. Pages are read on the blocking pool and streamed as each is
-//! ready; a client that stops reading stops the reading.
+//! ready; a client that stops reading stops the reading. Exports are recorded and
+//! streamed by `crate::export`, as HTTP's are.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use auditlog_engine::Outcome;
+use auditlog_engine::export::ExportFormat;
+use auditlog_engine::query::Order;
 use auditlog_engine::query::{Cursor, Query as EngineQuery};
 use auditlog_proto::convert::event_to_proto;
+use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::query_service_server::QueryService;
-use auditlog_proto::v1::{CountRequest, CountResponse, QueryPage, QueryRequest, StoredEvent};
+use auditlog_proto::v1::{
+    CountRequest, CountResponse, ExportChunk, ExportRequest, QueryPage, QueryRequest, StoredEvent,
+};
 use tokio::sync::mpsc;
 use tokio::task::spawn_blocking;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
-use crate::State;
 use crate::auth::caller;
 use crate::convert::{filter_from_proto, order_from_proto};
 use crate::status::{from_engine, invalid_field, task_failed};
+use crate::{State, export};
 
 /// Events per page when the request does not say.
 const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -38,6 +46,7 @@ impl Query {
 #[tonic::async_trait]
 impl QueryService for Query {
     type QueryStream = ReceiverStream<Result<QueryPage, Status>>;
+    type ExportStream = Pin<Box<dyn Stream<Item = Result<ExportChunk, Status>> + Send>>;
 
     async fn query(
         &self,
@@ -130,5 +139,34 @@ impl QueryService for Query {
             denied: counts.of(Outcome::Denied),
             error: counts.of(Outcome::Error),
         }))
+    }
+
+    async fn export(
+        &self,
+        request: Request<ExportRequest>,
+    ) -> Result<Response<Self::ExportStream>, Status> {
+        let caller = caller(&request)?;
+        let request = request.into_inner();
+        let format = match pb::ExportFormat::try_from(request.format) {
+            Ok(pb::ExportFormat::Jsonl) => ExportFormat::Jsonl,
+            Ok(pb::ExportFormat::Csv) => ExportFormat::Csv,
+            Err(_) => return Err(invalid_field("format", "unknown format")),
+        };
+        let query = EngineQuery {
+            filter: caller.scope_filter(filter_from_proto(request.filter)?)?,
+            order: match request.order {
+                Some(order) => order_from_proto(order)?,
+                None => Order::OldestFirst,
+            },
+            limit: None,
+            cursor: None,
+        };
+        let mut details = serde_json::Map::new();
+        details.insert("api".to_owned(), "grpc".into());
+        let chunks =
+            export::start(Arc::clone(&self.state), &caller, query, format, details).await?;
+        let stream =
+            ReceiverStream::new(chunks).map(|chunk| chunk.map(|data| ExportChunk { data }));
+        Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -2,26 +2,25 @@
 //! and `/v1/export` (JSON Lines or CSV, streamed as the engine reads, the same bytes as
 //! `auditlog export`). Query parameters mirror the CLI's flags; lists are comma-separated.
 
-use std::io::{self, Write};
+use std::io;
 use std::sync::Arc;
 
-use auditlog_engine::export::{ExportError, ExportFormat, export as export_to};
+use auditlog_engine::export::ExportFormat;
 use auditlog_engine::query::{ActionPattern, Cursor, Filter, Order, Query, parse_since};
 use auditlog_engine::{Outcome, TimeRange, Timestamp};
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query as Params, RawQuery, State as Shared};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tokio::sync::mpsc;
 use tokio::task::spawn_blocking;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use super::{HttpError, caller};
 use crate::State;
-use crate::audit::{self, Actor, SystemEvent};
 use crate::auth::Caller;
 use crate::status::{from_engine, invalid_field, task_failed};
 
@@ -43,6 +42,8 @@ pub(crate) struct EventParams {
     since: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    from_seq: Option<u64>,
+    to_seq: Option<u64>,
     limit: Option<u64>,
     cursor: Option<String>,
     order: Option<String>,
@@ -103,7 +104,7 @@ impl EventParams {
             resource_type: self.resource_type.clone(),
             resource_id: self.resource_id.clone(),
             time,
-            seqs: None,
+            seqs: Filter::seqs_between(self.from_seq, self.to_seq),
         })
     }
 
@@ -244,51 +245,12 @@ pub(crate) async fn export(
         limit: None,
         cursor: None,
     };
-    // Who exported what is in the log before the first byte leaves.
-    let (logged, key_id) = (Arc::clone(&state), caller.key.id.clone());
-    let format_name = p.format.clone().unwrap_or_else(|| "jsonl".to_owned());
-    spawn_blocking(move || {
-        let run = SystemEvent {
-            actor: Actor::Key(&key_id),
-            action: "auditlog.export.run",
-            resource: Some(("export", format_name.clone())),
-            details: serde_json::json!({"format": format_name, "query": raw.unwrap_or_default()}),
-        };
-        audit::record(&logged.log, run)
-    })
-    .await
-    .map_err(task_failed)??;
-    let (chunks, body) = mpsc::channel::<io::Result<Bytes>>(4);
-    let on_failure = chunks.clone();
-    let writing = spawn_blocking(move || {
-        let out = io::BufWriter::with_capacity(64 << 10, ChunkWriter(chunks.clone()));
-        if let Err(ExportError::Log(e)) = export_to(&state.log, &query, format, out) {
-            let _ = chunks.blocking_send(Err(io::Error::other(e.to_string())));
-        }
-        // An output error means the client went away: nothing to tell.
-    });
-    // An export that failed (a panic) must not end like a complete one.
-    tokio::spawn(async move {
-        if let Err(e) = writing.await {
-            let _ = on_failure.send(Err(io::Error::other(e.to_string()))).await;
-        }
-    });
+    let mut details = serde_json::Map::new();
+    details.insert("api".to_owned(), "http".into());
+    details.insert("query".to_owned(), raw.unwrap_or_default().into());
+    let chunks = crate::export::start(state, &caller, query, format, details).await?;
+    let body = ReceiverStream::new(chunks)
+        .map(|chunk| chunk.map_err(|status| io::Error::other(status.message().to_owned())));
     let headers = [(header::CONTENT_TYPE, content_type)];
-    Ok((headers, Body::from_stream(ReceiverStream::new(body))).into_response())
-}
-
-/// Hands what it is given to the response body, waiting while the client is slower.
-struct ChunkWriter(mpsc::Sender<io::Result<Bytes>>);
-
-impl Write for ChunkWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+    Ok((headers, Body::from_stream(body)).into_response())
 }

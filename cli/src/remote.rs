@@ -1,0 +1,249 @@
+//! The verbs that read a log, against a running `auditlogd` (`--server URL --key KEY`)
+//! instead of a data directory: a small blocking client of the server's gRPC API. The
+//! server applies the key's tenant scope; the verbs print what they print locally.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use auditlog_engine::checkpoint::SignedCheckpoint;
+use auditlog_engine::merkle::{ConsistencyProof, InclusionProof};
+use auditlog_proto::convert::{FieldError, consistency_from_proto, inclusion_from_proto};
+use auditlog_proto::v1 as pb;
+use auditlog_proto::v1::checkpoint_service_client::CheckpointServiceClient;
+use auditlog_proto::v1::log_service_client::LogServiceClient;
+use auditlog_proto::v1::proof_service_client::ProofServiceClient;
+use auditlog_proto::v1::query_service_client::QueryServiceClient;
+use tokio::runtime::Runtime;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Code, Status, Streaming};
+
+use crate::exit::CheckFailed;
+
+/// `--server`, `--key`, `--ca-cert`: shared by every verb that reads a log.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ServerArgs {
+    /// Read from a running auditlogd at this gRPC address instead of a data directory:
+    /// `http://127.0.0.1:7070`, or `https://HOST:PORT` for TLS.
+    #[arg(long, value_name = "URL", conflicts_with = "dir")]
+    pub(crate) server: Option<String>,
+    /// With --server: the API key to read with (its scope decides which tenants).
+    #[arg(long, env = "AUDITLOG_KEY", hide_env_values = true)]
+    key: Option<String>,
+    /// With an `https://` server: the PEM certificate of the CA that signed the
+    /// server's certificate.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+}
+
+/// A connection to a server, with the key every call carries.
+pub(crate) struct Remote {
+    runtime: Runtime,
+    channel: Channel,
+    token: MetadataValue<Ascii>,
+}
+
+impl Remote {
+    /// Connects to `args.server` (which must be set).
+    pub(crate) fn connect(args: &ServerArgs) -> anyhow::Result<Remote> {
+        let url = args.server.as_deref().context("--server is not given")?;
+        let key = args
+            .key
+            .as_deref()
+            .context("--server needs an API key: --key KEY or AUDITLOG_KEY")?;
+        let token = format!("Bearer {key}")
+            .parse()
+            .context("--key is not a valid header value")?;
+        let mut endpoint = Endpoint::from_shared(url.to_owned())
+            .with_context(|| format!("--server {url}"))?
+            .connect_timeout(Duration::from_secs(10));
+        match (url.starts_with("https://"), &args.ca_cert) {
+            (true, Some(path)) => {
+                let pem =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
+                endpoint = endpoint.tls_config(tls).context("--ca-cert")?;
+            }
+            (true, None) => anyhow::bail!(
+                "an https:// server needs --ca-cert FILE (the CA that signed its certificate)"
+            ),
+            (false, Some(_)) => anyhow::bail!("--ca-cert is for an https:// server"),
+            (false, None) => {}
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let channel = runtime
+            .block_on(endpoint.connect())
+            .with_context(|| format!("connecting to {url}"))?;
+        Ok(Remote {
+            runtime,
+            channel,
+            token,
+        })
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request
+            .metadata_mut()
+            .insert("authorization", self.token.clone());
+        request
+    }
+
+    /// One page of events.
+    pub(crate) fn query_page(&self, request: pb::QueryRequest) -> anyhow::Result<pb::QueryPage> {
+        let mut client = QueryServiceClient::new(self.channel.clone());
+        let request = self.request(pb::QueryRequest {
+            max_pages: 1,
+            ..request
+        });
+        self.runtime.block_on(async {
+            let mut pages = client.query(request).await.map_err(refused)?.into_inner();
+            let page = pages.message().await.map_err(refused)?;
+            page.context("the server ended the query without a page")
+        })
+    }
+
+    /// Counts of the events a filter selects.
+    pub(crate) fn count(&self, filter: pb::Filter) -> anyhow::Result<pb::CountResponse> {
+        let mut client = QueryServiceClient::new(self.channel.clone());
+        let request = self.request(pb::CountRequest {
+            filter: Some(filter),
+        });
+        let answer = self.runtime.block_on(client.count(request));
+        Ok(answer.map_err(refused)?.into_inner())
+    }
+
+    /// An export's bytes, chunk by chunk as they arrive.
+    pub(crate) fn export(&self, request: pb::ExportRequest) -> anyhow::Result<Chunks<'_>> {
+        let mut client = QueryServiceClient::new(self.channel.clone());
+        let request = self.request(request);
+        let answer = self.runtime.block_on(client.export(request));
+        Ok(Chunks {
+            remote: self,
+            stream: answer.map_err(refused)?.into_inner(),
+        })
+    }
+
+    pub(crate) fn prove_inclusion(
+        &self,
+        leaf_index: u64,
+        tree_size: Option<u64>,
+    ) -> anyhow::Result<InclusionProof> {
+        let mut client = ProofServiceClient::new(self.channel.clone());
+        let request = self.request(pb::InclusionRequest {
+            leaf_index,
+            tree_size,
+        });
+        let answer = self.runtime.block_on(client.prove_inclusion(request));
+        inclusion_from_proto(answer.map_err(refused)?.into_inner()).map_err(unreadable)
+    }
+
+    pub(crate) fn prove_consistency(
+        &self,
+        size1: u64,
+        size2: u64,
+    ) -> anyhow::Result<ConsistencyProof> {
+        let mut client = ProofServiceClient::new(self.channel.clone());
+        let request = self.request(pb::ConsistencyRequest { size1, size2 });
+        let answer = self.runtime.block_on(client.prove_consistency(request));
+        consistency_from_proto(answer.map_err(refused)?.into_inner()).map_err(unreadable)
+    }
+
+    /// The newest checkpoint, or the one issued at `tree_size`; `None` if there is none.
+    pub(crate) fn checkpoint(&self, tree_size: Option<u64>) -> anyhow::Result<Option<String>> {
+        let mut client = CheckpointServiceClient::new(self.channel.clone());
+        let answer = self.runtime.block_on(async {
+            match tree_size {
+                Some(tree_size) => {
+                    let request = self.request(pb::CheckpointBySizeRequest { tree_size });
+                    client.by_size(request).await
+                }
+                None => {
+                    client
+                        .latest(self.request(pb::LatestCheckpointRequest {}))
+                        .await
+                }
+            }
+        });
+        match answer {
+            Ok(checkpoint) => Ok(Some(checkpoint.into_inner().note)),
+            Err(status) if status.code() == Code::NotFound => Ok(None),
+            Err(status) => Err(refused(status)),
+        }
+    }
+
+    /// Every checkpoint the log keeps, oldest first (their signatures are not checked
+    /// here: `auditlog checkpoint verify` does that, with a key from elsewhere).
+    pub(crate) fn checkpoints(&self) -> anyhow::Result<Vec<SignedCheckpoint>> {
+        let mut client = CheckpointServiceClient::new(self.channel.clone());
+        let request = self.request(pb::ListCheckpointsRequest {});
+        let answer = self.runtime.block_on(client.list(request));
+        let list = answer.map_err(refused)?.into_inner().checkpoints;
+        list.iter()
+            .map(|c| {
+                SignedCheckpoint::parse(c.note.as_bytes())
+                    .context("the server sent a checkpoint that does not parse")
+            })
+            .collect()
+    }
+
+    /// The log's public verifier key, as the server gives it.
+    pub(crate) fn verifier_key(&self) -> anyhow::Result<String> {
+        let mut client = CheckpointServiceClient::new(self.channel.clone());
+        let request = self.request(pb::VerifierKeyRequest {});
+        let answer = self.runtime.block_on(client.verifier_key(request));
+        Ok(answer.map_err(refused)?.into_inner().key)
+    }
+
+    pub(crate) fn info(&self) -> anyhow::Result<pb::LogInfo> {
+        let mut client = LogServiceClient::new(self.channel.clone());
+        let answer = self
+            .runtime
+            .block_on(client.info(self.request(pb::InfoRequest {})));
+        Ok(answer.map_err(refused)?.into_inner())
+    }
+}
+
+/// The chunks of an export, read as the caller asks for them.
+pub(crate) struct Chunks<'a> {
+    remote: &'a Remote,
+    stream: Streaming<pb::ExportChunk>,
+}
+
+impl Iterator for Chunks<'_> {
+    type Item = anyhow::Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let chunk = self.remote.runtime.block_on(self.stream.message());
+        chunk
+            .map_err(refused)
+            .transpose()
+            .map(|c| c.map(|c| c.data))
+    }
+}
+
+/// A status from the server as an error: damaged storage is a failed check (exit 1), as
+/// it is when the data directory is read directly; anything else cannot be done.
+fn refused(status: Status) -> anyhow::Error {
+    let text = format!(
+        "the server answered {:?}: {}",
+        status.code(),
+        status.message()
+    );
+    match status.code() {
+        Code::DataLoss => CheckFailed(text).into(),
+        _ => anyhow!(text),
+    }
+}
+
+fn unreadable(bad: FieldError) -> anyhow::Error {
+    anyhow!(
+        "the server sent a proof whose {} {}",
+        bad.field,
+        bad.message
+    )
+}
