@@ -21,6 +21,11 @@ use tonic::{Code, Status, Streaming};
 
 use crate::exit::CheckFailed;
 
+/// The largest answer taken: a page of 1000 events of the largest size the engine
+/// accepts (16 KiB of metadata and bounded strings) with room to spare. tonic's default,
+/// 4 MiB, would refuse a page of 200 such events.
+const MAX_ANSWER: usize = 64 << 20;
+
 /// `--server`, `--key`, `--ca-cert`: shared by every verb that reads a log.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ServerArgs {
@@ -33,7 +38,7 @@ pub(crate) struct ServerArgs {
     key: Option<String>,
     /// With an `https://` server: the PEM certificate of the CA that signed the
     /// server's certificate.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", requires = "server")]
     ca_cert: Option<PathBuf>,
 }
 
@@ -85,6 +90,23 @@ impl Remote {
         })
     }
 
+    // Each client takes answers as large as a page of the largest events can be.
+    fn query_client(&self) -> QueryServiceClient<Channel> {
+        QueryServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER)
+    }
+
+    fn checkpoints_client(&self) -> CheckpointServiceClient<Channel> {
+        CheckpointServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER)
+    }
+
+    fn proof_client(&self) -> ProofServiceClient<Channel> {
+        ProofServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER)
+    }
+
+    fn log_client(&self) -> LogServiceClient<Channel> {
+        LogServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER)
+    }
+
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request
@@ -95,7 +117,7 @@ impl Remote {
 
     /// One page of events.
     pub(crate) fn query_page(&self, request: pb::QueryRequest) -> anyhow::Result<pb::QueryPage> {
-        let mut client = QueryServiceClient::new(self.channel.clone());
+        let mut client = self.query_client();
         let request = self.request(pb::QueryRequest {
             max_pages: 1,
             ..request
@@ -109,7 +131,7 @@ impl Remote {
 
     /// Counts of the events a filter selects.
     pub(crate) fn count(&self, filter: pb::Filter) -> anyhow::Result<pb::CountResponse> {
-        let mut client = QueryServiceClient::new(self.channel.clone());
+        let mut client = self.query_client();
         let request = self.request(pb::CountRequest {
             filter: Some(filter),
         });
@@ -119,7 +141,7 @@ impl Remote {
 
     /// An export's bytes, chunk by chunk as they arrive.
     pub(crate) fn export(&self, request: pb::ExportRequest) -> anyhow::Result<Chunks<'_>> {
-        let mut client = QueryServiceClient::new(self.channel.clone());
+        let mut client = self.query_client();
         let request = self.request(request);
         let answer = self.runtime.block_on(client.export(request));
         Ok(Chunks {
@@ -133,7 +155,7 @@ impl Remote {
         leaf_index: u64,
         tree_size: Option<u64>,
     ) -> anyhow::Result<InclusionProof> {
-        let mut client = ProofServiceClient::new(self.channel.clone());
+        let mut client = self.proof_client();
         let request = self.request(pb::InclusionRequest {
             leaf_index,
             tree_size,
@@ -147,7 +169,7 @@ impl Remote {
         size1: u64,
         size2: u64,
     ) -> anyhow::Result<ConsistencyProof> {
-        let mut client = ProofServiceClient::new(self.channel.clone());
+        let mut client = self.proof_client();
         let request = self.request(pb::ConsistencyRequest { size1, size2 });
         let answer = self.runtime.block_on(client.prove_consistency(request));
         consistency_from_proto(answer.map_err(refused)?.into_inner()).map_err(unreadable)
@@ -155,7 +177,7 @@ impl Remote {
 
     /// The newest checkpoint, or the one issued at `tree_size`; `None` if there is none.
     pub(crate) fn checkpoint(&self, tree_size: Option<u64>) -> anyhow::Result<Option<String>> {
-        let mut client = CheckpointServiceClient::new(self.channel.clone());
+        let mut client = self.checkpoints_client();
         let answer = self.runtime.block_on(async {
             match tree_size {
                 Some(tree_size) => {
@@ -179,28 +201,30 @@ impl Remote {
     /// Every checkpoint the log keeps, oldest first (their signatures are not checked
     /// here: `auditlog checkpoint verify` does that, with a key from elsewhere).
     pub(crate) fn checkpoints(&self) -> anyhow::Result<Vec<SignedCheckpoint>> {
-        let mut client = CheckpointServiceClient::new(self.channel.clone());
+        let mut client = self.checkpoints_client();
         let request = self.request(pb::ListCheckpointsRequest {});
-        let answer = self.runtime.block_on(client.list(request));
-        let list = answer.map_err(refused)?.into_inner().checkpoints;
-        list.iter()
-            .map(|c| {
-                SignedCheckpoint::parse(c.note.as_bytes())
-                    .context("the server sent a checkpoint that does not parse")
-            })
-            .collect()
+        self.runtime.block_on(async {
+            let mut stream = client.list(request).await.map_err(refused)?.into_inner();
+            let mut all = Vec::new();
+            while let Some(c) = stream.message().await.map_err(refused)? {
+                let signed = SignedCheckpoint::parse(c.note.as_bytes())
+                    .context("the server sent a checkpoint that does not parse")?;
+                all.push(signed);
+            }
+            Ok(all)
+        })
     }
 
     /// The log's public verifier key, as the server gives it.
     pub(crate) fn verifier_key(&self) -> anyhow::Result<String> {
-        let mut client = CheckpointServiceClient::new(self.channel.clone());
+        let mut client = self.checkpoints_client();
         let request = self.request(pb::VerifierKeyRequest {});
         let answer = self.runtime.block_on(client.verifier_key(request));
         Ok(answer.map_err(refused)?.into_inner().key)
     }
 
     pub(crate) fn info(&self) -> anyhow::Result<pb::LogInfo> {
-        let mut client = LogServiceClient::new(self.channel.clone());
+        let mut client = self.log_client();
         let answer = self
             .runtime
             .block_on(client.info(self.request(pb::InfoRequest {})));

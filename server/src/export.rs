@@ -17,6 +17,9 @@ use crate::audit::{self, Actor, SystemEvent};
 use crate::auth::Caller;
 use crate::status::{from_engine, task_failed};
 
+/// The longest description of an export kept in its record, in bytes of JSON.
+const MAX_DESCRIPTION: usize = 8 << 10;
+
 /// The bytes of an export, in order; an error ends it.
 pub(crate) type Chunks = mpsc::Receiver<Result<Vec<u8>, Status>>;
 
@@ -35,8 +38,21 @@ pub(crate) async fn start(
         ExportFormat::Csv => "csv",
     };
     let mut described = describe(&query);
-    described.insert("format".to_owned(), format_name.into());
     described.extend(details);
+    if serde_json::Value::from(described.clone()).to_string().len() > MAX_DESCRIPTION {
+        // The record must stay a valid event (metadata up to 16 KiB): a filter too long
+        // to keep is noted as such, with its tenant.
+        described.retain(|name, _| ["api", "order", "tenant"].contains(&name.as_str()));
+        if let Some(serde_json::Value::String(tenant)) = described.get_mut("tenant") {
+            let mut end = tenant.len().min(256);
+            while !tenant.is_char_boundary(end) {
+                end -= 1;
+            }
+            tenant.truncate(end);
+        }
+        described.insert("filter_too_long_to_record".to_owned(), true.into());
+    }
+    described.insert("format".to_owned(), format_name.into());
     let (logged, key_id) = (Arc::clone(&state), caller.key.id.clone());
     spawn_blocking(move || {
         let run = SystemEvent {
@@ -53,10 +69,14 @@ pub(crate) async fn start(
     let on_failure = chunks.clone();
     let writing = spawn_blocking(move || {
         let out = io::BufWriter::with_capacity(64 << 10, ChunkWriter(chunks.clone()));
-        if let Err(ExportError::Log(e)) = export(&state.log, &query, format, out) {
-            let _ = chunks.blocking_send(Err(from_engine(e)));
-        }
-        // An output error means the client went away: nothing to tell.
+        let failed = match export(&state.log, &query, format, out) {
+            Ok(_) => return,
+            Err(ExportError::Log(e)) => from_engine(e),
+            // The client went away: nobody to tell.
+            Err(ExportError::Output(_)) if chunks.is_closed() => return,
+            Err(ExportError::Output(e)) => Status::internal(format!("writing the export: {e}")),
+        };
+        let _ = chunks.blocking_send(Err(failed));
     });
     // An export that failed (a panic) must not end like a complete one.
     tokio::spawn(async move {

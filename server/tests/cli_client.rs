@@ -267,6 +267,28 @@ async fn read_verbs_print_from_a_server_what_they_print_from_the_directory() {
     assert_eq!(newest["tenant"], t);
     assert_eq!(newest["outcomes"], serde_json::json!(["failure", "denied"]));
     assert_eq!(newest["order"], "newest");
+    // A filter too long to keep in the record (its metadata is at most 16 KiB) is noted
+    // as such; the export still runs.
+    let actions: Vec<String> = (0..1000).map(|i| format!("app.action_{i:05}")).collect();
+    let many = actions.join(",");
+    assert_eq!(same(&["export", "--tenant", t, "--action", &many]), "");
+    let records = run(&[
+        "query",
+        "--format",
+        "json",
+        "--tenant",
+        "_system",
+        "--limit",
+        "1",
+        "--server",
+        &server.url,
+        "--key",
+        &admin,
+    ]);
+    let records: serde_json::Value = serde_json::from_str(&records).expect("JSON");
+    let newest = &records["events"][0]["metadata"];
+    assert_eq!(newest["filter_too_long_to_record"], true, "{newest}");
+    assert_eq!(newest["tenant"], t);
 
     // Checkpoints: an admin's request signs the grown tree; then both sources agree.
     let note = run(&["checkpoint", "--server", &server.url, "--key", &admin]);
@@ -297,6 +319,8 @@ async fn read_verbs_print_from_a_server_what_they_print_from_the_directory() {
         .position(|e| e["organization"]["id"] != t)
         .expect("another tenant's event");
     let err = fails(&[&["query", "--tenant", "_system"], &as_reader[..]].concat());
+    assert!(err.contains("PermissionDenied"), "{err}");
+    let err = fails(&[&["export", "--tenant", "_system"], &as_reader[..]].concat());
     assert!(err.contains("PermissionDenied"), "{err}");
     let index = other.to_string();
     let err = fails(

@@ -43,6 +43,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 );
             }
             let config = log.config();
+            let latest_checkpoint_size = log.latest_checkpoint().map(|c| c.checkpoint.tree_size);
             let (tree_size, root) = log.head();
             Summary {
                 tree_size,
@@ -54,7 +55,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 durability: config.durability.to_string(),
                 checkpoint_interval_ms: u64::try_from(config.checkpoint_interval.as_millis())
                     .unwrap_or(u64::MAX),
-                latest_checkpoint_size: log.latest_checkpoint().map(|c| c.checkpoint.tree_size),
+                latest_checkpoint_size,
             }
         }
         Reader::Remote(remote) => {

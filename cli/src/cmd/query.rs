@@ -34,7 +34,7 @@ pub(crate) struct Args {
     /// Newest (most recently appended) or oldest first.
     #[arg(long, value_enum, default_value = "newest")]
     order: OrderArg,
-    /// Events per page (at least 1; a server gives at most 1000).
+    /// Events per page (at least 1; a server refuses more than 1000).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     limit: u64,
     /// The `next_cursor` of the previous page (same filters and order).

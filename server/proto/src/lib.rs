@@ -19,3 +19,7 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/auditlog_v1_descriptor.bin"));
 
 pub mod convert;
+
+/// The fuzz targets' bodies (feature `testing`).
+#[cfg(feature = "testing")]
+pub mod fuzzing;

@@ -8,7 +8,7 @@ use auditlog_engine::checkpoint::SignedCheckpoint;
 use auditlog_proto::v1::checkpoint_service_server::CheckpointService;
 use auditlog_proto::v1::{
     Checkpoint, CheckpointBySizeRequest, LatestCheckpointRequest, ListCheckpointsRequest,
-    ListCheckpointsResponse, VerifierKeyRequest, VerifierKeyResponse,
+    VerifierKeyRequest, VerifierKeyResponse,
 };
 use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status};
@@ -56,19 +56,20 @@ impl CheckpointService for Checkpoints {
         Ok(Response::new(to_proto(&signed)))
     }
 
+    type ListStream = tokio_stream::Iter<std::vec::IntoIter<Result<Checkpoint, Status>>>;
+
     async fn list(
         &self,
         request: Request<ListCheckpointsRequest>,
-    ) -> Result<Response<ListCheckpointsResponse>, Status> {
+    ) -> Result<Response<Self::ListStream>, Status> {
         caller(&request)?.require_any_read()?;
         let state = Arc::clone(&self.state);
         let all = spawn_blocking(move || state.log.checkpoints())
             .await
             .map_err(task_failed)?
             .map_err(from_engine)?;
-        Ok(Response::new(ListCheckpointsResponse {
-            checkpoints: all.iter().map(to_proto).collect(),
-        }))
+        let each: Vec<_> = all.iter().map(|c| Ok(to_proto(c))).collect();
+        Ok(Response::new(tokio_stream::iter(each)))
     }
 
     async fn verifier_key(
