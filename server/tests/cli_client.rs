@@ -248,21 +248,27 @@ async fn read_verbs_print_from_a_server_what_they_print_from_the_directory() {
         "--outcome",
         "failure,denied",
     ]);
-    let records = run(&[
-        "query",
-        "--format",
-        "json",
-        "--tenant",
-        "_system",
-        "--action",
-        "auditlog.export.run",
-        "--server",
-        &server.url,
-        "--key",
-        &admin,
-    ]);
-    let records: serde_json::Value = serde_json::from_str(&records).expect("JSON");
-    let newest = &records["events"][0]["metadata"];
+    // The metadata of the newest export record.
+    let last_export = || {
+        let records = run(&[
+            "query",
+            "--format",
+            "json",
+            "--tenant",
+            "_system",
+            "--action",
+            "auditlog.export.run",
+            "--limit",
+            "1",
+            "--server",
+            &server.url,
+            "--key",
+            &admin,
+        ]);
+        let records: serde_json::Value = serde_json::from_str(&records).expect("JSON");
+        records["events"][0]["metadata"].clone()
+    };
+    let newest = last_export();
     assert_eq!(newest["api"], "grpc");
     assert_eq!(newest["tenant"], t);
     assert_eq!(newest["outcomes"], serde_json::json!(["failure", "denied"]));
@@ -272,21 +278,7 @@ async fn read_verbs_print_from_a_server_what_they_print_from_the_directory() {
     let actions: Vec<String> = (0..1000).map(|i| format!("app.action_{i:05}")).collect();
     let many = actions.join(",");
     assert_eq!(same(&["export", "--tenant", t, "--action", &many]), "");
-    let records = run(&[
-        "query",
-        "--format",
-        "json",
-        "--tenant",
-        "_system",
-        "--limit",
-        "1",
-        "--server",
-        &server.url,
-        "--key",
-        &admin,
-    ]);
-    let records: serde_json::Value = serde_json::from_str(&records).expect("JSON");
-    let newest = &records["events"][0]["metadata"];
+    let newest = last_export();
     assert_eq!(newest["filter_too_long_to_record"], true, "{newest}");
     assert_eq!(newest["tenant"], t);
 

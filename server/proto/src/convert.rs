@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use auditlog_engine::event::metadata_from_json;
 use auditlog_engine::merkle::{ConsistencyProof, HashAlg, InclusionProof};
 use auditlog_engine::query::{ActionPattern, Filter, Order};
-use auditlog_engine::{Event, Outcome, TimeRange, Timestamp};
+use auditlog_engine::{Event, Log, Outcome, TimeRange, Timestamp};
 
 use crate::v1 as pb;
 
@@ -246,6 +246,26 @@ pub fn consistency_from_proto(p: pb::ConsistencyProof) -> Result<ConsistencyProo
         root2: p.root2,
         path: p.path,
     })
+}
+
+/// A log at a glance, as `LogService.Info` answers and `auditlog info` prints it. The
+/// checkpoint is read before the head, so the size it reports is never above the tree's.
+pub fn log_info(log: &Log) -> pb::LogInfo {
+    let config = log.config();
+    let latest_checkpoint_size = log.latest_checkpoint().map(|c| c.checkpoint.tree_size);
+    let (tree_size, root) = log.head();
+    pb::LogInfo {
+        tree_size,
+        root: root.to_vec(),
+        hash: config.hash.name().to_owned(),
+        origin: config.origin.clone(),
+        segments: log.segment_count() as u64,
+        segment_bytes: config.segment_bytes,
+        durability: config.durability.to_string(),
+        checkpoint_interval_ms: u64::try_from(config.checkpoint_interval.as_millis())
+            .unwrap_or(u64::MAX),
+        latest_checkpoint_size,
+    }
 }
 
 #[cfg(test)]
