@@ -217,11 +217,24 @@ pub fn bundle(data: &[u8]) {
     let _ = verify_bundle(&mut &data[..], None);
 }
 
+/// Subject key stores: any bytes after a valid header decode or are refused, never
+/// panic; whatever decodes holds only keys that open under the KEK.
+pub fn subject_keys(data: &[u8]) {
+    let kek = crate::privacy::Kek::parse(&"5a".repeat(32)).unwrap();
+    let mut bytes = crate::privacy::SubjectKeys::header_for(&kek);
+    bytes.extend_from_slice(data);
+    if let Ok(store) = crate::privacy::SubjectKeys::decode_bytes(&kek, &bytes) {
+        for erasure in store.erasures() {
+            assert!(store.key(erasure.key_id).is_none());
+        }
+    }
+}
+
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
 
 /// Every target by its name, for the regression replay.
-pub const TARGETS: [(&str, Target); 9] = [
+pub const TARGETS: [(&str, Target); 10] = [
     ("record", record),
     ("segment_header", segment_header),
     ("segment_footer", segment_footer),
@@ -231,4 +244,5 @@ pub const TARGETS: [(&str, Target); 9] = [
     ("bundle", bundle),
     ("index_file", index_file),
     ("cursor", cursor),
+    ("subject_keys", subject_keys),
 ];

@@ -31,6 +31,7 @@ pub mod index;
 mod le;
 mod log;
 pub mod merkle;
+pub mod privacy;
 pub mod query;
 pub mod segment;
 mod shared;

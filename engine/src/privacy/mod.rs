@@ -1,0 +1,14 @@
+//! Personal data sealed per data subject, so that erasure (destroying the subject's key)
+//! removes it everywhere at once while every Merkle proof stays valid (docs/PRIVACY.md).
+//! [`Kek`] is the key-encryption key kept outside the data directory; [`SubjectKeys`] the
+//! key store of the subjects' keys, wrapped under it, with the blind index of their
+//! e-mail addresses; [`Sealed`] one event's [`Personal`] fields sealed under its
+//! subject's key.
+
+mod kek;
+mod keystore;
+mod seal;
+
+pub use kek::Kek;
+pub use keystore::{Erasure, SUBJECT_KEYS_FILE, SubjectKey, SubjectKeys};
+pub use seal::{Fields, Personal, SealError, Sealed, merge_metadata, split_metadata};

@@ -1,0 +1,408 @@
+//! Sealing one event's personal fields under its subject's key (docs/PRIVACY.md).
+//!
+//! [`Personal`] is what is sealed: the actor's e-mail, the IP address, the user agent,
+//! and the metadata fields named personal. [`Sealed`] is what a record stores instead:
+//! which fields there were (so an erased event shows them as erased), the key's id, a
+//! nonce, and the AES-256-GCM ciphertext. The associated data is the record's clear part,
+//! so a sealed block opens only with the event it was sealed with.
+//!
+//! Sealing is deterministic: the nonce is a keyed hash of the associated data and the
+//! plaintext, so the same event sealed twice gives the same bytes. A client's retry of
+//! a batch is then byte-identical to the stored events, which is how idempotent ingest
+//! recognises it. Two different plaintexts get the same nonce only by a collision of the
+//! 96-bit hash.
+
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use serde_json::value::RawValue;
+
+use super::SubjectKey;
+
+/// `Personal::email` and friends were present.
+const HAS_EMAIL: u8 = 1;
+const HAS_IP: u8 = 2;
+const HAS_USER_AGENT: u8 = 4;
+
+const NONCE_BYTES: usize = 12;
+const TAG_BYTES: usize = 16;
+
+/// BLAKE3 key-derivation context of a subject key's nonce key.
+const NONCE_CONTEXT: &str = "auditlog 2026-11-27 sealed field nonce";
+
+/// One event's personal fields, in the clear.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Personal {
+    /// `actor.email`.
+    pub email: Option<String>,
+    /// `ip_address`.
+    pub ip_address: Option<String>,
+    /// `user_agent`.
+    pub user_agent: Option<String>,
+    /// The personal metadata fields: name and JSON text of the value, in their order.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// One event's personal fields as a record stores them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// Which of e-mail, IP address and user agent there were (bits 1, 2, 4).
+    pub present: u8,
+    /// The names of the sealed metadata fields, in their order.
+    pub metadata_names: Vec<String>,
+    /// The id of the subject key that sealed them.
+    pub key_id: u64,
+    /// The AES-256-GCM nonce.
+    pub nonce: [u8; NONCE_BYTES],
+    /// The ciphertext, tag last.
+    pub ciphertext: Vec<u8>,
+}
+
+/// A sealed block that does not open: wrong key, or altered bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("sealed personal fields: {0}")]
+pub struct SealError(&'static str);
+
+impl Personal {
+    /// Whether there is nothing to seal.
+    pub fn is_empty(&self) -> bool {
+        self.email.is_none()
+            && self.ip_address.is_none()
+            && self.user_agent.is_none()
+            && self.metadata.is_empty()
+    }
+
+    fn present(&self) -> u8 {
+        (if self.email.is_some() { HAS_EMAIL } else { 0 })
+            | (if self.ip_address.is_some() { HAS_IP } else { 0 })
+            | (if self.user_agent.is_some() {
+                HAS_USER_AGENT
+            } else {
+                0
+            })
+    }
+
+    /// The plaintext: for each of e-mail, IP, user agent present, a `u32` length and the
+    /// bytes; then each metadata value's `u32` length and bytes (the names are in the
+    /// clear, in [`Sealed::metadata_names`]).
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        let fields = [&self.email, &self.ip_address, &self.user_agent];
+        let values = fields
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .chain(self.metadata.iter().map(|(_, v)| v.as_str()));
+        for value in values {
+            out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            out.extend_from_slice(value.as_bytes());
+        }
+        out
+    }
+
+    fn decode(present: u8, names: &[String], mut bytes: &[u8]) -> Result<Personal, SealError> {
+        let mut next = || -> Result<String, SealError> {
+            let len = bytes
+                .first_chunk::<4>()
+                .map(|b| u32::from_le_bytes(*b) as usize)
+                .ok_or(SealError("the plaintext ends early"))?;
+            let value = bytes
+                .get(4..4 + len)
+                .ok_or(SealError("the plaintext ends early"))?;
+            let value =
+                String::from_utf8(value.to_vec()).map_err(|_| SealError("a field is not UTF-8"))?;
+            bytes = &bytes[4 + len..];
+            Ok(value)
+        };
+        let mut field = |bit| (present & bit != 0).then(&mut next).transpose();
+        let email = field(HAS_EMAIL)?;
+        let ip_address = field(HAS_IP)?;
+        let user_agent = field(HAS_USER_AGENT)?;
+        let metadata = names
+            .iter()
+            .map(|name| Ok((name.clone(), next()?)))
+            .collect::<Result<Vec<_>, SealError>>()?;
+        if !bytes.is_empty() {
+            return Err(SealError("bytes after the last field"));
+        }
+        Ok(Personal {
+            email,
+            ip_address,
+            user_agent,
+            metadata,
+        })
+    }
+}
+
+impl Sealed {
+    /// The associated data: the record's clear part, then this block's clear fields.
+    fn aad(&self, clear: &[u8]) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(clear.len() + 64);
+        aad.extend_from_slice(clear);
+        aad.push(self.present);
+        for name in &self.metadata_names {
+            aad.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            aad.extend_from_slice(name.as_bytes());
+        }
+        aad.extend_from_slice(&self.key_id.to_le_bytes());
+        aad
+    }
+
+    /// Seals `personal` under `key`, bound to the record's clear bytes `clear`.
+    pub fn seal(key: &SubjectKey, clear: &[u8], personal: &Personal) -> Result<Sealed, SealError> {
+        let mut sealed = Sealed {
+            present: personal.present(),
+            metadata_names: personal.metadata.iter().map(|(n, _)| n.clone()).collect(),
+            key_id: key.id,
+            nonce: [0; NONCE_BYTES],
+            ciphertext: personal.encode(),
+        };
+        let aad = sealed.aad(clear);
+        let nonce_key = blake3::derive_key(NONCE_CONTEXT, key.bytes());
+        let mut hasher = blake3::Hasher::new_keyed(&nonce_key);
+        hasher.update(&(aad.len() as u64).to_le_bytes());
+        hasher.update(&aad);
+        hasher.update(&sealed.ciphertext);
+        sealed
+            .nonce
+            .copy_from_slice(&hasher.finalize().as_bytes()[..NONCE_BYTES]);
+        let tag = aes(key)
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(sealed.nonce),
+                Aad::from(&aad[..]),
+                &mut sealed.ciphertext,
+            )
+            .map_err(|_| SealError("sealing failed"))?;
+        sealed.ciphertext.extend_from_slice(tag.as_ref());
+        Ok(sealed)
+    }
+
+    /// Opens the block with `key` (the one [`Sealed::key_id`] names), bound to `clear`.
+    pub fn open(&self, key: &SubjectKey, clear: &[u8]) -> Result<Personal, SealError> {
+        if key.id != self.key_id {
+            return Err(SealError("not the key it was sealed with"));
+        }
+        if self.ciphertext.len() < TAG_BYTES {
+            return Err(SealError("shorter than its tag"));
+        }
+        let aad = self.aad(clear);
+        let mut buffer = self.ciphertext.clone();
+        let plain = aes(key)
+            .open_in_place(
+                Nonce::assume_unique_for_key(self.nonce),
+                Aad::from(&aad[..]),
+                &mut buffer,
+            )
+            .map_err(|_| SealError("the tag does not match (altered, or another key)"))?;
+        Personal::decode(self.present, &self.metadata_names, plain)
+    }
+
+    /// Which of e-mail, IP address and user agent there were.
+    pub fn has_email(&self) -> bool {
+        self.present & HAS_EMAIL != 0
+    }
+
+    /// See [`Sealed::has_email`].
+    pub fn has_ip_address(&self) -> bool {
+        self.present & HAS_IP != 0
+    }
+
+    /// See [`Sealed::has_email`].
+    pub fn has_user_agent(&self) -> bool {
+        self.present & HAS_USER_AGENT != 0
+    }
+}
+
+fn aes(key: &SubjectKey) -> LessSafeKey {
+    // A subject key is 32 bytes, AES-256-GCM's key length: this cannot fail.
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.bytes()).unwrap_or_else(|_| unreachable!()))
+}
+
+/// Metadata fields: each name with its value's JSON text, in order.
+pub type Fields = Vec<(String, String)>;
+
+/// Splits a metadata object's text into the fields not named in `personal` (as compact
+/// JSON object text, `None` if none are left) and those named, in their order. A
+/// metadata object with no personal field is returned as it is, byte for byte.
+pub fn split_metadata(
+    metadata: &str,
+    personal: &[String],
+) -> Result<(Option<String>, Fields), serde_json::Error> {
+    let fields = object_fields(metadata)?;
+    if !fields.iter().any(|(name, _)| personal.contains(name)) {
+        return Ok((Some(metadata.to_owned()), Vec::new()));
+    }
+    let (sealed, kept): (Vec<_>, Vec<_>) = fields
+        .into_iter()
+        .partition(|(name, _)| personal.contains(name));
+    let clear = (!kept.is_empty()).then(|| join_object(&kept));
+    Ok((clear, sealed))
+}
+
+/// The metadata object of `clear` (if any) with `sealed` appended, as compact JSON text.
+pub fn merge_metadata(
+    clear: Option<&str>,
+    sealed: &[(String, String)],
+) -> Result<Option<String>, serde_json::Error> {
+    if sealed.is_empty() {
+        return Ok(clear.map(str::to_owned));
+    }
+    let mut fields = match clear {
+        Some(text) => object_fields(text)?,
+        None => Vec::new(),
+    };
+    fields.extend(sealed.iter().cloned());
+    Ok(Some(join_object(&fields)))
+}
+
+/// The fields of a JSON object's text, in order, each value as its JSON text.
+fn object_fields(text: &str) -> Result<Fields, serde_json::Error> {
+    // A Vec of pairs, not a map: the order is kept and a repeated name stays repeated.
+    struct InOrder(Fields);
+    impl<'de> serde::Deserialize<'de> for InOrder {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<InOrder, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = InOrder;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<InOrder, A::Error> {
+                    let mut fields = Vec::new();
+                    while let Some((name, value)) = map.next_entry::<String, &RawValue>()? {
+                        fields.push((name, value.get().to_owned()));
+                    }
+                    Ok(InOrder(fields))
+                }
+            }
+            d.deserialize_map(Visit)
+        }
+    }
+    Ok(serde_json::from_str::<InOrder>(text)?.0)
+}
+
+fn join_object(fields: &[(String, String)]) -> String {
+    let mut out = String::from("{");
+    for (i, (name, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Serialising a string cannot fail.
+        out.push_str(&serde_json::to_string(name).unwrap_or_default());
+        out.push(':');
+        out.push_str(value);
+    }
+    out.push('}');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::privacy::{Kek, SubjectKeys};
+    use crate::storage::FsStorage;
+    use std::sync::Arc;
+
+    fn keys() -> (tempfile::TempDir, SubjectKeys) {
+        let dir = tempfile::tempdir().unwrap();
+        let kek = Kek::generate().unwrap();
+        let store =
+            SubjectKeys::open(Arc::new(FsStorage::default()), dir.path(), &kek, false).unwrap();
+        (dir, store)
+    }
+
+    fn personal() -> Personal {
+        Personal {
+            email: Some("alice@example.com".into()),
+            ip_address: None,
+            user_agent: Some("curl/8.5".into()),
+            metadata: vec![("display_name".into(), "\"Alice A.\"".into())],
+        }
+    }
+
+    #[test]
+    fn sealed_fields_open_with_their_key_and_their_event_only() {
+        let (_dir, mut store) = keys();
+        let alice = store.key_for("usr_alice").unwrap().clone();
+        let bob = store.key_for("usr_bob").unwrap().clone();
+        let sealed = Sealed::seal(&alice, b"clear part", &personal()).unwrap();
+        assert!(sealed.has_email() && !sealed.has_ip_address() && sealed.has_user_agent());
+        assert_eq!(sealed.metadata_names, ["display_name"]);
+        assert!(!sealed.ciphertext.windows(5).any(|w| w == b"alice"));
+        assert_eq!(sealed.open(&alice, b"clear part").unwrap(), personal());
+        // Deterministic: a retry seals to the same bytes.
+        assert_eq!(
+            Sealed::seal(&alice, b"clear part", &personal()).unwrap(),
+            sealed
+        );
+        // Another event's clear part, another key, or an altered byte: refused.
+        assert!(sealed.open(&alice, b"clear parT").is_err());
+        assert!(sealed.open(&bob, b"clear part").is_err());
+        let forged_id = Sealed {
+            key_id: bob.id,
+            ..sealed.clone()
+        };
+        assert!(forged_id.open(&bob, b"clear part").is_err());
+        for at in 0..sealed.ciphertext.len() {
+            let mut altered = sealed.clone();
+            altered.ciphertext[at] ^= 0x80;
+            assert!(altered.open(&alice, b"clear part").is_err(), "byte {at}");
+        }
+        let mut renamed = sealed.clone();
+        renamed.metadata_names[0] = "nickname".into();
+        assert!(renamed.open(&alice, b"clear part").is_err());
+        let mut hidden = sealed;
+        hidden.present ^= HAS_EMAIL;
+        assert!(hidden.open(&alice, b"clear part").is_err());
+    }
+
+    #[test]
+    fn different_events_get_different_nonces() {
+        let (_dir, mut store) = keys();
+        let alice = store.key_for("usr_alice").unwrap().clone();
+        let a = Sealed::seal(&alice, b"event 1", &personal()).unwrap();
+        let b = Sealed::seal(&alice, b"event 2", &personal()).unwrap();
+        assert_ne!(a.nonce, b.nonce);
+        let mut other = personal();
+        other.user_agent = Some("curl/8.6".into());
+        assert_ne!(
+            Sealed::seal(&alice, b"event 1", &other).unwrap().nonce,
+            a.nonce
+        );
+    }
+
+    #[test]
+    fn metadata_splits_by_name_and_merges_back() {
+        let personal = ["display_name".to_owned(), "phone".to_owned()];
+        let text = r#"{"role":"admin", "display_name":"Al \"A\"","n":[1,2],"phone":null}"#;
+        let (clear, sealed) = split_metadata(text, &personal).unwrap();
+        assert_eq!(clear.as_deref(), Some(r#"{"role":"admin","n":[1,2]}"#));
+        assert_eq!(
+            sealed,
+            [
+                ("display_name".to_owned(), r#""Al \"A\"""#.to_owned()),
+                ("phone".to_owned(), "null".to_owned())
+            ]
+        );
+        let merged = merge_metadata(clear.as_deref(), &sealed).unwrap().unwrap();
+        assert_eq!(
+            merged,
+            r#"{"role":"admin","n":[1,2],"display_name":"Al \"A\"","phone":null}"#
+        );
+        // No personal field: kept byte for byte.
+        let plain = r#"{ "role" : "admin" }"#;
+        assert_eq!(
+            split_metadata(plain, &personal).unwrap(),
+            (Some(plain.to_owned()), Vec::new())
+        );
+        // Only personal fields: no clear metadata at all.
+        let (clear, sealed) = split_metadata(r#"{"phone":"+1 555"}"#, &personal).unwrap();
+        assert_eq!(clear, None);
+        assert_eq!(
+            merge_metadata(None, &sealed).unwrap().as_deref(),
+            Some(r#"{"phone":"+1 555"}"#)
+        );
+        assert!(split_metadata("[1]", &personal).is_err());
+    }
+}

@@ -1,0 +1,217 @@
+//! The subject key store (docs/FORMAT.md, "Subject key store"): keys survive a reopen
+//! only under their KEK, a torn last entry is cut, any altered byte is caught, and an
+//! erasure leaves no copy of the key in the file, whether or not the rewrite completes.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use auditlog_engine::Timestamp;
+use auditlog_engine::privacy::{Kek, SUBJECT_KEYS_FILE, SubjectKeys};
+use auditlog_engine::storage::{FsStorage, MappedBytes, OpenMode, Storage, StorageFile};
+
+fn fs() -> Arc<dyn Storage> {
+    Arc::new(FsStorage::default())
+}
+
+/// Keys of `subjects` (made and flushed), with their bytes.
+fn make(store: &mut SubjectKeys, subjects: &[&str]) -> Vec<(u64, [u8; 32])> {
+    let keys = subjects
+        .iter()
+        .map(|s| {
+            let key = store.key_for(s).unwrap();
+            (key.id, *key.bytes())
+        })
+        .collect();
+    store.flush().unwrap();
+    keys
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn keys_survive_a_reopen_and_only_their_kek_opens_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let kek = Kek::generate().unwrap();
+    let mut store = SubjectKeys::open(fs(), dir.path(), &kek, false).unwrap();
+    let keys = make(&mut store, &["usr_1", "usr_2", "usr_3"]);
+    // The same subject keeps its key; ids differ between subjects.
+    assert_eq!(store.key_for("usr_2").unwrap().id, keys[1].0);
+    assert_ne!(keys[0].0, keys[1].0);
+    store.note_email(keys[0].0, "Alice@Example.com").unwrap();
+    store.flush().unwrap();
+    drop(store);
+
+    let store = SubjectKeys::open(fs(), dir.path(), &kek, true).unwrap();
+    for (id, bytes) in &keys {
+        assert_eq!(store.key(*id).unwrap().bytes(), bytes);
+    }
+    assert_eq!(store.subjects_with_email(" alice@example.COM "), ["usr_1"]);
+    assert!(store.subjects_with_email("bob@example.com").is_empty());
+
+    // The file holds neither a key nor the address in the clear.
+    let file = std::fs::read(dir.path().join(SUBJECT_KEYS_FILE)).unwrap();
+    for (_, bytes) in &keys {
+        assert!(!contains(&file, bytes));
+    }
+    assert!(!contains(&file, b"example.com"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(dir.path().join(SUBJECT_KEYS_FILE)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
+
+    let other = Kek::generate().unwrap();
+    let refused = SubjectKeys::open(fs(), dir.path(), &other, true).unwrap_err();
+    assert!(
+        refused.to_string().contains("not the one this key store"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn a_torn_last_entry_is_cut_and_the_rest_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let kek = Kek::generate().unwrap();
+    let mut store = SubjectKeys::open(fs(), dir.path(), &kek, false).unwrap();
+    let keys = make(&mut store, &["usr_1", "usr_2"]);
+    drop(store);
+    let path = dir.path().join(SUBJECT_KEYS_FILE);
+    let whole = std::fs::read(&path).unwrap();
+    for cut in 1..60 {
+        std::fs::write(&path, &whole[..whole.len() - cut]).unwrap();
+        let store = SubjectKeys::open(fs(), dir.path(), &kek, false).unwrap();
+        assert!(store.torn_tail().is_some(), "cut {cut}");
+        assert_eq!(store.key(keys[0].0).unwrap().bytes(), &keys[0].1);
+        assert!(store.key(keys[1].0).is_none(), "cut {cut}");
+        // Cut on disk too: a reopen finds a clean file.
+        drop(store);
+        let again = SubjectKeys::open(fs(), dir.path(), &kek, true).unwrap();
+        assert_eq!(again.torn_tail(), None);
+    }
+}
+
+#[test]
+fn an_altered_byte_never_yields_a_wrong_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let kek = Kek::generate().unwrap();
+    let mut store = SubjectKeys::open(fs(), dir.path(), &kek, false).unwrap();
+    let keys = make(&mut store, &["usr_1", "usr_2"]);
+    store.note_email(keys[1].0, "b@example.com").unwrap();
+    store.flush().unwrap();
+    store.erase("usr_1", Timestamp(1), 10).unwrap();
+    let _ = make(&mut store, &["usr_3"]);
+    drop(store);
+    let path = dir.path().join(SUBJECT_KEYS_FILE);
+    let whole = std::fs::read(&path).unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    let altered_path = copy.path().join(SUBJECT_KEYS_FILE);
+    for at in 0..whole.len() {
+        let mut altered = whole.clone();
+        altered[at] ^= 0x01;
+        std::fs::write(&altered_path, &altered).unwrap();
+        match SubjectKeys::open(fs(), copy.path(), &kek, true) {
+            Err(_) => {}
+            // Only a tail that looks torn may be dropped; a key that is read is right.
+            Ok(store) => {
+                assert!(store.torn_tail().is_some(), "byte {at} altered unnoticed");
+                if let Some(key) = store.key(keys[1].0) {
+                    assert_eq!(key.bytes(), &keys[1].1);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn erasure_destroys_the_key_and_its_blind_index_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let kek = Kek::generate().unwrap();
+    let mut store = SubjectKeys::open(fs(), dir.path(), &kek, false).unwrap();
+    let keys = make(&mut store, &["usr_1", "usr_2"]);
+    store.note_email(keys[0].0, "a@example.com").unwrap();
+    store.note_email(keys[1].0, "b@example.com").unwrap();
+    store.flush().unwrap();
+    let erased = store
+        .erase("usr_1", Timestamp(1_700_000_000_000_000), 42)
+        .unwrap()
+        .expect("usr_1 had a key");
+    assert_eq!((erased.key_id, erased.tree_size), (keys[0].0, 42));
+    assert!(store.erase("usr_9", Timestamp(1), 42).unwrap().is_none());
+    assert!(store.key(keys[0].0).is_none());
+    assert!(store.subjects_with_email("a@example.com").is_empty());
+    assert_eq!(store.subjects_with_email("b@example.com"), ["usr_2"]);
+    // A later event of the subject gets a new key, never the old id.
+    let fresh = store.key_for("usr_1").unwrap().id;
+    assert_ne!(fresh, keys[0].0);
+    store.flush().unwrap();
+    drop(store);
+
+    let store = SubjectKeys::open(fs(), dir.path(), &kek, true).unwrap();
+    assert!(store.key(keys[0].0).is_none());
+    assert_eq!(store.key(keys[1].0).unwrap().bytes(), &keys[1].1);
+    assert_eq!(store.key(fresh).unwrap().subject, "usr_1");
+    assert_eq!(store.erasures(), [erased]);
+    // Not even the sealed form of the old key is left: each key is sealed anew when the
+    // store is rewritten, so no ciphertext of the old file survives in the new one.
+    let file = std::fs::read(dir.path().join(SUBJECT_KEYS_FILE)).unwrap();
+    assert!(!contains(&file, &keys[0].1));
+    assert!(!contains(&file, &keys[1].1));
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, [SUBJECT_KEYS_FILE], "no temporary file is left");
+}
+
+/// The file system, but every rename fails: an erasure cut short before its rename.
+#[derive(Debug)]
+struct RenameFails(FsStorage);
+
+impl Storage for RenameFails {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.0.create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.0.list(dir)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        self.0.exists(path)
+    }
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
+        self.0.open(path, mode)
+    }
+    fn rename(&self, _from: &Path, _to: &Path) -> io::Result<()> {
+        Err(io::Error::other("injected: the rename did not happen"))
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.0.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.0.sync_dir(dir)
+    }
+    fn map(&self, path: &Path) -> io::Result<MappedBytes> {
+        self.0.map(path)
+    }
+}
+
+#[test]
+fn an_erasure_cut_short_is_not_acknowledged_and_keeps_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let kek = Kek::generate().unwrap();
+    let mut store = SubjectKeys::open(fs(), dir.path(), &kek, false).unwrap();
+    let keys = make(&mut store, &["usr_1", "usr_2"]);
+    drop(store);
+    let failing: Arc<dyn Storage> = Arc::new(RenameFails(FsStorage::default()));
+    let mut store = SubjectKeys::open(failing, dir.path(), &kek, false).unwrap();
+    assert!(store.erase("usr_1", Timestamp(1), 5).is_err());
+    // The store stops: what is on disk is not known to it any more.
+    assert!(store.key_for("usr_7").is_err());
+    drop(store);
+    let store = SubjectKeys::open(fs(), dir.path(), &kek, true).unwrap();
+    assert_eq!(store.key(keys[0].0).unwrap().bytes(), &keys[0].1);
+    assert!(store.erasures().is_empty());
+}
