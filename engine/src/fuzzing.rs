@@ -31,6 +31,15 @@ pub fn record(data: &[u8]) {
         decode_record(data).ok(),
         decode_record_with_bincode(data).ok()
     );
+    // A sealed record's block decodes or is refused; its associated data is the record's
+    // kind byte and clear event.
+    if let Ok(Some(part)) = crate::codec::sealed_part(data) {
+        assert_eq!(
+            part.aad.first(),
+            Some(&crate::codec::RECORD_KIND_SEALED_EVENT)
+        );
+        let _ = crate::privacy::Sealed::decode(part.block);
+    }
     let head = decode_record_head(data);
     let fields = decode_index_fields(data);
     if let Ok(record) = decode_record(data) {

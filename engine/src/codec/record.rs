@@ -10,6 +10,11 @@ use crate::event::{Event, Outcome, RawEvent, Timestamp};
 pub const RECORD_KIND_EVENT: u8 = 1;
 /// The kind byte of an event record ending in its tenant link (format version 3 on).
 pub const RECORD_KIND_LINKED_EVENT: u8 = 2;
+/// The kind byte of a linked event record whose personal fields are sealed
+/// (docs/PRIVACY.md): the clear event, the sealed block, its length, the tenant link.
+pub const RECORD_KIND_SEALED_EVENT: u8 = 3;
+/// Bytes of the sealed block's length in a sealed record.
+const SEALED_LEN_BYTES: usize = 2;
 /// Bytes of the tenant link at the end of a linked record.
 pub const TENANT_LINK_BYTES: usize = 8;
 /// The link value of a tenant's first event.
@@ -90,19 +95,90 @@ pub fn encode_record_into(event: &Event<'_>, link: TenantLink, out: &mut Vec<u8>
     }
 }
 
-/// The event bytes of a payload (after the kind byte, before any link) and its link.
+/// Appends a sealed record (kind 3): the kind byte and `clear` (the event without its
+/// personal fields), then the block `seal` makes of those bytes (its associated data),
+/// the block's length and the link (a tenant's first event when `link` is unlinked: a
+/// sealed record always carries one). Nothing is appended if `seal` fails.
+pub fn encode_sealed_record_into(
+    clear: &Event<'_>,
+    link: TenantLink,
+    out: &mut Vec<u8>,
+    seal: impl FnOnce(&[u8]) -> Result<Vec<u8>, RecordError>,
+) -> Result<(), RecordError> {
+    let start = out.len();
+    out.push(RECORD_KIND_SEALED_EVENT);
+    let _ = bincode::serde::encode_into_std_write(clear, out, config());
+    let block = match seal(&out[start..]) {
+        Ok(block) => block,
+        Err(e) => {
+            out.truncate(start);
+            return Err(e);
+        }
+    };
+    let Ok(len) = u16::try_from(block.len()) else {
+        out.truncate(start);
+        return Err(RecordError::Decode("a sealed block over 64 KiB".into()));
+    };
+    out.extend_from_slice(&block);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&link.to_bytes().unwrap_or(FIRST_OF_TENANT.to_le_bytes()));
+    Ok(())
+}
+
+/// The sealed part of a kind 3 record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealedPart<'a> {
+    /// The associated data the block was sealed with: the kind byte and clear event.
+    pub aad: &'a [u8],
+    /// The sealed block (docs/FORMAT.md, "Event record").
+    pub block: &'a [u8],
+}
+
+/// A sealed record's [`SealedPart`]; `None` for a record of another kind.
+pub fn sealed_part(payload: &[u8]) -> Result<Option<SealedPart<'_>>, RecordError> {
+    if payload.first() != Some(&RECORD_KIND_SEALED_EVENT) {
+        split_record(payload)?;
+        return Ok(None);
+    }
+    let (body, _) = split_record(payload)?;
+    let aad_len = 1 + body.len();
+    let block_end = payload.len() - TENANT_LINK_BYTES - SEALED_LEN_BYTES;
+    Ok(Some(SealedPart {
+        aad: &payload[..aad_len],
+        block: &payload[aad_len..block_end],
+    }))
+}
+
+/// The link bytes at the end of a linked record's `rest` (after the kind byte), and what
+/// comes before them.
+fn split_link(rest: &[u8]) -> Result<(&[u8], TenantLink), RecordError> {
+    let split = rest
+        .len()
+        .checked_sub(TENANT_LINK_BYTES)
+        .ok_or_else(|| RecordError::Decode("shorter than its tenant link".into()))?;
+    let (body, link) = rest.split_at(split);
+    let link = <[u8; TENANT_LINK_BYTES]>::try_from(link)
+        .map_err(|_| RecordError::Decode("shorter than its tenant link".into()))?;
+    Ok((body, TenantLink::from_bytes(link)))
+}
+
+/// The event bytes of a payload (after the kind byte, before any sealed block and link)
+/// and its link.
 fn split_record(payload: &[u8]) -> Result<(&[u8], TenantLink), RecordError> {
     match payload.split_first() {
         Some((&RECORD_KIND_EVENT, body)) => Ok((body, TenantLink::Unlinked)),
-        Some((&RECORD_KIND_LINKED_EVENT, rest)) => {
-            let split = rest
+        Some((&RECORD_KIND_LINKED_EVENT, rest)) => split_link(rest),
+        Some((&RECORD_KIND_SEALED_EVENT, rest)) => {
+            let (before_link, link) = split_link(rest)?;
+            let short = || RecordError::Decode("shorter than its sealed block".into());
+            let split = before_link
                 .len()
-                .checked_sub(TENANT_LINK_BYTES)
-                .ok_or_else(|| RecordError::Decode("shorter than its tenant link".into()))?;
-            let (body, link) = rest.split_at(split);
-            let link = <[u8; TENANT_LINK_BYTES]>::try_from(link)
-                .map_err(|_| RecordError::Decode("shorter than its tenant link".into()))?;
-            Ok((body, TenantLink::from_bytes(link)))
+                .checked_sub(SEALED_LEN_BYTES)
+                .ok_or_else(short)?;
+            let (rest, len) = before_link.split_at(split);
+            let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+            let event_len = rest.len().checked_sub(len).ok_or_else(short)?;
+            Ok((&rest[..event_len], link))
         }
         Some((&kind, _)) => Err(RecordError::UnknownKind(Some(kind))),
         None => Err(RecordError::UnknownKind(None)),
@@ -402,6 +478,68 @@ mod tests {
                     agree(&damaged);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_sealed_record_reads_as_its_clear_event_with_its_block_apart() {
+        let line = br#"{"timestamp":"2026-03-01T12:34:56Z","actor":{"user_id":"usr_1"},"organization":{"id":"org_1"},"action":"auth.login","outcome":"success","metadata":{"role":"admin"}}"#;
+        let clear = parse_json(line).expect("valid event");
+        let block = b"present, names, key id, nonce, ciphertext".to_vec();
+        let mut aad_seen = Vec::new();
+        let mut payload = b"before".to_vec();
+        encode_sealed_record_into(&clear, TenantLink::Previous(7), &mut payload, |aad| {
+            aad_seen = aad.to_vec();
+            Ok(block.clone())
+        })
+        .unwrap();
+        let payload = &payload[b"before".len()..];
+        assert_eq!(payload[0], RECORD_KIND_SEALED_EVENT);
+        assert_eq!(&payload[payload.len() - 8..], &7u64.to_le_bytes());
+        let record = decode_record(payload).unwrap();
+        assert_eq!(record.event, clear);
+        assert_eq!(record.tenant_link, TenantLink::Previous(7));
+        assert_eq!(decode_record_with_bincode(payload), Ok(record.clone()));
+        assert_eq!(decode_index_fields(payload), Ok(IndexFields::of(&clear)));
+        assert_eq!(decode_record_head(payload).unwrap().tenant_id, b"org_1");
+        let part = sealed_part(payload).unwrap().unwrap();
+        assert_eq!((part.aad, part.block), (&aad_seen[..], &block[..]));
+        // Other kinds have no sealed part; a failed seal appends nothing.
+        let mut plain = Vec::new();
+        encode_record_into(&clear, TenantLink::First, &mut plain);
+        assert_eq!(sealed_part(&plain), Ok(None));
+        let mut out = b"kept".to_vec();
+        let refused = encode_sealed_record_into(&clear, TenantLink::First, &mut out, |_| {
+            Err(RecordError::Decode("no key".into()))
+        });
+        assert!(refused.is_err());
+        assert_eq!(out, b"kept");
+        // Cut or damaged anywhere: every reader answers, the full ones alike.
+        for cut in 0..payload.len() {
+            let bytes = &payload[..cut];
+            assert_eq!(
+                decode_record(bytes).ok(),
+                decode_record_with_bincode(bytes).ok()
+            );
+            let _ = (
+                sealed_part(bytes),
+                decode_record_head(bytes),
+                decode_index_fields(bytes),
+            );
+        }
+        for at in 0..payload.len() {
+            let mut damaged = payload.to_vec();
+            damaged[at] ^= 0xff;
+            let bytes = &damaged[..];
+            assert_eq!(
+                decode_record(bytes).ok(),
+                decode_record_with_bincode(bytes).ok()
+            );
+            let _ = (
+                sealed_part(bytes),
+                decode_record_head(bytes),
+                decode_index_fields(bytes),
+            );
         }
     }
 

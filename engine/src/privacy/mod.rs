@@ -11,4 +11,7 @@ mod seal;
 
 pub use kek::Kek;
 pub use keystore::{Erasure, SUBJECT_KEYS_FILE, SubjectKey, SubjectKeys};
-pub use seal::{Fields, Personal, SealError, Sealed, merge_metadata, split_metadata};
+pub use seal::{
+    Fields, MAX_FIELD_NAME_BYTES, MAX_PERSONAL_FIELDS, Personal, SealError, Sealed, merge_metadata,
+    split_metadata,
+};

@@ -23,6 +23,10 @@ const HAS_IP: u8 = 2;
 const HAS_USER_AGENT: u8 = 4;
 
 const NONCE_BYTES: usize = 12;
+/// The most metadata fields a log may name personal, and the longest name.
+pub const MAX_PERSONAL_FIELDS: usize = 32;
+/// See [`MAX_PERSONAL_FIELDS`].
+pub const MAX_FIELD_NAME_BYTES: usize = 64;
 const TAG_BYTES: usize = 16;
 
 /// BLAKE3 key-derivation context of a subject key's nonce key.
@@ -148,6 +152,14 @@ impl Sealed {
 
     /// Seals `personal` under `key`, bound to the record's clear bytes `clear`.
     pub fn seal(key: &SubjectKey, clear: &[u8], personal: &Personal) -> Result<Sealed, SealError> {
+        if personal.metadata.len() > MAX_PERSONAL_FIELDS
+            || personal
+                .metadata
+                .iter()
+                .any(|(n, _)| n.is_empty() || n.len() > MAX_FIELD_NAME_BYTES)
+        {
+            return Err(SealError("metadata field names beyond the limits"));
+        }
         let mut sealed = Sealed {
             present: personal.present(),
             metadata_names: personal.metadata.iter().map(|(n, _)| n.clone()).collect(),
@@ -193,6 +205,72 @@ impl Sealed {
             )
             .map_err(|_| SealError("the tag does not match (altered, or another key)"))?;
         Personal::decode(self.present, &self.metadata_names, plain)
+    }
+
+    /// The block as a record stores it (docs/FORMAT.md, "Sealed block"): `present`, the
+    /// name count, each name's length byte and bytes, the key id, the nonce, then the
+    /// ciphertext to the end.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(32 + self.ciphertext.len());
+        out.push(self.present);
+        out.push(self.metadata_names.len() as u8);
+        for name in &self.metadata_names {
+            out.push(name.len() as u8);
+            out.extend_from_slice(name.as_bytes());
+        }
+        out.extend_from_slice(&self.key_id.to_le_bytes());
+        out.extend_from_slice(&self.nonce);
+        out.extend_from_slice(&self.ciphertext);
+        out
+    }
+
+    /// Decodes a block (not opening it).
+    pub fn decode(mut bytes: &[u8]) -> Result<Sealed, SealError> {
+        let mut take = |n: usize| -> Result<&[u8], SealError> {
+            if bytes.len() < n {
+                return Err(SealError("the sealed block ends early"));
+            }
+            let (head, rest) = bytes.split_at(n);
+            bytes = rest;
+            Ok(head)
+        };
+        let present = take(1)?[0];
+        if present & !(HAS_EMAIL | HAS_IP | HAS_USER_AGENT) != 0 {
+            return Err(SealError("unknown field bits"));
+        }
+        let count = usize::from(take(1)?[0]);
+        if count > MAX_PERSONAL_FIELDS {
+            return Err(SealError("too many metadata fields"));
+        }
+        let mut metadata_names = Vec::with_capacity(count);
+        for _ in 0..count {
+            let len = usize::from(take(1)?[0]);
+            if len == 0 || len > MAX_FIELD_NAME_BYTES {
+                return Err(SealError("a metadata field name of bad length"));
+            }
+            let name = std::str::from_utf8(take(len)?)
+                .map_err(|_| SealError("a metadata field name that is not UTF-8"))?;
+            metadata_names.push(name.to_owned());
+        }
+        let key_id = u64::from_le_bytes(
+            take(8)?
+                .try_into()
+                .map_err(|_| SealError("the sealed block ends early"))?,
+        );
+        let nonce = take(NONCE_BYTES)?
+            .try_into()
+            .map_err(|_| SealError("the sealed block ends early"))?;
+        let ciphertext = bytes.to_vec();
+        if ciphertext.len() < TAG_BYTES {
+            return Err(SealError("shorter than its tag"));
+        }
+        Ok(Sealed {
+            present,
+            metadata_names,
+            key_id,
+            nonce,
+            ciphertext,
+        })
     }
 
     /// Which of e-mail, IP address and user agent there were.
@@ -355,6 +433,28 @@ mod tests {
         let mut hidden = sealed;
         hidden.present ^= HAS_EMAIL;
         assert!(hidden.open(&alice, b"clear part").is_err());
+    }
+
+    #[test]
+    fn a_block_decodes_to_what_was_encoded_and_nothing_shorter_does() {
+        let (_dir, mut store) = keys();
+        let alice = store.key_for("usr_alice").unwrap().clone();
+        let sealed = Sealed::seal(&alice, b"clear", &personal()).unwrap();
+        let bytes = sealed.encode();
+        assert_eq!(Sealed::decode(&bytes), Ok(sealed.clone()));
+        for cut in 0..bytes.len() {
+            if let Ok(shorter) = Sealed::decode(&bytes[..cut]) {
+                // Only the ciphertext can be cut and still decode: opening then fails.
+                assert!(shorter.open(&alice, b"clear").is_err());
+            }
+        }
+        let too_many = Personal {
+            metadata: (0..=MAX_PERSONAL_FIELDS)
+                .map(|i| (format!("f{i}"), "1".to_owned()))
+                .collect(),
+            ..Personal::default()
+        };
+        assert!(Sealed::seal(&alice, b"clear", &too_many).is_err());
     }
 
     #[test]
