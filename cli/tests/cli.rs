@@ -779,3 +779,75 @@ fn a_reader_that_stops_early_does_not_crash_a_report() {
         );
     }
 }
+
+#[test]
+fn a_sealing_log_keeps_personal_fields_out_of_its_files_and_needs_its_kek_to_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(&dir.path().join("log"));
+    let kek = dir.path().join("kek");
+    let kek_file = kek.to_str().expect("UTF-8 path");
+    let out = auditlog(&["init", "--data", &d, "--seal", "--kek-file", kek_file]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("personal data sealed"));
+    // A new KEK was made, owner-only, 64 hex digits.
+    let hex = std::fs::read_to_string(&kek).expect("the KEK file");
+    assert_eq!(hex.trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kek).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let events = generate(500, 3);
+    let file = dir.path().join("events.jsonl");
+    std::fs::write(&file, &events).expect("write");
+    let input = file.to_str().expect("UTF-8 path");
+
+    // Without the KEK the log refuses to be written.
+    let refused = Command::new(env!("CARGO_BIN_EXE_auditlog"))
+        .args(["ingest", "--data", &d, input])
+        .env_remove("AUDITLOG_KEK")
+        .output()
+        .expect("runs");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused.stderr).contains("key-encryption key"));
+
+    // With it (here from the environment), every event is stored and checks out.
+    let ingested = Command::new(env!("CARGO_BIN_EXE_auditlog"))
+        .args(["ingest", "--data", &d, input])
+        .env("AUDITLOG_KEK", hex.trim())
+        .output()
+        .expect("runs");
+    assert!(ingested.status.success(), "{}", text(&ingested.stderr));
+    let verified = auditlog(&["verify", "--data", &d]);
+    assert!(verified.status.success(), "{}", text(&verified.stderr));
+    let info = auditlog(&["info", "--data", &d, "--json"]);
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("JSON");
+    assert_eq!(info["tree_size"], 500);
+
+    // No e-mail, IP address or user agent of the workload is readable in any file.
+    let mut bytes = Vec::new();
+    let mut stack = vec![dir.path().join("log")];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                bytes.extend(std::fs::read(&path).expect("file"));
+            }
+        }
+    }
+    let readable = |s: &str| bytes.windows(s.len()).any(|w| w == s.as_bytes());
+    let mut checked = 0;
+    for line in events.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+        let fields = [&v["actor"]["email"], &v["ip_address"], &v["user_agent"]];
+        for field in fields.into_iter().filter_map(|f| f.as_str()) {
+            assert!(!readable(field), "{field} is readable");
+            checked += 1;
+        }
+        assert!(readable(v["actor"]["user_id"].as_str().expect("actor")));
+    }
+    assert!(checked > 1000, "{checked}");
+}

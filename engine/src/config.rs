@@ -75,6 +75,19 @@ pub struct LogConfig {
     /// How often a checkpoint is signed while the tree grows (zero: only on demand and
     /// when the log closes).
     pub checkpoint_interval: Duration,
+    /// Personal data sealed per data subject (docs/PRIVACY.md); `None`: stored in the
+    /// clear. Fixed at creation.
+    pub sealing: Option<Sealing>,
+}
+
+/// How a log seals personal data: e-mail, IP address and user agent always, and these
+/// metadata fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sealing {
+    /// Metadata fields (top-level names) sealed with the rest, at most 32 of 1 to 64
+    /// bytes.
+    pub personal_metadata: Vec<String>,
 }
 
 /// Default checkpoint cadence: every 10 seconds while the tree grows.
@@ -92,6 +105,7 @@ impl Default for LogConfig {
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             durability: Durability::Always,
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+            sealing: None,
         }
     }
 }
@@ -107,6 +121,9 @@ struct ConfigFile {
     /// Absent in version-1 files.
     #[serde(default = "default_checkpoint_interval_ms")]
     checkpoint_interval_ms: u64,
+    /// Absent before version 4, and in logs that do not seal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealing: Option<Sealing>,
 }
 
 impl LogConfig {
@@ -136,6 +153,19 @@ impl LogConfig {
             return Err(Error::InvalidArgument(
                 "the checkpoint interval is at most a day".into(),
             ));
+        }
+        if let Some(sealing) = &self.sealing {
+            use crate::privacy::{MAX_FIELD_NAME_BYTES, MAX_PERSONAL_FIELDS};
+            let names = &sealing.personal_metadata;
+            let bad = names
+                .iter()
+                .find(|n| n.is_empty() || n.len() > MAX_FIELD_NAME_BYTES);
+            if names.len() > MAX_PERSONAL_FIELDS || bad.is_some() {
+                return Err(Error::InvalidArgument(format!(
+                    "personal metadata fields: at most {MAX_PERSONAL_FIELDS} names of 1 to \
+                     {MAX_FIELD_NAME_BYTES} bytes"
+                )));
+            }
         }
         Ok(())
     }
@@ -176,6 +206,7 @@ impl LogConfig {
             segment_bytes: file.segment_bytes,
             durability: file.durability.parse().map_err(Error::InvalidArgument)?,
             checkpoint_interval: Duration::from_millis(file.checkpoint_interval_ms),
+            sealing: file.sealing,
         };
         config.check()?;
         Ok(config)
@@ -190,6 +221,7 @@ impl LogConfig {
             durability: self.durability.to_string(),
             checkpoint_interval_ms: u64::try_from(self.checkpoint_interval.as_millis())
                 .unwrap_or(u64::MAX),
+            sealing: self.sealing.clone(),
         };
         let mut bytes =
             serde_json::to_vec_pretty(&file).map_err(|e| Error::InvalidArgument(e.to_string()))?;

@@ -45,7 +45,7 @@ pub use event::{Event, Outcome, Timestamp};
 pub use log::{
     CONFIG_FILE, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_SEGMENT_BYTES, Durability, Log, LogConfig,
     MAX_BATCH_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, Metrics, OpenOptions, RECENT_IDS,
-    RecoveryReport, SYNC_SECONDS_BUCKETS, TimeRange,
+    RecoveryReport, SYNC_SECONDS_BUCKETS, Sealing, TimeRange,
 };
 pub use merkle::{Hash, HashAlg};
 pub use segment::RecoveredTail;

@@ -98,6 +98,9 @@ pub(crate) struct Shared {
     pub(crate) indexing: Mutex<HashMap<u64, Receiver<()>>>,
     /// Whether rebuilt indexes may be written (not in a read-only open).
     pub(crate) writable: bool,
+    /// The key store and settings of a log that seals personal data, when opened with
+    /// its KEK.
+    pub(crate) sealer: Option<Arc<crate::privacy::Sealer>>,
 }
 
 #[cfg(test)]

@@ -243,22 +243,40 @@ fn a_format_1_directory_opens_and_gets_a_key() {
 fn a_format_2_directory_opens_and_links_on() {
     // engine/testdata/format-v2: 60 events in 6 segments with checkpoints at 40 and 60,
     // written by the last build of format version 2 (see its README).
+    an_old_directory_opens_and_goes_on(
+        "format-v2",
+        "auditlog.test/format-v2+7fbb1c88+AaCDI3ry8uR3OqpHHWa/7+6pAX00lvR/bfhjPhjEMFus",
+        "0a7a30709f696436a0947c5c761873fc74e6ecefd1e4ceb7c057f8cde69f5313",
+    );
+}
+
+#[test]
+fn a_format_3_directory_opens_and_goes_on() {
+    // engine/testdata/format-v3: the same shape with index files, written by the last
+    // build of format version 3 (see its README).
+    an_old_directory_opens_and_goes_on(
+        "format-v3",
+        "auditlog.test/format-v3+c5e37d8c+AfQvDcRoxJnw3+Dn8CSBuVaKX3C7sPPEZ99HTr5CGktT",
+        "b55f1ca17634c434f0f98717261aea0a5ef4927a191a93f2cb631609a0287163",
+    );
+}
+
+/// Opens a copy of `testdata/<fixture>` (60 events, checkpoints at 40 and 60, signed by
+/// `key`, tree head `root`): appends events linked to the old ones, signs a checkpoint,
+/// and verifies the whole against the old key.
+fn an_old_directory_opens_and_goes_on(fixture: &str, key: &str, root: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/format-v2"),
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata")
+            .join(fixture),
         dir.path(),
     );
-    let key = verifier(dir.path());
-    assert_eq!(
-        key.to_text(),
-        "auditlog.test/format-v2+7fbb1c88+AaCDI3ry8uR3OqpHHWa/7+6pAX00lvR/bfhjPhjEMFus"
-    );
+    let verifier = verifier(dir.path());
+    assert_eq!(verifier.to_text(), key);
     let log = Log::open(dir.path()).expect("open");
     assert_eq!(log.tree_size(), 60);
-    assert_eq!(
-        auditlog_engine::hex::encode(&log.root()),
-        "0a7a30709f696436a0947c5c761873fc74e6ecefd1e4ceb7c057f8cde69f5313"
-    );
+    assert_eq!(auditlog_engine::hex::encode(&log.root()), root);
     let sizes: Vec<u64> = log
         .checkpoints()
         .expect("checkpoints")
@@ -266,17 +284,14 @@ fn a_format_2_directory_opens_and_links_on() {
         .map(|c| c.checkpoint.tree_size)
         .collect();
     assert_eq!(sizes, [40, 60]);
-    // The next events are linked (kind 2) to the format 2 events before them.
+    // The next events are linked (kind 2) to the old events before them.
     let mut again = Vec::new();
     log.scan(0..5, Default::default(), |_, event| {
         again.push(event.to_json());
         Ok(true)
     })
     .expect("scan");
-    let tenant = {
-        let first = common::parse(&again[0]);
-        first.tenant_id.to_string()
-    };
+    let tenant = common::parse(&again[0]).tenant_id.to_string();
     let head = log.tenant_head(&tenant).expect("the tenant has events");
     assert!(head < 60);
     append_all(&log, &again, 5);
@@ -289,8 +304,9 @@ fn a_format_2_directory_opens_and_links_on() {
     assert_eq!(signed.checkpoint.tree_size, 65);
     drop(log);
     // The old checkpoints and the new one verify against the tree, with the old key.
-    let report = auditlog_engine::verify::verify_dir_with_key(dir.path(), Some(&key), &mut |_| {})
-        .expect("verifies");
+    let report =
+        auditlog_engine::verify::verify_dir_with_key(dir.path(), Some(&verifier), &mut |_| {})
+            .expect("verifies");
     assert_eq!((report.records, report.checkpoints), (65, 3));
 }
 

@@ -17,11 +17,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use auditlog_engine::{
-    Ack, AckReceiver, Durability, HashAlg, Log, LogConfig, OpenOptions, PreparedBatch, event,
+    Ack, AckReceiver, Durability, Log, LogConfig, OpenOptions, PreparedBatch, event,
 };
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use super::DataDir;
+use super::{DataDir, KekArgs};
 use crate::exit::CHECK_FAILED;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -53,6 +53,8 @@ pub(crate) struct Args {
     /// Print each acknowledgement as a JSON line on stdout as it arrives.
     #[arg(long)]
     acks: bool,
+    #[command(flatten)]
+    kek: KekArgs,
 }
 
 /// A run of whole lines of the input.
@@ -86,6 +88,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut options = OpenOptions::new();
     if let Some(d) = args.durability {
         options = options.durability(d);
+    }
+    if let Some(kek) = args.kek.load()? {
+        options = options.kek(kek);
     }
     let log = if dir.join(auditlog_engine::CONFIG_FILE).exists() {
         options.open(dir)
@@ -172,7 +177,6 @@ pub(crate) fn ingest(
     let (block_tx, block_rx) = bounded::<Block>(threads * 2);
     let (parsed_tx, parsed_rx) = bounded::<Parsed>(threads * 2);
     let (ack_tx, ack_rx) = bounded::<AckReceiver>(16);
-    let alg = log.alg();
     std::thread::scope(|scope| -> anyhow::Result<Summary> {
         let reader = {
             let stop = Arc::clone(&stop);
@@ -180,7 +184,7 @@ pub(crate) fn ingest(
         };
         for _ in 0..threads {
             let (rx, tx) = (block_rx.clone(), parsed_tx.clone());
-            scope.spawn(move || parse_blocks(alg, batch_lines, on_error, &rx, &tx));
+            scope.spawn(move || parse_blocks(log, batch_lines, on_error, &rx, &tx));
         }
         drop((block_rx, parsed_tx));
         let acks = scope.spawn(move || collect_acks(&ack_rx, print_acks));
@@ -296,7 +300,7 @@ fn read_blocks(
 }
 
 fn parse_blocks(
-    alg: HashAlg,
+    log: &Log,
     batch_lines: usize,
     on_error: OnError,
     blocks: &Receiver<Block>,
@@ -312,7 +316,7 @@ fn parse_blocks(
             lines: 0,
             stopped: false,
         };
-        let mut batch = PreparedBatch::with_capacity(alg, batch_lines, batch_bytes);
+        let mut batch = log.batch_with_capacity(batch_lines, batch_bytes);
         let mut start = 0usize;
         let bytes = &block.bytes;
         while start < bytes.len() {
@@ -336,7 +340,7 @@ fn parse_blocks(
             }
             if batch.len() >= batch_lines {
                 batch_bytes = batch_bytes.max(batch.byte_len());
-                let next = PreparedBatch::with_capacity(alg, batch_lines, batch_bytes);
+                let next = log.batch_with_capacity(batch_lines, batch_bytes);
                 parsed.batches.push(std::mem::replace(&mut batch, next));
             }
         }

@@ -116,6 +116,41 @@ impl DataDir {
     }
 }
 
+/// `--kek-file FILE` or `AUDITLOG_KEK`: the key-encryption key of a log that seals
+/// personal data (docs/PRIVACY.md).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct KekArgs {
+    /// The key-encryption key of a log that seals personal data: a file holding its 64
+    /// hex digits (keep it outside the data directory).
+    #[arg(long, value_name = "FILE")]
+    kek_file: Option<PathBuf>,
+    /// The key-encryption key itself, as 64 hex digits (instead of --kek-file).
+    #[arg(
+        long = "kek",
+        env = "AUDITLOG_KEK",
+        hide_env_values = true,
+        hide = true
+    )]
+    kek_hex: Option<String>,
+}
+
+impl KekArgs {
+    /// The KEK given, if any.
+    pub(crate) fn load(&self) -> anyhow::Result<Option<auditlog_engine::privacy::Kek>> {
+        use auditlog_engine::privacy::Kek;
+        match (&self.kek_file, &self.kek_hex) {
+            (Some(path), _) => Ok(Some(Kek::from_file(path)?)),
+            (None, Some(hex)) => Ok(Some(Kek::parse(hex).context("AUDITLOG_KEK")?)),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The file given, if any.
+    pub(crate) fn file(&self) -> Option<&std::path::Path> {
+        self.kek_file.as_deref()
+    }
+}
+
 /// Where a verb that reads a log reads it: a data directory (`--data`, the default) or a
 /// running auditlogd (`--server URL --key KEY`).
 #[derive(Debug, Clone, clap::Args)]

@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 
 pub use crate::config::{
     CONFIG_FILE, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_SEGMENT_BYTES, Durability, LogConfig,
-    MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
+    MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, Sealing,
 };
 use crate::shared::Shared;
 pub use crate::shared::{Metrics, SYNC_SECONDS_BUCKETS};
@@ -34,6 +34,7 @@ use crate::merkle::{
     ConsistencyProof, Hash, HashAlg, InclusionProof, NodeSource, consistency_path, inclusion_path,
     multiproof, subtree_root,
 };
+use crate::privacy::Kek;
 use crate::storage::{FsStorage, Storage};
 pub use crate::writer::MAX_BATCH_BYTES;
 use crate::writer::{Ack, AckReceiver, PreparedBatch, Request, Writer};
@@ -48,6 +49,7 @@ pub struct OpenOptions {
     storage: Arc<dyn Storage>,
     read_only: bool,
     durability: Option<Durability>,
+    kek: Option<Kek>,
 }
 
 impl Default for OpenOptions {
@@ -56,6 +58,7 @@ impl Default for OpenOptions {
             storage: Arc::new(FsStorage::default()),
             read_only: false,
             durability: None,
+            kek: None,
         }
     }
 }
@@ -82,6 +85,13 @@ impl OpenOptions {
     /// Overrides the durability policy for this process (e.g. `none` for a benchmark).
     pub fn durability(mut self, durability: Durability) -> OpenOptions {
         self.durability = Some(durability);
+        self
+    }
+
+    /// The key-encryption key of a log that seals personal data (docs/PRIVACY.md):
+    /// required to open one read-write.
+    pub fn kek(mut self, kek: Kek) -> OpenOptions {
+        self.kek = Some(kek);
         self
     }
 
@@ -184,7 +194,14 @@ impl Log {
 
     /// An empty batch for this log.
     pub fn batch(&self) -> PreparedBatch {
-        PreparedBatch::new(self.alg())
+        self.batch_with_capacity(0, 0)
+    }
+
+    /// [`Log::batch`] with room for `events` records of `bytes` frame bytes in all.
+    pub fn batch_with_capacity(&self, events: usize, bytes: usize) -> PreparedBatch {
+        let mut batch = PreparedBatch::with_capacity(self.alg(), events, bytes);
+        batch.sealer = self.shared.sealer.clone();
+        batch
     }
 
     /// Gives the batch its sequence numbers, links each record to the previous event of
@@ -218,6 +235,13 @@ impl Log {
                 batch.alg,
                 self.alg()
             )));
+        }
+        if batch.sealer.is_some() != self.shared.sealer.is_some() && !batch.is_empty() {
+            return Err(Error::InvalidArgument(
+                "batch not prepared by this log (Log::batch): it seals personal data only if \
+                 the log does"
+                    .into(),
+            ));
         }
         Ok(())
     }

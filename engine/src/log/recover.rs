@@ -18,12 +18,14 @@ use super::checkpoints::{self, Cadence, Checkpoints};
 use super::dedup::{RECENT_IDS, RecentIds, content_of, id_key};
 use super::read::TimeRange;
 use super::{Log, LogConfig, OpenOptions, Sequencer, start_writer};
+use crate::checkpoint::KEYS_DIR;
 use crate::codec::{IndexFields, decode_record};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::heads::TenantHeads;
 use crate::index::{self, MemoryIndex};
 use crate::merkle::{CompactRange, HashAlg, NodeSource};
+use crate::privacy::{Sealer, SubjectKeys};
 use crate::segment::{
     ActiveSegment, FOOTER_BYTES, FORMAT_VERSION, RecoveredTail, SEGMENTS_DIR, SealedSegment,
     SegmentHeader, list_segment_bases, segment_path,
@@ -322,6 +324,23 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         tree_size,
         root: compact.root(),
     };
+    let sealer = match (&config.sealing, &options.kek) {
+        (Some(sealing), Some(kek)) => {
+            let keys =
+                SubjectKeys::open(Arc::clone(&storage), &dir.join(KEYS_DIR), kek, read_only)?;
+            Some(Arc::new(Sealer::new(
+                keys,
+                sealing.personal_metadata.clone(),
+            )))
+        }
+        (Some(_), None) if !read_only => {
+            return Err(Error::InvalidArgument(format!(
+                "{} seals personal data: opening it to write needs its key-encryption key",
+                dir.display()
+            )));
+        }
+        _ => None,
+    };
     let shared = Arc::new(Shared {
         dir: dir.to_path_buf(),
         storage,
@@ -332,6 +351,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         indexes: RwLock::new(checked_indexes),
         indexing: Mutex::default(),
         writable: !read_only,
+        sealer,
     });
     // Checked against the records above; now the key, and a torn append cut.
     let checkpoints = Arc::new(Checkpoints::open(

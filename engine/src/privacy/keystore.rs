@@ -41,7 +41,7 @@ const MAX_ENTRY_FRAME_BYTES: usize = crate::codec::FRAME_HEADER_BYTES
     + TAG_BYTES
     + MAC_BYTES;
 /// The format version that introduced the key store.
-const FIRST_VERSION: u16 = FORMAT_VERSION;
+const FIRST_VERSION: u16 = 4;
 const MAC_BYTES: usize = 16;
 const NONCE_BYTES: usize = 12;
 const TAG_BYTES: usize = 16;

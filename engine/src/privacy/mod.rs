@@ -8,6 +8,7 @@
 mod kek;
 mod keystore;
 mod seal;
+mod sealer;
 
 pub use kek::Kek;
 pub use keystore::{Erasure, SUBJECT_KEYS_FILE, SubjectKey, SubjectKeys};
@@ -15,3 +16,4 @@ pub use seal::{
     Fields, MAX_FIELD_NAME_BYTES, MAX_PERSONAL_FIELDS, Personal, SealError, Sealed, merge_metadata,
     split_metadata,
 };
+pub(crate) use sealer::Sealer;

@@ -14,7 +14,7 @@ pub const SEGMENT_MAGIC: [u8; 8] = [0x89, b'A', b'L', b'S', b'\r', b'\n', 0x1a, 
 /// The format this build writes (docs/FORMAT.md, "Version history"): 2 added the
 /// checkpoint keys and the checkpoint log, and `checkpoint_interval_ms` in `config.json`;
 /// 3, event records that end in their tenant link (record kind 2).
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_VERSION: u16 = 4;
 /// The oldest segment format this build reads.
 pub const OLDEST_SUPPORTED_FORMAT_VERSION: u16 = 1;
 
@@ -172,7 +172,7 @@ mod tests {
         assert_eq!(buf.len(), sample().encoded_len());
         assert_eq!(buf.len(), 32 + 64 + 4);
         assert_eq!(&buf[..8], &SEGMENT_MAGIC);
-        assert_eq!(&buf[8..10], &[3, 0]);
+        assert_eq!(&buf[8..10], &[4, 0]);
         assert_eq!(buf[10], 2);
         assert_eq!(buf[11], 2);
         assert_eq!(&buf[16..24], &5u64.to_le_bytes());

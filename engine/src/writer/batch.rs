@@ -14,7 +14,9 @@ use crate::event::{Event, Timestamp};
 use crate::heads::TenantHeads;
 use crate::log::{IdOf, content_of, id_key};
 use crate::merkle::{Hash, HashAlg};
+use crate::privacy::Sealer;
 use crate::writer::Earlier;
+use std::sync::Arc;
 
 /// The largest prepared batch accepted in one append.
 pub const MAX_BATCH_BYTES: usize = 16 << 20;
@@ -42,6 +44,8 @@ pub struct PreparedBatch {
     pub(crate) ids: Vec<IdOf>,
     /// Set on a retry whose leading events were stored before (and dropped from here).
     pub(crate) earlier: Vec<Earlier>,
+    /// The log's sealing, for a log that seals personal data (set by `Log::batch`).
+    pub(crate) sealer: Option<Arc<Sealer>>,
 }
 
 impl PreparedBatch {
@@ -60,6 +64,7 @@ impl PreparedBatch {
             max_timestamp: Timestamp::MIN,
             ids: Vec::new(),
             earlier: Vec::new(),
+            sealer: None,
         }
     }
 
@@ -79,7 +84,15 @@ impl PreparedBatch {
     pub fn push(&mut self, event: &Event<'_>) -> Result<()> {
         let start = begin_frame(&mut self.frames);
         // The link is a placeholder until the batch has its sequence numbers.
-        encode_record_into(event, TenantLink::First, &mut self.frames);
+        match &self.sealer {
+            Some(sealer) => {
+                if let Err(e) = sealer.encode(event, &mut self.frames) {
+                    self.frames.truncate(start);
+                    return Err(e);
+                }
+            }
+            None => encode_record_into(event, TenantLink::First, &mut self.frames),
+        }
         finish_frame_len(&mut self.frames, start)
             .map_err(|e| Error::InvalidArgument(format!("event record refused: {e}")))?;
         let frame = self.frames.get(start..).unwrap_or_default();
