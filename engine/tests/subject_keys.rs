@@ -155,8 +155,7 @@ fn erasure_destroys_the_key_and_its_blind_index_for_good() {
     assert_eq!(store.key(keys[1].0).unwrap().bytes(), &keys[1].1);
     assert_eq!(store.key(fresh).unwrap().subject, "usr_1");
     assert_eq!(store.erasures(), [erased]);
-    // Not even the sealed form of the old key is left: each key is sealed anew when the
-    // store is rewritten, so no ciphertext of the old file survives in the new one.
+    // Neither key is in the file in the clear; the erased one's entry is gone whole.
     let file = std::fs::read(dir.path().join(SUBJECT_KEYS_FILE)).unwrap();
     assert!(!contains(&file, &keys[0].1));
     assert!(!contains(&file, &keys[1].1));
@@ -214,4 +213,32 @@ fn an_erasure_cut_short_is_not_acknowledged_and_keeps_the_key() {
     let store = SubjectKeys::open(fs(), dir.path(), &kek, true).unwrap();
     assert_eq!(store.key(keys[0].0).unwrap().bytes(), &keys[0].1);
     assert!(store.erasures().is_empty());
+}
+
+#[test]
+fn an_entry_taken_out_of_the_middle_is_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let kek = Kek::generate().unwrap();
+    let mut store = SubjectKeys::open(fs(), dir.path(), &kek, false).unwrap();
+    make(&mut store, &["usr_1", "usr_2", "usr_3"]);
+    drop(store);
+    let path = dir.path().join(SUBJECT_KEYS_FILE);
+    let whole = std::fs::read(&path).unwrap();
+    // The header, then three frames: drop the second.
+    let first = auditlog_engine::codec::split_frame(&whole[32..]).unwrap().total;
+    let second = auditlog_engine::codec::split_frame(&whole[32 + first..])
+        .unwrap()
+        .total;
+    let mut without = whole[..32 + first].to_vec();
+    without.extend_from_slice(&whole[32 + first + second..]);
+    std::fs::write(&path, &without).unwrap();
+    let refused = SubjectKeys::open(fs(), dir.path(), &kek, true).unwrap_err();
+    assert!(refused.to_string().contains("MAC"), "{refused}");
+    // Entries in another order are refused as well.
+    let mut swapped = whole[..32].to_vec();
+    swapped.extend_from_slice(&whole[32 + first..32 + first + second]);
+    swapped.extend_from_slice(&whole[32..32 + first]);
+    swapped.extend_from_slice(&whole[32 + first + second..]);
+    std::fs::write(&path, &swapped).unwrap();
+    assert!(SubjectKeys::open(fs(), dir.path(), &kek, true).is_err());
 }

@@ -116,32 +116,27 @@ impl DataDir {
     }
 }
 
-/// `--kek-file FILE` or `AUDITLOG_KEK`: the key-encryption key of a log that seals
-/// personal data (docs/PRIVACY.md).
+/// `--kek-file FILE`, or the `AUDITLOG_KEK` environment variable: the key-encryption key
+/// of a log that seals personal data (docs/PRIVACY.md). Never taken as an argument, where
+/// `ps` would show it.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct KekArgs {
     /// The key-encryption key of a log that seals personal data: a file holding its 64
-    /// hex digits (keep it outside the data directory).
+    /// hex digits (keep it outside the data directory). Or set AUDITLOG_KEK to the digits.
     #[arg(long, value_name = "FILE")]
     kek_file: Option<PathBuf>,
-    /// The key-encryption key itself, as 64 hex digits (instead of --kek-file).
-    #[arg(
-        long = "kek",
-        env = "AUDITLOG_KEK",
-        hide_env_values = true,
-        hide = true
-    )]
-    kek_hex: Option<String>,
 }
 
 impl KekArgs {
     /// The KEK given, if any.
     pub(crate) fn load(&self) -> anyhow::Result<Option<auditlog_engine::privacy::Kek>> {
         use auditlog_engine::privacy::Kek;
-        match (&self.kek_file, &self.kek_hex) {
-            (Some(path), _) => Ok(Some(Kek::from_file(path)?)),
-            (None, Some(hex)) => Ok(Some(Kek::parse(hex).context("AUDITLOG_KEK")?)),
-            (None, None) => Ok(None),
+        if let Some(path) = &self.kek_file {
+            return Ok(Some(Kek::from_file(path)?));
+        }
+        match std::env::var("AUDITLOG_KEK") {
+            Ok(hex) => Ok(Some(Kek::parse(&hex).context("AUDITLOG_KEK")?)),
+            Err(_) => Ok(None),
         }
     }
 

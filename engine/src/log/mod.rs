@@ -236,7 +236,12 @@ impl Log {
                 self.alg()
             )));
         }
-        if batch.sealer.is_some() != self.shared.sealer.is_some() && !batch.is_empty() {
+        let same_sealer = match (&batch.sealer, &self.shared.sealer) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        if !same_sealer && !batch.is_empty() {
             return Err(Error::InvalidArgument(
                 "batch not prepared by this log (Log::batch): it seals personal data only if \
                  the log does"

@@ -18,7 +18,7 @@ use ring::aead::{Aad, LessSafeKey, Nonce};
 
 use super::Kek;
 use crate::Timestamp;
-use crate::codec::{FrameError, begin_frame, finish_frame, split_frame};
+use crate::codec::{begin_frame, finish_frame, split_frame};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::segment::{FORMAT_VERSION, unsupported_version};
 use crate::storage::{OpenMode, Storage, StorageFile, read_all, write_atomically_as};
@@ -29,17 +29,8 @@ pub const SUBJECT_KEYS_FILE: &str = "subjects";
 /// `\x89ALK\r\n\x1a\n`.
 const MAGIC: [u8; 8] = [0x89, b'A', b'L', b'K', b'\r', b'\n', 0x1a, b'\n'];
 const HEADER_BYTES: usize = 32;
-/// The largest entry, framed: a key entry of the longest subject id.
-const MAX_ENTRY_FRAME_BYTES: usize = crate::codec::FRAME_HEADER_BYTES
-    + 1
-    + 8
-    + 8
-    + 2
-    + MAX_SUBJECT_BYTES
-    + NONCE_BYTES
-    + 32
-    + TAG_BYTES
-    + MAC_BYTES;
+/// The most bytes one flush writes before it syncs them: how long a torn tail can be.
+const MAX_UNSYNCED_BYTES: usize = 64 << 10;
 /// The format version that introduced the key store.
 const FIRST_VERSION: u16 = 4;
 const MAC_BYTES: usize = 16;
@@ -115,6 +106,13 @@ pub struct SubjectKeys {
     erasures: Vec<Erasure>,
     /// Entries made but not yet written.
     pending: Vec<u8>,
+    /// The MAC of the last entry, written or pending (the header's check value before
+    /// the first): each entry's MAC covers it, so no entry can be taken out of the
+    /// middle, or moved, unnoticed.
+    last_mac: [u8; MAC_BYTES],
+    /// Each live key's entry as written (without its MAC), copied as it is when the
+    /// store is rewritten.
+    key_entries: HashMap<u64, Vec<u8>>,
     torn_tail: Option<u64>,
     read_only: bool,
     /// Set by a failed write: what reached the disk is unknown until a reopen.
@@ -177,6 +175,8 @@ impl SubjectKeys {
             used_ids: HashSet::new(),
             erasures: Vec::new(),
             pending: Vec::new(),
+            last_mac: kek.check_value(),
+            key_entries: HashMap::new(),
             torn_tail: None,
             read_only,
             failed: false,
@@ -271,6 +271,7 @@ impl SubjectKeys {
         let entry = self.encode_key(&key, nonce)?;
         self.push_entry(&entry)?;
         let id = key.id;
+        self.key_entries.insert(id, entry);
         self.apply_entry(Entry::Key(key));
         Ok(&self.keys[&id])
     }
@@ -332,13 +333,29 @@ impl SubjectKeys {
             Some(file) => Arc::clone(file),
             None => self.create().map_err(io)?,
         };
-        if let Err(e) = file
-            .write_all_at(&self.pending, self.len)
-            .and_then(|()| file.sync_data())
-        {
-            let _ = file.set_len(self.len);
-            self.failed = true;
-            return Err(io(e));
+        // Whole entries, at most MAX_UNSYNCED_BYTES at a time, each part synced before
+        // the next is written: a crash leaves at most that much unsynced at the end,
+        // which is all an open may take for a torn tail.
+        let mut written = 0;
+        while written < self.pending.len() {
+            let mut end = written;
+            while end < self.pending.len() {
+                let len = entry_frame_len(&self.pending[end..]);
+                if end > written && end + len - written > MAX_UNSYNCED_BYTES {
+                    break;
+                }
+                end += len;
+            }
+            let at = self.len + written as u64;
+            if let Err(e) = file
+                .write_all_at(&self.pending[written..end], at)
+                .and_then(|()| file.sync_data())
+            {
+                let _ = file.set_len(at);
+                self.failed = true;
+                return Err(io(e));
+            }
+            written = end;
         }
         self.len += self.pending.len() as u64;
         self.pending.clear();
@@ -367,24 +384,30 @@ impl SubjectKeys {
             tree_size,
         };
         let mut bytes = self.header().to_vec();
-        for key in self.keys.values().filter(|k| k.subject != subject) {
-            // Re-sealed with a fresh nonce: the old file's bytes are not reused.
-            let mut nonce = [0u8; NONCE_BYTES];
-            fill_random(&mut nonce)?;
-            let entry = self.encode_key(key, nonce)?;
-            self.frame_into(&mut bytes, &entry)?;
+        let mut mac = self.check;
+        // The other keys' entries as they are (sealed once, under their own nonces), in
+        // id order; then the blind index without the subject's; then every erasure.
+        let mut kept: Vec<&u64> = self.keys.keys().filter(|&&id| id != key_id).collect();
+        kept.sort_unstable();
+        for id in kept {
+            let entry = self.key_entries.get(id).ok_or_else(|| {
+                Error::InvalidArgument(format!("the entry of key {id:016x} is missing"))
+            })?;
+            mac = self.frame_into(&mut bytes, entry, &mac)?;
         }
-        for (token, ids) in &self.blind {
+        let mut tokens: Vec<_> = self.blind.iter().collect();
+        tokens.sort_unstable();
+        for (token, ids) in tokens {
             for &id in ids.iter().filter(|&&id| id != key_id) {
                 let mut payload = vec![KIND_BLIND];
                 payload.extend_from_slice(&id.to_le_bytes());
                 payload.extend_from_slice(token);
-                self.frame_into(&mut bytes, &payload)?;
+                mac = self.frame_into(&mut bytes, &payload, &mac)?;
             }
         }
         for e in self.erasures.iter().chain(std::iter::once(&erasure)) {
             let payload = encode_erasure(e);
-            self.frame_into(&mut bytes, &payload)?;
+            mac = self.frame_into(&mut bytes, &payload, &mac)?;
         }
         // The old file handle must not outlive the rename: appends go to the new file.
         self.file = None;
@@ -399,6 +422,8 @@ impl SubjectKeys {
             Error::io(format!("rewriting {}", self.path.display()), e)
         })?;
         self.len = bytes.len() as u64;
+        self.last_mac = mac;
+        self.key_entries.remove(&key_id);
         self.apply_entry(Entry::Erased(erasure.clone()));
         let file = self
             .storage
@@ -484,27 +509,38 @@ impl SubjectKeys {
         Ok(payload)
     }
 
-    /// Appends `payload` (with its MAC) to the pending entries.
+    /// Appends `payload` (with its MAC, chained to the last) to the pending entries.
     fn push_entry(&mut self, payload: &[u8]) -> Result<()> {
         let mut pending = std::mem::take(&mut self.pending);
-        let framed = self.frame_into(&mut pending, payload);
+        let framed = self.frame_into(&mut pending, payload, &self.last_mac);
         self.pending = pending;
-        framed
+        self.last_mac = framed?;
+        Ok(())
     }
 
-    /// Appends `payload ‖ MAC` as one record frame to `out`.
-    fn frame_into(&self, out: &mut Vec<u8>, payload: &[u8]) -> Result<()> {
+    /// Appends `payload ‖ MAC(previous MAC ‖ payload)` as one record frame to `out`;
+    /// the MAC.
+    fn frame_into(
+        &self,
+        out: &mut Vec<u8>,
+        payload: &[u8],
+        previous: &[u8; MAC_BYTES],
+    ) -> Result<[u8; MAC_BYTES]> {
         let start = begin_frame(out);
+        let mac = self.mac(previous, payload);
         out.extend_from_slice(payload);
-        out.extend_from_slice(&self.mac(payload));
+        out.extend_from_slice(&mac);
         finish_frame(out, start)
-            .map_err(|e| Error::InvalidArgument(format!("a key store entry: {e}")))
+            .map_err(|e| Error::InvalidArgument(format!("a key store entry: {e}")))?;
+        Ok(mac)
     }
 
-    fn mac(&self, payload: &[u8]) -> [u8; MAC_BYTES] {
-        let full = blake3::keyed_hash(&self.mac_key, payload);
+    fn mac(&self, previous: &[u8; MAC_BYTES], payload: &[u8]) -> [u8; MAC_BYTES] {
+        let mut hasher = blake3::Hasher::new_keyed(&self.mac_key);
+        hasher.update(previous);
+        hasher.update(payload);
         let mut mac = [0u8; MAC_BYTES];
-        mac.copy_from_slice(&full.as_bytes()[..MAC_BYTES]);
+        mac.copy_from_slice(&hasher.finalize().as_bytes()[..MAC_BYTES]);
         mac
     }
 
@@ -543,27 +579,26 @@ impl SubjectKeys {
         let mut at = HEADER_BYTES;
         while at < bytes.len() {
             let rest = &bytes[at..];
-            let frame = match split_frame(rest) {
+            // A frame that does not split or check within the last MAX_UNSYNCED_BYTES is
+            // the tail of an interrupted flush (a flush syncs no more at once); further
+            // from the end it is damage.
+            let frame = match split_frame(rest).and_then(|f| f.check().map(|()| f)) {
                 Ok(frame) => frame,
-                // A frame running past the end is the tail of an interrupted append, if
-                // it could be one entry; a longer rest is damage, not a tear.
-                Err(FrameError::Truncated { needed, .. }) if needed <= MAX_ENTRY_FRAME_BYTES => {
+                Err(_) if rest.len() <= MAX_UNSYNCED_BYTES => {
                     self.torn_tail = Some(rest.len() as u64);
                     break;
                 }
                 Err(e) => return Err(bad(at, &e.to_string())),
             };
-            if let Err(e) = frame.check() {
-                if at + frame.total == bytes.len() {
-                    self.torn_tail = Some(rest.len() as u64);
-                    break;
-                }
-                return Err(bad(at, &e.to_string()));
-            }
-            let entry = self
+            let (entry, mac) = self
                 .decode_entry(frame.payload)
                 .map_err(|why| bad(at, &why))?;
             self.check_order(&entry).map_err(|why| bad(at, why))?;
+            if let Entry::Key(key) = &entry {
+                let payload = &frame.payload[..frame.payload.len() - MAC_BYTES];
+                self.key_entries.insert(key.id, payload.to_vec());
+            }
+            self.last_mac = mac;
             self.apply_entry(entry);
             at += frame.total;
         }
@@ -592,7 +627,7 @@ impl SubjectKeys {
 
     /// One entry: its fields are read first (so a fuzzer reaches every check), then its
     /// MAC, then a key entry's seal is opened.
-    fn decode_entry(&self, framed: &[u8]) -> std::result::Result<Entry, String> {
+    fn decode_entry(&self, framed: &[u8]) -> std::result::Result<(Entry, [u8; MAC_BYTES]), String> {
         let split = framed
             .len()
             .checked_sub(MAC_BYTES)
@@ -638,11 +673,16 @@ impl SubjectKeys {
             }
             kind => return Err(format!("unknown entry kind {kind}")),
         };
-        if mac != self.mac(payload) {
-            return Err("an entry's MAC does not match (altered, or another KEK's)".into());
+        let expected = self.mac(&self.last_mac, payload);
+        if mac != expected {
+            return Err(
+                "an entry's MAC does not match (altered, moved, an entry before it taken out, \
+                 or another KEK's)"
+                    .into(),
+            );
         }
-        match entry {
-            Parsed::Ready(entry) => Ok(entry),
+        let entry = match entry {
+            Parsed::Ready(entry) => entry,
             Parsed::Key {
                 id,
                 created,
@@ -663,14 +703,15 @@ impl SubjectKeys {
                 let bytes: [u8; 32] = (&*opened)
                     .try_into()
                     .map_err(|_| "a subject key is not 32 bytes")?;
-                Ok(Entry::Key(SubjectKey {
+                Entry::Key(SubjectKey {
                     id,
                     subject,
                     created,
                     bytes,
-                }))
+                })
             }
-        }
+        };
+        Ok((entry, expected))
     }
 
     fn apply_entry(&mut self, entry: Entry) {
@@ -701,6 +742,11 @@ impl SubjectKeys {
             }
         }
     }
+}
+
+/// The length of the frame at the start of `frames` (pending entries, well formed).
+fn entry_frame_len(frames: &[u8]) -> usize {
+    split_frame(frames).map_or(frames.len(), |f| f.total)
 }
 
 fn encode_erasure(e: &Erasure) -> Vec<u8> {

@@ -29,11 +29,14 @@ pub const MAX_PERSONAL_FIELDS: usize = 32;
 pub const MAX_FIELD_NAME_BYTES: usize = 64;
 const TAG_BYTES: usize = 16;
 
-/// BLAKE3 key-derivation context of a subject key's nonce key.
+/// BLAKE3 key-derivation contexts of the keys derived from a subject key: the nonce key
+/// and the AES-256-GCM key (the subject key itself keys nothing).
 const NONCE_CONTEXT: &str = "auditlog 2026-11-27 sealed field nonce";
+const AES_CONTEXT: &str = "auditlog 2026-11-27 sealed field encryption";
 
-/// One event's personal fields, in the clear.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One event's personal fields, in the clear. Its `Debug` names the fields present, never
+/// their values.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Personal {
     /// `actor.email`.
     pub email: Option<String>,
@@ -64,6 +67,18 @@ pub struct Sealed {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("sealed personal fields: {0}")]
 pub struct SealError(&'static str);
+
+impl std::fmt::Debug for Personal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.metadata.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Personal")
+            .field("email", &self.email.as_ref().map(|_| ".."))
+            .field("ip_address", &self.ip_address.as_ref().map(|_| ".."))
+            .field("user_agent", &self.user_agent.as_ref().map(|_| ".."))
+            .field("metadata", &names)
+            .finish()
+    }
+}
 
 impl Personal {
     /// Whether there is nothing to seal.
@@ -290,8 +305,9 @@ impl Sealed {
 }
 
 fn aes(key: &SubjectKey) -> LessSafeKey {
-    // A subject key is 32 bytes, AES-256-GCM's key length: this cannot fail.
-    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.bytes()).unwrap_or_else(|_| unreachable!()))
+    let derived = blake3::derive_key(AES_CONTEXT, key.bytes());
+    // 32 bytes is AES-256-GCM's key length: this cannot fail.
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &derived).unwrap_or_else(|_| unreachable!()))
 }
 
 /// Metadata fields: each name with its value's JSON text, in order.

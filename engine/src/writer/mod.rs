@@ -364,6 +364,14 @@ impl Writer {
         if written_end > self.synced_len.load(Ordering::Acquire) + MAX_TORN_TAIL_BYTES {
             self.barrier()?;
         }
+        // The subject keys of the records about to be written are durable first: a
+        // record that reaches the file (even one a crash leaves unacknowledged) always
+        // has its key.
+        if let Some(sealer) = &self.shared.sealer
+            && let Err(e) = sealer.flush()
+        {
+            return Err(self.fail(format!("writing the subject key store failed: {e}")));
+        }
         if !self.buf.is_empty() {
             if let Err(e) = self.active.file.write_all_at(&self.buf, self.active.len) {
                 // Whatever part of the group landed was never acknowledged: cut it.

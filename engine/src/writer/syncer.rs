@@ -100,14 +100,6 @@ fn finish(
     recycle: &Recycle,
 ) -> Option<u64> {
     let mut why = failure.lock().clone();
-    // The keys of the records about to be synced are durable first: a durable record
-    // always has its key.
-    if why.is_none()
-        && let Some(sealer) = &shared.sealer
-        && let Err(e) = sealer.flush()
-    {
-        why = Some(format!("writing the subject key store failed: {e}"));
-    }
     if why.is_none() {
         // The newest file to sync holds the newest group; an older file in the same batch
         // was sealed (and synced) by the writer before it moved on.
