@@ -225,7 +225,9 @@ fn an_entry_taken_out_of_the_middle_is_noticed() {
     let path = dir.path().join(SUBJECT_KEYS_FILE);
     let whole = std::fs::read(&path).unwrap();
     // The header, then three frames: drop the second.
-    let first = auditlog_engine::codec::split_frame(&whole[32..]).unwrap().total;
+    let first = auditlog_engine::codec::split_frame(&whole[32..])
+        .unwrap()
+        .total;
     let second = auditlog_engine::codec::split_frame(&whole[32 + first..])
         .unwrap()
         .total;
