@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use auditlog_engine::checkpoint::{NoteVerifier, load_verifier};
+use auditlog_engine::privacy::Kek;
 use auditlog_engine::storage::FsStorage;
 use auditlog_engine::{CONFIG_FILE, Durability, Log, LogConfig, OpenOptions};
 use clap::Parser;
@@ -72,6 +73,11 @@ struct Args {
     /// Seconds that requests in flight get to finish after SIGTERM or SIGINT.
     #[arg(long, default_value_t = 10)]
     shutdown_grace: u64,
+    /// The key-encryption key of a log that seals personal data (docs/PRIVACY.md): a file
+    /// holding its 64 hex digits, outside the data directory. Or set AUDITLOG_KEK to the
+    /// digits.
+    #[arg(long, value_name = "FILE")]
+    kek_file: Option<PathBuf>,
 }
 
 /// What every handler shares.
@@ -190,6 +196,15 @@ fn open_log(args: &Args) -> anyhow::Result<Log> {
     let mut options = OpenOptions::new();
     if let Some(durability) = args.durability {
         options = options.durability(durability);
+    }
+    // From a file or the environment, never from the command line (`ps` shows it).
+    let kek = match (&args.kek_file, std::env::var("AUDITLOG_KEK")) {
+        (Some(path), _) => Some(Kek::from_file(path)?),
+        (None, Ok(hex)) => Some(Kek::parse(&hex).context("AUDITLOG_KEK")?),
+        (None, Err(_)) => None,
+    };
+    if let Some(kek) = kek {
+        options = options.kek(kek);
     }
     if args.data.join(CONFIG_FILE).exists() {
         options

@@ -360,3 +360,65 @@ async fn read_verbs_print_from_a_server_what_they_print_from_the_directory() {
     ]);
     assert!(err.contains("cannot be used with"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealing_log_is_served_only_with_its_kek_and_stores_no_personal_field_readably() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let kek = dir.path().join("kek");
+    let (data_arg, kek_arg) = (
+        data.to_str().expect("UTF-8 path"),
+        kek.to_str().expect("UTF-8 path"),
+    );
+    run(&["init", "--data", data_arg, "--seal", "--kek-file", kek_arg]);
+
+    // Without its KEK the server does not start.
+    let refused = Command::new(env!("CARGO_BIN_EXE_auditlogd"))
+        .args([
+            "--data",
+            data_arg,
+            "--grpc",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ])
+        .env_remove("AUDITLOG_KEK")
+        .output()
+        .expect("auditlogd runs");
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("key-encryption key"), "{why}");
+
+    let server = Server::start(&data, true, &["--kek-file", kek_arg]);
+    let admin = server.admin_key.clone().expect("admin key");
+    let events: Vec<pb::Event> = (0..50)
+        .map(|i| common::event(i, "org_a", &format!("usr_{}", i % 5), "document.read"))
+        .collect();
+    let mut ingest =
+        auditlog_proto::v1::ingest_service_client::IngestServiceClient::new(server.channel().await);
+    ingest
+        .ingest(common::authed(pb::IngestRequest { events }, &admin))
+        .await
+        .expect("ingested");
+    assert_eq!(count(&server, &admin, Some("org_a")).await, 50);
+    let (status, _) = server.terminate();
+    assert!(status.success());
+
+    let mut bytes = Vec::new();
+    let mut stack = vec![data.clone()];
+    while let Some(path) = stack.pop() {
+        for entry in std::fs::read_dir(&path).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                bytes.extend(std::fs::read(&path).expect("file"));
+            }
+        }
+    }
+    let readable = |s: &str| bytes.windows(s.len()).any(|w| w == s.as_bytes());
+    for personal in ["usr_1@example.com", "203.0.113.7", "test-client/1"] {
+        assert!(!readable(personal), "{personal} is readable");
+    }
+    assert!(readable("usr_1") && readable("document.read"));
+}
