@@ -30,6 +30,17 @@ fn sealing() -> LogConfig {
     }
 }
 
+/// A new sealing log in a temporary directory, with its KEK.
+fn sealing_log() -> (tempfile::TempDir, Kek, Log) {
+    let dir = tempfile::tempdir().unwrap();
+    let kek = Kek::generate().unwrap();
+    let log = OpenOptions::new()
+        .kek(kek.clone())
+        .create(dir.path(), &sealing())
+        .unwrap();
+    (dir, kek, log)
+}
+
 /// Every record payload of the log, in order, read from its segment files.
 fn payloads(dir: &Path) -> Vec<Vec<u8>> {
     let mut names: Vec<_> = std::fs::read_dir(dir.join("segments"))
@@ -100,17 +111,12 @@ fn expected(event: &Event<'_>) -> (Personal, Option<String>) {
         user_agent: owned(&event.user_agent),
         metadata: sealed,
     };
-    (personal, clear)
+    (personal, clear.map(std::borrow::Cow::into_owned))
 }
 
 #[test]
 fn personal_fields_are_stored_only_sealed_and_open_with_their_subject_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let kek = Kek::generate().unwrap();
-    let log = OpenOptions::new()
-        .kek(kek.clone())
-        .create(dir.path(), &sealing())
-        .unwrap();
+    let (dir, kek, log) = sealing_log();
     let all = events();
     append_all(&log, &all, 64);
     let root = log.root();
@@ -193,12 +199,7 @@ fn personal_fields_are_stored_only_sealed_and_open_with_their_subject_key() {
 
 #[test]
 fn a_retried_batch_of_sealed_events_is_stored_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let kek = Kek::generate().unwrap();
-    let log = OpenOptions::new()
-        .kek(kek.clone())
-        .create(dir.path(), &sealing())
-        .unwrap();
+    let (dir, kek, log) = sealing_log();
     let all = events();
     let with_ids: Vec<Event<'_>> = all[400..]
         .iter()
@@ -223,11 +224,7 @@ fn a_retried_batch_of_sealed_events_is_stored_once() {
 
 #[test]
 fn a_batch_not_made_by_a_sealing_log_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = OpenOptions::new()
-        .kek(Kek::generate().unwrap())
-        .create(dir.path(), &sealing())
-        .unwrap();
+    let (_dir, _kek, log) = sealing_log();
     let line = &events()[0];
     let mut batch = auditlog_engine::PreparedBatch::new(log.alg());
     batch.push(&parse_json(line.as_bytes()).unwrap()).unwrap();

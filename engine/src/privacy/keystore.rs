@@ -290,10 +290,7 @@ impl SubjectKeys {
         if !self.keys.contains_key(&key_id) {
             return Err(Error::InvalidArgument(format!("no live key {key_id:016x}")));
         }
-        let mut payload = vec![KIND_BLIND];
-        payload.extend_from_slice(&key_id.to_le_bytes());
-        payload.extend_from_slice(&token);
-        self.push_entry(&payload)?;
+        self.push_entry(&encode_blind(key_id, &token))?;
         self.apply_entry(Entry::Blind { key_id, token });
         Ok(())
     }
@@ -311,11 +308,6 @@ impl SubjectKeys {
         subjects.sort_unstable();
         subjects.dedup();
         subjects
-    }
-
-    /// Whether entries wait for [`flush`](Self::flush).
-    pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
     }
 
     /// Writes the buffered entries and fdatasyncs them: after it returns, every key
@@ -399,10 +391,7 @@ impl SubjectKeys {
         tokens.sort_unstable();
         for (token, ids) in tokens {
             for &id in ids.iter().filter(|&&id| id != key_id) {
-                let mut payload = vec![KIND_BLIND];
-                payload.extend_from_slice(&id.to_le_bytes());
-                payload.extend_from_slice(token);
-                mac = self.frame_into(&mut bytes, &payload, &mac)?;
+                mac = self.frame_into(&mut bytes, &encode_blind(id, token), &mac)?;
             }
         }
         for e in self.erasures.iter().chain(std::iter::once(&erasure)) {
@@ -747,6 +736,13 @@ impl SubjectKeys {
 /// The length of the frame at the start of `frames` (pending entries, well formed).
 fn entry_frame_len(frames: &[u8]) -> usize {
     split_frame(frames).map_or(frames.len(), |f| f.total)
+}
+
+fn encode_blind(key_id: u64, token: &[u8; 32]) -> Vec<u8> {
+    let mut payload = vec![KIND_BLIND];
+    payload.extend_from_slice(&key_id.to_le_bytes());
+    payload.extend_from_slice(token);
+    payload
 }
 
 fn encode_erasure(e: &Erasure) -> Vec<u8> {

@@ -30,12 +30,10 @@ impl Sealer {
     /// placeholder: kind 3 if it has personal fields, else kind 2. New keys and
     /// blind-index entries wait in the key store for the writer's next flush.
     pub(crate) fn encode(&self, event: &Event<'_>, out: &mut Vec<u8>) -> Result<()> {
+        // Borrowed unless a personal field comes out of it: no copy per event.
         let (clear_metadata, sealed_metadata) = match &event.metadata {
-            Some(text) if !self.personal_metadata.is_empty() => {
-                split_metadata(text, &self.personal_metadata)
-                    .map_err(|e| Error::InvalidArgument(format!("metadata: {e}")))?
-            }
-            Some(text) => (Some(text.to_string()), Vec::new()),
+            Some(text) => split_metadata(text, &self.personal_metadata)
+                .map_err(|e| Error::InvalidArgument(format!("metadata: {e}")))?,
             None => (None, Vec::new()),
         };
         let owned = |s: &Option<Cow<'_, str>>| s.as_deref().map(str::to_owned);
@@ -61,7 +59,7 @@ impl Sealer {
             actor_email: None,
             ip_address: None,
             user_agent: None,
-            metadata: clear_metadata.map(Cow::Owned),
+            metadata: clear_metadata,
             ..event.clone()
         };
         encode_sealed_record_into(&clear, TenantLink::First, out, |aad| {
