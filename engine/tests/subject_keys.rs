@@ -31,6 +31,68 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// A subject's key with the address last noted needs nothing written (the producers'
+/// fast path); a new address is noted, and both stay searchable.
+#[test]
+fn a_known_subject_and_address_need_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let kek = Kek::generate().unwrap();
+    let mut store = SubjectKeys::open(fs(), dir.path(), &kek, false).unwrap();
+    assert!(store.known("usr_1", None).is_none());
+    let id = make(&mut store, &["usr_1"])[0].0;
+    assert_eq!(store.known("usr_1", None).map(|k| k.id), Some(id));
+    assert!(store.known("usr_1", Some("a@example.com")).is_none());
+    store.note_email(id, "a@example.com").unwrap();
+    assert!(store.has_pending());
+    store.flush().unwrap();
+    assert!(!store.has_pending());
+    assert_eq!(
+        store.known("usr_1", Some("a@example.com")).map(|k| k.id),
+        Some(id)
+    );
+    // Noting the same address again writes nothing; a new one is written.
+    store.note_email(id, "a@example.com").unwrap();
+    assert!(!store.has_pending());
+    store.note_email(id, "b@example.com").unwrap();
+    assert!(store.has_pending());
+    assert!(store.known("usr_1", Some("a@example.com")).is_none());
+    store.flush().unwrap();
+    assert_eq!(store.subjects_with_email("a@example.com"), ["usr_1"]);
+    assert_eq!(store.subjects_with_email("b@example.com"), ["usr_1"]);
+}
+
+/// More new keys at once than may sit unsynced (64 KiB) are written in synced parts,
+/// and all of them are there after a reopen.
+#[test]
+fn more_keys_than_one_unsynced_part_are_all_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let kek = Kek::generate().unwrap();
+    let mut store = SubjectKeys::open(fs(), dir.path(), &kek, false).unwrap();
+    let subjects: Vec<String> = (0..3000).map(|i| format!("usr_{i:08}")).collect();
+    let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
+    let keys = make(&mut store, &subjects);
+    // A second round, written without a sync and then synced, as the log does.
+    let more: Vec<(u64, [u8; 32])> = (0..3000)
+        .map(|i| {
+            let key = store.key_for(&format!("svc_{i:08}")).unwrap();
+            (key.id, *key.bytes())
+        })
+        .collect();
+    store.write().unwrap();
+    store.sync().unwrap();
+    drop(store);
+
+    let len = std::fs::metadata(dir.path().join(SUBJECT_KEYS_FILE))
+        .unwrap()
+        .len();
+    assert!(len > 2 * (64 << 10), "{len} bytes");
+    let store = SubjectKeys::open(fs(), dir.path(), &kek, true).unwrap();
+    assert_eq!(store.torn_tail(), None);
+    for (id, bytes) in keys.iter().chain(&more) {
+        assert_eq!(store.key(*id).unwrap().bytes(), bytes);
+    }
+}
+
 #[test]
 fn keys_survive_a_reopen_and_only_their_kek_opens_them() {
     let dir = tempfile::tempdir().unwrap();

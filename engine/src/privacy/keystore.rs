@@ -44,7 +44,6 @@ const KIND_BLIND: u8 = 2;
 const KIND_ERASED: u8 = 3;
 
 /// One subject's key.
-#[derive(Clone, PartialEq, Eq)]
 pub struct SubjectKey {
     /// Names this key in sealed records: random, never reused in one store.
     pub id: u64,
@@ -53,6 +52,9 @@ pub struct SubjectKey {
     /// When it was made.
     pub created: Timestamp,
     bytes: [u8; 32],
+    /// The keys sealing uses, derived once (a key schedule per event would cost more
+    /// than the encryption).
+    pub(crate) derived: super::seal::DerivedKeys,
 }
 
 impl std::fmt::Debug for SubjectKey {
@@ -65,6 +67,16 @@ impl std::fmt::Debug for SubjectKey {
 }
 
 impl SubjectKey {
+    fn new(id: u64, subject: String, created: Timestamp, bytes: [u8; 32]) -> SubjectKey {
+        SubjectKey {
+            id,
+            subject,
+            created,
+            derived: super::seal::DerivedKeys::of(&bytes),
+            bytes,
+        }
+    }
+
     /// The 32 key bytes.
     pub fn bytes(&self) -> &[u8; 32] {
         &self.bytes
@@ -91,14 +103,16 @@ pub struct SubjectKeys {
     file: Option<Arc<dyn StorageFile>>,
     /// Bytes of the file that hold whole entries.
     len: u64,
+    /// Bytes of the file known to be on disk.
+    synced_len: u64,
     wrap: LessSafeKey,
     mac_key: [u8; 32],
     blind_key: [u8; 32],
     check: [u8; 16],
     /// Every live key by id.
-    keys: HashMap<u64, SubjectKey>,
+    keys: HashMap<u64, Arc<SubjectKey>>,
     /// The live key of each subject.
-    current: HashMap<String, u64>,
+    current: HashMap<String, Live>,
     /// Blind-index token → the keys (so subjects) it was seen with.
     blind: HashMap<[u8; 32], Vec<u64>>,
     /// Every id ever used (live or erased): a new key never takes one.
@@ -117,6 +131,7 @@ pub struct SubjectKeys {
     read_only: bool,
     /// Set by a failed write: what reached the disk is unknown until a reopen.
     failed: bool,
+    random: RandomPool,
 }
 
 impl std::fmt::Debug for SubjectKeys {
@@ -126,6 +141,35 @@ impl std::fmt::Debug for SubjectKeys {
             .field("keys", &self.keys.len())
             .field("erasures", &self.erasures.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// A subject's live key, and the e-mail address last noted with it: the address an
+/// event brings is almost always that one, and then neither the blind token nor the
+/// store's lock for writing is needed (the address is in memory only, and gone with the
+/// key at erasure).
+struct Live {
+    key: Arc<SubjectKey>,
+    last_email: Option<Box<str>>,
+}
+
+/// Bytes of the store written but not yet known to be on disk (see
+/// [`SubjectKeys::unsynced`]).
+pub struct Unsynced {
+    file: Arc<dyn StorageFile>,
+    len: u64,
+}
+
+impl std::fmt::Debug for Unsynced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unsynced").field("len", &self.len).finish()
+    }
+}
+
+impl Unsynced {
+    /// fdatasyncs the bytes.
+    pub fn sync_data(&self) -> std::io::Result<()> {
+        self.file.sync_data()
     }
 }
 
@@ -144,7 +188,7 @@ enum Parsed<'a> {
 
 /// One decoded entry.
 enum Entry {
-    Key(SubjectKey),
+    Key(Box<SubjectKey>),
     Blind { key_id: u64, token: [u8; 32] },
     Erased(Erasure),
 }
@@ -165,6 +209,7 @@ impl SubjectKeys {
             path: keys_dir.join(SUBJECT_KEYS_FILE),
             file: None,
             len: 0,
+            synced_len: 0,
             wrap: kek.wrapping_key(),
             mac_key: kek.mac_key(),
             blind_key: kek.blind_key(),
@@ -180,6 +225,7 @@ impl SubjectKeys {
             torn_tail: None,
             read_only,
             failed: false,
+            random: RandomPool::default(),
         };
         if !store.storage.exists(&store.path) {
             return Ok(store);
@@ -233,37 +279,30 @@ impl SubjectKeys {
     }
 
     /// The key of id `key_id`, unless it was erased (or never existed).
-    pub fn key(&self, key_id: u64) -> Option<&SubjectKey> {
+    pub fn key(&self, key_id: u64) -> Option<&Arc<SubjectKey>> {
         self.keys.get(&key_id)
     }
 
     /// `subject`'s live key, made (and buffered for the next [`flush`](Self::flush)) if
     /// it has none: its first event, or its first after an erasure.
-    pub fn key_for(&mut self, subject: &str) -> Result<&SubjectKey> {
+    pub fn key_for(&mut self, subject: &str) -> Result<&Arc<SubjectKey>> {
         if subject.is_empty() || subject.len() > MAX_SUBJECT_BYTES {
             return Err(Error::InvalidArgument(format!(
                 "a subject id is 1 to {MAX_SUBJECT_BYTES} bytes"
             )));
         }
         self.writable()?;
-        if let Some(id) = self.current.get(subject).copied()
-            && self.keys.contains_key(&id)
-        {
-            return Ok(&self.keys[&id]);
+        if self.current.contains_key(subject) {
+            return Ok(&self.current[subject].key);
         }
         let mut random = [0u8; 8 + 32 + NONCE_BYTES];
         let key = loop {
-            fill_random(&mut random)?;
+            self.random.fill(&mut random)?;
             let id = u64::from_le_bytes(random[..8].try_into().unwrap_or_default());
             if !self.used_ids.contains(&id) {
                 let mut bytes = [0u8; 32];
                 bytes.copy_from_slice(&random[8..40]);
-                break SubjectKey {
-                    id,
-                    subject: subject.to_owned(),
-                    created: Timestamp::now(),
-                    bytes,
-                };
+                break SubjectKey::new(id, subject.to_owned(), Timestamp::now(), bytes);
             }
         };
         let mut nonce = [0u8; NONCE_BYTES];
@@ -272,26 +311,40 @@ impl SubjectKeys {
         self.push_entry(&entry)?;
         let id = key.id;
         self.key_entries.insert(id, entry);
-        self.apply_entry(Entry::Key(key));
+        self.apply_entry(Entry::Key(Box::new(key)));
         Ok(&self.keys[&id])
+    }
+
+    /// `subject`'s live key if it has one and `email` (if any) is the address last
+    /// noted with it: then sealing an event needs nothing written.
+    pub fn known(&self, subject: &str, email: Option<&str>) -> Option<&Arc<SubjectKey>> {
+        let live = self.current.get(subject)?;
+        match email {
+            Some(email) if live.last_email.as_deref() != Some(email) => None,
+            _ => Some(&live.key),
+        }
     }
 
     /// Notes that `email` belongs to the subject of key `key_id` (the blind index: a
     /// keyed hash of the address, never the address), buffered like a new key.
     pub fn note_email(&mut self, key_id: u64, email: &str) -> Result<()> {
+        let Some(subject) = self.keys.get(&key_id).map(|k| k.subject.clone()) else {
+            return Err(Error::InvalidArgument(format!("no live key {key_id:016x}")));
+        };
         let token = self.blind_token(email);
-        if self
+        if !self
             .blind
             .get(&token)
             .is_some_and(|ids| ids.contains(&key_id))
         {
-            return Ok(());
+            self.push_entry(&encode_blind(key_id, &token))?;
+            self.apply_entry(Entry::Blind { key_id, token });
         }
-        if !self.keys.contains_key(&key_id) {
-            return Err(Error::InvalidArgument(format!("no live key {key_id:016x}")));
+        if let Some(live) = self.current.get_mut(&subject)
+            && live.key.id == key_id
+        {
+            live.last_email = Some(email.into());
         }
-        self.push_entry(&encode_blind(key_id, &token))?;
-        self.apply_entry(Entry::Blind { key_id, token });
         Ok(())
     }
 
@@ -311,10 +364,19 @@ impl SubjectKeys {
     }
 
     /// Writes the buffered entries and fdatasyncs them: after it returns, every key
-    /// handed out is durable. On failure nothing of them counts (the part written is cut
-    /// off where possible) and the store refuses further appends until reopened,
-    /// because what reached the disk is unknown.
+    /// handed out is durable. On failure the store refuses further appends until
+    /// reopened, because what reached the disk is unknown.
     pub fn flush(&mut self) -> Result<()> {
+        self.write()?;
+        self.sync()
+    }
+
+    /// Writes the buffered entries without waiting for the disk (but never leaving more
+    /// than `MAX_UNSYNCED_BYTES` unsynced: it syncs first when they would be, so a crash
+    /// leaves at most that much torn at the end, all an open may take for a torn tail).
+    /// The log writes a group's new keys so before the group's records, and
+    /// [`sync`](Self::sync)s them before the records' fdatasync.
+    pub fn write(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -325,32 +387,82 @@ impl SubjectKeys {
             Some(file) => Arc::clone(file),
             None => self.create().map_err(io)?,
         };
-        // Whole entries, at most MAX_UNSYNCED_BYTES at a time, each part synced before
-        // the next is written: a crash leaves at most that much unsynced at the end,
-        // which is all an open may take for a torn tail.
         let mut written = 0;
         while written < self.pending.len() {
             let mut end = written;
             while end < self.pending.len() {
                 let len = entry_frame_len(&self.pending[end..]);
-                if end > written && end + len - written > MAX_UNSYNCED_BYTES {
+                let unsynced = self.len - self.synced_len + (end + len - written) as u64;
+                // One entry always goes, even alone over the bound (none is near it).
+                if unsynced > MAX_UNSYNCED_BYTES as u64
+                    && self.len + (end - written) as u64 > self.synced_len
+                {
                     break;
                 }
                 end += len;
             }
-            let at = self.len + written as u64;
-            if let Err(e) = file
-                .write_all_at(&self.pending[written..end], at)
-                .and_then(|()| file.sync_data())
-            {
-                let _ = file.set_len(at);
+            if end == written {
+                // Not even one more entry fits unsynced: sync what is written first.
+                self.sync()?;
+                continue;
+            }
+            if let Err(e) = file.write_all_at(&self.pending[written..end], self.len) {
+                let _ = file.set_len(self.len);
                 self.failed = true;
                 return Err(io(e));
             }
+            self.len += (end - written) as u64;
             written = end;
         }
-        self.len += self.pending.len() as u64;
         self.pending.clear();
+        Ok(())
+    }
+
+    /// Whether entries wait for [`write`](Self::write).
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// fdatasyncs what [`write`](Self::write) wrote.
+    pub fn sync(&mut self) -> Result<()> {
+        match self.unsynced()? {
+            Some(unsynced) => {
+                let done = unsynced.sync_data();
+                self.synced(unsynced, done)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// What [`sync`](Self::sync) would fdatasync, if anything: a caller that shares the
+    /// store syncs it without holding the store, then reports with
+    /// [`synced`](Self::synced).
+    pub fn unsynced(&self) -> Result<Option<Unsynced>> {
+        if self.len == self.synced_len {
+            return Ok(None);
+        }
+        self.writable()?;
+        Ok(self.file.as_ref().map(|file| Unsynced {
+            file: Arc::clone(file),
+            len: self.len,
+        }))
+    }
+
+    /// Records the outcome of syncing `unsynced`: on failure the store refuses further
+    /// appends until reopened.
+    pub fn synced(&mut self, unsynced: Unsynced, done: std::io::Result<()>) -> Result<()> {
+        if let Err(e) = done {
+            self.failed = true;
+            return Err(Error::io(format!("syncing {}", self.path.display()), e));
+        }
+        // An erasure may have replaced the file meanwhile (and synced its own).
+        if self
+            .file
+            .as_ref()
+            .is_some_and(|f| Arc::ptr_eq(f, &unsynced.file))
+        {
+            self.synced_len = self.synced_len.max(unsynced.len);
+        }
         Ok(())
     }
 
@@ -366,7 +478,7 @@ impl SubjectKeys {
     ) -> Result<Option<Erasure>> {
         self.writable()?;
         self.flush()?;
-        let Some(key_id) = self.current.get(subject).copied() else {
+        let Some(key_id) = self.current.get(subject).map(|live| live.key.id) else {
             return Ok(None);
         };
         let erasure = Erasure {
@@ -411,6 +523,7 @@ impl SubjectKeys {
             Error::io(format!("rewriting {}", self.path.display()), e)
         })?;
         self.len = bytes.len() as u64;
+        self.synced_len = self.len;
         self.last_mac = mac;
         self.key_entries.remove(&key_id);
         self.apply_entry(Entry::Erased(erasure.clone()));
@@ -471,6 +584,7 @@ impl SubjectKeys {
         )?;
         let file = self.storage.open(&self.path, OpenMode::ReadWrite)?;
         self.len = HEADER_BYTES as u64;
+        self.synced_len = self.len;
         self.file = Some(Arc::clone(&file));
         Ok(file)
     }
@@ -592,6 +706,7 @@ impl SubjectKeys {
             at += frame.total;
         }
         self.len = at as u64;
+        self.synced_len = self.len;
         Ok(())
     }
 
@@ -692,12 +807,7 @@ impl SubjectKeys {
                 let bytes: [u8; 32] = (&*opened)
                     .try_into()
                     .map_err(|_| "a subject key is not 32 bytes")?;
-                Entry::Key(SubjectKey {
-                    id,
-                    subject,
-                    created,
-                    bytes,
-                })
+                Entry::Key(Box::new(SubjectKey::new(id, subject, created, bytes)))
             }
         };
         Ok((entry, expected))
@@ -707,7 +817,12 @@ impl SubjectKeys {
         match entry {
             Entry::Key(key) => {
                 self.used_ids.insert(key.id);
-                self.current.insert(key.subject.clone(), key.id);
+                let key: Arc<SubjectKey> = Arc::from(key);
+                let live = Live {
+                    key: Arc::clone(&key),
+                    last_email: None,
+                };
+                self.current.insert(key.subject.clone(), live);
                 self.keys.insert(key.id, key);
             }
             Entry::Blind { key_id, token } => {
@@ -719,7 +834,10 @@ impl SubjectKeys {
             Entry::Erased(erasure) => {
                 self.used_ids.insert(erasure.key_id);
                 if self.keys.remove(&erasure.key_id).is_some()
-                    && self.current.get(&erasure.subject) == Some(&erasure.key_id)
+                    && self
+                        .current
+                        .get(&erasure.subject)
+                        .is_some_and(|live| live.key.id == erasure.key_id)
                 {
                     self.current.remove(&erasure.subject);
                 }
@@ -760,9 +878,39 @@ fn put_subject(out: &mut Vec<u8>, subject: &str) {
     out.extend_from_slice(subject.as_bytes());
 }
 
-fn fill_random(out: &mut [u8]) -> Result<()> {
-    getrandom::fill(out)
-        .map_err(|e| Error::io("drawing random bytes", std::io::Error::other(e.to_string())))
+/// Randomness from the operating system, drawn 4 KiB at a time: a new key needs 52
+/// bytes, and a system call per key was a tenth of the cost of sealing a new subject's
+/// event. Bytes handed out are wiped from the pool.
+struct RandomPool {
+    bytes: Box<[u8; 4096]>,
+    used: usize,
+}
+
+impl Default for RandomPool {
+    fn default() -> RandomPool {
+        RandomPool {
+            bytes: Box::new([0; 4096]),
+            used: 4096,
+        }
+    }
+}
+
+impl RandomPool {
+    fn fill(&mut self, out: &mut [u8]) -> Result<()> {
+        for chunk in out.chunks_mut(self.bytes.len()) {
+            if self.bytes.len() - self.used < chunk.len() {
+                getrandom::fill(&mut self.bytes[..]).map_err(|e| {
+                    Error::io("drawing random bytes", std::io::Error::other(e.to_string()))
+                })?;
+                self.used = 0;
+            }
+            let taken = &mut self.bytes[self.used..self.used + chunk.len()];
+            chunk.copy_from_slice(taken);
+            taken.fill(0);
+            self.used += chunk.len();
+        }
+        Ok(())
+    }
 }
 
 /// Reads an entry's fields in order; every read is bounds-checked.

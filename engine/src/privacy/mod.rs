@@ -11,7 +11,7 @@ mod seal;
 mod sealer;
 
 pub use kek::Kek;
-pub use keystore::{Erasure, SUBJECT_KEYS_FILE, SubjectKey, SubjectKeys};
+pub use keystore::{Erasure, SUBJECT_KEYS_FILE, SubjectKey, SubjectKeys, Unsynced};
 pub use seal::{
     Fields, MAX_FIELD_NAME_BYTES, MAX_PERSONAL_FIELDS, Personal, SealError, Sealed, merge_metadata,
     split_metadata,

@@ -36,6 +36,25 @@ const TAG_BYTES: usize = 16;
 const NONCE_CONTEXT: &str = "auditlog 2026-11-27 sealed field nonce";
 const AES_CONTEXT: &str = "auditlog 2026-11-27 sealed field encryption";
 
+/// The keys derived from a subject key: the nonce key and the AES-256-GCM key.
+pub(crate) struct DerivedKeys {
+    nonce: [u8; 32],
+    aes: LessSafeKey,
+}
+
+impl DerivedKeys {
+    pub(crate) fn of(subject_key: &[u8; 32]) -> DerivedKeys {
+        let aes = blake3::derive_key(AES_CONTEXT, subject_key);
+        DerivedKeys {
+            nonce: blake3::derive_key(NONCE_CONTEXT, subject_key),
+            // 32 bytes is AES-256-GCM's key length: this cannot fail.
+            aes: LessSafeKey::new(
+                UnboundKey::new(&AES_256_GCM, &aes).unwrap_or_else(|_| unreachable!()),
+            ),
+        }
+    }
+}
+
 /// One event's personal fields, in the clear. Its `Debug` names the fields present, never
 /// their values.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -185,15 +204,16 @@ impl Sealed {
             ciphertext: personal.encode(),
         };
         let aad = sealed.aad(clear);
-        let nonce_key = blake3::derive_key(NONCE_CONTEXT, key.bytes());
-        let mut hasher = blake3::Hasher::new_keyed(&nonce_key);
+        let mut hasher = blake3::Hasher::new_keyed(&key.derived.nonce);
         hasher.update(&(aad.len() as u64).to_le_bytes());
         hasher.update(&aad);
         hasher.update(&sealed.ciphertext);
         sealed
             .nonce
             .copy_from_slice(&hasher.finalize().as_bytes()[..NONCE_BYTES]);
-        let tag = aes(key)
+        let tag = key
+            .derived
+            .aes
             .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(sealed.nonce),
                 Aad::from(&aad[..]),
@@ -214,7 +234,9 @@ impl Sealed {
         }
         let aad = self.aad(clear);
         let mut buffer = self.ciphertext.clone();
-        let plain = aes(key)
+        let plain = key
+            .derived
+            .aes
             .open_in_place(
                 Nonce::assume_unique_for_key(self.nonce),
                 Aad::from(&aad[..]),
@@ -304,12 +326,6 @@ impl Sealed {
     pub fn has_user_agent(&self) -> bool {
         self.present & HAS_USER_AGENT != 0
     }
-}
-
-fn aes(key: &SubjectKey) -> LessSafeKey {
-    let derived = blake3::derive_key(AES_CONTEXT, key.bytes());
-    // 32 bytes is AES-256-GCM's key length: this cannot fail.
-    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &derived).unwrap_or_else(|_| unreachable!()))
 }
 
 /// Metadata fields: each name with its value's JSON text, in order.

@@ -3,10 +3,11 @@
 //! a kind 3 record; an event with no personal field is stored as a plain record.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 
-use super::{Personal, Sealed, SubjectKeys, split_metadata};
+use super::{Personal, Sealed, SubjectKey, SubjectKeys, split_metadata};
 use crate::codec::{RecordError, TenantLink, encode_record_into, encode_sealed_record_into};
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -14,14 +15,16 @@ use crate::event::Event;
 /// The key store of a sealing log and the metadata fields it treats as personal.
 #[derive(Debug)]
 pub(crate) struct Sealer {
-    pub(crate) keys: Mutex<SubjectKeys>,
+    /// Read by every producer for a known subject; written for a new subject or
+    /// address, and by the writer and the sync stage (never across an fdatasync).
+    pub(crate) keys: RwLock<SubjectKeys>,
     personal_metadata: Vec<String>,
 }
 
 impl Sealer {
     pub(crate) fn new(keys: SubjectKeys, personal_metadata: Vec<String>) -> Sealer {
         Sealer {
-            keys: Mutex::new(keys),
+            keys: RwLock::new(keys),
             personal_metadata,
         }
     }
@@ -47,14 +50,7 @@ impl Sealer {
             encode_record_into(event, TenantLink::First, out);
             return Ok(());
         }
-        let key = {
-            let mut keys = self.keys.lock();
-            let key = keys.key_for(&event.actor_id)?.clone();
-            if let Some(email) = &personal.email {
-                keys.note_email(key.id, email)?;
-            }
-            key
-        };
+        let key = self.key_for(&event.actor_id, personal.email.as_deref())?;
         let clear = Event {
             actor_email: None,
             ip_address: None,
@@ -70,8 +66,38 @@ impl Sealer {
         .map_err(|e| Error::InvalidArgument(format!("sealing an event: {e}")))
     }
 
-    /// Makes every key handed out durable (before the records sealed with them are).
-    pub(crate) fn flush(&self) -> Result<()> {
-        self.keys.lock().flush()
+    /// The subject's key (made on its first event), with `email` in the blind index.
+    fn key_for(&self, subject: &str, email: Option<&str>) -> Result<Arc<SubjectKey>> {
+        if let Some(key) = self.keys.read().known(subject, email) {
+            return Ok(Arc::clone(key));
+        }
+        let mut keys = self.keys.write();
+        let key = Arc::clone(keys.key_for(subject)?);
+        if let Some(email) = email {
+            keys.note_email(key.id, email)?;
+        }
+        Ok(key)
+    }
+
+    /// Writes the keys handed out so far (before the records sealed with them are
+    /// written, so that a process that dies leaves no record without its key in the
+    /// page cache).
+    pub(crate) fn write(&self) -> Result<()> {
+        // Most groups bring no new key: then producers are not held up at all.
+        if !self.keys.read().has_pending() {
+            return Ok(());
+        }
+        self.keys.write().write()
+    }
+
+    /// Makes the keys written durable (before the records sealed with them are synced
+    /// and acknowledged).
+    pub(crate) fn sync(&self) -> Result<()> {
+        let Some(unsynced) = self.keys.read().unsynced()? else {
+            return Ok(());
+        };
+        // Producers go on sealing (and the writer writing) while the disk works.
+        let done = unsynced.sync_data();
+        self.keys.write().synced(unsynced, done)
     }
 }

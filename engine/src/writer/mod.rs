@@ -364,11 +364,11 @@ impl Writer {
         if written_end > self.synced_len.load(Ordering::Acquire) + MAX_TORN_TAIL_BYTES {
             self.barrier()?;
         }
-        // The subject keys of the records about to be written are durable first: a
-        // record that reaches the file (even one a crash leaves unacknowledged) always
-        // has its key.
+        // The subject keys of the records about to be written are written first (the
+        // sync stage makes them durable before the records): a record a process leaves
+        // behind when it dies always has its key.
         if let Some(sealer) = &self.shared.sealer
-            && let Err(e) = sealer.flush()
+            && let Err(e) = sealer.write()
         {
             return Err(self.fail(format!("writing the subject key store failed: {e}")));
         }

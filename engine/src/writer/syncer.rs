@@ -100,6 +100,15 @@ fn finish(
     recycle: &Recycle,
 ) -> Option<u64> {
     let mut why = failure.lock().clone();
+    // The subject keys of these records are durable before the records are: an
+    // acknowledged record always has its key on disk.
+    if why.is_none()
+        && commits.iter().any(|c| c.sync)
+        && let Some(sealer) = &shared.sealer
+        && let Err(e) = sealer.sync()
+    {
+        why = Some(format!("syncing the subject key store failed: {e}"));
+    }
     if why.is_none() {
         // The newest file to sync holds the newest group; an older file in the same batch
         // was sealed (and synced) by the writer before it moved on.
