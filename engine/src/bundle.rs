@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::{
     Checkpoint, NoteError, NoteVerifier, SignedCheckpoint, base64_hash, load_verifier,
 };
-use crate::codec::{TenantLink, encode_record_into};
+use crate::codec::{TenantLink, encode_record_into, encode_sealed_record_into};
 use crate::error::{Error, Result};
 use crate::event::{Event, Timestamp, parse_json};
 use crate::heads::{HeadProof, head_leaf};
@@ -23,8 +23,8 @@ use crate::merkle::{
     Hash, HashAlg, MultiproofError, ProofError, verify_inclusion, verify_multiproof,
 };
 
-/// The bundle format this build writes.
-pub const BUNDLE_VERSION: u32 = 2;
+/// The bundle format this build writes (3: an event line may carry a sealed block).
+pub const BUNDLE_VERSION: u32 = 3;
 /// The oldest bundle format this build reads (version 1 lines carry no tenant link).
 pub const OLDEST_BUNDLE_VERSION: u32 = 1;
 
@@ -221,16 +221,17 @@ pub fn write_bundle(
     let mut record = Vec::with_capacity(512);
     let end = selection.to_seq.unwrap_or(u64::MAX).min(tree_size);
     log.scan_records(selection.from_seq..end, time, |seq, stored| {
-        let (event, link) = (stored.event, stored.tenant_link);
-        if !selection.admits(&time, seq, &event) {
+        let (event, link) = (&stored.event, stored.tenant_link);
+        if !selection.admits(&time, seq, event) {
             return Ok(true);
         }
         record.clear();
-        encode_record_into(&event, link, &mut record);
+        encode_bundled_record(event, link, stored.sealed, &mut record)
+            .map_err(|e| Error::InvalidArgument(format!("record {seq}: {e}")))?;
         leaves.push((seq, alg.hash_leaf(&record)));
         links.push(link);
         line.clear();
-        write_event_line(seq, link, &event, &mut line);
+        write_event_line(seq, link, stored.sealed, event, &mut line);
         counter.write_all(&line).map_err(io)?;
         Ok(true)
     })?;
@@ -320,7 +321,13 @@ impl Completeness {
 
 /// `{"seq":N,"tenant_prev":P,` then the event's JSON: the line of one event (no
 /// `tenant_prev` for an unlinked record, `null` for the tenant's first event).
-fn write_event_line(seq: u64, link: TenantLink, event: &Event<'_>, out: &mut Vec<u8>) {
+fn write_event_line(
+    seq: u64,
+    link: TenantLink,
+    sealed: Option<&[u8]>,
+    event: &Event<'_>,
+    out: &mut Vec<u8>,
+) {
     out.extend_from_slice(format!("{{\"seq\":{seq},").as_bytes());
     match link {
         TenantLink::Unlinked => {}
@@ -328,6 +335,9 @@ fn write_event_line(seq: u64, link: TenantLink, event: &Event<'_>, out: &mut Vec
         TenantLink::Previous(p) => {
             out.extend_from_slice(format!("\"tenant_prev\":{p},").as_bytes());
         }
+    }
+    if let Some(block) = sealed {
+        out.extend_from_slice(format!("\"sealed\":\"{}\",", BASE64.encode(block)).as_bytes());
     }
     let start = out.len();
     event.write_json(None, out);
@@ -541,7 +551,7 @@ pub fn verify_bundle(
             ));
         }
         let line = text.trim_end_matches('\n');
-        let Some((seq, link, event_json)) = split_event_line(line) else {
+        let Some((seq, link, sealed, event_json)) = split_event_line(line) else {
             let trailer: Trailer = serde_json::from_str(line).map_err(|e| {
                 malformed(line_no, format!("neither an event nor the proof line: {e}"))
             })?;
@@ -554,7 +564,8 @@ pub fn verify_bundle(
             return Err(BundleError::OutsideSelection { line: line_no, seq });
         }
         record.clear();
-        encode_record_into(&event, link, &mut record);
+        encode_bundled_record(&event, link, sealed.as_deref(), &mut record)
+            .map_err(|e| malformed(line_no, format!("event {seq}: {e}")))?;
         leaves.push((seq, alg.hash_leaf(&record)));
         links.push(link);
     };
@@ -711,7 +722,25 @@ fn completeness(
 
 /// `{"seq":N,"tenant_prev":P,REST` → `(N, link, "{REST")`, the way a bundle holds an
 /// event; without `"tenant_prev"`, the record is unlinked.
-fn split_event_line(line: &str) -> Option<(u64, TenantLink, String)> {
+/// The record an event line stands for: kind 3 with its sealed block, else kind 2 (or 1
+/// without a link).
+fn encode_bundled_record(
+    event: &Event<'_>,
+    link: TenantLink,
+    sealed: Option<&[u8]>,
+    out: &mut Vec<u8>,
+) -> std::result::Result<(), crate::codec::RecordError> {
+    match sealed {
+        Some(block) => encode_sealed_record_into(event, link, out, |_| Ok(block.to_vec())),
+        None => {
+            encode_record_into(event, link, out);
+            Ok(())
+        }
+    }
+}
+
+/// An event line's seq, link, sealed block (base64-decoded) and the event's JSON.
+fn split_event_line(line: &str) -> Option<(u64, TenantLink, Option<Vec<u8>>, String)> {
     let (seq, rest) = split_number(line.strip_prefix("{\"seq\":")?)?;
     let rest = rest.strip_prefix(',')?;
     let (link, rest) = match rest.strip_prefix("\"tenant_prev\":") {
@@ -729,7 +758,18 @@ fn split_event_line(line: &str) -> Option<(u64, TenantLink, String)> {
         TenantLink::Unlinked => rest,
         _ => rest.strip_prefix(',')?,
     };
-    Some((seq, link, format!("{{{rest}")))
+    let (sealed, rest) = match rest.strip_prefix("\"sealed\":\"") {
+        None => (None, rest),
+        Some(value) => {
+            let (text, rest) = value.split_once('"')?;
+            (Some(BASE64.decode(text).ok()?), rest.strip_prefix(',')?)
+        }
+    };
+    // A sealed record (kind 3) always has its link.
+    if sealed.is_some() && link == TenantLink::Unlinked {
+        return None;
+    }
+    Some((seq, link, sealed, format!("{{{rest}")))
 }
 
 /// The decimal number at the start of `text`, and what follows it.

@@ -43,9 +43,9 @@ mod writer;
 pub use error::{Corruption, CorruptionKind, Error, Result};
 pub use event::{Event, Outcome, Timestamp};
 pub use log::{
-    CONFIG_FILE, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_SEGMENT_BYTES, Durability, Log, LogConfig,
-    MAX_BATCH_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, Metrics, OpenOptions, RECENT_IDS,
-    RecoveryReport, SYNC_SECONDS_BUCKETS, Sealing, TimeRange,
+    CONFIG_FILE, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_SEGMENT_BYTES, Durability, Erased, Log,
+    LogConfig, MAX_BATCH_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, Metrics, OpenOptions,
+    RECENT_IDS, RecoveryReport, SYNC_SECONDS_BUCKETS, Sealing, TimeRange,
 };
 pub use merkle::{Hash, HashAlg};
 pub use segment::RecoveredTail;

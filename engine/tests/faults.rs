@@ -93,6 +93,15 @@ fn a_full_writer_queue_refuses_try_submit_and_loses_nothing() {
         batch
     };
     storage.stall_syncs();
+    // Should an assertion below fail, the syncs go on before the log is dropped (its
+    // close waits for them): the test fails with its message instead of hanging.
+    struct ResumeOnDrop<'a>(&'a FaultyStorage);
+    impl Drop for ResumeOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.resume_syncs();
+        }
+    }
+    let _resume = ResumeOnDrop(&storage);
     let mut taken = Vec::new();
     let refused = loop {
         match log.try_submit(batch()) {

@@ -235,3 +235,113 @@ fn a_batch_not_made_by_a_sealing_log_is_refused() {
     );
     assert_eq!(log.tree_size(), 0);
 }
+
+/// Every event of the log, oldest first, as a reader opened with `kek` (or without)
+/// shows it: each as a JSON value.
+fn read_all(dir: &Path, kek: Option<&Kek>) -> Vec<serde_json::Value> {
+    let mut options = OpenOptions::new().read_only(true);
+    if let Some(kek) = kek {
+        options = options.kek(kek.clone());
+    }
+    let log = options.open(dir).unwrap();
+    let query = auditlog_engine::query::Query {
+        order: auditlog_engine::query::Order::OldestFirst,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    auditlog_engine::export::export(
+        &log,
+        &query,
+        auditlog_engine::export::ExportFormat::Jsonl,
+        &mut out,
+    )
+    .unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut value: serde_json::Value = serde_json::from_str(line).unwrap();
+            value.as_object_mut().unwrap().remove("seq");
+            value
+        })
+        .collect()
+}
+
+/// The personal fields of `event` (a JSON value): e-mail, IP address, user agent, and the
+/// personal metadata fields, as JSON values.
+fn personal_values(event: &serde_json::Value) -> Vec<serde_json::Value> {
+    let mut values = vec![
+        event["actor"]["email"].clone(),
+        event["ip_address"].clone(),
+        event["user_agent"].clone(),
+    ];
+    for name in PERSONAL_METADATA {
+        values.push(event["metadata"][name].clone());
+    }
+    values
+}
+
+#[test]
+fn reads_open_personal_fields_with_the_kek_and_show_them_sealed_or_erased_otherwise() {
+    let (dir, kek, log) = sealing_log();
+    let all = events();
+    append_all(&log, &all, 64);
+    log.close();
+    drop(log);
+    let originals: Vec<serde_json::Value> = all
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+
+    // With the KEK every event reads exactly as it was sent.
+    assert_eq!(read_all(dir.path(), Some(&kek)), originals);
+
+    // Without it, each personal field present reads as sealed; the rest as sent.
+    let marked = |original: &serde_json::Value, marker: &str| {
+        let mut event = original.clone();
+        for (value, path) in personal_values(original).iter().zip([
+            "/actor/email",
+            "/ip_address",
+            "/user_agent",
+            "/metadata/display_name",
+            "/metadata/reason",
+        ]) {
+            if !value.is_null() || event.pointer(path).is_some() {
+                *event.pointer_mut(path).unwrap() = serde_json::Value::from(marker);
+            }
+        }
+        event
+    };
+    let sealed = read_all(dir.path(), None);
+    for (shown, original) in sealed.iter().zip(&originals) {
+        assert_eq!(shown, &marked(original, auditlog_engine::privacy::SEALED));
+    }
+
+    // After one subject's key is erased, its events show every personal field erased
+    // (ids, actions, the rest unchanged); every other subject's open as sent.
+    let erased_subject = "usr_meta1";
+    let mut keys = SubjectKeys::open(
+        Arc::new(FsStorage::default()),
+        &dir.path().join("keys"),
+        &kek,
+        false,
+    )
+    .unwrap();
+    let erasure = keys
+        .erase(erased_subject, auditlog_engine::Timestamp::now(), 0)
+        .unwrap();
+    assert!(erasure.is_some());
+    drop(keys);
+    let after = read_all(dir.path(), Some(&kek));
+    let mut erased_events = 0;
+    for (shown, original) in after.iter().zip(&originals) {
+        if original["actor"]["user_id"] == erased_subject {
+            erased_events += 1;
+            assert_eq!(shown, &marked(original, auditlog_engine::privacy::ERASED));
+            assert_ne!(shown, original);
+        } else {
+            assert_eq!(shown, original);
+        }
+    }
+    assert!(erased_events >= 6, "{erased_events}");
+}

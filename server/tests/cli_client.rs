@@ -401,6 +401,25 @@ async fn a_sealing_log_is_served_only_with_its_kek_and_stores_no_personal_field_
         .await
         .expect("ingested");
     assert_eq!(count(&server, &admin, Some("org_a")).await, 50);
+    // The server opens the personal fields for a reader with a read key.
+    let page = run(&[
+        "query",
+        "--server",
+        &server.url,
+        "--key",
+        &admin,
+        "--actor",
+        "usr_1",
+        "--format",
+        "json",
+    ]);
+    let page: serde_json::Value = serde_json::from_str(&page).expect("JSON");
+    let shown = page["events"].as_array().expect("events");
+    assert_eq!(shown.len(), 10);
+    for event in shown {
+        assert_eq!(event["actor"]["email"], "usr_1@example.com");
+        assert_eq!(event["ip_address"], "203.0.113.7");
+    }
     let (status, _) = server.terminate();
     assert!(status.success());
 

@@ -11,7 +11,7 @@ use anyhow::Context;
 use auditlog_engine::checkpoint::{NoteVerifier, SignedCheckpoint};
 use auditlog_engine::{OpenOptions, hex};
 
-use super::{DataDir, LogSource, Reader};
+use super::{DataDir, KekArgs, LogSource, Reader};
 use crate::exit::{CHECK_FAILED, CheckFailed};
 use crate::out::say;
 
@@ -33,6 +33,8 @@ enum Verb {
     Issue {
         #[command(flatten)]
         data: DataDir,
+        #[command(flatten)]
+        kek: KekArgs,
     },
     /// Print the tree size and root of every checkpoint kept, oldest first.
     List {
@@ -81,9 +83,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             crate::out::raw(note.as_bytes());
             Ok(ExitCode::SUCCESS)
         }
-        Some(Verb::Issue { data }) => {
+        Some(Verb::Issue { data, kek }) => {
             data.require_log()?;
-            let log = OpenOptions::new()
+            let mut options = OpenOptions::new();
+            if let Some(kek) = kek.load()? {
+                options = options.kek(kek);
+            }
+            let log = options
                 .open(&data.dir)
                 .with_context(|| format!("opening {}", data.dir.display()))?;
             let signed = log.checkpoint()?;

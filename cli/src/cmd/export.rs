@@ -17,7 +17,7 @@ use auditlog_proto::convert::{filter_to_proto, order_to_proto};
 use auditlog_proto::v1 as pb;
 
 use super::filters::{FilterArgs, OrderArg};
-use super::{LogSource, Reader};
+use super::{KekArgs, LogSource, Reader};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Format {
@@ -31,6 +31,8 @@ enum Format {
 pub(crate) struct Args {
     #[command(flatten)]
     source: LogSource,
+    #[command(flatten)]
+    kek: KekArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "jsonl")]
     format: Format,
@@ -46,7 +48,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let reader = args.source.open()?;
+    let reader = args.source.open_showing_personal(&args.kek)?;
     if let Some(path) = &args.bundle {
         if args.filters.beyond_bundle() || args.format != Format::Jsonl {
             anyhow::bail!(
@@ -59,7 +61,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         return bundle(log, &args, path);
     }
-    let filter = args.filters.filter()?;
+    let filter = args.filters.filter_on(&reader)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     match reader {
         Reader::Local(log) => {

@@ -12,6 +12,11 @@ pub(crate) struct FilterArgs {
     /// Events of this actor (`actor.user_id`).
     #[arg(long)]
     actor: Option<String>,
+    /// Events of the data subject this e-mail address was seen with (a sealing log, read
+    /// from its data directory with its key-encryption key: the address is looked up in
+    /// the blind index, which forgets it at erasure).
+    #[arg(long, value_name = "ADDRESS", conflicts_with = "actor")]
+    email: Option<String>,
     /// Actions: `auth.login` exactly, or `permission.*` by prefix; repeat the flag or
     /// separate with commas for any of several.
     #[arg(long, value_delimiter = ',')]
@@ -97,10 +102,36 @@ impl FilterArgs {
         })
     }
 
+    /// [`filter`](Self::filter), with `--email` resolved to its subject through `reader`
+    /// (an address seen with no subject selects nothing).
+    pub(crate) fn filter_on(&self, reader: &super::Reader) -> anyhow::Result<Filter> {
+        let mut filter = self.filter()?;
+        let Some(email) = &self.email else {
+            return Ok(filter);
+        };
+        let super::Reader::Local(log) = reader else {
+            anyhow::bail!(
+                "--email is answered from a data directory (with --kek-file), not --server"
+            );
+        };
+        let subjects = log.subjects_with_email(email)?;
+        match &subjects[..] {
+            [] => filter.seqs = Some(0..0),
+            [subject] => filter.actor = Some(subject.clone()),
+            many => anyhow::bail!(
+                "{email} was seen with {} subjects ({}): query each with --actor",
+                many.len(),
+                many.join(", ")
+            ),
+        }
+        Ok(filter)
+    }
+
     /// Whether any flag beyond tenant, time and sequence range is set (what an evidence
     /// bundle can select).
     pub(crate) fn beyond_bundle(&self) -> bool {
         self.actor.is_some()
+            || self.email.is_some()
             || !self.action.is_empty()
             || !self.outcome.is_empty()
             || self.resource_type.is_some()

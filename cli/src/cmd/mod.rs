@@ -3,6 +3,7 @@
 mod bench_ingest;
 mod checkpoint;
 mod demo;
+mod erase;
 mod export;
 mod filters;
 mod generate;
@@ -15,6 +16,7 @@ mod prove;
 mod query;
 mod verify;
 mod verify_bundle;
+mod verify_receipt;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +61,10 @@ enum Command {
     Key(key::Args),
     /// Check an evidence bundle (`auditlog export --bundle`) offline.
     VerifyBundle(verify_bundle::Args),
+    /// Erase a data subject's personal data (destroy their key); print the signed receipt.
+    Erase(erase::Args),
+    /// Check an erasure receipt (`auditlog erase`) offline.
+    VerifyReceipt(verify_receipt::Args),
     /// Generate a workload into a fresh data directory, ingest, prove and verify it.
     Demo(demo::Args),
     /// Load a running auditlogd with batches over gRPC; print events/s and ack latency.
@@ -79,6 +85,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Checkpoint(args) => checkpoint::run(args),
         Command::Key(args) => key::run(args),
         Command::VerifyBundle(args) => verify_bundle::run(args),
+        Command::Erase(args) => erase::run(args),
+        Command::VerifyReceipt(args) => verify_receipt::run(args),
         Command::Demo(args) => demo::run(args),
         Command::BenchIngest(args) => bench_ingest::run(args),
     }
@@ -108,9 +116,21 @@ impl DataDir {
     /// Opens the log to read it, read-only: nothing in the directory changes, even after a
     /// crash (a torn tail is ignored rather than cut), and a running writer is no obstacle.
     pub(crate) fn open_for_reading(&self) -> anyhow::Result<Log> {
+        self.open_for_reading_with(None)
+    }
+
+    /// [`open_for_reading`](Self::open_for_reading), with the key-encryption key that
+    /// opens a sealing log's personal fields (without it they read as sealed).
+    pub(crate) fn open_for_reading_with(
+        &self,
+        kek: Option<auditlog_engine::privacy::Kek>,
+    ) -> anyhow::Result<Log> {
         self.require_log()?;
-        OpenOptions::new()
-            .read_only(true)
+        let mut options = OpenOptions::new().read_only(true);
+        if let Some(kek) = kek {
+            options = options.kek(kek);
+        }
+        options
             .open(&self.dir)
             .with_context(|| format!("opening {}", self.dir.display()))
     }
@@ -167,6 +187,19 @@ impl LogSource {
         match self.server.server {
             Some(_) => Ok(Reader::Remote(Remote::connect(&self.server)?)),
             None => Ok(Reader::Local(self.data.open_for_reading()?)),
+        }
+    }
+
+    /// [`open`](Self::open) for a verb that shows events: with a data directory, `kek`
+    /// opens a sealing log's personal fields. A server opens them with its own KEK.
+    pub(crate) fn open_showing_personal(&self, kek: &KekArgs) -> anyhow::Result<Reader> {
+        match self.server.server {
+            Some(_) if kek.file().is_some() => anyhow::bail!(
+                "--kek-file is for reading a data directory: a server opens sealed fields \
+                 with its own key-encryption key (auditlogd --kek-file)"
+            ),
+            Some(_) => Ok(Reader::Remote(Remote::connect(&self.server)?)),
+            None => Ok(Reader::Local(self.data.open_for_reading_with(kek.load()?)?)),
         }
     }
 }

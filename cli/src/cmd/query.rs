@@ -13,7 +13,7 @@ use auditlog_proto::convert::{event_from_proto, filter_to_proto, order_to_proto}
 use auditlog_proto::v1 as pb;
 
 use super::filters::{FilterArgs, OrderArg};
-use super::{LogSource, Reader};
+use super::{KekArgs, LogSource, Reader};
 use crate::out::raw;
 use crate::remote::Remote;
 
@@ -29,6 +29,8 @@ enum Format {
 pub(crate) struct Args {
     #[command(flatten)]
     source: LogSource,
+    #[command(flatten)]
+    kek: KekArgs,
     #[command(flatten)]
     filters: FilterArgs,
     /// Newest (most recently appended) or oldest first.
@@ -60,7 +62,7 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let reader = args.source.open()?;
+    let reader = args.source.open_showing_personal(&args.kek)?;
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
     } else {
@@ -98,7 +100,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Everything the command prints, for one run of the query.
 fn answer(reader: &Reader, args: &Args, format: Format) -> anyhow::Result<Vec<u8>> {
-    let mut filter = args.filters.filter()?;
+    let mut filter = args.filters.filter_on(reader)?;
     let cursor = args.cursor.as_deref().map(Cursor::decode).transpose()?;
     if args.filters.is_relative()
         && let Some(c) = &cursor

@@ -116,7 +116,7 @@ fn parse_heads(line: &str) -> Result<HeadsCommitment, NoteError> {
 }
 
 /// A decimal `u64` written without a sign or leading zeros (one text, one number).
-fn decimal(text: &str) -> Option<u64> {
+pub(crate) fn decimal(text: &str) -> Option<u64> {
     let canonical = text == "0" || (!text.starts_with('0') && !text.is_empty());
     text.parse::<u64>()
         .ok()

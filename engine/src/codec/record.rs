@@ -57,6 +57,8 @@ pub struct Record<'a> {
     pub event: Event<'a>,
     /// Its link to the previous event of its tenant.
     pub tenant_link: TenantLink,
+    /// A sealed record's (kind 3) sealed block; `event` is then its clear part.
+    pub sealed: Option<&'a [u8]>,
 }
 
 /// Why a record payload does not decode.
@@ -383,7 +385,15 @@ pub fn decode_record(payload: &[u8]) -> Result<Record<'_>, RecordError> {
     let event = raw
         .to_event()
         .map_err(|e| RecordError::Decode(e.to_string()))?;
-    Ok(Record { event, tenant_link })
+    let sealed = match payload.first() {
+        Some(&RECORD_KIND_SEALED_EVENT) => sealed_part(payload)?.map(|part| part.block),
+        _ => None,
+    };
+    Ok(Record {
+        event,
+        tenant_link,
+        sealed,
+    })
 }
 
 /// Decodes a record payload's fields and link, its strings as bytes not yet checked to be
@@ -424,7 +434,15 @@ pub fn decode_record_with_bincode(payload: &[u8]) -> Result<Record<'_>, RecordEr
     if used != body.len() {
         return Err(RecordError::TrailingBytes(body.len() - used));
     }
-    Ok(Record { event, tenant_link })
+    let sealed = match payload.first() {
+        Some(&RECORD_KIND_SEALED_EVENT) => sealed_part(payload)?.map(|part| part.block),
+        _ => None,
+    };
+    Ok(Record {
+        event,
+        tenant_link,
+        sealed,
+    })
 }
 
 /// Decodes a record payload's event, borrowing strings from it.

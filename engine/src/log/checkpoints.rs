@@ -100,6 +100,20 @@ impl Checkpoints {
         self.store.lock().read_all()
     }
 
+    /// Signs an erasure receipt with the log's key.
+    pub(crate) fn sign_receipt(
+        &self,
+        receipt: &crate::privacy::ErasureReceipt,
+    ) -> Result<crate::checkpoint::Note> {
+        let signer = self
+            .signer
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument("the log is open read-only".into()))?;
+        receipt
+            .sign(signer)
+            .map_err(|e| Error::InvalidArgument(format!("signing an erasure receipt: {e}")))
+    }
+
     /// Signs the tree head (`tree_size`, `root`), which must be durable, with the tenant
     /// heads at that size, and keeps it. If the newest checkpoint already has that size,
     /// it is returned instead.

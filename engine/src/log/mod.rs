@@ -121,6 +121,18 @@ impl OpenOptions {
     }
 }
 
+/// What [`Log::erase`] did: the receipt, signed.
+#[derive(Debug, Clone)]
+pub struct Erased {
+    /// What the receipt states.
+    pub receipt: crate::privacy::ErasureReceipt,
+    /// The receipt signed with the log's key: the text to hand to the controller.
+    pub note: crate::checkpoint::Note,
+    /// The subject had been erased before (and not seen since): this is the receipt of
+    /// that erasure, and nothing was destroyed now.
+    pub earlier: bool,
+}
+
 /// An open audit log.
 #[derive(Debug)]
 pub struct Log {
@@ -184,6 +196,65 @@ impl Log {
     pub fn head(&self) -> (u64, Hash) {
         let view = self.shared.view.read();
         (view.tree_size, view.root)
+    }
+
+    /// Erases `subject`'s personal data (docs/PRIVACY.md, "Erasure"): its key is
+    /// destroyed durably and atomically, every event sealed under it reads as erased from
+    /// then on, and the erasure is recorded in the key store. Returns the signed erasure
+    /// receipt. A subject already erased (and not seen since) gets the receipt of its
+    /// last erasure again; `None` if the subject never had a key.
+    pub fn erase(&self, subject: &str) -> Result<Option<Erased>> {
+        let sealer = self.shared.sealer.as_ref().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{} does not seal personal data (or was opened without its key-encryption key)",
+                self.dir().display()
+            ))
+        })?;
+        if !self.shared.writable {
+            return Err(Error::InvalidArgument("the log is open read-only".into()));
+        }
+        let (tree_size, root) = self.head();
+        let (erasure, root, earlier) =
+            match sealer.erase(subject, crate::Timestamp::now(), tree_size)? {
+                Some(erasure) => (erasure, root, false),
+                None => {
+                    let last = sealer.keys.read().last_erasure(subject).cloned();
+                    let Some(erasure) = last else {
+                        return Ok(None);
+                    };
+                    let root = self.root_at(erasure.tree_size)?;
+                    (erasure, root, true)
+                }
+            };
+        let receipt = crate::privacy::ErasureReceipt {
+            origin: self.config().origin.clone(),
+            erasure,
+            root,
+        };
+        let note = self.checkpoints.sign_receipt(&receipt)?;
+        Ok(Some(Erased {
+            receipt,
+            note,
+            earlier,
+        }))
+    }
+
+    /// The subjects (`actor.user_id`s) an e-mail address was seen with, through the
+    /// blind index (docs/PRIVACY.md, "The blind index"): none once they are erased.
+    /// Needs the log opened with its key-encryption key.
+    pub fn subjects_with_email(&self, email: &str) -> Result<Vec<String>> {
+        let sealer = self.shared.sealer.as_ref().ok_or_else(|| {
+            Error::InvalidArgument(
+                "finding events by e-mail needs a sealing log opened with its key-encryption key"
+                    .into(),
+            )
+        })?;
+        let keys = sealer.keys.read();
+        Ok(keys
+            .subjects_with_email(email)
+            .into_iter()
+            .map(str::to_owned)
+            .collect())
     }
 
     /// Number of segment files (sealed and active).

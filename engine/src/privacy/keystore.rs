@@ -283,6 +283,11 @@ impl SubjectKeys {
         self.keys.get(&key_id)
     }
 
+    /// Whether the key of id `key_id` was erased (an erasure entry names it).
+    pub fn was_erased(&self, key_id: u64) -> bool {
+        !self.keys.contains_key(&key_id) && self.used_ids.contains(&key_id)
+    }
+
     /// `subject`'s live key, made (and buffered for the next [`flush`](Self::flush)) if
     /// it has none: its first event, or its first after an erasure.
     pub fn key_for(&mut self, subject: &str) -> Result<&Arc<SubjectKey>> {
@@ -536,6 +541,11 @@ impl SubjectKeys {
             })?;
         self.file = Some(file);
         Ok(Some(erasure))
+    }
+
+    /// The newest erasure of `subject`, if it was ever erased.
+    pub fn last_erasure(&self, subject: &str) -> Option<&Erasure> {
+        self.erasures.iter().rev().find(|e| e.subject == subject)
     }
 
     /// Every erasure, oldest first.

@@ -7,11 +7,16 @@
 
 mod kek;
 mod keystore;
+mod opened;
+mod receipt;
 mod seal;
 mod sealer;
 
 pub use kek::Kek;
 pub use keystore::{Erasure, SUBJECT_KEYS_FILE, SubjectKey, SubjectKeys, Unsynced};
+pub(crate) use opened::with_personal;
+pub use opened::{ERASED, SEALED, UNAVAILABLE};
+pub use receipt::{ErasureReceipt, ReceiptError};
 pub use seal::{
     Fields, MAX_FIELD_NAME_BYTES, MAX_PERSONAL_FIELDS, Personal, SealError, Sealed, merge_metadata,
     split_metadata,

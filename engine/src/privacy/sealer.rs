@@ -79,6 +79,17 @@ impl Sealer {
         Ok(key)
     }
 
+    /// Destroys `subject`'s key (see [`SubjectKeys::erase`]). A batch that took the key
+    /// before may still seal with it; what it seals is erased with the rest.
+    pub(crate) fn erase(
+        &self,
+        subject: &str,
+        at: crate::event::Timestamp,
+        tree_size: u64,
+    ) -> Result<Option<super::Erasure>> {
+        self.keys.write().erase(subject, at, tree_size)
+    }
+
     /// Writes the keys handed out so far (before the records sealed with them are
     /// written, so that a process that dies leaves no record without its key in the
     /// page cache).

@@ -8,6 +8,7 @@ use crate::codec::{decode_frame, decode_raw_record};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::RawEvent;
 use crate::log::Log;
+use crate::privacy::with_personal;
 use crate::segment::ReadableMap;
 
 /// Frames further apart than this are read separately.
@@ -32,6 +33,26 @@ fn undecodable(source: &Source, offset: u64, seq: u64, why: impl std::fmt::Displ
     ))
 }
 
+/// Decodes record `seq` (`payload`, its frame at `offset()`) and hands it to `visit`, its
+/// personal fields put back if the log seals them (opened, or shown erased or sealed).
+fn visit_record(
+    log: &Log,
+    source: &Source,
+    offset: impl Fn() -> u64,
+    seq: u64,
+    payload: &[u8],
+    visit: &mut impl FnMut(u64, RawEvent<'_>) -> Result<bool>,
+) -> Result<bool> {
+    let (event, _) =
+        decode_raw_record(payload).map_err(|e| undecodable(source, offset(), seq, e))?;
+    if log.shared.config.sealing.is_none() {
+        return visit(seq, event);
+    }
+    let sealer = log.shared.sealer.as_deref();
+    with_personal(sealer, payload, event, |event| visit(seq, event))
+        .map_err(|e| undecodable(source, offset(), seq, e))?
+}
+
 impl RecordReader {
     /// Calls `visit(seq, event)` for each of `seqs` (records of `source`), in the order
     /// given, until it returns `Ok(false)`; returns whether it never did. The events'
@@ -47,7 +68,7 @@ impl RecordReader {
             Source::Sealed(segment) => Some(std::sync::Arc::clone(segment)),
             Source::Active(active) => {
                 if self.place(log, active, seqs) {
-                    return self.each_active(source, active, seqs, visit);
+                    return self.each_active(log, source, active, seqs, visit);
                 }
                 // Sealed since the query began: read it as such.
                 let view = log.shared.view.read();
@@ -62,9 +83,8 @@ impl RecordReader {
         };
         for &seq in seqs {
             let payload = segment.payload(seq)?;
-            let (event, _) = decode_raw_record(payload)
-                .map_err(|e| undecodable(source, segment.frame_offset(seq).unwrap_or(0), seq, e))?;
-            if !visit(seq, event)? {
+            let offset = || segment.frame_offset(seq).unwrap_or(0);
+            if !visit_record(log, source, offset, seq, payload, &mut visit)? {
                 return Ok(false);
             }
         }
@@ -98,6 +118,7 @@ impl RecordReader {
 
     fn each_active(
         &mut self,
+        log: &Log,
         source: &Source,
         active: &ActiveSource,
         seqs: &[u64],
@@ -131,9 +152,7 @@ impl RecordReader {
                     .unwrap_or_default();
                 let (payload, _) =
                     decode_frame(bytes).map_err(|e| undecodable(source, start, seq, e))?;
-                let (event, _) =
-                    decode_raw_record(payload).map_err(|e| undecodable(source, start, seq, e))?;
-                if !visit(seq, event)? {
+                if !visit_record(log, source, || start, seq, payload, &mut visit)? {
                     return Ok(false);
                 }
             }
