@@ -420,6 +420,99 @@ async fn a_sealing_log_is_served_only_with_its_kek_and_stores_no_personal_field_
         assert_eq!(event["actor"]["email"], "usr_1@example.com");
         assert_eq!(event["ip_address"], "203.0.113.7");
     }
+
+    // The admin API erases a subject: only for an admin key; the receipt checks against
+    // the log's key; the subject's fields read as erased, the others' as sent; the
+    // erasure is an event of the `_system` tenant.
+    let mut admin_client =
+        pb::admin_service_client::AdminServiceClient::new(server.channel().await);
+    let reader = create_key(
+        &server,
+        &admin,
+        "reader",
+        pb::Scope {
+            read_all_tenants: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let erase = |subject: &str| pb::EraseRequest {
+        subject: subject.to_owned(),
+    };
+    let refused = admin_client
+        .erase(common::authed(erase("usr_1"), &reader))
+        .await
+        .expect_err("a reader may not erase");
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let erased = admin_client
+        .erase(common::authed(erase("usr_1"), &admin))
+        .await
+        .expect("erased")
+        .into_inner();
+    assert!(!erased.earlier);
+    let verifier = std::fs::read_to_string(data.join("keys/checkpoint.pub")).expect("public key");
+    let verifier =
+        auditlog_engine::checkpoint::NoteVerifier::parse(verifier.trim()).expect("verifier key");
+    let receipt =
+        auditlog_engine::privacy::ErasureReceipt::verify(erased.receipt.as_bytes(), &verifier)
+            .expect("the receipt checks");
+    assert_eq!(receipt.erasure.subject, "usr_1");
+    assert_eq!(format!("{:016x}", receipt.erasure.key_id), erased.key_id);
+    let again = admin_client
+        .erase(common::authed(erase("usr_1"), &admin))
+        .await
+        .expect("erased again")
+        .into_inner();
+    assert!(again.earlier);
+    assert_eq!(again.receipt, erased.receipt);
+    let unknown = admin_client
+        .erase(common::authed(erase("usr_nobody"), &admin))
+        .await
+        .expect_err("never seen");
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+    let shown_as = |actor: &str| {
+        let page = run(&[
+            "query",
+            "--server",
+            &server.url,
+            "--key",
+            &admin,
+            "--actor",
+            actor,
+            "--format",
+            "json",
+        ]);
+        let page: serde_json::Value = serde_json::from_str(&page).expect("JSON");
+        let emails: Vec<String> = page["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["actor"]["email"].as_str().expect("email").to_owned())
+            .collect();
+        emails
+    };
+    assert_eq!(shown_as("usr_1"), vec!["[erased]"; 10]);
+    assert_eq!(shown_as("usr_2"), vec!["usr_2@example.com"; 10]);
+    let system = run(&[
+        "query",
+        "--server",
+        &server.url,
+        "--key",
+        &admin,
+        "--tenant",
+        "_system",
+        "--action",
+        "auditlog.subject.erase",
+        "--format",
+        "json",
+    ]);
+    let system: serde_json::Value = serde_json::from_str(&system).expect("JSON");
+    let recorded = system["events"].as_array().expect("events");
+    assert_eq!(recorded.len(), 2, "{system}");
+    for event in recorded {
+        assert_eq!(event["resource"]["id"], "usr_1");
+        assert_eq!(event["metadata"]["key_id"], erased.key_id.as_str());
+    }
     let (status, _) = server.terminate();
     assert!(status.success());
 

@@ -393,6 +393,17 @@ async fn bad_requests_get_the_status_grpc_intends() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
+    // Erasure is for a log that seals personal data; this one does not.
+    let status = admin_client
+        .erase(authed(
+            pb::EraseRequest {
+                subject: "usr_1".into(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
 
     // Nothing was stored by the refused batches; a good one is (the scheme's case does
     // not matter).

@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use auditlog_proto::v1::admin_service_server::AdminService;
 use auditlog_proto::v1::{
-    CreateKeyRequest, CreateKeyResponse, KeyInfo, KeyLimits as ProtoLimits, ListKeysRequest,
-    ListKeysResponse, RevokeKeyRequest, RevokeKeyResponse, Scope as ProtoScope,
+    CreateKeyRequest, CreateKeyResponse, EraseRequest, EraseResponse, KeyInfo,
+    KeyLimits as ProtoLimits, ListKeysRequest, ListKeysResponse, RevokeKeyRequest,
+    RevokeKeyResponse, Scope as ProtoScope,
 };
 use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status};
@@ -14,7 +15,7 @@ use crate::State;
 use crate::audit::{self, Actor, SystemEvent};
 use crate::auth::{Caller, caller};
 use crate::keys::{KeyLimits, KeyRecord, Scope, Tenants};
-use crate::status::{invalid_field, task_failed};
+use crate::status::{from_engine, invalid_field, task_failed};
 
 #[derive(Debug)]
 pub(crate) struct Admin {
@@ -78,6 +79,64 @@ impl AdminService for Admin {
         .map_err(task_failed)??;
         Ok(Response::new(RevokeKeyResponse {
             key: Some(key_to_proto(&key)),
+        }))
+    }
+
+    async fn erase(
+        &self,
+        request: Request<EraseRequest>,
+    ) -> Result<Response<EraseResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require_admin()?;
+        let subject = request.into_inner().subject;
+        if subject.is_empty() {
+            return Err(invalid_field(
+                "subject",
+                "the subject's actor.user_id is required",
+            ));
+        }
+        let state = Arc::clone(&self.state);
+        // The key store is rewritten and fsynced, the log appended to: off the async
+        // workers. The receipt is answered once the erasure is in the log.
+        let erased = spawn_blocking(move || {
+            let erased = match state.log.erase(&subject) {
+                Ok(Some(erased)) => erased,
+                Ok(None) => {
+                    return Err(Status::not_found(format!(
+                        "{subject:?} has no key: no event of this subject was sealed"
+                    )));
+                }
+                Err(auditlog_engine::Error::InvalidArgument(message))
+                    if state.log.config().sealing.is_none() =>
+                {
+                    return Err(Status::failed_precondition(message));
+                }
+                Err(e) => return Err(from_engine(e)),
+            };
+            let e = &erased.receipt.erasure;
+            let event = SystemEvent {
+                actor: Actor::Key(&caller.key.id),
+                action: "auditlog.subject.erase",
+                resource: Some(("data_subject", subject.clone())),
+                details: serde_json::json!({
+                    "key_id": format!("{:016x}", e.key_id),
+                    "erased_at": e.at.to_rfc3339(),
+                    "tree_size": e.tree_size,
+                    "earlier": erased.earlier,
+                }),
+            };
+            audit::record(&state.log, event)?;
+            Ok::<_, Status>(erased)
+        })
+        .await
+        .map_err(task_failed)??;
+        let e = &erased.receipt.erasure;
+        Ok(Response::new(EraseResponse {
+            receipt: erased.note.to_text(),
+            key_id: format!("{:016x}", e.key_id),
+            erased_at: e.at.to_rfc3339(),
+            tree_size: e.tree_size,
+            earlier: erased.earlier,
         }))
     }
 
