@@ -557,6 +557,15 @@ pub fn verify_bundle(
             })?;
             break trailer;
         };
+        if sealed.is_some() && header.auditlog_bundle < 3 {
+            return Err(malformed(
+                line_no,
+                format!(
+                    "event {seq}: a sealed block in a bundle of version {}",
+                    header.auditlog_bundle
+                ),
+            ));
+        }
         let event = parse_json(event_json.as_bytes())
             .map_err(|e| malformed(line_no, format!("event {seq}: {e}")))?;
         let in_order = leaves.last().is_none_or(|&(before, _)| before < seq);

@@ -345,3 +345,84 @@ fn reads_open_personal_fields_with_the_kek_and_show_them_sealed_or_erased_otherw
     }
     assert!(erased_events >= 6, "{erased_events}");
 }
+
+/// An erasure while the subject's events keep arriving: nothing is lost or refused;
+/// every event acknowledged before the erasure (below the receipt's tree size) reads as
+/// erased; later ones read as erased (sealed in flight under the destroyed key) up to
+/// the first sealed under the subject's new key, and open from there on.
+#[test]
+fn an_erasure_amid_the_subjects_events_loses_nothing_and_erases_all_before_it() {
+    let (dir, kek, log) = sealing_log();
+    let log = Arc::new(log);
+    let email = "busy.person@example.org";
+    let sender = {
+        let log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for i in 0..600u32 {
+                let line = format!(
+                    r#"{{"timestamp":"2026-03-01T00:{:02}:{:02}Z","actor":{{"user_id":"usr_busy","email":"{email}"}},"organization":{{"id":"org_busy"}},"action":"doc.read","outcome":"success","ip_address":"198.51.100.{}"}}"#,
+                    i / 60 % 60,
+                    i % 60,
+                    i % 250
+                );
+                log.append(&[parse_json(line.as_bytes()).unwrap()])
+                    .expect("appended");
+            }
+        })
+    };
+    while log.tree_size() < 100 {
+        std::thread::yield_now();
+    }
+    let erased = log
+        .erase("usr_busy")
+        .unwrap()
+        .expect("the subject has a key");
+    sender.join().unwrap();
+    let below = erased.receipt.erasure.tree_size;
+    assert!(below >= 100);
+
+    let query = auditlog_engine::query::Query {
+        filter: auditlog_engine::query::Filter {
+            actor: Some("usr_busy".into()),
+            ..Default::default()
+        },
+        order: auditlog_engine::query::Order::OldestFirst,
+        ..Default::default()
+    };
+    let mut shown = Vec::new();
+    log.query(&query, |seq, event| {
+        shown.push((seq, event.actor_email.as_deref().map(str::to_owned)));
+        Ok(true)
+    })
+    .unwrap();
+    assert_eq!(shown.len(), 600, "every event stored");
+    let first_open = shown
+        .iter()
+        .position(|(_, e)| e.as_deref() == Some(email))
+        .unwrap_or(shown.len());
+    for (i, (seq, e)) in shown.iter().enumerate() {
+        let expected = if i < first_open { "[erased]" } else { email };
+        assert_eq!(e.as_deref(), Some(expected), "event {seq}");
+        if *seq < below {
+            assert!(
+                i < first_open,
+                "event {seq}, acknowledged before the erasure, opens"
+            );
+        }
+    }
+    eprintln!("erased at tree size {below}; the new key seals from event {first_open} on");
+    log.close();
+    drop(log);
+    let report = auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}).unwrap();
+    assert_eq!(report.records, 600);
+    let keys = SubjectKeys::open(
+        Arc::new(FsStorage::default()),
+        &dir.path().join("keys"),
+        &kek,
+        true,
+    )
+    .unwrap();
+    let erasure = keys.last_erasure("usr_busy").expect("recorded");
+    assert_eq!(erasure.key_id, erased.receipt.erasure.key_id);
+    assert!(keys.key(erasure.key_id).is_none());
+}

@@ -228,53 +228,101 @@ fn erasure_destroys_the_key_and_its_blind_index_for_good() {
     assert_eq!(names, [SUBJECT_KEYS_FILE], "no temporary file is left");
 }
 
-/// The file system, but every rename fails: an erasure cut short before its rename.
+/// The file system, but one operation always fails: `rename` (an erasure cut short
+/// before its rename) or `sync_dir` (after it).
 #[derive(Debug)]
-struct RenameFails(FsStorage);
+struct Failing {
+    inner: FsStorage,
+    op: &'static str,
+}
 
-impl Storage for RenameFails {
+impl Failing {
+    fn storage(op: &'static str) -> Arc<dyn Storage> {
+        Arc::new(Failing {
+            inner: FsStorage::default(),
+            op,
+        })
+    }
+
+    fn check(&self, op: &str) -> io::Result<()> {
+        match op == self.op {
+            true => Err(io::Error::other(format!("injected: {op} failed"))),
+            false => Ok(()),
+        }
+    }
+}
+
+impl Storage for Failing {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.0.create_dir_all(dir)
+        self.inner.create_dir_all(dir)
     }
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.0.list(dir)
+        self.inner.list(dir)
     }
     fn exists(&self, path: &Path) -> bool {
-        self.0.exists(path)
+        self.inner.exists(path)
     }
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
-        self.0.open(path, mode)
+        self.inner.open(path, mode)
     }
-    fn rename(&self, _from: &Path, _to: &Path) -> io::Result<()> {
-        Err(io::Error::other("injected: the rename did not happen"))
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.check("rename")?;
+        self.inner.rename(from, to)
     }
     fn remove(&self, path: &Path) -> io::Result<()> {
-        self.0.remove(path)
+        self.inner.remove(path)
     }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.0.sync_dir(dir)
+        self.check("sync_dir")?;
+        self.inner.sync_dir(dir)
     }
     fn map(&self, path: &Path) -> io::Result<MappedBytes> {
-        self.0.map(path)
+        self.inner.map(path)
     }
 }
 
 #[test]
-fn an_erasure_cut_short_is_not_acknowledged_and_keeps_the_key() {
+fn an_erasure_cut_short_before_its_rename_keeps_the_key_and_the_store_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let kek = Kek::generate().unwrap();
     let mut store = SubjectKeys::open(fs(), dir.path(), &kek, false).unwrap();
     let keys = make(&mut store, &["usr_1", "usr_2"]);
     drop(store);
-    let failing: Arc<dyn Storage> = Arc::new(RenameFails(FsStorage::default()));
-    let mut store = SubjectKeys::open(failing, dir.path(), &kek, false).unwrap();
+    let mut store = SubjectKeys::open(Failing::storage("rename"), dir.path(), &kek, false).unwrap();
     assert!(store.erase("usr_1", Timestamp(1), 5).is_err());
-    // The store stops: what is on disk is not known to it any more.
-    assert!(store.key_for("usr_7").is_err());
+    // Nothing changed on disk, so the store goes on: the key is there, new keys are made.
+    assert_eq!(store.key(keys[0].0).unwrap().bytes(), &keys[0].1);
+    let new = make(&mut store, &["usr_7"]);
     drop(store);
     let store = SubjectKeys::open(fs(), dir.path(), &kek, true).unwrap();
     assert_eq!(store.key(keys[0].0).unwrap().bytes(), &keys[0].1);
+    assert_eq!(store.key(new[0].0).unwrap().bytes(), &new[0].1);
     assert!(store.erasures().is_empty());
+}
+
+#[test]
+fn an_erasure_cut_short_after_its_rename_is_not_acknowledged_and_the_key_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let kek = Kek::generate().unwrap();
+    let mut store = SubjectKeys::open(fs(), dir.path(), &kek, false).unwrap();
+    let keys = make(&mut store, &["usr_1", "usr_2"]);
+    drop(store);
+    let mut store =
+        SubjectKeys::open(Failing::storage("sync_dir"), dir.path(), &kek, false).unwrap();
+    assert!(store.erase("usr_1", Timestamp(1), 5).is_err());
+    // The key is gone from memory as from the file system's view; the store stops, not
+    // knowing what the disk holds.
+    assert!(store.key(keys[0].0).is_none());
+    assert!(store.known("usr_1", None).is_none());
+    assert!(store.key_for("usr_7").is_err());
+    drop(store);
+    let store = SubjectKeys::open(fs(), dir.path(), &kek, true).unwrap();
+    assert!(store.key(keys[0].0).is_none());
+    assert_eq!(store.key(keys[1].0).unwrap().bytes(), &keys[1].1);
+    assert_eq!(
+        store.last_erasure("usr_1").map(|e| e.key_id),
+        Some(keys[0].0)
+    );
 }
 
 #[test]

@@ -7,8 +7,9 @@
 //! The file is a 32-byte header, then record frames (the segments' framing: length,
 //! CRC32, payload). Each payload is one entry, ending in a 16-byte MAC under a key
 //! derived from the KEK; a key entry's key is also sealed with AES-256-GCM. New entries
-//! are buffered and written with [`SubjectKeys::flush`], which the log calls (and
-//! fdatasyncs) before any event sealed with a new key is acknowledged.
+//! are buffered; the log's writer thread [`write`s](SubjectKeys::write) them before the
+//! records sealed with them, and they are [`sync`ed](SubjectKeys::sync) before those
+//! records are (so before any is acknowledged).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -21,7 +22,9 @@ use crate::Timestamp;
 use crate::codec::{begin_frame, finish_frame, split_frame};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::segment::{FORMAT_VERSION, unsupported_version};
-use crate::storage::{OpenMode, Storage, StorageFile, read_all, write_atomically_as};
+use crate::storage::{
+    OpenMode, ReplaceError, Storage, StorageFile, read_all, replace_atomically, write_atomically_as,
+};
 
 /// The key store's file, under the data directory's `keys/`.
 pub const SUBJECT_KEYS_FILE: &str = "subjects";
@@ -456,18 +459,20 @@ impl SubjectKeys {
     /// Records the outcome of syncing `unsynced`: on failure the store refuses further
     /// appends until reopened.
     pub fn synced(&mut self, unsynced: Unsynced, done: std::io::Result<()>) -> Result<()> {
+        // An erasure may have replaced the file meanwhile, having synced the old one
+        // first and written the new one whole: the old one's outcome no longer matters.
+        let same_file = self
+            .file
+            .as_ref()
+            .is_some_and(|f| Arc::ptr_eq(f, &unsynced.file));
+        if !same_file {
+            return Ok(());
+        }
         if let Err(e) = done {
             self.failed = true;
             return Err(Error::io(format!("syncing {}", self.path.display()), e));
         }
-        // An erasure may have replaced the file meanwhile (and synced its own).
-        if self
-            .file
-            .as_ref()
-            .is_some_and(|f| Arc::ptr_eq(f, &unsynced.file))
-        {
-            self.synced_len = self.synced_len.max(unsynced.len);
-        }
+        self.synced_len = self.synced_len.max(unsynced.len);
         Ok(())
     }
 
@@ -516,22 +521,33 @@ impl SubjectKeys {
             mac = self.frame_into(&mut bytes, &payload, &mac)?;
         }
         // The old file handle must not outlive the rename: appends go to the new file.
-        self.file = None;
-        write_atomically_as(
+        let old_file = self.file.take();
+        let path = self.path.clone();
+        let rewriting = |e| Error::io(format!("rewriting {}", path.display()), e);
+        let replaced = replace_atomically(
             self.storage.as_ref(),
             &self.path,
             &bytes,
             OpenMode::CreateNewPrivate,
-        )
-        .map_err(|e| {
-            self.failed = true;
-            Error::io(format!("rewriting {}", self.path.display()), e)
-        })?;
+        );
+        if let Err(ReplaceError::Unchanged(e)) = replaced {
+            // The old store stands, whole and synced: nothing was erased, nothing lost.
+            self.file = old_file;
+            return Err(rewriting(e));
+        }
+        drop(old_file);
+        // From the rename on, the key is gone from the file system's view: from memory too.
         self.len = bytes.len() as u64;
         self.synced_len = self.len;
         self.last_mac = mac;
         self.key_entries.remove(&key_id);
         self.apply_entry(Entry::Erased(erasure.clone()));
+        if let Err(ReplaceError::Replaced(e)) = replaced {
+            // Whether the rename is durable is unknown: not acknowledged, and no append
+            // until a reopen reads what the disk holds.
+            self.failed = true;
+            return Err(rewriting(e));
+        }
         let file = self
             .storage
             .open(&self.path, OpenMode::ReadWrite)

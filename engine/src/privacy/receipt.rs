@@ -93,11 +93,12 @@ impl ErasureReceipt {
         let subject: String = serde_json::from_str(value(subject, "subject")?)
             .map_err(|_| malformed("the subject is not a JSON string"))?;
         let key = value(key, "key")?;
-        if key.len() != 16 {
-            return Err(malformed("the key id is not 16 hex digits"));
+        let hex_digit = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+        if key.len() != 16 || !key.bytes().all(hex_digit) {
+            return Err(malformed("the key id is not 16 lower-case hex digits"));
         }
         let key_id = u64::from_str_radix(key, 16)
-            .map_err(|_| malformed("the key id is not 16 hex digits"))?;
+            .map_err(|_| malformed("the key id is not 16 lower-case hex digits"))?;
         let at = Timestamp::parse(value(at, "erased-at")?)
             .map_err(|_| malformed("the erasure time is not an RFC 3339 time"))?;
         let tree_size = decimal(value(size, "tree-size")?)
@@ -171,11 +172,33 @@ mod tests {
     }
 
     #[test]
+    fn only_the_canonical_text_parses() {
+        let text = receipt("usr_1").to_text();
+        for (from, to) in [
+            ("key 0123456789abcdef", "key 0123456789ABCDEF"),
+            ("key 0123456789abcdef", "key +123456789abcdef"),
+            ("tree-size 1234", "tree-size 01234"),
+            ("subject \"usr_1\"", "subject usr_1"),
+            ("auditlog erasure receipt", "auditlog erasure receipts"),
+        ] {
+            let altered = text.replacen(from, to, 1);
+            assert_ne!(altered, text);
+            assert!(ErasureReceipt::parse(&altered).is_err(), "{altered}");
+        }
+    }
+
+    #[test]
     fn an_altered_receipt_or_another_key_or_a_checkpoint_is_refused() {
         let signer = NoteSigner::generate("example.org/log").unwrap();
         let note = receipt("usr_1").sign(&signer).unwrap().to_text();
         let verifier = signer.verifier();
-        for (from, to) in [("usr_1", "usr_2"), ("1234", "1235"), ("0123", "0124")] {
+        for (from, to) in [
+            ("usr_1", "usr_2"),
+            ("tree-size 1234", "tree-size 1235"),
+            ("key 0123", "key 0124"),
+            ("erased-at 2026", "erased-at 2027"),
+        ] {
+            assert!(note.contains(from));
             let altered = note.replacen(from, to, 1);
             assert!(ErasureReceipt::verify(altered.as_bytes(), &verifier).is_err());
         }

@@ -16,7 +16,9 @@ use crate::event::Event;
 #[derive(Debug)]
 pub(crate) struct Sealer {
     /// Read by every producer for a known subject; written for a new subject or
-    /// address, and by the writer and the sync stage (never across an fdatasync).
+    /// address, and by the writer and the sync stage. The sync stage's fdatasync runs
+    /// outside it; an append that would leave more than 64 KiB unsynced, and an erasure,
+    /// sync under it (rare, and brief next to the segment's own syncs).
     pub(crate) keys: RwLock<SubjectKeys>,
     personal_metadata: Vec<String>,
 }

@@ -90,6 +90,28 @@ pub fn write_atomically_as(
     bytes: &[u8],
     mode: OpenMode,
 ) -> io::Result<()> {
+    replace_atomically(storage, path, bytes, mode).map_err(|e| match e {
+        ReplaceError::Unchanged(e) | ReplaceError::Replaced(e) => e,
+    })
+}
+
+/// Where [`replace_atomically`] failed.
+#[derive(Debug)]
+pub enum ReplaceError {
+    /// Before the rename: the file at the path is the old one, untouched.
+    Unchanged(io::Error),
+    /// After the rename: the new file is in place, but its directory entry may not be
+    /// durable.
+    Replaced(io::Error),
+}
+
+/// [`write_atomically_as`], saying whether a failure left the old file in place.
+pub fn replace_atomically(
+    storage: &dyn Storage,
+    path: &Path,
+    bytes: &[u8],
+    mode: OpenMode,
+) -> Result<(), ReplaceError> {
     let dir = path
         .parent()
         .map(Path::to_path_buf)
@@ -100,24 +122,28 @@ pub fn write_atomically_as(
         .unwrap_or_default();
     tmp_name.push(".tmp");
     let tmp = dir.join(tmp_name);
-    if storage.exists(&tmp) {
-        storage.remove(&tmp)?;
-    }
-    let file = storage.open(&tmp, mode)?;
-    // A large file goes to disk a chunk at a time, each synced, so no single flush holds
-    // the disk (and the log's fdatasync queued behind it) for long.
-    let mut offset = 0;
-    for chunk in bytes.chunks(SYNC_CHUNK_BYTES) {
-        file.write_all_at(chunk, offset)?;
-        file.sync_data()?;
-        offset += chunk.len() as u64;
-    }
-    if bytes.is_empty() {
-        file.sync_data()?;
-    }
-    drop(file);
-    storage.rename(&tmp, path)?;
-    storage.sync_dir(&dir)
+    let write_tmp = || -> io::Result<()> {
+        if storage.exists(&tmp) {
+            storage.remove(&tmp)?;
+        }
+        let file = storage.open(&tmp, mode)?;
+        // A large file goes to disk a chunk at a time, each synced, so no single flush
+        // holds the disk (and the log's fdatasync queued behind it) for long.
+        let mut offset = 0;
+        for chunk in bytes.chunks(SYNC_CHUNK_BYTES) {
+            file.write_all_at(chunk, offset)?;
+            file.sync_data()?;
+            offset += chunk.len() as u64;
+        }
+        if bytes.is_empty() {
+            file.sync_data()?;
+        }
+        Ok(())
+    };
+    write_tmp()
+        .and_then(|()| storage.rename(&tmp, path))
+        .map_err(ReplaceError::Unchanged)?;
+    storage.sync_dir(&dir).map_err(ReplaceError::Replaced)
 }
 
 /// Reads a whole (small) file.

@@ -186,7 +186,7 @@ impl Writer {
         if self.failed.is_none() && self.sync_failure.lock().is_none() {
             // A clean close: records and nodes become durable (whatever the policy) so the
             // next open replays nothing. The tree never claims more than the segment holds.
-            if self.active.file.sync_data().is_ok() {
+            if self.sync_keys().is_ok() && self.active.file.sync_data().is_ok() {
                 let _ = self.shared.tree.sync(self.compact.size());
             }
         }
@@ -257,6 +257,7 @@ impl Writer {
     /// (`none`): every record written is durable. A failed fdatasync stops the writer.
     fn sync_all(&mut self) -> Result<(u64, Hash)> {
         self.barrier()?;
+        self.sync_keys()?;
         if self.shared.config.durability == Durability::None
             && let Err(e) = self.active.file.sync_data()
         {
@@ -283,6 +284,19 @@ impl Writer {
                     .set_len(self.synced_len.load(Ordering::Acquire));
                 Err(self.fail(why))
             }
+            None => Ok(()),
+        }
+    }
+
+    /// Makes the subject keys written so far durable, before records sealed with them are
+    /// (the sync stage does so for the groups it syncs; a seal, a close and `Log::sync`
+    /// sync the segment themselves, under every policy). A failure stops the writer.
+    fn sync_keys(&mut self) -> Result<()> {
+        match &self.shared.sealer {
+            Some(sealer) => match sealer.sync() {
+                Ok(()) => Ok(()),
+                Err(e) => Err(self.fail(format!("syncing the subject key store failed: {e}"))),
+            },
             None => Ok(()),
         }
     }
@@ -450,6 +464,7 @@ impl Writer {
             return Err(self.fail(why));
         }
         let root = self.compact.root();
+        self.sync_keys()?;
         if let Err(e) = self.active.seal(&offsets, root) {
             return Err(self.fail(format!(
                 "sealing {} failed: {e}",
