@@ -65,6 +65,11 @@ fn payloads(dir: &Path) -> Vec<Vec<u8>> {
     out
 }
 
+/// The log's key store, opened read-only.
+fn read_keys(dir: &Path, kek: &Kek) -> SubjectKeys {
+    SubjectKeys::open(Arc::new(FsStorage::default()), &dir.join("keys"), kek, true).unwrap()
+}
+
 /// Every byte of every file under `dir`.
 fn all_bytes(dir: &Path) -> Vec<u8> {
     let mut out = Vec::new();
@@ -123,13 +128,7 @@ fn personal_fields_are_stored_only_sealed_and_open_with_their_subject_key() {
     log.close();
     drop(log);
 
-    let keys = SubjectKeys::open(
-        Arc::new(FsStorage::default()),
-        &dir.path().join("keys"),
-        &kek,
-        true,
-    )
-    .unwrap();
+    let keys = read_keys(dir.path(), &kek);
     let stored = payloads(dir.path());
     assert_eq!(stored.len(), all.len());
     let mut sealed_count = 0;
@@ -415,13 +414,7 @@ fn an_erasure_amid_the_subjects_events_loses_nothing_and_erases_all_before_it() 
     drop(log);
     let report = auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}).unwrap();
     assert_eq!(report.records, 600);
-    let keys = SubjectKeys::open(
-        Arc::new(FsStorage::default()),
-        &dir.path().join("keys"),
-        &kek,
-        true,
-    )
-    .unwrap();
+    let keys = read_keys(dir.path(), &kek);
     let erasure = keys.last_erasure("usr_busy").expect("recorded");
     assert_eq!(erasure.key_id, erased.receipt.erasure.key_id);
     assert!(keys.key(erasure.key_id).is_none());

@@ -151,6 +151,14 @@ pub fn sealed_part(payload: &[u8]) -> Result<Option<SealedPart<'_>>, RecordError
     }))
 }
 
+/// A sealed record's block; `None` for a record of another kind (checked elsewhere).
+fn sealed_block(payload: &[u8]) -> Result<Option<&[u8]>, RecordError> {
+    match payload.first() {
+        Some(&RECORD_KIND_SEALED_EVENT) => Ok(sealed_part(payload)?.map(|part| part.block)),
+        _ => Ok(None),
+    }
+}
+
 /// The link bytes at the end of a linked record's `rest` (after the kind byte), and what
 /// comes before them.
 fn split_link(rest: &[u8]) -> Result<(&[u8], TenantLink), RecordError> {
@@ -385,14 +393,10 @@ pub fn decode_record(payload: &[u8]) -> Result<Record<'_>, RecordError> {
     let event = raw
         .to_event()
         .map_err(|e| RecordError::Decode(e.to_string()))?;
-    let sealed = match payload.first() {
-        Some(&RECORD_KIND_SEALED_EVENT) => sealed_part(payload)?.map(|part| part.block),
-        _ => None,
-    };
     Ok(Record {
         event,
         tenant_link,
-        sealed,
+        sealed: sealed_block(payload)?,
     })
 }
 
@@ -434,14 +438,10 @@ pub fn decode_record_with_bincode(payload: &[u8]) -> Result<Record<'_>, RecordEr
     if used != body.len() {
         return Err(RecordError::TrailingBytes(body.len() - used));
     }
-    let sealed = match payload.first() {
-        Some(&RECORD_KIND_SEALED_EVENT) => sealed_part(payload)?.map(|part| part.block),
-        _ => None,
-    };
     Ok(Record {
         event,
         tenant_link,
-        sealed,
+        sealed: sealed_block(payload)?,
     })
 }
 
