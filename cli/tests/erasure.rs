@@ -275,6 +275,38 @@ fn erasure_keeps_every_proof_and_leaves_no_personal_field_readable() {
         }
         assert_eq!(cleared, sent);
     }
+    // CSV shows the same: the subject's fields erased, another subject's as sent.
+    let csv = with_kek(
+        &[
+            "export", "--data", &d, "--format", "csv", "--actor", &subject,
+        ],
+        &kek,
+    );
+    assert!(csv.status.success(), "{}", text(&csv.stderr));
+    let rows = text(&csv.stdout);
+    assert_eq!(rows.lines().count(), before.len() + 1);
+    assert!(rows.lines().skip(1).all(|row| row.contains(",[erased],")));
+    assert!(!rows.contains(&email));
+    let other = events
+        .iter()
+        .find(|e| {
+            str_of(e, "/actor/user_id") != Some(subject.as_str())
+                && str_of(e, "/actor/email").is_some()
+        })
+        .expect("another subject");
+    let other_csv = with_kek(
+        &[
+            "export",
+            "--data",
+            &d,
+            "--format",
+            "csv",
+            "--actor",
+            str_of(other, "/actor/user_id").expect("actor"),
+        ],
+        &kek,
+    );
+    assert!(text(&other_csv.stdout).contains(str_of(other, "/actor/email").expect("email")));
     // The address finds nothing any more.
     assert!(seqs_by_email(&d, &kek, &email).is_empty());
     // The backup's segments, read with the key store as it is now (cold copies are never
