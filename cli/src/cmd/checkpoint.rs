@@ -144,15 +144,9 @@ pub(crate) fn read_key(key: &str) -> anyhow::Result<NoteVerifier> {
     }
 }
 
-fn verify(key: &str, file: &PathBuf) -> anyhow::Result<ExitCode> {
+fn verify(key: &str, file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let key = read_key(key)?;
-    let bytes = if file.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)?;
-        bytes
-    } else {
-        std::fs::read(file).with_context(|| format!("reading {}", file.display()))?
-    };
+    let bytes = super::read_file_or_stdin(file)?;
     match SignedCheckpoint::open(&bytes, &key) {
         Ok(signed) => {
             let c = &signed.checkpoint;

@@ -92,6 +92,16 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The bytes of `file`, or of stdin for `-`.
+pub(crate) fn read_file_or_stdin(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    if file.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).context("reading stdin")?;
+        return Ok(bytes);
+    }
+    std::fs::read(file).with_context(|| format!("reading {}", file.display()))
+}
+
 /// `--data DIR`, shared by every verb that reads or writes a log.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct DataDir {

@@ -1,11 +1,9 @@
 //! `auditlog proof verify FILE|-`: check a proof offline. Exit 0 when it is valid, 1 when
 //! it is not, 2 when the input is not proof JSON.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use auditlog_engine::merkle::Proof;
 
 use crate::exit::{CHECK_FAILED, UNUSABLE};
@@ -28,14 +26,7 @@ enum Command {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Command::Verify { file } = args.command;
-    let mut text = Vec::new();
-    if file.as_os_str() == "-" {
-        std::io::stdin()
-            .read_to_end(&mut text)
-            .context("reading stdin")?;
-    } else {
-        text = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-    }
+    let text = super::read_file_or_stdin(&file)?;
     let proof = match Proof::from_json(&text) {
         Ok(proof) => proof,
         Err(e) => {

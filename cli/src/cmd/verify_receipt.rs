@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use auditlog_engine::hex;
 use auditlog_engine::privacy::ErasureReceipt;
 
@@ -26,13 +25,7 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let key = super::checkpoint::read_key(&args.key)?;
-    let bytes = if args.file.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)?;
-        bytes
-    } else {
-        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?
-    };
+    let bytes = super::read_file_or_stdin(&args.file)?;
     let receipt = match ErasureReceipt::verify(&bytes, &key) {
         Ok(receipt) => receipt,
         Err(e) => {

@@ -204,12 +204,7 @@ impl Log {
     /// receipt. A subject already erased (and not seen since) gets the receipt of its
     /// last erasure again; `None` if the subject never had a key.
     pub fn erase(&self, subject: &str) -> Result<Option<Erased>> {
-        let sealer = self.shared.sealer.as_ref().ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "{} does not seal personal data (or was opened without its key-encryption key)",
-                self.dir().display()
-            ))
-        })?;
+        let sealer = self.sealer()?;
         if !self.shared.writable {
             return Err(Error::InvalidArgument("the log is open read-only".into()));
         }
@@ -243,18 +238,23 @@ impl Log {
     /// blind index (docs/PRIVACY.md, "The blind index"): none once they are erased.
     /// Needs the log opened with its key-encryption key.
     pub fn subjects_with_email(&self, email: &str) -> Result<Vec<String>> {
-        let sealer = self.shared.sealer.as_ref().ok_or_else(|| {
-            Error::InvalidArgument(
-                "finding events by e-mail needs a sealing log opened with its key-encryption key"
-                    .into(),
-            )
-        })?;
-        let keys = sealer.keys.read();
+        let keys = self.sealer()?.keys.read();
         Ok(keys
             .subjects_with_email(email)
             .into_iter()
             .map(str::to_owned)
             .collect())
+    }
+
+    /// The log's sealer: it seals personal data and was opened with its key-encryption
+    /// key.
+    fn sealer(&self) -> Result<&crate::privacy::Sealer> {
+        self.shared.sealer.as_deref().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{} does not seal personal data, or was opened without its key-encryption key",
+                self.dir().display()
+            ))
+        })
     }
 
     /// Number of segment files (sealed and active).

@@ -400,11 +400,11 @@ impl SubjectKeys {
             let mut end = written;
             while end < self.pending.len() {
                 let len = entry_frame_len(&self.pending[end..]);
-                let unsynced = self.len - self.synced_len + (end + len - written) as u64;
-                // One entry always goes, even alone over the bound (none is near it).
-                if unsynced > MAX_UNSYNCED_BYTES as u64
-                    && self.len + (end - written) as u64 > self.synced_len
-                {
+                // Unsynced bytes before this entry: written earlier, or in this part.
+                let before = self.len - self.synced_len + (end - written) as u64;
+                // With nothing unsynced an entry always goes, even alone over the bound
+                // (none is near it).
+                if before > 0 && before + len as u64 > MAX_UNSYNCED_BYTES as u64 {
                     break;
                 }
                 end += len;

@@ -95,24 +95,24 @@ impl AdminService for Admin {
                 "the subject's actor.user_id is required",
             ));
         }
+        if self.state.log.config().sealing.is_none() {
+            return Err(Status::failed_precondition(
+                "this log does not seal personal data: there is nothing to erase",
+            ));
+        }
         let state = Arc::clone(&self.state);
         // The key store is rewritten and fsynced, the log appended to: off the async
         // workers. The receipt is answered once the erasure is in the log.
         let erased = spawn_blocking(move || {
-            let erased = match state.log.erase(&subject) {
-                Ok(Some(erased)) => erased,
-                Ok(None) => {
-                    return Err(Status::not_found(format!(
+            let erased = state
+                .log
+                .erase(&subject)
+                .map_err(from_engine)?
+                .ok_or_else(|| {
+                    Status::not_found(format!(
                         "{subject:?} has no key: no event of this subject was sealed"
-                    )));
-                }
-                Err(auditlog_engine::Error::InvalidArgument(message))
-                    if state.log.config().sealing.is_none() =>
-                {
-                    return Err(Status::failed_precondition(message));
-                }
-                Err(e) => return Err(from_engine(e)),
-            };
+                    ))
+                })?;
             let e = &erased.receipt.erasure;
             let event = SystemEvent {
                 actor: Actor::Key(&caller.key.id),
