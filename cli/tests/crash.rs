@@ -6,9 +6,9 @@
 //! scripts/crash-soak.sh for long runs). The seed is printed; `AUDITLOG_CRASH_SEED`
 //! replays a run.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn auditlog(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_auditlog"))
@@ -102,7 +102,13 @@ fn kill_9_at_random_moments_never_loses_an_acknowledged_event() {
             .copied()
             .collect();
         std::fs::write(&events_path, chunk.join("\n") + "\n").expect("write events");
-        let batch = (1 + rng.below(500)).to_string();
+        let batch = 1 + rng.below(500);
+        // Kill after a random number of acknowledgements (none: before the first) and a
+        // random pause of up to 2 ms. Pacing kills by the ingest's own progress, not by
+        // the clock, keeps them landing while it writes on a fast machine and a slow one
+        // alike: mid-write, mid-fdatasync, mid-seal, during recovery.
+        let kill_after = rng.below(take.div_ceil(batch as usize) as u64);
+        let pause = Duration::from_micros(rng.below(2_000));
         let mut child = Command::new(env!("CARGO_BIN_EXE_auditlog"))
             .args([
                 "ingest",
@@ -110,33 +116,29 @@ fn kill_9_at_random_moments_never_loses_an_acknowledged_event() {
                 &d,
                 "--acks",
                 "--batch",
-                &batch,
+                &batch.to_string(),
                 events_path.to_str().expect("path"),
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn ingest");
-        let wait = Duration::from_micros(rng.below(250_000));
-        let started = Instant::now();
-        while started.elapsed() < wait {
-            if child.try_wait().expect("try_wait").is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        let ack_lines = ack_lines(child.stdout.take().expect("stdout"));
+        let mut stdout = String::new();
+        for line in ack_lines.iter().take(kill_after as usize) {
+            stdout.push_str(&line);
+            stdout.push('\n');
         }
+        std::thread::sleep(pause);
         if child.try_wait().expect("try_wait").is_none() {
             killed_mid_run += 1;
         }
         let _ = child.kill(); // SIGKILL
-        let mut stdout = String::new();
-        child
-            .stdout
-            .take()
-            .expect("stdout")
-            .read_to_string(&mut stdout)
-            .expect("read acks");
         let _ = child.wait();
+        for line in ack_lines.iter() {
+            stdout.push_str(&line);
+            stdout.push('\n');
+        }
         for ack in parse_acks(&stdout) {
             assert!(
                 ack.first_seq >= size,
@@ -179,6 +181,21 @@ fn kill_9_at_random_moments_never_loses_an_acknowledged_event() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// The lines the child prints, as they come: a reader thread forwards each whole line.
+/// The channel closes when the child's stdout does.
+fn ack_lines(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 fn log_size(d: &str) -> u64 {
