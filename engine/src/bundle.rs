@@ -740,7 +740,10 @@ fn encode_bundled_record(
     out: &mut Vec<u8>,
 ) -> std::result::Result<(), crate::codec::RecordError> {
     match sealed {
-        Some(block) => encode_sealed_record_into(event, link, out, |_| Ok(block.to_vec())),
+        Some(block) => encode_sealed_record_into(event, link, out, |out, _| {
+            out.extend_from_slice(block);
+            Ok(())
+        }),
         None => {
             encode_record_into(event, link, out);
             Ok(())

@@ -76,7 +76,10 @@ pub fn record(data: &[u8]) {
                 &record.event,
                 record.tenant_link,
                 &mut again,
-                |_| Ok(block.to_vec()),
+                |out, _| {
+                    out.extend_from_slice(block);
+                    Ok(())
+                },
             )
             .unwrap(),
             None => encode_record_into(&record.event, record.tenant_link, &mut again),

@@ -123,7 +123,9 @@ fn expected(event: &Event<'_>) -> (Personal, Option<String>) {
 fn personal_fields_are_stored_only_sealed_and_open_with_their_subject_key() {
     let (dir, kek, log) = sealing_log();
     let all = events();
-    append_all(&log, &all, 64);
+    // Batches of 150: blocks are sealed in groups of 64 as events are pushed, the
+    // rest when the batch is submitted.
+    append_all(&log, &all, 150);
     let root = log.root();
     log.close();
     drop(log);
@@ -157,6 +159,11 @@ fn personal_fields_are_stored_only_sealed_and_open_with_their_subject_key() {
         let key = keys.key(sealed.key_id).expect("the subject's key");
         assert_eq!(key.subject, event.actor_id);
         assert_eq!(sealed.open(key, part.aad).unwrap(), personal);
+        // Sealed many at a time, it is the block sealing it alone gives.
+        assert_eq!(
+            Sealed::seal(key, part.aad, &personal).unwrap().encode(),
+            part.block
+        );
         if let Some(email) = &event.actor_email {
             assert!(keys.subjects_with_email(email).contains(&&*event.actor_id));
         }

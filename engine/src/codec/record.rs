@@ -98,30 +98,28 @@ pub fn encode_record_into(event: &Event<'_>, link: TenantLink, out: &mut Vec<u8>
 }
 
 /// Appends a sealed record (kind 3): the kind byte and `clear` (the event without its
-/// personal fields), then the block `seal` makes of those bytes (its associated data),
-/// the block's length and the link (a tenant's first event when `link` is unlinked: a
-/// sealed record always carries one). Nothing is appended if `seal` fails.
+/// personal fields), then the block `seal` appends (given `out` and where in it those
+/// bytes, the block's associated data, are), the block's length and the link (a
+/// tenant's first event when `link` is unlinked: a sealed record always carries one).
+/// Nothing is appended if `seal` fails.
 pub fn encode_sealed_record_into(
     clear: &Event<'_>,
     link: TenantLink,
     out: &mut Vec<u8>,
-    seal: impl FnOnce(&[u8]) -> Result<Vec<u8>, RecordError>,
+    seal: impl FnOnce(&mut Vec<u8>, std::ops::Range<usize>) -> Result<(), RecordError>,
 ) -> Result<(), RecordError> {
     let start = out.len();
     out.push(RECORD_KIND_SEALED_EVENT);
     let _ = bincode::serde::encode_into_std_write(clear, out, config());
-    let block = match seal(&out[start..]) {
-        Ok(block) => block,
-        Err(e) => {
-            out.truncate(start);
-            return Err(e);
-        }
-    };
-    let Ok(len) = u16::try_from(block.len()) else {
+    let block_start = out.len();
+    if let Err(e) = seal(out, start..block_start) {
+        out.truncate(start);
+        return Err(e);
+    }
+    let Ok(len) = u16::try_from(out.len() - block_start) else {
         out.truncate(start);
         return Err(RecordError::Decode("a sealed block over 64 KiB".into()));
     };
-    out.extend_from_slice(&block);
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&link.to_bytes().unwrap_or(FIRST_OF_TENANT.to_le_bytes()));
     Ok(())
@@ -506,9 +504,10 @@ mod tests {
         let block = b"present, names, key id, nonce, ciphertext".to_vec();
         let mut aad_seen = Vec::new();
         let mut payload = b"before".to_vec();
-        encode_sealed_record_into(&clear, TenantLink::Previous(7), &mut payload, |aad| {
-            aad_seen = aad.to_vec();
-            Ok(block.clone())
+        encode_sealed_record_into(&clear, TenantLink::Previous(7), &mut payload, |out, aad| {
+            aad_seen = out[aad].to_vec();
+            out.extend_from_slice(&block);
+            Ok(())
         })
         .unwrap();
         let payload = &payload[b"before".len()..];
@@ -527,7 +526,8 @@ mod tests {
         encode_record_into(&clear, TenantLink::First, &mut plain);
         assert_eq!(sealed_part(&plain), Ok(None));
         let mut out = b"kept".to_vec();
-        let refused = encode_sealed_record_into(&clear, TenantLink::First, &mut out, |_| {
+        let refused = encode_sealed_record_into(&clear, TenantLink::First, &mut out, |out, _| {
+            out.extend_from_slice(b"half a block");
             Err(RecordError::Decode("no key".into()))
         });
         assert!(refused.is_err());

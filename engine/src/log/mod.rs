@@ -279,21 +279,22 @@ impl Log {
     /// its tenant and hashes the leaves (on the caller's thread, in turn with other
     /// callers), hands the batch to the writer and returns at once with the handle its
     /// [`Ack`] (or error) arrives on. Blocks only when the writer's queue is full.
-    pub fn submit(&self, batch: PreparedBatch) -> Result<AckReceiver> {
-        self.check_batch(&batch)?;
+    pub fn submit(&self, mut batch: PreparedBatch) -> Result<AckReceiver> {
+        self.finish_batch(&mut batch)?;
         sequencer::with_room(&self.sequencer).submit(batch)
     }
 
     /// [`Log::submit`] without blocking: when the writer's queue is full it returns
     /// [`Error::Busy`] and the batch is not appended (a server answers "retry later"
     /// rather than hold the request and its memory).
-    pub fn try_submit(&self, batch: PreparedBatch) -> Result<AckReceiver> {
-        self.check_batch(&batch)?;
+    pub fn try_submit(&self, mut batch: PreparedBatch) -> Result<AckReceiver> {
+        self.finish_batch(&mut batch)?;
         self.sequencer.lock().try_submit(batch)
     }
 
-    /// Refuses a batch too large for the writer or prepared for another hash.
-    fn check_batch(&self, batch: &PreparedBatch) -> Result<()> {
+    /// Refuses a batch too large for the writer or prepared for another hash; seals
+    /// what it left unsealed (on the caller's thread, outside the sequencer's lock).
+    fn finish_batch(&self, batch: &mut PreparedBatch) -> Result<()> {
         if batch.byte_len() > MAX_BATCH_BYTES {
             return Err(Error::InvalidArgument(format!(
                 "batch of {} bytes exceeds the limit of {MAX_BATCH_BYTES}",
@@ -319,7 +320,7 @@ impl Log {
                     .into(),
             ));
         }
-        Ok(())
+        batch.seal()
     }
 
     /// Requests (batches, seals, syncs) waiting for the writer: how far it is behind.

@@ -1,5 +1,6 @@
 //! BLAKE3 of many short inputs at once: eight independent messages share each compression,
-//! one message per SIMD lane.
+//! one message per SIMD lane. Merkle leaves and nodes are hashed so, and the keyed nonces
+//! of sealed personal fields (each message under its own key).
 //!
 //! A Merkle leaf (a few hundred bytes) or node (65 bytes) is a single BLAKE3 chunk, a chain
 //! of 64-byte blocks that the blake3 crate compresses one after another, so one input
@@ -21,6 +22,7 @@ const MAX_INPUT: usize = 1024;
 const CHUNK_START: u32 = 1;
 const CHUNK_END: u32 = 2;
 const ROOT: u32 = 8;
+const KEYED_HASH: u32 = 16;
 
 const IV: [u32; 8] = [
     0x6A09_E667,
@@ -77,7 +79,50 @@ pub(crate) fn hash_prefixed(prefix: u8, bodies: &[&[u8]], out: &mut [Hash]) {
     }
     // Messages of equal block counts share a group, so few lanes idle.
     order.sort_unstable_by_key(|&i| blocks(bodies[i as usize].len() + 1));
-    hash_sorted(Backend::detect(), prefix, bodies, &order, out);
+    hash_sorted(
+        Backend::detect(),
+        Start::Prefix(prefix),
+        bodies,
+        &order,
+        out,
+    );
+}
+
+/// Keyed BLAKE3 of each message under its own key (`blake3::keyed_hash(keys[i],
+/// messages[i])`), written to `out[i]`. Messages longer than one chunk, and a lone
+/// message, are handed to the blake3 crate.
+pub(crate) fn keyed_hashes(keys: &[[u8; 32]], messages: &[&[u8]], out: &mut [Hash]) {
+    assert!(
+        keys.len() == messages.len() && messages.len() == out.len(),
+        "one key and one output per input"
+    );
+    let mut order = Vec::with_capacity(messages.len());
+    let lanes_pay = messages.len() > 1;
+    for (index, message) in messages.iter().enumerate() {
+        if lanes_pay && message.len() <= MAX_INPUT {
+            order.push(index as u32);
+        } else {
+            out[index] = *blake3::keyed_hash(&keys[index], message).as_bytes();
+        }
+    }
+    order.sort_unstable_by_key(|&i| blocks(messages[i as usize].len()));
+    hash_sorted(Backend::detect(), Start::Keyed(keys), messages, &order, out);
+}
+
+/// How the messages are hashed: unkeyed after a prefix byte, or each under its key.
+#[derive(Clone, Copy)]
+enum Start<'a> {
+    Prefix(u8),
+    Keyed(&'a [[u8; 32]]),
+}
+
+impl Start<'_> {
+    fn prefix_len(self) -> usize {
+        match self {
+            Start::Prefix(_) => 1,
+            Start::Keyed(_) => 0,
+        }
+    }
 }
 
 /// How the eight-lane compression runs on this CPU.
@@ -110,24 +155,40 @@ impl Backend {
 }
 
 /// Hashes the bodies group by group of [`LANES`], in `order`. Only a message's first
-/// block (which holds the prefix) and its last (which is zero-padded) are copied; the
-/// blocks between are read in place, since `prefix ‖ body` puts block `k` at
-/// `body[64k - 1..64k + 63]`.
-fn hash_sorted(backend: Backend, prefix: u8, bodies: &[&[u8]], order: &[u32], out: &mut [Hash]) {
+/// block (which holds the prefix, if any) and its last (which is zero-padded) are
+/// copied; the blocks between are read in place, since `prefix ‖ body` puts block `k`
+/// at `body[64k - p..64k + 64 - p]` for a prefix of `p` bytes.
+fn hash_sorted(
+    backend: Backend,
+    start: Start<'_>,
+    bodies: &[&[u8]],
+    order: &[u32],
+    out: &mut [Hash],
+) {
     const ZERO: Block = [0; BLOCK_LEN];
+    let p = start.prefix_len();
     for group in order.chunks(LANES) {
         let mut firsts = [ZERO; LANES];
         let mut lasts = [ZERO; LANES];
-        let mut lens = [1usize; LANES];
+        let mut lens = [p; LANES];
+        let mut cv: [Row; 8] = IV.map(|word| [word; LANES]);
         for (lane, &index) in group.iter().enumerate() {
             let body = bodies[index as usize];
-            let total = body.len() + 1;
-            let head = body.len().min(BLOCK_LEN - 1);
-            firsts[lane][0] = prefix;
-            firsts[lane][1..=head].copy_from_slice(&body[..head]);
+            let total = body.len() + p;
+            let head = body.len().min(BLOCK_LEN - p);
+            match start {
+                Start::Prefix(prefix) => firsts[lane][0] = prefix,
+                Start::Keyed(keys) => {
+                    for (word, bytes) in keys[index as usize].as_chunks::<4>().0.iter().enumerate()
+                    {
+                        cv[word][lane] = u32::from_le_bytes(*bytes);
+                    }
+                }
+            }
+            firsts[lane][p..p + head].copy_from_slice(&body[..head]);
             let last = blocks(total) - 1;
             if last > 0 {
-                let tail = &body[last * BLOCK_LEN - 1..];
+                let tail = &body[last * BLOCK_LEN - p..];
                 lasts[lane][..tail.len()].copy_from_slice(tail);
             }
             lens[lane] = total;
@@ -137,7 +198,10 @@ fn hash_sorted(backend: Backend, prefix: u8, bodies: &[&[u8]], order: &[u32], ou
             .iter()
             .max()
             .map_or(0, |last| last + 1);
-        let mut cv: [Row; 8] = IV.map(|word| [word; LANES]);
+        let keyed = match start {
+            Start::Prefix(_) => 0,
+            Start::Keyed(_) => KEYED_HASH,
+        };
         for step in 0..steps {
             let lane_blocks: [&Block; LANES] = std::array::from_fn(|lane| {
                 let last = last_steps[lane];
@@ -147,7 +211,7 @@ fn hash_sorted(backend: Backend, prefix: u8, bodies: &[&[u8]], order: &[u32], ou
                     &lasts[lane]
                 } else if step < last {
                     let body = group.get(lane).map_or(&[][..], |&i| bodies[i as usize]);
-                    body.get(step * BLOCK_LEN - 1..)
+                    body.get(step * BLOCK_LEN - p..)
                         .and_then(|rest| rest.first_chunk::<BLOCK_LEN>())
                         .unwrap_or(&ZERO)
                 } else {
@@ -155,7 +219,7 @@ fn hash_sorted(backend: Backend, prefix: u8, bodies: &[&[u8]], order: &[u32], ou
                 }
             });
             let mut block_len = [BLOCK_LEN as u32; LANES];
-            let mut flags = [0u32; LANES];
+            let mut flags = [keyed; LANES];
             for lane in 0..LANES {
                 if step == 0 {
                     flags[lane] |= CHUNK_START;
@@ -512,9 +576,56 @@ mod tests {
         let bodies: Vec<&[u8]> = (0..MAX_INPUT).step_by(7).map(|len| &data[..len]).collect();
         let order: Vec<u32> = (0..bodies.len() as u32).collect();
         let mut out = vec![[0u8; 32]; bodies.len()];
-        hash_sorted(Backend::Portable, 0x00, &bodies, &order, &mut out);
+        hash_sorted(
+            Backend::Portable,
+            Start::Prefix(0x00),
+            &bodies,
+            &order,
+            &mut out,
+        );
         for (body, hash) in bodies.iter().zip(&out) {
             assert_eq!(*hash, expected(0x00, body));
+        }
+        let keys: Vec<[u8; 32]> = (0..bodies.len()).map(|i| [i as u8; 32]).collect();
+        hash_sorted(
+            Backend::Portable,
+            Start::Keyed(&keys),
+            &bodies,
+            &order,
+            &mut out,
+        );
+        for ((body, key), hash) in bodies.iter().zip(&keys).zip(&out) {
+            assert_eq!(hash, blake3::keyed_hash(key, body).as_bytes());
+        }
+    }
+
+    #[test]
+    fn keyed_hashes_match_the_blake3_crate_at_every_length() {
+        let data: Vec<u8> = (0..3000u32).map(|i| (i * 29 + 5) as u8).collect();
+        let messages: Vec<&[u8]> = (0..data.len()).map(|len| &data[..len]).collect();
+        // Every message under another key, so a key taken from the wrong lane shows.
+        let keys: Vec<[u8; 32]> = (0..messages.len())
+            .map(|i| *blake3::hash(&(i as u64).to_le_bytes()).as_bytes())
+            .collect();
+        let mut out = vec![[0u8; 32]; messages.len()];
+        keyed_hashes(&keys, &messages, &mut out);
+        for ((message, key), hash) in messages.iter().zip(&keys).zip(&out) {
+            assert_eq!(
+                hash,
+                blake3::keyed_hash(key, message).as_bytes(),
+                "length {}",
+                message.len()
+            );
+        }
+        for count in [0usize, 1, 7, 9] {
+            let mut out = vec![[0u8; 32]; count];
+            keyed_hashes(&keys[..count], &messages[300..300 + count], &mut out);
+            for i in 0..count {
+                assert_eq!(
+                    &out[i],
+                    blake3::keyed_hash(&keys[i], messages[300 + i]).as_bytes()
+                );
+            }
         }
     }
 }

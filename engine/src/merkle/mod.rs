@@ -4,7 +4,7 @@
 
 mod compact;
 mod hasher;
-mod lanes;
+pub(crate) mod lanes;
 mod multiproof;
 mod proof;
 mod proof_json;

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use ring::aead::{Aad, LessSafeKey, Nonce};
 
 use super::Kek;
+use super::fingerprint::{ByFingerprint, Fingerprint, Fingerprinter};
 use crate::Timestamp;
 use crate::codec::{begin_frame, finish_frame, split_frame};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
@@ -114,8 +115,9 @@ pub struct SubjectKeys {
     check: [u8; 16],
     /// Every live key by id.
     keys: HashMap<u64, Arc<SubjectKey>>,
-    /// The live key of each subject.
-    current: HashMap<String, Live>,
+    /// The live key of each subject, by the subject's fingerprint.
+    current: ByFingerprint<Live>,
+    fingerprints: Fingerprinter,
     /// Blind-index token → the keys (so subjects) it was seen with.
     blind: HashMap<[u8; 32], Vec<u64>>,
     /// Every id ever used (live or erased): a new key never takes one.
@@ -147,13 +149,12 @@ impl std::fmt::Debug for SubjectKeys {
     }
 }
 
-/// A subject's live key, and the e-mail address last noted with it: the address an
-/// event brings is almost always that one, and then neither the blind token nor the
-/// store's lock for writing is needed (the address is in memory only, and gone with the
-/// key at erasure).
+/// A subject's live key, and the fingerprint of the e-mail address last noted with it:
+/// the address an event brings is almost always that one, and then neither the blind
+/// token nor the store's lock for writing is needed (gone with the key at erasure).
 struct Live {
     key: Arc<SubjectKey>,
-    last_email: Option<Box<str>>,
+    last_email: Option<Fingerprint>,
 }
 
 /// Bytes of the store written but not yet known to be on disk (see
@@ -218,7 +219,8 @@ impl SubjectKeys {
             blind_key: kek.blind_key(),
             check: kek.check_value(),
             keys: HashMap::new(),
-            current: HashMap::new(),
+            current: ByFingerprint::default(),
+            fingerprints: Fingerprinter::default(),
             blind: HashMap::new(),
             used_ids: HashSet::new(),
             erasures: Vec::new(),
@@ -300,8 +302,9 @@ impl SubjectKeys {
             )));
         }
         self.writable()?;
-        if self.current.contains_key(subject) {
-            return Ok(&self.current[subject].key);
+        let fingerprint = self.fingerprints.of(subject);
+        if self.current.contains_key(&fingerprint) {
+            return Ok(&self.current[&fingerprint].key);
         }
         let mut random = [0u8; 8 + 32 + NONCE_BYTES];
         let key = loop {
@@ -326,9 +329,9 @@ impl SubjectKeys {
     /// `subject`'s live key if it has one and `email` (if any) is the address last
     /// noted with it: then sealing an event needs nothing written.
     pub fn known(&self, subject: &str, email: Option<&str>) -> Option<&Arc<SubjectKey>> {
-        let live = self.current.get(subject)?;
+        let live = self.current.get(&self.fingerprints.of(subject))?;
         match email {
-            Some(email) if live.last_email.as_deref() != Some(email) => None,
+            Some(email) if live.last_email != Some(self.fingerprints.of(email)) => None,
             _ => Some(&live.key),
         }
     }
@@ -336,7 +339,11 @@ impl SubjectKeys {
     /// Notes that `email` belongs to the subject of key `key_id` (the blind index: a
     /// keyed hash of the address, never the address), buffered like a new key.
     pub fn note_email(&mut self, key_id: u64, email: &str) -> Result<()> {
-        let Some(subject) = self.keys.get(&key_id).map(|k| k.subject.clone()) else {
+        let Some(subject) = self
+            .keys
+            .get(&key_id)
+            .map(|k| self.fingerprints.of(&k.subject))
+        else {
             return Err(Error::InvalidArgument(format!("no live key {key_id:016x}")));
         };
         let token = self.blind_token(email);
@@ -348,10 +355,11 @@ impl SubjectKeys {
             self.push_entry(&encode_blind(key_id, &token))?;
             self.apply_entry(Entry::Blind { key_id, token });
         }
+        let email = self.fingerprints.of(email);
         if let Some(live) = self.current.get_mut(&subject)
             && live.key.id == key_id
         {
-            live.last_email = Some(email.into());
+            live.last_email = Some(email);
         }
         Ok(())
     }
@@ -488,7 +496,8 @@ impl SubjectKeys {
     ) -> Result<Option<Erasure>> {
         self.writable()?;
         self.flush()?;
-        let Some(key_id) = self.current.get(subject).map(|live| live.key.id) else {
+        let fingerprint = self.fingerprints.of(subject);
+        let Some(key_id) = self.current.get(&fingerprint).map(|live| live.key.id) else {
             return Ok(None);
         };
         let erasure = Erasure {
@@ -741,7 +750,11 @@ impl SubjectKeys {
     fn check_order(&self, entry: &Entry) -> std::result::Result<(), &'static str> {
         match entry {
             Entry::Key(key) if self.used_ids.contains(&key.id) => Err("a key id used twice"),
-            Entry::Key(key) if self.current.contains_key(&key.subject) => {
+            Entry::Key(key)
+                if self
+                    .current
+                    .contains_key(&self.fingerprints.of(&key.subject)) =>
+            {
                 Err("a second live key of one subject")
             }
             Entry::Blind { key_id, .. } if !self.keys.contains_key(key_id) => {
@@ -848,7 +861,8 @@ impl SubjectKeys {
                     key: Arc::clone(&key),
                     last_email: None,
                 };
-                self.current.insert(key.subject.clone(), live);
+                self.current
+                    .insert(self.fingerprints.of(&key.subject), live);
                 self.keys.insert(key.id, key);
             }
             Entry::Blind { key_id, token } => {
@@ -859,13 +873,14 @@ impl SubjectKeys {
             }
             Entry::Erased(erasure) => {
                 self.used_ids.insert(erasure.key_id);
+                let subject = self.fingerprints.of(&erasure.subject);
                 if self.keys.remove(&erasure.key_id).is_some()
                     && self
                         .current
-                        .get(&erasure.subject)
+                        .get(&subject)
                         .is_some_and(|live| live.key.id == erasure.key_id)
                 {
-                    self.current.remove(&erasure.subject);
+                    self.current.remove(&subject);
                 }
                 for ids in self.blind.values_mut() {
                     ids.retain(|&id| id != erasure.key_id);

@@ -5,6 +5,7 @@
 //! e-mail addresses; [`Sealed`] one event's [`Personal`] fields sealed under its
 //! subject's key.
 
+mod fingerprint;
 mod kek;
 mod keystore;
 mod opened;
@@ -17,6 +18,7 @@ pub use keystore::{Erasure, SUBJECT_KEYS_FILE, SubjectKey, SubjectKeys, Unsynced
 pub(crate) use opened::with_personal;
 pub use opened::{ERASED, SEALED, UNAVAILABLE};
 pub use receipt::{ErasureReceipt, ReceiptError};
+pub(crate) use seal::Unsealed;
 pub use seal::{
     Fields, MAX_FIELD_NAME_BYTES, MAX_PERSONAL_FIELDS, Personal, SealError, Sealed, merge_metadata,
     split_metadata,

@@ -11,13 +11,21 @@
 //! a batch is then byte-identical to the stored events, which is how idempotent ingest
 //! recognises it. Two different plaintexts get the same nonce only by a collision of the
 //! 96-bit hash.
+//!
+//! That hash is most of sealing's cost, so a batch does not seal event by event: each
+//! block is laid out in its record with the plaintext in place ([`Unsealed::lay_out`]),
+//! and the nonces of many are hashed at once, eight per compression
+//! (`merkle::lanes`), before they are encrypted in place ([`Unsealed::seal_in`]).
 
 use std::borrow::Cow;
+use std::ops::Range;
+use std::sync::Arc;
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use serde_json::value::RawValue;
 
 use super::SubjectKey;
+use crate::merkle::lanes::keyed_hashes;
 
 /// `Personal::email` and friends were present.
 const HAS_EMAIL: u8 = 1;
@@ -101,9 +109,17 @@ impl std::fmt::Debug for Personal {
     }
 }
 
-impl Personal {
-    /// Whether there is nothing to seal.
-    pub fn is_empty(&self) -> bool {
+/// [`Personal`] borrowed from the event it is taken out of (no copy per event).
+#[derive(Clone, Copy)]
+pub(crate) struct PersonalRef<'a> {
+    pub(crate) email: Option<&'a str>,
+    pub(crate) ip_address: Option<&'a str>,
+    pub(crate) user_agent: Option<&'a str>,
+    pub(crate) metadata: &'a [(String, String)],
+}
+
+impl PersonalRef<'_> {
+    pub(crate) fn is_empty(&self) -> bool {
         self.email.is_none()
             && self.ip_address.is_none()
             && self.user_agent.is_none()
@@ -120,22 +136,53 @@ impl Personal {
             })
     }
 
-    /// The plaintext: for each of e-mail, IP, user agent present, a `u32` length and the
-    /// bytes; then each metadata value's `u32` length and bytes (the names are in the
-    /// clear, in [`Sealed::metadata_names`]).
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256);
-        let fields = [&self.email, &self.ip_address, &self.user_agent];
-        let values = fields
+    /// The plaintext, appended to `out`: for each of e-mail, IP, user agent present, a
+    /// `u32` length and the bytes; then each metadata value's `u32` length and bytes (the
+    /// names are in the clear, in [`Sealed::metadata_names`]).
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        let values = [self.email, self.ip_address, self.user_agent]
             .into_iter()
             .flatten()
-            .map(String::as_str)
             .chain(self.metadata.iter().map(|(_, v)| v.as_str()));
         for value in values {
             out.extend_from_slice(&(value.len() as u32).to_le_bytes());
             out.extend_from_slice(value.as_bytes());
         }
+    }
+
+    #[cfg(test)]
+    fn plaintext(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
         out
+    }
+
+    fn check_names(&self) -> Result<(), SealError> {
+        if self.metadata.len() > MAX_PERSONAL_FIELDS
+            || self
+                .metadata
+                .iter()
+                .any(|(n, _)| n.is_empty() || n.len() > MAX_FIELD_NAME_BYTES)
+        {
+            return Err(SealError("metadata field names beyond the limits"));
+        }
+        Ok(())
+    }
+}
+
+impl Personal {
+    /// Whether there is nothing to seal.
+    pub fn is_empty(&self) -> bool {
+        self.borrowed().is_empty()
+    }
+
+    fn borrowed(&self) -> PersonalRef<'_> {
+        PersonalRef {
+            email: self.email.as_deref(),
+            ip_address: self.ip_address.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            metadata: &self.metadata,
+        }
     }
 
     fn decode(present: u8, names: &[String], mut bytes: &[u8]) -> Result<Personal, SealError> {
@@ -172,56 +219,174 @@ impl Personal {
     }
 }
 
-impl Sealed {
-    /// The associated data: the record's clear part, then this block's clear fields.
-    fn aad(&self, clear: &[u8]) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(clear.len() + 64);
-        aad.extend_from_slice(clear);
-        aad.push(self.present);
-        for name in &self.metadata_names {
-            aad.extend_from_slice(&(name.len() as u32).to_le_bytes());
-            aad.extend_from_slice(name.as_bytes());
-        }
-        aad.extend_from_slice(&self.key_id.to_le_bytes());
-        aad
+/// The associated data, appended to `out`: the record's clear part, then the block's
+/// clear fields.
+fn aad_into<'a>(
+    clear: &[u8],
+    present: u8,
+    names: impl Iterator<Item = &'a str>,
+    key_id: u64,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(clear);
+    out.push(present);
+    for name in names {
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+    }
+    out.extend_from_slice(&key_id.to_le_bytes());
+}
+
+/// Sealed blocks laid out with their plaintext where the ciphertext goes, waiting for
+/// their nonces (see the module's doc).
+#[derive(Clone, Default)]
+pub(crate) struct Unsealed {
+    keys: Vec<Arc<SubjectKey>>,
+    nonce_keys: Vec<[u8; 32]>,
+    /// Each block's nonce input, back to back: the associated data's `u64` length, the
+    /// associated data, the plaintext.
+    inputs: Vec<u8>,
+    input_ends: Vec<usize>,
+    aad_lens: Vec<usize>,
+    /// Where each block's nonce is in the buffer it is sealed in.
+    nonce_at: Vec<usize>,
+}
+
+impl std::fmt::Debug for Unsealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unsealed")
+            .field("blocks", &self.keys.len())
+            .finish()
+    }
+}
+
+impl Unsealed {
+    /// Blocks waiting.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
     }
 
-    /// Seals `personal` under `key`, bound to the record's clear bytes `clear`.
-    pub fn seal(key: &SubjectKey, clear: &[u8], personal: &Personal) -> Result<Sealed, SealError> {
-        if personal.metadata.len() > MAX_PERSONAL_FIELDS
-            || personal
-                .metadata
-                .iter()
-                .any(|(n, _)| n.is_empty() || n.len() > MAX_FIELD_NAME_BYTES)
-        {
-            return Err(SealError("metadata field names beyond the limits"));
+    /// Forgets the blocks laid out after the first `len` (their record was refused and
+    /// cut from the buffer).
+    pub(crate) fn truncate(&mut self, len: usize) {
+        if len >= self.len() {
+            return;
         }
-        let mut sealed = Sealed {
-            present: personal.present(),
-            metadata_names: personal.metadata.iter().map(|(n, _)| n.clone()).collect(),
-            key_id: key.id,
-            nonce: [0; NONCE_BYTES],
-            ciphertext: personal.encode(),
-        };
-        let aad = sealed.aad(clear);
-        let mut hasher = blake3::Hasher::new_keyed(&key.derived.nonce);
-        hasher.update(&(aad.len() as u64).to_le_bytes());
-        hasher.update(&aad);
-        hasher.update(&sealed.ciphertext);
-        sealed
-            .nonce
-            .copy_from_slice(&hasher.finalize().as_bytes()[..NONCE_BYTES]);
-        let tag = key
-            .derived
-            .aes
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(sealed.nonce),
-                Aad::from(&aad[..]),
-                &mut sealed.ciphertext,
-            )
-            .map_err(|_| SealError("sealing failed"))?;
-        sealed.ciphertext.extend_from_slice(tag.as_ref());
-        Ok(sealed)
+        self.inputs
+            .truncate(len.checked_sub(1).map_or(0, |i| self.input_ends[i]));
+        self.keys.truncate(len);
+        self.nonce_keys.truncate(len);
+        self.input_ends.truncate(len);
+        self.aad_lens.truncate(len);
+        self.nonce_at.truncate(len);
+    }
+
+    /// Appends to `out` the block of `personal` under `key`, bound to the record's clear
+    /// bytes `out[clear]`, with the plaintext in place; `out` is the buffer
+    /// [`Unsealed::seal_in`] will be given. A block over 64 KiB is refused.
+    pub(crate) fn lay_out(
+        &mut self,
+        key: &Arc<SubjectKey>,
+        personal: PersonalRef<'_>,
+        out: &mut Vec<u8>,
+        clear: Range<usize>,
+    ) -> Result<(), SealError> {
+        personal.check_names()?;
+        let present = personal.present();
+        let names = || personal.metadata.iter().map(|(n, _)| n.as_str());
+        let input_start = self.inputs.len();
+        let block_start = out.len();
+        self.inputs.extend_from_slice(&[0; 8]);
+        let clear = out
+            .get(clear)
+            .ok_or(SealError("the clear part is not in the buffer"))?;
+        aad_into(clear, present, names(), key.id, &mut self.inputs);
+        let aad_len = self.inputs.len() - input_start - 8;
+        self.inputs[input_start..input_start + 8].copy_from_slice(&(aad_len as u64).to_le_bytes());
+        out.push(present);
+        out.push(personal.metadata.len() as u8);
+        for name in names() {
+            out.push(name.len() as u8);
+            out.extend_from_slice(name.as_bytes());
+        }
+        out.extend_from_slice(&key.id.to_le_bytes());
+        let nonce_at = out.len();
+        out.extend_from_slice(&[0; NONCE_BYTES]);
+        let text_start = out.len();
+        personal.encode_into(out);
+        self.inputs.extend_from_slice(&out[text_start..]);
+        out.extend_from_slice(&[0; TAG_BYTES]);
+        if out.len() - block_start > usize::from(u16::MAX) {
+            out.truncate(block_start);
+            self.inputs.truncate(input_start);
+            return Err(SealError("a sealed block over 64 KiB"));
+        }
+        self.keys.push(Arc::clone(key));
+        self.nonce_keys.push(key.derived.nonce);
+        self.input_ends.push(self.inputs.len());
+        self.aad_lens.push(aad_len);
+        self.nonce_at.push(nonce_at);
+        Ok(())
+    }
+
+    /// Seals every block laid out, in `buffer`: hashes the nonces (eight at a time),
+    /// writes each, encrypts the plaintext in place and writes the tag. Leaves nothing
+    /// waiting.
+    pub(crate) fn seal_in(&mut self, buffer: &mut [u8]) -> Result<(), SealError> {
+        let mut inputs = Vec::with_capacity(self.keys.len());
+        let mut start = 0;
+        for (i, &end) in self.input_ends.iter().enumerate() {
+            let input = &self.inputs[start..end];
+            let text_len = input.len() - 8 - self.aad_lens[i];
+            // Checked before any block is touched: on an error nothing is sealed twice.
+            if self.nonce_at[i] + NONCE_BYTES + text_len + TAG_BYTES > buffer.len() {
+                return Err(SealError("a laid-out block is not in the buffer"));
+            }
+            inputs.push(input);
+            start = end;
+        }
+        let mut nonces = vec![[0u8; 32]; inputs.len()];
+        keyed_hashes(&self.nonce_keys, &inputs, &mut nonces);
+        for (i, input) in inputs.iter().enumerate() {
+            let mut nonce = [0u8; NONCE_BYTES];
+            nonce.copy_from_slice(&nonces[i][..NONCE_BYTES]);
+            let aad = &input[8..8 + self.aad_lens[i]];
+            let text_len = input.len() - 8 - self.aad_lens[i];
+            let at = self.nonce_at[i];
+            let block = buffer
+                .get_mut(at..at + NONCE_BYTES + text_len + TAG_BYTES)
+                .ok_or(SealError("a laid-out block is not in the buffer"))?;
+            let (nonce_slot, rest) = block.split_at_mut(NONCE_BYTES);
+            let (text, tag_slot) = rest.split_at_mut(text_len);
+            nonce_slot.copy_from_slice(&nonce);
+            let tag = self.keys[i]
+                .derived
+                .aes
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(aad),
+                    text,
+                )
+                .map_err(|_| SealError("sealing failed"))?;
+            tag_slot.copy_from_slice(tag.as_ref());
+        }
+        self.truncate(0);
+        Ok(())
+    }
+}
+
+impl Sealed {
+    /// Seals `personal` under `key`, bound to the record's clear bytes `clear`.
+    pub fn seal(
+        key: &Arc<SubjectKey>,
+        clear: &[u8],
+        personal: &Personal,
+    ) -> Result<Sealed, SealError> {
+        let mut unsealed = Unsealed::default();
+        let mut record = clear.to_vec();
+        unsealed.lay_out(key, personal.borrowed(), &mut record, 0..clear.len())?;
+        unsealed.seal_in(&mut record)?;
+        Sealed::decode(&record[clear.len()..])
     }
 
     /// Opens the block with `key` (the one [`Sealed::key_id`] names), bound to `clear`.
@@ -232,7 +397,14 @@ impl Sealed {
         if self.ciphertext.len() < TAG_BYTES {
             return Err(SealError("shorter than its tag"));
         }
-        let aad = self.aad(clear);
+        let mut aad = Vec::with_capacity(clear.len() + 64);
+        aad_into(
+            clear,
+            self.present,
+            self.metadata_names.iter().map(String::as_str),
+            self.key_id,
+            &mut aad,
+        );
         let mut buffer = self.ciphertext.clone();
         let plain = key
             .derived
@@ -492,6 +664,56 @@ mod tests {
             ..Personal::default()
         };
         assert!(Sealed::seal(&alice, b"clear", &too_many).is_err());
+    }
+
+    #[test]
+    fn blocks_sealed_together_are_those_sealed_alone_and_a_cut_one_is_forgotten() {
+        let (_dir, mut store) = keys();
+        let subjects: Vec<_> = (0..20)
+            .map(|i| store.key_for(&format!("usr_{i}")).unwrap().clone())
+            .collect();
+        let mut unsealed = Unsealed::default();
+        let mut buffer = Vec::new();
+        let mut records = Vec::new();
+        for (i, key) in subjects.iter().enumerate() {
+            let start = buffer.len();
+            buffer.extend_from_slice(format!("clear part of event {i}").as_bytes());
+            let clear = start..buffer.len();
+            let mut personal = personal();
+            personal.email = Some(format!("person{i}@example.org"));
+            unsealed
+                .lay_out(key, personal.borrowed(), &mut buffer, clear.clone())
+                .unwrap();
+            records.push((key, clear, buffer.len(), personal));
+        }
+        // The last record is refused after its block was laid out: cut and forgotten.
+        let (_, cut, _, _) = records.pop().unwrap();
+        buffer.truncate(cut.start);
+        unsealed.truncate(records.len());
+        assert_eq!(unsealed.len(), 19);
+        unsealed.seal_in(&mut buffer).unwrap();
+        assert_eq!(unsealed.len(), 0);
+        for (key, clear, end, personal) in &records {
+            let aad = &buffer[clear.clone()];
+            let block = &buffer[clear.end..*end];
+            assert_eq!(Sealed::seal(key, aad, personal).unwrap().encode(), block);
+            let sealed = Sealed::decode(block).unwrap();
+            assert_eq!(sealed.open(key, aad).unwrap(), *personal);
+            // The nonce as docs/FORMAT.md defines it.
+            let mut input = Vec::new();
+            aad_into(
+                aad,
+                sealed.present,
+                ["display_name"].into_iter(),
+                key.id,
+                &mut input,
+            );
+            let mut hasher = blake3::Hasher::new_keyed(&key.derived.nonce);
+            hasher.update(&(input.len() as u64).to_le_bytes());
+            hasher.update(&input);
+            hasher.update(&personal.borrowed().plaintext());
+            assert_eq!(sealed.nonce, hasher.finalize().as_bytes()[..NONCE_BYTES]);
+        }
     }
 
     #[test]

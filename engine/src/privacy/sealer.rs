@@ -1,13 +1,14 @@
 //! A sealing log's half of the work on ingest: each event's personal fields are taken
 //! out, sealed under the subject's key (made on the subject's first event) and stored in
-//! a kind 3 record; an event with no personal field is stored as a plain record.
+//! a kind 3 record; an event with no personal field is stored as a plain record. The
+//! block is laid out in the record and sealed later with others ([`Unsealed`]).
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use super::{Personal, Sealed, SubjectKey, SubjectKeys, split_metadata};
+use super::seal::{PersonalRef, Unsealed};
+use super::{SubjectKey, SubjectKeys, split_metadata};
 use crate::codec::{RecordError, TenantLink, encode_record_into, encode_sealed_record_into};
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -32,27 +33,32 @@ impl Sealer {
     }
 
     /// Appends the record payload of `event` (a valid event) to `out`, its link a
-    /// placeholder: kind 3 if it has personal fields, else kind 2. New keys and
-    /// blind-index entries wait in the key store for the writer's next flush.
-    pub(crate) fn encode(&self, event: &Event<'_>, out: &mut Vec<u8>) -> Result<()> {
+    /// placeholder: kind 3 if it has personal fields, its block laid out in `unsealed`
+    /// to be sealed in `out` later; else kind 2. New keys and blind-index entries wait
+    /// in the key store for the writer's next flush.
+    pub(crate) fn encode(
+        &self,
+        event: &Event<'_>,
+        out: &mut Vec<u8>,
+        unsealed: &mut Unsealed,
+    ) -> Result<()> {
         // Borrowed unless a personal field comes out of it: no copy per event.
         let (clear_metadata, sealed_metadata) = match &event.metadata {
             Some(text) => split_metadata(text, &self.personal_metadata)
                 .map_err(|e| Error::InvalidArgument(format!("metadata: {e}")))?,
             None => (None, Vec::new()),
         };
-        let owned = |s: &Option<Cow<'_, str>>| s.as_deref().map(str::to_owned);
-        let personal = Personal {
-            email: owned(&event.actor_email),
-            ip_address: owned(&event.ip_address),
-            user_agent: owned(&event.user_agent),
-            metadata: sealed_metadata,
+        let personal = PersonalRef {
+            email: event.actor_email.as_deref(),
+            ip_address: event.ip_address.as_deref(),
+            user_agent: event.user_agent.as_deref(),
+            metadata: &sealed_metadata,
         };
         if personal.is_empty() {
             encode_record_into(event, TenantLink::First, out);
             return Ok(());
         }
-        let key = self.key_for(&event.actor_id, personal.email.as_deref())?;
+        let key = self.key_for(&event.actor_id, personal.email)?;
         let clear = Event {
             actor_email: None,
             ip_address: None,
@@ -60,9 +66,9 @@ impl Sealer {
             metadata: clear_metadata,
             ..event.clone()
         };
-        encode_sealed_record_into(&clear, TenantLink::First, out, |aad| {
-            Sealed::seal(&key, aad, &personal)
-                .map(|sealed| sealed.encode())
+        encode_sealed_record_into(&clear, TenantLink::First, out, |out, aad| {
+            unsealed
+                .lay_out(&key, personal, out, aad)
                 .map_err(|e| RecordError::Decode(e.to_string()))
         })
         .map_err(|e| Error::InvalidArgument(format!("sealing an event: {e}")))

@@ -3,7 +3,8 @@
 //! the batch its sequence numbers ([`PreparedBatch::link`]), it fills in each link and
 //! CRC (resumed from the CRC of the bytes before the link) and hashes the leaves, eight
 //! at a time with BLAKE3, so the single writer thread only copies bytes and hashes
-//! interior nodes.
+//! interior nodes. A sealing log's records have their personal fields sealed in groups
+//! ([`PreparedBatch::seal`]): their CRCs and content digests wait for that.
 
 use crate::codec::{
     FRAME_HEADER_BYTES, TENANT_LINK_BYTES, TenantLink, begin_frame, encode_record_into,
@@ -14,12 +15,26 @@ use crate::event::{Event, Timestamp};
 use crate::heads::TenantHeads;
 use crate::log::{IdOf, content_of, id_key};
 use crate::merkle::{Hash, HashAlg};
-use crate::privacy::Sealer;
+use crate::privacy::{Sealer, Unsealed};
 use crate::writer::Earlier;
 use std::sync::Arc;
 
 /// The largest prepared batch accepted in one append.
 pub const MAX_BATCH_BYTES: usize = 16 << 20;
+
+/// Sealed blocks laid out before a batch seals them: enough to fill the eight hashing
+/// lanes with blocks of like lengths, few enough that their records are still in cache.
+const SEAL_GROUP: usize = 64;
+
+/// A record whose sealed block is laid out but not sealed.
+#[derive(Debug, Clone, Copy)]
+struct Waiting {
+    index: usize,
+    /// Where its frame starts in `frames`.
+    start: usize,
+    /// Its entry in `ids`, if it carries an id (the content digest waits too).
+    id_slot: Option<usize>,
+}
 
 /// Events ready to append.
 #[derive(Debug, Clone)]
@@ -46,6 +61,9 @@ pub struct PreparedBatch {
     pub(crate) earlier: Vec<Earlier>,
     /// The log's sealing, for a log that seals personal data (set by `Log::batch`).
     pub(crate) sealer: Option<Arc<Sealer>>,
+    /// Sealed blocks laid out in `frames` and not yet sealed, and their records.
+    unsealed: Unsealed,
+    waiting: Vec<Waiting>,
 }
 
 impl PreparedBatch {
@@ -65,6 +83,8 @@ impl PreparedBatch {
             ids: Vec::new(),
             earlier: Vec::new(),
             sealer: None,
+            unsealed: Unsealed::default(),
+            waiting: Vec::new(),
         }
     }
 
@@ -82,33 +102,77 @@ impl PreparedBatch {
     /// Encodes and frames one event. The event must already be valid (see
     /// [`Event::validate`]); an oversized record is refused here.
     pub fn push(&mut self, event: &Event<'_>) -> Result<()> {
+        if self.unsealed.len() >= SEAL_GROUP {
+            self.seal()?;
+        }
         let start = begin_frame(&mut self.frames);
+        let laid_out = self.unsealed.len();
         // The link is a placeholder until the batch has its sequence numbers.
         match &self.sealer {
             Some(sealer) => {
-                if let Err(e) = sealer.encode(event, &mut self.frames) {
+                if let Err(e) = sealer.encode(event, &mut self.frames, &mut self.unsealed) {
                     self.frames.truncate(start);
                     return Err(e);
                 }
             }
             None => encode_record_into(event, TenantLink::First, &mut self.frames),
         }
-        finish_frame_len(&mut self.frames, start)
-            .map_err(|e| Error::InvalidArgument(format!("event record refused: {e}")))?;
+        if let Err(e) = finish_frame_len(&mut self.frames, start) {
+            // The frame is cut: its block, if any, must not be sealed into what follows.
+            self.unsealed.truncate(laid_out);
+            return Err(Error::InvalidArgument(format!("event record refused: {e}")));
+        }
+        let sealed_later = self.unsealed.len() > laid_out;
         let frame = self.frames.get(start..).unwrap_or_default();
-        self.crcs_before_link
-            .push(frame_crc_before(frame, TENANT_LINK_BYTES));
+        self.crcs_before_link.push(match sealed_later {
+            true => 0,
+            false => frame_crc_before(frame, TENANT_LINK_BYTES),
+        });
         self.frame_lens.push(frame.len() as u32);
+        let index = self.frame_lens.len() - 1;
         if let Some(id) = &event.event_id {
             let payload = frame.get(FRAME_HEADER_BYTES..).unwrap_or_default();
-            let index = self.frame_lens.len() as u32 - 1;
+            let content = match sealed_later {
+                true => [0; 8],
+                false => content_of(payload),
+            };
             self.ids
-                .push((index, id_key(&event.tenant_id, id), content_of(payload)));
+                .push((index as u32, id_key(&event.tenant_id, id), content));
+        }
+        if sealed_later {
+            self.waiting.push(Waiting {
+                index,
+                start,
+                id_slot: event.event_id.is_some().then(|| self.ids.len() - 1),
+            });
         }
         self.tenants.push_str(&event.tenant_id);
         self.tenant_ends.push(self.tenants.len() as u32);
         self.min_timestamp = self.min_timestamp.min(event.timestamp);
         self.max_timestamp = self.max_timestamp.max(event.timestamp);
+        Ok(())
+    }
+
+    /// Seals the blocks laid out so far and finishes their records' CRCs and content
+    /// digests. The log calls it before it numbers the batch.
+    pub(crate) fn seal(&mut self) -> Result<()> {
+        if self.waiting.is_empty() {
+            return Ok(());
+        }
+        self.unsealed
+            .seal_in(&mut self.frames)
+            .map_err(|e| Error::InvalidArgument(format!("sealing an event: {e}")))?;
+        for waiting in self.waiting.drain(..) {
+            let len = self.frame_lens[waiting.index] as usize;
+            let frame = self
+                .frames
+                .get(waiting.start..waiting.start + len)
+                .unwrap_or_default();
+            self.crcs_before_link[waiting.index] = frame_crc_before(frame, TENANT_LINK_BYTES);
+            if let Some(slot) = waiting.id_slot {
+                self.ids[slot].2 = content_of(frame.get(FRAME_HEADER_BYTES..).unwrap_or_default());
+            }
+        }
         Ok(())
     }
 
@@ -138,6 +202,10 @@ impl PreparedBatch {
     /// Gives the records the sequence numbers from `first_seq` on: fills in each tenant
     /// link from `heads` (advancing them), finishes each CRC and hashes the leaves.
     pub(crate) fn link(&mut self, first_seq: u64, heads: &mut TenantHeads) {
+        debug_assert!(
+            self.waiting.is_empty(),
+            "a batch numbered before it was sealed"
+        );
         let mut at = 0usize;
         let mut tenant_start = 0usize;
         for (i, (&len, &crc)) in self
