@@ -361,16 +361,223 @@ async fn read_verbs_print_from_a_server_what_they_print_from_the_directory() {
     assert!(err.contains("cannot be used with"), "{err}");
 }
 
+/// `auditlog init --seal` of `dir/data` with its KEK written to `dir/kek`.
+fn init_sealing(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (data, kek) = (dir.join("data"), dir.join("kek"));
+    run(&[
+        "init",
+        "--data",
+        data.to_str().expect("UTF-8 path"),
+        "--seal",
+        "--kek-file",
+        kek.to_str().expect("UTF-8 path"),
+    ]);
+    (data, kek)
+}
+
+/// Ingests 50 events of org_a: ten of each of `usr_0` to `usr_4`, whose address is
+/// `usr_N@example.com`.
+async fn ingest_subjects(server: &Server, admin: &str) {
+    let events: Vec<pb::Event> = (0..50)
+        .map(|i| common::event(i, "org_a", &format!("usr_{}", i % 5), "document.read"))
+        .collect();
+    ingest(server, admin, events).await;
+}
+
+async fn ingest(server: &Server, key: &str, events: Vec<pb::Event>) {
+    pb::ingest_service_client::IngestServiceClient::new(server.channel().await)
+        .ingest(common::authed(pb::IngestRequest { events }, key))
+        .await
+        .expect("ingested");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_by_email_selects_its_subject_over_every_api_until_its_erasure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (data, kek) = init_sealing(dir.path());
+    let server = Server::start(&data, true, &["--kek-file", kek.to_str().expect("UTF-8")]);
+    let admin = server.admin_key.clone().expect("admin key");
+    ingest_subjects(&server, &admin).await;
+    // usr_9 shares usr_3's address.
+    let mut shared = common::event(50, "org_a", "usr_9", "document.read");
+    shared.actor.as_mut().expect("actor").email = Some("usr_3@example.com".into());
+    ingest(&server, &admin, vec![shared]).await;
+    let other_tenant = create_key(
+        &server,
+        &admin,
+        "org_b reader",
+        pb::Scope {
+            read_tenants: vec!["org_b".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+
+    let mut query = pb::query_service_client::QueryServiceClient::new(server.channel().await);
+    let by_email = |email: &str, actor: Option<&str>| pb::CountRequest {
+        filter: Some(pb::Filter {
+            email: Some(email.to_owned()),
+            actor: actor.map(str::to_owned),
+            ..Default::default()
+        }),
+    };
+    let mut counted = async |request: pb::CountRequest, key: &str| {
+        query
+            .count(common::authed(request, key))
+            .await
+            .map(|r| r.into_inner().count)
+    };
+    // gRPC: the subject's events, the address written any case; none for an address
+    // never seen, for another actor, or for a key of another tenant.
+    assert_eq!(
+        counted(by_email("usr_2@example.com", None), &admin)
+            .await
+            .expect("count"),
+        10
+    );
+    assert_eq!(
+        counted(by_email(" USR_2@Example.com", None), &admin)
+            .await
+            .expect("count"),
+        10
+    );
+    assert_eq!(
+        counted(by_email("nobody@example.com", None), &admin)
+            .await
+            .expect("count"),
+        0
+    );
+    assert_eq!(
+        counted(by_email("usr_2@example.com", Some("usr_2")), &admin)
+            .await
+            .expect("count"),
+        10
+    );
+    assert_eq!(
+        counted(by_email("usr_2@example.com", Some("usr_1")), &admin)
+            .await
+            .expect("count"),
+        0
+    );
+    assert_eq!(
+        counted(by_email("usr_2@example.com", None), &other_tenant)
+            .await
+            .expect("count"),
+        0
+    );
+    // An address of several subjects is refused, and they are not named.
+    let refused = counted(by_email("usr_3@example.com", None), &admin)
+        .await
+        .expect_err("several subjects");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused.message().contains("several subjects")
+            && !refused.message().contains("usr_9")
+            && !refused.message().contains("usr_3"),
+        "{}",
+        refused.message()
+    );
+
+    // The CLI through the server, and HTTP: the same events, opened.
+    let via_cli = |email: &str| -> Vec<serde_json::Value> {
+        let page = run(&[
+            "query",
+            "--server",
+            &server.url,
+            "--key",
+            &admin,
+            "--email",
+            email,
+            "--format",
+            "json",
+        ]);
+        let page: serde_json::Value = serde_json::from_str(&page).expect("JSON");
+        page["events"].as_array().expect("events").clone()
+    };
+    let via_http = |email: &str| -> Vec<serde_json::Value> {
+        let path = format!("/v1/events?email={}", email.replace('@', "%40"));
+        let answer = common::http_get(&server.http, &path, Some(&admin));
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        answer.json()["events"].as_array().expect("events").clone()
+    };
+    for events in [via_cli("usr_2@example.com"), via_http("usr_2@example.com")] {
+        assert_eq!(events.len(), 10);
+        for event in &events {
+            assert_eq!(event["actor"]["user_id"], "usr_2");
+            assert_eq!(event["actor"]["email"], "usr_2@example.com");
+        }
+    }
+    let answer = common::http_get(
+        &server.http,
+        "/v1/events?email=usr_3%40example.com",
+        Some(&admin),
+    );
+    assert_eq!(answer.status, 400, "{}", answer.text());
+
+    // After the subject's erasure its address finds nothing, on every API.
+    pb::admin_service_client::AdminServiceClient::new(server.channel().await)
+        .erase(common::authed(
+            pb::EraseRequest {
+                subject: "usr_2".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("erased");
+    assert_eq!(
+        counted(by_email("usr_2@example.com", None), &admin)
+            .await
+            .expect("count"),
+        0
+    );
+    assert!(via_cli("usr_2@example.com").is_empty());
+    assert!(via_http("usr_2@example.com").is_empty());
+    assert_eq!(
+        counted(by_email("usr_4@example.com", None), &admin)
+            .await
+            .expect("count"),
+        10
+    );
+    // An export by e-mail is recorded with the subject's id, not the address.
+    let exported = run(&[
+        "export",
+        "--server",
+        &server.url,
+        "--key",
+        &admin,
+        "--email",
+        "usr_4@example.com",
+    ]);
+    assert_eq!(exported.lines().count(), 10);
+    let recorded = run(&[
+        "query",
+        "--server",
+        &server.url,
+        "--key",
+        &admin,
+        "--tenant",
+        "_system",
+        "--action",
+        "auditlog.export.run",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        recorded.contains("usr_4") && !recorded.contains("example.com"),
+        "{recorded}"
+    );
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sealing_log_is_served_only_with_its_kek_and_stores_no_personal_field_readably() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let kek = dir.path().join("kek");
+    let (data, kek) = init_sealing(dir.path());
     let (data_arg, kek_arg) = (
         data.to_str().expect("UTF-8 path"),
         kek.to_str().expect("UTF-8 path"),
     );
-    run(&["init", "--data", data_arg, "--seal", "--kek-file", kek_arg]);
 
     // Without its KEK the server does not start.
     let refused = Command::new(env!("CARGO_BIN_EXE_auditlogd"))
@@ -391,15 +598,7 @@ async fn a_sealing_log_is_served_only_with_its_kek_and_stores_no_personal_field_
 
     let server = Server::start(&data, true, &["--kek-file", kek_arg]);
     let admin = server.admin_key.clone().expect("admin key");
-    let events: Vec<pb::Event> = (0..50)
-        .map(|i| common::event(i, "org_a", &format!("usr_{}", i % 5), "document.read"))
-        .collect();
-    let mut ingest =
-        auditlog_proto::v1::ingest_service_client::IngestServiceClient::new(server.channel().await);
-    ingest
-        .ingest(common::authed(pb::IngestRequest { events }, &admin))
-        .await
-        .expect("ingested");
+    ingest_subjects(&server, &admin).await;
     assert_eq!(count(&server, &admin, Some("org_a")).await, 50);
     // The server opens the personal fields for a reader with a read key.
     let page = run(&[

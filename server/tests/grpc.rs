@@ -159,6 +159,20 @@ async fn keys_ingest_query_and_proofs_over_grpc() {
         .into_inner();
     assert_eq!(counted.count, privileged.len() as u64);
     assert_eq!(counted.success, counted.count);
+    // A log that does not seal keeps no index of e-mail addresses.
+    let no_index = query
+        .count(authed(
+            pb::CountRequest {
+                filter: Some(pb::Filter {
+                    email: Some("usr_1@example.com".into()),
+                    ..Default::default()
+                }),
+            },
+            &reader_a,
+        ))
+        .await
+        .expect_err("no blind index");
+    assert_eq!(no_index.code(), tonic::Code::FailedPrecondition);
 
     // Another tenant's events are out of reach, whatever the filter.
     let other = pb::Filter {

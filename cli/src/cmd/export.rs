@@ -13,7 +13,7 @@ use auditlog_engine::Timestamp;
 use auditlog_engine::bundle::{Selection, write_bundle};
 use auditlog_engine::export::{ExportError, ExportFormat, export};
 use auditlog_engine::query::Query;
-use auditlog_proto::convert::{filter_to_proto, order_to_proto};
+use auditlog_proto::convert::order_to_proto;
 use auditlog_proto::v1 as pb;
 
 use super::filters::{FilterArgs, OrderArg};
@@ -87,7 +87,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Format::Csv => pb::ExportFormat::Csv,
             };
             let chunks = remote.export(pb::ExportRequest {
-                filter: Some(filter_to_proto(&filter)),
+                filter: Some(args.filters.to_proto(&filter)),
                 order: Some(order_to_proto(args.order.into()).into()),
                 format: format.into(),
             })?;

@@ -13,8 +13,8 @@ pub(crate) struct FilterArgs {
     #[arg(long)]
     actor: Option<String>,
     /// Events of the data subject this e-mail address was seen with (a sealing log, read
-    /// from its data directory with its key-encryption key: the address is looked up in
-    /// the blind index, which forgets it at erasure).
+    /// from its data directory with its key-encryption key, or through a server: the
+    /// address is looked up in the blind index, which forgets it at erasure).
     #[arg(long, value_name = "ADDRESS", conflicts_with = "actor")]
     email: Option<String>,
     /// Actions: `auth.login` exactly, or `permission.*` by prefix; repeat the flag or
@@ -102,22 +102,18 @@ impl FilterArgs {
         })
     }
 
-    /// [`filter`](Self::filter), with `--email` resolved to its subject through `reader`
-    /// (an address seen with no subject selects nothing).
+    /// [`filter`](Self::filter), with `--email` resolved to its subject through a local
+    /// `reader` (an address seen with no subject selects nothing); a server resolves it
+    /// itself (see [`to_proto`](Self::to_proto)).
     pub(crate) fn filter_on(&self, reader: &super::Reader) -> anyhow::Result<Filter> {
         let mut filter = self.filter()?;
-        let Some(email) = &self.email else {
+        let (Some(email), super::Reader::Local(log)) = (&self.email, reader) else {
             return Ok(filter);
-        };
-        let super::Reader::Local(log) = reader else {
-            anyhow::bail!(
-                "--email is answered from a data directory (with --kek-file), not --server"
-            );
         };
         let subjects = log.subjects_with_email(email)?;
         match &subjects[..] {
-            [] => filter.seqs = Some(0..0),
-            [subject] => filter.actor = Some(subject.clone()),
+            [] => filter.narrow_to_actor(None),
+            [subject] => filter.narrow_to_actor(Some(subject)),
             many => anyhow::bail!(
                 "{email} was seen with {} subjects ({}): query each with --actor",
                 many.len(),
@@ -125,6 +121,15 @@ impl FilterArgs {
             ),
         }
         Ok(filter)
+    }
+
+    /// The request's form of `filter` (made by [`filter_on`](Self::filter_on)) for a
+    /// server, with `--email` for the server to resolve.
+    pub(crate) fn to_proto(&self, filter: &Filter) -> auditlog_proto::v1::Filter {
+        auditlog_proto::v1::Filter {
+            email: self.email.clone(),
+            ..auditlog_proto::convert::filter_to_proto(filter)
+        }
     }
 
     /// Whether any flag beyond tenant, time and sequence range is set (what an evidence

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use auditlog_engine::query::{Cursor, Filter, Query};
 use auditlog_engine::{Event, Log, Outcome};
-use auditlog_proto::convert::{event_from_proto, filter_to_proto, order_to_proto};
+use auditlog_proto::convert::{event_from_proto, order_to_proto};
 use auditlog_proto::v1 as pb;
 
 use super::filters::{FilterArgs, OrderArg};
@@ -168,7 +168,7 @@ fn answer_remote(
         anyhow::bail!("--explain shows how a data directory is read: not with --server");
     }
     if args.count {
-        let c = remote.count(filter_to_proto(&filter))?;
+        let c = remote.count(args.filters.to_proto(&filter))?;
         let of = |o| match o {
             Outcome::Success => c.success,
             Outcome::Failure => c.failure,
@@ -178,7 +178,7 @@ fn answer_remote(
         return Ok(count_text(c.count, of, format));
     }
     let page = remote.query_page(pb::QueryRequest {
-        filter: Some(filter_to_proto(&filter)),
+        filter: Some(args.filters.to_proto(&filter)),
         order: order_to_proto(args.order.into()).into(),
         page_size: u32::try_from(args.limit).unwrap_or(u32::MAX),
         max_pages: 1,

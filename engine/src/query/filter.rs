@@ -92,6 +92,17 @@ impl Filter {
         }
     }
 
+    /// Narrows the filter to the events of actor `subject`, or to none when `None` (an
+    /// e-mail address no live subject was seen with). A filter on another actor then
+    /// selects nothing.
+    pub fn narrow_to_actor(&mut self, subject: Option<&str>) {
+        match (subject, &self.actor) {
+            (Some(subject), None) => self.actor = Some(subject.to_owned()),
+            (Some(subject), Some(actor)) if actor == subject => {}
+            _ => self.seqs = Some(0..0),
+        }
+    }
+
     /// Whether `event`, number `seq`, is selected.
     pub fn matches(&self, seq: u64, event: &Event<'_>) -> bool {
         self.matches_raw(seq, &event.raw())

@@ -114,7 +114,8 @@ pub fn event_to_proto(e: &Event<'_>) -> pb::Event {
     }
 }
 
-/// The engine's filter for a request's (absent fields do not filter).
+/// The engine's filter for a request's (absent fields do not filter). Its `email` is
+/// left to the caller: only a log with its blind index can resolve it.
 pub fn filter_from_proto(f: pb::Filter) -> Result<Filter, FieldError> {
     let bad = |field, message: String| FieldError { field, message };
     let actions = f
@@ -174,6 +175,7 @@ pub fn filter_to_proto(f: &Filter) -> pb::Filter {
         to: f.time.to.map(|t| t.to_rfc3339()),
         from_seq,
         to_seq,
+        email: None,
     }
 }
 

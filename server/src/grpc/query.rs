@@ -54,7 +54,7 @@ impl QueryService for Query {
     ) -> Result<Response<Self::QueryStream>, Status> {
         let caller = caller(&request)?;
         let request = request.into_inner();
-        let filter = caller.scope_filter(filter_from_proto(request.filter)?)?;
+        let filter = caller.scope_filter(filter_from_proto(request.filter, &self.state.log)?)?;
         let order = order_from_proto(request.order)?;
         let page_size = match request.page_size {
             0 => DEFAULT_PAGE_SIZE,
@@ -126,7 +126,10 @@ impl QueryService for Query {
         request: Request<CountRequest>,
     ) -> Result<Response<CountResponse>, Status> {
         let caller = caller(&request)?;
-        let filter = caller.scope_filter(filter_from_proto(request.into_inner().filter)?)?;
+        let filter = caller.scope_filter(filter_from_proto(
+            request.into_inner().filter,
+            &self.state.log,
+        )?)?;
         let state = Arc::clone(&self.state);
         let (counts, _plan) = spawn_blocking(move || state.log.count(&filter))
             .await
@@ -153,7 +156,7 @@ impl QueryService for Query {
             Err(_) => return Err(invalid_field("format", "unknown format")),
         };
         let query = EngineQuery {
-            filter: caller.scope_filter(filter_from_proto(request.filter)?)?,
+            filter: caller.scope_filter(filter_from_proto(request.filter, &self.state.log)?)?,
             order: match request.order {
                 Some(order) => order_from_proto(order)?,
                 None => Order::OldestFirst,

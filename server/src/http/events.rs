@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use auditlog_engine::export::ExportFormat;
 use auditlog_engine::query::{ActionPattern, Cursor, Filter, Order, Query, parse_since};
-use auditlog_engine::{Outcome, TimeRange, Timestamp};
+use auditlog_engine::{Log, Outcome, TimeRange, Timestamp};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query as Params, RawQuery, State as Shared};
@@ -22,6 +22,7 @@ use tonic::Status;
 use super::{HttpError, caller};
 use crate::State;
 use crate::auth::Caller;
+use crate::convert::narrow_to_email;
 use crate::status::{from_engine, invalid_field, task_failed};
 
 /// Events per page when `limit` is absent, and the most a page may hold.
@@ -35,6 +36,7 @@ const MAX_LIMIT: u64 = 1000;
 pub(crate) struct EventParams {
     tenant: Option<String>,
     actor: Option<String>,
+    email: Option<String>,
     action: Option<String>,
     outcome: Option<String>,
     resource_type: Option<String>,
@@ -52,8 +54,9 @@ pub(crate) struct EventParams {
 
 impl EventParams {
     /// The engine's filter; `since` counts back from now, or from the first page's
-    /// window when a cursor is given (as the CLI's `--since`).
-    fn filter(&self, cursor: Option<&Cursor>) -> Result<Filter, Status> {
+    /// window when a cursor is given (as the CLI's `--since`); `email` is resolved
+    /// through `log`'s blind index.
+    fn filter(&self, cursor: Option<&Cursor>, log: &Log) -> Result<Filter, Status> {
         let list = |text: &Option<String>| -> Vec<String> {
             text.as_deref()
                 .map(|t| t.split(',').map(str::to_owned).collect())
@@ -96,7 +99,7 @@ impl EventParams {
                 to: time("to", &self.to)?,
             },
         };
-        Ok(Filter {
+        let mut filter = Filter {
             tenant: self.tenant.clone(),
             actor: self.actor.clone(),
             actions,
@@ -105,7 +108,11 @@ impl EventParams {
             resource_id: self.resource_id.clone(),
             time,
             seqs: Filter::seqs_between(self.from_seq, self.to_seq),
-        })
+        };
+        if let Some(email) = &self.email {
+            narrow_to_email(&mut filter, email, "email", log)?;
+        }
+        Ok(filter)
     }
 
     fn order(&self, default: Order) -> Result<Order, Status> {
@@ -157,7 +164,7 @@ pub(crate) async fn page(
     let (caller, p) = request(&state, &headers, given)?;
     p.refuse(&[("format", p.format.is_some())])?;
     let cursor = p.cursor()?;
-    let filter = caller.scope_filter(p.filter(cursor.as_ref())?)?;
+    let filter = caller.scope_filter(p.filter(cursor.as_ref(), &state.log)?)?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(invalid_field("limit", &format!("from 1 to {MAX_LIMIT}")).into());
@@ -206,7 +213,7 @@ pub(crate) async fn count(
         ("order", p.order.is_some()),
         ("format", p.format.is_some()),
     ])?;
-    let filter = caller.scope_filter(p.filter(None)?)?;
+    let filter = caller.scope_filter(p.filter(None, &state.log)?)?;
     let (counts, _plan) = spawn_blocking(move || state.log.count(&filter))
         .await
         .map_err(task_failed)?
@@ -240,7 +247,7 @@ pub(crate) async fn export(
         }
     };
     let query = Query {
-        filter: caller.scope_filter(p.filter(None)?)?,
+        filter: caller.scope_filter(p.filter(None, &state.log)?)?,
         order: p.order(Order::OldestFirst)?,
         limit: None,
         cursor: None,
