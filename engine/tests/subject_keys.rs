@@ -67,7 +67,8 @@ fn a_known_subject_and_address_need_nothing_written() {
 fn more_keys_than_one_unsynced_part_are_all_written() {
     let dir = tempfile::tempdir().unwrap();
     let kek = Kek::generate().unwrap();
-    let mut store = SubjectKeys::open(fs(), dir.path(), &kek, false).unwrap();
+    let watching = Arc::new(Watching::default());
+    let mut store = SubjectKeys::open(watching.clone(), dir.path(), &kek, false).unwrap();
     let subjects: Vec<String> = (0..3000).map(|i| format!("usr_{i:08}")).collect();
     let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
     let keys = make(&mut store, &subjects);
@@ -79,6 +80,10 @@ fn more_keys_than_one_unsynced_part_are_all_written() {
         })
         .collect();
     store.write().unwrap();
+    // Written in parts, each synced before the next: never over 64 KiB on the page cache
+    // alone, so a crash tears at most that much (what an open cuts as a torn tail).
+    let (most, syncs) = (*watching.most_unsynced.lock(), *watching.syncs.lock());
+    assert!(most > 60 << 10 && most <= 64 << 10, "{most} bytes unsynced");
     store.sync().unwrap();
     drop(store);
 
@@ -86,6 +91,10 @@ fn more_keys_than_one_unsynced_part_are_all_written() {
         .unwrap()
         .len();
     assert!(len > 2 * (64 << 10), "{len} bytes");
+    assert!(
+        syncs >= (len / (64 << 10)) as usize,
+        "{syncs} syncs of {len} bytes"
+    );
     let store = SubjectKeys::open(fs(), dir.path(), &kek, true).unwrap();
     assert_eq!(store.torn_tail(), None);
     for (id, bytes) in keys.iter().chain(&more) {
@@ -228,31 +237,43 @@ fn erasure_destroys_the_key_and_its_blind_index_for_good() {
     assert_eq!(names, [SUBJECT_KEYS_FILE], "no temporary file is left");
 }
 
-/// The file system, but one operation always fails: `rename` (an erasure cut short
-/// before its rename) or `sync_dir` (after it).
-#[derive(Debug)]
-struct Failing {
+/// The file system, watched and, when `fails` names one, with an operation that always
+/// fails: `rename` (an erasure cut short before its rename) or `sync_dir` (after it). It
+/// counts the syncs of files and the most bytes a file ever had written and not synced.
+#[derive(Debug, Default)]
+struct Watching {
     inner: FsStorage,
-    op: &'static str,
+    fails: Option<&'static str>,
+    unsynced: Arc<parking_lot::Mutex<u64>>,
+    most_unsynced: Arc<parking_lot::Mutex<u64>>,
+    syncs: Arc<parking_lot::Mutex<usize>>,
 }
 
-impl Failing {
-    fn storage(op: &'static str) -> Arc<dyn Storage> {
-        Arc::new(Failing {
-            inner: FsStorage::default(),
-            op,
+impl Watching {
+    fn failing(op: &'static str) -> Arc<dyn Storage> {
+        Arc::new(Watching {
+            fails: Some(op),
+            ..Watching::default()
         })
     }
 
     fn check(&self, op: &str) -> io::Result<()> {
-        match op == self.op {
+        match Some(op) == self.fails {
             true => Err(io::Error::other(format!("injected: {op} failed"))),
             false => Ok(()),
         }
     }
 }
 
-impl Storage for Failing {
+#[derive(Debug)]
+struct WatchedFile {
+    inner: Arc<dyn StorageFile>,
+    unsynced: Arc<parking_lot::Mutex<u64>>,
+    most_unsynced: Arc<parking_lot::Mutex<u64>>,
+    syncs: Arc<parking_lot::Mutex<usize>>,
+}
+
+impl Storage for Watching {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         self.inner.create_dir_all(dir)
     }
@@ -263,7 +284,12 @@ impl Storage for Failing {
         self.inner.exists(path)
     }
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
-        self.inner.open(path, mode)
+        Ok(Arc::new(WatchedFile {
+            inner: self.inner.open(path, mode)?,
+            unsynced: Arc::clone(&self.unsynced),
+            most_unsynced: Arc::clone(&self.most_unsynced),
+            syncs: Arc::clone(&self.syncs),
+        }))
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.check("rename")?;
@@ -281,6 +307,32 @@ impl Storage for Failing {
     }
 }
 
+impl StorageFile for WatchedFile {
+    fn len(&self) -> io::Result<u64> {
+        self.inner.len()
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.inner.read_exact_at(buf, offset)
+    }
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.inner.write_all_at(buf, offset)?;
+        let mut unsynced = self.unsynced.lock();
+        *unsynced += buf.len() as u64;
+        let mut most = self.most_unsynced.lock();
+        *most = (*most).max(*unsynced);
+        Ok(())
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        self.inner.sync_data()?;
+        *self.unsynced.lock() = 0;
+        *self.syncs.lock() += 1;
+        Ok(())
+    }
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.inner.set_len(len)
+    }
+}
+
 #[test]
 fn an_erasure_cut_short_before_its_rename_keeps_the_key_and_the_store_goes_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -288,7 +340,8 @@ fn an_erasure_cut_short_before_its_rename_keeps_the_key_and_the_store_goes_on() 
     let mut store = SubjectKeys::open(fs(), dir.path(), &kek, false).unwrap();
     let keys = make(&mut store, &["usr_1", "usr_2"]);
     drop(store);
-    let mut store = SubjectKeys::open(Failing::storage("rename"), dir.path(), &kek, false).unwrap();
+    let mut store =
+        SubjectKeys::open(Watching::failing("rename"), dir.path(), &kek, false).unwrap();
     assert!(store.erase("usr_1", Timestamp(1), 5).is_err());
     // Nothing changed on disk, so the store goes on: the key is there, new keys are made.
     assert_eq!(store.key(keys[0].0).unwrap().bytes(), &keys[0].1);
@@ -308,7 +361,7 @@ fn an_erasure_cut_short_after_its_rename_is_not_acknowledged_and_the_key_is_gone
     let keys = make(&mut store, &["usr_1", "usr_2"]);
     drop(store);
     let mut store =
-        SubjectKeys::open(Failing::storage("sync_dir"), dir.path(), &kek, false).unwrap();
+        SubjectKeys::open(Watching::failing("sync_dir"), dir.path(), &kek, false).unwrap();
     assert!(store.erase("usr_1", Timestamp(1), 5).is_err());
     // The key is gone from memory as from the file system's view; the store stops, not
     // knowing what the disk holds.
