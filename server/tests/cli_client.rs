@@ -361,6 +361,21 @@ async fn read_verbs_print_from_a_server_what_they_print_from_the_directory() {
     assert!(err.contains("cannot be used with"), "{err}");
 }
 
+/// `auditlog query --server … --key KEY ARGS --format json`, parsed.
+fn query_json(server: &Server, key: &str, args: &[&str]) -> serde_json::Value {
+    let head = [
+        "query",
+        "--server",
+        &server.url,
+        "--key",
+        key,
+        "--format",
+        "json",
+    ];
+    let page = run(&[&head[..], args].concat());
+    serde_json::from_str(&page).expect("a JSON page")
+}
+
 /// `auditlog init --seal` of `dir/data` with its KEK written to `dir/kek`.
 fn init_sealing(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let (data, kek) = (dir.join("data"), dir.join("kek"));
@@ -429,42 +444,17 @@ async fn a_query_by_email_selects_its_subject_over_every_api_until_its_erasure()
     };
     // gRPC: the subject's events, the address written any case; none for an address
     // never seen, for another actor, or for a key of another tenant.
-    assert_eq!(
-        counted(by_email("usr_2@example.com", None), &admin)
-            .await
-            .expect("count"),
-        10
-    );
-    assert_eq!(
-        counted(by_email(" USR_2@Example.com", None), &admin)
-            .await
-            .expect("count"),
-        10
-    );
-    assert_eq!(
-        counted(by_email("nobody@example.com", None), &admin)
-            .await
-            .expect("count"),
-        0
-    );
-    assert_eq!(
-        counted(by_email("usr_2@example.com", Some("usr_2")), &admin)
-            .await
-            .expect("count"),
-        10
-    );
-    assert_eq!(
-        counted(by_email("usr_2@example.com", Some("usr_1")), &admin)
-            .await
-            .expect("count"),
-        0
-    );
-    assert_eq!(
-        counted(by_email("usr_2@example.com", None), &other_tenant)
-            .await
-            .expect("count"),
-        0
-    );
+    for (email, actor, key, events) in [
+        ("usr_2@example.com", None, &admin, 10),
+        (" USR_2@Example.com", None, &admin, 10),
+        ("nobody@example.com", None, &admin, 0),
+        ("usr_2@example.com", Some("usr_2"), &admin, 10),
+        ("usr_2@example.com", Some("usr_1"), &admin, 0),
+        ("usr_2@example.com", None, &other_tenant, 0),
+    ] {
+        let count = counted(by_email(email, actor), key).await.expect("count");
+        assert_eq!(count, events, "{email:?} {actor:?}");
+    }
     // An address of several subjects is refused, and they are not named.
     let refused = counted(by_email("usr_3@example.com", None), &admin)
         .await
@@ -480,18 +470,7 @@ async fn a_query_by_email_selects_its_subject_over_every_api_until_its_erasure()
 
     // The CLI through the server, and HTTP: the same events, opened.
     let via_cli = |email: &str| -> Vec<serde_json::Value> {
-        let page = run(&[
-            "query",
-            "--server",
-            &server.url,
-            "--key",
-            &admin,
-            "--email",
-            email,
-            "--format",
-            "json",
-        ]);
-        let page: serde_json::Value = serde_json::from_str(&page).expect("JSON");
+        let page = query_json(&server, &admin, &["--email", email]);
         page["events"].as_array().expect("events").clone()
     };
     let via_http = |email: &str| -> Vec<serde_json::Value> {
@@ -549,19 +528,12 @@ async fn a_query_by_email_selects_its_subject_over_every_api_until_its_erasure()
         "usr_4@example.com",
     ]);
     assert_eq!(exported.lines().count(), 10);
-    let recorded = run(&[
-        "query",
-        "--server",
-        &server.url,
-        "--key",
+    let recorded = query_json(
+        &server,
         &admin,
-        "--tenant",
-        "_system",
-        "--action",
-        "auditlog.export.run",
-        "--format",
-        "json",
-    ]);
+        &["--tenant", "_system", "--action", "auditlog.export.run"],
+    )
+    .to_string();
     assert!(
         recorded.contains("usr_4") && !recorded.contains("example.com"),
         "{recorded}"
@@ -601,18 +573,7 @@ async fn a_sealing_log_is_served_only_with_its_kek_and_stores_no_personal_field_
     ingest_subjects(&server, &admin).await;
     assert_eq!(count(&server, &admin, Some("org_a")).await, 50);
     // The server opens the personal fields for a reader with a read key.
-    let page = run(&[
-        "query",
-        "--server",
-        &server.url,
-        "--key",
-        &admin,
-        "--actor",
-        "usr_1",
-        "--format",
-        "json",
-    ]);
-    let page: serde_json::Value = serde_json::from_str(&page).expect("JSON");
+    let page = query_json(&server, &admin, &["--actor", "usr_1"]);
     let shown = page["events"].as_array().expect("events");
     assert_eq!(shown.len(), 10);
     for event in shown {
@@ -670,18 +631,7 @@ async fn a_sealing_log_is_served_only_with_its_kek_and_stores_no_personal_field_
         .expect_err("never seen");
     assert_eq!(unknown.code(), tonic::Code::NotFound);
     let shown_as = |actor: &str| {
-        let page = run(&[
-            "query",
-            "--server",
-            &server.url,
-            "--key",
-            &admin,
-            "--actor",
-            actor,
-            "--format",
-            "json",
-        ]);
-        let page: serde_json::Value = serde_json::from_str(&page).expect("JSON");
+        let page = query_json(&server, &admin, &["--actor", actor]);
         let emails: Vec<String> = page["events"]
             .as_array()
             .expect("events")
@@ -692,20 +642,11 @@ async fn a_sealing_log_is_served_only_with_its_kek_and_stores_no_personal_field_
     };
     assert_eq!(shown_as("usr_1"), vec!["[erased]"; 10]);
     assert_eq!(shown_as("usr_2"), vec!["usr_2@example.com"; 10]);
-    let system = run(&[
-        "query",
-        "--server",
-        &server.url,
-        "--key",
+    let system = query_json(
+        &server,
         &admin,
-        "--tenant",
-        "_system",
-        "--action",
-        "auditlog.subject.erase",
-        "--format",
-        "json",
-    ]);
-    let system: serde_json::Value = serde_json::from_str(&system).expect("JSON");
+        &["--tenant", "_system", "--action", "auditlog.subject.erase"],
+    );
     let recorded = system["events"].as_array().expect("events");
     assert_eq!(recorded.len(), 2, "{system}");
     for event in recorded {
