@@ -2,57 +2,75 @@
 //! (the conversions themselves live in `auditlog_proto::convert`, which the CLI's
 //! client shares).
 
-use auditlog_engine::Log;
+use std::sync::Arc;
+
 use auditlog_engine::query::{Filter, Order};
 use auditlog_proto::convert::{self, FieldError};
 use auditlog_proto::v1 as pb;
 use tonic::Status;
 
-use crate::status::{from_engine, invalid_field};
+use tokio::task::spawn_blocking;
+
+use crate::State;
+use crate::status::{from_engine, invalid_field, task_failed};
 
 /// INVALID_ARGUMENT naming the field.
 fn refused(bad: FieldError) -> Status {
     invalid_field(bad.field, &bad.message)
 }
 
-/// The engine's filter for a request's (absent: every event), its e-mail address
-/// resolved through `log`'s blind index.
-pub(crate) fn filter_from_proto(f: Option<pb::Filter>, log: &Log) -> Result<Filter, Status> {
-    let f = f.unwrap_or_default();
-    let email = f.email.clone();
-    let mut filter = convert::filter_from_proto(f).map_err(refused)?;
-    if let Some(email) = email {
-        narrow_to_email(&mut filter, &email, "filter.email", log)?;
-    }
-    Ok(filter)
+/// The engine's filter for a request's (absent: every event), and the e-mail address it
+/// names, for [`narrow_to_email`] once the key's scope is applied.
+pub(crate) fn filter_from_proto(f: Option<pb::Filter>) -> Result<(Filter, Option<String>), Status> {
+    let mut f = f.unwrap_or_default();
+    let email = f.email.take();
+    Ok((convert::filter_from_proto(f).map_err(refused)?, email))
 }
 
-/// Narrows `filter` to the subject `email` was seen with (to nothing if none was, or it
-/// was erased). An address seen with several subjects is refused without naming them:
-/// they may be other tenants'.
-pub(crate) fn narrow_to_email(
-    filter: &mut Filter,
-    email: &str,
-    field: &str,
-    log: &Log,
-) -> Result<(), Status> {
-    if log.config().sealing.is_none() {
+/// Narrows `filter` (already scoped to the caller's tenants) to the subject `email` was
+/// seen with, through the blind index, on the blocking pool (the key store's lock, and
+/// counts). Only subjects with events the filter selects count: whether the address was
+/// seen in another tenant is not the caller's to know. None selects nothing (an address
+/// never seen, or whose subject was erased); several are refused, unnamed, as `field`.
+pub(crate) async fn narrow_to_email(
+    state: &Arc<State>,
+    mut filter: Filter,
+    email: Option<String>,
+    field: &'static str,
+) -> Result<Filter, Status> {
+    let Some(email) = email else {
+        return Ok(filter);
+    };
+    if state.log.config().sealing.is_none() {
         return Err(Status::failed_precondition(
             "this log does not seal personal data: it has no index of e-mail addresses",
         ));
     }
-    let subjects = log.subjects_with_email(email).map_err(from_engine)?;
-    match &subjects[..] {
-        [] => filter.narrow_to_actor(None),
-        [subject] => filter.narrow_to_actor(Some(subject)),
-        _ => {
-            return Err(invalid_field(
-                field,
-                "the address was seen with several subjects: query by actor",
-            ));
+    let state = Arc::clone(state);
+    spawn_blocking(move || {
+        let log = &state.log;
+        let mut in_scope = Vec::new();
+        for subject in log.subjects_with_email(&email).map_err(from_engine)? {
+            let mut theirs = filter.clone();
+            theirs.narrow_to_actor(Some(&subject));
+            if log.count(&theirs).map_err(from_engine)?.0.total > 0 {
+                in_scope.push(subject);
+            }
         }
-    }
-    Ok(())
+        match &in_scope[..] {
+            [] => filter.narrow_to_actor(None),
+            [subject] => filter.narrow_to_actor(Some(subject)),
+            _ => {
+                return Err(invalid_field(
+                    field,
+                    "the address was seen with several subjects: query by actor",
+                ));
+            }
+        }
+        Ok(filter)
+    })
+    .await
+    .map_err(task_failed)?
 }
 
 /// The engine's order for a request's.

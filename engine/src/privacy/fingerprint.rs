@@ -4,9 +4,11 @@
 //! misses per event with tens of thousands of subjects. A fingerprint is compared in
 //! place.
 //!
-//! The two SipHash keys are drawn at random for each store and never leave memory, so a
-//! client cannot aim at a collision; by chance one is as likely as guessing a 128-bit
-//! key.
+//! Each half is SipHash under the process's random keys (std's `RandomState`) of a
+//! random 16-byte salt, drawn for each store, then the text. Neither ever leaves memory,
+//! so a client cannot aim at a collision. The two `RandomState` keys are related (std
+//! derives the second from the first), but their salts are drawn apart. A collision by
+//! chance is as likely as guessing a 128-bit key.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
@@ -22,19 +24,34 @@ impl Hash for Fingerprint {
     }
 }
 
-/// Makes fingerprints (keys drawn once, at creation).
+/// Makes fingerprints (keys and salts drawn once, at creation).
 #[derive(Clone)]
-pub(crate) struct Fingerprinter(RandomState, RandomState);
-
-impl Default for Fingerprinter {
-    fn default() -> Fingerprinter {
-        Fingerprinter(RandomState::new(), RandomState::new())
-    }
+pub(crate) struct Fingerprinter {
+    keys: [RandomState; 2],
+    salts: [[u8; 16]; 2],
 }
 
 impl Fingerprinter {
+    /// A fingerprinter salted with `salt` (random bytes).
+    pub(crate) fn new(salt: [u8; 32]) -> Fingerprinter {
+        let mut salts = [[0; 16]; 2];
+        salts[0].copy_from_slice(&salt[..16]);
+        salts[1].copy_from_slice(&salt[16..]);
+        Fingerprinter {
+            keys: [RandomState::new(), RandomState::new()],
+            salts,
+        }
+    }
+
     pub(crate) fn of(&self, text: &str) -> Fingerprint {
-        Fingerprint(self.0.hash_one(text), self.1.hash_one(text))
+        let half = |i: usize| {
+            let mut hasher = self.keys[i].build_hasher();
+            hasher.write(&self.salts[i]);
+            hasher.write(text.as_bytes());
+            hasher.write_u8(0xff);
+            hasher.finish()
+        };
+        Fingerprint(half(0), half(1))
     }
 }
 
@@ -69,8 +86,8 @@ mod tests {
 
     #[test]
     fn equal_text_equal_fingerprint_and_other_text_or_keys_another() {
-        let one = Fingerprinter::default();
-        let two = Fingerprinter::default();
+        let one = Fingerprinter::new([1; 32]);
+        let two = Fingerprinter::new([2; 32]);
         assert_eq!(one.of("usr_alice"), one.of("usr_alice"));
         assert_ne!(one.of("usr_alice"), one.of("usr_alicf"));
         assert_ne!(one.of("usr_alice"), two.of("usr_alice"));

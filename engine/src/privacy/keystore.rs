@@ -208,6 +208,9 @@ impl SubjectKeys {
         kek: &Kek,
         read_only: bool,
     ) -> Result<SubjectKeys> {
+        let mut random = RandomPool::default();
+        let mut salt = [0; 32];
+        random.fill(&mut salt)?;
         let mut store = SubjectKeys {
             storage,
             path: keys_dir.join(SUBJECT_KEYS_FILE),
@@ -220,7 +223,7 @@ impl SubjectKeys {
             check: kek.check_value(),
             keys: HashMap::new(),
             current: ByFingerprint::default(),
-            fingerprints: Fingerprinter::default(),
+            fingerprints: Fingerprinter::new(salt),
             blind: HashMap::new(),
             used_ids: HashSet::new(),
             erasures: Vec::new(),
@@ -230,7 +233,7 @@ impl SubjectKeys {
             torn_tail: None,
             read_only,
             failed: false,
-            random: RandomPool::default(),
+            random,
         };
         if !store.storage.exists(&store.path) {
             return Ok(store);

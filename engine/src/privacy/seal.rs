@@ -294,12 +294,12 @@ impl Unsealed {
         personal.check_names()?;
         let present = personal.present();
         let names = || personal.metadata.iter().map(|(n, _)| n.as_str());
-        let input_start = self.inputs.len();
-        let block_start = out.len();
-        self.inputs.extend_from_slice(&[0; 8]);
         let clear = out
             .get(clear)
             .ok_or(SealError("the clear part is not in the buffer"))?;
+        let input_start = self.inputs.len();
+        let block_start = out.len();
+        self.inputs.extend_from_slice(&[0; 8]);
         aad_into(clear, present, names(), key.id, &mut self.inputs);
         let aad_len = self.inputs.len() - input_start - 8;
         self.inputs[input_start..input_start + 8].copy_from_slice(&(aad_len as u64).to_le_bytes());
@@ -331,14 +331,21 @@ impl Unsealed {
 
     /// Seals every block laid out, in `buffer`: hashes the nonces (eight at a time),
     /// writes each, encrypts the plaintext in place and writes the tag. Leaves nothing
-    /// waiting.
+    /// waiting, even on an error (after which `buffer` holds blocks in either state and
+    /// must not be stored).
     pub(crate) fn seal_in(&mut self, buffer: &mut [u8]) -> Result<(), SealError> {
+        let sealed = self.seal_all_in(buffer);
+        self.truncate(0);
+        sealed
+    }
+
+    fn seal_all_in(&self, buffer: &mut [u8]) -> Result<(), SealError> {
         let mut inputs = Vec::with_capacity(self.keys.len());
         let mut start = 0;
         for (i, &end) in self.input_ends.iter().enumerate() {
             let input = &self.inputs[start..end];
             let text_len = input.len() - 8 - self.aad_lens[i];
-            // Checked before any block is touched: on an error nothing is sealed twice.
+            // Checked before any block is touched.
             if self.nonce_at[i] + NONCE_BYTES + text_len + TAG_BYTES > buffer.len() {
                 return Err(SealError("a laid-out block is not in the buffer"));
             }
@@ -347,6 +354,15 @@ impl Unsealed {
         }
         let mut nonces = vec![[0u8; 32]; inputs.len()];
         keyed_hashes(&self.nonce_keys, &inputs, &mut nonces);
+        self.encrypt(&inputs, &nonces, buffer)
+    }
+
+    fn encrypt(
+        &self,
+        inputs: &[&[u8]],
+        nonces: &[[u8; 32]],
+        buffer: &mut [u8],
+    ) -> Result<(), SealError> {
         for (i, input) in inputs.iter().enumerate() {
             let mut nonce = [0u8; NONCE_BYTES];
             nonce.copy_from_slice(&nonces[i][..NONCE_BYTES]);
@@ -370,7 +386,6 @@ impl Unsealed {
                 .map_err(|_| SealError("sealing failed"))?;
             tag_slot.copy_from_slice(tag.as_ref());
         }
-        self.truncate(0);
         Ok(())
     }
 }

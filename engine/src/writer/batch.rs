@@ -37,7 +37,7 @@ struct Waiting {
 }
 
 /// Events ready to append.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PreparedBatch {
     pub(crate) alg: HashAlg,
     /// Concatenated record frames.
@@ -64,6 +64,22 @@ pub struct PreparedBatch {
     /// Sealed blocks laid out in `frames` and not yet sealed, and their records.
     unsealed: Unsealed,
     waiting: Vec<Waiting>,
+    /// Why sealing failed, if it did: the frames may hold plaintext or half-sealed
+    /// blocks, and the batch is refused from then on.
+    unsealable: Option<String>,
+}
+
+impl std::fmt::Debug for PreparedBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the frames: until they are sealed they hold personal fields in the clear.
+        f.debug_struct("PreparedBatch")
+            .field("alg", &self.alg)
+            .field("records", &self.frame_lens.len())
+            .field("bytes", &self.frames.len())
+            .field("first_seq", &self.first_seq)
+            .field("waiting_to_seal", &self.waiting.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl PreparedBatch {
@@ -85,6 +101,7 @@ impl PreparedBatch {
             sealer: None,
             unsealed: Unsealed::default(),
             waiting: Vec::new(),
+            unsealable: None,
         }
     }
 
@@ -102,7 +119,7 @@ impl PreparedBatch {
     /// Encodes and frames one event. The event must already be valid (see
     /// [`Event::validate`]); an oversized record is refused here.
     pub fn push(&mut self, event: &Event<'_>) -> Result<()> {
-        if self.unsealed.len() >= SEAL_GROUP {
+        if self.unsealable.is_some() || self.unsealed.len() >= SEAL_GROUP {
             self.seal()?;
         }
         let start = begin_frame(&mut self.frames);
@@ -112,6 +129,7 @@ impl PreparedBatch {
             Some(sealer) => {
                 if let Err(e) = sealer.encode(event, &mut self.frames, &mut self.unsealed) {
                     self.frames.truncate(start);
+                    self.unsealed.truncate(laid_out);
                     return Err(e);
                 }
             }
@@ -156,12 +174,18 @@ impl PreparedBatch {
     /// Seals the blocks laid out so far and finishes their records' CRCs and content
     /// digests. The log calls it before it numbers the batch.
     pub(crate) fn seal(&mut self) -> Result<()> {
+        if let Some(why) = &self.unsealable {
+            return Err(Error::InvalidArgument(format!(
+                "this batch could not seal its events: {why}"
+            )));
+        }
         if self.waiting.is_empty() {
             return Ok(());
         }
-        self.unsealed
-            .seal_in(&mut self.frames)
-            .map_err(|e| Error::InvalidArgument(format!("sealing an event: {e}")))?;
+        if let Err(e) = self.unsealed.seal_in(&mut self.frames) {
+            self.unsealable = Some(e.to_string());
+            return self.seal();
+        }
         for waiting in self.waiting.drain(..) {
             let len = self.frame_lens[waiting.index] as usize;
             let frame = self
@@ -266,6 +290,29 @@ mod tests {
     use super::*;
     use crate::codec::{decode_frame, decode_record};
     use crate::event::parse_json;
+
+    #[test]
+    fn a_batch_that_cannot_seal_is_refused_and_never_shows_plaintext() {
+        let dir = tempfile::tempdir().unwrap();
+        let kek = crate::privacy::Kek::generate().unwrap();
+        let storage = Arc::new(crate::storage::FsStorage::default());
+        let keys = crate::privacy::SubjectKeys::open(storage, dir.path(), &kek, false).unwrap();
+        let mut batch = PreparedBatch::new(HashAlg::Blake3);
+        batch.sealer = Some(Arc::new(Sealer::new(keys, Vec::new())));
+        let line = br#"{"timestamp":"2026-03-01T12:00:00Z","actor":{"user_id":"usr_1","email":"alice@example.org"},"organization":{"id":"org_1"},"action":"auth.login","outcome":"success"}"#;
+        batch.push(&parse_json(line).unwrap()).unwrap();
+        assert!(!format!("{batch:?}").contains("alice"));
+        assert!(
+            batch.frames.windows(5).any(|w| w == b"alice"),
+            "laid out, not sealed"
+        );
+        // Its block no longer in the frames: sealing fails, and fails from then on.
+        let cut = batch.frames.len() - 20;
+        batch.frames.truncate(cut);
+        assert!(batch.seal().is_err());
+        assert!(batch.seal().is_err());
+        assert!(batch.push(&parse_json(line).unwrap()).is_err());
+    }
 
     #[test]
     fn linked_records_carry_each_tenants_previous_event() {

@@ -23,7 +23,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use crate::auth::caller;
-use crate::convert::{filter_from_proto, order_from_proto};
+use crate::convert::{filter_from_proto, narrow_to_email, order_from_proto};
 use crate::status::{from_engine, invalid_field, task_failed};
 use crate::{State, export};
 
@@ -54,7 +54,9 @@ impl QueryService for Query {
     ) -> Result<Response<Self::QueryStream>, Status> {
         let caller = caller(&request)?;
         let request = request.into_inner();
-        let filter = caller.scope_filter(filter_from_proto(request.filter, &self.state.log)?)?;
+        let (filter, email) = filter_from_proto(request.filter)?;
+        let filter = caller.scope_filter(filter)?;
+        let filter = narrow_to_email(&self.state, filter, email, "filter.email").await?;
         let order = order_from_proto(request.order)?;
         let page_size = match request.page_size {
             0 => DEFAULT_PAGE_SIZE,
@@ -126,10 +128,9 @@ impl QueryService for Query {
         request: Request<CountRequest>,
     ) -> Result<Response<CountResponse>, Status> {
         let caller = caller(&request)?;
-        let filter = caller.scope_filter(filter_from_proto(
-            request.into_inner().filter,
-            &self.state.log,
-        )?)?;
+        let (filter, email) = filter_from_proto(request.into_inner().filter)?;
+        let filter = caller.scope_filter(filter)?;
+        let filter = narrow_to_email(&self.state, filter, email, "filter.email").await?;
         let state = Arc::clone(&self.state);
         let (counts, _plan) = spawn_blocking(move || state.log.count(&filter))
             .await
@@ -155,8 +156,10 @@ impl QueryService for Query {
             Ok(pb::ExportFormat::Csv) => ExportFormat::Csv,
             Err(_) => return Err(invalid_field("format", "unknown format")),
         };
+        let (filter, email) = filter_from_proto(request.filter)?;
+        let filter = caller.scope_filter(filter)?;
         let query = EngineQuery {
-            filter: caller.scope_filter(filter_from_proto(request.filter, &self.state.log)?)?,
+            filter: narrow_to_email(&self.state, filter, email, "filter.email").await?,
             order: match request.order {
                 Some(order) => order_from_proto(order)?,
                 None => Order::OldestFirst,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use auditlog_engine::export::ExportFormat;
 use auditlog_engine::query::{ActionPattern, Cursor, Filter, Order, Query, parse_since};
-use auditlog_engine::{Log, Outcome, TimeRange, Timestamp};
+use auditlog_engine::{Outcome, TimeRange, Timestamp};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query as Params, RawQuery, State as Shared};
@@ -54,9 +54,14 @@ pub(crate) struct EventParams {
 
 impl EventParams {
     /// The engine's filter; `since` counts back from now, or from the first page's
-    /// window when a cursor is given (as the CLI's `--since`); `email` is resolved
-    /// through `log`'s blind index.
-    fn filter(&self, cursor: Option<&Cursor>, log: &Log) -> Result<Filter, Status> {
+    /// window when a cursor is given (as the CLI's `--since`). Scoped to the caller's
+    /// tenants, then narrowed to `email`'s subject ([`narrow_to_email`]).
+    async fn filter(
+        &self,
+        state: &Arc<State>,
+        caller: &Caller,
+        cursor: Option<&Cursor>,
+    ) -> Result<Filter, Status> {
         let list = |text: &Option<String>| -> Vec<String> {
             text.as_deref()
                 .map(|t| t.split(',').map(str::to_owned).collect())
@@ -99,7 +104,7 @@ impl EventParams {
                 to: time("to", &self.to)?,
             },
         };
-        let mut filter = Filter {
+        let filter = Filter {
             tenant: self.tenant.clone(),
             actor: self.actor.clone(),
             actions,
@@ -109,10 +114,8 @@ impl EventParams {
             time,
             seqs: Filter::seqs_between(self.from_seq, self.to_seq),
         };
-        if let Some(email) = &self.email {
-            narrow_to_email(&mut filter, email, "email", log)?;
-        }
-        Ok(filter)
+        let filter = caller.scope_filter(filter)?;
+        narrow_to_email(state, filter, self.email.clone(), "email").await
     }
 
     fn order(&self, default: Order) -> Result<Order, Status> {
@@ -164,7 +167,7 @@ pub(crate) async fn page(
     let (caller, p) = request(&state, &headers, given)?;
     p.refuse(&[("format", p.format.is_some())])?;
     let cursor = p.cursor()?;
-    let filter = caller.scope_filter(p.filter(cursor.as_ref(), &state.log)?)?;
+    let filter = p.filter(&state, &caller, cursor.as_ref()).await?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(invalid_field("limit", &format!("from 1 to {MAX_LIMIT}")).into());
@@ -213,7 +216,7 @@ pub(crate) async fn count(
         ("order", p.order.is_some()),
         ("format", p.format.is_some()),
     ])?;
-    let filter = caller.scope_filter(p.filter(None, &state.log)?)?;
+    let filter = p.filter(&state, &caller, None).await?;
     let (counts, _plan) = spawn_blocking(move || state.log.count(&filter))
         .await
         .map_err(task_failed)?
@@ -247,7 +250,7 @@ pub(crate) async fn export(
         }
     };
     let query = Query {
-        filter: caller.scope_filter(p.filter(None, &state.log)?)?,
+        filter: p.filter(&state, &caller, None).await?,
         order: p.order(Order::OldestFirst)?,
         limit: None,
         cursor: None,
