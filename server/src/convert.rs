@@ -7,9 +7,8 @@ use std::sync::Arc;
 use auditlog_engine::query::{Filter, Order};
 use auditlog_proto::convert::{self, FieldError};
 use auditlog_proto::v1 as pb;
-use tonic::Status;
-
 use tokio::task::spawn_blocking;
+use tonic::Status;
 
 use crate::State;
 use crate::status::{from_engine, invalid_field, task_failed};
