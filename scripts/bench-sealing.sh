@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # What sealing personal data costs on ingest (docs/PRIVACY.md): `auditlog ingest` of the
-# same JSONL file into a fresh log with durability always, without and with sealing,
-# alternating, RUNS times each; prints every run, both medians and the slowdown.
-# Usage: scripts/bench-sealing.sh [N=1000000] [RUNS=3] [FILE]
+# same JSONL file into a fresh log with durability always (DURABILITY=none to compare
+# without fdatasync), without and with sealing, alternating, RUNS times each; prints
+# every run, both medians and the slowdown.
+# Usage: [DURABILITY=always|none] scripts/bench-sealing.sh [N=1000000] [RUNS=3] [FILE]
 # (FILE: a JSONL workload, e.g. the reference one; default: `auditlog generate --seed 1`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-1000000}"
 runs="${2:-3}"
+durability="${DURABILITY:-always}"
 cargo build --release -p auditlog >/dev/null 2>&1
 bin=target/release/auditlog
 work=$(mktemp -d)
@@ -25,10 +27,10 @@ for i in $(seq "$runs"); do
   for mode in plain sealed; do
     rm -rf "$work/data" "$work/kek"
     if [ "$mode" = sealed ]; then
-      "$bin" init --data "$work/data" --durability always --seal --kek-file "$work/kek" >/dev/null 2>&1
+      "$bin" init --data "$work/data" --durability "$durability" --seal --kek-file "$work/kek" >/dev/null 2>&1
       args=(--kek-file "$work/kek")
     else
-      "$bin" init --data "$work/data" --durability always >/dev/null
+      "$bin" init --data "$work/data" --durability "$durability" >/dev/null
       args=()
     fi
     line=$("$bin" ingest --data "$work/data" "${args[@]}" "$work/events.jsonl" 2>&1 | grep '^ingested')

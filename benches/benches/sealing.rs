@@ -29,6 +29,10 @@ fn bench_sealing(c: &mut Criterion) {
             LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &bytes).expect("32 bytes"))
         })
         .collect();
+    eprintln!(
+        "one subject's AES-256-GCM state: {} bytes",
+        std::mem::size_of::<LessSafeKey>()
+    );
     let clear = vec![0x5au8; 300];
     let mut group = c.benchmark_group("sealing");
     group.throughput(Throughput::Elements(1));

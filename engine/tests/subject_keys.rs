@@ -333,15 +333,25 @@ impl StorageFile for WatchedFile {
     }
 }
 
+/// A store in `dir` with keys for `usr_1` and `usr_2`, reopened on storage where `op`
+/// fails; the keys made.
+fn two_keys_reopened_failing(
+    dir: &Path,
+    kek: &Kek,
+    op: &'static str,
+) -> (Vec<(u64, [u8; 32])>, SubjectKeys) {
+    let mut store = SubjectKeys::open(fs(), dir, kek, false).unwrap();
+    let keys = make(&mut store, &["usr_1", "usr_2"]);
+    drop(store);
+    let store = SubjectKeys::open(Watching::failing(op), dir, kek, false).unwrap();
+    (keys, store)
+}
+
 #[test]
 fn an_erasure_cut_short_before_its_rename_keeps_the_key_and_the_store_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let kek = Kek::generate().unwrap();
-    let mut store = SubjectKeys::open(fs(), dir.path(), &kek, false).unwrap();
-    let keys = make(&mut store, &["usr_1", "usr_2"]);
-    drop(store);
-    let mut store =
-        SubjectKeys::open(Watching::failing("rename"), dir.path(), &kek, false).unwrap();
+    let (keys, mut store) = two_keys_reopened_failing(dir.path(), &kek, "rename");
     assert!(store.erase("usr_1", Timestamp(1), 5).is_err());
     // Nothing changed on disk, so the store goes on: the key is there, new keys are made.
     assert_eq!(store.key(keys[0].0).unwrap().bytes(), &keys[0].1);
@@ -357,11 +367,7 @@ fn an_erasure_cut_short_before_its_rename_keeps_the_key_and_the_store_goes_on() 
 fn an_erasure_cut_short_after_its_rename_is_not_acknowledged_and_the_key_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let kek = Kek::generate().unwrap();
-    let mut store = SubjectKeys::open(fs(), dir.path(), &kek, false).unwrap();
-    let keys = make(&mut store, &["usr_1", "usr_2"]);
-    drop(store);
-    let mut store =
-        SubjectKeys::open(Watching::failing("sync_dir"), dir.path(), &kek, false).unwrap();
+    let (keys, mut store) = two_keys_reopened_failing(dir.path(), &kek, "sync_dir");
     assert!(store.erase("usr_1", Timestamp(1), 5).is_err());
     // The key is gone from memory as from the file system's view; the store stops, not
     // knowing what the disk holds.

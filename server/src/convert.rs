@@ -48,13 +48,18 @@ pub(crate) async fn narrow_to_email(
     let state = Arc::clone(state);
     spawn_blocking(move || {
         let log = &state.log;
-        let mut in_scope = Vec::new();
-        for subject in log.subjects_with_email(&email).map_err(from_engine)? {
-            let mut theirs = filter.clone();
-            theirs.narrow_to_actor(Some(&subject));
-            if log.count(&theirs).map_err(from_engine)?.0.total > 0 {
-                in_scope.push(subject);
+        let mut in_scope = log.subjects_with_email(&email).map_err(from_engine)?;
+        // One subject needs no count: out of scope, narrowing to it selects nothing.
+        if in_scope.len() > 1 {
+            let mut kept = Vec::new();
+            for subject in in_scope {
+                let mut theirs = filter.clone();
+                theirs.narrow_to_actor(Some(&subject));
+                if log.count(&theirs).map_err(from_engine)?.0.total > 0 {
+                    kept.push(subject);
+                }
             }
+            in_scope = kept;
         }
         match &in_scope[..] {
             [] => filter.narrow_to_actor(None),
