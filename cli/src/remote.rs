@@ -40,6 +40,10 @@ pub(crate) struct ServerArgs {
     /// server's certificate.
     #[arg(long, value_name = "FILE", requires = "server")]
     ca_cert: Option<PathBuf>,
+    /// With --server: seconds the server has to answer each call (to connect, and to
+    /// start answering; a long export then streams for as long as it takes).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    timeout: u64,
 }
 
 /// A connection to a server, with the key every call carries.
@@ -57,12 +61,14 @@ impl Remote {
             .key
             .as_deref()
             .context("--server needs an API key: --key KEY or AUDITLOG_KEY")?;
+        let deadline = Duration::from_secs(args.timeout.max(1));
         let token = format!("Bearer {key}")
             .parse()
             .context("--key is not a valid header value")?;
         let mut endpoint = Endpoint::from_shared(url.to_owned())
             .with_context(|| format!("--server {url}"))?
-            .connect_timeout(Duration::from_secs(10));
+            .connect_timeout(Duration::from_secs(10).min(deadline))
+            .timeout(deadline);
         match (url.starts_with("https://"), &args.ca_cert) {
             (true, Some(path)) => {
                 let pem =

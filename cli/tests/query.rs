@@ -149,6 +149,16 @@ fn pages_follow_cursors_and_agree_with_export_and_count() {
     );
     let out = auditlog(&["query", "--data", &d, "--cursor", "nonsense!"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // A duration whose last character is wider than a byte is refused, not a panic.
+    for since in ["1\u{d8}", "\u{1f600}", "5d\u{e9}"] {
+        let out = auditlog(&["query", "--data", &d, "--since", since]);
+        assert_eq!(out.status.code(), Some(2), "{since}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("is not a duration"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
 }
 
 #[test]

@@ -233,6 +233,32 @@ pub fn cursor(data: &[u8]) {
     }
 }
 
+/// Query parameters (HTTP query strings, CLI flags): each field parser answers any text
+/// with a value or a refusal, never a panic; what parses prints back to itself. The
+/// input is split at `&` into the fields a request may carry.
+pub fn query_params(data: &[u8]) {
+    use crate::query::{ActionPattern, parse_since};
+    let text = String::from_utf8_lossy(data);
+    for field in text.split('&') {
+        let _ = parse_since(field);
+        if let Ok(t) = crate::Timestamp::parse(field) {
+            assert_eq!(crate::Timestamp::parse(&t.to_rfc3339()), Ok(t));
+        }
+        for item in field.split(',') {
+            if let Ok(p) = ActionPattern::parse(item) {
+                assert_eq!(ActionPattern::parse(&p.to_string()), Ok(p));
+            }
+            if let Some(o) = crate::Outcome::from_name(item) {
+                assert_eq!(crate::Outcome::from_name(o.as_str()), Some(o));
+            }
+        }
+        if let Ok(d) = field.parse::<crate::Durability>() {
+            assert_eq!(d.to_string().parse::<crate::Durability>().ok(), Some(d));
+        }
+        cursor(field.as_bytes());
+    }
+}
+
 /// Evidence bundles: checking any bytes answers, never panics.
 pub fn bundle(data: &[u8]) {
     let _ = verify_bundle(&mut &data[..], None);
@@ -271,7 +297,7 @@ pub fn erasure_receipt(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// Every target by its name, for the regression replay.
-pub const TARGETS: [(&str, Target); 11] = [
+pub const TARGETS: [(&str, Target); 12] = [
     ("record", record),
     ("segment_header", segment_header),
     ("segment_footer", segment_footer),
@@ -283,4 +309,5 @@ pub const TARGETS: [(&str, Target); 11] = [
     ("cursor", cursor),
     ("subject_keys", subject_keys),
     ("erasure_receipt", erasure_receipt),
+    ("query_params", query_params),
 ];

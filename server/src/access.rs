@@ -13,6 +13,9 @@ use crate::status::from_engine;
 /// Refuses unless `caller` reads the tenant of event `seq` (read through the query
 /// engine, its record's CRC checked). Blocks: call it on the blocking pool.
 fn require_reads_event(state: &State, caller: &Caller, seq: u64) -> Result<(), Status> {
+    // A key with no rights learns nothing, not even the tree size the refusal below
+    // would name.
+    caller.require_any_read()?;
     let query = Query {
         filter: Filter {
             seqs: Some(seq..seq.saturating_add(1)),

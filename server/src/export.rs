@@ -1,31 +1,37 @@
 //! An export run, for both APIs: recorded in the system tenant before the first byte
-//! leaves, then streamed in chunks as the engine writes them, in constant memory (a slow
-//! client slows the reading). A failure after the first chunk ends the stream with an
-//! error, never as if it were complete.
+//! leaves, then produced a chunk at a time as the client takes them. Each chunk is one
+//! short task on the blocking pool (`ExportRun::fill`); between chunks the export is a
+//! value in the response body, so a client that stops reading holds no thread, only the
+//! chunk it has not taken, until the connection's write timeout closes it. A failure
+//! after the first chunk ends the stream with an error, never as if it were complete.
 
-use std::io::{self, Write};
+use std::pin::Pin;
 use std::sync::Arc;
 
-use auditlog_engine::export::{ExportError, ExportFormat, export};
+use auditlog_engine::export::{ExportFormat, ExportRun};
 use auditlog_engine::query::{Order, Query};
-use tokio::sync::mpsc;
+use futures_util::Stream;
 use tokio::task::spawn_blocking;
 use tonic::Status;
 
 use crate::State;
 use crate::audit::{self, Actor, SystemEvent};
 use crate::auth::Caller;
+use crate::limits::StreamSlot;
 use crate::status::{from_engine, task_failed};
 
 /// The longest description of an export kept in its record, in bytes of JSON.
 const MAX_DESCRIPTION: usize = 8 << 10;
 
+/// The bytes an export chunk holds, about (one event more may pass it).
+pub(crate) const CHUNK_BYTES: usize = 64 << 10;
+
 /// The bytes of an export, in order; an error ends it.
-pub(crate) type Chunks = mpsc::Receiver<Result<Vec<u8>, Status>>;
+pub(crate) type Chunks = Pin<Box<dyn Stream<Item = Result<Vec<u8>, Status>> + Send>>;
 
 /// Records the export (who, in which format, with the filter after the key's scoping,
-/// and `details` of the API's own), then starts writing it. `query` must already be
-/// scoped to `caller`.
+/// and `details` of the API's own), then starts it. `query` must already be scoped to
+/// `caller`. Refused when the key or the server has too many streams open.
 pub(crate) async fn start(
     state: Arc<State>,
     caller: &Caller,
@@ -33,6 +39,7 @@ pub(crate) async fn start(
     format: ExportFormat,
     details: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Chunks, Status> {
+    let slot = state.limits.open_stream(&caller.key)?;
     let format_name = match format {
         ExportFormat::Jsonl => "jsonl",
         ExportFormat::Csv => "csv",
@@ -54,42 +61,70 @@ pub(crate) async fn start(
     }
     described.insert("format".to_owned(), format_name.into());
     let (logged, key_id) = (Arc::clone(&state), caller.key.id.clone());
-    spawn_blocking(move || {
+    let run = spawn_blocking(move || {
         let run = SystemEvent {
             actor: Actor::Key(&key_id),
             action: "auditlog.export.run",
             resource: Some(("export", format_name.to_owned())),
             details: described.into(),
         };
-        audit::record(&logged.log, run)
+        audit::record(&logged.log, run)?;
+        // The export reads the log as it is once its record is durable.
+        Ok::<_, Status>(ExportRun::new(&logged.log, query, format))
     })
     .await
     .map_err(task_failed)??;
-    let (chunks, body) = mpsc::channel(4);
-    let on_failure = chunks.clone();
-    let writing = spawn_blocking(move || {
-        let out = io::BufWriter::with_capacity(64 << 10, ChunkWriter(chunks.clone()));
-        let failed = match export(&state.log, &query, format, out) {
-            Ok(_) => return,
-            Err(ExportError::Log(e)) => from_engine(e),
-            // The client went away: nobody to tell.
-            Err(ExportError::Output(_)) if chunks.is_closed() => return,
-            Err(ExportError::Output(e)) => Status::internal(format!("writing the export: {e}")),
-        };
-        let _ = chunks.blocking_send(Err(failed));
-    });
-    // An export that failed (a panic) must not end like a complete one.
-    tokio::spawn(async move {
-        if let Err(e) = writing.await {
-            let _ = on_failure.send(Err(task_failed(e))).await;
+    Ok(Box::pin(chunks(state, run, slot)))
+}
+
+/// What is left of an export between two chunks.
+struct Remaining {
+    state: Arc<State>,
+    run: ExportRun,
+    /// Counts the stream against the caps until the body is dropped.
+    _slot: StreamSlot,
+}
+
+/// The chunks of `run`, each produced when the client asks for it.
+fn chunks(
+    state: Arc<State>,
+    run: ExportRun,
+    slot: StreamSlot,
+) -> impl Stream<Item = Result<Vec<u8>, Status>> + Send {
+    let first = Remaining {
+        state,
+        run,
+        _slot: slot,
+    };
+    futures_util::stream::unfold(Some(first), |remaining| async move {
+        let Remaining {
+            state,
+            mut run,
+            _slot,
+        } = remaining?;
+        if run.is_done() {
+            return None;
         }
-    });
-    Ok(body)
+        let filled = spawn_blocking(move || {
+            let mut chunk = Vec::with_capacity(CHUNK_BYTES + (16 << 10));
+            let filled = run.fill(&state.log, &mut chunk, CHUNK_BYTES);
+            (state, run, filled.map(|_| chunk))
+        })
+        .await;
+        match filled {
+            // Empty only at the end (the previous chunk ended at the last event): an
+            // empty chunk is no chunk.
+            Ok((_, _, Ok(chunk))) if chunk.is_empty() => None,
+            Ok((state, run, Ok(chunk))) => Some((Ok(chunk), Some(Remaining { state, run, _slot }))),
+            Ok((_, _, Err(e))) => Some((Err(from_engine(e)), None)),
+            Err(e) => Some((Err(task_failed(e)), None)),
+        }
+    })
 }
 
 /// The filter and order of an export, as the details of its record (absent fields
 /// left out).
-fn describe(query: &Query) -> serde_json::Map<String, serde_json::Value> {
+pub(crate) fn describe(query: &Query) -> serde_json::Map<String, serde_json::Value> {
     let f = &query.filter;
     let text = |t: Option<auditlog_engine::Timestamp>| t.map(|t| t.to_rfc3339());
     let order = match query.order {
@@ -116,20 +151,4 @@ fn describe(query: &Query) -> serde_json::Map<String, serde_json::Value> {
     put("from_seq", f.seqs.as_ref().map(|r| r.start).into());
     put("to_seq", f.seqs.as_ref().map(|r| r.end).into());
     fields
-}
-
-/// Hands what it is given to the response, waiting while the client is slower.
-struct ChunkWriter(mpsc::Sender<Result<Vec<u8>, Status>>);
-
-impl Write for ChunkWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .blocking_send(Ok(buf.to_vec()))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }

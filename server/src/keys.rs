@@ -79,7 +79,7 @@ pub(crate) struct KeyRecord {
     /// RFC 3339, once revoked.
     pub(crate) revoked: Option<String>,
     /// BLAKE3 of the whole token, hex.
-    secret_hash: String,
+    pub(crate) secret_hash: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -256,7 +256,9 @@ impl KeyStore {
         let storage = FsStorage::default();
         let dir = self.path.parent().unwrap_or(Path::new("."));
         if !dir.exists() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            storage
+                .create_dir_all(dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
             let parent = dir.parent().unwrap_or(Path::new("."));
             storage
                 .sync_dir(parent)

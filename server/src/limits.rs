@@ -1,8 +1,10 @@
 //! Backpressure and limits. An ingest request is admitted only while the bytes of the
 //! requests admitted and not yet acknowledged stay under a budget, and only if the
-//! writer's queue has room (`Log::try_submit`); a key may carry a rate of requests and
-//! of events per second. Whatever is over answers RESOURCE_EXHAUSTED (HTTP 429) with a
-//! retry hint at once, instead of holding the request and its memory.
+//! writer's queue has room (`Log::try_submit_then`); a key may carry a rate of requests
+//! and of events per second; read streams (exports, multi-page queries) are capped in
+//! all and per key, so that one key's stalled clients cannot take what every other key
+//! needs. Whatever is over answers RESOURCE_EXHAUSTED (HTTP 429) with a retry hint at
+//! once, instead of holding the request and its memory.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +21,9 @@ use crate::keys::KeyRecord;
 /// writer needs to take a few groups.
 pub(crate) const BUSY_RETRY: Duration = Duration::from_millis(50);
 
+/// How long a client refused for too many open streams should wait.
+pub(crate) const STREAMS_RETRY: Duration = Duration::from_secs(1);
+
 /// The server's admission state.
 #[derive(Debug)]
 pub(crate) struct Limits {
@@ -27,6 +32,35 @@ pub(crate) struct Limits {
     budget_kib: u32,
     /// Each rate-limited key's buckets, by key id.
     buckets: Mutex<HashMap<String, Buckets>>,
+    streams: Arc<OpenStreams>,
+}
+
+/// Read streams open now, in all and by key id.
+#[derive(Debug)]
+struct OpenStreams {
+    max: usize,
+    max_per_key: usize,
+    by_key: Mutex<HashMap<String, usize>>,
+}
+
+/// One open read stream, counted until it is dropped (finished, failed, or its client
+/// gone).
+#[derive(Debug)]
+pub(crate) struct StreamSlot {
+    streams: Arc<OpenStreams>,
+    key: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut by_key = self.streams.by_key.lock();
+        if let Some(n) = by_key.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                by_key.remove(&self.key);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -36,8 +70,10 @@ struct Buckets {
 }
 
 impl Limits {
-    /// Limits with an in-flight budget of `budget_bytes` (at least 1 KiB).
-    pub(crate) fn new(budget_bytes: u64) -> Limits {
+    /// Limits with an in-flight budget of `budget_bytes` (at least 1 KiB), and at most
+    /// `max_streams` read streams open at once, `max_streams_per_key` of one key (each at
+    /// least 1).
+    pub(crate) fn new(budget_bytes: u64, max_streams: usize, max_streams_per_key: usize) -> Limits {
         let budget_kib = u32::try_from(budget_bytes.div_ceil(1024))
             .unwrap_or(u32::MAX)
             .clamp(1, Semaphore::MAX_PERMITS as u32);
@@ -45,7 +81,39 @@ impl Limits {
             in_flight: Arc::new(Semaphore::new(budget_kib as usize)),
             budget_kib,
             buckets: Mutex::default(),
+            streams: Arc::new(OpenStreams {
+                max: max_streams.max(1),
+                max_per_key: max_streams_per_key.max(1),
+                by_key: Mutex::default(),
+            }),
         }
+    }
+
+    /// Read streams open now, in all.
+    pub(crate) fn open_streams(&self) -> usize {
+        self.streams.by_key.lock().values().sum()
+    }
+
+    /// Opens a read stream of `key` (an export, a multi-page query), if neither the
+    /// server's cap nor the key's is reached.
+    pub(crate) fn open_stream(&self, key: &KeyRecord) -> Result<StreamSlot, Status> {
+        let streams = &self.streams;
+        let mut by_key = streams.by_key.lock();
+        let total: usize = by_key.values().sum();
+        let mine = by_key.get(&key.id).copied().unwrap_or(0);
+        if mine >= streams.max_per_key {
+            let why = format!("this API key has {mine} exports or query streams open, its limit");
+            return Err(busy(why, STREAMS_RETRY));
+        }
+        if total >= streams.max {
+            let why = format!("the server has {total} exports or query streams open, its limit");
+            return Err(busy(why, STREAMS_RETRY));
+        }
+        *by_key.entry(key.id.clone()).or_default() += 1;
+        Ok(StreamSlot {
+            streams: Arc::clone(streams),
+            key: key.id.clone(),
+        })
     }
 
     /// Admits an ingest request of `bytes` (its encoded size) until the permit is
@@ -183,9 +251,40 @@ mod tests {
         assert!((wait.as_secs_f64() - 2.5).abs() < 1e-9, "{wait:?}");
     }
 
+    fn key(id: &str) -> KeyRecord {
+        KeyRecord {
+            id: id.to_owned(),
+            name: String::new(),
+            scope: crate::keys::Scope::default(),
+            limits: crate::keys::KeyLimits::default(),
+            created: String::new(),
+            revoked: None,
+            secret_hash: String::new(),
+        }
+    }
+
+    #[test]
+    fn streams_are_capped_per_key_and_in_all_until_closed() {
+        let limits = Limits::new(1 << 20, 3, 2);
+        let (a, b, c) = (key("a"), key("b"), key("c"));
+        let a1 = limits.open_stream(&a).expect("a's first");
+        let a2 = limits.open_stream(&a).expect("a's second");
+        let refused = limits.open_stream(&a).expect_err("a's limit");
+        assert_eq!(refused.code(), Code::ResourceExhausted);
+        assert_eq!(retry_after(&refused), Some(STREAMS_RETRY));
+        assert!(refused.message().contains("this API key"), "{refused:?}");
+        let b1 = limits.open_stream(&b).expect("b's first");
+        let full = limits.open_stream(&c).expect_err("the server's limit");
+        assert!(full.message().contains("the server"), "{full:?}");
+        drop(a1);
+        let c1 = limits.open_stream(&c).expect("room again");
+        drop((a2, b1, c1));
+        assert!(limits.streams.by_key.lock().is_empty());
+    }
+
     #[test]
     fn the_budget_admits_until_full_and_again_once_released() {
-        let limits = Limits::new(10 * 1024);
+        let limits = Limits::new(10 * 1024, 1, 1);
         let first = limits.admit(6 * 1024).expect("fits");
         let refused = limits.admit(6 * 1024).expect_err("over budget");
         assert_eq!(refused.code(), Code::ResourceExhausted);

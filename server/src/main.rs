@@ -7,6 +7,7 @@
 mod access;
 mod audit;
 mod auth;
+mod conn;
 mod convert;
 mod export;
 mod grpc;
@@ -14,12 +15,13 @@ mod http;
 mod keys;
 mod limits;
 mod metrics;
+mod panics;
 mod shutdown;
 mod status;
 mod tls;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +34,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 
 use crate::audit::{Actor, SystemEvent};
+use crate::conn::Timeouts;
 use crate::keys::KeyStore;
 use crate::limits::Limits;
 use crate::metrics::ServerMetrics;
@@ -70,6 +73,24 @@ struct Args {
     /// The largest request (one encoded gRPC message) accepted, in MiB.
     #[arg(long, default_value_t = 4)]
     max_request_mib: usize,
+    /// Exports and query streams open at once, in all; more are answered
+    /// RESOURCE_EXHAUSTED (HTTP 429).
+    #[arg(long, default_value_t = 256)]
+    max_streams: usize,
+    /// Exports and query streams one API key may have open at once.
+    #[arg(long, default_value_t = 16)]
+    max_streams_per_key: usize,
+    /// Seconds a new connection has to send its first byte, and an HTTP request its
+    /// headers.
+    #[arg(long, default_value_t = 10)]
+    header_timeout: u64,
+    /// Seconds a connection may stay open with no byte read or written.
+    #[arg(long, default_value_t = 60)]
+    idle_timeout: u64,
+    /// Seconds a write may wait for a client that does not read before the connection
+    /// is closed.
+    #[arg(long, default_value_t = 30)]
+    write_timeout: u64,
     /// Seconds that requests in flight get to finish after SIGTERM or SIGINT.
     #[arg(long, default_value_t = 10)]
     shutdown_grace: u64,
@@ -87,10 +108,12 @@ pub(crate) struct State {
     /// The public key of the log's checkpoints, for clients that ask.
     pub(crate) verifier: NoteVerifier,
     pub(crate) keys: KeyStore,
-    pub(crate) metrics: ServerMetrics,
+    pub(crate) metrics: Arc<ServerMetrics>,
     pub(crate) limits: Limits,
     /// The largest gRPC message accepted, in bytes.
     pub(crate) max_request_bytes: usize,
+    /// The deadlines of every connection.
+    pub(crate) timeouts: Timeouts,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -108,6 +131,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let log = open_log(&args)?;
+    warn_if_shared(&args.data);
     let verifier = load_verifier(&FsStorage::default(), &args.data)
         .context("reading the checkpoint key")?
         .context("the log has no checkpoint key")?;
@@ -120,9 +144,18 @@ fn main() -> anyhow::Result<()> {
         log,
         verifier,
         keys,
-        metrics: ServerMetrics::default(),
-        limits: Limits::new(args.max_in_flight_mib.saturating_mul(1 << 20)),
+        metrics: Arc::default(),
+        limits: Limits::new(
+            args.max_in_flight_mib.saturating_mul(1 << 20),
+            args.max_streams,
+            args.max_streams_per_key,
+        ),
         max_request_bytes: args.max_request_mib.saturating_mul(1 << 20),
+        timeouts: Timeouts {
+            header: Duration::from_secs(args.header_timeout.max(1)),
+            idle: Duration::from_secs(args.idle_timeout.max(1)),
+            write: Duration::from_secs(args.write_timeout.max(1)),
+        },
     });
     // The configuration this run serves with is on record: a change shows as the
     // difference between two starts.
@@ -139,6 +172,11 @@ fn main() -> anyhow::Result<()> {
             "http": args.http.to_string(),
             "max_in_flight_mib": args.max_in_flight_mib,
             "max_request_mib": args.max_request_mib,
+            "max_streams": args.max_streams,
+            "max_streams_per_key": args.max_streams_per_key,
+            "header_timeout_seconds": args.header_timeout,
+            "idle_timeout_seconds": args.idle_timeout,
+            "write_timeout_seconds": args.write_timeout,
             "shutdown_grace_seconds": args.shutdown_grace,
         }),
     };
@@ -190,6 +228,38 @@ pub(crate) async fn listen(addr: SocketAddr, what: &str) -> anyhow::Result<TcpLi
         .with_context(|| format!("listening for {what} on {addr}"))?;
     eprintln!("auditlogd: {what} listening on {}", listener.local_addr()?);
     Ok(listener)
+}
+
+/// Warns when the data directory, or anything in it, is open to other local users (the
+/// server creates everything 0700 or 0600; an older or hand-made directory may not be).
+fn warn_if_shared(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut shared = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            shared.push((path.clone(), mode));
+        }
+        if meta.is_dir()
+            && let Ok(entries) = std::fs::read_dir(&path)
+        {
+            pending.extend(entries.flatten().map(|e| e.path()));
+        }
+    }
+    if let Some((first, mode)) = shared.first() {
+        eprintln!(
+            "auditlogd: warning: {} entries of {} are open to other local users (first: {}, \
+             mode {mode:o}); run chmod -R go-rwx {}",
+            shared.len(),
+            dir.display(),
+            first.display(),
+            dir.display()
+        );
+    }
 }
 
 fn open_log(args: &Args) -> anyhow::Result<Log> {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use auditlog_engine::{Log, SYNC_SECONDS_BUCKETS};
 use parking_lot::Mutex;
@@ -13,6 +14,8 @@ use parking_lot::Mutex;
 pub(crate) struct ServerMetrics {
     http: Mutex<BTreeMap<u16, u64>>,
     grpc: Mutex<BTreeMap<&'static str, u64>>,
+    /// Requests whose handler panicked (answered 500 / INTERNAL).
+    panics: AtomicU64,
 }
 
 impl ServerMetrics {
@@ -28,8 +31,18 @@ impl ServerMetrics {
         *self.grpc.lock().entry(code).or_default() += 1;
     }
 
+    /// Counts a request whose handler panicked.
+    pub(crate) fn panicked(&self) {
+        self.panics.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests whose handler panicked, so far.
+    pub(crate) fn panics(&self) -> u64 {
+        self.panics.load(Ordering::Relaxed)
+    }
+
     /// Everything, as Prometheus text (version 0.0.4).
-    pub(crate) fn render(&self, log: &Log) -> String {
+    pub(crate) fn render(&self, log: &Log, open_streams: usize) -> String {
         let mut text = String::with_capacity(2048);
         let mut put = |line: String| {
             let _ = writeln!(text, "{line}");
@@ -97,6 +110,18 @@ impl ServerMetrics {
                 "auditlog_grpc_responses_total{{code=\"{code}\"}} {n}"
             ));
         }
+        put(header(
+            "auditlog_open_streams",
+            "gauge",
+            "Exports and query streams open now (capped by --max-streams).",
+        ));
+        put(format!("auditlog_open_streams {open_streams}"));
+        put(header(
+            "auditlog_panics_total",
+            "counter",
+            "Requests whose handler panicked (a bug), answered 500 or INTERNAL.",
+        ));
+        put(format!("auditlog_panics_total {}", self.panics()));
         text
     }
 }

@@ -205,6 +205,10 @@ async fn the_http_api_answers_as_documented() {
         "/v1/events?bogus=1",
         "/v1/export?format=xml",
         "/v1/events?since=3",
+        // A multi-byte last character once panicked the parser.
+        "/v1/events?since=1%C3%98",
+        "/v1/events/count?since=%F0%9F%98%80",
+        "/v1/export?since=1d%C3%98",
         "/v1/proofs/inclusion",
     ] {
         let bad = get(path.into(), reader.clone()).await;

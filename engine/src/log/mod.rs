@@ -37,7 +37,7 @@ use crate::merkle::{
 use crate::privacy::Kek;
 use crate::storage::{FsStorage, Storage};
 pub use crate::writer::MAX_BATCH_BYTES;
-use crate::writer::{Ack, AckReceiver, PreparedBatch, Request, Writer};
+use crate::writer::{Ack, AckReceiver, AckReply, PreparedBatch, Request, Writer};
 use sequencer::Sequencer;
 
 /// Appends queued for the writer before `submit` blocks (backpressure).
@@ -281,7 +281,9 @@ impl Log {
     /// [`Ack`] (or error) arrives on. Blocks only when the writer's queue is full.
     pub fn submit(&self, mut batch: PreparedBatch) -> Result<AckReceiver> {
         self.finish_batch(&mut batch)?;
-        sequencer::with_room(&self.sequencer).submit(batch)
+        let (reply, ack) = crossbeam_channel::bounded(1);
+        sequencer::with_room(&self.sequencer).submit(batch, AckReply::Channel(reply))?;
+        Ok(ack)
     }
 
     /// [`Log::submit`] without blocking: when the writer's queue is full it returns
@@ -289,7 +291,28 @@ impl Log {
     /// rather than hold the request and its memory).
     pub fn try_submit(&self, mut batch: PreparedBatch) -> Result<AckReceiver> {
         self.finish_batch(&mut batch)?;
-        self.sequencer.lock().try_submit(batch)
+        let (reply, ack) = crossbeam_channel::bounded(1);
+        self.sequencer
+            .lock()
+            .try_submit(batch, AckReply::Channel(reply))?;
+        Ok(ack)
+    }
+
+    /// [`Log::try_submit`], with the answer handed to `then` instead of a channel, so
+    /// that nobody blocks a thread waiting for it (a server completes a future from it).
+    /// `then` is called at most once, on one of the log's own threads, so it must be quick
+    /// and must not block; it is dropped uncalled only if the log stops first (as an
+    /// [`AckReceiver`] would then see its sender gone), and never called if this returns
+    /// `Err`.
+    pub fn try_submit_then(
+        &self,
+        mut batch: PreparedBatch,
+        then: impl FnOnce(Result<Ack>) + Send + 'static,
+    ) -> Result<()> {
+        self.finish_batch(&mut batch)?;
+        self.sequencer
+            .lock()
+            .try_submit(batch, AckReply::Call(Box::new(then)))
     }
 
     /// Refuses a batch too large for the writer or prepared for another hash; seals

@@ -93,12 +93,12 @@ fn corrupt(path: &Path, offset: u64, kind: CorruptionKind) -> Error {
 
 fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join("LOCK");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    let file = std::os::unix::fs::OpenOptionsExt::mode(
+        File::options().create(true).truncate(false).write(true),
+        crate::storage::PRIVATE_FILE_MODE,
+    )
+    .open(&path)
+    .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
     file.try_lock().map_err(|_| {
         Error::InvalidArgument(format!(
             "{} is open in another process (it holds {})",

@@ -13,7 +13,7 @@ use super::dedup::{RecentIds, Seen};
 use crate::error::{Error, Result};
 use crate::heads::{HeadsCommitment, TenantHeads};
 use crate::merkle::Hash;
-use crate::writer::{AckReceiver, PreparedBatch, Request};
+use crate::writer::{AckReply, PreparedBatch, Request};
 
 /// The writer's channel, the next sequence number and each tenant's newest event.
 #[derive(Debug)]
@@ -53,25 +53,24 @@ impl Sequencer {
     /// [`Sequencer::submit`], unless the writer's queue is full: then [`Error::Busy`] and
     /// nothing changes. (Every send happens under the sequencer's lock and the writer only
     /// takes, so a queue with room now still has room for this send.)
-    pub(crate) fn try_submit(&mut self, batch: PreparedBatch) -> Result<AckReceiver> {
+    pub(crate) fn try_submit(&mut self, batch: PreparedBatch, reply: AckReply) -> Result<()> {
         if self.sender()?.is_full() {
             return Err(Error::Busy);
         }
-        self.submit(batch)
+        self.submit(batch, reply)
     }
 
     /// Numbers, links and hashes `batch` and queues it for the writer. A retry of a batch
     /// stored before is queued as a replay of its original numbers instead, or, when a
     /// crash stored only its first events, as the rest with those numbers attached.
-    pub(crate) fn submit(&mut self, mut batch: PreparedBatch) -> Result<AckReceiver> {
+    pub(crate) fn submit(&mut self, mut batch: PreparedBatch, reply: AckReply) -> Result<()> {
         let sender = self.sender.as_ref().ok_or(Error::Closed)?;
         if let Seen::Retry { earlier, count } = self.recent.classify(batch.len(), &batch.ids)? {
             if count == batch.len() {
-                let (reply, ack) = crossbeam_channel::bounded(1);
                 sender
                     .send(Request::Replay(earlier, reply))
                     .map_err(|_| Error::Closed)?;
-                return Ok(ack);
+                return Ok(());
             }
             // A crash stored its first events only: append the rest.
             batch.drop_front(count);
@@ -80,7 +79,6 @@ impl Sequencer {
         let count = batch.len() as u64;
         let ids = std::mem::take(&mut batch.ids);
         batch.link(self.next_seq, &mut self.heads);
-        let (reply, ack) = crossbeam_channel::bounded(1);
         if sender
             .send(Request::Append(Box::new(batch), reply))
             .is_err()
@@ -95,7 +93,7 @@ impl Sequencer {
                 .insert(key, self.next_seq + u64::from(i), content);
         }
         self.next_seq += count;
-        Ok(ack)
+        Ok(())
     }
 
     /// Asks the writer to make every record queued durable; returns where its answer

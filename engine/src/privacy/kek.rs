@@ -16,6 +16,12 @@ pub struct Kek {
     bytes: [u8; 32],
 }
 
+impl Drop for Kek {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.bytes);
+    }
+}
+
 impl std::fmt::Debug for Kek {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never printed, not even in a panic message.
@@ -70,9 +76,13 @@ impl Kek {
 
     /// AES-256-GCM under the wrapping key.
     pub(crate) fn wrapping_key(&self) -> LessSafeKey {
-        let key = self.derive(WRAP_CONTEXT);
+        let mut key = self.derive(WRAP_CONTEXT);
         // 32 bytes is AES-256-GCM's key length: this cannot fail.
-        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap_or_else(|_| unreachable!()))
+        let wrapping = LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, &key).unwrap_or_else(|_| unreachable!()),
+        );
+        zeroize::Zeroize::zeroize(&mut key);
+        wrapping
     }
 
     /// The key of every key-store entry's MAC.

@@ -61,6 +61,19 @@ pub struct SubjectKey {
     pub(crate) derived: super::seal::DerivedKeys,
 }
 
+impl Drop for SubjectKeys {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.mac_key);
+        zeroize::Zeroize::zeroize(&mut self.blind_key);
+    }
+}
+
+impl Drop for SubjectKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.bytes);
+    }
+}
+
 impl std::fmt::Debug for SubjectKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SubjectKey")

@@ -52,14 +52,22 @@ pub(crate) struct DerivedKeys {
 
 impl DerivedKeys {
     pub(crate) fn of(subject_key: &[u8; 32]) -> DerivedKeys {
-        let aes = blake3::derive_key(AES_CONTEXT, subject_key);
-        DerivedKeys {
+        let mut aes = blake3::derive_key(AES_CONTEXT, subject_key);
+        let keys = DerivedKeys {
             nonce: blake3::derive_key(NONCE_CONTEXT, subject_key),
             // 32 bytes is AES-256-GCM's key length: this cannot fail.
             aes: LessSafeKey::new(
                 UnboundKey::new(&AES_256_GCM, &aes).unwrap_or_else(|_| unreachable!()),
             ),
-        }
+        };
+        zeroize::Zeroize::zeroize(&mut aes);
+        keys
+    }
+}
+
+impl Drop for DerivedKeys {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.nonce);
     }
 }
 

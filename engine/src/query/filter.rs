@@ -189,7 +189,9 @@ impl Filter {
 /// from now a query's window starts.
 pub fn parse_since(text: &str) -> Result<i64, String> {
     let bad = || format!("`{text}` is not a duration like 90d, 12h, 30m, 45s or 2w");
-    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    // The unit is the last character, whatever its width: a byte index could fall
+    // inside a multi-byte one.
+    let (split, _) = text.char_indices().last().ok_or_else(bad)?;
     let (number, unit) = text.split_at(split);
     let n: i64 = number.parse().map_err(|_| bad())?;
     let seconds = match unit {
@@ -258,5 +260,9 @@ mod tests {
         assert!(parse_since("-1d").is_err());
         assert!(parse_since("99999999999999d").is_err());
         assert!(parse_since("").is_err());
+        // A multi-byte last character is refused, never split inside.
+        assert!(parse_since("1\u{d8}").is_err());
+        assert!(parse_since("\u{d8}").is_err());
+        assert!(parse_since("1d\u{1f600}").is_err());
     }
 }

@@ -1,12 +1,20 @@
 //! [`Storage`] on the real file system, with `pread`/`pwrite`, `fdatasync` and mmap.
+//! Whatever it creates is its owner's alone, whatever the umask: directories 0700, files
+//! 0600 (an audit log holds who did what; other local users have no business reading
+//! it).
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
 use super::{AppendMap, MappedBytes, OpenMode, Storage, StorageFile};
+
+/// The mode of every directory the engine creates: the owner's alone.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+/// The mode of every file the engine creates: read and written by the owner alone.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
 
 /// The operating system's file system.
 #[derive(Debug, Clone, Copy, Default)]
@@ -17,7 +25,10 @@ pub struct FsStorage {
 
 impl Storage for FsStorage {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        std::fs::create_dir_all(dir)
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR_MODE)
+            .create(dir)
     }
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
@@ -36,12 +47,12 @@ impl Storage for FsStorage {
 
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
         let mut options = OpenOptions::new();
+        // The umask can only take bits away from these.
+        options.mode(PRIVATE_FILE_MODE);
         match mode {
             OpenMode::Read => options.read(true),
             OpenMode::ReadWrite => options.read(true).write(true),
-            OpenMode::CreateNew => options.read(true).write(true).create_new(true),
-            OpenMode::CreateNewPrivate => {
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            OpenMode::CreateNew | OpenMode::CreateNewPrivate => {
                 options.read(true).write(true).create_new(true)
             }
         };

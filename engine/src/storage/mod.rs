@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 #[cfg(feature = "testing")]
 pub use faulty::{Fault, FaultyStorage};
-pub use fs::FsStorage;
+pub use fs::{FsStorage, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE};
 pub use mapped::{AppendMap, MappedBytes};
 
 /// How a file is opened.
@@ -25,9 +25,11 @@ pub enum OpenMode {
     Read,
     /// Existing file, read and write.
     ReadWrite,
-    /// A new file that must not exist yet, read and write.
+    /// A new file that must not exist yet, read and write (mode 0600 on the file system,
+    /// as every file the engine creates).
     CreateNew,
-    /// Like `CreateNew`, readable and writable by the owner only (mode 0600): key files.
+    /// Like `CreateNew`; says that the file holds a secret (key files), so that a storage
+    /// that would ever share files keeps these private.
     CreateNewPrivate,
 }
 

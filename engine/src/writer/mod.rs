@@ -70,9 +70,28 @@ impl Ack {
     }
 }
 
+/// Where an append's answer goes.
+pub(crate) enum AckReply {
+    /// An [`AckReceiver`] waits on the other end.
+    Channel(Sender<Result<Ack>>),
+    /// Called once, on the writer's or the sync stage's thread (see
+    /// [`crate::Log::try_submit_then`]).
+    Call(Box<dyn FnOnce(Result<Ack>) + Send>),
+}
+
+impl AckReply {
+    /// Hands over the answer (a receiver that went away does not want it).
+    pub(crate) fn send(self, ack: Result<Ack>) {
+        match self {
+            AckReply::Channel(sender) => drop(sender.send(ack)),
+            AckReply::Call(call) => call(ack),
+        }
+    }
+}
+
 /// A batch written and waiting for its ack.
 pub(crate) struct Waiting {
-    pub(crate) reply: Sender<Result<Ack>>,
+    pub(crate) reply: AckReply,
     pub(crate) first_seq: u64,
     pub(crate) count: u64,
     pub(crate) earlier: Vec<Earlier>,
@@ -82,10 +101,10 @@ pub(crate) struct Waiting {
 pub type AckReceiver = crossbeam_channel::Receiver<Result<Ack>>;
 
 pub(crate) enum Request {
-    Append(Box<PreparedBatch>, Sender<Result<Ack>>),
+    Append(Box<PreparedBatch>, AckReply),
     /// A retried batch stored before in full: answered with its ack once every record
     /// queued before is durable.
-    Replay(Vec<Earlier>, Sender<Result<Ack>>),
+    Replay(Vec<Earlier>, AckReply),
     /// Seal the active segment now (if it has records).
     Seal(Sender<Result<()>>),
     /// Make every record written so far durable, whatever the policy, and answer with the
@@ -215,7 +234,7 @@ impl Writer {
                     }
                     Request::Replay(earlier, reply) => {
                         let synced = self.flush().and_then(|()| self.sync_all());
-                        let _ = reply.send(synced.map(|(tree_size, root)| Ack {
+                        reply.send(synced.map(|(tree_size, root)| Ack {
                             first_seq: tree_size,
                             count: 0,
                             tree_size,
@@ -305,7 +324,7 @@ impl Writer {
         let error = Error::WriterFailed(what.clone());
         self.failed = Some(what);
         for Waiting { reply, .. } in self.pending.drain(..) {
-            let _ = reply.send(Err(Error::WriterFailed(
+            reply.send(Err(Error::WriterFailed(
                 self.failed.clone().unwrap_or_default(),
             )));
         }
@@ -315,9 +334,9 @@ impl Writer {
         error
     }
 
-    fn add(&mut self, mut batch: PreparedBatch, reply: Sender<Result<Ack>>) {
+    fn add(&mut self, mut batch: PreparedBatch, reply: AckReply) {
         if let Some(why) = &self.failed {
-            let _ = reply.send(Err(Error::WriterFailed(why.clone())));
+            reply.send(Err(Error::WriterFailed(why.clone())));
             return;
         }
         if batch.alg != self.compact.alg()
@@ -332,7 +351,8 @@ impl Writer {
                 batch.first_seq,
                 self.compact.size()
             );
-            let _ = reply.send(Err(self.fail(why)));
+            let failed = self.fail(why);
+            reply.send(Err(failed));
             return;
         }
         let pending_records = self.active.record_count + self.offsets.len() as u64;
@@ -341,7 +361,7 @@ impl Writer {
             && would_be > self.shared.config.segment_bytes
             && let Err(e) = self.flush().and_then(|()| self.seal_and_roll())
         {
-            let _ = reply.send(Err(e));
+            reply.send(Err(e));
             return;
         }
         let first_seq = self.compact.size();

@@ -129,7 +129,7 @@ fn finish(
         *failure.lock() = Some(why.clone());
         for commit in commits {
             for Waiting { reply, .. } in commit.acks {
-                let _ = reply.send(Err(Error::WriterFailed(why.clone())));
+                reply.send(Err(Error::WriterFailed(why.clone())));
             }
         }
         return None;
@@ -162,7 +162,7 @@ fn finish(
                 root: commit.root,
                 earlier: waiting.earlier,
             };
-            let _ = waiting.reply.send(Ok(ack));
+            waiting.reply.send(Ok(ack));
         }
     }
     end

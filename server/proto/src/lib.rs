@@ -18,6 +18,7 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/auditlog_v1_descriptor.bin"));
 
+pub mod codec;
 pub mod convert;
 
 /// The fuzz targets' bodies (feature `testing`).

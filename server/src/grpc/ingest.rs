@@ -1,15 +1,19 @@
 //! `IngestService`: validates a batch, checks that the key may write each event's
 //! tenant, and hands the batch to the engine's group-committing writer. A stream's
 //! batches are submitted as they arrive (sharing group commits) and acknowledged
-//! together at its end; a refused batch stops the stream, and the response says which.
+//! together at its end; a refused batch stops the stream, and the response says which,
+//! whether the batch was refused by its content or never arrived whole (too large,
+//! undecodable, the stream broken). Waiting for an acknowledgement holds no thread: the
+//! writer completes a future.
 
 use std::sync::Arc;
 
-use auditlog_engine::AckReceiver;
+use auditlog_engine::Ack;
 use auditlog_proto::v1::ingest_service_server::IngestService;
 use auditlog_proto::v1::{BatchRefusal, IngestRequest, IngestResponse, IngestStreamResponse};
 use prost::Message;
-use tokio::task::{JoinHandle, spawn_blocking};
+use tokio::sync::oneshot;
+use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status, Streaming};
 use tonic_types::StatusExt;
 
@@ -38,7 +42,7 @@ impl IngestService for Ingest {
     ) -> Result<Response<IngestResponse>, Status> {
         let caller = caller(&request)?;
         let pending = submit(Arc::clone(&self.state), caller, request.into_inner()).await?;
-        Ok(Response::new(pending.await.map_err(task_failed)??))
+        Ok(Response::new(acknowledged(pending).await?))
     }
 
     async fn ingest_stream(
@@ -49,8 +53,19 @@ impl IngestService for Ingest {
         let mut stream = request.into_inner();
         let mut pending = Vec::new();
         let mut refused = None;
-        while let Some(batch) = stream.message().await? {
+        loop {
             let index = pending.len() as u32;
+            // A message that cannot be read (over the size limit, undecodable, the stream
+            // cut) refuses that batch like a bad event would: those before it are still
+            // acknowledged, as the client was promised.
+            let batch = match stream.message().await {
+                Ok(Some(batch)) => batch,
+                Ok(None) => break,
+                Err(status) => {
+                    refused = Some(refusal(index, &status));
+                    break;
+                }
+            };
             // A key revoked while its stream is open stops it at the next batch.
             if !self.state.keys.is_active(&caller.key.id) {
                 let revoked = Status::unauthenticated(AuthError::Revoked.to_string());
@@ -67,18 +82,19 @@ impl IngestService for Ingest {
         }
         let mut acks = Vec::with_capacity(pending.len());
         for ack in pending {
-            acks.push(ack.await.map_err(task_failed)??);
+            acks.push(acknowledged(ack).await?);
         }
         Ok(Response::new(IngestStreamResponse { acks, refused }))
     }
 }
 
-/// A batch handed to the writer: its acknowledgement, once durable.
-type Pending = JoinHandle<Result<IngestResponse, Status>>;
+/// A batch handed to the writer: where its acknowledgement arrives, once durable.
+type Pending = oneshot::Receiver<auditlog_engine::Result<Ack>>;
 
 /// Admits the batch (the in-flight budget, the key's event rate), validates and encodes
 /// it and hands it to the writer without waiting for a full queue: on the blocking pool,
-/// as encoding is CPU work. The admission is held until the batch is acknowledged.
+/// as encoding is CPU work. The admission is held until the batch is acknowledged,
+/// whether or not the client still waits.
 async fn submit(
     state: Arc<State>,
     caller: Caller,
@@ -88,7 +104,7 @@ async fn submit(
     state
         .limits
         .events(&caller.key, request.events.len() as u64)?;
-    let receiver = spawn_blocking(move || {
+    spawn_blocking(move || {
         if request.events.is_empty() {
             return Err(invalid_field("events", "a batch holds at least one event"));
         }
@@ -111,15 +127,20 @@ async fn submit(
                 .push(&event)
                 .map_err(|e| invalid_field(&format!("events[{i}]"), &e.to_string()))?;
         }
-        state.log.try_submit(batch).map_err(from_engine)
+        let (answer, pending) = oneshot::channel();
+        let then = move |ack| {
+            drop(admitted);
+            // A client that went away does not want it.
+            let _ = answer.send(ack);
+        };
+        state
+            .log
+            .try_submit_then(batch, then)
+            .map_err(from_engine)?;
+        Ok(pending)
     })
     .await
-    .map_err(task_failed)??;
-    Ok(tokio::spawn(async move {
-        let ack = acknowledged(receiver).await;
-        drop(admitted);
-        ack
-    }))
+    .map_err(task_failed)?
 }
 
 /// What a stream answers for the batch at `index`, refused with `status`.
@@ -138,10 +159,9 @@ fn refusal(index: u32, status: &Status) -> BatchRefusal {
 }
 
 /// Waits for the writer's acknowledgement: the batch is durable under the log's policy.
-async fn acknowledged(receiver: AckReceiver) -> Result<IngestResponse, Status> {
-    let ack = spawn_blocking(move || receiver.recv())
+async fn acknowledged(pending: Pending) -> Result<IngestResponse, Status> {
+    let ack = pending
         .await
-        .map_err(task_failed)?
         .map_err(|_| Status::unavailable("the log closed before acknowledging the batch"))?
         .map_err(from_engine)?;
     Ok(IngestResponse {

@@ -21,6 +21,7 @@ use auditlog_proto::v1::ingest_service_server::IngestServiceServer;
 use auditlog_proto::v1::log_service_server::LogServiceServer;
 use auditlog_proto::v1::proof_service_server::ProofServiceServer;
 use auditlog_proto::v1::query_service_server::QueryServiceServer;
+use tokio_stream::StreamExt;
 use tonic::body::Body;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
@@ -28,7 +29,9 @@ use tonic::transport::server::TcpIncoming;
 use tower::util::MapResponseLayer;
 
 use crate::auth::authenticate;
+use crate::conn::Guarded;
 use crate::metrics::grpc_code;
+use crate::panics::CatchPanicLayer;
 use crate::shutdown::{Stop, stopped, with_grace};
 use crate::tls::TlsFiles;
 use crate::{State, listen};
@@ -64,6 +67,7 @@ pub(crate) async fn serve(
     }
     let router = server
         .layer(count_answers)
+        .layer(CatchPanicLayer::new(Arc::clone(&state.metrics), panicked))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(InterceptedService::new(
@@ -93,7 +97,10 @@ pub(crate) async fn serve(
         ));
     let listener = listen(addr, "gRPC").await?;
     // Without TCP_NODELAY a small answer waits for the peer's delayed ACK (40 ms).
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let timeouts = state.timeouts;
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .map(move |accepted| accepted.map(|tcp| Guarded::new(tcp, timeouts)));
     let serving = router.serve_with_incoming_shutdown(incoming, {
         let stop = stop.clone();
         async move {
@@ -114,4 +121,9 @@ pub(crate) async fn serve(
         "gRPC",
     )
     .await
+}
+
+/// The answer to a call whose handler panicked.
+fn panicked() -> http::Response<Body> {
+    tonic::Status::internal("the server failed on this call").into_http()
 }

@@ -1,7 +1,7 @@
 //! `QueryService`: pages of events, counts and exports, always through the caller's
-//! tenant-scoped filter. Pages are read on the blocking pool and streamed as each is
-//! ready; a client that stops reading stops the reading. Exports are recorded and
-//! streamed by `crate::export`, as HTTP's are.
+//! tenant-scoped filter. Each page is read on the blocking pool when the client asks
+//! for it; a client that stops reading stops the reading and holds no thread. Exports
+//! are recorded and streamed by `crate::export`, as HTTP's are.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,14 +16,14 @@ use auditlog_proto::v1::query_service_server::QueryService;
 use auditlog_proto::v1::{
     CountRequest, CountResponse, ExportChunk, ExportRequest, QueryPage, QueryRequest, StoredEvent,
 };
-use tokio::sync::mpsc;
+use futures_util::{Stream, StreamExt};
 use tokio::task::spawn_blocking;
-use tokio_stream::wrappers::ReceiverStream;
-use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
+use crate::audit::{self, Actor, SystemEvent};
 use crate::auth::caller;
 use crate::convert::{filter_from_proto, narrow_to_email, order_from_proto};
+use crate::limits::StreamSlot;
 use crate::status::{from_engine, invalid_field, task_failed};
 use crate::{State, export};
 
@@ -45,7 +45,7 @@ impl Query {
 
 #[tonic::async_trait]
 impl QueryService for Query {
-    type QueryStream = ReceiverStream<Result<QueryPage, Status>>;
+    type QueryStream = Pin<Box<dyn Stream<Item = Result<QueryPage, Status>> + Send>>;
     type ExportStream = Pin<Box<dyn Stream<Item = Result<ExportChunk, Status>> + Send>>;
 
     async fn query(
@@ -56,6 +56,7 @@ impl QueryService for Query {
         let request = request.into_inner();
         let (filter, email) = filter_from_proto(request.filter)?;
         let filter = caller.scope_filter(filter)?;
+        let by_email = email.is_some();
         let filter = narrow_to_email(&self.state, filter, email, "filter.email").await?;
         let order = order_from_proto(request.order)?;
         let page_size = match request.page_size {
@@ -68,59 +69,72 @@ impl QueryService for Query {
                 ));
             }
         };
-        let mut cursor = request
+        let cursor = request
             .cursor
             .as_deref()
             .map(Cursor::decode)
             .transpose()
             .map_err(|e| invalid_field("cursor", &e.to_string()))?;
         let pages = request.max_pages.max(1);
-        let (pages_out, pages_in) = mpsc::channel(2);
-        let on_failure = pages_out.clone();
-        let state = Arc::clone(&self.state);
-        let reading = spawn_blocking(move || {
-            for _ in 0..pages {
-                let query = EngineQuery {
-                    filter: filter.clone(),
-                    order,
-                    limit: Some(u64::from(page_size)),
-                    cursor: cursor.take(),
+        let slot = self.state.limits.open_stream(&caller.key)?;
+        let query = EngineQuery {
+            filter,
+            order,
+            limit: Some(u64::from(page_size)),
+            cursor,
+        };
+        if pages > 1 {
+            // Many pages in one call are a bulk read, recorded as an export is.
+            let mut details = export::describe(&query);
+            details.insert("api".to_owned(), "grpc".into());
+            details.insert("page_size".to_owned(), page_size.into());
+            details.insert("max_pages".to_owned(), pages.into());
+            if by_email {
+                details.insert("by_email".to_owned(), true.into());
+            }
+            let (state, key_id) = (Arc::clone(&self.state), caller.key.id.clone());
+            spawn_blocking(move || {
+                let run = SystemEvent {
+                    actor: Actor::Key(&key_id),
+                    action: "auditlog.query.run",
+                    resource: Some(("query", "pages".to_owned())),
+                    details: details.into(),
                 };
-                let mut events = Vec::new();
-                let page = state.log.query(&query, |seq, event| {
-                    events.push(StoredEvent {
-                        seq,
-                        event: Some(event_to_proto(&event)),
-                    });
-                    Ok(true)
-                });
-                let page = match page {
-                    Ok(page) => page,
-                    Err(e) => {
-                        let _ = pages_out.blocking_send(Err(from_engine(e)));
-                        return;
-                    }
-                };
-                let next_cursor = page.next_cursor.as_ref().map(Cursor::encode);
-                let last = next_cursor.is_none();
-                let sent = pages_out.blocking_send(Ok(QueryPage {
-                    events,
-                    next_cursor,
-                }));
-                if sent.is_err() || last {
-                    return;
+                audit::record(&state.log, run)
+            })
+            .await
+            .map_err(task_failed)??;
+        }
+        let first = Paging {
+            state: Arc::clone(&self.state),
+            query,
+            pages_left: pages,
+            _slot: slot,
+        };
+        // Each page is read on the blocking pool when the client asks for it: a client
+        // that stops reading holds no thread.
+        let stream = futures_util::stream::unfold(Some(first), |paging| async move {
+            let mut paging = paging?;
+            if paging.pages_left == 0 {
+                return None;
+            }
+            paging.pages_left -= 1;
+            let read = spawn_blocking(move || {
+                let page = read_page(&paging.state, &paging.query);
+                (paging, page)
+            })
+            .await;
+            match read {
+                Ok((mut paging, Ok((page, next)))) => {
+                    let more = next.is_some();
+                    paging.query.cursor = next;
+                    Some((Ok(page), more.then_some(paging)))
                 }
-                cursor = page.next_cursor;
+                Ok((_, Err(status))) => Some((Err(status), None)),
+                Err(e) => Some((Err(task_failed(e)), None)),
             }
         });
-        // A reading that failed (a panic) ends the stream with an error, not as if
-        // complete.
-        tokio::spawn(async move {
-            if let Err(e) = reading.await {
-                let _ = on_failure.send(Err(task_failed(e))).await;
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(pages_in)))
+        Ok(Response::new(Box::pin(stream)))
     }
 
     async fn count(
@@ -158,6 +172,7 @@ impl QueryService for Query {
         };
         let (filter, email) = filter_from_proto(request.filter)?;
         let filter = caller.scope_filter(filter)?;
+        let by_email = email.is_some();
         let query = EngineQuery {
             filter: narrow_to_email(&self.state, filter, email, "filter.email").await?,
             order: match request.order {
@@ -169,10 +184,45 @@ impl QueryService for Query {
         };
         let mut details = serde_json::Map::new();
         details.insert("api".to_owned(), "grpc".into());
+        if by_email {
+            details.insert("by_email".to_owned(), true.into());
+        }
         let chunks =
             export::start(Arc::clone(&self.state), &caller, query, format, details).await?;
-        let stream =
-            ReceiverStream::new(chunks).map(|chunk| chunk.map(|data| ExportChunk { data }));
+        let stream = chunks.map(|chunk| chunk.map(|data| ExportChunk { data }));
         Ok(Response::new(Box::pin(stream)))
     }
+}
+
+/// A multi-page query between two pages.
+struct Paging {
+    state: Arc<State>,
+    /// The next page's query (its cursor included).
+    query: EngineQuery,
+    pages_left: u32,
+    /// Counts the stream against the caps until it is dropped.
+    _slot: StreamSlot,
+}
+
+/// One page of `query`, and the cursor of the next (none after the last). Blocks.
+fn read_page(state: &State, query: &EngineQuery) -> Result<(QueryPage, Option<Cursor>), Status> {
+    let mut events = Vec::new();
+    let page = state
+        .log
+        .query(query, |seq, event| {
+            events.push(StoredEvent {
+                seq,
+                event: Some(event_to_proto(&event)),
+            });
+            Ok(true)
+        })
+        .map_err(from_engine)?;
+    let next_cursor = page.next_cursor.as_ref().map(Cursor::encode);
+    Ok((
+        QueryPage {
+            events,
+            next_cursor,
+        },
+        page.next_cursor,
+    ))
 }

@@ -10,13 +10,12 @@ use auditlog_engine::query::{ActionPattern, Cursor, Filter, Order, Query, parse_
 use auditlog_engine::{Outcome, TimeRange, Timestamp};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query as Params, RawQuery, State as Shared};
+use axum::extract::{Query as Params, State as Shared};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::task::spawn_blocking;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use super::{HttpError, caller};
@@ -236,7 +235,6 @@ pub(crate) async fn count(
 pub(crate) async fn export(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
-    RawQuery(raw): RawQuery,
     given: Result<Params<EventParams>, QueryRejection>,
 ) -> Result<Response, HttpError> {
     let (caller, p) = request(&state, &headers, given)?;
@@ -255,12 +253,17 @@ pub(crate) async fn export(
         limit: None,
         cursor: None,
     };
+    // The record holds the filter as the server applied it (an address as the subject
+    // it resolved to), never the request's own text: an address in the `_system`
+    // tenant would outlive its subject's erasure.
     let mut details = serde_json::Map::new();
     details.insert("api".to_owned(), "http".into());
-    details.insert("query".to_owned(), raw.unwrap_or_default().into());
+    if p.email.is_some() {
+        details.insert("by_email".to_owned(), true.into());
+    }
     let chunks = crate::export::start(state, &caller, query, format, details).await?;
-    let body = ReceiverStream::new(chunks)
-        .map(|chunk| chunk.map_err(|status| io::Error::other(status.message().to_owned())));
+    let body =
+        chunks.map(|chunk| chunk.map_err(|status| io::Error::other(status.message().to_owned())));
     let headers = [(header::CONTENT_TYPE, content_type)];
     Ok((headers, Body::from_stream(body)).into_response())
 }

@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use axum::Router;
 use axum::extract::{Request, State as Shared};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -18,11 +17,17 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::watch;
 use tonic::{Code, Status};
 
 use crate::auth::{Caller, admit, bearer_token};
+use crate::conn::{Guarded, Timeouts};
 use crate::keys::AuthError;
 use crate::limits::retry_after;
+use crate::panics::CatchPanicLayer;
 use crate::shutdown::{Stop, stopped, with_grace};
 use crate::status::task_failed;
 use crate::tls::TlsFiles;
@@ -38,37 +43,69 @@ pub(crate) async fn serve(
     grace: Duration,
 ) -> anyhow::Result<()> {
     let listener = listen(addr, "HTTP").await?;
-    match tls {
-        Some(tls) => {
-            let listener = tls.http_listener(listener)?;
-            serve_on(listener, state, stop, grace).await
+    let timeouts = state.timeouts;
+    let router = router(state);
+    let until = stop.clone();
+    let serving = async move {
+        match tls {
+            Some(tls) => {
+                let listener = tls.http_listener(listener)?;
+                serve_on(listener, router, until, timeouts).await
+            }
+            None => {
+                let listener = listener.tap_io(|tcp| drop(tcp.set_nodelay(true)));
+                serve_on(listener, router, until, timeouts).await
+            }
         }
-        None => {
-            let listener = listener.tap_io(|tcp| drop(tcp.set_nodelay(true)));
-            serve_on(listener, state, stop, grace).await
-        }
-    }
+    };
+    with_grace(serving, stop, grace, "HTTP").await
 }
 
+/// Accepts connections until `stop` flips, each served by hyper with the connection
+/// deadlines of [`Guarded`] and hyper's own header-read timeout; then waits for the
+/// connections to finish their requests.
 async fn serve_on<L>(
-    listener: L,
-    state: Arc<State>,
+    mut listener: L,
+    router: Router,
     stop: Stop,
-    grace: Duration,
+    timeouts: Timeouts,
 ) -> anyhow::Result<()>
 where
     L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
+    L::Io: Unpin,
 {
-    let serving =
-        axum::serve(listener, router(state)).with_graceful_shutdown(stopped(stop.clone()));
-    with_grace(
-        async { serving.await.context("serving HTTP") },
-        stop,
-        grace,
-        "HTTP",
-    )
-    .await
+    // Each connection holds a receiver; `closed` resolves once all are gone.
+    let (open, connection) = watch::channel(());
+    loop {
+        let (io, _) = tokio::select! {
+            () = stopped(stop.clone()) => break,
+            accepted = listener.accept() => accepted,
+        };
+        let io = TokioIo::new(Guarded::new(io, timeouts));
+        let service = TowerToHyperService::new(router.clone());
+        let (stop, connection) = (stop.clone(), connection.clone());
+        tokio::spawn(async move {
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeouts.header);
+            let serving = builder.serve_connection(io, service);
+            tokio::pin!(serving);
+            tokio::select! {
+                // A connection that fails (a timeout, a reset) is the client's affair.
+                _ = serving.as_mut() => {}
+                () = stopped(stop) => {
+                    serving.as_mut().graceful_shutdown();
+                    let _ = serving.await;
+                }
+            }
+            drop(connection);
+        });
+    }
+    drop(listener);
+    drop(connection);
+    open.closed().await;
+    Ok(())
 }
 
 /// The OpenAPI 3.1 document of every route below (a test calls each as documented).
@@ -88,11 +125,17 @@ fn router(state: Arc<State>) -> Router {
         .route("/v1/proofs/consistency", get(proofs::consistency))
         .route("/v1/checkpoint", get(proofs::checkpoint))
         .route("/metrics", get(metrics))
+        .layer(CatchPanicLayer::new(Arc::clone(&state.metrics), panicked))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             count_answers,
         ))
         .with_state(state)
+}
+
+/// The answer to a request whose handler panicked.
+fn panicked() -> Response {
+    HttpError(Status::internal("the server failed on this request")).into_response()
 }
 
 /// Counts every answer by status, for `/metrics`.
@@ -113,7 +156,8 @@ async fn metrics(
 ) -> Result<Response, HttpError> {
     caller(&state, &headers)?.require_any_read()?;
     // The writer's queue depth is read under the lock a blocked submit holds.
-    let text = tokio::task::spawn_blocking(move || state.metrics.render(&state.log))
+    let open = state.limits.open_streams();
+    let text = tokio::task::spawn_blocking(move || state.metrics.render(&state.log, open))
         .await
         .map_err(task_failed)?;
     let content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -21,6 +21,8 @@ pub(crate) struct Server {
     pub(crate) http: String,
     /// The bootstrap admin key, on a first start.
     pub(crate) admin_key: Option<String>,
+    /// What the server said on stderr until it listened.
+    pub(crate) startup: Vec<String>,
 }
 
 impl Server {
@@ -54,10 +56,12 @@ impl Server {
                 .to_owned()
         });
         let (mut url, mut http) = (None, None);
+        let mut startup = Vec::new();
         while url.is_none() || http.is_none() {
             let mut line = String::new();
             let read = stderr.read_line(&mut line).expect("stderr readable");
-            assert!(read > 0, "auditlogd exited before listening");
+            assert!(read > 0, "auditlogd exited before listening: {startup:?}");
+            startup.push(line.trim_end().to_owned());
             let line = line.trim_end();
             if let Some(addr) = line.strip_prefix("auditlogd: gRPC listening on ") {
                 url = Some(format!("http://{addr}"));
@@ -72,6 +76,7 @@ impl Server {
             url: url.unwrap_or_default(),
             http: http.unwrap_or_default(),
             admin_key,
+            startup,
         }
     }
 

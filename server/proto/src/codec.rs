@@ -1,0 +1,63 @@
+//! The protobuf codec of every generated client and server: prost's, except that a
+//! message that does not decode is INVALID_ARGUMENT rather than tonic's INTERNAL. The
+//! bytes came from the peer, so the peer is at fault; INTERNAL would tell operators the
+//! server is broken (and page them) whenever a client sends garbage.
+
+use std::marker::PhantomData;
+
+use prost::Message;
+use tonic::Status;
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder};
+use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
+
+/// [`ProstCodec`] with decode failures answered INVALID_ARGUMENT.
+#[derive(Debug, Clone)]
+pub struct ProtoCodec<T, U> {
+    _types: PhantomData<(T, U)>,
+}
+
+impl<T, U> Default for ProtoCodec<T, U> {
+    fn default() -> Self {
+        ProtoCodec {
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<T, U> Codec for ProtoCodec<T, U>
+where
+    T: Message + Send + 'static,
+    U: Message + Default + Send + 'static,
+{
+    type Encode = T;
+    type Decode = U;
+    type Encoder = ProstEncoder<T>;
+    type Decoder = ProtoDecoder<U>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ProstCodec::<T, U>::default().encoder()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ProtoDecoder(ProstCodec::<T, U>::default().decoder())
+    }
+}
+
+/// Decodes `U`, refusing undecodable bytes as INVALID_ARGUMENT.
+#[derive(Debug)]
+pub struct ProtoDecoder<U>(ProstDecoder<U>);
+
+impl<U: Message + Default> Decoder for ProtoDecoder<U> {
+    type Item = U;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
+        self.0
+            .decode(buf)
+            .map_err(|s| Status::invalid_argument(format!("undecodable message: {}", s.message())))
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        self.0.buffer_settings()
+    }
+}
