@@ -6,37 +6,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::checkpoint_service_client::CheckpointServiceClient;
-use common::{Server, auditlog_bin, authed};
-
-/// The repository's root.
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace")
-        .to_path_buf()
-}
-
-/// The venv's python, made (or found) by the project's script.
-fn python() -> String {
-    let out = Command::new("bash")
-        .arg(root().join("scripts/python-env.sh"))
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "scripts/python-env.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("UTF-8")
-        .trim()
-        .to_owned()
-}
+use common::{Server, auditlog_bin, authed, python, root};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_grpcio_drives_the_server_and_checks_its_proofs() {

@@ -311,3 +311,28 @@ pub(crate) fn auditlog_bin() -> std::path::PathBuf {
     );
     path
 }
+
+/// The repository's root.
+pub(crate) fn root() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+/// The venv's python (grpcio, schemathesis), made or found by the project's script.
+pub(crate) fn python() -> String {
+    let out = Command::new("bash")
+        .arg(root().join("scripts/python-env.sh"))
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "scripts/python-env.sh: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_owned()
+}
