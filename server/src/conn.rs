@@ -4,9 +4,10 @@
 //! - **first byte**: a new connection that sends nothing is closed after the header
 //!   timeout (HTTP/1 then bounds each request's headers itself, with hyper's
 //!   header-read timeout);
-//! - **idle**: a connection on which no byte moves either way for the idle timeout is
-//!   closed (between requests, or a client that stopped reading a stream whose flow
-//!   control keeps the server from writing);
+//! - **idle**: a connection on which no byte moves either way for the idle timeout, and
+//!   no request is being handled, is closed (a gRPC client between calls, or one that
+//!   stopped reading a stream whose flow control keeps the server from writing; an idle
+//!   HTTP/1 connection is closed sooner, by the header timeout of its next request);
 //! - **write**: a write that the peer does not take (it stopped reading and its window
 //!   or the socket buffers are full) for the write timeout closes the connection.
 //!
@@ -16,6 +17,8 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -33,11 +36,48 @@ pub(crate) struct Timeouts {
     pub(crate) write: Duration,
 }
 
+/// The requests being handled on one connection (until their handler has answered):
+/// while any is, the connection is not idle, since a handler may think for longer than
+/// the idle timeout with no byte moving (a count over a large log, a quiet ingest
+/// stream).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    /// Counts a request until the guard is dropped.
+    pub(crate) fn enter(&self) -> BusyGuard {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        BusyGuard(self.clone())
+    }
+
+    fn is_busy(&self) -> bool {
+        self.0.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// One request being handled.
+#[derive(Debug)]
+pub(crate) struct BusyGuard(Busy);
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        (self.0).0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What a gRPC request learns of its connection (tonic puts it in the request's
+/// extensions): where to count itself busy.
+#[derive(Debug, Clone)]
+pub(crate) struct GuardedInfo {
+    pub(crate) busy: Busy,
+}
+
 /// A connection with [`Timeouts`].
 #[derive(Debug)]
 pub(crate) struct Guarded<IO> {
     io: IO,
     timeouts: Timeouts,
+    busy: Busy,
     /// When a byte last moved (or the connection opened).
     last: Instant,
     /// Whether a byte was ever read.
@@ -50,11 +90,13 @@ pub(crate) struct Guarded<IO> {
 }
 
 impl<IO> Guarded<IO> {
-    pub(crate) fn new(io: IO, timeouts: Timeouts) -> Guarded<IO> {
+    /// `io` with `timeouts`; requests counted in `busy` hold off the idle timeout.
+    pub(crate) fn new(io: IO, timeouts: Timeouts, busy: Busy) -> Guarded<IO> {
         let now = Instant::now();
         Guarded {
             io,
             timeouts,
+            busy,
             last: now,
             heard: false,
             quiet: Box::pin(sleep_until(now + timeouts.header)),
@@ -75,6 +117,10 @@ impl<IO> Guarded<IO> {
     /// wake this task when it would be.
     fn too_quiet(&mut self, cx: &mut Context<'_>) -> bool {
         loop {
+            if self.heard && self.busy.is_busy() {
+                // A handler is at work: quiet is not idle. Look again a timeout later.
+                self.last = Instant::now();
+            }
             let deadline = self.quiet_deadline();
             if self.quiet.deadline() != deadline {
                 self.quiet.as_mut().reset(deadline);
@@ -96,12 +142,19 @@ impl<IO> Guarded<IO> {
         timer.as_mut().poll(cx).is_ready()
     }
 
-    /// Bookkeeping after a write (or flush) answered.
-    fn wrote<T>(&mut self, done: Poll<io::Result<T>>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+    /// Bookkeeping after a write (or flush, which `moved` says moved no byte) answered.
+    fn wrote<T>(
+        &mut self,
+        done: Poll<io::Result<T>>,
+        moved: impl Fn(&T) -> bool,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<T>> {
         match done {
             Poll::Ready(result) => {
                 self.stalled = None;
-                self.last = Instant::now();
+                if result.as_ref().is_ok_and(moved) {
+                    self.last = Instant::now();
+                }
                 Poll::Ready(result)
             }
             Poll::Pending if self.write_stalled(cx) => Poll::Ready(Err(timed_out(format!(
@@ -150,7 +203,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let done = Pin::new(&mut this.io).poll_write(cx, data);
-        this.wrote(done, cx)
+        this.wrote(done, |&n| n > 0, cx)
     }
 
     fn poll_write_vectored(
@@ -160,7 +213,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let done = Pin::new(&mut this.io).poll_write_vectored(cx, data);
-        this.wrote(done, cx)
+        this.wrote(done, |&n| n > 0, cx)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -170,7 +223,7 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let done = Pin::new(&mut this.io).poll_flush(cx);
-        this.wrote(done, cx)
+        this.wrote(done, |()| false, cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -179,10 +232,61 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
 }
 
 impl tonic::transport::server::Connected for Guarded<tokio::net::TcpStream> {
-    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+    type ConnectInfo = GuardedInfo;
 
-    fn connect_info(&self) -> Self::ConnectInfo {
-        self.io.connect_info()
+    fn connect_info(&self) -> GuardedInfo {
+        GuardedInfo {
+            busy: self.busy.clone(),
+        }
+    }
+}
+
+/// Counts each gRPC request busy on its connection until its handler has answered.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct BusyLayer;
+
+impl<S> tower::Layer<S> for BusyLayer {
+    type Service = BusyService<S>;
+
+    fn layer(&self, inner: S) -> BusyService<S> {
+        BusyService(inner)
+    }
+}
+
+/// The service of [`BusyLayer`].
+#[derive(Debug, Clone)]
+pub(crate) struct BusyService<S>(S);
+
+impl<S, B> tower::Service<http::Request<B>> for BusyService<S>
+where
+    S: tower::Service<http::Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        use tonic::transport::server::TlsConnectInfo;
+        let extensions = request.extensions();
+        let busy = extensions
+            .get::<GuardedInfo>()
+            .or_else(|| {
+                extensions
+                    .get::<TlsConnectInfo<GuardedInfo>>()
+                    .map(TlsConnectInfo::get_ref)
+            })
+            .map(|info| info.busy.enter());
+        let answer = self.0.call(request);
+        Box::pin(async move {
+            let answered = answer.await;
+            drop(busy);
+            answered
+        })
     }
 }
 
@@ -200,7 +304,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_silent_peer_is_cut_after_the_header_timeout() {
         let (ours, _theirs) = tokio::io::duplex(64);
-        let mut guarded = Guarded::new(ours, SHORT);
+        let mut guarded = Guarded::new(ours, SHORT, Busy::default());
         let started = Instant::now();
         let err = guarded.read(&mut [0; 8]).await.expect_err("cut");
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
@@ -210,7 +314,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn once_heard_a_connection_may_rest_for_the_idle_timeout() {
         let (ours, mut theirs) = tokio::io::duplex(64);
-        let mut guarded = Guarded::new(ours, SHORT);
+        let mut guarded = Guarded::new(ours, SHORT, Busy::default());
         theirs.write_all(b"x").await.unwrap();
         assert_eq!(guarded.read(&mut [0; 8]).await.unwrap(), 1);
         let heard = Instant::now();
@@ -225,9 +329,28 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_request_being_handled_holds_off_the_idle_timeout() {
+        let (ours, mut theirs) = tokio::io::duplex(64);
+        let busy = Busy::default();
+        let mut guarded = Guarded::new(ours, SHORT, busy.clone());
+        theirs.write_all(b"x").await.unwrap();
+        assert_eq!(guarded.read(&mut [0; 8]).await.unwrap(), 1);
+        let handling = busy.enter();
+        let started = Instant::now();
+        let reading = tokio::spawn(async move { guarded.read(&mut [0; 8]).await });
+        // Three idle timeouts pass while the handler thinks.
+        tokio::time::sleep(SHORT.idle * 3).await;
+        assert!(!reading.is_finished());
+        drop(handling);
+        let err = reading.await.unwrap().expect_err("idle once answered");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= SHORT.idle * 3);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_write_the_peer_does_not_take_fails_after_the_write_timeout() {
         let (ours, mut theirs) = tokio::io::duplex(16);
-        let mut guarded = Guarded::new(ours, SHORT);
+        let mut guarded = Guarded::new(ours, SHORT, Busy::default());
         // 16 bytes fit the pipe; the rest waits for a reader that never reads.
         let started = Instant::now();
         let err = guarded.write_all(&[7; 64]).await.expect_err("cut");
@@ -235,7 +358,7 @@ mod tests {
         assert_eq!(started.elapsed(), SHORT.write);
         // A reader that does read keeps a long write going.
         let (ours, mut reader) = tokio::io::duplex(16);
-        let mut guarded = Guarded::new(ours, SHORT);
+        let mut guarded = Guarded::new(ours, SHORT, Busy::default());
         let reading = tokio::spawn(async move {
             let mut got = Vec::new();
             let mut buf = [0; 8];

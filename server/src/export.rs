@@ -44,21 +44,7 @@ pub(crate) async fn start(
         ExportFormat::Jsonl => "jsonl",
         ExportFormat::Csv => "csv",
     };
-    let mut described = describe(&query);
-    described.extend(details);
-    if serde_json::Value::from(described.clone()).to_string().len() > MAX_DESCRIPTION {
-        // The record must stay a valid event (metadata up to 16 KiB): a filter too long
-        // to keep is noted as such, with its tenant.
-        described.retain(|name, _| ["api", "order", "tenant"].contains(&name.as_str()));
-        if let Some(serde_json::Value::String(tenant)) = described.get_mut("tenant") {
-            let mut end = tenant.len().min(256);
-            while !tenant.is_char_boundary(end) {
-                end -= 1;
-            }
-            tenant.truncate(end);
-        }
-        described.insert("filter_too_long_to_record".to_owned(), true.into());
-    }
+    let mut described = record_details(&query, details);
     described.insert("format".to_owned(), format_name.into());
     let (logged, key_id) = (Arc::clone(&state), caller.key.id.clone());
     let run = spawn_blocking(move || {
@@ -96,35 +82,65 @@ fn chunks(
         run,
         _slot: slot,
     };
-    futures_util::stream::unfold(Some(first), |remaining| async move {
-        let Remaining {
-            state,
-            mut run,
-            _slot,
-        } = remaining?;
-        if run.is_done() {
+    futures_util::stream::unfold(Some(first), |remaining: Option<Remaining>| async move {
+        let mut remaining = remaining?;
+        if remaining.run.is_done() {
             return None;
         }
+        // The slot goes with the work: a client that leaves while a chunk is being made
+        // frees its place only once that work is done.
         let filled = spawn_blocking(move || {
             let mut chunk = Vec::with_capacity(CHUNK_BYTES + (16 << 10));
-            let filled = run.fill(&state.log, &mut chunk, CHUNK_BYTES);
-            (state, run, filled.map(|_| chunk))
+            let log = &remaining.state.log;
+            let filled = remaining.run.fill(log, &mut chunk, CHUNK_BYTES);
+            (remaining, filled.map(|_| chunk))
         })
         .await;
         match filled {
             // Empty only at the end (the previous chunk ended at the last event): an
             // empty chunk is no chunk.
-            Ok((_, _, Ok(chunk))) if chunk.is_empty() => None,
-            Ok((state, run, Ok(chunk))) => Some((Ok(chunk), Some(Remaining { state, run, _slot }))),
-            Ok((_, _, Err(e))) => Some((Err(from_engine(e)), None)),
+            Ok((remaining, Ok(chunk))) if chunk.is_empty() && remaining.run.is_done() => None,
+            Ok((remaining, Ok(chunk))) => Some((Ok(chunk), Some(remaining))),
+            Ok((_, Err(e))) => Some((Err(from_engine(e)), None)),
             Err(e) => Some((Err(task_failed(e)), None)),
         }
     })
 }
 
-/// The filter and order of an export, as the details of its record (absent fields
-/// left out).
-pub(crate) fn describe(query: &Query) -> serde_json::Map<String, serde_json::Value> {
+/// The details of a bulk read's record: the filter and order (absent fields left out)
+/// and `details` of the API's own. The record must stay a valid event (metadata up to
+/// 16 KiB): a description too long to keep is cut to the API, order, page figures and
+/// tenant, marked `filter_too_long_to_record`.
+pub(crate) fn record_details(
+    query: &Query,
+    details: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut described = describe(query);
+    described.extend(details);
+    if serde_json::Value::from(described.clone()).to_string().len() > MAX_DESCRIPTION {
+        const KEPT: [&str; 6] = [
+            "api",
+            "order",
+            "tenant",
+            "page_size",
+            "max_pages",
+            "by_email",
+        ];
+        described.retain(|name, _| KEPT.contains(&name.as_str()));
+        if let Some(serde_json::Value::String(tenant)) = described.get_mut("tenant") {
+            let mut end = tenant.len().min(256);
+            while !tenant.is_char_boundary(end) {
+                end -= 1;
+            }
+            tenant.truncate(end);
+        }
+        described.insert("filter_too_long_to_record".to_owned(), true.into());
+    }
+    described
+}
+
+/// The filter and order of a read (absent fields left out).
+fn describe(query: &Query) -> serde_json::Map<String, serde_json::Value> {
     let f = &query.filter;
     let text = |t: Option<auditlog_engine::Timestamp>| t.map(|t| t.to_rfc3339());
     let order = match query.order {

@@ -237,9 +237,19 @@ fn warn_if_shared(dir: &Path) {
     let mut shared = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(path) = pending.pop() {
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+        // The directory itself may be a link to where the data lives: follow it. Inside,
+        // a link's own mode means nothing (and the engine makes none).
+        let meta = if path == dir {
+            std::fs::metadata(&path)
+        } else {
+            std::fs::symlink_metadata(&path)
+        };
+        let Ok(meta) = meta else {
             continue;
         };
+        if meta.file_type().is_symlink() {
+            continue;
+        }
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             shared.push((path.clone(), mode));

@@ -659,3 +659,67 @@ async fn clients_learn_which_segment_is_damaged_but_not_where_it_lives() {
     assert!(failed.message().contains(&name), "{failed:?}");
     assert!(!failed.message().contains(&place), "{failed:?}");
 }
+
+/// A key with no rights learns nothing: not even the tree size, which an inclusion
+/// proof past the tree would name to a key that may read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_with_no_rights_learns_no_tree_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), true, &[]);
+    let admin = server.admin_key.clone().unwrap();
+    fill(&server, &admin, "org_a", 10).await;
+    let nobody = create_key(&server, &admin, "no rights", pb::Scope::default()).await;
+    let request = pb::InclusionRequest {
+        leaf_index: 1_000_000,
+        tree_size: None,
+    };
+    let mut proofs =
+        auditlog_proto::v1::proof_service_client::ProofServiceClient::new(server.channel().await);
+    let refused = proofs
+        .prove_inclusion(authed(request, &nobody))
+        .await
+        .expect_err("refused");
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    assert!(
+        !refused.message().chars().any(|c| c.is_ascii_digit()),
+        "{refused:?}"
+    );
+    let over_http = http_get(
+        &server.http,
+        "/v1/proofs/inclusion?leaf_index=1000000",
+        Some(&nobody),
+    );
+    assert_eq!(over_http.status, 403, "{}", over_http.text());
+    // A key that may read is told the range, as documented.
+    let told = proofs
+        .prove_inclusion(authed(request, &admin))
+        .await
+        .expect_err("past the tree");
+    assert_eq!(told.code(), Code::OutOfRange, "{told:?}");
+}
+
+/// The idle timeout is for connections with nothing to do: a request being handled,
+/// here an ingest stream whose client pauses longer than the timeout between batches,
+/// keeps its connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_request_in_progress_is_not_idle() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), true, &["--idle-timeout", "1"]);
+    let admin = server.admin_key.clone().unwrap();
+    let (batches, sent) = tokio::sync::mpsc::channel(4);
+    let mut ingest = IngestServiceClient::new(server.channel().await);
+    let stream = tokio_stream::wrappers::ReceiverStream::new(sent);
+    let answer = tokio::spawn(async move { ingest.ingest_stream(authed(stream, &admin)).await });
+    for first in [0, 5] {
+        let events = (first..first + 5)
+            .map(|i| event(i, "org_a", "usr_1", "document.read"))
+            .collect();
+        batches.send(pb::IngestRequest { events }).await.unwrap();
+        // Three idle timeouts with no byte either way.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    drop(batches);
+    let acks = answer.await.unwrap().expect("acknowledged").into_inner();
+    assert_eq!(acks.acks.len(), 2, "{acks:?}");
+    assert!(acks.refused.is_none(), "{acks:?}");
+}

@@ -250,10 +250,11 @@ impl Log {
     /// key.
     fn sealer(&self) -> Result<&crate::privacy::Sealer> {
         self.shared.sealer.as_deref().ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "{} does not seal personal data, or was opened without its key-encryption key",
-                self.dir().display()
-            ))
+            Error::InvalidArgument(
+                "the log does not seal personal data, or was opened without its key-encryption \
+                 key"
+                .to_owned(),
+            )
         })
     }
 

@@ -74,7 +74,12 @@ impl RecordReader {
                 let view = log.shared.view.read();
                 let found = view.sealed.iter().find(|s| s.base() == active.base_seq);
                 Some(std::sync::Arc::clone(found.ok_or_else(|| {
-                    Error::InvalidArgument(format!("{} is gone", active.path.display()))
+                    let name = active
+                        .path
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy();
+                    Error::InvalidArgument(format!("segment {name} is gone"))
                 })?))
             }
         };

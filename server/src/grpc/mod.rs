@@ -29,7 +29,7 @@ use tonic::transport::server::TcpIncoming;
 use tower::util::MapResponseLayer;
 
 use crate::auth::authenticate;
-use crate::conn::Guarded;
+use crate::conn::{Busy, BusyLayer, Guarded};
 use crate::metrics::grpc_code;
 use crate::panics::CatchPanicLayer;
 use crate::shutdown::{Stop, stopped, with_grace};
@@ -68,6 +68,7 @@ pub(crate) async fn serve(
     let router = server
         .layer(count_answers)
         .layer(CatchPanicLayer::new(Arc::clone(&state.metrics), panicked))
+        .layer(BusyLayer)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(InterceptedService::new(
@@ -100,7 +101,7 @@ pub(crate) async fn serve(
     let timeouts = state.timeouts;
     let incoming = TcpIncoming::from(listener)
         .with_nodelay(Some(true))
-        .map(move |accepted| accepted.map(|tcp| Guarded::new(tcp, timeouts)));
+        .map(move |accepted| accepted.map(|tcp| Guarded::new(tcp, timeouts, Busy::default())));
     let serving = router.serve_with_incoming_shutdown(incoming, {
         let stop = stop.clone();
         async move {

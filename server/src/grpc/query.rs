@@ -85,7 +85,7 @@ impl QueryService for Query {
         };
         if pages > 1 {
             // Many pages in one call are a bulk read, recorded as an export is.
-            let mut details = export::describe(&query);
+            let mut details = serde_json::Map::new();
             details.insert("api".to_owned(), "grpc".into());
             details.insert("page_size".to_owned(), page_size.into());
             details.insert("max_pages".to_owned(), pages.into());
@@ -93,12 +93,13 @@ impl QueryService for Query {
                 details.insert("by_email".to_owned(), true.into());
             }
             let (state, key_id) = (Arc::clone(&self.state), caller.key.id.clone());
+            let query_described = query.clone();
             spawn_blocking(move || {
                 let run = SystemEvent {
                     actor: Actor::Key(&key_id),
                     action: "auditlog.query.run",
                     resource: Some(("query", "pages".to_owned())),
-                    details: details.into(),
+                    details: export::record_details(&query_described, details).into(),
                 };
                 audit::record(&state.log, run)
             })

@@ -17,14 +17,16 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
+use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::sync::watch;
 use tonic::{Code, Status};
+use tower::ServiceExt;
 
 use crate::auth::{Caller, admit, bearer_token};
-use crate::conn::{Guarded, Timeouts};
+use crate::conn::{Busy, Guarded, Timeouts};
 use crate::keys::AuthError;
 use crate::limits::retry_after;
 use crate::panics::CatchPanicLayer;
@@ -81,8 +83,19 @@ where
             () = stopped(stop.clone()) => break,
             accepted = listener.accept() => accepted,
         };
-        let io = TokioIo::new(Guarded::new(io, timeouts));
-        let service = TowerToHyperService::new(router.clone());
+        let busy = Busy::default();
+        let io = TokioIo::new(Guarded::new(io, timeouts, busy.clone()));
+        let router = router.clone();
+        // Each request counts its connection busy until its handler has answered.
+        let service = service_fn(move |request: hyper::Request<Incoming>| {
+            let handling = busy.enter();
+            let answer = router.clone().oneshot(request);
+            async move {
+                let answered = answer.await;
+                drop(handling);
+                answered
+            }
+        });
         let (stop, connection) = (stop.clone(), connection.clone());
         tokio::spawn(async move {
             let mut builder = http1::Builder::new();
