@@ -1,8 +1,8 @@
 //! An export run, for both APIs: recorded in the system tenant before the first byte
-//! leaves, then produced a chunk at a time as the client takes them. Each chunk is one
-//! short task on the blocking pool (`ExportRun::fill`); between chunks the export is a
-//! value in the response body, so a client that stops reading holds no thread, only the
-//! chunk it has not taken, until the connection's write timeout closes it. A failure
+//! leaves, then produced a chunk at a time as the client takes them, one chunk ahead.
+//! Each chunk is one short task on the blocking pool (`ExportRun::fill`); between chunks
+//! the export is a value in the response body, so a client that stops reading holds no
+//! thread, only the chunks it has not taken, until the connection's timeouts close it. A failure
 //! after the first chunk ends the stream with an error, never as if it were complete.
 
 use std::pin::Pin;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use auditlog_engine::export::{ExportFormat, ExportRun};
 use auditlog_engine::query::{Order, Query};
 use futures_util::Stream;
-use tokio::task::spawn_blocking;
+use tokio::task::{JoinHandle, spawn_blocking};
 use tonic::Status;
 
 use crate::State;
@@ -23,8 +23,11 @@ use crate::status::{from_engine, task_failed};
 /// The longest description of an export kept in its record, in bytes of JSON.
 const MAX_DESCRIPTION: usize = 8 << 10;
 
-/// The bytes an export chunk holds, about (one event more may pass it).
-pub(crate) const CHUNK_BYTES: usize = 64 << 10;
+/// The bytes an export chunk holds, about (one event more may pass it). Each chunk is a
+/// hand-off to the blocking pool and back: at 64 KiB the hand-offs cost a whole export
+/// over HTTP 1.7 times the time of the old one-thread pipe, at 256 KiB (with one chunk
+/// made ahead) 1.07 times (docs/BENCHMARKS.md).
+pub(crate) const CHUNK_BYTES: usize = 256 << 10;
 
 /// The bytes of an export, in order; an error ends it.
 pub(crate) type Chunks = Pin<Box<dyn Stream<Item = Result<Vec<u8>, Status>> + Send>>;
@@ -67,40 +70,46 @@ pub(crate) async fn start(
 struct Remaining {
     state: Arc<State>,
     run: ExportRun,
-    /// Counts the stream against the caps until the body is dropped.
+    /// Counts the stream against the caps until the body is dropped, and while a chunk
+    /// is still being made for it.
     _slot: StreamSlot,
 }
 
-/// The chunks of `run`, each produced when the client asks for it.
+/// A chunk being made on the blocking pool, with what is left after it.
+type Filling = JoinHandle<(Remaining, Result<Vec<u8>, auditlog_engine::Error>)>;
+
+/// Starts making the next chunk of `remaining`.
+fn fill_next(mut remaining: Remaining) -> Filling {
+    spawn_blocking(move || {
+        let mut chunk = Vec::with_capacity(CHUNK_BYTES + (16 << 10));
+        let log = &remaining.state.log;
+        let filled = remaining.run.fill(log, &mut chunk, CHUNK_BYTES);
+        (remaining, filled.map(|_| chunk))
+    })
+}
+
+/// The chunks of `run`. One chunk is made ahead while the client takes the one before
+/// (so reading and sending overlap, as a pipe's would); no more, so a client that stops
+/// reading holds at most two chunks and no thread.
 fn chunks(
     state: Arc<State>,
     run: ExportRun,
     slot: StreamSlot,
 ) -> impl Stream<Item = Result<Vec<u8>, Status>> + Send {
-    let first = Remaining {
+    let first = fill_next(Remaining {
         state,
         run,
         _slot: slot,
-    };
-    futures_util::stream::unfold(Some(first), |remaining: Option<Remaining>| async move {
-        let mut remaining = remaining?;
-        if remaining.run.is_done() {
-            return None;
-        }
-        // The slot goes with the work: a client that leaves while a chunk is being made
-        // frees its place only once that work is done.
-        let filled = spawn_blocking(move || {
-            let mut chunk = Vec::with_capacity(CHUNK_BYTES + (16 << 10));
-            let log = &remaining.state.log;
-            let filled = remaining.run.fill(log, &mut chunk, CHUNK_BYTES);
-            (remaining, filled.map(|_| chunk))
-        })
-        .await;
-        match filled {
+    });
+    futures_util::stream::unfold(Some(first), |filling: Option<Filling>| async move {
+        match filling?.await {
             // Empty only at the end (the previous chunk ended at the last event): an
             // empty chunk is no chunk.
             Ok((remaining, Ok(chunk))) if chunk.is_empty() && remaining.run.is_done() => None,
-            Ok((remaining, Ok(chunk))) => Some((Ok(chunk), Some(remaining))),
+            Ok((remaining, Ok(chunk))) => {
+                let next = (!remaining.run.is_done()).then(|| fill_next(remaining));
+                Some((Ok(chunk), next))
+            }
             Ok((_, Err(e))) => Some((Err(from_engine(e)), None)),
             Err(e) => Some((Err(task_failed(e)), None)),
         }
