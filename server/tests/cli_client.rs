@@ -399,6 +399,16 @@ async fn ingest_subjects(server: &Server, admin: &str) {
     ingest(server, admin, events).await;
 }
 
+/// A sealing log in `dir` served with its KEK, the subjects ingested: the server, its
+/// admin key and its data directory.
+async fn serving_subjects(dir: &std::path::Path) -> (Server, String, std::path::PathBuf) {
+    let (data, kek) = init_sealing(dir);
+    let server = Server::start(&data, true, &["--kek-file", kek.to_str().expect("UTF-8")]);
+    let admin = server.admin_key.clone().expect("admin key");
+    ingest_subjects(&server, &admin).await;
+    (server, admin, data)
+}
+
 async fn ingest(server: &Server, key: &str, events: Vec<pb::Event>) {
     pb::ingest_service_client::IngestServiceClient::new(server.channel().await)
         .ingest(common::authed(pb::IngestRequest { events }, key))
@@ -409,10 +419,7 @@ async fn ingest(server: &Server, key: &str, events: Vec<pb::Event>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_query_by_email_selects_its_subject_over_every_api_until_its_erasure() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (data, kek) = init_sealing(dir.path());
-    let server = Server::start(&data, true, &["--kek-file", kek.to_str().expect("UTF-8")]);
-    let admin = server.admin_key.clone().expect("admin key");
-    ingest_subjects(&server, &admin).await;
+    let (server, admin, _) = serving_subjects(dir.path()).await;
     // usr_9, of org_b, shares usr_3's address.
     let mut shared = common::event(50, "org_b", "usr_9", "document.read");
     shared.actor.as_mut().expect("actor").email = Some("usr_3@example.com".into());
@@ -497,15 +504,7 @@ async fn a_query_by_email_selects_its_subject_over_every_api_until_its_erasure()
     assert_eq!(answer.status, 400, "{}", answer.text());
 
     // After the subject's erasure its address finds nothing, on every API.
-    pb::admin_service_client::AdminServiceClient::new(server.channel().await)
-        .erase(common::authed(
-            pb::EraseRequest {
-                subject: "usr_2".into(),
-            },
-            &admin,
-        ))
-        .await
-        .expect("erased");
+    erase(&server, &admin, "usr_2").await;
     assert_eq!(
         counted(by_email("usr_2@example.com", None), &admin)
             .await
@@ -678,6 +677,17 @@ async fn a_sealing_log_is_served_only_with_its_kek_and_stores_no_personal_field_
     assert!(readable("usr_1") && readable("document.read"));
 }
 
+/// Erases `subject` through the admin API.
+async fn erase(server: &Server, admin: &str, subject: &str) {
+    let request = pb::EraseRequest {
+        subject: subject.to_owned(),
+    };
+    pb::admin_service_client::AdminServiceClient::new(server.channel().await)
+        .erase(common::authed(request, admin))
+        .await
+        .expect("erased");
+}
+
 /// Every byte the server keeps, file by file, searched for `needle` in any letter case.
 fn files_holding(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
     let needle = needle.to_ascii_lowercase();
@@ -704,10 +714,7 @@ fn files_holding(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_file_holds_an_erased_address_whatever_was_asked_by_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (data, kek) = init_sealing(dir.path());
-    let server = Server::start(&data, true, &["--kek-file", kek.to_str().expect("UTF-8")]);
-    let admin = server.admin_key.clone().expect("admin key");
-    ingest_subjects(&server, &admin).await;
+    let (server, admin, data) = serving_subjects(dir.path()).await;
     let address = "usr_2@example.com";
     for path in [
         "/v1/export?format=jsonl&email=usr_2%40example.com",
@@ -763,15 +770,7 @@ async fn no_file_holds_an_erased_address_whatever_was_asked_by_it() {
     assert_eq!(recorded[0]["metadata"]["actor"], "usr_2");
     assert_eq!(recorded[0]["metadata"]["by_email"], true);
     assert_eq!(recorded[0]["metadata"]["max_pages"], 10);
-    pb::admin_service_client::AdminServiceClient::new(server.channel().await)
-        .erase(common::authed(
-            pb::EraseRequest {
-                subject: "usr_2".into(),
-            },
-            &admin,
-        ))
-        .await
-        .expect("erased");
+    erase(&server, &admin, "usr_2").await;
     let (status, _) = server.terminate();
     assert!(status.success());
     // As sent, and as a query string carries it.

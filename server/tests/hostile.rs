@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
 use auditlog_proto::v1::query_service_client::QueryServiceClient;
-use common::{Server, authed, create_key, event, http_get};
+use common::{Server, authed, create_key, event, http_get, reader_of};
 use tonic::Code;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
@@ -139,16 +139,7 @@ async fn exports_that_are_never_read_stall_no_one_else() {
     ];
     let server = Server::start(&dir.path().join("data"), true, &caps);
     let admin = server.admin_key.clone().unwrap();
-    let reader_a = create_key(
-        &server,
-        &admin,
-        "reader of a",
-        pb::Scope {
-            read_tenants: vec!["org_a".into()],
-            ..Default::default()
-        },
-    )
-    .await;
+    let reader_a = reader_of(&server, &admin, "org_a").await;
     let tenant_b = create_key(
         &server,
         &admin,
@@ -224,12 +215,8 @@ async fn open_streams_are_capped_per_key_and_in_all() {
     let caps = ["--max-streams", "3", "--max-streams-per-key", "2"];
     let server = Server::start(&dir.path().join("data"), true, &caps);
     let admin = server.admin_key.clone().unwrap();
-    let scope = |tenant: &str| pb::Scope {
-        read_tenants: vec![tenant.into()],
-        ..Default::default()
-    };
-    let reader_a = create_key(&server, &admin, "a", scope("org_a")).await;
-    let reader_b = create_key(&server, &admin, "b", scope("org_b")).await;
+    let reader_a = reader_of(&server, &admin, "org_a").await;
+    let reader_b = reader_of(&server, &admin, "org_b").await;
     // Exports of about 10 MB: more than a stalled socket's buffers take.
     fill(&server, &admin, "org_a", 10_000).await;
     fill(&server, &admin, "org_b", 10_000).await;

@@ -10,7 +10,7 @@ use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{Server, authed, create_key, event, http_get_async};
+use common::{Server, authed, event, http_get_async, reader_of};
 
 fn tenant_of(i: u32) -> &'static str {
     if i.is_multiple_of(4) {
@@ -25,16 +25,7 @@ async fn the_http_api_answers_as_documented() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"), true, &[]);
     let admin = server.admin_key.clone().unwrap();
-    let reader = create_key(
-        &server,
-        &admin,
-        "reader of a",
-        pb::Scope {
-            read_tenants: vec!["org_a".into()],
-            ..Default::default()
-        },
-    )
-    .await;
+    let reader = reader_of(&server, &admin, "org_a").await;
     let events: Vec<pb::Event> = (0..40)
         .map(|i| {
             let action = if i % 3 == 0 {

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
-use common::{Server, authed, create_key, event, python};
+use common::{Server, authed, event, python, reader_of};
 
 fn schemathesis(server: &Server, key: &str, seed: u32) {
     let schema = format!("http://{}/openapi.json", server.http);
@@ -57,16 +57,7 @@ async fn schemathesis_finds_nothing_the_document_does_not_say() {
         .ingest(authed(pb::IngestRequest { events }, &admin))
         .await
         .expect("ingested");
-    let reader = create_key(
-        &server,
-        &admin,
-        "reader of a",
-        pb::Scope {
-            read_tenants: vec!["org_a".into()],
-            ..Default::default()
-        },
-    )
-    .await;
+    let reader = reader_of(&server, &admin, "org_a").await;
     schemathesis(&server, &admin, 1);
     schemathesis(&server, &reader, 2);
     // The server counted no panic.

@@ -252,6 +252,15 @@ pub(crate) async fn create_key(
     create_limited_key(server, admin, name, scope, pb::KeyLimits::default()).await
 }
 
+/// A new key that reads one tenant's events (and nothing else), named after it.
+pub(crate) async fn reader_of(server: &Server, admin: &str, tenant: &str) -> String {
+    let scope = pb::Scope {
+        read_tenants: vec![tenant.to_owned()],
+        ..Default::default()
+    };
+    create_key(server, admin, &format!("reader of {tenant}"), scope).await
+}
+
 /// [`create_key`] with rate limits.
 pub(crate) async fn create_limited_key(
     server: &Server,
