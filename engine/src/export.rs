@@ -1,8 +1,9 @@
 //! Exports: every event a query selects, streamed to a writer as JSON Lines (the ingest
 //! shape with a leading `"seq"`) or CSV (RFC 4180, CRLF line ends, the fixed header
-//! [`CSV_HEADER`]), in constant memory. The CLI writes them to stdout in one pass
-//! ([`export`]); the server takes them a chunk at a time ([`ExportRun`]), so that a client
-//! that reads slowly holds no thread. Both get the same bytes.
+//! [`CSV_HEADER`]), in constant memory. One writer makes them, [`ExportRun`], a chunk at
+//! a time: the server takes the chunks as its client does, so that a client that reads
+//! slowly holds no thread; [`export`] writes them one after the other (the CLI, to
+//! stdout). Both get the same bytes.
 
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -52,18 +53,28 @@ pub enum ExportError {
     Output(#[source] io::Error),
 }
 
-/// Writes every event `query` selects to `out` (unbuffered writers are slow: pass a
-/// buffered one), flushing at the end; returns how many were written.
+/// The bytes [`export`] makes before writing them out: large enough that the query's
+/// planning, once per chunk, costs nothing beside the reading.
+const EXPORT_CHUNK_BYTES: usize = 1 << 20;
+
+/// Writes every event `query` selects to `out`, a chunk of about 1 MiB at a time,
+/// flushing at the end; returns how many were written. The bytes of an [`ExportRun`] of
+/// the same query.
 pub fn export(
     log: &Log,
     query: &Query,
     format: ExportFormat,
-    out: impl Write,
+    mut out: impl Write,
 ) -> Result<u64, ExportError> {
-    match format {
-        ExportFormat::Jsonl => export_jsonl(log, query, out),
-        ExportFormat::Csv => export_csv(log, query, out),
+    let mut run = ExportRun::new(log, query.clone(), format);
+    let mut chunk = Vec::with_capacity(EXPORT_CHUNK_BYTES + (64 << 10));
+    while !run.is_done() {
+        chunk.clear();
+        run.fill(log, &mut chunk, EXPORT_CHUNK_BYTES)?;
+        out.write_all(&chunk).map_err(ExportError::Output)?;
     }
+    out.flush().map_err(ExportError::Output)?;
+    Ok(run.events())
 }
 
 /// An export taken a chunk at a time: each [`ExportRun::fill`] runs the query from where
@@ -190,71 +201,6 @@ fn csv_writer(out: &mut Vec<u8>) -> csv::Writer<&mut Vec<u8>> {
 /// one, and it can quote anything.
 fn csv_in_memory(e: &csv::Error) -> Error {
     Error::InvalidArgument(format!("writing CSV: {e}"))
-}
-
-/// Runs the query, handing each event to `write`, which answers a log error for a
-/// damaged event (`Err`) or the output's result (`Ok`); stops at the first output
-/// error.
-fn export_with(
-    log: &Log,
-    query: &Query,
-    mut write: impl FnMut(u64, crate::event::RawEvent<'_>) -> Result<io::Result<()>, Error>,
-) -> Result<u64, ExportError> {
-    let mut failed = None;
-    let mut written = 0u64;
-    log.query_raw(query, |seq, event| match write(seq, event)? {
-        Ok(()) => {
-            written += 1;
-            Ok(true)
-        }
-        Err(e) => {
-            failed = Some(e);
-            Ok(false)
-        }
-    })?;
-    match failed {
-        Some(e) => Err(ExportError::Output(e)),
-        None => Ok(written),
-    }
-}
-
-fn export_jsonl(log: &Log, query: &Query, mut out: impl Write) -> Result<u64, ExportError> {
-    let mut line = Vec::with_capacity(1024);
-    let written = export_with(log, query, |seq, event| {
-        line.clear();
-        let encoded = event.write_json(Some(seq), &mut line);
-        encoded.map_err(|e| log.damaged_record(seq, e))?;
-        line.push(b'\n');
-        Ok(out.write_all(&line))
-    })?;
-    out.flush().map_err(ExportError::Output)?;
-    Ok(written)
-}
-
-fn export_csv(log: &Log, query: &Query, out: impl Write) -> Result<u64, ExportError> {
-    let mut csv = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(out);
-    csv.write_record(CSV_HEADER).map_err(csv_output)?;
-    let written = export_with(log, query, |seq, event| {
-        let event = event.to_event().map_err(|e| log.damaged_record(seq, e))?;
-        Ok(write_csv(&mut csv, seq, &event).map_err(csv_to_io))
-    })?;
-    csv.flush().map_err(ExportError::Output)?;
-    Ok(written)
-}
-
-/// A CSV writer's error as the I/O error beneath it (so a closed pipe stays
-/// recognisable as one).
-fn csv_to_io(e: csv::Error) -> io::Error {
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) => io,
-        other => io::Error::other(format!("{other:?}")),
-    }
-}
-
-fn csv_output(e: csv::Error) -> ExportError {
-    ExportError::Output(csv_to_io(e))
 }
 
 /// One CSV row.
