@@ -1,8 +1,8 @@
-//! An export run, for both APIs: recorded in the system tenant before the first byte
-//! leaves, then produced a chunk at a time as the client takes them, one chunk ahead.
-//! Each chunk is one short task on the blocking pool (`ExportRun::fill`); between chunks
-//! the export is a value in the response body, so a client that stops reading holds no
-//! thread, only the chunks it has not taken, until the connection's timeouts close it. A failure
+//! Bulk reads, for both APIs: an export, and what they share with a query of many pages:
+//! each is recorded in the system tenant before its first byte leaves
+//! ([`record_bulk_read`]), then made at its client's pace (`crate::paced`): an export a
+//! chunk at a time (`ExportRun::fill`), so a client that stops reading holds no thread,
+//! only the chunks it has not taken, until the connection's timeouts close it. A failure
 //! after the first chunk ends the stream with an error, never as if it were complete.
 
 use std::pin::Pin;
@@ -11,13 +11,14 @@ use std::sync::Arc;
 use auditlog_engine::export::{ExportFormat, ExportRun};
 use auditlog_engine::query::{Order, Query};
 use futures_util::Stream;
-use tokio::task::{JoinHandle, spawn_blocking};
+use tokio::task::spawn_blocking;
 use tonic::Status;
 
 use crate::State;
 use crate::audit::{self, Actor, SystemEvent};
 use crate::auth::Caller;
 use crate::limits::StreamSlot;
+use crate::paced::paced;
 use crate::status::{from_engine, task_failed};
 
 /// The longest description of an export kept in its record, in bytes of JSON.
@@ -27,7 +28,7 @@ const MAX_DESCRIPTION: usize = 8 << 10;
 /// hand-off to the blocking pool and back: at 64 KiB the hand-offs cost a whole export
 /// over HTTP 1.7 times the time of the old one-thread pipe, at 256 KiB (with one chunk
 /// made ahead) 1.07 times (docs/BENCHMARKS.md).
-pub(crate) const CHUNK_BYTES: usize = 256 << 10;
+const CHUNK_BYTES: usize = 256 << 10;
 
 /// The bytes of an export, in order; an error ends it.
 pub(crate) type Chunks = Pin<Box<dyn Stream<Item = Result<Vec<u8>, Status>> + Send>>;
@@ -40,34 +41,54 @@ pub(crate) async fn start(
     caller: &Caller,
     query: Query,
     format: ExportFormat,
-    details: serde_json::Map<String, serde_json::Value>,
+    mut details: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Chunks, Status> {
     let slot = state.limits.open_stream(&caller.key)?;
     let format_name = match format {
         ExportFormat::Jsonl => "jsonl",
         ExportFormat::Csv => "csv",
     };
-    let mut described = record_details(&query, details);
-    described.insert("format".to_owned(), format_name.into());
-    let (logged, key_id) = (Arc::clone(&state), caller.key.id.clone());
-    let run = spawn_blocking(move || {
-        let run = SystemEvent {
-            actor: Actor::Key(&key_id),
-            action: "auditlog.export.run",
-            resource: Some(("export", format_name.to_owned())),
-            details: described.into(),
-        };
-        audit::record(&logged.log, run)?;
-        // The export reads the log as it is once its record is durable.
-        Ok::<_, Status>(ExportRun::new(&logged.log, query, format))
-    })
-    .await
-    .map_err(task_failed)??;
-    Ok(Box::pin(chunks(state, run, slot)))
+    details.insert("format".to_owned(), format_name.into());
+    let resource = ("export", format_name.to_owned());
+    let action = "auditlog.export.run";
+    record_bulk_read(&state, caller, action, resource, &query, details).await?;
+    // The export reads the log as it is once its record is durable.
+    let run = ExportRun::new(&state.log, query, format);
+    let exporting = Exporting {
+        state,
+        run,
+        _slot: slot,
+    };
+    Ok(Box::pin(paced(exporting, next_chunk)))
 }
 
-/// What is left of an export between two chunks.
-struct Remaining {
+/// Records a bulk read of `query` by `caller` as `action` on `resource`, with `details`
+/// of the API's own, and waits until the record is durable (on the blocking pool).
+pub(crate) async fn record_bulk_read(
+    state: &Arc<State>,
+    caller: &Caller,
+    action: &'static str,
+    resource: (&'static str, String),
+    query: &Query,
+    details: serde_json::Map<String, serde_json::Value>,
+) -> Result<(), Status> {
+    let details = record_details(query, details);
+    let (state, key_id) = (Arc::clone(state), caller.key.id.clone());
+    spawn_blocking(move || {
+        let event = SystemEvent {
+            actor: Actor::Key(&key_id),
+            action,
+            resource: Some(resource),
+            details: details.into(),
+        };
+        audit::record(&state.log, event)
+    })
+    .await
+    .map_err(task_failed)?
+}
+
+/// An export between two chunks.
+struct Exporting {
     state: Arc<State>,
     run: ExportRun,
     /// Counts the stream against the caps until the body is dropped, and while a chunk
@@ -75,60 +96,35 @@ struct Remaining {
     _slot: StreamSlot,
 }
 
-/// A chunk being made on the blocking pool, with what is left after it.
-type Filling = JoinHandle<(Remaining, Result<Vec<u8>, auditlog_engine::Error>)>;
-
-/// Starts making the next chunk of `remaining`.
-fn fill_next(mut remaining: Remaining) -> Filling {
-    spawn_blocking(move || {
-        let mut chunk = Vec::with_capacity(CHUNK_BYTES + (16 << 10));
-        let log = &remaining.state.log;
-        let filled = remaining.run.fill(log, &mut chunk, CHUNK_BYTES);
-        (remaining, filled.map(|_| chunk))
-    })
-}
-
-/// The chunks of `run`. One chunk is made ahead while the client takes the one before
-/// (so reading and sending overlap, as a pipe's would); no more, so a client that stops
-/// reading holds at most two chunks and no thread.
-fn chunks(
-    state: Arc<State>,
-    run: ExportRun,
-    slot: StreamSlot,
-) -> impl Stream<Item = Result<Vec<u8>, Status>> + Send {
-    let first = fill_next(Remaining {
-        state,
-        run,
-        _slot: slot,
-    });
-    futures_util::stream::unfold(Some(first), |filling: Option<Filling>| async move {
-        match filling?.await {
-            // Empty only at the end (the previous chunk ended at the last event): an
-            // empty chunk is no chunk.
-            Ok((remaining, Ok(chunk))) if chunk.is_empty() && remaining.run.is_done() => None,
-            Ok((remaining, Ok(chunk))) => {
-                let next = (!remaining.run.is_done()).then(|| fill_next(remaining));
-                Some((Ok(chunk), next))
-            }
-            Ok((_, Err(e))) => Some((Err(from_engine(e)), None)),
-            Err(e) => Some((Err(task_failed(e)), None)),
-        }
-    })
+/// The next chunk of an export (`None` once every event is written).
+fn next_chunk(exporting: &mut Exporting) -> Result<Option<Vec<u8>>, Status> {
+    if exporting.run.is_done() {
+        return Ok(None);
+    }
+    let mut chunk = Vec::with_capacity(CHUNK_BYTES + (16 << 10));
+    let log = &exporting.state.log;
+    exporting
+        .run
+        .fill(log, &mut chunk, CHUNK_BYTES)
+        .map_err(from_engine)?;
+    // Empty only when the previous chunk ended at the last event.
+    Ok((!chunk.is_empty()).then_some(chunk))
 }
 
 /// The details of a bulk read's record: the filter and order (absent fields left out)
 /// and `details` of the API's own. The record must stay a valid event (metadata up to
-/// 16 KiB): a description too long to keep is cut to the API, order, page figures and
-/// tenant, marked `filter_too_long_to_record`.
-pub(crate) fn record_details(
+/// 16 KiB): a description too long to keep is cut to the API, format, order, page
+/// figures and tenant, marked `filter_too_long_to_record`.
+fn record_details(
     query: &Query,
     details: serde_json::Map<String, serde_json::Value>,
 ) -> serde_json::Map<String, serde_json::Value> {
     let mut described = describe(query);
     described.extend(details);
     if serde_json::Value::from(described.clone()).to_string().len() > MAX_DESCRIPTION {
-        const KEPT: [&str; 6] = [
+        const KEPT: [&str; 7] = [
             "api",
+            "format",
             "order",
             "tenant",
             "page_size",

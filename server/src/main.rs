@@ -15,6 +15,7 @@ mod http;
 mod keys;
 mod limits;
 mod metrics;
+mod paced;
 mod panics;
 mod shutdown;
 mod status;

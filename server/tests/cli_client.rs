@@ -281,6 +281,7 @@ async fn read_verbs_print_from_a_server_what_they_print_from_the_directory() {
     let newest = last_export();
     assert_eq!(newest["filter_too_long_to_record"], true, "{newest}");
     assert_eq!(newest["tenant"], t);
+    assert_eq!(newest["format"], "jsonl");
 
     // Checkpoints: an admin's request signs the grown tree; then both sources agree.
     let note = run(&["checkpoint", "--server", &server.url, "--key", &admin]);

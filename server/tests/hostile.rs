@@ -696,3 +696,47 @@ async fn a_quiet_request_in_progress_is_not_idle() {
     assert_eq!(acks.acks.len(), 2, "{acks:?}");
     assert!(acks.refused.is_none(), "{acks:?}");
 }
+
+/// A query of many pages whose filter is too long to keep in its record (metadata is at
+/// most 16 KiB) still runs: the record notes the filter as too long, as an export's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_query_whose_filter_is_too_long_to_record_still_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), true, &[]);
+    let admin = server.admin_key.clone().unwrap();
+    fill(&server, &admin, "org_a", 10).await;
+    let mut actions: Vec<String> = (0..1000).map(|i| format!("app.action_{i:05}")).collect();
+    actions.push("document.read".into());
+    let request = pb::QueryRequest {
+        filter: Some(pb::Filter {
+            tenant: Some("org_a".into()),
+            actions,
+            ..Default::default()
+        }),
+        page_size: 4,
+        max_pages: 10,
+        ..Default::default()
+    };
+    let mut query = QueryServiceClient::new(server.channel().await);
+    let mut pages = query
+        .query(authed(request, &admin))
+        .await
+        .expect("the query runs")
+        .into_inner();
+    let mut read = 0;
+    while let Some(page) = pages.message().await.expect("a page") {
+        read += page.events.len();
+    }
+    assert_eq!(read, 10);
+    let recorded = http_get(
+        &server.http,
+        "/v1/events?tenant=_system&action=auditlog.query.run",
+        Some(&admin),
+    );
+    let events = recorded.json()["events"].clone();
+    assert_eq!(events.as_array().map(Vec::len), Some(1), "{events}");
+    let metadata = &events[0]["metadata"];
+    assert_eq!(metadata["filter_too_long_to_record"], true, "{metadata}");
+    assert_eq!(metadata["max_pages"], 10);
+    assert_eq!(metadata["tenant"], "org_a");
+}

@@ -20,10 +20,10 @@ use futures_util::{Stream, StreamExt};
 use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status};
 
-use crate::audit::{self, Actor, SystemEvent};
 use crate::auth::caller;
 use crate::convert::{filter_from_proto, narrow_to_email, order_from_proto};
 use crate::limits::StreamSlot;
+use crate::paced::paced;
 use crate::status::{from_engine, invalid_field, task_failed};
 use crate::{State, export};
 
@@ -92,50 +92,18 @@ impl QueryService for Query {
             if by_email {
                 details.insert("by_email".to_owned(), true.into());
             }
-            let (state, key_id) = (Arc::clone(&self.state), caller.key.id.clone());
-            let query_described = query.clone();
-            spawn_blocking(move || {
-                let run = SystemEvent {
-                    actor: Actor::Key(&key_id),
-                    action: "auditlog.query.run",
-                    resource: Some(("query", "pages".to_owned())),
-                    details: export::record_details(&query_described, details).into(),
-                };
-                audit::record(&state.log, run)
-            })
-            .await
-            .map_err(task_failed)??;
+            let resource = ("query", "pages".to_owned());
+            let action = "auditlog.query.run";
+            export::record_bulk_read(&self.state, &caller, action, resource, &query, details)
+                .await?;
         }
-        let first = Paging {
+        let paging = Paging {
             state: Arc::clone(&self.state),
             query,
             pages_left: pages,
             _slot: slot,
         };
-        // Each page is read on the blocking pool when the client asks for it: a client
-        // that stops reading holds no thread.
-        let stream = futures_util::stream::unfold(Some(first), |paging| async move {
-            let mut paging = paging?;
-            if paging.pages_left == 0 {
-                return None;
-            }
-            paging.pages_left -= 1;
-            let read = spawn_blocking(move || {
-                let page = read_page(&paging.state, &paging.query);
-                (paging, page)
-            })
-            .await;
-            match read {
-                Ok((mut paging, Ok((page, next)))) => {
-                    let more = next.is_some();
-                    paging.query.cursor = next;
-                    Some((Ok(page), more.then_some(paging)))
-                }
-                Ok((_, Err(status))) => Some((Err(status), None)),
-                Err(e) => Some((Err(task_failed(e)), None)),
-            }
-        });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(Box::pin(paced(paging, next_page))))
     }
 
     async fn count(
@@ -195,22 +163,27 @@ impl QueryService for Query {
     }
 }
 
-/// A multi-page query between two pages.
+/// A query between two of its pages.
 struct Paging {
     state: Arc<State>,
     /// The next page's query (its cursor included).
     query: EngineQuery,
+    /// Pages the client may still take (none once the last page was read).
     pages_left: u32,
     /// Counts the stream against the caps until it is dropped.
     _slot: StreamSlot,
 }
 
-/// One page of `query`, and the cursor of the next (none after the last). Blocks.
-fn read_page(state: &State, query: &EngineQuery) -> Result<(QueryPage, Option<Cursor>), Status> {
+/// The next page of a query (`None` after the last, or the last asked for).
+fn next_page(paging: &mut Paging) -> Result<Option<QueryPage>, Status> {
+    if paging.pages_left == 0 {
+        return Ok(None);
+    }
     let mut events = Vec::new();
-    let page = state
+    let page = paging
+        .state
         .log
-        .query(query, |seq, event| {
+        .query(&paging.query, |seq, event| {
             events.push(StoredEvent {
                 seq,
                 event: Some(event_to_proto(&event)),
@@ -218,12 +191,14 @@ fn read_page(state: &State, query: &EngineQuery) -> Result<(QueryPage, Option<Cu
             Ok(true)
         })
         .map_err(from_engine)?;
+    paging.pages_left = match page.next_cursor {
+        Some(_) => paging.pages_left - 1,
+        None => 0,
+    };
     let next_cursor = page.next_cursor.as_ref().map(Cursor::encode);
-    Ok((
-        QueryPage {
-            events,
-            next_cursor,
-        },
-        page.next_cursor,
-    ))
+    paging.query.cursor = page.next_cursor;
+    Ok(Some(QueryPage {
+        events,
+        next_cursor,
+    }))
 }
