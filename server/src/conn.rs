@@ -65,9 +65,9 @@ impl Drop for BusyGuard {
     }
 }
 
-/// What a gRPC request learns of its connection (tonic puts it in the request's
-/// extensions): where to count itself busy.
-#[derive(Debug, Clone)]
+/// What a request learns of its connection, in its extensions (tonic puts it there for
+/// gRPC, our connection loop for HTTP): where to count itself busy.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct GuardedInfo {
     pub(crate) busy: Busy,
 }
@@ -241,7 +241,7 @@ impl tonic::transport::server::Connected for Guarded<tokio::net::TcpStream> {
     }
 }
 
-/// Counts each gRPC request busy on its connection until its handler has answered.
+/// Counts each request busy on its connection until its handler has answered.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct BusyLayer;
 
@@ -345,6 +345,27 @@ mod tests {
         let err = reading.await.unwrap().expect_err("idle once answered");
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(started.elapsed() >= SHORT.idle * 3);
+    }
+
+    #[tokio::test]
+    async fn the_busy_layer_counts_a_request_while_its_handler_works() {
+        use tower::{Layer, ServiceExt};
+        let info = GuardedInfo::default();
+        let seen = info.busy.clone();
+        let handler = tower::service_fn(move |_: http::Request<()>| {
+            let busy_now = seen.is_busy();
+            async move { Ok::<_, std::convert::Infallible>(busy_now) }
+        });
+        let service = BusyLayer.layer(handler);
+        let mut request = http::Request::new(());
+        request.extensions_mut().insert(info.clone());
+        assert!(
+            service.clone().oneshot(request).await.unwrap(),
+            "busy in the handler"
+        );
+        assert!(!info.busy.is_busy(), "idle once answered");
+        // A request from no guarded connection is served all the same.
+        assert!(!service.oneshot(http::Request::new(())).await.unwrap());
     }
 
     #[tokio::test(start_paused = true)]

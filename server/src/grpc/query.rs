@@ -1,6 +1,6 @@
 //! `QueryService`: pages of events, counts and exports, always through the caller's
-//! tenant-scoped filter. Each page is read on the blocking pool when the client asks
-//! for it; a client that stops reading stops the reading and holds no thread. Exports
+//! tenant-scoped filter. Pages are read at the client's pace (`crate::paced`: one page
+//! ahead); a client that stops reading stops the reading and holds no thread. Exports
 //! are recorded and streamed by `crate::export`, as HTTP's are.
 
 use std::pin::Pin;

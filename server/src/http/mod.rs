@@ -26,7 +26,7 @@ use tonic::{Code, Status};
 use tower::ServiceExt;
 
 use crate::auth::{Caller, admit, bearer_token};
-use crate::conn::{Busy, Guarded, Timeouts};
+use crate::conn::{BusyLayer, Guarded, GuardedInfo, Timeouts};
 use crate::keys::AuthError;
 use crate::limits::retry_after;
 use crate::panics::CatchPanicLayer;
@@ -83,18 +83,14 @@ where
             () = stopped(stop.clone()) => break,
             accepted = listener.accept() => accepted,
         };
-        let busy = Busy::default();
-        let io = TokioIo::new(Guarded::new(io, timeouts, busy.clone()));
+        let info = GuardedInfo::default();
+        let io = TokioIo::new(Guarded::new(io, timeouts, info.busy.clone()));
         let router = router.clone();
-        // Each request counts its connection busy until its handler has answered.
-        let service = service_fn(move |request: hyper::Request<Incoming>| {
-            let handling = busy.enter();
-            let answer = router.clone().oneshot(request);
-            async move {
-                let answered = answer.await;
-                drop(handling);
-                answered
-            }
+        // What the connection tells each request (as tonic's connection info does for
+        // gRPC): the router's BusyLayer counts it busy while its handler works.
+        let service = service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(info.clone());
+            router.clone().oneshot(request)
         });
         let (stop, connection) = (stop.clone(), connection.clone());
         tokio::spawn(async move {
@@ -139,6 +135,7 @@ fn router(state: Arc<State>) -> Router {
         .route("/v1/checkpoint", get(proofs::checkpoint))
         .route("/metrics", get(metrics))
         .layer(CatchPanicLayer::new(Arc::clone(&state.metrics), panicked))
+        .layer(BusyLayer)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             count_answers,
