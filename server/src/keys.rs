@@ -12,7 +12,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use auditlog_engine::Timestamp;
 use auditlog_engine::hex;
-use auditlog_engine::storage::{FsStorage, OpenMode, Storage, write_atomically_as};
+use auditlog_engine::storage::{FsStorage, Storage, write_atomically};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
@@ -269,7 +269,7 @@ impl KeyStore {
             keys: keys.to_vec(),
         };
         let bytes = serde_json::to_vec_pretty(&file)?;
-        write_atomically_as(&storage, &self.path, &bytes, OpenMode::CreateNewPrivate)
+        write_atomically(&storage, &self.path, &bytes)
             .with_context(|| format!("writing {}", self.path.display()))
     }
 }

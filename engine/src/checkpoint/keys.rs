@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::note::{NoteSigner, NoteVerifier};
 use crate::error::{Error, Result};
-use crate::storage::{OpenMode, Storage, read_all, write_atomically_as};
+use crate::storage::{Storage, read_all, write_atomically};
 
 /// The folder of the key files.
 pub const KEYS_DIR: &str = "keys";
@@ -39,17 +39,12 @@ pub fn create_keys(storage: &dyn Storage, dir: &Path, name: &str) -> Result<Note
         .map_err(|e| Error::io(format!("creating {}", keys.display()), e))?;
     let public = key_path(dir, PUBLIC_KEY_FILE);
     let text = format!("{}\n", signer.verifier().to_text());
-    write_atomically_as(storage, &public, text.as_bytes(), OpenMode::CreateNew)
+    write_atomically(storage, &public, text.as_bytes())
         .map_err(|e| Error::io(format!("writing {}", public.display()), e))?;
     // The private key last: its presence says the pair is complete.
     let text = format!("{}\n", signer.to_private_text());
-    write_atomically_as(
-        storage,
-        &private,
-        text.as_bytes(),
-        OpenMode::CreateNewPrivate,
-    )
-    .map_err(|e| Error::io(format!("writing {}", private.display()), e))?;
+    write_atomically(storage, &private, text.as_bytes())
+        .map_err(|e| Error::io(format!("writing {}", private.display()), e))?;
     Ok(signer)
 }
 

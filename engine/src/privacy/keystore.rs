@@ -24,7 +24,7 @@ use crate::codec::{begin_frame, finish_frame, split_frame};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::segment::{FORMAT_VERSION, unsupported_version};
 use crate::storage::{
-    OpenMode, ReplaceError, Storage, StorageFile, read_all, replace_atomically, write_atomically_as,
+    OpenMode, ReplaceError, Storage, StorageFile, read_all, replace_atomically, write_atomically,
 };
 
 /// The key store's file, under the data directory's `keys/`.
@@ -549,12 +549,7 @@ impl SubjectKeys {
         let old_file = self.file.take();
         let path = self.path.clone();
         let rewriting = |e| Error::io(format!("rewriting {}", path.display()), e);
-        let replaced = replace_atomically(
-            self.storage.as_ref(),
-            &self.path,
-            &bytes,
-            OpenMode::CreateNewPrivate,
-        );
+        let replaced = replace_atomically(self.storage.as_ref(), &self.path, &bytes);
         if let Err(ReplaceError::Unchanged(e)) = replaced {
             // The old store stands, whole and synced: nothing was erased, nothing lost.
             self.file = old_file;
@@ -627,12 +622,7 @@ impl SubjectKeys {
             self.storage.create_dir_all(dir)?;
         }
         // The header is written whole before anything is appended to it.
-        write_atomically_as(
-            self.storage.as_ref(),
-            &self.path,
-            &self.header(),
-            OpenMode::CreateNewPrivate,
-        )?;
+        write_atomically(self.storage.as_ref(), &self.path, &self.header())?;
         let file = self.storage.open(&self.path, OpenMode::ReadWrite)?;
         self.len = HEADER_BYTES as u64;
         self.synced_len = self.len;

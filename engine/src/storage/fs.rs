@@ -52,9 +52,7 @@ impl Storage for FsStorage {
         match mode {
             OpenMode::Read => options.read(true),
             OpenMode::ReadWrite => options.read(true).write(true),
-            OpenMode::CreateNew | OpenMode::CreateNewPrivate => {
-                options.read(true).write(true).create_new(true)
-            }
+            OpenMode::CreateNew => options.read(true).write(true).create_new(true),
         };
         Ok(Arc::new(FsFile(options.open(path)?)))
     }

@@ -26,11 +26,8 @@ pub enum OpenMode {
     /// Existing file, read and write.
     ReadWrite,
     /// A new file that must not exist yet, read and write (mode 0600 on the file system,
-    /// as every file the engine creates).
+    /// as every file the engine creates: key files need nothing more).
     CreateNew,
-    /// Like `CreateNew`; says that the file holds a secret (key files), so that a storage
-    /// that would ever share files keeps these private.
-    CreateNewPrivate,
 }
 
 /// A file system as the engine uses it.
@@ -78,24 +75,13 @@ pub trait StorageFile: Send + Sync + Debug {
 /// there: temporary file, fsync, rename, directory fsync (docs/FORMAT.md, "Write
 /// protocol").
 pub fn write_atomically(storage: &dyn Storage, path: &Path, bytes: &[u8]) -> io::Result<()> {
-    write_atomically_as(storage, path, bytes, OpenMode::CreateNew)
+    replace_atomically(storage, path, bytes).map_err(|e| match e {
+        ReplaceError::Unchanged(e) | ReplaceError::Replaced(e) => e,
+    })
 }
 
 /// The most bytes [`write_atomically`] writes between two syncs.
 const SYNC_CHUNK_BYTES: usize = 1 << 20;
-
-/// [`write_atomically`], creating the temporary file with `mode` (`CreateNew` or
-/// `CreateNewPrivate`).
-pub fn write_atomically_as(
-    storage: &dyn Storage,
-    path: &Path,
-    bytes: &[u8],
-    mode: OpenMode,
-) -> io::Result<()> {
-    replace_atomically(storage, path, bytes, mode).map_err(|e| match e {
-        ReplaceError::Unchanged(e) | ReplaceError::Replaced(e) => e,
-    })
-}
 
 /// Where [`replace_atomically`] failed.
 #[derive(Debug)]
@@ -107,12 +93,11 @@ pub enum ReplaceError {
     Replaced(io::Error),
 }
 
-/// [`write_atomically_as`], saying whether a failure left the old file in place.
+/// [`write_atomically`], saying whether a failure left the old file in place.
 pub fn replace_atomically(
     storage: &dyn Storage,
     path: &Path,
     bytes: &[u8],
-    mode: OpenMode,
 ) -> Result<(), ReplaceError> {
     let dir = path
         .parent()
@@ -128,7 +113,7 @@ pub fn replace_atomically(
         if storage.exists(&tmp) {
             storage.remove(&tmp)?;
         }
-        let file = storage.open(&tmp, mode)?;
+        let file = storage.open(&tmp, OpenMode::CreateNew)?;
         // A large file goes to disk a chunk at a time, each synced, so no single flush
         // holds the disk (and the log's fdatasync queued behind it) for long.
         let mut offset = 0;
