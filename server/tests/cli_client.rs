@@ -521,15 +521,7 @@ async fn a_query_by_email_selects_its_subject_over_every_api_until_its_erasure()
         10
     );
     // An export by e-mail is recorded with the subject's id, not the address.
-    let exported = run(&[
-        "export",
-        "--server",
-        &server.url,
-        "--key",
-        &admin,
-        "--email",
-        "usr_4@example.com",
-    ]);
+    let exported = export_by_email(&server, &admin, "usr_4@example.com");
     assert_eq!(exported.lines().count(), 10);
     let recorded = query_json(
         &server,
@@ -678,6 +670,19 @@ async fn a_sealing_log_is_served_only_with_its_kek_and_stores_no_personal_field_
     assert!(readable("usr_1") && readable("document.read"));
 }
 
+/// `auditlog export --server … --email ADDRESS`: its output.
+fn export_by_email(server: &Server, key: &str, address: &str) -> String {
+    run(&[
+        "export",
+        "--server",
+        &server.url,
+        "--key",
+        key,
+        "--email",
+        address,
+    ])
+}
+
 /// Erases `subject` through the admin API.
 async fn erase(server: &Server, admin: &str, subject: &str) {
     let request = pb::EraseRequest {
@@ -731,16 +736,10 @@ async fn no_file_holds_an_erased_address_whatever_was_asked_by_it() {
             "{path}: {found}"
         );
     }
-    let exported = run(&[
-        "export",
-        "--server",
-        &server.url,
-        "--key",
-        &admin,
-        "--email",
-        address,
-    ]);
-    assert_eq!(exported.lines().count(), 10);
+    assert_eq!(
+        export_by_email(&server, &admin, address).lines().count(),
+        10
+    );
     // A gRPC query of several pages is a bulk read: recorded, with the subject's id.
     let request = pb::QueryRequest {
         filter: Some(pb::Filter {
@@ -751,16 +750,10 @@ async fn no_file_holds_an_erased_address_whatever_was_asked_by_it() {
         max_pages: 10,
         ..Default::default()
     };
-    let mut pages = pb::query_service_client::QueryServiceClient::new(server.channel().await)
-        .query(common::authed(request, &admin))
-        .await
-        .expect("query")
-        .into_inner();
-    let mut read = 0;
-    while let Some(page) = pages.message().await.expect("a page") {
-        read += page.events.len();
-    }
-    assert_eq!(read, 10);
+    assert_eq!(
+        common::query_pages(&server, &admin, request).await.len(),
+        10
+    );
     let recorded = query_json(
         &server,
         &admin,

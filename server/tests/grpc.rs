@@ -29,24 +29,13 @@ fn of_tenant(tenant: &str) -> pb::CountRequest {
 
 /// Every event a query streams, following `max_pages` pages of `page_size`.
 async fn query_all(server: &Server, key: &str, filter: pb::Filter, page_size: u32) -> Vec<u64> {
-    let mut client = QueryServiceClient::new(server.channel().await);
     let request = pb::QueryRequest {
         filter: Some(filter),
         page_size,
         max_pages: 1000,
         ..Default::default()
     };
-    let mut stream = client
-        .query(authed(request, key))
-        .await
-        .expect("query accepted")
-        .into_inner();
-    let mut seqs = Vec::new();
-    while let Some(page) = stream.message().await.expect("page arrives") {
-        assert!(page.events.len() <= page_size as usize);
-        seqs.extend(page.events.iter().map(|e| e.seq));
-    }
-    seqs
+    common::query_pages(server, key, request).await
 }
 
 #[tokio::test]

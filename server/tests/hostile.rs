@@ -717,17 +717,10 @@ async fn a_bulk_query_whose_filter_is_too_long_to_record_still_runs() {
         max_pages: 10,
         ..Default::default()
     };
-    let mut query = QueryServiceClient::new(server.channel().await);
-    let mut pages = query
-        .query(authed(request, &admin))
-        .await
-        .expect("the query runs")
-        .into_inner();
-    let mut read = 0;
-    while let Some(page) = pages.message().await.expect("a page") {
-        read += page.events.len();
-    }
-    assert_eq!(read, 10);
+    assert_eq!(
+        common::query_pages(&server, &admin, request).await.len(),
+        10
+    );
     let recorded = http_get(
         &server.http,
         "/v1/events?tenant=_system&action=auditlog.query.run",

@@ -261,6 +261,24 @@ pub(crate) async fn reader_of(server: &Server, admin: &str, tenant: &str) -> Str
     create_key(server, admin, &format!("reader of {tenant}"), scope).await
 }
 
+/// The sequence numbers of every event a gRPC `Query` streams, over all its pages (each
+/// at most the request's page size).
+pub(crate) async fn query_pages(server: &Server, key: &str, request: pb::QueryRequest) -> Vec<u64> {
+    let page_size = request.page_size as usize;
+    let mut stream =
+        auditlog_proto::v1::query_service_client::QueryServiceClient::new(server.channel().await)
+            .query(authed(request, key))
+            .await
+            .expect("query accepted")
+            .into_inner();
+    let mut seqs = Vec::new();
+    while let Some(page) = stream.message().await.expect("page arrives") {
+        assert!(page.events.len() <= page_size.max(1));
+        seqs.extend(page.events.iter().map(|e| e.seq));
+    }
+    seqs
+}
+
 /// [`create_key`] with rate limits.
 pub(crate) async fn create_limited_key(
     server: &Server,
