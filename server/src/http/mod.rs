@@ -63,6 +63,13 @@ pub(crate) async fn serve(
     with_grace(serving, stop, grace, "HTTP").await
 }
 
+/// The most a connection queues to write. hyper's default (about 400 KiB) queues a
+/// second 256 KiB export chunk behind one the client has not taken; at this size it
+/// queues one: a stalled export holds 657 KiB of heap instead of 1,091 KiB, and a whole
+/// export is as fast (docs/BENCHMARKS.md). (Request heads larger than this are still
+/// read.)
+const HYPER_BUF_BYTES: usize = 64 << 10;
+
 /// Accepts connections until `stop` flips, each served by hyper with the connection
 /// deadlines of [`Guarded`] and hyper's own header-read timeout; then waits for the
 /// connections to finish their requests.
@@ -97,7 +104,8 @@ where
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(timeouts.header);
+                .header_read_timeout(timeouts.header)
+                .max_buf_size(HYPER_BUF_BYTES);
             let serving = builder.serve_connection(io, service);
             tokio::pin!(serving);
             tokio::select! {
