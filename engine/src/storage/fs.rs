@@ -12,9 +12,9 @@ use std::sync::Arc;
 use super::{AppendMap, MappedBytes, OpenMode, Storage, StorageFile};
 
 /// The mode of every directory the engine creates: the owner's alone.
-pub const PRIVATE_DIR_MODE: u32 = 0o700;
+const PRIVATE_DIR_MODE: u32 = 0o700;
 /// The mode of every file the engine creates: read and written by the owner alone.
-pub const PRIVATE_FILE_MODE: u32 = 0o600;
+pub(crate) const PRIVATE_FILE_MODE: u32 = 0o600;
 
 /// The operating system's file system.
 #[derive(Debug, Clone, Copy, Default)]

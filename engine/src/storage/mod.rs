@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 #[cfg(feature = "testing")]
 pub use faulty::{Fault, FaultyStorage};
-pub use fs::{FsStorage, PRIVATE_DIR_MODE, PRIVATE_FILE_MODE};
+pub use fs::FsStorage;
+pub(crate) use fs::PRIVATE_FILE_MODE;
 pub use mapped::{AppendMap, MappedBytes};
 
 /// How a file is opened.
