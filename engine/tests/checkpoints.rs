@@ -8,7 +8,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use auditlog_engine::checkpoint::{NoteVerifier, SignedCheckpoint};
-use auditlog_engine::codec::TenantLink;
 use auditlog_engine::merkle::Proof;
 use auditlog_engine::{CorruptionKind, Error, Log, LogConfig, OpenOptions};
 use common::{append_all, copy_dir, lines};
@@ -188,129 +187,6 @@ fn an_interrupted_checkpoint_append_is_cut_and_the_rest_kept() {
 }
 
 #[test]
-fn a_format_1_directory_opens_and_gets_a_key() {
-    // engine/testdata/format-v1: 60 events in 6 segments, written by the last build of
-    // format version 1 (see its README).
-    let dir = tempfile::tempdir().expect("tempdir");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/format-v1"),
-        dir.path(),
-    );
-    let root = "ed4ff745ebf342cabb55f0c9f23f7a6bdcd2424ec93950510537ee4a71f6ab0a";
-    let log = Log::open(dir.path()).expect("open");
-    assert_eq!(log.tree_size(), 60);
-    assert_eq!(auditlog_engine::hex::encode(&log.root()), root);
-    assert_eq!(log.latest_checkpoint(), None);
-    // Format 1 records carry no tenant link; the events appended now link to each
-    // tenant's newest event, format 1 ones included.
-    let mut newest = std::collections::HashMap::new();
-    let mut again = Vec::new();
-    log.scan_records(0..60, Default::default(), |seq, record| {
-        assert_eq!(record.tenant_link, TenantLink::Unlinked);
-        newest.insert(record.event.tenant_id.to_string(), seq);
-        if seq % 6 == 0 {
-            again.push(record.event.to_json());
-        }
-        Ok(true)
-    })
-    .expect("scan");
-    append_all(&log, &again, 10);
-    let mut linked_back = 0;
-    log.scan_records(60..70, Default::default(), |seq, record| {
-        let tenant = record.event.tenant_id.to_string();
-        let want = match newest.insert(tenant, seq) {
-            Some(prev) => {
-                linked_back += u32::from(prev < 60);
-                TenantLink::Previous(prev)
-            }
-            None => TenantLink::First,
-        };
-        assert_eq!(record.tenant_link, want, "event {seq}");
-        Ok(true)
-    })
-    .expect("scan");
-    assert!(linked_back > 0, "some tenant wrote in both formats");
-    let signed = log.checkpoint().expect("checkpoint");
-    assert_eq!(signed.checkpoint.tree_size, 70);
-    assert_eq!(signed.checkpoint.origin, "auditlog.test/format-v1");
-    drop(log);
-    SignedCheckpoint::open(signed.to_text().as_bytes(), &verifier(dir.path())).expect("signed");
-    let report = auditlog_engine::verify::verify_dir(dir.path(), &mut |_| {}).expect("verifies");
-    assert_eq!(report.records, 70);
-}
-
-#[test]
-fn a_format_2_directory_opens_and_links_on() {
-    // engine/testdata/format-v2: 60 events in 6 segments with checkpoints at 40 and 60,
-    // written by the last build of format version 2 (see its README).
-    an_old_directory_opens_and_goes_on(
-        "format-v2",
-        "auditlog.test/format-v2+7fbb1c88+AaCDI3ry8uR3OqpHHWa/7+6pAX00lvR/bfhjPhjEMFus",
-        "0a7a30709f696436a0947c5c761873fc74e6ecefd1e4ceb7c057f8cde69f5313",
-    );
-}
-
-#[test]
-fn a_format_3_directory_opens_and_goes_on() {
-    // engine/testdata/format-v3: the same shape with index files, written by the last
-    // build of format version 3 (see its README).
-    an_old_directory_opens_and_goes_on(
-        "format-v3",
-        "auditlog.test/format-v3+c5e37d8c+AfQvDcRoxJnw3+Dn8CSBuVaKX3C7sPPEZ99HTr5CGktT",
-        "b55f1ca17634c434f0f98717261aea0a5ef4927a191a93f2cb631609a0287163",
-    );
-}
-
-/// Opens a copy of `testdata/<fixture>` (60 events, checkpoints at 40 and 60, signed by
-/// `key`, tree head `root`): appends events linked to the old ones, signs a checkpoint,
-/// and verifies the whole against the old key.
-fn an_old_directory_opens_and_goes_on(fixture: &str, key: &str, root: &str) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("testdata")
-            .join(fixture),
-        dir.path(),
-    );
-    let verifier = verifier(dir.path());
-    assert_eq!(verifier.to_text(), key);
-    let log = Log::open(dir.path()).expect("open");
-    assert_eq!(log.tree_size(), 60);
-    assert_eq!(auditlog_engine::hex::encode(&log.root()), root);
-    let sizes: Vec<u64> = log
-        .checkpoints()
-        .expect("checkpoints")
-        .iter()
-        .map(|c| c.checkpoint.tree_size)
-        .collect();
-    assert_eq!(sizes, [40, 60]);
-    // The next events are linked (kind 2) to the old events before them.
-    let mut again = Vec::new();
-    log.scan(0..5, Default::default(), |_, event| {
-        again.push(event.to_json());
-        Ok(true)
-    })
-    .expect("scan");
-    let tenant = common::parse(&again[0]).tenant_id.to_string();
-    let head = log.tenant_head(&tenant).expect("the tenant has events");
-    assert!(head < 60);
-    append_all(&log, &again, 5);
-    log.scan_records(60..61, Default::default(), |_, record| {
-        assert_eq!(record.tenant_link, TenantLink::Previous(head));
-        Ok(true)
-    })
-    .expect("scan");
-    let signed = log.checkpoint().expect("checkpoint");
-    assert_eq!(signed.checkpoint.tree_size, 65);
-    drop(log);
-    // The old checkpoints and the new one verify against the tree, with the old key.
-    let report =
-        auditlog_engine::verify::verify_dir_with_key(dir.path(), Some(&verifier), &mut |_| {})
-            .expect("verifies");
-    assert_eq!((report.records, report.checkpoints), (65, 3));
-}
-
-#[test]
 fn records_a_checkpoint_covers_are_never_cut_as_a_torn_tail() {
     // Checkpoints run ahead of the tree state: records signed at 100 may lie past the
     // durable tree size. Damage at the end of them must stop the open, not be cut.
@@ -391,33 +267,4 @@ fn a_lost_private_key_is_not_quietly_replaced() {
         .expect("read-only");
     assert_eq!(log.tree_size(), 10);
     assert!(log.checkpoint().is_err(), "a read-only open does not sign");
-}
-
-#[test]
-fn a_format_1_origin_with_a_space_opens_read_only() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/format-v1"),
-        dir.path(),
-    );
-    let path = dir.path().join("config.json");
-    let text = std::fs::read_to_string(&path).expect("read");
-    std::fs::write(
-        &path,
-        text.replace("auditlog.test/format-v1", "auditlog test"),
-    )
-    .expect("write");
-    let log = OpenOptions::new()
-        .read_only(true)
-        .open(dir.path())
-        .expect("read-only open");
-    assert_eq!(log.tree_size(), 60);
-    drop(log);
-    match Log::open(dir.path()) {
-        Err(Error::InvalidArgument(why)) => {
-            assert!(why.contains("cannot name a checkpoint key"), "{why}")
-        }
-        other => panic!("must be refused: {:?}", other.map(|l| l.tree_size())),
-    }
-    assert!(!dir.path().join("keys").exists(), "no half-made key pair");
 }
