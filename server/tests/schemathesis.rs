@@ -17,7 +17,10 @@ use common::{Server, authed, event, python, reader_of};
 
 fn schemathesis(server: &Server, key: &str, seed: u32) {
     let schema = format!("http://{}/openapi.json", server.http);
+    // It keeps a cache (`.schemathesis/`) where it runs: not in the source tree.
+    let scratch = tempfile::tempdir().expect("tempdir");
     let out = Command::new(python())
+        .current_dir(scratch.path())
         .args(["-m", "schemathesis.cli", "run", &schema])
         .args(["--header", &format!("Authorization: Bearer {key}")])
         .args([
