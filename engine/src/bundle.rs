@@ -191,8 +191,7 @@ pub fn write_bundle(
     out: &mut dyn Write,
 ) -> Result<BundleSummary> {
     let signed = pick_checkpoint(log, selection)?;
-    let storage = crate::storage::FsStorage::default();
-    let key = load_verifier(&storage, log.dir())?
+    let key = load_verifier(log.shared.storage.as_ref(), log.dir())?
         .ok_or_else(|| Error::InvalidArgument("the log has no public key".into()))?;
     key.verify(&signed.note).map_err(|e| {
         Error::InvalidArgument(format!(

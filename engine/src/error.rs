@@ -36,6 +36,13 @@ pub enum Error {
     /// The log is closed.
     #[error("the log is closed")]
     Closed,
+    /// Another process (or another [`Log`](crate::Log) in this one) has the data directory
+    /// open to write: it holds the directory's `LOCK`. A read-only open is still possible.
+    #[error("{} is open in another process (it holds {})", dir.display(), dir.join("LOCK").display())]
+    AlreadyOpen {
+        /// The data directory.
+        dir: PathBuf,
+    },
     /// Some events of a batch were stored already (their client event ids were seen)
     /// and others not: the batch is not a retry of one batch, and is refused whole.
     #[error("{0}")]

@@ -293,3 +293,24 @@ fn readers_open_safely_while_a_writer_appends_and_seals() {
         assert!(opens > 3, "the reader ran alongside the writer");
     });
 }
+
+#[test]
+fn a_second_open_to_write_is_already_open_and_a_reader_still_opens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::create(dir.path(), &LogConfig::default()).expect("create");
+    append_all(&log, &lines(10, 1), 10);
+    match Log::open(dir.path()) {
+        Err(auditlog_engine::Error::AlreadyOpen { dir: locked }) => {
+            assert_eq!(locked, dir.path())
+        }
+        other => panic!("must be AlreadyOpen: {:?}", other.map(|l| l.tree_size())),
+    }
+    let reader = OpenOptions::new()
+        .read_only(true)
+        .open(dir.path())
+        .expect("a reader takes no lock");
+    assert_eq!(reader.tree_size(), 10);
+    drop(log);
+    let again = Log::open(dir.path()).expect("the lock goes with the writer");
+    assert_eq!(again.tree_size(), 10);
+}

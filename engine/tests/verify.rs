@@ -351,3 +351,40 @@ fn a_record_linked_to_the_wrong_event_is_named_at_its_frame() {
         other => panic!("must fail: {:?}", other.map(|r| r.records)),
     }
 }
+
+#[test]
+fn an_unreadable_byte_is_named_with_its_file_and_the_bytes_read() {
+    // Verify reads through the storage it is given: a bad sector in the active segment,
+    // then in a level file, injected through FaultyStorage, is an I/O error that names
+    // the file and the bytes whose read failed, and nothing else is reported first.
+    use auditlog_engine::storage::FaultyStorage;
+    use auditlog_engine::verify::VerifyOptions;
+    let (dir, files) = sealed_log();
+    let storage = FaultyStorage::new();
+    let options = VerifyOptions::new().storage(std::sync::Arc::new(storage.clone()));
+    let healthy = options
+        .verify_dir(dir.path(), &mut |_| {})
+        .expect("verifies");
+    assert_eq!(healthy.records, 2_000);
+
+    let active = files.last().expect("active segment");
+    let len = std::fs::metadata(active).expect("stat").len();
+    let level = dir.path().join("tree/level-00.hashes");
+    for (file, at) in [(active.clone(), len - 7), (level, 16 + 32 * 1_500)] {
+        storage.fail_reads_at(&file, at);
+        match options.verify_dir(dir.path(), &mut |_| {}) {
+            Err(Error::Io { context, source }) => {
+                assert_eq!(source.raw_os_error(), Some(5), "{context}");
+                let range = context
+                    .strip_prefix("reading bytes ")
+                    .and_then(|rest| rest.strip_suffix(&format!(" of {}", file.display())))
+                    .unwrap_or_else(|| panic!("names the file and the bytes: {context}"));
+                let (start, end) = range.split_once("..").expect("a range");
+                let (start, end): (u64, u64) =
+                    (start.parse().expect("start"), end.parse().expect("end"));
+                assert!((start..end).contains(&at), "{context} holds byte {at}");
+            }
+            other => panic!("an I/O error: {:?}", other.map(|r| r.records)),
+        }
+    }
+}

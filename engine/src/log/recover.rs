@@ -99,12 +99,11 @@ fn lock_dir(dir: &Path) -> Result<File> {
     )
     .open(&path)
     .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    file.try_lock().map_err(|_| {
-        Error::InvalidArgument(format!(
-            "{} is open in another process (it holds {})",
-            dir.display(),
-            path.display()
-        ))
+    file.try_lock().map_err(|e| match e {
+        std::fs::TryLockError::WouldBlock => Error::AlreadyOpen {
+            dir: dir.to_path_buf(),
+        },
+        std::fs::TryLockError::Error(e) => Error::io(format!("locking {}", path.display()), e),
     })?;
     Ok(file)
 }

@@ -105,6 +105,50 @@ impl SegmentFooter {
             offsets_crc: read_u32(bytes, OFFSETS_CRC_AT).ok_or(truncated)?,
         })
     }
+
+    /// The record offset table of `segment`, whose header (of `header_len` bytes) says it
+    /// begins at `base_seq` and whose footer, this one, lies at `footer_at`: the one rule of
+    /// where a sealed segment's parts lie (docs/FORMAT.md, "Segment footer"). The records
+    /// run from the header's end to `records_end`, then 4 bytes per record, then the
+    /// footer; the counts add up, at least one record, and the table's CRC holds. Else the
+    /// offset and kind of the first fault.
+    pub(crate) fn offset_table<'a>(
+        &self,
+        segment: &'a [u8],
+        base_seq: u64,
+        header_len: u64,
+        footer_at: u64,
+    ) -> Result<&'a [u8], (u64, CorruptionKind)> {
+        let table_len = self.record_count.checked_mul(4);
+        let sizes_agree = self.tree_size.checked_sub(self.record_count) == Some(base_seq)
+            && self.records_end >= header_len
+            && table_len.and_then(|t| self.records_end.checked_add(t)) == Some(footer_at)
+            && self.record_count > 0;
+        let table = usize::try_from(self.records_end)
+            .ok()
+            .zip(usize::try_from(footer_at).ok())
+            .and_then(|(start, end)| segment.get(start..end));
+        let Some(table) = table.filter(|_| sizes_agree) else {
+            return Err((
+                footer_at,
+                CorruptionKind::BadField(format!(
+                    "footer sizes disagree (base {base_seq}, count {}, tree size {}, records end {})",
+                    self.record_count, self.tree_size, self.records_end
+                )),
+            ));
+        };
+        let crc = crc32fast::hash(table);
+        if crc != self.offsets_crc {
+            return Err((
+                self.records_end,
+                CorruptionKind::ChecksumMismatch {
+                    expected: self.offsets_crc,
+                    found: crc,
+                },
+            ));
+        }
+        Ok(table)
+    }
 }
 
 #[cfg(test)]

@@ -37,34 +37,9 @@ impl SealedSegment {
         let footer_at = len - FOOTER_BYTES as u64;
         let footer = SegmentFooter::decode_from(data.get(footer_at as usize..).unwrap_or_default())
             .map_err(|(o, k)| corrupt(footer_at + o, k))?;
-        let table_len = footer.record_count.checked_mul(4);
-        let sizes_agree = footer.tree_size.checked_sub(footer.record_count)
-            == Some(header.base_seq)
-            && footer.records_end >= header_len
-            && table_len.and_then(|t| footer.records_end.checked_add(t)) == Some(footer_at)
-            && footer.record_count > 0;
-        if !sizes_agree {
-            return Err(corrupt(
-                footer_at,
-                CorruptionKind::BadField(format!(
-                    "footer sizes disagree (base {}, count {}, tree size {}, records end {})",
-                    header.base_seq, footer.record_count, footer.tree_size, footer.records_end
-                )),
-            ));
-        }
-        let table = data
-            .get(footer.records_end as usize..footer_at as usize)
-            .unwrap_or_default();
-        let table_crc = crc32fast::hash(table);
-        if table_crc != footer.offsets_crc {
-            return Err(corrupt(
-                footer.records_end,
-                CorruptionKind::ChecksumMismatch {
-                    expected: footer.offsets_crc,
-                    found: table_crc,
-                },
-            ));
-        }
+        footer
+            .offset_table(data, header.base_seq, header_len, footer_at)
+            .map_err(|(o, k)| corrupt(o, k))?;
         Ok(SealedSegment {
             path: path.to_path_buf(),
             bytes,

@@ -1,9 +1,10 @@
 //! A [`Storage`] that fails on cue, for fault-injection tests: short writes, `ENOSPC`,
-//! `EIO` on write or on fsync, and a disk that stops syncing until told to go on. It wraps the real file system, so what did reach the disk
-//! can be inspected after reopening without faults.
+//! `EIO` on write or on fsync, a disk that stops syncing until told to go on, and a byte
+//! of any file that cannot be read. It wraps the real file system, so what did reach the
+//! disk can be inspected after reopening without faults.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
@@ -29,6 +30,7 @@ pub struct FaultyStorage {
     inner: FsStorage,
     armed: Arc<Mutex<Option<Fault>>>,
     stall: Arc<Stall>,
+    unreadable: Arc<Mutex<Option<(PathBuf, u64)>>>,
 }
 
 /// Whether segment syncs wait, and where they are woken.
@@ -60,6 +62,20 @@ impl FaultyStorage {
         *self.stall.stalled.lock() = true;
     }
 
+    /// Makes byte `at` of the file at `path` unreadable (`EIO`, as a bad sector): every
+    /// read that covers it fails, and so does mapping the file.
+    pub fn fail_reads_at(&self, path: &Path, at: u64) {
+        *self.unreadable.lock() = Some((path.to_path_buf(), at));
+    }
+
+    /// The unreadable byte of the file at `path`, if any.
+    fn unreadable_in(&self, path: &Path) -> Option<u64> {
+        match &*self.unreadable.lock() {
+            Some((file, at)) if file == path => Some(*at),
+            _ => None,
+        }
+    }
+
     /// Lets stalled and later syncs go on.
     pub fn resume_syncs(&self) {
         *self.stall.stalled.lock() = false;
@@ -79,9 +95,13 @@ impl Storage for FaultyStorage {
     }
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
         let file = self.inner.open(path, mode)?;
-        if path.extension().is_some_and(|e| e == "seg") {
+        let segment = path.extension().is_some_and(|e| e == "seg");
+        let unreadable = self.unreadable_in(path);
+        if segment || unreadable.is_some() {
             Ok(Arc::new(FaultyFile {
                 inner: file,
+                segment,
+                unreadable,
                 armed: Arc::clone(&self.armed),
                 stall: Arc::clone(&self.stall),
             }))
@@ -99,6 +119,9 @@ impl Storage for FaultyStorage {
         self.inner.sync_dir(dir)
     }
     fn map(&self, path: &Path) -> io::Result<MappedBytes> {
+        if self.unreadable_in(path).is_some() {
+            return Err(io::Error::from_raw_os_error(5));
+        }
         self.inner.map(path)
     }
     fn map_appending(&self, path: &Path, len: u64) -> io::Result<Option<AppendMap>> {
@@ -109,12 +132,19 @@ impl Storage for FaultyStorage {
 #[derive(Debug)]
 struct FaultyFile {
     inner: Arc<dyn StorageFile>,
+    /// Whether the armed faults (which are faults of segments) apply.
+    segment: bool,
+    /// The byte that cannot be read.
+    unreadable: Option<u64>,
     armed: Arc<Mutex<Option<Fault>>>,
     stall: Arc<Stall>,
 }
 
 impl FaultyFile {
     fn take(&self, wanted: &[Fault]) -> Option<Fault> {
+        if !self.segment {
+            return None;
+        }
         let mut armed = self.armed.lock();
         match *armed {
             Some(f) if wanted.contains(&f) => armed.take(),
@@ -128,6 +158,12 @@ impl StorageFile for FaultyFile {
         self.inner.len()
     }
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        if self
+            .unreadable
+            .is_some_and(|at| (offset..offset + buf.len() as u64).contains(&at))
+        {
+            return Err(io::Error::from_raw_os_error(5));
+        }
         self.inner.read_exact_at(buf, offset)
     }
     fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
@@ -143,6 +179,9 @@ impl StorageFile for FaultyFile {
         }
     }
     fn sync_data(&self) -> io::Result<()> {
+        if !self.segment {
+            return self.inner.sync_data();
+        }
         let mut stalled = self.stall.stalled.lock();
         while *stalled {
             self.stall.resumed.wait(&mut stalled);

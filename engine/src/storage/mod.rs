@@ -134,6 +134,35 @@ pub fn replace_atomically(
     storage.sync_dir(&dir).map_err(ReplaceError::Replaced)
 }
 
+/// Fills `buf` from byte `offset` of `file` (at `path`); a failure names the bytes that
+/// could not be read.
+pub(crate) fn read_range(
+    file: &dyn StorageFile,
+    path: &Path,
+    buf: &mut [u8],
+    offset: u64,
+) -> crate::Result<()> {
+    file.read_exact_at(buf, offset).map_err(|e| {
+        let end = offset + buf.len() as u64;
+        crate::Error::io(
+            format!("reading bytes {offset}..{end} of {}", path.display()),
+            e,
+        )
+    })
+}
+
+/// The whole file at `path`, read in one go; a failure names the file, and the bytes that
+/// could not be read.
+pub(crate) fn read_file(storage: &dyn Storage, path: &Path) -> crate::Result<Vec<u8>> {
+    let io = |e| crate::Error::io(format!("reading {}", path.display()), e);
+    let file = storage.open(path, OpenMode::Read).map_err(io)?;
+    let len = file.len().map_err(io)?;
+    let len = usize::try_from(len).map_err(|_| io(io::Error::other("file too large")))?;
+    let mut buf = vec![0; len];
+    read_range(file.as_ref(), path, &mut buf, 0)?;
+    Ok(buf)
+}
+
 /// Reads a whole (small) file.
 pub fn read_all(storage: &dyn Storage, path: &Path) -> io::Result<Vec<u8>> {
     let file = storage.open(path, OpenMode::Read)?;

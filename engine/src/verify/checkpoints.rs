@@ -1,0 +1,147 @@
+//! The signed checkpoints verify checks the tree against: the log's own and those the
+//! auditor holds, their signatures, and each one's root and tenant heads at its size.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::corrupt;
+use crate::checkpoint::{CheckpointLog, NoteVerifier, SignedCheckpoint, load_verifier};
+use crate::error::{CorruptionKind, Error, Result};
+use crate::heads::TenantHeads;
+use crate::merkle::CompactRange;
+use crate::storage::Storage;
+
+/// A signed checkpoint and where it came from.
+pub(super) struct CheckpointAt {
+    file: PathBuf,
+    offset: u64,
+    pub(super) signed: SignedCheckpoint,
+}
+
+/// Reads the checkpoint log, adds the checkpoints the auditor holds, and checks every
+/// signature with `key` (or the directory's own key); returns them by tree size.
+pub(super) fn check_signatures(
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    origin: &str,
+    key: Option<&NoteVerifier>,
+    held: &[(PathBuf, Vec<u8>)],
+    notes: &mut Vec<String>,
+) -> Result<Vec<CheckpointAt>> {
+    let log = CheckpointLog::open(Arc::clone(storage), dir, origin, true)?;
+    if let Some(bytes) = log.torn_tail() {
+        notes.push(format!(
+            "the checkpoint log ends in {bytes} bytes of an interrupted append (never handed out); the next read-write open cuts them"
+        ));
+    }
+    let mut checkpoints: Vec<CheckpointAt> = log
+        .read_entries()?
+        .into_iter()
+        .map(|(offset, signed)| CheckpointAt {
+            file: log.path().to_path_buf(),
+            offset,
+            signed,
+        })
+        .collect();
+    for (file, bytes) in held {
+        let signed = SignedCheckpoint::parse(bytes).map_err(|e| {
+            Error::InvalidArgument(format!("{}: not a signed checkpoint: {e}", file.display()))
+        })?;
+        if signed.checkpoint.origin != origin {
+            return Err(Error::InvalidArgument(format!(
+                "{}: a checkpoint of `{}`, not of this log (`{origin}`)",
+                file.display(),
+                signed.checkpoint.origin
+            )));
+        }
+        checkpoints.push(CheckpointAt {
+            file: file.clone(),
+            offset: 0,
+            signed,
+        });
+    }
+    if checkpoints.is_empty() {
+        if key.is_some() {
+            notes.push(
+                "the log has no signed checkpoint: nothing ties its records to the key given"
+                    .into(),
+            );
+        }
+        return Ok(checkpoints);
+    }
+    let own;
+    let key = match key {
+        Some(key) => key,
+        None => {
+            own = load_verifier(storage.as_ref(), dir)?.ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "{} has checkpoints but no public key to check them: give one",
+                    dir.display()
+                ))
+            })?;
+            notes.push(
+                "checkpoint signatures were checked with the data directory's own public key; \
+                 give the key you were handed to rule out a replaced one"
+                    .into(),
+            );
+            &own
+        }
+    };
+    for at in &checkpoints {
+        key.verify(&at.signed.note).map_err(|e| {
+            corrupt(
+                &at.file,
+                at.offset,
+                CorruptionKind::BadSignature(e.to_string()),
+            )
+        })?;
+    }
+    // The log's own come first among equal sizes.
+    checkpoints.sort_by_key(|at| at.signed.checkpoint.tree_size);
+    Ok(checkpoints)
+}
+
+/// Checks that the tree in `compact` (of at least the checkpoint's size, else events are
+/// missing) has the checkpoint's root at its size, and the tenant heads it signs.
+pub(super) fn check_checkpoint(
+    at: &CheckpointAt,
+    compact: &CompactRange,
+    heads: &mut TenantHeads,
+) -> Result<()> {
+    let checkpoint = &at.signed.checkpoint;
+    if checkpoint.tree_size != compact.size() {
+        return Err(corrupt(
+            &at.file,
+            at.offset,
+            CorruptionKind::LostEvents(format!(
+                "a checkpoint was signed at tree size {}, the records end at {}",
+                checkpoint.tree_size,
+                compact.size()
+            )),
+        ));
+    }
+    if compact.root() != checkpoint.root {
+        return Err(corrupt(
+            &at.file,
+            at.offset,
+            CorruptionKind::HashMismatch(format!(
+                "the records' tree at size {} contradicts the signed checkpoint of that size",
+                checkpoint.tree_size
+            )),
+        ));
+    }
+    if let Some(signed) = checkpoint.tenant_heads
+        && heads.commitment() != signed
+    {
+        return Err(corrupt(
+            &at.file,
+            at.offset,
+            CorruptionKind::HashMismatch(format!(
+                "the tenant heads of the records at size {} contradict those the checkpoint \
+                 of that size signs",
+                checkpoint.tree_size
+            )),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,476 @@
+//! The offline check behind `auditlog verify`: recompute every CRC, every record's leaf
+//! hash, every stored tree node, every segment's chain link (header frontier, footer tree
+//! head, offset table, time bounds), every record's tenant link, and every signed
+//! checkpoint (signature, root and tenant heads at its size), reading each byte once; and
+//! [`verify_segment`], one segment file alone. It needs only the data directory (and the
+//! public key), reads it through the [`Storage`] it is given and writes nothing. The first
+//! fault is returned as [`Corruption`] with its file and byte offset.
+//!
+//! A [`Verifier`] carries the state from segment to segment; each segment goes through
+//! the same steps, one module each: where its frames lie ([`frames`]), every frame and
+//! leaf ([`records`]), the tree and tenant heads grown from them ([`chain`]: the stored
+//! levels in [`tree`], the signed checkpoints in [`checkpoints`], the tenant links in
+//! [`links`]), its footer ([`footer`]) and its index file ([`index`]).
+
+mod chain;
+mod checkpoints;
+mod footer;
+mod frames;
+mod index;
+mod links;
+mod records;
+mod segment;
+mod tree;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use segment::SegmentReport;
+
+use crate::checkpoint::NoteVerifier;
+use crate::config::LogConfig;
+use crate::error::{Corruption, CorruptionKind, Error, Result};
+use crate::index::{IndexChecker, SealedIndex};
+use crate::merkle::{Hash, HashAlg};
+use crate::segment::{SegmentFooter, SegmentHeader, list_segment_bases, segment_path};
+use crate::storage::{FsStorage, MappedBytes, Storage, read_file};
+use crate::tree::TREE_DIR;
+use chain::Chain;
+use checkpoints::{CheckpointAt, check_signatures};
+use frames::{FramePlace, Places, describe, locate_footer, place_frames};
+use index::{index_fault, load_index};
+use links::Interner;
+use records::{RecordChecks, Stop, check_records};
+
+/// What a successful verification covered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Segment files checked.
+    pub segments: usize,
+    /// Records (events) checked.
+    pub records: u64,
+    /// Bytes of segment data read.
+    pub bytes: u64,
+    /// Tree nodes compared with the stored level files.
+    pub nodes_checked: u64,
+    /// Signed checkpoints of the log's own checkpoint log whose signature and tree head
+    /// were checked.
+    pub checkpoints: usize,
+    /// Checkpoints the auditor gave ([`verify_dir_against`]), checked the same way.
+    pub held_checkpoints: usize,
+    /// The tree head of all records.
+    pub root: Hash,
+    /// The hash algorithm.
+    pub alg: HashAlg,
+    /// Index files rebuilt from their segments and found equal to the stored ones.
+    pub indexes_checked: usize,
+    /// Things that are not faults but worth saying (a log not cleanly closed).
+    pub notes: Vec<String>,
+}
+
+fn corrupt(path: &Path, offset: u64, kind: CorruptionKind) -> Error {
+    Error::Corruption(Corruption::new(path, offset, kind))
+}
+
+fn corruption_offset(error: &Error) -> Option<u64> {
+    match error {
+        Error::Corruption(c) => Some(c.offset),
+        _ => None,
+    }
+}
+
+/// How to verify: the storage to read, the key that checks checkpoint signatures, and the
+/// checkpoints the auditor holds.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions<'a> {
+    storage: Arc<dyn Storage>,
+    key: Option<&'a NoteVerifier>,
+    held: &'a [(PathBuf, Vec<u8>)],
+}
+
+impl Default for VerifyOptions<'_> {
+    fn default() -> Self {
+        VerifyOptions {
+            storage: Arc::new(FsStorage::default()),
+            key: None,
+            held: &[],
+        }
+    }
+}
+
+impl<'a> VerifyOptions<'a> {
+    /// The real file system, the directory's own public key, no checkpoint held.
+    pub fn new() -> VerifyOptions<'a> {
+        VerifyOptions::default()
+    }
+
+    /// Reads through another storage (fault injection in tests; another backend).
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> VerifyOptions<'a> {
+        self.storage = storage;
+        self
+    }
+
+    /// Checks the checkpoints' signatures with `key` (the one an auditor was given) or,
+    /// when `None`, with the directory's own `keys/checkpoint.pub`.
+    pub fn key(mut self, key: Option<&'a NoteVerifier>) -> VerifyOptions<'a> {
+        self.key = key;
+        self
+    }
+
+    /// Also checks signed checkpoints the auditor holds (each file's name and bytes, e.g.
+    /// notes received earlier): each must be signed by the key and have its root in the
+    /// records' tree, whatever the data directory's own checkpoint log says.
+    pub fn held(mut self, held: &'a [(PathBuf, Vec<u8>)]) -> VerifyOptions<'a> {
+        self.held = held;
+        self
+    }
+
+    /// Verifies every byte of the log in `dir`. `progress` is called with the bytes of
+    /// segment data done so far.
+    pub fn verify_dir(&self, dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport> {
+        let storage = self.storage.as_ref();
+        let config = LogConfig::load(storage, dir)?;
+        let bases = list_segment_bases(storage, dir)?;
+        let mut notes = Vec::new();
+        let checkpoints = check_signatures(
+            &self.storage,
+            dir,
+            &config.origin,
+            self.key,
+            self.held,
+            &mut notes,
+        )?;
+        let mut verifier = Verifier::new(storage, dir, config.hash, &checkpoints, notes);
+        verifier.report.segments = bases.len();
+        for (i, &base) in bases.iter().enumerate() {
+            verifier.check_segment(base, i + 1 == bases.len())?;
+            progress(verifier.report.bytes);
+        }
+        let mut report = verifier.finish()?;
+        report.checkpoints = checkpoints.len() - self.held.len();
+        report.held_checkpoints = self.held.len();
+        Ok(report)
+    }
+
+    /// Checks one segment file alone (see [`verify_segment`]).
+    pub fn verify_segment(&self, path: &Path) -> Result<SegmentReport> {
+        segment::check_segment_alone(self.storage.as_ref(), path)
+    }
+}
+
+/// Verifies every byte of the log in `dir`, checking its checkpoints with the directory's
+/// own public key. `progress` is called with the bytes of segment data done so far.
+pub fn verify_dir(dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport> {
+    VerifyOptions::new().verify_dir(dir, progress)
+}
+
+/// [`verify_dir`], checking the checkpoints' signatures with `key` (the one an auditor was
+/// given) or, when `None`, with the directory's own `keys/checkpoint.pub`.
+pub fn verify_dir_with_key(
+    dir: &Path,
+    key: Option<&NoteVerifier>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifyReport> {
+    VerifyOptions::new().key(key).verify_dir(dir, progress)
+}
+
+/// [`verify_dir_with_key`], also checking signed checkpoints the auditor holds
+/// ([`VerifyOptions::held`]).
+pub fn verify_dir_against(
+    dir: &Path,
+    key: Option<&NoteVerifier>,
+    held: &[(PathBuf, Vec<u8>)],
+    progress: &mut dyn FnMut(u64),
+) -> Result<VerifyReport> {
+    VerifyOptions::new()
+        .key(key)
+        .held(held)
+        .verify_dir(dir, progress)
+}
+
+/// Checks one segment file alone, against the chain data it carries (for archived
+/// copies): its header, every frame's CRC and timestamp, and the tree grown from the
+/// header's frontier (the tree of every record before it) over its records, which must
+/// give the footer's counts and tree head; then the footer's offset table, time bounds
+/// and CRCs. Nothing else is read: the report's tree head can then be compared with a
+/// signed checkpoint of that size, or with the next segment's frontier. A segment without
+/// a footer is checked up to its end and reported unsealed.
+pub fn verify_segment(path: &Path) -> Result<SegmentReport> {
+    VerifyOptions::new().verify_segment(path)
+}
+
+/// One pass over a log, segment by segment: what is carried from one to the next.
+struct Verifier<'a> {
+    storage: &'a dyn Storage,
+    dir: &'a Path,
+    alg: HashAlg,
+    chain: Chain<'a>,
+    /// Tenant ids as the record workers number them.
+    interner: Interner,
+    report: VerifyReport,
+    /// Notes of the checkpoints and index files, said after the log's own.
+    notes: Vec<String>,
+    /// The first fault of an index file, reported once the log itself has passed.
+    index_faults: Option<Error>,
+    /// Reused from segment to segment, so its pages are touched once.
+    frames: Vec<FramePlace>,
+    /// The map of the segment before, unmapped while the next one is checked.
+    retired: Option<MappedBytes>,
+}
+
+impl<'a> Verifier<'a> {
+    fn new(
+        storage: &'a dyn Storage,
+        dir: &'a Path,
+        alg: HashAlg,
+        checkpoints: &'a [CheckpointAt],
+        notes: Vec<String>,
+    ) -> Verifier<'a> {
+        Verifier {
+            storage,
+            dir,
+            alg,
+            chain: Chain::new(storage, dir, alg, checkpoints),
+            interner: Interner::default(),
+            report: VerifyReport {
+                checkpoints: 0,
+                held_checkpoints: 0,
+                segments: 0,
+                records: 0,
+                bytes: 0,
+                nodes_checked: 0,
+                root: alg.empty_root(),
+                alg,
+                indexes_checked: 0,
+                notes: Vec::new(),
+            },
+            notes,
+            index_faults: None,
+            frames: Vec::new(),
+            retired: None,
+        }
+    }
+
+    /// Checks the segment that begins at `base` (`is_last`: the newest, which may still
+    /// be written to) and grows the chain over its records.
+    fn check_segment(&mut self, base: u64, is_last: bool) -> Result<()> {
+        let path = segment_path(self.dir, base);
+        // The last segment may still be written to: read it, never map it.
+        let data = if is_last {
+            MappedBytes::from_vec(read_file(self.storage, &path)?)
+        } else {
+            let io = |e| Error::io(format!("mapping {}", path.display()), e);
+            self.storage.map(&path).map_err(io)?
+        };
+        let bytes = data.as_slice();
+        let header = self.check_header(&path, bytes, base, is_last)?;
+        let header_len = header.encoded_len();
+        let (records_end, footer) = locate_footer(&path, bytes, header_len, is_last)?;
+        let walk_error = place_frames(
+            bytes,
+            &header,
+            records_end,
+            footer.as_ref(),
+            &mut self.frames,
+        );
+        // A sealed segment's index is checked with its records: each record's entries
+        // by the workers, its postings on a thread of their own meanwhile.
+        let index = footer
+            .as_ref()
+            .and_then(|(_, f)| self.sealed_index(&path, base, f));
+        let checker = self.index_checker(&path, index.as_ref());
+        let places = Places {
+            path: &path,
+            base,
+            frames: &self.frames,
+        };
+        let checks = RecordChecks {
+            path: &path,
+            alg: self.alg,
+            interner: &self.interner,
+            index: checker.as_ref(),
+        };
+        let retired = self.retired.take();
+        let chain = &mut self.chain;
+        let (checked, postings) = std::thread::scope(|scope| {
+            let postings = checker.as_ref().map(|c| scope.spawn(|| c.check_postings()));
+            let checked = check_records(bytes, places.frames, base, &checks, retired, |l, t| {
+                chain.grow(l, t, &places)
+            });
+            (checked, postings.map(|p| p.join()))
+        });
+        // A bad CRC comes before a walk error: a damaged length sends the walk astray.
+        let bounds = match (checked, walk_error) {
+            (Ok(bounds), None) => bounds,
+            (Err(Stop::Tree(e)), _) => return Err(e),
+            (Err(Stop::Frame(offset, fault)), _) | (Ok(_), Some((offset, fault))) => {
+                let what = describe(fault, is_last && footer.is_none());
+                let fault = corrupt(&path, offset, CorruptionKind::BadField(what));
+                return Err(self.chain.stored.first_fault(fault));
+            }
+        };
+        if let Some(e) = bounds.index_fault {
+            self.index_faults.get_or_insert(e);
+        }
+        self.report.records += self.frames.len() as u64;
+        self.report.bytes += bytes.len() as u64;
+        if let Some((footer_at, f)) = &footer {
+            self.chain.settle_at_seal(&f.root)?;
+            footer::check_footer(
+                &path,
+                bytes,
+                *footer_at,
+                f,
+                &header,
+                &self.frames,
+                records_end,
+                &self.chain.compact,
+                bounds.min,
+                bounds.max,
+            )?;
+        }
+        if let Some(checker) = &checker {
+            match postings {
+                Some(Ok(Ok(()))) => self.report.indexes_checked += 1,
+                Some(Ok(Err(fault))) => {
+                    self.index_faults
+                        .get_or_insert(index_fault(checker.path(), fault));
+                }
+                // A panic is a bug; the index is derived data, so it is said, not raised.
+                _ => {
+                    let why = CorruptionKind::BadField("its check failed".into());
+                    self.index_faults
+                        .get_or_insert(corrupt(checker.path(), 0, why));
+                }
+            }
+        }
+        self.retired = Some(data);
+        Ok(())
+    }
+
+    /// The segment's header, which must carry the log's hash, begin where the records
+    /// before it end, and hold their tree's frontier.
+    fn check_header(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        base: u64,
+        is_last: bool,
+    ) -> Result<SegmentHeader> {
+        let header = SegmentHeader::decode_from(bytes).map_err(|(offset, kind)| {
+            if is_last && bytes.len() <= SegmentHeader::encoded_len_for(base) {
+                // No record in it: nothing acknowledged is lost, but the log is not whole.
+                return corrupt(
+                    path,
+                    offset,
+                    CorruptionKind::BadField(format!(
+                        "{kind} (a segment whose creation a crash interrupted; the next \
+                         writer, e.g. `auditlog ingest`, removes it)"
+                    )),
+                );
+            }
+            corrupt(path, offset, kind)
+        })?;
+        let compact = &self.chain.compact;
+        if header.alg != self.alg {
+            return Err(corrupt(
+                path,
+                10,
+                CorruptionKind::BadField(format!(
+                    "segment hashes with {}, the log with {}",
+                    header.alg, self.alg
+                )),
+            ));
+        }
+        if header.base_seq != base || base != compact.size() {
+            return Err(corrupt(
+                path,
+                16,
+                CorruptionKind::BrokenChain(format!(
+                    "segment starts at {} (file name {base}), the records before it end at {}",
+                    header.base_seq,
+                    compact.size()
+                )),
+            ));
+        }
+        if header.frontier.as_slice() != compact.hashes() {
+            return Err(corrupt(
+                path,
+                32,
+                CorruptionKind::BrokenChain(
+                    "the header's frontier differs from the tree of the records before it".into(),
+                ),
+            ));
+        }
+        Ok(header)
+    }
+
+    /// The index file of the sealed segment at `path`, if it is there and sound (a
+    /// missing one is a note, a damaged one an index fault).
+    fn sealed_index(
+        &mut self,
+        path: &Path,
+        base: u64,
+        footer: &SegmentFooter,
+    ) -> Option<SealedIndex> {
+        match load_index(self.storage, path, base, footer, &mut self.notes) {
+            Ok(index) => index,
+            Err(e) => {
+                self.index_faults.get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    /// What checks the records against `index`, if its tables are sound.
+    fn index_checker<'i>(
+        &mut self,
+        segment: &Path,
+        index: Option<&'i SealedIndex>,
+    ) -> Option<IndexChecker<'i>> {
+        match index?.checker() {
+            Ok(checker) => Some(checker),
+            Err(fault) => {
+                let path = crate::index::index_path(segment);
+                self.index_faults.get_or_insert(index_fault(&path, fault));
+                None
+            }
+        }
+    }
+
+    /// After the last segment: the checkpoints left, then index faults (the log itself
+    /// is sound by then), then whether the records reach the durable tree size.
+    fn finish(self) -> Result<VerifyReport> {
+        let Verifier {
+            storage,
+            dir,
+            chain,
+            mut report,
+            notes,
+            index_faults,
+            ..
+        } = self;
+        report.root = chain.compact.root();
+        report.nodes_checked = chain.stored.nodes_checked;
+        if chain.stored.missing {
+            report.notes.push("the stored tree lacks the nodes of the newest records (the log was not closed cleanly); the next open recomputes them".into());
+        }
+        let size = chain.compact.size();
+        chain.finish()?;
+        if let Some(e) = index_faults {
+            return Err(e);
+        }
+        report.notes.extend(notes);
+        let durable = crate::tree::read_durable_size(storage, dir)?;
+        if durable > size {
+            return Err(corrupt(
+                &dir.join(TREE_DIR).join("state"),
+                16,
+                CorruptionKind::LostEvents(format!(
+                    "{durable} leaves were made durable but the records end at {size}"
+                )),
+            ));
+        }
+        Ok(report)
+    }
+}
