@@ -442,3 +442,50 @@ fn an_erasure_amid_the_subjects_events_loses_nothing_and_erases_all_before_it() 
     assert_eq!(erasure.key_id, erased.receipt.erasure.key_id);
     assert!(keys.key(erasure.key_id).is_none());
 }
+
+#[test]
+fn an_address_narrows_a_filter_to_its_one_subject_in_scope() {
+    use auditlog_engine::query::{EmailNarrowing, Filter};
+    let (_dir, _kek, log) = sealing_log();
+    // One address, two subjects in two tenants; another address, one subject.
+    let event = |i: u32, user: &str, email: &str, org: &str| {
+        format!(
+            r#"{{"timestamp":"2026-02-01T10:00:{i:02}Z","actor":{{"user_id":"{user}","email":"{email}"}},"organization":{{"id":"{org}"}},"action":"user.login","outcome":"success"}}"#
+        )
+    };
+    let events = vec![
+        event(0, "usr_a", "shared@x.test", "org_a"),
+        event(1, "usr_b", "shared@x.test", "org_b"),
+        event(2, "usr_c", "own@x.test", "org_a"),
+    ];
+    append_all(&log, &events, 3);
+    let narrowed = |filter: Filter, email: &str| {
+        let mut filter = filter;
+        let said = log.narrow_to_email(&mut filter, email).unwrap();
+        (said, filter)
+    };
+    let in_tenant = |tenant: &str| Filter {
+        tenant: Some(tenant.into()),
+        ..Filter::default()
+    };
+    // In one tenant's scope the shared address is that tenant's subject alone.
+    let (said, filter) = narrowed(in_tenant("org_b"), "shared@x.test");
+    assert_eq!(said, EmailNarrowing::Narrowed);
+    assert_eq!(filter.actor.as_deref(), Some("usr_b"));
+    assert_eq!(log.count(&filter).unwrap().0.total, 1);
+    // Across tenants it is ambiguous, and the filter is left as it was.
+    let (said, filter) = narrowed(Filter::default(), "shared@x.test");
+    let EmailNarrowing::Several(mut subjects) = said else {
+        panic!("two subjects: {said:?}")
+    };
+    subjects.sort();
+    assert_eq!(subjects, ["usr_a", "usr_b"]);
+    assert_eq!(filter, Filter::default());
+    // An address of one subject narrows even out of its scope (to nothing there); an
+    // unknown address selects nothing.
+    let (said, filter) = narrowed(in_tenant("org_b"), "own@x.test");
+    assert_eq!(said, EmailNarrowing::Narrowed);
+    assert_eq!(log.count(&filter).unwrap().0.total, 0);
+    let (_, filter) = narrowed(Filter::default(), "nobody@x.test");
+    assert_eq!(log.count(&filter).unwrap().0.total, 0);
+}

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use auditlog_engine::query::{Filter, Order};
+use auditlog_engine::query::{EmailNarrowing, Filter, Order};
 use auditlog_proto::convert::{self, FieldError};
 use auditlog_proto::v1 as pb;
 use tokio::task::spawn_blocking;
@@ -27,9 +27,8 @@ pub(crate) fn filter_from_proto(f: Option<pb::Filter>) -> Result<(Filter, Option
 }
 
 /// Narrows `filter` (already scoped to the caller's tenants) to the subject `email` was
-/// seen with, through the blind index, on the blocking pool (the key store's lock, and
-/// counts). Only subjects with events the filter selects count: whether the address was
-/// seen in another tenant is not the caller's to know. None selects nothing (an address
+/// seen with ([`Log::narrow_to_email`](auditlog_engine::Log::narrow_to_email)), on the
+/// blocking pool (the key store's lock, and counts). None selects nothing (an address
 /// never seen, or whose subject was erased); several are refused, unnamed, as `field`.
 pub(crate) async fn narrow_to_email(
     state: &Arc<State>,
@@ -47,31 +46,18 @@ pub(crate) async fn narrow_to_email(
     }
     let state = Arc::clone(state);
     spawn_blocking(move || {
-        let log = &state.log;
-        let mut in_scope = log.subjects_with_email(&email).map_err(from_engine)?;
-        // One subject needs no count: out of scope, narrowing to it selects nothing.
-        if in_scope.len() > 1 {
-            let mut kept = Vec::new();
-            for subject in in_scope {
-                let mut theirs = filter.clone();
-                theirs.narrow_to_actor(Some(&subject));
-                if log.count(&theirs).map_err(from_engine)?.0.total > 0 {
-                    kept.push(subject);
-                }
-            }
-            in_scope = kept;
+        match state
+            .log
+            .narrow_to_email(&mut filter, &email)
+            .map_err(from_engine)?
+        {
+            EmailNarrowing::Narrowed => Ok(filter),
+            // Unnamed: the key may not be entitled to know who they are.
+            EmailNarrowing::Several(_) => Err(invalid_field(
+                field,
+                "the address was seen with several subjects: query by actor",
+            )),
         }
-        match &in_scope[..] {
-            [] => filter.narrow_to_actor(None),
-            [subject] => filter.narrow_to_actor(Some(subject)),
-            _ => {
-                return Err(invalid_field(
-                    field,
-                    "the address was seen with several subjects: query by actor",
-                ));
-            }
-        }
-        Ok(filter)
     })
     .await
     .map_err(task_failed)?

@@ -1,7 +1,7 @@
 //! The filter flags `query` and `export` share, and their translation to an engine
 //! [`Filter`].
 
-use auditlog_engine::query::{ActionPattern, Filter, Order, parse_since};
+use auditlog_engine::query::{ActionPattern, EmailNarrowing, Filter, Order, parse_since};
 use auditlog_engine::{Outcome, TimeRange, Timestamp};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -103,24 +103,22 @@ impl FilterArgs {
     }
 
     /// [`filter`](Self::filter), with `--email` resolved to its subject through a local
-    /// `reader` (an address seen with no subject selects nothing); a server resolves it
-    /// itself (see [`to_proto`](Self::to_proto)).
+    /// `reader` by the engine's rule (`Log::narrow_to_email`: an address seen with no
+    /// subject selects nothing; several are named); a server resolves it itself (see
+    /// [`to_proto`](Self::to_proto)).
     pub(crate) fn filter_on(&self, reader: &super::Reader) -> anyhow::Result<Filter> {
         let mut filter = self.filter()?;
         let (Some(email), super::Reader::Local(log)) = (&self.email, reader) else {
             return Ok(filter);
         };
-        let subjects = log.subjects_with_email(email)?;
-        match &subjects[..] {
-            [] => filter.narrow_to_actor(None),
-            [subject] => filter.narrow_to_actor(Some(subject)),
-            many => anyhow::bail!(
+        match log.narrow_to_email(&mut filter, email)? {
+            EmailNarrowing::Narrowed => Ok(filter),
+            EmailNarrowing::Several(many) => anyhow::bail!(
                 "{email} was seen with {} subjects ({}): query each with --actor",
                 many.len(),
                 many.join(", ")
             ),
         }
-        Ok(filter)
     }
 
     /// The request's form of `filter` (made by [`filter_on`](Self::filter_on)) for a

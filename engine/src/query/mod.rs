@@ -5,6 +5,7 @@
 //! docs/QUERIES.md describes the semantics.
 
 mod cursor;
+mod email;
 mod filter;
 mod plan;
 mod read;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use cursor::{Cursor, Order};
+pub use email::EmailNarrowing;
 pub use filter::{ActionPattern, Filter, parse_since};
 pub use plan::Access;
 
