@@ -1,6 +1,7 @@
 //! BLAKE3 of many short inputs at once: eight independent messages share each compression,
-//! one message per SIMD lane. Merkle leaves and nodes are hashed so, and the keyed nonces
-//! of sealed personal fields (each message under its own key).
+//! one message per SIMD lane. Merkle leaves and nodes are hashed so (`merkle::HashAlg`),
+//! and the keyed nonces of sealed personal fields (`privacy::seal`, each message under its
+//! own key): a hashing backend of its own, below both.
 //!
 //! A Merkle leaf (a few hundred bytes) or node (65 bytes) is a single BLAKE3 chunk, a chain
 //! of 64-byte blocks that the blake3 crate compresses one after another, so one input
@@ -11,7 +12,8 @@
 //! chunk (at most 1,024 bytes) take the lanes; the tests compare every length with the
 //! blake3 crate.
 
-use super::{Hash, HashAlg};
+/// A BLAKE3 output.
+type Hash = [u8; 32];
 
 /// Messages hashed side by side.
 const LANES: usize = 8;
@@ -74,7 +76,10 @@ pub(crate) fn hash_prefixed(prefix: u8, bodies: &[&[u8]], out: &mut [Hash]) {
         if lanes_pay && body.len() < MAX_INPUT {
             order.push(index as u32);
         } else {
-            out[index] = HashAlg::Blake3.hash_parts(&[&[prefix], body]);
+            let mut hasher = blake3::Hasher::new();
+            hasher.update(&[prefix]);
+            hasher.update(body);
+            out[index] = *hasher.finalize().as_bytes();
         }
     }
     // Messages of equal block counts share a group, so few lanes idle.

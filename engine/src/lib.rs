@@ -28,6 +28,7 @@ pub mod fuzzing;
 pub mod heads;
 pub mod hex;
 pub mod index;
+mod lanes;
 mod le;
 mod log;
 pub mod merkle;

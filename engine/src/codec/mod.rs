@@ -2,6 +2,7 @@
 //! (docs/FORMAT.md, "Records"). The record bytes are exactly what the Merkle leaf hashes.
 
 mod frame;
+mod identity;
 mod record;
 
 pub use frame::{
@@ -9,6 +10,7 @@ pub use frame::{
     encode_frame_into, finish_frame, finish_frame_len, frame_crc_before, set_frame_crc,
     split_frame,
 };
+pub(crate) use identity::{Content, IdKey, IdOf, content_of, id_key};
 pub use record::{
     IndexFields, RECORD_KIND_EVENT, RECORD_KIND_LINKED_EVENT, RECORD_KIND_SEALED_EVENT, Record,
     RecordError, RecordHead, TENANT_LINK_BYTES, TenantLink, check_link, decode_event,

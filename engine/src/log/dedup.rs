@@ -10,44 +10,12 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use crate::codec::TENANT_LINK_BYTES;
+use crate::codec::{Content, IdKey, IdOf};
 use crate::error::{Error, Result};
 use crate::writer::Earlier;
 
 /// How many of the newest id-carrying events are remembered (about 50 MB at most).
 pub const RECENT_IDS: usize = 1_000_000;
-
-/// A (tenant, id) pair, hashed: ids are the client's and may be long.
-pub(crate) type IdKey = [u8; 16];
-
-/// What an event says, hashed: a retry must be the same event, not another one that
-/// reuses the id.
-pub(crate) type Content = [u8; 8];
-
-/// The content digest of a record's payload (its tenant link, which the log fills in,
-/// left out).
-pub(crate) fn content_of(payload: &[u8]) -> Content {
-    let body = payload
-        .get(..payload.len().saturating_sub(TENANT_LINK_BYTES))
-        .unwrap_or_default();
-    let mut digest = [0; 8];
-    digest.copy_from_slice(&blake3::hash(body).as_bytes()[..8]);
-    digest
-}
-
-/// An event of a batch that carries an id: its index in the batch, key and content.
-pub(crate) type IdOf = (u32, IdKey, Content);
-
-/// The key of event id `id` of `tenant`.
-pub(crate) fn id_key(tenant: &str, id: &str) -> IdKey {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&(tenant.len() as u64).to_le_bytes());
-    hasher.update(tenant.as_bytes());
-    hasher.update(id.as_bytes());
-    let mut key = [0; 16];
-    key.copy_from_slice(&hasher.finalize().as_bytes()[..16]);
-    key
-}
 
 /// What a batch is, against the ids remembered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +120,7 @@ impl RecentIds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::{content_of, id_key};
 
     fn keys(ids: &[&str]) -> Vec<IdOf> {
         ids.iter()

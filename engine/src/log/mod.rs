@@ -23,7 +23,6 @@ use crate::shared::Shared;
 pub use crate::shared::{Metrics, SYNC_SECONDS_BUCKETS};
 use checkpoints::{Cadence, Checkpoints};
 pub use dedup::RECENT_IDS;
-pub(crate) use dedup::{IdOf, content_of, id_key};
 pub use read::TimeRange;
 pub use recover::RecoveryReport;
 

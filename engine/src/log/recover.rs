@@ -15,11 +15,11 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 
 use super::checkpoints::{self, Cadence, Checkpoints};
-use super::dedup::{RECENT_IDS, RecentIds, content_of, id_key};
+use super::dedup::{RECENT_IDS, RecentIds};
 use super::read::TimeRange;
 use super::{Log, LogConfig, OpenOptions, Sequencer, start_writer};
 use crate::checkpoint::KEYS_DIR;
-use crate::codec::{IndexFields, decode_record};
+use crate::codec::{IndexFields, content_of, decode_record, id_key};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::heads::TenantHeads;

@@ -64,7 +64,7 @@ impl HashAlg {
     }
 
     /// `H(0x00 ‖ record)` of every record, into `out` (one hash per record). With BLAKE3,
-    /// eight records share each compression (see `lanes.rs`).
+    /// eight records share each compression (see `crate::lanes`).
     pub fn hash_leaves(self, records: &[&[u8]], out: &mut [Hash]) {
         self.hash_prefixed(0x00, records, out);
     }
@@ -84,7 +84,7 @@ impl HashAlg {
     fn hash_prefixed(self, prefix: u8, bodies: &[&[u8]], out: &mut [Hash]) {
         assert_eq!(bodies.len(), out.len(), "one output per input");
         match self {
-            HashAlg::Blake3 => super::lanes::hash_prefixed(prefix, bodies, out),
+            HashAlg::Blake3 => crate::lanes::hash_prefixed(prefix, bodies, out),
             HashAlg::Sha256 => {
                 for (body, hash) in bodies.iter().zip(out) {
                     *hash = self.hash_parts(&[&[prefix], body]);

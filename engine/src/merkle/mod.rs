@@ -4,7 +4,6 @@
 
 mod compact;
 mod hasher;
-pub(crate) mod lanes;
 mod multiproof;
 mod proof;
 mod proof_json;

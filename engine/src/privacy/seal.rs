@@ -15,7 +15,7 @@
 //! That hash is most of sealing's cost, so a batch does not seal event by event: each
 //! block is laid out in its record with the plaintext in place ([`Unsealed::lay_out`]),
 //! and the nonces of many are hashed at once, eight per compression
-//! (`merkle::lanes`), before they are encrypted in place ([`Unsealed::seal_in`]).
+//! (`crate::lanes`), before they are encrypted in place ([`Unsealed::seal_in`]).
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -25,7 +25,7 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use serde_json::value::RawValue;
 
 use super::SubjectKey;
-use crate::merkle::lanes::keyed_hashes;
+use crate::lanes::keyed_hashes;
 
 /// `Personal::email` and friends were present.
 const HAS_EMAIL: u8 = 1;

@@ -7,13 +7,12 @@
 //! ([`PreparedBatch::seal`]): their CRCs and content digests wait for that.
 
 use crate::codec::{
-    FRAME_HEADER_BYTES, TENANT_LINK_BYTES, TenantLink, begin_frame, encode_record_into,
-    finish_frame_len, frame_crc_before, set_frame_crc,
+    FRAME_HEADER_BYTES, IdOf, TENANT_LINK_BYTES, TenantLink, begin_frame, content_of,
+    encode_record_into, finish_frame_len, frame_crc_before, id_key, set_frame_crc,
 };
 use crate::error::{Error, Result};
 use crate::event::{Event, Timestamp};
 use crate::heads::TenantHeads;
-use crate::log::{IdOf, content_of, id_key};
 use crate::merkle::{Hash, HashAlg};
 use crate::privacy::{Sealer, Unsealed};
 use crate::writer::Earlier;
