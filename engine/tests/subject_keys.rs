@@ -2,13 +2,12 @@
 //! only under their KEK, a torn last entry is cut, any altered byte is caught, and an
 //! erasure leaves no copy of the key in the file, whether or not the rewrite completes.
 
-use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
 use auditlog_engine::Timestamp;
 use auditlog_engine::privacy::{Kek, SUBJECT_KEYS_FILE, SubjectKeys};
-use auditlog_engine::storage::{FsStorage, MappedBytes, OpenMode, Storage, StorageFile};
+use auditlog_engine::storage::{Fault, FaultyStorage, FsStorage, Storage};
 
 fn fs() -> Arc<dyn Storage> {
     Arc::new(FsStorage::default())
@@ -67,8 +66,8 @@ fn a_known_subject_and_address_need_nothing_written() {
 fn more_keys_than_one_unsynced_part_are_all_written() {
     let dir = tempfile::tempdir().unwrap();
     let kek = Kek::generate().unwrap();
-    let watching = Arc::new(Watching::default());
-    let mut store = SubjectKeys::open(watching.clone(), dir.path(), &kek, false).unwrap();
+    let watching = FaultyStorage::new();
+    let mut store = SubjectKeys::open(Arc::new(watching.clone()), dir.path(), &kek, false).unwrap();
     let subjects: Vec<String> = (0..3000).map(|i| format!("usr_{i:08}")).collect();
     let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
     let keys = make(&mut store, &subjects);
@@ -82,7 +81,7 @@ fn more_keys_than_one_unsynced_part_are_all_written() {
     store.write().unwrap();
     // Written in parts, each synced before the next: never over 64 KiB on the page cache
     // alone, so a crash tears at most that much (what an open cuts as a torn tail).
-    let (most, syncs) = (*watching.most_unsynced.lock(), *watching.syncs.lock());
+    let (most, syncs) = (watching.most_unsynced(), watching.syncs());
     assert!(most > 60 << 10 && most <= 64 << 10, "{most} bytes unsynced");
     store.sync().unwrap();
     drop(store);
@@ -237,113 +236,19 @@ fn erasure_destroys_the_key_and_its_blind_index_for_good() {
     assert_eq!(names, [SUBJECT_KEYS_FILE], "no temporary file is left");
 }
 
-/// The file system, watched and, when `fails` names one, with an operation that always
-/// fails: `rename` (an erasure cut short before its rename) or `sync_dir` (after it). It
-/// counts the syncs of files and the most bytes a file ever had written and not synced.
-#[derive(Debug, Default)]
-struct Watching {
-    inner: FsStorage,
-    fails: Option<&'static str>,
-    unsynced: Arc<parking_lot::Mutex<u64>>,
-    most_unsynced: Arc<parking_lot::Mutex<u64>>,
-    syncs: Arc<parking_lot::Mutex<usize>>,
-}
-
-impl Watching {
-    fn failing(op: &'static str) -> Arc<dyn Storage> {
-        Arc::new(Watching {
-            fails: Some(op),
-            ..Watching::default()
-        })
-    }
-
-    fn check(&self, op: &str) -> io::Result<()> {
-        match Some(op) == self.fails {
-            true => Err(io::Error::other(format!("injected: {op} failed"))),
-            false => Ok(()),
-        }
-    }
-}
-
-#[derive(Debug)]
-struct WatchedFile {
-    inner: Arc<dyn StorageFile>,
-    unsynced: Arc<parking_lot::Mutex<u64>>,
-    most_unsynced: Arc<parking_lot::Mutex<u64>>,
-    syncs: Arc<parking_lot::Mutex<usize>>,
-}
-
-impl Storage for Watching {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.inner.create_dir_all(dir)
-    }
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.inner.list(dir)
-    }
-    fn exists(&self, path: &Path) -> bool {
-        self.inner.exists(path)
-    }
-    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
-        Ok(Arc::new(WatchedFile {
-            inner: self.inner.open(path, mode)?,
-            unsynced: Arc::clone(&self.unsynced),
-            most_unsynced: Arc::clone(&self.most_unsynced),
-            syncs: Arc::clone(&self.syncs),
-        }))
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.check("rename")?;
-        self.inner.rename(from, to)
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        self.inner.remove(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.check("sync_dir")?;
-        self.inner.sync_dir(dir)
-    }
-    fn map(&self, path: &Path) -> io::Result<MappedBytes> {
-        self.inner.map(path)
-    }
-}
-
-impl StorageFile for WatchedFile {
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
-    }
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.inner.read_exact_at(buf, offset)
-    }
-    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.inner.write_all_at(buf, offset)?;
-        let mut unsynced = self.unsynced.lock();
-        *unsynced += buf.len() as u64;
-        let mut most = self.most_unsynced.lock();
-        *most = (*most).max(*unsynced);
-        Ok(())
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        self.inner.sync_data()?;
-        *self.unsynced.lock() = 0;
-        *self.syncs.lock() += 1;
-        Ok(())
-    }
-    fn set_len(&self, len: u64) -> io::Result<()> {
-        self.inner.set_len(len)
-    }
-}
-
-/// A store in `dir` with keys for `usr_1` and `usr_2`, reopened on storage where `op`
-/// fails; the keys made.
+/// A store in `dir` with keys for `usr_1` and `usr_2`, reopened on storage where `fault`
+/// is armed; the keys made.
 fn two_keys_reopened_failing(
     dir: &Path,
     kek: &Kek,
-    op: &'static str,
+    fault: Fault,
 ) -> (Vec<(u64, [u8; 32])>, SubjectKeys) {
     let mut store = SubjectKeys::open(fs(), dir, kek, false).unwrap();
     let keys = make(&mut store, &["usr_1", "usr_2"]);
     drop(store);
-    let store = SubjectKeys::open(Watching::failing(op), dir, kek, false).unwrap();
+    let storage = FaultyStorage::new();
+    storage.arm(fault);
+    let store = SubjectKeys::open(Arc::new(storage), dir, kek, false).unwrap();
     (keys, store)
 }
 
@@ -351,7 +256,7 @@ fn two_keys_reopened_failing(
 fn an_erasure_cut_short_before_its_rename_keeps_the_key_and_the_store_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let kek = Kek::generate().unwrap();
-    let (keys, mut store) = two_keys_reopened_failing(dir.path(), &kek, "rename");
+    let (keys, mut store) = two_keys_reopened_failing(dir.path(), &kek, Fault::RenameEio);
     assert!(store.erase("usr_1", Timestamp(1), 5).is_err());
     // Nothing changed on disk, so the store goes on: the key is there, new keys are made.
     assert_eq!(store.key(keys[0].0).unwrap().bytes(), &keys[0].1);
@@ -367,7 +272,7 @@ fn an_erasure_cut_short_before_its_rename_keeps_the_key_and_the_store_goes_on() 
 fn an_erasure_cut_short_after_its_rename_is_not_acknowledged_and_the_key_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let kek = Kek::generate().unwrap();
-    let (keys, mut store) = two_keys_reopened_failing(dir.path(), &kek, "sync_dir");
+    let (keys, mut store) = two_keys_reopened_failing(dir.path(), &kek, Fault::SyncDirEio);
     assert!(store.erase("usr_1", Timestamp(1), 5).is_err());
     // The key is gone from memory as from the file system's view; the store stops, not
     // knowing what the disk holds.
