@@ -479,3 +479,64 @@ fn a_record_edited_after_the_newest_checkpoint_stops_a_writer() {
         other => panic!("a writer must refuse: {:?}", other.map(|l| l.tree_size())),
     }
 }
+
+/// Every file under `dir` and its bytes.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let bytes = std::fs::read(&path).expect("read");
+                files.insert(path.strip_prefix(dir).expect("inside").to_path_buf(), bytes);
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn an_open_that_fails_a_check_changes_no_file() {
+    // A log closed cleanly (its checkpoint covers every record), then a record of the
+    // active segment forged with a valid CRC and the level files from level 1 up lost:
+    // the open must rebuild the tree, cut nothing, remove nothing, and finds the records
+    // contradict the signed checkpoint. It refuses, and every file is as it was: the
+    // level files were not truncated or rewritten, no level was removed.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::create(dir.path(), &small_segments(64 << 10)).expect("create");
+    append_all(&log, &lines(2_000, 3), 50);
+    drop(log);
+    let active = segment_files(dir.path()).pop().expect("active segment");
+    let mut bytes = std::fs::read(&active).expect("read");
+    let header = auditlog_engine::segment::SegmentHeader::decode_from(&bytes)
+        .expect("header")
+        .encoded_len();
+    let frame = auditlog_engine::codec::split_frame(&bytes[header..]).expect("a frame");
+    let payload_at = header + auditlog_engine::codec::FRAME_HEADER_BYTES;
+    let payload_len = frame.payload.len();
+    bytes[payload_at + payload_len / 2] ^= 0x20;
+    let forged = auditlog_engine::codec::decode_frame(&bytes[header..]).is_err();
+    assert!(forged, "the flip breaks the CRC before it is mended");
+    let mut mended = Vec::new();
+    auditlog_engine::codec::encode_frame_into(
+        &bytes[payload_at..payload_at + payload_len],
+        &mut mended,
+    )
+    .expect("frame");
+    bytes[header..header + mended.len()].copy_from_slice(&mended);
+    std::fs::write(&active, &bytes).expect("write");
+    std::fs::remove_file(dir.path().join("tree/level-01.hashes")).expect("rm");
+    let before = snapshot(dir.path());
+    assert!(before.keys().any(|p| p.ends_with("level-02.hashes")));
+
+    match Log::open(dir.path()) {
+        Err(Error::Corruption(c)) => {
+            assert!(matches!(c.kind, CorruptionKind::HashMismatch(_)), "{c}")
+        }
+        other => panic!("must be refused: {:?}", other.map(|l| l.tree_size())),
+    }
+    assert_eq!(snapshot(dir.path()), before, "a refused open changed files");
+}

@@ -18,7 +18,7 @@ use crate::checkpoint::{
 };
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::heads::HeadsCommitment;
-use crate::merkle::{Hash, NodeSource, subtree_root};
+use crate::merkle::Hash;
 use crate::storage::Storage;
 
 /// The signing key (absent on read-only opens) and every checkpoint issued.
@@ -173,16 +173,9 @@ pub(crate) fn check_size(newest: Option<&Checkpoint>, tree_size: u64, dir: &Path
     }
 }
 
-/// Checks that `tree` has the newest checkpoint's root at its size.
-pub(crate) fn check_root(
-    newest: Option<&Checkpoint>,
-    tree: &dyn NodeSource,
-    dir: &Path,
-) -> Result<()> {
-    let Some(signed) = newest else {
-        return Ok(());
-    };
-    if subtree_root(tree, 0, signed.tree_size)? != signed.root {
+/// Checks that the records' tree has `signed`'s root (`root`, computed at its size).
+pub(crate) fn check_root(signed: &Checkpoint, root: &Hash, dir: &Path) -> Result<()> {
+    if *root != signed.root {
         return Err(Error::Corruption(Corruption::new(
             dir.join(crate::checkpoint::CHECKPOINTS_FILE),
             0,

@@ -1,0 +1,389 @@
+//! Opening a log: a chain of phases, each in a module of its own. Read the floors (the
+//! durable tree size, the newest signed checkpoint); [`scan`] every segment (headers,
+//! footers, the chain of bases, the active segment up to its first bad frame) and check
+//! that the records reach the floors; [`replay`] the tree past what the level files hold,
+//! checking frontiers, footer tree heads and the checkpoint's root; [`plan`] what to
+//! change, and apply it; then load the indexes and start the writer.
+//!
+//! The rules (docs/FORMAT.md, "Recovery"): only the last segment may lack a footer; a bad
+//! frame in it is a torn tail only if it lies within the reach of the unsynced writes (at
+//! most [`MAX_TORN_TAIL_BYTES`](crate::MAX_TORN_TAIL_BYTES), plus one interrupted seal,
+//! from the end) and the records before it still cover every tree size ever made
+//! durable; anything else is corruption and the log refuses to open. Nothing on disk
+//! changes until every check has passed: only [`RecoveryPlan::apply`] writes.
+
+mod plan;
+mod replay;
+mod scan;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::checkpoints::{self, Cadence, Checkpoints};
+use super::dedup::{RECENT_IDS, RecentIds};
+use super::read::TimeRange;
+use super::{Log, LogConfig, OpenOptions, Sequencer, start_writer};
+use crate::checkpoint::{Checkpoint, KEYS_DIR};
+use crate::codec::{content_of, decode_record, id_key};
+use crate::error::{CorruptionKind, Error, Result};
+use crate::event::Timestamp;
+use crate::heads::TenantHeads;
+use crate::index::{self, MemoryIndex};
+use crate::merkle::{CompactRange, HashAlg, NodeSource, subtree_root};
+use crate::privacy::{Sealer, SubjectKeys};
+use crate::segment::{
+    ActiveSegment, FORMAT_VERSION, RecoveredTail, SealedSegment, SegmentHeader, segment_path,
+};
+use crate::shared::{LogView, Metrics, Shared};
+use crate::storage::Storage;
+use crate::tree::{PendingNodes, TreeStore, read_durable_size};
+use crate::writer::Writer;
+use plan::RecoveryPlan;
+use replay::{Nodes, replay, replay_start};
+use scan::{Scanned, scan_segments};
+
+/// What recovery found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// A torn last record that was cut off (or, read-only, ignored).
+    pub torn_tail: Option<RecoveredTail>,
+    /// Leaves whose tree nodes were recomputed from records.
+    pub replayed_leaves: u64,
+    /// Whether the stored tree was unusable and rebuilt from the first leaf.
+    pub rebuilt_tree: bool,
+    /// A last segment whose creation a crash interrupted (no durable header, so no
+    /// acknowledged record), removed and created again.
+    pub discarded_segment: Option<std::path::PathBuf>,
+    /// Bytes of an interrupted append cut from the end of the checkpoint log (or,
+    /// read-only, ignored). The checkpoint was never handed out.
+    pub torn_checkpoint_bytes: Option<u64>,
+    /// Sealed segments whose index file was missing or damaged and was rebuilt.
+    pub rebuilt_indexes: u64,
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join("LOCK");
+    let file = std::os::unix::fs::OpenOptionsExt::mode(
+        File::options().create(true).truncate(false).write(true),
+        crate::storage::PRIVATE_FILE_MODE,
+    )
+    .open(&path)
+    .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    file.try_lock().map_err(|e| match e {
+        std::fs::TryLockError::WouldBlock => Error::AlreadyOpen {
+            dir: dir.to_path_buf(),
+        },
+        std::fs::TryLockError::Error(e) => Error::io(format!("locking {}", path.display()), e),
+    })?;
+    Ok(file)
+}
+
+/// The tree of every record, checked, and the store that serves its nodes.
+struct Recovered {
+    tree: TreeStore,
+    compact: CompactRange,
+}
+
+pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
+    let storage = Arc::clone(&options.storage);
+    let read_only = options.read_only;
+    let mut config = LogConfig::load(storage.as_ref(), dir)?;
+    if let Some(d) = options.durability {
+        config.durability = d;
+    }
+    let lock = if read_only {
+        None
+    } else {
+        Some(lock_dir(dir)?)
+    };
+    let alg = config.hash;
+    if config.sealing.is_some() && options.kek.is_none() && !read_only {
+        return Err(Error::InvalidArgument(format!(
+            "{} seals personal data: opening it to write needs its key-encryption key",
+            dir.display()
+        )));
+    }
+    // The tree state first: it only advances after the records it names are durable, so
+    // segments read after it hold at least that many, even with a writer running.
+    let durable = read_durable_size(storage.as_ref(), dir)?;
+    // The newest signed checkpoint is a floor too: the records must hold it before
+    // anything on disk is changed (a torn tail cut, a segment removed).
+    let newest = checkpoints::newest_checkpoint(&storage, dir, &config.origin)?;
+    let scanned = scan_segments(storage.as_ref(), dir, alg, read_only)?;
+    let tree_size = scanned.check_floors(durable, newest.as_ref(), dir)?;
+    let mut report = RecoveryReport {
+        torn_tail: scanned.torn_tail.clone(),
+        discarded_segment: scanned.discarded.clone(),
+        ..RecoveryReport::default()
+    };
+    let Recovered { tree, compact } = recover_tree(
+        &storage,
+        dir,
+        alg,
+        durable,
+        &scanned,
+        newest.as_ref(),
+        read_only,
+        &mut report,
+    )?;
+    let checked_indexes = match read_only {
+        true => HashMap::new(),
+        false => load_indexes(storage.as_ref(), &scanned.sealed, &mut report)?,
+    };
+    let mut active_index = MemoryIndex::default();
+    let active_segment = match scanned.active {
+        Some(a) => {
+            active_index = a.index;
+            Some((a.segment, a.offsets))
+        }
+        None if read_only => None,
+        None => {
+            let header = SegmentHeader {
+                version: FORMAT_VERSION,
+                alg,
+                base_seq: tree_size,
+                created_at: Timestamp::now(),
+                frontier: compact.hashes().to_vec(),
+            };
+            let segment =
+                ActiveSegment::create(storage.as_ref(), &segment_path(dir, tree_size), header)?;
+            Some((segment, Vec::new()))
+        }
+    };
+    let view = LogView {
+        sealed: scanned.sealed,
+        active: active_segment.as_ref().map(|(s, offsets)| {
+            // A read-only process maps only what was durable when it opened (see
+            // `ActiveView::map_limit`); a writer owns the file and maps all of it.
+            let map_limit = if read_only {
+                let durable_records = durable.saturating_sub(s.base_seq());
+                usize::try_from(durable_records)
+                    .ok()
+                    .and_then(|i| offsets.get(i))
+                    .map_or(s.len, |&o| u64::from(o))
+            } else {
+                u64::MAX
+            };
+            s.view(
+                storage.as_ref(),
+                offsets.clone(),
+                config.segment_bytes,
+                map_limit,
+            )
+        }),
+        active_index: Arc::new(RwLock::new(active_index)),
+        tree_size,
+        root: compact.root(),
+    };
+    // A writer was refused above without the KEK; a reader without it shows sealed
+    // fields as sealed.
+    let sealer = match (&config.sealing, &options.kek) {
+        (Some(sealing), Some(kek)) => {
+            let keys =
+                SubjectKeys::open(Arc::clone(&storage), &dir.join(KEYS_DIR), kek, read_only)?;
+            Some(Arc::new(Sealer::new(
+                keys,
+                sealing.personal_metadata.clone(),
+            )))
+        }
+        _ => None,
+    };
+    let shared = Arc::new(Shared {
+        dir: dir.to_path_buf(),
+        storage,
+        config,
+        tree,
+        view: RwLock::new(view),
+        metrics: Metrics::default(),
+        indexes: RwLock::new(checked_indexes),
+        indexing: Mutex::default(),
+        writable: !read_only,
+        sealer,
+    });
+    // Checked against the records above; now the key, and a torn append cut.
+    let checkpoints = Arc::new(Checkpoints::open(
+        &shared.storage,
+        dir,
+        &shared.config.origin,
+        read_only,
+    )?);
+    report.torn_checkpoint_bytes = checkpoints.torn_tail();
+    let (sender, writer) = match active_segment {
+        Some((segment, _)) if !read_only => {
+            let (sender, handle) = start_writer(Writer::new(
+                Arc::clone(&shared),
+                segment,
+                compact,
+                Arc::clone(&shared.view.read().active_index),
+            ))?;
+            (Some(sender), Some(handle))
+        }
+        _ => (None, None),
+    };
+    let mut log = Log {
+        shared,
+        // The writer's channel goes in once the tenant heads are known: until then
+        // nothing may be appended or signed (a failed open must not sign at close).
+        sequencer: Arc::new(Mutex::new(Sequencer {
+            sender: None,
+            next_seq: tree_size,
+            heads: TenantHeads::new(alg),
+            recent: RecentIds::new(RECENT_IDS),
+        })),
+        writer: Mutex::new(writer),
+        checkpoints,
+        cadence: Mutex::new(None),
+        report,
+        _lock: lock,
+    };
+    if let Some(sender) = sender {
+        start_appending(&mut log, sender, tree_size)?;
+    }
+    Ok(log)
+}
+
+/// Every sealed segment's index file, checked, or rebuilt when missing or damaged
+/// (derived data), by segment base: the ones checked are kept, mapped, for the first
+/// queries.
+fn load_indexes(
+    storage: &dyn Storage,
+    sealed: &[Arc<SealedSegment>],
+    report: &mut RecoveryReport,
+) -> Result<HashMap<u64, (Arc<index::SealedIndex>, index::IndexSource)>> {
+    let mut checked_indexes = HashMap::new();
+    for segment in sealed {
+        let (checked, rebuilt) = index::load_or_build(storage, segment, true)?;
+        if rebuilt {
+            // Written to its file: later queries map that rather than keep this copy.
+            report.rebuilt_indexes += 1;
+        } else {
+            let entry = (Arc::new(checked), index::IndexSource::File);
+            checked_indexes.insert(segment.base(), entry);
+        }
+    }
+    Ok(checked_indexes)
+}
+
+/// Lets `log` take appends: the tenant heads and recent event ids read from the records,
+/// the writer's channel handed to the sequencer, the checkpoint cadence started.
+fn start_appending(
+    log: &mut Log,
+    sender: crossbeam_channel::Sender<crate::writer::Request>,
+    tree_size: u64,
+) -> Result<()> {
+    let heads = read_tenant_heads(log, tree_size)?;
+    let recent = read_recent_ids(log, tree_size)?;
+    *log.sequencer.lock() = Sequencer {
+        sender: Some(sender),
+        next_seq: tree_size,
+        heads,
+        recent,
+    };
+    let every = log.shared.config.checkpoint_interval;
+    if !every.is_zero() {
+        let view = Arc::clone(&log.shared);
+        *log.cadence.get_mut() = Some(Cadence::start(
+            every,
+            Arc::clone(&log.sequencer),
+            Arc::clone(&log.checkpoints),
+            move || view.view.read().tree_size,
+        )?);
+    }
+    Ok(())
+}
+
+/// Checks the records against the stored tree and the newest checkpoint, replaying the
+/// leaves the level files lack, then (a writer) applies the plan: the store serving the
+/// tree of every record.
+#[allow(clippy::too_many_arguments)]
+fn recover_tree(
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    alg: HashAlg,
+    durable: u64,
+    scanned: &Scanned,
+    newest: Option<&Checkpoint>,
+    read_only: bool,
+    report: &mut RecoveryReport,
+) -> Result<Recovered> {
+    let stored = TreeStore::open(Arc::clone(storage), dir, alg, true)?;
+    let (start, rebuilt) = replay_start(&stored, durable)?;
+    let mut kept = PendingNodes::default();
+    let nodes = match read_only {
+        true => Nodes::Kept(&mut kept),
+        false => Nodes::Dropped,
+    };
+    let signed_size = newest.map(|c| c.tree_size);
+    let (compact, root_at) = replay(&stored, alg, start, scanned, signed_size, nodes)?;
+    report.rebuilt_tree = rebuilt;
+    report.replayed_leaves = compact.size() - start;
+    if let Some(signed) = newest {
+        let root = match root_at {
+            Some(root) => root,
+            None => subtree_root(&stored, 0, signed.tree_size)?,
+        };
+        checkpoints::check_root(signed, &root, dir)?;
+    }
+    if read_only {
+        // Nodes past the durable size may be stale on disk after a crash: serve the
+        // recomputed ones.
+        stored.set_overlay(kept);
+        return Ok(Recovered {
+            tree: stored,
+            compact,
+        });
+    }
+    drop(stored);
+    // Every check has passed: only now change what is on disk.
+    let plan = RecoveryPlan::new(scanned, start, durable);
+    let (tree, compact) = plan.apply(storage, dir, alg, scanned, &compact)?;
+    Ok(Recovered { tree, compact })
+}
+
+/// Every tenant's newest event, read from the records (what each tenant's next event
+/// links to), checked against the tenant heads of the newest checkpoint on the way. The
+/// records between that checkpoint and the replay start were hashed by nothing at this
+/// open, and the heads (so every future link and signed head) rest on them: each must
+/// give its stored leaf.
+fn read_tenant_heads(log: &Log, tree_size: u64) -> Result<TenantHeads> {
+    let newest = log.checkpoints.latest().map(|c| c.checkpoint);
+    let mut heads = log.heads_at(newest.as_ref())?;
+    let signed_size = newest.map_or(0, |c| c.tree_size);
+    let replay_start = tree_size - log.report.replayed_leaves;
+    let alg = log.alg();
+    log.follow_tenants(&mut heads, signed_size..tree_size, |seq, payload, place| {
+        if seq < replay_start && log.shared.tree.node(0, seq)? != alg.hash_leaf(payload) {
+            return Err(place.corrupt(CorruptionKind::HashMismatch(format!(
+                "record {seq} hashes differently from its stored leaf (edited after it was \
+                 written? `auditlog verify` checks every record)"
+            ))));
+        }
+        Ok(())
+    })?;
+    Ok(heads)
+}
+
+/// The client event ids of the active segment and the segment sealed before it (the
+/// newest [`RECENT_IDS`] of them), so a batch retried across a restart is recognized.
+fn read_recent_ids(log: &Log, tree_size: u64) -> Result<RecentIds> {
+    let start = log.shared.view.read().sealed.last().map_or(0, |s| s.base());
+    let mut recent = RecentIds::new(RECENT_IDS);
+    log.scan_payloads(
+        start..tree_size,
+        TimeRange::default(),
+        |seq, payload, place| {
+            let record = decode_record(payload)
+                .map_err(|e| place.corrupt(CorruptionKind::BadField(e.to_string())))?;
+            if let Some(id) = &record.event.event_id {
+                let key = id_key(&record.event.tenant_id, id);
+                recent.insert(key, seq, content_of(payload));
+            }
+            Ok(true)
+        },
+    )?;
+    Ok(recent)
+}

@@ -1,0 +1,111 @@
+//! What an open changes on disk, decided once every check has passed, and made only by
+//! [`RecoveryPlan::apply`]: nothing before it writes, so a log that fails a check is left
+//! exactly as it was found.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::replay::{Nodes, replay};
+use super::scan::Scanned;
+use crate::error::{Error, Result};
+use crate::merkle::{CompactRange, HashAlg};
+use crate::storage::{OpenMode, Storage};
+use crate::tree::TreeStore;
+
+/// Every cut, removal and rewrite an open makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct RecoveryPlan {
+    /// The active segment's torn tail is cut.
+    cut_torn_tail: bool,
+    /// A last segment whose creation a crash interrupted is removed.
+    discard: Option<PathBuf>,
+    /// The level files are cut back to the tree of this many leaves (repaired first, if
+    /// their headers are bad) and the tree is rebuilt from there over the records.
+    tree_from: u64,
+    /// Sealed segments made durable before the tree state says so: those past the
+    /// durable size, and the newest (a crash may have left a seal in the page cache only).
+    sync_sealed: Vec<PathBuf>,
+    /// The tree state is made durable at this size (leaves were replayed).
+    sync_tree: Option<u64>,
+}
+
+impl RecoveryPlan {
+    /// The plan for the log `scanned` holds, whose stored tree holds `tree_from` leaves
+    /// that need no replay, and whose tree state said `durable`.
+    pub(super) fn new(scanned: &Scanned, tree_from: u64, durable: u64) -> RecoveryPlan {
+        let tree_size = scanned.tree_size();
+        let last_end = scanned.sealed.last().map_or(0, |s| s.end());
+        RecoveryPlan {
+            cut_torn_tail: scanned.torn_tail.is_some() && scanned.active.is_some(),
+            discard: scanned.discarded.clone(),
+            tree_from,
+            sync_sealed: scanned
+                .sealed
+                .iter()
+                .filter(|s| s.end() > durable || s.end() == last_end)
+                .map(|s| s.path.clone())
+                .collect(),
+            sync_tree: (tree_size > tree_from).then_some(tree_size),
+        }
+    }
+
+    /// Makes the changes, in an order a crash at any point leaves recoverable: the torn
+    /// tail cut and an interrupted creation removed, the level files rebuilt from
+    /// `tree_from` over the records, every segment the tree state will cover synced, then
+    /// the tree state. The tree store, and the tree of every record, which must be the
+    /// one the checks computed (`checked`).
+    pub(super) fn apply(
+        self,
+        storage: &Arc<dyn Storage>,
+        dir: &Path,
+        alg: HashAlg,
+        scanned: &Scanned,
+        checked: &CompactRange,
+    ) -> Result<(TreeStore, CompactRange)> {
+        if self.cut_torn_tail
+            && let Some(a) = &scanned.active
+        {
+            a.segment.cut_torn_tail()?;
+        }
+        if let Some(path) = &self.discard {
+            let io = |e| Error::io(format!("removing {}", path.display()), e);
+            storage.remove(path).map_err(io)?;
+        }
+        let tree = TreeStore::open(Arc::clone(storage), dir, alg, false)?;
+        tree.truncate_to(self.tree_from)?;
+        let (compact, _) = replay(
+            &tree,
+            alg,
+            self.tree_from,
+            scanned,
+            None,
+            Nodes::Written(&tree),
+        )?;
+        if compact.size() != checked.size() || compact.root() != checked.root() {
+            return Err(Error::WriterFailed(
+                "the records read twice while opening gave two trees: is another process \
+                 writing the log?"
+                    .into(),
+            ));
+        }
+        for path in &self.sync_sealed {
+            let io = |e| Error::io(format!("syncing {}", path.display()), e);
+            storage
+                .open(path, OpenMode::Read)
+                .and_then(|f| f.sync_data())
+                .map_err(io)?;
+        }
+        if let Some(a) = &scanned.active {
+            let path = a.segment.path.display();
+            a.segment
+                .file
+                .sync_data()
+                .map_err(|e| Error::io(format!("syncing {path}"), e))?;
+        }
+        if let Some(size) = self.sync_tree {
+            tree.sync(size)
+                .map_err(|e| Error::io("syncing the tree", e))?;
+        }
+        Ok((tree, compact))
+    }
+}
