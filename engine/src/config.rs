@@ -190,7 +190,7 @@ impl LogConfig {
         let file: ConfigFile = serde_json::from_slice(&bytes)
             .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
         let supported =
-            crate::segment::OLDEST_SUPPORTED_FORMAT_VERSION..=crate::segment::FORMAT_VERSION;
+            crate::envelope::OLDEST_SUPPORTED_FORMAT_VERSION..=crate::envelope::FORMAT_VERSION;
         if !supported.contains(&file.format_version) {
             return Err(Error::InvalidArgument(format!(
                 "{}: format version {} is not supported (this build reads {}..={})",
@@ -214,7 +214,7 @@ impl LogConfig {
 
     pub(crate) fn store(&self, storage: &dyn Storage, dir: &Path) -> Result<()> {
         let file = ConfigFile {
-            format_version: crate::segment::FORMAT_VERSION,
+            format_version: crate::envelope::FORMAT_VERSION,
             hash: self.hash,
             origin: self.origin.clone(),
             segment_bytes: self.segment_bytes,

@@ -19,6 +19,7 @@ pub mod bundle;
 pub mod checkpoint;
 pub mod codec;
 mod config;
+mod envelope;
 mod error;
 pub mod event;
 pub mod export;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::{MAX_NOTE_BYTES, SignedCheckpoint};
 use crate::codec::{FrameError, begin_frame, finish_frame, split_frame};
+use crate::envelope::{Envelope, FORMAT_VERSION};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
-use crate::segment::{FORMAT_VERSION, unsupported_version};
 use crate::storage::{OpenMode, Storage, StorageFile, read_all};
 
 /// The checkpoint log's file name in the data directory.
@@ -19,10 +19,13 @@ pub const CHECKPOINTS_FILE: &str = "checkpoints";
 const MAGIC: [u8; 8] = [0x89, b'A', b'L', b'C', b'\r', b'\n', 0x1a, b'\n'];
 const HEADER_BYTES: usize = 16;
 
-fn header() -> [u8; HEADER_BYTES] {
-    let mut h = [0u8; HEADER_BYTES];
-    h[..8].copy_from_slice(&MAGIC);
-    h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+/// Magic, version, reserved bytes; no CRC (each entry has its own).
+const ENVELOPE: Envelope = Envelope::of_format("checkpoint log", MAGIC, 10..HEADER_BYTES);
+
+fn header() -> Vec<u8> {
+    let mut h = Vec::with_capacity(HEADER_BYTES);
+    ENVELOPE.begin(&mut h, FORMAT_VERSION);
+    h.resize(HEADER_BYTES, 0);
     h
 }
 
@@ -79,20 +82,9 @@ impl CheckpointLog {
         let corrupt = |offset: usize, kind| {
             Error::Corruption(Corruption::new(&log.path, offset as u64, kind))
         };
-        let head = bytes.get(..HEADER_BYTES);
-        if head.and_then(|h| h.get(..8)) != Some(&MAGIC[..]) {
-            return Err(corrupt(0, CorruptionKind::BadMagic));
-        }
-        let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if let Some(kind) = unsupported_version(version) {
-            return Err(corrupt(8, kind));
-        }
-        if bytes[10..HEADER_BYTES].iter().any(|&b| b != 0) {
-            return Err(corrupt(
-                10,
-                CorruptionKind::BadField("reserved bytes are not zero".into()),
-            ));
-        }
+        ENVELOPE
+            .check(&bytes, None)
+            .map_err(|(offset, kind)| corrupt(offset as usize, kind))?;
         let mut at = HEADER_BYTES;
         while at < bytes.len() {
             let rest = &bytes[at..];

@@ -6,6 +6,7 @@
 
 use super::memory::{KeyColumn, MemoryIndex};
 use super::{Field, varint};
+use crate::envelope::{Envelope, seal_crc};
 use crate::merkle::Hash;
 
 /// First bytes of every index file (PNG-style: a high byte, then CR LF, ^Z, LF).
@@ -14,7 +15,13 @@ pub const INDEX_MAGIC: [u8; 8] = [0x89, b'A', b'L', b'X', b'\r', b'\n', 0x1a, b'
 /// another version is rebuilt, being derived data).
 pub const INDEX_FORMAT_VERSION: u16 = 1;
 
-pub(crate) const VERSION_AT: usize = 8;
+/// Magic, the index's own version, reserved bytes; the CRC at the end of the file.
+pub(crate) const ENVELOPE: Envelope = Envelope {
+    what: "index file",
+    magic: INDEX_MAGIC,
+    versions: INDEX_FORMAT_VERSION..=INDEX_FORMAT_VERSION,
+    reserved: 10..12,
+};
 pub(crate) const RECORDS_AT: usize = 12;
 pub(crate) const BASE_SEQ_AT: usize = 16;
 pub(crate) const ROOT_AT: usize = 24;
@@ -47,8 +54,7 @@ pub(crate) fn ordinal_width(keys: u32) -> usize {
 pub(crate) fn encode(index: &MemoryIndex, identity: Identity) -> Vec<u8> {
     let n = index.len() as usize;
     let mut out = Vec::with_capacity(HEADER_BYTES + n * 16);
-    out.extend_from_slice(&INDEX_MAGIC);
-    out.extend_from_slice(&INDEX_FORMAT_VERSION.to_le_bytes());
+    ENVELOPE.begin(&mut out, INDEX_FORMAT_VERSION);
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(&identity.records.to_le_bytes());
     out.extend_from_slice(&identity.base_seq.to_le_bytes());
@@ -63,8 +69,7 @@ pub(crate) fn encode(index: &MemoryIndex, identity: Identity) -> Vec<u8> {
             encode_section(column, &mut out);
         }
     }
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
+    seal_crc(&mut out, 0);
     out
 }
 

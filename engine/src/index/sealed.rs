@@ -4,15 +4,15 @@
 //! and postings are checked as they are decoded, so no bytes can make it panic.
 
 use super::encode::{
-    BASE_SEQ_AT, CRC_BYTES, ENTRY_BYTES, HEADER_BYTES, INDEX_FORMAT_VERSION, INDEX_MAGIC, Identity,
-    RECORDS_AT, ROOT_AT, SECTION_HEADER_BYTES, VERSION_AT, ordinal_width,
+    BASE_SEQ_AT, CRC_BYTES, ENTRY_BYTES, ENVELOPE, HEADER_BYTES, Identity, RECORDS_AT, ROOT_AT,
+    SECTION_HEADER_BYTES, ordinal_width,
 };
 use std::path::{Path, PathBuf};
 
 use super::{Field, IndexRead, varint};
 use crate::codec::IndexFields;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
-use crate::le::{hash_at, i64_at, u16_at, u32_at, u64_at};
+use crate::le::{hash_at, i64_at, u32_at, u64_at};
 use crate::storage::MappedBytes;
 
 /// Where one field's parts lie in the file.
@@ -53,32 +53,8 @@ impl SealedIndex {
         let data = bytes.as_slice();
         let short = |at: usize| (at as u64, CorruptionKind::Truncated("index file"));
         let bad = |at: usize, why: String| (at as u64, CorruptionKind::BadField(why));
-        if data.get(..INDEX_MAGIC.len()) != Some(&INDEX_MAGIC[..]) {
-            return Err((0, CorruptionKind::BadMagic));
-        }
-        let version = u16_at(data, VERSION_AT).ok_or(short(VERSION_AT))?;
-        if version != INDEX_FORMAT_VERSION {
-            return Err((
-                VERSION_AT as u64,
-                CorruptionKind::UnsupportedVersion {
-                    found: version,
-                    oldest: INDEX_FORMAT_VERSION,
-                    newest: INDEX_FORMAT_VERSION,
-                },
-            ));
-        }
         let crc_at = data.len().checked_sub(CRC_BYTES).ok_or(short(0))?;
-        let stored = u32_at(data, crc_at).ok_or(short(crc_at))?;
-        let computed = crc32fast::hash(data.get(..crc_at).unwrap_or_default());
-        if stored != computed {
-            return Err((
-                crc_at as u64,
-                CorruptionKind::ChecksumMismatch {
-                    expected: stored,
-                    found: computed,
-                },
-            ));
-        }
+        ENVELOPE.check(data, Some(crc_at))?;
         let found = Identity {
             records: u32_at(data, RECORDS_AT).ok_or(short(RECORDS_AT))?,
             base_seq: u64_at(data, BASE_SEQ_AT).ok_or(short(BASE_SEQ_AT))?,

@@ -291,7 +291,7 @@ impl ActiveSegment {
             table.extend_from_slice(&offset.to_le_bytes());
         }
         let footer = SegmentFooter {
-            version: super::header::FORMAT_VERSION,
+            version: crate::envelope::FORMAT_VERSION,
             record_count: self.record_count,
             tree_size: self.header.base_seq + self.record_count,
             root,

@@ -2,11 +2,10 @@
 //! count, the tree head after the last leaf, time bounds, where the record offset table
 //! starts and its CRC, closed by the footer's own CRC. Fixed size, at the end of the file.
 
+use crate::envelope::{Envelope, seal_crc};
 use crate::error::CorruptionKind;
 use crate::event::Timestamp;
-use crate::le::{
-    hash_at as read_hash, i64_at, u16_at as read_u16, u32_at as read_u32, u64_at as read_u64,
-};
+use crate::le::{hash_at as read_hash, i64_at, u32_at as read_u32, u64_at as read_u64};
 use crate::merkle::Hash;
 
 /// The footer's magic number.
@@ -14,7 +13,10 @@ pub const FOOTER_MAGIC: [u8; 8] = [0x89, b'A', b'L', b'F', b'\r', b'\n', 0x1a, b
 /// The footer's length.
 pub const FOOTER_BYTES: usize = 96;
 
-const VERSION_AT: usize = 8;
+/// Magic, version, the reserved bytes, the CRC at the end.
+const ENVELOPE: Envelope =
+    Envelope::of_format("segment footer", FOOTER_MAGIC, RESERVED_AT..RECORD_COUNT_AT);
+
 const RESERVED_AT: usize = 10;
 const RECORD_COUNT_AT: usize = 16;
 const TREE_SIZE_AT: usize = 24;
@@ -50,8 +52,7 @@ impl SegmentFooter {
     /// Appends the footer's bytes.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         let start = out.len();
-        out.extend_from_slice(&FOOTER_MAGIC);
-        out.extend_from_slice(&self.version.to_le_bytes());
+        ENVELOPE.begin(out, self.version);
         out.extend_from_slice(&[0; 6]);
         out.extend_from_slice(&self.record_count.to_le_bytes());
         out.extend_from_slice(&self.tree_size.to_le_bytes());
@@ -60,8 +61,7 @@ impl SegmentFooter {
         out.extend_from_slice(&self.max_timestamp.0.to_le_bytes());
         out.extend_from_slice(&self.records_end.to_le_bytes());
         out.extend_from_slice(&self.offsets_crc.to_le_bytes());
-        let crc = crc32fast::hash(out.get(start..).unwrap_or_default());
-        out.extend_from_slice(&crc.to_le_bytes());
+        seal_crc(out, start);
     }
 
     /// Decodes the footer from exactly its [`FOOTER_BYTES`]; the error carries the offset
@@ -71,28 +71,7 @@ impl SegmentFooter {
         if bytes.len() != FOOTER_BYTES {
             return Err(truncated);
         }
-        if bytes.get(..8) != Some(&FOOTER_MAGIC[..]) {
-            return Err((0, CorruptionKind::BadMagic));
-        }
-        let stored = read_u32(bytes, CRC_AT).ok_or(truncated.clone())?;
-        let computed = crc32fast::hash(bytes.get(..CRC_AT).unwrap_or_default());
-        if stored != computed {
-            return Err((
-                CRC_AT as u64,
-                CorruptionKind::ChecksumMismatch {
-                    expected: stored,
-                    found: computed,
-                },
-            ));
-        }
-        if bytes.get(RESERVED_AT..RECORD_COUNT_AT) != Some(&[0u8; 6][..]) {
-            let why = "reserved footer bytes are not zero".to_owned();
-            return Err((RESERVED_AT as u64, CorruptionKind::BadField(why)));
-        }
-        let version = read_u16(bytes, VERSION_AT).ok_or(truncated.clone())?;
-        if let Some(kind) = super::header::unsupported_version(version) {
-            return Err((VERSION_AT as u64, kind));
-        }
+        let version = ENVELOPE.check(bytes, Some(CRC_AT))?;
         let get = |at| read_u64(bytes, at).ok_or(truncated.clone());
         Ok(SegmentFooter {
             version,
@@ -158,7 +137,7 @@ mod tests {
     #[test]
     fn round_trip_and_damage() {
         let footer = SegmentFooter {
-            version: crate::segment::FORMAT_VERSION,
+            version: crate::envelope::FORMAT_VERSION,
             record_count: 3,
             tree_size: 10,
             root: [7; 32],

@@ -2,36 +2,14 @@
 //! algorithm, base sequence number, creation time, and the compact range of the tree just
 //! before the segment's first leaf, closed by a CRC32.
 
+use crate::envelope::{Envelope, VERSION_AT, seal_crc};
 use crate::error::CorruptionKind;
 use crate::event::Timestamp;
-use crate::le::{
-    hash_at as read_hash, i64_at, u16_at as read_u16, u32_at as read_u32, u64_at as read_u64,
-};
+use crate::le::{hash_at as read_hash, i64_at, u64_at as read_u64};
 use crate::merkle::{CompactRange, Hash, HashAlg};
 
 /// PNG-style magic: a non-ASCII byte, a name, then CR LF, SUB, LF to expose text-mode damage.
 pub const SEGMENT_MAGIC: [u8; 8] = [0x89, b'A', b'L', b'S', b'\r', b'\n', 0x1a, b'\n'];
-/// The format this build writes (docs/FORMAT.md, "Version history"): 2 added the
-/// checkpoint keys and the checkpoint log, and `checkpoint_interval_ms` in `config.json`;
-/// 3, event records that end in their tenant link (record kind 2).
-pub const FORMAT_VERSION: u16 = 4;
-/// The oldest segment format this build reads.
-pub const OLDEST_SUPPORTED_FORMAT_VERSION: u16 = 1;
-
-/// `UnsupportedVersion` for a file's `version` this build does not read; every file kind
-/// carries the same version number (docs/FORMAT.md, "Compatibility").
-pub(crate) fn unsupported_version(version: u16) -> Option<CorruptionKind> {
-    (!(OLDEST_SUPPORTED_FORMAT_VERSION..=FORMAT_VERSION).contains(&version)).then_some(
-        CorruptionKind::UnsupportedVersion {
-            found: version,
-            oldest: OLDEST_SUPPORTED_FORMAT_VERSION,
-            newest: FORMAT_VERSION,
-        },
-    )
-}
-
-const MAGIC_BYTES: usize = 8;
-const VERSION_AT: usize = MAGIC_BYTES;
 const HASH_ALG_AT: usize = VERSION_AT + 2;
 const FRONTIER_LEN_AT: usize = HASH_ALG_AT + 1;
 const RESERVED_AT: usize = FRONTIER_LEN_AT + 1;
@@ -40,6 +18,10 @@ const CREATED_AT_AT: usize = BASE_SEQ_AT + 8;
 const FRONTIER_AT: usize = CREATED_AT_AT + 8;
 const HASH_BYTES: usize = 32;
 const CRC_BYTES: usize = 4;
+
+/// Magic, version, the reserved bytes; the CRC follows the frontier.
+const ENVELOPE: Envelope =
+    Envelope::of_format("segment header", SEGMENT_MAGIC, RESERVED_AT..BASE_SEQ_AT);
 
 /// The decoded header of a segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,8 +53,7 @@ impl SegmentHeader {
     /// Appends the header bytes.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         let start = out.len();
-        out.extend_from_slice(&SEGMENT_MAGIC);
-        out.extend_from_slice(&self.version.to_le_bytes());
+        ENVELOPE.begin(out, self.version);
         out.push(self.alg.code());
         // At most 64 hashes: one per bit of a u64 size.
         out.push(u8::try_from(self.frontier.len()).unwrap_or(u8::MAX));
@@ -82,42 +63,16 @@ impl SegmentHeader {
         for hash in &self.frontier {
             out.extend_from_slice(hash);
         }
-        let crc = crc32fast::hash(out.get(start..).unwrap_or_default());
-        out.extend_from_slice(&crc.to_le_bytes());
+        seal_crc(out, start);
     }
 
     /// Decodes a header from the start of `bytes`; the error carries the byte offset.
     pub fn decode_from(bytes: &[u8]) -> Result<SegmentHeader, (u64, CorruptionKind)> {
         let truncated = |at: usize| (at as u64, CorruptionKind::Truncated("segment header"));
-        if bytes.get(..MAGIC_BYTES).ok_or(truncated(0))? != SEGMENT_MAGIC {
-            return Err((0, CorruptionKind::BadMagic));
-        }
-        let frontier_len = usize::from(
-            *bytes
-                .get(FRONTIER_LEN_AT)
-                .ok_or(truncated(FRONTIER_LEN_AT))?,
-        );
+        // The CRC follows the frontier, whose length byte the CRC covers.
+        let frontier_len = usize::from(bytes.get(FRONTIER_LEN_AT).copied().unwrap_or(0));
         let crc_at = FRONTIER_AT + frontier_len * HASH_BYTES;
-        let covered = bytes.get(..crc_at).ok_or(truncated(crc_at))?;
-        let stored = read_u32(bytes, crc_at).ok_or(truncated(crc_at))?;
-        let computed = crc32fast::hash(covered);
-        if stored != computed {
-            return Err((
-                crc_at as u64,
-                CorruptionKind::ChecksumMismatch {
-                    expected: stored,
-                    found: computed,
-                },
-            ));
-        }
-        if bytes.get(RESERVED_AT..BASE_SEQ_AT) != Some(&[0u8; 4][..]) {
-            let why = "reserved header bytes are not zero".to_owned();
-            return Err((RESERVED_AT as u64, CorruptionKind::BadField(why)));
-        }
-        let version = read_u16(bytes, VERSION_AT).ok_or(truncated(VERSION_AT))?;
-        if let Some(kind) = unsupported_version(version) {
-            return Err((VERSION_AT as u64, kind));
-        }
+        let version = ENVELOPE.check(bytes, Some(crc_at))?;
         let code = *bytes.get(HASH_ALG_AT).ok_or(truncated(HASH_ALG_AT))?;
         let alg = HashAlg::from_code(code).ok_or((
             HASH_ALG_AT as u64,
@@ -157,7 +112,7 @@ mod tests {
 
     fn sample() -> SegmentHeader {
         SegmentHeader {
-            version: FORMAT_VERSION,
+            version: crate::envelope::FORMAT_VERSION,
             alg: HashAlg::Sha256,
             base_seq: 5,
             created_at: Timestamp(1_700_000_000_000_000),

@@ -7,11 +7,11 @@ mod footer;
 mod header;
 mod sealed;
 
+pub use crate::envelope::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 pub use active::RecoveredTail;
 pub(crate) use active::{ActiveSegment, ActiveView, ReadableMap};
 pub use footer::{FOOTER_BYTES, FOOTER_MAGIC, SegmentFooter};
-pub(crate) use header::unsupported_version;
-pub use header::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION, SEGMENT_MAGIC, SegmentHeader};
+pub use header::{SEGMENT_MAGIC, SegmentHeader};
 pub(crate) use sealed::SealedSegment;
 
 use std::path::{Path, PathBuf};

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
+use crate::envelope::{Envelope, FORMAT_VERSION, seal_crc};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::merkle::{CompactRange, Hash, HashAlg, NodeSource};
-use crate::segment::{FORMAT_VERSION, unsupported_version};
 use crate::storage::{OpenMode, Storage, StorageFile, read_all, write_atomically};
 
 /// The folder of tree files inside a data directory.
@@ -42,12 +42,15 @@ pub(crate) fn level_path(dir: &Path, level: u32) -> PathBuf {
     dir.join(format!("level-{level:02}.hashes"))
 }
 
-fn level_header(alg: HashAlg, level: u32) -> [u8; LEVEL_HEADER_BYTES as usize] {
-    let mut h = [0u8; LEVEL_HEADER_BYTES as usize];
-    h[..8].copy_from_slice(&LEVEL_MAGIC);
-    h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    h[10] = alg.code();
-    h[11] = level as u8;
+/// A level file's header: magic, version, hash code, level, reserved bytes; no CRC.
+const LEVEL_ENVELOPE: Envelope = Envelope::of_format("level file header", LEVEL_MAGIC, 12..16);
+/// The state file: magic, version, reserved bytes, the size, the CRC.
+const STATE_ENVELOPE: Envelope = Envelope::of_format("tree state", STATE_MAGIC, 10..16);
+
+fn level_header(alg: HashAlg, level: u32) -> Vec<u8> {
+    let mut h = Vec::with_capacity(LEVEL_HEADER_BYTES as usize);
+    LEVEL_ENVELOPE.begin(&mut h, FORMAT_VERSION);
+    h.extend_from_slice(&[alg.code(), level as u8, 0, 0, 0, 0]);
     h
 }
 
@@ -59,21 +62,8 @@ pub(crate) fn check_level_header(
     level: u32,
 ) -> Result<()> {
     let corrupt = |offset, kind| Err(Error::Corruption(Corruption::new(path, offset, kind)));
-    if header.get(..8) != Some(&LEVEL_MAGIC[..]) {
-        return corrupt(0, CorruptionKind::BadMagic);
-    }
-    let version = u16::from_le_bytes([
-        header.get(8).copied().unwrap_or(0),
-        header.get(9).copied().unwrap_or(0),
-    ]);
-    if let Some(kind) = unsupported_version(version) {
-        return corrupt(8, kind);
-    }
-    if header.get(12..16) != Some(&[0u8; 4][..]) {
-        return corrupt(
-            12,
-            CorruptionKind::BadField("reserved bytes are not zero".into()),
-        );
+    if let Err((offset, kind)) = LEVEL_ENVELOPE.check(header, None) {
+        return corrupt(offset, kind);
     }
     if header.get(10) != Some(&alg.code()) || header.get(11) != Some(&(level as u8)) {
         return corrupt(
@@ -98,25 +88,9 @@ pub(crate) fn read_durable_size(storage: &dyn Storage, data_dir: &Path) -> Resul
     if bytes.len() != STATE_BYTES || bytes.get(..8) != Some(&STATE_MAGIC[..]) {
         return Err(corrupt(0, CorruptionKind::BadMagic));
     }
-    let stored = crate::le::u32_at(&bytes, 24).unwrap_or(0);
-    let found = crc32fast::hash(bytes.get(..24).unwrap_or_default());
-    if stored != found {
-        return Err(corrupt(
-            24,
-            CorruptionKind::ChecksumMismatch {
-                expected: stored,
-                found,
-            },
-        ));
-    }
-    if bytes.get(10..16) != Some(&[0u8; 6][..]) {
-        let why = "reserved bytes are not zero".to_owned();
-        return Err(corrupt(10, CorruptionKind::BadField(why)));
-    }
-    let version = crate::le::u16_at(&bytes, 8).unwrap_or(0);
-    if let Some(kind) = unsupported_version(version) {
-        return Err(corrupt(8, kind));
-    }
+    STATE_ENVELOPE
+        .check(&bytes, Some(24))
+        .map_err(|(offset, kind)| corrupt(offset, kind))?;
     Ok(crate::le::u64_at(&bytes, 16).unwrap_or(0))
 }
 
@@ -234,12 +208,10 @@ impl TreeStore {
             file.sync_data()?;
         }
         let mut state = Vec::with_capacity(STATE_BYTES);
-        state.extend_from_slice(&STATE_MAGIC);
-        state.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        STATE_ENVELOPE.begin(&mut state, FORMAT_VERSION);
         state.extend_from_slice(&[0; 6]);
         state.extend_from_slice(&size.to_le_bytes());
-        let crc = crc32fast::hash(&state);
-        state.extend_from_slice(&crc.to_le_bytes());
+        seal_crc(&mut state, 0);
         write_atomically(self.storage.as_ref(), &self.dir.join("state"), &state)
     }
 

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::codec::split_frame;
+use crate::envelope::{Envelope, FORMAT_VERSION};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
-use crate::segment::{FORMAT_VERSION, unsupported_version};
 use crate::storage::{
     OpenMode, ReplaceError, Storage, StorageFile, read_all, replace_atomically, write_atomically,
 };
@@ -18,15 +18,21 @@ const MAGIC: [u8; 8] = [0x89, b'A', b'L', b'K', b'\r', b'\n', 0x1a, b'\n'];
 pub(super) const HEADER_BYTES: usize = 32;
 /// The most bytes one flush writes before it syncs them: how long a torn tail can be.
 const MAX_UNSYNCED_BYTES: usize = 64 << 10;
-/// The format version that introduced the key store.
-const FIRST_VERSION: u16 = 4;
+/// Magic, version (from 4, the version that introduced the key store), reserved bytes,
+/// then the KEK's check value; no CRC (each entry has its own, and a MAC).
+const ENVELOPE: Envelope = Envelope {
+    what: "key store",
+    magic: MAGIC,
+    versions: 4..=FORMAT_VERSION,
+    reserved: 10..16,
+};
 
 /// The header of a store written under the KEK whose check value is `check`.
-pub(super) fn header(check: &[u8; 16]) -> [u8; HEADER_BYTES] {
-    let mut h = [0u8; HEADER_BYTES];
-    h[..8].copy_from_slice(&MAGIC);
-    h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    h[16..32].copy_from_slice(check);
+pub(super) fn header(check: &[u8; 16]) -> Vec<u8> {
+    let mut h = Vec::with_capacity(HEADER_BYTES);
+    ENVELOPE.begin(&mut h, FORMAT_VERSION);
+    h.extend_from_slice(&[0; 6]);
+    h.extend_from_slice(check);
     h
 }
 
@@ -120,28 +126,12 @@ impl KeyFile {
     /// under the KEK whose check value is `check`). Read them all, then hand them back to
     /// [`read_through`](Self::read_through).
     pub(super) fn frames<'b>(&self, bytes: &'b [u8], check: &[u8; 16]) -> Result<Frames<'b>> {
-        let bad = |offset: usize, what: &str| {
-            self.corrupt(offset, CorruptionKind::BadField(what.to_owned()))
-        };
+        ENVELOPE
+            .check(bytes, None)
+            .map_err(|(offset, kind)| self.corrupt(offset as usize, kind))?;
         let Some(head) = bytes.get(..HEADER_BYTES) else {
-            return Err(bad(0, "shorter than its header"));
+            return Err(self.corrupt(0, CorruptionKind::Truncated("key store")));
         };
-        if head[..8] != MAGIC {
-            return Err(self.corrupt(0, CorruptionKind::BadMagic));
-        }
-        let version = u16::from_le_bytes([head[8], head[9]]);
-        if version < FIRST_VERSION {
-            return Err(bad(
-                8,
-                &format!("format version {version} had no key store"),
-            ));
-        }
-        if let Some(kind) = unsupported_version(version) {
-            return Err(self.corrupt(8, kind));
-        }
-        if head[10..16].iter().any(|&b| b != 0) {
-            return Err(bad(10, "reserved bytes are not zero"));
-        }
         if head[16..32] != check[..] {
             return Err(Error::InvalidArgument(format!(
                 "{}: the key-encryption key given is not the one this key store was written with",
