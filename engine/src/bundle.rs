@@ -349,10 +349,7 @@ fn write_event_line(
 /// if there is one (its tenant heads then close the range), else the newest.
 fn pick_checkpoint(log: &Log, selection: &Selection) -> Result<SignedCheckpoint> {
     if let Some(to) = selection.to_seq
-        && let Some(exact) = log
-            .checkpoints()?
-            .into_iter()
-            .find(|c| c.checkpoint.tree_size == to)
+        && let Some(exact) = log.checkpoint_at(to)?
     {
         return Ok(exact);
     }

@@ -268,3 +268,55 @@ fn a_lost_private_key_is_not_quietly_replaced() {
     assert_eq!(log.tree_size(), 10);
     assert!(log.checkpoint().is_err(), "a read-only open does not sign");
 }
+
+#[test]
+fn a_checkpoint_is_found_by_its_size_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::create(dir.path(), &config(Duration::ZERO)).expect("create");
+    let mut issued = Vec::new();
+    for seed in 0..5 {
+        append_all(&log, &lines(10, seed), 10);
+        issued.push(log.checkpoint().expect("checkpoint"));
+    }
+    for signed in &issued {
+        let size = signed.checkpoint.tree_size;
+        assert_eq!(
+            log.checkpoint_at(size).expect("read").as_ref(),
+            Some(signed)
+        );
+    }
+    assert_eq!(
+        log.checkpoint_at(15).expect("read"),
+        None,
+        "between two sizes"
+    );
+    assert_eq!(
+        log.checkpoint_at(60).expect("read"),
+        None,
+        "past the newest"
+    );
+    drop(log);
+    // Found by the sizes read at open: damage to another checkpoint's note does not
+    // stand in the way, damage to its own is named.
+    let path = dir.path().join("checkpoints");
+    let mut bytes = std::fs::read(&path).expect("read");
+    let log = OpenOptions::new()
+        .read_only(true)
+        .open(dir.path())
+        .expect("open");
+    assert_eq!(
+        log.checkpoint_at(30).expect("read").as_ref(),
+        Some(&issued[2])
+    );
+    let first_note = 16 + 8 + 10; // header, frame header, a few bytes into the note
+    bytes[first_note] ^= 0x01;
+    std::fs::write(&path, &bytes).expect("write");
+    assert_eq!(
+        log.checkpoint_at(30).expect("read").as_ref(),
+        Some(&issued[2])
+    );
+    match log.checkpoint_at(10) {
+        Err(Error::Corruption(c)) => assert_eq!((c.file, c.offset), (path, 16)),
+        other => panic!("the damaged one is named: {other:?}"),
+    }
+}

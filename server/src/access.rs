@@ -84,8 +84,9 @@ pub(crate) fn checkpoint_at(
     tree_size: u64,
 ) -> Result<SignedCheckpoint, Status> {
     caller.require_any_read()?;
-    let all = state.log.checkpoints().map_err(from_engine)?;
-    all.into_iter()
-        .find(|c| c.checkpoint.tree_size == tree_size)
+    state
+        .log
+        .checkpoint_at(tree_size)
+        .map_err(from_engine)?
         .ok_or_else(|| Status::not_found(format!("no checkpoint was issued at size {tree_size}")))
 }

@@ -59,11 +59,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => {
             let note = match (args.source.open()?, args.tree_size) {
                 (Reader::Local(log), None) => log.latest_checkpoint().map(|c| c.to_text()),
-                (Reader::Local(log), Some(size)) => log
-                    .checkpoints()?
-                    .into_iter()
-                    .find(|c| c.checkpoint.tree_size == size)
-                    .map(|c| c.to_text()),
+                (Reader::Local(log), Some(size)) => log.checkpoint_at(size)?.map(|c| c.to_text()),
                 (Reader::Remote(remote), size) => remote.checkpoint(size)?,
             };
             let Some(note) = note else {

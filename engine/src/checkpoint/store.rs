@@ -39,6 +39,9 @@ pub struct CheckpointLog {
     len: u64,
     /// The offset of each checkpoint's frame, oldest first.
     offsets: Vec<u64>,
+    /// The tree size of each checkpoint, in the same order (never falling): the index by
+    /// which one is found without reading the others.
+    sizes: Vec<u64>,
     latest: Option<SignedCheckpoint>,
     /// Bytes of a torn last frame found at open (cut unless read-only).
     torn_tail: Option<u64>,
@@ -62,6 +65,7 @@ impl CheckpointLog {
             file: None,
             len: 0,
             offsets: Vec::new(),
+            sizes: Vec::new(),
             latest: None,
             torn_tail: None,
             read_only,
@@ -132,6 +136,7 @@ impl CheckpointLog {
                 ));
             }
             log.offsets.push(at as u64);
+            log.sizes.push(checkpoint.tree_size);
             log.latest = Some(signed);
             at += frame.total;
         }
@@ -171,6 +176,28 @@ impl CheckpointLog {
         self.latest.as_ref()
     }
 
+    /// The first checkpoint issued at `tree_size`, if any, read alone from the file: found
+    /// through the index of sizes kept since open, not by reading every checkpoint.
+    pub fn at_size(&self, tree_size: u64) -> Result<Option<SignedCheckpoint>> {
+        let i = self.sizes.partition_point(|&s| s < tree_size);
+        if self.sizes.get(i) != Some(&tree_size) {
+            return Ok(None);
+        }
+        let (Some(&start), end) = (self.offsets.get(i), self.offsets.get(i + 1)) else {
+            return Ok(None);
+        };
+        let end = end.copied().unwrap_or(self.len);
+        let io = |e| Error::io(format!("reading {}", self.path.display()), e);
+        let len = usize::try_from(end.saturating_sub(start))
+            .map_err(|_| io(std::io::Error::other("a checkpoint frame too long")))?;
+        let mut bytes = vec![0; len];
+        self.storage
+            .open(&self.path, OpenMode::Read)
+            .and_then(|file| file.read_exact_at(&mut bytes, start))
+            .map_err(io)?;
+        parse_entry(&self.path, start, &bytes).map(Some)
+    }
+
     /// Every checkpoint, oldest first, read back from the file.
     pub fn read_all(&self) -> Result<Vec<SignedCheckpoint>> {
         Ok(self.read_entries()?.into_iter().map(|(_, c)| c).collect())
@@ -186,20 +213,8 @@ impl CheckpointLog {
         self.offsets
             .iter()
             .map(|&offset| {
-                let at = offset as usize;
-                let corrupt = |what: String| {
-                    Error::Corruption(Corruption::new(
-                        &self.path,
-                        offset,
-                        CorruptionKind::BadField(what),
-                    ))
-                };
-                let frame = split_frame(bytes.get(at..).unwrap_or_default())
-                    .map_err(|e| corrupt(e.to_string()))?;
-                frame.check().map_err(|e| corrupt(e.to_string()))?;
-                let signed =
-                    SignedCheckpoint::parse(frame.payload).map_err(|e| corrupt(e.to_string()))?;
-                Ok((offset, signed))
+                let frame = bytes.get(offset as usize..).unwrap_or_default();
+                parse_entry(&self.path, offset, frame).map(|signed| (offset, signed))
             })
             .collect()
     }
@@ -247,6 +262,7 @@ impl CheckpointLog {
             return Err(io(e));
         }
         self.offsets.push(self.len);
+        self.sizes.push(size);
         self.len += frame.len() as u64;
         self.latest = Some(signed);
         Ok(())
@@ -264,4 +280,19 @@ impl CheckpointLog {
         self.file = Some(Arc::clone(&file));
         Ok(file)
     }
+}
+
+/// The checkpoint whose frame starts `bytes` (at `offset` of the file at `path`), read
+/// again after open: a frame or note that no longer checks is damage since.
+fn parse_entry(path: &Path, offset: u64, bytes: &[u8]) -> Result<SignedCheckpoint> {
+    let corrupt = |what: String| {
+        Error::Corruption(Corruption::new(
+            path,
+            offset,
+            CorruptionKind::BadField(what),
+        ))
+    };
+    let frame = split_frame(bytes).map_err(|e| corrupt(e.to_string()))?;
+    frame.check().map_err(|e| corrupt(e.to_string()))?;
+    SignedCheckpoint::parse(frame.payload).map_err(|e| corrupt(e.to_string()))
 }

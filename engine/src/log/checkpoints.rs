@@ -95,6 +95,11 @@ impl Checkpoints {
         self.store.lock().latest().cloned()
     }
 
+    /// The checkpoint issued at `tree_size`, if any.
+    pub(crate) fn at_size(&self, tree_size: u64) -> Result<Option<SignedCheckpoint>> {
+        self.store.lock().at_size(tree_size)
+    }
+
     /// Every checkpoint, oldest first.
     pub(crate) fn all(&self) -> Result<Vec<SignedCheckpoint>> {
         self.store.lock().read_all()

@@ -397,6 +397,12 @@ impl Log {
         self.checkpoints.latest()
     }
 
+    /// The checkpoint issued at tree size `tree_size`, if one was: read alone, not by
+    /// reading every checkpoint.
+    pub fn checkpoint_at(&self, tree_size: u64) -> Result<Option<SignedCheckpoint>> {
+        self.checkpoints.at_size(tree_size)
+    }
+
     /// Every checkpoint issued, oldest first.
     pub fn checkpoints(&self) -> Result<Vec<SignedCheckpoint>> {
         self.checkpoints.all()
