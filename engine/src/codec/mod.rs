@@ -11,9 +11,10 @@ pub use frame::{
     split_frame,
 };
 pub(crate) use identity::{Content, IdKey, IdOf, content_of, id_key};
+pub(crate) use record::decode_raw_parts;
 pub use record::{
     IndexFields, RECORD_KIND_EVENT, RECORD_KIND_LINKED_EVENT, RECORD_KIND_SEALED_EVENT, Record,
-    RecordError, RecordHead, TENANT_LINK_BYTES, TenantLink, check_link, decode_event,
+    RecordError, RecordHead, SealedPart, TENANT_LINK_BYTES, TenantLink, check_link, decode_event,
     decode_index_fields, decode_raw_record, decode_record, decode_record_head,
     decode_record_with_bincode, encode_record_into, encode_sealed_record_into, sealed_part,
 };

@@ -136,17 +136,7 @@ pub struct SealedPart<'a> {
 
 /// A sealed record's [`SealedPart`]; `None` for a record of another kind.
 pub fn sealed_part(payload: &[u8]) -> Result<Option<SealedPart<'_>>, RecordError> {
-    if payload.first() != Some(&RECORD_KIND_SEALED_EVENT) {
-        split_record(payload)?;
-        return Ok(None);
-    }
-    let (body, _) = split_record(payload)?;
-    let aad_len = 1 + body.len();
-    let block_end = payload.len() - TENANT_LINK_BYTES - SEALED_LEN_BYTES;
-    Ok(Some(SealedPart {
-        aad: &payload[..aad_len],
-        block: &payload[aad_len..block_end],
-    }))
+    Ok(split_sealed(payload)?.2)
 }
 
 /// A sealed record's block; `None` for a record of another kind (checked elsewhere).
@@ -173,9 +163,18 @@ fn split_link(rest: &[u8]) -> Result<(&[u8], TenantLink), RecordError> {
 /// The event bytes of a payload (after the kind byte, before any sealed block and link)
 /// and its link.
 fn split_record(payload: &[u8]) -> Result<(&[u8], TenantLink), RecordError> {
+    split_sealed(payload).map(|(body, link, _)| (body, link))
+}
+
+/// [`split_record`], and the sealed part of a kind 3 record: its layout read once.
+fn split_sealed(
+    payload: &[u8],
+) -> Result<(&[u8], TenantLink, Option<SealedPart<'_>>), RecordError> {
     match payload.split_first() {
-        Some((&RECORD_KIND_EVENT, body)) => Ok((body, TenantLink::Unlinked)),
-        Some((&RECORD_KIND_LINKED_EVENT, rest)) => split_link(rest),
+        Some((&RECORD_KIND_EVENT, body)) => Ok((body, TenantLink::Unlinked, None)),
+        Some((&RECORD_KIND_LINKED_EVENT, rest)) => {
+            split_link(rest).map(|(body, link)| (body, link, None))
+        }
         Some((&RECORD_KIND_SEALED_EVENT, rest)) => {
             let (before_link, link) = split_link(rest)?;
             let short = || RecordError::Decode("shorter than its sealed block".into());
@@ -186,7 +185,9 @@ fn split_record(payload: &[u8]) -> Result<(&[u8], TenantLink), RecordError> {
             let (rest, len) = before_link.split_at(split);
             let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
             let event_len = rest.len().checked_sub(len).ok_or_else(short)?;
-            Ok((&rest[..event_len], link))
+            let (body, block) = rest.split_at(event_len);
+            let aad = &payload[..1 + event_len];
+            Ok((body, link, Some(SealedPart { aad, block })))
         }
         Some((&kind, _)) => Err(RecordError::UnknownKind(Some(kind))),
         None => Err(RecordError::UnknownKind(None)),
@@ -402,7 +403,15 @@ pub fn decode_record(payload: &[u8]) -> Result<Record<'_>, RecordError> {
 /// UTF-8: for writing the event out as JSON ([`RawEvent::write_json`] checks them as it
 /// copies them) without a second pass over each.
 pub fn decode_raw_record(payload: &[u8]) -> Result<(RawEvent<'_>, TenantLink), RecordError> {
-    let (body, tenant_link) = split_record(payload)?;
+    decode_raw_parts(payload).map(|(event, link, _)| (event, link))
+}
+
+/// [`decode_raw_record`], and the sealed part of a kind 3 record, the record's layout read
+/// once: what a read of a sealing log needs to put the personal fields back.
+pub(crate) fn decode_raw_parts(
+    payload: &[u8],
+) -> Result<(RawEvent<'_>, TenantLink, Option<SealedPart<'_>>), RecordError> {
+    let (body, tenant_link, sealed) = split_sealed(payload)?;
     let mut r = PrefixReader { bytes: body };
     let event = RawEvent {
         timestamp: r.timestamp()?,
@@ -423,7 +432,7 @@ pub fn decode_raw_record(payload: &[u8]) -> Result<(RawEvent<'_>, TenantLink), R
     if !r.bytes.is_empty() {
         return Err(RecordError::TrailingBytes(r.bytes.len()));
     }
-    Ok((event, tenant_link))
+    Ok((event, tenant_link, sealed))
 }
 
 /// [`decode_record`] through bincode's own decoder: the reference the hand-written one is

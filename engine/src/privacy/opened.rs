@@ -5,7 +5,7 @@
 //! key, see docs/FORMAT.md, "Subject key store").
 
 use super::{Sealed, Sealer, merge_metadata};
-use crate::codec::sealed_part;
+use crate::codec::SealedPart;
 use crate::event::RawEvent;
 
 /// What a personal field of an erased subject reads as.
@@ -15,17 +15,17 @@ pub const SEALED: &str = "[sealed]";
 /// What a personal field reads as when its key is neither in the store nor erased.
 pub const UNAVAILABLE: &str = "[unavailable]";
 
-/// Calls `f` with `raw` (the clear event decoded from `payload`), its personal fields put
-/// back if `payload` is a sealed record. `sealer` is the log's, if it was opened with
-/// its key-encryption key. Fails on a sealed block that does not decode, or that its
-/// key does not open (altered bytes).
+/// Calls `f` with `raw` (a record's clear event), its personal fields put back from the
+/// record's sealed part, if it has one. `sealer` is the log's, if it was opened with its
+/// key-encryption key. Fails on a sealed block that does not decode, or that its key
+/// does not open (altered bytes).
 pub(crate) fn with_personal<R>(
     sealer: Option<&Sealer>,
-    payload: &[u8],
+    sealed: Option<SealedPart<'_>>,
     raw: RawEvent<'_>,
     f: impl FnOnce(RawEvent<'_>) -> R,
 ) -> Result<R, String> {
-    let Some(part) = sealed_part(payload).map_err(|e| e.to_string())? else {
+    let Some(part) = sealed else {
         return Ok(f(raw));
     };
     let sealed = Sealed::decode(part.block).map_err(|e| e.to_string())?;

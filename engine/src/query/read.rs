@@ -4,7 +4,7 @@
 //! events one small read each, never a large window per event).
 
 use super::{ActiveSource, Source};
-use crate::codec::{decode_frame, decode_raw_record};
+use crate::codec::{decode_frame, decode_raw_parts};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::RawEvent;
 use crate::log::Log;
@@ -43,13 +43,13 @@ fn visit_record(
     payload: &[u8],
     visit: &mut impl FnMut(u64, RawEvent<'_>) -> Result<bool>,
 ) -> Result<bool> {
-    let (event, _) =
-        decode_raw_record(payload).map_err(|e| undecodable(source, offset(), seq, e))?;
+    let (event, _, sealed) =
+        decode_raw_parts(payload).map_err(|e| undecodable(source, offset(), seq, e))?;
     if log.shared.config.sealing.is_none() {
         return visit(seq, event);
     }
     let sealer = log.shared.sealer.as_deref();
-    with_personal(sealer, payload, event, |event| visit(seq, event))
+    with_personal(sealer, sealed, event, |event| visit(seq, event))
         .map_err(|e| undecodable(source, offset(), seq, e))?
 }
 
