@@ -301,6 +301,21 @@ mod tests {
         write: Duration::from_secs(3),
     };
 
+    #[tokio::test]
+    async fn a_guarded_socket_keeps_vectored_writes() {
+        // hyper writes a body chunk with the headers in place (vectored) only on a
+        // transport that says it can; otherwise it copies each chunk into its buffer
+        // first. An export's chunks are made once and must not be copied again here.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (client, accepted) =
+            tokio::join!(tokio::net::TcpStream::connect(address), listener.accept());
+        let (_client, (socket, _)) = (client.unwrap(), accepted.unwrap());
+        assert!(socket.is_write_vectored());
+        let guarded = Guarded::new(socket, SHORT, Busy::default());
+        assert!(guarded.is_write_vectored());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_silent_peer_is_cut_after_the_header_timeout() {
         let (ours, _theirs) = tokio::io::duplex(64);

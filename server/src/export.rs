@@ -30,7 +30,10 @@ const MAX_DESCRIPTION: usize = 8 << 10;
 /// made ahead) 1.07 times (docs/BENCHMARKS.md).
 const CHUNK_BYTES: usize = 256 << 10;
 
-/// The bytes of an export, in order; an error ends it.
+/// The bytes of an export, in order; an error ends it. Each chunk is written once, by
+/// the engine, and handed on as it is: HTTP turns the `Vec` into the body's bytes without
+/// a copy and writes it vectored behind the headers (`conn::Guarded` keeps the socket's
+/// vectored writes), gRPC into its message.
 pub(crate) type Chunks = Pin<Box<dyn Stream<Item = Result<Vec<u8>, Status>> + Send>>;
 
 /// Records the export (who, in which format, with the filter after the key's scoping,
