@@ -10,7 +10,7 @@ mod store;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::heads::HeadsCommitment;
+pub use crate::heads::HeadsCommitment;
 use crate::merkle::Hash;
 pub use keys::{
     KEYS_DIR, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, create_keys, load_signer, load_verifier,

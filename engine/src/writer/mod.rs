@@ -50,7 +50,9 @@ pub struct Ack {
 /// `first_seq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Earlier {
+    /// The first event's sequence number.
     pub first_seq: u64,
+    /// Events in the run.
     pub count: u64,
 }
 
