@@ -38,7 +38,7 @@ pub fn record(data: &[u8]) {
             part.aad.first(),
             Some(&crate::codec::RECORD_KIND_SEALED_EVENT)
         );
-        let _ = crate::privacy::Sealed::decode(part.block);
+        let _ = crate::privacy::Sealed::decode_from(part.block);
     }
     let head = decode_record_head(data);
     let fields = decode_index_fields(data);
@@ -174,7 +174,9 @@ pub fn index_file(data: &[u8]) {
     }
     for bytes in [data.to_vec(), fixed] {
         let bytes = crate::storage::MappedBytes::from_vec(bytes);
-        if let Ok(index) = SealedIndex::parse(std::path::Path::new("fuzz.idx"), bytes, identity) {
+        if let Ok(index) =
+            SealedIndex::decode_from(std::path::Path::new("fuzz.idx"), bytes, identity)
+        {
             exercise_index(&index);
             // What `verify` asks of an index file.
             if let Ok(checker) = index.checker() {

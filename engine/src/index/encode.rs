@@ -50,27 +50,27 @@ pub(crate) fn ordinal_width(keys: u32) -> usize {
     }
 }
 
-/// Encodes the whole of `index` as the index file of the segment `identity` names.
-pub(crate) fn encode(index: &MemoryIndex, identity: Identity) -> Vec<u8> {
+/// Appends the whole of `index` as the index file of the segment `identity` names.
+pub(crate) fn encode_index_into(index: &MemoryIndex, identity: Identity, out: &mut Vec<u8>) {
     let n = index.len() as usize;
-    let mut out = Vec::with_capacity(HEADER_BYTES + n * 16);
-    ENVELOPE.begin(&mut out, INDEX_FORMAT_VERSION);
+    out.reserve(HEADER_BYTES + n * 16);
+    let start = out.len();
+    ENVELOPE.begin(out, INDEX_FORMAT_VERSION);
     out.extend_from_slice(&[0, 0]);
     out.extend_from_slice(&identity.records.to_le_bytes());
     out.extend_from_slice(&identity.base_seq.to_le_bytes());
     out.extend_from_slice(&identity.root);
-    out.resize(HEADER_BYTES, 0);
+    out.resize(start + HEADER_BYTES, 0);
     for t in &index.timestamps {
         out.extend_from_slice(&t.to_le_bytes());
     }
     out.extend_from_slice(&index.outcomes);
     for field in Field::ALL {
         if let Some(column) = index.keys.get(field.slot()) {
-            encode_section(column, &mut out);
+            encode_section(column, out);
         }
     }
-    seal_crc(&mut out, 0);
-    out
+    seal_crc(out, start);
 }
 
 fn encode_section(column: &KeyColumn, out: &mut Vec<u8>) {

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::encode::{Identity, encode};
+use super::encode::{Identity, encode_index_into};
 use super::memory::MemoryIndex;
 use super::sealed::SealedIndex;
 use crate::codec::decode_index_fields;
@@ -39,7 +39,7 @@ fn load(storage: &dyn Storage, segment: &SealedSegment) -> Option<SealedIndex> {
         return None;
     }
     let bytes = storage.map(&path).ok()?;
-    SealedIndex::parse(&path, bytes, identity_of(segment)).ok()
+    SealedIndex::decode_from(&path, bytes, identity_of(segment)).ok()
 }
 
 /// Indexes every record of `segment`.
@@ -70,13 +70,14 @@ pub(crate) fn load_or_build(
         return Ok((index, false));
     }
     let path = index_path(&segment.path);
-    let bytes = encode(&build_for(segment)?, identity_of(segment));
+    let mut bytes = Vec::new();
+    encode_index_into(&build_for(segment)?, identity_of(segment), &mut bytes);
     if write {
         // Derived data: if it cannot be stored now (a full disk, another thread storing
         // the same index), the rebuilt copy still serves and a later open retries.
         let _ = write_atomically(storage, &path, &bytes);
     }
-    let index = SealedIndex::parse(&path, MappedBytes::from_vec(bytes), identity_of(segment))
+    let index = SealedIndex::decode_from(&path, MappedBytes::from_vec(bytes), identity_of(segment))
         .map_err(|(offset, kind)| Error::Corruption(Corruption::new(&path, offset, kind)))?;
     Ok((index, true))
 }

@@ -16,7 +16,7 @@ mod memory;
 mod sealed;
 mod varint;
 
-pub(crate) use encode::encode;
+pub(crate) use encode::encode_index_into;
 pub use encode::{INDEX_FORMAT_VERSION, INDEX_MAGIC};
 pub(crate) use file::{identity_from, identity_of, index_path, load_or_build};
 pub(crate) use memory::{MemoryIndex, MemoryView};
@@ -103,6 +103,12 @@ mod tests {
     use crate::event::{Event, Outcome, Timestamp};
     use crate::storage::MappedBytes;
 
+    fn encoded(index: &MemoryIndex, identity: Identity) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_index_into(index, identity, &mut out);
+        out
+    }
+
     fn event(i: u32) -> Event<'static> {
         Event {
             timestamp: Timestamp(i64::from(i) * 1_000_000),
@@ -140,7 +146,7 @@ mod tests {
 
     fn parsed(bytes: Vec<u8>, records: u32) -> SealedIndex {
         let path = std::path::Path::new("x.idx");
-        SealedIndex::parse(path, MappedBytes::from_vec(bytes), identity(records)).unwrap()
+        SealedIndex::decode_from(path, MappedBytes::from_vec(bytes), identity(records)).unwrap()
     }
 
     fn fix_crc(bytes: &mut [u8]) {
@@ -160,7 +166,7 @@ mod tests {
     #[test]
     fn verify_passes_a_true_index_and_names_what_differs() {
         let n = 3_000;
-        let index = parsed(encode(&memory_index(n), identity(n)), n);
+        let index = parsed(encoded(&memory_index(n), identity(n)), n);
         assert_eq!(verdict(&index), Ok(()));
         let checker = index.checker().unwrap();
         for i in 0..n {
@@ -192,7 +198,7 @@ mod tests {
         let actions = &mut memory.keys[Field::Action.slot()];
         actions.names.push(b"zz.unused".to_vec().into_boxed_slice());
         actions.postings.push(Vec::new());
-        let verdict_of = |memory: &MemoryIndex| verdict(&parsed(encode(memory, identity(n)), n));
+        let verdict_of = |memory: &MemoryIndex| verdict(&parsed(encoded(memory, identity(n)), n));
         let why = verdict_of(&memory).unwrap_err();
         assert!(why.contains("no record has this value"), "{why}");
         // A value twice in the dictionary, each with records of its own.
@@ -206,7 +212,7 @@ mod tests {
         let why = verdict_of(&memory).unwrap_err();
         assert!(why.contains("out of byte order"), "{why}");
         // Postings that do not say what the ordinal column says.
-        let mut bytes = encode(&memory_index(n), identity(n));
+        let mut bytes = encoded(&memory_index(n), identity(n));
         let last = bytes.len() - 5;
         bytes[last] ^= 0x01;
         fix_crc(&mut bytes);
@@ -228,8 +234,8 @@ mod tests {
             records: n,
             root: [3; 32],
         };
-        let bytes = encode(&memory, identity);
-        let sealed = SealedIndex::parse(
+        let bytes = encoded(&memory, identity);
+        let sealed = SealedIndex::decode_from(
             std::path::Path::new("x.idx"),
             MappedBytes::from_vec(bytes),
             identity,

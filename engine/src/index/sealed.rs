@@ -45,7 +45,7 @@ pub(crate) type IndexFault = (u64, CorruptionKind);
 impl SealedIndex {
     /// Checks `bytes`, the contents of `path`, as the index of the segment `identity`
     /// names.
-    pub(crate) fn parse(
+    pub(crate) fn decode_from(
         path: &Path,
         bytes: MappedBytes,
         identity: Identity,

@@ -28,7 +28,7 @@ pub(crate) fn with_personal<R>(
     let Some(part) = sealed else {
         return Ok(f(raw));
     };
-    let sealed = Sealed::decode(part.block).map_err(|e| e.to_string())?;
+    let sealed = Sealed::decode_from(part.block).map_err(|e| e.to_string())?;
     let opened = match sealer {
         None => Err(SEALED),
         Some(sealer) => {

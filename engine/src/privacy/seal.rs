@@ -409,7 +409,7 @@ impl Sealed {
         let mut record = clear.to_vec();
         unsealed.lay_out(key, personal.borrowed(), &mut record, 0..clear.len())?;
         unsealed.seal_in(&mut record)?;
-        Sealed::decode(&record[clear.len()..])
+        Sealed::decode_from(&record[clear.len()..])
     }
 
     /// Opens the block with `key` (the one [`Sealed::key_id`] names), bound to `clear`.
@@ -444,8 +444,8 @@ impl Sealed {
     /// The block as a record stores it (docs/FORMAT.md, "Sealed block"): `present`, the
     /// name count, each name's length byte and bytes, the key id, the nonce, then the
     /// ciphertext to the end.
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(32 + self.ciphertext.len());
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.reserve(32 + self.ciphertext.len());
         out.push(self.present);
         out.push(self.metadata_names.len() as u8);
         for name in &self.metadata_names {
@@ -455,11 +455,10 @@ impl Sealed {
         out.extend_from_slice(&self.key_id.to_le_bytes());
         out.extend_from_slice(&self.nonce);
         out.extend_from_slice(&self.ciphertext);
-        out
     }
 
     /// Decodes a block (not opening it).
-    pub fn decode(mut bytes: &[u8]) -> Result<Sealed, SealError> {
+    pub fn decode_from(mut bytes: &[u8]) -> Result<Sealed, SealError> {
         let mut take = |n: usize| -> Result<&[u8], SealError> {
             if bytes.len() < n {
                 return Err(SealError("the sealed block ends early"));
@@ -672,10 +671,11 @@ mod tests {
         let (_dir, mut store) = keys();
         let alice = store.key_for("usr_alice").unwrap().clone();
         let sealed = Sealed::seal(&alice, b"clear", &personal()).unwrap();
-        let bytes = sealed.encode();
-        assert_eq!(Sealed::decode(&bytes), Ok(sealed.clone()));
+        let mut bytes = Vec::new();
+        sealed.encode_into(&mut bytes);
+        assert_eq!(Sealed::decode_from(&bytes), Ok(sealed.clone()));
         for cut in 0..bytes.len() {
-            if let Ok(shorter) = Sealed::decode(&bytes[..cut]) {
+            if let Ok(shorter) = Sealed::decode_from(&bytes[..cut]) {
                 // Only the ciphertext can be cut and still decode: opening then fails.
                 assert!(shorter.open(&alice, b"clear").is_err());
             }
@@ -719,8 +719,12 @@ mod tests {
         for (key, clear, end, personal) in &records {
             let aad = &buffer[clear.clone()];
             let block = &buffer[clear.end..*end];
-            assert_eq!(Sealed::seal(key, aad, personal).unwrap().encode(), block);
-            let sealed = Sealed::decode(block).unwrap();
+            let mut again = Vec::new();
+            Sealed::seal(key, aad, personal)
+                .unwrap()
+                .encode_into(&mut again);
+            assert_eq!(again, block);
+            let sealed = Sealed::decode_from(block).unwrap();
             assert_eq!(sealed.open(key, aad).unwrap(), *personal);
             // The nonce as docs/FORMAT.md defines it.
             let mut input = Vec::new();

@@ -32,7 +32,7 @@ pub(super) fn load_index(
     let bytes = storage
         .map(&path)
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    SealedIndex::parse(&path, bytes, crate::index::identity_from(base, footer))
+    SealedIndex::decode_from(&path, bytes, crate::index::identity_from(base, footer))
         .map(Some)
         .map_err(|fault| index_fault(&path, fault))
 }

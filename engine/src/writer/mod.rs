@@ -548,7 +548,8 @@ impl Writer {
             }
             // Derived data: if it cannot be written now, the next reader rebuilds it.
             let storage = shared.storage.as_ref();
-            let bytes = index::encode(&index.read(), index::identity_of(&sealed));
+            let mut bytes = Vec::new();
+            index::encode_index_into(&index.read(), index::identity_of(&sealed), &mut bytes);
             let _ = write_atomically(storage, &index::index_path(&sealed.path), &bytes);
             shared.indexing.lock().remove(&base);
             drop(done);

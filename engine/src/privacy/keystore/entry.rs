@@ -129,7 +129,7 @@ impl EntryKeys {
     /// One entry (a frame's payload, MAC included) that follows the entry whose MAC is
     /// `previous`: its fields are read first (so a fuzzer reaches every check), then its
     /// MAC, then a key entry's seal is opened. The entry and its MAC.
-    pub(super) fn decode(
+    pub(super) fn decode_entry(
         &self,
         framed: &[u8],
         previous: &Mac,

@@ -419,7 +419,7 @@ impl SubjectKeys {
             let bad = |why: String| self.file.corrupt(at, CorruptionKind::BadField(why));
             let (entry, mac) = self
                 .entries
-                .decode(framed, &self.last_mac)
+                .decode_entry(framed, &self.last_mac)
                 .map_err(|e| bad(e.to_string()))?;
             self.check_order(&entry)
                 .map_err(|why| bad(why.to_owned()))?;
