@@ -10,7 +10,7 @@ use super::{MAX_NOTE_BYTES, SignedCheckpoint};
 use crate::codec::{FrameError, begin_frame, finish_frame, split_frame};
 use crate::envelope::{Envelope, FORMAT_VERSION};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
-use crate::storage::{OpenMode, Storage, StorageFile, read_all};
+use crate::storage::{OpenMode, Storage, StorageFile, open_for_appends, read_all};
 
 /// The checkpoint log's file name in the data directory.
 pub const CHECKPOINTS_FILE: &str = "checkpoints";
@@ -142,15 +142,8 @@ impl CheckpointLog {
         }
         log.len = at as u64;
         if !read_only {
-            let file = log
-                .storage
-                .open(&log.path, OpenMode::ReadWrite)
-                .map_err(io)?;
-            if log.torn_tail.is_some() {
-                file.set_len(log.len)
-                    .and_then(|()| file.sync_data())
-                    .map_err(|e| Error::io(format!("cutting {}", log.path.display()), e))?;
-            }
+            let torn = log.torn_tail.is_some();
+            let file = open_for_appends(log.storage.as_ref(), &log.path, log.len, torn)?;
             log.file = Some(file);
         }
         Ok(log)

@@ -134,6 +134,25 @@ pub fn replace_atomically(
     storage.sync_dir(&dir).map_err(ReplaceError::Replaced)
 }
 
+/// Opens the append-only file at `path` for appends, first cutting it back to `len`
+/// bytes, durably, if `torn` (a crash's incomplete last entry, found when it was read).
+pub(crate) fn open_for_appends(
+    storage: &dyn Storage,
+    path: &Path,
+    len: u64,
+    torn: bool,
+) -> crate::Result<Arc<dyn StorageFile>> {
+    let file = storage
+        .open(path, OpenMode::ReadWrite)
+        .map_err(|e| crate::Error::io(format!("opening {}", path.display()), e))?;
+    if torn {
+        file.set_len(len)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| crate::Error::io(format!("cutting {}", path.display()), e))?;
+    }
+    Ok(file)
+}
+
 /// Fills `buf` from byte `offset` of `file` (at `path`); a failure names the bytes that
 /// could not be read.
 pub(crate) fn read_range(

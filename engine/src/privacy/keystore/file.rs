@@ -10,7 +10,8 @@ use crate::codec::split_frame;
 use crate::envelope::{Envelope, FORMAT_VERSION};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::storage::{
-    OpenMode, ReplaceError, Storage, StorageFile, read_all, replace_atomically, write_atomically,
+    OpenMode, ReplaceError, Storage, StorageFile, open_for_appends, read_all, replace_atomically,
+    write_atomically,
 };
 
 /// `\x89ALK\r\n\x1a\n`.
@@ -156,16 +157,8 @@ impl KeyFile {
     /// Opens the file read by [`read_entries`](Self::read_entries) for appends, cutting
     /// its torn tail first.
     pub(super) fn open_for_appends(&mut self) -> Result<()> {
-        let io = |e| Error::io(format!("opening {}", self.path.display()), e);
-        let file = self
-            .storage
-            .open(&self.path, OpenMode::ReadWrite)
-            .map_err(io)?;
-        if self.torn_tail.is_some() {
-            file.set_len(self.len)
-                .and_then(|()| file.sync_data())
-                .map_err(|e| Error::io(format!("cutting {}", self.path.display()), e))?;
-        }
+        let torn = self.torn_tail.is_some();
+        let file = open_for_appends(self.storage.as_ref(), &self.path, self.len, torn)?;
         self.file = Some(file);
         Ok(())
     }
