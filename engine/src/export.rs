@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-use crate::Error;
+use crate::error::Error;
 use crate::event::Event;
 use crate::log::Log;
 use crate::query::Query;

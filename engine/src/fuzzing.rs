@@ -243,15 +243,15 @@ pub fn query_params(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     for field in text.split('&') {
         let _ = parse_since(field);
-        if let Ok(t) = crate::Timestamp::parse(field) {
-            assert_eq!(crate::Timestamp::parse(&t.to_rfc3339()), Ok(t));
+        if let Ok(t) = crate::event::Timestamp::parse(field) {
+            assert_eq!(crate::event::Timestamp::parse(&t.to_rfc3339()), Ok(t));
         }
         for item in field.split(',') {
             if let Ok(p) = ActionPattern::parse(item) {
                 assert_eq!(ActionPattern::parse(&p.to_string()), Ok(p));
             }
-            if let Some(o) = crate::Outcome::from_name(item) {
-                assert_eq!(crate::Outcome::from_name(o.as_str()), Some(o));
+            if let Some(o) = crate::event::Outcome::from_name(item) {
+                assert_eq!(crate::event::Outcome::from_name(o.as_str()), Some(o));
             }
         }
         if let Ok(d) = field.parse::<crate::Durability>() {

@@ -209,7 +209,7 @@ impl Log {
         }
         let (tree_size, root) = self.head();
         let (erasure, root, earlier) =
-            match sealer.erase(subject, crate::Timestamp::now(), tree_size)? {
+            match sealer.erase(subject, crate::event::Timestamp::now(), tree_size)? {
                 Some(erasure) => (erasure, root, false),
                 None => {
                     let last = sealer.keys.read().last_erasure(subject).cloned();

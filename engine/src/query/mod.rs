@@ -110,8 +110,8 @@ pub(crate) struct ActiveSource {
     file: Arc<dyn StorageFile>,
     base_seq: u64,
     records: u32,
-    min_timestamp: crate::Timestamp,
-    max_timestamp: crate::Timestamp,
+    min_timestamp: crate::event::Timestamp,
+    max_timestamp: crate::event::Timestamp,
     index: SharedIndex,
 }
 
@@ -137,7 +137,7 @@ impl Source {
         }
     }
 
-    fn time_bounds(&self) -> (crate::Timestamp, crate::Timestamp) {
+    fn time_bounds(&self) -> (crate::event::Timestamp, crate::event::Timestamp) {
         match self {
             Source::Sealed(s) => (s.footer.min_timestamp, s.footer.max_timestamp),
             Source::Active(a) => (a.min_timestamp, a.max_timestamp),

@@ -220,5 +220,8 @@ fn passes<I: IndexRead + ?Sized>(
                 .copied()
                 .unwrap_or(false))
         && r.outcome_mask & (1u8 << (index.outcome(i) & 7)) != 0
-        && (!r.check_time || filter.time.contains(crate::Timestamp(index.timestamp(i))))
+        && (!r.check_time
+            || filter
+                .time
+                .contains(crate::event::Timestamp(index.timestamp(i))))
 }

@@ -36,11 +36,11 @@ pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
 pub(crate) fn list_segment_bases(
     storage: &dyn crate::storage::Storage,
     dir: &Path,
-) -> crate::Result<Vec<u64>> {
+) -> crate::error::Result<Vec<u64>> {
     let seg_dir = dir.join(SEGMENTS_DIR);
     let names = storage
         .list(&seg_dir)
-        .map_err(|e| crate::Error::io(format!("listing {}", seg_dir.display()), e))?;
+        .map_err(|e| crate::error::Error::io(format!("listing {}", seg_dir.display()), e))?;
     let mut bases: Vec<u64> = names.iter().filter_map(|n| parse_segment_name(n)).collect();
     bases.sort_unstable();
     Ok(bases)

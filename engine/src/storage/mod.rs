@@ -141,14 +141,14 @@ pub(crate) fn open_for_appends(
     path: &Path,
     len: u64,
     torn: bool,
-) -> crate::Result<Arc<dyn StorageFile>> {
+) -> crate::error::Result<Arc<dyn StorageFile>> {
     let file = storage
         .open(path, OpenMode::ReadWrite)
-        .map_err(|e| crate::Error::io(format!("opening {}", path.display()), e))?;
+        .map_err(|e| crate::error::Error::io(format!("opening {}", path.display()), e))?;
     if torn {
         file.set_len(len)
             .and_then(|()| file.sync_data())
-            .map_err(|e| crate::Error::io(format!("cutting {}", path.display()), e))?;
+            .map_err(|e| crate::error::Error::io(format!("cutting {}", path.display()), e))?;
     }
     Ok(file)
 }
@@ -160,10 +160,10 @@ pub(crate) fn read_range(
     path: &Path,
     buf: &mut [u8],
     offset: u64,
-) -> crate::Result<()> {
+) -> crate::error::Result<()> {
     file.read_exact_at(buf, offset).map_err(|e| {
         let end = offset + buf.len() as u64;
-        crate::Error::io(
+        crate::error::Error::io(
             format!("reading bytes {offset}..{end} of {}", path.display()),
             e,
         )
@@ -172,8 +172,8 @@ pub(crate) fn read_range(
 
 /// The whole file at `path`, read in one go; a failure names the file, and the bytes that
 /// could not be read.
-pub(crate) fn read_file(storage: &dyn Storage, path: &Path) -> crate::Result<Vec<u8>> {
-    let io = |e| crate::Error::io(format!("reading {}", path.display()), e);
+pub(crate) fn read_file(storage: &dyn Storage, path: &Path) -> crate::error::Result<Vec<u8>> {
+    let io = |e| crate::error::Error::io(format!("reading {}", path.display()), e);
     let file = storage.open(path, OpenMode::Read).map_err(io)?;
     let len = file.len().map_err(io)?;
     let len = usize::try_from(len).map_err(|_| io(io::Error::other("file too large")))?;

@@ -139,7 +139,7 @@ impl Growth {
             Nodes::Written(tree) => self
                 .pending
                 .write_to(tree)
-                .map_err(|e| crate::Error::io("writing tree nodes", e))?,
+                .map_err(|e| crate::error::Error::io("writing tree nodes", e))?,
         }
         Ok(())
     }

@@ -6,9 +6,9 @@
 use ring::aead::{Aad, LessSafeKey, Nonce};
 
 use super::{Erasure, MAX_SUBJECT_BYTES, SubjectKey};
-use crate::Timestamp;
 use crate::codec::{begin_frame, finish_frame};
 use crate::error::{Error, Result};
+use crate::event::Timestamp;
 use crate::le::{i64_at, u16_at, u64_at};
 use crate::privacy::Kek;
 

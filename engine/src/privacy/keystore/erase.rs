@@ -5,8 +5,8 @@
 use super::entry::{Entry, encode_blind, encode_erasure};
 use super::file::{Replaced, header};
 use super::{Erasure, SubjectKeys};
-use crate::Timestamp;
 use crate::error::{Error, Result};
+use crate::event::Timestamp;
 
 impl SubjectKeys {
     /// Destroys every key of `subject` durably and atomically: the store is rewritten

@@ -23,8 +23,8 @@ pub use file::Unsynced;
 
 use super::Kek;
 use super::fingerprint::{ByFingerprint, Fingerprint, Fingerprinter};
-use crate::Timestamp;
 use crate::error::{CorruptionKind, Error, Result};
+use crate::event::Timestamp;
 use crate::storage::Storage;
 use entry::{Entry, EntryKeys, Mac, NONCE_BYTES, encode_blind};
 use file::{KeyFile, header};
