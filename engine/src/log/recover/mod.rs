@@ -82,6 +82,11 @@ fn lock_dir(dir: &Path) -> Result<File> {
     Ok(file)
 }
 
+/// The most leaves whose nodes a writer's check keeps for the plan to write (about 64 MiB
+/// of nodes); past it, the plan replays the records again (a lost or damaged level file
+/// on a large log: 0.66 s more per million events, docs/BENCHMARKS.md).
+const KEEP_REPLAYED_LEAVES: u64 = 1 << 20;
+
 /// The tree of every record, checked, and the store that serves its nodes.
 struct Recovered {
     tree: TreeStore,
@@ -128,6 +133,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         &scanned,
         newest.as_ref(),
         read_only,
+        KEEP_REPLAYED_LEAVES,
         &mut report,
     )?;
     let checked_indexes = match read_only {
@@ -308,12 +314,16 @@ fn recover_tree(
     scanned: &Scanned,
     newest: Option<&Checkpoint>,
     read_only: bool,
+    keep_up_to: u64,
     report: &mut RecoveryReport,
 ) -> Result<Recovered> {
     let stored = TreeStore::open(Arc::clone(storage), dir, alg, true)?;
     let (start, rebuilt) = replay_start(&stored, durable)?;
+    // A writer keeps the nodes it computes while checking, to write them once every
+    // check has passed, unless they are too many to hold: then it computes them again.
+    let keep = read_only || scanned.tree_size() - start <= keep_up_to;
     let mut kept = PendingNodes::default();
-    let nodes = match read_only {
+    let nodes = match keep {
         true => Nodes::Kept(&mut kept),
         false => Nodes::Dropped,
     };
@@ -340,7 +350,8 @@ fn recover_tree(
     drop(stored);
     // Every check has passed: only now change what is on disk.
     let plan = RecoveryPlan::new(scanned, start, durable);
-    let (tree, compact) = plan.apply(storage, dir, alg, scanned, &compact)?;
+    let computed = keep.then_some(kept);
+    let (tree, compact) = plan.apply(storage, dir, alg, scanned, &compact, computed)?;
     Ok(Recovered { tree, compact })
 }
 
@@ -386,4 +397,86 @@ fn read_recent_ids(log: &Log, tree_size: u64) -> Result<RecentIds> {
         },
     )?;
     Ok(recent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::FsStorage;
+
+    /// A closed log of 300 events in small segments whose level files and tree state
+    /// were lost, and its newest checkpoint.
+    fn lost_tree() -> (tempfile::TempDir, Option<Checkpoint>) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: crate::config::MIN_SEGMENT_BYTES,
+            ..LogConfig::default()
+        };
+        let log = Log::create(dir.path(), &config).unwrap();
+        for group in 0..30 {
+            let mut batch = log.batch();
+            for i in group * 10..group * 10 + 10 {
+                let line = format!(
+                    r#"{{"timestamp":"2026-01-01T00:00:00Z","actor":{{"user_id":"u{i}"}},"organization":{{"id":"o{}"}},"action":"a.b","outcome":"success"}}"#,
+                    i % 7
+                );
+                let event = crate::event::parse_json(line.as_bytes()).unwrap();
+                batch.push(&event).unwrap();
+            }
+            log.append_batch(batch).unwrap();
+        }
+        let newest = log.checkpoint().unwrap().checkpoint;
+        drop(log);
+        for entry in std::fs::read_dir(dir.path().join("tree")).unwrap() {
+            std::fs::remove_file(entry.unwrap().path()).unwrap();
+        }
+        (dir, Some(newest))
+    }
+
+    /// The level files of `dir` after recovering its tree with `keep_up_to`.
+    fn rebuilt(keep_up_to: u64) -> Vec<(String, Vec<u8>)> {
+        let (dir, newest) = lost_tree();
+        let storage: Arc<dyn Storage> = Arc::new(FsStorage::default());
+        let scanned = scan_segments(storage.as_ref(), dir.path(), HashAlg::Blake3, false).unwrap();
+        assert!(scanned.sealed.len() > 1, "several segments: {}", scanned.sealed.len());
+        let mut report = RecoveryReport::default();
+        let recovered = recover_tree(
+            &storage,
+            dir.path(),
+            HashAlg::Blake3,
+            0,
+            &scanned,
+            newest.as_ref(),
+            false,
+            keep_up_to,
+            &mut report,
+        )
+        .unwrap();
+        assert_eq!(report.replayed_leaves, 300);
+        assert_eq!(recovered.compact.root(), newest.unwrap().root);
+        drop(recovered);
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.path().join("tree"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| {
+                (
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn nodes_kept_from_the_checks_and_nodes_computed_again_are_the_same_files() {
+        // Within the bound the plan writes the nodes the checks computed; past it, it
+        // replays the records again. Both leave the same level files and tree state.
+        let kept = rebuilt(u64::MAX);
+        let again = rebuilt(0);
+        assert!(kept.iter().any(|(name, _)| name == "level-00.hashes"));
+        assert!(kept.iter().any(|(name, _)| name == "state"));
+        assert_eq!(kept, again);
+    }
 }

@@ -10,7 +10,7 @@ use super::scan::Scanned;
 use crate::error::{Error, Result};
 use crate::merkle::{CompactRange, HashAlg};
 use crate::storage::{OpenMode, Storage};
-use crate::tree::TreeStore;
+use crate::tree::{PendingNodes, TreeStore};
 
 /// Every cut, removal and rewrite an open makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +51,8 @@ impl RecoveryPlan {
 
     /// Makes the changes, in an order a crash at any point leaves recoverable: the torn
     /// tail cut and an interrupted creation removed, the level files rebuilt from
-    /// `tree_from` over the records, every segment the tree state will cover synced, then
+    /// `tree_from` (with `computed`, the nodes the checks computed, if they kept them;
+    /// else over the records again), every segment the tree state will cover synced, then
     /// the tree state. The tree store, and the tree of every record, which must be the
     /// one the checks computed (`checked`).
     pub(super) fn apply(
@@ -61,6 +62,7 @@ impl RecoveryPlan {
         alg: HashAlg,
         scanned: &Scanned,
         checked: &CompactRange,
+        computed: Option<PendingNodes>,
     ) -> Result<(TreeStore, CompactRange)> {
         if self.cut_torn_tail
             && let Some(a) = &scanned.active
@@ -73,14 +75,18 @@ impl RecoveryPlan {
         }
         let tree = TreeStore::open(Arc::clone(storage), dir, alg, false)?;
         tree.truncate_to(self.tree_from)?;
-        let (compact, _) = replay(
-            &tree,
-            alg,
-            self.tree_from,
-            scanned,
-            None,
-            Nodes::Written(&tree),
-        )?;
+        let compact = match computed {
+            Some(mut nodes) => {
+                nodes
+                    .write_to(&tree)
+                    .map_err(|e| Error::io("writing tree nodes", e))?;
+                checked.clone()
+            }
+            None => {
+                let written = Nodes::Written(&tree);
+                replay(&tree, alg, self.tree_from, scanned, None, written)?.0
+            }
+        };
         if compact.size() != checked.size() || compact.root() != checked.root() {
             return Err(Error::WriterFailed(
                 "the records read twice while opening gave two trees: is another process \
