@@ -438,7 +438,11 @@ mod tests {
         let (dir, newest) = lost_tree();
         let storage: Arc<dyn Storage> = Arc::new(FsStorage::default());
         let scanned = scan_segments(storage.as_ref(), dir.path(), HashAlg::Blake3, false).unwrap();
-        assert!(scanned.sealed.len() > 1, "several segments: {}", scanned.sealed.len());
+        assert!(
+            scanned.sealed.len() > 1,
+            "several segments: {}",
+            scanned.sealed.len()
+        );
         let mut report = RecoveryReport::default();
         let recovered = recover_tree(
             &storage,
