@@ -480,24 +480,6 @@ fn a_record_edited_after_the_newest_checkpoint_stops_a_writer() {
     }
 }
 
-/// Every file under `dir` and its bytes.
-fn snapshot(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
-    let mut files = std::collections::BTreeMap::new();
-    let mut folders = vec![dir.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).expect("read_dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                folders.push(path);
-            } else {
-                let bytes = std::fs::read(&path).expect("read");
-                files.insert(path.strip_prefix(dir).expect("inside").to_path_buf(), bytes);
-            }
-        }
-    }
-    files
-}
-
 #[test]
 fn an_open_that_fails_a_check_changes_no_file() {
     // A log closed cleanly (its checkpoint covers every record), then a record of the

@@ -490,3 +490,38 @@ fn an_address_narrows_a_filter_to_its_one_subject_in_scope() {
     let (_, filter) = narrowed(Filter::default(), "nobody@x.test");
     assert_eq!(log.count(&filter).unwrap().0.total, 0);
 }
+
+#[test]
+fn a_wrong_kek_is_refused_before_an_open_changes_anything() {
+    // A sealing log left with a torn tail (bytes of an interrupted append) is opened to
+    // write with another KEK: refused, and its files are as they were (the tail not cut,
+    // no tree rebuilt). With its own KEK the open goes on and cuts the tail.
+    let (dir, kek, log) = sealing_log();
+    append_all(&log, &events(), 64);
+    drop(log);
+    let active = common::segment_files(dir.path()).pop().expect("active");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&active)
+        .expect("open");
+    std::io::Write::write_all(&mut file, &[0x55; 40]).expect("garbage");
+    drop(file);
+    let before = common::snapshot(dir.path());
+    let other = Kek::generate().unwrap();
+    match OpenOptions::new().kek(other).open(dir.path()) {
+        Err(auditlog_engine::Error::InvalidArgument(why)) => {
+            assert!(why.contains("key-encryption key"), "{why}")
+        }
+        other => panic!(
+            "a wrong KEK must be refused: {:?}",
+            other.map(|l| l.tree_size())
+        ),
+    }
+    assert_eq!(
+        common::snapshot(dir.path()),
+        before,
+        "the refused open changed files"
+    );
+    let log = OpenOptions::new().kek(kek).open(dir.path()).expect("open");
+    assert!(log.recovery_report().torn_tail.is_some());
+}

@@ -30,9 +30,49 @@ pub(crate) struct Checkpoints {
 }
 
 impl Checkpoints {
-    /// Opens the checkpoint log of `dir`; a read-write open also loads the private key,
-    /// making the key pair first if the directory has none (a log made before
-    /// checkpoints existed).
+    /// The signing key of a read-write open of the log in `dir`, whose checkpoint log is
+    /// `store`: the log's own, or (a new log, or one made before checkpoints) none yet,
+    /// to be made. Writes nothing, so it can refuse an open before anything is changed.
+    pub(crate) fn signer_for(
+        storage: &dyn Storage,
+        dir: &Path,
+        origin: &str,
+        store: &CheckpointLog,
+    ) -> Result<Option<NoteSigner>> {
+        let signer = match load_signer(storage, dir)? {
+            Some(signer) => signer,
+            // A new log, or one made before checkpoints: its first key pair. A log that
+            // has signed, or has a public key, never gets a new one quietly.
+            None if store.is_empty() && load_verifier(storage, dir)?.is_none() => {
+                if !is_valid_name(origin) {
+                    return Err(Error::InvalidArgument(format!(
+                        "the origin `{origin}` cannot name a checkpoint key (no spaces or \
+                         `+`); open this log read-only, or make a new one"
+                    )));
+                }
+                return Ok(None);
+            }
+            None => {
+                return Err(Error::InvalidArgument(format!(
+                    "{} has signed checkpoints or a public key but its private key \
+                     (keys/checkpoint.key) is missing: restore it; a log never replaces \
+                     its key",
+                    dir.display()
+                )));
+            }
+        };
+        if signer.name() != origin {
+            return Err(Error::InvalidArgument(format!(
+                "the checkpoint key is named `{}`, the log's origin is `{origin}`",
+                signer.name()
+            )));
+        }
+        Ok(Some(signer))
+    }
+
+    /// Opens the checkpoint log of `dir` (cutting an interrupted append, unless
+    /// `read_only`) and, to write, its signing key, made now if the log has none yet
+    /// ([`signer_for`](Self::signer_for) checked it may).
     pub(crate) fn open(
         storage: &Arc<dyn Storage>,
         dir: &Path,
@@ -40,38 +80,12 @@ impl Checkpoints {
         read_only: bool,
     ) -> Result<Checkpoints> {
         let store = CheckpointLog::open(Arc::clone(storage), dir, origin, read_only)?;
-        let signer = if read_only {
-            None
-        } else {
-            let signer = match load_signer(storage.as_ref(), dir)? {
-                Some(signer) => signer,
-                // A new log, or one made before checkpoints: its first key pair. A log
-                // that has signed, or has a public key, never gets a new one quietly.
-                None if store.is_empty() && load_verifier(storage.as_ref(), dir)?.is_none() => {
-                    if !is_valid_name(origin) {
-                        return Err(Error::InvalidArgument(format!(
-                            "the origin `{origin}` cannot name a checkpoint key (no spaces or \
-                             `+`); open this log read-only, or make a new one"
-                        )));
-                    }
-                    create_keys(storage.as_ref(), dir, origin)?
-                }
-                None => {
-                    return Err(Error::InvalidArgument(format!(
-                        "{} has signed checkpoints or a public key but its private key \
-                         (keys/checkpoint.key) is missing: restore it; a log never replaces \
-                         its key",
-                        dir.display()
-                    )));
-                }
-            };
-            if signer.name() != origin {
-                return Err(Error::InvalidArgument(format!(
-                    "the checkpoint key is named `{}`, the log's origin is `{origin}`",
-                    signer.name()
-                )));
-            }
-            Some(signer)
+        let signer = match read_only {
+            true => None,
+            false => match Checkpoints::signer_for(storage.as_ref(), dir, origin, &store)? {
+                Some(signer) => Some(signer),
+                None => Some(create_keys(storage.as_ref(), dir, origin)?),
+            },
         };
         Ok(Checkpoints {
             origin: origin.to_owned(),
@@ -150,17 +164,6 @@ impl Checkpoints {
         store.append(signed.clone())?;
         Ok(signed)
     }
-}
-
-/// The newest checkpoint signed in `dir`, read without changing anything (a torn append is
-/// ignored here; the read-write open cuts it later).
-pub(crate) fn newest_checkpoint(
-    storage: &Arc<dyn Storage>,
-    dir: &Path,
-    origin: &str,
-) -> Result<Option<Checkpoint>> {
-    let store = CheckpointLog::open(Arc::clone(storage), dir, origin, true)?;
-    Ok(store.latest().map(|signed| signed.checkpoint.clone()))
 }
 
 /// Checks that records ending at `tree_size` hold at least the newest checkpoint's.

@@ -9,8 +9,16 @@
 //! frame in it is a torn tail only if it lies within the reach of the unsynced writes (at
 //! most [`MAX_TORN_TAIL_BYTES`](crate::MAX_TORN_TAIL_BYTES), plus one interrupted seal,
 //! from the end) and the records before it still cover every tree size ever made
-//! durable; anything else is corruption and the log refuses to open. Nothing on disk
-//! changes until every check has passed: only [`RecoveryPlan::apply`] writes.
+//! durable; anything else is corruption and the log refuses to open.
+//!
+//! Nothing on disk changes until the segments, the tree, the newest checkpoint's root and
+//! the keys a writer needs (the checkpoint signing key, a sealing log's KEK) have passed
+//! their checks: the changes are a [`RecoveryPlan`], made by its `apply` alone. After it
+//! a writer opens its stores (the checkpoint log and the key store each cut their own
+//! interrupted append), builds missing indexes, creates the active segment and reads the
+//! tenant heads; a refusal there (a key store entry or a record damaged since it was
+//! written, tenant heads that contradict the newest checkpoint) comes after the plan
+//! was applied, whose changes are what any writer makes first.
 
 mod plan;
 mod replay;
@@ -27,7 +35,7 @@ use super::checkpoints::{self, Cadence, Checkpoints};
 use super::dedup::{RECENT_IDS, RecentIds};
 use super::read::TimeRange;
 use super::{Log, LogConfig, OpenOptions, Sequencer, start_writer};
-use crate::checkpoint::{Checkpoint, KEYS_DIR};
+use crate::checkpoint::{Checkpoint, CheckpointLog, KEYS_DIR};
 use crate::codec::{content_of, decode_record, id_key};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::event::Timestamp;
@@ -117,7 +125,19 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
     let durable = read_durable_size(storage.as_ref(), dir)?;
     // The newest signed checkpoint is a floor too: the records must hold it before
     // anything on disk is changed (a torn tail cut, a segment removed).
-    let newest = checkpoints::newest_checkpoint(&storage, dir, &config.origin)?;
+    let checkpoint_log = CheckpointLog::open(Arc::clone(&storage), dir, &config.origin, true)?;
+    let newest = checkpoint_log.latest().map(|c| c.checkpoint.clone());
+    if !read_only {
+        // The keys a writer needs, checked before anything is changed: the checkpoint
+        // signing key, and a sealing log's key-encryption key.
+        Checkpoints::signer_for(storage.as_ref(), dir, &config.origin, &checkpoint_log)?;
+        if let Some(kek) = &options.kek
+            && config.sealing.is_some()
+        {
+            SubjectKeys::check_kek(Arc::clone(&storage), &dir.join(KEYS_DIR), kek)?;
+        }
+    }
+    drop(checkpoint_log);
     let scanned = scan_segments(storage.as_ref(), dir, alg, read_only)?;
     let tree_size = scanned.check_floors(durable, newest.as_ref(), dir)?;
     let mut report = RecoveryReport {

@@ -1,6 +1,7 @@
-//! What an open changes on disk, decided once every check has passed, and made only by
-//! [`RecoveryPlan::apply`]: nothing before it writes, so a log that fails a check is left
-//! exactly as it was found.
+//! What an open changes in the segments and the tree, decided once the records, the tree,
+//! the newest checkpoint and the writer's keys have passed their checks, and made only by
+//! [`RecoveryPlan::apply`]: nothing before it writes, so a log that fails one of those
+//! checks is left exactly as it was found.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

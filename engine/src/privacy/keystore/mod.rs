@@ -170,6 +170,24 @@ impl SubjectKeys {
         Ok(store)
     }
 
+    /// Checks that `kek` is the key the store in `keys_dir` was written with (a store not
+    /// made yet takes any) from its header alone: a read-write open refuses a wrong KEK
+    /// so before it changes anything.
+    pub fn check_kek(storage: Arc<dyn Storage>, keys_dir: &Path, kek: &Kek) -> Result<()> {
+        let file = KeyFile::new(Arc::clone(&storage), keys_dir.join(SUBJECT_KEYS_FILE));
+        if !storage.exists(file.path()) {
+            return Ok(());
+        }
+        let io = |e| Error::io(format!("reading {}", file.path().display()), e);
+        let handle = storage
+            .open(file.path(), crate::storage::OpenMode::Read)
+            .map_err(io)?;
+        let len = handle.len().map_err(io)?.min(file::HEADER_BYTES as u64);
+        let mut head = vec![0; len as usize];
+        handle.read_exact_at(&mut head, 0).map_err(io)?;
+        file.frames(&head, &kek.check_value()).map(|_| ())
+    }
+
     /// A store holding nothing, whose file is `keys_dir`'s, not read.
     fn empty(
         storage: Arc<dyn Storage>,
@@ -351,6 +369,11 @@ impl SubjectKeys {
 
     /// fdatasyncs what [`write`](Self::write) wrote.
     pub fn sync(&mut self) -> Result<()> {
+        // After a failed write or sync what reached the disk is unknown: a sync that
+        // succeeds now proves nothing of it.
+        if self.file.unsynced().is_some() {
+            self.writable()?;
+        }
         self.file.sync()
     }
 
