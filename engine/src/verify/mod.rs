@@ -37,10 +37,10 @@ use crate::storage::{FsStorage, MappedBytes, Storage, read_file};
 use crate::tree::TREE_DIR;
 use chain::Chain;
 use checkpoints::{CheckpointAt, check_signatures};
-use frames::{FramePlace, Places, describe, locate_footer, place_frames};
+use frames::{FramePlace, Places, locate_footer, place_frames};
 use index::{index_fault, load_index};
 use links::Interner;
-use records::{RecordChecks, Stop, check_records};
+use records::{Failed, RecordChecks, check_records, settle};
 
 /// What a successful verification covered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,15 +299,11 @@ impl<'a> Verifier<'a> {
             });
             (checked, postings.map(|p| p.join()))
         });
-        // A bad CRC comes before a walk error: a damaged length sends the walk astray.
-        let bounds = match (checked, walk_error) {
-            (Ok(bounds), None) => bounds,
-            (Err(Stop::Tree(e)), _) => return Err(e),
-            (Err(Stop::Frame(offset, fault)), _) | (Ok(_), Some((offset, fault))) => {
-                let what = describe(fault, is_last && footer.is_none());
-                let fault = corrupt(&path, offset, CorruptionKind::BadField(what));
-                return Err(self.chain.stored.first_fault(fault));
-            }
+        let torn_hint = is_last && footer.is_none();
+        let bounds = match settle(checked, walk_error, &path, torn_hint) {
+            Ok(bounds) => bounds,
+            Err(Failed::Tree(e)) => return Err(e),
+            Err(Failed::Frame(e)) => return Err(self.chain.stored.first_fault(e)),
         };
         if let Some(e) = bounds.index_fault {
             self.index_faults.get_or_insert(e);

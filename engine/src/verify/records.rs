@@ -6,11 +6,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::frames::{Fault, FramePlace};
+use super::corrupt;
+use super::frames::{Fault, FramePlace, describe};
 use super::index::check_indexed;
 use super::links::{ChunkTenants, Interner};
 use crate::codec::{RecordHead, TenantLink, decode_record_head, split_frame};
-use crate::error::{Error, Result};
+use crate::error::{CorruptionKind, Error, Result};
 use crate::event::Timestamp;
 use crate::index::IndexChecker;
 use crate::merkle::{Hash, HashAlg};
@@ -22,6 +23,33 @@ pub(super) enum Stop {
     Frame(u64, Fault),
     /// Growing the tree found a fault.
     Tree(Error),
+}
+
+/// How checking a segment's records failed, once both passes are in.
+pub(super) enum Failed {
+    /// Growing the tree found a fault.
+    Tree(Error),
+    /// A frame or record is bad: a corruption of the segment at its offset.
+    Frame(Error),
+}
+
+/// What a segment's records came to, from [`check_records`] and the walk of pass 1: their
+/// bounds, or the first fault. A bad CRC comes before a walk error (a damaged length
+/// sends the walk astray). `torn_hint`: a frame fault may be a crash's torn tail.
+pub(super) fn settle(
+    checked: std::result::Result<Bounds, Stop>,
+    walk_error: Option<(u64, Fault)>,
+    path: &Path,
+    torn_hint: bool,
+) -> std::result::Result<Bounds, Failed> {
+    match (checked, walk_error) {
+        (Ok(bounds), None) => Ok(bounds),
+        (Err(Stop::Tree(e)), _) => Err(Failed::Tree(e)),
+        (Err(Stop::Frame(offset, fault)), _) | (Ok(_), Some((offset, fault))) => {
+            let what = CorruptionKind::BadField(describe(fault, torn_hint));
+            Err(Failed::Frame(corrupt(path, offset, what)))
+        }
+    }
 }
 
 /// Checks every frame's CRC, reads its record's timestamp and hashes its leaf, on worker

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use super::corrupt;
 use super::footer::check_footer;
-use super::frames::{describe, locate_footer, place_frames};
+use super::frames::{locate_footer, place_frames};
 use super::links::{ChunkTenants, Interner};
-use super::records::{RecordChecks, Stop, check_records};
+use super::records::{Failed, RecordChecks, check_records, settle};
 use crate::error::{CorruptionKind, Result};
 use crate::merkle::{Hash, HashAlg};
 use crate::segment::SegmentHeader;
@@ -56,28 +56,16 @@ pub(super) fn check_segment_alone(storage: &dyn Storage, path: &Path) -> Result<
         compact.extend(leaves, |_, _, _| {});
         Ok(())
     };
-    let (min_ts, max_ts) = match (
-        check_records(
-            &bytes,
-            &frames,
-            header.base_seq,
-            &RecordChecks {
-                path,
-                alg: header.alg,
-                interner: &Interner::default(),
-                index: None,
-            },
-            None,
-            grow,
-        ),
-        walk_error,
-    ) {
-        (Ok(bounds), None) => (bounds.min, bounds.max),
-        (Err(Stop::Tree(e)), _) => return Err(e),
-        (Err(Stop::Frame(offset, fault)), _) | (Ok(_), Some((offset, fault))) => {
-            let what = describe(fault, footer.is_none());
-            return Err(corrupt(path, offset, CorruptionKind::BadField(what)));
-        }
+    let checks = RecordChecks {
+        path,
+        alg: header.alg,
+        interner: &Interner::default(),
+        index: None,
+    };
+    let checked = check_records(&bytes, &frames, header.base_seq, &checks, None, grow);
+    let (min_ts, max_ts) = match settle(checked, walk_error, path, footer.is_none()) {
+        Ok(bounds) => (bounds.min, bounds.max),
+        Err(Failed::Tree(e) | Failed::Frame(e)) => return Err(e),
     };
     if let Some((footer_at, f)) = &footer {
         check_footer(
