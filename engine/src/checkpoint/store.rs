@@ -58,6 +58,35 @@ impl CheckpointLog {
         origin: &str,
         read_only: bool,
     ) -> Result<CheckpointLog> {
+        let mut log = CheckpointLog::read(storage, dir, origin)?;
+        if !read_only {
+            log.open_for_appends()?;
+        }
+        Ok(log)
+    }
+
+    /// Takes a log read by a read-only [`open`](Self::open) for appends: an interrupted
+    /// creation is removed, an interrupted append cut (so a log can be read, checked
+    /// against the records, and only then changed).
+    pub fn open_for_appends(&mut self) -> Result<()> {
+        self.read_only = false;
+        if !self.storage.exists(&self.path) {
+            return Ok(());
+        }
+        if self.len == 0 {
+            // A crash interrupted the file's creation (read as a torn tail): nothing was
+            // ever appended.
+            let io = |e| Error::io(format!("removing {}", self.path.display()), e);
+            return self.storage.remove(&self.path).map_err(io);
+        }
+        let torn = self.torn_tail.is_some();
+        let file = open_for_appends(self.storage.as_ref(), &self.path, self.len, torn)?;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    /// The checkpoint log of `dir` as it is, changing nothing.
+    fn read(storage: Arc<dyn Storage>, dir: &Path, origin: &str) -> Result<CheckpointLog> {
         let path = dir.join(CHECKPOINTS_FILE);
         let mut log = CheckpointLog {
             storage,
@@ -68,7 +97,7 @@ impl CheckpointLog {
             sizes: Vec::new(),
             latest: None,
             torn_tail: None,
-            read_only,
+            read_only: true,
         };
         if !log.storage.exists(&log.path) {
             return Ok(log);
@@ -78,9 +107,6 @@ impl CheckpointLog {
         if bytes.len() < HEADER_BYTES && header().starts_with(&bytes) {
             // A crash interrupted the file's creation: nothing was ever appended.
             log.torn_tail = Some(bytes.len() as u64);
-            if !read_only {
-                log.storage.remove(&log.path).map_err(io)?;
-            }
             return Ok(log);
         }
         let corrupt = |offset: usize, kind| {
@@ -141,11 +167,6 @@ impl CheckpointLog {
             at += frame.total;
         }
         log.len = at as u64;
-        if !read_only {
-            let torn = log.torn_tail.is_some();
-            let file = open_for_appends(log.storage.as_ref(), &log.path, log.len, torn)?;
-            log.file = Some(file);
-        }
         Ok(log)
     }
 

@@ -70,22 +70,26 @@ impl Checkpoints {
         Ok(Some(signer))
     }
 
-    /// Opens the checkpoint log of `dir` (cutting an interrupted append, unless
-    /// `read_only`) and, to write, its signing key, made now if the log has none yet
+    /// The checkpoints of `store`, the log of `dir` read (read-only) at open and so
+    /// not read again; to write, the log is taken for appends (cutting an interrupted
+    /// append) and its signing key loaded, made now if the log has none yet
     /// ([`signer_for`](Self::signer_for) checked it may).
     pub(crate) fn open(
         storage: &Arc<dyn Storage>,
         dir: &Path,
         origin: &str,
+        mut store: CheckpointLog,
         read_only: bool,
     ) -> Result<Checkpoints> {
-        let store = CheckpointLog::open(Arc::clone(storage), dir, origin, read_only)?;
         let signer = match read_only {
             true => None,
-            false => match Checkpoints::signer_for(storage.as_ref(), dir, origin, &store)? {
-                Some(signer) => Some(signer),
-                None => Some(create_keys(storage.as_ref(), dir, origin)?),
-            },
+            false => {
+                store.open_for_appends()?;
+                match Checkpoints::signer_for(storage.as_ref(), dir, origin, &store)? {
+                    Some(signer) => Some(signer),
+                    None => Some(create_keys(storage.as_ref(), dir, origin)?),
+                }
+            }
         };
         Ok(Checkpoints {
             origin: origin.to_owned(),

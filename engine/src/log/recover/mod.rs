@@ -137,7 +137,6 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
             SubjectKeys::check_kek(Arc::clone(&storage), &dir.join(KEYS_DIR), kek)?;
         }
     }
-    drop(checkpoint_log);
     let scanned = scan_segments(storage.as_ref(), dir, alg, read_only)?;
     let tree_size = scanned.check_floors(durable, newest.as_ref(), dir)?;
     let mut report = RecoveryReport {
@@ -235,6 +234,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         &shared.storage,
         dir,
         &shared.config.origin,
+        checkpoint_log,
         read_only,
     )?);
     report.torn_checkpoint_bytes = checkpoints.torn_tail();
