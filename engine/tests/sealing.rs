@@ -525,3 +525,95 @@ fn a_wrong_kek_is_refused_before_an_open_changes_anything() {
     let log = OpenOptions::new().kek(kek).open(dir.path()).expect("open");
     assert!(log.recovery_report().torn_tail.is_some());
 }
+
+#[test]
+fn a_damaged_key_store_is_refused_before_an_open_changes_anything() {
+    // A sealing log whose key store was damaged far from its end (not a torn flush), left
+    // with a torn segment tail and a torn checkpoint append: the open refuses it as
+    // corruption of the key store, and every file is as it was (the key store is read
+    // whole before the plan, which alone cuts tails).
+    let (dir, kek, log) = sealing_log();
+    append_all(&log, &lines(6000, 23), 500);
+    drop(log);
+    let keys = dir
+        .path()
+        .join("keys")
+        .join(auditlog_engine::privacy::SUBJECT_KEYS_FILE);
+    let mut bytes = std::fs::read(&keys).expect("key store");
+    assert!(
+        bytes.len() > 80 << 10,
+        "a key store past one flush: {}",
+        bytes.len()
+    );
+    bytes[40] ^= 0x10;
+    std::fs::write(&keys, &bytes).expect("write");
+    // A torn append to each: garbage after the active segment's records, the first
+    // bytes of a checkpoint frame after the checkpoint log's.
+    let checkpoints = dir.path().join("checkpoints");
+    let first_frame = std::fs::read(&checkpoints).expect("checkpoints")[16..40].to_vec();
+    for (path, tail) in [
+        (
+            common::segment_files(dir.path()).pop().expect("active"),
+            vec![0x55; 40],
+        ),
+        (checkpoints, first_frame),
+    ] {
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        std::io::Write::write_all(&mut file, &tail).expect("torn append");
+    }
+    let before = common::snapshot(dir.path());
+    match OpenOptions::new().kek(kek).open(dir.path()) {
+        Err(auditlog_engine::Error::Corruption(c)) => {
+            assert_eq!(c.file, keys, "{c}");
+        }
+        other => panic!(
+            "a damaged key store must be refused: {:?}",
+            other.map(|l| l.tree_size())
+        ),
+    }
+    assert_eq!(
+        common::snapshot(dir.path()),
+        before,
+        "the refused open changed files"
+    );
+}
+
+#[test]
+fn a_torn_key_store_entry_is_cut_by_the_plan_and_reported() {
+    let (dir, kek, log) = sealing_log();
+    append_all(&log, &events(), 64);
+    drop(log);
+    let keys = dir
+        .path()
+        .join("keys")
+        .join(auditlog_engine::privacy::SUBJECT_KEYS_FILE);
+    let len = std::fs::metadata(&keys).expect("key store").len();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&keys)
+        .expect("open");
+    std::io::Write::write_all(&mut file, &[0x55; 21]).expect("garbage");
+    drop(file);
+    let read_only = OpenOptions::new()
+        .kek(kek.clone())
+        .read_only(true)
+        .open(dir.path())
+        .expect("read-only open");
+    assert_eq!(read_only.recovery_report().torn_key_store_bytes, Some(21));
+    drop(read_only);
+    assert_eq!(
+        std::fs::metadata(&keys).unwrap().len(),
+        len + 21,
+        "read-only cuts nothing"
+    );
+    let log = OpenOptions::new().kek(kek).open(dir.path()).expect("open");
+    assert_eq!(log.recovery_report().torn_key_store_bytes, Some(21));
+    assert_eq!(
+        std::fs::metadata(&keys).unwrap().len(),
+        len,
+        "the writer cut the tail"
+    );
+}

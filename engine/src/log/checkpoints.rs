@@ -70,26 +70,22 @@ impl Checkpoints {
         Ok(Some(signer))
     }
 
-    /// The checkpoints of `store`, the log of `dir` read (read-only) at open and so
-    /// not read again; to write, the log is taken for appends (cutting an interrupted
-    /// append) and its signing key loaded, made now if the log has none yet
-    /// ([`signer_for`](Self::signer_for) checked it may).
+    /// The checkpoints of `store`, the log of `dir` read at open and so not read again,
+    /// signed (unless `read_only`) with `signer`, the key
+    /// [`signer_for`](Self::signer_for) loaded, or a key made now for a log that has
+    /// none yet. A writer's `store` is already taken for appends.
     pub(crate) fn open(
-        storage: &Arc<dyn Storage>,
+        storage: &dyn Storage,
         dir: &Path,
         origin: &str,
-        mut store: CheckpointLog,
+        store: CheckpointLog,
+        signer: Option<NoteSigner>,
         read_only: bool,
     ) -> Result<Checkpoints> {
-        let signer = match read_only {
-            true => None,
-            false => {
-                store.open_for_appends()?;
-                match Checkpoints::signer_for(storage.as_ref(), dir, origin, &store)? {
-                    Some(signer) => Some(signer),
-                    None => Some(create_keys(storage.as_ref(), dir, origin)?),
-                }
-            }
+        let signer = match (read_only, signer) {
+            (true, _) => None,
+            (false, Some(signer)) => Some(signer),
+            (false, None) => Some(create_keys(storage, dir, origin)?),
         };
         Ok(Checkpoints {
             origin: origin.to_owned(),
@@ -101,11 +97,6 @@ impl Checkpoints {
     /// Whether this open can sign (it is read-write).
     pub(crate) fn can_sign(&self) -> bool {
         self.signer.is_some()
-    }
-
-    /// Bytes of an interrupted append cut from the checkpoint log at open.
-    pub(crate) fn torn_tail(&self) -> Option<u64> {
-        self.store.lock().torn_tail()
     }
 
     /// The newest checkpoint.

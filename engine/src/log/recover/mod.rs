@@ -12,13 +12,13 @@
 //! durable; anything else is corruption and the log refuses to open.
 //!
 //! Nothing on disk changes until the segments, the tree, the newest checkpoint's root and
-//! the keys a writer needs (the checkpoint signing key, a sealing log's KEK) have passed
-//! their checks: the changes are a [`RecoveryPlan`], made by its `apply` alone. After it
-//! a writer opens its stores (the checkpoint log and the key store each cut their own
-//! interrupted append), builds missing indexes, creates the active segment and reads the
-//! tenant heads; a refusal there (a key store entry or a record damaged since it was
-//! written, tenant heads that contradict the newest checkpoint) comes after the plan
-//! was applied, whose changes are what any writer makes first.
+//! the keys (the checkpoint signing key; a sealing log's key store, read whole under the
+//! KEK given) have passed their checks: the changes, cuts of the checkpoint log's and
+//! the key store's interrupted appends among them, are a [`RecoveryPlan`], made by its
+//! `apply` alone. After it a writer builds missing indexes, creates the active segment
+//! and reads the tenant heads; a refusal there (a record damaged since it was written,
+//! tenant heads that contradict the newest checkpoint) comes after the plan was applied,
+//! whose changes are the repairs any writer makes first.
 
 mod plan;
 mod replay;
@@ -35,7 +35,7 @@ use super::checkpoints::{self, Cadence, Checkpoints};
 use super::dedup::{RECENT_IDS, RecentIds};
 use super::read::TimeRange;
 use super::{Log, LogConfig, OpenOptions, Sequencer, start_writer};
-use crate::checkpoint::{Checkpoint, CheckpointLog, KEYS_DIR};
+use crate::checkpoint::{Checkpoint, CheckpointLog, KEYS_DIR, NoteSigner};
 use crate::codec::{content_of, decode_record, id_key};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::event::Timestamp;
@@ -50,7 +50,7 @@ use crate::shared::{LogView, Metrics, Shared};
 use crate::storage::Storage;
 use crate::tree::{PendingNodes, TreeStore, read_durable_size};
 use crate::writer::Writer;
-use plan::RecoveryPlan;
+use plan::{RecoveryPlan, Stores};
 use replay::{Nodes, replay, replay_start};
 use scan::{Scanned, scan_segments};
 
@@ -69,6 +69,9 @@ pub struct RecoveryReport {
     /// Bytes of an interrupted append cut from the end of the checkpoint log (or,
     /// read-only, ignored). The checkpoint was never handed out.
     pub torn_checkpoint_bytes: Option<u64>,
+    /// Bytes of an interrupted last entry cut from the end of the key store (or,
+    /// read-only, ignored).
+    pub torn_key_store_bytes: Option<u64>,
     /// Sealed segments whose index file was missing or damaged and was rebuilt.
     pub rebuilt_indexes: u64,
 }
@@ -95,6 +98,68 @@ fn lock_dir(dir: &Path) -> Result<File> {
 /// on a large log: 0.66 s more per million events, docs/BENCHMARKS.md).
 const KEEP_REPLAYED_LEAVES: u64 = 1 << 20;
 
+/// The floors the records must reach, read before the segments: the tree size made
+/// durable and the checkpoint log (its newest signed checkpoint).
+struct Floors {
+    durable: u64,
+    checkpoints: CheckpointLog,
+}
+
+impl Floors {
+    /// The tree state first: it only advances after the records it names are durable, so
+    /// segments read after it hold at least that many, even with a writer running.
+    fn read(storage: &Arc<dyn Storage>, dir: &Path, origin: &str) -> Result<Floors> {
+        let durable = read_durable_size(storage.as_ref(), dir)?;
+        let checkpoints = CheckpointLog::open(Arc::clone(storage), dir, origin, true)?;
+        Ok(Floors {
+            durable,
+            checkpoints,
+        })
+    }
+
+    fn newest(&self) -> Option<Checkpoint> {
+        self.checkpoints.latest().map(|c| c.checkpoint.clone())
+    }
+}
+
+/// The keys an open uses, read and checked before anything is changed: a writer's
+/// checkpoint signing key (none yet for a new log), and a sealing log's key store under
+/// the KEK given (read-only until the plan takes it for appends).
+struct Keys {
+    signer: Option<NoteSigner>,
+    subject_keys: Option<SubjectKeys>,
+}
+
+impl Keys {
+    fn read(
+        options: &OpenOptions,
+        config: &LogConfig,
+        dir: &Path,
+        checkpoints: &CheckpointLog,
+    ) -> Result<Keys> {
+        let storage = &options.storage;
+        let signer = match options.read_only {
+            true => None,
+            false => Checkpoints::signer_for(storage.as_ref(), dir, &config.origin, checkpoints)?,
+        };
+        // A writer was refused without the KEK; a reader without it shows sealed fields
+        // as sealed.
+        let subject_keys = match (&config.sealing, &options.kek) {
+            (Some(_), Some(kek)) => Some(SubjectKeys::open(
+                Arc::clone(storage),
+                &dir.join(KEYS_DIR),
+                kek,
+                true,
+            )?),
+            _ => None,
+        };
+        Ok(Keys {
+            signer,
+            subject_keys,
+        })
+    }
+}
+
 /// The tree of every record, checked, and the store that serves its nodes.
 struct Recovered {
     tree: TreeStore,
@@ -120,41 +185,35 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
             dir.display()
         )));
     }
-    // The tree state first: it only advances after the records it names are durable, so
-    // segments read after it hold at least that many, even with a writer running.
-    let durable = read_durable_size(storage.as_ref(), dir)?;
-    // The newest signed checkpoint is a floor too: the records must hold it before
-    // anything on disk is changed (a torn tail cut, a segment removed).
-    let checkpoint_log = CheckpointLog::open(Arc::clone(&storage), dir, &config.origin, true)?;
-    let newest = checkpoint_log.latest().map(|c| c.checkpoint.clone());
-    if !read_only {
-        // The keys a writer needs, checked before anything is changed: the checkpoint
-        // signing key, and a sealing log's key-encryption key.
-        Checkpoints::signer_for(storage.as_ref(), dir, &config.origin, &checkpoint_log)?;
-        if let Some(kek) = &options.kek
-            && config.sealing.is_some()
-        {
-            SubjectKeys::check_kek(Arc::clone(&storage), &dir.join(KEYS_DIR), kek)?;
-        }
-    }
+    // Read and check; nothing is changed until the plan.
+    let mut floors = Floors::read(&storage, dir, &config.origin)?;
+    let newest = floors.newest();
+    let mut keys = Keys::read(&options, &config, dir, &floors.checkpoints)?;
     let scanned = scan_segments(storage.as_ref(), dir, alg, read_only)?;
-    let tree_size = scanned.check_floors(durable, newest.as_ref(), dir)?;
+    let tree_size = scanned.check_floors(floors.durable, newest.as_ref(), dir)?;
     let mut report = RecoveryReport {
         torn_tail: scanned.torn_tail.clone(),
         discarded_segment: scanned.discarded.clone(),
+        torn_checkpoint_bytes: floors.checkpoints.torn_tail(),
+        torn_key_store_bytes: keys.subject_keys.as_ref().and_then(|k| k.torn_tail()),
         ..RecoveryReport::default()
+    };
+    let stores = Stores {
+        checkpoints: &mut floors.checkpoints,
+        keys: keys.subject_keys.as_mut(),
     };
     let Recovered { tree, compact } = recover_tree(
         &storage,
         dir,
         alg,
-        durable,
+        floors.durable,
         &scanned,
         newest.as_ref(),
-        read_only,
+        (!read_only).then_some(stores),
         KEEP_REPLAYED_LEAVES,
         &mut report,
     )?;
+    // Start: indexes, the active segment, the log assembled.
     let checked_indexes = match read_only {
         true => HashMap::new(),
         false => load_indexes(storage.as_ref(), &scanned.sealed, &mut report)?,
@@ -166,32 +225,19 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
             Some((a.segment, a.offsets))
         }
         None if read_only => None,
-        None => {
-            let header = SegmentHeader {
-                version: FORMAT_VERSION,
-                alg,
-                base_seq: tree_size,
-                created_at: Timestamp::now(),
-                frontier: compact.hashes().to_vec(),
-            };
-            let segment =
-                ActiveSegment::create(storage.as_ref(), &segment_path(dir, tree_size), header)?;
-            Some((segment, Vec::new()))
-        }
+        None => Some((
+            create_active(storage.as_ref(), dir, alg, &compact)?,
+            Vec::new(),
+        )),
     };
     let view = LogView {
         sealed: scanned.sealed,
         active: active_segment.as_ref().map(|(s, offsets)| {
             // A read-only process maps only what was durable when it opened (see
             // `ActiveView::map_limit`); a writer owns the file and maps all of it.
-            let map_limit = if read_only {
-                let durable_records = durable.saturating_sub(s.base_seq());
-                usize::try_from(durable_records)
-                    .ok()
-                    .and_then(|i| offsets.get(i))
-                    .map_or(s.len, |&o| u64::from(o))
-            } else {
-                u64::MAX
+            let map_limit = match read_only {
+                true => durable_end(s, offsets, floors.durable),
+                false => u64::MAX,
             };
             s.view(
                 storage.as_ref(),
@@ -204,17 +250,11 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         tree_size,
         root: compact.root(),
     };
-    // A writer was refused above without the KEK; a reader without it shows sealed
-    // fields as sealed.
-    let sealer = match (&config.sealing, &options.kek) {
-        (Some(sealing), Some(kek)) => {
-            let keys =
-                SubjectKeys::open(Arc::clone(&storage), &dir.join(KEYS_DIR), kek, read_only)?;
-            Some(Arc::new(Sealer::new(
-                keys,
-                sealing.personal_metadata.clone(),
-            )))
-        }
+    let sealer = match (&config.sealing, keys.subject_keys) {
+        (Some(sealing), Some(subject_keys)) => Some(Arc::new(Sealer::new(
+            subject_keys,
+            sealing.personal_metadata.clone(),
+        ))),
         _ => None,
     };
     let shared = Arc::new(Shared {
@@ -229,15 +269,14 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         writable: !read_only,
         sealer,
     });
-    // Checked against the records above; now the key, and a torn append cut.
     let checkpoints = Arc::new(Checkpoints::open(
-        &shared.storage,
+        shared.storage.as_ref(),
         dir,
         &shared.config.origin,
-        checkpoint_log,
+        floors.checkpoints,
+        keys.signer,
         read_only,
     )?);
-    report.torn_checkpoint_bytes = checkpoints.torn_tail();
     let (sender, writer) = match active_segment {
         Some((segment, _)) if !read_only => {
             let (sender, handle) = start_writer(Writer::new(
@@ -270,6 +309,33 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         start_appending(&mut log, sender, tree_size)?;
     }
     Ok(log)
+}
+
+/// A new active segment, empty, for the records past the tree `compact`.
+fn create_active(
+    storage: &dyn Storage,
+    dir: &Path,
+    alg: HashAlg,
+    compact: &CompactRange,
+) -> Result<ActiveSegment> {
+    let header = SegmentHeader {
+        version: FORMAT_VERSION,
+        alg,
+        base_seq: compact.size(),
+        created_at: Timestamp::now(),
+        frontier: compact.hashes().to_vec(),
+    };
+    ActiveSegment::create(storage, &segment_path(dir, compact.size()), header)
+}
+
+/// The end of the records of active segment `segment` (at `offsets`) within the `durable`
+/// tree size: as far as a read-only process maps it.
+fn durable_end(segment: &ActiveSegment, offsets: &[u32], durable: u64) -> u64 {
+    let durable_records = durable.saturating_sub(segment.base_seq());
+    usize::try_from(durable_records)
+        .ok()
+        .and_then(|i| offsets.get(i))
+        .map_or(segment.len, |&o| u64::from(o))
 }
 
 /// Every sealed segment's index file, checked, or rebuilt when missing or damaged
@@ -323,8 +389,8 @@ fn start_appending(
 }
 
 /// Checks the records against the stored tree and the newest checkpoint, replaying the
-/// leaves the level files lack, then (a writer) applies the plan: the store serving the
-/// tree of every record.
+/// leaves the level files lack, then, for a writer (which gives the `stores` it appends
+/// to), makes and applies the plan: the store serving the tree of every record.
 #[allow(clippy::too_many_arguments)]
 fn recover_tree(
     storage: &Arc<dyn Storage>,
@@ -333,7 +399,7 @@ fn recover_tree(
     durable: u64,
     scanned: &Scanned,
     newest: Option<&Checkpoint>,
-    read_only: bool,
+    stores: Option<Stores<'_>>,
     keep_up_to: u64,
     report: &mut RecoveryReport,
 ) -> Result<Recovered> {
@@ -341,7 +407,7 @@ fn recover_tree(
     let (start, rebuilt) = replay_start(&stored, durable)?;
     // A writer keeps the nodes it computes while checking, to write them once every
     // check has passed, unless they are too many to hold: then it computes them again.
-    let keep = read_only || scanned.tree_size() - start <= keep_up_to;
+    let keep = stores.is_none() || scanned.tree_size() - start <= keep_up_to;
     let mut kept = PendingNodes::default();
     let nodes = match keep {
         true => Nodes::Kept(&mut kept),
@@ -358,20 +424,20 @@ fn recover_tree(
         };
         checkpoints::check_root(signed, &root, dir)?;
     }
-    if read_only {
-        // Nodes past the durable size may be stale on disk after a crash: serve the
-        // recomputed ones.
+    let Some(stores) = stores else {
+        // Read-only: nodes past the durable size may be stale on disk after a crash:
+        // serve the recomputed ones.
         stored.set_overlay(kept);
         return Ok(Recovered {
             tree: stored,
             compact,
         });
-    }
+    };
     drop(stored);
     // Every check has passed: only now change what is on disk.
-    let plan = RecoveryPlan::new(scanned, start, durable);
+    let plan = RecoveryPlan::new(scanned, start, durable, &stores);
     let computed = keep.then_some(kept);
-    let (tree, compact) = plan.apply(storage, dir, alg, scanned, &compact, computed)?;
+    let (tree, compact) = plan.apply(stores, storage, dir, alg, scanned, &compact, computed)?;
     Ok(Recovered { tree, compact })
 }
 
@@ -464,6 +530,13 @@ mod tests {
             scanned.sealed.len()
         );
         let mut report = RecoveryReport::default();
+        let origin = LogConfig::default().origin;
+        let mut checkpoints =
+            CheckpointLog::open(Arc::clone(&storage), dir.path(), &origin, true).unwrap();
+        let stores = Stores {
+            checkpoints: &mut checkpoints,
+            keys: None,
+        };
         let recovered = recover_tree(
             &storage,
             dir.path(),
@@ -471,7 +544,7 @@ mod tests {
             0,
             &scanned,
             newest.as_ref(),
-            false,
+            Some(stores),
             keep_up_to,
             &mut report,
         )

@@ -1,15 +1,17 @@
-//! What an open changes in the segments and the tree, decided once the records, the tree,
-//! the newest checkpoint and the writer's keys have passed their checks, and made only by
-//! [`RecoveryPlan::apply`]: nothing before it writes, so a log that fails one of those
-//! checks is left exactly as it was found.
+//! What an open changes in the segments, the tree, the checkpoint log and the key store,
+//! decided once the records, the tree, the newest checkpoint and the writer's keys have
+//! passed their checks, and made only by [`RecoveryPlan::apply`]: nothing before it
+//! writes, so a log that fails one of those checks is left exactly as it was found.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::replay::{Nodes, replay};
 use super::scan::Scanned;
+use crate::checkpoint::CheckpointLog;
 use crate::error::{Error, Result};
 use crate::merkle::{CompactRange, HashAlg};
+use crate::privacy::SubjectKeys;
 use crate::storage::{OpenMode, Storage};
 use crate::tree::{PendingNodes, TreeStore};
 
@@ -28,12 +30,30 @@ pub(super) struct RecoveryPlan {
     sync_sealed: Vec<PathBuf>,
     /// The tree state is made durable at this size (leaves were replayed).
     sync_tree: Option<u64>,
+    /// Bytes of an interrupted append cut from the checkpoint log (the whole file, if
+    /// its creation was interrupted).
+    cut_checkpoints: Option<u64>,
+    /// Bytes of an interrupted last entry cut from the key store.
+    cut_key_store: Option<u64>,
+}
+
+/// The stores a writer appends to besides the segments, read and checked before the
+/// plan, taken for appends by it.
+pub(super) struct Stores<'a> {
+    pub(super) checkpoints: &'a mut CheckpointLog,
+    pub(super) keys: Option<&'a mut SubjectKeys>,
 }
 
 impl RecoveryPlan {
     /// The plan for the log `scanned` holds, whose stored tree holds `tree_from` leaves
-    /// that need no replay, and whose tree state said `durable`.
-    pub(super) fn new(scanned: &Scanned, tree_from: u64, durable: u64) -> RecoveryPlan {
+    /// that need no replay, whose tree state said `durable`, and whose other stores are
+    /// `stores`.
+    pub(super) fn new(
+        scanned: &Scanned,
+        tree_from: u64,
+        durable: u64,
+        stores: &Stores<'_>,
+    ) -> RecoveryPlan {
         let tree_size = scanned.tree_size();
         let last_end = scanned.sealed.last().map_or(0, |s| s.end());
         RecoveryPlan {
@@ -47,6 +67,8 @@ impl RecoveryPlan {
                 .map(|s| s.path.clone())
                 .collect(),
             sync_tree: (tree_size > tree_from).then_some(tree_size),
+            cut_checkpoints: stores.checkpoints.torn_tail(),
+            cut_key_store: stores.keys.as_ref().and_then(|k| k.torn_tail()),
         }
     }
 
@@ -54,10 +76,13 @@ impl RecoveryPlan {
     /// tail cut and an interrupted creation removed, the level files rebuilt from
     /// `tree_from` (with `computed`, the nodes the checks computed, if they kept them;
     /// else over the records again), every segment the tree state will cover synced, then
-    /// the tree state. The tree store, and the tree of every record, which must be the
-    /// one the checks computed (`checked`).
+    /// the tree state; last the checkpoint log and the key store taken for appends, their
+    /// interrupted appends cut. The tree store, and the tree of every record, which must
+    /// be the one the checks computed (`checked`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn apply(
         self,
+        stores: Stores<'_>,
         storage: &Arc<dyn Storage>,
         dir: &Path,
         alg: HashAlg,
@@ -112,6 +137,13 @@ impl RecoveryPlan {
         if let Some(size) = self.sync_tree {
             tree.sync(size)
                 .map_err(|e| Error::io("syncing the tree", e))?;
+        }
+        // Each store cuts its own interrupted append (the plan records the bytes).
+        debug_assert_eq!(self.cut_checkpoints, stores.checkpoints.torn_tail());
+        stores.checkpoints.open_for_appends()?;
+        if let Some(keys) = stores.keys {
+            debug_assert_eq!(self.cut_key_store, keys.torn_tail());
+            keys.open_for_appends()?;
         }
         Ok((tree, compact))
     }

@@ -154,9 +154,12 @@ impl KeyFile {
         self.torn_tail = frames.torn_tail;
     }
 
-    /// Opens the file read by [`read_entries`](Self::read_entries) for appends, cutting
-    /// its torn tail first.
+    /// Opens the file read by [`read_through`](Self::read_through) for appends, cutting
+    /// its torn tail first; an absent file is made, with its header, at the first append.
     pub(super) fn open_for_appends(&mut self) -> Result<()> {
+        if !self.storage.exists(&self.path) {
+            return Ok(());
+        }
         let torn = self.torn_tail.is_some();
         let file = open_for_appends(self.storage.as_ref(), &self.path, self.len, torn)?;
         self.file = Some(file);

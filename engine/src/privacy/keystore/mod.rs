@@ -159,33 +159,22 @@ impl SubjectKeys {
         kek: &Kek,
         read_only: bool,
     ) -> Result<SubjectKeys> {
-        let mut store = SubjectKeys::empty(storage, keys_dir, kek, read_only)?;
-        let Some(bytes) = store.file.read()? else {
-            return Ok(store);
-        };
-        store.decode(&bytes)?;
+        let mut store = SubjectKeys::empty(storage, keys_dir, kek, true)?;
+        if let Some(bytes) = store.file.read()? {
+            store.decode(&bytes)?;
+        }
         if !read_only {
-            store.file.open_for_appends()?;
+            store.open_for_appends()?;
         }
         Ok(store)
     }
 
-    /// Checks that `kek` is the key the store in `keys_dir` was written with (a store not
-    /// made yet takes any) from its header alone: a read-write open refuses a wrong KEK
-    /// so before it changes anything.
-    pub fn check_kek(storage: Arc<dyn Storage>, keys_dir: &Path, kek: &Kek) -> Result<()> {
-        let file = KeyFile::new(Arc::clone(&storage), keys_dir.join(SUBJECT_KEYS_FILE));
-        if !storage.exists(file.path()) {
-            return Ok(());
-        }
-        let io = |e| Error::io(format!("reading {}", file.path().display()), e);
-        let handle = storage
-            .open(file.path(), crate::storage::OpenMode::Read)
-            .map_err(io)?;
-        let len = handle.len().map_err(io)?.min(file::HEADER_BYTES as u64);
-        let mut head = vec![0; len as usize];
-        handle.read_exact_at(&mut head, 0).map_err(io)?;
-        file.frames(&head, &kek.check_value()).map(|_| ())
+    /// Takes a store read by a read-only [`open`](Self::open) for appends, cutting an
+    /// interrupted last entry (so a log can read and check its keys first, and change
+    /// the file only once every check has passed).
+    pub fn open_for_appends(&mut self) -> Result<()> {
+        self.read_only = false;
+        self.file.open_for_appends()
     }
 
     /// A store holding nothing, whose file is `keys_dir`'s, not read.
