@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: format, lints, every test (unit, integration, property, crash,
-# the real binaries), benches compile, and the engine's dependency boundary.
+# the real binaries, the archive against a real S3 store), benches compile, and the
+# engine's dependency boundary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,10 +10,16 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== engine dependency boundary"
-if cargo tree -p auditlog-engine -e normal --prefix none | grep -E '^(tokio|tonic|axum|clap) '; then
-  echo "auditlog-engine must not depend on tokio, tonic, axum or clap" >&2
+if cargo tree -p auditlog-engine -e normal --prefix none | grep -E '^(tokio|tonic|axum|clap|object_store|reqwest) '; then
+  echo "auditlog-engine must not depend on tokio, tonic, axum, clap, object_store or reqwest" >&2
   exit 1
 fi
+echo "== SeaweedFS (the S3-compatible store of the archive tests), once for the suite"
+s3dir=target/seaweedfs-suite
+rm -rf "$s3dir"
+s3env=$(scripts/seaweedfs.sh start "$s3dir" $$)
+trap 'scripts/seaweedfs.sh stop "$s3dir"' EXIT
+while IFS='=' read -r name value; do export "$name=$value"; done <<<"$s3env"
 echo "== cargo test"
 cargo test --workspace --all-targets
 cargo test --workspace --doc

@@ -1,5 +1,6 @@
 //! The subcommands, one file each, and the argument definitions they share.
 
+mod archive;
 mod bench_ingest;
 mod checkpoint;
 mod demo;
@@ -67,6 +68,8 @@ enum Command {
     VerifyReceipt(verify_receipt::Args),
     /// Generate a workload into a fresh data directory, ingest, prove and verify it.
     Demo(demo::Args),
+    /// Copy the sealed segments an archive (S3 or a directory) lacks, checked, to it.
+    Archive(archive::Args),
     /// Load a running auditlogd with batches over gRPC; print events/s and ack latency.
     BenchIngest(bench_ingest::Args),
 }
@@ -89,6 +92,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::VerifyReceipt(args) => verify_receipt::run(args),
         Command::Demo(args) => demo::run(args),
         Command::BenchIngest(args) => bench_ingest::run(args),
+        Command::Archive(args) => archive::run(args),
     }
 }
 

@@ -5,6 +5,7 @@ mod checkpoints;
 mod dedup;
 mod read;
 mod recover;
+mod segments;
 mod sequencer;
 
 use std::fs::File;
@@ -25,6 +26,7 @@ use checkpoints::{Cadence, Checkpoints};
 pub use dedup::RECENT_IDS;
 pub use read::TimeRange;
 pub use recover::RecoveryReport;
+pub use segments::SealedSegmentInfo;
 
 use crate::checkpoint::SignedCheckpoint;
 use crate::error::{Error, Result};

@@ -1,0 +1,24 @@
+//! Archival of a log's sealed segments to an object store: an S3-compatible bucket
+//! (`s3://bucket/prefix`) or a directory (`file:///path`), with the `object_store` crate.
+//!
+//! An archive holds, under its prefix (docs/FORMAT.md, "Archive"): `log.json`, the log's
+//! identity (origin, hash, verifier key), written once; `segments/<base>.seg` and
+//! `<base>.idx`, byte copies of each sealed segment and its index file; one manifest entry
+//! per segment, `manifest/<base>.json` (sequence and time ranges, sizes, content hashes,
+//! the tree size and root it ends at), written only once the objects it names were read
+//! back and matched their hashes; and `checkpoints`, a copy of the checkpoint log. Every
+//! object but `checkpoints` is written once and never changed, so a run cut at any point
+//! resumes where the entries end: no gap, no duplicate.
+
+mod error;
+mod location;
+mod manifest;
+mod run;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod transfer;
+
+pub use error::{ArchiveError, Result};
+pub use location::{Archive, S3Options};
+pub use manifest::{ARCHIVE_FORMAT, LogIdentity, ManifestEntry, ObjectRef};
+pub use run::{ArchiveReport, archive_log};

@@ -1,0 +1,166 @@
+//! Where an archive lives: an object store, and the prefix of the archive's objects in it.
+
+use std::sync::Arc;
+
+use object_store::ObjectStore;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+
+use crate::error::{ArchiveError, Result};
+
+/// S3 settings given as flags; the rest comes from the usual AWS environment variables
+/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
+/// `AWS_ENDPOINT_URL`, ...). A flag wins over its variable.
+#[derive(Debug, Clone, Default)]
+pub struct S3Options {
+    /// The S3 endpoint, for stores other than AWS (e.g. `http://127.0.0.1:8333`); an
+    /// `http://` endpoint allows plain HTTP.
+    pub endpoint: Option<String>,
+    /// The region (AWS default: `us-east-1`).
+    pub region: Option<String>,
+    /// The access key id.
+    pub access_key_id: Option<String>,
+    /// The secret access key.
+    pub secret_access_key: Option<String>,
+}
+
+/// An archive: its store, the prefix of its objects, and the URL it was named by.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+    url: String,
+}
+
+impl Archive {
+    /// The archive at `url`: `s3://bucket[/prefix]` or `file:///absolute/path` (the
+    /// directory is made if missing).
+    pub fn open(url: &str, s3: &S3Options) -> Result<Archive> {
+        let bad = |why: String| ArchiveError::Location {
+            url: url.to_owned(),
+            why,
+        };
+        install_tls_provider();
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("no bucket: use s3://bucket/prefix".into()));
+            }
+            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if let Some(endpoint) = &s3.endpoint {
+                builder = builder
+                    .with_endpoint(endpoint)
+                    .with_allow_http(endpoint.starts_with("http://"));
+            } else if std::env::var("AWS_ENDPOINT_URL").is_ok_and(|e| e.starts_with("http://")) {
+                builder = builder.with_allow_http(true);
+            }
+            if let Some(region) = &s3.region {
+                builder = builder.with_region(region);
+            }
+            if let Some(id) = &s3.access_key_id {
+                builder = builder.with_access_key_id(id);
+            }
+            if let Some(secret) = &s3.secret_access_key {
+                builder = builder.with_secret_access_key(secret);
+            }
+            let store = builder.build().map_err(|e| bad(e.to_string()))?;
+            return Ok(Archive {
+                store: Arc::new(store),
+                prefix: parse_prefix(prefix).map_err(bad)?,
+                url: url.to_owned(),
+            });
+        }
+        if let Some(path) = url.strip_prefix("file://") {
+            if !path.starts_with('/') {
+                return Err(bad("a file URL names an absolute path: file:///path".into()));
+            }
+            std::fs::create_dir_all(path).map_err(|e| bad(format!("making {path}: {e}")))?;
+            let store = LocalFileSystem::new_with_prefix(path).map_err(|e| bad(e.to_string()))?;
+            return Ok(Archive {
+                store: Arc::new(store),
+                prefix: ObjectPath::default(),
+                url: url.to_owned(),
+            });
+        }
+        Err(bad(
+            "unknown scheme: use s3://bucket/prefix or file:///path".into(),
+        ))
+    }
+
+    /// The URL the archive was opened by.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub(crate) fn store(&self) -> &dyn ObjectStore {
+        self.store.as_ref()
+    }
+
+    /// The object at `relative` (slash-separated) under the archive's prefix.
+    pub(crate) fn object(&self, relative: &str) -> ObjectPath {
+        let mut path = self.prefix.clone();
+        for part in relative.split('/') {
+            path = path.join(part);
+        }
+        path
+    }
+
+    /// The path of `object` relative to the archive's prefix.
+    pub(crate) fn relative(&self, object: &ObjectPath) -> String {
+        match object.prefix_match(&self.prefix) {
+            Some(parts) => parts
+                .map(|p| p.as_ref().to_owned())
+                .collect::<Vec<_>>()
+                .join("/"),
+            None => object.to_string(),
+        }
+    }
+
+    /// How errors and reports name `object`: the URL it lives at.
+    pub(crate) fn name(&self, relative: &str) -> String {
+        format!("{}/{relative}", self.url.trim_end_matches('/'))
+    }
+}
+
+/// object_store's HTTP client takes TLS from rustls's process-wide provider: ring, already
+/// built for the servers' TLS (an error means one is installed already).
+pub(crate) fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn parse_prefix(prefix: &str) -> std::result::Result<ObjectPath, String> {
+    let trimmed = prefix.trim_matches('/');
+    if trimmed.is_empty() {
+        return Ok(ObjectPath::default());
+    }
+    ObjectPath::parse(trimmed).map_err(|e| format!("prefix `{prefix}`: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_a_store_and_a_prefix() {
+        let s3 = S3Options {
+            endpoint: Some("http://127.0.0.1:1".into()),
+            region: Some("us-east-1".into()),
+            ..S3Options::default()
+        };
+        let archive = Archive::open("s3://bucket/a/b/", &s3).unwrap();
+        assert_eq!(
+            archive.object("manifest/x.json").as_ref(),
+            "a/b/manifest/x.json"
+        );
+        assert_eq!(
+            archive.relative(&archive.object("segments/1.seg")),
+            "segments/1.seg"
+        );
+        assert_eq!(archive.name("log.json"), "s3://bucket/a/b/log.json");
+        for bad in ["s3:///x", "http://x/y", "file://relative/path", "gs://b"] {
+            let err = Archive::open(bad, &s3).unwrap_err();
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! One archive run: every sealed segment of a log that the archive's manifest does not
+//! name yet is copied, read back, checked, and only then entered in the manifest; then
+//! the checkpoint log is copied.
+
+use std::collections::BTreeMap;
+
+use auditlog_engine::checkpoint::load_verifier;
+use auditlog_engine::storage::FsStorage;
+use auditlog_engine::{Log, SealedSegmentInfo, Timestamp, hex};
+use futures_util::TryStreamExt;
+use object_store::ObjectStore;
+use object_store::path::Path as ObjectPath;
+use serde::Serialize;
+
+use crate::error::{ArchiveError, Result};
+use crate::location::Archive;
+use crate::manifest::{
+    ARCHIVE_FORMAT, CHECKPOINTS_OBJECT, LOG_OBJECT, LogIdentity, MANIFEST_DIR, ManifestEntry,
+    ObjectRef, SEGMENTS_DIR, base_name, entry_base, entry_object,
+};
+use crate::transfer::{Digest, check_object, read_small, upload_bytes, upload_file};
+
+/// What an archive run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ArchiveReport {
+    /// Segments this run copied and entered in the manifest.
+    pub segments_archived: u64,
+    /// Their bytes (segments and index files).
+    pub bytes_archived: u64,
+    /// Sealed segments the manifest already named.
+    pub already_archived: u64,
+    /// The tree size the archived segments reach (0 if there are none).
+    pub archived_tree_size: u64,
+}
+
+/// Archives every sealed segment of `log` that `archive` lacks, oldest first, calling
+/// `on_entry` as each enters the manifest. The log may be open read-only beside a writer:
+/// sealed segments never change.
+pub async fn archive_log(
+    log: &Log,
+    archive: &Archive,
+    mut on_entry: impl FnMut(&ManifestEntry),
+) -> Result<ArchiveReport> {
+    check_identity(log, archive).await?;
+    let archived = list_entries(archive).await?;
+    let sealed = log.sealed_segments();
+    check_continues(log, archive, &archived, &sealed).await?;
+    let mut report = ArchiveReport {
+        archived_tree_size: archived_end(archive, &archived).await?,
+        ..ArchiveReport::default()
+    };
+    for segment in &sealed {
+        if archived.contains_key(&segment.base_seq) {
+            report.already_archived += 1;
+            continue;
+        }
+        let entry = archive_segment(archive, segment).await?;
+        report.segments_archived += 1;
+        report.bytes_archived += entry.segment.bytes + entry.index.as_ref().map_or(0, |i| i.bytes);
+        report.archived_tree_size = report.archived_tree_size.max(entry.tree_size);
+        on_entry(&entry);
+    }
+    // The checkpoints that sign the archived trees: copied after the entries (a
+    // checkpoint log only grows, so this copy covers every one of them).
+    let checkpoints = log.dir().join("checkpoints");
+    if checkpoints.exists() {
+        copy_checked(archive, CHECKPOINTS_OBJECT, &checkpoints).await?;
+    }
+    Ok(report)
+}
+
+/// Copies one sealed segment and its index file, checks both, then writes the manifest
+/// entry naming them.
+async fn archive_segment(archive: &Archive, segment: &SealedSegmentInfo) -> Result<ManifestEntry> {
+    let name = base_name(segment.base_seq);
+    let seg = copy_checked(
+        archive,
+        &format!("{SEGMENTS_DIR}/{name}.seg"),
+        &segment.path,
+    )
+    .await?;
+    if seg.bytes != segment.bytes {
+        return Err(ArchiveError::Conflict(format!(
+            "{} changed while it was archived ({} bytes, then {}): sealed segments never do",
+            segment.path.display(),
+            segment.bytes,
+            seg.bytes
+        )));
+    }
+    let index = match segment.index_path.exists() {
+        true => Some(
+            copy_checked(
+                archive,
+                &format!("{SEGMENTS_DIR}/{name}.idx"),
+                &segment.index_path,
+            )
+            .await?,
+        ),
+        false => None,
+    };
+    let entry = ManifestEntry {
+        base_seq: segment.base_seq,
+        tree_size: segment.tree_size,
+        root: hex::encode(&segment.root),
+        min_timestamp: segment.min_timestamp.to_rfc3339(),
+        max_timestamp: segment.max_timestamp.to_rfc3339(),
+        segment: seg,
+        index,
+        archived_at: Timestamp::now().to_rfc3339(),
+    };
+    let relative = entry_object(segment.base_seq);
+    let mut json = serde_json::to_vec_pretty(&entry).expect("an entry serializes");
+    json.push(b'\n');
+    upload_bytes(
+        archive.store(),
+        &archive.object(&relative),
+        json,
+        &archive.name(&relative),
+    )
+    .await?;
+    Ok(entry)
+}
+
+/// Uploads the local file at `path` to `relative`, reads it back and checks it: the
+/// object's reference for the manifest.
+async fn copy_checked(
+    archive: &Archive,
+    relative: &str,
+    path: &std::path::Path,
+) -> Result<ObjectRef> {
+    let object = archive.object(relative);
+    let name = archive.name(relative);
+    let sent: Digest = upload_file(archive.store(), &object, path, &name).await?;
+    check_object(archive.store(), &object, sent, &name).await?;
+    Ok(ObjectRef {
+        object: relative.to_owned(),
+        bytes: sent.bytes,
+        blake3: sent.blake3.to_hex().to_string(),
+    })
+}
+
+/// The identity of `log`, as `log.json` holds it.
+fn identity_of(log: &Log) -> Result<LogIdentity> {
+    let verifier = load_verifier(&FsStorage::default(), log.dir())?;
+    Ok(LogIdentity {
+        archive_format: ARCHIVE_FORMAT,
+        origin: log.config().origin.clone(),
+        hash: log.alg().name().to_owned(),
+        verifier_key: verifier.map(|v| v.to_text()),
+    })
+}
+
+/// Writes `log.json` at the first run; at later ones, refuses an archive of another log.
+async fn check_identity(log: &Log, archive: &Archive) -> Result<()> {
+    let ours = identity_of(log)?;
+    let object = archive.object(LOG_OBJECT);
+    let name = archive.name(LOG_OBJECT);
+    match read_small(archive.store(), &object, &name).await? {
+        Some(bytes) => {
+            let theirs: LogIdentity =
+                serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Mismatch {
+                    object: name.clone(),
+                    why: format!("not a log identity: {e}"),
+                })?;
+            if theirs.archive_format != ARCHIVE_FORMAT {
+                return Err(ArchiveError::Conflict(format!(
+                    "{name} is archive format {}; this build reads {ARCHIVE_FORMAT}",
+                    theirs.archive_format
+                )));
+            }
+            if theirs != ours {
+                return Err(ArchiveError::Conflict(format!(
+                    "{} holds another log (origin {}, hash {}, key {}), not {} (origin {}, \
+                     hash {}, key {}): give each log its own prefix",
+                    archive.url(),
+                    theirs.origin,
+                    theirs.hash,
+                    theirs.verifier_key.as_deref().unwrap_or("none"),
+                    log.dir().display(),
+                    ours.origin,
+                    ours.hash,
+                    ours.verifier_key.as_deref().unwrap_or("none"),
+                )));
+            }
+            Ok(())
+        }
+        None => {
+            let mut json = serde_json::to_vec_pretty(&ours).expect("an identity serializes");
+            json.push(b'\n');
+            upload_bytes(archive.store(), &object, json, &name).await
+        }
+    }
+}
+
+/// The manifest's entries, by base: their objects, not read.
+async fn list_entries(archive: &Archive) -> Result<BTreeMap<u64, ObjectPath>> {
+    let folder = archive.object(MANIFEST_DIR);
+    let listed: Vec<_> = archive
+        .store()
+        .list(Some(&folder))
+        .try_collect()
+        .await
+        .map_err(|source| ArchiveError::Store {
+            action: "listing",
+            object: archive.name(MANIFEST_DIR),
+            cause: source,
+        })?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|meta| {
+            let relative = archive.relative(&meta.location);
+            entry_base(&relative).map(|base| (base, meta.location))
+        })
+        .collect())
+}
+
+/// Reads the manifest entry at `object`.
+pub(crate) async fn read_entry(
+    store: &dyn ObjectStore,
+    object: &ObjectPath,
+    name: &str,
+) -> Result<ManifestEntry> {
+    let bytes = read_small(store, object, name)
+        .await?
+        .ok_or_else(|| ArchiveError::Mismatch {
+            object: name.to_owned(),
+            why: "listed but gone".into(),
+        })?;
+    serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Mismatch {
+        object: name.to_owned(),
+        why: format!("not a manifest entry: {e}"),
+    })
+}
+
+/// The tree size the newest archived segment ends at.
+async fn archived_end(archive: &Archive, archived: &BTreeMap<u64, ObjectPath>) -> Result<u64> {
+    match archived.last_key_value() {
+        None => Ok(0),
+        Some((_, object)) => {
+            let name = archive.name(&archive.relative(object));
+            Ok(read_entry(archive.store(), object, &name).await?.tree_size)
+        }
+    }
+}
+
+/// Checks that the archive is of this log's history: its newest entry names the same
+/// segment (base, tree size, root) as the log, and ends within the log.
+async fn check_continues(
+    log: &Log,
+    archive: &Archive,
+    archived: &BTreeMap<u64, ObjectPath>,
+    sealed: &[SealedSegmentInfo],
+) -> Result<()> {
+    let Some((base, object)) = archived.last_key_value() else {
+        return Ok(());
+    };
+    let name = archive.name(&archive.relative(object));
+    let entry = read_entry(archive.store(), object, &name).await?;
+    if entry.base_seq != *base {
+        return Err(ArchiveError::Mismatch {
+            object: name,
+            why: format!("names base {}", entry.base_seq),
+        });
+    }
+    let ours = sealed.iter().find(|s| s.base_seq == *base);
+    let same =
+        ours.is_some_and(|s| s.tree_size == entry.tree_size && hex::encode(&s.root) == entry.root);
+    if !same {
+        return Err(ArchiveError::Conflict(format!(
+            "{name} (records {}..{}, root {}) is not a sealed segment of {} (tree size {}): \
+             the archive holds another history of this log",
+            entry.base_seq,
+            entry.tree_size,
+            entry.root,
+            log.dir().display(),
+            log.tree_size()
+        )));
+    }
+    Ok(())
+}

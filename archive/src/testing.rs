@@ -1,0 +1,111 @@
+//! For tests (feature `testing`): the real S3-compatible store they run against,
+//! SeaweedFS on loopback, started once per test process by `scripts/seaweedfs.sh` (or
+//! the one `scripts/test.sh` started for the whole suite, named by
+//! `AUDITLOG_TEST_S3_ENDPOINT`).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::location::S3Options;
+
+/// The bucket of ordinary tests.
+pub const BUCKET: &str = "auditlog-test";
+/// A bucket made with Object Lock enabled.
+pub const LOCKED_BUCKET: &str = "auditlog-locked";
+
+/// A running SeaweedFS.
+#[derive(Debug, Clone)]
+pub struct SeaweedFs {
+    /// Its S3 endpoint, `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// The access key id it takes.
+    pub access_key_id: String,
+    /// The secret access key it takes.
+    pub secret_access_key: String,
+}
+
+impl SeaweedFs {
+    /// The settings that reach it.
+    pub fn options(&self) -> S3Options {
+        S3Options {
+            endpoint: Some(self.endpoint.clone()),
+            region: Some("us-east-1".into()),
+            access_key_id: Some(self.access_key_id.clone()),
+            secret_access_key: Some(self.secret_access_key.clone()),
+        }
+    }
+
+    /// `bucket` read directly (not through an [`Archive`](crate::Archive)), to check what
+    /// a run left there.
+    pub fn bucket(&self, bucket: &str) -> std::sync::Arc<dyn object_store::ObjectStore> {
+        crate::location::install_tls_provider();
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id(&self.access_key_id)
+            .with_secret_access_key(&self.secret_access_key)
+            .build()
+            .expect("an S3 store");
+        std::sync::Arc::new(store)
+    }
+
+    /// A URL in `bucket` that no other test uses.
+    pub fn fresh_url(&self, bucket: &str, name: &str) -> String {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("s3://{bucket}/{name}-{}-{nanos}-{n}", std::process::id())
+    }
+}
+
+/// The suite's SeaweedFS, started at the first call if the environment names none.
+pub fn seaweedfs() -> &'static SeaweedFs {
+    static STORE: OnceLock<SeaweedFs> = OnceLock::new();
+    STORE.get_or_init(|| {
+        if let Ok(endpoint) = std::env::var("AUDITLOG_TEST_S3_ENDPOINT") {
+            let var = |name| std::env::var(name).unwrap_or_else(|_| panic!("{name} is unset"));
+            return SeaweedFs {
+                endpoint,
+                access_key_id: var("AWS_ACCESS_KEY_ID"),
+                secret_access_key: var("AWS_SECRET_ACCESS_KEY"),
+            };
+        }
+        start()
+    })
+}
+
+fn start() -> SeaweedFs {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = root
+        .join("target")
+        .join(format!("seaweedfs-{}", std::process::id()));
+    let out = Command::new("bash")
+        .arg(root.join("scripts/seaweedfs.sh"))
+        .arg("start")
+        .arg(&dir)
+        .arg(std::process::id().to_string())
+        .output()
+        .expect("bash runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "scripts/seaweedfs.sh start: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value = |name: &str| {
+        said.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("seaweedfs.sh printed no {name}: {said}"))
+            .to_owned()
+    };
+    SeaweedFs {
+        endpoint: value("AUDITLOG_TEST_S3_ENDPOINT"),
+        access_key_id: value("AWS_ACCESS_KEY_ID"),
+        secret_access_key: value("AWS_SECRET_ACCESS_KEY"),
+    }
+}

@@ -1,0 +1,182 @@
+//! Moving bytes between local files and the store: streamed uploads (in parts past one
+//! part's size) hashed on the way, and whole reads checked against a length and hash.
+
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use futures_util::StreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+
+use crate::error::{ArchiveError, Result};
+
+/// The size of one part of a multipart upload (S3 takes 5 MiB to 5 GiB), and of one read
+/// of a local file.
+pub(crate) const PART_BYTES: usize = 8 << 20;
+/// Parts in flight at once in one upload.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// A content hash and length, as the manifest names an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Digest {
+    pub(crate) bytes: u64,
+    pub(crate) blake3: blake3::Hash,
+}
+
+/// Copies the file at `path` to `object`, streamed in [`PART_BYTES`] parts (a single put
+/// for a smaller file); its length and hash as read.
+pub(crate) async fn upload_file(
+    store: &dyn ObjectStore,
+    object: &ObjectPath,
+    path: &Path,
+    name: &str,
+) -> Result<Digest> {
+    let local = |source| ArchiveError::Local {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(local)?;
+    let len = file.metadata().map_err(local)?.len();
+    let mut hasher = blake3::Hasher::new();
+    let store_error = |action, source| ArchiveError::Store {
+        action,
+        object: name.to_owned(),
+        cause: source,
+    };
+    if len <= PART_BYTES as u64 {
+        let mut bytes = vec![0; len as usize];
+        file.read_exact_at(&mut bytes, 0).map_err(local)?;
+        hasher.update(&bytes);
+        store
+            .put(object, PutPayload::from(bytes))
+            .await
+            .map_err(|e| store_error("uploading", e))?;
+    } else {
+        let upload = store
+            .put_multipart(object)
+            .await
+            .map_err(|e| store_error("starting the upload of", e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut buf = vec![0; PART_BYTES];
+        let mut at = 0;
+        let sent: Result<()> = async {
+            while at < len {
+                let n = PART_BYTES.min((len - at) as usize);
+                file.read_exact_at(&mut buf[..n], at).map_err(local)?;
+                hasher.update(&buf[..n]);
+                writer
+                    .wait_for_capacity(PARTS_IN_FLIGHT)
+                    .await
+                    .map_err(|e| store_error("uploading", e))?;
+                writer.write(&buf[..n]);
+                at += n as u64;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = sent {
+            let _ = writer.abort().await;
+            return Err(e);
+        }
+        writer
+            .finish()
+            .await
+            .map_err(|e| store_error("completing the upload of", e))?;
+    }
+    Ok(Digest {
+        bytes: len,
+        blake3: hasher.finalize(),
+    })
+}
+
+/// Uploads `bytes` to `object` in one put.
+pub(crate) async fn upload_bytes(
+    store: &dyn ObjectStore,
+    object: &ObjectPath,
+    bytes: Vec<u8>,
+    name: &str,
+) -> Result<()> {
+    store
+        .put(object, PutPayload::from(bytes))
+        .await
+        .map(|_| ())
+        .map_err(|source| ArchiveError::Store {
+            action: "uploading",
+            object: name.to_owned(),
+            cause: source,
+        })
+}
+
+/// Reads `object` whole, streamed; its length and hash.
+pub(crate) async fn digest_object(
+    store: &dyn ObjectStore,
+    object: &ObjectPath,
+    name: &str,
+) -> Result<Digest> {
+    let store_error = |source| ArchiveError::Store {
+        action: "reading",
+        object: name.to_owned(),
+        cause: source,
+    };
+    let mut stream = store.get(object).await.map_err(store_error)?.into_stream();
+    let mut hasher = blake3::Hasher::new();
+    let mut bytes = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(store_error)?;
+        hasher.update(&chunk);
+        bytes += chunk.len() as u64;
+    }
+    Ok(Digest {
+        bytes,
+        blake3: hasher.finalize(),
+    })
+}
+
+/// Reads `object` back whole and checks it is `expected`: what was just uploaded, or what
+/// the manifest says.
+pub(crate) async fn check_object(
+    store: &dyn ObjectStore,
+    object: &ObjectPath,
+    expected: Digest,
+    name: &str,
+) -> Result<()> {
+    let found = digest_object(store, object, name).await?;
+    if found != expected {
+        return Err(ArchiveError::Mismatch {
+            object: name.to_owned(),
+            why: format!(
+                "{} bytes hashing to {}, where {} bytes hashing to {} were written",
+                found.bytes,
+                found.blake3.to_hex(),
+                expected.bytes,
+                expected.blake3.to_hex()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Reads a small object whole, `None` if there is none.
+pub(crate) async fn read_small(
+    store: &dyn ObjectStore,
+    object: &ObjectPath,
+    name: &str,
+) -> Result<Option<Vec<u8>>> {
+    match store.get(object).await {
+        Ok(got) => got
+            .bytes()
+            .await
+            .map(|b| Some(b.to_vec()))
+            .map_err(|source| ArchiveError::Store {
+                action: "reading",
+                object: name.to_owned(),
+                cause: source,
+            }),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(source) => Err(ArchiveError::Store {
+            action: "reading",
+            object: name.to_owned(),
+            cause: source,
+        }),
+    }
+}
