@@ -4,13 +4,13 @@
 # toolchain via RUSTC_BOOTSTRAP (cargo-fuzz needs nightly -Z flags for sanitizers).
 # Crashers land in fuzz/artifacts/<target>/; once fixed, copy each into
 # fuzz/regressions/<target>/, where `cargo test` replays it
-# (engine/tests/fuzz_regressions.rs). Exits non-zero if any target found a crash.
+# (engine/tests/fuzz_regressions.rs, and the archive's and protocol's own). Exits non-zero if any target found a crash.
 set -uo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-600}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(record segment_header segment_footer proof_json event_json checkpoint_note bundle index_file cursor grpc_messages subject_keys erasure_receipt query_params)
+[ ${#targets[@]} -gt 0 ] || targets=(record segment_header segment_footer proof_json event_json checkpoint_note bundle index_file cursor grpc_messages subject_keys erasure_receipt query_params archive_manifest)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked || exit 2
 export RUSTC_BOOTSTRAP=1
 status=0

@@ -13,6 +13,8 @@
 mod error;
 mod location;
 mod manifest;
+mod reader;
+mod restore;
 mod run;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -20,5 +22,9 @@ mod transfer;
 
 pub use error::{ArchiveError, Result};
 pub use location::{Archive, S3Options};
+#[cfg(feature = "testing")]
+pub use manifest::fuzz_manifest;
 pub use manifest::{ARCHIVE_FORMAT, LogIdentity, ManifestEntry, ObjectRef};
+pub use reader::ArchiveReader;
+pub use restore::{RestoreKeys, RestoreReport, restore};
 pub use run::{ArchiveReport, archive_log};

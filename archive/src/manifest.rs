@@ -63,6 +63,88 @@ pub struct ManifestEntry {
     pub archived_at: String,
 }
 
+impl LogIdentity {
+    /// Reads `log.json`'s bytes: the fields and their values checked (an archive format
+    /// this build reads, a known hash).
+    pub fn parse(bytes: &[u8]) -> Result<LogIdentity, String> {
+        let identity: LogIdentity =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a log identity: {e}"))?;
+        if identity.archive_format != ARCHIVE_FORMAT {
+            return Err(format!(
+                "archive format {}; this build reads {ARCHIVE_FORMAT}",
+                identity.archive_format
+            ));
+        }
+        if !matches!(identity.hash.as_str(), "blake3" | "sha256") {
+            return Err(format!("unknown tree hash `{}`", identity.hash));
+        }
+        Ok(identity)
+    }
+}
+
+impl ManifestEntry {
+    /// Reads the bytes of the entry object named for `base_seq`: every field checked
+    /// (the base its name says, a nonempty range, 64 hex digits for each hash, RFC 3339
+    /// times in order, the objects named for its base), so a reader can trust its shape.
+    pub fn parse(bytes: &[u8], base_seq: u64) -> Result<ManifestEntry, String> {
+        let entry: ManifestEntry =
+            serde_json::from_slice(bytes).map_err(|e| format!("not a manifest entry: {e}"))?;
+        if entry.base_seq != base_seq {
+            return Err(format!(
+                "names base {}, not its own {base_seq}",
+                entry.base_seq
+            ));
+        }
+        if entry.tree_size <= entry.base_seq {
+            return Err(format!(
+                "an empty or reversed range {}..{}",
+                entry.base_seq, entry.tree_size
+            ));
+        }
+        check_hex("root", &entry.root)?;
+        let times = [
+            &entry.min_timestamp,
+            &entry.max_timestamp,
+            &entry.archived_at,
+        ]
+        .map(|t| auditlog_engine::Timestamp::parse(t).map_err(|e| format!("time `{t}`: {e}")));
+        let [min, max, _] = times;
+        if min? > max? {
+            return Err("min_timestamp is after max_timestamp".into());
+        }
+        let name = base_name(base_seq);
+        check_object(&entry.segment, &format!("{SEGMENTS_DIR}/{name}.seg"))?;
+        if let Some(index) = &entry.index {
+            check_object(index, &format!("{SEGMENTS_DIR}/{name}.idx"))?;
+        }
+        Ok(entry)
+    }
+
+    /// The entry's bytes as written to the store: pretty JSON and a newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut json = serde_json::to_vec_pretty(self).expect("an entry serializes");
+        json.push(b'\n');
+        json
+    }
+}
+
+fn check_hex(what: &str, text: &str) -> Result<(), String> {
+    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("{what} `{text}` is not 64 hex digits"));
+    }
+    Ok(())
+}
+
+fn check_object(object: &ObjectRef, expected: &str) -> Result<(), String> {
+    if object.object != expected {
+        return Err(format!(
+            "names object `{}`, not `{expected}`",
+            object.object
+        ));
+    }
+    check_hex("blake3", &object.blake3)
+}
+
 /// The name of a segment's objects and manifest entry: its base, in 20 digits, as the
 /// data directory names its files.
 pub(crate) fn base_name(base_seq: u64) -> String {
@@ -83,9 +165,88 @@ pub(crate) fn entry_base(relative: &str) -> Option<u64> {
         .flatten()
 }
 
+/// The body of the `archive_manifest` fuzz target (fuzz/fuzz_targets/): any bytes, as a
+/// manifest entry and as a log identity, give a value or an error, never a panic; an
+/// accepted entry reads back the same from the bytes it writes.
+#[cfg(feature = "testing")]
+pub fn fuzz_manifest(data: &[u8]) {
+    for base in [0, 2048] {
+        if let Ok(entry) = ManifestEntry::parse(data, base) {
+            assert_eq!(ManifestEntry::parse(&entry.to_bytes(), base), Ok(entry));
+        }
+    }
+    let _ = LogIdentity::parse(data);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry() -> ManifestEntry {
+        ManifestEntry {
+            base_seq: 2048,
+            tree_size: 4096,
+            root: "ab".repeat(32),
+            min_timestamp: "2026-01-13T15:49:33Z".into(),
+            max_timestamp: "2026-01-26T09:41:27Z".into(),
+            segment: ObjectRef {
+                object: "segments/00000000000000002048.seg".into(),
+                bytes: 10,
+                blake3: "cd".repeat(32),
+            },
+            index: None,
+            archived_at: "2026-12-05T21:26:15.093513Z".into(),
+        }
+    }
+
+    #[test]
+    fn an_entry_reads_back_and_each_bad_field_is_named() {
+        let good = entry();
+        assert_eq!(
+            ManifestEntry::parse(&good.to_bytes(), 2048),
+            Ok(good.clone())
+        );
+        let refused = |change: &dyn Fn(&mut ManifestEntry), base: u64, says: &str| {
+            let mut bad = good.clone();
+            change(&mut bad);
+            let why = ManifestEntry::parse(&bad.to_bytes(), base).unwrap_err();
+            assert!(why.contains(says), "{why}");
+        };
+        refused(&|_| {}, 0, "not its own 0");
+        refused(&|e| e.tree_size = 2048, 2048, "empty or reversed");
+        refused(&|e| e.root = "x".into(), 2048, "root");
+        refused(&|e| e.segment.blake3 = "AB".repeat(31), 2048, "blake3");
+        refused(&|e| e.min_timestamp = "yesterday".into(), 2048, "yesterday");
+        refused(
+            &|e| e.max_timestamp = "2020-01-01T00:00:00Z".into(),
+            2048,
+            "after",
+        );
+        refused(
+            &|e| e.segment.object = "segments/x.seg".into(),
+            2048,
+            "segments/x.seg",
+        );
+        assert!(
+            ManifestEntry::parse(b"{", 0)
+                .unwrap_err()
+                .contains("not a manifest entry")
+        );
+    }
+
+    #[test]
+    fn an_identity_of_another_format_or_hash_is_refused() {
+        let ok = br#"{"archive_format":1,"origin":"o","hash":"sha256","verifier_key":null}"#;
+        assert!(LogIdentity::parse(ok).is_ok());
+        let later = br#"{"archive_format":2,"origin":"o","hash":"sha256","verifier_key":null}"#;
+        assert!(
+            LogIdentity::parse(later)
+                .unwrap_err()
+                .contains("archive format 2")
+        );
+        let md5 = br#"{"archive_format":1,"origin":"o","hash":"md5","verifier_key":null}"#;
+        assert!(LogIdentity::parse(md5).unwrap_err().contains("md5"));
+    }
 
     #[test]
     fn entry_names_round_trip_and_refuse_others() {

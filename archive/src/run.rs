@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use auditlog_engine::checkpoint::load_verifier;
 use auditlog_engine::storage::FsStorage;
-use auditlog_engine::{Log, SealedSegmentInfo, Timestamp, hex};
+use auditlog_engine::{CONFIG_FILE, Log, SealedSegmentInfo, Timestamp, hex};
 use futures_util::TryStreamExt;
 use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
@@ -61,11 +61,13 @@ pub async fn archive_log(
         on_entry(&entry);
     }
     // The checkpoints that sign the archived trees: copied after the entries (a
-    // checkpoint log only grows, so this copy covers every one of them).
-    let checkpoints = log.dir().join("checkpoints");
+    // checkpoint log only grows, so this copy covers every one of them); and the log's
+    // settings, which a reader of the archive opens it with.
+    let checkpoints = log.dir().join(CHECKPOINTS_OBJECT);
     if checkpoints.exists() {
         copy_checked(archive, CHECKPOINTS_OBJECT, &checkpoints).await?;
     }
+    copy_checked(archive, CONFIG_FILE, &log.dir().join(CONFIG_FILE)).await?;
     Ok(report)
 }
 
@@ -109,8 +111,7 @@ async fn archive_segment(archive: &Archive, segment: &SealedSegmentInfo) -> Resu
         archived_at: Timestamp::now().to_rfc3339(),
     };
     let relative = entry_object(segment.base_seq);
-    let mut json = serde_json::to_vec_pretty(&entry).expect("an entry serializes");
-    json.push(b'\n');
+    let json = entry.to_bytes();
     upload_bytes(
         archive.store(),
         &archive.object(&relative),
@@ -157,17 +158,10 @@ async fn check_identity(log: &Log, archive: &Archive) -> Result<()> {
     let name = archive.name(LOG_OBJECT);
     match read_small(archive.store(), &object, &name).await? {
         Some(bytes) => {
-            let theirs: LogIdentity =
-                serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Mismatch {
-                    object: name.clone(),
-                    why: format!("not a log identity: {e}"),
-                })?;
-            if theirs.archive_format != ARCHIVE_FORMAT {
-                return Err(ArchiveError::Conflict(format!(
-                    "{name} is archive format {}; this build reads {ARCHIVE_FORMAT}",
-                    theirs.archive_format
-                )));
-            }
+            let theirs = LogIdentity::parse(&bytes).map_err(|why| ArchiveError::Mismatch {
+                object: name.clone(),
+                why,
+            })?;
             if theirs != ours {
                 return Err(ArchiveError::Conflict(format!(
                     "{} holds another log (origin {}, hash {}, key {}), not {} (origin {}, \
@@ -214,10 +208,11 @@ async fn list_entries(archive: &Archive) -> Result<BTreeMap<u64, ObjectPath>> {
         .collect())
 }
 
-/// Reads the manifest entry at `object`.
+/// Reads the manifest entry at `object`, the entry of the segment at `base`.
 pub(crate) async fn read_entry(
     store: &dyn ObjectStore,
     object: &ObjectPath,
+    base: u64,
     name: &str,
 ) -> Result<ManifestEntry> {
     let bytes = read_small(store, object, name)
@@ -226,9 +221,9 @@ pub(crate) async fn read_entry(
             object: name.to_owned(),
             why: "listed but gone".into(),
         })?;
-    serde_json::from_slice(&bytes).map_err(|e| ArchiveError::Mismatch {
+    ManifestEntry::parse(&bytes, base).map_err(|why| ArchiveError::Mismatch {
         object: name.to_owned(),
-        why: format!("not a manifest entry: {e}"),
+        why,
     })
 }
 
@@ -236,9 +231,11 @@ pub(crate) async fn read_entry(
 async fn archived_end(archive: &Archive, archived: &BTreeMap<u64, ObjectPath>) -> Result<u64> {
     match archived.last_key_value() {
         None => Ok(0),
-        Some((_, object)) => {
+        Some((&base, object)) => {
             let name = archive.name(&archive.relative(object));
-            Ok(read_entry(archive.store(), object, &name).await?.tree_size)
+            Ok(read_entry(archive.store(), object, base, &name)
+                .await?
+                .tree_size)
         }
     }
 }
@@ -255,13 +252,7 @@ async fn check_continues(
         return Ok(());
     };
     let name = archive.name(&archive.relative(object));
-    let entry = read_entry(archive.store(), object, &name).await?;
-    if entry.base_seq != *base {
-        return Err(ArchiveError::Mismatch {
-            object: name,
-            why: format!("names base {}", entry.base_seq),
-        });
-    }
+    let entry = read_entry(archive.store(), object, *base, &name).await?;
     let ours = sealed.iter().find(|s| s.base_seq == *base);
     let same =
         ours.is_some_and(|s| s.tree_size == entry.tree_size && hex::encode(&s.root) == entry.root);

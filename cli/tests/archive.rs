@@ -195,3 +195,314 @@ fn wrong_credentials_exit_2_naming_the_object() {
     assert!(said.contains(&format!("{url}/log.json")), "{said}");
     assert!(said.contains("refused the credentials"), "{said}");
 }
+
+/// Runs `auditlog verify --archive URL --key KEY --json`: its exit code and report.
+fn verify_archive(s3: &SeaweedFs, url: &str, key: &str) -> (i32, serde_json::Value) {
+    let out = auditlog(s3, &["verify", "--archive", url, "--key", key, "--json"])
+        .output()
+        .expect("runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    let report = serde_json::from_str(said.trim()).unwrap_or_else(|e| {
+        panic!(
+            "a JSON report ({e}): {said}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().expect("exit code"), report)
+}
+
+/// Replaces the object `relative` under `prefix`, returning its old bytes.
+async fn replace(store: &dyn ObjectStore, prefix: &str, relative: &str, bytes: Vec<u8>) -> Vec<u8> {
+    let path = ObjectPath::from(format!("{prefix}/{relative}"));
+    let old = store
+        .get(&path)
+        .await
+        .expect(relative)
+        .bytes()
+        .await
+        .unwrap();
+    store.put(&path, bytes.into()).await.expect("put");
+    old.to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_archive_checks_every_object_and_names_the_bad_one() {
+    let s3 = seaweedfs();
+    let dir = tempfile::tempdir().unwrap();
+    make_log(s3, dir.path(), 8000);
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap();
+    let url = s3.fresh_url(BUCKET, "verify");
+    let prefix = url
+        .strip_prefix(&format!("s3://{BUCKET}/"))
+        .unwrap()
+        .to_owned();
+    let archived: serde_json::Value = serde_json::from_str(
+        ok(auditlog(
+            s3,
+            &["archive", "--data", data_arg, "--to", &url, "--json"],
+        ))
+        .trim(),
+    )
+    .unwrap();
+    let end = archived["archived_tree_size"].as_u64().unwrap();
+    let key = ok(auditlog(s3, &["key", "show", "--data", data_arg]));
+    let key = key.trim();
+    let store = s3.bucket(BUCKET);
+
+    let (code, report) = verify_archive(s3, &url, key);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["records"].as_u64(), Some(end), "{report}");
+    assert_eq!(
+        report["segments"].as_u64(),
+        archived["segments_archived"].as_u64()
+    );
+    assert!(report["checkpoints"].as_u64() >= Some(1), "{report}");
+    assert_eq!(report["indexes_checked"], report["segments"]);
+
+    // Each fault, then the object put back.
+    let seg = "segments/00000000000000000000.seg";
+    let named = format!("{url}/{seg}");
+    let fails = |report: &serde_json::Value, object: &str, says: &str| {
+        assert_eq!(report["ok"], false, "{report}");
+        assert_eq!(report["object"].as_str(), Some(object), "{report}");
+        let fault = report["fault"].as_str().unwrap();
+        assert!(fault.contains(says), "{fault}");
+    };
+    let original = std::fs::read(data.join(seg)).unwrap();
+    let mut flipped = original.clone();
+    flipped[original.len() / 2] ^= 0x01;
+    replace(store.as_ref(), &prefix, seg, flipped).await;
+    let (code, report) = verify_archive(s3, &url, key);
+    assert_eq!(code, 1);
+    fails(&report, &named, "corrupted");
+
+    replace(
+        store.as_ref(),
+        &prefix,
+        seg,
+        original[..original.len() / 2].to_vec(),
+    )
+    .await;
+    let (code, report) = verify_archive(s3, &url, key);
+    assert_eq!(code, 1);
+    fails(&report, &named, "truncated");
+
+    store
+        .delete(&ObjectPath::from(format!("{prefix}/{seg}")))
+        .await
+        .unwrap();
+    let (code, report) = verify_archive(s3, &url, key);
+    assert_eq!(code, 1);
+    fails(&report, &named, "missing");
+    let path = ObjectPath::from(format!("{prefix}/{seg}"));
+    store.put(&path, original.clone().into()).await.unwrap();
+
+    // Substituted: another segment's bytes under this one's name, and the entry's hash
+    // rewritten to match them (an attacker who can write the bucket does both).
+    let mut segments: Vec<_> = std::fs::read_dir(data.join("segments"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    segments.sort();
+    let second = std::fs::read(&segments[1]).unwrap();
+    replace(store.as_ref(), &prefix, seg, second.clone()).await;
+    let entry_name = "manifest/00000000000000000000.json";
+    let mut entry: serde_json::Value =
+        serde_json::from_slice(&replace(store.as_ref(), &prefix, entry_name, Vec::new()).await)
+            .unwrap();
+    let original_entry = serde_json::to_vec_pretty(&entry).unwrap();
+    entry["segment"]["bytes"] = second.len().into();
+    entry["segment"]["blake3"] = blake3::hash(&second).to_hex().as_str().into();
+    replace(
+        store.as_ref(),
+        &prefix,
+        entry_name,
+        serde_json::to_vec(&entry).unwrap(),
+    )
+    .await;
+    let (code, report) = verify_archive(s3, &url, key);
+    assert_eq!(code, 1);
+    fails(&report, &named, "another segment put in its place");
+    replace(store.as_ref(), &prefix, entry_name, original_entry).await;
+    replace(store.as_ref(), &prefix, seg, original).await;
+
+    // A manifest entry gone from the middle: a gap.
+    let listed: Vec<_> = store
+        .list(Some(&ObjectPath::from(format!("{prefix}/manifest"))))
+        .try_collect()
+        .await
+        .unwrap();
+    let mut names: Vec<_> = listed.into_iter().map(|m| m.location).collect();
+    names.sort();
+    let middle = names[names.len() / 2].clone();
+    let kept = store.get(&middle).await.unwrap().bytes().await.unwrap();
+    store.delete(&middle).await.unwrap();
+    let (code, report) = verify_archive(s3, &url, key);
+    assert_eq!(code, 1);
+    assert!(
+        report["fault"].as_str().unwrap().contains("a gap"),
+        "{report}"
+    );
+    store.put(&middle, kept.to_vec().into()).await.unwrap();
+
+    // Another log's key: its checkpoints do not verify.
+    let other = tempfile::tempdir().unwrap();
+    let other_data = other.path().join("data");
+    ok(auditlog(
+        s3,
+        &["init", "--data", other_data.to_str().unwrap()],
+    ));
+    let other_key = ok(auditlog(
+        s3,
+        &["key", "show", "--data", other_data.to_str().unwrap()],
+    ));
+    let (code, report) = verify_archive(s3, &url, other_key.trim());
+    assert_eq!(code, 1, "{report}");
+
+    // Everything put back: it verifies again.
+    let (code, report) = verify_archive(s3, &url, key);
+    assert_eq!(code, 0, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_disk_is_restored_from_the_archive_and_goes_on_appending() {
+    let s3 = seaweedfs();
+    let dir = tempfile::tempdir().unwrap();
+    make_log(s3, dir.path(), 6000);
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap().to_owned();
+    let url = s3.fresh_url(BUCKET, "restore");
+    let prefix = url
+        .strip_prefix(&format!("s3://{BUCKET}/"))
+        .unwrap()
+        .to_owned();
+    let archived: serde_json::Value = serde_json::from_str(
+        ok(auditlog(
+            s3,
+            &["archive", "--data", &data_arg, "--to", &url, "--json"],
+        ))
+        .trim(),
+    )
+    .unwrap();
+    let end = archived["archived_tree_size"].as_u64().unwrap();
+    let key = ok(auditlog(s3, &["key", "show", "--data", &data_arg]));
+    // The operator's own backup of the private key; then the disk is lost.
+    let backup = dir.path().join("checkpoint.key");
+    std::fs::copy(data.join("keys/checkpoint.key"), &backup).unwrap();
+    std::fs::remove_dir_all(&data).unwrap();
+
+    let store = s3.bucket(BUCKET);
+    let last = {
+        let folder = ObjectPath::from(format!("{prefix}/manifest"));
+        let mut listed: Vec<_> = store.list(Some(&folder)).try_collect().await.unwrap();
+        listed.sort_by(|a, b| a.location.cmp(&b.location));
+        let bytes = store
+            .get(&listed.last().unwrap().location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+    };
+    let restored = dir.path().join("restored");
+    let restored_arg = restored.to_str().unwrap().to_owned();
+    let backup_arg = backup.to_str().unwrap().to_owned();
+    let said = ok(auditlog(
+        s3,
+        &[
+            "restore",
+            "--from",
+            &url,
+            "--data",
+            &restored_arg,
+            "--checkpoint-key",
+            &backup_arg,
+            "--json",
+        ],
+    ));
+    let report: serde_json::Value = serde_json::from_str(said.trim()).expect("JSON");
+    assert_eq!(report["tree_size"].as_u64(), Some(end), "{report}");
+    assert_eq!(report["root"], last["root"], "the archive's last root");
+    assert_eq!(report["writable"], true);
+    assert!(
+        report["dropped_checkpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s.as_u64() > Some(end)),
+        "{report}"
+    );
+    // The restored log verifies, against the key the auditor was given, and says the
+    // same root at the same size.
+    let verified = ok(auditlog(
+        s3,
+        &[
+            "verify",
+            "--data",
+            &restored_arg,
+            "--key",
+            key.trim(),
+            "--json",
+        ],
+    ));
+    let verified: serde_json::Value = serde_json::from_str(verified.trim()).unwrap();
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert_eq!(verified["records"].as_u64(), Some(end));
+    assert_eq!(verified["root"], last["root"]);
+    // And goes on appending.
+    let more = dir.path().join("more.jsonl");
+    std::fs::write(
+        &more,
+        ok(auditlog(
+            s3,
+            &["generate", "--count", "500", "--seed", "12"],
+        )),
+    )
+    .unwrap();
+    ok(auditlog(
+        s3,
+        &["ingest", "--data", &restored_arg, more.to_str().unwrap()],
+    ));
+    let info: serde_json::Value =
+        serde_json::from_str(ok(auditlog(s3, &["info", "--data", &restored_arg, "--json"])).trim())
+            .unwrap();
+    assert_eq!(info["tree_size"].as_u64(), Some(end + 500));
+    let verified = ok(auditlog(
+        s3,
+        &["verify", "--data", &restored_arg, "--key", key.trim()],
+    ));
+    assert!(verified.starts_with("ok:"), "{verified}");
+
+    // A directory in use is not overwritten; another log's key is refused.
+    let out = auditlog(s3, &["restore", "--from", &url, "--data", &restored_arg])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+    let other = dir.path().join("other");
+    ok(auditlog(s3, &["init", "--data", other.to_str().unwrap()]));
+    let wrong_key = other.join("keys/checkpoint.key");
+    let out = auditlog(
+        s3,
+        &[
+            "restore",
+            "--from",
+            &url,
+            "--data",
+            dir.path().join("again").to_str().unwrap(),
+            "--checkpoint-key",
+            wrong_key.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not the private key of the archived log"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

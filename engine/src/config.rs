@@ -183,7 +183,9 @@ impl LogConfig {
         Ok(())
     }
 
-    pub(crate) fn load(storage: &dyn Storage, dir: &Path) -> Result<LogConfig> {
+    /// Reads `config.json` of the log in `dir`, checking its format version is one this
+    /// build reads.
+    pub fn load(storage: &dyn Storage, dir: &Path) -> Result<LogConfig> {
         let path = dir.join(CONFIG_FILE);
         let bytes = read_all(storage, &path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;

@@ -5,6 +5,7 @@
 //! across an `.await`.
 
 mod access;
+mod archiver;
 mod audit;
 mod auth;
 mod conn;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use auditlog_archive::{Archive, S3Options};
 use auditlog_engine::checkpoint::{NoteVerifier, load_verifier};
 use auditlog_engine::privacy::Kek;
 use auditlog_engine::storage::FsStorage;
@@ -34,6 +36,7 @@ use auditlog_engine::{CONFIG_FILE, Durability, Log, LogConfig, OpenOptions};
 use clap::Parser;
 use tokio::net::TcpListener;
 
+use crate::archiver::Archiver;
 use crate::audit::{Actor, SystemEvent};
 use crate::conn::Timeouts;
 use crate::keys::KeyStore;
@@ -100,6 +103,21 @@ struct Args {
     /// digits.
     #[arg(long, value_name = "FILE")]
     kek_file: Option<PathBuf>,
+    /// Archive each sealed segment, in the background, to `s3://bucket/prefix` (with the
+    /// AWS environment variables) or `file:///path` (docs/OPERATIONS.md, "Archival").
+    #[arg(long, value_name = "URL")]
+    archive: Option<String>,
+    /// The S3 endpoint of a store other than AWS, e.g. `http://127.0.0.1:8333`.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "AWS_ENDPOINT_URL",
+        requires = "archive"
+    )]
+    archive_endpoint: Option<String>,
+    /// The archive's S3 region.
+    #[arg(long, env = "AWS_REGION", requires = "archive")]
+    archive_region: Option<String>,
 }
 
 /// What every handler shares.
@@ -131,6 +149,17 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
+    let archive = match &args.archive {
+        Some(url) => {
+            let s3 = S3Options {
+                endpoint: args.archive_endpoint.clone(),
+                region: args.archive_region.clone(),
+                ..S3Options::default()
+            };
+            Some(Archive::open(url, &s3)?)
+        }
+        None => None,
+    };
     let log = open_log(&args)?;
     warn_if_shared(&args.data);
     let verifier = load_verifier(&FsStorage::default(), &args.data)
@@ -179,9 +208,17 @@ fn main() -> anyhow::Result<()> {
             "idle_timeout_seconds": args.idle_timeout,
             "write_timeout_seconds": args.write_timeout,
             "shutdown_grace_seconds": args.shutdown_grace,
+            "archive": archive.as_ref().map(|a| a.url().to_owned()),
         }),
     };
     audit::record(&state.log, start).context("recording the start")?;
+    let archiver = match archive {
+        Some(archive) => {
+            state.metrics.archiving();
+            Some(Archiver::start(Arc::clone(&state), archive).context("starting the archiver")?)
+        }
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -203,6 +240,9 @@ fn main() -> anyhow::Result<()> {
     // waiting on the blocking pool get a moment to finish (their acks come from the
     // writer, still running).
     runtime.shutdown_timeout(Duration::from_secs(5));
+    if let Some(archiver) = archiver {
+        archiver.stop(Duration::from_secs(5));
+    }
     let stop = SystemEvent {
         actor: Actor::Server,
         action: "auditlog.server.stop",

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use auditlog_engine::{Log, SYNC_SECONDS_BUCKETS};
 use parking_lot::Mutex;
 
+use crate::archiver::ArchiveStatus;
+
 /// Answers counted by the server, by protocol and code.
 #[derive(Debug, Default)]
 pub(crate) struct ServerMetrics {
@@ -16,6 +18,9 @@ pub(crate) struct ServerMetrics {
     grpc: Mutex<BTreeMap<&'static str, u64>>,
     /// Requests whose handler panicked (answered 500 / INTERNAL).
     panics: AtomicU64,
+    /// What the archiver did (`--archive`), shown once it is on.
+    pub(crate) archive: ArchiveStatus,
+    archiving: std::sync::atomic::AtomicBool,
 }
 
 impl ServerMetrics {
@@ -34,6 +39,11 @@ impl ServerMetrics {
     /// Counts a request whose handler panicked.
     pub(crate) fn panicked(&self) {
         self.panics.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Shows the archiver's counters from now on.
+    pub(crate) fn archiving(&self) {
+        self.archiving.store(true, Ordering::Relaxed);
     }
 
     /// Requests whose handler panicked, so far.
@@ -122,6 +132,38 @@ impl ServerMetrics {
             "Requests whose handler panicked (a bug), answered 500 or INTERNAL.",
         ));
         put(format!("auditlog_panics_total {}", self.panics()));
+        if self.archiving.load(Ordering::Relaxed) {
+            let archive = &self.archive;
+            for (name, kind, help, value) in [
+                (
+                    "auditlog_archive_segments_total",
+                    "counter",
+                    "Sealed segments this process archived (--archive).",
+                    &archive.segments,
+                ),
+                (
+                    "auditlog_archive_bytes_total",
+                    "counter",
+                    "Bytes of segments and index files this process archived.",
+                    &archive.bytes,
+                ),
+                (
+                    "auditlog_archive_failures_total",
+                    "counter",
+                    "Archive runs that failed (each retried after a growing pause).",
+                    &archive.failures,
+                ),
+                (
+                    "auditlog_archived_tree_size",
+                    "gauge",
+                    "The tree size the archive reaches: events past it are local only.",
+                    &archive.tree_size,
+                ),
+            ] {
+                put(header(name, kind, help));
+                put(format!("{name} {}", value.load(Ordering::Relaxed)));
+            }
+        }
         text
     }
 }

@@ -15,6 +15,7 @@ mod key;
 mod proof;
 mod prove;
 mod query;
+mod restore;
 mod verify;
 mod verify_bundle;
 mod verify_receipt;
@@ -70,6 +71,8 @@ enum Command {
     Demo(demo::Args),
     /// Copy the sealed segments an archive (S3 or a directory) lacks, checked, to it.
     Archive(archive::Args),
+    /// Rebuild a data directory from an archive after its disk was lost.
+    Restore(restore::Args),
     /// Load a running auditlogd with batches over gRPC; print events/s and ack latency.
     BenchIngest(bench_ingest::Args),
 }
@@ -93,6 +96,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::BenchIngest(args) => bench_ingest::run(args),
         Command::Archive(args) => archive::run(args),
+        Command::Restore(args) => restore::run(args),
     }
 }
 

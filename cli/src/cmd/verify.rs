@@ -8,8 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use anyhow::Context;
-use auditlog_engine::verify::{verify_dir_against, verify_segment};
+use auditlog_archive::{Archive, ArchiveError, ArchiveReader};
+use auditlog_engine::storage::Storage;
+use auditlog_engine::verify::{VerifyOptions, verify_dir_against, verify_segment};
 use auditlog_engine::{Corruption, Error, hex};
 
 use super::DataDir;
@@ -35,6 +39,14 @@ pub(crate) struct Args {
     /// whatever the directory's own checkpoint log says. Repeatable.
     #[arg(long, value_name = "FILE")]
     checkpoint: Vec<PathBuf>,
+    /// Check an archive (`auditlog archive`) instead of a data directory: every object,
+    /// the manifest, the chain across segments, every checkpoint; `s3://bucket/prefix` or
+    /// `file:///path`. Give `--key` to check against a key you trust rather than the one
+    /// the archive names.
+    #[arg(long, value_name = "URL", conflicts_with = "segment")]
+    archive: Option<String>,
+    #[command(flatten)]
+    s3: super::archive::S3Args,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -43,7 +55,23 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let started = Instant::now();
     let show_progress = !args.json && std::io::stderr().is_terminal();
-    let total = segment_bytes(&args.data.dir);
+    let source = match &args.archive {
+        Some(url) => {
+            let archive = Archive::open(url, &args.s3.options())?;
+            match ArchiveReader::open(archive) {
+                Ok(reader) => Source::Archive(Arc::new(reader)),
+                Err(fault @ ArchiveError::Mismatch { .. }) => {
+                    return Ok(report_archive_fault(&fault, args.json));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        None => Source::Dir,
+    };
+    let total = match &source {
+        Source::Archive(reader) => reader.segment_bytes(),
+        Source::Dir => segment_bytes(&args.data.dir),
+    };
     let mut last_shown = Instant::now();
     let mut progress = |bytes: u64| {
         if show_progress && last_shown.elapsed().as_millis() >= 200 {
@@ -65,9 +93,45 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading {}", path.display()))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let result = verify_dir_against(&args.data.dir, key.as_ref(), &held, &mut progress);
+    let mut notes = Vec::new();
+    let result = match &source {
+        Source::Dir => verify_dir_against(&args.data.dir, key.as_ref(), &held, &mut progress),
+        Source::Archive(reader) => {
+            let key = match key {
+                Some(key) => key,
+                None => {
+                    let text = reader
+                        .identity()
+                        .verifier_key
+                        .as_deref()
+                        .context("the archive names no verifier key (log.json): give --key")?;
+                    notes.push(
+                        "checked with the key the archive itself names (log.json); give \
+                         --key to check against a key you trust"
+                            .to_owned(),
+                    );
+                    super::checkpoint::read_key(text)?
+                }
+            };
+            let storage: Arc<dyn Storage> = Arc::clone(reader) as Arc<dyn Storage>;
+            VerifyOptions::new()
+                .storage(storage)
+                .key(Some(&key))
+                .held(&held)
+                .prefix(true)
+                .verify_dir(reader.root(), &mut progress)
+        }
+    };
     if show_progress {
         eprint!("\r\x1b[K");
+    }
+    // A fault the archive reader found in an object is what went wrong, whatever the
+    // engine then made of the refused read.
+    if let Source::Archive(reader) = &source
+        && let Some(fault) = reader.take_fault()
+        && result.is_err()
+    {
+        return Ok(report_archive_fault(&fault, args.json));
     }
     let seconds = started.elapsed().as_secs_f64();
     match result {
@@ -86,7 +150,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "hash": report.alg.name(),
                     "root": hex::encode(&report.root),
                     "seconds": seconds,
-                    "notes": report.notes,
+                    "notes": report.notes.iter().chain(&notes).collect::<Vec<_>>(),
                 });
                 say!("{json}");
             } else {
@@ -104,7 +168,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     hex::encode(&report.root),
                     seconds
                 );
-                for note in &report.notes {
+                for note in report.notes.iter().chain(&notes) {
                     say!("note: {note}");
                 }
             }
@@ -113,6 +177,28 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Err(Error::Corruption(c)) => Ok(report_fault(&c, args.json)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Where the log checked lives.
+enum Source {
+    Dir,
+    Archive(Arc<ArchiveReader>),
+}
+
+/// Prints a fault of an archive's object (missing, truncated, corrupted, substituted, a
+/// gap in the manifest) and gives the exit code of a failed check.
+fn report_archive_fault(fault: &ArchiveError, json: bool) -> ExitCode {
+    let (object, why) = match fault {
+        ArchiveError::Mismatch { object, why } => (object.clone(), why.clone()),
+        other => (String::new(), other.to_string()),
+    };
+    if json {
+        let json = serde_json::json!({"ok": false, "object": object, "fault": why});
+        say!("{json}");
+    } else {
+        say!("FAILED: {object}: {why}");
+    }
+    ExitCode::from(CHECK_FAILED)
 }
 
 /// Prints the first fault and gives the exit code of a failed check.

@@ -108,15 +108,22 @@ impl<'a> Chain<'a> {
     }
 
     /// After the last record: the checkpoints of the whole tree, and any beyond the records
-    /// (events lost); then a leaf found differing that nothing contradicted is the stored
-    /// leaf's fault.
-    pub(super) fn finish(mut self) -> Result<()> {
+    /// (events lost; or, for a `prefix` of the log, such as an archive, events not in it:
+    /// counted, not checked); then a leaf found differing that nothing contradicted is the
+    /// stored leaf's fault. The checkpoints past the records.
+    pub(super) fn finish(mut self, prefix: bool) -> Result<usize> {
+        let end = self.compact.size();
+        let mut past_end = 0;
         for at in self.pending {
+            if prefix && at.signed.checkpoint.tree_size > end {
+                past_end += 1;
+                continue;
+            }
             reach(at, &self.compact, &mut self.heads, &mut self.stored)?;
         }
         match self.stored.leaf_fault.take() {
             Some(fault) => Err(fault.stored),
-            None => Ok(()),
+            None => Ok(past_end),
         }
     }
 }

@@ -33,6 +33,38 @@ pub struct SegmentReport {
     pub bytes: u64,
 }
 
+/// What a sealed segment's header and footer claim, read without checking the records:
+/// the name an archive's manifest gives it is compared with this before the records are
+/// verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SealedClaims {
+    /// The header's base sequence number.
+    pub base_seq: u64,
+    /// The footer's tree size.
+    pub tree_size: u64,
+    /// The footer's tree head.
+    pub root: Hash,
+}
+
+/// Reads [`SealedClaims`] from the bytes of the sealed segment at `path` (header and
+/// footer decoded and their CRCs checked; a segment without a footer is refused).
+pub fn sealed_claims(path: &Path, bytes: &[u8]) -> Result<SealedClaims> {
+    let header = SegmentHeader::decode_from(bytes).map_err(|(o, k)| corrupt(path, o, k))?;
+    let (_, footer) = locate_footer(path, bytes, header.encoded_len(), false)?;
+    let (_, footer) = footer.ok_or_else(|| {
+        corrupt(
+            path,
+            bytes.len() as u64,
+            CorruptionKind::Truncated("sealed segment: no footer"),
+        )
+    })?;
+    Ok(SealedClaims {
+        base_seq: header.base_seq,
+        tree_size: footer.tree_size,
+        root: footer.root,
+    })
+}
+
 /// Checks one segment file alone, against the chain data it carries (for archived
 /// copies): its header, every frame's CRC and timestamp, and the tree grown from the
 /// header's frontier (the tree of every record before it) over its records, which must

@@ -1,0 +1,434 @@
+//! An archive read as a data directory, through the engine's [`Storage`], so the engine's
+//! own checks run over it unchanged (`auditlog verify --archive`): the directory is the
+//! archive's URL; `config.json`, `checkpoints` and `keys/checkpoint.pub` come from the
+//! objects of those names and `log.json`; `segments/` lists what the manifest names.
+//! Every segment and index object is checked against its manifest entry (length, BLAKE3,
+//! and for a segment the base, tree size and root its header and footer claim) as it is
+//! fetched; a fault is kept, to be reported as what it is (a missing, truncated, corrupted
+//! or substituted object) rather than as the I/O error the engine sees. Read-only: every
+//! write is refused.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use auditlog_engine::checkpoint::{KEYS_DIR, PUBLIC_KEY_FILE};
+use auditlog_engine::storage::{MappedBytes, OpenMode, Storage, StorageFile};
+use auditlog_engine::verify::sealed_claims;
+use auditlog_engine::{CONFIG_FILE, hex};
+use futures_util::{StreamExt, TryStreamExt};
+use parking_lot::Mutex;
+
+use crate::error::{ArchiveError, Result};
+use crate::location::Archive;
+use crate::manifest::{
+    CHECKPOINTS_OBJECT, LOG_OBJECT, LogIdentity, MANIFEST_DIR, ManifestEntry, ObjectRef,
+    SEGMENTS_DIR, base_name, entry_base,
+};
+use crate::run::read_entry;
+use crate::transfer::read_small;
+
+/// Manifest entries read at once when an archive is opened.
+const ENTRIES_IN_FLIGHT: usize = 16;
+
+/// An archive, read-only, as a data directory.
+pub struct ArchiveReader {
+    archive: Archive,
+    runtime: tokio::runtime::Runtime,
+    root: PathBuf,
+    identity: LogIdentity,
+    entries: BTreeMap<u64, ManifestEntry>,
+    /// The first fault found in an object, kept for the caller.
+    fault: Mutex<Option<ArchiveError>>,
+    /// Bytes of segment and index objects fetched.
+    fetched: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for ArchiveReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArchiveReader")
+            .field("archive", &self.archive.url())
+            .field("entries", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ArchiveReader {
+    /// Reads the archive's identity and every manifest entry, checking that the entries
+    /// are contiguous from the first (a gap names the records missing). Call from outside
+    /// any async runtime: the reader runs its own.
+    pub fn open(archive: Archive) -> Result<ArchiveReader> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ArchiveError::Location {
+                url: archive.url().to_owned(),
+                why: format!("starting a runtime: {e}"),
+            })?;
+        let (identity, entries) = runtime.block_on(read_manifest(&archive))?;
+        Ok(ArchiveReader {
+            root: PathBuf::from(archive.url().trim_end_matches('/')),
+            archive,
+            runtime,
+            identity,
+            entries,
+            fault: Mutex::new(None),
+            fetched: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// The directory the engine is given: the archive's URL.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The log's identity, from `log.json`.
+    pub fn identity(&self) -> &LogIdentity {
+        &self.identity
+    }
+
+    /// The manifest's entries, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = &ManifestEntry> {
+        self.entries.values()
+    }
+
+    /// The bytes of every segment object, as the manifest gives them.
+    pub fn segment_bytes(&self) -> u64 {
+        self.entries.values().map(|e| e.segment.bytes).sum()
+    }
+
+    /// The first fault found in an object, if any (taken: asked once).
+    pub fn take_fault(&self) -> Option<ArchiveError> {
+        self.fault.lock().take()
+    }
+
+    /// The bytes of the file at `path` under [`root`](Self::root), fetched and checked
+    /// (for a segment or index object, against its manifest entry): an object's fault as
+    /// what it is, any other failure as an I/O error of the path.
+    pub(crate) fn read_checked_file(&self, path: &Path) -> Result<Vec<u8>> {
+        self.read(path).map_err(|source| {
+            self.take_fault().unwrap_or_else(|| ArchiveError::Local {
+                path: path.to_path_buf(),
+                source,
+            })
+        })
+    }
+
+    /// The manifest entry and object reference `path` names, if it is a segment or index
+    /// file of the archive.
+    fn object_at(&self, path: &Path) -> Option<(&ManifestEntry, &ObjectRef)> {
+        let rest = path.strip_prefix(&self.root).ok()?.to_str()?;
+        let name = rest.strip_prefix(SEGMENTS_DIR)?.strip_prefix('/')?;
+        let (digits, ext) = name.split_once('.')?;
+        let entry = self.entries.get(&digits.parse().ok()?)?;
+        if digits != base_name(entry.base_seq) {
+            return None;
+        }
+        match ext {
+            "seg" => Some((entry, &entry.segment)),
+            "idx" => entry.index.as_ref().map(|i| (entry, i)),
+            _ => None,
+        }
+    }
+
+    /// The relative name of `path` under the root.
+    fn relative<'p>(&self, path: &'p Path) -> Option<&'p str> {
+        path.strip_prefix(&self.root).ok()?.to_str()
+    }
+
+    /// The bytes of the file at `path`: a checked object, or a file the archive implies.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        let not_found = || io::Error::new(io::ErrorKind::NotFound, path.display().to_string());
+        if let Some((entry, object)) = self.object_at(path) {
+            return self.fetch_checked(entry, object);
+        }
+        let relative = self.relative(path).ok_or_else(not_found)?;
+        let key_file = format!("{KEYS_DIR}/{PUBLIC_KEY_FILE}");
+        if relative == key_file {
+            let key = self.identity.verifier_key.clone().ok_or_else(not_found)?;
+            return Ok(format!("{key}\n").into_bytes());
+        }
+        if relative != CONFIG_FILE && relative != CHECKPOINTS_OBJECT {
+            return Err(not_found());
+        }
+        let object = self.archive.object(relative);
+        let name = self.archive.name(relative);
+        match self
+            .runtime
+            .block_on(read_small(self.archive.store(), &object, &name))
+        {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => Err(not_found()),
+            Err(e) => Err(io::Error::other(e.to_string())),
+        }
+    }
+
+    /// Fetches `object` of `entry` whole and checks it against the manifest; a fault is
+    /// kept and returned as an I/O error.
+    fn fetch_checked(&self, entry: &ManifestEntry, object: &ObjectRef) -> io::Result<Vec<u8>> {
+        let name = self.archive.name(&object.object);
+        let result = self
+            .runtime
+            .block_on(fetch(&self.archive, &object.object, &name));
+        let checked = result.and_then(|bytes| {
+            let hash = blake3::hash(&bytes);
+            if bytes.len() as u64 != object.bytes || hash.to_hex().as_str() != object.blake3 {
+                return Err(ArchiveError::Mismatch {
+                    object: name.clone(),
+                    why: format!(
+                        "{} bytes hashing to {}, where the manifest says {} bytes hashing to {} \
+                         (truncated, corrupted or replaced)",
+                        bytes.len(),
+                        hash.to_hex(),
+                        object.bytes,
+                        object.blake3
+                    ),
+                });
+            }
+            if object.object.ends_with(".seg") {
+                check_claims(entry, &name, &bytes)?;
+            }
+            Ok(bytes)
+        });
+        match checked {
+            Ok(bytes) => {
+                self.fetched
+                    .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                Ok(bytes)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                self.fault.lock().get_or_insert(e);
+                Err(io::Error::new(io::ErrorKind::InvalidData, message))
+            }
+        }
+    }
+
+    fn refuse<T>(&self, path: &Path) -> io::Result<T> {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} is an archive, read-only here", path.display()),
+        ))
+    }
+}
+
+/// Checks that the segment `bytes` claim (header and footer) the base, tree size and root
+/// its manifest entry gives.
+fn check_claims(entry: &ManifestEntry, name: &str, bytes: &[u8]) -> Result<()> {
+    let claims = sealed_claims(Path::new(name), bytes).map_err(|e| ArchiveError::Mismatch {
+        object: name.to_owned(),
+        why: format!("not a sealed segment: {e}"),
+    })?;
+    let root = hex::encode(&claims.root);
+    if claims.base_seq != entry.base_seq
+        || claims.tree_size != entry.tree_size
+        || root != entry.root
+    {
+        return Err(ArchiveError::Mismatch {
+            object: name.to_owned(),
+            why: format!(
+                "holds records {}..{} with root {root}, where the manifest says {}..{} with root {} \
+                 (another segment put in its place?)",
+                claims.base_seq, claims.tree_size, entry.base_seq, entry.tree_size, entry.root
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// An object's bytes, whole; a missing one is a fault of the archive.
+async fn fetch(archive: &Archive, relative: &str, name: &str) -> Result<Vec<u8>> {
+    match read_small(archive.store(), &archive.object(relative), name).await? {
+        Some(bytes) => Ok(bytes),
+        None => Err(ArchiveError::Mismatch {
+            object: name.to_owned(),
+            why: "missing: the manifest names it, the store has no such object".into(),
+        }),
+    }
+}
+
+/// `log.json` and every manifest entry, checked contiguous.
+async fn read_manifest(archive: &Archive) -> Result<(LogIdentity, BTreeMap<u64, ManifestEntry>)> {
+    let name = archive.name(LOG_OBJECT);
+    let bytes = read_small(archive.store(), &archive.object(LOG_OBJECT), &name)
+        .await?
+        .ok_or_else(|| ArchiveError::Mismatch {
+            object: name.clone(),
+            why: "missing: no archive here (or not yet written to)".into(),
+        })?;
+    let identity =
+        LogIdentity::parse(&bytes).map_err(|why| ArchiveError::Mismatch { object: name, why })?;
+    let folder = archive.object(MANIFEST_DIR);
+    let listed: Vec<_> = archive
+        .store()
+        .list(Some(&folder))
+        .try_collect()
+        .await
+        .map_err(|cause| ArchiveError::Store {
+            action: "listing",
+            object: archive.name(MANIFEST_DIR),
+            cause,
+        })?;
+    let named: Vec<_> = listed
+        .into_iter()
+        .filter_map(|meta| {
+            let relative = archive.relative(&meta.location);
+            entry_base(&relative).map(|base| (base, meta.location, archive.name(&relative)))
+        })
+        .collect();
+    let store = archive.store();
+    let read: Vec<ManifestEntry> = futures_util::stream::iter(named)
+        .map(|(base, object, name)| async move { read_entry(store, &object, base, &name).await })
+        .buffered(ENTRIES_IN_FLIGHT)
+        .try_collect()
+        .await?;
+    let mut entries = BTreeMap::new();
+    let mut next: Option<u64> = None;
+    let by_base: BTreeMap<u64, ManifestEntry> = read.into_iter().map(|e| (e.base_seq, e)).collect();
+    for entry in by_base.into_values() {
+        if let Some(next) = next
+            && entry.base_seq != next
+        {
+            return Err(ArchiveError::Mismatch {
+                object: archive.name(&format!("{MANIFEST_DIR}/")),
+                why: format!(
+                    "a gap: records {next}..{} have no entry (the entry of base {next} is \
+                     missing)",
+                    entry.base_seq
+                ),
+            });
+        }
+        next = Some(entry.tree_size);
+        entries.insert(entry.base_seq, entry);
+    }
+    Ok((identity, entries))
+}
+
+impl Storage for ArchiveReader {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.refuse(dir)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        match self.relative(dir) {
+            Some("") => Ok(vec![
+                CONFIG_FILE.into(),
+                CHECKPOINTS_OBJECT.into(),
+                SEGMENTS_DIR.into(),
+            ]),
+            Some(SEGMENTS_DIR) => Ok(self
+                .entries
+                .values()
+                .flat_map(|e| {
+                    let name = base_name(e.base_seq);
+                    let index = e.index.as_ref().map(|_| format!("{name}.idx"));
+                    std::iter::once(format!("{name}.seg")).chain(index)
+                })
+                .collect()),
+            _ => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                dir.display().to_string(),
+            )),
+        }
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        if self.object_at(path).is_some() {
+            return true;
+        }
+        match self.relative(path) {
+            Some(r) if r == CONFIG_FILE => true,
+            Some(r) if r == format!("{KEYS_DIR}/{PUBLIC_KEY_FILE}") => {
+                self.identity.verifier_key.is_some()
+            }
+            Some(r) if r == CHECKPOINTS_OBJECT => {
+                let object = self.archive.object(CHECKPOINTS_OBJECT);
+                self.runtime
+                    .block_on(object_store::ObjectStoreExt::head(
+                        self.archive.store(),
+                        &object,
+                    ))
+                    .is_ok()
+            }
+            _ => false,
+        }
+    }
+
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
+        if mode != OpenMode::Read {
+            return self.refuse(path);
+        }
+        Ok(Arc::new(Fetched {
+            path: path.to_path_buf(),
+            bytes: self.read(path)?,
+        }))
+    }
+
+    fn rename(&self, from: &Path, _to: &Path) -> io::Result<()> {
+        self.refuse(from)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.refuse(path)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.refuse(dir)
+    }
+
+    fn map(&self, path: &Path) -> io::Result<MappedBytes> {
+        self.read(path).map(MappedBytes::from_vec)
+    }
+}
+
+/// A file fetched whole, read from memory.
+#[derive(Debug)]
+struct Fetched {
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl StorageFile for Fetched {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.bytes.len() as u64)
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let end = start
+            .checked_add(buf.len())
+            .filter(|&e| e <= self.bytes.len());
+        let Some(end) = end else {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{} ends before byte {}",
+                    self.path.display(),
+                    offset + buf.len() as u64
+                ),
+            ));
+        };
+        buf.copy_from_slice(&self.bytes[start..end]);
+        Ok(())
+    }
+
+    fn write_all_at(&self, _buf: &[u8], _offset: u64) -> io::Result<()> {
+        Err(read_only(&self.path))
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        Err(read_only(&self.path))
+    }
+
+    fn set_len(&self, _len: u64) -> io::Result<()> {
+        Err(read_only(&self.path))
+    }
+}
+
+fn read_only(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!("{} is an archive, read-only here", path.display()),
+    )
+}

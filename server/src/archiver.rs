@@ -1,0 +1,131 @@
+//! `--archive URL`: sealed segments copied to an object store in the background, as they
+//! seal (docs/OPERATIONS.md, "Archival"). One thread of its own with its own small
+//! runtime, apart from the request runtime, so an upload never holds a request's worker;
+//! ingest never waits for it. A failed run is logged, counted, and tried again with a
+//! growing pause; a run cut by shutdown resumes at the next start.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use auditlog_archive::{Archive, archive_log};
+use auditlog_engine::Log;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::State;
+
+/// How often the archiver looks for newly sealed segments.
+const POLL: Duration = Duration::from_secs(1);
+/// The pause after a first failure, doubled at each next one up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// What the archiver did, for `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct ArchiveStatus {
+    /// Segments this process archived.
+    pub(crate) segments: AtomicU64,
+    /// Their bytes (segments and index files).
+    pub(crate) bytes: AtomicU64,
+    /// Runs that failed.
+    pub(crate) failures: AtomicU64,
+    /// The tree size the archive reaches, as of the last run.
+    pub(crate) tree_size: AtomicU64,
+}
+
+/// The running archiver; dropping it asks the thread to stop after its current run.
+#[derive(Debug)]
+pub(crate) struct Archiver {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Archiver {
+    /// Starts archiving the sealed segments of `state`'s log to `archive`, counting in
+    /// its metrics.
+    pub(crate) fn start(state: Arc<State>, archive: Archive) -> std::io::Result<Archiver> {
+        let (stop, stopped) = crossbeam_channel::bounded(1);
+        let thread = std::thread::Builder::new()
+            .name("auditlog-archiver".into())
+            .spawn(move || run(&state.log, &archive, &state.metrics.archive, &stopped))?;
+        Ok(Archiver {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Asks the thread to stop and waits up to `grace` for it (a run in flight is left
+    /// to end with the process: the next start resumes it).
+    pub(crate) fn stop(mut self, grace: Duration) {
+        drop(self.stop.take());
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let deadline = Instant::now() + grace;
+        while !thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(log: &Log, archive: &Archive, status: &ArchiveStatus, stopped: &Receiver<()>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("auditlogd: archiver: cannot start its runtime: {e}");
+            return;
+        }
+    };
+    // `None` until a run has succeeded: the first run happens at once.
+    let mut archived_segments: Option<usize> = None;
+    let mut backoff = FIRST_BACKOFF;
+    let mut retry_at: Option<Instant> = None;
+    loop {
+        let sealed = log.sealed_segments().len();
+        let due = match retry_at {
+            Some(at) => Instant::now() >= at,
+            None => archived_segments != Some(sealed),
+        };
+        if due {
+            let report = runtime.block_on(archive_log(log, archive, |entry| {
+                status.segments.fetch_add(1, Ordering::Relaxed);
+                let bytes = entry.segment.bytes + entry.index.as_ref().map_or(0, |i| i.bytes);
+                status.bytes.fetch_add(bytes, Ordering::Relaxed);
+                status
+                    .tree_size
+                    .fetch_max(entry.tree_size, Ordering::Relaxed);
+            }));
+            match report {
+                Ok(report) => {
+                    status
+                        .tree_size
+                        .fetch_max(report.archived_tree_size, Ordering::Relaxed);
+                    archived_segments = Some(sealed);
+                    retry_at = None;
+                    backoff = FIRST_BACKOFF;
+                }
+                Err(e) => {
+                    status.failures.fetch_add(1, Ordering::Relaxed);
+                    eprintln!(
+                        "auditlogd: archiving to {} failed (next try in {}s): {e}",
+                        archive.url(),
+                        backoff.as_secs()
+                    );
+                    retry_at = Some(Instant::now() + backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+        match stopped.recv_timeout(POLL) {
+            Err(RecvTimeoutError::Timeout) => {}
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
