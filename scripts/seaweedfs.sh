@@ -73,7 +73,7 @@ JSON
 "$weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$dir/data" \
   -master.port="$master" -volume.port="$volume" -filer.port="$filer" \
   -s3 -s3.port="$s3" -s3.config="$dir/s3.json" -s3.port.iceberg=0 -s3.port.lance=0 \
-  -master.telemetry=false -master.volumeSizeLimitMB=64 >"$dir/weed.log" 2>&1 &
+  -master.telemetry=false -master.volumeSizeLimitMB=1024 -volume.max=0 >"$dir/weed.log" 2>&1 &
 echo $! >"$dir/weed.pid"
 # Ready when S3 answers (any status) and the buckets can be made.
 for i in $(seq 1 120); do

@@ -11,6 +11,7 @@
 //! resumes where the entries end: no gap, no duplicate.
 
 mod error;
+mod keys;
 mod location;
 mod manifest;
 mod reader;
@@ -21,6 +22,7 @@ pub mod testing;
 mod transfer;
 
 pub use error::{ArchiveError, Result};
+pub use keys::{KEY_STORE_OBJECT, KeyBackup, check_apart, fetch_key_store};
 pub use location::{Archive, S3Options};
 #[cfg(feature = "testing")]
 pub use manifest::fuzz_manifest;

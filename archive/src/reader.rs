@@ -18,6 +18,7 @@ use auditlog_engine::storage::{MappedBytes, OpenMode, Storage, StorageFile};
 use auditlog_engine::verify::sealed_claims;
 use auditlog_engine::{CONFIG_FILE, hex};
 use futures_util::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
 use parking_lot::Mutex;
 
 use crate::error::{ArchiveError, Result};
@@ -32,6 +33,12 @@ use crate::transfer::read_small;
 /// Manifest entries read at once when an archive is opened.
 const ENTRIES_IN_FLIGHT: usize = 16;
 
+/// An object being fetched ahead of its read: its name and the task.
+type Prefetch = (
+    String,
+    tokio::task::JoinHandle<Result<(Vec<u8>, blake3::Hash)>>,
+);
+
 /// An archive, read-only, as a data directory.
 pub struct ArchiveReader {
     archive: Archive,
@@ -43,6 +50,8 @@ pub struct ArchiveReader {
     fault: Mutex<Option<ArchiveError>>,
     /// Bytes of segment and index objects fetched.
     fetched: std::sync::atomic::AtomicU64,
+    /// The next segment, fetched while the one before is checked (reads go oldest first).
+    prefetch: Mutex<Option<Prefetch>>,
 }
 
 impl std::fmt::Debug for ArchiveReader {
@@ -59,7 +68,9 @@ impl ArchiveReader {
     /// are contiguous from the first (a gap names the records missing). Call from outside
     /// any async runtime: the reader runs its own.
     pub fn open(archive: Archive) -> Result<ArchiveReader> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // One worker: a fetch ahead runs on it while the caller checks what it has.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .build()
             .map_err(|e| ArchiveError::Location {
@@ -75,6 +86,7 @@ impl ArchiveReader {
             entries,
             fault: Mutex::new(None),
             fetched: std::sync::atomic::AtomicU64::new(0),
+            prefetch: Mutex::new(None),
         })
     }
 
@@ -165,14 +177,32 @@ impl ArchiveReader {
     }
 
     /// Fetches `object` of `entry` whole and checks it against the manifest; a fault is
-    /// kept and returned as an I/O error.
+    /// kept and returned as an I/O error. Fetching a segment starts fetching the next.
     fn fetch_checked(&self, entry: &ManifestEntry, object: &ObjectRef) -> io::Result<Vec<u8>> {
         let name = self.archive.name(&object.object);
-        let result = self
-            .runtime
-            .block_on(fetch(&self.archive, &object.object, &name));
-        let checked = result.and_then(|bytes| {
-            let hash = blake3::hash(&bytes);
+        let ahead = self.prefetch.lock().take();
+        let result = self.runtime.block_on(async {
+            match ahead {
+                Some((fetching, task)) if fetching == object.object => {
+                    task.await.unwrap_or_else(|e| {
+                        Err(ArchiveError::Conflict(format!("fetching {name}: {e}")))
+                    })
+                }
+                _ => fetch_hashed(self.archive.clone(), object.object.clone(), name.clone()).await,
+            }
+        });
+        if object.object.ends_with(".seg")
+            && let Some((_, next)) = self.entries.range(entry.base_seq + 1..).next()
+        {
+            let relative = next.segment.object.clone();
+            let task = self.runtime.spawn(fetch_hashed(
+                self.archive.clone(),
+                relative.clone(),
+                self.archive.name(&relative),
+            ));
+            *self.prefetch.lock() = Some((relative, task));
+        }
+        let checked = result.and_then(|(bytes, hash)| {
             if bytes.len() as u64 != object.bytes || hash.to_hex().as_str() != object.blake3 {
                 return Err(ArchiveError::Mismatch {
                     object: name.clone(),
@@ -237,15 +267,34 @@ fn check_claims(entry: &ManifestEntry, name: &str, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// An object's bytes, whole; a missing one is a fault of the archive.
-async fn fetch(archive: &Archive, relative: &str, name: &str) -> Result<Vec<u8>> {
-    match read_small(archive.store(), &archive.object(relative), name).await? {
-        Some(bytes) => Ok(bytes),
-        None => Err(ArchiveError::Mismatch {
-            object: name.to_owned(),
-            why: "missing: the manifest names it, the store has no such object".into(),
-        }),
-    }
+/// An object's bytes, whole, and their hash; a missing one is a fault of the archive.
+async fn fetch_hashed(
+    archive: Archive,
+    relative: String,
+    name: String,
+) -> Result<(Vec<u8>, blake3::Hash)> {
+    let store_error = |cause| ArchiveError::Store {
+        action: "reading",
+        object: name.clone(),
+        cause,
+    };
+    let got = match archive.store().get(&archive.object(&relative)).await {
+        Ok(got) => got,
+        Err(object_store::Error::NotFound { .. }) => {
+            return Err(ArchiveError::Mismatch {
+                object: name.clone(),
+                why: "missing: the manifest names it, the store has no such object".into(),
+            });
+        }
+        Err(cause) => return Err(store_error(cause)),
+    };
+    // Whole, in one read where the store can (a file is read directly, not in small
+    // chunks); hashed here, on the runtime's worker, while the caller checks the object
+    // before.
+    let bytes: Vec<u8> = got.bytes().await.map_err(store_error)?.into();
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&bytes);
+    Ok((bytes, hasher.finalize()))
 }
 
 /// `log.json` and every manifest entry, checked contiguous.

@@ -25,8 +25,9 @@ pub struct RestoreKeys<'a> {
     /// The log's private checkpoint key (`keys/checkpoint.key`); without it the restored
     /// log can be read but not appended to.
     pub checkpoint_key: Option<&'a Path>,
-    /// A sealing log's key store (`keys/subjects`); without it a sealing log is refused.
-    pub subject_keys: Option<&'a Path>,
+    /// A sealing log's key store (`keys/subjects`, from a file or its backup,
+    /// [`fetch_key_store`](crate::fetch_key_store)); without it a sealing log is refused.
+    pub subject_keys: Option<Vec<u8>>,
 }
 
 /// What a restore wrote.
@@ -119,12 +120,8 @@ pub fn restore(
         }
         None => false,
     };
-    if let Some(path) = keys.subject_keys {
-        let bytes = std::fs::read(path).map_err(|source| ArchiveError::Local {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        write(&dir.join(KEYS_DIR).join(SUBJECT_KEYS_FILE), &bytes)?;
+    if let Some(bytes) = &keys.subject_keys {
+        write(&dir.join(KEYS_DIR).join(SUBJECT_KEYS_FILE), bytes)?;
     }
     let mut report = RestoreReport {
         segments: 0,

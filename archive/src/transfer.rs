@@ -4,7 +4,6 @@
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use futures_util::StreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
@@ -23,14 +22,46 @@ pub(crate) struct Digest {
     pub(crate) blake3: blake3::Hash,
 }
 
+/// An upload done: what was sent, and whether the store's ETag says it received exactly
+/// that (an S3 ETag is the MD5 of the object, or for a multipart upload the MD5 of its
+/// parts' MD5s and `-<parts>`, computed by the store over the bytes it got).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Uploaded {
+    pub(crate) sent: Digest,
+    pub(crate) etag_matches: bool,
+}
+
+/// The ETag an S3 store gives an object uploaded as parts with these MD5s (one part: a
+/// single put).
+fn expected_etag(part_md5s: &[[u8; 16]]) -> String {
+    use md5::Digest as _;
+    match part_md5s {
+        [single] => auditlog_engine::hex::encode(single),
+        parts => {
+            let mut all = md5::Md5::new();
+            for part in parts {
+                all.update(part);
+            }
+            let digest: [u8; 16] = all.finalize().into();
+            format!("{}-{}", auditlog_engine::hex::encode(&digest), parts.len())
+        }
+    }
+}
+
+fn md5_of(bytes: &[u8]) -> [u8; 16] {
+    use md5::Digest as _;
+    md5::Md5::digest(bytes).into()
+}
+
 /// Copies the file at `path` to `object`, streamed in [`PART_BYTES`] parts (a single put
-/// for a smaller file); its length and hash as read.
+/// for a smaller file): its length and hash as read, and whether the store's ETag
+/// confirms it received them.
 pub(crate) async fn upload_file(
     store: &dyn ObjectStore,
     object: &ObjectPath,
     path: &Path,
     name: &str,
-) -> Result<Digest> {
+) -> Result<Uploaded> {
     let local = |source| ArchiveError::Local {
         path: path.to_path_buf(),
         source,
@@ -43,14 +74,17 @@ pub(crate) async fn upload_file(
         object: name.to_owned(),
         cause: source,
     };
-    if len <= PART_BYTES as u64 {
+    let mut part_md5s = Vec::new();
+    let etag = if len <= PART_BYTES as u64 {
         let mut bytes = vec![0; len as usize];
         file.read_exact_at(&mut bytes, 0).map_err(local)?;
         hasher.update(&bytes);
+        part_md5s.push(md5_of(&bytes));
         store
             .put(object, PutPayload::from(bytes))
             .await
-            .map_err(|e| store_error("uploading", e))?;
+            .map_err(|e| store_error("uploading", e))?
+            .e_tag
     } else {
         let upload = store
             .put_multipart(object)
@@ -64,6 +98,7 @@ pub(crate) async fn upload_file(
                 let n = PART_BYTES.min((len - at) as usize);
                 file.read_exact_at(&mut buf[..n], at).map_err(local)?;
                 hasher.update(&buf[..n]);
+                part_md5s.push(md5_of(&buf[..n]));
                 writer
                     .wait_for_capacity(PARTS_IN_FLIGHT)
                     .await
@@ -81,11 +116,16 @@ pub(crate) async fn upload_file(
         writer
             .finish()
             .await
-            .map_err(|e| store_error("completing the upload of", e))?;
-    }
-    Ok(Digest {
-        bytes: len,
-        blake3: hasher.finalize(),
+            .map_err(|e| store_error("completing the upload of", e))?
+            .e_tag
+    };
+    let etag_matches = etag.is_some_and(|e| e.trim_matches('"') == expected_etag(&part_md5s));
+    Ok(Uploaded {
+        sent: Digest {
+            bytes: len,
+            blake3: hasher.finalize(),
+        },
+        etag_matches,
     })
 }
 
@@ -107,27 +147,32 @@ pub(crate) async fn upload_bytes(
         })
 }
 
-/// Reads `object` whole, streamed; its length and hash.
+/// Reads `object` whole, in [`PART_BYTES`] ranges (bounded memory, and direct reads for a
+/// file); its length and hash.
 pub(crate) async fn digest_object(
     store: &dyn ObjectStore,
     object: &ObjectPath,
     name: &str,
 ) -> Result<Digest> {
-    let store_error = |source| ArchiveError::Store {
+    let store_error = |cause| ArchiveError::Store {
         action: "reading",
         object: name.to_owned(),
-        cause: source,
+        cause,
     };
-    let mut stream = store.get(object).await.map_err(store_error)?.into_stream();
+    let size = store.head(object).await.map_err(store_error)?.size;
     let mut hasher = blake3::Hasher::new();
-    let mut bytes = 0;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(store_error)?;
+    let mut at = 0;
+    while at < size {
+        let end = size.min(at + PART_BYTES as u64);
+        let chunk = store
+            .get_range(object, at..end)
+            .await
+            .map_err(store_error)?;
         hasher.update(&chunk);
-        bytes += chunk.len() as u64;
+        at = end;
     }
     Ok(Digest {
-        bytes,
+        bytes: size,
         blake3: hasher.finalize(),
     })
 }
@@ -178,5 +223,22 @@ pub(crate) async fn read_small(
             object: name.to_owned(),
             cause: source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_are_computed_as_s3_computes_them() {
+        // RFC 1321's test vector for one part; for two, the MD5 of the two digests.
+        assert_eq!(
+            expected_etag(&[md5_of(b"abc")]),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
+        let two = expected_etag(&[md5_of(b"a"), md5_of(b"b")]);
+        assert!(two.ends_with("-2") && two.len() == 34, "{two}");
+        assert_ne!(two, expected_etag(&[md5_of(b"b"), md5_of(b"a")]));
     }
 }

@@ -147,6 +147,10 @@ async fn sealed_segments_reach_s3_checked_and_runs_copy_only_what_is_new() {
     let url = seaweedfs().fresh_url(BUCKET, "runs");
     let first = run(&log, &url).await;
     assert_eq!(first.segments_archived, sealed.len() as u64);
+    assert_eq!(
+        first.read_back, 0,
+        "S3 confirms every upload by its MD5 ETag"
+    );
     assert_eq!(first.already_archived, 0);
     assert_eq!(first.archived_tree_size, log.tree_size());
     assert_archived(&log, &url).await;
@@ -173,7 +177,11 @@ async fn a_segment_past_one_part_is_uploaded_in_parts() {
         sealed[0].bytes
     );
     let url = seaweedfs().fresh_url(BUCKET, "parts");
-    run(&log, &url).await;
+    let report = run(&log, &url).await;
+    assert_eq!(
+        report.read_back, 0,
+        "the multipart ETag matches the parts' MD5s"
+    );
     assert_archived(&log, &url).await;
     // S3 names a multipart object's ETag by its part count: `"<md5 of md5s>-<parts>"`.
     let (store, prefix) = bucket(&url);
@@ -261,6 +269,9 @@ async fn file_urls_archive_to_a_directory() {
     let archive = Archive::open(&url, &Default::default()).unwrap();
     let report = archive_log(&log, &archive, |_| {}).await.unwrap();
     assert_eq!(report.segments_archived, log.sealed_segments().len() as u64);
+    // A directory gives no MD5 ETag: every object is read back whole instead.
+    let objects = 2 * report.segments_archived + 2;
+    assert_eq!(report.read_back, objects);
     for segment in log.sealed_segments() {
         let name = segment.path.file_name().unwrap();
         let copy = target.path().join("archive/segments").join(name);

@@ -506,3 +506,239 @@ async fn a_lost_disk_is_restored_from_the_archive_and_goes_on_appending() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Every object under `prefix` in the bucket, whole.
+async fn objects_under(store: &dyn ObjectStore, prefix: &str) -> Vec<(String, Vec<u8>)> {
+    let listed: Vec<_> = store
+        .list(Some(&ObjectPath::from(prefix)))
+        .try_collect()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for meta in listed {
+        let bytes = store
+            .get(&meta.location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        out.push((meta.location.to_string(), bytes.to_vec()));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_archives_hold_no_plaintext_and_an_erasure_reaches_the_key_store_backup() {
+    let s3 = seaweedfs();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap().to_owned();
+    let kek = dir.path().join("kek");
+    let kek_arg = kek.to_str().unwrap().to_owned();
+    ok(auditlog(
+        s3,
+        &[
+            "init",
+            "--data",
+            &data_arg,
+            "--segment-bytes",
+            "65536",
+            "--seal",
+            "--kek-file",
+            &kek_arg,
+        ],
+    ));
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(
+        &events,
+        ok(auditlog(
+            s3,
+            &["generate", "--count", "3000", "--seed", "13"],
+        )),
+    )
+    .unwrap();
+    ok(auditlog(
+        s3,
+        &[
+            "ingest",
+            "--data",
+            &data_arg,
+            "--kek-file",
+            &kek_arg,
+            events.to_str().unwrap(),
+        ],
+    ));
+    // Two subjects of the first sealed segment: one to erase, one to keep.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .take(50)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let erased = lines[0]["actor"]["user_id"].as_str().unwrap().to_owned();
+    let erased_email = lines[0]["actor"]["email"].as_str().unwrap().to_owned();
+    let kept = lines
+        .iter()
+        .find(|l| {
+            l["actor"]["user_id"] != lines[0]["actor"]["user_id"] && l["actor"]["email"].is_string()
+        })
+        .unwrap();
+    let kept_id = kept["actor"]["user_id"].as_str().unwrap().to_owned();
+    let kept_email = kept["actor"]["email"].as_str().unwrap().to_owned();
+
+    let url = s3.fresh_url(BUCKET, "sealed");
+    let keys_url = s3.fresh_url(BUCKET, "sealed-keys");
+    let prefix = url
+        .strip_prefix(&format!("s3://{BUCKET}/"))
+        .unwrap()
+        .to_owned();
+    let keys_prefix = keys_url
+        .strip_prefix(&format!("s3://{BUCKET}/"))
+        .unwrap()
+        .to_owned();
+    let archive = |extra: &[&str]| {
+        let mut args = vec!["archive", "--data", &data_arg, "--to", &url, "--json"];
+        args.extend_from_slice(extra);
+        let said = ok(auditlog(s3, &args));
+        serde_json::from_str::<serde_json::Value>(said.trim()).unwrap()
+    };
+    // The backup must lie apart from the archive.
+    let inside = format!("{url}/keys");
+    let out = auditlog(
+        s3,
+        &[
+            "archive",
+            "--data",
+            &data_arg,
+            "--to",
+            &url,
+            "--keys-to",
+            &inside,
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("apart from the segment archive"));
+    let first = archive(&["--keys-to", &keys_url]);
+    assert_eq!(first["key_store_copied"], true, "{first}");
+
+    let store = s3.bucket(BUCKET);
+    let plain: Vec<&[u8]> = [&erased_email, &kept_email]
+        .iter()
+        .map(|s| s.as_bytes())
+        .collect();
+    let holds = |bytes: &[u8], needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    let archived = objects_under(store.as_ref(), &prefix).await;
+    assert!(archived.iter().any(|(name, _)| name.ends_with(".seg")));
+    for (name, bytes) in &archived {
+        for needle in &plain {
+            assert!(
+                !holds(bytes, needle),
+                "{name} holds a personal field in the clear"
+            );
+        }
+    }
+    let before = objects_under(store.as_ref(), &keys_prefix).await;
+    assert_eq!(before.len(), 1, "one copy of the key store: {before:?}");
+    assert!(before[0].0.ends_with("/subjects"), "{}", before[0].0);
+
+    ok(auditlog(
+        s3,
+        &[
+            "erase",
+            "--data",
+            &data_arg,
+            "--kek-file",
+            &kek_arg,
+            "--subject",
+            &erased,
+        ],
+    ));
+    let second = archive(&["--keys-to", &keys_url]);
+    assert_eq!(second["key_store_copied"], true, "{second}");
+    let after = objects_under(store.as_ref(), &keys_prefix).await;
+    assert_eq!(after.len(), 1, "still one copy, replaced");
+    assert_ne!(
+        after[0].1, before[0].1,
+        "the copy is the key store after the erasure"
+    );
+    let local = std::fs::read(data.join("keys/subjects")).unwrap();
+    assert_eq!(after[0].1, local);
+    for (name, bytes) in objects_under(store.as_ref(), &prefix).await {
+        assert!(!holds(&bytes, erased_email.as_bytes()), "{name}");
+    }
+
+    // A disk lost now: the archive and the backup give back the log with the subject
+    // erased and everyone else readable.
+    let backup = dir.path().join("checkpoint.key");
+    std::fs::copy(data.join("keys/checkpoint.key"), &backup).unwrap();
+    let restored = dir.path().join("restored");
+    let restored_arg = restored.to_str().unwrap().to_owned();
+    ok(auditlog(
+        s3,
+        &[
+            "restore",
+            "--from",
+            &url,
+            "--data",
+            &restored_arg,
+            "--checkpoint-key",
+            backup.to_str().unwrap(),
+            "--key-store-from",
+            &keys_url,
+            "--kek-file",
+            &kek_arg,
+        ],
+    ));
+    let query = |actor: &str| {
+        let said = ok(auditlog(
+            s3,
+            &[
+                "query",
+                "--data",
+                &restored_arg,
+                "--kek-file",
+                &kek_arg,
+                "--actor",
+                actor,
+                "--format",
+                "json",
+            ],
+        ));
+        let page: serde_json::Value = serde_json::from_str(said.trim()).expect("a JSON page");
+        page["events"].as_array().expect("events").clone()
+    };
+    let gone = query(&erased);
+    assert!(
+        !gone.is_empty(),
+        "the erased subject's events are still there"
+    );
+    assert!(
+        gone.iter().all(|e| e["actor"]["email"] == "[erased]"),
+        "{gone:?}"
+    );
+    let still = query(&kept_id);
+    assert!(
+        still
+            .iter()
+            .any(|e| e["actor"]["email"] == kept_email.as_str()),
+        "{still:?}"
+    );
+    // Without a key store the restore of a sealing log is refused.
+    let out = auditlog(
+        s3,
+        &[
+            "restore",
+            "--from",
+            &url,
+            "--data",
+            dir.path().join("bare").to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key store"));
+}

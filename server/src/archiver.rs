@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use auditlog_archive::{Archive, archive_log};
+use auditlog_archive::{Archive, KeyBackup, archive_log};
 use auditlog_engine::Log;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
@@ -32,6 +32,8 @@ pub(crate) struct ArchiveStatus {
     pub(crate) failures: AtomicU64,
     /// The tree size the archive reaches, as of the last run.
     pub(crate) tree_size: AtomicU64,
+    /// Copies of the key store made (`--archive-keys`).
+    pub(crate) key_store_copies: AtomicU64,
 }
 
 /// The running archiver; dropping it asks the thread to stop after its current run.
@@ -42,13 +44,21 @@ pub(crate) struct Archiver {
 }
 
 impl Archiver {
-    /// Starts archiving the sealed segments of `state`'s log to `archive`, counting in
-    /// its metrics.
-    pub(crate) fn start(state: Arc<State>, archive: Archive) -> std::io::Result<Archiver> {
+    /// Starts archiving the sealed segments of `state`'s log to `archive` (and, with
+    /// `keys`, backing up its key store there whenever it changed: an erasure reaches the
+    /// backup within a second or so), counting in its metrics.
+    pub(crate) fn start(
+        state: Arc<State>,
+        archive: Archive,
+        keys: Option<Archive>,
+    ) -> std::io::Result<Archiver> {
         let (stop, stopped) = crossbeam_channel::bounded(1);
         let thread = std::thread::Builder::new()
             .name("auditlog-archiver".into())
-            .spawn(move || run(&state.log, &archive, &state.metrics.archive, &stopped))?;
+            .spawn(move || {
+                let status = &state.metrics.archive;
+                run(&state.log, &archive, keys.as_ref(), status, &stopped)
+            })?;
         Ok(Archiver {
             stop: Some(stop),
             thread: Some(thread),
@@ -72,7 +82,13 @@ impl Archiver {
     }
 }
 
-fn run(log: &Log, archive: &Archive, status: &ArchiveStatus, stopped: &Receiver<()>) {
+fn run(
+    log: &Log,
+    archive: &Archive,
+    keys: Option<&Archive>,
+    status: &ArchiveStatus,
+    stopped: &Receiver<()>,
+) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -87,26 +103,39 @@ fn run(log: &Log, archive: &Archive, status: &ArchiveStatus, stopped: &Receiver<
     let mut archived_segments: Option<usize> = None;
     let mut backoff = FIRST_BACKOFF;
     let mut retry_at: Option<Instant> = None;
+    let mut key_backup = KeyBackup::default();
     loop {
         let sealed = log.sealed_segments().len();
-        let due = match retry_at {
-            Some(at) => Instant::now() >= at,
-            None => archived_segments != Some(sealed),
-        };
+        let due = retry_at.is_none_or(|at| Instant::now() >= at);
         if due {
-            let report = runtime.block_on(archive_log(log, archive, |entry| {
-                status.segments.fetch_add(1, Ordering::Relaxed);
-                let bytes = entry.segment.bytes + entry.index.as_ref().map_or(0, |i| i.bytes);
-                status.bytes.fetch_add(bytes, Ordering::Relaxed);
-                status
-                    .tree_size
-                    .fetch_max(entry.tree_size, Ordering::Relaxed);
-            }));
-            match report {
-                Ok(report) => {
+            let segments_due = retry_at.is_some() || archived_segments != Some(sealed);
+            let ran = runtime.block_on(async {
+                if segments_due {
+                    let report = archive_log(log, archive, |entry| {
+                        status.segments.fetch_add(1, Ordering::Relaxed);
+                        let index = entry.index.as_ref().map_or(0, |i| i.bytes);
+                        let bytes = entry.segment.bytes + index;
+                        status.bytes.fetch_add(bytes, Ordering::Relaxed);
+                        status
+                            .tree_size
+                            .fetch_max(entry.tree_size, Ordering::Relaxed);
+                    })
+                    .await?;
                     status
                         .tree_size
                         .fetch_max(report.archived_tree_size, Ordering::Relaxed);
+                }
+                // A look at the key store's length and time each second; a copy only when
+                // it changed.
+                if let Some(keys) = keys
+                    && key_backup.back_up(log, keys).await?
+                {
+                    status.key_store_copies.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok::<(), auditlog_archive::ArchiveError>(())
+            });
+            match ran {
+                Ok(()) => {
                     archived_segments = Some(sealed);
                     retry_at = None;
                     backoff = FIRST_BACKOFF;

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use auditlog_archive::{Archive, S3Options};
+use auditlog_archive::{Archive, S3Options, check_apart};
 use auditlog_engine::checkpoint::{NoteVerifier, load_verifier};
 use auditlog_engine::privacy::Kek;
 use auditlog_engine::storage::FsStorage;
@@ -118,6 +118,10 @@ struct Args {
     /// The archive's S3 region.
     #[arg(long, env = "AWS_REGION", requires = "archive")]
     archive_region: Option<String>,
+    /// A sealing log: back up its key store here, apart from `--archive`, replaced
+    /// whenever it changes (docs/PRIVACY.md, "Backups of the key store").
+    #[arg(long, value_name = "URL", requires = "archive")]
+    archive_keys: Option<String>,
 }
 
 /// What every handler shares.
@@ -149,16 +153,21 @@ fn main() -> anyhow::Result<()> {
             );
         }
     }
+    let s3 = S3Options {
+        endpoint: args.archive_endpoint.clone(),
+        region: args.archive_region.clone(),
+        ..S3Options::default()
+    };
     let archive = match &args.archive {
-        Some(url) => {
-            let s3 = S3Options {
-                endpoint: args.archive_endpoint.clone(),
-                region: args.archive_region.clone(),
-                ..S3Options::default()
-            };
-            Some(Archive::open(url, &s3)?)
-        }
+        Some(url) => Some(Archive::open(url, &s3)?),
         None => None,
+    };
+    let archive_keys = match (&args.archive, &args.archive_keys) {
+        (Some(archive), Some(keys)) => {
+            check_apart(archive, keys)?;
+            Some(Archive::open(keys, &s3)?)
+        }
+        _ => None,
     };
     let log = open_log(&args)?;
     warn_if_shared(&args.data);
@@ -215,7 +224,8 @@ fn main() -> anyhow::Result<()> {
     let archiver = match archive {
         Some(archive) => {
             state.metrics.archiving();
-            Some(Archiver::start(Arc::clone(&state), archive).context("starting the archiver")?)
+            let archiver = Archiver::start(Arc::clone(&state), archive, archive_keys);
+            Some(archiver.context("starting the archiver")?)
         }
         None => None,
     };

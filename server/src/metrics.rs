@@ -154,6 +154,12 @@ impl ServerMetrics {
                     &archive.failures,
                 ),
                 (
+                    "auditlog_archive_key_store_copies_total",
+                    "counter",
+                    "Copies of the key store made to --archive-keys (each after it changed).",
+                    &archive.key_store_copies,
+                ),
+                (
                     "auditlog_archived_tree_size",
                     "gauge",
                     "The tree size the archive reaches: events past it are local only.",

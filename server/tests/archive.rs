@@ -130,6 +130,101 @@ async fn segments_sealed_while_serving_reach_the_archive() {
     assert!(status.success(), "{status}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_reaches_the_key_store_backup_within_seconds() {
+    let s3 = seaweedfs();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let kek = auditlog_engine::privacy::Kek::generate().unwrap();
+    let kek_file = dir.path().join("kek");
+    std::fs::write(&kek_file, kek.to_hex()).unwrap();
+    let config = LogConfig {
+        segment_bytes: 64 << 10,
+        sealing: Some(auditlog_engine::Sealing::default()),
+        ..LogConfig::default()
+    };
+    drop(
+        auditlog_engine::OpenOptions::new()
+            .kek(kek)
+            .create(&data, &config)
+            .unwrap(),
+    );
+    let url = s3.fresh_url(BUCKET, "server-sealed");
+    let keys_url = s3.fresh_url(BUCKET, "server-keys");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_auditlogd"));
+    command
+        .arg("--data")
+        .arg(&data)
+        .arg("--kek-file")
+        .arg(&kek_file)
+        .args(["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args(["--archive", &url, "--archive-keys", &keys_url])
+        .env("AWS_ACCESS_KEY_ID", &s3.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &s3.secret_access_key)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", &s3.endpoint);
+    let server = Server::launch(command, true);
+    let admin = server.admin_key.clone().expect("admin key");
+    let events = (0..200u32)
+        .map(|i| event(i, "org_a", &format!("usr_{}", i % 5), "document.read"))
+        .collect();
+    IngestServiceClient::new(server.channel().await)
+        .ingest(authed(pb::IngestRequest { events }, &admin))
+        .await
+        .expect("ingest");
+    let store = s3.bucket(BUCKET);
+    let backup = ObjectPath::from(format!(
+        "{}/subjects",
+        keys_url.strip_prefix(&format!("s3://{BUCKET}/")).unwrap()
+    ));
+    let local = data.join("keys/subjects");
+    // The backup catches up with the key store: once with the keys made, once after the
+    // erasure.
+    let caught_up = |what: &'static str| {
+        let store = std::sync::Arc::clone(&store);
+        let backup = backup.clone();
+        let local = local.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let copy = match store.get(&backup).await {
+                    Ok(got) => got.bytes().await.unwrap().to_vec(),
+                    Err(_) => Vec::new(),
+                };
+                if copy == std::fs::read(&local).unwrap() {
+                    return copy;
+                }
+                assert!(Instant::now() < deadline, "no copy {what} after 30 s");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let before = caught_up("of the keys").await;
+    auditlog_proto::v1::admin_service_client::AdminServiceClient::new(server.channel().await)
+        .erase(authed(
+            pb::EraseRequest {
+                subject: "usr_1".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("erase");
+    let after = caught_up("after the erasure").await;
+    assert_ne!(
+        before, after,
+        "the erasure changed the key store and its copy"
+    );
+    let metrics = http_get_async(&server.http, "/metrics".into(), Some(admin.clone()))
+        .await
+        .text();
+    assert!(
+        metric(&metrics, "auditlog_archive_key_store_copies_total") >= Some(2),
+        "{metrics}"
+    );
+    let (status, _) = server.terminate();
+    assert!(status.success(), "{status}");
+}
+
 #[test]
 fn an_unusable_archive_url_stops_the_server_at_start() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use auditlog_archive::{Archive, S3Options, archive_log};
+use auditlog_archive::{Archive, KeyBackup, S3Options, archive_log, check_apart};
 
 use super::DataDir;
 use crate::out::say;
@@ -18,6 +18,11 @@ pub(crate) struct Args {
     /// `file:///path`.
     #[arg(long, value_name = "URL")]
     to: String,
+    /// A sealing log: also back up its key store (replaced whenever it changed) to this
+    /// location, which must lie apart from `--to` (docs/PRIVACY.md, "Backups of the key
+    /// store").
+    #[arg(long, value_name = "URL")]
+    keys_to: Option<String>,
     #[command(flatten)]
     s3: S3Args,
     /// Print JSON.
@@ -49,6 +54,13 @@ impl S3Args {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log = args.data.open_for_reading()?;
     let archive = Archive::open(&args.to, &args.s3.options())?;
+    let keys = match &args.keys_to {
+        Some(url) => {
+            check_apart(&args.to, url)?;
+            Some(Archive::open(url, &args.s3.options())?)
+        }
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -62,8 +74,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
     }))?;
+    let keys_copied = match &keys {
+        Some(keys) => runtime.block_on(KeyBackup::default().back_up(&log, keys))?,
+        None => false,
+    };
     if json {
-        say!("{}", serde_json::to_string(&report)?);
+        let mut json = serde_json::to_value(&report)?;
+        json["key_store_copied"] = keys_copied.into();
+        say!("{json}");
     } else {
         say!(
             "{} segments archived ({} bytes), {} already archived; the archive holds records \

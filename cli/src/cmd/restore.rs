@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use auditlog_archive::{Archive, ArchiveError, ArchiveReader, RestoreKeys, restore};
+use auditlog_archive::{
+    Archive, ArchiveError, ArchiveReader, RestoreKeys, fetch_key_store, restore,
+};
 use auditlog_engine::{OpenOptions, hex};
 
 use super::KekArgs;
@@ -27,8 +29,12 @@ pub(crate) struct Args {
     checkpoint_key: Option<PathBuf>,
     /// A sealing log's key store, from your backup of `keys/subjects` (with --kek-file
     /// or AUDITLOG_KEK).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "key_store_from")]
     key_store: Option<PathBuf>,
+    /// A sealing log's key store, from where `auditlog archive --keys-to URL` (or
+    /// `auditlogd --archive-keys URL`) backed it up.
+    #[arg(long, value_name = "URL")]
+    key_store_from: Option<String>,
     #[command(flatten)]
     kek: KekArgs,
     #[command(flatten)]
@@ -48,9 +54,23 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
+    let subject_keys = match (&args.key_store, &args.key_store_from) {
+        (Some(path), _) => {
+            Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+        }
+        (None, Some(url)) => {
+            let keys = Archive::open(url, &args.s3.options())?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting a runtime")?;
+            Some(runtime.block_on(fetch_key_store(&keys))?)
+        }
+        (None, None) => None,
+    };
     let keys = RestoreKeys {
         checkpoint_key: args.checkpoint_key.as_deref(),
-        subject_keys: args.key_store.as_deref(),
+        subject_keys,
     };
     let report = match restore(&reader, &args.dir, &keys) {
         Ok(report) => report,
