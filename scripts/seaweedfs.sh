@@ -4,7 +4,7 @@
 #
 #   scripts/seaweedfs.sh start DIR [WATCH_PID]
 #       starts `weed server` with its data in DIR on free ports, makes the buckets
-#       `auditlog-test` and `auditlog-locked` (Object Lock), and prints, as shell
+#       `auditlog-test`, `auditlog-keys` and `auditlog-locked` (Object Lock), and prints, as shell
 #       assignments, AUDITLOG_TEST_S3_ENDPOINT, AUDITLOG_TEST_S3_MASTER and the test
 #       credentials. With WATCH_PID, a watchdog stops the server when that process ends
 #       and removes DIR.
@@ -89,7 +89,7 @@ for i in $(seq 1 120); do
   sleep 0.5
 done
 for i in $(seq 1 60); do
-  if printf 's3.bucket.create -name auditlog-test\ns3.bucket.create -name auditlog-locked -withLock\n' |
+  if printf 's3.bucket.create -name auditlog-test\ns3.bucket.create -name auditlog-keys\ns3.bucket.create -name auditlog-locked -withLock\n' |
     "$weed" shell -master="127.0.0.1:$master" >"$dir/shell.log" 2>&1 &&
     grep -q "created bucket auditlog-locked" "$dir/shell.log"; then
     break

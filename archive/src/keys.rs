@@ -20,19 +20,37 @@ use crate::transfer::{Digest, check_object, upload_file};
 /// The backup object's name at its location.
 pub const KEY_STORE_OBJECT: &str = "subjects";
 
-/// Refuses a key store location that is, or lies within, the segment archive `archive`.
+/// Refuses a key store location that shares a bucket with the segment archive `archive`
+/// (versioning and Object Lock are set per bucket), or, for directories, lies within it
+/// or holds it.
 pub fn check_apart(archive: &str, keys: &str) -> Result<()> {
-    let archive = archive.trim_end_matches('/');
-    let keys = keys.trim_end_matches('/');
-    if keys == archive || keys.starts_with(&format!("{archive}/")) {
-        return Err(ArchiveError::Location {
+    let refuse = |why: String| {
+        Err(ArchiveError::Location {
             url: keys.to_owned(),
             why: format!(
                 "the key store's backup must lie apart from the segment archive ({archive}): \
-                 an archive may keep old versions of an object, and an erasure must reach \
-                 every copy of a key"
+                 {why}; an archive may keep old versions of an object, and an erasure must \
+                 reach every copy of a key"
             ),
-        });
+        })
+    };
+    let bucket = |url: &str| {
+        url.strip_prefix("s3://")
+            .map(|rest| rest.split('/').next().unwrap_or_default().to_owned())
+    };
+    let dir = |url: &str| {
+        url.strip_prefix("file://")
+            .map(|p| std::path::Path::new(p).components().collect::<PathBuf>())
+    };
+    if let (Some(a), Some(k)) = (bucket(archive), bucket(keys))
+        && a == k
+    {
+        return refuse(format!("both are in bucket `{a}`"));
+    }
+    if let (Some(a), Some(k)) = (dir(archive), dir(keys))
+        && (k.starts_with(&a) || a.starts_with(&k))
+    {
+        return refuse("one directory holds the other".into());
     }
     Ok(())
 }
@@ -41,8 +59,9 @@ pub fn check_apart(archive: &str, keys: &str) -> Result<()> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyBackup {
     last: Option<(u64, String)>,
-    /// The file's length and modification time when it was last read.
-    seen: Option<(u64, std::time::SystemTime)>,
+    /// The file's inode, length and modification time when it was last read (an erasure
+    /// replaces the file by a rename: a new inode, whatever the clock's grain).
+    seen: Option<(u64, u64, std::time::SystemTime)>,
 }
 
 impl KeyBackup {
@@ -59,7 +78,11 @@ impl KeyBackup {
             source,
         };
         let meta = std::fs::metadata(&path).map_err(local)?;
-        let seen = (meta.len(), meta.modified().map_err(local)?);
+        let seen = (
+            std::os::unix::fs::MetadataExt::ino(&meta),
+            meta.len(),
+            meta.modified().map_err(local)?,
+        );
         if self.seen == Some(seen) {
             return Ok(false);
         }
@@ -102,10 +125,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_key_store_backup_within_the_archive_is_refused() {
+    fn a_key_store_backup_in_the_archive_bucket_or_directory_is_refused() {
         assert!(check_apart("s3://b/log", "s3://b/log").is_err());
         assert!(check_apart("s3://b/log/", "s3://b/log/keys").is_err());
-        assert!(check_apart("s3://b/log", "s3://b/log-keys").is_ok());
+        assert!(check_apart("s3://b/log", "s3://b/log-keys").is_err());
+        assert!(check_apart("s3://b/log", "s3://b//log/keys").is_err());
         assert!(check_apart("s3://b/log", "s3://other/keys").is_ok());
+        assert!(check_apart("file:///a/log", "file:///a/log/keys").is_err());
+        assert!(check_apart("file:///a/log", "file:///a//log/./keys").is_err());
+        assert!(check_apart("file:///a/log", "file:///a/log-keys").is_ok());
+        assert!(check_apart("s3://b/log", "file:///a/keys").is_ok());
     }
 }

@@ -76,7 +76,11 @@ impl Archive {
                 return Err(bad("a file URL names an absolute path: file:///path".into()));
             }
             std::fs::create_dir_all(path).map_err(|e| bad(format!("making {path}: {e}")))?;
-            let store = LocalFileSystem::new_with_prefix(path).map_err(|e| bad(e.to_string()))?;
+            // Each object synced before it is named: a manifest entry must never outlive
+            // its objects through a power cut.
+            let store = LocalFileSystem::new_with_prefix(path)
+                .map_err(|e| bad(e.to_string()))?
+                .with_fsync(true);
             return Ok(Archive {
                 store: Arc::new(store),
                 prefix: ObjectPath::default(),

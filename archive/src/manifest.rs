@@ -129,8 +129,8 @@ impl ManifestEntry {
 }
 
 fn check_hex(what: &str, text: &str) -> Result<(), String> {
-    if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("{what} `{text}` is not 64 hex digits"));
+    if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(format!("{what} `{text}` is not 64 lower-case hex digits"));
     }
     Ok(())
 }

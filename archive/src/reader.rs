@@ -52,6 +52,8 @@ pub struct ArchiveReader {
     fetched: std::sync::atomic::AtomicU64,
     /// The next segment, fetched while the one before is checked (reads go oldest first).
     prefetch: Mutex<Option<Prefetch>>,
+    /// Whether the archive holds its copy of the checkpoint log.
+    has_checkpoints: bool,
 }
 
 impl std::fmt::Debug for ArchiveReader {
@@ -78,6 +80,18 @@ impl ArchiveReader {
                 why: format!("starting a runtime: {e}"),
             })?;
         let (identity, entries) = runtime.block_on(read_manifest(&archive))?;
+        let checkpoints = archive.object(CHECKPOINTS_OBJECT);
+        let has_checkpoints = match runtime.block_on(archive.store().head(&checkpoints)) {
+            Ok(_) => true,
+            Err(object_store::Error::NotFound { .. }) => false,
+            Err(cause) => {
+                return Err(ArchiveError::Store {
+                    action: "reading",
+                    object: archive.name(CHECKPOINTS_OBJECT),
+                    cause,
+                });
+            }
+        };
         Ok(ArchiveReader {
             root: PathBuf::from(archive.url().trim_end_matches('/')),
             archive,
@@ -87,6 +101,7 @@ impl ArchiveReader {
             fault: Mutex::new(None),
             fetched: std::sync::atomic::AtomicU64::new(0),
             prefetch: Mutex::new(None),
+            has_checkpoints,
         })
     }
 
@@ -107,7 +122,21 @@ impl ArchiveReader {
 
     /// The bytes of every segment object, as the manifest gives them.
     pub fn segment_bytes(&self) -> u64 {
-        self.entries.values().map(|e| e.segment.bytes).sum()
+        self.entries
+            .values()
+            .fold(0u64, |sum, e| sum.saturating_add(e.segment.bytes))
+    }
+
+    /// Refuses an archive without its copy of the checkpoint log (with segments): nothing
+    /// would tie its records to the log's key.
+    pub fn require_checkpoints(&self) -> Result<()> {
+        if self.has_checkpoints || self.entries.is_empty() {
+            return Ok(());
+        }
+        Err(ArchiveError::Mismatch {
+            object: self.archive.name(CHECKPOINTS_OBJECT),
+            why: "missing: nothing ties the archived records to a signed checkpoint".into(),
+        })
     }
 
     /// The first fault found in an object, if any (taken: asked once).
@@ -180,7 +209,13 @@ impl ArchiveReader {
     /// kept and returned as an I/O error. Fetching a segment starts fetching the next.
     fn fetch_checked(&self, entry: &ManifestEntry, object: &ObjectRef) -> io::Result<Vec<u8>> {
         let name = self.archive.name(&object.object);
-        let ahead = self.prefetch.lock().take();
+        let ahead = {
+            let mut prefetch = self.prefetch.lock();
+            match &*prefetch {
+                Some((fetching, _)) if *fetching == object.object => prefetch.take(),
+                _ => None,
+            }
+        };
         let result = self.runtime.block_on(async {
             match ahead {
                 Some((fetching, task)) if fetching == object.object => {
@@ -200,7 +235,9 @@ impl ArchiveReader {
                 relative.clone(),
                 self.archive.name(&relative),
             ));
-            *self.prefetch.lock() = Some((relative, task));
+            if let Some((_, stale)) = self.prefetch.lock().replace((relative, task)) {
+                stale.abort();
+            }
         }
         let checked = result.and_then(|(bytes, hash)| {
             if bytes.len() as u64 != object.bytes || hash.to_hex().as_str() != object.blake3 {
@@ -227,11 +264,14 @@ impl ArchiveReader {
                     .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 Ok(bytes)
             }
-            Err(e) => {
+            // A fault of the archive is kept to be reported as one; a failure of the
+            // store (refused, unreachable) is an I/O error.
+            Err(e @ ArchiveError::Mismatch { .. }) => {
                 let message = e.to_string();
                 self.fault.lock().get_or_insert(e);
                 Err(io::Error::new(io::ErrorKind::InvalidData, message))
             }
+            Err(e) => Err(io::Error::other(e.to_string())),
         }
     }
 
@@ -302,9 +342,9 @@ async fn read_manifest(archive: &Archive) -> Result<(LogIdentity, BTreeMap<u64, 
     let name = archive.name(LOG_OBJECT);
     let bytes = read_small(archive.store(), &archive.object(LOG_OBJECT), &name)
         .await?
-        .ok_or_else(|| ArchiveError::Mismatch {
-            object: name.clone(),
-            why: "missing: no archive here (or not yet written to)".into(),
+        .ok_or_else(|| ArchiveError::Location {
+            url: archive.url().to_owned(),
+            why: format!("no archive here: {name} is missing"),
         })?;
     let identity =
         LogIdentity::parse(&bytes).map_err(|why| ArchiveError::Mismatch { object: name, why })?;
@@ -333,7 +373,8 @@ async fn read_manifest(archive: &Archive) -> Result<(LogIdentity, BTreeMap<u64, 
         .try_collect()
         .await?;
     let mut entries = BTreeMap::new();
-    let mut next: Option<u64> = None;
+    // Until retention removes old segments (with a receipt), an archive starts at 0.
+    let mut next: Option<u64> = Some(0);
     let by_base: BTreeMap<u64, ManifestEntry> = read.into_iter().map(|e| (e.base_seq, e)).collect();
     for entry in by_base.into_values() {
         if let Some(next) = next

@@ -66,24 +66,11 @@ pub fn restore(
             dir.display()
         )));
     }
-    let fs = FsStorage::default();
-    let write = |path: &Path, bytes: &[u8]| {
-        write_atomically(&fs, path, bytes).map_err(|source| ArchiveError::Local {
-            path: path.to_path_buf(),
-            source,
-        })
-    };
-    for folder in [
-        dir.to_path_buf(),
-        dir.join(SEGMENTS_DIR),
-        dir.join(KEYS_DIR),
-    ] {
-        fs.create_dir_all(&folder).map_err(local)?;
-    }
+    // Every check before anything is written.
+    reader.require_checkpoints()?;
     let root = reader.root();
     let config_bytes = reader.read_checked_file(&root.join(CONFIG_FILE))?;
-    write(&dir.join(CONFIG_FILE), &config_bytes)?;
-    let config = LogConfig::load(&fs, dir)?;
+    let config = LogConfig::load(reader, root)?;
     if config.sealing.is_some() && keys.subject_keys.is_none() {
         return Err(ArchiveError::Conflict(
             "the log seals personal data: give its key store (a backup of keys/subjects) to \
@@ -91,15 +78,8 @@ pub fn restore(
                 .into(),
         ));
     }
-    let identity = reader.identity();
-    let public = identity.verifier_key.as_deref();
-    if let Some(public) = public {
-        write(
-            &dir.join(KEYS_DIR).join(PUBLIC_KEY_FILE),
-            format!("{public}\n").as_bytes(),
-        )?;
-    }
-    let writable = match keys.checkpoint_key {
+    let public = reader.identity().verifier_key.as_deref();
+    let private_key = match keys.checkpoint_key {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|source| ArchiveError::Local {
                 path: path.to_path_buf(),
@@ -115,11 +95,89 @@ pub fn restore(
                     public.unwrap_or("none")
                 )));
             }
-            write(&dir.join(KEYS_DIR).join(PRIVATE_KEY_FILE), text.as_bytes())?;
-            true
+            Some(text)
         }
-        None => false,
+        None => None,
     };
+    // Written beside `dir` and renamed into place whole: a restore cut short leaves no
+    // directory that opens as a shorter log.
+    let name = dir
+        .file_name()
+        .ok_or_else(|| ArchiveError::Conflict(format!("{} names no directory", dir.display())))?;
+    let staging = dir.with_file_name(format!(
+        ".{}.restoring-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&staging);
+    let report = write_staged(
+        reader,
+        &staging,
+        &config,
+        &config_bytes,
+        public,
+        private_key,
+        keys,
+    )
+    .inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&staging);
+    })?;
+    if dir.exists() {
+        std::fs::remove_dir(dir).map_err(local)?;
+    }
+    std::fs::rename(&staging, dir).map_err(local)?;
+    if let Some(parent) = dir.parent() {
+        FsStorage::default()
+            .sync_dir(if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            })
+            .map_err(local)?;
+    }
+    Ok(report)
+}
+
+/// Writes the restored data directory at `dir` (the staging one), every file synced.
+fn write_staged(
+    reader: &ArchiveReader,
+    dir: &Path,
+    config: &LogConfig,
+    config_bytes: &[u8],
+    public: Option<&str>,
+    private_key: Option<String>,
+    keys: &RestoreKeys<'_>,
+) -> Result<RestoreReport> {
+    let local = |source: std::io::Error| ArchiveError::Local {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let fs = FsStorage::default();
+    let write = |path: &Path, bytes: &[u8]| {
+        write_atomically(&fs, path, bytes).map_err(|source| ArchiveError::Local {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    for folder in [
+        dir.to_path_buf(),
+        dir.join(SEGMENTS_DIR),
+        dir.join(KEYS_DIR),
+    ] {
+        fs.create_dir_all(&folder).map_err(local)?;
+    }
+    let root = reader.root();
+    write(&dir.join(CONFIG_FILE), config_bytes)?;
+    if let Some(public) = public {
+        write(
+            &dir.join(KEYS_DIR).join(PUBLIC_KEY_FILE),
+            format!("{public}\n").as_bytes(),
+        )?;
+    }
+    let writable = private_key.is_some();
+    if let Some(text) = &private_key {
+        write(&dir.join(KEYS_DIR).join(PRIVATE_KEY_FILE), text.as_bytes())?;
+    }
     if let Some(bytes) = &keys.subject_keys {
         write(&dir.join(KEYS_DIR).join(SUBJECT_KEYS_FILE), bytes)?;
     }

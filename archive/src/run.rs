@@ -35,6 +35,10 @@ pub struct ArchiveReport {
     /// their MD5 (a store that is not S3, or S3 with KMS encryption); the others were
     /// checked by ETag.
     pub read_back: u64,
+    /// Where the archive's copy of the checkpoint log was kept because the log's own is
+    /// not its continuation (a log restored without its newest checkpoints): signed
+    /// history is never overwritten.
+    pub superseded_checkpoints: Option<String>,
 }
 
 /// Archives every sealed segment of `log` that `archive` lacks, oldest first, calling
@@ -69,6 +73,7 @@ pub async fn archive_log(
     // settings, which a reader of the archive opens it with.
     let checkpoints = log.dir().join(CHECKPOINTS_OBJECT);
     if checkpoints.exists() {
+        report.superseded_checkpoints = keep_superseded_checkpoints(archive, &checkpoints).await?;
         copy_checked(
             archive,
             CHECKPOINTS_OBJECT,
@@ -80,6 +85,39 @@ pub async fn archive_log(
     let config = log.dir().join(CONFIG_FILE);
     copy_checked(archive, CONFIG_FILE, &config, &mut report.read_back).await?;
     Ok(report)
+}
+
+/// The archive's copy of the checkpoint log is replaced only by a continuation of it;
+/// otherwise it is first kept under another name (returned), so no signed checkpoint the
+/// archive held is lost.
+async fn keep_superseded_checkpoints(
+    archive: &Archive,
+    local: &std::path::Path,
+) -> Result<Option<String>> {
+    let object = archive.object(CHECKPOINTS_OBJECT);
+    let name = archive.name(CHECKPOINTS_OBJECT);
+    let Some(archived) = read_small(archive.store(), &object, &name).await? else {
+        return Ok(None);
+    };
+    let ours = std::fs::read(local).map_err(|source| ArchiveError::Local {
+        path: local.to_path_buf(),
+        source,
+    })?;
+    if ours.starts_with(&archived) {
+        return Ok(None);
+    }
+    let kept = format!(
+        "{CHECKPOINTS_OBJECT}.superseded-{}",
+        Timestamp::now().to_rfc3339().replace(':', "")
+    );
+    upload_bytes(
+        archive.store(),
+        &archive.object(&kept),
+        archived,
+        &archive.name(&kept),
+    )
+    .await?;
+    Ok(Some(kept))
 }
 
 /// Copies one sealed segment and its index file, checks both, then writes the manifest

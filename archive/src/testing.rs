@@ -11,6 +11,8 @@ use crate::location::S3Options;
 
 /// The bucket of ordinary tests.
 pub const BUCKET: &str = "auditlog-test";
+/// A bucket of its own for key store backups (apart from the archives' bucket).
+pub const KEYS_BUCKET: &str = "auditlog-keys";
 /// A bucket made with Object Lock enabled.
 pub const LOCKED_BUCKET: &str = "auditlog-locked";
 

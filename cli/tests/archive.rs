@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use auditlog_archive::testing::{BUCKET, SeaweedFs, seaweedfs};
+use auditlog_archive::testing::{BUCKET, KEYS_BUCKET, SeaweedFs, seaweedfs};
 use futures_util::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -260,6 +260,32 @@ async fn verify_archive_checks_every_object_and_names_the_bad_one() {
     assert!(report["checkpoints"].as_u64() >= Some(1), "{report}");
     assert_eq!(report["indexes_checked"], report["segments"]);
 
+    // A checkpoint the auditor holds must be reached, even by an archive: the log's
+    // newest (signed at close, past the archive's end) is refused.
+    let held = dir.path().join("held.note");
+    std::fs::write(&held, ok(auditlog(s3, &["checkpoint", "--data", data_arg]))).unwrap();
+    let out = auditlog(
+        s3,
+        &[
+            "verify",
+            "--archive",
+            &url,
+            "--key",
+            key,
+            "--checkpoint",
+            held.to_str().unwrap(),
+            "--json",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
     // Each fault, then the object put back.
     let seg = "segments/00000000000000000000.seg";
     let named = format!("{url}/{seg}");
@@ -327,6 +353,23 @@ async fn verify_archive_checks_every_object_and_names_the_bad_one() {
     fails(&report, &named, "another segment put in its place");
     replace(store.as_ref(), &prefix, entry_name, original_entry).await;
     replace(store.as_ref(), &prefix, seg, original).await;
+
+    // The checkpoints gone: nothing ties the records to the key.
+    let checkpoints = replace(store.as_ref(), &prefix, "checkpoints", Vec::new()).await;
+    store
+        .delete(&ObjectPath::from(format!("{prefix}/checkpoints")))
+        .await
+        .unwrap();
+    let (code, report) = verify_archive(s3, &url, key);
+    assert_eq!(code, 1);
+    fails(&report, &format!("{url}/checkpoints"), "missing");
+    store
+        .put(
+            &ObjectPath::from(format!("{prefix}/checkpoints")),
+            checkpoints.into(),
+        )
+        .await
+        .unwrap();
 
     // A manifest entry gone from the middle: a gap.
     let listed: Vec<_> = store
@@ -475,6 +518,27 @@ async fn a_lost_disk_is_restored_from_the_archive_and_goes_on_appending() {
         &["verify", "--data", &restored_arg, "--key", key.trim()],
     ));
     assert!(verified.starts_with("ok:"), "{verified}");
+    // Archived again to the same place: the archive's checkpoints, which sign sizes the
+    // restored log never reached, are kept aside rather than overwritten.
+    let again: serde_json::Value = serde_json::from_str(
+        ok(auditlog(
+            s3,
+            &["archive", "--data", &restored_arg, "--to", &url, "--json"],
+        ))
+        .trim(),
+    )
+    .unwrap();
+    let kept = again["superseded_checkpoints"]
+        .as_str()
+        .expect("kept aside");
+    let kept_bytes = store
+        .get(&ObjectPath::from(format!("{prefix}/{kept}")))
+        .await
+        .expect("the superseded copy")
+        .bytes()
+        .await
+        .unwrap();
+    assert!(!kept_bytes.is_empty());
 
     // A directory in use is not overwritten; another log's key is refused.
     let out = auditlog(s3, &["restore", "--from", &url, "--data", &restored_arg])
@@ -588,23 +652,24 @@ async fn sealed_archives_hold_no_plaintext_and_an_erasure_reaches_the_key_store_
     let kept_email = kept["actor"]["email"].as_str().unwrap().to_owned();
 
     let url = s3.fresh_url(BUCKET, "sealed");
-    let keys_url = s3.fresh_url(BUCKET, "sealed-keys");
+    let keys_url = s3.fresh_url(KEYS_BUCKET, "sealed-keys");
     let prefix = url
         .strip_prefix(&format!("s3://{BUCKET}/"))
         .unwrap()
         .to_owned();
     let keys_prefix = keys_url
-        .strip_prefix(&format!("s3://{BUCKET}/"))
+        .strip_prefix(&format!("s3://{KEYS_BUCKET}/"))
         .unwrap()
         .to_owned();
+    let keys_store = s3.bucket(KEYS_BUCKET);
     let archive = |extra: &[&str]| {
         let mut args = vec!["archive", "--data", &data_arg, "--to", &url, "--json"];
         args.extend_from_slice(extra);
         let said = ok(auditlog(s3, &args));
         serde_json::from_str::<serde_json::Value>(said.trim()).unwrap()
     };
-    // The backup must lie apart from the archive.
-    let inside = format!("{url}/keys");
+    // The backup must lie apart from the archive: not in its bucket.
+    let inside = s3.fresh_url(BUCKET, "keys-beside");
     let out = auditlog(
         s3,
         &[
@@ -640,7 +705,7 @@ async fn sealed_archives_hold_no_plaintext_and_an_erasure_reaches_the_key_store_
             );
         }
     }
-    let before = objects_under(store.as_ref(), &keys_prefix).await;
+    let before = objects_under(keys_store.as_ref(), &keys_prefix).await;
     assert_eq!(before.len(), 1, "one copy of the key store: {before:?}");
     assert!(before[0].0.ends_with("/subjects"), "{}", before[0].0);
 
@@ -658,7 +723,7 @@ async fn sealed_archives_hold_no_plaintext_and_an_erasure_reaches_the_key_store_
     ));
     let second = archive(&["--keys-to", &keys_url]);
     assert_eq!(second["key_store_copied"], true, "{second}");
-    let after = objects_under(store.as_ref(), &keys_prefix).await;
+    let after = objects_under(keys_store.as_ref(), &keys_prefix).await;
     assert_eq!(after.len(), 1, "still one copy, replaced");
     assert_ne!(
         after[0].1, before[0].1,

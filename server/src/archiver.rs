@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use auditlog_archive::{Archive, KeyBackup, archive_log};
+use auditlog_archive::{Archive, ArchiveError, KeyBackup, archive_log};
 use auditlog_engine::Log;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
@@ -20,6 +20,47 @@ const POLL: Duration = Duration::from_secs(1);
 /// The pause after a first failure, doubled at each next one up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// When a failing step is tried again: after a pause that doubles from [`FIRST_BACKOFF`]
+/// up to [`MAX_BACKOFF`].
+#[derive(Debug)]
+struct Retry {
+    at: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Retry {
+        Retry {
+            at: None,
+            backoff: FIRST_BACKOFF,
+        }
+    }
+}
+
+impl Retry {
+    fn due(&self) -> bool {
+        self.at.is_none_or(|at| Instant::now() >= at)
+    }
+
+    fn failing(&self) -> bool {
+        self.at.is_some()
+    }
+
+    fn succeeded(&mut self) {
+        *self = Retry::default();
+    }
+
+    fn failed(&mut self, status: &ArchiveStatus, what: &str, e: &ArchiveError) {
+        status.failures.fetch_add(1, Ordering::Relaxed);
+        eprintln!(
+            "auditlogd: {what} failed (next try in {}s): {e}",
+            self.backoff.as_secs()
+        );
+        self.at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+}
 
 /// What the archiver did, for `/metrics`.
 #[derive(Debug, Default)]
@@ -101,55 +142,51 @@ fn run(
     };
     // `None` until a run has succeeded: the first run happens at once.
     let mut archived_segments: Option<usize> = None;
-    let mut backoff = FIRST_BACKOFF;
-    let mut retry_at: Option<Instant> = None;
+    let mut segments = Retry::default();
+    let mut key_store = Retry::default();
     let mut key_backup = KeyBackup::default();
     loop {
         let sealed = log.sealed_segments().len();
-        let due = retry_at.is_none_or(|at| Instant::now() >= at);
-        if due {
-            let segments_due = retry_at.is_some() || archived_segments != Some(sealed);
-            let ran = runtime.block_on(async {
-                if segments_due {
-                    let report = archive_log(log, archive, |entry| {
-                        status.segments.fetch_add(1, Ordering::Relaxed);
-                        let index = entry.index.as_ref().map_or(0, |i| i.bytes);
-                        let bytes = entry.segment.bytes + index;
-                        status.bytes.fetch_add(bytes, Ordering::Relaxed);
-                        status
-                            .tree_size
-                            .fetch_max(entry.tree_size, Ordering::Relaxed);
-                    })
-                    .await?;
+        if segments.due() && (segments.failing() || archived_segments != Some(sealed)) {
+            let report = runtime.block_on(archive_log(log, archive, |entry| {
+                status.segments.fetch_add(1, Ordering::Relaxed);
+                let index = entry.index.as_ref().map_or(0, |i| i.bytes);
+                status
+                    .bytes
+                    .fetch_add(entry.segment.bytes + index, Ordering::Relaxed);
+                status
+                    .tree_size
+                    .fetch_max(entry.tree_size, Ordering::Relaxed);
+            }));
+            match report {
+                Ok(report) => {
                     status
                         .tree_size
                         .fetch_max(report.archived_tree_size, Ordering::Relaxed);
-                }
-                // A look at the key store's length and time each second; a copy only when
-                // it changed.
-                if let Some(keys) = keys
-                    && key_backup.back_up(log, keys).await?
-                {
-                    status.key_store_copies.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok::<(), auditlog_archive::ArchiveError>(())
-            });
-            match ran {
-                Ok(()) => {
                     archived_segments = Some(sealed);
-                    retry_at = None;
-                    backoff = FIRST_BACKOFF;
+                    segments.succeeded();
                 }
-                Err(e) => {
-                    status.failures.fetch_add(1, Ordering::Relaxed);
-                    eprintln!(
-                        "auditlogd: archiving to {} failed (next try in {}s): {e}",
-                        archive.url(),
-                        backoff.as_secs()
-                    );
-                    retry_at = Some(Instant::now() + backoff);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                Err(e) => segments.failed(status, &format!("archiving to {}", archive.url()), &e),
+            }
+        }
+        // The key store on its own: an erasure must reach its backup even while the
+        // segments cannot be archived. A look at the file each second, a copy when it
+        // changed.
+        if let Some(keys) = keys
+            && key_store.due()
+        {
+            match runtime.block_on(key_backup.back_up(log, keys)) {
+                Ok(copied) => {
+                    if copied {
+                        status.key_store_copies.fetch_add(1, Ordering::Relaxed);
+                    }
+                    key_store.succeeded();
                 }
+                Err(e) => key_store.failed(
+                    status,
+                    &format!("backing up the key store to {}", keys.url()),
+                    &e,
+                ),
             }
         }
         match stopped.recv_timeout(POLL) {

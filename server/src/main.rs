@@ -107,16 +107,12 @@ struct Args {
     /// AWS environment variables) or `file:///path` (docs/OPERATIONS.md, "Archival").
     #[arg(long, value_name = "URL")]
     archive: Option<String>,
-    /// The S3 endpoint of a store other than AWS, e.g. `http://127.0.0.1:8333`.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "AWS_ENDPOINT_URL",
-        requires = "archive"
-    )]
+    /// The S3 endpoint of a store other than AWS, e.g. `http://127.0.0.1:8333` (ignored
+    /// without --archive: the variable is set on many hosts).
+    #[arg(long, value_name = "URL", env = "AWS_ENDPOINT_URL")]
     archive_endpoint: Option<String>,
-    /// The archive's S3 region.
-    #[arg(long, env = "AWS_REGION", requires = "archive")]
+    /// The archive's S3 region (ignored without --archive).
+    #[arg(long, env = "AWS_REGION")]
     archive_region: Option<String>,
     /// A sealing log: back up its key store here, apart from `--archive`, replaced
     /// whenever it changes (docs/PRIVACY.md, "Backups of the key store").

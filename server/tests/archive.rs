@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use auditlog_archive::testing::{BUCKET, seaweedfs};
+use auditlog_archive::testing::{BUCKET, KEYS_BUCKET, seaweedfs};
 use auditlog_engine::{Log, LogConfig};
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
@@ -150,7 +150,7 @@ async fn an_erasure_reaches_the_key_store_backup_within_seconds() {
             .unwrap(),
     );
     let url = s3.fresh_url(BUCKET, "server-sealed");
-    let keys_url = s3.fresh_url(BUCKET, "server-keys");
+    let keys_url = s3.fresh_url(KEYS_BUCKET, "server-keys");
     let mut command = Command::new(env!("CARGO_BIN_EXE_auditlogd"));
     command
         .arg("--data")
@@ -172,10 +172,12 @@ async fn an_erasure_reaches_the_key_store_backup_within_seconds() {
         .ingest(authed(pb::IngestRequest { events }, &admin))
         .await
         .expect("ingest");
-    let store = s3.bucket(BUCKET);
+    let store = s3.bucket(KEYS_BUCKET);
     let backup = ObjectPath::from(format!(
         "{}/subjects",
-        keys_url.strip_prefix(&format!("s3://{BUCKET}/")).unwrap()
+        keys_url
+            .strip_prefix(&format!("s3://{KEYS_BUCKET}/"))
+            .unwrap()
     ));
     let local = data.join("keys/subjects");
     // The backup catches up with the key store: once with the keys made, once after the
@@ -241,4 +243,20 @@ fn an_unusable_archive_url_stops_the_server_at_start() {
         said.contains("ftp://somewhere/x") && said.contains("unknown scheme"),
         "{said}"
     );
+}
+
+#[test]
+fn the_aws_variables_alone_do_not_ask_for_an_archive() {
+    // Many hosts set AWS_REGION and AWS_ENDPOINT_URL: without --archive they are ignored.
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_auditlogd"));
+    command
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .args(["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1");
+    let server = Server::launch(command, true);
+    let (status, _) = server.terminate();
+    assert!(status.success(), "{status}");
 }

@@ -58,7 +58,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let source = match &args.archive {
         Some(url) => {
             let archive = Archive::open(url, &args.s3.options())?;
-            match ArchiveReader::open(archive) {
+            match ArchiveReader::open(archive).and_then(|r| r.require_checkpoints().map(|()| r)) {
                 Ok(reader) => Source::Archive(Arc::new(reader)),
                 Err(fault @ ArchiveError::Mismatch { .. }) => {
                     return Ok(report_archive_fault(&fault, args.json));

@@ -108,14 +108,15 @@ impl<'a> Chain<'a> {
     }
 
     /// After the last record: the checkpoints of the whole tree, and any beyond the records
-    /// (events lost; or, for a `prefix` of the log, such as an archive, events not in it:
-    /// counted, not checked); then a leaf found differing that nothing contradicted is the
-    /// stored leaf's fault. The checkpoints past the records.
+    /// (events lost; or, for a `prefix` of the log, such as an archive, the log's own
+    /// checkpoints of events not in it: counted, not checked; a checkpoint the auditor
+    /// holds must always be reached); then a leaf found differing that nothing
+    /// contradicted is the stored leaf's fault. The checkpoints past the records.
     pub(super) fn finish(mut self, prefix: bool) -> Result<usize> {
         let end = self.compact.size();
         let mut past_end = 0;
         for at in self.pending {
-            if prefix && at.signed.checkpoint.tree_size > end {
+            if prefix && !at.held && at.signed.checkpoint.tree_size > end {
                 past_end += 1;
                 continue;
             }

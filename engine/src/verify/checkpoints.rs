@@ -16,6 +16,8 @@ pub(super) struct CheckpointAt {
     file: PathBuf,
     offset: u64,
     pub(super) signed: SignedCheckpoint,
+    /// Given by the auditor, not read from the log.
+    pub(super) held: bool,
 }
 
 /// Reads the checkpoint log, adds the checkpoints the auditor holds, and checks every
@@ -41,6 +43,7 @@ pub(super) fn check_signatures(
             file: log.path().to_path_buf(),
             offset,
             signed,
+            held: false,
         })
         .collect();
     for (file, bytes) in held {
@@ -58,6 +61,7 @@ pub(super) fn check_signatures(
             file: file.clone(),
             offset: 0,
             signed,
+            held: true,
         });
     }
     if checkpoints.is_empty() {
