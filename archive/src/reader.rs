@@ -25,9 +25,9 @@ use crate::error::{ArchiveError, Result};
 use crate::location::Archive;
 use crate::manifest::{
     CHECKPOINTS_OBJECT, LOG_OBJECT, LogIdentity, MANIFEST_DIR, ManifestEntry, ObjectRef,
-    SEGMENTS_DIR, base_name, entry_base,
+    SEGMENTS_DIR, base_name,
 };
-use crate::run::read_entry;
+use crate::run::{list_entries, read_entry};
 use crate::transfer::read_small;
 
 /// Manifest entries read at once when an archive is opened.
@@ -348,22 +348,12 @@ async fn read_manifest(archive: &Archive) -> Result<(LogIdentity, BTreeMap<u64, 
         })?;
     let identity =
         LogIdentity::parse(&bytes).map_err(|why| ArchiveError::Mismatch { object: name, why })?;
-    let folder = archive.object(MANIFEST_DIR);
-    let listed: Vec<_> = archive
-        .store()
-        .list(Some(&folder))
-        .try_collect()
-        .await
-        .map_err(|cause| ArchiveError::Store {
-            action: "listing",
-            object: archive.name(MANIFEST_DIR),
-            cause,
-        })?;
-    let named: Vec<_> = listed
+    let named: Vec<_> = list_entries(archive)
+        .await?
         .into_iter()
-        .filter_map(|meta| {
-            let relative = archive.relative(&meta.location);
-            entry_base(&relative).map(|base| (base, meta.location, archive.name(&relative)))
+        .map(|(base, object)| {
+            let name = archive.name(&archive.relative(&object));
+            (base, object, name)
         })
         .collect();
     let store = archive.store();

@@ -249,7 +249,7 @@ async fn check_identity(log: &Log, archive: &Archive) -> Result<()> {
 }
 
 /// The manifest's entries, by base: their objects, not read.
-async fn list_entries(archive: &Archive) -> Result<BTreeMap<u64, ObjectPath>> {
+pub(crate) async fn list_entries(archive: &Archive) -> Result<BTreeMap<u64, ObjectPath>> {
     let folder = archive.object(MANIFEST_DIR);
     let listed: Vec<_> = archive
         .store()

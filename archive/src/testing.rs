@@ -54,6 +54,15 @@ impl SeaweedFs {
         std::sync::Arc::new(store)
     }
 
+    /// Gives `command` (a binary of ours) the AWS variables that reach this store.
+    pub fn env<'c>(&self, command: &'c mut std::process::Command) -> &'c mut std::process::Command {
+        command
+            .env("AWS_ACCESS_KEY_ID", &self.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret_access_key)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+    }
+
     /// A URL in `bucket` that no other test uses.
     pub fn fresh_url(&self, bucket: &str, name: &str) -> String {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -110,4 +119,38 @@ fn start() -> SeaweedFs {
         access_key_id: value("AWS_ACCESS_KEY_ID"),
         secret_access_key: value("AWS_SECRET_ACCESS_KEY"),
     }
+}
+
+/// The bytes of `object` in `store` (a test's direct look at what a run left).
+pub async fn read_object(
+    store: &dyn object_store::ObjectStore,
+    object: &object_store::path::Path,
+) -> Vec<u8> {
+    use object_store::ObjectStoreExt;
+    let got = store
+        .get(object)
+        .await
+        .unwrap_or_else(|e| panic!("{object}: {e}"));
+    got.bytes().await.expect("the object's bytes").to_vec()
+}
+
+/// Every object under `prefix` in `store`, by name, with its bytes.
+pub async fn objects_under(
+    store: &dyn object_store::ObjectStore,
+    prefix: &str,
+) -> Vec<(String, Vec<u8>)> {
+    use futures_util::TryStreamExt;
+    let prefix = object_store::path::Path::from(prefix);
+    let mut listed: Vec<_> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .expect("a listing");
+    listed.sort_by(|a, b| a.location.cmp(&b.location));
+    let mut out = Vec::new();
+    for meta in listed {
+        let bytes = read_object(store, &meta.location).await;
+        out.push((meta.location.to_string(), bytes));
+    }
+    out
 }

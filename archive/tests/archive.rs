@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use auditlog_archive::testing::{BUCKET, seaweedfs};
+use auditlog_archive::testing::{BUCKET, read_object, seaweedfs};
 use auditlog_archive::{Archive, ArchiveReport, LogIdentity, ManifestEntry, archive_log};
 use auditlog_engine::{Log, LogConfig, hex};
 use futures_util::TryStreamExt;
@@ -54,12 +54,7 @@ fn bucket(url: &str) -> (Arc<dyn ObjectStore>, ObjectPath) {
 }
 
 async fn get(store: &dyn ObjectStore, prefix: &ObjectPath, relative: &str) -> Vec<u8> {
-    let path = ObjectPath::from(format!("{prefix}/{relative}"));
-    let got = store
-        .get(&path)
-        .await
-        .unwrap_or_else(|e| panic!("{path}: {e}"));
-    got.bytes().await.expect("bytes").to_vec()
+    read_object(store, &ObjectPath::from(format!("{prefix}/{relative}"))).await
 }
 
 async fn entries(store: &dyn ObjectStore, prefix: &ObjectPath) -> Vec<ManifestEntry> {
@@ -68,13 +63,7 @@ async fn entries(store: &dyn ObjectStore, prefix: &ObjectPath) -> Vec<ManifestEn
     listed.sort_by(|a, b| a.location.cmp(&b.location));
     let mut out = Vec::new();
     for meta in listed {
-        let bytes = store
-            .get(&meta.location)
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let bytes = read_object(store, &meta.location).await;
         out.push(serde_json::from_slice(&bytes).expect("an entry"));
     }
     out

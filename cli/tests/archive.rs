@@ -7,19 +7,16 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use auditlog_archive::testing::{BUCKET, KEYS_BUCKET, SeaweedFs, seaweedfs};
+use auditlog_archive::testing::{
+    BUCKET, KEYS_BUCKET, SeaweedFs, objects_under, read_object, seaweedfs,
+};
 use futures_util::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 fn auditlog(s3: &SeaweedFs, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_auditlog"));
-    command
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", &s3.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &s3.secret_access_key)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", &s3.endpoint);
+    s3.env(command.args(args));
     command
 }
 
@@ -33,6 +30,22 @@ fn ok(mut command: Command) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// Writes `count` workload events of `seed` to `path` with `auditlog generate`: `path`.
+fn generate(s3: &SeaweedFs, path: &Path, count: u64, seed: u64) -> std::path::PathBuf {
+    let lines = ok(auditlog(
+        s3,
+        &[
+            "generate",
+            "--count",
+            &count.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ],
+    ));
+    std::fs::write(path, lines).unwrap();
+    path.to_path_buf()
+}
+
 /// A log of `count` workload events in 64 KiB segments, made with the binary.
 fn make_log(s3: &SeaweedFs, dir: &Path, count: u64) {
     let data = dir.join("data");
@@ -41,12 +54,7 @@ fn make_log(s3: &SeaweedFs, dir: &Path, count: u64) {
         s3,
         &["init", "--data", data, "--segment-bytes", "65536"],
     ));
-    let events = dir.join("events.jsonl");
-    let generated = ok(auditlog(
-        s3,
-        &["generate", "--count", &count.to_string(), "--seed", "11"],
-    ));
-    std::fs::write(&events, generated).unwrap();
+    let events = generate(s3, &dir.join("events.jsonl"), count, 11);
     ok(auditlog(
         s3,
         &["ingest", "--data", data, events.to_str().unwrap()],
@@ -61,13 +69,7 @@ async fn check_manifest(store: &dyn ObjectStore, prefix: &str, data: &Path) -> u
     listed.sort_by(|a, b| a.location.cmp(&b.location));
     let mut next = 0;
     for meta in listed {
-        let bytes = store
-            .get(&meta.location)
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let bytes = read_object(store, &meta.location).await;
         let entry: serde_json::Value = serde_json::from_slice(&bytes).expect("a whole entry");
         assert_eq!(
             entry["base_seq"].as_u64(),
@@ -380,7 +382,7 @@ async fn verify_archive_checks_every_object_and_names_the_bad_one() {
     let mut names: Vec<_> = listed.into_iter().map(|m| m.location).collect();
     names.sort();
     let middle = names[names.len() / 2].clone();
-    let kept = store.get(&middle).await.unwrap().bytes().await.unwrap();
+    let kept = read_object(store.as_ref(), &middle).await;
     store.delete(&middle).await.unwrap();
     let (code, report) = verify_archive(s3, &url, key);
     assert_eq!(code, 1);
@@ -496,15 +498,7 @@ async fn a_lost_disk_is_restored_from_the_archive_and_goes_on_appending() {
     assert_eq!(verified["records"].as_u64(), Some(end));
     assert_eq!(verified["root"], last["root"]);
     // And goes on appending.
-    let more = dir.path().join("more.jsonl");
-    std::fs::write(
-        &more,
-        ok(auditlog(
-            s3,
-            &["generate", "--count", "500", "--seed", "12"],
-        )),
-    )
-    .unwrap();
+    let more = generate(s3, &dir.path().join("more.jsonl"), 500, 12);
     ok(auditlog(
         s3,
         &["ingest", "--data", &restored_arg, more.to_str().unwrap()],
@@ -571,27 +565,6 @@ async fn a_lost_disk_is_restored_from_the_archive_and_goes_on_appending() {
     );
 }
 
-/// Every object under `prefix` in the bucket, whole.
-async fn objects_under(store: &dyn ObjectStore, prefix: &str) -> Vec<(String, Vec<u8>)> {
-    let listed: Vec<_> = store
-        .list(Some(&ObjectPath::from(prefix)))
-        .try_collect()
-        .await
-        .unwrap();
-    let mut out = Vec::new();
-    for meta in listed {
-        let bytes = store
-            .get(&meta.location)
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        out.push((meta.location.to_string(), bytes.to_vec()));
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sealed_archives_hold_no_plaintext_and_an_erasure_reaches_the_key_store_backup() {
     let s3 = seaweedfs();
@@ -613,15 +586,7 @@ async fn sealed_archives_hold_no_plaintext_and_an_erasure_reaches_the_key_store_
             &kek_arg,
         ],
     ));
-    let events = dir.path().join("events.jsonl");
-    std::fs::write(
-        &events,
-        ok(auditlog(
-            s3,
-            &["generate", "--count", "3000", "--seed", "13"],
-        )),
-    )
-    .unwrap();
+    let events = generate(s3, &dir.path().join("events.jsonl"), 3000, 13);
     ok(auditlog(
         s3,
         &[

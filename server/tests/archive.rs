@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use auditlog_archive::testing::{BUCKET, KEYS_BUCKET, seaweedfs};
+use auditlog_archive::testing::{BUCKET, KEYS_BUCKET, read_object, seaweedfs};
 use auditlog_engine::{Log, LogConfig};
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
@@ -38,11 +38,8 @@ async fn segments_sealed_while_serving_reach_the_archive() {
         .arg("--data")
         .arg(&data)
         .args(["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-        .args(["--archive", &url])
-        .env("AWS_ACCESS_KEY_ID", &s3.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &s3.secret_access_key)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", &s3.endpoint);
+        .args(["--archive", &url]);
+    s3.env(&mut command);
     let server = Server::launch(command, true);
     let admin = server.admin_key.clone().expect("admin key");
     let mut client = IngestServiceClient::new(server.channel().await);
@@ -109,13 +106,13 @@ async fn segments_sealed_while_serving_reach_the_archive() {
     let mut bases: Vec<_> = entries.iter().map(|m| m.location.clone()).collect();
     bases.sort();
     for location in bases {
-        let bytes = store.get(&location).await.unwrap().bytes().await.unwrap();
+        let bytes = read_object(store.as_ref(), &location).await;
         let entry: serde_json::Value = serde_json::from_slice(&bytes).expect("an entry");
         assert_eq!(entry["base_seq"].as_u64(), Some(next), "contiguous");
         next = entry["tree_size"].as_u64().unwrap();
         let name = entry["segment"]["object"].as_str().unwrap();
         let object = ObjectPath::from(format!("{prefix}/{name}"));
-        let archived = store.get(&object).await.unwrap().bytes().await.unwrap();
+        let archived = read_object(store.as_ref(), &object).await;
         let local = std::fs::read(data.join(name)).expect("local segment");
         assert!(archived == local, "{name} is the local segment");
     }
@@ -158,11 +155,8 @@ async fn an_erasure_reaches_the_key_store_backup_within_seconds() {
         .arg("--kek-file")
         .arg(&kek_file)
         .args(["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-        .args(["--archive", &url, "--archive-keys", &keys_url])
-        .env("AWS_ACCESS_KEY_ID", &s3.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &s3.secret_access_key)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", &s3.endpoint);
+        .args(["--archive", &url, "--archive-keys", &keys_url]);
+    s3.env(&mut command);
     let server = Server::launch(command, true);
     let admin = server.admin_key.clone().expect("admin key");
     let events = (0..200u32)
