@@ -1,5 +1,5 @@
 //! What a log tells about its sealed segments: the files and facts an archive copies and
-//! names (docs/ARCHIVE.md).
+//! names (docs/FORMAT.md, "Archive").
 
 use std::path::PathBuf;
 
