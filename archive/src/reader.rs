@@ -48,8 +48,6 @@ pub struct ArchiveReader {
     entries: BTreeMap<u64, ManifestEntry>,
     /// The first fault found in an object, kept for the caller.
     fault: Mutex<Option<ArchiveError>>,
-    /// Bytes of segment and index objects fetched.
-    fetched: std::sync::atomic::AtomicU64,
     /// The next segment, fetched while the one before is checked (reads go oldest first).
     prefetch: Mutex<Option<Prefetch>>,
     /// Whether the archive holds its copy of the checkpoint log.
@@ -99,7 +97,6 @@ impl ArchiveReader {
             identity,
             entries,
             fault: Mutex::new(None),
-            fetched: std::sync::atomic::AtomicU64::new(0),
             prefetch: Mutex::new(None),
             has_checkpoints,
         })
@@ -259,11 +256,7 @@ impl ArchiveReader {
             Ok(bytes)
         });
         match checked {
-            Ok(bytes) => {
-                self.fetched
-                    .fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                Ok(bytes)
-            }
+            Ok(bytes) => Ok(bytes),
             // A fault of the archive is kept to be reported as one; a failure of the
             // store (refused, unreachable) is an I/O error.
             Err(e @ ArchiveError::Mismatch { .. }) => {

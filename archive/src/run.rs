@@ -52,9 +52,9 @@ pub async fn archive_log(
     check_identity(log, archive).await?;
     let archived = list_entries(archive).await?;
     let sealed = log.sealed_segments();
-    check_continues(log, archive, &archived, &sealed).await?;
+    let archived_end = check_continues(log, archive, &archived, &sealed).await?;
     let mut report = ArchiveReport {
-        archived_tree_size: archived_end(archive, &archived).await?,
+        archived_tree_size: archived_end,
         ..ArchiveReport::default()
     };
     for segment in &sealed {
@@ -289,29 +289,17 @@ pub(crate) async fn read_entry(
     })
 }
 
-/// The tree size the newest archived segment ends at.
-async fn archived_end(archive: &Archive, archived: &BTreeMap<u64, ObjectPath>) -> Result<u64> {
-    match archived.last_key_value() {
-        None => Ok(0),
-        Some((&base, object)) => {
-            let name = archive.name(&archive.relative(object));
-            Ok(read_entry(archive.store(), object, base, &name)
-                .await?
-                .tree_size)
-        }
-    }
-}
-
 /// Checks that the archive is of this log's history: its newest entry names the same
-/// segment (base, tree size, root) as the log, and ends within the log.
+/// segment (base, tree size, root) as the log. The tree size the archive reaches (0 for
+/// none).
 async fn check_continues(
     log: &Log,
     archive: &Archive,
     archived: &BTreeMap<u64, ObjectPath>,
     sealed: &[SealedSegmentInfo],
-) -> Result<()> {
+) -> Result<u64> {
     let Some((base, object)) = archived.last_key_value() else {
-        return Ok(());
+        return Ok(0);
     };
     let name = archive.name(&archive.relative(object));
     let entry = read_entry(archive.store(), object, *base, &name).await?;
@@ -329,5 +317,5 @@ async fn check_continues(
             log.tree_size()
         )));
     }
-    Ok(())
+    Ok(entry.tree_size)
 }

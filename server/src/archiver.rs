@@ -140,14 +140,15 @@ fn run(
             return;
         }
     };
-    // `None` until a run has succeeded: the first run happens at once.
+    // The log's segment count when a run last succeeded (`None` until one has: the first
+    // run happens at once); a seal adds a segment, so a new count means work.
     let mut archived_segments: Option<usize> = None;
     let mut segments = Retry::default();
     let mut key_store = Retry::default();
     let mut key_backup = KeyBackup::default();
     loop {
-        let sealed = log.sealed_segments().len();
-        if segments.due() && (segments.failing() || archived_segments != Some(sealed)) {
+        let segment_count = log.segment_count();
+        if segments.due() && (segments.failing() || archived_segments != Some(segment_count)) {
             let report = runtime.block_on(archive_log(log, archive, |entry| {
                 status.segments.fetch_add(1, Ordering::Relaxed);
                 let index = entry.index.as_ref().map_or(0, |i| i.bytes);
@@ -163,7 +164,7 @@ fn run(
                     status
                         .tree_size
                         .fetch_max(report.archived_tree_size, Ordering::Relaxed);
-                    archived_segments = Some(sealed);
+                    archived_segments = Some(segment_count);
                     segments.succeeded();
                 }
                 Err(e) => segments.failed(status, &format!("archiving to {}", archive.url()), &e),
