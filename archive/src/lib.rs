@@ -19,6 +19,7 @@ mod restore;
 mod run;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tier;
 mod transfer;
 
 pub use error::{ArchiveError, Result};
@@ -30,3 +31,7 @@ pub use manifest::{ARCHIVE_FORMAT, LogIdentity, ManifestEntry, ObjectRef};
 pub use reader::ArchiveReader;
 pub use restore::{RestoreKeys, RestoreReport, restore};
 pub use run::{ArchiveReport, archive_log};
+pub use tier::{
+    CacheStats, DEFAULT_CACHE_BYTES, HotPolicy, ReleaseReport, TIER_FILE, TierConfig,
+    TieredStorage, release_cold, storage_for,
+};

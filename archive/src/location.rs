@@ -92,6 +92,19 @@ impl Archive {
         ))
     }
 
+    /// A runtime of one worker for this archive's requests, run beside a caller that
+    /// is not async (its errors name the archive).
+    pub(crate) fn worker_runtime(&self) -> Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| ArchiveError::Location {
+                url: self.url.clone(),
+                why: format!("starting a runtime: {e}"),
+            })
+    }
+
     /// The URL the archive was opened by.
     pub fn url(&self) -> &str {
         &self.url

@@ -69,14 +69,7 @@ impl ArchiveReader {
     /// any async runtime: the reader runs its own.
     pub fn open(archive: Archive) -> Result<ArchiveReader> {
         // One worker: a fetch ahead runs on it while the caller checks what it has.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .map_err(|e| ArchiveError::Location {
-                url: archive.url().to_owned(),
-                why: format!("starting a runtime: {e}"),
-            })?;
+        let runtime = archive.worker_runtime()?;
         let (identity, entries) = runtime.block_on(read_manifest(&archive))?;
         let checkpoints = archive.object(CHECKPOINTS_OBJECT);
         let has_checkpoints = match runtime.block_on(archive.store().head(&checkpoints)) {

@@ -121,6 +121,18 @@ fn start() -> SeaweedFs {
     }
 }
 
+/// How many segment files (`.seg`) the data directory `data` holds: the sealed segments
+/// not released to an archive, and the active one.
+pub fn local_segment_files(data: &std::path::Path) -> usize {
+    std::fs::read_dir(data.join("segments"))
+        .unwrap_or_else(|e| panic!("{}: {e}", data.display()))
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "seg"))
+        })
+        .count()
+}
+
 /// The bytes of `object` in `store` (a test's direct look at what a run left).
 pub async fn read_object(
     store: &dyn object_store::ObjectStore,

@@ -3,47 +3,17 @@
 //! sealed segments, named by manifest entries that match them; runs resume and never
 //! copy twice; bad credentials and another log's archive are refused clearly.
 
-use std::path::Path;
+mod common;
+
 use std::sync::Arc;
 
 use auditlog_archive::testing::{BUCKET, read_object, seaweedfs};
 use auditlog_archive::{Archive, ArchiveReport, LogIdentity, ManifestEntry, archive_log};
-use auditlog_engine::{Log, LogConfig, hex};
+use auditlog_engine::{Log, hex};
+use common::{append, log_with};
 use futures_util::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
-
-/// A log in `dir` with segments of `segment_bytes` and `count` workload events, sealed.
-fn log_with(dir: &Path, segment_bytes: u64, count: u64, seed: u64) -> Log {
-    let config = LogConfig {
-        segment_bytes,
-        ..LogConfig::default()
-    };
-    let log = Log::create(dir, &config).expect("create");
-    append(&log, count, seed);
-    log
-}
-
-fn append(log: &Log, count: u64, seed: u64) {
-    let workload = auditlog_workload::Config {
-        count,
-        seed,
-        ..Default::default()
-    };
-    let mut out = Vec::new();
-    auditlog_workload::write_jsonl(&workload, &mut out).expect("generate");
-    let text = String::from_utf8(out).expect("utf-8");
-    let lines: Vec<&str> = text.lines().collect();
-    for chunk in lines.chunks(50) {
-        let events: Vec<_> = chunk
-            .iter()
-            .map(|l| auditlog_engine::event::parse_json(l.as_bytes()).expect("event"))
-            .collect();
-        log.append(&events).expect("append");
-    }
-    log.seal().expect("seal");
-    log.checkpoint().expect("checkpoint");
-}
 
 /// The store and prefix behind an `s3://auditlog-test/...` URL, read directly.
 fn bucket(url: &str) -> (Arc<dyn ObjectStore>, ObjectPath) {

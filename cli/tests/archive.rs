@@ -3,32 +3,19 @@
 //! contiguous manifest whose every entry names whole, matching objects, and the next run
 //! completes it without a gap or a duplicate; bad credentials exit 2 naming the object.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use auditlog_archive::testing::{
     BUCKET, KEYS_BUCKET, SeaweedFs, objects_under, read_object, seaweedfs,
 };
+use common::{auditlog_s3 as auditlog, ok};
 use futures_util::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
-
-fn auditlog(s3: &SeaweedFs, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_auditlog"));
-    s3.env(command.args(args));
-    command
-}
-
-fn ok(mut command: Command) -> String {
-    let out = command.output().expect("runs");
-    assert!(
-        out.status.success(),
-        "{command:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
 
 /// Writes `count` workload events of `seed` to `path` with `auditlog generate`: `path`.
 fn generate(s3: &SeaweedFs, path: &Path, count: u64, seed: u64) -> std::path::PathBuf {
@@ -151,16 +138,7 @@ async fn archive_runs_killed_at_random_resume_without_gap_or_duplicate() {
     let report: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON report");
     let end = check_manifest(store.as_ref(), &prefix, &data).await;
     assert_eq!(report["archived_tree_size"].as_u64(), Some(end));
-    let segments = std::fs::read_dir(data.join("segments"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "seg")
-        })
-        .count() as u64;
+    let segments = auditlog_archive::testing::local_segment_files(&data) as u64;
     assert_eq!(
         report["segments_archived"].as_u64().unwrap()
             + report["already_archived"].as_u64().unwrap(),

@@ -14,7 +14,7 @@ use crate::le::{u16_at, u32_at};
 /// checkpoint keys and the checkpoint log, and `checkpoint_interval_ms` in `config.json`;
 /// 3, event records that end in their tenant link (record kind 2); 4, sealed personal
 /// data (record kind 3, the subject key store).
-pub const FORMAT_VERSION: u16 = 4;
+pub const FORMAT_VERSION: u16 = 5;
 /// The oldest format this build reads.
 pub const OLDEST_SUPPORTED_FORMAT_VERSION: u16 = 1;
 

@@ -107,6 +107,13 @@ pub fn segment_footer(data: &[u8]) {
     }
 }
 
+/// An archived segment's stub: whatever decodes encodes back to the same bytes.
+pub fn segment_stub(data: &[u8]) {
+    if let Ok(stub) = crate::segment::SegmentStub::decode(data) {
+        assert_eq!(data, &stub.to_bytes()[..]);
+    }
+}
+
 /// Proof JSON: parsing and verification answer whatever the numbers and hash lengths.
 pub fn proof_json(data: &[u8]) {
     if let Ok(proof) = Proof::from_json(data) {
@@ -299,10 +306,11 @@ pub fn erasure_receipt(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// Every target by its name, for the regression replay.
-pub const TARGETS: [(&str, Target); 12] = [
+pub const TARGETS: [(&str, Target); 13] = [
     ("record", record),
     ("segment_header", segment_header),
     ("segment_footer", segment_footer),
+    ("segment_stub", segment_stub),
     ("proof_json", proof_json),
     ("event_json", event_json),
     ("checkpoint_note", checkpoint_note),

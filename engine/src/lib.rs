@@ -60,8 +60,9 @@ pub use event::{Event, Outcome, Timestamp};
 pub use log::{
     CONFIG_FILE, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_SEGMENT_BYTES, Durability, Erased, Log,
     LogConfig, MAX_BATCH_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, Metrics, OpenOptions,
-    RECENT_IDS, RecoveryReport, SYNC_SECONDS_BUCKETS, SealedSegmentInfo, Sealing, TimeRange,
+    RECENT_IDS, RecoveryReport, Release, SYNC_SECONDS_BUCKETS, SealedSegmentInfo, Sealing,
+    TimeRange,
 };
 pub use merkle::{Hash, HashAlg};
-pub use segment::RecoveredTail;
+pub use segment::{RecoveredTail, SegmentStub, stub_for};
 pub use writer::{Ack, AckReceiver, Earlier, MAX_TORN_TAIL_BYTES, PreparedBatch};

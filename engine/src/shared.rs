@@ -96,6 +96,8 @@ pub(crate) struct Shared {
     /// base sequence number: the receiver disconnects when it is done, and a reader waits
     /// for that rather than rebuild the index.
     pub(crate) indexing: Mutex<HashMap<u64, Receiver<()>>>,
+    /// Held while a sealed segment's file is released to the archive, one at a time.
+    pub(crate) releasing: Mutex<()>,
     /// Whether rebuilt indexes may be written (not in a read-only open).
     pub(crate) writable: bool,
     /// The key store and settings of a log that seals personal data, when opened with

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use auditlog_archive::{Archive, ArchiveError, KeyBackup, archive_log};
+use auditlog_archive::{Archive, ArchiveError, HotPolicy, KeyBackup, archive_log, release_cold};
 use auditlog_engine::Log;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
@@ -17,6 +17,8 @@ use crate::State;
 
 /// How often the archiver looks for newly sealed segments.
 const POLL: Duration = Duration::from_secs(1);
+/// How often the hot policy is applied when no archive run prompts it.
+const RELEASE_EVERY: Duration = Duration::from_secs(60);
 /// The pause after a first failure, doubled at each next one up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -75,6 +77,10 @@ pub(crate) struct ArchiveStatus {
     pub(crate) tree_size: AtomicU64,
     /// Copies of the key store made (`--archive-keys`).
     pub(crate) key_store_copies: AtomicU64,
+    /// Segments released from the local disk (`--hot-days`, `--hot-bytes`).
+    pub(crate) released_segments: AtomicU64,
+    /// Their bytes.
+    pub(crate) released_bytes: AtomicU64,
 }
 
 /// The running archiver; dropping it asks the thread to stop after its current run.
@@ -92,13 +98,19 @@ impl Archiver {
         state: Arc<State>,
         archive: Archive,
         keys: Option<Archive>,
+        policy: HotPolicy,
     ) -> std::io::Result<Archiver> {
         let (stop, stopped) = crossbeam_channel::bounded(1);
         let thread = std::thread::Builder::new()
             .name("auditlog-archiver".into())
             .spawn(move || {
                 let status = &state.metrics.archive;
-                run(&state.log, &archive, keys.as_ref(), status, &stopped)
+                let target = Target {
+                    archive: &archive,
+                    keys: keys.as_ref(),
+                    policy,
+                };
+                run(&state.log, &target, status, &stopped)
             })?;
         Ok(Archiver {
             stop: Some(stop),
@@ -123,13 +135,19 @@ impl Archiver {
     }
 }
 
-fn run(
-    log: &Log,
-    archive: &Archive,
-    keys: Option<&Archive>,
-    status: &ArchiveStatus,
-    stopped: &Receiver<()>,
-) {
+/// Where the archiver copies to, and what it may release.
+struct Target<'a> {
+    archive: &'a Archive,
+    keys: Option<&'a Archive>,
+    policy: HotPolicy,
+}
+
+fn run(log: &Log, target: &Target<'_>, status: &ArchiveStatus, stopped: &Receiver<()>) {
+    let Target {
+        archive,
+        keys,
+        policy,
+    } = *target;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -146,6 +164,10 @@ fn run(
     let mut segments = Retry::default();
     let mut key_store = Retry::default();
     let mut key_backup = KeyBackup::default();
+    // Releases follow each archive run, and a day-based policy is looked at again each
+    // minute even when nothing seals.
+    let mut released_at: Option<Instant> = None;
+    let mut release = Retry::default();
     loop {
         let segment_count = log.segment_count();
         if segments.due() && (segments.failing() || archived_segments != Some(segment_count)) {
@@ -166,8 +188,27 @@ fn run(
                         .fetch_max(report.archived_tree_size, Ordering::Relaxed);
                     archived_segments = Some(segment_count);
                     segments.succeeded();
+                    released_at = None;
                 }
                 Err(e) => segments.failed(status, &format!("archiving to {}", archive.url()), &e),
+            }
+        }
+        let release_due = released_at.is_none_or(|at| at.elapsed() >= RELEASE_EVERY);
+        if policy.is_set() && !segments.failing() && release.due() && release_due {
+            let now = auditlog_engine::Timestamp::now();
+            match runtime.block_on(release_cold(log, archive, policy, now)) {
+                Ok(report) => {
+                    let released = report.released as u64;
+                    status
+                        .released_segments
+                        .fetch_add(released, Ordering::Relaxed);
+                    status
+                        .released_bytes
+                        .fetch_add(report.bytes_freed, Ordering::Relaxed);
+                    released_at = Some(Instant::now());
+                    release.succeeded();
+                }
+                Err(e) => release.failed(status, "releasing archived segments", &e),
             }
         }
         // The key store on its own: an erasure must reach its backup even while the

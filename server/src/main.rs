@@ -28,7 +28,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use auditlog_archive::{Archive, S3Options, check_apart};
+use auditlog_archive::{
+    Archive, DEFAULT_CACHE_BYTES, HotPolicy, S3Options, TierConfig, TieredStorage, check_apart,
+};
 use auditlog_engine::checkpoint::{NoteVerifier, load_verifier};
 use auditlog_engine::privacy::Kek;
 use auditlog_engine::storage::FsStorage;
@@ -118,6 +120,19 @@ struct Args {
     /// whenever it changes (docs/PRIVACY.md, "Backups of the key store").
     #[arg(long, value_name = "URL", requires = "archive")]
     archive_keys: Option<String>,
+    /// Release archived segments whose newest event is older than this many days from
+    /// the local disk; the archive serves them through the cache (docs/OPERATIONS.md,
+    /// "Tiers").
+    #[arg(long, value_name = "DAYS", requires = "archive")]
+    hot_days: Option<u64>,
+    /// Release the oldest archived segments until the local sealed segments fit in this
+    /// many bytes (the newest sealed segment always stays).
+    #[arg(long, value_name = "BYTES", requires = "archive")]
+    hot_bytes: Option<u64>,
+    /// The most bytes of released segments kept in DATA/archive-cache (default: what
+    /// archive.json says, else 1 GiB).
+    #[arg(long, value_name = "BYTES")]
+    cache_bytes: Option<u64>,
 }
 
 /// What every handler shares.
@@ -165,7 +180,12 @@ fn main() -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let log = open_log(&args)?;
+    let policy = HotPolicy {
+        keep_days: args.hot_days,
+        keep_bytes: args.hot_bytes,
+    };
+    let tiers = open_tiers(&args, &s3, policy)?;
+    let log = open_log(&args, tiers.clone())?;
     warn_if_shared(&args.data);
     let verifier = load_verifier(&FsStorage::default(), &args.data)
         .context("reading the checkpoint key")?
@@ -175,11 +195,15 @@ fn main() -> anyhow::Result<()> {
         // Printed once: the store keeps only its hash.
         println!("admin key: {secret}");
     }
+    let metrics: Arc<ServerMetrics> = Arc::default();
+    if let Some(tiers) = &tiers {
+        metrics.reading_through(Arc::clone(tiers));
+    }
     let state = Arc::new(State {
         log,
         verifier,
         keys,
-        metrics: Arc::default(),
+        metrics,
         limits: Limits::new(
             args.max_in_flight_mib.saturating_mul(1 << 20),
             args.max_streams,
@@ -214,13 +238,16 @@ fn main() -> anyhow::Result<()> {
             "write_timeout_seconds": args.write_timeout,
             "shutdown_grace_seconds": args.shutdown_grace,
             "archive": archive.as_ref().map(|a| a.url().to_owned()),
+            "hot_days": args.hot_days,
+            "hot_bytes": args.hot_bytes,
+            "cache_bytes": tiers.as_ref().map(|t| t.cache_bytes()),
         }),
     };
     audit::record(&state.log, start).context("recording the start")?;
     let archiver = match archive {
         Some(archive) => {
             state.metrics.archiving();
-            let archiver = Archiver::start(Arc::clone(&state), archive, archive_keys);
+            let archiver = Archiver::start(Arc::clone(&state), archive, archive_keys, policy);
             Some(archiver.context("starting the archiver")?)
         }
         None => None,
@@ -319,8 +346,53 @@ fn warn_if_shared(dir: &Path) {
     }
 }
 
-fn open_log(args: &Args) -> anyhow::Result<Log> {
+/// The tiered storage the log is opened with when segments are (or may be) released to
+/// the archive: with a hot policy, `--archive` is recorded in `archive.json` first; a
+/// data directory that has one is read through its archive's cache even without
+/// `--archive`.
+fn open_tiers(
+    args: &Args,
+    s3: &S3Options,
+    policy: HotPolicy,
+) -> anyhow::Result<Option<Arc<TieredStorage>>> {
+    let existing = TierConfig::load(&args.data)?;
+    let config = match (&args.archive, existing) {
+        (Some(url), Some(existing)) if policy.is_set() && existing.url != *url => {
+            anyhow::bail!(
+                "{}'s released segments are in {}, not {url}: release to one archive only",
+                args.data.display(),
+                existing.url
+            );
+        }
+        (_, Some(existing)) => Some(existing),
+        (Some(url), None) if policy.is_set() => {
+            let config = TierConfig {
+                url: url.clone(),
+                cache_bytes: DEFAULT_CACHE_BYTES,
+            };
+            std::fs::create_dir_all(&args.data)
+                .with_context(|| format!("creating {}", args.data.display()))?;
+            Some(config)
+        }
+        _ => None,
+    };
+    let Some(mut config) = config else {
+        return Ok(None);
+    };
+    if let Some(bytes) = args.cache_bytes {
+        config.cache_bytes = bytes;
+    }
+    config.save(&args.data)?;
+    let archive = Archive::open(&config.url, s3)?;
+    let storage = TieredStorage::open(&args.data, archive, config.cache_bytes)?;
+    Ok(Some(Arc::new(storage)))
+}
+
+fn open_log(args: &Args, tiers: Option<Arc<TieredStorage>>) -> anyhow::Result<Log> {
     let mut options = OpenOptions::new();
+    if let Some(tiers) = tiers {
+        options = options.storage(tiers);
+    }
     if let Some(durability) = args.durability {
         options = options.durability(durability);
     }

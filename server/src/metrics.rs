@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use auditlog_engine::{Log, SYNC_SECONDS_BUCKETS};
 use parking_lot::Mutex;
 
+use auditlog_archive::TieredStorage;
+
 use crate::archiver::ArchiveStatus;
 
 /// Answers counted by the server, by protocol and code.
@@ -21,6 +23,8 @@ pub(crate) struct ServerMetrics {
     /// What the archiver did (`--archive`), shown once it is on.
     pub(crate) archive: ArchiveStatus,
     archiving: std::sync::atomic::AtomicBool,
+    /// The archive's cache, when released segments are read through it.
+    tiers: std::sync::OnceLock<std::sync::Arc<TieredStorage>>,
 }
 
 impl ServerMetrics {
@@ -44,6 +48,11 @@ impl ServerMetrics {
     /// Shows the archiver's counters from now on.
     pub(crate) fn archiving(&self) {
         self.archiving.store(true, Ordering::Relaxed);
+    }
+
+    /// Shows the cache of released segments' counters from now on.
+    pub(crate) fn reading_through(&self, tiers: std::sync::Arc<TieredStorage>) {
+        let _ = self.tiers.set(tiers);
     }
 
     /// Requests whose handler panicked, so far.
@@ -165,9 +174,53 @@ impl ServerMetrics {
                     "The tree size the archive reaches: events past it are local only.",
                     &archive.tree_size,
                 ),
+                (
+                    "auditlog_released_segments_total",
+                    "counter",
+                    "Archived segments this process released from the local disk (--hot-*).",
+                    &archive.released_segments,
+                ),
+                (
+                    "auditlog_released_bytes_total",
+                    "counter",
+                    "Bytes of the segment files released from the local disk.",
+                    &archive.released_bytes,
+                ),
             ] {
                 put(header(name, kind, help));
                 put(format!("{name} {}", value.load(Ordering::Relaxed)));
+            }
+        }
+        if let Some(tiers) = self.tiers.get() {
+            let stats = tiers.stats();
+            for (name, kind, help, value) in [
+                (
+                    "auditlog_archive_cache_fetches_total",
+                    "counter",
+                    "Released segments fetched from the archive into the local cache.",
+                    stats.fetches,
+                ),
+                (
+                    "auditlog_archive_cache_fetched_bytes_total",
+                    "counter",
+                    "Bytes fetched from the archive into the local cache.",
+                    stats.fetched_bytes,
+                ),
+                (
+                    "auditlog_archive_cache_hits_total",
+                    "counter",
+                    "Reads of a released segment served from the local cache.",
+                    stats.hits,
+                ),
+                (
+                    "auditlog_archive_cache_bytes",
+                    "gauge",
+                    "Bytes the local cache of released segments holds (--cache-bytes caps it).",
+                    stats.cached_bytes,
+                ),
+            ] {
+                put(header(name, kind, help));
+                put(format!("{name} {value}"));
             }
         }
         text

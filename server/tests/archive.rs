@@ -254,3 +254,83 @@ fn the_aws_variables_alone_do_not_ask_for_an_archive() {
     let (status, _) = server.terminate();
     assert!(status.success(), "{status}");
 }
+
+/// The lines of an HTTP export of `query` (JSON Lines).
+async fn exported(server: &common::Server, admin: &str, query: &str) -> Vec<String> {
+    let path = format!("/v1/export?format=jsonl{query}");
+    let response = http_get_async(&server.http, path, Some(admin.to_owned())).await;
+    response.text().lines().map(str::to_owned).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_segments_are_served_from_the_archive() {
+    let s3 = seaweedfs();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = LogConfig {
+        segment_bytes: 64 << 10,
+        ..LogConfig::default()
+    };
+    drop(Log::create(&data, &config).unwrap());
+    let url = s3.fresh_url(BUCKET, "server-tiers");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_auditlogd"));
+    command
+        .arg("--data")
+        .arg(&data)
+        .args(["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args([
+            "--archive",
+            &url,
+            "--hot-bytes",
+            "0",
+            "--cache-bytes",
+            "200000",
+        ]);
+    s3.env(&mut command);
+    let server = Server::launch(command, true);
+    let admin = server.admin_key.clone().expect("admin key");
+    let mut client = IngestServiceClient::new(server.channel().await);
+    for batch in 0..30u32 {
+        let events = (batch * 100..batch * 100 + 100)
+            .map(|i| event(i, &format!("org_{}", i % 7), "usr_1", "document.read"))
+            .collect();
+        client
+            .ingest(authed(pb::IngestRequest { events }, &admin))
+            .await
+            .expect("ingest");
+    }
+    let local_segments = || auditlog_archive::testing::local_segment_files(&data);
+    // The archiver archives, then releases every segment but the newest sealed one.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let released = loop {
+        let metrics = http_get_async(&server.http, "/metrics".into(), Some(admin.clone()))
+            .await
+            .text();
+        let released = metric(&metrics, "auditlog_released_segments_total").unwrap_or(0);
+        if released >= 4 && local_segments() == 2 {
+            break released;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "released {released}, {} local segments after 60 s",
+            local_segments()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let org_3 = exported(&server, &admin, "&tenant=org_3").await;
+    assert_eq!(org_3.len(), (0..3000).filter(|i| i % 7 == 3).count());
+    let all = exported(&server, &admin, "").await;
+    assert!(
+        all.len() > 3000,
+        "the events and the server's own: {}",
+        all.len()
+    );
+    let metrics = http_get_async(&server.http, "/metrics".into(), Some(admin.clone()))
+        .await
+        .text();
+    let fetches = metric(&metrics, "auditlog_archive_cache_fetches_total").unwrap_or(0);
+    assert!(fetches >= released, "{metrics}");
+    assert!(metric(&metrics, "auditlog_archive_cache_bytes").unwrap_or(u64::MAX) <= 200_000);
+    let (status, _) = server.terminate();
+    assert!(status.success(), "{status}");
+}

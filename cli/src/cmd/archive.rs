@@ -5,7 +5,10 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use auditlog_archive::{Archive, KeyBackup, S3Options, archive_log, check_apart};
+use auditlog_archive::{
+    Archive, DEFAULT_CACHE_BYTES, HotPolicy, KeyBackup, ReleaseReport, S3Options, TierConfig,
+    TieredStorage, archive_log, check_apart, release_cold,
+};
 
 use super::DataDir;
 use crate::out::say;
@@ -25,9 +28,41 @@ pub(crate) struct Args {
     keys_to: Option<String>,
     #[command(flatten)]
     s3: S3Args,
+    #[command(flatten)]
+    tiers: TierArgs,
+    /// A sealing log's key-encryption key, needed to release segments (the log is opened
+    /// for writing).
+    #[command(flatten)]
+    kek: super::KekArgs,
     /// Print JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// What stays on the local disk once archived (docs/OPERATIONS.md, "Tiers").
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct TierArgs {
+    /// Release archived segments whose newest event is older than this many days from
+    /// the local disk (the archive then serves them). Needs the log open for writing.
+    #[arg(long, value_name = "DAYS")]
+    pub(crate) hot_days: Option<u64>,
+    /// Release the oldest archived segments until the local sealed segments fit in this
+    /// many bytes (the newest sealed segment always stays).
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) hot_bytes: Option<u64>,
+    /// The most bytes of released segments the local cache keeps
+    /// (`DATA/archive-cache`; default 1 GiB).
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) cache_bytes: Option<u64>,
+}
+
+impl TierArgs {
+    pub(crate) fn policy(&self) -> HotPolicy {
+        HotPolicy {
+            keep_days: self.hot_days,
+            keep_bytes: self.hot_bytes,
+        }
+    }
 }
 
 /// S3 settings, each also taken from its usual AWS environment variable.
@@ -78,9 +113,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(keys) => runtime.block_on(KeyBackup::default().back_up(&log, keys))?,
         None => false,
     };
+    let tree_size = log.tree_size();
+    drop(log);
+    let released = match args.tiers.policy().is_set() {
+        true => Some(release(&args, archive.clone(), &runtime)?),
+        false => None,
+    };
     if json {
         let mut json = serde_json::to_value(&report)?;
         json["key_store_copied"] = keys_copied.into();
+        if let Some(r) = released {
+            json["released"] = r.released.into();
+            json["bytes_freed"] = r.bytes_freed.into();
+            json["already_released"] = r.already_released.into();
+        }
         say!("{json}");
     } else {
         say!(
@@ -90,9 +136,64 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             report.bytes_archived,
             report.already_archived,
             report.archived_tree_size,
-            log.tree_size(),
+            tree_size,
             archive.url()
         );
+        if let Some(r) = released {
+            say!(
+                "{} segments released from the local disk ({} bytes freed), {} released before",
+                r.released,
+                r.bytes_freed,
+                r.already_released
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Records the archive as the log's tier (`archive.json`), then releases what the policy
+/// lets go, from a read-write open.
+fn release(
+    args: &Args,
+    archive: Archive,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<ReleaseReport> {
+    let dir = &args.data.dir;
+    let cache_bytes = match (args.tiers.cache_bytes, TierConfig::load(dir)?) {
+        (Some(bytes), _) => bytes,
+        (None, Some(config)) => config.cache_bytes,
+        (None, None) => DEFAULT_CACHE_BYTES,
+    };
+    let config = TierConfig {
+        url: args.to.clone(),
+        cache_bytes,
+    };
+    if let Some(existing) = TierConfig::load(dir)?
+        && existing.url != config.url
+    {
+        anyhow::bail!(
+            "{}'s released segments are in {}, not {}: release to one archive only",
+            dir.display(),
+            existing.url,
+            config.url
+        );
+    }
+    config.save(dir)?;
+    let storage = TieredStorage::open(dir, archive.clone(), cache_bytes)?;
+    let mut options = auditlog_engine::OpenOptions::new().storage(std::sync::Arc::new(storage));
+    if let Some(kek) = args.kek.load()? {
+        options = options.kek(kek);
+    }
+    let log = options.open(dir).with_context(|| {
+        format!(
+            "opening {} for writing to release segments (a running auditlogd releases \
+                 them itself: give it --hot-days or --hot-bytes)",
+            dir.display()
+        )
+    })?;
+    let policy = args.tiers.policy();
+    let now = auditlog_engine::Timestamp::now();
+    let report = runtime.block_on(release_cold(&log, &archive, policy, now));
+    log.close();
+    Ok(report?)
 }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use auditlog_engine::checkpoint::{NoteVerifier, SignedCheckpoint};
-use auditlog_engine::{OpenOptions, hex};
+use auditlog_engine::hex;
 
 use super::{DataDir, KekArgs, LogSource, Reader};
 use crate::exit::{CHECK_FAILED, CheckFailed};
@@ -81,7 +81,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         Some(Verb::Issue { data, kek }) => {
             data.require_log()?;
-            let mut options = OpenOptions::new();
+            let mut options = data.open_options()?;
             if let Some(kek) = kek.load()? {
                 options = options.kek(kek);
             }

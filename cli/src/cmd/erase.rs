@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use auditlog_engine::OpenOptions;
 
 use super::{DataDir, KekArgs};
 
@@ -35,7 +34,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             "erasing needs the log's key-encryption key: --kek-file FILE or AUDITLOG_KEK"
         );
     };
-    let log = OpenOptions::new()
+    let log = args
+        .data
+        .open_options()?
         .kek(kek)
         .open(dir)
         .with_context(|| format!("opening {}", dir.display()))?;

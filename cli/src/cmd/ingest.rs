@@ -16,9 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
-use auditlog_engine::{
-    Ack, AckReceiver, Durability, Log, LogConfig, OpenOptions, PreparedBatch, event,
-};
+use auditlog_engine::{Ack, AckReceiver, Durability, Log, LogConfig, PreparedBatch, event};
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::{DataDir, KekArgs};
@@ -85,7 +83,7 @@ pub(crate) struct Summary {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let dir = &args.data.dir;
-    let mut options = OpenOptions::new();
+    let mut options = args.data.open_options()?;
     if let Some(d) = args.durability {
         options = options.durability(d);
     }

@@ -131,6 +131,21 @@ impl DataDir {
         Ok(())
     }
 
+    /// How to open the log: through its archive's cache when some of its segments were
+    /// released to an archive (`archive.json`, docs/OPERATIONS.md, "Tiers"; the store's
+    /// endpoint, region and credentials from the AWS environment variables).
+    pub(crate) fn open_options(&self) -> anyhow::Result<OpenOptions> {
+        Ok(OpenOptions::new().storage(self.storage()?))
+    }
+
+    /// The storage the log is read through (see [`open_options`](Self::open_options)).
+    pub(crate) fn storage(
+        &self,
+    ) -> anyhow::Result<std::sync::Arc<dyn auditlog_engine::storage::Storage>> {
+        auditlog_archive::storage_for(&self.dir, &auditlog_archive::S3Options::default())
+            .with_context(|| format!("opening the archive of {}", self.dir.display()))
+    }
+
     /// Opens the log to read it, read-only: nothing in the directory changes, even after a
     /// crash (a torn tail is ignored rather than cut), and a running writer is no obstacle.
     pub(crate) fn open_for_reading(&self) -> anyhow::Result<Log> {
@@ -144,7 +159,7 @@ impl DataDir {
         kek: Option<auditlog_engine::privacy::Kek>,
     ) -> anyhow::Result<Log> {
         self.require_log()?;
-        let mut options = OpenOptions::new().read_only(true);
+        let mut options = self.open_options()?.read_only(true);
         if let Some(kek) = kek {
             options = options.kek(kek);
         }

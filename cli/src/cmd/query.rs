@@ -4,9 +4,11 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use auditlog_archive::{Archive, S3Options, TierConfig, TieredStorage};
 use auditlog_engine::query::{Cursor, Filter, Query};
 use auditlog_engine::{Event, Log, Outcome};
 use auditlog_proto::convert::{event_from_proto, order_to_proto};
@@ -59,10 +61,29 @@ pub(crate) struct Args {
     /// line, in run order (for benchmark scripts that pool runs).
     #[arg(long, value_name = "FILE")]
     timings: Option<std::path::PathBuf>,
+    /// With `--repeat`, on a data directory whose segments were released to an archive:
+    /// empty the local cache of them before each run, to time reads that fetch.
+    #[arg(long, requires = "repeat")]
+    cold_cache: bool,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let reader = args.source.open_showing_personal(&args.kek)?;
+    let tiers = match args.cold_cache {
+        true => Some(tiered_storage(&args.source.data.dir)?),
+        false => None,
+    };
+    let reader = match &tiers {
+        Some(tiers) => {
+            let mut options = auditlog_engine::OpenOptions::new()
+                .storage(Arc::clone(tiers) as Arc<dyn auditlog_engine::storage::Storage>)
+                .read_only(true);
+            if let Some(kek) = args.kek.load()? {
+                options = options.kek(kek);
+            }
+            Reader::Local(options.open(&args.source.data.dir)?)
+        }
+        None => args.source.open_showing_personal(&args.kek)?,
+    };
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Table
     } else {
@@ -73,6 +94,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         // Latency of the whole answer, output text included, in this open process.
         let mut took = Vec::with_capacity(args.repeat as usize);
         for _ in 0..args.repeat {
+            if let Some(tiers) = &tiers {
+                tiers.clear_cache();
+            }
             let started = Instant::now();
             output = answer(&reader, &args, format)?;
             took.push(started.elapsed());
@@ -96,6 +120,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     raw(&output);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The storage of a data directory whose segments were released to an archive.
+fn tiered_storage(dir: &std::path::Path) -> anyhow::Result<Arc<TieredStorage>> {
+    let config = TierConfig::load(dir)?
+        .with_context(|| format!("{} has released no segment to an archive", dir.display()))?;
+    let archive = Archive::open(&config.url, &S3Options::default())?;
+    Ok(Arc::new(TieredStorage::open(
+        dir,
+        archive,
+        config.cache_bytes,
+    )?))
 }
 
 /// Everything the command prints, for one run of the query.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use auditlog_archive::{Archive, ArchiveError, ArchiveReader};
 use auditlog_engine::storage::Storage;
-use auditlog_engine::verify::{VerifyOptions, verify_dir_against, verify_segment};
+use auditlog_engine::verify::{VerifyOptions, verify_segment};
 use auditlog_engine::{Corruption, Error, hex};
 
 use super::DataDir;
@@ -95,7 +95,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut notes = Vec::new();
     let result = match &source {
-        Source::Dir => verify_dir_against(&args.data.dir, key.as_ref(), &held, &mut progress),
+        Source::Dir => VerifyOptions::new()
+            .storage(args.data.storage()?)
+            .key(key.as_ref())
+            .held(&held)
+            .verify_dir(&args.data.dir, &mut progress),
         Source::Archive(reader) => {
             let key = match key {
                 Some(key) => key,

@@ -58,3 +58,21 @@ pub(crate) fn ingest_generated(d: &str, count: u64, seed: u64) {
 pub(crate) fn data(dir: &Path) -> String {
     dir.to_str().expect("utf-8 path").to_owned()
 }
+
+/// `auditlog ARGS` with the environment of the tests' SeaweedFS, to run.
+pub(crate) fn auditlog_s3(s3: &auditlog_archive::testing::SeaweedFs, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_auditlog"));
+    s3.env(command.args(args));
+    command
+}
+
+/// Runs `command`, which must succeed; its stdout.
+pub(crate) fn ok(mut command: Command) -> String {
+    let out = command.output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}

@@ -43,14 +43,15 @@ fn load(storage: &dyn Storage, segment: &SealedSegment) -> Option<SealedIndex> {
 }
 
 /// Indexes every record of `segment`.
-fn build_for(segment: &SealedSegment) -> Result<MemoryIndex> {
+fn build_for(storage: &dyn Storage, segment: &SealedSegment) -> Result<MemoryIndex> {
     let mut index = MemoryIndex::default();
+    let records = segment.records(storage)?;
     for seq in segment.base()..segment.end() {
-        let payload = segment.payload(seq)?;
+        let payload = records.payload(seq)?;
         let fields = decode_index_fields(payload).map_err(|e| {
             Error::Corruption(Corruption::new(
                 &segment.path,
-                segment.frame_offset(seq).unwrap_or(0),
+                records.frame_offset(seq).unwrap_or(0),
                 CorruptionKind::BadField(e.to_string()),
             ))
         })?;
@@ -71,7 +72,7 @@ pub(crate) fn load_or_build(
     }
     let path = index_path(&segment.path);
     let mut bytes = Vec::new();
-    encode_index_into(&build_for(segment)?, identity_of(segment), &mut bytes);
+    encode_index_into(&build_for(storage, segment)?, identity_of(segment), &mut bytes);
     if write {
         // Derived data: if it cannot be stored now (a full disk, another thread storing
         // the same index), the rebuilt copy still serves and a later open retries.

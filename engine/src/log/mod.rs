@@ -26,7 +26,7 @@ use checkpoints::{Cadence, Checkpoints};
 pub use dedup::RECENT_IDS;
 pub use read::TimeRange;
 pub use recover::RecoveryReport;
-pub use segments::SealedSegmentInfo;
+pub use segments::{Release, SealedSegmentInfo};
 
 use crate::checkpoint::SignedCheckpoint;
 use crate::error::{Error, Result};

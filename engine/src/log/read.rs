@@ -19,6 +19,7 @@ use crate::codec::{
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::{Event, Timestamp};
 use crate::heads::TenantHeads;
+use crate::index::{Field, IndexRead};
 use crate::segment::{ReadableMap, SealedSegment};
 
 /// A half-open time interval `[from, to)`; `None` is unbounded.
@@ -105,12 +106,13 @@ impl Log {
                 continue;
             }
             let from = range.start.max(segment.base());
+            let records = segment.records(self.shared.storage.as_ref())?;
             for seq in from..range.end.min(segment.end()) {
                 let place = RecordPlace {
                     path: &segment.path,
-                    offset: segment.frame_offset(seq).unwrap_or(0),
+                    offset: records.frame_offset(seq).unwrap_or(0),
                 };
-                if !visit(seq, segment.payload(seq)?, &place)? {
+                if !visit(seq, records.payload(seq)?, &place)? {
                     return Ok(());
                 }
             }
@@ -125,13 +127,34 @@ impl Log {
 
     /// Every tenant's newest event below the size of `checkpoint` (none for `None`), read
     /// from the records, each linked record's link checked on the way, and checked against
-    /// the tenant heads the checkpoint signs.
+    /// the tenant heads the checkpoint signs. A segment released to the archive is read
+    /// from its index file instead (its records' tenants, in order; its links were
+    /// checked before it was released, and `verify` checks them).
     pub(crate) fn heads_at(&self, checkpoint: Option<&Checkpoint>) -> Result<TenantHeads> {
         let mut heads = TenantHeads::new(self.alg());
         let Some(checkpoint) = checkpoint else {
             return Ok(heads);
         };
-        self.follow_tenants(&mut heads, 0..checkpoint.tree_size, |_, _, _| Ok(()))?;
+        let size = checkpoint.tree_size;
+        let mut from = 0;
+        let (sealed, _) = self.snapshot(size);
+        for segment in sealed.iter().filter(|s| !s.is_local() && s.end() <= size) {
+            self.follow_tenants(&mut heads, from..segment.base(), |_, _, _| Ok(()))?;
+            let (index, _) = self.sealed_index(segment)?;
+            for i in 0..index.records() {
+                let ordinal = index.ordinal(Field::Tenant, i);
+                let tenant = index.key(Field::Tenant, ordinal).ok_or_else(|| {
+                    Error::Corruption(Corruption::new(
+                        crate::index::index_path(&segment.path),
+                        0,
+                        CorruptionKind::BadField(format!("record {i} has no tenant key")),
+                    ))
+                })?;
+                heads.advance(tenant, segment.base() + u64::from(i));
+            }
+            from = segment.end();
+        }
+        self.follow_tenants(&mut heads, from..size, |_, _, _| Ok(()))?;
         if let Some(signed) = checkpoint.tenant_heads
             && heads.commitment() != signed
         {

@@ -175,7 +175,7 @@ impl Log {
                 .iter()
                 .rev()
                 .find(|s| s.base() <= seq)
-                .map(|s| (s.path.clone(), s.frame_offset(seq).unwrap_or(0))),
+                .map(|s| (s.path.clone(), s.known_frame_offset(seq).unwrap_or(0))),
         };
         let kind = CorruptionKind::BadField(format!("record {seq}: {why}"));
         match place {
@@ -412,7 +412,10 @@ impl Log {
 
     /// A sealed segment's index: cached, else its file, else rebuilt from the records
     /// (and stored, unless the log is open read-only).
-    fn sealed_index(&self, segment: &SealedSegment) -> Result<(Arc<SealedIndex>, IndexSource)> {
+    pub(crate) fn sealed_index(
+        &self,
+        segment: &SealedSegment,
+    ) -> Result<(Arc<SealedIndex>, IndexSource)> {
         let base = segment.base();
         if let Some((index, how)) = self.shared.indexes.read().get(&base) {
             return Ok((Arc::clone(index), *how));

@@ -64,6 +64,10 @@ impl RecordReader {
         seqs: &[u64],
         mut visit: impl FnMut(u64, RawEvent<'_>) -> Result<bool>,
     ) -> Result<bool> {
+        if seqs.is_empty() {
+            // Nothing to read: a released segment is not fetched for nothing.
+            return Ok(true);
+        }
         let sealed = match source {
             Source::Sealed(segment) => Some(std::sync::Arc::clone(segment)),
             Source::Active(active) => {
@@ -86,9 +90,10 @@ impl RecordReader {
         let Some(segment) = sealed else {
             return Ok(true);
         };
+        let records = segment.records(log.shared.storage.as_ref())?;
         for &seq in seqs {
-            let payload = segment.payload(seq)?;
-            let offset = || segment.frame_offset(seq).unwrap_or(0);
+            let payload = records.payload(seq)?;
+            let offset = || records.frame_offset(seq).unwrap_or(0);
             if !visit_record(log, source, offset, seq, payload, &mut visit)? {
                 return Ok(false);
             }

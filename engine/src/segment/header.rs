@@ -127,7 +127,7 @@ mod tests {
         assert_eq!(buf.len(), sample().encoded_len());
         assert_eq!(buf.len(), 32 + 64 + 4);
         assert_eq!(&buf[..8], &SEGMENT_MAGIC);
-        assert_eq!(&buf[8..10], &[4, 0]);
+        assert_eq!(&buf[8..10], &crate::envelope::FORMAT_VERSION.to_le_bytes());
         assert_eq!(buf[10], 2);
         assert_eq!(buf[11], 2);
         assert_eq!(&buf[16..24], &5u64.to_le_bytes());

@@ -6,6 +6,7 @@ mod active;
 mod footer;
 mod header;
 mod sealed;
+mod stub;
 
 pub use crate::envelope::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 pub use active::RecoveredTail;
@@ -13,6 +14,8 @@ pub(crate) use active::{ActiveSegment, ActiveView, ReadableMap};
 pub use footer::{FOOTER_BYTES, FOOTER_MAGIC, SegmentFooter};
 pub use header::{SEGMENT_MAGIC, SegmentHeader};
 pub(crate) use sealed::SealedSegment;
+pub use stub::{STUB_MAGIC, SegmentStub, stub_for};
+pub(crate) use stub::stub_path;
 
 use std::path::{Path, PathBuf};
 
@@ -28,22 +31,52 @@ pub(crate) fn segment_path(dir: &Path, base_seq: u64) -> PathBuf {
 
 /// The base sequence number a segment file name carries.
 pub(crate) fn parse_segment_name(name: &str) -> Option<u64> {
-    let stem = name.strip_suffix(".seg")?;
+    parse_base(name.strip_suffix(".seg")?)
+}
+
+/// A base sequence number written as 20 digits.
+fn parse_base(stem: &str) -> Option<u64> {
     (stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit())).then(|| stem.parse().ok())?
 }
 
-/// The base sequence numbers of the segment files in `dir`, in log order.
-pub(crate) fn list_segment_bases(
+/// A segment as the `segments` folder holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ListedSegment {
+    pub(crate) base: u64,
+    /// Its file is here; else only its stub is (it was archived and released). Where
+    /// both are, a release was cut short: the file is what counts.
+    pub(crate) local: bool,
+}
+
+/// The segments in `dir`, files and stubs, in log order.
+pub(crate) fn list_segments(
     storage: &dyn crate::storage::Storage,
     dir: &Path,
-) -> crate::error::Result<Vec<u64>> {
+) -> crate::error::Result<Vec<ListedSegment>> {
     let seg_dir = dir.join(SEGMENTS_DIR);
     let names = storage
         .list(&seg_dir)
         .map_err(|e| crate::error::Error::io(format!("listing {}", seg_dir.display()), e))?;
-    let mut bases: Vec<u64> = names.iter().filter_map(|n| parse_segment_name(n)).collect();
-    bases.sort_unstable();
-    Ok(bases)
+    let mut found = std::collections::BTreeMap::new();
+    for name in &names {
+        if let Some(base) = parse_segment_name(name) {
+            found.insert(base, true);
+        } else if let Some(base) = stub::parse_stub_name(name) {
+            found.entry(base).or_insert(false);
+        }
+    }
+    Ok(found
+        .into_iter()
+        .map(|(base, local)| ListedSegment { base, local })
+        .collect())
+}
+
+/// The base sequence numbers of the segments in `dir` (files and stubs), in log order.
+pub(crate) fn list_segment_bases(
+    storage: &dyn crate::storage::Storage,
+    dir: &Path,
+) -> crate::error::Result<Vec<u64>> {
+    Ok(list_segments(storage, dir)?.iter().map(|s| s.base).collect())
 }
 
 /// One step of a scan over framed records: the frame's offset and its payload.

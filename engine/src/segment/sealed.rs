@@ -1,23 +1,42 @@
-//! A sealed segment: mapped, checked at open (header, footer, offset table, sizes), then
-//! read by sequence number without further I/O.
+//! A sealed segment: checked at open (header, footer, offset table, sizes), then read by
+//! sequence number without further I/O. Its file is mapped; or, once archived and
+//! released, only its stub is local and the file is read through the storage (which
+//! fetches it from the archive) when a reader asks for records.
 
 use std::path::{Path, PathBuf};
 
+use parking_lot::Mutex;
+
 use super::footer::{FOOTER_BYTES, SegmentFooter};
 use super::header::SegmentHeader;
+use super::stub::{SegmentStub, stub_path};
 use crate::codec::decode_frame;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::le::u32_at as read_u32;
-use crate::storage::{MappedBytes, Storage};
+use crate::storage::{MappedBytes, Storage, WeakBytes};
 
 /// An immutable segment.
 #[derive(Debug)]
 pub(crate) struct SealedSegment {
     pub(crate) path: PathBuf,
-    bytes: MappedBytes,
     pub(crate) header: SegmentHeader,
     pub(crate) header_len: u64,
     pub(crate) footer: SegmentFooter,
+    /// The file's length in bytes.
+    pub(crate) file_len: u64,
+    body: Body,
+}
+
+/// Where a sealed segment's records are.
+#[derive(Debug)]
+enum Body {
+    /// In the local file, mapped.
+    Local(MappedBytes),
+    /// In the archive: read through the storage at each ask (so a cache in it sees every
+    /// use), checked against the stub the first time the storage hands over those bytes.
+    /// The weak handle names the bytes last checked (it keeps their allocation, so a
+    /// match is never another file's).
+    Archived(Mutex<WeakBytes>),
 }
 
 impl SealedSegment {
@@ -26,27 +45,59 @@ impl SealedSegment {
         let bytes = storage
             .map(path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        let corrupt = |offset: u64, kind| Error::Corruption(Corruption::new(path, offset, kind));
-        let data = bytes.as_slice();
-        let header = SegmentHeader::decode_from(data).map_err(|(o, k)| corrupt(o, k))?;
-        let header_len = header.encoded_len() as u64;
-        let len = data.len() as u64;
-        if len < header_len + FOOTER_BYTES as u64 {
-            return Err(corrupt(len, CorruptionKind::Truncated("sealed segment")));
-        }
-        let footer_at = len - FOOTER_BYTES as u64;
-        let footer = SegmentFooter::decode_from(data.get(footer_at as usize..).unwrap_or_default())
-            .map_err(|(o, k)| corrupt(footer_at + o, k))?;
-        footer
-            .offset_table(data, header.base_seq, header_len, footer_at)
-            .map_err(|(o, k)| corrupt(o, k))?;
+        let (header, footer) = check_file(path, bytes.as_slice())?;
         Ok(SealedSegment {
             path: path.to_path_buf(),
-            bytes,
+            header_len: header.encoded_len() as u64,
             header,
-            header_len,
             footer,
+            file_len: bytes.as_slice().len() as u64,
+            body: Body::Local(bytes),
         })
+    }
+
+    /// The segment at `path` whose file was released to the archive, from its stub.
+    pub(crate) fn open_archived(
+        storage: &dyn Storage,
+        dir: &Path,
+        path: &Path,
+        base: u64,
+    ) -> Result<SealedSegment> {
+        let stub = SegmentStub::read(storage, &stub_path(dir, base))?;
+        Ok(SealedSegment::from_stub(path, stub))
+    }
+
+    fn from_stub(path: &Path, stub: SegmentStub) -> SealedSegment {
+        SealedSegment {
+            path: path.to_path_buf(),
+            header_len: stub.header.encoded_len() as u64,
+            header: stub.header,
+            footer: stub.footer,
+            file_len: stub.file_len,
+            body: Body::Archived(Mutex::new(WeakBytes::default())),
+        }
+    }
+
+    /// This segment as it is once its file is released: read from the archive.
+    pub(crate) fn released(&self, stub: SegmentStub) -> SealedSegment {
+        SealedSegment::from_stub(&self.path, stub)
+    }
+
+    /// Whether its file is on the local disk.
+    pub(crate) fn is_local(&self) -> bool {
+        matches!(self.body, Body::Local(_))
+    }
+
+    /// The stub that stands for the local file once it is released (hashes the file).
+    pub(crate) fn stub(&self) -> Option<SegmentStub> {
+        match &self.body {
+            Body::Local(bytes) => Some(SegmentStub::of(
+                &self.header,
+                &self.footer,
+                bytes.as_slice(),
+            )),
+            Body::Archived(_) => None,
+        }
     }
 
     pub(crate) fn base(&self) -> u64 {
@@ -58,36 +109,123 @@ impl SealedSegment {
         self.footer.tree_size
     }
 
-    pub(crate) fn bytes(&self) -> &[u8] {
-        self.bytes.as_slice()
+    /// The segment's bytes, for reading its records: the map of the local file, or the
+    /// archived file read through `storage` and checked against the stub.
+    pub(crate) fn records(&self, storage: &dyn Storage) -> Result<SegmentRecords<'_>> {
+        let bytes = match &self.body {
+            Body::Local(bytes) => bytes.clone(),
+            Body::Archived(checked) => {
+                let bytes = self.fetch(storage)?;
+                let mut checked = checked.lock();
+                if !checked.is(&bytes) {
+                    self.check_fetched(&bytes)?;
+                    *checked = bytes.downgrade();
+                }
+                bytes
+            }
+        };
+        Ok(SegmentRecords {
+            segment: self,
+            bytes,
+        })
     }
 
+    /// The archived file, through `storage`.
+    fn fetch(&self, storage: &dyn Storage) -> Result<MappedBytes> {
+        storage.map(&self.path).map_err(|e| {
+            let what = format!(
+                "reading {}, which was released to the archive (is the log opened with it?)",
+                self.path.display()
+            );
+            Error::io(what, e)
+        })
+    }
+
+    /// Checks that `bytes` are the file the stub describes.
+    fn check_fetched(&self, bytes: &MappedBytes) -> Result<()> {
+        let (header, footer) = check_file(&self.path, bytes.as_slice())?;
+        if header != self.header || footer != self.footer || bytes.as_slice().len() as u64 != self.file_len
+        {
+            return Err(Error::Corruption(Corruption::new(
+                &self.path,
+                0,
+                CorruptionKind::HashMismatch(
+                    "the archived file is not the one its stub describes".into(),
+                ),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Where record `seq`'s frame is, if the segment's bytes are at hand without a fetch
+    /// (for naming the place of an error).
+    pub(crate) fn known_frame_offset(&self, seq: u64) -> Option<u64> {
+        let bytes = match &self.body {
+            Body::Local(bytes) => bytes.clone(),
+            Body::Archived(checked) => checked.lock().upgrade()?,
+        };
+        frame_offset(self, bytes.as_slice(), seq)
+    }
+}
+
+/// The header and footer of the sealed segment file `data`, checked with its offset table.
+fn check_file(path: &Path, data: &[u8]) -> Result<(SegmentHeader, SegmentFooter)> {
+    let corrupt = |offset: u64, kind| Error::Corruption(Corruption::new(path, offset, kind));
+    let header = SegmentHeader::decode_from(data).map_err(|(o, k)| corrupt(o, k))?;
+    let header_len = header.encoded_len() as u64;
+    let len = data.len() as u64;
+    if len < header_len + FOOTER_BYTES as u64 {
+        return Err(corrupt(len, CorruptionKind::Truncated("sealed segment")));
+    }
+    let footer_at = len - FOOTER_BYTES as u64;
+    let footer = SegmentFooter::decode_from(data.get(footer_at as usize..).unwrap_or_default())
+        .map_err(|(o, k)| corrupt(footer_at + o, k))?;
+    footer
+        .offset_table(data, header.base_seq, header_len, footer_at)
+        .map_err(|(o, k)| corrupt(o, k))?;
+    Ok((header, footer))
+}
+
+fn frame_offset(segment: &SealedSegment, bytes: &[u8], seq: u64) -> Option<u64> {
+    let i = seq
+        .checked_sub(segment.base())
+        .filter(|&i| i < segment.footer.record_count)?;
+    let at = segment.footer.records_end as usize + i as usize * 4;
+    read_u32(bytes, at).map(u64::from)
+}
+
+/// A sealed segment's bytes at hand, for reading its records.
+#[derive(Debug)]
+pub(crate) struct SegmentRecords<'a> {
+    segment: &'a SealedSegment,
+    bytes: MappedBytes,
+}
+
+impl SegmentRecords<'_> {
     /// The file offset of record `seq`'s frame, from the offset table.
     pub(crate) fn frame_offset(&self, seq: u64) -> Option<u64> {
-        let i = seq
-            .checked_sub(self.base())
-            .filter(|&i| i < self.footer.record_count)?;
-        let at = self.footer.records_end as usize + i as usize * 4;
-        read_u32(self.bytes(), at).map(u64::from)
+        frame_offset(self.segment, self.bytes.as_slice(), seq)
     }
 
     /// The payload of record `seq`, CRC-checked.
     pub(crate) fn payload(&self, seq: u64) -> Result<&[u8]> {
+        let segment = self.segment;
         let offset = self.frame_offset(seq).ok_or_else(|| {
             Error::InvalidArgument(format!(
                 "sequence number {seq} is not in {}",
-                self.path.display()
+                segment.path.display()
             ))
         })?;
-        let corrupt = |kind| Error::Corruption(Corruption::new(&self.path, offset, kind));
-        if offset < self.header_len || offset >= self.footer.records_end {
+        let corrupt = |kind| Error::Corruption(Corruption::new(&segment.path, offset, kind));
+        if offset < segment.header_len || offset >= segment.footer.records_end {
             return Err(corrupt(CorruptionKind::BadField(format!(
                 "offset table entry {offset} is outside the records"
             ))));
         }
         let frame = self
-            .bytes()
-            .get(offset as usize..self.footer.records_end as usize)
+            .bytes
+            .as_slice()
+            .get(offset as usize..segment.footer.records_end as usize)
             .unwrap_or_default();
         decode_frame(frame)
             .map(|(payload, _)| payload)

@@ -38,12 +38,34 @@ impl MappedBytes {
         Ok(MappedBytes(Arc::new(Inner::Map(map))))
     }
 
+    /// A handle that does not keep the bytes (or the map) alive.
+    pub(crate) fn downgrade(&self) -> WeakBytes {
+        WeakBytes(Arc::downgrade(&self.0))
+    }
+
     /// The bytes.
     pub fn as_slice(&self) -> &[u8] {
         match &*self.0 {
             Inner::Map(map) => map,
             Inner::Buf(buf) => buf,
         }
+    }
+}
+
+/// [`MappedBytes`] that may be gone: shared while some reader holds them.
+#[derive(Debug, Default)]
+pub(crate) struct WeakBytes(std::sync::Weak<Inner>);
+
+impl WeakBytes {
+    /// The bytes, if a reader still holds them.
+    pub(crate) fn upgrade(&self) -> Option<MappedBytes> {
+        self.0.upgrade().map(MappedBytes)
+    }
+
+    /// Whether `bytes` are these very bytes (the same allocation, which this handle keeps
+    /// from being reused).
+    pub(crate) fn is(&self, bytes: &MappedBytes) -> bool {
+        std::ptr::eq(self.0.as_ptr(), Arc::as_ptr(&bytes.0))
     }
 }
 

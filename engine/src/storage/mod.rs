@@ -17,6 +17,7 @@ use std::sync::Arc;
 pub use faulty::{Fault, FaultyStorage};
 pub use fs::FsStorage;
 pub(crate) use fs::PRIVATE_FILE_MODE;
+pub(crate) use mapped::WeakBytes;
 pub use mapped::{AppendMap, MappedBytes};
 
 /// How a file is opened.

@@ -266,6 +266,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         metrics: Metrics::default(),
         indexes: RwLock::new(checked_indexes),
         indexing: Mutex::default(),
+        releasing: Mutex::default(),
         writable: !read_only,
         sealer,
     });
@@ -414,7 +415,15 @@ fn recover_tree(
         false => Nodes::Dropped,
     };
     let signed_size = newest.map(|c| c.tree_size);
-    let (compact, root_at) = replay(&stored, alg, start, scanned, signed_size, nodes)?;
+    let (compact, root_at) = replay(
+        storage.as_ref(),
+        &stored,
+        alg,
+        start,
+        scanned,
+        signed_size,
+        nodes,
+    )?;
     report.rebuilt_tree = rebuilt;
     report.replayed_leaves = compact.size() - start;
     if let Some(signed) = newest {

@@ -110,7 +110,16 @@ impl RecoveryPlan {
             }
             None => {
                 let written = Nodes::Written(&tree);
-                replay(&tree, alg, self.tree_from, scanned, None, written)?.0
+                replay(
+                    storage.as_ref(),
+                    &tree,
+                    alg,
+                    self.tree_from,
+                    scanned,
+                    None,
+                    written,
+                )?
+                .0
             }
         };
         if compact.size() != checked.size() || compact.root() != checked.root() {

@@ -9,6 +9,7 @@ use super::scan::{Scanned, corrupt};
 use crate::error::{CorruptionKind, Result};
 use crate::merkle::{CompactRange, Hash, HashAlg};
 use crate::segment::SegmentHeader;
+use crate::storage::Storage;
 use crate::tree::{PendingNodes, TreeStore, nodes_at};
 
 /// Where the replay starts: the durable tree size, unless a level file lacks nodes of
@@ -36,6 +37,7 @@ pub(super) enum Nodes<'a> {
 /// records of `scanned` past it, with every segment's frontier and footer tree head
 /// checked; and its root at `checkpoint_size` if the replay passes that size.
 pub(super) fn replay(
+    storage: &dyn Storage,
     tree: &TreeStore,
     alg: HashAlg,
     start: u64,
@@ -63,13 +65,17 @@ pub(super) fn replay(
             previous_root,
             compact_if_at(&growth.compact, segment.base()),
         )?;
-        for seq in segment.base().max(start)..segment.end() {
-            growth.grow(seq, segment.payload(seq)?);
+        if segment.end() > start {
+            // Only a segment past the stored tree is read (fetched, if archived).
+            let records = segment.records(storage)?;
+            for seq in segment.base().max(start)..segment.end() {
+                growth.grow(seq, records.payload(seq)?);
+            }
         }
         if segment.end() > start && growth.compact.root() != segment.footer.root {
             return Err(corrupt(
                 &segment.path,
-                segment.bytes().len() as u64 - crate::segment::FOOTER_BYTES as u64 + 32,
+                segment.file_len - crate::segment::FOOTER_BYTES as u64 + 32,
                 CorruptionKind::HashMismatch(
                     "the footer's tree head differs from the records' tree".into(),
                 ),

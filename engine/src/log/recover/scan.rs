@@ -13,7 +13,7 @@ use crate::log::checkpoints;
 use crate::merkle::HashAlg;
 use crate::segment::{
     ActiveSegment, FOOTER_BYTES, RecoveredTail, SEGMENTS_DIR, SealedSegment, SegmentHeader,
-    list_segment_bases, segment_path,
+    list_segments, segment_path,
 };
 use crate::storage::{OpenMode, Storage};
 use crate::writer::MAX_TORN_TAIL_BYTES;
@@ -83,17 +83,18 @@ pub(super) fn scan_segments(
     alg: HashAlg,
     read_only: bool,
 ) -> Result<Scanned> {
-    let bases = list_segment_bases(storage, dir)?;
+    let listed = list_segments(storage, dir)?;
     let mut scanned = Scanned {
         sealed: Vec::new(),
         active: None,
         torn_tail: None,
         discarded: None,
-        last_path: bases
+        last_path: listed
             .last()
-            .map_or_else(|| dir.join(SEGMENTS_DIR), |&b| segment_path(dir, b)),
+            .map_or_else(|| dir.join(SEGMENTS_DIR), |s| segment_path(dir, s.base)),
     };
-    for (i, &base) in bases.iter().enumerate() {
+    for (i, listed_segment) in listed.iter().enumerate() {
+        let base = listed_segment.base;
         let path = segment_path(dir, base);
         let expected = scanned.sealed.last().map_or(0, |s| s.end());
         if base != expected {
@@ -105,7 +106,14 @@ pub(super) fn scan_segments(
                 )),
             ));
         }
-        let is_last = i + 1 == bases.len();
+        let is_last = i + 1 == listed.len();
+        if !listed_segment.local {
+            // Archived and released: its stub stands for it (never the last segment).
+            let segment = SealedSegment::open_archived(storage, dir, &path, base)?;
+            check_header(&path, &segment.header, alg, base)?;
+            scanned.sealed.push(Arc::new(segment));
+            continue;
+        }
         let segment = match SealedSegment::open(storage, &path) {
             Ok(s) => s,
             Err(Error::Corruption(_)) if is_last => {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::codec::split_frame;
-use crate::envelope::{Envelope, FORMAT_VERSION};
+use crate::envelope::Envelope;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::storage::{
     OpenMode, ReplaceError, Storage, StorageFile, open_for_appends, read_all, replace_atomically,
@@ -19,19 +19,23 @@ const MAGIC: [u8; 8] = [0x89, b'A', b'L', b'K', b'\r', b'\n', 0x1a, b'\n'];
 pub(super) const HEADER_BYTES: usize = 32;
 /// The most bytes one flush writes before it syncs them: how long a torn tail can be.
 const MAX_UNSYNCED_BYTES: usize = 64 << 10;
-/// Magic, version (from 4, the version that introduced the key store), reserved bytes,
-/// then the KEK's check value; no CRC (each entry has its own, and a MAC).
+/// The key store's version: 4, the format that introduced it; unchanged since (format 5
+/// writes it as 4). The header has no CRC, so a version byte flipped to another this build
+/// reads would go unseen: there is only one.
+const KEY_STORE_VERSION: u16 = 4;
+/// Magic, version, reserved bytes, then the KEK's check value; no CRC (each entry has its
+/// own, and a MAC).
 const ENVELOPE: Envelope = Envelope {
     what: "key store",
     magic: MAGIC,
-    versions: 4..=FORMAT_VERSION,
+    versions: KEY_STORE_VERSION..=KEY_STORE_VERSION,
     reserved: 10..16,
 };
 
 /// The header of a store written under the KEK whose check value is `check`.
 pub(super) fn header(check: &[u8; 16]) -> Vec<u8> {
     let mut h = Vec::with_capacity(HEADER_BYTES);
-    ENVELOPE.begin(&mut h, FORMAT_VERSION);
+    ENVELOPE.begin(&mut h, KEY_STORE_VERSION);
     h.extend_from_slice(&[0; 6]);
     h.extend_from_slice(check);
     h

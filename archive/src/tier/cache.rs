@@ -1,0 +1,395 @@
+//! The storage a tiered log is opened with: the local file system, where a released
+//! segment's file is fetched from the archive into a bounded cache (least recently used
+//! out) and read from there. A fetched file must be the one its stub describes (length
+//! and BLAKE3 hash) before anything reads it.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use auditlog_engine::storage::{FsStorage, MappedBytes, OpenMode, Storage, StorageFile};
+use auditlog_engine::{SegmentStub, stub_for};
+use futures_util::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
+use parking_lot::Mutex;
+
+use crate::error::{ArchiveError, Result};
+use crate::location::Archive;
+use crate::manifest::SEGMENTS_DIR;
+use crate::transfer::PART_BYTES;
+
+/// The cache's folder, in the data directory.
+const CACHE_DIR: &str = "archive-cache";
+/// Ranges of one segment fetched at once.
+const RANGES_IN_FLIGHT: usize = 4;
+
+/// What the cache has done since the storage was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Segment files fetched from the archive.
+    pub fetches: u64,
+    /// Their bytes.
+    pub fetched_bytes: u64,
+    /// Reads of a released segment served from the cache.
+    pub hits: u64,
+    /// Files dropped from the cache to keep it within its size.
+    pub evictions: u64,
+    /// Bytes the cache holds now.
+    pub cached_bytes: u64,
+}
+
+/// The local file system, with released segments read through the archive's cache.
+pub struct TieredStorage {
+    local: FsStorage,
+    cache_dir: PathBuf,
+    cache_bytes: u64,
+    archive: Archive,
+    runtime: tokio::runtime::Runtime,
+    /// Held while a file is looked up or fetched: one fetch at a time.
+    cached: Mutex<Cached>,
+    fetches: AtomicU64,
+    fetched_bytes: AtomicU64,
+    hits: AtomicU64,
+    evictions: AtomicU64,
+}
+
+/// The cache's files by name.
+#[derive(Debug, Default)]
+struct Cached {
+    files: HashMap<String, CachedFile>,
+    total: u64,
+    clock: u64,
+}
+
+/// One file of the cache.
+#[derive(Debug)]
+struct CachedFile {
+    len: u64,
+    /// When last read (a tick of [`Cached::clock`]).
+    used: u64,
+    /// Its map, once mapped: handed out again while the file stays, so the log reads it
+    /// as it reads a local segment.
+    map: Option<MappedBytes>,
+}
+
+impl Cached {
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+}
+
+impl std::fmt::Debug for TieredStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TieredStorage")
+            .field("archive", &self.archive.url())
+            .field("cache_dir", &self.cache_dir)
+            .field("cache_bytes", &self.cache_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TieredStorage {
+    /// The storage of the log in `dir`, whose released segments are in `archive`, with a
+    /// cache of at most `cache_bytes` (it holds at least the file being read) in
+    /// `dir/archive-cache`. Files a previous process fetched are kept, oldest first out.
+    pub fn open(dir: &Path, archive: Archive, cache_bytes: u64) -> Result<TieredStorage> {
+        let cache_dir = dir.join(CACHE_DIR);
+        let local = FsStorage::default();
+        let local_error = |source| ArchiveError::Local {
+            path: cache_dir.clone(),
+            source,
+        };
+        local.create_dir_all(&cache_dir).map_err(local_error)?;
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&cache_dir).map_err(local_error)? {
+            let entry = entry.map_err(local_error)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let meta = entry.metadata().map_err(local_error)?;
+            if name.ends_with(".seg") && meta.is_file() {
+                found.push((meta.modified().ok(), name, meta.len()));
+            } else {
+                // A fetch a crash cut short.
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        found.sort();
+        let mut cached = Cached::default();
+        for (_, name, len) in found {
+            let used = cached.tick();
+            cached.total += len;
+            let map = None;
+            cached.files.insert(name, CachedFile { len, used, map });
+        }
+        let runtime = archive.worker_runtime()?;
+        let storage = TieredStorage {
+            local,
+            cache_dir,
+            cache_bytes,
+            archive,
+            runtime,
+            cached: Mutex::new(cached),
+            fetches: AtomicU64::new(0),
+            fetched_bytes: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+        };
+        storage.evict(&mut storage.cached.lock(), None);
+        Ok(storage)
+    }
+
+    /// What the cache has done.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            fetches: self.fetches.load(Ordering::Relaxed),
+            fetched_bytes: self.fetched_bytes.load(Ordering::Relaxed),
+            hits: self.hits.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            cached_bytes: self.cached.lock().total,
+        }
+    }
+
+    /// Empties the cache: the next read of each released segment fetches it (for
+    /// measuring a cold read; a reader holding a segment keeps its pages).
+    pub fn clear_cache(&self) {
+        let mut cached = self.cached.lock();
+        for name in cached.files.keys() {
+            let _ = std::fs::remove_file(self.cache_dir.join(name));
+        }
+        cached.files.clear();
+        cached.total = 0;
+    }
+
+    /// The most bytes the cache keeps.
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache_bytes
+    }
+
+    /// The archive it reads from.
+    pub fn archive(&self) -> &Archive {
+        &self.archive
+    }
+
+    /// Where to read the file at `path`: itself, or, for a released segment (no file, a
+    /// stub), its copy in the cache, fetched first if need be (then also its name there).
+    fn resolve(&self, path: &Path) -> io::Result<(PathBuf, Option<String>)> {
+        if self.local.exists(path) {
+            return Ok((path.to_path_buf(), None));
+        }
+        let Some(stub_path) = stub_for(path).filter(|s| self.local.exists(s)) else {
+            return Ok((path.to_path_buf(), None));
+        };
+        let stub = SegmentStub::read(&self.local, &stub_path).map_err(io::Error::other)?;
+        let name = file_name(path);
+        let copy = self.cache_dir.join(&name);
+        let mut cached = self.cached.lock();
+        let now = cached.tick();
+        if let Some(file) = cached.files.get_mut(&name)
+            && self.local.exists(&copy)
+        {
+            file.used = now;
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok((copy, Some(name)));
+        }
+        if let Some(gone) = cached.files.remove(&name) {
+            cached.total -= gone.len;
+        }
+        self.fetch(&name, &stub, &copy).map_err(io::Error::other)?;
+        let len = stub.file_len;
+        let file = CachedFile {
+            len,
+            used: now,
+            map: None,
+        };
+        cached.files.insert(name.clone(), file);
+        cached.total += len;
+        self.evict(&mut cached, Some(&name));
+        Ok((copy, Some(name)))
+    }
+
+    /// The map of a released segment already mapped from the cache, if it is `path`'s.
+    fn mapped(&self, path: &Path) -> Option<MappedBytes> {
+        let mut cached = self.cached.lock();
+        let now = cached.tick();
+        let file = cached.files.get_mut(&file_name(path))?;
+        let map = file.map.clone()?;
+        file.used = now;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(map)
+    }
+
+    /// Drops the least recently used files until the cache is within its size (never
+    /// `keep`, the file about to be read).
+    fn evict(&self, cached: &mut Cached, keep: Option<&str>) {
+        while cached.total > self.cache_bytes {
+            let oldest = cached
+                .files
+                .iter()
+                .filter(|(name, _)| Some(name.as_str()) != keep)
+                .min_by_key(|(_, file)| file.used)
+                .map(|(name, _)| name.clone());
+            let Some(name) = oldest else { break };
+            if let Some(gone) = cached.files.remove(&name) {
+                cached.total -= gone.len;
+            }
+            // A reader that mapped it keeps its pages until it is done.
+            let _ = std::fs::remove_file(self.cache_dir.join(&name));
+            self.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Fetches segment `name` from the archive to `copy`, in ranges fetched a few at a
+    /// time, checked against `stub` before it takes its name.
+    fn fetch(&self, name: &str, stub: &SegmentStub, copy: &Path) -> Result<()> {
+        let relative = format!("{SEGMENTS_DIR}/{name}");
+        let object = self.archive.object(&relative);
+        let object_name = self.archive.name(&relative);
+        let part = self
+            .cache_dir
+            .join(format!("{name}.part-{}", std::process::id()));
+        let archive = self.archive.clone();
+        let (len, part_path) = (stub.file_len, part.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let named = object_name.clone();
+        // Spawned, not blocked on: the caller may itself be on an async runtime's thread.
+        self.runtime.spawn(async move {
+            let got = download(&archive, &object, &named, &part_path, len).await;
+            let _ = tx.send(got);
+        });
+        let hash = rx.recv().map_err(|_| ArchiveError::Location {
+            url: self.archive.url().to_owned(),
+            why: "the fetch was cut short".into(),
+        })?;
+        let hash = hash.inspect_err(|_| {
+            let _ = std::fs::remove_file(&part);
+        })?;
+        if hash.as_bytes() != &stub.blake3 {
+            let _ = std::fs::remove_file(&part);
+            return Err(ArchiveError::Mismatch {
+                object: object_name,
+                why: format!(
+                    "it hashes to {}, where the local stub of the released segment says {}",
+                    hash.to_hex(),
+                    blake3::Hash::from_bytes(stub.blake3).to_hex()
+                ),
+            });
+        }
+        std::fs::rename(&part, copy).map_err(|source| ArchiveError::Local {
+            path: copy.to_path_buf(),
+            source,
+        })?;
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        self.fetched_bytes.fetch_add(len, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The file name of `path`, as the cache names its copy.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Copies `len` bytes of `object` to the new file `part`, synced; their hash.
+async fn download(
+    archive: &Archive,
+    object: &object_store::path::Path,
+    name: &str,
+    part: &Path,
+    len: u64,
+) -> Result<blake3::Hash> {
+    let local = |source| ArchiveError::Local {
+        path: part.to_path_buf(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(part)
+        .map_err(local)?;
+    let store = archive.store();
+    let ranges = (0..len.div_ceil(PART_BYTES as u64)).map(|i| {
+        let start = i * PART_BYTES as u64;
+        start..len.min(start + PART_BYTES as u64)
+    });
+    let mut chunks = futures_util::stream::iter(ranges)
+        .map(|range| async move {
+            let want = range.end - range.start;
+            let got = store.get_range(object, range).await;
+            got.map(|bytes| (bytes, want))
+        })
+        .buffered(RANGES_IN_FLIGHT)
+        .map_err(|cause| ArchiveError::Store {
+            action: "fetching",
+            object: name.to_owned(),
+            cause,
+        });
+    let mut hasher = blake3::Hasher::new();
+    let mut at = 0u64;
+    while let Some((bytes, want)) = chunks.try_next().await? {
+        if bytes.len() as u64 != want {
+            return Err(ArchiveError::Mismatch {
+                object: name.to_owned(),
+                why: format!("shorter than the {len} bytes of the released segment"),
+            });
+        }
+        hasher.update(&bytes);
+        file.write_all_at(&bytes, at).map_err(local)?;
+        at += want;
+    }
+    file.sync_data().map_err(local)?;
+    Ok(hasher.finalize())
+}
+
+impl Storage for TieredStorage {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.local.create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.local.list(dir)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        self.local.exists(path)
+    }
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
+        match mode {
+            OpenMode::Read => self.local.open(&self.resolve(path)?.0, mode),
+            _ => self.local.open(path, mode),
+        }
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.local.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.local.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.local.sync_dir(dir)
+    }
+    fn map(&self, path: &Path) -> io::Result<MappedBytes> {
+        // Names in the cache are released segments': their local path has no file.
+        if let Some(map) = self.mapped(path) {
+            return Ok(map);
+        }
+        let (at, cached_as) = self.resolve(path)?;
+        let map = self.local.map(&at)?;
+        if let Some(name) = cached_as
+            && let Some(file) = self.cached.lock().files.get_mut(&name)
+        {
+            file.map = Some(map.clone());
+        }
+        Ok(map)
+    }
+    fn map_appending(
+        &self,
+        path: &Path,
+        len: u64,
+    ) -> io::Result<Option<auditlog_engine::storage::AppendMap>> {
+        self.local.map_appending(path, len)
+    }
+}

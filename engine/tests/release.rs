@@ -1,0 +1,277 @@
+//! Releasing archived segments from the local disk: a stub stands for each released file,
+//! the log opens and answers over them through a storage that fetches them, nothing that
+//! needs no records (proofs, the planner's skips) fetches, and a release is refused when
+//! the archived copy is not the file.
+
+mod common;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use auditlog_engine::query::{Filter, Order, Query};
+use auditlog_engine::storage::{FsStorage, MappedBytes, OpenMode, Storage, StorageFile};
+use auditlog_engine::verify::VerifyOptions;
+use auditlog_engine::{Log, OpenOptions, Release, TimeRange};
+use common::{append_all, lines, read_all, small_segments};
+
+/// The file system, plus a folder that stands for the archive: a segment file missing
+/// locally is read from there, and counted.
+#[derive(Debug)]
+struct WithArchive {
+    local: FsStorage,
+    archive: PathBuf,
+    fetches: AtomicUsize,
+}
+
+impl WithArchive {
+    fn new(archive: &Path) -> Arc<WithArchive> {
+        Arc::new(WithArchive {
+            local: FsStorage::default(),
+            archive: archive.to_path_buf(),
+            fetches: AtomicUsize::new(0),
+        })
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+impl Storage for WithArchive {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.local.create_dir_all(dir)
+    }
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.local.list(dir)
+    }
+    fn exists(&self, path: &Path) -> bool {
+        self.local.exists(path)
+    }
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
+        self.local.open(path, mode)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.local.rename(from, to)
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.local.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.local.sync_dir(dir)
+    }
+    fn map(&self, path: &Path) -> io::Result<MappedBytes> {
+        if self.local.exists(path) {
+            return self.local.map(path);
+        }
+        let name = path.file_name().ok_or(io::ErrorKind::NotFound)?;
+        let bytes = std::fs::read(self.archive.join(name))?;
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        Ok(MappedBytes::from_vec(bytes))
+    }
+}
+
+fn sealed_files(dir: &Path) -> Vec<PathBuf> {
+    common::segment_files(dir)
+}
+
+/// A log of several segments, closed, each sealed segment also copied to `archive`.
+fn archived_log(dir: &Path, archive: &Path) -> Vec<String> {
+    let events = lines(3_000, 23);
+    let log = Log::create(dir, &small_segments(128 << 10)).expect("create");
+    append_all(&log, &events, 100);
+    log.checkpoint().expect("checkpoint");
+    assert!(log.segment_count() >= 5, "{}", log.segment_count());
+    std::fs::create_dir_all(archive).expect("mkdir");
+    for segment in log.sealed_segments() {
+        let name = segment.path.file_name().expect("name");
+        std::fs::copy(&segment.path, archive.join(name)).expect("copy");
+    }
+    events
+}
+
+fn blake3_of(path: &Path) -> [u8; 32] {
+    *blake3::hash(&std::fs::read(path).expect("read")).as_bytes()
+}
+
+/// Releases every sealed segment but the newest, from a read-write open.
+fn release_old(dir: &Path, archive: &Path) -> Vec<u64> {
+    let log = OpenOptions::new()
+        .storage(WithArchive::new(archive))
+        .open(dir)
+        .expect("open");
+    let sealed = log.sealed_segments();
+    let mut released = Vec::new();
+    for segment in &sealed[..sealed.len() - 1] {
+        let name = segment.path.file_name().expect("name");
+        let hash = blake3_of(&archive.join(name));
+        let freed = log
+            .release_segment(segment.base_seq, &hash)
+            .expect("release");
+        assert_eq!(freed, Release::Released(segment.bytes));
+        assert_eq!(
+            log.release_segment(segment.base_seq, &hash).expect("again"),
+            Release::AlreadyReleased
+        );
+        released.push(segment.base_seq);
+    }
+    assert!(
+        log.sealed_segments()[..released.len()]
+            .iter()
+            .all(|s| !s.local)
+    );
+    released
+}
+
+fn tenant_query(tenant: &str, time: TimeRange) -> Query {
+    Query {
+        filter: Filter {
+            tenant: Some(tenant.to_owned()),
+            time,
+            ..Filter::default()
+        },
+        order: Order::NewestFirst,
+        limit: None,
+        cursor: None,
+    }
+}
+
+fn seqs(log: &Log, query: &Query) -> Vec<u64> {
+    let mut out = Vec::new();
+    log.query(query, |seq, _| {
+        out.push(seq);
+        Ok(true)
+    })
+    .expect("query");
+    out
+}
+
+#[test]
+fn released_segments_are_read_through_the_storage_and_proofs_never_fetch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let archive = dir.path().join("archive");
+    let data = dir.path().join("data");
+    let events = archived_log(&data, &archive);
+    let tenant = common::parse(&events[0]).tenant_id.into_owned();
+    let (before, all, root, size) = {
+        let log = Log::open(&data).expect("open");
+        let before = seqs(&log, &tenant_query(&tenant, TimeRange::default()));
+        (before, read_all(&log), log.root(), log.tree_size())
+    };
+    let released = release_old(&data, &archive);
+    assert_eq!(
+        sealed_files(&data).len(),
+        2,
+        "the newest sealed and the active"
+    );
+    for base in &released {
+        let stub = data.join(format!("segments/{base:020}.archived"));
+        assert!(stub.exists(), "{}", stub.display());
+        assert!(data.join(format!("segments/{base:020}.idx")).exists());
+    }
+
+    let storage = WithArchive::new(&archive);
+    let log = OpenOptions::new()
+        .storage(storage.clone())
+        .open(&data)
+        .expect("reopen over stubs");
+    assert_eq!((log.root(), log.tree_size()), (root, size));
+    assert_eq!(storage.fetches(), 0, "nothing fetched to open");
+    for seq in [0, size / 3, size / 2] {
+        let proof = log.prove_inclusion(seq, None).expect("inclusion");
+        auditlog_engine::merkle::Proof::Inclusion(proof)
+            .verify()
+            .expect("verifies");
+    }
+    // The planner skips released segments by their time bounds and tenant presence.
+    let newest = log.sealed_segments().last().expect("sealed").min_timestamp;
+    let late = TimeRange {
+        from: Some(newest),
+        to: None,
+    };
+    assert_eq!(storage.fetches(), 0, "nothing fetched for proofs");
+    assert!(!seqs(&log, &tenant_query(&tenant, late)).is_empty());
+    assert_eq!(storage.fetches(), 0, "nothing fetched for later times");
+    assert!(seqs(&log, &tenant_query("no-such-tenant", TimeRange::default())).is_empty());
+    assert_eq!(
+        storage.fetches(),
+        0,
+        "nothing fetched for proofs or skipped segments"
+    );
+
+    assert_eq!(
+        seqs(&log, &tenant_query(&tenant, TimeRange::default())),
+        before
+    );
+    assert!(storage.fetches() > 0);
+    assert_eq!(read_all(&log), all);
+    drop(log);
+    let report = VerifyOptions::new()
+        .storage(storage.clone())
+        .verify_dir(&data, &mut |_| {})
+        .expect("verifies over the archive");
+    assert_eq!(report.records, size);
+}
+
+#[test]
+fn a_log_without_its_archive_opens_and_names_what_it_cannot_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let archive = dir.path().join("archive");
+    let data = dir.path().join("data");
+    let events = archived_log(&data, &archive);
+    release_old(&data, &archive);
+    let log = Log::open(&data).expect("opens from the stubs");
+    let tenant = common::parse(&events[0]).tenant_id.into_owned();
+    let err = log
+        .query(&tenant_query(&tenant, TimeRange::default()), |_, _| {
+            Ok(true)
+        })
+        .expect_err("the released records are not here");
+    assert!(err.to_string().contains("released to the archive"), "{err}");
+}
+
+#[test]
+fn a_release_is_refused_when_the_archived_copy_differs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let archive = dir.path().join("archive");
+    let data = dir.path().join("data");
+    archived_log(&data, &archive);
+    let log = Log::open(&data).expect("open");
+    let first = log.sealed_segments().remove(0);
+    let err = log
+        .release_segment(first.base_seq, &[0; 32])
+        .expect_err("wrong hash");
+    assert!(
+        err.to_string().contains("differs from its archived copy"),
+        "{err}"
+    );
+    assert!(first.path.exists());
+    assert!(!data.join("segments/00000000000000000000.archived").exists());
+}
+
+#[test]
+fn a_release_cut_between_stub_and_removal_leaves_the_file_counting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let archive = dir.path().join("archive");
+    let data = dir.path().join("data");
+    let events = archived_log(&data, &archive);
+    let first = sealed_files(&data).remove(0);
+    let kept = std::fs::read(&first).expect("read");
+    release_old(&data, &archive);
+    // As a crash after the stub was made durable and before the file was removed.
+    std::fs::write(&first, &kept).expect("put back");
+    let log = OpenOptions::new()
+        .storage(WithArchive::new(&archive))
+        .open(&data)
+        .expect("open");
+    assert!(log.sealed_segments()[0].local, "the file counts");
+    assert_eq!(read_all(&log).len(), events.len());
+    // And releasing it again finishes the job.
+    let hash = blake3_of(&first);
+    assert!(matches!(
+        log.release_segment(0, &hash).expect("release"),
+        Release::Released(_)
+    ));
+    assert!(!first.exists());
+}
