@@ -13,6 +13,7 @@
 mod error;
 mod keys;
 mod location;
+mod lock;
 mod manifest;
 mod reader;
 mod restore;
@@ -25,6 +26,7 @@ mod transfer;
 pub use error::{ArchiveError, Result};
 pub use keys::{KEY_STORE_OBJECT, KeyBackup, check_apart, fetch_key_store};
 pub use location::{Archive, S3Options};
+pub use lock::Retention;
 #[cfg(feature = "testing")]
 pub use manifest::fuzz_manifest;
 pub use manifest::{ARCHIVE_FORMAT, LogIdentity, ManifestEntry, ObjectRef};

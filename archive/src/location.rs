@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 
 use crate::error::{ArchiveError, Result};
+use crate::lock::{LockClient, Locking, Retention};
 
 /// S3 settings given as flags; the rest comes from the usual AWS environment variables
 /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
@@ -31,6 +32,10 @@ pub struct Archive {
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
     url: String,
+    /// Object Lock requests, for an S3 archive.
+    lock: Option<LockClient>,
+    /// How long archived segments are kept, in days after their newest event.
+    retention_days: Option<u64>,
 }
 
 impl Archive {
@@ -64,11 +69,26 @@ impl Archive {
             if let Some(secret) = &s3.secret_access_key {
                 builder = builder.with_secret_access_key(secret);
             }
-            let store = builder.build().map_err(|e| bad(e.to_string()))?;
+            let region = builder
+                .get_config_value(&AmazonS3ConfigKey::Region)
+                .unwrap_or_else(|| "us-east-1".to_owned());
+            let endpoint = builder.get_config_value(&AmazonS3ConfigKey::Endpoint);
+            let virtual_hosted = builder
+                .get_config_value(&AmazonS3ConfigKey::VirtualHostedStyleRequest)
+                .is_some_and(|v| v == "true");
+            // Where object_store sends a bucket's requests.
+            let bucket_url = match (endpoint, virtual_hosted) {
+                (Some(endpoint), true) => endpoint,
+                (Some(endpoint), false) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
+                (None, _) => format!("https://{bucket}.s3.{region}.amazonaws.com"),
+            };
+            let store = Arc::new(builder.build().map_err(|e| bad(e.to_string()))?);
             return Ok(Archive {
-                store: Arc::new(store),
+                lock: Some(LockClient::new(Arc::clone(&store), bucket_url, region)),
+                store,
                 prefix: parse_prefix(prefix).map_err(bad)?,
                 url: url.to_owned(),
+                retention_days: None,
             });
         }
         if let Some(path) = url.strip_prefix("file://") {
@@ -85,6 +105,8 @@ impl Archive {
                 store: Arc::new(store),
                 prefix: ObjectPath::default(),
                 url: url.to_owned(),
+                lock: None,
+                retention_days: None,
             });
         }
         Err(bad(
@@ -103,6 +125,78 @@ impl Archive {
                 url: self.url.clone(),
                 why: format!("starting a runtime: {e}"),
             })
+    }
+
+    /// The archive with its retention: archived segments are kept `days` after their
+    /// newest event, and where the bucket has S3 Object Lock each archived object is
+    /// locked in COMPLIANCE mode until then.
+    pub fn with_retention_days(mut self, days: u64) -> Archive {
+        self.retention_days = Some(days);
+        self
+    }
+
+    /// The retention given, in days.
+    pub fn retention_days(&self) -> Option<u64> {
+        self.retention_days
+    }
+
+    /// How objects are locked as they are archived: `None` where the store has no Object
+    /// Lock (or is not S3). A bucket with Object Lock and no retention given is refused:
+    /// its objects would go unlocked.
+    pub(crate) async fn locking(&self) -> Result<Option<Locking<'_>>> {
+        let Some(client) = &self.lock else {
+            return Ok(None);
+        };
+        if !client.enabled().await? {
+            return Ok(None);
+        }
+        match self.retention_days {
+            Some(days) => Ok(Some(Locking { client, days })),
+            None => Err(ArchiveError::Conflict(format!(
+                "{}: the bucket has S3 Object Lock: give the log's retention (--retain-days) \
+                 so each archived object is locked until its date",
+                self.url
+            ))),
+        }
+    }
+
+    /// The Object Lock retention of the object at `relative`, if the store reports one
+    /// (`None` also for a store that is not S3).
+    pub async fn retention_of(&self, relative: &str) -> Result<Option<Retention>> {
+        match &self.lock {
+            Some(client) => {
+                let key = self.object(relative);
+                client.retention(key.as_ref(), &self.name(relative)).await
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// For tests: deletes the current version of `relative` for good, as an operator with
+    /// the archive's credentials would try to (refused while it is locked).
+    #[cfg(feature = "testing")]
+    pub async fn delete_current_version(&self, relative: &str) -> Result<()> {
+        use object_store::ObjectStoreExt;
+        let object = self.object(relative);
+        let name = self.name(relative);
+        let version = self
+            .store
+            .head(&object)
+            .await
+            .map_err(|cause| ArchiveError::Store {
+                action: "reading",
+                object: name.clone(),
+                cause,
+            })?
+            .version
+            .ok_or_else(|| ArchiveError::Conflict(format!("{name} has no version id")))?;
+        let client = self
+            .lock
+            .as_ref()
+            .ok_or_else(|| ArchiveError::Conflict("not an S3 archive".into()))?;
+        client
+            .delete_version(object.as_ref(), &version, &name)
+            .await
     }
 
     /// The URL the archive was opened by.

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::error::{ArchiveError, Result};
 use crate::location::Archive;
+use crate::lock::Locking;
 use crate::manifest::{
     ARCHIVE_FORMAT, CHECKPOINTS_OBJECT, LOG_OBJECT, LogIdentity, MANIFEST_DIR, ManifestEntry,
     ObjectRef, SEGMENTS_DIR, base_name, entry_base, entry_object,
@@ -39,6 +40,11 @@ pub struct ArchiveReport {
     /// not its continuation (a log restored without its newest checkpoints): signed
     /// history is never overwritten.
     pub superseded_checkpoints: Option<String>,
+    /// Objects this run locked in COMPLIANCE mode (a bucket with S3 Object Lock): each
+    /// archived segment's copy, index file and manifest entry, until its retention date.
+    pub locked_objects: u64,
+    /// The retention date of the newest segment this run locked.
+    pub locked_until: Option<String>,
 }
 
 /// Archives every sealed segment of `log` that `archive` lacks, oldest first, calling
@@ -49,7 +55,14 @@ pub async fn archive_log(
     archive: &Archive,
     mut on_entry: impl FnMut(&ManifestEntry),
 ) -> Result<ArchiveReport> {
-    check_identity(log, archive).await?;
+    // Read first: bad credentials show on the first object, naming it; then the lock
+    // setting, before anything is written.
+    let ours = identity_of(log)?;
+    let known = check_identity(log, &ours, archive).await?;
+    let locking = archive.locking().await?;
+    if !known {
+        write_identity(&ours, archive, locking).await?;
+    }
     let archived = list_entries(archive).await?;
     let sealed = log.sealed_segments();
     let archived_end = check_continues(log, archive, &archived, &sealed).await?;
@@ -62,7 +75,8 @@ pub async fn archive_log(
             report.already_archived += 1;
             continue;
         }
-        let entry = archive_segment(archive, segment, &mut report.read_back).await?;
+        let lock = locking.and_then(|l| Some((l, l.until(segment.max_timestamp)?)));
+        let entry = archive_segment(archive, segment, lock, &mut report).await?;
         report.segments_archived += 1;
         report.bytes_archived += entry.segment.bytes + entry.index.as_ref().map_or(0, |i| i.bytes);
         report.archived_tree_size = report.archived_tree_size.max(entry.tree_size);
@@ -125,9 +139,18 @@ async fn keep_superseded_checkpoints(
 async fn archive_segment(
     archive: &Archive,
     segment: &SealedSegmentInfo,
-    read_back: &mut u64,
+    lock: Option<(Locking<'_>, Timestamp)>,
+    report: &mut ArchiveReport,
 ) -> Result<ManifestEntry> {
     let name = base_name(segment.base_seq);
+    if !segment.local {
+        return Err(ArchiveError::Conflict(format!(
+            "{} was released to another archive (DATA/archive.json names it) and is not on \
+             the local disk to copy: archive a tiered log to its own archive only",
+            segment.path.display()
+        )));
+    }
+    let read_back = &mut report.read_back;
     let seg = copy_checked(
         archive,
         &format!("{SEGMENTS_DIR}/{name}.seg"),
@@ -165,6 +188,15 @@ async fn archive_segment(
         index,
         archived_at: Timestamp::now().to_rfc3339(),
     };
+    // Locked before the entry names them, and the entry after it is written: an entry
+    // never names an object that could still be deleted early.
+    let named = [Some(&entry.segment), entry.index.as_ref()];
+    if let Some((locking, until)) = lock {
+        for object in named.into_iter().flatten() {
+            locking.lock(archive, &object.object, until).await?;
+            report.locked_objects += 1;
+        }
+    }
     let relative = entry_object(segment.base_seq);
     let json = entry.to_bytes();
     upload_bytes(
@@ -174,6 +206,11 @@ async fn archive_segment(
         &archive.name(&relative),
     )
     .await?;
+    if let Some((locking, until)) = lock {
+        locking.lock(archive, &relative, until).await?;
+        report.locked_objects += 1;
+        report.locked_until = Some(until.to_rfc3339());
+    }
     Ok(entry)
 }
 
@@ -213,39 +250,51 @@ fn identity_of(log: &Log) -> Result<LogIdentity> {
     })
 }
 
-/// Writes `log.json` at the first run; at later ones, refuses an archive of another log.
-async fn check_identity(log: &Log, archive: &Archive) -> Result<()> {
-    let ours = identity_of(log)?;
+/// Refuses an archive of another log: whether `log.json` is there (and ours).
+async fn check_identity(log: &Log, ours: &LogIdentity, archive: &Archive) -> Result<bool> {
     let object = archive.object(LOG_OBJECT);
     let name = archive.name(LOG_OBJECT);
-    match read_small(archive.store(), &object, &name).await? {
-        Some(bytes) => {
-            let theirs = LogIdentity::parse(&bytes).map_err(|why| ArchiveError::Mismatch {
-                object: name.clone(),
-                why,
-            })?;
-            if theirs != ours {
-                return Err(ArchiveError::Conflict(format!(
-                    "{} holds another log (origin {}, hash {}, key {}), not {} (origin {}, \
-                     hash {}, key {}): give each log its own prefix",
-                    archive.url(),
-                    theirs.origin,
-                    theirs.hash,
-                    theirs.verifier_key.as_deref().unwrap_or("none"),
-                    log.dir().display(),
-                    ours.origin,
-                    ours.hash,
-                    ours.verifier_key.as_deref().unwrap_or("none"),
-                )));
-            }
-            Ok(())
-        }
-        None => {
-            let mut json = serde_json::to_vec_pretty(&ours).expect("an identity serializes");
-            json.push(b'\n');
-            upload_bytes(archive.store(), &object, json, &name).await
-        }
+    let Some(bytes) = read_small(archive.store(), &object, &name).await? else {
+        return Ok(false);
+    };
+    let theirs = LogIdentity::parse(&bytes).map_err(|why| ArchiveError::Mismatch {
+        object: name.clone(),
+        why,
+    })?;
+    if theirs != *ours {
+        return Err(ArchiveError::Conflict(format!(
+            "{} holds another log (origin {}, hash {}, key {}), not {} (origin {}, \
+             hash {}, key {}): give each log its own prefix",
+            archive.url(),
+            theirs.origin,
+            theirs.hash,
+            theirs.verifier_key.as_deref().unwrap_or("none"),
+            log.dir().display(),
+            ours.origin,
+            ours.hash,
+            ours.verifier_key.as_deref().unwrap_or("none"),
+        )));
     }
+    Ok(true)
+}
+
+/// Writes `log.json` at the first run, locked (where the bucket locks) for the retention
+/// from now.
+async fn write_identity(
+    ours: &LogIdentity,
+    archive: &Archive,
+    locking: Option<Locking<'_>>,
+) -> Result<()> {
+    let mut json = serde_json::to_vec_pretty(ours).expect("an identity serializes");
+    json.push(b'\n');
+    let object = archive.object(LOG_OBJECT);
+    upload_bytes(archive.store(), &object, json, &archive.name(LOG_OBJECT)).await?;
+    if let Some(locking) = locking
+        && let Some(until) = locking.until(Timestamp::now())
+    {
+        locking.lock(archive, LOG_OBJECT, until).await?;
+    }
+    Ok(())
 }
 
 /// The manifest's entries, by base: their objects, not read.

@@ -163,6 +163,34 @@ async fn released_segments_are_fetched_on_demand_into_a_bounded_cache() {
             .verify_dir(&data_at, &mut |_| {})
             .expect("verifies through the archive");
         assert_eq!(report.records, size);
+        drop(log);
+
+        // A copy a process left in the cache is used only if it is the segment: a
+        // damaged one is fetched again.
+        let copies: Vec<_> = std::fs::read_dir(data_at.join("archive-cache"))
+            .expect("cache")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        assert!(!copies.is_empty());
+        for copy in &copies {
+            let mut bytes = std::fs::read(copy).expect("read");
+            let at = bytes.len() / 2;
+            bytes[at] ^= 1;
+            std::fs::write(copy, bytes).expect("damage");
+        }
+        let again = Arc::new(
+            TieredStorage::open(&data_at, storage.archive().clone(), cap).expect("storage"),
+        );
+        let log = OpenOptions::new()
+            .storage(again.clone())
+            .open(&data_at)
+            .expect("reopen");
+        assert_eq!(everything(&log), all, "every event as before");
+        assert_eq!(
+            again.stats().fetches,
+            released as u64,
+            "the damaged copies fetched again"
+        );
     })
     .await
     .expect("reads");

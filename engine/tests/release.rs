@@ -275,3 +275,49 @@ fn a_release_cut_between_stub_and_removal_leaves_the_file_counting() {
     ));
     assert!(!first.exists());
 }
+
+#[test]
+fn only_checkpointed_segments_are_released_and_their_index_files_stay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let archive = dir.path().join("archive");
+    let data = dir.path().join("data");
+    archived_log(&data, &archive);
+    // A missing index file is written before its segment goes.
+    let first = common::segment_files(&data).remove(0);
+    std::fs::remove_file(first.with_extension("idx")).expect("remove the index");
+    let log = OpenOptions::new()
+        .storage(WithArchive::new(&archive))
+        .read_only(false)
+        .open(&data)
+        .expect("open");
+    let hash = blake3_of(&first);
+    assert!(matches!(
+        log.release_segment(0, &hash).expect("release"),
+        Release::Released(_)
+    ));
+    assert!(
+        first.with_extension("idx").exists(),
+        "the index file was written"
+    );
+    // Records past the newest checkpoint stay local: opening the log reads them.
+    append_all(&log, &lines(2_000, 24), 100);
+    log.seal().expect("seal");
+    let newest = log.sealed_segments().pop().expect("sealed");
+    assert!(
+        newest.tree_size
+            > log
+                .latest_checkpoint()
+                .expect("signed")
+                .checkpoint
+                .tree_size
+    );
+    let err = log
+        .release_segment(newest.base_seq, &blake3_of(&newest.path))
+        .expect_err("not checkpointed");
+    assert!(
+        err.to_string()
+            .contains("past the newest signed checkpoint"),
+        "{err}"
+    );
+    assert!(newest.path.exists());
+}

@@ -77,6 +77,8 @@ pub(crate) struct ArchiveStatus {
     pub(crate) tree_size: AtomicU64,
     /// Copies of the key store made (`--archive-keys`).
     pub(crate) key_store_copies: AtomicU64,
+    /// Archived objects locked in COMPLIANCE mode (a bucket with S3 Object Lock).
+    pub(crate) locked_objects: AtomicU64,
     /// Segments released from the local disk (`--hot-days`, `--hot-bytes`).
     pub(crate) released_segments: AtomicU64,
     /// Their bytes.
@@ -186,6 +188,9 @@ fn run(log: &Log, target: &Target<'_>, status: &ArchiveStatus, stopped: &Receive
                     status
                         .tree_size
                         .fetch_max(report.archived_tree_size, Ordering::Relaxed);
+                    status
+                        .locked_objects
+                        .fetch_add(report.locked_objects, Ordering::Relaxed);
                     archived_segments = Some(segment_count);
                     segments.succeeded();
                     released_at = None;

@@ -120,6 +120,11 @@ struct Args {
     /// whenever it changes (docs/PRIVACY.md, "Backups of the key store").
     #[arg(long, value_name = "URL", requires = "archive")]
     archive_keys: Option<String>,
+    /// The log's archive retention in days after each segment's newest event; where the
+    /// bucket has S3 Object Lock (which then requires it), each archived object is locked
+    /// in COMPLIANCE mode until then.
+    #[arg(long, value_name = "DAYS", requires = "archive")]
+    archive_retain_days: Option<u64>,
     /// Release archived segments whose newest event is older than this many days from
     /// the local disk; the archive serves them through the cache (docs/OPERATIONS.md,
     /// "Tiers").
@@ -170,7 +175,13 @@ fn main() -> anyhow::Result<()> {
         ..S3Options::default()
     };
     let archive = match &args.archive {
-        Some(url) => Some(Archive::open(url, &s3)?),
+        Some(url) => {
+            let archive = Archive::open(url, &s3)?;
+            Some(match args.archive_retain_days {
+                Some(days) => archive.with_retention_days(days),
+                None => archive,
+            })
+        }
         None => None,
     };
     let archive_keys = match (&args.archive, &args.archive_keys) {
@@ -238,6 +249,7 @@ fn main() -> anyhow::Result<()> {
             "write_timeout_seconds": args.write_timeout,
             "shutdown_grace_seconds": args.shutdown_grace,
             "archive": archive.as_ref().map(|a| a.url().to_owned()),
+            "archive_retain_days": args.archive_retain_days,
             "hot_days": args.hot_days,
             "hot_bytes": args.hot_bytes,
             "cache_bytes": tiers.as_ref().map(|t| t.cache_bytes()),

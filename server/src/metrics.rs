@@ -175,6 +175,12 @@ impl ServerMetrics {
                     &archive.tree_size,
                 ),
                 (
+                    "auditlog_archive_locked_objects_total",
+                    "counter",
+                    "Archived objects locked in COMPLIANCE mode until their retention date (S3 Object Lock).",
+                    &archive.locked_objects,
+                ),
+                (
                     "auditlog_released_segments_total",
                     "counter",
                     "Archived segments this process released from the local disk (--hot-*).",

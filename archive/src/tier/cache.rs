@@ -48,8 +48,10 @@ pub struct TieredStorage {
     cache_bytes: u64,
     archive: Archive,
     runtime: tokio::runtime::Runtime,
-    /// Held while a file is looked up or fetched: one fetch at a time.
+    /// The cache's files; held briefly, never across a fetch.
     cached: Mutex<Cached>,
+    /// Held while a file is fetched (or a copy found at open is checked): one at a time.
+    fetching: Mutex<()>,
     fetches: AtomicU64,
     fetched_bytes: AtomicU64,
     hits: AtomicU64,
@@ -70,8 +72,9 @@ struct CachedFile {
     len: u64,
     /// When last read (a tick of [`Cached::clock`]).
     used: u64,
-    /// Its map, once mapped: handed out again while the file stays, so the log reads it
-    /// as it reads a local segment.
+    /// Its map, once this process fetched it or checked the copy it found: handed out
+    /// again while the file stays, so the log reads it as it reads a local segment. A
+    /// file found at open has none until its hash was checked against its stub.
     map: Option<MappedBytes>,
 }
 
@@ -111,8 +114,8 @@ impl TieredStorage {
             let meta = entry.metadata().map_err(local_error)?;
             if name.ends_with(".seg") && meta.is_file() {
                 found.push((meta.modified().ok(), name, meta.len()));
-            } else {
-                // A fetch a crash cut short.
+            } else if part_of_a_dead_process(&name) {
+                // A fetch a crash cut short (another live process's fetch is left alone).
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -132,12 +135,12 @@ impl TieredStorage {
             archive,
             runtime,
             cached: Mutex::new(cached),
+            fetching: Mutex::new(()),
             fetches: AtomicU64::new(0),
             fetched_bytes: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
         };
-        storage.evict(&mut storage.cached.lock(), None);
         Ok(storage)
     }
 
@@ -173,48 +176,50 @@ impl TieredStorage {
         &self.archive
     }
 
-    /// Where to read the file at `path`: itself, or, for a released segment (no file, a
-    /// stub), its copy in the cache, fetched first if need be (then also its name there).
-    fn resolve(&self, path: &Path) -> io::Result<(PathBuf, Option<String>)> {
+    /// The bytes of the released segment at `path` (no file there, a stub): its copy in
+    /// the cache, fetched first if need be, or a copy found there checked against the
+    /// stub. `None` for any other file.
+    fn copy_of(&self, path: &Path) -> io::Result<Option<MappedBytes>> {
+        let name = file_name(path);
+        if let Some(map) = self.hit(&name) {
+            return Ok(Some(map));
+        }
         if self.local.exists(path) {
-            return Ok((path.to_path_buf(), None));
+            return Ok(None);
         }
         let Some(stub_path) = stub_for(path).filter(|s| self.local.exists(s)) else {
-            return Ok((path.to_path_buf(), None));
+            return Ok(None);
         };
         let stub = SegmentStub::read(&self.local, &stub_path).map_err(io::Error::other)?;
-        let name = file_name(path);
-        let copy = self.cache_dir.join(&name);
-        let mut cached = self.cached.lock();
-        let now = cached.tick();
-        if let Some(file) = cached.files.get_mut(&name)
-            && self.local.exists(&copy)
-        {
-            file.used = now;
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok((copy, Some(name)));
+        let _one_at_a_time = self.fetching.lock();
+        if let Some(map) = self.hit(&name) {
+            return Ok(Some(map));
         }
+        let copy = self.cache_dir.join(&name);
+        if !matches_stub(&copy, &stub) {
+            self.fetch(&name, &stub, &copy).map_err(io::Error::other)?;
+        }
+        let map = self.local.map(&copy)?;
+        let mut cached = self.cached.lock();
         if let Some(gone) = cached.files.remove(&name) {
             cached.total -= gone.len;
         }
-        self.fetch(&name, &stub, &copy).map_err(io::Error::other)?;
-        let len = stub.file_len;
         let file = CachedFile {
-            len,
-            used: now,
-            map: None,
+            len: stub.file_len,
+            used: cached.tick(),
+            map: Some(map.clone()),
         };
         cached.files.insert(name.clone(), file);
-        cached.total += len;
+        cached.total += stub.file_len;
         self.evict(&mut cached, Some(&name));
-        Ok((copy, Some(name)))
+        Ok(Some(map))
     }
 
-    /// The map of a released segment already mapped from the cache, if it is `path`'s.
-    fn mapped(&self, path: &Path) -> Option<MappedBytes> {
+    /// The map of the released segment `name` if this process holds it.
+    fn hit(&self, name: &str) -> Option<MappedBytes> {
         let mut cached = self.cached.lock();
         let now = cached.tick();
-        let file = cached.files.get_mut(&file_name(path))?;
+        let file = cached.files.get_mut(name)?;
         let map = file.map.clone()?;
         file.used = now;
         self.hits.fetch_add(1, Ordering::Relaxed);
@@ -222,7 +227,8 @@ impl TieredStorage {
     }
 
     /// Drops the least recently used files until the cache is within its size (never
-    /// `keep`, the file about to be read).
+    /// `keep`, the file about to be read). A reader holding a dropped file's map keeps
+    /// reading it: its pages stay until the last map goes.
     fn evict(&self, cached: &mut Cached, keep: Option<&str>) {
         while cached.total > self.cache_bytes {
             let oldest = cached
@@ -285,6 +291,56 @@ impl TieredStorage {
         self.fetched_bytes.fetch_add(len, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// A released segment's copy, read as a file.
+#[derive(Debug)]
+struct CachedCopy(MappedBytes);
+
+impl StorageFile for CachedCopy {
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.0.as_slice().len() as u64)
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let start = usize::try_from(offset).map_err(io::Error::other)?;
+        let bytes = start
+            .checked_add(buf.len())
+            .and_then(|end| self.0.as_slice().get(start..end))
+            .ok_or(io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(bytes);
+        Ok(())
+    }
+    fn write_all_at(&self, _: &[u8], _: u64) -> io::Result<()> {
+        Err(io::Error::other("a released segment is read only"))
+    }
+    fn sync_data(&self) -> io::Result<()> {
+        Ok(())
+    }
+    fn set_len(&self, _: u64) -> io::Result<()> {
+        Err(io::Error::other("a released segment is read only"))
+    }
+}
+
+/// Whether the cache's file `copy` is the segment `stub` describes (length and BLAKE3):
+/// a copy an earlier process left is used only then.
+fn matches_stub(copy: &Path, stub: &SegmentStub) -> bool {
+    let Ok(file) = std::fs::File::open(copy) else {
+        return false;
+    };
+    if file.metadata().map(|m| m.len()).ok() != Some(stub.file_len) {
+        return false;
+    }
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(file).is_ok() && hasher.finalize().as_bytes() == &stub.blake3
+}
+
+/// Whether `name` is the part file of a fetch by a process that no longer runs.
+fn part_of_a_dead_process(name: &str) -> bool {
+    let Some(pid) = name.rsplit_once(".part-").map(|(_, pid)| pid) else {
+        return false;
+    };
+    pid.parse::<u32>()
+        .is_ok_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
 }
 
 /// The file name of `path`, as the cache names its copy.
@@ -358,7 +414,10 @@ impl Storage for TieredStorage {
     }
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
         match mode {
-            OpenMode::Read => self.local.open(&self.resolve(path)?.0, mode),
+            OpenMode::Read => match self.copy_of(path)? {
+                Some(map) => Ok(Arc::new(CachedCopy(map))),
+                None => self.local.open(path, mode),
+            },
             _ => self.local.open(path, mode),
         }
     }
@@ -372,18 +431,10 @@ impl Storage for TieredStorage {
         self.local.sync_dir(dir)
     }
     fn map(&self, path: &Path) -> io::Result<MappedBytes> {
-        // Names in the cache are released segments': their local path has no file.
-        if let Some(map) = self.mapped(path) {
-            return Ok(map);
+        match self.copy_of(path)? {
+            Some(map) => Ok(map),
+            None => self.local.map(path),
         }
-        let (at, cached_as) = self.resolve(path)?;
-        let map = self.local.map(&at)?;
-        if let Some(name) = cached_as
-            && let Some(file) = self.cached.lock().files.get_mut(&name)
-        {
-            file.map = Some(map.clone());
-        }
-        Ok(map)
     }
     fn map_appending(
         &self,

@@ -45,8 +45,9 @@ pub struct ReleaseReport {
 
 /// Releases, oldest first, the sealed segments of `log` that `policy` lets go at `now`;
 /// each must be in `archive`'s manifest, and its archived copy is read back whole and must
-/// match the entry and the local file, or nothing more is released. The released range is
-/// always a prefix of the log.
+/// match the entry and the local file, or nothing more is released. A checkpoint is
+/// signed first if the newest does not cover them. The released range is always a prefix
+/// of the log.
 pub async fn release_cold(
     log: &Log,
     archive: &Archive,
@@ -56,7 +57,10 @@ pub async fn release_cold(
     let sealed = log.sealed_segments();
     let mut report = ReleaseReport::default();
     // Newest first: which stay hot; every segment older than the first cold one is cold.
-    let days = |d: u64| Duration::from_secs(d.saturating_mul(86_400)).as_micros() as i64;
+    let days = |d: u64| {
+        let micros = Duration::from_secs(d.saturating_mul(86_400)).as_micros();
+        i64::try_from(micros).unwrap_or(i64::MAX)
+    };
     let mut hot_bytes = 0u64;
     let mut cold_from = None;
     for (i, segment) in sealed.iter().enumerate().rev() {
@@ -79,10 +83,23 @@ pub async fn release_cold(
     let Some(cold_end) = cold_from else {
         return Ok(report);
     };
+    // Opening a log reads the records past its newest checkpoint, so only segments a
+    // signed checkpoint covers may go: sign one now if the newest does not reach them.
+    let mut signed = log
+        .latest_checkpoint()
+        .map_or(0, |c| c.checkpoint.tree_size);
+    if signed < sealed[cold_end].tree_size {
+        signed = log.checkpoint()?.checkpoint.tree_size;
+    }
     for segment in &sealed[..=cold_end] {
         if !segment.local {
             report.already_released += 1;
             continue;
+        }
+        if segment.tree_size > signed {
+            // Past the newest checkpoint: kept until one covers it, as is all after it.
+            report.kept += sealed[..=cold_end].len() - report.released - report.already_released;
+            break;
         }
         let base = segment.base_seq;
         let entry_at = archive.object(&entry_object(base));

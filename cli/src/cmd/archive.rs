@@ -26,6 +26,11 @@ pub(crate) struct Args {
     /// store").
     #[arg(long, value_name = "URL")]
     keys_to: Option<String>,
+    /// The log's archive retention: archived segments are kept this many days after their
+    /// newest event. Where the bucket has S3 Object Lock (which then requires it), each
+    /// archived object is locked in COMPLIANCE mode until that date.
+    #[arg(long, value_name = "DAYS")]
+    retain_days: Option<u64>,
     #[command(flatten)]
     s3: S3Args,
     #[command(flatten)]
@@ -88,7 +93,10 @@ impl S3Args {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log = args.data.open_for_reading()?;
-    let archive = Archive::open(&args.to, &args.s3.options())?;
+    let mut archive = Archive::open(&args.to, &args.s3.options())?;
+    if let Some(days) = args.retain_days {
+        archive = archive.with_retention_days(days);
+    }
     let keys = match &args.keys_to {
         Some(url) => {
             check_apart(&args.to, url)?;
@@ -139,6 +147,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             tree_size,
             archive.url()
         );
+        if let Some(until) = &report.locked_until {
+            say!(
+                "{} objects locked in COMPLIANCE mode (S3 Object Lock), the newest until {until}",
+                report.locked_objects
+            );
+        }
         if let Some(r) = released {
             say!(
                 "{} segments released from the local disk ({} bytes freed), {} released before",

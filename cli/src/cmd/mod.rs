@@ -146,8 +146,9 @@ impl DataDir {
             .with_context(|| format!("opening the archive of {}", self.dir.display()))
     }
 
-    /// Opens the log to read it, read-only: nothing in the directory changes, even after a
-    /// crash (a torn tail is ignored rather than cut), and a running writer is no obstacle.
+    /// Opens the log to read it, read-only: nothing of the log changes, even after a crash
+    /// (a torn tail is ignored rather than cut), and a running writer is no obstacle. (A
+    /// tiered log's reads may fill its cache of released segments, `archive-cache/`.)
     pub(crate) fn open_for_reading(&self) -> anyhow::Result<Log> {
         self.open_for_reading_with(None)
     }

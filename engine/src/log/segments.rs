@@ -74,7 +74,9 @@ impl Log {
     /// first and made durable, then the file is removed: a crash between the two leaves
     /// both, and the file counts. Readers that hold the segment keep reading the file they
     /// mapped; later ones read it through the log's storage, which must fetch it from the
-    /// archive. Its index file and its tree nodes stay.
+    /// archive. Its index file (written first if it was missing) and its tree nodes stay.
+    /// Only a segment the newest signed checkpoint covers is released: opening the log
+    /// reads the records past that checkpoint.
     pub fn release_segment(&self, base_seq: u64, archived_blake3: &[u8; 32]) -> Result<Release> {
         if !self.shared.writable {
             return Err(Error::InvalidArgument(
@@ -89,6 +91,22 @@ impl Log {
                 Error::InvalidArgument(format!("no sealed segment begins at {base_seq}"))
             })?)
         };
+        if !segment.is_local() {
+            return Ok(Release::AlreadyReleased);
+        }
+        // Opening the log reads the records past the newest checkpoint: they stay local.
+        let signed = self
+            .latest_checkpoint()
+            .map_or(0, |c| c.checkpoint.tree_size);
+        if segment.end() > signed {
+            return Err(Error::InvalidArgument(format!(
+                "{} ends at {}, past the newest signed checkpoint ({signed}): sign one first",
+                segment.path.display(),
+                segment.end()
+            )));
+        }
+        // Its index file must be there: opening and planning read it instead of the records.
+        self.sealed_index(&segment)?;
         let Some(stub) = segment.stub() else {
             return Ok(Release::AlreadyReleased);
         };

@@ -109,8 +109,17 @@ impl SegmentStub {
         let footer = SegmentFooter::decode_from(bytes.get(footer_at..crc_at).unwrap_or_default())
             .map_err(shifted(footer_at))?;
         let file_len = u64_at(bytes, FILE_LEN_AT).ok_or(truncated(FILE_LEN_AT))?;
-        let smallest = (header_len + FOOTER_BYTES) as u64 + footer.record_count * 4;
-        if file_len < smallest || footer.tree_size.checked_sub(footer.record_count) != Some(header.base_seq) {
+        // The rule of a sealed segment's parts (SegmentFooter::offset_table), on sizes.
+        let parts_end = footer
+            .record_count
+            .checked_mul(4)
+            .and_then(|table| footer.records_end.checked_add(table))
+            .and_then(|end| end.checked_add(FOOTER_BYTES as u64));
+        let agree = parts_end == Some(file_len)
+            && footer.records_end >= header_len as u64
+            && footer.record_count > 0
+            && footer.tree_size.checked_sub(footer.record_count) == Some(header.base_seq);
+        if !agree {
             let why = "the file length, header and footer disagree".to_owned();
             return Err((FILE_LEN_AT as u64, CorruptionKind::BadField(why)));
         }
@@ -174,6 +183,17 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(SegmentStub::decode(&bytes[..cut]).is_err(), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn sizes_that_do_not_add_up_are_refused_without_overflow() {
+        let mut huge = sample();
+        huge.footer.record_count = u64::MAX / 2;
+        huge.footer.tree_size = huge.header.base_seq.wrapping_add(huge.footer.record_count);
+        assert!(SegmentStub::decode(&huge.to_bytes()).is_err());
+        let mut short = sample();
+        short.file_len -= 1;
+        assert!(SegmentStub::decode(&short.to_bytes()).is_err());
     }
 
     #[test]
