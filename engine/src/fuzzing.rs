@@ -114,6 +114,21 @@ pub fn segment_stub(data: &[u8]) {
     }
 }
 
+/// Retention receipts: parsing and checking never panic, and what parses prints back to
+/// the same text.
+pub fn retention_receipt(data: &[u8]) {
+    use crate::retention::RetentionReceipt;
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(receipt) = RetentionReceipt::parse(text)
+    {
+        assert_eq!(receipt.to_text(), text);
+    }
+    let key = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    if let Ok(verifier) = NoteVerifier::parse(key) {
+        let _ = RetentionReceipt::verify(data, &verifier);
+    }
+}
+
 /// Proof JSON: parsing and verification answer whatever the numbers and hash lengths.
 pub fn proof_json(data: &[u8]) {
     if let Ok(proof) = Proof::from_json(data) {
@@ -306,7 +321,7 @@ pub fn erasure_receipt(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// Every target by its name, for the regression replay.
-pub const TARGETS: [(&str, Target); 13] = [
+pub const TARGETS: [(&str, Target); 14] = [
     ("record", record),
     ("segment_header", segment_header),
     ("segment_footer", segment_footer),
@@ -319,5 +334,6 @@ pub const TARGETS: [(&str, Target); 13] = [
     ("cursor", cursor),
     ("subject_keys", subject_keys),
     ("erasure_receipt", erasure_receipt),
+    ("retention_receipt", retention_receipt),
     ("query_params", query_params),
 ];
