@@ -26,6 +26,7 @@ pub mod export;
 #[allow(clippy::unwrap_used, clippy::panic)]
 pub mod fuzzing;
 pub mod hex;
+pub mod holds;
 mod lanes;
 mod le;
 mod log;

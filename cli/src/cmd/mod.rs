@@ -8,6 +8,7 @@ mod erase;
 mod export;
 mod filters;
 mod generate;
+mod hold;
 mod info;
 mod ingest;
 mod init;
@@ -73,6 +74,8 @@ enum Command {
     Archive(archive::Args),
     /// Rebuild a data directory from an archive after its disk was lost.
     Restore(restore::Args),
+    /// Place, lift or list legal holds by tenant (recorded in the log's `_system` tenant).
+    Hold(hold::Args),
     /// Load a running auditlogd with batches over gRPC; print events/s and ack latency.
     BenchIngest(bench_ingest::Args),
 }
@@ -97,6 +100,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::BenchIngest(args) => bench_ingest::run(args),
         Command::Archive(args) => archive::run(args),
         Command::Restore(args) => restore::run(args),
+        Command::Hold(args) => hold::run(args),
     }
 }
 
