@@ -20,31 +20,9 @@ pub(crate) struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Verb {
     /// Place a legal hold on a tenant: none of its events may be deleted by retention.
-    Place {
-        #[command(flatten)]
-        data: DataDir,
-        /// The tenant (`organization.id`).
-        #[arg(long)]
-        tenant: String,
-        /// Why (a case number, a request): recorded with the hold.
-        #[arg(long)]
-        reason: String,
-        #[command(flatten)]
-        kek: KekArgs,
-    },
+    Place(Change),
     /// Lift a tenant's legal hold.
-    Lift {
-        #[command(flatten)]
-        data: DataDir,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
-        /// Why: recorded with the lift.
-        #[arg(long)]
-        reason: String,
-        #[command(flatten)]
-        kek: KekArgs,
-    },
+    Lift(Change),
     /// List the holds in force.
     List {
         #[command(flatten)]
@@ -55,26 +33,31 @@ enum Verb {
     },
 }
 
+/// A hold placed or lifted.
+#[derive(Debug, clap::Args)]
+struct Change {
+    #[command(flatten)]
+    data: DataDir,
+    /// The tenant (`organization.id`).
+    #[arg(long)]
+    tenant: String,
+    /// Why (a case number, a request): recorded with the change.
+    #[arg(long)]
+    reason: String,
+    #[command(flatten)]
+    kek: KekArgs,
+}
+
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.verb {
-        Verb::Place {
-            data,
-            tenant,
-            reason,
-            kek,
-        } => change(&data, &kek, |log| {
-            log.place_hold(SystemActor::Cli, &tenant, &reason)?;
-            say!("legal hold placed on tenant {tenant:?}");
+        Verb::Place(c) => change(&c, |log| {
+            log.place_hold(SystemActor::Cli, &c.tenant, &c.reason)?;
+            say!("legal hold placed on tenant {:?}", c.tenant);
             Ok(())
         }),
-        Verb::Lift {
-            data,
-            tenant,
-            reason,
-            kek,
-        } => change(&data, &kek, |log| {
-            log.lift_hold(SystemActor::Cli, &tenant, &reason)?;
-            say!("legal hold on tenant {tenant:?} lifted");
+        Verb::Lift(c) => change(&c, |log| {
+            log.lift_hold(SystemActor::Cli, &c.tenant, &c.reason)?;
+            say!("legal hold on tenant {:?} lifted", c.tenant);
             Ok(())
         }),
         Verb::List { data, json } => {
@@ -105,10 +88,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Opens the log to write and makes one change, recorded durably before it returns.
 fn change(
-    data: &DataDir,
-    kek: &KekArgs,
+    change: &Change,
     act: impl FnOnce(&auditlog_engine::Log) -> anyhow::Result<()>,
 ) -> anyhow::Result<ExitCode> {
+    let (data, kek) = (&change.data, &change.kek);
     data.require_log()?;
     let mut options = data.open_options()?;
     if let Some(kek) = kek.load()? {
