@@ -160,6 +160,19 @@ impl Archive {
         }
     }
 
+    /// Locks the object at `relative` in COMPLIANCE mode until `until`, as `locking` says.
+    pub(crate) async fn lock(
+        &self,
+        locking: Locking<'_>,
+        relative: &str,
+        until: auditlog_engine::Timestamp,
+    ) -> Result<()> {
+        let key = self.object(relative);
+        locking
+            .lock(key.as_ref(), &self.name(relative), until)
+            .await
+    }
+
     /// The Object Lock retention of the object at `relative`, if the store reports one
     /// (`None` also for a store that is not S3).
     pub async fn retention_of(&self, relative: &str) -> Result<Option<Retention>> {

@@ -40,17 +40,9 @@ impl Locking<'_> {
         (until > Timestamp::now()).then_some(until)
     }
 
-    /// Locks `relative` of `archive` until `until`.
-    pub(crate) async fn lock(
-        &self,
-        archive: &crate::location::Archive,
-        relative: &str,
-        until: Timestamp,
-    ) -> Result<()> {
-        let key = archive.object(relative);
-        self.client
-            .retain(key.as_ref(), until, &archive.name(relative))
-            .await
+    /// Locks the object at `key` (named `name` in errors) until `until`.
+    pub(crate) async fn lock(&self, key: &str, name: &str, until: Timestamp) -> Result<()> {
+        self.client.retain(key, until, name).await
     }
 }
 

@@ -193,7 +193,7 @@ async fn archive_segment(
     let named = [Some(&entry.segment), entry.index.as_ref()];
     if let Some((locking, until)) = lock {
         for object in named.into_iter().flatten() {
-            locking.lock(archive, &object.object, until).await?;
+            archive.lock(locking, &object.object, until).await?;
             report.locked_objects += 1;
         }
     }
@@ -207,7 +207,7 @@ async fn archive_segment(
     )
     .await?;
     if let Some((locking, until)) = lock {
-        locking.lock(archive, &relative, until).await?;
+        archive.lock(locking, &relative, until).await?;
         report.locked_objects += 1;
         report.locked_until = Some(until.to_rfc3339());
     }
@@ -292,7 +292,7 @@ async fn write_identity(
     if let Some(locking) = locking
         && let Some(until) = locking.until(Timestamp::now())
     {
-        locking.lock(archive, LOG_OBJECT, until).await?;
+        archive.lock(locking, LOG_OBJECT, until).await?;
     }
     Ok(())
 }
