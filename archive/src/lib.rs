@@ -15,6 +15,7 @@ mod keys;
 mod location;
 mod lock;
 mod manifest;
+mod read_only;
 mod reader;
 mod restore;
 mod run;

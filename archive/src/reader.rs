@@ -27,6 +27,7 @@ use crate::manifest::{
     CHECKPOINTS_OBJECT, LOG_OBJECT, LogIdentity, MANIFEST_DIR, ManifestEntry, ObjectRef,
     SEGMENTS_DIR, base_name,
 };
+use crate::read_only::{ReadOnlyFile, read_only};
 use crate::run::{list_entries, read_entry};
 use crate::transfer::read_small;
 
@@ -262,10 +263,7 @@ impl ArchiveReader {
     }
 
     fn refuse<T>(&self, path: &Path) -> io::Result<T> {
-        Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!("{} is an archive, read-only here", path.display()),
-        ))
+        Err(read_only(path))
     }
 }
 
@@ -425,9 +423,9 @@ impl Storage for ArchiveReader {
         if mode != OpenMode::Read {
             return self.refuse(path);
         }
-        Ok(Arc::new(Fetched {
+        Ok(Arc::new(ReadOnlyFile {
             path: path.to_path_buf(),
-            bytes: self.read(path)?,
+            bytes: MappedBytes::from_vec(self.read(path)?),
         }))
     }
 
@@ -446,55 +444,4 @@ impl Storage for ArchiveReader {
     fn map(&self, path: &Path) -> io::Result<MappedBytes> {
         self.read(path).map(MappedBytes::from_vec)
     }
-}
-
-/// A file fetched whole, read from memory.
-#[derive(Debug)]
-struct Fetched {
-    path: PathBuf,
-    bytes: Vec<u8>,
-}
-
-impl StorageFile for Fetched {
-    fn len(&self) -> io::Result<u64> {
-        Ok(self.bytes.len() as u64)
-    }
-
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        let end = start
-            .checked_add(buf.len())
-            .filter(|&e| e <= self.bytes.len());
-        let Some(end) = end else {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "{} ends before byte {}",
-                    self.path.display(),
-                    offset + buf.len() as u64
-                ),
-            ));
-        };
-        buf.copy_from_slice(&self.bytes[start..end]);
-        Ok(())
-    }
-
-    fn write_all_at(&self, _buf: &[u8], _offset: u64) -> io::Result<()> {
-        Err(read_only(&self.path))
-    }
-
-    fn sync_data(&self) -> io::Result<()> {
-        Err(read_only(&self.path))
-    }
-
-    fn set_len(&self, _len: u64) -> io::Result<()> {
-        Err(read_only(&self.path))
-    }
-}
-
-fn read_only(path: &Path) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::PermissionDenied,
-        format!("{} is an archive, read-only here", path.display()),
-    )
 }

@@ -326,16 +326,30 @@ pub(crate) async fn read_entry(
     base: u64,
     name: &str,
 ) -> Result<ManifestEntry> {
-    let bytes = read_small(store, object, name)
+    read_entry_if_any(store, object, base, name)
         .await?
         .ok_or_else(|| ArchiveError::Mismatch {
             object: name.to_owned(),
             why: "listed but gone".into(),
-        })?;
-    ManifestEntry::parse(&bytes, base).map_err(|why| ArchiveError::Mismatch {
-        object: name.to_owned(),
-        why,
-    })
+        })
+}
+
+/// The manifest entry at `object`, the entry of the segment at `base`, if there is one.
+pub(crate) async fn read_entry_if_any(
+    store: &dyn ObjectStore,
+    object: &ObjectPath,
+    base: u64,
+    name: &str,
+) -> Result<Option<ManifestEntry>> {
+    let Some(bytes) = read_small(store, object, name).await? else {
+        return Ok(None);
+    };
+    ManifestEntry::parse(&bytes, base)
+        .map(Some)
+        .map_err(|why| ArchiveError::Mismatch {
+            object: name.to_owned(),
+            why,
+        })
 }
 
 /// Checks that the archive is of this log's history: its newest entry names the same

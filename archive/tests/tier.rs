@@ -131,6 +131,10 @@ async fn released_segments_are_fetched_on_demand_into_a_bounded_cache() {
         };
         let recent = tenant_seqs(&log, &tenant, late);
         assert!(
+            !recent.is_empty(),
+            "the tenant has events in the local segment"
+        );
+        assert!(
             recent
                 .iter()
                 .all(|&s| s >= sealed.last().expect("sealed").base_seq)

@@ -25,7 +25,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::checkpoint::{
-    MAX_NOTE_BYTES, Note, NoteError, NoteSigner, NoteVerifier, base64_hash, decimal,
+    MAX_NOTE_BYTES, Note, NoteError, NoteSigner, NoteVerifier, base64_hash, decimal, note_field,
 };
 use crate::event::Timestamp;
 use crate::merkle::Hash;
@@ -69,11 +69,9 @@ pub enum RetentionReceiptError {
 
 /// The value of a `name value` line.
 fn value<'a>(line: &'a str, name: &str) -> Result<&'a str, RetentionReceiptError> {
-    line.strip_prefix(name)
-        .and_then(|rest| rest.strip_prefix(' '))
-        .ok_or(RetentionReceiptError::Malformed(
-            "a line is not the field expected there",
-        ))
+    note_field(line, name).ok_or(RetentionReceiptError::Malformed(
+        "a line is not the field expected there",
+    ))
 }
 
 impl RetentionReceipt {

@@ -395,9 +395,7 @@ fn open_tiers(
         config.cache_bytes = bytes;
     }
     config.save(&args.data)?;
-    let archive = Archive::open(&config.url, s3)?;
-    let storage = TieredStorage::open(&args.data, archive, config.cache_bytes)?;
-    Ok(Some(Arc::new(storage)))
+    Ok(Some(Arc::new(config.open_storage(&args.data, s3)?)))
 }
 
 fn open_log(args: &Args, tiers: Option<Arc<TieredStorage>>) -> anyhow::Result<Log> {

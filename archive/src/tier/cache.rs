@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 use crate::error::{ArchiveError, Result};
 use crate::location::Archive;
 use crate::manifest::SEGMENTS_DIR;
+use crate::read_only::ReadOnlyFile;
 use crate::transfer::PART_BYTES;
 
 /// The cache's folder, in the data directory.
@@ -293,34 +294,6 @@ impl TieredStorage {
     }
 }
 
-/// A released segment's copy, read as a file.
-#[derive(Debug)]
-struct CachedCopy(MappedBytes);
-
-impl StorageFile for CachedCopy {
-    fn len(&self) -> io::Result<u64> {
-        Ok(self.0.as_slice().len() as u64)
-    }
-    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        let start = usize::try_from(offset).map_err(io::Error::other)?;
-        let bytes = start
-            .checked_add(buf.len())
-            .and_then(|end| self.0.as_slice().get(start..end))
-            .ok_or(io::ErrorKind::UnexpectedEof)?;
-        buf.copy_from_slice(bytes);
-        Ok(())
-    }
-    fn write_all_at(&self, _: &[u8], _: u64) -> io::Result<()> {
-        Err(io::Error::other("a released segment is read only"))
-    }
-    fn sync_data(&self) -> io::Result<()> {
-        Ok(())
-    }
-    fn set_len(&self, _: u64) -> io::Result<()> {
-        Err(io::Error::other("a released segment is read only"))
-    }
-}
-
 /// Whether the cache's file `copy` is the segment `stub` describes (length and BLAKE3):
 /// a copy an earlier process left is used only then.
 fn matches_stub(copy: &Path, stub: &SegmentStub) -> bool {
@@ -415,7 +388,10 @@ impl Storage for TieredStorage {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
         match mode {
             OpenMode::Read => match self.copy_of(path)? {
-                Some(map) => Ok(Arc::new(CachedCopy(map))),
+                Some(bytes) => Ok(Arc::new(ReadOnlyFile {
+                    path: path.to_path_buf(),
+                    bytes,
+                })),
                 None => self.local.open(path, mode),
             },
             _ => self.local.open(path, mode),

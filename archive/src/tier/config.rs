@@ -51,18 +51,20 @@ impl TierConfig {
     }
 }
 
+impl TierConfig {
+    /// The storage of the log in `dir` through this archive and cache (the store's
+    /// endpoint, region and credentials from `s3` and the environment).
+    pub fn open_storage(&self, dir: &Path, s3: &S3Options) -> Result<TieredStorage> {
+        let archive = Archive::open(&self.url, s3)?;
+        TieredStorage::open(dir, archive, self.cache_bytes)
+    }
+}
+
 /// The storage to open the log in `dir` with: through its archive's cache if it has
 /// tier settings, else the plain file system.
 pub fn storage_for(dir: &Path, s3: &S3Options) -> Result<Arc<dyn Storage>> {
     match TierConfig::load(dir)? {
-        Some(config) => {
-            let archive = Archive::open(&config.url, s3)?;
-            Ok(Arc::new(TieredStorage::open(
-                dir,
-                archive,
-                config.cache_bytes,
-            )?))
-        }
+        Some(config) => Ok(Arc::new(config.open_storage(dir, s3)?)),
         None => Ok(Arc::new(FsStorage::default())),
     }
 }

@@ -8,8 +8,9 @@ use auditlog_engine::{Log, Release, Timestamp};
 
 use crate::error::{ArchiveError, Result};
 use crate::location::Archive;
-use crate::manifest::{ManifestEntry, entry_object};
-use crate::transfer::{digest_object, read_small};
+use crate::manifest::entry_object;
+use crate::run::read_entry_if_any;
+use crate::transfer::digest_object;
 
 /// How much of the log stays on the local disk. A sealed segment is released once it is
 /// archived and either policy lets it go: its newest event is older than `keep_days`, or
@@ -104,16 +105,13 @@ pub async fn release_cold(
         let base = segment.base_seq;
         let entry_at = archive.object(&entry_object(base));
         let entry_name = archive.name(&entry_object(base));
-        let Some(bytes) = read_small(archive.store(), &entry_at, &entry_name).await? else {
+        let entry = read_entry_if_any(archive.store(), &entry_at, base, &entry_name).await?;
+        let Some(entry) = entry else {
             // Not archived (yet): nothing newer may go either, or the released range
             // would have a hole.
             report.kept += sealed[..=cold_end].len() - report.released - report.already_released;
             break;
         };
-        let entry = ManifestEntry::parse(&bytes, base).map_err(|why| ArchiveError::Mismatch {
-            object: entry_name,
-            why,
-        })?;
         let object = archive.object(&entry.segment.object);
         let name = archive.name(&entry.segment.object);
         let found = digest_object(archive.store(), &object, &name).await?;

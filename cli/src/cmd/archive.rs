@@ -173,7 +173,8 @@ fn release(
     runtime: &tokio::runtime::Runtime,
 ) -> anyhow::Result<ReleaseReport> {
     let dir = &args.data.dir;
-    let cache_bytes = match (args.tiers.cache_bytes, TierConfig::load(dir)?) {
+    let existing = TierConfig::load(dir)?;
+    let cache_bytes = match (args.tiers.cache_bytes, &existing) {
         (Some(bytes), _) => bytes,
         (None, Some(config)) => config.cache_bytes,
         (None, None) => DEFAULT_CACHE_BYTES,
@@ -182,7 +183,7 @@ fn release(
         url: args.to.clone(),
         cache_bytes,
     };
-    if let Some(existing) = TierConfig::load(dir)?
+    if let Some(existing) = existing
         && existing.url != config.url
     {
         anyhow::bail!(

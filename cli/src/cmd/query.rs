@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use auditlog_archive::{Archive, S3Options, TierConfig, TieredStorage};
+use auditlog_archive::{S3Options, TierConfig, TieredStorage};
 use auditlog_engine::query::{Cursor, Filter, Query};
 use auditlog_engine::{Event, Log, Outcome};
 use auditlog_proto::convert::{event_from_proto, order_to_proto};
@@ -126,12 +126,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn tiered_storage(dir: &std::path::Path) -> anyhow::Result<Arc<TieredStorage>> {
     let config = TierConfig::load(dir)?
         .with_context(|| format!("{} has released no segment to an archive", dir.display()))?;
-    let archive = Archive::open(&config.url, &S3Options::default())?;
-    Ok(Arc::new(TieredStorage::open(
-        dir,
-        archive,
-        config.cache_bytes,
-    )?))
+    Ok(Arc::new(config.open_storage(dir, &S3Options::default())?))
 }
 
 /// Everything the command prints, for one run of the query.

@@ -123,6 +123,12 @@ pub(crate) fn decimal(text: &str) -> Option<u64> {
         .filter(|_| canonical && text.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// The value of a `name value` line of a signed note's text (receipts), if the line is
+/// that field.
+pub(crate) fn note_field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    line.strip_prefix(name)?.strip_prefix(' ')
+}
+
 /// A 32-byte hash in standard base64.
 pub(crate) fn base64_hash(text: &str) -> Option<Hash> {
     BASE64

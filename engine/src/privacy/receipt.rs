@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::Erasure;
 use crate::checkpoint::{
-    MAX_NOTE_BYTES, Note, NoteError, NoteSigner, NoteVerifier, base64_hash, decimal,
+    MAX_NOTE_BYTES, Note, NoteError, NoteSigner, NoteVerifier, base64_hash, decimal, note_field,
 };
 use crate::event::Timestamp;
 use crate::merkle::Hash;
@@ -52,11 +52,9 @@ pub enum ReceiptError {
 
 /// The value of a `name value` line.
 fn value<'a>(line: &'a str, name: &str) -> Result<&'a str, ReceiptError> {
-    line.strip_prefix(name)
-        .and_then(|rest| rest.strip_prefix(' '))
-        .ok_or(ReceiptError::Malformed(
-            "a line is not the field expected there",
-        ))
+    note_field(line, name).ok_or(ReceiptError::Malformed(
+        "a line is not the field expected there",
+    ))
 }
 
 impl ErasureReceipt {
