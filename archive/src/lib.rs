@@ -11,12 +11,14 @@
 //! resumes where the entries end: no gap, no duplicate.
 
 mod error;
+mod expire;
 mod keys;
 mod location;
 mod lock;
 mod manifest;
 mod read_only;
 mod reader;
+mod receipts;
 mod restore;
 mod run;
 #[cfg(feature = "testing")]
@@ -25,6 +27,7 @@ mod tier;
 mod transfer;
 
 pub use error::{ArchiveError, Result};
+pub use expire::{ArchiveExpiry, expire_archive};
 pub use keys::{KEY_STORE_OBJECT, KeyBackup, check_apart, fetch_key_store};
 pub use location::{Archive, S3Options};
 pub use lock::Retention;

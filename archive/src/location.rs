@@ -212,6 +212,11 @@ impl Archive {
             .await
     }
 
+    /// The client of Object Lock and version requests (an S3 archive's).
+    pub(crate) fn lock_client(&self) -> Option<&LockClient> {
+        self.lock.as_ref()
+    }
+
     /// The URL the archive was opened by.
     pub fn url(&self) -> &str {
         &self.url

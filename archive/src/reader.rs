@@ -1,7 +1,9 @@
 //! An archive read as a data directory, through the engine's [`Storage`], so the engine's
 //! own checks run over it unchanged (`auditlog verify --archive`): the directory is the
 //! archive's URL; `config.json`, `checkpoints` and `keys/checkpoint.pub` come from the
-//! objects of those names and `log.json`; `segments/` lists what the manifest names.
+//! objects of those names and `log.json`; `segments/` lists what the manifest names from
+//! the end of the retention receipts on, and `retention/` the receipts and heads files
+//! (which the engine checks against the log's key).
 //! Every segment and index object is checked against its manifest entry (length, BLAKE3,
 //! and for a segment the base, tree size and root its header and footer claim) as it is
 //! fetched; a fault is kept, to be reported as what it is (a missing, truncated, corrupted
@@ -14,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use auditlog_engine::checkpoint::{KEYS_DIR, PUBLIC_KEY_FILE};
+use auditlog_engine::retention::RETENTION_DIR;
 use auditlog_engine::storage::{MappedBytes, OpenMode, Storage, StorageFile};
 use auditlog_engine::verify::sealed_claims;
 use auditlog_engine::{CONFIG_FILE, hex};
@@ -28,6 +31,7 @@ use crate::manifest::{
     SEGMENTS_DIR, base_name,
 };
 use crate::read_only::{ReadOnlyFile, read_only};
+use crate::receipts::archived_retention_files;
 use crate::run::{list_entries, read_entry};
 use crate::transfer::read_small;
 
@@ -53,6 +57,8 @@ pub struct ArchiveReader {
     prefetch: Mutex<Option<Prefetch>>,
     /// Whether the archive holds its copy of the checkpoint log.
     has_checkpoints: bool,
+    /// The files of `retention/`: receipts of deletions past retention and their heads.
+    retention: Vec<String>,
 }
 
 impl std::fmt::Debug for ArchiveReader {
@@ -71,7 +77,13 @@ impl ArchiveReader {
     pub fn open(archive: Archive) -> Result<ArchiveReader> {
         // One worker: a fetch ahead runs on it while the caller checks what it has.
         let runtime = archive.worker_runtime()?;
-        let (identity, entries) = runtime.block_on(read_manifest(&archive))?;
+        let retention = runtime.block_on(archived_retention_files(&archive))?;
+        let first_kept = retention
+            .iter()
+            .filter_map(|name| name.strip_suffix(".receipt")?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
+        let (identity, entries) = runtime.block_on(read_manifest(&archive, first_kept))?;
         let checkpoints = archive.object(CHECKPOINTS_OBJECT);
         let has_checkpoints = match runtime.block_on(archive.store().head(&checkpoints)) {
             Ok(_) => true,
@@ -93,6 +105,7 @@ impl ArchiveReader {
             fault: Mutex::new(None),
             prefetch: Mutex::new(None),
             has_checkpoints,
+            retention,
         })
     }
 
@@ -164,6 +177,14 @@ impl ArchiveReader {
         }
     }
 
+    /// Whether `relative` names a file of the archive's `retention/`.
+    fn is_retention_file(&self, relative: &str) -> bool {
+        relative
+            .strip_prefix(RETENTION_DIR)
+            .and_then(|r| r.strip_prefix('/'))
+            .is_some_and(|name| self.retention.iter().any(|n| n == name))
+    }
+
     /// The relative name of `path` under the root.
     fn relative<'p>(&self, path: &'p Path) -> Option<&'p str> {
         path.strip_prefix(&self.root).ok()?.to_str()
@@ -181,7 +202,10 @@ impl ArchiveReader {
             let key = self.identity.verifier_key.clone().ok_or_else(not_found)?;
             return Ok(format!("{key}\n").into_bytes());
         }
-        if relative != CONFIG_FILE && relative != CHECKPOINTS_OBJECT {
+        if relative != CONFIG_FILE
+            && relative != CHECKPOINTS_OBJECT
+            && !self.is_retention_file(relative)
+        {
             return Err(not_found());
         }
         let object = self.archive.object(relative);
@@ -321,8 +345,12 @@ async fn fetch_hashed(
     Ok((bytes, hasher.finalize()))
 }
 
-/// `log.json` and every manifest entry, checked contiguous.
-async fn read_manifest(archive: &Archive) -> Result<(LogIdentity, BTreeMap<u64, ManifestEntry>)> {
+/// `log.json` and every manifest entry from `first_kept` (the end of the retention
+/// receipts) on, checked contiguous; entries below it are left by a deletion cut short.
+async fn read_manifest(
+    archive: &Archive,
+    first_kept: u64,
+) -> Result<(LogIdentity, BTreeMap<u64, ManifestEntry>)> {
     let name = archive.name(LOG_OBJECT);
     let bytes = read_small(archive.store(), &archive.object(LOG_OBJECT), &name)
         .await?
@@ -335,6 +363,7 @@ async fn read_manifest(archive: &Archive) -> Result<(LogIdentity, BTreeMap<u64, 
     let named: Vec<_> = list_entries(archive)
         .await?
         .into_iter()
+        .filter(|(base, _)| *base >= first_kept)
         .map(|(base, object)| {
             let name = archive.name(&archive.relative(&object));
             (base, object, name)
@@ -347,8 +376,9 @@ async fn read_manifest(archive: &Archive) -> Result<(LogIdentity, BTreeMap<u64, 
         .try_collect()
         .await?;
     let mut entries = BTreeMap::new();
-    // Until retention removes old segments (with a receipt), an archive starts at 0.
-    let mut next: Option<u64> = Some(0);
+    // An archive starts at 0, or where its retention receipts end (the engine checks
+    // them and the first segment's frontier against them).
+    let mut next: Option<u64> = Some(first_kept);
     let by_base: BTreeMap<u64, ManifestEntry> = read.into_iter().map(|e| (e.base_seq, e)).collect();
     for entry in by_base.into_values() {
         if let Some(next) = next
@@ -376,11 +406,18 @@ impl Storage for ArchiveReader {
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         match self.relative(dir) {
-            Some("") => Ok(vec![
-                CONFIG_FILE.into(),
-                CHECKPOINTS_OBJECT.into(),
-                SEGMENTS_DIR.into(),
-            ]),
+            Some("") => {
+                let mut names: Vec<String> = vec![
+                    CONFIG_FILE.into(),
+                    CHECKPOINTS_OBJECT.into(),
+                    SEGMENTS_DIR.into(),
+                ];
+                if !self.retention.is_empty() {
+                    names.push(RETENTION_DIR.into());
+                }
+                Ok(names)
+            }
+            Some(RETENTION_DIR) if !self.retention.is_empty() => Ok(self.retention.clone()),
             Some(SEGMENTS_DIR) => Ok(self
                 .entries
                 .values()
@@ -403,6 +440,8 @@ impl Storage for ArchiveReader {
         }
         match self.relative(path) {
             Some(r) if r == CONFIG_FILE => true,
+            Some(r) if r == RETENTION_DIR => !self.retention.is_empty(),
+            Some(r) if self.is_retention_file(r) => true,
             Some(r) if r == format!("{KEYS_DIR}/{PUBLIC_KEY_FILE}") => {
                 self.identity.verifier_key.is_some()
             }

@@ -203,6 +203,17 @@ fn write_staged(
         report.segments += 1;
         report.tree_size = entry.tree_size;
     }
+    // The receipts of deletions past retention and their heads: the log starts where
+    // they end (opening it checks them).
+    let retention = root.join(auditlog_engine::retention::RETENTION_DIR);
+    if reader.exists(&retention) {
+        let folder = dir.join(auditlog_engine::retention::RETENTION_DIR);
+        fs.create_dir_all(&folder).map_err(local)?;
+        for name in reader.list(&retention).map_err(local)? {
+            let bytes = reader.read_checked_file(&retention.join(&name))?;
+            write(&folder.join(&name), &bytes)?;
+        }
+    }
     // The checkpoints within the records; those past them signed events lost with the
     // disk, and a log whose newest checkpoint its records do not reach does not open.
     let checkpoints = match reader.read_checked_file(&root.join(CHECKPOINTS_OBJECT)) {

@@ -17,9 +17,9 @@ use crate::location::Archive;
 use crate::lock::Locking;
 use crate::manifest::{
     ARCHIVE_FORMAT, CHECKPOINTS_OBJECT, LOG_OBJECT, LogIdentity, MANIFEST_DIR, ManifestEntry,
-    ObjectRef, SEGMENTS_DIR, base_name, entry_base, entry_object,
+    SEGMENTS_DIR, base_name, entry_base, entry_object,
 };
-use crate::transfer::{Digest, check_object, read_small, upload_bytes, upload_file};
+use crate::transfer::{copy_checked, read_small, upload_bytes};
 
 /// What an archive run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -45,6 +45,9 @@ pub struct ArchiveReport {
     pub locked_objects: u64,
     /// The retention date of the newest segment this run locked.
     pub locked_until: Option<String>,
+    /// Retention receipts and heads files this run copied (docs/FORMAT.md, "Retention
+    /// receipt").
+    pub retention_files: u64,
 }
 
 /// Archives every sealed segment of `log` that `archive` lacks, oldest first, calling
@@ -85,6 +88,21 @@ pub async fn archive_log(
     // The checkpoints that sign the archived trees: copied after the entries (a
     // checkpoint log only grows, so this copy covers every one of them); and the log's
     // settings, which a reader of the archive opens it with.
+    copy_log_files(log, archive, &mut report).await?;
+    Ok(report)
+}
+
+/// Copies what the log keeps beside its segments: the retention receipts and heads files
+/// the archive lacks, the checkpoint log (it only grows, so this copy covers every
+/// archived tree; a copy it does not continue is kept under another name first), and the
+/// log's settings, which a reader of the archive opens it with.
+pub(crate) async fn copy_log_files(
+    log: &Log,
+    archive: &Archive,
+    report: &mut ArchiveReport,
+) -> Result<()> {
+    report.retention_files =
+        crate::receipts::copy_retention(log.dir(), archive, &mut report.read_back).await?;
     let checkpoints = log.dir().join(CHECKPOINTS_OBJECT);
     if checkpoints.exists() {
         report.superseded_checkpoints = keep_superseded_checkpoints(archive, &checkpoints).await?;
@@ -98,7 +116,7 @@ pub async fn archive_log(
     }
     let config = log.dir().join(CONFIG_FILE);
     copy_checked(archive, CONFIG_FILE, &config, &mut report.read_back).await?;
-    Ok(report)
+    Ok(())
 }
 
 /// The archive's copy of the checkpoint log is replaced only by a continuation of it;
@@ -214,33 +232,8 @@ async fn archive_segment(
     Ok(entry)
 }
 
-/// Uploads the local file at `path` to `relative` and checks it (by ETag, else read back
-/// whole, counted in `read_back`): the object's reference for the manifest.
-async fn copy_checked(
-    archive: &Archive,
-    relative: &str,
-    path: &std::path::Path,
-    read_back: &mut u64,
-) -> Result<ObjectRef> {
-    let object = archive.object(relative);
-    let name = archive.name(relative);
-    let uploaded = upload_file(archive.store(), &object, path, &name).await?;
-    let sent: Digest = uploaded.sent;
-    // Checked by the store's ETag (the MD5 it computed over what it received) where it
-    // gives one that says so; else read back whole.
-    if !uploaded.etag_matches {
-        check_object(archive.store(), &object, sent, &name).await?;
-        *read_back += 1;
-    }
-    Ok(ObjectRef {
-        object: relative.to_owned(),
-        bytes: sent.bytes,
-        blake3: sent.blake3.to_hex().to_string(),
-    })
-}
-
 /// The identity of `log`, as `log.json` holds it.
-fn identity_of(log: &Log) -> Result<LogIdentity> {
+pub(crate) fn identity_of(log: &Log) -> Result<LogIdentity> {
     let verifier = load_verifier(&FsStorage::default(), log.dir())?;
     Ok(LogIdentity {
         archive_format: ARCHIVE_FORMAT,
@@ -251,7 +244,11 @@ fn identity_of(log: &Log) -> Result<LogIdentity> {
 }
 
 /// Refuses an archive of another log: whether `log.json` is there (and ours).
-async fn check_identity(log: &Log, ours: &LogIdentity, archive: &Archive) -> Result<bool> {
+pub(crate) async fn check_identity(
+    log: &Log,
+    ours: &LogIdentity,
+    archive: &Archive,
+) -> Result<bool> {
     let object = archive.object(LOG_OBJECT);
     let name = archive.name(LOG_OBJECT);
     let Some(bytes) = read_small(archive.store(), &object, &name).await? else {
@@ -369,6 +366,11 @@ async fn check_continues(
     let ours = sealed.iter().find(|s| s.base_seq == *base);
     let same =
         ours.is_some_and(|s| s.tree_size == entry.tree_size && hex::encode(&s.root) == entry.root);
+    // Deleted past retention since: the receipts copied by this run cover the gap.
+    let deleted = ours.is_none() && entry.tree_size <= log.first_kept();
+    if deleted {
+        return Ok(entry.tree_size);
+    }
     if !same {
         return Err(ArchiveError::Conflict(format!(
             "{name} (records {}..{}, root {}) is not a sealed segment of {} (tree size {}): \

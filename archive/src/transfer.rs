@@ -8,6 +8,8 @@ use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
 use crate::error::{ArchiveError, Result};
+use crate::location::Archive;
+use crate::manifest::ObjectRef;
 
 /// The size of one part of a multipart upload (S3 takes 5 MiB to 5 GiB), and of one read
 /// of a local file.
@@ -224,6 +226,31 @@ pub(crate) async fn read_small(
             cause: source,
         }),
     }
+}
+
+/// Uploads the local file at `path` to `relative` and checks it (by ETag, else read back
+/// whole, counted in `read_back`): the object's reference for the manifest.
+pub(crate) async fn copy_checked(
+    archive: &Archive,
+    relative: &str,
+    path: &std::path::Path,
+    read_back: &mut u64,
+) -> Result<ObjectRef> {
+    let object = archive.object(relative);
+    let name = archive.name(relative);
+    let uploaded = upload_file(archive.store(), &object, path, &name).await?;
+    let sent: Digest = uploaded.sent;
+    // Checked by the store's ETag (the MD5 it computed over what it received) where it
+    // gives one that says so; else read back whole.
+    if !uploaded.etag_matches {
+        check_object(archive.store(), &object, sent, &name).await?;
+        *read_back += 1;
+    }
+    Ok(ObjectRef {
+        object: relative.to_owned(),
+        bytes: sent.bytes,
+        blake3: sent.blake3.to_hex().to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -122,6 +122,15 @@ impl TenantHeads {
         self.newest.get(id as usize).copied().filter(|&s| s != NONE)
     }
 
+    /// Every tenant with an event and its newest seq, in first-event order.
+    pub fn entries(&self) -> impl Iterator<Item = (&[u8], u64)> + '_ {
+        self.names
+            .iter()
+            .zip(&self.newest)
+            .filter(|(_, seq)| **seq != NONE)
+            .map(|(name, seq)| (&name[..], *seq))
+    }
+
     fn bring_up_to_date(&mut self) {
         let alg = self.tree.alg();
         for id in std::mem::take(&mut self.dirty) {

@@ -103,6 +103,8 @@ pub(crate) struct Shared {
     /// The key store and settings of a log that seals personal data, when opened with
     /// its KEK.
     pub(crate) sealer: Option<Arc<crate::privacy::Sealer>>,
+    /// The records deleted past retention (none: the log starts at record 0).
+    pub(crate) deleted: RwLock<crate::retention::DeletedPrefix>,
 }
 
 #[cfg(test)]

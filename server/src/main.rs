@@ -10,6 +10,7 @@ mod audit;
 mod auth;
 mod conn;
 mod convert;
+mod expiry;
 mod export;
 mod grpc;
 mod http;
@@ -41,6 +42,7 @@ use tokio::net::TcpListener;
 use crate::archiver::Archiver;
 use crate::audit::{Actor, SystemEvent};
 use crate::conn::Timeouts;
+use crate::expiry::Expirer;
 use crate::keys::KeyStore;
 use crate::limits::Limits;
 use crate::metrics::ServerMetrics;
@@ -120,11 +122,16 @@ struct Args {
     /// whenever it changes (docs/PRIVACY.md, "Backups of the key store").
     #[arg(long, value_name = "URL", requires = "archive")]
     archive_keys: Option<String>,
-    /// The log's archive retention in days after each segment's newest event; where the
-    /// bucket has S3 Object Lock (which then requires it), each archived object is locked
-    /// in COMPLIANCE mode until then.
-    #[arg(long, value_name = "DAYS", requires = "archive")]
-    archive_retain_days: Option<u64>,
+    /// The log's retention in days after each segment's newest event: with --archive,
+    /// where the bucket has S3 Object Lock (which then requires it), each archived object
+    /// is locked in COMPLIANCE mode until then; with --expire, segments past it are
+    /// deleted.
+    #[arg(long, value_name = "DAYS", alias = "archive-retain-days")]
+    retain_days: Option<u64>,
+    /// Delete the segments past --retain-days (not held), at start and hourly, each
+    /// deletion with a signed receipt; with --archive, from the archive too.
+    #[arg(long, requires = "retain_days")]
+    expire: bool,
     /// Release archived segments whose newest event is older than this many days from
     /// the local disk; the archive serves them through the cache (docs/OPERATIONS.md,
     /// "Tiers").
@@ -177,7 +184,7 @@ fn main() -> anyhow::Result<()> {
     let archive = match &args.archive {
         Some(url) => {
             let archive = Archive::open(url, &s3)?;
-            Some(match args.archive_retain_days {
+            Some(match args.retain_days {
                 Some(days) => archive.with_retention_days(days),
                 None => archive,
             })
@@ -249,13 +256,15 @@ fn main() -> anyhow::Result<()> {
             "write_timeout_seconds": args.write_timeout,
             "shutdown_grace_seconds": args.shutdown_grace,
             "archive": archive.as_ref().map(|a| a.url().to_owned()),
-            "archive_retain_days": args.archive_retain_days,
+            "retain_days": args.retain_days,
+            "expire": args.expire,
             "hot_days": args.hot_days,
             "hot_bytes": args.hot_bytes,
             "cache_bytes": tiers.as_ref().map(|t| t.cache_bytes()),
         }),
     };
     audit::record(&state.log, start).context("recording the start")?;
+    let archive_for_expiry = archive.clone();
     let archiver = match archive {
         Some(archive) => {
             state.metrics.archiving();
@@ -263,6 +272,14 @@ fn main() -> anyhow::Result<()> {
             Some(archiver.context("starting the archiver")?)
         }
         None => None,
+    };
+    let expirer = match (args.expire, args.retain_days) {
+        (true, Some(days)) => {
+            state.metrics.expiring();
+            let expirer = Expirer::start(Arc::clone(&state), days, archive_for_expiry);
+            Some(expirer.context("starting the deletions past retention")?)
+        }
+        _ => None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -287,6 +304,9 @@ fn main() -> anyhow::Result<()> {
     runtime.shutdown_timeout(Duration::from_secs(5));
     if let Some(archiver) = archiver {
         archiver.stop(Duration::from_secs(5));
+    }
+    if let Some(expirer) = expirer {
+        expirer.stop();
     }
     let stop = SystemEvent {
         actor: Actor::Server,

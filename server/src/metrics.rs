@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use auditlog_archive::TieredStorage;
 
 use crate::archiver::ArchiveStatus;
+use crate::expiry::ExpiryStatus;
 
 /// Answers counted by the server, by protocol and code.
 #[derive(Debug, Default)]
@@ -23,6 +24,9 @@ pub(crate) struct ServerMetrics {
     /// What the archiver did (`--archive`), shown once it is on.
     pub(crate) archive: ArchiveStatus,
     archiving: std::sync::atomic::AtomicBool,
+    /// What the deletions past retention did (`--expire`), shown once they are on.
+    pub(crate) expiry: ExpiryStatus,
+    expiring: std::sync::atomic::AtomicBool,
     /// The archive's cache, when released segments are read through it.
     tiers: std::sync::OnceLock<std::sync::Arc<TieredStorage>>,
 }
@@ -48,6 +52,11 @@ impl ServerMetrics {
     /// Shows the archiver's counters from now on.
     pub(crate) fn archiving(&self) {
         self.archiving.store(true, Ordering::Relaxed);
+    }
+
+    /// Shows the deletions' counters from now on.
+    pub(crate) fn expiring(&self) {
+        self.expiring.store(true, Ordering::Relaxed);
     }
 
     /// Shows the cache of released segments' counters from now on.
@@ -191,6 +200,38 @@ impl ServerMetrics {
                     "counter",
                     "Bytes of the segment files released from the local disk.",
                     &archive.released_bytes,
+                ),
+            ] {
+                put(header(name, kind, help));
+                put(format!("{name} {}", value.load(Ordering::Relaxed)));
+            }
+        }
+        if self.expiring.load(Ordering::Relaxed) {
+            let expiry = &self.expiry;
+            for (name, kind, help, value) in [
+                (
+                    "auditlog_retention_deleted_segments_total",
+                    "counter",
+                    "Segments this process deleted past the log's retention (--expire).",
+                    &expiry.segments,
+                ),
+                (
+                    "auditlog_retention_deleted_records_total",
+                    "counter",
+                    "Records in them.",
+                    &expiry.records,
+                ),
+                (
+                    "auditlog_retention_failures_total",
+                    "counter",
+                    "Deletion runs that failed, locally or in the archive (tried again hourly).",
+                    &expiry.failures,
+                ),
+                (
+                    "auditlog_first_kept_record",
+                    "gauge",
+                    "The first record the log keeps: those before it were deleted past retention.",
+                    &expiry.first_kept,
                 ),
             ] {
                 put(header(name, kind, help));

@@ -334,3 +334,129 @@ async fn released_segments_are_served_from_the_archive() {
     let (status, _) = server.terminate();
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_deletes_past_retention_locally_and_in_the_archive() {
+    let s3 = seaweedfs();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = LogConfig {
+        segment_bytes: 64 << 10,
+        ..LogConfig::default()
+    };
+    // Events of March 2026, archived: past a retention of 30 days.
+    let log = Log::create(&data, &config).unwrap();
+    for batch in 0..30 {
+        let lines: Vec<String> = (batch * 100..batch * 100 + 100)
+            .map(|i| {
+                format!(
+                    r#"{{"timestamp":"2026-03-01T{:02}:{:02}:00Z","actor":{{"user_id":"usr_{}"}},"organization":{{"id":"org_{}"}},"action":"document.read","outcome":"success"}}"#,
+                    i / 60 % 24,
+                    i % 60,
+                    i % 13,
+                    i % 7
+                )
+            })
+            .collect();
+        let events: Vec<_> = lines
+            .iter()
+            .map(|l| auditlog_engine::event::parse_json(l.as_bytes()).unwrap())
+            .collect();
+        log.append(&events).unwrap();
+    }
+    log.seal().unwrap();
+    log.checkpoint().unwrap();
+    let sealed = log.sealed_segments();
+    assert!(sealed.len() >= 3, "{}", sealed.len());
+    let url = s3.fresh_url(BUCKET, "server-expire");
+    let archive = auditlog_archive::Archive::open(&url, &s3.options()).unwrap();
+    auditlog_archive::archive_log(&log, &archive, |_| {})
+        .await
+        .unwrap();
+    drop(log);
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_auditlogd"));
+    command
+        .arg("--data")
+        .arg(&data)
+        .args(["--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+        .args(["--archive", &url, "--retain-days", "30", "--expire"]);
+    s3.env(&mut command);
+    let server = Server::launch(command, true);
+    let admin = server.admin_key.clone().expect("admin key");
+    let store = s3.bucket(BUCKET);
+    let prefix = url
+        .strip_prefix(&format!("s3://{BUCKET}/"))
+        .unwrap()
+        .to_owned();
+    let end = sealed.last().unwrap().tree_size;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let metrics = http_get_async(&server.http, "/metrics".into(), Some(admin.clone()))
+            .await
+            .text();
+        let folder = ObjectPath::from(format!("{prefix}/manifest"));
+        let entries: Vec<_> = store.list(Some(&folder)).try_collect().await.expect("list");
+        if metric(&metrics, "auditlog_first_kept_record") == Some(end) && entries.is_empty() {
+            assert_eq!(
+                metric(&metrics, "auditlog_retention_deleted_segments_total"),
+                Some(sealed.len() as u64),
+                "{metrics}"
+            );
+            assert_eq!(
+                metric(&metrics, "auditlog_retention_deleted_records_total"),
+                Some(end)
+            );
+            assert_eq!(
+                metric(&metrics, "auditlog_retention_failures_total"),
+                Some(0)
+            );
+            break;
+        }
+        if Instant::now() >= deadline {
+            let (_, stderr) = server.terminate();
+            panic!(
+                "not deleted after 60 s: {} entries left; {metrics}\n{stderr}",
+                entries.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, _) = server.terminate();
+    assert!(status.success(), "{status}");
+    for segment in &sealed {
+        assert!(!segment.path.exists(), "{}", segment.path.display());
+    }
+
+    // The deletion is on record, done by the server, and both copies verify.
+    let out = Command::new(common::auditlog_bin())
+        .args(["export", "--tenant", "_system", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let system = String::from_utf8_lossy(&out.stdout).into_owned();
+    let deletion = system
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["action"] == "auditlog.retention.delete")
+        .unwrap_or_else(|| panic!("no deletion among {system}"));
+    assert_eq!(deletion["actor"]["user_id"], "auditlogd");
+    assert_eq!(deletion["resource"]["id"], format!("0..{end}"));
+    let mut verify = Command::new(common::auditlog_bin());
+    verify.args(["verify", "--archive", &url]);
+    s3.env(&mut verify);
+    for mut command in [verify, {
+        let mut local = Command::new(common::auditlog_bin());
+        local.arg("verify").arg("--data").arg(&data);
+        local
+    }] {
+        let out = command.output().unwrap();
+        let said = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{command:?}: {said}");
+        assert!(
+            said.contains(&format!("records 0..{end} were deleted")),
+            "{said}"
+        );
+    }
+}

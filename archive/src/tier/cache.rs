@@ -23,7 +23,7 @@ use crate::read_only::ReadOnlyFile;
 use crate::transfer::PART_BYTES;
 
 /// The cache's folder, in the data directory.
-const CACHE_DIR: &str = "archive-cache";
+pub(crate) const CACHE_DIR: &str = "archive-cache";
 /// Ranges of one segment fetched at once.
 const RANGES_IN_FLIGHT: usize = 4;
 

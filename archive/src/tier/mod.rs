@@ -7,6 +7,7 @@ mod cache;
 mod config;
 mod release;
 
+pub(crate) use cache::CACHE_DIR;
 pub use cache::{CacheStats, TieredStorage};
 pub use config::{DEFAULT_CACHE_BYTES, TIER_FILE, TierConfig, storage_for};
 pub use release::{HotPolicy, ReleaseReport, release_cold};

@@ -5,6 +5,7 @@ mod bench_ingest;
 mod checkpoint;
 mod demo;
 mod erase;
+mod expire;
 mod export;
 mod filters;
 mod generate;
@@ -76,6 +77,8 @@ enum Command {
     Restore(restore::Args),
     /// Place, lift or list legal holds by tenant (recorded in the log's `_system` tenant).
     Hold(hold::Args),
+    /// Delete the oldest segments past retention (not held); print the signed receipt.
+    Expire(expire::Args),
     /// Load a running auditlogd with batches over gRPC; print events/s and ack latency.
     BenchIngest(bench_ingest::Args),
 }
@@ -101,6 +104,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Archive(args) => archive::run(args),
         Command::Restore(args) => restore::run(args),
         Command::Hold(args) => hold::run(args),
+        Command::Expire(args) => expire::run(args),
     }
 }
 

@@ -114,18 +114,12 @@ impl Checkpoints {
         self.store.lock().read_all()
     }
 
-    /// Signs an erasure receipt with the log's key.
-    pub(crate) fn sign_receipt(
-        &self,
-        receipt: &crate::privacy::ErasureReceipt,
-    ) -> Result<crate::checkpoint::Note> {
-        let signer = self
-            .signer
+    /// The log's signing key, for the receipts it signs (an erasure, a deletion past
+    /// retention); none in a log open read-only.
+    pub(crate) fn signer(&self) -> Result<&NoteSigner> {
+        self.signer
             .as_ref()
-            .ok_or_else(|| Error::InvalidArgument("the log is open read-only".into()))?;
-        receipt
-            .sign(signer)
-            .map_err(|e| Error::InvalidArgument(format!("signing an erasure receipt: {e}")))
+            .ok_or_else(|| Error::InvalidArgument("the log is open read-only".into()))
     }
 
     /// Signs the tree head (`tree_size`, `root`), which must be durable, with the tenant

@@ -3,10 +3,12 @@
 
 mod checkpoints;
 mod dedup;
+mod expire;
 mod read;
 mod recover;
 mod segments;
 mod sequencer;
+mod system_events;
 
 use std::fs::File;
 use std::path::Path;
@@ -24,6 +26,7 @@ use crate::shared::Shared;
 pub use crate::shared::{Metrics, SYNC_SECONDS_BUCKETS};
 use checkpoints::{Cadence, Checkpoints};
 pub use dedup::RECENT_IDS;
+pub use expire::{Expired, Expiry, RETENTION_DELETE};
 pub use read::TimeRange;
 pub use recover::RecoveryReport;
 pub use segments::{Release, SealedSegmentInfo};
@@ -227,7 +230,9 @@ impl Log {
             erasure,
             root,
         };
-        let note = self.checkpoints.sign_receipt(&receipt)?;
+        let note = receipt
+            .sign(self.checkpoints.signer()?)
+            .map_err(|e| Error::InvalidArgument(format!("signing an erasure receipt: {e}")))?;
         Ok(Some(Erased {
             receipt,
             note,
@@ -442,15 +447,45 @@ impl Log {
         Ok(())
     }
 
-    /// The tree head at `tree_size` (at most the current size).
+    /// Refuses a tree size between the empty tree and the first record kept after a
+    /// deletion past retention: the deleted records' tree nodes are not all kept (a tree
+    /// rebuilt after the deletion holds only the ones the kept records' proofs need), so
+    /// nothing is proved from them.
+    fn check_kept_size(&self, size: u64) -> Result<()> {
+        let first = self.first_kept();
+        if size != 0 && size < first {
+            return Err(deleted_below(first, format!("tree size {size}")));
+        }
+        Ok(())
+    }
+
+    /// Refuses a record deleted past retention (see [`Log::check_kept_size`]).
+    fn check_kept_leaf(&self, seq: u64) -> Result<()> {
+        let first = self.first_kept();
+        if seq < first {
+            return Err(deleted_below(first, format!("record {seq}")));
+        }
+        Ok(())
+    }
+
+    /// The first record kept: those before it were deleted past retention (0 if none
+    /// was).
+    pub fn first_kept(&self) -> u64 {
+        self.shared.deleted.read().end()
+    }
+
+    /// The tree head at `tree_size` (at most the current size, and none between the
+    /// empty tree and the first record kept).
     pub fn root_at(&self, tree_size: u64) -> Result<Hash> {
         self.check_size(tree_size)?;
+        self.check_kept_size(tree_size)?;
         subtree_root(&self.shared.tree, 0, tree_size)
     }
 
     /// The leaf hash of event `seq`.
     pub fn leaf_hash(&self, seq: u64) -> Result<Hash> {
         self.check_size(seq.saturating_add(1))?;
+        self.check_kept_leaf(seq)?;
         self.shared.tree.node(0, seq)
     }
 
@@ -463,6 +498,7 @@ impl Log {
     ) -> Result<InclusionProof> {
         let tree_size = tree_size.unwrap_or_else(|| self.tree_size());
         self.check_size(tree_size)?;
+        self.check_kept_leaf(leaf_index)?;
         let tree = &self.shared.tree;
         let path = inclusion_path(tree, leaf_index, tree_size)?;
         let leaf_hash = tree.node(0, leaf_index)?;
@@ -481,6 +517,9 @@ impl Log {
     /// leaves, sharing the nodes they have in common (see [`crate::merkle::multiproof`]).
     pub fn multiproof(&self, seqs: &[u64], tree_size: u64) -> Result<Vec<Hash>> {
         self.check_size(tree_size)?;
+        if let Some(&first) = seqs.first() {
+            self.check_kept_leaf(first)?;
+        }
         if !seqs.windows(2).all(|pair| pair[0] < pair[1])
             || seqs.last().is_some_and(|&s| s >= tree_size)
         {
@@ -494,6 +533,7 @@ impl Log {
     /// A consistency proof between tree sizes `size1` and `size2`.
     pub fn prove_consistency(&self, size1: u64, size2: u64) -> Result<ConsistencyProof> {
         self.check_size(size2)?;
+        self.check_kept_size(size1)?;
         let tree = &self.shared.tree;
         let path = consistency_path(tree, size1, size2)?;
         let root1 = subtree_root(tree, 0, size1)?;
@@ -507,6 +547,13 @@ impl Log {
             &path,
         ))
     }
+}
+
+/// The refusal of `what`, below the first record kept, `first`.
+fn deleted_below(first: u64, what: String) -> Error {
+    Error::InvalidArgument(format!(
+        "{what} is below record {first}: the records before it were deleted past retention"
+    ))
 }
 
 impl Drop for Log {

@@ -126,35 +126,25 @@ impl Log {
     }
 
     /// Every tenant's newest event below the size of `checkpoint` (none for `None`), read
-    /// from the records, each linked record's link checked on the way, and checked against
-    /// the tenant heads the checkpoint signs. A segment released to the archive is read
-    /// from its index file instead (its records' tenants, in order; its links were
-    /// checked before it was released, and `verify` checks them).
+    /// from the records (after those deleted past retention, from the heads kept with the
+    /// newest receipt) as [`Log::advance_heads`] reads them, and checked against the tenant
+    /// heads the checkpoint signs.
     pub(crate) fn heads_at(&self, checkpoint: Option<&Checkpoint>) -> Result<TenantHeads> {
-        let mut heads = TenantHeads::new(self.alg());
         let Some(checkpoint) = checkpoint else {
-            return Ok(heads);
+            return Ok(TenantHeads::new(self.alg()));
         };
         let size = checkpoint.tree_size;
-        let mut from = 0;
-        let (sealed, _) = self.snapshot(size);
-        for segment in sealed.iter().filter(|s| !s.is_local() && s.end() <= size) {
-            self.follow_tenants(&mut heads, from..segment.base(), |_, _, _| Ok(()))?;
-            let (index, _) = self.sealed_index(segment)?;
-            for i in 0..index.records() {
-                let ordinal = index.ordinal(Field::Tenant, i);
-                let tenant = index.key(Field::Tenant, ordinal).ok_or_else(|| {
-                    Error::Corruption(Corruption::new(
-                        crate::index::index_path(&segment.path),
-                        0,
-                        CorruptionKind::BadField(format!("record {i} has no tenant key")),
-                    ))
-                })?;
-                heads.advance(tenant, segment.base() + u64::from(i));
-            }
-            from = segment.end();
+        let (mut heads, from) = {
+            let deleted = self.shared.deleted.read();
+            (deleted.heads().clone(), deleted.end())
+        };
+        if size < from {
+            return Err(Error::InvalidArgument(format!(
+                "the records below {from} were deleted past retention: the tenant heads at \
+                 {size} are not kept"
+            )));
         }
-        self.follow_tenants(&mut heads, from..size, |_, _, _| Ok(()))?;
+        self.advance_heads(&mut heads, from..size)?;
         if let Some(signed) = checkpoint.tenant_heads
             && heads.commitment() != signed
         {
@@ -169,6 +159,35 @@ impl Log {
             )));
         }
         Ok(heads)
+    }
+
+    /// Advances `heads` over the records of `range`, from the records (each linked
+    /// record's link checked), or, for a segment released to the archive, from its index
+    /// file (its records' tenants, in order; its links were checked before it was
+    /// released, and `verify` checks them), so nothing is fetched.
+    pub(crate) fn advance_heads(&self, heads: &mut TenantHeads, range: Range<u64>) -> Result<()> {
+        let mut from = range.start;
+        let (sealed, _) = self.snapshot(from);
+        let released = sealed
+            .iter()
+            .filter(|s| !s.is_local() && s.base() >= range.start && s.end() <= range.end);
+        for segment in released {
+            self.follow_tenants(heads, from..segment.base(), |_, _, _| Ok(()))?;
+            let (index, _) = self.sealed_index(segment)?;
+            for i in 0..index.records() {
+                let ordinal = index.ordinal(Field::Tenant, i);
+                let tenant = index.key(Field::Tenant, ordinal).ok_or_else(|| {
+                    Error::Corruption(Corruption::new(
+                        crate::index::index_path(&segment.path),
+                        0,
+                        CorruptionKind::BadField(format!("record {i} has no tenant key")),
+                    ))
+                })?;
+                heads.advance(tenant, segment.base() + u64::from(i));
+            }
+            from = segment.end();
+        }
+        self.follow_tenants(heads, from..range.end, |_, _, _| Ok(()))
     }
 
     /// Advances `heads` over the events of `range`, in order (each becomes its tenant's

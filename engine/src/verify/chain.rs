@@ -45,6 +45,30 @@ impl<'a> Chain<'a> {
         }
     }
 
+    /// Starts the chain at the first record kept after deletions past retention: the tree
+    /// `at` it (the first segment's frontier, checked against the newest receipt) and the
+    /// tenant heads kept with that receipt. The checkpoints of sizes below it are passed
+    /// over (their signatures were checked; their roots cannot be): how many.
+    pub(super) fn start_at(&mut self, at: CompactRange, heads: TenantHeads) -> usize {
+        let floor = at.size();
+        self.compact = at;
+        self.heads = heads;
+        self.pass_below(floor)
+    }
+
+    /// Passes over the checkpoints of sizes below `floor`: how many.
+    pub(super) fn pass_below(&mut self, floor: u64) -> usize {
+        let mut passed = 0;
+        while self
+            .pending
+            .next_if(|at| at.signed.checkpoint.tree_size < floor)
+            .is_some()
+        {
+            passed += 1;
+        }
+        passed
+    }
+
     /// Grows the tree and the tenant heads over the next records (their leaf hashes and
     /// tenants, in the segment at `places`), stopping at each checkpoint's size to
     /// compare its root and tenant heads.

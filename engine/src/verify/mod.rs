@@ -27,11 +27,12 @@ use std::sync::Arc;
 
 pub use segment::{SealedClaims, SegmentReport, sealed_claims};
 
-use crate::checkpoint::NoteVerifier;
+use crate::checkpoint::{NoteVerifier, load_verifier};
 use crate::config::LogConfig;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::index::{IndexChecker, SealedIndex};
 use crate::merkle::{Hash, HashAlg};
+use crate::retention::DeletedPrefix;
 use crate::segment::{SegmentFooter, SegmentHeader, list_segment_bases, segment_path};
 use crate::storage::{FsStorage, MappedBytes, Storage, read_file};
 use crate::tree::TREE_DIR;
@@ -70,6 +71,23 @@ pub struct VerifyReport {
 
 fn corrupt(path: &Path, offset: u64, kind: CorruptionKind) -> Error {
     Error::Corruption(Corruption::new(path, offset, kind))
+}
+
+/// What a report says of the records `deleted` past retention, `passed` checkpoints below
+/// them passed over.
+fn deletion_notes(deleted: &DeletedPrefix, passed: usize) -> Vec<String> {
+    let end = deleted.end();
+    let mut notes = vec![format!(
+        "records 0..{end} were deleted past retention ({} signed receipts checked)",
+        deleted.receipts().len()
+    )];
+    if passed > 0 {
+        notes.push(format!(
+            "{passed} checkpoints sign tree sizes below {end}: their signatures were checked; \
+             their roots cannot be, the records under them being deleted"
+        ));
+    }
+    notes
 }
 
 fn corruption_offset(error: &Error) -> Option<u64> {
@@ -140,8 +158,27 @@ impl<'a> VerifyOptions<'a> {
     pub fn verify_dir(&self, dir: &Path, progress: &mut dyn FnMut(u64)) -> Result<VerifyReport> {
         let storage = self.storage.as_ref();
         let config = LogConfig::load(storage, dir)?;
-        let bases = list_segment_bases(storage, dir)?;
+        let own_key;
+        let key = match self.key {
+            Some(key) => Some(key),
+            None => {
+                own_key = load_verifier(storage, dir)?;
+                own_key.as_ref()
+            }
+        };
+        let deleted = DeletedPrefix::read(storage, dir, config.hash, key)?;
+        let (left, bases): (Vec<u64>, Vec<u64>) = list_segment_bases(storage, dir)?
+            .into_iter()
+            .partition(|&base| base < deleted.end());
         let mut notes = Vec::new();
+        if !left.is_empty() {
+            notes.push(format!(
+                "{} segments below record {}, deleted past retention, are still on disk (a \
+                 deletion was cut short); the next open removes them",
+                left.len(),
+                deleted.end()
+            ));
+        }
         let checkpoints = check_signatures(
             &self.storage,
             dir,
@@ -151,6 +188,7 @@ impl<'a> VerifyOptions<'a> {
             &mut notes,
         )?;
         let mut verifier = Verifier::new(storage, dir, config.hash, &checkpoints, notes);
+        verifier.deleted = Some(deleted).filter(|d| d.end() > 0);
         verifier.report.segments = bases.len();
         for (i, &base) in bases.iter().enumerate() {
             verifier.check_segment(base, i + 1 == bases.len())?;
@@ -226,6 +264,8 @@ struct Verifier<'a> {
     frames: Vec<FramePlace>,
     /// The map of the segment before, unmapped while the next one is checked.
     retired: Option<MappedBytes>,
+    /// Records deleted past retention, until the first segment kept is reached.
+    deleted: Option<DeletedPrefix>,
 }
 
 impl<'a> Verifier<'a> {
@@ -258,6 +298,7 @@ impl<'a> Verifier<'a> {
             index_faults: None,
             frames: Vec::new(),
             retired: None,
+            deleted: None,
         }
     }
 
@@ -357,7 +398,7 @@ impl<'a> Verifier<'a> {
     /// The segment's header, which must carry the log's hash, begin where the records
     /// before it end, and hold their tree's frontier.
     fn check_header(
-        &self,
+        &mut self,
         path: &Path,
         bytes: &[u8],
         base: u64,
@@ -377,6 +418,9 @@ impl<'a> Verifier<'a> {
             }
             corrupt(path, offset, kind)
         })?;
+        if let Some(deleted) = self.deleted.take() {
+            self.start_after(&deleted, path, &header)?;
+        }
         let compact = &self.chain.compact;
         if header.alg != self.alg {
             return Err(corrupt(
@@ -409,6 +453,45 @@ impl<'a> Verifier<'a> {
             ));
         }
         Ok(header)
+    }
+
+    /// Starts the chain at the first segment kept after the records `deleted` past
+    /// retention: it must begin where the receipts end, and its frontier must hash to the
+    /// tree head the newest one signs.
+    fn start_after(
+        &mut self,
+        deleted: &DeletedPrefix,
+        path: &Path,
+        header: &SegmentHeader,
+    ) -> Result<()> {
+        let end = deleted.end();
+        if header.base_seq != end {
+            return Err(corrupt(
+                path,
+                16,
+                CorruptionKind::BrokenChain(format!(
+                    "segment starts at {}, the records deleted past retention end at {end}",
+                    header.base_seq
+                )),
+            ));
+        }
+        let frontier = header
+            .compact_range()
+            .filter(|range| Some(range.root()) == deleted.end_root());
+        let Some(frontier) = frontier else {
+            return Err(corrupt(
+                path,
+                32,
+                CorruptionKind::BrokenChain(
+                    "the header's frontier does not hash to the tree head the newest \
+                     retention receipt signs"
+                        .into(),
+                ),
+            ));
+        };
+        let passed = self.chain.start_at(frontier, deleted.heads().clone());
+        self.report.notes.extend(deletion_notes(deleted, passed));
+        Ok(())
     }
 
     /// The index file of the sealed segment at `path`, if it is there and sound (a
@@ -450,13 +533,21 @@ impl<'a> Verifier<'a> {
         let Verifier {
             storage,
             dir,
-            chain,
+            mut chain,
             mut report,
             notes,
             index_faults,
+            deleted,
             ..
         } = self;
         report.root = chain.compact.root();
+        // No segment kept after a deletion (an archive whose kept segments are not
+        // archived yet): the receipts alone, the tree head the newest signs.
+        if let Some(deleted) = deleted {
+            let passed = chain.pass_below(deleted.end());
+            report.notes.extend(deletion_notes(&deleted, passed));
+            report.root = deleted.end_root().unwrap_or(report.root);
+        }
         report.nodes_checked = chain.stored.nodes_checked;
         // An archive (a prefix) keeps no tree: its nodes are all recomputed, not missing.
         if chain.stored.missing && !prefix {

@@ -35,7 +35,7 @@ use super::checkpoints::{self, Cadence, Checkpoints};
 use super::dedup::{RECENT_IDS, RecentIds};
 use super::read::TimeRange;
 use super::{Log, LogConfig, OpenOptions, Sequencer, start_writer};
-use crate::checkpoint::{Checkpoint, CheckpointLog, KEYS_DIR, NoteSigner};
+use crate::checkpoint::{Checkpoint, CheckpointLog, KEYS_DIR, NoteSigner, load_verifier};
 use crate::codec::{content_of, decode_record, id_key};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::event::Timestamp;
@@ -43,6 +43,7 @@ use crate::heads::TenantHeads;
 use crate::index::{self, MemoryIndex};
 use crate::merkle::{CompactRange, HashAlg, NodeSource, subtree_root};
 use crate::privacy::{Sealer, SubjectKeys};
+use crate::retention::DeletedPrefix;
 use crate::segment::{
     ActiveSegment, FORMAT_VERSION, RecoveredTail, SealedSegment, SegmentHeader, segment_path,
 };
@@ -189,7 +190,9 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
     let mut floors = Floors::read(&storage, dir, &config.origin)?;
     let newest = floors.newest();
     let mut keys = Keys::read(&options, &config, dir, &floors.checkpoints)?;
-    let scanned = scan_segments(storage.as_ref(), dir, alg, read_only)?;
+    let verifier = load_verifier(storage.as_ref(), dir)?;
+    let deleted = DeletedPrefix::read(storage.as_ref(), dir, alg, verifier.as_ref())?;
+    let scanned = scan_segments(storage.as_ref(), dir, alg, read_only, &deleted)?;
     let tree_size = scanned.check_floors(floors.durable, newest.as_ref(), dir)?;
     let mut report = RecoveryReport {
         torn_tail: scanned.torn_tail.clone(),
@@ -269,6 +272,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         releasing: Mutex::default(),
         writable: !read_only,
         sealer,
+        deleted: RwLock::new(deleted),
     });
     let checkpoints = Arc::new(Checkpoints::open(
         shared.storage.as_ref(),
@@ -405,7 +409,7 @@ fn recover_tree(
     report: &mut RecoveryReport,
 ) -> Result<Recovered> {
     let stored = TreeStore::open(Arc::clone(storage), dir, alg, true)?;
-    let (start, rebuilt) = replay_start(&stored, durable)?;
+    let (start, rebuilt) = replay_start(&stored, durable, scanned.floor)?;
     // A writer keeps the nodes it computes while checking, to write them once every
     // check has passed, unless they are too many to hold: then it computes them again.
     let keep = stores.is_none() || scanned.tree_size() - start <= keep_up_to;
@@ -532,7 +536,9 @@ mod tests {
     fn rebuilt(keep_up_to: u64) -> Vec<(String, Vec<u8>)> {
         let (dir, newest) = lost_tree();
         let storage: Arc<dyn Storage> = Arc::new(FsStorage::default());
-        let scanned = scan_segments(storage.as_ref(), dir.path(), HashAlg::Blake3, false).unwrap();
+        let none = DeletedPrefix::none(HashAlg::Blake3);
+        let scanned =
+            scan_segments(storage.as_ref(), dir.path(), HashAlg::Blake3, false, &none).unwrap();
         assert!(
             scanned.sealed.len() > 1,
             "several segments: {}",

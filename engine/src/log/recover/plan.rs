@@ -22,6 +22,9 @@ pub(super) struct RecoveryPlan {
     cut_torn_tail: bool,
     /// A last segment whose creation a crash interrupted is removed.
     discard: Option<PathBuf>,
+    /// Files of segments a deletion past retention was cut short removing (its receipt
+    /// is durable) are removed.
+    remove_deleted: Vec<PathBuf>,
     /// The level files are cut back to the tree of this many leaves (repaired first, if
     /// their headers are bad) and the tree is rebuilt from there over the records.
     tree_from: u64,
@@ -59,6 +62,7 @@ impl RecoveryPlan {
         RecoveryPlan {
             cut_torn_tail: scanned.torn_tail.is_some() && scanned.active.is_some(),
             discard: scanned.discarded.clone(),
+            remove_deleted: scanned.below_floor.clone(),
             tree_from,
             sync_sealed: scanned
                 .sealed
@@ -73,7 +77,7 @@ impl RecoveryPlan {
     }
 
     /// Makes the changes, in an order a crash at any point leaves recoverable: the torn
-    /// tail cut and an interrupted creation removed, the level files rebuilt from
+    /// tail cut, an interrupted creation and the files of deleted segments removed, the level files rebuilt from
     /// `tree_from` (with `computed`, the nodes the checks computed, if they kept them;
     /// else over the records again), every segment the tree state will cover synced, then
     /// the tree state; last the checkpoint log and the key store taken for appends, their
@@ -95,9 +99,14 @@ impl RecoveryPlan {
         {
             a.segment.cut_torn_tail()?;
         }
-        if let Some(path) = &self.discard {
+        for path in self.discard.iter().chain(&self.remove_deleted) {
             let io = |e| Error::io(format!("removing {}", path.display()), e);
             storage.remove(path).map_err(io)?;
+        }
+        if !self.remove_deleted.is_empty() {
+            let segments = dir.join(crate::segment::SEGMENTS_DIR);
+            let io = |e| Error::io(format!("syncing {}", segments.display()), e);
+            storage.sync_dir(&segments).map_err(io)?;
         }
         let tree = TreeStore::open(Arc::clone(storage), dir, alg, false)?;
         tree.truncate_to(self.tree_from)?;

@@ -13,12 +13,15 @@ use crate::storage::Storage;
 use crate::tree::{PendingNodes, TreeStore, nodes_at};
 
 /// Where the replay starts: the durable tree size, unless a level file lacks nodes of
-/// that tree (then the first leaf: the whole tree is rebuilt, `true`).
-pub(super) fn replay_start(tree: &TreeStore, durable: u64) -> Result<(u64, bool)> {
+/// that tree (then the first record kept, `floor`: the whole tree is rebuilt, `true`).
+pub(super) fn replay_start(tree: &TreeStore, durable: u64, floor: u64) -> Result<(u64, bool)> {
     for level in 0..64 {
         if tree.stored_nodes(level)? < nodes_at(durable, level) {
-            return Ok((0, true));
+            return Ok((floor, true));
         }
+    }
+    if durable < floor {
+        return Ok((floor, true));
     }
     Ok((durable, false))
 }
@@ -35,7 +38,11 @@ pub(super) enum Nodes<'a> {
 
 /// The tree of every record, grown from the stored tree of `start` leaves over the
 /// records of `scanned` past it, with every segment's frontier and footer tree head
-/// checked; and its root at `checkpoint_size` if the replay passes that size.
+/// checked; and its root at `checkpoint_size` if the replay passes that size. A replay
+/// from the first record kept after a deletion past retention (`scanned.floor`) grows
+/// from the first segment's frontier instead, checked against the receipt's tree head:
+/// its nodes, which it writes too, are all of the deleted records' nodes that the kept
+/// records' proofs need.
 pub(super) fn replay(
     storage: &dyn Storage,
     tree: &TreeStore,
@@ -45,19 +52,23 @@ pub(super) fn replay(
     checkpoint_size: Option<u64>,
     mut nodes: Nodes<'_>,
 ) -> Result<(CompactRange, Option<Hash>)> {
+    let mut pending = PendingNodes::default();
+    let compact = if start == 0 {
+        CompactRange::new(alg)
+    } else if start == scanned.floor {
+        floor_frontier(scanned, &mut pending)?
+    } else {
+        tree.compact_range(start)?
+    };
     let mut growth = Growth {
-        compact: if start == 0 {
-            CompactRange::new(alg)
-        } else {
-            tree.compact_range(start)?
-        },
-        pending: PendingNodes::default(),
+        compact,
+        pending,
         root_at: None,
         alg,
         start,
         checkpoint_size,
     };
-    let mut previous_root = None;
+    let mut previous_root = scanned.floor_root;
     for segment in &scanned.sealed {
         check_frontier(
             &segment.path,
@@ -149,6 +160,39 @@ impl Growth {
         }
         Ok(())
     }
+}
+
+/// The tree at the first record kept, from the first segment's header (checked against
+/// the receipt's tree head by the replay), its nodes pushed to `pending`.
+fn floor_frontier(scanned: &Scanned, pending: &mut PendingNodes) -> Result<CompactRange> {
+    let Some((path, header)) = scanned.first_header() else {
+        return Err(corrupt(
+            &scanned.last_path,
+            0,
+            CorruptionKind::LostEvents(format!(
+                "no segment holds record {}, the first kept after a deletion past retention",
+                scanned.floor
+            )),
+        ));
+    };
+    let range = header.compact_range().ok_or_else(|| {
+        corrupt(
+            path,
+            11,
+            CorruptionKind::BadField("frontier length does not match the base".into()),
+        )
+    })?;
+    let mut start = 0u64;
+    let mut hashes = range.hashes().iter();
+    for level in (0..64u32).rev() {
+        if range.size() & (1 << level) != 0
+            && let Some(hash) = hashes.next()
+        {
+            pending.push(level, start >> level, hash);
+            start += 1 << level;
+        }
+    }
+    Ok(range)
 }
 
 fn compact_if_at(compact: &CompactRange, size: u64) -> Option<&CompactRange> {

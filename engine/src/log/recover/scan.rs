@@ -9,11 +9,13 @@ use crate::checkpoint::Checkpoint;
 use crate::codec::IndexFields;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::index::MemoryIndex;
+use crate::index::index_path;
 use crate::log::checkpoints;
-use crate::merkle::HashAlg;
+use crate::merkle::{Hash, HashAlg};
+use crate::retention::DeletedPrefix;
 use crate::segment::{
     ActiveSegment, FOOTER_BYTES, RecoveredTail, SEGMENTS_DIR, SealedSegment, SegmentHeader,
-    list_segments, segment_path,
+    list_segments, segment_path, stub_path,
 };
 use crate::storage::{OpenMode, Storage};
 use crate::writer::MAX_TORN_TAIL_BYTES;
@@ -38,8 +40,15 @@ pub(super) struct Scanned {
     pub(super) torn_tail: Option<RecoveredTail>,
     /// A last segment whose creation a crash interrupted (removed at apply).
     pub(super) discarded: Option<PathBuf>,
+    /// The first record kept: those before it were deleted past retention.
+    pub(super) floor: u64,
+    /// The tree head at `floor`, which the first segment's frontier must give (signed
+    /// by the newest retention receipt).
+    pub(super) floor_root: Option<Hash>,
+    /// Files of segments below `floor` that a deletion cut short left (removed at apply).
+    pub(super) below_floor: Vec<PathBuf>,
     /// The last segment file, or the segments folder: where lost events are reported.
-    last_path: PathBuf,
+    pub(super) last_path: PathBuf,
 }
 
 impl Scanned {
@@ -47,7 +56,18 @@ impl Scanned {
     pub(super) fn tree_size(&self) -> u64 {
         match &self.active {
             Some(a) => a.segment.base_seq() + a.segment.record_count,
-            None => self.sealed.last().map_or(0, |s| s.end()),
+            None => self.sealed.last().map_or(self.floor, |s| s.end()),
+        }
+    }
+
+    /// The header of the first segment kept.
+    pub(super) fn first_header(&self) -> Option<(&Path, &SegmentHeader)> {
+        match self.sealed.first() {
+            Some(s) => Some((&s.path, &s.header)),
+            None => self
+                .active
+                .as_ref()
+                .map(|a| (a.segment.path.as_path(), &a.segment.header)),
         }
     }
 
@@ -74,21 +94,37 @@ impl Scanned {
     }
 }
 
-/// Reads every segment of the log in `dir`: sealed ones checked whole (header, footer,
-/// offset table), the chain of bases between them, the last one recovered if it has no
-/// footer. A reader (`read_only`) takes a bad tail for a writer's work in progress.
+/// Reads every segment of the log in `dir` from the first record kept after `deleted`:
+/// sealed ones checked whole (header, footer, offset table), the chain of bases between
+/// them, the last one recovered if it has no footer. A reader (`read_only`) takes a bad
+/// tail for a writer's work in progress.
 pub(super) fn scan_segments(
     storage: &dyn Storage,
     dir: &Path,
     alg: HashAlg,
     read_only: bool,
+    deleted: &DeletedPrefix,
 ) -> Result<Scanned> {
-    let listed = list_segments(storage, dir)?;
+    let floor = deleted.end();
+    let (below, listed): (Vec<_>, Vec<_>) = list_segments(storage, dir)?
+        .into_iter()
+        .partition(|s| s.base < floor);
+    let below_floor = below
+        .iter()
+        .flat_map(|s| {
+            let path = segment_path(dir, s.base);
+            [index_path(&path), stub_path(dir, s.base), path]
+        })
+        .filter(|path| storage.exists(path))
+        .collect();
     let mut scanned = Scanned {
         sealed: Vec::new(),
         active: None,
         torn_tail: None,
         discarded: None,
+        floor,
+        floor_root: deleted.end_root(),
+        below_floor,
         last_path: listed
             .last()
             .map_or_else(|| dir.join(SEGMENTS_DIR), |s| segment_path(dir, s.base)),
@@ -96,7 +132,7 @@ pub(super) fn scan_segments(
     for (i, listed_segment) in listed.iter().enumerate() {
         let base = listed_segment.base;
         let path = segment_path(dir, base);
-        let expected = scanned.sealed.last().map_or(0, |s| s.end());
+        let expected = scanned.sealed.last().map_or(floor, |s| s.end());
         if base != expected {
             return Err(corrupt(
                 &path,

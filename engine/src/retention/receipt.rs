@@ -1,13 +1,13 @@
-//! Retention receipts: what a log signs when it deletes whole segments past their
-//! retention, so that a verifier tells deletion by policy from tampering (docs/FORMAT.md,
-//! "Retention receipt"). A receipt is a C2SP signed note, signed with the log's checkpoint
-//! key, whose text is
+//! The retention receipt: what a log signs when it deletes whole segments past their
+//! retention (docs/FORMAT.md, "Retention receipt"). A C2SP signed note, signed with the
+//! log's checkpoint key, whose text is
 //!
 //! ```text
 //! <origin>
 //! auditlog retention receipt
 //! deleted <first seq> <end seq>
 //! end-root <the tree head at the end seq, base64>
+//! tenant-heads <count> <the tenant heads' root at the end seq, base64>
 //! policy retain-days <days>
 //! holds <the tenants under legal hold then, a JSON array of strings, sorted>
 //! deleted-at <RFC 3339 time>
@@ -15,7 +15,8 @@
 //! ```
 //!
 //! Records `first..end` were deleted; the kept log's tree grows on from `end-root` (the
-//! next segment's header frontier must give it), and the deletion was taken against the
+//! next segment's header frontier must give it) and every tenant's next event links to
+//! the heads committed to (the heads file beside the receipt lists them), and the deletion was taken against the
 //! signed checkpoint named, which reaches at least `end`. The second line is not a number,
 //! so no receipt reads as a checkpoint signed by the same key, nor as an erasure receipt.
 
@@ -28,6 +29,7 @@ use crate::checkpoint::{
     MAX_NOTE_BYTES, Note, NoteError, NoteSigner, NoteVerifier, base64_hash, decimal, note_field,
 };
 use crate::event::Timestamp;
+use crate::heads::HeadsCommitment;
 use crate::merkle::Hash;
 
 /// The second line of every retention receipt.
@@ -42,6 +44,9 @@ pub struct RetentionReceipt {
     pub deleted: Range<u64>,
     /// The tree head at `deleted.end`.
     pub end_root: Hash,
+    /// The tenant heads at `deleted.end`: every tenant with an event before it, and its
+    /// newest.
+    pub end_heads: HeadsCommitment,
     /// The retention in force: records were kept this many days after their segment's
     /// newest event.
     pub retain_days: u64,
@@ -79,12 +84,14 @@ impl RetentionReceipt {
     pub fn to_text(&self) -> String {
         let holds = serde_json::to_string(&self.holds).unwrap_or_default();
         format!(
-            "{}\n{KIND_LINE}\ndeleted {} {}\nend-root {}\npolicy retain-days {}\nholds {holds}\n\
-             deleted-at {}\ncheckpoint {} {}\n",
+            "{}\n{KIND_LINE}\ndeleted {} {}\nend-root {}\ntenant-heads {} {}\n\
+             policy retain-days {}\nholds {holds}\ndeleted-at {}\ncheckpoint {} {}\n",
             self.origin,
             self.deleted.start,
             self.deleted.end,
             BASE64.encode(self.end_root),
+            self.end_heads.count,
+            BASE64.encode(self.end_heads.root),
             self.retain_days,
             self.deleted_at.to_rfc3339(),
             self.checkpoint_size,
@@ -104,13 +111,14 @@ impl RetentionReceipt {
             kind,
             deleted,
             end_root,
+            end_heads,
             policy,
             holds,
             at,
             checkpoint,
         ] = lines[..]
         else {
-            return Err(malformed("a retention receipt is eight lines"));
+            return Err(malformed("a retention receipt is nine lines"));
         };
         if origin.is_empty() || kind != KIND_LINE {
             return Err(malformed(
@@ -128,6 +136,15 @@ impl RetentionReceipt {
         }
         let end_root = base64_hash(value(end_root, "end-root")?)
             .ok_or(malformed("the end root is not 32 bytes of base64"))?;
+        let (count, root) = value(end_heads, "tenant-heads")?
+            .split_once(' ')
+            .ok_or(malformed("the tenant heads are not a count and a root"))?;
+        let end_heads = HeadsCommitment {
+            count: decimal(count).ok_or(malformed("the tenant count is not a decimal number"))?,
+            root: base64_hash(root).ok_or(malformed(
+                "the tenant heads' root is not 32 bytes of base64",
+            ))?,
+        };
         let retain_days = decimal(value(policy, "policy retain-days")?)
             .ok_or(malformed("the retention is not a decimal number of days"))?;
         let holds_text = value(holds, "holds")?;
@@ -160,6 +177,7 @@ impl RetentionReceipt {
             origin: origin.to_owned(),
             deleted: start..end,
             end_root,
+            end_heads,
             retain_days,
             holds,
             deleted_at,
@@ -204,6 +222,10 @@ mod tests {
             origin: "example.org/log".into(),
             deleted: 0..4096,
             end_root: [3; 32],
+            end_heads: HeadsCommitment {
+                count: 2,
+                root: [4; 32],
+            },
             retain_days: 2555,
             holds: vec!["org_a".into(), "org \"b\"".into()]
                 .into_iter()
@@ -236,6 +258,8 @@ mod tests {
             ("deleted 0 4096", "deleted 0 04096"),
             ("deleted 0 4096", "deleted 0 9001"),
             ("policy retain-days 2555", "policy retain-days +2555"),
+            ("tenant-heads 2 ", "tenant-heads 02 "),
+            ("tenant-heads 2 ", "tenant-heads 2  "),
             (
                 "holds [\"org \\\"b\\\"\",\"org_a\"]",
                 "holds [\"org_a\",\"org \\\"b\\\"\"]",
@@ -261,6 +285,7 @@ mod tests {
         for (from, to) in [
             ("deleted 0 4096", "deleted 0 4095"),
             ("retain-days 2555", "retain-days 2554"),
+            ("tenant-heads 2", "tenant-heads 3"),
             ("org_a", "org_c"),
             ("checkpoint 9000", "checkpoint 9001"),
         ] {
