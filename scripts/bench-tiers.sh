@@ -4,7 +4,7 @@
 # segment but the newest released (`auditlog archive --hot-bytes 0`), then the first page
 # (100 events, newest first) of one tenant's query over the released range, timed in
 # process with `auditlog query --repeat`: with the cache emptied before each run (cold:
-# the segment is fetched), with it warm, and on a copy of the data directory taken before
+# the page's records are read as byte ranges of the archived copy), with it warm, and on a copy of the data directory taken before
 # the release (local). Usage: scripts/bench-tiers.sh [N=1000000] [SEGMENT_BYTES=134217728]
 # [COLD_RUNS=20]
 set -euo pipefail

@@ -10,6 +10,7 @@ use auditlog_engine::checkpoint::SignedCheckpoint;
 use auditlog_engine::merkle::{ConsistencyProof, InclusionProof};
 use auditlog_proto::convert::{FieldError, consistency_from_proto, inclusion_from_proto};
 use auditlog_proto::v1 as pb;
+use auditlog_proto::v1::admin_service_client::AdminServiceClient;
 use auditlog_proto::v1::checkpoint_service_client::CheckpointServiceClient;
 use auditlog_proto::v1::log_service_client::LogServiceClient;
 use auditlog_proto::v1::proof_service_client::ProofServiceClient;
@@ -111,6 +112,46 @@ impl Remote {
 
     fn log_client(&self) -> LogServiceClient<Channel> {
         LogServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER)
+    }
+
+    fn admin_client(&self) -> AdminServiceClient<Channel> {
+        AdminServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER)
+    }
+
+    /// Places (`place`) or lifts the legal hold on `tenant`: the seq of the `_system`
+    /// event that records it.
+    pub(crate) fn change_hold(
+        &self,
+        tenant: &str,
+        reason: &str,
+        place: bool,
+    ) -> anyhow::Result<u64> {
+        let mut client = self.admin_client();
+        let request = self.request(pb::HoldRequest {
+            tenant: tenant.to_owned(),
+            reason: reason.to_owned(),
+        });
+        self.runtime.block_on(async {
+            let answer = match place {
+                true => client.place_hold(request).await,
+                false => client.lift_hold(request).await,
+            };
+            Ok(answer.map_err(refused)?.into_inner().seq)
+        })
+    }
+
+    /// The legal holds in force.
+    pub(crate) fn list_holds(&self) -> anyhow::Result<Vec<pb::Hold>> {
+        let mut client = self.admin_client();
+        let request = self.request(pb::ListHoldsRequest {});
+        self.runtime.block_on(async {
+            Ok(client
+                .list_holds(request)
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .holds)
+        })
     }
 
     fn request<T>(&self, message: T) -> tonic::Request<T> {

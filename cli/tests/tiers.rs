@@ -1,7 +1,7 @@
 //! Tiers driven through the binary against SeaweedFS: `auditlog archive --hot-bytes`
 //! releases archived segments from the local disk, then export, query, prove, bundles,
-//! verify and ingest all work over the released range; a release killed at any instant
-//! loses nothing.
+//! verify and ingest all work over the released range; a release, or a deletion past
+//! retention, killed at any instant loses nothing.
 
 mod common;
 
@@ -289,4 +289,71 @@ fn an_erasure_reaches_events_in_released_segments() {
             .iter()
             .any(|e| e["actor"]["email"].as_str() == Some("[erased]"))
     );
+}
+
+#[test]
+fn a_deletion_past_retention_killed_at_any_instant_leaves_both_copies_verifying() {
+    let s3 = seaweedfs();
+    let dir = tempfile::tempdir().unwrap();
+    // The generator's events are of March 2026: past a retention of 30 days.
+    let d = make_log(s3, dir.path(), 12_000);
+    let url = s3.fresh_url(BUCKET, "expire-killed");
+    ok(auditlog(s3, &["archive", "--data", &d, "--to", &url]));
+    let all: Vec<String> = ok(auditlog(s3, &["export", "--data", &d]))
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let expire = [
+        "expire",
+        "--data",
+        &d,
+        "--retain-days",
+        "30",
+        "--archive",
+        &url,
+    ];
+    let kept_as_before = |round: u64| {
+        let now = ok(auditlog(s3, &["export", "--data", &d]));
+        for line in now.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let seq = v["seq"].as_u64().unwrap() as usize;
+            if seq < all.len() {
+                assert_eq!(line, all[seq], "round {round}: record {seq} changed");
+            }
+        }
+    };
+    for round in 0..6u64 {
+        let mut child = auditlog(s3, &expire)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(20 + round * 30));
+        child.kill().expect("kill -9");
+        child.wait().unwrap();
+        ok(auditlog(s3, &["verify", "--data", &d]));
+        ok(auditlog(s3, &["verify", "--archive", &url]));
+        kept_as_before(round);
+    }
+    // Run to the end: every sealed segment gone from both, both still verifying.
+    let done: serde_json::Value = serde_json::from_str(
+        ok(auditlog(s3, &{
+            let mut args = expire.to_vec();
+            args.push("--json");
+            args
+        }))
+        .trim(),
+    )
+    .unwrap();
+    assert!(done["archive"]["found"].as_bool().unwrap(), "{done}");
+    assert_eq!(local_segments(&d), 1, "the active segment alone");
+    let out = auditlog(s3, &["verify", "--archive", &url])
+        .output()
+        .expect("runs");
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("were deleted past retention"), "{said}");
+    ok(auditlog(s3, &["verify", "--data", &d]));
+    kept_as_before(6);
 }

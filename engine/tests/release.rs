@@ -17,12 +17,15 @@ use auditlog_engine::{Log, OpenOptions, Release, TimeRange};
 use common::{append_all, lines, read_all, small_segments};
 
 /// The file system, plus a folder that stands for the archive: a segment file missing
-/// locally is read from there, and counted.
+/// locally is read from there, and counted; with `ranged`, as byte ranges where the log
+/// asks for them.
 #[derive(Debug)]
 struct WithArchive {
     local: FsStorage,
     archive: PathBuf,
     fetches: AtomicUsize,
+    ranged: bool,
+    ranged_reads: AtomicUsize,
 }
 
 impl WithArchive {
@@ -31,11 +34,24 @@ impl WithArchive {
             local: FsStorage::default(),
             archive: archive.to_path_buf(),
             fetches: AtomicUsize::new(0),
+            ranged: false,
+            ranged_reads: AtomicUsize::new(0),
+        })
+    }
+
+    fn ranged(archive: &Path) -> Arc<WithArchive> {
+        Arc::new(WithArchive {
+            ranged: true,
+            ..Arc::into_inner(WithArchive::new(archive)).expect("one")
         })
     }
 
     fn fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
+    }
+
+    fn ranged_reads(&self) -> usize {
+        self.ranged_reads.load(Ordering::SeqCst)
     }
 }
 
@@ -69,6 +85,21 @@ impl Storage for WithArchive {
         let bytes = std::fs::read(self.archive.join(name))?;
         self.fetches.fetch_add(1, Ordering::SeqCst);
         Ok(MappedBytes::from_vec(bytes))
+    }
+    fn read_ranges(&self, path: &Path, ranges: &[(u64, u64)]) -> io::Result<Option<Vec<Vec<u8>>>> {
+        if !self.ranged || self.local.exists(path) {
+            return Ok(None);
+        }
+        let name = path.file_name().ok_or(io::ErrorKind::NotFound)?;
+        let file = std::fs::File::open(self.archive.join(name))?;
+        let mut parts = Vec::new();
+        for &(offset, len) in ranges {
+            let mut part = vec![0; len as usize];
+            std::os::unix::fs::FileExt::read_exact_at(&file, &mut part, offset)?;
+            parts.push(part);
+        }
+        self.ranged_reads.fetch_add(1, Ordering::SeqCst);
+        Ok(Some(parts))
     }
 }
 
@@ -212,6 +243,106 @@ fn released_segments_are_read_through_the_storage_and_proofs_never_fetch() {
         .verify_dir(&data, &mut |_| {})
         .expect("verifies over the archive");
     assert_eq!(report.records, size);
+}
+
+#[test]
+fn a_page_of_released_records_is_read_as_ranges_each_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let archive = dir.path().join("archive");
+    let data = dir.path().join("data");
+    let events = archived_log(&data, &archive);
+    let tenant = common::parse(&events[0]).tenant_id.into_owned();
+    let (before, first_page) = {
+        let log = Log::open(&data).expect("open");
+        let mut query = tenant_query(&tenant, TimeRange::default());
+        let before = seqs(&log, &query);
+        query.order = Order::OldestFirst;
+        query.limit = Some(20);
+        (before, seqs(&log, &query))
+    };
+    let released = release_old(&data, &archive);
+    let storage = WithArchive::ranged(&archive);
+    let log = OpenOptions::new()
+        .storage(storage.clone())
+        .read_only(true)
+        .open(&data)
+        .expect("open over stubs");
+    // A page from the oldest segment: two ranged reads, no whole file.
+    let mut query = tenant_query(&tenant, TimeRange::default());
+    query.order = Order::OldestFirst;
+    query.limit = Some(20);
+    assert_eq!(seqs(&log, &query), first_page);
+    assert_eq!(storage.fetches(), 0, "no whole segment fetched");
+    let touched = log
+        .sealed_segments()
+        .iter()
+        .filter(|s| !s.local)
+        .filter(|s| {
+            first_page
+                .iter()
+                .any(|seq| (s.base_seq..s.tree_size).contains(seq))
+        })
+        .count();
+    assert!(touched >= 1);
+    assert_eq!(
+        storage.ranged_reads(),
+        2 * touched,
+        "per segment, the offset table's entries, then the frames"
+    );
+    // Every page of the tenant, across every released segment, as before the release.
+    assert_eq!(
+        seqs(&log, &tenant_query(&tenant, TimeRange::default())),
+        before
+    );
+    assert_eq!(storage.fetches(), 0);
+    drop(log);
+
+    // Two records of one length swapped in the archived copy: each frame passes its
+    // CRC and lies where the offset table says, but is not the record its leaf hash
+    // names.
+    swap_two_records_of_one_length(
+        &archive.join(format!("{:020}.seg", released[0])),
+        released[0],
+    );
+    let log = OpenOptions::new()
+        .storage(WithArchive::ranged(&archive))
+        .read_only(true)
+        .open(&data)
+        .expect("open over stubs");
+    let mut all = tenant_query(&tenant, TimeRange::default());
+    all.filter.tenant = None;
+    all.order = Order::OldestFirst;
+    let err = log
+        .query(&all, |_, _| Ok(true))
+        .expect_err("a substituted record is refused");
+    assert!(
+        err.to_string().contains("differs from its leaf hash"),
+        "{err}"
+    );
+}
+
+/// Swaps two records of the same frame length in the segment file at `path` (base
+/// `base`), keeping every frame whole.
+fn swap_two_records_of_one_length(path: &Path, base: u64) {
+    let mut bytes = std::fs::read(path).expect("read");
+    let mut at = 36 + 32 * base.count_ones() as usize;
+    let mut seen: std::collections::HashMap<usize, usize> = Default::default();
+    loop {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        assert!(len > 0 && len < 1 << 16, "walked past the records at {at}");
+        let size = 8 + len;
+        if let Some(&other) = seen.get(&size)
+            && bytes[other..other + size] != bytes[at..at + size]
+        {
+            let first = bytes[other..other + size].to_vec();
+            bytes.copy_within(at..at + size, other);
+            bytes[at..at + size].copy_from_slice(&first);
+            std::fs::write(path, bytes).expect("write");
+            return;
+        }
+        seen.insert(size, at);
+        at += size;
+    }
 }
 
 #[test]

@@ -260,6 +260,18 @@ impl ServerMetrics {
                     stats.hits,
                 ),
                 (
+                    "auditlog_archive_ranged_reads_total",
+                    "counter",
+                    "Reads of some records of a released segment not in the cache, as byte ranges of its archived copy.",
+                    stats.ranged_reads,
+                ),
+                (
+                    "auditlog_archive_ranged_bytes_total",
+                    "counter",
+                    "Bytes of those ranged reads.",
+                    stats.ranged_bytes,
+                ),
+                (
                     "auditlog_archive_cache_bytes",
                     "gauge",
                     "Bytes the local cache of released segments holds (--cache-bytes caps it).",

@@ -11,6 +11,11 @@ use std::process::Command;
 use auditlog_proto::v1 as pb;
 use common::{Server, auditlog_bin, count, create_key};
 
+/// `args` as the string slices `run` and `fails` take.
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 /// Runs `auditlog ARGS` to success; its stdout.
 fn run(args: &[&str]) -> String {
     let out = Command::new(auditlog_bin())
@@ -822,4 +827,76 @@ async fn the_cli_gives_up_on_a_server_that_does_not_answer() {
     // Answering again, the same call succeeds.
     let info = run(&["info", "--server", &server.url, "--key", &admin]);
     assert!(info.contains("tree size"), "{info}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legal_holds_are_managed_through_the_server_and_block_deletion() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let d = data.to_str().expect("UTF-8 path");
+    // A log of events of March 2026 (past a retention of 30 days) in several segments.
+    run(&["init", "--data", d, "--segment-bytes", "65536"]);
+    let lines = run(&["generate", "--count", "3000", "--seed", "11"]);
+    let workload = dir.path().join("events.jsonl");
+    std::fs::write(&workload, &lines).expect("write workload");
+    run(&[
+        "ingest",
+        "--data",
+        d,
+        workload.to_str().expect("UTF-8 path"),
+    ]);
+    let first: serde_json::Value =
+        serde_json::from_str(lines.lines().next().expect("a line")).expect("JSON");
+    let tenant = first["organization"]["id"].as_str().expect("a tenant");
+
+    let server = Server::start(&data, true, &[]);
+    let admin = server.admin_key.clone().expect("admin key");
+    let url = server.url.clone();
+    let remote = ["--server", url.as_str(), "--key", admin.as_str()];
+    let hold = |verb: &str, tenant: &str| -> Vec<String> {
+        let mut args: Vec<String> = ["hold", verb, "--tenant", tenant, "--reason", "case 9"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        args.extend(remote.iter().map(|a| a.to_string()));
+        args
+    };
+    run(&strs(&hold("place", tenant)));
+    run(&strs(&hold("place", "org_other")));
+    run(&strs(&hold("lift", "org_other")));
+    // Twice, or lifting what is not held: refused by the server.
+    let twice = fails(&strs(&hold("place", tenant)));
+    assert!(twice.contains("FailedPrecondition"), "{twice}");
+    let mut list = vec!["hold", "list", "--json"];
+    list.extend_from_slice(&remote);
+    let listed: Vec<serde_json::Value> = run(&list)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["tenant"], tenant);
+    assert_eq!(listed[0]["reason"], "case 9");
+    // A key that is not an admin's may not.
+    let reader = common::reader_of(&server, &admin, tenant).await;
+    let refused = fails(&[
+        "hold", "place", "--tenant", "org_x", "--reason", "r", "--server", &url, "--key", &reader,
+    ]);
+    assert!(refused.contains("PermissionDenied"), "{refused}");
+    let (status, _) = server.terminate();
+    assert!(status.success(), "{status}");
+
+    // Placed through the server, the hold keeps the tenant's segments from deletion.
+    let held: serde_json::Value =
+        serde_json::from_str(run(&["expire", "--data", d, "--retain-days", "30", "--json"]).trim())
+            .expect("JSON");
+    assert!(held["deleted"].is_null(), "{held}");
+    let why = held["kept_because"].as_str().unwrap_or_default();
+    assert!(why.contains(tenant) && why.contains("legal hold"), "{held}");
+    // The holds are the server's `_system` events, with the admin key as their actor.
+    let system = run(&["export", "--data", d, "--tenant", "_system"]);
+    let places = system
+        .lines()
+        .filter(|l| l.contains("auditlog.hold.place"))
+        .count();
+    assert_eq!(places, 2, "{system}");
 }

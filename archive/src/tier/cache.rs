@@ -3,14 +3,14 @@
 //! out) and read from there. A fetched file must be the one its stub describes (length
 //! and BLAKE3 hash) before anything reads it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use auditlog_engine::storage::{FsStorage, MappedBytes, OpenMode, Storage, StorageFile};
+use auditlog_engine::storage::{FsStorage, MappedBytes, Storage};
 use auditlog_engine::{SegmentStub, stub_for};
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
@@ -19,7 +19,6 @@ use parking_lot::Mutex;
 use crate::error::{ArchiveError, Result};
 use crate::location::Archive;
 use crate::manifest::SEGMENTS_DIR;
-use crate::read_only::ReadOnlyFile;
 use crate::transfer::PART_BYTES;
 
 /// The cache's folder, in the data directory.
@@ -40,23 +39,39 @@ pub struct CacheStats {
     pub evictions: u64,
     /// Bytes the cache holds now.
     pub cached_bytes: u64,
+    /// Reads of some records of a released segment not in the cache, made as byte ranges
+    /// of its archived copy (each followed by a fetch of the whole file in the
+    /// background).
+    pub ranged_reads: u64,
+    /// Their bytes.
+    pub ranged_bytes: u64,
 }
 
 /// The local file system, with released segments read through the archive's cache.
 pub struct TieredStorage {
-    local: FsStorage,
-    cache_dir: PathBuf,
-    cache_bytes: u64,
-    archive: Archive,
-    runtime: tokio::runtime::Runtime,
+    pub(super) tier: Arc<Tier>,
+}
+
+/// What a [`TieredStorage`] shares with the fetches it runs in the background.
+pub(super) struct Tier {
+    pub(super) local: FsStorage,
+    pub(super) cache_dir: PathBuf,
+    pub(super) cache_bytes: u64,
+    pub(super) archive: Archive,
+    pub(super) runtime: tokio::runtime::Runtime,
     /// The cache's files; held briefly, never across a fetch.
     cached: Mutex<Cached>,
     /// Held while a file is fetched (or a copy found at open is checked): one at a time.
-    fetching: Mutex<()>,
-    fetches: AtomicU64,
-    fetched_bytes: AtomicU64,
-    hits: AtomicU64,
-    evictions: AtomicU64,
+    pub(super) fetching: Mutex<()>,
+    pub(super) fetches: AtomicU64,
+    pub(super) fetched_bytes: AtomicU64,
+    pub(super) hits: AtomicU64,
+    pub(super) evictions: AtomicU64,
+    /// Segments being fetched whole in the background, after a ranged read of some of
+    /// their records.
+    pub(super) filling: Mutex<HashSet<String>>,
+    pub(super) ranged_reads: AtomicU64,
+    pub(super) ranged_bytes: AtomicU64,
 }
 
 /// The cache's files by name.
@@ -89,9 +104,9 @@ impl Cached {
 impl std::fmt::Debug for TieredStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TieredStorage")
-            .field("archive", &self.archive.url())
-            .field("cache_dir", &self.cache_dir)
-            .field("cache_bytes", &self.cache_bytes)
+            .field("archive", &self.tier.archive.url())
+            .field("cache_dir", &self.tier.cache_dir)
+            .field("cache_bytes", &self.tier.cache_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -129,7 +144,7 @@ impl TieredStorage {
             cached.files.insert(name, CachedFile { len, used, map });
         }
         let runtime = archive.worker_runtime()?;
-        let storage = TieredStorage {
+        let tier = Tier {
             local,
             cache_dir,
             cache_bytes,
@@ -141,27 +156,39 @@ impl TieredStorage {
             fetched_bytes: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
+            filling: Mutex::default(),
+            ranged_reads: AtomicU64::new(0),
+            ranged_bytes: AtomicU64::new(0),
         };
-        Ok(storage)
+        Ok(TieredStorage {
+            tier: Arc::new(tier),
+        })
     }
 
     /// What the cache has done.
     pub fn stats(&self) -> CacheStats {
+        let tier = &self.tier;
         CacheStats {
-            fetches: self.fetches.load(Ordering::Relaxed),
-            fetched_bytes: self.fetched_bytes.load(Ordering::Relaxed),
-            hits: self.hits.load(Ordering::Relaxed),
-            evictions: self.evictions.load(Ordering::Relaxed),
-            cached_bytes: self.cached.lock().total,
+            fetches: tier.fetches.load(Ordering::Relaxed),
+            fetched_bytes: tier.fetched_bytes.load(Ordering::Relaxed),
+            hits: tier.hits.load(Ordering::Relaxed),
+            evictions: tier.evictions.load(Ordering::Relaxed),
+            cached_bytes: tier.cached.lock().total,
+            ranged_reads: tier.ranged_reads.load(Ordering::Relaxed),
+            ranged_bytes: tier.ranged_bytes.load(Ordering::Relaxed),
         }
     }
 
-    /// Empties the cache: the next read of each released segment fetches it (for
-    /// measuring a cold read; a reader holding a segment keeps its pages).
+    /// Empties the cache, once the fetches running in the background are done: the next
+    /// read of each released segment fetches (for measuring a cold read; a reader holding
+    /// a segment keeps its pages).
     pub fn clear_cache(&self) {
-        let mut cached = self.cached.lock();
+        while !self.tier.filling.lock().is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let mut cached = self.tier.cached.lock();
         for name in cached.files.keys() {
-            let _ = std::fs::remove_file(self.cache_dir.join(name));
+            let _ = std::fs::remove_file(self.tier.cache_dir.join(name));
         }
         cached.files.clear();
         cached.total = 0;
@@ -169,18 +196,25 @@ impl TieredStorage {
 
     /// The most bytes the cache keeps.
     pub fn cache_bytes(&self) -> u64 {
-        self.cache_bytes
+        self.tier.cache_bytes
     }
 
     /// The archive it reads from.
     pub fn archive(&self) -> &Archive {
-        &self.archive
+        &self.tier.archive
+    }
+}
+
+impl Tier {
+    /// Whether the cache holds released segment `name` (checked or not yet).
+    pub(super) fn holds(&self, name: &str) -> bool {
+        self.cached.lock().files.contains_key(name)
     }
 
     /// The bytes of the released segment at `path` (no file there, a stub): its copy in
     /// the cache, fetched first if need be, or a copy found there checked against the
     /// stub. `None` for any other file.
-    fn copy_of(&self, path: &Path) -> io::Result<Option<MappedBytes>> {
+    pub(super) fn copy_of(&self, path: &Path) -> io::Result<Option<MappedBytes>> {
         let name = file_name(path);
         if let Some(map) = self.hit(&name) {
             return Ok(Some(map));
@@ -217,7 +251,7 @@ impl TieredStorage {
     }
 
     /// The map of the released segment `name` if this process holds it.
-    fn hit(&self, name: &str) -> Option<MappedBytes> {
+    pub(super) fn hit(&self, name: &str) -> Option<MappedBytes> {
         let mut cached = self.cached.lock();
         let now = cached.tick();
         let file = cached.files.get_mut(name)?;
@@ -317,7 +351,7 @@ fn part_of_a_dead_process(name: &str) -> bool {
 }
 
 /// The file name of `path`, as the cache names its copy.
-fn file_name(path: &Path) -> String {
+pub(super) fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
@@ -373,50 +407,4 @@ async fn download(
     }
     file.sync_data().map_err(local)?;
     Ok(hasher.finalize())
-}
-
-impl Storage for TieredStorage {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.local.create_dir_all(dir)
-    }
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        self.local.list(dir)
-    }
-    fn exists(&self, path: &Path) -> bool {
-        self.local.exists(path)
-    }
-    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StorageFile>> {
-        match mode {
-            OpenMode::Read => match self.copy_of(path)? {
-                Some(bytes) => Ok(Arc::new(ReadOnlyFile {
-                    path: path.to_path_buf(),
-                    bytes,
-                })),
-                None => self.local.open(path, mode),
-            },
-            _ => self.local.open(path, mode),
-        }
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.local.rename(from, to)
-    }
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        self.local.remove(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.local.sync_dir(dir)
-    }
-    fn map(&self, path: &Path) -> io::Result<MappedBytes> {
-        match self.copy_of(path)? {
-            Some(map) => Ok(map),
-            None => self.local.map(path),
-        }
-    }
-    fn map_appending(
-        &self,
-        path: &Path,
-        len: u64,
-    ) -> io::Result<Option<auditlog_engine::storage::AppendMap>> {
-        self.local.map_appending(path, len)
-    }
 }

@@ -5,7 +5,9 @@
 
 mod cache;
 mod config;
+mod ranges;
 mod release;
+mod storage;
 
 pub(crate) use cache::CACHE_DIR;
 pub use cache::{CacheStats, TieredStorage};

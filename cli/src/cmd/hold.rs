@@ -1,15 +1,17 @@
 //! `auditlog hold`: legal holds by tenant, placed and lifted as events of the log's
 //! `_system` tenant and read back from it (docs/OPERATIONS.md, "Retention, legal holds
-//! and S3 Object Lock"). Placing or lifting opens the log to write (stop a running auditlogd first);
-//! listing reads it.
+//! and S3 Object Lock"): on a data directory (placing or lifting opens the log to write,
+//! so not while auditlogd runs on it), or through a running auditlogd (`--server URL
+//! --key ADMIN_KEY`).
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use auditlog_engine::system::SystemActor;
 
-use super::{DataDir, KekArgs};
+use super::{KekArgs, LogSource, Reader};
 use crate::out::say;
+use crate::remote::Remote;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -26,7 +28,7 @@ enum Verb {
     /// List the holds in force.
     List {
         #[command(flatten)]
-        data: DataDir,
+        source: LogSource,
         /// Print JSON Lines, one hold per line.
         #[arg(long)]
         json: bool,
@@ -37,7 +39,7 @@ enum Verb {
 #[derive(Debug, clap::Args)]
 struct Change {
     #[command(flatten)]
-    data: DataDir,
+    source: LogSource,
     /// The tenant (`organization.id`).
     #[arg(long)]
     tenant: String,
@@ -50,35 +52,32 @@ struct Change {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.verb {
-        Verb::Place(c) => change(&c, |log| {
-            log.place_hold(SystemActor::Cli, &c.tenant, &c.reason)?;
-            say!("legal hold placed on tenant {:?}", c.tenant);
-            Ok(())
-        }),
-        Verb::Lift(c) => change(&c, |log| {
-            log.lift_hold(SystemActor::Cli, &c.tenant, &c.reason)?;
-            say!("legal hold on tenant {:?} lifted", c.tenant);
-            Ok(())
-        }),
-        Verb::List { data, json } => {
-            let log = data.open_for_reading()?;
-            for hold in log.legal_holds()? {
+        Verb::Place(c) => change(&c, true),
+        Verb::Lift(c) => change(&c, false),
+        Verb::List { source, json } => {
+            let holds: Vec<(String, String, u64, String)> = match source.open()? {
+                Reader::Local(log) => log
+                    .legal_holds()?
+                    .into_iter()
+                    .map(|h| (h.tenant, h.placed_at.to_rfc3339(), h.seq, h.reason))
+                    .collect(),
+                Reader::Remote(remote) => remote
+                    .list_holds()?
+                    .into_iter()
+                    .map(|h| (h.tenant, h.placed_at, h.seq, h.reason))
+                    .collect(),
+            };
+            for (tenant, placed_at, seq, reason) in holds {
                 if json {
                     let line = serde_json::json!({
-                        "tenant": hold.tenant,
-                        "placed_at": hold.placed_at.to_rfc3339(),
-                        "seq": hold.seq,
-                        "reason": hold.reason,
+                        "tenant": tenant,
+                        "placed_at": placed_at,
+                        "seq": seq,
+                        "reason": reason,
                     });
                     say!("{line}");
                 } else {
-                    say!(
-                        "{}  since {} (event {}): {}",
-                        hold.tenant,
-                        hold.placed_at,
-                        hold.seq,
-                        hold.reason
-                    );
+                    say!("{tenant}  since {placed_at} (event {seq}): {reason}");
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -86,24 +85,39 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Opens the log to write and makes one change, recorded durably before it returns.
-fn change(
-    change: &Change,
-    act: impl FnOnce(&auditlog_engine::Log) -> anyhow::Result<()>,
-) -> anyhow::Result<ExitCode> {
-    let (data, kek) = (&change.data, &change.kek);
-    data.require_log()?;
-    let mut options = data.open_options()?;
-    if let Some(kek) = kek.load()? {
-        options = options.kek(kek);
+/// Places (`place`) or lifts a hold, recorded durably before it returns: through the
+/// server given, or by opening the data directory to write.
+fn change(change: &Change, place: bool) -> anyhow::Result<ExitCode> {
+    let (tenant, reason) = (&change.tenant, &change.reason);
+    if change.source.server.server.is_some() {
+        if change.kek.file().is_some() {
+            anyhow::bail!("--kek-file is for a data directory: a server has its own");
+        }
+        let remote = Remote::connect(&change.source.server)?;
+        remote.change_hold(tenant, reason, place)?;
+    } else {
+        let (data, kek) = (&change.source.data, &change.kek);
+        data.require_log()?;
+        let mut options = data.open_options()?;
+        if let Some(kek) = kek.load()? {
+            options = options.kek(kek);
+        }
+        let log = options.open(&data.dir).with_context(|| {
+            format!(
+                "opening {} to record the hold (a running auditlogd holds it: use --server, \
+                 or stop it first)",
+                data.dir.display()
+            )
+        })?;
+        match place {
+            true => log.place_hold(SystemActor::Cli, tenant, reason)?,
+            false => log.lift_hold(SystemActor::Cli, tenant, reason)?,
+        };
+        log.close();
     }
-    let log = options.open(&data.dir).with_context(|| {
-        format!(
-            "opening {} to record the hold (a running auditlogd holds it: stop it first)",
-            data.dir.display()
-        )
-    })?;
-    act(&log)?;
-    log.close();
+    match place {
+        true => say!("legal hold placed on tenant {tenant:?}"),
+        false => say!("legal hold on tenant {tenant:?} lifted"),
+    }
     Ok(ExitCode::SUCCESS)
 }

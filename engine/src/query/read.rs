@@ -1,13 +1,16 @@
 //! Reading the records a query returns: sealed segments from their maps; the active one
 //! from its map too, where it may be read (see `ActiveView::map_limit`), else with `pread`,
 //! one per run of nearby frames (a page of a busy tenant is one read, a sparse actor's
-//! events one small read each, never a large window per event).
+//! events one small read each, never a large window per event); a segment released to
+//! an archive and not cached, as byte ranges of its archived copy where the storage
+//! offers them (`Storage::read_ranges`).
 
 use super::{ActiveSource, Source};
 use crate::codec::{decode_frame, decode_raw_parts};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::RawEvent;
 use crate::log::Log;
+use crate::merkle::NodeSource;
 use crate::privacy::with_personal;
 use crate::segment::ReadableMap;
 
@@ -90,7 +93,29 @@ impl RecordReader {
         let Some(segment) = sealed else {
             return Ok(true);
         };
-        let records = segment.records(log.shared.storage.as_ref())?;
+        let storage = log.shared.storage.as_ref();
+        if let Some(frames) = segment.ranged_frames(storage, seqs)? {
+            // Read as ranges of the archived copy: each record checked against its CRC
+            // and the leaf hash the log keeps.
+            for (&seq, (offset, frame)) in seqs.iter().zip(&frames) {
+                let (payload, _) =
+                    decode_frame(frame).map_err(|e| undecodable(source, *offset, seq, e))?;
+                if log.alg().hash_leaf(payload) != log.shared.tree.node(0, seq)? {
+                    return Err(Error::Corruption(Corruption::new(
+                        source.path(),
+                        *offset,
+                        CorruptionKind::HashMismatch(format!(
+                            "record {seq} read from the archive differs from its leaf hash"
+                        )),
+                    )));
+                }
+                if !visit_record(log, source, || *offset, seq, payload, &mut visit)? {
+                    return Ok(false);
+                }
+            }
+            return Ok(true);
+        }
+        let records = segment.records(storage)?;
         for &seq in seqs {
             let payload = records.payload(seq)?;
             let offset = || records.frame_offset(seq).unwrap_or(0);

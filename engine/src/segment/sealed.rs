@@ -157,6 +157,85 @@ impl SealedSegment {
         Ok(())
     }
 
+    /// The frames of records `seqs` (all in this segment, in any order) of a released segment
+    /// whose file is not at hand, read as byte ranges through `storage` where it offers
+    /// them: first the offset table's entries, then the frames (each with its offset).
+    /// `None` where the file is at hand or the storage reads whole files (then
+    /// [`SealedSegment::records`]). The frames are not checked here: the caller checks
+    /// each one's CRC and leaf hash.
+    pub(crate) fn ranged_frames(
+        &self,
+        storage: &dyn Storage,
+        seqs: &[u64],
+    ) -> Result<Option<Vec<RangedFrame>>> {
+        let (Some(&first), Some(&last)) = (seqs.iter().min(), seqs.iter().max()) else {
+            return Ok(Some(Vec::new()));
+        };
+        if self.is_local() || self.known_frame_offset(first).is_some() {
+            return Ok(None);
+        }
+        let count = self.footer.record_count;
+        let index = |seq: u64| {
+            seq.checked_sub(self.base())
+                .filter(|&i| i < count)
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "sequence number {seq} is not in {}",
+                        self.path.display()
+                    ))
+                })
+        };
+        let (lo, hi) = (index(first)?, index(last)?);
+        // The entries of `lo..=hi`, and the next one (where the last frame ends).
+        let entries = (hi + 2).min(count) - lo;
+        let table_at = self.footer.records_end + lo * 4;
+        let io = |e| Error::io(format!("reading {}", self.path.display()), e);
+        let Some(table) = storage
+            .read_ranges(&self.path, &[(table_at, entries * 4)])
+            .map_err(io)?
+        else {
+            return Ok(None);
+        };
+        let table = table.into_iter().next().unwrap_or_default();
+        let corrupt = |offset, kind| Error::Corruption(Corruption::new(&self.path, offset, kind));
+        if table.len() as u64 != entries * 4 {
+            return Err(corrupt(table_at, CorruptionKind::Truncated("offset table")));
+        }
+        let entry = |i: u64| read_u32(&table, ((i - lo) * 4) as usize).map(u64::from);
+        let mut frames = Vec::with_capacity(seqs.len());
+        for &seq in seqs {
+            let i = index(seq)?;
+            let start = entry(i).unwrap_or(0);
+            let end = match i + 1 < count {
+                true => entry(i + 1).unwrap_or(0),
+                false => self.footer.records_end,
+            };
+            if start < self.header_len || start >= end || end > self.footer.records_end {
+                return Err(corrupt(
+                    table_at + (i - lo) * 4,
+                    CorruptionKind::BadField(format!(
+                        "offset table entry {start} of record {seq} is outside the records"
+                    )),
+                ));
+            }
+            frames.push((start, end - start));
+        }
+        let Some(bytes) = storage.read_ranges(&self.path, &frames).map_err(io)? else {
+            return Ok(None);
+        };
+        if bytes.len() != frames.len() {
+            return Err(corrupt(0, CorruptionKind::Truncated("ranges read")));
+        }
+        let mut read = Vec::with_capacity(frames.len());
+        for ((start, len), frame) in frames.into_iter().zip(bytes) {
+            if frame.len() as u64 != len {
+                return Err(corrupt(start, CorruptionKind::Truncated("record")));
+            }
+            read.push((start, frame));
+        }
+        Ok(Some(read))
+    }
+
     /// Where record `seq`'s frame is, if the segment's bytes are at hand without a fetch
     /// (for naming the place of an error).
     pub(crate) fn known_frame_offset(&self, seq: u64) -> Option<u64> {
@@ -193,6 +272,10 @@ fn frame_offset(segment: &SealedSegment, bytes: &[u8], seq: u64) -> Option<u64> 
     let at = segment.footer.records_end as usize + i as usize * 4;
     read_u32(bytes, at).map(u64::from)
 }
+
+/// A record's frame read as a byte range of an archived segment: its offset in the
+/// segment and its bytes.
+pub(crate) type RangedFrame = (u64, Vec<u8>);
 
 /// A sealed segment's bytes at hand, for reading its records.
 #[derive(Debug)]

@@ -56,6 +56,18 @@ pub trait Storage: Send + Sync + Debug {
     fn map_appending(&self, _path: &Path, _len: u64) -> io::Result<Option<AppendMap>> {
         Ok(None)
     }
+    /// The byte ranges `ranges` (offset, length) of a file never written again, each
+    /// whole, where the storage would rather read them than the whole file (a sealed
+    /// segment released to an archive and not cached: a few records of it cost a few
+    /// ranges, not the file); `None` (the default) where the file is to be read through
+    /// [`Storage::map`].
+    fn read_ranges(
+        &self,
+        _path: &Path,
+        _ranges: &[(u64, u64)],
+    ) -> io::Result<Option<Vec<Vec<u8>>>> {
+        Ok(None)
+    }
 }
 
 /// An open file. Positional reads and writes, so one handle serves many threads.

@@ -1,12 +1,13 @@
-//! `AdminService`: API keys, for admin keys only.
+//! `AdminService`: API keys, erasure and legal holds, for admin keys only.
 
 use std::sync::Arc;
 
+use auditlog_engine::Error;
 use auditlog_proto::v1::admin_service_server::AdminService;
 use auditlog_proto::v1::{
-    CreateKeyRequest, CreateKeyResponse, EraseRequest, EraseResponse, KeyInfo,
-    KeyLimits as ProtoLimits, ListKeysRequest, ListKeysResponse, RevokeKeyRequest,
-    RevokeKeyResponse, Scope as ProtoScope,
+    CreateKeyRequest, CreateKeyResponse, EraseRequest, EraseResponse, Hold, HoldRequest,
+    HoldResponse, KeyInfo, KeyLimits as ProtoLimits, ListHoldsRequest, ListHoldsResponse,
+    ListKeysRequest, ListKeysResponse, RevokeKeyRequest, RevokeKeyResponse, Scope as ProtoScope,
 };
 use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status};
@@ -147,6 +148,75 @@ impl AdminService for Admin {
         caller(&request)?.require_admin()?;
         let keys = self.state.keys.list().iter().map(key_to_proto).collect();
         Ok(Response::new(ListKeysResponse { keys }))
+    }
+
+    async fn place_hold(
+        &self,
+        request: Request<HoldRequest>,
+    ) -> Result<Response<HoldResponse>, Status> {
+        self.change_hold(request, true).await
+    }
+
+    async fn lift_hold(
+        &self,
+        request: Request<HoldRequest>,
+    ) -> Result<Response<HoldResponse>, Status> {
+        self.change_hold(request, false).await
+    }
+
+    async fn list_holds(
+        &self,
+        request: Request<ListHoldsRequest>,
+    ) -> Result<Response<ListHoldsResponse>, Status> {
+        caller(&request)?.require_admin()?;
+        let state = Arc::clone(&self.state);
+        // Read from the `_system` tenant's events: off the async workers.
+        let holds = spawn_blocking(move || state.log.legal_holds().map_err(from_engine))
+            .await
+            .map_err(task_failed)??;
+        let holds = holds
+            .into_iter()
+            .map(|h| Hold {
+                tenant: h.tenant,
+                placed_at: h.placed_at.to_rfc3339(),
+                seq: h.seq,
+                reason: h.reason,
+            })
+            .collect();
+        Ok(Response::new(ListHoldsResponse { holds }))
+    }
+}
+
+impl Admin {
+    /// Places (`place`) or lifts a legal hold, recorded as the caller's `_system` event
+    /// (the engine's) before the answer.
+    async fn change_hold(
+        &self,
+        request: Request<HoldRequest>,
+        place: bool,
+    ) -> Result<Response<HoldResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require_admin()?;
+        let HoldRequest { tenant, reason } = request.into_inner();
+        if tenant.is_empty() {
+            return Err(invalid_field("tenant", "the tenant held is required"));
+        }
+        let state = Arc::clone(&self.state);
+        let ack = spawn_blocking(move || {
+            let actor = Actor::Key(&caller.key.id);
+            let done = match place {
+                true => state.log.place_hold(actor, &tenant, &reason),
+                false => state.log.lift_hold(actor, &tenant, &reason),
+            };
+            // Placing a hold twice, or lifting none, is refused by the engine.
+            done.map_err(|e| match e {
+                Error::InvalidArgument(m) => Status::failed_precondition(m),
+                e => from_engine(e),
+            })
+        })
+        .await
+        .map_err(task_failed)??;
+        Ok(Response::new(HoldResponse { seq: ack.first_seq }))
     }
 }
 
