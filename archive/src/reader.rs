@@ -59,6 +59,8 @@ pub struct ArchiveReader {
     has_checkpoints: bool,
     /// The files of `retention/`: receipts of deletions past retention and their heads.
     retention: Vec<String>,
+    /// Where the receipts end, as their names say (the engine checks them).
+    first_kept: u64,
 }
 
 impl std::fmt::Debug for ArchiveReader {
@@ -106,6 +108,7 @@ impl ArchiveReader {
             prefetch: Mutex::new(None),
             has_checkpoints,
             retention,
+            first_kept,
         })
     }
 
@@ -117,6 +120,12 @@ impl ArchiveReader {
     /// The log's identity, from `log.json`.
     pub fn identity(&self) -> &LogIdentity {
         &self.identity
+    }
+
+    /// The first record the archive keeps: the end of its retention receipts (0 if it
+    /// has none).
+    pub fn first_kept(&self) -> u64 {
+        self.first_kept
     }
 
     /// The manifest's entries, oldest first.

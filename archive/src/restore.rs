@@ -68,6 +68,13 @@ pub fn restore(
     }
     // Every check before anything is written.
     reader.require_checkpoints()?;
+    let first_kept = reader.first_kept();
+    if first_kept > 0 && reader.entries().next().is_none() {
+        return Err(ArchiveError::Conflict(format!(
+            "the archive holds no segment from record {first_kept}, the first kept after \
+             deletions past retention: nothing to restore a log from"
+        )));
+    }
     let root = reader.root();
     let config_bytes = reader.read_checked_file(&root.join(CONFIG_FILE))?;
     let config = LogConfig::load(reader, root)?;
@@ -184,7 +191,7 @@ fn write_staged(
     let mut report = RestoreReport {
         segments: 0,
         bytes: 0,
-        tree_size: 0,
+        tree_size: reader.first_kept(),
         checkpoints: 0,
         dropped_checkpoints: Vec::new(),
         writable,

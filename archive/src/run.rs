@@ -66,6 +66,11 @@ pub async fn archive_log(
     if !known {
         write_identity(&ours, archive, locking).await?;
     }
+    // The receipts of deletions past retention first: an archive that ends below the
+    // log's first kept record goes on from there, and the receipts cover the gap.
+    let mut early_read_back = 0;
+    let early_receipts =
+        crate::receipts::copy_retention(log.dir(), archive, &mut early_read_back).await?;
     let archived = list_entries(archive).await?;
     let sealed = log.sealed_segments();
     let archived_end = check_continues(log, archive, &archived, &sealed).await?;
@@ -89,6 +94,8 @@ pub async fn archive_log(
     // checkpoint log only grows, so this copy covers every one of them); and the log's
     // settings, which a reader of the archive opens it with.
     copy_log_files(log, archive, &mut report).await?;
+    report.retention_files += early_receipts;
+    report.read_back += early_read_back;
     Ok(report)
 }
 

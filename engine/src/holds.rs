@@ -82,24 +82,30 @@ impl Log {
     /// Places a legal hold on `tenant`'s events, recorded (with `reason`) in the `_system`
     /// tenant. A tenant already held is refused, naming when.
     pub fn place_hold(&self, actor: SystemActor<'_>, tenant: &str, reason: &str) -> Result<Ack> {
-        if let Some(held) = self.legal_holds()?.into_iter().find(|h| h.tenant == tenant) {
-            return Err(Error::InvalidArgument(format!(
-                "tenant {tenant:?} is under a legal hold since {} (event {})",
-                held.placed_at, held.seq
-            )));
-        }
-        self.record_hold(actor, HOLD_PLACE, tenant, reason)
+        // Not while a deletion past retention runs: it read the holds in force when it
+        // began, and a hold answered placed must hold.
+        self.with_deletions_held(|| {
+            if let Some(held) = self.legal_holds()?.into_iter().find(|h| h.tenant == tenant) {
+                return Err(Error::InvalidArgument(format!(
+                    "tenant {tenant:?} is under a legal hold since {} (event {})",
+                    held.placed_at, held.seq
+                )));
+            }
+            self.record_hold(actor, HOLD_PLACE, tenant, reason)
+        })
     }
 
     /// Lifts the legal hold on `tenant`, recorded (with `reason`) in the `_system` tenant.
     /// A tenant not held is refused.
     pub fn lift_hold(&self, actor: SystemActor<'_>, tenant: &str, reason: &str) -> Result<Ack> {
-        if !self.legal_holds()?.iter().any(|h| h.tenant == tenant) {
-            return Err(Error::InvalidArgument(format!(
-                "tenant {tenant:?} is under no legal hold"
-            )));
-        }
-        self.record_hold(actor, HOLD_LIFT, tenant, reason)
+        self.with_deletions_held(|| {
+            if !self.legal_holds()?.iter().any(|h| h.tenant == tenant) {
+                return Err(Error::InvalidArgument(format!(
+                    "tenant {tenant:?} is under no legal hold"
+                )));
+            }
+            self.record_hold(actor, HOLD_LIFT, tenant, reason)
+        })
     }
 
     fn record_hold(

@@ -367,3 +367,34 @@ fn a_tree_lost_after_a_deletion_is_grown_again_from_the_first_kept_frontier() {
     drop(log);
     verify(dir.path()).unwrap();
 }
+
+#[test]
+fn a_crash_after_deleting_everything_sealed_leaves_a_log_that_opens_without_its_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    log_of_segments(dir.path());
+    let log = Log::open(dir.path()).unwrap();
+    log.seal().unwrap();
+    let sealed = log.sealed_segments();
+    let (now, deleted) = now_reaching(&sealed, sealed.len());
+    assert_eq!(deleted, sealed.len());
+    let expired = log
+        .expire(SystemActor::Cli, RETAIN_DAYS, now)
+        .unwrap()
+        .expired
+        .unwrap();
+    // The checkpoint the deletion was taken against is the tree at the first kept record.
+    let end = expired.receipt.deleted.end;
+    assert_eq!(expired.receipt.checkpoint_size, end);
+    // What a kill -9 now would leave, and then the tree's files lost too.
+    let crashed = tempfile::tempdir().unwrap();
+    common::copy_dir(dir.path(), crashed.path());
+    drop(log);
+    std::fs::remove_dir_all(crashed.path().join("tree")).unwrap();
+    std::fs::create_dir(crashed.path().join("tree")).unwrap();
+    let log = Log::open(crashed.path()).unwrap();
+    assert_eq!(log.first_kept(), end);
+    assert!(log.tree_size() > end, "the deletion's own event is kept");
+    append_all(&log, &lines(20, 3), 10);
+    drop(log);
+    verify(crashed.path()).unwrap();
+}

@@ -264,7 +264,12 @@ fn main() -> anyhow::Result<()> {
         }),
     };
     audit::record(&state.log, start).context("recording the start")?;
-    let archive_for_expiry = archive.clone();
+    // The expiry thread's own clients: a connection pooled by the archiver's runtime is
+    // driven only while that runtime runs, and one taken from another runtime stalls.
+    let archive_for_expiry = match (&args.archive, args.expire) {
+        (Some(url), true) => Some(Archive::open(url, &s3)?),
+        _ => None,
+    };
     let archiver = match archive {
         Some(archive) => {
             state.metrics.archiving();

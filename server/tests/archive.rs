@@ -414,7 +414,7 @@ async fn the_server_deletes_past_retention_locally_and_in_the_archive() {
             break;
         }
         if Instant::now() >= deadline {
-            let (_, stderr) = server.terminate();
+            let stderr = server.stop_for_stderr();
             panic!(
                 "not deleted after 60 s: {} entries left; {metrics}\n{stderr}",
                 entries.len()

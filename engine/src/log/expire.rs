@@ -135,9 +135,13 @@ impl Log {
         let io =
             |what: std::path::PathBuf| move |e| Error::io(format!("writing {}", what.display()), e);
         let folder = dir.join(RETENTION_DIR);
-        storage
-            .create_dir_all(&folder)
-            .map_err(io(folder.clone()))?;
+        if !storage.exists(&folder) {
+            storage
+                .create_dir_all(&folder)
+                .map_err(io(folder.clone()))?;
+            // The folder's own entry durable before the receipt it will hold.
+            storage.sync_dir(dir).map_err(io(dir.clone()))?;
+        }
         let heads_at = heads_path(dir, end);
         let heads_bytes = crate::retention::encode_heads(&heads);
         write_atomically(storage, &heads_at, &heads_bytes).map_err(io(heads_at.clone()))?;
@@ -177,6 +181,14 @@ impl Log {
             }),
             kept_because,
         })
+    }
+
+    /// Runs `change` while no deletion past retention (nor release) runs: a legal hold
+    /// placed or lifted there is seen whole by the next deletion, never half-way through
+    /// one.
+    pub(crate) fn with_deletions_held<T>(&self, change: impl FnOnce() -> T) -> T {
+        let _held = self.shared.releasing.lock();
+        change()
     }
 
     /// Why `segment` must be kept at `cutoff` under `holds` (each tenant held, and the

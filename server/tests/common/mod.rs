@@ -112,6 +112,18 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Sends SIGTERM and waits: what stderr said after startup (for a failure's report).
+    pub(crate) fn stop_for_stderr(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = self.child.wait();
+        let mut err = String::new();
+        let _ = self.stderr.read_to_string(&mut err);
+        err
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

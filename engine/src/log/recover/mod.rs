@@ -430,7 +430,9 @@ fn recover_tree(
     )?;
     report.rebuilt_tree = rebuilt;
     report.replayed_leaves = compact.size() - start;
-    if let Some(signed) = newest {
+    // A checkpoint older than a deletion past retention is checked by signature only:
+    // the deleted records' nodes are not all kept (docs/FORMAT.md, "Retention receipt").
+    if let Some(signed) = newest.filter(|c| c.tree_size == 0 || c.tree_size >= scanned.floor) {
         let root = match root_at {
             Some(root) => root,
             None => subtree_root(&stored, 0, signed.tree_size)?,
@@ -455,14 +457,25 @@ fn recover_tree(
 }
 
 /// Every tenant's newest event, read from the records (what each tenant's next event
-/// links to), checked against the tenant heads of the newest checkpoint on the way. The
+/// links to), checked against the tenant heads of the newest checkpoint on the way (one
+/// older than a deletion past retention is passed over). The
 /// records between that checkpoint and the replay start were hashed by nothing at this
 /// open, and the heads (so every future link and signed head) rest on them: each must
 /// give its stored leaf.
 fn read_tenant_heads(log: &Log, tree_size: u64) -> Result<TenantHeads> {
-    let newest = log.checkpoints.latest().map(|c| c.checkpoint);
-    let mut heads = log.heads_at(newest.as_ref())?;
-    let signed_size = newest.map_or(0, |c| c.tree_size);
+    // The heads of a checkpoint older than a deletion past retention are not kept: then
+    // those kept with the newest receipt, at the first record kept.
+    let first_kept = log.first_kept();
+    let newest = log
+        .checkpoints
+        .latest()
+        .map(|c| c.checkpoint)
+        .filter(|c| c.tree_size >= first_kept);
+    let mut heads = match (&newest, first_kept) {
+        (None, 1..) => log.shared.deleted.read().heads().clone(),
+        _ => log.heads_at(newest.as_ref())?,
+    };
+    let signed_size = newest.map_or(first_kept, |c| c.tree_size);
     let replay_start = tree_size - log.report.replayed_leaves;
     let alg = log.alg();
     log.follow_tenants(&mut heads, signed_size..tree_size, |seq, payload, place| {

@@ -68,6 +68,11 @@ pub(super) fn replay(
         start,
         checkpoint_size,
     };
+    // A checkpoint of the size the replay starts at: its root is the tree's now (after a
+    // deletion past retention, one the level files may no longer give).
+    if checkpoint_size == Some(start) {
+        growth.root_at = Some(growth.compact.root());
+    }
     let mut previous_root = scanned.floor_root;
     for segment in &scanned.sealed {
         check_frontier(
