@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::error::{ArchiveError, Result};
 use crate::location::Archive;
 use crate::manifest::{MANIFEST_DIR, base_name};
+use crate::receipts::copy_retention;
 use crate::run::{
     ArchiveReport, check_identity, copy_log_files, identity_of, list_entries, read_entry,
 };
@@ -51,8 +52,8 @@ pub async fn expire_archive(log: &Log, archive: &Archive) -> Result<ArchiveExpir
     // The receipts first, with the checkpoint log that signs what they were taken
     // against: a reader of the archive then takes the gap they cover.
     let mut copied = ArchiveReport::default();
+    report.receipts_copied = copy_retention(log.dir(), archive, &mut copied.read_back).await?;
     copy_log_files(log, archive, &mut copied).await?;
-    report.receipts_copied = copied.retention_files;
     if first_kept == 0 {
         return Ok(report);
     }

@@ -68,16 +68,12 @@ pub async fn archive_log(
     }
     // The receipts of deletions past retention first: an archive that ends below the
     // log's first kept record goes on from there, and the receipts cover the gap.
-    let mut early_read_back = 0;
-    let early_receipts =
-        crate::receipts::copy_retention(log.dir(), archive, &mut early_read_back).await?;
+    let mut report = ArchiveReport::default();
+    report.retention_files =
+        crate::receipts::copy_retention(log.dir(), archive, &mut report.read_back).await?;
     let archived = list_entries(archive).await?;
     let sealed = log.sealed_segments();
-    let archived_end = check_continues(log, archive, &archived, &sealed).await?;
-    let mut report = ArchiveReport {
-        archived_tree_size: archived_end,
-        ..ArchiveReport::default()
-    };
+    report.archived_tree_size = check_continues(log, archive, &archived, &sealed).await?;
     for segment in &sealed {
         if archived.contains_key(&segment.base_seq) {
             report.already_archived += 1;
@@ -94,13 +90,11 @@ pub async fn archive_log(
     // checkpoint log only grows, so this copy covers every one of them); and the log's
     // settings, which a reader of the archive opens it with.
     copy_log_files(log, archive, &mut report).await?;
-    report.retention_files += early_receipts;
-    report.read_back += early_read_back;
     Ok(report)
 }
 
-/// Copies what the log keeps beside its segments: the retention receipts and heads files
-/// the archive lacks, the checkpoint log (it only grows, so this copy covers every
+/// Copies what the log keeps beside its segments, past its retention receipts (copied
+/// first, by the caller): the checkpoint log (it only grows, so this copy covers every
 /// archived tree; a copy it does not continue is kept under another name first), and the
 /// log's settings, which a reader of the archive opens it with.
 pub(crate) async fn copy_log_files(
@@ -108,8 +102,6 @@ pub(crate) async fn copy_log_files(
     archive: &Archive,
     report: &mut ArchiveReport,
 ) -> Result<()> {
-    report.retention_files =
-        crate::receipts::copy_retention(log.dir(), archive, &mut report.read_back).await?;
     let checkpoints = log.dir().join(CHECKPOINTS_OBJECT);
     if checkpoints.exists() {
         report.superseded_checkpoints = keep_superseded_checkpoints(archive, &checkpoints).await?;
