@@ -14,6 +14,7 @@ mod expiry;
 mod export;
 mod grpc;
 mod http;
+mod intake;
 mod keys;
 mod limits;
 mod metrics;
@@ -78,7 +79,8 @@ struct Args {
     /// RESOURCE_EXHAUSTED with a retry hint.
     #[arg(long, default_value_t = 256)]
     max_in_flight_mib: u64,
-    /// The largest request (one encoded gRPC message) accepted, in MiB.
+    /// The largest request accepted, in MiB: one encoded gRPC message, or one HTTP or
+    /// OTLP/HTTP body once inflated.
     #[arg(long, default_value_t = 4)]
     max_request_mib: usize,
     /// Exports and query streams open at once, in all; more are answered

@@ -10,7 +10,7 @@ use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{Server, authed, event, http_get_async, reader_of};
+use common::{Server, authed, event, http_get_async, http_request, reader_of};
 
 fn tenant_of(i: u32) -> &'static str {
     if i.is_multiple_of(4) {
@@ -263,51 +263,86 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
     ];
     served.sort_unstable();
     assert_eq!(documented, served);
+    let mut posted = 0;
     for (path, item) in paths {
-        let operation = &item["get"];
-        let query: Vec<String> = operation["parameters"]
-            .as_array()
-            .expect("parameters")
-            .iter()
-            .filter(|p| p["required"] == true)
-            .map(|p| format!("{}={}", p["name"].as_str().unwrap(), p["example"]))
-            .collect();
-        let url = if query.is_empty() {
-            path.clone()
-        } else {
-            format!("{path}?{}", query.join("&"))
-        };
-        let open = operation["security"].as_array().is_some_and(Vec::is_empty);
-        let key = (!open).then(|| admin.clone());
-        let answer = get(url.clone(), key).await;
-        assert_eq!(answer.status, 200, "{url}: {}", answer.text());
-        let documented = operation["responses"]["200"]["content"]
-            .as_object()
-            .and_then(|c| c.keys().next().cloned())
-            .expect("a documented 200 content type");
-        assert_eq!(
-            media_type(answer.header("content-type")),
-            documented,
-            "{url}"
-        );
-        if documented == "application/json" {
-            assert!(
-                serde_json::from_slice::<serde_json::Value>(&answer.body).is_ok(),
-                "{url}"
-            );
-        }
-        if operation["responses"].get("401").is_some() {
-            let refused = get(url.clone(), None).await;
-            assert_eq!(refused.status, 401, "{url}");
-            assert_eq!(refused.json()["error"]["code"], "UNAUTHENTICATED", "{url}");
-        } else {
-            assert!(open, "{url}: a route that needs no key documents no 401");
+        // A POST sends each documented example body (gets none).
+        for (method, operation) in item.as_object().expect("path item") {
+            let bodies: Vec<(String, Vec<u8>)> =
+                match operation["requestBody"]["content"].as_object() {
+                    Some(content) => content
+                        .iter()
+                        .map(|(media, c)| {
+                            let example = match &c["example"] {
+                                serde_json::Value::String(text) => text.clone().into_bytes(),
+                                other => other.to_string().into_bytes(),
+                            };
+                            (media.clone(), example)
+                        })
+                        .collect(),
+                    None => vec![(String::new(), Vec::new())],
+                };
+            for (media, body) in bodies {
+                let query: Vec<String> = operation["parameters"]
+                    .as_array()
+                    .expect("parameters")
+                    .iter()
+                    .filter(|p| p["required"] == true)
+                    .map(|p| format!("{}={}", p["name"].as_str().unwrap(), p["example"]))
+                    .collect();
+                let url = if query.is_empty() {
+                    path.clone()
+                } else {
+                    format!("{path}?{}", query.join("&"))
+                };
+                let open = operation["security"].as_array().is_some_and(Vec::is_empty);
+                let key = (!open).then(|| admin.clone());
+                let send = |key: Option<String>| {
+                    let (addr, url, method) = (addr.clone(), url.clone(), method.to_uppercase());
+                    let (media, body) = (media.clone(), body.clone());
+                    tokio::task::spawn_blocking(move || {
+                        let headers: Vec<(&str, &str)> = if media.is_empty() {
+                            vec![]
+                        } else {
+                            vec![("Content-Type", media.as_str())]
+                        };
+                        http_request(&addr, &method, &url, key.as_deref(), &headers, &body)
+                    })
+                };
+                let answer = send(key).await.expect("request");
+                assert_eq!(answer.status, 200, "{method} {url}: {}", answer.text());
+                posted += usize::from(method == "post");
+                let documented = operation["responses"]["200"]["content"]
+                    .as_object()
+                    .and_then(|c| c.keys().next().cloned())
+                    .expect("a documented 200 content type");
+                assert_eq!(
+                    media_type(answer.header("content-type")),
+                    documented,
+                    "{url}"
+                );
+                if documented == "application/json" {
+                    assert!(
+                        serde_json::from_slice::<serde_json::Value>(&answer.body).is_ok(),
+                        "{url}"
+                    );
+                }
+                if operation["responses"].get("401").is_some() {
+                    let refused = send(None).await.expect("request");
+                    assert_eq!(refused.status, 401, "{url}");
+                    assert_eq!(refused.json()["error"]["code"], "UNAUTHENTICATED", "{url}");
+                } else {
+                    assert!(open, "{url}: a route that needs no key documents no 401");
+                }
+            }
         }
     }
+    // Both of POST /v1/events's bodies: JSON and NDJSON.
+    assert_eq!(posted, 2);
     // The metrics count what was just asked.
     let metrics = get("/metrics".into(), Some(admin)).await.text();
-    // Three events, and two of the server's: its start and the export just run.
-    assert!(metrics.contains("auditlog_events_total 5\n"), "{metrics}");
+    // Three events, the two of the documented examples, and two of the server's: its
+    // start and the export just run.
+    assert!(metrics.contains("auditlog_events_total 7\n"), "{metrics}");
     assert!(
         metrics.contains("auditlog_http_responses_total{code=\"401\"}"),
         "{metrics}"

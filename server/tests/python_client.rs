@@ -1,8 +1,9 @@
 //! An independent client: Python `grpcio`, with stubs generated from the project's
 //! `.proto` files, ingests (unary and streaming), queries page by page, counts, and
 //! checks inclusion proofs with its own RFC 9162 code against the log's checkpoint; the
-//! Rust client then checks that the server holds what Python reported. The Python
-//! environment is made by `scripts/python-env.sh` (pip, from PyPI) on first use.
+//! Rust client then checks that the server holds what Python reported; grpcio's own
+//! reflection client (v1alpha) finds every service. The Python environment is made by
+//! `scripts/python-env.sh` (pip, from PyPI) on first use.
 
 mod common;
 
@@ -81,4 +82,34 @@ async fn python_grpcio_drives_the_server_and_checks_its_proofs() {
         .into_inner();
     let hex: String = kept.root.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(seen["root"], hex);
+}
+
+#[test]
+fn grpcios_reflection_client_which_asks_v1alpha_finds_every_service() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), true, &[]);
+    let out = Command::new(python())
+        .arg(root().join("server/tests/python/reflection.py"))
+        .arg(server.url.trim_start_matches("http://"))
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let services = seen["services"].as_array().expect("services");
+    for service in [
+        "auditlog.v1.IngestService",
+        "auditlog.v1.QueryService",
+        "auditlog.v1.AdminService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(services.iter().any(|s| s == service), "{service}: {seen}");
+    }
+    assert_eq!(
+        seen["ingest_methods"],
+        serde_json::json!(["Ingest", "IngestStream"])
+    );
 }

@@ -1,12 +1,13 @@
 //! The README's quick start: `auditlogd` with no arguments serves on loopback's default
-//! ports from `./auditlog-data`, prints a bootstrap admin key once, and a restart
-//! resumes the same log. (The one test on fixed ports: 7070 and 7080 must be free.)
+//! ports from `./auditlog-data`, prints a bootstrap admin key once; the generated week
+//! posted to `/v1/events` is what `?since=7d` then shows; a restart resumes the same
+//! log. (The one test on fixed ports: 7070 and 7080 must be free.)
 
 mod common;
 
 use std::process::Command;
 
-use common::{Server, http_get};
+use common::{Server, auditlog_bin, http_get, http_request};
 
 #[test]
 fn auditlogd_without_arguments_is_the_quick_start() {
@@ -26,6 +27,49 @@ fn auditlogd_without_arguments_is_the_quick_start() {
     assert_eq!(health.status, 200);
     let first = http_get(&server.http, "/v1/checkpoint", Some(&admin));
     assert_eq!(first.status, 200, "{}", first.text());
+
+    // The README's load, then its read.
+    let generated = Command::new(auditlog_bin())
+        .args(["generate", "--count", "5000", "--days", "7", "--recent"])
+        .output()
+        .expect("auditlog generate runs");
+    assert!(generated.status.success());
+    let ndjson = [("Content-Type", "application/x-ndjson")];
+    let path = "/v1/events?results=refused";
+    let loaded = http_request(
+        &server.http,
+        "POST",
+        path,
+        Some(&admin),
+        &ndjson,
+        &generated.stdout,
+    );
+    assert_eq!(loaded.status, 200, "{}", loaded.text());
+    let loaded = loaded.json();
+    assert_eq!(
+        (loaded["accepted"].as_u64(), loaded["refused"].as_u64()),
+        (Some(5000), Some(0))
+    );
+    assert_eq!(loaded["results"].as_array().map(Vec::len), Some(0));
+    let newest = http_get(&server.http, "/v1/events?since=7d&limit=5", Some(&admin));
+    assert_eq!(newest.status, 200, "{}", newest.text());
+    let newest = newest.json()["events"].as_array().expect("events").clone();
+    assert_eq!(newest.len(), 5);
+    let sent: Vec<serde_json::Value> = generated
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("generated JSON"))
+        .collect();
+    for mut event in newest {
+        event.as_object_mut().expect("an event").remove("seq");
+        assert!(sent.contains(&event), "a generated event: {event}");
+    }
+    // The week's events and the server's start event (a day more: the week began when
+    // it was generated).
+    let week = http_get(&server.http, "/v1/events/count?since=8d", Some(&admin));
+    assert_eq!(week.json()["count"].as_u64(), Some(5001), "{}", week.text());
+
     let (status, stdout) = server.terminate();
     assert!(status.success(), "{status:?}");
     assert_eq!(stdout, "", "the key is printed once");

@@ -122,7 +122,6 @@ pub(crate) fn push_time_suffix(out: &mut String, second_of_day: u32) {
 }
 
 /// Appends the full `YYYY-MM-DDTHH:MM:SSZ` form of `epoch` seconds.
-#[cfg(test)]
 pub(crate) fn push_timestamp(out: &mut String, epoch: i64) {
     push_date_prefix(out, epoch.div_euclid(SECS_PER_DAY));
     push_time_suffix(out, epoch.rem_euclid(SECS_PER_DAY) as u32);

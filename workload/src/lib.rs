@@ -56,6 +56,14 @@ pub use actions::{ACTIONS, PRIVILEGED_ACTIONS, PRIVILEGED_PREFIXES, is_privilege
 pub use config::{Config, ConfigError};
 pub use generate::Generator;
 
+/// `epoch` (seconds since the Unix epoch) in the form [`Config::start`] takes,
+/// `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn start_at(epoch: i64) -> String {
+    let mut start = String::with_capacity(20);
+    calendar::push_timestamp(&mut start, epoch);
+    start
+}
+
 /// Size of the chunks [`write_jsonl`] hands to the writer.
 const CHUNK_BYTES: usize = 1 << 20;
 

@@ -18,8 +18,16 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 120)]
     days: u32,
     /// First day, UTC.
-    #[arg(long, default_value = "2026-01-01T00:00:00Z")]
+    #[arg(
+        long,
+        default_value = "2026-01-01T00:00:00Z",
+        conflicts_with = "recent"
+    )]
     start: String,
+    /// Cover the `--days` that end now instead of starting at `--start`, so that a
+    /// query of the last days finds them (the output then depends on the time too).
+    #[arg(long)]
+    recent: bool,
     /// Mean users per organization.
     #[arg(long, default_value_t = 50)]
     users_per_org: usize,
@@ -35,7 +43,14 @@ impl Args {
             seed: self.seed,
             orgs: self.orgs,
             days: self.days,
-            start: self.start.clone(),
+            start: if self.recent {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                auditlog_workload::start_at(now - i64::from(self.days) * 86_400)
+            } else {
+                self.start.clone()
+            },
             users_per_org: self.users_per_org,
             zipf: self.zipf,
         }

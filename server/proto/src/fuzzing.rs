@@ -1,6 +1,6 @@
-//! The body of the `grpc_messages` fuzz target (fuzz/fuzz_targets/), here so that
-//! `cargo test` replays every kept input through the same code
-//! (tests/fuzz_regressions.rs). The first byte picks a message; the rest is decoded as
+//! The bodies of the `grpc_messages` and `ingest_body` fuzz targets
+//! (fuzz/fuzz_targets/), here so that `cargo test` replays every kept input through the
+//! same code (tests/fuzz_regressions.rs). `grpc_messages`: The first byte picks a message; the rest is decoded as
 //! it, as the server decodes requests from the network and the CLI's client decodes a
 //! server's answers, then converted to engine values. Nothing may panic, and whatever
 //! converts must survive the trip back to the protocol unchanged.
@@ -88,4 +88,40 @@ fn filter(f: Option<pb::Filter>) {
     }
     let back = filter_from_proto(filter_to_proto(&converted)).expect("a filter converts back");
     assert_eq!(back, converted);
+}
+
+/// An HTTP ingest body (`POST /v1/events`), as the server reads one from the network:
+/// the first byte picks the format and encoding, the rest is the body, inflated under a
+/// limit of 1 MiB and split into events. Nothing may panic, an inflated body is never
+/// over the limit, and every event that parses comes back the same from its JSON.
+pub fn ingest_body(data: &[u8]) {
+    use crate::ingest_body::{BodyEncoding, BodyFormat, inflate, split_events};
+    const LIMIT: usize = 1 << 20;
+    let Some((&kind, body)) = data.split_first() else {
+        return;
+    };
+    let format = if kind & 1 == 0 {
+        BodyFormat::Json
+    } else {
+        BodyFormat::Ndjson
+    };
+    let encoding = if kind & 2 == 0 {
+        BodyEncoding::Identity
+    } else {
+        BodyEncoding::Gzip
+    };
+    let Ok(body) = inflate(body, encoding, LIMIT) else {
+        return;
+    };
+    assert!(body.len() <= LIMIT);
+    let Ok(events) = split_events(&body, format) else {
+        return;
+    };
+    assert!(!events.is_empty());
+    for event in events.into_iter().flatten() {
+        let json = event.to_json();
+        let again =
+            auditlog_engine::event::parse_json(json.as_bytes()).expect("its own JSON parses");
+        assert_eq!(again, event);
+    }
 }

@@ -20,6 +20,7 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 pub mod codec;
 pub mod convert;
+pub mod ingest_body;
 
 /// The fuzz targets' bodies (feature `testing`).
 #[cfg(feature = "testing")]

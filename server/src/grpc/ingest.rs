@@ -8,19 +8,18 @@
 
 use std::sync::Arc;
 
-use auditlog_engine::Ack;
 use auditlog_proto::v1::ingest_service_server::IngestService;
 use auditlog_proto::v1::{BatchRefusal, IngestRequest, IngestResponse, IngestStreamResponse};
 use prost::Message;
-use tokio::sync::oneshot;
 use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status, Streaming};
 use tonic_types::StatusExt;
 
 use crate::State;
 use crate::auth::{Caller, caller};
+use crate::intake::{self, Pending, hand_over};
 use crate::keys::AuthError;
-use crate::status::{from_engine, invalid_field, task_failed};
+use crate::status::{invalid_field, task_failed};
 use auditlog_proto::convert::event_from_proto;
 
 #[derive(Debug)]
@@ -88,9 +87,6 @@ impl IngestService for Ingest {
     }
 }
 
-/// A batch handed to the writer: where its acknowledgement arrives, once durable.
-type Pending = oneshot::Receiver<auditlog_engine::Result<Ack>>;
-
 /// Admits the batch (the in-flight budget, the key's event rate), validates and encodes
 /// it and hands it to the writer without waiting for a full queue: on the blocking pool,
 /// as encoding is CPU work. The admission is held until the batch is acknowledged,
@@ -127,17 +123,7 @@ async fn submit(
                 .push(&event)
                 .map_err(|e| invalid_field(&format!("events[{i}]"), &e.to_string()))?;
         }
-        let (answer, pending) = oneshot::channel();
-        let then = move |ack| {
-            drop(admitted);
-            // A client that went away does not want it.
-            let _ = answer.send(ack);
-        };
-        state
-            .log
-            .try_submit_then(batch, then)
-            .map_err(from_engine)?;
-        Ok(pending)
+        hand_over(&state, batch, admitted)
     })
     .await
     .map_err(task_failed)?
@@ -158,12 +144,9 @@ fn refusal(index: u32, status: &Status) -> BatchRefusal {
     }
 }
 
-/// Waits for the writer's acknowledgement: the batch is durable under the log's policy.
+/// The answer for a batch, once durable under the log's policy.
 async fn acknowledged(pending: Pending) -> Result<IngestResponse, Status> {
-    let ack = pending
-        .await
-        .map_err(|_| Status::unavailable("the log closed before acknowledging the batch"))?
-        .map_err(from_engine)?;
+    let ack = intake::acknowledged(pending).await?;
     Ok(IngestResponse {
         seqs: ack.seqs().collect(),
         tree_size: ack.tree_size,

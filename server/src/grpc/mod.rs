@@ -48,11 +48,19 @@ pub(crate) async fn serve(
     health
         .set_serving::<IngestServiceServer<ingest::Ingest>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Both versions of reflection: many tools (grpcio's own client, older grpcurl,
+    // Postman) ask only v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection()
         .build_v1()
         .context("building the reflection service")?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .context("building the v1alpha reflection service")?;
     let auth = authenticate(Arc::clone(&state));
     let counted = Arc::clone(&state);
     let count_answers = MapResponseLayer::new(move |response: http::Response<Body>| {
@@ -70,7 +78,8 @@ pub(crate) async fn serve(
         .layer(CatchPanicLayer::new(Arc::clone(&state.metrics), panicked))
         .layer(BusyLayer)
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(InterceptedService::new(
             IngestServiceServer::new(ingest::Ingest::new(Arc::clone(&state)))
                 .max_decoding_message_size(state.max_request_bytes),

@@ -1,9 +1,11 @@
 //! The HTTP/JSON API, from the same process and over the same engine as gRPC: the same
 //! keys (`Authorization: Bearer KEY`), the same tenant scoping, the same statuses
 //! mapped to HTTP's. One file per route group: `events.rs` (pages, counts, exports),
+//! `ingest.rs` (events in),
 //! `proofs.rs` (proofs and checkpoints).
 
 mod events;
+mod ingest;
 mod proofs;
 
 use std::net::SocketAddr;
@@ -23,6 +25,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::watch;
 use tonic::{Code, Status};
+use tonic_types::StatusExt;
 use tower::ServiceExt;
 
 use crate::auth::{Caller, admit, bearer_token};
@@ -135,7 +138,7 @@ fn router(state: Arc<State>) -> Router {
             "/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
         )
-        .route("/v1/events", get(events::page))
+        .route("/v1/events", get(events::page).post(ingest::events))
         .route("/v1/events/count", get(events::count))
         .route("/v1/export", get(events::export))
         .route("/v1/proofs/inclusion", get(proofs::inclusion))
@@ -153,7 +156,7 @@ fn router(state: Arc<State>) -> Router {
 
 /// The answer to a request whose handler panicked.
 fn panicked() -> Response {
-    HttpError(Status::internal("the server failed on this request")).into_response()
+    HttpError::from(Status::internal("the server failed on this request")).into_response()
 }
 
 /// Counts every answer by status, for `/metrics`.
@@ -192,37 +195,69 @@ fn caller(state: &State, headers: &HeaderMap) -> Result<Caller, HttpError> {
     Ok(admit(state, token)?)
 }
 
-/// An error answer: the gRPC status's HTTP counterpart and a JSON body
-/// `{"error":{"code":"PERMISSION_DENIED","message":"…"}}`.
+/// An error answer: the gRPC status's HTTP counterpart (unless a route names another,
+/// as 413 or 415) and the body of [`error_body`].
 #[derive(Debug)]
-pub(crate) struct HttpError(Status);
-
-impl From<Status> for HttpError {
-    fn from(status: Status) -> HttpError {
-        HttpError(status)
-    }
+pub(crate) struct HttpError {
+    status: Status,
+    http: Option<StatusCode>,
 }
 
-impl IntoResponse for HttpError {
-    fn into_response(self) -> Response {
-        let code = self.0.code();
-        let http = match code {
+impl HttpError {
+    /// `status` answered with the HTTP status `http`.
+    pub(crate) fn with_http(http: StatusCode, status: Status) -> HttpError {
+        HttpError {
+            status,
+            http: Some(http),
+        }
+    }
+
+    /// The HTTP status of a gRPC code.
+    pub(crate) fn http_status(code: Code) -> StatusCode {
+        match code {
             Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
                 StatusCode::BAD_REQUEST
             }
             Code::Unauthenticated => StatusCode::UNAUTHORIZED,
             Code::PermissionDenied => StatusCode::FORBIDDEN,
             Code::NotFound => StatusCode::NOT_FOUND,
+            Code::AlreadyExists => StatusCode::CONFLICT,
             Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        let name = format!("{code:?}");
-        let body = serde_json::json!({
-            "error": {"code": screaming_snake(&name), "message": self.0.message()}
-        });
-        let mut response = (http, axum::Json(body)).into_response();
-        if let Some(wait) = retry_after(&self.0) {
+        }
+    }
+}
+
+impl From<Status> for HttpError {
+    fn from(status: Status) -> HttpError {
+        HttpError { status, http: None }
+    }
+}
+
+/// `{"error":{"code":"PERMISSION_DENIED","message":"…"}}`, with `"field"` when the status
+/// names the request's field at fault.
+pub(crate) fn error_body(status: &Status) -> serde_json::Value {
+    let name = format!("{:?}", status.code());
+    let mut error =
+        serde_json::json!({"code": screaming_snake(&name), "message": status.message()});
+    let details = status.get_error_details();
+    if let Some(violation) = details
+        .bad_request()
+        .and_then(|b| b.field_violations.first())
+    {
+        error["field"] = violation.field.clone().into();
+    }
+    serde_json::json!({ "error": error })
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let http = self
+            .http
+            .unwrap_or_else(|| HttpError::http_status(self.status.code()));
+        let mut response = (http, axum::Json(error_body(&self.status))).into_response();
+        if let Some(wait) = retry_after(&self.status) {
             // Whole seconds, rounded up: HTTP has no finer unit.
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             response

@@ -199,14 +199,35 @@ impl HttpResponse {
 /// `GET path` over a new connection, as any HTTP client sends it, with `Authorization:
 /// Bearer KEY` when a key is given; the body de-chunked.
 pub(crate) fn http_get(addr: &str, path: &str, key: Option<&str>) -> HttpResponse {
+    http_request(addr, "GET", path, key, &[], &[])
+}
+
+/// `METHOD path` with `headers` and `body` (its length sent as `Content-Length`) over a
+/// new connection; as [`http_get`].
+pub(crate) fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpResponse {
     use std::io::Write;
     let mut stream = std::net::TcpStream::connect(addr).expect("connects");
-    let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .expect("request sent");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(key) = key {
+        head.push_str(&format!("Authorization: Bearer {key}\r\n"));
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if method != "GET" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).expect("request sent");
+    // A server that answers before reading the whole body (413) may close first.
+    let _ = stream.write_all(body);
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("response read");
     let split = raw

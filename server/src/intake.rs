@@ -1,0 +1,159 @@
+//! What every way in shares (gRPC ingest, HTTP ingest, OTLP): handing a batch to the
+//! writer without waiting for a full queue, and waiting for its acknowledgement without
+//! holding a thread. HTTP and OTLP refuse events one by one ([`Sorting`]): the events
+//! that pass go to the log as one batch, each refused one is answered with its reason.
+//! Only what the writer decides refuses such a request whole: an `event_id` used before
+//! by a different event, or a retry that is not the batch it repeats (ALREADY_EXISTS).
+
+use std::collections::HashSet;
+
+use auditlog_engine::{Ack, Event, PreparedBatch};
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tonic::Status;
+
+use crate::State;
+use crate::auth::Caller;
+use crate::status::{from_engine, invalid_field};
+
+/// A batch handed to the writer: where its acknowledgement arrives, once durable.
+pub(crate) type Pending = oneshot::Receiver<auditlog_engine::Result<Ack>>;
+
+/// Hands `batch` to the writer; `admitted` (the request's share of the in-flight
+/// budget) is held until the batch is acknowledged, whether or not the client still
+/// waits.
+pub(crate) fn hand_over(
+    state: &State,
+    batch: PreparedBatch,
+    admitted: OwnedSemaphorePermit,
+) -> Result<Pending, Status> {
+    let (answer, pending) = oneshot::channel();
+    let then = move |ack| {
+        drop(admitted);
+        // A client that went away does not want it.
+        let _ = answer.send(ack);
+    };
+    state
+        .log
+        .try_submit_then(batch, then)
+        .map_err(from_engine)?;
+    Ok(pending)
+}
+
+/// Waits for the writer's acknowledgement: the batch is durable under the log's policy.
+pub(crate) async fn acknowledged(pending: Pending) -> Result<Ack, Status> {
+    pending
+        .await
+        .map_err(|_| Status::unavailable("the log closed before acknowledging the batch"))?
+        .map_err(from_engine)
+}
+
+/// A request's events sorted one by one into a batch or a refusal (on a blocking
+/// thread: encoding is CPU work).
+#[derive(Debug)]
+pub(crate) struct Sorting {
+    batch: PreparedBatch,
+    /// Per event of the request, in order: None if it is in the batch.
+    refusals: Vec<Option<Status>>,
+    /// The `(tenant, event_id)` of the batch's events that have one: the writer refuses
+    /// a whole batch that repeats one, so a repeat is refused here, alone.
+    ids: HashSet<(String, String)>,
+}
+
+impl Sorting {
+    pub(crate) fn new(state: &State, events: usize) -> Sorting {
+        Sorting {
+            batch: state.log.batch_with_capacity(events, 0),
+            refusals: Vec::with_capacity(events),
+            ids: HashSet::new(),
+        }
+    }
+
+    /// Takes the request's next event (validated already, or refused with its reason)
+    /// into the batch, if `caller` may write its tenant. `field` names the event in
+    /// the request (`events[3]`), for refusals.
+    pub(crate) fn offer(&mut self, caller: &Caller, field: &str, event: Result<Event<'_>, Status>) {
+        let refusal = event.and_then(|event| {
+            caller.require_ingest(&event.tenant_id)?;
+            if let Some(id) = &event.event_id {
+                let key = (event.tenant_id.to_string(), id.to_string());
+                if self.ids.contains(&key) {
+                    let why = "repeats the event_id of an earlier event of the request";
+                    return Err(invalid_field(&format!("{field}.event_id"), why));
+                }
+                self.ids.insert(key);
+            }
+            self.batch
+                .push(&event)
+                .map_err(|e| invalid_field(field, &e.to_string()))
+        });
+        self.refusals.push(refusal.err());
+    }
+
+    /// Hands the batch to the writer, if any event is in it.
+    pub(crate) fn submit(
+        self,
+        state: &State,
+        admitted: OwnedSemaphorePermit,
+    ) -> Result<Sorted, Status> {
+        let pending = if self.batch.is_empty() {
+            None
+        } else {
+            Some(hand_over(state, self.batch, admitted)?)
+        };
+        Ok(Sorted {
+            refusals: self.refusals,
+            pending,
+        })
+    }
+}
+
+/// A sorted request, its batch with the writer.
+#[derive(Debug)]
+pub(crate) struct Sorted {
+    refusals: Vec<Option<Status>>,
+    pending: Option<Pending>,
+}
+
+/// Where an event of a request was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stored {
+    pub(crate) seq: u64,
+    /// Stored by an earlier request with the same `event_id`, at `seq`.
+    pub(crate) replayed: bool,
+}
+
+/// Each event's fate, in request order, once its batch is durable, and the tree size
+/// that includes them (none if every event was refused).
+pub(crate) type Fates = (Vec<Result<Stored, Status>>, Option<u64>);
+
+impl Sorted {
+    pub(crate) async fn fates(self) -> Result<Fates, Status> {
+        let ack = match self.pending {
+            Some(pending) => Some(acknowledged(pending).await?),
+            None => None,
+        };
+        let tree_size = ack.as_ref().map(|a| a.tree_size);
+        // The batch's leading events are the ones a retry found stored before.
+        let replays: u64 = ack
+            .as_ref()
+            .map_or(0, |a| a.earlier.iter().map(|e| e.count).sum());
+        let mut seqs = ack.iter().flat_map(Ack::seqs).enumerate();
+        let fates = self
+            .refusals
+            .into_iter()
+            .map(|refusal| match refusal {
+                Some(status) => Err(status),
+                None => {
+                    let (i, seq) = seqs
+                        .next()
+                        .ok_or_else(|| Status::internal("the log acknowledged too few events"))?;
+                    Ok(Stored {
+                        seq,
+                        replayed: (i as u64) < replays,
+                    })
+                }
+            })
+            .collect();
+        Ok((fates, tree_size))
+    }
+}
