@@ -18,6 +18,7 @@ mod intake;
 mod keys;
 mod limits;
 mod metrics;
+mod otlp;
 mod paced;
 mod panics;
 mod shutdown;

@@ -80,10 +80,9 @@ async fn bench_ingest_delivers_every_event_it_reports() {
     let figure = rate.strip_suffix(" events/s").expect("`N events/s`");
     assert!(figure.parse::<f64>().expect("a number") > 0.0, "{closed}");
     assert!(
-        report
-            .next()
-            .expect("a summary")
-            .starts_with("1300 events in 11 batches of 128 over 2 connections, 3 in flight"),
+        report.next().expect("a summary").starts_with(
+            "1300 events over Grpc in 11 batches of 128 over 2 connections, 3 in flight"
+        ),
         "{closed}"
     );
     assert!(
@@ -111,6 +110,68 @@ async fn bench_ingest_delivers_every_event_it_reports() {
         + tenants[..300].iter().filter(|t| *t == first).count()
         + tenants[..400].iter().filter(|t| *t == first).count();
     assert_eq!(count(&server, &key, Some(first)).await, sent as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_ingest_loads_through_every_way_in_and_the_events_arrive_as_in_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), true, &[]);
+    let key = server.admin_key.clone().expect("admin key");
+    let workload = dir.path().join("events.jsonl");
+    let lines = run(&["generate", "--count", "300", "--seed", "3"]);
+    std::fs::write(&workload, &lines).expect("write workload");
+    let file = workload.to_str().expect("UTF-8 path");
+    let http = format!("http://{}", server.http);
+    for (protocol, url) in [
+        ("ndjson", &http),
+        ("otlp-grpc", &server.url),
+        ("otlp-http", &http),
+    ] {
+        let args = [
+            "bench-ingest",
+            "--server",
+            url,
+            "--key",
+            &key,
+            "--file",
+            file,
+        ];
+        // One batch in flight: the log keeps the file's order.
+        let more = [
+            "--events",
+            "300",
+            "--batch",
+            "64",
+            "--concurrency",
+            "1",
+            "--protocol",
+            protocol,
+        ];
+        let report = run(&[&args[..], &more[..]].concat());
+        assert!(report.contains("300 events over"), "{protocol}: {report}");
+    }
+    // Three times the file, in order, each event as its line (NDJSON as sent, OTLP
+    // through the mapping both ways).
+    let export = common::http_get(&server.http, "/v1/export?format=jsonl", Some(&key));
+    assert_eq!(export.status, 200);
+    let parse = |l: &str| -> serde_json::Value { serde_json::from_str(l).expect("JSON line") };
+    let stored: Vec<serde_json::Value> = export
+        .text()
+        .lines()
+        .map(parse)
+        .filter(|e| e["organization"]["id"] != "_system")
+        .map(|mut e| {
+            e.as_object_mut().expect("event").remove("seq");
+            e
+        })
+        .collect();
+    let sent: Vec<serde_json::Value> = lines.lines().map(parse).collect();
+    assert_eq!(stored.len(), 900);
+    for (i, chunk) in stored.chunks(300).enumerate() {
+        for (got, line) in chunk.iter().zip(&sent) {
+            assert_eq!(got, line, "pass {i}");
+        }
+    }
 }
 
 #[test]

@@ -1,10 +1,13 @@
-//! `auditlog bench-ingest`: load a running `auditlogd` over gRPC and measure it. The
-//! events are read and converted before the clock starts, so the figure is the server's
-//! (and the loopback's), not the client's parser. `C` tasks share the batches in file
-//! order over a few HTTP/2 connections; each batch's latency runs from the moment it was
-//! due (with `--rate`, its slot in an open-loop schedule, so a slow server cannot hide its
-//! queueing) to its acknowledgement. A batch refused RESOURCE_EXHAUSTED is sent again
-//! after the wait the server asks for, as a well-behaved client would.
+//! `auditlog bench-ingest`: load a running `auditlogd` and measure it, through any of its
+//! ways in (`--protocol`): gRPC `Ingest`, NDJSON over `POST /v1/events`, OTLP logs over
+//! gRPC or over HTTP (protobuf). The events are read and encoded before the clock
+//! starts, so the figure is the server's (and the loopback's), not the client's parser.
+//! `C` tasks share the batches in file order, over a few HTTP/2 connections for gRPC or
+//! one HTTP/1.1 connection each; each batch's latency runs from the moment it was due
+//! (with `--rate`, its slot in an open-loop schedule, so a slow server cannot hide its
+//! queueing) to its acknowledgement. A batch refused as busy (RESOURCE_EXHAUSTED, 429)
+//! is sent again after the wait the server asks for, as a well-behaved client would; any
+//! other refusal, or an OTLP answer with rejected records, fails the run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,18 +18,48 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use auditlog_engine::event::parse_json;
 use auditlog_proto::convert::event_to_proto;
+use auditlog_proto::opentelemetry::proto::collector::logs::v1::logs_service_client::LogsServiceClient;
+use auditlog_proto::opentelemetry::proto::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use auditlog_proto::opentelemetry::proto::logs::v1::{ResourceLogs, ScopeLogs};
+use auditlog_proto::otlp::record_of;
 use auditlog_proto::v1::IngestRequest;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
+use prost::Message;
 use tonic::Code;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
 
+/// The way in a run loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Protocol {
+    /// `auditlog.v1.IngestService/Ingest`.
+    Grpc,
+    /// `POST /v1/events`, `application/x-ndjson`.
+    Ndjson,
+    /// `opentelemetry.proto.collector.logs.v1.LogsService/Export`.
+    OtlpGrpc,
+    /// `POST /v1/logs`, `application/x-protobuf`.
+    OtlpHttp,
+}
+
+impl Protocol {
+    fn over_http1(self) -> bool {
+        matches!(self, Protocol::Ndjson | Protocol::OtlpHttp)
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The server's gRPC address, e.g. `http://127.0.0.1:7070`.
+    /// The server's address for the protocol: gRPC (`http://127.0.0.1:7070`) for `grpc`
+    /// and `otlp-grpc`, HTTP (`http://127.0.0.1:7080`) for `ndjson` and `otlp-http`.
     #[arg(long)]
     server: String,
+    /// The way in.
+    #[arg(long, value_enum, default_value_t = Protocol::Grpc)]
+    protocol: Protocol,
     /// An API key that may ingest every tenant of the file.
     #[arg(long, env = "AUDITLOG_KEY", hide_env_values = true)]
     key: String,
@@ -43,7 +76,8 @@ pub(crate) struct Args {
     /// Events per batch.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
-    /// HTTP/2 connections the batches are spread over.
+    /// HTTP/2 connections the batches are spread over (gRPC; over HTTP/1.1 each batch in
+    /// flight has its own).
     #[arg(long, default_value_t = 2)]
     connections: usize,
     /// Offered load in events/s (open loop); without it, as fast as the server answers.
@@ -68,8 +102,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The first `--events` events of the file (cycled), converted and cut into requests.
-fn read_batches(args: &Args) -> anyhow::Result<Vec<IngestRequest>> {
+/// One batch, encoded for the protocol.
+#[derive(Debug, Clone)]
+enum Payload {
+    Grpc(IngestRequest),
+    OtlpGrpc(ExportLogsServiceRequest),
+    /// A body for `POST` and its content type.
+    Http(bytes::Bytes, &'static str),
+}
+
+/// The first `--events` events of the file (cycled), converted and cut into requests;
+/// with the events in each.
+fn read_batches(args: &Args) -> anyhow::Result<Vec<(Payload, usize)>> {
     let text =
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let lines: Vec<&[u8]> = text
@@ -80,18 +124,59 @@ fn read_batches(args: &Args) -> anyhow::Result<Vec<IngestRequest>> {
         bail!("{} holds no events", args.file.display());
     }
     let mut batches = Vec::with_capacity(args.events.div_ceil(args.batch));
-    let mut events = Vec::with_capacity(args.batch);
+    let mut batch: Vec<usize> = Vec::with_capacity(args.batch);
     for i in 0..args.events {
-        let n = i % lines.len();
-        let event = parse_json(lines[n])
-            .with_context(|| format!("{} line {}", args.file.display(), n + 1))?;
-        events.push(event_to_proto(&event));
-        if events.len() == args.batch || i + 1 == args.events {
-            let full = std::mem::replace(&mut events, Vec::with_capacity(args.batch));
-            batches.push(IngestRequest { events: full });
+        batch.push(i % lines.len());
+        if batch.len() == args.batch || i + 1 == args.events {
+            let payload = encode(args.protocol, &batch, &lines)
+                .with_context(|| format!("{}", args.file.display()))?;
+            batches.push((payload, batch.len()));
+            batch.clear();
         }
     }
     Ok(batches)
+}
+
+/// The events at `lines[n]` for each `n` of `batch`, as one request of `protocol`.
+fn encode(protocol: Protocol, batch: &[usize], lines: &[&[u8]]) -> anyhow::Result<Payload> {
+    let event = |n: usize| parse_json(lines[n]).with_context(|| format!("line {}", n + 1));
+    Ok(match protocol {
+        Protocol::Grpc => Payload::Grpc(IngestRequest {
+            events: batch
+                .iter()
+                .map(|&n| event(n).map(|e| event_to_proto(&e)))
+                .collect::<anyhow::Result<_>>()?,
+        }),
+        Protocol::Ndjson => {
+            let mut body = Vec::new();
+            for &n in batch {
+                event(n)?;
+                body.extend_from_slice(lines[n]);
+                body.push(b'\n');
+            }
+            Payload::Http(body.into(), "application/x-ndjson")
+        }
+        Protocol::OtlpGrpc | Protocol::OtlpHttp => {
+            let records = batch
+                .iter()
+                .map(|&n| event(n).map(|e| record_of(&e)))
+                .collect::<anyhow::Result<_>>()?;
+            let request = ExportLogsServiceRequest {
+                resource_logs: vec![ResourceLogs {
+                    scope_logs: vec![ScopeLogs {
+                        log_records: records,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+            };
+            if protocol == Protocol::OtlpGrpc {
+                Payload::OtlpGrpc(request)
+            } else {
+                Payload::Http(request.encode_to_vec().into(), "application/x-protobuf")
+            }
+        }
+    })
 }
 
 /// What a run measured.
@@ -104,16 +189,18 @@ struct Run {
     retries: usize,
 }
 
-async fn drive(args: &Args, batches: Arc<Vec<IngestRequest>>) -> anyhow::Result<Run> {
+async fn drive(args: &Args, batches: Arc<Vec<(Payload, usize)>>) -> anyhow::Result<Run> {
     let endpoint = Endpoint::from_shared(args.server.clone())
         .with_context(|| format!("--server {}", args.server))?;
     let mut channels = Vec::with_capacity(args.connections);
-    for _ in 0..args.connections {
-        let channel = endpoint
-            .connect()
-            .await
-            .with_context(|| format!("connecting to {}", args.server))?;
-        channels.push(channel);
+    if !args.protocol.over_http1() {
+        for _ in 0..args.connections {
+            let channel = endpoint
+                .connect()
+                .await
+                .with_context(|| format!("connecting to {}", args.server))?;
+            channels.push(channel);
+        }
     }
     let token: MetadataValue<_> = format!("Bearer {}", args.key)
         .parse()
@@ -126,15 +213,21 @@ async fn drive(args: &Args, batches: Arc<Vec<IngestRequest>>) -> anyhow::Result<
         .map(|r| Duration::from_secs_f64(args.batch as f64 / r));
     let mut tasks = Vec::with_capacity(args.concurrency);
     for i in 0..args.concurrency {
-        let channel: Channel = channels[i % channels.len()].clone();
+        let mut sender = match channels.get(i % channels.len().max(1)) {
+            Some(channel) => Sender::Grpc(channel.clone()),
+            None => Sender::Http(
+                Http1::connect(&args.server, &args.key)
+                    .await
+                    .with_context(|| format!("connecting to {}", args.server))?,
+            ),
+        };
         let (batches, next, token) = (Arc::clone(&batches), Arc::clone(&next), token.clone());
         let retries = Arc::clone(&retries);
         tasks.push(tokio::spawn(async move {
-            let mut client = IngestServiceClient::new(channel);
             let mut latencies = Vec::new();
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                let Some(batch) = batches.get(n) else {
+                let Some((batch, _)) = batches.get(n) else {
                     return Ok::<_, anyhow::Error>(latencies);
                 };
                 let due = match per_batch {
@@ -146,20 +239,17 @@ async fn drive(args: &Args, batches: Arc<Vec<IngestRequest>>) -> anyhow::Result<
                     None => Instant::now(),
                 };
                 loop {
-                    let mut request = tonic::Request::new(batch.clone());
-                    request
-                        .metadata_mut()
-                        .insert("authorization", token.clone());
-                    match client.ingest(request).await {
-                        Ok(_) => break,
+                    match sender
+                        .send(batch, &token)
+                        .await
+                        .with_context(|| format!("batch {n}"))?
+                    {
+                        None => break,
                         // The server is full: wait as long as it asks, then send again.
-                        Err(status) if status.code() == Code::ResourceExhausted => {
+                        Some(wait) => {
                             retries.fetch_add(1, Ordering::Relaxed);
-                            let details = status.get_error_details();
-                            let wait = details.retry_info().and_then(|r| r.retry_delay);
-                            tokio::time::sleep(wait.unwrap_or(Duration::from_millis(50))).await;
+                            tokio::time::sleep(wait).await;
                         }
-                        Err(status) => return Err(status).with_context(|| format!("batch {n}")),
                     }
                 }
                 latencies.push(due.elapsed());
@@ -172,7 +262,7 @@ async fn drive(args: &Args, batches: Arc<Vec<IngestRequest>>) -> anyhow::Result<
     }
     let elapsed = start.elapsed();
     latencies.sort_unstable();
-    let events = batches.iter().map(|b| b.events.len()).sum();
+    let events = batches.iter().map(|(_, n)| n).sum();
     Ok(Run {
         events,
         elapsed,
@@ -181,16 +271,152 @@ async fn drive(args: &Args, batches: Arc<Vec<IngestRequest>>) -> anyhow::Result<
     })
 }
 
+/// How a task sends its batches.
+enum Sender {
+    Grpc(Channel),
+    Http(Http1),
+}
+
+impl Sender {
+    /// Sends `batch`; None once acknowledged, or how long the busy server asks to wait.
+    async fn send(
+        &mut self,
+        batch: &Payload,
+        token: &MetadataValue<tonic::metadata::Ascii>,
+    ) -> anyhow::Result<Option<Duration>> {
+        fn authed<T>(
+            message: T,
+            token: &MetadataValue<tonic::metadata::Ascii>,
+        ) -> tonic::Request<T> {
+            let mut request = tonic::Request::new(message);
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+            request
+        }
+        let answer = match (self, batch) {
+            (Sender::Grpc(channel), Payload::Grpc(request)) => {
+                let mut client = IngestServiceClient::new(channel.clone());
+                client
+                    .ingest(authed(request.clone(), token))
+                    .await
+                    .map(|_| ())
+            }
+            (Sender::Grpc(channel), Payload::OtlpGrpc(request)) => {
+                let mut client = LogsServiceClient::new(channel.clone());
+                match client.export(authed(request.clone(), token)).await {
+                    Ok(answer) => {
+                        if let Some(partial) = answer.into_inner().partial_success {
+                            bail!("records refused: {}", partial.error_message);
+                        }
+                        Ok(())
+                    }
+                    Err(status) => Err(status),
+                }
+            }
+            (Sender::Http(http), Payload::Http(body, content_type)) => {
+                return http.post(body.clone(), content_type).await;
+            }
+            _ => bail!("a batch encoded for another protocol"),
+        };
+        match answer {
+            Ok(()) => Ok(None),
+            Err(status) if status.code() == Code::ResourceExhausted => {
+                let details = status.get_error_details();
+                let wait = details.retry_info().and_then(|r| r.retry_delay);
+                Ok(Some(wait.unwrap_or(Duration::from_millis(50))))
+            }
+            Err(status) => Err(status.into()),
+        }
+    }
+}
+
+/// One HTTP/1.1 keep-alive connection to the server's HTTP port.
+struct Http1 {
+    sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    /// `host:port`.
+    authority: String,
+    /// `Bearer KEY`.
+    bearer: String,
+}
+
+impl Http1 {
+    async fn connect(server: &str, key: &str) -> anyhow::Result<Http1> {
+        let authority = server
+            .strip_prefix("http://")
+            .context("--server must be an http:// URL for the HTTP protocols")?
+            .trim_end_matches('/')
+            .to_owned();
+        let tcp = tokio::net::TcpStream::connect(&authority).await?;
+        tcp.set_nodelay(true)?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await?;
+        tokio::spawn(connection);
+        Ok(Http1 {
+            sender,
+            authority,
+            bearer: format!("Bearer {key}"),
+        })
+    }
+
+    /// POSTs `body` to the route of `content_type`; None once stored, or how long the
+    /// busy server asks to wait.
+    async fn post(
+        &mut self,
+        body: bytes::Bytes,
+        content_type: &str,
+    ) -> anyhow::Result<Option<Duration>> {
+        use http_body_util::BodyExt;
+        let path = if content_type == "application/x-protobuf" {
+            "/v1/logs"
+        } else {
+            "/v1/events?results=refused"
+        };
+        let request = hyper::Request::post(path)
+            .header(hyper::header::HOST, &self.authority)
+            .header(hyper::header::AUTHORIZATION, &self.bearer)
+            .header(hyper::header::CONTENT_TYPE, content_type)
+            .body(http_body_util::Full::new(body))?;
+        self.sender.ready().await?;
+        let response = self.sender.send_request(request).await?;
+        let status = response.status();
+        let retry = response
+            .headers()
+            .get(hyper::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let body = response.into_body().collect().await?.to_bytes();
+        if status == hyper::StatusCode::TOO_MANY_REQUESTS {
+            return Ok(Some(Duration::from_secs(retry.unwrap_or(1))));
+        }
+        if status != hyper::StatusCode::OK {
+            bail!("answered {status}: {}", String::from_utf8_lossy(&body));
+        }
+        if content_type == "application/x-protobuf" {
+            let answer = ExportLogsServiceResponse::decode(&body[..])?;
+            if let Some(partial) = answer.partial_success {
+                bail!("records refused: {}", partial.error_message);
+            }
+        }
+        Ok(None)
+    }
+}
+
 impl Run {
     fn report(&self, args: &Args) {
         let rate = self.events as f64 / self.elapsed.as_secs_f64();
         println!("{rate:.0} events/s");
         println!(
-            "{} events in {} batches of {} over {} connections, {} in flight{}: {:.3} s, {} retries",
+            "{} events over {:?} in {} batches of {} over {} connections, {} in flight{}: {:.3} s, {} retries",
             self.events,
+            args.protocol,
             self.latencies.len(),
             args.batch,
-            args.connections,
+            if args.protocol.over_http1() {
+                args.concurrency
+            } else {
+                args.connections
+            },
             args.concurrency,
             args.rate
                 .map_or(String::new(), |r| format!(", offered {r:.0} events/s")),

@@ -1,4 +1,4 @@
-//! The bodies of the `grpc_messages` and `ingest_body` fuzz targets
+//! The bodies of the `grpc_messages`, `ingest_body` and `otlp_logs` fuzz targets
 //! (fuzz/fuzz_targets/), here so that `cargo test` replays every kept input through the
 //! same code (tests/fuzz_regressions.rs). `grpc_messages`: The first byte picks a message; the rest is decoded as
 //! it, as the server decodes requests from the network and the CLI's client decodes a
@@ -124,4 +124,37 @@ pub fn ingest_body(data: &[u8]) {
             auditlog_engine::event::parse_json(json.as_bytes()).expect("its own JSON parses");
         assert_eq!(again, event);
     }
+}
+
+/// An OTLP logs request as the server reads one from the network: the first byte picks
+/// binary protobuf (even) or OTLP/JSON (odd), the rest is the body. Nothing may panic;
+/// every record is named, and each that maps is a valid event that comes back the same
+/// from its JSON.
+pub fn otlp_logs(data: &[u8]) {
+    use crate::opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest;
+    use crate::otlp::{events_of, record_count, request_from_json, response_to_json};
+    let Some((&kind, body)) = data.split_first() else {
+        return;
+    };
+    let request = if kind & 1 == 0 {
+        ExportLogsServiceRequest::decode(body).ok()
+    } else {
+        request_from_json(body).ok()
+    };
+    let Some(request) = request else {
+        return;
+    };
+    let events = events_of(&request);
+    assert_eq!(events.len(), record_count(&request));
+    for (name, event) in events {
+        assert!(name.starts_with("resource_logs["));
+        if let Ok(event) = event {
+            assert!(event.validate().is_ok());
+            let json = event.to_json();
+            let again =
+                auditlog_engine::event::parse_json(json.as_bytes()).expect("its own JSON parses");
+            assert_eq!(again, event);
+        }
+    }
+    let _ = response_to_json(&Default::default());
 }

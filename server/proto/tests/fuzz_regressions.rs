@@ -1,6 +1,5 @@
-//! Replays every input kept under fuzz/regressions/grpc_messages/ and
-//! fuzz/regressions/ingest_body/ (seeds and fixed crashers) through the fuzz targets'
-//! own code.
+//! Replays every input kept under fuzz/regressions/grpc_messages/, ingest_body/ and
+//! otlp_logs/ (seeds and fixed crashers) through the fuzz targets' own code.
 
 /// Every kept input of `target` through `run`; how many there were.
 fn replay(target: &str, run: fn(&[u8])) -> usize {
@@ -28,4 +27,10 @@ fn kept_fuzz_inputs_still_pass() {
 fn kept_ingest_body_inputs_still_pass() {
     let replayed = replay("ingest_body", auditlog_proto::fuzzing::ingest_body);
     assert!(replayed >= 4, "a seed of each format and encoding is kept");
+}
+
+#[test]
+fn kept_otlp_logs_inputs_still_pass() {
+    let replayed = replay("otlp_logs", auditlog_proto::fuzzing::otlp_logs);
+    assert!(replayed >= 3, "a seed of each encoding is kept");
 }

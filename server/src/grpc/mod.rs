@@ -1,11 +1,12 @@
-//! The gRPC server: one file per service of `auditlog.v1`, each behind the API-key
-//! interceptor, plus the standard health service and server reflection (open, as
-//! they reveal no event).
+//! The gRPC server: one file per service of `auditlog.v1` and the OTLP logs service
+//! (`otlp.rs`), each behind the API-key interceptor, plus the standard health service
+//! and server reflection (open, as they reveal no event).
 
 mod admin;
 mod checkpoint;
 mod ingest;
 mod log;
+mod otlp;
 mod proof;
 mod query;
 
@@ -14,15 +15,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use auditlog_proto::FILE_DESCRIPTOR_SET;
+use auditlog_proto::opentelemetry::proto::collector::logs::v1::logs_service_server::LogsServiceServer;
 use auditlog_proto::v1::admin_service_server::AdminServiceServer;
 use auditlog_proto::v1::checkpoint_service_server::CheckpointServiceServer;
 use auditlog_proto::v1::ingest_service_server::IngestServiceServer;
 use auditlog_proto::v1::log_service_server::LogServiceServer;
 use auditlog_proto::v1::proof_service_server::ProofServiceServer;
 use auditlog_proto::v1::query_service_server::QueryServiceServer;
+use auditlog_proto::{FILE_DESCRIPTOR_SET, OTLP_FILE_DESCRIPTOR_SET};
 use tokio_stream::StreamExt;
 use tonic::body::Body;
+use tonic::codec::CompressionEncoding;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -53,6 +56,7 @@ pub(crate) async fn serve(
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(OTLP_FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
     let reflection_v1 = reflection()
@@ -83,6 +87,12 @@ pub(crate) async fn serve(
         .add_service(InterceptedService::new(
             IngestServiceServer::new(ingest::Ingest::new(Arc::clone(&state)))
                 .max_decoding_message_size(state.max_request_bytes),
+            auth.clone(),
+        ))
+        .add_service(InterceptedService::new(
+            LogsServiceServer::new(otlp::Logs::new(Arc::clone(&state)))
+                .max_decoding_message_size(state.max_request_bytes)
+                .accept_compressed(CompressionEncoding::Gzip),
             auth.clone(),
         ))
         .add_service(QueryServiceServer::with_interceptor(

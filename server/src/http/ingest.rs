@@ -18,13 +18,12 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query as Params, State as Shared};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::task::spawn_blocking;
 use tonic::Status;
 
-use super::{HttpError, caller, error_body};
+use super::{HttpError, caller, error_body, read_body};
 use crate::State;
 use crate::intake::{Fates, Sorting};
 use crate::status::{invalid_field, task_failed};
@@ -84,22 +83,6 @@ pub(crate) async fn events(
     .await
     .map_err(task_failed)??;
     Ok(answer(sorted.fates().await?, only_refused))
-}
-
-/// The body, refused as soon as more than `limit` bytes of it arrived.
-async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, HttpError> {
-    let too_large = || refused(BodyError::TooLarge { limit });
-    let mut bytes = Vec::new();
-    let mut chunks = body.into_data_stream();
-    while let Some(chunk) = chunks.next().await {
-        let chunk =
-            chunk.map_err(|e| Status::invalid_argument(format!("reading the body: {e}")))?;
-        if bytes.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
 }
 
 /// A body refused whole, with the HTTP status that says why.

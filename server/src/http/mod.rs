@@ -1,11 +1,12 @@
 //! The HTTP/JSON API, from the same process and over the same engine as gRPC: the same
 //! keys (`Authorization: Bearer KEY`), the same tenant scoping, the same statuses
 //! mapped to HTTP's. One file per route group: `events.rs` (pages, counts, exports),
-//! `ingest.rs` (events in),
+//! `ingest.rs` (events in), `otlp.rs` (OTLP/HTTP logs in),
 //! `proofs.rs` (proofs and checkpoints).
 
 mod events;
 mod ingest;
+mod otlp;
 mod proofs;
 
 use std::net::SocketAddr;
@@ -17,7 +18,7 @@ use axum::extract::{Request, State as Shared};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -140,6 +141,7 @@ fn router(state: Arc<State>) -> Router {
         )
         .route("/v1/events", get(events::page).post(ingest::events))
         .route("/v1/events/count", get(events::count))
+        .route("/v1/logs", post(otlp::logs))
         .route("/v1/export", get(events::export))
         .route("/v1/proofs/inclusion", get(proofs::inclusion))
         .route("/v1/proofs/consistency", get(proofs::consistency))
@@ -185,6 +187,27 @@ async fn metrics(
     Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
 }
 
+/// A request's body, refused (413) as soon as more than `limit` bytes of it arrived.
+pub(crate) async fn read_body(body: axum::body::Body, limit: usize) -> Result<Vec<u8>, HttpError> {
+    use futures_util::StreamExt;
+    let mut bytes = Vec::new();
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk =
+            chunk.map_err(|e| Status::invalid_argument(format!("reading the body: {e}")))?;
+        if bytes.len() + chunk.len() > limit {
+            let why =
+                format!("the request body is larger than the server's limit of {limit} bytes");
+            return Err(HttpError::with_http(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Status::out_of_range(why),
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
 /// The caller of a request: its bearer key, authenticated.
 fn caller(state: &State, headers: &HeaderMap) -> Result<Caller, HttpError> {
     let token = headers
@@ -210,6 +233,17 @@ impl HttpError {
             status,
             http: Some(http),
         }
+    }
+
+    /// The HTTP status it answers with.
+    pub(crate) fn http(&self) -> StatusCode {
+        self.http
+            .unwrap_or_else(|| HttpError::http_status(self.status.code()))
+    }
+
+    /// The status it carries.
+    pub(crate) fn into_status(self) -> Status {
+        self.status
     }
 
     /// The HTTP status of a gRPC code.
@@ -253,9 +287,7 @@ pub(crate) fn error_body(status: &Status) -> serde_json::Value {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        let http = self
-            .http
-            .unwrap_or_else(|| HttpError::http_status(self.status.code()));
+        let http = self.http();
         let mut response = (http, axum::Json(error_body(&self.status))).into_response();
         if let Some(wait) = retry_after(&self.status) {
             // Whole seconds, rounded up: HTTP has no finer unit.

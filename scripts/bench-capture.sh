@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Every way in, on the same events in the same run: `auditlog ingest` in one process,
+# then a release `auditlogd` (durability always, a fresh data directory each time) loaded
+# by `auditlog bench-ingest` on the same machine through gRPC `Ingest`, NDJSON over
+# `POST /v1/events`, OTLP/gRPC and OTLP/HTTP (protobuf), as fast as it answers. The
+# ways take turns within each round; prints every run, the medians and each way's
+# ratio to the in-process rate.
+# Usage: scripts/bench-capture.sh [N=1000000] [ROUNDS=3] [BATCH=1000] [CONCURRENCY=32]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n="${1:-1000000}"
+rounds="${2:-3}"
+batch="${3:-1000}"
+concurrency="${4:-32}"
+cargo build --release -p auditlog -p auditlogd >/dev/null 2>&1
+bin=target/release
+work=$(mktemp -d)
+server=""
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+"$bin/auditlog" generate --count "$n" --seed 1 > "$work/events.jsonl"
+echo "workload: $n events, $(stat -c %s "$work/events.jsonl") bytes; batches of $batch, $concurrency in flight"
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+in_process() {
+  rm -rf "$work/data"
+  "$bin/auditlog" init --data "$work/data" --durability always >/dev/null
+  "$bin/auditlog" ingest --data "$work/data" "$work/events.jsonl" 2>&1 | grep '^ingested' \
+    | sed -E 's/.*\(([0-9]+) events\/s\).*/\1/'
+}
+# through PROTOCOL: starts a server, loads it, stops it; prints the rate.
+through() {
+  rm -rf "$work/data"
+  "$bin/auditlog" init --data "$work/data" --durability always >/dev/null
+  "$bin/auditlogd" --data "$work/data" --grpc 127.0.0.1:0 --http 127.0.0.1:0 \
+    > "$work/stdout" 2> "$work/stderr" &
+  server=$!
+  for _ in $(seq 100); do
+    grep -q 'HTTP listening' "$work/stderr" 2>/dev/null && break
+    sleep 0.1
+  done
+  local grpc http url key
+  grpc="http://$(sed -n 's/^auditlogd: gRPC listening on //p' "$work/stderr")"
+  http="http://$(sed -n 's/^auditlogd: HTTP listening on //p' "$work/stderr")"
+  case "$1" in grpc|otlp-grpc) url=$grpc ;; *) url=$http ;; esac
+  key=$(sed -n 's/^admin key: //p' "$work/stdout")
+  "$bin/auditlog" bench-ingest --server "$url" --key "$key" --file "$work/events.jsonl" \
+    --events "$n" --batch "$batch" --concurrency "$concurrency" --protocol "$1" | head -1 | cut -d' ' -f1
+  kill "$server"
+  wait "$server" 2>/dev/null || true
+  server=""
+}
+ways=(in-process grpc ndjson otlp-grpc otlp-http)
+declare -A rates
+for round in $(seq "$rounds"); do
+  for way in "${ways[@]}"; do
+    if [ "$way" = in-process ]; then rate=$(in_process); else rate=$(through "$way"); fi
+    echo "round $round, $way: $rate events/s"
+    rates[$way]="${rates[$way]:-} $rate"
+  done
+done
+base=$(tr ' ' '\n' <<<"${rates[in-process]}" | grep . | median)
+for way in "${ways[@]}"; do
+  m=$(tr ' ' '\n' <<<"${rates[$way]}" | grep . | median)
+  echo "median $way: $m events/s ($(awk -v a="$m" -v b="$base" 'BEGIN {printf "%.2f", a / b}') of in-process; runs:${rates[$way]})"
+done

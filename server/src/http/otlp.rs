@@ -1,0 +1,152 @@
+//! `POST /v1/logs`: OTLP/HTTP logs in, as the OTLP specification defines it. The body
+//! is an `ExportLogsServiceRequest` in binary protobuf (`application/x-protobuf`) or
+//! OTLP/JSON (`application/json`), gzip or not; the answer is in the request's
+//! encoding: the `ExportLogsServiceResponse` (200, with `partial_success` when records
+//! were refused), or for a failure a `google.rpc.Status` with the HTTP status OTLP
+//! clients act on (400 and 401/403 not retried, 429 and 503 retried after
+//! `Retry-After`). The work is `crate::otlp`'s.
+
+use std::sync::Arc;
+
+use auditlog_proto::ingest_body::{self, BodyEncoding, BodyError};
+use auditlog_proto::opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest;
+use auditlog_proto::otlp::{request_from_json, response_to_json};
+use axum::body::Body;
+use axum::extract::State as Shared;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use prost::Message;
+use tonic::Status;
+
+use super::{HttpError, caller, read_body};
+use crate::State;
+use crate::limits::retry_after;
+
+/// The two encodings of OTLP/HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+}
+
+pub(crate) async fn logs(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let essence = header(header::CONTENT_TYPE)
+        .and_then(|t| t.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase());
+    let encoding = match essence.as_deref() {
+        Some("application/x-protobuf") => Encoding::Protobuf,
+        Some("application/json") => Encoding::Json,
+        other => {
+            let why = format!(
+                "Content-Type `{}` is not OTLP/HTTP: send application/x-protobuf or \
+                 application/json",
+                other.unwrap_or("")
+            );
+            let status = Status::invalid_argument(why);
+            return failure(
+                Encoding::Protobuf,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                &status,
+            );
+        }
+    };
+    match export(&state, &headers, body, encoding).await {
+        Ok(response) => response,
+        Err((http, status)) => failure(encoding, http, &status),
+    }
+}
+
+/// A failure as the request's encoding has it.
+type Failure = (StatusCode, Status);
+
+async fn export(
+    state: &Arc<State>,
+    headers: &HeaderMap,
+    body: Body,
+    encoding: Encoding,
+) -> Result<Response, Failure> {
+    let plain = |status: Status| (HttpError::http_status(status.code()), status);
+    let caller = caller(state, headers).map_err(|e| plain(e.into_status()))?;
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    let compression = BodyEncoding::from_content_encoding(header(header::CONTENT_ENCODING))
+        .map_err(body_failure)?;
+    let body = read_body(body, state.max_request_bytes)
+        .await
+        .map_err(|e| (e.http(), e.into_status()))?;
+    let body =
+        ingest_body::inflate(&body, compression, state.max_request_bytes).map_err(body_failure)?;
+    let request = match encoding {
+        Encoding::Protobuf => ExportLogsServiceRequest::decode(&body[..]).map_err(|e| {
+            plain(Status::invalid_argument(format!(
+                "the body is not an ExportLogsServiceRequest: {e}"
+            )))
+        })?,
+        Encoding::Json => {
+            request_from_json(&body).map_err(|e| plain(Status::invalid_argument(e.to_string())))?
+        }
+    };
+    let answer = crate::otlp::export(Arc::clone(state), caller, request, body.len())
+        .await
+        .map_err(plain)?;
+    let bytes = match encoding {
+        Encoding::Protobuf => answer.encode_to_vec(),
+        Encoding::Json => response_to_json(&answer).into_bytes(),
+    };
+    Ok(([(header::CONTENT_TYPE, encoding.content_type())], bytes).into_response())
+}
+
+fn body_failure(error: BodyError) -> Failure {
+    let http = match error {
+        BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        BodyError::UnsupportedEncoding(_) | BodyError::UnsupportedMediaType(_) => {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        }
+        _ => StatusCode::BAD_REQUEST,
+    };
+    (http, Status::invalid_argument(error.to_string()))
+}
+
+/// `status` as a `google.rpc.Status` in `encoding`, with `Retry-After` when it has a
+/// retry hint.
+fn failure(encoding: Encoding, http: StatusCode, status: &Status) -> Response {
+    let body = match encoding {
+        Encoding::Protobuf => tonic_types::Status {
+            code: status.code() as i32,
+            message: status.message().to_owned(),
+            details: Vec::new(),
+        }
+        .encode_to_vec(),
+        Encoding::Json => {
+            serde_json::json!({"code": status.code() as i32, "message": status.message()})
+                .to_string()
+                .into_bytes()
+        }
+    };
+    let mut response = (
+        http,
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        body,
+    )
+        .into_response();
+    if let Some(wait) = retry_after(status) {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}

@@ -1,0 +1,81 @@
+//! OTLP logs in (docs/OTLP.md), the same for both transports: `grpc/otlp.rs` (the
+//! `LogsService` on the gRPC port) and `http/otlp.rs` (`POST /v1/logs`). Each log
+//! record is mapped to an event (`auditlog_proto::otlp`) and sorted like an HTTP ingest
+//! event: those that map and that the key may write are stored as one batch; the rest
+//! are counted in `partial_success` with their reasons, never dropped unsaid.
+
+use std::sync::Arc;
+
+use auditlog_proto::opentelemetry::proto::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use auditlog_proto::otlp::{events_of, record_count};
+use tokio::task::spawn_blocking;
+use tonic::Status;
+
+use crate::State;
+use crate::auth::Caller;
+use crate::intake::Sorting;
+use crate::status::task_failed;
+
+/// Refusals named in `error_message`; the rest are counted.
+const REASONS_SHOWN: usize = 5;
+
+/// Stores what maps of `request` (`bytes` long as received) and answers as OTLP does:
+/// no `partial_success` when every record was stored.
+pub(crate) async fn export(
+    state: Arc<State>,
+    caller: Caller,
+    request: ExportLogsServiceRequest,
+    bytes: usize,
+) -> Result<ExportLogsServiceResponse, Status> {
+    let records = record_count(&request);
+    if records == 0 {
+        return Ok(ExportLogsServiceResponse::default());
+    }
+    let admitted = state.limits.admit(bytes)?;
+    state.limits.events(&caller.key, records as u64)?;
+    let (names, sorted) = spawn_blocking(move || {
+        let mut sorting = Sorting::new(&state, records);
+        let mut names = Vec::with_capacity(records);
+        for (name, event) in events_of(&request) {
+            sorting.offer(&caller, &name, event.map_err(Status::invalid_argument));
+            names.push(name);
+        }
+        Ok::<_, Status>((names, sorting.submit(&state, admitted)?))
+    })
+    .await
+    .map_err(task_failed)??;
+    let (fates, _) = sorted.fates().await?;
+    let refused: Vec<String> = fates
+        .iter()
+        .zip(&names)
+        .filter_map(|(fate, name)| {
+            let status = fate.as_ref().err()?;
+            // Refusals raised on a record already name it (a bad member); the others
+            // (a tenant outside the key's scope) get its name here.
+            Some(if status.message().starts_with(name.as_str()) {
+                status.message().to_owned()
+            } else {
+                format!("{name}: {}", status.message())
+            })
+        })
+        .collect();
+    if refused.is_empty() {
+        return Ok(ExportLogsServiceResponse::default());
+    }
+    let mut message = format!(
+        "{} of {records} log records refused (docs/OTLP.md has the mapping): {}",
+        refused.len(),
+        refused[..refused.len().min(REASONS_SHOWN)].join("; ")
+    );
+    if refused.len() > REASONS_SHOWN {
+        message.push_str(&format!("; and {} more", refused.len() - REASONS_SHOWN));
+    }
+    Ok(ExportLogsServiceResponse {
+        partial_success: Some(ExportLogsPartialSuccess {
+            rejected_log_records: refused.len() as i64,
+            error_message: message,
+        }),
+    })
+}
