@@ -70,21 +70,26 @@ impl Sorting {
 
     /// Takes the request's next event (validated already, or refused with its reason)
     /// into the batch, if `caller` may write its tenant. `field` names the event in
-    /// the request (`events[3]`), for refusals.
-    pub(crate) fn offer(&mut self, caller: &Caller, field: &str, event: Result<Event<'_>, Status>) {
+    /// the request (`events[3]`), for refusals (made only for them).
+    pub(crate) fn offer(
+        &mut self,
+        caller: &Caller,
+        field: impl Fn() -> String,
+        event: Result<Event<'_>, Status>,
+    ) {
         let refusal = event.and_then(|event| {
             caller.require_ingest(&event.tenant_id)?;
             if let Some(id) = &event.event_id {
                 let key = (event.tenant_id.to_string(), id.to_string());
                 if self.ids.contains(&key) {
                     let why = "repeats the event_id of an earlier event of the request";
-                    return Err(invalid_field(&format!("{field}.event_id"), why));
+                    return Err(invalid_field(&format!("{}.event_id", field()), why));
                 }
                 self.ids.insert(key);
             }
             self.batch
                 .push(&event)
-                .map_err(|e| invalid_field(field, &e.to_string()))
+                .map_err(|e| invalid_field(&field(), &e.to_string()))
         });
         self.refusals.push(refusal.err());
     }

@@ -35,23 +35,25 @@ pub(crate) async fn export(
     }
     let admitted = state.limits.admit(bytes)?;
     state.limits.events(&caller.key, records as u64)?;
-    let (names, sorted) = spawn_blocking(move || {
+    let (places, sorted) = spawn_blocking(move || {
         let mut sorting = Sorting::new(&state, records);
-        let mut names = Vec::with_capacity(records);
-        for (name, event) in events_of(&request) {
-            sorting.offer(&caller, &name, event.map_err(Status::invalid_argument));
-            names.push(name);
+        let mut places = Vec::with_capacity(records);
+        for (place, event) in events_of(&request) {
+            let name = || place.to_string();
+            sorting.offer(&caller, name, event.map_err(Status::invalid_argument));
+            places.push(place);
         }
-        Ok::<_, Status>((names, sorting.submit(&state, admitted)?))
+        Ok::<_, Status>((places, sorting.submit(&state, admitted)?))
     })
     .await
     .map_err(task_failed)??;
     let (fates, _) = sorted.fates().await?;
     let refused: Vec<String> = fates
         .iter()
-        .zip(&names)
-        .filter_map(|(fate, name)| {
+        .zip(&places)
+        .filter_map(|(fate, place)| {
             let status = fate.as_ref().err()?;
+            let name = place.to_string();
             // Refusals raised on a record already name it (a bad member); the others
             // (a tenant outside the key's scope) get its name here.
             Some(if status.message().starts_with(name.as_str()) {

@@ -18,14 +18,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use auditlog_engine::event::parse_json;
 use auditlog_proto::convert::event_to_proto;
-use auditlog_proto::opentelemetry::proto::collector::logs::v1::logs_service_client::LogsServiceClient;
 use auditlog_proto::opentelemetry::proto::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use auditlog_proto::opentelemetry::proto::logs::v1::{ResourceLogs, ScopeLogs};
 use auditlog_proto::otlp::record_of;
-use auditlog_proto::v1::IngestRequest;
-use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
+use auditlog_proto::v1::{IngestRequest, IngestResponse};
 use prost::Message;
 use tonic::Code;
 use tonic::metadata::MetadataValue;
@@ -102,11 +100,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One batch, encoded for the protocol.
+/// One batch, encoded for the protocol before the clock starts: sending copies bytes
+/// only, for every protocol alike.
 #[derive(Debug, Clone)]
 enum Payload {
-    Grpc(IngestRequest),
-    OtlpGrpc(ExportLogsServiceRequest),
+    /// An encoded `IngestRequest`.
+    Grpc(bytes::Bytes),
+    /// An encoded `ExportLogsServiceRequest`.
+    OtlpGrpc(bytes::Bytes),
     /// A body for `POST` and its content type.
     Http(bytes::Bytes, &'static str),
 }
@@ -141,12 +142,16 @@ fn read_batches(args: &Args) -> anyhow::Result<Vec<(Payload, usize)>> {
 fn encode(protocol: Protocol, batch: &[usize], lines: &[&[u8]]) -> anyhow::Result<Payload> {
     let event = |n: usize| parse_json(lines[n]).with_context(|| format!("line {}", n + 1));
     Ok(match protocol {
-        Protocol::Grpc => Payload::Grpc(IngestRequest {
-            events: batch
-                .iter()
-                .map(|&n| event(n).map(|e| event_to_proto(&e)))
-                .collect::<anyhow::Result<_>>()?,
-        }),
+        Protocol::Grpc => Payload::Grpc(
+            IngestRequest {
+                events: batch
+                    .iter()
+                    .map(|&n| event(n).map(|e| event_to_proto(&e)))
+                    .collect::<anyhow::Result<_>>()?,
+            }
+            .encode_to_vec()
+            .into(),
+        ),
         Protocol::Ndjson => {
             let mut body = Vec::new();
             for &n in batch {
@@ -171,7 +176,7 @@ fn encode(protocol: Protocol, batch: &[usize], lines: &[&[u8]]) -> anyhow::Resul
                 }],
             };
             if protocol == Protocol::OtlpGrpc {
-                Payload::OtlpGrpc(request)
+                Payload::OtlpGrpc(request.encode_to_vec().into())
             } else {
                 Payload::Http(request.encode_to_vec().into(), "application/x-protobuf")
             }
@@ -284,29 +289,18 @@ impl Sender {
         batch: &Payload,
         token: &MetadataValue<tonic::metadata::Ascii>,
     ) -> anyhow::Result<Option<Duration>> {
-        fn authed<T>(
-            message: T,
-            token: &MetadataValue<tonic::metadata::Ascii>,
-        ) -> tonic::Request<T> {
-            let mut request = tonic::Request::new(message);
-            request
-                .metadata_mut()
-                .insert("authorization", token.clone());
-            request
-        }
         let answer = match (self, batch) {
-            (Sender::Grpc(channel), Payload::Grpc(request)) => {
-                let mut client = IngestServiceClient::new(channel.clone());
-                client
-                    .ingest(authed(request.clone(), token))
+            (Sender::Grpc(channel), Payload::Grpc(body)) => {
+                let path = "/auditlog.v1.IngestService/Ingest";
+                unary::<IngestResponse>(channel, path, body, token)
                     .await
                     .map(|_| ())
             }
-            (Sender::Grpc(channel), Payload::OtlpGrpc(request)) => {
-                let mut client = LogsServiceClient::new(channel.clone());
-                match client.export(authed(request.clone(), token)).await {
+            (Sender::Grpc(channel), Payload::OtlpGrpc(body)) => {
+                let path = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+                match unary::<ExportLogsServiceResponse>(channel, path, body, token).await {
                     Ok(answer) => {
-                        if let Some(partial) = answer.into_inner().partial_success {
+                        if let Some(partial) = answer.partial_success {
                             bail!("records refused: {}", partial.error_message);
                         }
                         Ok(())
@@ -328,6 +322,72 @@ impl Sender {
             }
             Err(status) => Err(status.into()),
         }
+    }
+}
+
+/// A unary call of `path` whose request is `body`, encoded already; its answer decoded.
+async fn unary<R: Message + Default + Send + 'static>(
+    channel: &Channel,
+    path: &'static str,
+    body: &bytes::Bytes,
+    token: &MetadataValue<tonic::metadata::Ascii>,
+) -> Result<R, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let mut request = tonic::Request::new(body.clone());
+    request
+        .metadata_mut()
+        .insert("authorization", token.clone());
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+    let codec = Preencoded::<R>(std::marker::PhantomData);
+    Ok(grpc.unary(request, path, codec).await?.into_inner())
+}
+
+/// A codec that sends bytes as they are and decodes answers as `R`.
+struct Preencoded<R>(std::marker::PhantomData<R>);
+
+impl<R: Message + Default + Send + 'static> tonic::codec::Codec for Preencoded<R> {
+    type Encode = bytes::Bytes;
+    type Decode = R;
+    type Encoder = Preencoded<bytes::Bytes>;
+    type Decoder = Preencoded<R>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        Preencoded(std::marker::PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        Preencoded(std::marker::PhantomData)
+    }
+}
+
+impl tonic::codec::Encoder for Preencoded<bytes::Bytes> {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: bytes::Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl<R: Message + Default + Send + 'static> tonic::codec::Decoder for Preencoded<R> {
+    type Item = R;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<R>, tonic::Status> {
+        R::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("an undecodable answer: {e}")))
     }
 }
 

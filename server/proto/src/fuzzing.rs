@@ -146,8 +146,8 @@ pub fn otlp_logs(data: &[u8]) {
     };
     let events = events_of(&request);
     assert_eq!(events.len(), record_count(&request));
-    for (name, event) in events {
-        assert!(name.starts_with("resource_logs["));
+    for (place, event) in events {
+        assert!(place.to_string().starts_with("resource_logs["));
         if let Ok(event) = event {
             assert!(event.validate().is_ok());
             let json = event.to_json();

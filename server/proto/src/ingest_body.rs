@@ -7,6 +7,7 @@
 //! batch) is refused whole. Within a readable body each event stands alone: one that
 //! does not parse or validate is refused by itself, and the rest may still be stored.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use auditlog_engine::Event;
@@ -91,11 +92,16 @@ pub enum BodyError {
     Empty,
 }
 
-/// The body inflated (when gzip), at most `limit` bytes of it.
-pub fn inflate(body: &[u8], encoding: BodyEncoding, limit: usize) -> Result<Vec<u8>, BodyError> {
+/// The body inflated (when gzip), at most `limit` bytes of it; a body sent plain is
+/// borrowed, not copied.
+pub fn inflate(
+    body: &[u8],
+    encoding: BodyEncoding,
+    limit: usize,
+) -> Result<Cow<'_, [u8]>, BodyError> {
     match encoding {
         BodyEncoding::Identity if body.len() > limit => Err(BodyError::TooLarge { limit }),
-        BodyEncoding::Identity => Ok(body.to_vec()),
+        BodyEncoding::Identity => Ok(Cow::Borrowed(body)),
         BodyEncoding::Gzip => {
             let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
             // One byte past the limit tells "exactly the limit" from "more".
@@ -107,7 +113,7 @@ pub fn inflate(body: &[u8], encoding: BodyEncoding, limit: usize) -> Result<Vec<
             if out.len() > limit {
                 return Err(BodyError::TooLarge { limit });
             }
-            Ok(out)
+            Ok(Cow::Owned(out))
         }
     }
 }
@@ -206,7 +212,7 @@ mod tests {
         let packed = gzip(body.as_bytes());
         let limit = body.len();
         assert_eq!(
-            inflate(&packed, BodyEncoding::Gzip, limit).expect("fits"),
+            &inflate(&packed, BodyEncoding::Gzip, limit).expect("fits")[..],
             body.as_bytes()
         );
         assert_eq!(

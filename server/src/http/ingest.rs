@@ -56,7 +56,7 @@ pub(crate) async fn events(
     let format = BodyFormat::from_content_type(header(header::CONTENT_TYPE)).map_err(refused)?;
     let encoding =
         BodyEncoding::from_content_encoding(header(header::CONTENT_ENCODING)).map_err(refused)?;
-    let body = read_body(body, state.max_request_bytes).await?;
+    let body = read_body(&headers, body, state.max_request_bytes).await?;
     let sorted = spawn_blocking({
         let state = Arc::clone(&state);
         move || {
@@ -67,15 +67,15 @@ pub(crate) async fn events(
             state.limits.events(&caller.key, events.len() as u64)?;
             let mut sorting = Sorting::new(&state, events.len());
             for (i, event) in events.into_iter().enumerate() {
-                let field = format!("events[{i}]");
+                let field = || format!("events[{i}]");
                 let event = event.map_err(|bad| {
                     let field = match bad.field() {
-                        Some(name) => format!("{field}.{name}"),
-                        None => field.clone(),
+                        Some(name) => format!("{}.{name}", field()),
+                        None => field(),
                     };
                     invalid_field(&field, &bad.to_string())
                 });
-                sorting.offer(&caller, &field, event);
+                sorting.offer(&caller, field, event);
             }
             Ok::<_, HttpError>(sorting.submit(&state, admitted)?)
         }

@@ -66,14 +66,31 @@ pub mod meta {
     pub const SPAN_ID: &str = "span_id";
 }
 
-/// One log record of a request: where it is (`resource_logs[0].scope_logs[1].log_records[2]`)
-/// and its event, or why it cannot be one.
-pub type Named = (String, Result<Event<'static>, String>);
+/// Where a log record is in its request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub resource: usize,
+    pub scope: usize,
+    pub record: usize,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "resource_logs[{}].scope_logs[{}].log_records[{}]",
+            self.resource, self.scope, self.record
+        )
+    }
+}
+
+/// One log record of a request: where it is, and its event or why it cannot be one.
+pub type Named<'a> = (Place, Result<Event<'a>, String>);
 
 /// Every log record of the request, in order, as a valid event or the reason it is
 /// not one.
-pub fn events_of(request: &ExportLogsServiceRequest) -> Vec<Named> {
-    let mut out = Vec::new();
+pub fn events_of(request: &ExportLogsServiceRequest) -> Vec<Named<'_>> {
+    let mut out = Vec::with_capacity(record_count(request));
     for (r, resource_logs) in request.resource_logs.iter().enumerate() {
         let resource: &[KeyValue] = resource_logs
             .resource
@@ -81,8 +98,12 @@ pub fn events_of(request: &ExportLogsServiceRequest) -> Vec<Named> {
             .map_or(&[], |r| &r.attributes);
         for (s, scope_logs) in resource_logs.scope_logs.iter().enumerate() {
             for (l, record) in scope_logs.log_records.iter().enumerate() {
-                let name = format!("resource_logs[{r}].scope_logs[{s}].log_records[{l}]");
-                out.push((name, event_of(record, resource)));
+                let place = Place {
+                    resource: r,
+                    scope: s,
+                    record: l,
+                };
+                out.push((place, event_of(record, resource)));
             }
         }
     }
@@ -99,9 +120,10 @@ pub fn record_count(request: &ExportLogsServiceRequest) -> usize {
         .sum()
 }
 
-/// The event of one record whose resource has `resource` attributes.
-pub fn event_of(record: &LogRecord, resource: &[KeyValue]) -> Result<Event<'static>, String> {
-    let found = Attributes { record, resource };
+/// The event of one record whose resource has `resource` attributes, borrowing from
+/// them (only `metadata` is made).
+pub fn event_of<'a>(record: &'a LogRecord, resource: &'a [KeyValue]) -> Result<Event<'a>, String> {
+    let found = Slots::of(record, resource);
     let nanos = match (record.time_unix_nano, record.observed_time_unix_nano) {
         (0, 0) => return Err("no time: set the record's time (or observed time)".into()),
         (0, observed) => observed,
@@ -116,7 +138,7 @@ pub fn event_of(record: &LogRecord, resource: &[KeyValue]) -> Result<Event<'stat
                 .to_owned()
         })?
     } else {
-        record.event_name.clone()
+        &record.event_name
     };
     let actor_id = found
         .first_of(&attr::ACTOR_ID)?
@@ -127,10 +149,10 @@ pub fn event_of(record: &LogRecord, resource: &[KeyValue]) -> Result<Event<'stat
     let outcome_name = found.string(attr::OUTCOME)?.ok_or_else(|| {
         "no outcome: set attribute `audit.outcome` (success, failure, denied or error)".to_owned()
     })?;
-    let outcome = Outcome::from_name(&outcome_name).ok_or_else(|| {
+    let outcome = Outcome::from_name(outcome_name).ok_or_else(|| {
         format!(
             "attribute `audit.outcome` is `{}`, not success, failure, denied or error",
-            cut(&outcome_name)
+            cut(outcome_name)
         )
     })?;
     let resource_type = found.string(attr::RESOURCE_TYPE)?;
@@ -142,19 +164,19 @@ pub fn event_of(record: &LogRecord, resource: &[KeyValue]) -> Result<Event<'stat
     }
     let event = Event {
         timestamp,
-        actor_id: Cow::Owned(actor_id),
-        actor_email: found.string(attr::ACTOR_EMAIL)?.map(Cow::Owned),
-        actor_kind: found.string(attr::ACTOR_KIND)?.map(Cow::Owned),
-        tenant_id: Cow::Owned(tenant_id),
-        tenant_name: found.string(attr::TENANT_NAME)?.map(Cow::Owned),
-        action: Cow::Owned(action),
-        resource_type: resource_type.map(Cow::Owned),
-        resource_id: resource_id.map(Cow::Owned),
+        actor_id: Cow::Borrowed(actor_id),
+        actor_email: found.string(attr::ACTOR_EMAIL)?.map(Cow::Borrowed),
+        actor_kind: found.string(attr::ACTOR_KIND)?.map(Cow::Borrowed),
+        tenant_id: Cow::Borrowed(tenant_id),
+        tenant_name: found.string(attr::TENANT_NAME)?.map(Cow::Borrowed),
+        action: Cow::Borrowed(action),
+        resource_type: resource_type.map(Cow::Borrowed),
+        resource_id: resource_id.map(Cow::Borrowed),
         outcome,
-        ip_address: found.string(attr::IP_ADDRESS)?.map(Cow::Owned),
-        user_agent: found.string(attr::USER_AGENT)?.map(Cow::Owned),
-        metadata: metadata(record, resource)?.map(Cow::Owned),
-        event_id: found.first_of(&attr::EVENT_ID)?.map(Cow::Owned),
+        ip_address: found.string(attr::IP_ADDRESS)?.map(Cow::Borrowed),
+        user_agent: found.string(attr::USER_AGENT)?.map(Cow::Borrowed),
+        metadata: metadata(record, found.service)?.map(Cow::Owned),
+        event_id: found.first_of(&attr::EVENT_ID)?.map(Cow::Borrowed),
     };
     event.validate().map_err(|e| field_reason(&e))?;
     Ok(event)
@@ -181,35 +203,41 @@ fn field_reason(error: &EventError) -> String {
     format!("{attribute}: {error}")
 }
 
-/// A record's attributes, then its resource's.
-struct Attributes<'a> {
-    record: &'a LogRecord,
-    resource: &'a [KeyValue],
+/// The values of the mapped attributes, found in one pass over the resource's and one
+/// over the record's (which win); the last of a repeated name counts.
+struct Slots<'a> {
+    values: [Option<&'a AnyValue>; attr::MAPPED.len()],
+    /// `service.name`, for `metadata`.
+    service: Option<&'a AnyValue>,
 }
 
-/// The attribute `name` of `list` (the last, if it repeats).
-fn find<'k>(list: &'k [KeyValue], name: &str) -> Option<&'k KeyValue> {
-    list.iter().rev().find(|kv| kv.key == name)
-}
-
-impl Attributes<'_> {
-    fn get(&self, name: &str) -> Option<&AnyValue> {
-        find(&self.record.attributes, name)
-            .or_else(|| find(self.resource, name))
-            .and_then(|kv| kv.value.as_ref())
+impl<'a> Slots<'a> {
+    fn of(record: &'a LogRecord, resource: &'a [KeyValue]) -> Slots<'a> {
+        let mut slots = Slots {
+            values: [None; attr::MAPPED.len()],
+            service: None,
+        };
+        for kv in resource.iter().chain(&record.attributes) {
+            if let Some(i) = mapped(&kv.key) {
+                slots.values[i] = kv.value.as_ref();
+            }
+        }
+        slots.service = slots.values[mapped(attr::SERVICE_NAME).unwrap_or_default()];
+        slots
     }
 
     /// The string value of attribute `name`, if set; any other type is refused.
-    fn string(&self, name: &str) -> Result<Option<String>, String> {
-        match self.get(name).and_then(|v| v.value.as_ref()) {
+    fn string(&self, name: &str) -> Result<Option<&'a str>, String> {
+        let value = mapped(name).and_then(|i| self.values[i]);
+        match value.and_then(|v| v.value.as_ref()) {
             None => Ok(None),
-            Some(any_value::Value::StringValue(s)) => Ok(Some(s.clone())),
+            Some(any_value::Value::StringValue(s)) => Ok(Some(s)),
             Some(_) => Err(format!("attribute `{name}` must be a string")),
         }
     }
 
     /// The first of `names` that is set.
-    fn first_of(&self, names: &[&str]) -> Result<Option<String>, String> {
+    fn first_of(&self, names: &[&str]) -> Result<Option<&'a str>, String> {
         for name in names {
             if let Some(value) = self.string(name)? {
                 return Ok(Some(value));
@@ -219,51 +247,135 @@ impl Attributes<'_> {
     }
 }
 
-/// The record's attributes not mapped to a field, its body, trace context and the
-/// resource's `service.name`, as one JSON object (keys sorted); None when empty.
-fn metadata(record: &LogRecord, resource: &[KeyValue]) -> Result<Option<String>, String> {
-    let mut object = Map::new();
-    for kv in &record.attributes {
-        if !attr::MAPPED.contains(&kv.key.as_str()) {
-            object.insert(kv.key.clone(), any_to_json(kv.value.as_ref()));
+/// The place of `name` in [`attr::MAPPED`], if the mapping reads it (a `match`, which
+/// compiles to a few length and byte tests: it runs for every attribute).
+fn mapped(name: &str) -> Option<usize> {
+    let i = match name {
+        "enduser.id" => 0,
+        "user.id" => 1,
+        "user.email" => 2,
+        "audit.actor.kind" => 3,
+        "audit.tenant.id" => 4,
+        "audit.tenant.name" => 5,
+        "event.name" => 6,
+        "audit.action" => 7,
+        "audit.resource.type" => 8,
+        "audit.resource.id" => 9,
+        "audit.outcome" => 10,
+        "client.address" => 11,
+        "user_agent.original" => 12,
+        "audit.event_id" => 13,
+        "log.record.uid" => 14,
+        "service.name" => 15,
+        _ => return None,
+    };
+    debug_assert_eq!(attr::MAPPED[i], name);
+    Some(i)
+}
+
+/// Whether a later member of `list` than the one at `i` has its key (the last counts).
+fn repeated_later(list: &[KeyValue], i: usize) -> bool {
+    list[i + 1..].iter().any(|kv| kv.key == list[i].key)
+}
+
+/// The record's attributes not mapped to a field (in their order), its body, trace
+/// context and `service` (the resource's, or the record's own), as one JSON object;
+/// None when empty.
+fn metadata(record: &LogRecord, service: Option<&AnyValue>) -> Result<Option<String>, String> {
+    let mut out = Vec::with_capacity(256);
+    out.push(b'{');
+    let attributes = &record.attributes;
+    for (i, kv) in attributes.iter().enumerate() {
+        if mapped(&kv.key).is_none() && !repeated_later(attributes, i) {
+            member(&mut out, &kv.key, |out| write_any(out, kv.value.as_ref()));
         }
     }
-    let mut add = |key: &str, value: Value| {
-        if object.contains_key(key) {
-            return Err(format!(
+    let taken = |key: &str| {
+        if attributes.iter().any(|kv| kv.key == key) {
+            Err(format!(
                 "attribute `{key}` is taken: the mapping keeps the record's {key} there"
-            ));
+            ))
+        } else {
+            Ok(())
         }
-        object.insert(key.to_owned(), value);
-        Ok(())
     };
     if let Some(body) = &record.body
         && body.value.is_some()
     {
-        add(meta::BODY, any_to_json(Some(body)))?;
+        taken(meta::BODY)?;
+        member(&mut out, meta::BODY, |out| write_any(out, Some(body)));
     }
-    if !record.trace_id.is_empty() {
-        add(
-            meta::TRACE_ID,
-            auditlog_engine::hex::encode(&record.trace_id).into(),
-        )?;
+    for (key, id) in [
+        (meta::TRACE_ID, &record.trace_id),
+        (meta::SPAN_ID, &record.span_id),
+    ] {
+        if !id.is_empty() {
+            taken(key)?;
+            member(&mut out, key, |out| {
+                write_str(out, &auditlog_engine::hex::encode(id));
+            });
+        }
     }
-    if !record.span_id.is_empty() {
-        add(
-            meta::SPAN_ID,
-            auditlog_engine::hex::encode(&record.span_id).into(),
-        )?;
-    }
-    let service = find(&record.attributes, attr::SERVICE_NAME)
-        .or_else(|| find(resource, attr::SERVICE_NAME))
-        .and_then(|kv| kv.value.as_ref());
     if let Some(service) = service {
-        object.insert(attr::SERVICE_NAME.to_owned(), any_to_json(Some(service)));
+        member(&mut out, attr::SERVICE_NAME, |out| {
+            write_any(out, Some(service))
+        });
     }
-    if object.is_empty() {
+    if out.len() == 1 {
         return Ok(None);
     }
-    Ok(Some(Value::Object(object).to_string()))
+    out.push(b'}');
+    // Only JSON text of UTF-8 strings was written.
+    Ok(Some(String::from_utf8(out).map_err(|e| e.to_string())?))
+}
+
+/// Appends `"key":` and the value `write` writes, after a comma unless first.
+fn member(out: &mut Vec<u8>, key: &str, write: impl FnOnce(&mut Vec<u8>)) {
+    if out.last() != Some(&b'{') {
+        out.push(b',');
+    }
+    write_str(out, key);
+    out.push(b':');
+    write(out);
+}
+
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    // Writing a string to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// An OTLP value as JSON text, as [`any_to_json`] has it.
+fn write_any(out: &mut Vec<u8>, value: Option<&AnyValue>) {
+    use any_value::Value as V;
+    match value.and_then(|v| v.value.as_ref()) {
+        Some(V::StringValue(s)) => write_str(out, s),
+        Some(V::BoolValue(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Some(V::IntValue(i)) => out.extend_from_slice(i.to_string().as_bytes()),
+        Some(V::ArrayValue(a)) => {
+            out.push(b'[');
+            for (i, v) in a.values.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_any(out, Some(v));
+            }
+            out.push(b']');
+        }
+        Some(V::KvlistValue(list)) => {
+            out.push(b'{');
+            for (i, kv) in list.values.iter().enumerate() {
+                if !repeated_later(&list.values, i) {
+                    member(out, &kv.key, |out| write_any(out, kv.value.as_ref()));
+                }
+            }
+            out.push(b'}');
+        }
+        // Doubles, bytes and the empty value: through `any_to_json` and serde_json's own
+        // number formatting.
+        None | Some(V::DoubleValue(_) | V::BytesValue(_) | V::StringValueStrindex(_)) => {
+            let _ = serde_json::to_writer(&mut *out, &any_to_json(value));
+        }
+    }
 }
 
 /// An OTLP value as JSON: arrays and key-value lists nest, bytes are base64, a
@@ -468,6 +580,14 @@ mod tests {
     }
 
     #[test]
+    fn every_mapped_name_is_found_in_its_place() {
+        for (i, name) in attr::MAPPED.iter().enumerate() {
+            assert_eq!(mapped(name), Some(i), "{name}");
+        }
+        assert_eq!(mapped("enduser.idx"), None);
+    }
+
+    #[test]
     fn every_field_comes_from_its_attribute() {
         let mut r = record(full());
         r.trace_id = vec![0xab; 16];
@@ -583,7 +703,8 @@ mod tests {
         ];
         for line in lines {
             let event = auditlog_engine::event::parse_json(line.as_bytes()).expect("an event");
-            let back = event_of(&record_of(&event), &[]).expect("maps back");
+            let record = record_of(&event);
+            let back = event_of(&record, &[]).expect("maps back");
             let json =
                 |e: &Event<'_>| -> Value { serde_json::from_str(&e.to_json()).expect("json") };
             let (mut sent, mut got) = (json(&event), json(&back));
@@ -632,7 +753,13 @@ mod tests {
         let events = events_of(&request);
         assert!(events[0].1.is_ok() && events[2].1.is_ok());
         assert!(events[1].1.is_err());
-        assert_eq!(events[1].0, "resource_logs[0].scope_logs[0].log_records[1]");
-        assert_eq!(events[2].0, "resource_logs[1].scope_logs[1].log_records[0]");
+        assert_eq!(
+            events[1].0.to_string(),
+            "resource_logs[0].scope_logs[0].log_records[1]"
+        );
+        assert_eq!(
+            events[2].0.to_string(),
+            "resource_logs[1].scope_logs[1].log_records[0]"
+        );
     }
 }

@@ -7,4 +7,4 @@ pub mod json;
 pub mod map;
 
 pub use json::{JsonError, request_from_json, response_to_json};
-pub use map::{Named, event_of, events_of, record_count, record_of};
+pub use map::{Named, Place, event_of, events_of, record_count, record_of};
