@@ -84,7 +84,7 @@ async fn export(
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let compression = BodyEncoding::from_content_encoding(header(header::CONTENT_ENCODING))
         .map_err(body_failure)?;
-    let body = read_body(&headers, body, state.max_request_bytes)
+    let body = read_body(headers, body, state.max_request_bytes)
         .await
         .map_err(|e| (e.http(), e.into_status()))?;
     let body =

@@ -103,6 +103,23 @@ impl Path {
             .filter(|v| !v.is_null())
     }
 
+    /// The member `name` read by `read`; None if absent or null.
+    fn optional<T>(
+        &self,
+        object: &Map<String, Value>,
+        name: &str,
+        read: fn(&Path, &Value) -> Result<T, JsonError>,
+    ) -> Result<Option<T>, JsonError> {
+        Path::member(object, name, name)
+            .map(|value| read(&self.key(name), value))
+            .transpose()
+    }
+
+    /// `droppedAttributesCount`.
+    fn dropped(&self, object: &Map<String, Value>) -> Result<u32, JsonError> {
+        self.unsigned32(object, "droppedAttributesCount", "dropped_attributes_count")
+    }
+
     fn list<T>(
         &self,
         object: &Map<String, Value>,
@@ -182,52 +199,38 @@ impl Path {
 
 fn resource_logs(at: &Path, value: &Value) -> Result<ResourceLogs, JsonError> {
     let object = at.object(value)?;
-    let resource = match Path::member(object, "resource", "resource") {
-        None => None,
-        Some(value) => {
-            let at = at.key("resource");
-            let object = at.object(value)?;
-            Some(Resource {
-                attributes: at.list(object, "attributes", "attributes", key_value)?,
-                dropped_attributes_count: at.unsigned32(
-                    object,
-                    "droppedAttributesCount",
-                    "dropped_attributes_count",
-                )?,
-                entity_refs: Vec::new(),
-            })
-        }
-    };
     Ok(ResourceLogs {
-        resource,
+        resource: at.optional(object, "resource", resource)?,
         scope_logs: at.list(object, "scopeLogs", "scope_logs", scope_logs)?,
         schema_url: at.string(object, "schemaUrl", "schema_url")?,
     })
 }
 
+fn resource(at: &Path, value: &Value) -> Result<Resource, JsonError> {
+    let object = at.object(value)?;
+    Ok(Resource {
+        attributes: at.list(object, "attributes", "attributes", key_value)?,
+        dropped_attributes_count: at.dropped(object)?,
+        entity_refs: Vec::new(),
+    })
+}
+
 fn scope_logs(at: &Path, value: &Value) -> Result<ScopeLogs, JsonError> {
     let object = at.object(value)?;
-    let scope = match Path::member(object, "scope", "scope") {
-        None => None,
-        Some(value) => {
-            let at = at.key("scope");
-            let object = at.object(value)?;
-            Some(InstrumentationScope {
-                name: at.string(object, "name", "name")?,
-                version: at.string(object, "version", "version")?,
-                attributes: at.list(object, "attributes", "attributes", key_value)?,
-                dropped_attributes_count: at.unsigned32(
-                    object,
-                    "droppedAttributesCount",
-                    "dropped_attributes_count",
-                )?,
-            })
-        }
-    };
     Ok(ScopeLogs {
-        scope,
+        scope: at.optional(object, "scope", scope)?,
         log_records: at.list(object, "logRecords", "log_records", log_record)?,
         schema_url: at.string(object, "schemaUrl", "schema_url")?,
+    })
+}
+
+fn scope(at: &Path, value: &Value) -> Result<InstrumentationScope, JsonError> {
+    let object = at.object(value)?;
+    Ok(InstrumentationScope {
+        name: at.string(object, "name", "name")?,
+        version: at.string(object, "version", "version")?,
+        attributes: at.list(object, "attributes", "attributes", key_value)?,
+        dropped_attributes_count: at.dropped(object)?,
     })
 }
 
@@ -245,10 +248,6 @@ fn log_record(at: &Path, value: &Value) -> Result<LogRecord, JsonError> {
                 .error("expected an integer (OTLP/JSON writes enums as integers)"));
         }
     };
-    let body = match Path::member(object, "body", "body") {
-        None => None,
-        Some(value) => Some(any_value(&at.key("body"), value)?),
-    };
     Ok(LogRecord {
         time_unix_nano: at.unsigned(object, "timeUnixNano", "time_unix_nano")?,
         observed_time_unix_nano: at.unsigned(
@@ -258,13 +257,9 @@ fn log_record(at: &Path, value: &Value) -> Result<LogRecord, JsonError> {
         )?,
         severity_number: severity,
         severity_text: at.string(object, "severityText", "severity_text")?,
-        body,
+        body: at.optional(object, "body", any_value)?,
         attributes: at.list(object, "attributes", "attributes", key_value)?,
-        dropped_attributes_count: at.unsigned32(
-            object,
-            "droppedAttributesCount",
-            "dropped_attributes_count",
-        )?,
+        dropped_attributes_count: at.dropped(object)?,
         flags: at.unsigned32(object, "flags", "flags")?,
         trace_id: at.hex(object, "traceId", "trace_id")?,
         span_id: at.hex(object, "spanId", "span_id")?,
@@ -274,13 +269,9 @@ fn log_record(at: &Path, value: &Value) -> Result<LogRecord, JsonError> {
 
 fn key_value(at: &Path, value: &Value) -> Result<KeyValue, JsonError> {
     let object = at.object(value)?;
-    let value = match Path::member(object, "value", "value") {
-        None => None,
-        Some(value) => Some(any_value(&at.key("value"), value)?),
-    };
     Ok(KeyValue {
         key: at.string(object, "key", "key")?,
-        value,
+        value: at.optional(object, "value", any_value)?,
         key_strindex: 0,
     })
 }
