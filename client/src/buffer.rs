@@ -63,14 +63,22 @@ pub(crate) struct Buffer {
     retries: AtomicU64,
     invalid: AtomicU64,
     unattributed: AtomicU64,
-    /// Events whose fate is known (sent, dropped or rejected), for `flush`.
+    /// Bumped whenever an event's fate becomes known (sent, dropped or rejected), for
+    /// `flush` to look again.
     settled: watch::Sender<u64>,
 }
 
 #[derive(Debug, Default)]
 struct Queue {
-    events: VecDeque<Event<'static>>,
+    /// Each event with its number, in recording order.
+    events: VecDeque<(u64, Event<'static>)>,
+    /// The next event's number.
+    next: u64,
+    /// The lowest number of the batch the sender holds, if it holds one.
+    in_flight: Option<u64>,
     closed: bool,
+    /// `close` gave up waiting: the sender stops retrying.
+    abandoned: bool,
 }
 
 impl Buffer {
@@ -112,7 +120,9 @@ impl Buffer {
                 }
             }
         }
-        queue.events.push_back(event);
+        let n = queue.next;
+        queue.next += 1;
+        queue.events.push_back((n, event));
         self.recorded.fetch_add(1, Ordering::Relaxed);
         drop(queue);
         self.arrived.notify_one();
@@ -139,16 +149,24 @@ impl Buffer {
         self.settle(1);
     }
 
-    /// Up to `max` of the oldest events; empty once closed and drained.
+    /// Up to `max` of the oldest events, held by the sender until [`Buffer::done`];
+    /// empty once closed and drained.
     pub(crate) fn take(&self, max: usize) -> Vec<Event<'static>> {
         let mut queue = self.queue.lock();
         let n = queue.events.len().min(max);
-        let batch: Vec<_> = queue.events.drain(..n).collect();
+        queue.in_flight = queue.events.front().filter(|_| n > 0).map(|(seq, _)| *seq);
+        let batch: Vec<_> = queue.events.drain(..n).map(|(_, event)| event).collect();
         drop(queue);
         if !batch.is_empty() {
             self.room.notify_waiters();
         }
         batch
+    }
+
+    /// The sender is done with the batch it took (every event of it settled).
+    pub(crate) fn done(&self) {
+        self.queue.lock().in_flight = None;
+        self.settle(0);
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -164,6 +182,15 @@ impl Buffer {
         self.queue.lock().closed = true;
         self.arrived.notify_one();
         self.room.notify_waiters();
+    }
+
+    /// Stops the sender's retries (after `close` gave up waiting).
+    pub(crate) fn abandon(&self) {
+        self.queue.lock().abandoned = true;
+    }
+
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.queue.lock().abandoned
     }
 
     pub(crate) fn sent(&self, n: u64) {
@@ -189,15 +216,29 @@ impl Buffer {
     }
 
     fn settle(&self, n: u64) {
-        self.settled.send_modify(|settled| *settled += n);
+        self.settled.send_modify(|settled| *settled += n.max(1));
     }
 
-    /// Waits until every event recorded before the call is sent, dropped or rejected.
+    /// Waits until every event recorded before the call is sent, dropped or rejected:
+    /// none numbered up to the newest then is still queued or in the sender's hands
+    /// (counting would not do: events recorded later may be dropped meanwhile).
     pub(crate) async fn settled(&self) {
-        let target = self.recorded.load(Ordering::Relaxed);
-        let mut settled = self.settled.subscribe();
-        // The sender lives as long as the buffer: the wait ends or is cancelled.
-        let _ = settled.wait_for(|&s| s >= target).await;
+        let mut changed = self.settled.subscribe();
+        let Some(target) = self.queue.lock().next.checked_sub(1) else {
+            return;
+        };
+        let pending = || {
+            let queue = self.queue.lock();
+            let queued = queue.events.front().is_some_and(|(n, _)| *n <= target);
+            let held = queue.in_flight.is_some_and(|n| n <= target);
+            queued || held
+        };
+        while pending() {
+            // The sender lives as long as the buffer: the wait ends or is cancelled.
+            if changed.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -241,6 +282,28 @@ mod tests {
         assert_eq!(kept, ["a.n2", "a.n3", "a.n4"]);
         let stats = buffer.stats();
         assert_eq!((stats.recorded, stats.dropped), (5, 2));
+    }
+
+    #[tokio::test]
+    async fn flush_waits_for_the_events_before_it_not_for_a_count() {
+        let buffer = std::sync::Arc::new(Buffer::new(2, Overflow::DropOldest));
+        buffer.try_push(event(1)).expect("room");
+        assert_eq!(buffer.take(10).len(), 1, "in the sender's hands");
+        let flush = tokio::spawn({
+            let buffer = std::sync::Arc::clone(&buffer);
+            async move { buffer.settled().await }
+        });
+        tokio::task::yield_now().await;
+        // Events recorded after the flush, one of them dropped: as many settled as
+        // were recorded before it, yet the first is still unsent.
+        for i in 2..5 {
+            buffer.try_push(event(i)).expect("never refused");
+        }
+        tokio::task::yield_now().await;
+        assert!(!flush.is_finished());
+        buffer.sent(1);
+        buffer.done();
+        flush.await.expect("flushed once the first was sent");
     }
 
     #[tokio::test]

@@ -36,6 +36,7 @@ use tower::{Layer, Service};
 use std::borrow::Cow;
 
 use auditlog_engine::Event;
+use auditlog_engine::event::limits;
 
 use crate::{Client, Outcome};
 
@@ -176,7 +177,7 @@ impl<S> AuditService<S> {
             .trust_forwarded_for
             .then(|| header("x-forwarded-for"))
             .flatten()
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .map(|v| v.trim().to_owned());
         let connected = || {
             extensions
@@ -188,13 +189,18 @@ impl<S> AuditService<S> {
             method: request.method().clone(),
             grpc,
             route: extensions.get::<MatchedPath>().map_or_else(
-                || request.uri().path().to_owned(),
+                || clip(request.uri().path(), MAX_ROUTE_BYTES).to_owned(),
                 |m| m.as_str().to_owned(),
             ),
             path: request.uri().path().to_owned(),
             actor: extensions.get::<AuditActor>().cloned(),
-            ip: forwarded.or_else(connected),
-            user_agent: header("user-agent").map(str::to_owned),
+            // An address that does not parse is left out, not the event.
+            ip: forwarded
+                .or_else(connected)
+                .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok()),
+            user_agent: header("user-agent")
+                .map(printable)
+                .filter(|ua| !ua.is_empty()),
         }
     }
 }
@@ -221,10 +227,17 @@ fn record<R>(client: &Client, mut seen: Seen, response: &Response<R>) {
     };
     let params = path_params(&seen.route, &seen.path);
     let (resource_type, resource_id) = match resource_of(&seen.route, &params) {
-        Some((kind, id)) => (Some(Cow::Owned(kind)), Some(Cow::Owned(id))),
+        Some((kind, id)) => (
+            Some(Cow::Owned(clip(&kind, limits::MAX_NAME_BYTES).to_owned())),
+            Some(Cow::Owned(clip(&id, limits::MAX_ID_BYTES).to_owned())),
+        ),
         None => (None, None),
     };
-    let metadata = metadata(&seen, response.status().as_u16(), &params);
+    let status = response.status().as_u16();
+    let mut metadata = metadata_of(&seen, status, &params);
+    if metadata.len() > limits::MAX_METADATA_BYTES {
+        metadata = metadata_of(&seen, status, &[]);
+    }
     let event = Event {
         timestamp: seen.at,
         actor_id: Cow::Owned(actor.id),
@@ -237,16 +250,88 @@ fn record<R>(client: &Client, mut seen: Seen, response: &Response<R>) {
         resource_id,
         outcome: outcome.to_engine(),
         ip_address: seen.ip.map(Cow::Owned),
-        user_agent: seen.user_agent.map(Cow::Owned),
+        user_agent: seen
+            .user_agent
+            .map(|ua| Cow::Owned(clip(&ua, limits::MAX_USER_AGENT_BYTES).to_owned())),
         metadata: Some(Cow::Owned(metadata)),
         event_id: None,
     };
-    // Never waits; a full buffer, or an event the route cannot make valid, is counted.
-    let _ = client.try_record_unchecked(event);
+    // What the request controls is clipped above; should the event still not be valid
+    // (an unmatched route that is no action, an actor the application got wrong), the
+    // act is recorded with what is sure: who, for which tenant, the method and status.
+    let fallback = |event: &Event<'static>, why: String| Event {
+        action: Cow::Owned(format!("request.{}", method_word(&seen.method))),
+        resource_type: None,
+        resource_id: None,
+        ip_address: None,
+        user_agent: None,
+        metadata: Some(Cow::Owned(format!(
+            "{{\"method\":{},\"status\":{status},\"unrecordable\":{}}}",
+            json_string(clip(seen.method.as_str(), 64)),
+            json_string(clip(&why, 512))
+        ))),
+        ..event.clone()
+    };
+    let checked = match event.validate() {
+        Ok(()) => Ok(event),
+        Err(why) => {
+            let mended = fallback(&event, why.to_string());
+            match mended.validate() {
+                Ok(()) => Ok(mended),
+                Err(why) => Err(crate::RecordError::Invalid(why.to_string())),
+            }
+        }
+    };
+    // Never waits; a full buffer, or an actor that cannot make a valid event, is counted.
+    let _ = client.try_record_validated(checked);
+}
+
+/// Routes longer than this (unmatched, so taken from the request's path) are clipped.
+const MAX_ROUTE_BYTES: usize = 1024;
+
+/// `text` cut to at most `max` bytes, at a character boundary.
+fn clip(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// A header's text with control characters (a tab) as spaces, as events require.
+fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.trim().to_owned();
+    }
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// A method as one word of an action: the usual ones by name, others as `other`.
+fn method_word(method: &Method) -> &'static str {
+    match *method {
+        Method::POST => "post",
+        Method::PUT => "put",
+        Method::PATCH => "patch",
+        Method::DELETE => "delete",
+        Method::GET => "get",
+        _ => "other",
+    }
+}
+
+fn json_string(text: &str) -> String {
+    // A string always serialises.
+    serde_json::to_string(text).unwrap_or_default()
 }
 
 /// `{"method":…,"route":…,"status":…,"path_params":{…}}`, written as text.
-fn metadata(seen: &Seen, status: u16, params: &[(String, String)]) -> String {
+fn metadata_of(seen: &Seen, status: u16, params: &[(String, String)]) -> String {
     let mut out = String::with_capacity(96 + seen.route.len());
     let quoted = |out: &mut String, text: &str| {
         // A string always serialises.
@@ -319,8 +404,17 @@ pub fn action_of(method: &Method, route: &str) -> String {
     if action.is_empty() {
         action.push_str("root");
     }
+    let verb = method.as_str().to_ascii_lowercase();
+    // Within the action limit: whole words from the front, then the verb.
+    let room = limits::MAX_ACTION_BYTES.saturating_sub(verb.len() + 1);
+    while action.len() > room {
+        match action.rfind('.') {
+            Some(dot) => action.truncate(dot),
+            None => action.truncate(room),
+        }
+    }
     action.push('.');
-    action.push_str(&method.as_str().to_ascii_lowercase());
+    action.push_str(&verb);
     action
 }
 
@@ -389,6 +483,16 @@ mod tests {
             grpc_action("/billing.v1.Invoices/Approve"),
             "billing.v1.invoices.approve"
         );
+    }
+
+    #[test]
+    fn what_the_request_controls_is_clipped_to_what_an_event_allows() {
+        let long = format!("/{}", "segment/".repeat(40));
+        let action = action_of(&Method::POST, &long);
+        assert!(action.len() <= limits::MAX_ACTION_BYTES, "{action}");
+        assert!(action.ends_with(".post"), "{action}");
+        assert_eq!(clip("héllo", 2), "h");
+        assert_eq!(printable("a\tb"), "a b");
     }
 
     #[test]

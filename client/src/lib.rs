@@ -97,7 +97,11 @@ impl Client {
     pub fn new(config: Config) -> Result<Client, ConfigError> {
         let endpoint = Endpoint::from_shared(config.endpoint.clone())
             .map_err(|e| ConfigError::Endpoint(config.endpoint.clone(), e.to_string()))?
-            .connect_timeout(Duration::from_secs(5));
+            .connect_timeout(Duration::from_secs(5))
+            // A call that hangs is given up and tried again, like a lost connection.
+            .timeout(Duration::from_secs(30))
+            .http2_keep_alive_interval(Duration::from_secs(20))
+            .keep_alive_timeout(Duration::from_secs(10));
         let token = MetadataValue::try_from(format!("Bearer {}", config.key))
             .map_err(|_| ConfigError::Key)?;
         let buffer = Arc::new(Buffer::new(config.capacity, config.overflow));
@@ -113,7 +117,13 @@ impl Client {
         };
         tokio::spawn(sender.run());
         let mut prefix = [0u8; 8];
-        let _ = getrandom::fill(&mut prefix);
+        if getrandom::fill(&mut prefix).is_err() {
+            // No system randomness: the time and the process keep ids apart.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            prefix = (nanos ^ u64::from(std::process::id()).rotate_left(32)).to_le_bytes();
+        }
         let prefix: String = prefix.iter().map(|b| format!("{b:02x}")).collect();
         Ok(Client {
             buffer,
@@ -135,15 +145,12 @@ impl Client {
         self.try_record_event(event.checked())
     }
 
-    /// [`Client::try_record`] of an event made as the engine's, validated here.
-    pub(crate) fn try_record_unchecked(
+    /// [`Client::try_record`] of an event made as the engine's, and the result of its
+    /// validation (by the caller, which may have mended it).
+    pub(crate) fn try_record_validated(
         &self,
-        event: auditlog_engine::Event<'static>,
+        checked: Result<auditlog_engine::Event<'static>, RecordError>,
     ) -> Result<(), RecordError> {
-        let checked = event
-            .validate()
-            .map(|()| event)
-            .map_err(|e| RecordError::Invalid(e.to_string()));
         self.try_record_event(checked)
     }
 
@@ -200,7 +207,13 @@ impl Client {
     /// sent; what was not is in the returned `Stats::buffered`.
     pub async fn close(self, timeout: Duration) -> Stats {
         self.buffer.close();
-        let _ = tokio::time::timeout(timeout, self.buffer.settled()).await;
+        if tokio::time::timeout(timeout, self.buffer.settled())
+            .await
+            .is_err()
+        {
+            // Given up: the sender stops retrying what it holds.
+            self.buffer.abandon();
+        }
         self.buffer.stats()
     }
 }

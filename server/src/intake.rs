@@ -79,17 +79,20 @@ impl Sorting {
     ) {
         let refusal = event.and_then(|event| {
             caller.require_ingest(&event.tenant_id)?;
-            if let Some(id) = &event.event_id {
-                let key = (event.tenant_id.to_string(), id.to_string());
-                if self.ids.contains(&key) {
-                    let why = "repeats the event_id of an earlier event of the request";
-                    return Err(invalid_field(&format!("{}.event_id", field()), why));
-                }
-                self.ids.insert(key);
+            let key = event
+                .event_id
+                .as_ref()
+                .map(|id| (event.tenant_id.to_string(), id.to_string()));
+            if key.as_ref().is_some_and(|key| self.ids.contains(key)) {
+                let why = "repeats the event_id of an earlier event of the request";
+                return Err(invalid_field(&format!("{}.event_id", field()), why));
             }
             self.batch
                 .push(&event)
-                .map_err(|e| invalid_field(&field(), &e.to_string()))
+                .map_err(|e| invalid_field(&field(), &e.to_string()))?;
+            // Only an id in the batch makes a later one a repeat.
+            self.ids.extend(key);
+            Ok(())
         });
         self.refusals.push(refusal.err());
     }

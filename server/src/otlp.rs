@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use auditlog_proto::ingest_body::MAX_EVENTS;
 use auditlog_proto::opentelemetry::proto::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
@@ -32,6 +33,12 @@ pub(crate) async fn export(
     let records = record_count(&request);
     if records == 0 {
         return Ok(ExportLogsServiceResponse::default());
+    }
+    if records > MAX_EVENTS {
+        return Err(Status::out_of_range(format!(
+            "the request holds {records} log records, more than {MAX_EVENTS}: export them in \
+             several requests"
+        )));
     }
     let admitted = state.limits.admit(bytes)?;
     state.limits.events(&caller.key, records as u64)?;

@@ -171,13 +171,22 @@ async fn a_busy_servers_retry_hint_is_honoured_and_refusals_are_counted() {
         "each stored once"
     );
 
-    // A tenant the key may not write: refused for good, counted, the reason kept.
+    // A tenant the key may not write, in one batch with three it may: that event is
+    // refused for good, counted, the reason kept; the three others are stored.
     let key = create_key(&server, &admin, "org_a only", scope).await;
-    let client = Client::new(Config::new(&server.url, &key)).expect("client");
+    let mut config = Config::new(&server.url, &key);
+    config.linger = Duration::from_secs(1);
+    let client = Client::new(config).expect("client");
+    for i in 100..102 {
+        client.record(event(i)).await.expect("recorded");
+    }
     let other = AuditEvent::new("org_b", "usr_1", "document.read", Outcome::Success);
     client.record(other).await.expect("recorded");
+    client.record(event(102)).await.expect("recorded");
     assert!(client.flush(Duration::from_secs(10)).await);
-    assert_eq!(client.stats().rejected, 1);
+    let stats = client.stats();
+    assert_eq!((stats.sent, stats.rejected), (3, 1), "{stats:?}");
+    assert_eq!(count(&server, &admin, Some("org_a")).await, 63);
     let error = client.last_error().expect("the refusal");
     assert_eq!(error.code(), tonic::Code::PermissionDenied);
 }

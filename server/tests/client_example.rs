@@ -1,5 +1,5 @@
-//! The client crate's example axum app (client/examples/axum_app.rs), run as a user
-//! would, against the real `auditlogd`: requests driven over HTTP, and each mutating
+//! The example axum app (examples/axum-app, which uses the client crate's layer), run
+//! as a user would, against the real `auditlogd`: requests driven over HTTP, and each mutating
 //! one found in the log as the layer records it (actor, tenant, action from the route
 //! or the handler, resource from the path, outcome from the status, IP, user agent);
 //! reads and unauthenticated requests are not recorded.
@@ -15,12 +15,10 @@ use serde_json::json;
 
 /// The example's binary, built beside the server's by `cargo test --workspace`.
 fn example_bin() -> std::path::PathBuf {
-    let path = std::path::PathBuf::from(env!("CARGO_BIN_EXE_auditlogd"))
-        .with_file_name("examples")
-        .join("axum_app");
+    let path = std::path::PathBuf::from(env!("CARGO_BIN_EXE_auditlogd")).with_file_name("axum-app");
     assert!(
         path.exists(),
-        "{} is missing: build the workspace's examples (cargo test --workspace --all-targets)",
+        "{} is missing: build the workspace (cargo test --workspace)",
         path.display()
     );
     path
@@ -86,6 +84,14 @@ async fn the_example_apps_mutating_requests_are_found_in_the_log() {
         send("DELETE", "/orgs/org_acme/invoices/missing", &as_user(None)),
         404
     );
+    // A user agent past what an event allows is clipped, not a way past the log.
+    let long_agent = "a".repeat(3000);
+    let hostile = [
+        ("x-user", "usr_ada"),
+        ("x-tenant", "org_acme"),
+        ("user-agent", long_agent.as_str()),
+    ];
+    assert_eq!(send("POST", "/orgs/org_acme/invoices", &hostile), 201);
     // Not recorded: a read, and a request nobody could be named for.
     assert_eq!(
         send("GET", "/orgs/org_acme/invoices/inv_7", &as_user(None)),
@@ -95,8 +101,8 @@ async fn the_example_apps_mutating_requests_are_found_in_the_log() {
     let flushed = http_request(&addr, "POST", "/audit/flush", None, &[], b"");
     assert_eq!(flushed.status, 200);
     let stats = flushed.json();
-    assert_eq!(stats["recorded"], 4, "{stats}");
-    assert_eq!(stats["sent"], 4, "{stats}");
+    assert_eq!(stats["recorded"], 5, "{stats}");
+    assert_eq!(stats["sent"], 5, "{stats}");
 
     let page = http_get(
         &server.http,
@@ -104,8 +110,11 @@ async fn the_example_apps_mutating_requests_are_found_in_the_log() {
         Some(&admin),
     );
     assert_eq!(page.status, 200, "{}", page.text());
-    let events = page.json()["events"].as_array().expect("events").clone();
-    assert_eq!(events.len(), 4, "{events:?}");
+    let mut events = page.json()["events"].as_array().expect("events").clone();
+    assert_eq!(events.len(), 5, "{events:?}");
+    let clipped = events.pop().expect("the hostile one");
+    assert_eq!(clipped["action"], "orgs.invoices.post");
+    assert_eq!(clipped["user_agent"].as_str().map(str::len), Some(2048));
     let summary: Vec<_> = events
         .iter()
         .map(|e| {

@@ -308,6 +308,11 @@ async fn bodies_that_cannot_be_read_whole_are_refused_whole_with_their_reason() 
     let answer = post(&server, &admin, &[NDJSON, GZIP], &gzip(fits.as_bytes()));
     assert_eq!(answer.status, 200, "{}", answer.text());
 
+    // Too many events, however small.
+    let many = "1\n".repeat(20_001);
+    let answer = post(&server, &admin, &[NDJSON], many.as_bytes());
+    assert_eq!(status_and_code(answer), (413, "OUT_OF_RANGE".into()));
+
     // Types and encodings not accepted, bad gzip, JSON that is no event, no event.
     let text = ("Content-Type", "text/plain");
     let answer = post(&server, &admin, &[text], one.as_bytes());

@@ -350,6 +350,30 @@ async fn records_that_cannot_be_stored_come_back_in_partial_success() {
         &packed,
     );
     assert_eq!(answer.status, 413);
+    // Too many records, however small.
+    let many = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord::default(); 20_001],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let body = many.encode_to_vec();
+    let answer = http_request(
+        &server.http,
+        "POST",
+        "/v1/logs",
+        Some(&app),
+        &protobuf,
+        &body,
+    );
+    assert_eq!(answer.status, 413);
+    assert_eq!(
+        rpc_status(&answer.body).code,
+        tonic::Code::OutOfRange as i32
+    );
     // Of all this, only what was accepted is stored.
     assert_eq!(stored(&server, &admin, "org_a").len(), 4);
     assert!(stored(&server, &admin, "org_b").is_empty());

@@ -14,6 +14,12 @@ use auditlog_engine::Event;
 use auditlog_engine::event::{EventError, parse_json};
 use serde_json::value::RawValue;
 
+/// The most events (or OTLP log records) one request may hold. Each event refused alone
+/// costs memory for its refusal and its answer, far more than its bytes when it is
+/// tiny (`1\n` is an NDJSON event, refused): the request-size limit alone would let a
+/// 4 MiB body cost a gigabyte. 20,000 events of 200 bytes are 4 MB.
+pub const MAX_EVENTS: usize = 20_000;
+
 /// How the events are laid out, from the `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyFormat {
@@ -90,6 +96,8 @@ pub enum BodyError {
     Json(String),
     #[error("the request holds no event")]
     Empty,
+    #[error("the request holds more than {max} events: send them in several requests")]
+    TooManyEvents { max: usize },
 }
 
 /// The body inflated (when gzip), at most `limit` bytes of it; a body sent plain is
@@ -119,11 +127,12 @@ pub fn inflate(
 }
 
 /// The events of an (inflated) body in order, each parsed and validated or refused
-/// alone.
+/// alone; more than [`MAX_EVENTS`] refuse the body.
 pub fn split_events(
     body: &[u8],
     format: BodyFormat,
 ) -> Result<Vec<Result<Event<'_>, EventError>>, BodyError> {
+    let too_many = BodyError::TooManyEvents { max: MAX_EVENTS };
     let events: Vec<_> = match format {
         BodyFormat::Json => {
             let text = body.trim_ascii();
@@ -132,6 +141,9 @@ pub fn split_events(
                     let items: Vec<&RawValue> = serde_json::from_slice(text).map_err(|e| {
                         BodyError::Json(format!("the body is not a JSON array of events: {e}"))
                     })?;
+                    if items.len() > MAX_EVENTS {
+                        return Err(too_many);
+                    }
                     items
                         .into_iter()
                         .map(|raw| parse_json(raw.get().as_bytes()))
@@ -146,12 +158,16 @@ pub fn split_events(
                 None => Vec::new(),
             }
         }
-        BodyFormat::Ndjson => body
-            .split(|&b| b == b'\n')
-            .map(<[u8]>::trim_ascii)
-            .filter(|line| !line.is_empty())
-            .map(parse_json)
-            .collect(),
+        BodyFormat::Ndjson => {
+            let lines = body
+                .split(|&b| b == b'\n')
+                .map(<[u8]>::trim_ascii)
+                .filter(|line| !line.is_empty());
+            if lines.clone().nth(MAX_EVENTS).is_some() {
+                return Err(too_many);
+            }
+            lines.map(parse_json).collect()
+        }
     };
     if events.is_empty() {
         return Err(BodyError::Empty);
@@ -197,6 +213,16 @@ mod tests {
         ] {
             assert_eq!(split_events(body.as_bytes(), format), Err(BodyError::Empty));
         }
+        let many = "1\n".repeat(MAX_EVENTS + 1);
+        assert_eq!(
+            split_events(many.as_bytes(), BodyFormat::Ndjson),
+            Err(BodyError::TooManyEvents { max: MAX_EVENTS })
+        );
+        let many = format!("[{}1]", "1,".repeat(MAX_EVENTS));
+        assert_eq!(
+            split_events(many.as_bytes(), BodyFormat::Json),
+            Err(BodyError::TooManyEvents { max: MAX_EVENTS })
+        );
         for body in ["[{\"a\":1}", "42", "\"x\""] {
             let refused = split_events(body.as_bytes(), BodyFormat::Json);
             assert!(

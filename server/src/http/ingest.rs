@@ -88,14 +88,18 @@ pub(crate) async fn events(
 /// A body refused whole, with the HTTP status that says why.
 fn refused(error: BodyError) -> HttpError {
     let http = match error {
-        BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        BodyError::TooLarge { .. } | BodyError::TooManyEvents { .. } => {
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
         BodyError::UnsupportedMediaType(_) | BodyError::UnsupportedEncoding(_) => {
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         }
         BodyError::BadGzip(_) | BodyError::Json(_) | BodyError::Empty => StatusCode::BAD_REQUEST,
     };
     let status = match error {
-        BodyError::TooLarge { .. } => Status::out_of_range(error.to_string()),
+        BodyError::TooLarge { .. } | BodyError::TooManyEvents { .. } => {
+            Status::out_of_range(error.to_string())
+        }
         BodyError::Empty => invalid_field("events", &error.to_string()),
         _ => Status::invalid_argument(error.to_string()),
     };

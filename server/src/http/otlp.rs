@@ -16,11 +16,13 @@ use axum::extract::State as Shared;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prost::Message;
+use tokio::task::spawn_blocking;
 use tonic::Status;
 
 use super::{HttpError, caller, read_body};
 use crate::State;
 use crate::limits::retry_after;
+use crate::status::task_failed;
 
 /// The two encodings of OTLP/HTTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +81,6 @@ async fn export(
     body: Body,
     encoding: Encoding,
 ) -> Result<Response, Failure> {
-    let plain = |status: Status| (HttpError::http_status(status.code()), status);
     let caller = caller(state, headers).map_err(|e| plain(e.into_status()))?;
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
     let compression = BodyEncoding::from_content_encoding(header(header::CONTENT_ENCODING))
@@ -87,19 +88,24 @@ async fn export(
     let body = read_body(headers, body, state.max_request_bytes)
         .await
         .map_err(|e| (e.http(), e.into_status()))?;
-    let body =
-        ingest_body::inflate(&body, compression, state.max_request_bytes).map_err(body_failure)?;
-    let request = match encoding {
-        Encoding::Protobuf => ExportLogsServiceRequest::decode(&body[..]).map_err(|e| {
-            plain(Status::invalid_argument(format!(
-                "the body is not an ExportLogsServiceRequest: {e}"
-            )))
-        })?,
-        Encoding::Json => {
-            request_from_json(&body).map_err(|e| plain(Status::invalid_argument(e.to_string())))?
-        }
-    };
-    let answer = crate::otlp::export(Arc::clone(state), caller, request, body.len())
+    // Inflating and decoding are CPU work: off the async workers.
+    let limit = state.max_request_bytes;
+    let (request, bytes) = spawn_blocking(move || {
+        let body = ingest_body::inflate(&body, compression, limit).map_err(body_failure)?;
+        let request = match encoding {
+            Encoding::Protobuf => ExportLogsServiceRequest::decode(&body[..]).map_err(|e| {
+                plain(Status::invalid_argument(format!(
+                    "the body is not an ExportLogsServiceRequest: {e}"
+                )))
+            })?,
+            Encoding::Json => request_from_json(&body)
+                .map_err(|e| plain(Status::invalid_argument(e.to_string())))?,
+        };
+        Ok::<_, Failure>((request, body.len()))
+    })
+    .await
+    .map_err(|e| plain(task_failed(e)))??;
+    let answer = crate::otlp::export(Arc::clone(state), caller, request, bytes)
         .await
         .map_err(plain)?;
     let bytes = match encoding {
@@ -109,15 +115,33 @@ async fn export(
     Ok(([(header::CONTENT_TYPE, encoding.content_type())], bytes).into_response())
 }
 
+/// A status with the HTTP status OTLP clients act on: the API's mapping, except that a
+/// request over a limit (size, records) is 413.
+fn plain(status: Status) -> Failure {
+    let http = match status.code() {
+        tonic::Code::OutOfRange => StatusCode::PAYLOAD_TOO_LARGE,
+        code => HttpError::http_status(code),
+    };
+    (http, status)
+}
+
 fn body_failure(error: BodyError) -> Failure {
+    let status = match error {
+        BodyError::TooLarge { .. } | BodyError::TooManyEvents { .. } => {
+            Status::out_of_range(error.to_string())
+        }
+        _ => Status::invalid_argument(error.to_string()),
+    };
     let http = match error {
-        BodyError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        BodyError::TooLarge { .. } | BodyError::TooManyEvents { .. } => {
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
         BodyError::UnsupportedEncoding(_) | BodyError::UnsupportedMediaType(_) => {
             StatusCode::UNSUPPORTED_MEDIA_TYPE
         }
         _ => StatusCode::BAD_REQUEST,
     };
-    (http, Status::invalid_argument(error.to_string()))
+    (http, status)
 }
 
 /// `status` as a `google.rpc.Status` in `encoding`, with `Retry-After` when it has a

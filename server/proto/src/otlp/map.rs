@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use auditlog_engine::event::EventError;
+use auditlog_engine::event::{EventError, limits};
 use auditlog_engine::{Event, Outcome, Timestamp};
 use base64::Engine;
 use serde_json::{Map, Value};
@@ -96,6 +96,7 @@ pub fn events_of(request: &ExportLogsServiceRequest) -> Vec<Named<'_>> {
             .resource
             .as_ref()
             .map_or(&[], |r| &r.attributes);
+        let resource = Slots::of_resource(resource);
         for (s, scope_logs) in resource_logs.scope_logs.iter().enumerate() {
             for (l, record) in scope_logs.log_records.iter().enumerate() {
                 let place = Place {
@@ -103,7 +104,7 @@ pub fn events_of(request: &ExportLogsServiceRequest) -> Vec<Named<'_>> {
                     scope: s,
                     record: l,
                 };
-                out.push((place, event_of(record, resource)));
+                out.push((place, event_with(record, &resource)));
             }
         }
     }
@@ -123,7 +124,12 @@ pub fn record_count(request: &ExportLogsServiceRequest) -> usize {
 /// The event of one record whose resource has `resource` attributes, borrowing from
 /// them (only `metadata` is made).
 pub fn event_of<'a>(record: &'a LogRecord, resource: &'a [KeyValue]) -> Result<Event<'a>, String> {
-    let found = Slots::of(record, resource);
+    event_with(record, &Slots::of_resource(resource))
+}
+
+/// [`event_of`] with the resource's attributes read once for all its records.
+fn event_with<'a>(record: &'a LogRecord, resource: &Slots<'a>) -> Result<Event<'a>, String> {
+    let found = resource.with_record(record);
     let nanos = match (record.time_unix_nano, record.observed_time_unix_nano) {
         (0, 0) => return Err("no time: set the record's time (or observed time)".into()),
         (0, observed) => observed,
@@ -203,8 +209,10 @@ fn field_reason(error: &EventError) -> String {
     format!("{attribute}: {error}")
 }
 
-/// The values of the mapped attributes, found in one pass over the resource's and one
-/// over the record's (which win); the last of a repeated name counts.
+/// The values of the mapped attributes, found in one pass over the resource's (once
+/// for all its records) and one over the record's (which win); the last of a repeated
+/// name counts.
+#[derive(Clone, Copy)]
 struct Slots<'a> {
     values: [Option<&'a AnyValue>; attr::MAPPED.len()],
     /// `service.name`, for `metadata`.
@@ -212,18 +220,28 @@ struct Slots<'a> {
 }
 
 impl<'a> Slots<'a> {
-    fn of(record: &'a LogRecord, resource: &'a [KeyValue]) -> Slots<'a> {
+    fn of_resource(resource: &'a [KeyValue]) -> Slots<'a> {
         let mut slots = Slots {
             values: [None; attr::MAPPED.len()],
             service: None,
         };
-        for kv in resource.iter().chain(&record.attributes) {
+        slots.overlay(resource);
+        slots
+    }
+
+    fn with_record(&self, record: &'a LogRecord) -> Slots<'a> {
+        let mut slots = *self;
+        slots.overlay(&record.attributes);
+        slots
+    }
+
+    fn overlay(&mut self, attributes: &'a [KeyValue]) {
+        for kv in attributes {
             if let Some(i) = mapped(&kv.key) {
-                slots.values[i] = kv.value.as_ref();
+                self.values[i] = kv.value.as_ref();
             }
         }
-        slots.service = slots.values[mapped(attr::SERVICE_NAME).unwrap_or_default()];
-        slots
+        self.service = self.values[mapped(attr::SERVICE_NAME).unwrap_or_default()];
     }
 
     /// The string value of attribute `name`, if set; any other type is refused.
@@ -273,21 +291,64 @@ fn mapped(name: &str) -> Option<usize> {
     Some(i)
 }
 
-/// Whether a later member of `list` than the one at `i` has its key (the last counts).
-fn repeated_later(list: &[KeyValue], i: usize) -> bool {
-    list[i + 1..].iter().any(|kv| kv.key == list[i].key)
+/// Which members of a key-value list count: the last of each key. Lists of a few
+/// members are checked pairwise; longer ones through a set (no quadratic work on a
+/// hostile list of many keys).
+enum LastOfKey {
+    Few,
+    Many(Vec<bool>),
+}
+
+impl LastOfKey {
+    fn of(list: &[KeyValue]) -> LastOfKey {
+        if list.len() <= 16 {
+            return LastOfKey::Few;
+        }
+        let mut seen = std::collections::HashSet::with_capacity(list.len());
+        let mut last = vec![false; list.len()];
+        for (i, kv) in list.iter().enumerate().rev() {
+            last[i] = seen.insert(kv.key.as_str());
+        }
+        LastOfKey::Many(last)
+    }
+
+    fn counts(&self, list: &[KeyValue], i: usize) -> bool {
+        match self {
+            LastOfKey::Few => !list[i + 1..].iter().any(|kv| kv.key == list[i].key),
+            LastOfKey::Many(last) => last[i],
+        }
+    }
+}
+
+/// Past the metadata limit: the record is refused. Checked as the text is written, so
+/// an oversized value is refused before it is copied.
+struct Over;
+
+fn fits(out: &[u8], more: usize) -> Result<(), Over> {
+    if out.len().saturating_add(more) > limits::MAX_METADATA_BYTES {
+        Err(Over)
+    } else {
+        Ok(())
+    }
 }
 
 /// The record's attributes not mapped to a field (in their order), its body, trace
 /// context and `service` (the resource's, or the record's own), as one JSON object;
 /// None when empty.
 fn metadata(record: &LogRecord, service: Option<&AnyValue>) -> Result<Option<String>, String> {
+    let over = |Over| {
+        format!(
+            "the other attributes, body and trace context (as metadata) are over {} bytes",
+            limits::MAX_METADATA_BYTES
+        )
+    };
     let mut out = Vec::with_capacity(256);
     out.push(b'{');
     let attributes = &record.attributes;
+    let last = LastOfKey::of(attributes);
     for (i, kv) in attributes.iter().enumerate() {
-        if mapped(&kv.key).is_none() && !repeated_later(attributes, i) {
-            member(&mut out, &kv.key, |out| write_any(out, kv.value.as_ref()));
+        if mapped(&kv.key).is_none() && last.counts(attributes, i) {
+            member(&mut out, &kv.key, |out| write_any(out, kv.value.as_ref())).map_err(over)?;
         }
     }
     let taken = |key: &str| {
@@ -303,7 +364,7 @@ fn metadata(record: &LogRecord, service: Option<&AnyValue>) -> Result<Option<Str
         && body.value.is_some()
     {
         taken(meta::BODY)?;
-        member(&mut out, meta::BODY, |out| write_any(out, Some(body)));
+        member(&mut out, meta::BODY, |out| write_any(out, Some(body))).map_err(over)?;
     }
     for (key, id) in [
         (meta::TRACE_ID, &record.trace_id),
@@ -311,15 +372,20 @@ fn metadata(record: &LogRecord, service: Option<&AnyValue>) -> Result<Option<Str
     ] {
         if !id.is_empty() {
             taken(key)?;
-            member(&mut out, key, |out| {
-                write_str(out, &auditlog_engine::hex::encode(id));
-            });
+            fits(&out, id.len() * 2)
+                .and_then(|()| {
+                    member(&mut out, key, |out| {
+                        write_str(out, &auditlog_engine::hex::encode(id))
+                    })
+                })
+                .map_err(over)?;
         }
     }
     if let Some(service) = service {
         member(&mut out, attr::SERVICE_NAME, |out| {
             write_any(out, Some(service))
-        });
+        })
+        .map_err(over)?;
     }
     if out.len() == 1 {
         return Ok(None);
@@ -330,25 +396,31 @@ fn metadata(record: &LogRecord, service: Option<&AnyValue>) -> Result<Option<Str
 }
 
 /// Appends `"key":` and the value `write` writes, after a comma unless first.
-fn member(out: &mut Vec<u8>, key: &str, write: impl FnOnce(&mut Vec<u8>)) {
+fn member(
+    out: &mut Vec<u8>,
+    key: &str,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), Over>,
+) -> Result<(), Over> {
     if out.last() != Some(&b'{') {
         out.push(b',');
     }
-    write_str(out, key);
+    write_str(out, key)?;
     out.push(b':');
-    write(out);
+    write(out)
 }
 
-fn write_str(out: &mut Vec<u8>, text: &str) {
-    // Writing a string to a Vec cannot fail.
+fn write_str(out: &mut Vec<u8>, text: &str) -> Result<(), Over> {
+    fits(out, text.len() + 2)?;
+    // Writing a string to a Vec cannot fail; escapes may lengthen it.
     let _ = serde_json::to_writer(&mut *out, text);
+    fits(out, 0)
 }
 
 /// An OTLP value as JSON text, as [`any_to_json`] has it.
-fn write_any(out: &mut Vec<u8>, value: Option<&AnyValue>) {
+fn write_any(out: &mut Vec<u8>, value: Option<&AnyValue>) -> Result<(), Over> {
     use any_value::Value as V;
     match value.and_then(|v| v.value.as_ref()) {
-        Some(V::StringValue(s)) => write_str(out, s),
+        Some(V::StringValue(s)) => write_str(out, s)?,
         Some(V::BoolValue(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Some(V::IntValue(i)) => out.extend_from_slice(i.to_string().as_bytes()),
         Some(V::ArrayValue(a)) => {
@@ -357,25 +429,32 @@ fn write_any(out: &mut Vec<u8>, value: Option<&AnyValue>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_any(out, Some(v));
+                write_any(out, Some(v))?;
             }
             out.push(b']');
         }
         Some(V::KvlistValue(list)) => {
             out.push(b'{');
+            let last = LastOfKey::of(&list.values);
             for (i, kv) in list.values.iter().enumerate() {
-                if !repeated_later(&list.values, i) {
-                    member(out, &kv.key, |out| write_any(out, kv.value.as_ref()));
+                if last.counts(&list.values, i) {
+                    member(out, &kv.key, |out| write_any(out, kv.value.as_ref()))?;
                 }
             }
             out.push(b'}');
         }
-        // Doubles, bytes and the empty value: through `any_to_json` and serde_json's own
+        // Bytes: refused before they are encoded when they cannot fit.
+        Some(V::BytesValue(b)) => {
+            fits(out, b.len() / 3 * 4)?;
+            let _ = serde_json::to_writer(&mut *out, &any_to_json(value));
+        }
+        // Doubles and the empty value: through `any_to_json` and serde_json's own
         // number formatting.
-        None | Some(V::DoubleValue(_) | V::BytesValue(_) | V::StringValueStrindex(_)) => {
+        None | Some(V::DoubleValue(_) | V::StringValueStrindex(_)) => {
             let _ = serde_json::to_writer(&mut *out, &any_to_json(value));
         }
     }
+    fits(out, 0)
 }
 
 /// An OTLP value as JSON: arrays and key-value lists nest, bytes are base64, a
@@ -617,6 +696,33 @@ mod tests {
                 "event_id": "01JABCDEF",
             })
         );
+    }
+
+    #[test]
+    fn oversized_or_repetitive_records_are_refused_or_kept_cheaply() {
+        let base = || {
+            vec![
+                string("enduser.id", "u"),
+                string("audit.tenant.id", "t"),
+                string("audit.outcome", "success"),
+            ]
+        };
+        // A value past the metadata limit: refused, never copied whole.
+        let huge = "x".repeat(2 << 20);
+        let (one, resource) = (record(base()), [string("service.name", &huge)]);
+        let refused = event_of(&one, &resource).map(|_| ());
+        assert!(refused.expect_err("refused").contains("over 16384 bytes"));
+        // Many keys, repeated: the last of each counts (checked through a set).
+        let mut many = base();
+        for i in 0..40 {
+            many.push(int(&format!("k{}", i % 20), i));
+        }
+        let many = record(many);
+        let event = event_of(&many, &[]).expect("maps");
+        let metadata: Value =
+            serde_json::from_str(event.metadata.as_deref().expect("metadata")).expect("json");
+        assert_eq!(metadata.as_object().expect("object").len(), 20);
+        assert_eq!(metadata["k3"], 23);
     }
 
     #[test]

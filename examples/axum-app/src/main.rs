@@ -4,7 +4,7 @@
 //! (a real one would check a session or a token) and hands them to the layer as an
 //! `AuditActor`.
 //!
-//! Usage: `cargo run -p auditlog-client --example axum_app -- http://127.0.0.1:7070 KEY`
+//! Usage: `cargo run -p auditlog-example-axum-app -- http://127.0.0.1:7070 KEY`
 //! Prints `listening on ADDR`; `POST /audit/flush` waits until every event so far is
 //! sent and answers the client's counters.
 
@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (Some(server), Some(key)) = (args.next(), args.next()) else {
-        eprintln!("usage: axum_app AUDITLOGD_GRPC_URL KEY");
+        eprintln!("usage: axum-app AUDITLOGD_GRPC_URL KEY");
         std::process::exit(2);
     };
     let client = Client::new(Config::new(&server, &key))?;
