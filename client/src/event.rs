@@ -2,8 +2,8 @@
 //! by name. It is checked when recorded (the server's own validation, so a bad event
 //! is refused at once, in the caller's hands, not later in a batch).
 
-use auditlog_engine::{Event, Timestamp};
-use auditlog_proto::convert::event_from_proto;
+use auditlog_engine::{Event, Outcome, Timestamp};
+use auditlog_proto::convert::{event_from_proto, outcome_to_proto};
 use auditlog_proto::v1 as pb;
 
 /// One audit event (docs/EVENTS.md).
@@ -11,35 +11,6 @@ use auditlog_proto::v1 as pb;
 pub struct AuditEvent {
     /// The message sent; `event_id` is set by the client when the caller left it empty.
     pub(crate) message: pb::Event,
-}
-
-/// How an act ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    Failure,
-    Denied,
-    Error,
-}
-
-impl Outcome {
-    pub(crate) fn to_engine(self) -> auditlog_engine::Outcome {
-        match self {
-            Outcome::Success => auditlog_engine::Outcome::Success,
-            Outcome::Failure => auditlog_engine::Outcome::Failure,
-            Outcome::Denied => auditlog_engine::Outcome::Denied,
-            Outcome::Error => auditlog_engine::Outcome::Error,
-        }
-    }
-
-    fn to_proto(self) -> pb::Outcome {
-        match self {
-            Outcome::Success => pb::Outcome::Success,
-            Outcome::Failure => pb::Outcome::Failure,
-            Outcome::Denied => pb::Outcome::Denied,
-            Outcome::Error => pb::Outcome::Error,
-        }
-    }
 }
 
 /// Why an event was not recorded.
@@ -72,7 +43,7 @@ impl AuditEvent {
                     name: None,
                 }),
                 action: action.to_owned(),
-                outcome: outcome.to_proto().into(),
+                outcome: outcome_to_proto(outcome).into(),
                 ..Default::default()
             },
         }

@@ -28,15 +28,13 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use auditlog_engine::Timestamp;
+use std::borrow::Cow;
+
+use auditlog_engine::event::limits;
+use auditlog_engine::{Event, Timestamp};
 use axum::extract::{ConnectInfo, MatchedPath};
 use http::{Method, Request, Response};
 use tower::{Layer, Service};
-
-use std::borrow::Cow;
-
-use auditlog_engine::Event;
-use auditlog_engine::event::limits;
 
 use crate::{Client, Outcome};
 
@@ -248,7 +246,7 @@ fn record<R>(client: &Client, mut seen: Seen, response: &Response<R>) {
         action: Cow::Owned(action),
         resource_type,
         resource_id,
-        outcome: outcome.to_engine(),
+        outcome,
         ip_address: seen.ip.map(Cow::Owned),
         user_agent: seen
             .user_agent
@@ -283,7 +281,7 @@ fn record<R>(client: &Client, mut seen: Seen, response: &Response<R>) {
         }
     };
     // Never waits; a full buffer, or an actor that cannot make a valid event, is counted.
-    let _ = client.try_record_validated(checked);
+    let _ = client.try_record_event(checked);
 }
 
 /// Routes longer than this (unmatched, so taken from the request's path) are clipped.
@@ -333,10 +331,7 @@ fn json_string(text: &str) -> String {
 /// `{"method":…,"route":…,"status":…,"path_params":{…}}`, written as text.
 fn metadata_of(seen: &Seen, status: u16, params: &[(String, String)]) -> String {
     let mut out = String::with_capacity(96 + seen.route.len());
-    let quoted = |out: &mut String, text: &str| {
-        // A string always serialises.
-        out.push_str(&serde_json::to_string(text).unwrap_or_default());
-    };
+    let quoted = |out: &mut String, text: &str| out.push_str(&json_string(text));
     out.push_str("{\"method\":");
     quoted(&mut out, seen.method.as_str());
     out.push_str(",\"route\":");

@@ -29,8 +29,9 @@ use parking_lot::Mutex;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Endpoint;
 
+pub use auditlog_engine::Outcome;
 pub use buffer::{Overflow, Stats};
-pub use event::{AuditEvent, Outcome, RecordError};
+pub use event::{AuditEvent, RecordError};
 pub use layer::{AuditAction, AuditActor, AuditLayer, AuditService, action_of};
 
 use crate::buffer::Buffer;
@@ -147,14 +148,7 @@ impl Client {
 
     /// [`Client::try_record`] of an event made as the engine's, and the result of its
     /// validation (by the caller, which may have mended it).
-    pub(crate) fn try_record_validated(
-        &self,
-        checked: Result<auditlog_engine::Event<'static>, RecordError>,
-    ) -> Result<(), RecordError> {
-        self.try_record_event(checked)
-    }
-
-    fn try_record_event(
+    pub(crate) fn try_record_event(
         &self,
         checked: Result<auditlog_engine::Event<'static>, RecordError>,
     ) -> Result<(), RecordError> {

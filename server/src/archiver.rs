@@ -6,14 +6,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use auditlog_archive::{Archive, ArchiveError, HotPolicy, KeyBackup, archive_log, release_cold};
 use auditlog_engine::Log;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::State;
+use crate::worker::{Worker, own_runtime};
 
 /// How often the archiver looks for newly sealed segments.
 const POLL: Duration = Duration::from_secs(1);
@@ -87,10 +87,7 @@ pub(crate) struct ArchiveStatus {
 
 /// The running archiver; dropping it asks the thread to stop after its current run.
 #[derive(Debug)]
-pub(crate) struct Archiver {
-    stop: Option<Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
+pub(crate) struct Archiver(Worker);
 
 impl Archiver {
     /// Starts archiving the sealed segments of `state`'s log to `archive` (and, with
@@ -102,38 +99,22 @@ impl Archiver {
         keys: Option<Archive>,
         policy: HotPolicy,
     ) -> std::io::Result<Archiver> {
-        let (stop, stopped) = crossbeam_channel::bounded(1);
-        let thread = std::thread::Builder::new()
-            .name("auditlog-archiver".into())
-            .spawn(move || {
-                let status = &state.metrics.archive;
-                let target = Target {
-                    archive: &archive,
-                    keys: keys.as_ref(),
-                    policy,
-                };
-                run(&state.log, &target, status, &stopped)
-            })?;
-        Ok(Archiver {
-            stop: Some(stop),
-            thread: Some(thread),
+        Worker::start("auditlog-archiver", move |stopped| {
+            let status = &state.metrics.archive;
+            let target = Target {
+                archive: &archive,
+                keys: keys.as_ref(),
+                policy,
+            };
+            run(&state.log, &target, status, stopped);
         })
+        .map(Archiver)
     }
 
     /// Asks the thread to stop and waits up to `grace` for it (a run in flight is left
     /// to end with the process: the next start resumes it).
-    pub(crate) fn stop(mut self, grace: Duration) {
-        drop(self.stop.take());
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        let deadline = Instant::now() + grace;
-        while !thread.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if thread.is_finished() {
-            let _ = thread.join();
-        }
+    pub(crate) fn stop(self, grace: Duration) {
+        self.0.stop(Some(grace));
     }
 }
 
@@ -150,15 +131,8 @@ fn run(log: &Log, target: &Target<'_>, status: &ArchiveStatus, stopped: &Receive
         keys,
         policy,
     } = *target;
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("auditlogd: archiver: cannot start its runtime: {e}");
-            return;
-        }
+    let Some(runtime) = own_runtime("archiver") else {
+        return;
     };
     // The log's segment count when a run last succeeded (`None` until one has: the first
     // run happens at once); a seal adds a segment, so a new count means work.

@@ -8,15 +8,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use auditlog_archive::{Archive, expire_archive};
 use auditlog_engine::Timestamp;
 use auditlog_engine::system::SystemActor;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::State;
+use crate::worker::{Worker, own_runtime};
 
 /// How often the retention is applied.
 const EVERY: Duration = Duration::from_secs(3600);
@@ -39,10 +39,7 @@ pub(crate) struct ExpiryStatus {
 
 /// The running deletion thread; dropping it asks the thread to stop.
 #[derive(Debug)]
-pub(crate) struct Expirer {
-    stop: Option<Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
+pub(crate) struct Expirer(Worker);
 
 impl Expirer {
     /// Starts applying a retention of `days` to `state`'s log (and `archive`, if any).
@@ -51,37 +48,23 @@ impl Expirer {
         days: u64,
         archive: Option<Archive>,
     ) -> std::io::Result<Expirer> {
-        let (stop, stopped) = crossbeam_channel::bounded(1);
-        let thread = std::thread::Builder::new()
-            .name("auditlog-expiry".into())
-            .spawn(move || run(&state, days, archive.as_ref(), &stopped))?;
-        Ok(Expirer {
-            stop: Some(stop),
-            thread: Some(thread),
+        Worker::start("auditlog-expiry", move |stopped| {
+            run(&state, days, archive.as_ref(), stopped);
         })
+        .map(Expirer)
     }
 
     /// Asks the thread to stop, and waits for it (a deletion in flight finishes: each
     /// of its steps is short, and the log it writes to is still open).
-    pub(crate) fn stop(mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+    pub(crate) fn stop(self) {
+        self.0.stop(None);
     }
 }
 
 fn run(state: &State, days: u64, archive: Option<&Archive>, stopped: &Receiver<()>) {
     let status = &state.metrics.expiry;
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("auditlogd: expiry: cannot start its runtime: {e}");
-            return;
-        }
+    let Some(runtime) = own_runtime("expiry") else {
+        return;
     };
     loop {
         let log = &state.log;

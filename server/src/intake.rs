@@ -54,9 +54,10 @@ pub(crate) struct Sorting {
     batch: PreparedBatch,
     /// Per event of the request, in order: None if it is in the batch.
     refusals: Vec<Option<Status>>,
-    /// The `(tenant, event_id)` of the batch's events that have one: the writer refuses
-    /// a whole batch that repeats one, so a repeat is refused here, alone.
-    ids: HashSet<(String, String)>,
+    /// `tenant NUL event_id` of the batch's events that have one (neither may hold a
+    /// control character): the writer refuses a whole batch that repeats one, so a
+    /// repeat is refused here, alone.
+    ids: HashSet<String>,
 }
 
 impl Sorting {
@@ -82,7 +83,7 @@ impl Sorting {
             let key = event
                 .event_id
                 .as_ref()
-                .map(|id| (event.tenant_id.to_string(), id.to_string()));
+                .map(|id| format!("{}\0{id}", event.tenant_id));
             if key.as_ref().is_some_and(|key| self.ids.contains(key)) {
                 let why = "repeats the event_id of an earlier event of the request";
                 return Err(invalid_field(&format!("{}.event_id", field()), why));

@@ -24,6 +24,7 @@ mod panics;
 mod shutdown;
 mod status;
 mod tls;
+mod worker;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

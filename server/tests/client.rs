@@ -28,16 +28,21 @@ fn start_at(data: &std::path::Path, grpc: &str, first: bool) -> Server {
     Server::launch(command, first)
 }
 
+/// A server's first start on `data` (which makes the admin key), then its end: the key
+/// and the gRPC address it listened on, free again for `start_at`.
+fn started_then_gone(data: &std::path::Path) -> (String, String) {
+    let server = Server::start(data, true, &[]);
+    let admin = server.admin_key.clone().expect("admin key");
+    let grpc = server.url.trim_start_matches("http://").to_owned();
+    server.terminate();
+    (admin, grpc)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_recorded_while_the_server_is_down_arrive_once_it_is_up() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    // A first start makes the key; then the server goes away.
-    let server = Server::start(&data, true, &[]);
-    let admin = server.admin_key.clone().expect("admin key");
-    let grpc = server.url.trim_start_matches("http://").to_owned();
-    server.terminate();
-
+    let (admin, grpc) = started_then_gone(&data);
     let mut config = Config::new(&format!("http://{grpc}"), &admin);
     config.capacity = 20;
     config.overflow = Overflow::DropOldest;
@@ -94,11 +99,7 @@ async fn events_recorded_while_the_server_is_down_arrive_once_it_is_up() {
 async fn under_block_a_full_buffer_makes_the_caller_wait_and_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let server = Server::start(&data, true, &[]);
-    let admin = server.admin_key.clone().expect("admin key");
-    let grpc = server.url.trim_start_matches("http://").to_owned();
-    server.terminate();
-
+    let (admin, grpc) = started_then_gone(&data);
     let mut config = Config::new(&format!("http://{grpc}"), &admin);
     config.capacity = 5;
     config.batch_size = 5;

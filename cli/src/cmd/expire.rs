@@ -104,9 +104,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => say!("nothing past a retention of {} days", args.retain_days),
     }
-    if let Some(why) = &expiry.kept_because {
-        say!("kept from there: {why}");
-    }
+    say!("kept from there: {}", expiry.kept_because);
     if archived.as_ref().is_some_and(|a| !a.found) {
         say!("archive: no archive of this log there yet, nothing to delete");
     }

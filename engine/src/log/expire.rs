@@ -33,8 +33,8 @@ pub struct Expiry {
     /// The deletion, if any segment was past retention.
     pub expired: Option<Expired>,
     /// Why the oldest segment left was kept (the active one, if every sealed segment
-    /// went).
-    pub kept_because: Option<String>,
+    /// went): there always is one.
+    pub kept_because: String,
 }
 
 /// A deletion past retention.
@@ -84,12 +84,10 @@ impl Log {
             }
             chosen.push(Arc::clone(segment));
         }
-        if kept_because.is_none() {
+        let kept_because = kept_because.unwrap_or_else(|| {
             let from = sealed.last().map_or(self.first_kept(), |s| s.end());
-            kept_because = Some(format!(
-                "records from {from} are in the active segment, which is never deleted"
-            ));
-        }
+            format!("records from {from} are in the active segment, which is never deleted")
+        });
         let Some(last) = chosen.last() else {
             return Ok(Expiry {
                 expired: None,

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use auditlog_proto::ingest_body::{self, BodyEncoding, BodyError, BodyFormat};
+use auditlog_proto::ingest_body::{self, BodyEncoding, BodyFormat};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query as Params, State as Shared};
@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tokio::task::spawn_blocking;
 use tonic::Status;
 
-use super::{HttpError, caller, error_body, read_body};
+use super::{HttpError, body_refused, caller, error_body, read_body};
 use crate::State;
 use crate::intake::{Fates, Sorting};
 use crate::status::{invalid_field, task_failed};
@@ -53,17 +53,18 @@ pub(crate) async fn events(
         }
     };
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    let format = BodyFormat::from_content_type(header(header::CONTENT_TYPE)).map_err(refused)?;
-    let encoding =
-        BodyEncoding::from_content_encoding(header(header::CONTENT_ENCODING)).map_err(refused)?;
+    let format =
+        BodyFormat::from_content_type(header(header::CONTENT_TYPE)).map_err(body_refused)?;
+    let encoding = BodyEncoding::from_content_encoding(header(header::CONTENT_ENCODING))
+        .map_err(body_refused)?;
     let body = read_body(&headers, body, state.max_request_bytes).await?;
     let sorted = spawn_blocking({
         let state = Arc::clone(&state);
         move || {
-            let body =
-                ingest_body::inflate(&body, encoding, state.max_request_bytes).map_err(refused)?;
+            let body = ingest_body::inflate(&body, encoding, state.max_request_bytes)
+                .map_err(body_refused)?;
             let admitted = state.limits.admit(body.len())?;
-            let events = ingest_body::split_events(&body, format).map_err(refused)?;
+            let events = ingest_body::split_events(&body, format).map_err(body_refused)?;
             state.limits.events(&caller.key, events.len() as u64)?;
             let mut sorting = Sorting::new(&state, events.len());
             for (i, event) in events.into_iter().enumerate() {
@@ -83,27 +84,6 @@ pub(crate) async fn events(
     .await
     .map_err(task_failed)??;
     Ok(answer(sorted.fates().await?, only_refused))
-}
-
-/// A body refused whole, with the HTTP status that says why.
-fn refused(error: BodyError) -> HttpError {
-    let http = match error {
-        BodyError::TooLarge { .. } | BodyError::TooManyEvents { .. } => {
-            StatusCode::PAYLOAD_TOO_LARGE
-        }
-        BodyError::UnsupportedMediaType(_) | BodyError::UnsupportedEncoding(_) => {
-            StatusCode::UNSUPPORTED_MEDIA_TYPE
-        }
-        BodyError::BadGzip(_) | BodyError::Json(_) | BodyError::Empty => StatusCode::BAD_REQUEST,
-    };
-    let status = match error {
-        BodyError::TooLarge { .. } | BodyError::TooManyEvents { .. } => {
-            Status::out_of_range(error.to_string())
-        }
-        BodyError::Empty => invalid_field("events", &error.to_string()),
-        _ => Status::invalid_argument(error.to_string()),
-    };
-    HttpError::with_http(http, status)
 }
 
 /// `{"accepted":N,"refused":M,"tree_size":T,"results":[{"seq":…}|{"error":…},…]}`; with

@@ -29,6 +29,8 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use tower::ServiceExt;
 
+use auditlog_proto::ingest_body::BodyError;
+
 use crate::auth::{Caller, admit, bearer_token};
 use crate::conn::{BusyLayer, Guarded, GuardedInfo, Timeouts};
 use crate::keys::AuthError;
@@ -299,13 +301,7 @@ impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
         let http = self.http();
         let mut response = (http, axum::Json(error_body(&self.status))).into_response();
-        if let Some(wait) = retry_after(&self.status) {
-            // Whole seconds, rounded up: HTTP has no finer unit.
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
-        }
+        set_retry_after(&mut response, &self.status);
         if http == StatusCode::UNAUTHORIZED {
             let challenge = header::HeaderValue::from_static("Bearer");
             response
@@ -314,6 +310,39 @@ impl IntoResponse for HttpError {
         }
         response
     }
+}
+
+/// `Retry-After` from the status's retry hint, if it has one: whole seconds, rounded up
+/// (HTTP has no finer unit).
+pub(crate) fn set_retry_after(response: &mut Response, status: &Status) {
+    if let Some(wait) = retry_after(status) {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+    }
+}
+
+/// A request body refused whole (by `auditlog_proto::ingest_body`), with the HTTP status
+/// that says why: 413 over a limit, 415 a type or encoding not taken, else 400.
+pub(crate) fn body_refused(error: BodyError) -> HttpError {
+    let http = match error {
+        BodyError::TooLarge { .. } | BodyError::TooManyEvents { .. } => {
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
+        BodyError::UnsupportedMediaType(_) | BodyError::UnsupportedEncoding(_) => {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        }
+        BodyError::BadGzip(_) | BodyError::Json(_) | BodyError::Empty => StatusCode::BAD_REQUEST,
+    };
+    let status = match error {
+        BodyError::TooLarge { .. } | BodyError::TooManyEvents { .. } => {
+            Status::out_of_range(error.to_string())
+        }
+        BodyError::Empty => crate::status::invalid_field("events", &error.to_string()),
+        _ => Status::invalid_argument(error.to_string()),
+    };
+    HttpError::with_http(http, status)
 }
 
 /// `PermissionDenied` as gRPC spells it: `PERMISSION_DENIED`.

@@ -13,15 +13,14 @@ use auditlog_proto::opentelemetry::proto::collector::logs::v1::ExportLogsService
 use auditlog_proto::otlp::{request_from_json, response_to_json};
 use axum::body::Body;
 use axum::extract::State as Shared;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use prost::Message;
 use tokio::task::spawn_blocking;
 use tonic::Status;
 
-use super::{HttpError, caller, read_body};
+use super::{HttpError, body_refused, caller, read_body, set_retry_after};
 use crate::State;
-use crate::limits::retry_after;
 use crate::status::task_failed;
 
 /// The two encodings of OTLP/HTTP.
@@ -126,22 +125,8 @@ fn plain(status: Status) -> Failure {
 }
 
 fn body_failure(error: BodyError) -> Failure {
-    let status = match error {
-        BodyError::TooLarge { .. } | BodyError::TooManyEvents { .. } => {
-            Status::out_of_range(error.to_string())
-        }
-        _ => Status::invalid_argument(error.to_string()),
-    };
-    let http = match error {
-        BodyError::TooLarge { .. } | BodyError::TooManyEvents { .. } => {
-            StatusCode::PAYLOAD_TOO_LARGE
-        }
-        BodyError::UnsupportedEncoding(_) | BodyError::UnsupportedMediaType(_) => {
-            StatusCode::UNSUPPORTED_MEDIA_TYPE
-        }
-        _ => StatusCode::BAD_REQUEST,
-    };
-    (http, status)
+    let refused = body_refused(error);
+    (refused.http(), refused.into_status())
 }
 
 /// `status` as a `google.rpc.Status` in `encoding`, with `Retry-After` when it has a
@@ -166,11 +151,6 @@ fn failure(encoding: Encoding, http: StatusCode, status: &Status) -> Response {
         body,
     )
         .into_response();
-    if let Some(wait) = retry_after(status) {
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
+    set_retry_after(&mut response, status);
     response
 }
