@@ -102,6 +102,19 @@ for i in $(seq 1 60); do
   fi
   sleep 0.5
 done
+# One object in each bucket, through the filer: the first write to a bucket grows its
+# volumes, which under load can take long enough for the S3 gateway to answer 500 to a
+# test's first upload (SeaweedFS 4.x). Grown here, before any test.
+echo warm >"$dir/warm.txt"
+for bucket in auditlog-test auditlog-keys auditlog-locked; do
+  if ! "$weed" filer.copy "$dir/warm.txt" "http://127.0.0.1:$filer/buckets/$bucket/_warm/" \
+    >>"$dir/shell.log" 2>&1; then
+    echo "seaweedfs.sh: could not write to bucket $bucket:" >&2
+    tail -20 "$dir/shell.log" >&2
+    stop "$dir"
+    exit 1
+  fi
+done
 if [ -n "${3:-}" ]; then
   watched=$3
   (

@@ -21,7 +21,12 @@ s3env=$(scripts/seaweedfs.sh start "$s3dir" $$)
 trap 'scripts/seaweedfs.sh stop "$s3dir"' EXIT
 while IFS='=' read -r name value; do export "$name=$value"; done <<<"$s3env"
 echo "== cargo test"
-cargo test --workspace --all-targets
+if ! cargo test --workspace --all-targets; then
+  # The store's own account of a failure that reached it.
+  echo "== the last of SeaweedFS's log ($s3dir/weed.log)"
+  grep -E "^[EW]" "$s3dir/weed.log" | tail -40 || true
+  exit 1
+fi
 cargo test --workspace --doc
 echo "== benches compile"
 cargo bench --workspace --no-run

@@ -36,6 +36,8 @@ pub struct Archive {
     lock: Option<LockClient>,
     /// How long archived segments are kept, in days after their newest event.
     retention_days: Option<u64>,
+    /// The settings it was opened with, to open it again with clients of its own.
+    s3: S3Options,
 }
 
 impl Archive {
@@ -89,6 +91,7 @@ impl Archive {
                 prefix: parse_prefix(prefix).map_err(bad)?,
                 url: url.to_owned(),
                 retention_days: None,
+                s3: s3.clone(),
             });
         }
         if let Some(path) = url.strip_prefix("file://") {
@@ -107,11 +110,22 @@ impl Archive {
                 url: url.to_owned(),
                 lock: None,
                 retention_days: None,
+                s3: s3.clone(),
             });
         }
         Err(bad(
             "unknown scheme: use s3://bucket/prefix or file:///path".into(),
         ))
+    }
+
+    /// The same archive with clients of its own, for whoever runs its requests on a
+    /// runtime of its own: a connection pooled while another runtime drove it is driven
+    /// only while that runtime runs, and a request sent on it from elsewhere stalls until
+    /// it times out (30 seconds), then goes again on a new connection.
+    pub(crate) fn with_own_clients(&self) -> Result<Archive> {
+        let mut fresh = Archive::open(&self.url, &self.s3)?;
+        fresh.retention_days = self.retention_days;
+        Ok(fresh)
     }
 
     /// A runtime of one worker for this archive's requests, run beside a caller that

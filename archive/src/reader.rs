@@ -77,7 +77,9 @@ impl ArchiveReader {
     /// are contiguous from the first (a gap names the records missing). Call from outside
     /// any async runtime: the reader runs its own.
     pub fn open(archive: Archive) -> Result<ArchiveReader> {
-        // One worker: a fetch ahead runs on it while the caller checks what it has.
+        // One worker: a fetch ahead runs on it while the caller checks what it has. Its
+        // own clients: the caller's may hold connections its own runtime pooled.
+        let archive = archive.with_own_clients()?;
         let runtime = archive.worker_runtime()?;
         let retention = runtime.block_on(archived_retention_files(&archive))?;
         let first_kept = retention

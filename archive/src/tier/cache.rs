@@ -143,6 +143,8 @@ impl TieredStorage {
             let map = None;
             cached.files.insert(name, CachedFile { len, used, map });
         }
+        // Its own clients, driven by its own runtime (`Archive::with_own_clients`).
+        let archive = archive.with_own_clients()?;
         let runtime = archive.worker_runtime()?;
         let tier = Tier {
             local,
