@@ -154,6 +154,70 @@ impl Remote {
         })
     }
 
+    /// Defines (or redefines) an action in the catalog.
+    pub(crate) fn define_action(
+        &self,
+        action: pb::CatalogAction,
+    ) -> anyhow::Result<pb::DefineActionResponse> {
+        let mut client = self.admin_client();
+        let request = self.request(pb::DefineActionRequest {
+            action: Some(action),
+        });
+        self.runtime.block_on(async {
+            Ok(client
+                .define_action(request)
+                .await
+                .map_err(refused)?
+                .into_inner())
+        })
+    }
+
+    /// Removes an action from the catalog: the seq of the `_system` event recording it.
+    pub(crate) fn remove_action(&self, action: &str, reason: &str) -> anyhow::Result<u64> {
+        let mut client = self.admin_client();
+        let request = self.request(pb::RemoveActionRequest {
+            action: action.to_owned(),
+            reason: reason.to_owned(),
+        });
+        self.runtime.block_on(async {
+            Ok(client
+                .remove_action(request)
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .seq)
+        })
+    }
+
+    /// The action catalog.
+    pub(crate) fn list_catalog(&self) -> anyhow::Result<Vec<pb::CatalogAction>> {
+        let mut client = self.admin_client();
+        let request = self.request(pb::ListCatalogRequest {});
+        self.runtime.block_on(async {
+            Ok(client
+                .list_catalog(request)
+                .await
+                .map_err(refused)?
+                .into_inner()
+                .actions)
+        })
+    }
+
+    /// The coverage report, over every tenant (`tenant` empty) or one.
+    pub(crate) fn coverage(&self, tenant: &str) -> anyhow::Result<pb::CoverageResponse> {
+        let mut client = self.admin_client();
+        let request = self.request(pb::CoverageRequest {
+            tenant: tenant.to_owned(),
+        });
+        self.runtime.block_on(async {
+            Ok(client
+                .coverage(request)
+                .await
+                .map_err(refused)?
+                .into_inner())
+        })
+    }
+
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request

@@ -16,6 +16,7 @@
 )]
 
 pub mod bundle;
+pub mod catalog;
 pub mod checkpoint;
 mod config;
 mod envelope;

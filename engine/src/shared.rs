@@ -98,6 +98,9 @@ pub(crate) struct Shared {
     pub(crate) indexing: Mutex<HashMap<u64, Receiver<()>>>,
     /// Held while a sealed segment's file is released to the archive, one at a time.
     pub(crate) releasing: Mutex<()>,
+    /// Held while the action catalog changes: a definition reads the versions before it
+    /// appends the next.
+    pub(crate) cataloguing: Mutex<()>,
     /// Whether rebuilt indexes may be written (not in a read-only open).
     pub(crate) writable: bool,
     /// The key store and settings of a log that seals personal data, when opened with

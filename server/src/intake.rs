@@ -6,13 +6,16 @@
 //! by a different event, or a retry that is not the batch it repeats (ALREADY_EXISTS).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
+use auditlog_catalog::Rules;
 use auditlog_engine::{Ack, Event, PreparedBatch};
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tonic::Status;
 
 use crate::State;
 use crate::auth::Caller;
+use crate::catalog::{self, Flagged};
 use crate::status::{from_engine, invalid_field};
 
 /// A batch handed to the writer: where its acknowledgement arrives, once durable.
@@ -48,9 +51,13 @@ pub(crate) async fn acknowledged(pending: Pending) -> Result<Ack, Status> {
 }
 
 /// A request's events sorted one by one into a batch or a refusal (on a blocking
-/// thread: encoding is CPU work).
+/// thread: encoding is CPU work), each checked against the action catalog's rules.
 #[derive(Debug)]
 pub(crate) struct Sorting {
+    state: Arc<State>,
+    caller: Caller,
+    /// The catalog's rules when the request began.
+    rules: Arc<Rules>,
     batch: PreparedBatch,
     /// Per event of the request, in order: None if it is in the batch.
     refusals: Vec<Option<Status>>,
@@ -58,28 +65,32 @@ pub(crate) struct Sorting {
     /// control character): the writer refuses a whole batch that repeats one, so a
     /// repeat is refused here, alone.
     ids: HashSet<String>,
+    /// The batch's events that fail their schema under the policy `flag`.
+    flagged: Vec<Flagged>,
 }
 
 impl Sorting {
-    pub(crate) fn new(state: &State, events: usize) -> Sorting {
+    /// Sorts a request of `events` from `caller`.
+    pub(crate) fn new(state: &Arc<State>, caller: Caller, events: usize) -> Sorting {
         Sorting {
+            state: Arc::clone(state),
+            caller,
+            rules: state.catalog.current(),
             batch: state.log.batch_with_capacity(events, 0),
             refusals: Vec::with_capacity(events),
             ids: HashSet::new(),
+            flagged: Vec::new(),
         }
     }
 
     /// Takes the request's next event (validated already, or refused with its reason)
-    /// into the batch, if `caller` may write its tenant. `field` names the event in
-    /// the request (`events[3]`), for refusals (made only for them).
-    pub(crate) fn offer(
-        &mut self,
-        caller: &Caller,
-        field: impl Fn() -> String,
-        event: Result<Event<'_>, Status>,
-    ) {
+    /// into the batch, if the caller may write its tenant and its metadata meets its
+    /// action's schema. `field` names the event in the request (`events[3]`), for
+    /// refusals (made only for them).
+    pub(crate) fn offer(&mut self, field: impl Fn() -> String, event: Result<Event<'_>, Status>) {
+        let index = self.refusals.len();
         let refusal = event.and_then(|event| {
-            caller.require_ingest(&event.tenant_id)?;
+            self.caller.require_ingest(&event.tenant_id)?;
             let key = event
                 .event_id
                 .as_ref()
@@ -88,29 +99,32 @@ impl Sorting {
                 let why = "repeats the event_id of an earlier event of the request";
                 return Err(invalid_field(&format!("{}.event_id", field()), why));
             }
+            let flag = catalog::check(&self.rules, &self.state.metrics, &event, index, || {
+                format!("{}.metadata", field())
+            })?;
             self.batch
                 .push(&event)
                 .map_err(|e| invalid_field(&field(), &e.to_string()))?;
             // Only an id in the batch makes a later one a repeat.
             self.ids.extend(key);
+            self.flagged.extend(flag);
             Ok(())
         });
         self.refusals.push(refusal.err());
     }
 
     /// Hands the batch to the writer, if any event is in it.
-    pub(crate) fn submit(
-        self,
-        state: &State,
-        admitted: OwnedSemaphorePermit,
-    ) -> Result<Sorted, Status> {
+    pub(crate) fn submit(self, admitted: OwnedSemaphorePermit) -> Result<Sorted, Status> {
         let pending = if self.batch.is_empty() {
             None
         } else {
-            Some(hand_over(state, self.batch, admitted)?)
+            Some(hand_over(&self.state, self.batch, admitted)?)
         };
         Ok(Sorted {
+            state: self.state,
+            key_id: self.caller.key.id.clone(),
             refusals: self.refusals,
+            flagged: self.flagged,
             pending,
         })
     }
@@ -119,16 +133,21 @@ impl Sorting {
 /// A sorted request, its batch with the writer.
 #[derive(Debug)]
 pub(crate) struct Sorted {
+    state: Arc<State>,
+    key_id: String,
     refusals: Vec<Option<Status>>,
+    flagged: Vec<Flagged>,
     pending: Option<Pending>,
 }
 
 /// Where an event of a request was stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct Stored {
     pub(crate) seq: u64,
     /// Stored by an earlier request with the same `event_id`, at `seq`.
     pub(crate) replayed: bool,
+    /// Stored though it fails its action's schema (policy `flag`).
+    pub(crate) flagged: Option<Flagged>,
 }
 
 /// Each event's fate, in request order, once its batch is durable, and the tree size
@@ -136,6 +155,8 @@ pub(crate) struct Stored {
 pub(crate) type Fates = (Vec<Result<Stored, Status>>, Option<u64>);
 
 impl Sorted {
+    /// Waits for the batch to be durable, records the events flagged, and tells each
+    /// event's fate.
     pub(crate) async fn fates(self) -> Result<Fates, Status> {
         let ack = match self.pending {
             Some(pending) => Some(acknowledged(pending).await?),
@@ -147,10 +168,12 @@ impl Sorted {
             .as_ref()
             .map_or(0, |a| a.earlier.iter().map(|e| e.count).sum());
         let mut seqs = ack.iter().flat_map(Ack::seqs).enumerate();
-        let fates = self
+        let mut flagged = self.flagged.iter().peekable();
+        let fates: Vec<Result<Stored, Status>> = self
             .refusals
             .into_iter()
-            .map(|refusal| match refusal {
+            .enumerate()
+            .map(|(index, refusal)| match refusal {
                 Some(status) => Err(status),
                 None => {
                     let (i, seq) = seqs
@@ -159,10 +182,13 @@ impl Sorted {
                     Ok(Stored {
                         seq,
                         replayed: (i as u64) < replays,
+                        flagged: flagged.next_if(|f| f.index == index).cloned(),
                     })
                 }
             })
             .collect();
+        let seq_of = |index: usize| fates.get(index)?.as_ref().ok().map(|s| s.seq);
+        catalog::record_flags(&self.state, &self.key_id, &self.flagged, seq_of).await?;
         Ok((fates, tree_size))
     }
 }

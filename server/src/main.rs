@@ -8,6 +8,7 @@ mod access;
 mod archiver;
 mod audit;
 mod auth;
+mod catalog;
 mod conn;
 mod convert;
 mod expiry;
@@ -164,6 +165,8 @@ pub(crate) struct State {
     pub(crate) max_request_bytes: usize,
     /// The deadlines of every connection.
     pub(crate) timeouts: Timeouts,
+    /// The action catalog's rules every way in checks events against.
+    pub(crate) catalog: catalog::CatalogRules,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -217,6 +220,7 @@ fn main() -> anyhow::Result<()> {
         // Printed once: the store keeps only its hash.
         println!("admin key: {secret}");
     }
+    let catalog = catalog::CatalogRules::load(&log).context("reading the action catalog")?;
     let metrics: Arc<ServerMetrics> = Arc::default();
     if let Some(tiers) = &tiers {
         metrics.reading_through(Arc::clone(tiers));
@@ -237,6 +241,7 @@ fn main() -> anyhow::Result<()> {
             idle: Duration::from_secs(args.idle_timeout.max(1)),
             write: Duration::from_secs(args.write_timeout.max(1)),
         },
+        catalog,
     });
     // The configuration this run serves with is on record: a change shows as the
     // difference between two starts.

@@ -21,6 +21,9 @@ pub(crate) struct ServerMetrics {
     grpc: Mutex<BTreeMap<&'static str, u64>>,
     /// Requests whose handler panicked (answered 500 / INTERNAL).
     panics: AtomicU64,
+    /// Events failing their action's catalogued schema: refused, and stored but flagged.
+    schema_refused: AtomicU64,
+    schema_flagged: AtomicU64,
     /// What the archiver did (`--archive`), shown once it is on.
     pub(crate) archive: ArchiveStatus,
     archiving: std::sync::atomic::AtomicBool,
@@ -47,6 +50,16 @@ impl ServerMetrics {
     /// Counts a request whose handler panicked.
     pub(crate) fn panicked(&self) {
         self.panics.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an event refused by its action's catalogued schema.
+    pub(crate) fn schema_refused(&self) {
+        self.schema_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts events stored though they fail their action's schema.
+    pub(crate) fn schema_flagged(&self, events: u64) {
+        self.schema_flagged.fetch_add(events, Ordering::Relaxed);
     }
 
     /// Shows the archiver's counters from now on.
@@ -81,6 +94,21 @@ impl ServerMetrics {
             "Events appended: the tree size.",
         ));
         put(format!("auditlog_events_total {}", log.tree_size()));
+        put(header(
+            "auditlog_catalog_schema_failures_total",
+            "counter",
+            "Events whose metadata failed their action's catalogued schema, by what became \
+             of them: refused, or stored and flagged.",
+        ));
+        for (policy, count) in [
+            ("refuse", &self.schema_refused),
+            ("flag", &self.schema_flagged),
+        ] {
+            let count = count.load(Ordering::Relaxed);
+            put(format!(
+                "auditlog_catalog_schema_failures_total{{policy=\"{policy}\"}} {count}"
+            ));
+        }
         put(header(
             "auditlog_ingest_queue_depth",
             "gauge",

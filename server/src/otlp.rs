@@ -43,14 +43,14 @@ pub(crate) async fn export(
     let admitted = state.limits.admit(bytes)?;
     state.limits.events(&caller.key, records as u64)?;
     let (places, sorted) = spawn_blocking(move || {
-        let mut sorting = Sorting::new(&state, records);
+        let mut sorting = Sorting::new(&state, caller, records);
         let mut places = Vec::with_capacity(records);
         for (place, event) in events_of(&request) {
             let name = || place.to_string();
-            sorting.offer(&caller, name, event.map_err(Status::invalid_argument));
+            sorting.offer(name, event.map_err(Status::invalid_argument));
             places.push(place);
         }
-        Ok::<_, Status>((places, sorting.submit(&state, admitted)?))
+        Ok::<_, Status>((places, sorting.submit(admitted)?))
     })
     .await
     .map_err(task_failed)??;
@@ -71,20 +71,46 @@ pub(crate) async fn export(
         })
         .collect();
     if refused.is_empty() {
-        return Ok(ExportLogsServiceResponse::default());
+        // Stored, but some flagged: OTLP's way to warn is a partial success refusing none.
+        let flagged: Vec<String> = fates
+            .iter()
+            .filter_map(|f| f.as_ref().ok()?.flagged.as_ref())
+            .map(|f| format!("{}: {}", f.field, f.violation.message))
+            .collect();
+        if flagged.is_empty() {
+            return Ok(ExportLogsServiceResponse::default());
+        }
+        let message = format!(
+            "{} of {records} log records stored but flagged: they fail their action's \
+             catalogued schema (docs/CATALOG.md): {}",
+            flagged.len(),
+            shown(&flagged)
+        );
+        return Ok(ExportLogsServiceResponse {
+            partial_success: Some(ExportLogsPartialSuccess {
+                rejected_log_records: 0,
+                error_message: message,
+            }),
+        });
     }
-    let mut message = format!(
+    let message = format!(
         "{} of {records} log records refused (docs/OTLP.md has the mapping): {}",
         refused.len(),
-        refused[..refused.len().min(REASONS_SHOWN)].join("; ")
+        shown(&refused)
     );
-    if refused.len() > REASONS_SHOWN {
-        message.push_str(&format!("; and {} more", refused.len() - REASONS_SHOWN));
-    }
     Ok(ExportLogsServiceResponse {
         partial_success: Some(ExportLogsPartialSuccess {
             rejected_log_records: refused.len() as i64,
             error_message: message,
         }),
     })
+}
+
+/// The first reasons, and how many more.
+fn shown(reasons: &[String]) -> String {
+    let mut text = reasons[..reasons.len().min(REASONS_SHOWN)].join("; ");
+    if reasons.len() > REASONS_SHOWN {
+        text.push_str(&format!("; and {} more", reasons.len() - REASONS_SHOWN));
+    }
+    text
 }

@@ -6,7 +6,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use auditlog_engine::system::SystemActor;
 
 use super::{KekArgs, LogSource, Reader};
@@ -96,19 +95,9 @@ fn change(change: &Change, place: bool) -> anyhow::Result<ExitCode> {
         let remote = Remote::connect(&change.source.server)?;
         remote.change_hold(tenant, reason, place)?;
     } else {
-        let (data, kek) = (&change.source.data, &change.kek);
-        data.require_log()?;
-        let mut options = data.open_options()?;
-        if let Some(kek) = kek.load()? {
-            options = options.kek(kek);
-        }
-        let log = options.open(&data.dir).with_context(|| {
-            format!(
-                "opening {} to record the hold (a running auditlogd holds it: use --server, \
-                 or stop it first)",
-                data.dir.display()
-            )
-        })?;
+        let log = change
+            .kek
+            .open_to_write(&change.source.data, "to record the hold")?;
         match place {
             true => log.place_hold(SystemActor::Cli, tenant, reason)?,
             false => log.lift_hold(SystemActor::Cli, tenant, reason)?,

@@ -2,6 +2,7 @@
 
 mod archive;
 mod bench_ingest;
+mod catalog;
 mod checkpoint;
 mod demo;
 mod erase;
@@ -77,6 +78,8 @@ enum Command {
     Restore(restore::Args),
     /// Place, lift or list legal holds by tenant (recorded in the log's `_system` tenant).
     Hold(hold::Args),
+    /// Keep the action catalog (schemas, expectations) and report coverage gaps.
+    Catalog(catalog::Args),
     /// Delete the oldest segments past retention (not held); print the signed receipt.
     Expire(expire::Args),
     /// Load a running auditlogd with batches over gRPC; print events/s and ack latency.
@@ -104,6 +107,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Archive(args) => archive::run(args),
         Command::Restore(args) => restore::run(args),
         Command::Hold(args) => hold::run(args),
+        Command::Catalog(args) => catalog::run(args),
         Command::Expire(args) => expire::run(args),
     }
 }
@@ -190,6 +194,23 @@ pub(crate) struct KekArgs {
 }
 
 impl KekArgs {
+    /// Opens `data` to write (`doing`, for the error: "to record the hold"), with this
+    /// KEK if given: not while auditlogd runs on it.
+    pub(crate) fn open_to_write(&self, data: &DataDir, doing: &str) -> anyhow::Result<Log> {
+        data.require_log()?;
+        let mut options = data.open_options()?;
+        if let Some(kek) = self.load()? {
+            options = options.kek(kek);
+        }
+        options.open(&data.dir).with_context(|| {
+            format!(
+                "opening {} {doing} (a running auditlogd holds it: use --server, or stop it \
+                 first)",
+                data.dir.display()
+            )
+        })
+    }
+
     /// The KEK given, if any.
     pub(crate) fn load(&self) -> anyhow::Result<Option<auditlog_engine::privacy::Kek>> {
         use auditlog_engine::privacy::Kek;

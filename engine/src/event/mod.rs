@@ -22,7 +22,7 @@ pub(crate) use json::parse_general;
 pub use json::{metadata_from_json, parse_json};
 pub use raw::{NotUtf8, RawEvent};
 pub use time::Timestamp;
-pub use validate::{EventError, limits};
+pub use validate::{EventError, check_action, limits};
 
 /// The result of the action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -153,6 +153,16 @@ fn is_dotted_action(action: &str) -> bool {
     words >= 2
 }
 
+/// Checks an action name alone, as an event's is checked: for names given elsewhere (the
+/// action catalog).
+pub fn check_action(action: &str) -> Result<(), EventError> {
+    check("action", action, limits::MAX_ACTION_BYTES)?;
+    if !is_dotted_action(action) {
+        return Err(EventError::BadAction(clipped(action)));
+    }
+    Ok(())
+}
+
 pub(super) fn validate(e: &Event<'_>) -> Result<(), EventError> {
     use limits::*;
     check("actor.user_id", &e.actor_id, MAX_ID_BYTES)?;
@@ -177,10 +187,7 @@ pub(super) fn validate(e: &Event<'_>) -> Result<(), EventError> {
         e.tenant_name.as_deref(),
         MAX_NAME_BYTES,
     )?;
-    check("action", &e.action, MAX_ACTION_BYTES)?;
-    if !is_dotted_action(&e.action) {
-        return Err(EventError::BadAction(clipped(&e.action)));
-    }
+    check_action(&e.action)?;
     check_opt("resource.type", e.resource_type.as_deref(), MAX_NAME_BYTES)?;
     check_opt("resource.id", e.resource_id.as_deref(), MAX_ID_BYTES)?;
     if let Some(ip) = e.ip_address.as_deref()

@@ -4,6 +4,7 @@
 //! are read. Memory stays bounded by one segment's matches, whatever the log's size.
 //! docs/QUERIES.md describes the semantics.
 
+mod actions;
 mod cursor;
 mod email;
 mod filter;
@@ -13,6 +14,7 @@ mod read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use actions::ActionStat;
 pub use cursor::{Cursor, Order};
 pub use email::EmailNarrowing;
 pub use filter::{ActionPattern, Filter, parse_since};

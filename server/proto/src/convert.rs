@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use auditlog_engine::catalog::{ActionSpec, CatalogEntry, Coverage, OnInvalid};
 use auditlog_engine::event::metadata_from_json;
 use auditlog_engine::merkle::{ConsistencyProof, HashAlg, InclusionProof};
 use auditlog_engine::query::{ActionPattern, Filter, Order};
@@ -267,6 +268,73 @@ pub fn log_info(log: &Log) -> pb::LogInfo {
         checkpoint_interval_ms: u64::try_from(config.checkpoint_interval.as_millis())
             .unwrap_or(u64::MAX),
         latest_checkpoint_size,
+    }
+}
+
+/// The catalog entry `a` defines (its `version`, `defined_at` and `seq` ignored).
+pub fn spec_from_proto(a: pb::CatalogAction) -> Result<ActionSpec, FieldError> {
+    let schema = match a.schema_json.trim() {
+        "" => None,
+        text => Some(serde_json::from_str(text).map_err(|e| FieldError {
+            field: "schema_json",
+            message: format!("not JSON: {e}"),
+        })?),
+    };
+    let on_invalid = match a.on_invalid.as_str() {
+        "" => OnInvalid::default(),
+        name => OnInvalid::parse(name).ok_or_else(|| FieldError {
+            field: "on_invalid",
+            message: format!("`{name}` is neither `refuse` nor `flag`"),
+        })?,
+    };
+    Ok(ActionSpec {
+        action: a.action,
+        description: a.description,
+        schema,
+        every_days: Some(a.every_days).filter(|&d| d > 0),
+        on_invalid,
+    })
+}
+
+/// `spec` on the wire, with the version and origin of `entry` when it is catalogued.
+pub fn spec_to_proto(spec: &ActionSpec, entry: Option<&CatalogEntry>) -> pb::CatalogAction {
+    pb::CatalogAction {
+        action: spec.action.clone(),
+        description: spec.description.clone(),
+        schema_json: spec
+            .schema
+            .as_ref()
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        every_days: spec.every_days.unwrap_or(0),
+        on_invalid: spec.on_invalid.name().to_owned(),
+        version: entry.map_or(0, |e| e.version),
+        defined_at: entry.map(|e| e.defined_at.to_rfc3339()).unwrap_or_default(),
+        seq: entry.map_or(0, |e| e.seq),
+    }
+}
+
+/// A catalog entry on the wire.
+pub fn entry_to_proto(entry: &CatalogEntry) -> pb::CatalogAction {
+    spec_to_proto(&entry.spec, Some(entry))
+}
+
+/// A coverage report on the wire.
+pub fn coverage_to_proto(report: &Coverage) -> pb::CoverageResponse {
+    pb::CoverageResponse {
+        at: report.at.to_rfc3339(),
+        actions: report
+            .actions
+            .iter()
+            .map(|a| pb::ActionCoverage {
+                action: a.action.clone(),
+                status: a.status.name().to_owned(),
+                every_days: a.every_days.unwrap_or(0),
+                events: a.events,
+                last_seen: a.last_seen.map(|(t, _)| t.to_rfc3339()).unwrap_or_default(),
+                last_seq: a.last_seen.map_or(0, |(_, seq)| seq),
+            })
+            .collect(),
     }
 }
 

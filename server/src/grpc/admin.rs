@@ -1,17 +1,21 @@
-//! `AdminService`: API keys, erasure and legal holds, for admin keys only.
+//! `AdminService`: API keys, erasure, legal holds and the action catalog (`catalog.rs`),
+//! for admin keys only.
 
 use std::sync::Arc;
 
 use auditlog_engine::Error;
 use auditlog_proto::v1::admin_service_server::AdminService;
 use auditlog_proto::v1::{
-    CreateKeyRequest, CreateKeyResponse, EraseRequest, EraseResponse, Hold, HoldRequest,
-    HoldResponse, KeyInfo, KeyLimits as ProtoLimits, ListHoldsRequest, ListHoldsResponse,
-    ListKeysRequest, ListKeysResponse, RevokeKeyRequest, RevokeKeyResponse, Scope as ProtoScope,
+    CoverageRequest, CoverageResponse, CreateKeyRequest, CreateKeyResponse, DefineActionRequest,
+    DefineActionResponse, EraseRequest, EraseResponse, Hold, HoldRequest, HoldResponse, KeyInfo,
+    KeyLimits as ProtoLimits, ListCatalogRequest, ListCatalogResponse, ListHoldsRequest,
+    ListHoldsResponse, ListKeysRequest, ListKeysResponse, RemoveActionRequest,
+    RemoveActionResponse, RevokeKeyRequest, RevokeKeyResponse, Scope as ProtoScope,
 };
 use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status};
 
+use super::catalog;
 use crate::State;
 use crate::audit::{self, Actor, SystemEvent};
 use crate::auth::{Caller, caller};
@@ -184,6 +188,43 @@ impl AdminService for Admin {
             })
             .collect();
         Ok(Response::new(ListHoldsResponse { holds }))
+    }
+
+    async fn define_action(
+        &self,
+        request: Request<DefineActionRequest>,
+    ) -> Result<Response<DefineActionResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require_admin()?;
+        let answer = catalog::define(&self.state, caller, request.into_inner()).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn remove_action(
+        &self,
+        request: Request<RemoveActionRequest>,
+    ) -> Result<Response<RemoveActionResponse>, Status> {
+        let caller = caller(&request)?;
+        caller.require_admin()?;
+        let answer = catalog::remove(&self.state, caller, request.into_inner()).await?;
+        Ok(Response::new(answer))
+    }
+
+    async fn list_catalog(
+        &self,
+        request: Request<ListCatalogRequest>,
+    ) -> Result<Response<ListCatalogResponse>, Status> {
+        caller(&request)?.require_admin()?;
+        Ok(Response::new(catalog::list(&self.state).await?))
+    }
+
+    async fn coverage(
+        &self,
+        request: Request<CoverageRequest>,
+    ) -> Result<Response<CoverageResponse>, Status> {
+        caller(&request)?.require_admin()?;
+        let answer = catalog::coverage(&self.state, request.into_inner()).await?;
+        Ok(Response::new(answer))
     }
 }
 

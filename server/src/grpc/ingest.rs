@@ -9,7 +9,9 @@
 use std::sync::Arc;
 
 use auditlog_proto::v1::ingest_service_server::IngestService;
-use auditlog_proto::v1::{BatchRefusal, IngestRequest, IngestResponse, IngestStreamResponse};
+use auditlog_proto::v1::{
+    BatchRefusal, FlaggedEvent, IngestRequest, IngestResponse, IngestStreamResponse,
+};
 use prost::Message;
 use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status, Streaming};
@@ -17,6 +19,7 @@ use tonic_types::StatusExt;
 
 use crate::State;
 use crate::auth::{Caller, caller};
+use crate::catalog::{self, Flagged};
 use crate::intake::{self, Pending, hand_over};
 use crate::keys::AuthError;
 use crate::status::{invalid_field, task_failed};
@@ -40,8 +43,11 @@ impl IngestService for Ingest {
         request: Request<IngestRequest>,
     ) -> Result<Response<IngestResponse>, Status> {
         let caller = caller(&request)?;
-        let pending = submit(Arc::clone(&self.state), caller, request.into_inner()).await?;
-        Ok(Response::new(acknowledged(pending).await?))
+        let key_id = caller.key.id.clone();
+        let submitted = submit(Arc::clone(&self.state), caller, request.into_inner()).await?;
+        Ok(Response::new(
+            acknowledged(&self.state, &key_id, submitted).await?,
+        ))
     }
 
     async fn ingest_stream(
@@ -80,22 +86,27 @@ impl IngestService for Ingest {
             }
         }
         let mut acks = Vec::with_capacity(pending.len());
-        for ack in pending {
-            acks.push(acknowledged(ack).await?);
+        for submitted in pending {
+            acks.push(acknowledged(&self.state, &caller.key.id, submitted).await?);
         }
         Ok(Response::new(IngestStreamResponse { acks, refused }))
     }
 }
 
+/// A batch with the writer, and its events that fail their schema under the policy
+/// `flag`.
+type Submitted = (Pending, Vec<Flagged>);
+
 /// Admits the batch (the in-flight budget, the key's event rate), validates and encodes
-/// it and hands it to the writer without waiting for a full queue: on the blocking pool,
-/// as encoding is CPU work. The admission is held until the batch is acknowledged,
-/// whether or not the client still waits.
+/// it (each event checked against the action catalog too) and hands it to the writer
+/// without waiting for a full queue: on the blocking pool, as encoding is CPU work. The
+/// admission is held until the batch is acknowledged, whether or not the client still
+/// waits.
 async fn submit(
     state: Arc<State>,
     caller: Caller,
     request: IngestRequest,
-) -> Result<Pending, Status> {
+) -> Result<Submitted, Status> {
     let admitted = state.limits.admit(request.encoded_len())?;
     state
         .limits
@@ -105,6 +116,8 @@ async fn submit(
             return Err(invalid_field("events", "a batch holds at least one event"));
         }
         let mut batch = state.log.batch();
+        let rules = state.catalog.current();
+        let mut flagged = Vec::new();
         for (i, e) in request.events.iter().enumerate() {
             let event = event_from_proto(e).map_err(|bad| {
                 invalid_field(&format!("events[{i}].{}", bad.field), &bad.message)
@@ -119,11 +132,13 @@ async fn submit(
                 invalid_field(&format!("events[{i}].{field}"), &bad.to_string())
             })?;
             caller.require_ingest(&event.tenant_id)?;
+            let metadata = || format!("events[{i}].metadata_json");
+            flagged.extend(catalog::check(&rules, &state.metrics, &event, i, metadata)?);
             batch
                 .push(&event)
                 .map_err(|e| invalid_field(&format!("events[{i}]"), &e.to_string()))?;
         }
-        hand_over(&state, batch, admitted)
+        Ok((hand_over(&state, batch, admitted)?, flagged))
     })
     .await
     .map_err(task_failed)?
@@ -144,12 +159,29 @@ fn refusal(index: u32, status: &Status) -> BatchRefusal {
     }
 }
 
-/// The answer for a batch, once durable under the log's policy.
-async fn acknowledged(pending: Pending) -> Result<IngestResponse, Status> {
+/// The answer for a batch, once durable under the log's policy and its flagged events
+/// recorded (as `key_id`'s).
+async fn acknowledged(
+    state: &Arc<State>,
+    key_id: &str,
+    (pending, flagged): Submitted,
+) -> Result<IngestResponse, Status> {
     let ack = intake::acknowledged(pending).await?;
+    let seqs: Vec<u64> = ack.seqs().collect();
+    catalog::record_flags(state, key_id, &flagged, |i| seqs.get(i).copied()).await?;
+    let flagged = flagged
+        .into_iter()
+        .map(|f| FlaggedEvent {
+            index: f.index as u32,
+            field: f.field,
+            message: f.violation.message,
+            schema_version: f.violation.version,
+        })
+        .collect();
     Ok(IngestResponse {
-        seqs: ack.seqs().collect(),
+        seqs,
         tree_size: ack.tree_size,
         replayed: ack.replayed(),
+        flagged,
     })
 }

@@ -3,6 +3,7 @@
 //! and server reflection (open, as they reveal no event).
 
 mod admin;
+mod catalog;
 mod checkpoint;
 mod ingest;
 mod log;

@@ -66,7 +66,7 @@ pub(crate) async fn events(
             let admitted = state.limits.admit(body.len())?;
             let events = ingest_body::split_events(&body, format).map_err(body_refused)?;
             state.limits.events(&caller.key, events.len() as u64)?;
-            let mut sorting = Sorting::new(&state, events.len());
+            let mut sorting = Sorting::new(&state, caller, events.len());
             for (i, event) in events.into_iter().enumerate() {
                 let field = || format!("events[{i}]");
                 let event = event.map_err(|bad| {
@@ -76,9 +76,9 @@ pub(crate) async fn events(
                     };
                     invalid_field(&field, &bad.to_string())
                 });
-                sorting.offer(&caller, field, event);
+                sorting.offer(field, event);
             }
-            Ok::<_, HttpError>(sorting.submit(&state, admitted)?)
+            Ok::<_, HttpError>(sorting.submit(admitted)?)
         }
     })
     .await
@@ -95,8 +95,20 @@ fn answer((fates, tree_size): Fates, only_refused: bool) -> Response {
         .enumerate()
         .filter_map(|(index, fate)| match fate {
             Ok(_) if only_refused => None,
-            Ok(stored) if stored.replayed => Some(json!({"seq": stored.seq, "replayed": true})),
-            Ok(stored) => Some(json!({"seq": stored.seq})),
+            Ok(stored) => {
+                let mut result = json!({"seq": stored.seq});
+                if stored.replayed {
+                    result["replayed"] = true.into();
+                }
+                if let Some(flag) = &stored.flagged {
+                    result["flagged"] = json!({
+                        "field": flag.field,
+                        "message": flag.violation.message,
+                        "schema_version": flag.violation.version,
+                    });
+                }
+                Some(result)
+            }
             Err(status) if only_refused => {
                 let mut refused = error_body(status);
                 refused["index"] = index.into();

@@ -270,6 +270,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         indexes: RwLock::new(checked_indexes),
         indexing: Mutex::default(),
         releasing: Mutex::default(),
+        cataloguing: Mutex::default(),
         writable: !read_only,
         sealer,
         deleted: RwLock::new(deleted),

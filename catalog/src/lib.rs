@@ -1,0 +1,352 @@
+//! The action catalog's rules, compiled (docs/CATALOG.md): per catalogued action its
+//! metadata schema, ready to check each event as it comes in, and what becomes of an
+//! event that fails it. The engine keeps the catalog (`auditlog_engine::catalog`); the
+//! servers and the command-line tool compile it with this crate.
+//!
+//! Schemas are JSON Schema, draft 2020-12 unless one says otherwise (`$schema`), with
+//! `format` asserted. A schema may refer only to itself: no `$ref` reaches a file or the
+//! network, so a definition cannot make the server read anything.
+
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+#[cfg(feature = "testing")]
+#[allow(clippy::unwrap_used, clippy::panic)]
+pub mod fuzzing;
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use auditlog_engine::catalog::{Catalog, OnInvalid};
+use boon::{Compiler, Draft, ErrorKind, InstanceToken, SchemaIndex, Schemas, ValidationError};
+use serde_json::Value;
+
+/// The longest message a violation keeps: enough to name the rule, never the whole value.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// Why an event's metadata fails its action's schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The schema version it fails.
+    pub version: u32,
+    /// What becomes of the event.
+    pub on_invalid: OnInvalid,
+    /// The failing field in the metadata: `amount`, `items[2].sku`; empty for the
+    /// metadata as a whole.
+    pub field: String,
+    /// Why, as the validator says it.
+    pub message: String,
+}
+
+/// The checks of one catalogued action.
+#[derive(Debug)]
+struct Rule {
+    version: u32,
+    on_invalid: OnInvalid,
+    schema: Compiled,
+}
+
+/// A schema compiled.
+struct Compiled {
+    schemas: Schemas,
+    index: SchemaIndex,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Compiled")
+    }
+}
+
+/// The catalog's schemas, compiled: what the ingest paths check events against.
+#[derive(Debug, Default)]
+pub struct Rules {
+    by_action: HashMap<String, Rule>,
+}
+
+/// A schema that did not compile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaError {
+    /// Its action.
+    pub action: String,
+    /// Why.
+    pub message: String,
+}
+
+impl std::fmt::Display for SchemaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: the schema does not compile: {}",
+            self.action, self.message
+        )
+    }
+}
+
+impl std::error::Error for SchemaError {}
+
+impl Rules {
+    /// The rules of `catalog`: every catalogued schema compiled. A schema that no longer
+    /// compiles (a stored one this build reads otherwise) is left out, its events
+    /// unchecked, and returned among the errors for the caller to report.
+    pub fn compile(catalog: &Catalog) -> (Rules, Vec<SchemaError>) {
+        let mut rules = Rules::default();
+        let mut errors = Vec::new();
+        for entry in catalog.entries() {
+            let Some(schema) = &entry.spec.schema else {
+                continue;
+            };
+            match compile(&entry.spec.action, schema) {
+                Ok(compiled) => {
+                    let rule = Rule {
+                        version: entry.version,
+                        on_invalid: entry.spec.on_invalid,
+                        schema: compiled,
+                    };
+                    rules.by_action.insert(entry.spec.action.clone(), rule);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        (rules, errors)
+    }
+
+    /// Whether no action has a schema: nothing to check.
+    pub fn is_empty(&self) -> bool {
+        self.by_action.is_empty()
+    }
+
+    /// Checks an event of `action` with `metadata` (its JSON text; none is checked as
+    /// `{}`): the violation, if its action has a schema the metadata fails.
+    pub fn check(&self, action: &str, metadata: Option<&str>) -> Option<Violation> {
+        let rule = self.by_action.get(action)?;
+        let value = match metadata {
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(value) => value,
+                // Validated events hold a JSON object; anything else fails as a whole.
+                Err(e) => {
+                    return Some(rule.violation(String::new(), format!("not JSON: {e}")));
+                }
+            },
+            None => Value::Object(serde_json::Map::new()),
+        };
+        let error = rule
+            .schema
+            .schemas
+            .validate(&value, rule.schema.index)
+            .err()?;
+        let (field, message) = named(&error);
+        Some(rule.violation(field, message))
+    }
+}
+
+impl Rule {
+    fn violation(&self, field: String, message: String) -> Violation {
+        Violation {
+            version: self.version,
+            on_invalid: self.on_invalid,
+            field,
+            message: clip(message),
+        }
+    }
+}
+
+/// Checks that `schema` compiles, as `action`'s: before it is defined.
+pub fn check_schema(action: &str, schema: &Value) -> Result<(), SchemaError> {
+    compile(action, schema).map(|_| ())
+}
+
+/// Refuses every URL a schema names outside itself (the standard meta-schemas are
+/// built in, and never asked of a loader).
+struct NoLoader;
+
+impl boon::UrlLoader for NoLoader {
+    fn load(&self, url: &str) -> Result<Value, Box<dyn std::error::Error>> {
+        Err(format!("{url}: a catalog schema may refer only to itself").into())
+    }
+}
+
+fn compile(action: &str, schema: &Value) -> Result<Compiled, SchemaError> {
+    let failed = |e: &dyn std::fmt::Display| SchemaError {
+        action: action.to_owned(),
+        message: clip(format!("{e:#}")),
+    };
+    let mut compiler = Compiler::new();
+    compiler.set_default_draft(Draft::V2020_12);
+    compiler.enable_format_assertions();
+    compiler.use_loader(Box::new(NoLoader));
+    let url = format!("https://catalog.auditlog.invalid/{action}.json");
+    let mut schemas = Schemas::new();
+    compiler
+        .add_resource(&url, schema.clone())
+        .map_err(|e| failed(&e))?;
+    let index = compiler
+        .compile(&url, &mut schemas)
+        .map_err(|e| failed(&e))?;
+    Ok(Compiled { schemas, index })
+}
+
+/// The failing field (a path in the metadata) and the reason, from the deepest first
+/// cause of `error`: where the validator stopped.
+fn named(error: &ValidationError<'_, '_>) -> (String, String) {
+    let mut leaf = error;
+    while let Some(cause) = leaf.causes.first() {
+        leaf = cause;
+    }
+    let mut field = String::new();
+    for token in &leaf.instance_location.tokens {
+        match token {
+            InstanceToken::Prop(name) => {
+                if !field.is_empty() {
+                    field.push('.');
+                }
+                field.push_str(name);
+            }
+            InstanceToken::Item(i) => {
+                let _ = write!(field, "[{i}]");
+            }
+        }
+    }
+    // A property missing or not allowed: name it, not its parent.
+    let named_property = match &leaf.kind {
+        ErrorKind::Required { want } => want.first().copied(),
+        ErrorKind::AdditionalProperties { got } => got.first().map(|g| g.as_ref()),
+        ErrorKind::DependentRequired { missing, .. } => missing.first().copied(),
+        _ => None,
+    };
+    if let Some(name) = named_property {
+        if !field.is_empty() {
+            field.push('.');
+        }
+        field.push_str(name);
+    }
+    (field, leaf.kind.to_string())
+}
+
+#[cfg(feature = "testing")]
+pub(crate) use named as named_for_fuzzing;
+
+fn clip(message: String) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((at, _)) => format!("{}…", &message[..at]),
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use auditlog_engine::catalog::ActionSpec;
+    use auditlog_engine::system::SystemActor;
+    use serde_json::json;
+
+    fn rules(specs: &[ActionSpec]) -> Rules {
+        let dir = tempfile::tempdir().unwrap();
+        let log = auditlog_engine::Log::create(dir.path(), &Default::default()).unwrap();
+        for spec in specs {
+            log.define_action(SystemActor::Cli, spec).unwrap();
+        }
+        let (rules, errors) = Rules::compile(&log.catalog().unwrap());
+        assert_eq!(errors, vec![]);
+        rules
+    }
+
+    fn refund(on_invalid: OnInvalid) -> ActionSpec {
+        ActionSpec {
+            action: "invoice.refund".into(),
+            schema: Some(json!({
+                "type": "object",
+                "required": ["amount", "currency"],
+                "properties": {
+                    "amount": {"type": "number", "minimum": 0},
+                    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                    "items": {"type": "array", "items": {
+                        "type": "object",
+                        "properties": {"sku": {"type": "string"}},
+                        "additionalProperties": false
+                    }},
+                    "by": {"type": "string", "format": "email"}
+                }
+            })),
+            on_invalid,
+            ..ActionSpec::default()
+        }
+    }
+
+    #[test]
+    fn the_failing_field_is_named() {
+        let rules = rules(&[refund(OnInvalid::Refuse)]);
+        let check = |m: &str| rules.check("invoice.refund", Some(m));
+        assert_eq!(check(r#"{"amount":5,"currency":"EUR"}"#), None);
+        let cases = [
+            (r#"{"currency":"EUR"}"#, "amount", "missing"),
+            (r#"{"amount":-1,"currency":"EUR"}"#, "amount", "must be >=0"),
+            (
+                r#"{"amount":1,"currency":"euro"}"#,
+                "currency",
+                "does not match pattern",
+            ),
+            (
+                r#"{"amount":1,"currency":"EUR","items":[{"sku":"a"},{"sku":7}]}"#,
+                "items[1].sku",
+                "want string",
+            ),
+            (
+                r#"{"amount":1,"currency":"EUR","items":[{"sku":"a","qty":1}]}"#,
+                "items[0].qty",
+                "not allowed",
+            ),
+            (
+                r#"{"amount":1,"currency":"EUR","by":"nobody"}"#,
+                "by",
+                "not valid email",
+            ),
+        ];
+        for (metadata, field, says) in cases {
+            let v = check(metadata).unwrap_or_else(|| panic!("{metadata} passed"));
+            assert_eq!(v.field, field, "{metadata}: {v:?}");
+            assert!(v.message.contains(says), "{metadata}: {v:?}");
+            assert_eq!((v.version, v.on_invalid), (1, OnInvalid::Refuse));
+        }
+        // No metadata is checked as {}: both required fields are missing.
+        assert_eq!(rules.check("invoice.refund", None).unwrap().field, "amount");
+        // Actions without a schema, or not catalogued, pass.
+        assert_eq!(rules.check("user.login", Some("{}")), None);
+    }
+
+    #[test]
+    fn a_schema_may_not_reach_outside_itself() {
+        let outside = [
+            json!({"$ref": "file:///etc/passwd"}),
+            json!({"$ref": "https://example.com/s.json"}),
+            json!({"$ref": "other.json"}),
+        ];
+        for schema in outside {
+            let err = check_schema("a.b", &schema).unwrap_err();
+            assert!(err.message.contains("refer only to itself"), "{err}");
+        }
+        let local = json!({"$defs": {"n": {"type": "integer"}}, "properties": {"x": {"$ref": "#/$defs/n"}}});
+        check_schema("a.b", &local).unwrap();
+        assert!(check_schema("a.b", &json!({"type": "nothing"})).is_err());
+        assert!(check_schema("a.b", &json!({"minimum": "x"})).is_err());
+    }
+
+    #[test]
+    fn the_policy_and_version_travel_with_the_violation() {
+        let mut spec = refund(OnInvalid::Refuse);
+        let dir = tempfile::tempdir().unwrap();
+        let log = auditlog_engine::Log::create(dir.path(), &Default::default()).unwrap();
+        log.define_action(SystemActor::Cli, &spec).unwrap();
+        spec.on_invalid = OnInvalid::Flag;
+        log.define_action(SystemActor::Cli, &spec).unwrap();
+        let (rules, _) = Rules::compile(&log.catalog().unwrap());
+        let v = rules.check("invoice.refund", Some("{}")).unwrap();
+        assert_eq!((v.version, v.on_invalid), (2, OnInvalid::Flag));
+        let long = format!(r#"{{"amount":1,"currency":"{}"}}"#, "x".repeat(5000));
+        let v = rules.check("invoice.refund", Some(&long)).unwrap();
+        assert!(v.message.chars().count() <= MAX_MESSAGE_CHARS + 1, "{v:?}");
+    }
+}
