@@ -42,6 +42,37 @@ fn auditlog(args: &[&str]) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// `auditlog catalog apply [--prune] FILE` through `server`.
+fn apply(server: &Server, admin: &str, file: &std::path::Path, prune: bool) -> (i32, String) {
+    let file = file.to_str().unwrap();
+    let mut args = vec![
+        "catalog",
+        "apply",
+        file,
+        "--server",
+        &server.url,
+        "--key",
+        admin,
+    ];
+    if prune {
+        args.push("--prune");
+    }
+    auditlog(&args)
+}
+
+/// `events` posted as NDJSON to `POST /v1/events`.
+fn post(server: &Server, key: &str, events: &[Value]) -> common::HttpResponse {
+    let body = ndjson(events);
+    http_request(
+        &server.http,
+        "POST",
+        "/v1/events",
+        Some(key),
+        &[NDJSON],
+        &body,
+    )
+}
+
 fn entries() -> Value {
     json!([
         {
@@ -122,51 +153,30 @@ async fn the_catalog_checks_events_and_reports_coverage() {
     let server = Server::start(&data, true, &[]);
     let admin = server.admin_key.clone().unwrap();
     let file = catalog_file(dir.path(), &entries());
-    let file = file.to_str().unwrap();
-    let (code, out) = auditlog(&[
-        "catalog",
-        "apply",
-        file,
-        "--server",
-        &server.url,
-        "--key",
-        &admin,
-    ]);
+    let (code, out) = apply(&server, &admin, &file, false);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("invoice.refund: version 1\n"), "{out}");
     // Applied again: nothing changes.
-    let (code, out) = auditlog(&[
-        "catalog",
-        "apply",
-        file,
-        "--server",
-        &server.url,
-        "--key",
-        &admin,
-    ]);
+    let (code, out) = apply(&server, &admin, &file, false);
     assert_eq!(code, 0, "{out}");
     assert_eq!(out.matches(", unchanged").count(), 3, "{out}");
 
     // HTTP: the refund without an amount is refused, its field named; the login with an
     // unknown method is stored and flagged; others pass.
-    let body = ndjson(&[
-        event(
-            0,
-            "org_a",
-            "invoice.refund",
-            json!({"amount": 12.5, "currency": "EUR"}),
-        ),
-        event(1, "org_a", "invoice.refund", json!({"currency": "EUR"})),
-        event(2, "org_a", "user.login", json!({"method": "magic-link"})),
-        event(3, "org_b", "document.read", json!({})),
-    ]);
-    let answer = http_request(
-        &server.http,
-        "POST",
-        "/v1/events",
-        Some(&admin),
-        &[NDJSON],
-        &body,
+    let answer = post(
+        &server,
+        &admin,
+        &[
+            event(
+                0,
+                "org_a",
+                "invoice.refund",
+                json!({"amount": 12.5, "currency": "EUR"}),
+            ),
+            event(1, "org_a", "invoice.refund", json!({"currency": "EUR"})),
+            event(2, "org_a", "user.login", json!({"method": "magic-link"})),
+            event(3, "org_b", "document.read", json!({})),
+        ],
     );
     assert_eq!(answer.status, 207, "{}", answer.text());
     let answer = answer.json();
@@ -308,30 +318,18 @@ async fn the_catalog_checks_events_and_reports_coverage() {
     let mut changed = entries();
     changed[1]["on_invalid"] = "refuse".into();
     let changed = catalog_file(dir.path(), &changed);
-    let (code, out) = auditlog(&[
-        "catalog",
-        "apply",
-        changed.to_str().unwrap(),
-        "--server",
-        &server.url,
-        "--key",
-        &admin,
-    ]);
+    let (code, out) = apply(&server, &admin, &changed, false);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("user.login: version 2\n"), "{out}");
-    let body = ndjson(&[event(
-        9,
-        "org_a",
-        "user.login",
-        json!({"method": "magic-link"}),
-    )]);
-    let answer = http_request(
-        &server.http,
-        "POST",
-        "/v1/events",
-        Some(&admin),
-        &[NDJSON],
-        &body,
+    let answer = post(
+        &server,
+        &admin,
+        &[event(
+            9,
+            "org_a",
+            "user.login",
+            json!({"method": "magic-link"}),
+        )],
     );
     assert_eq!(answer.status, 400, "{}", answer.text());
     assert!(
@@ -345,27 +343,11 @@ async fn the_catalog_checks_events_and_reports_coverage() {
         dir.path(),
         &json!({"action": "a.b", "schema": {"$ref": "file:///etc/passwd"}}),
     );
-    let (code, out) = auditlog(&[
-        "catalog",
-        "apply",
-        outside.to_str().unwrap(),
-        "--server",
-        &server.url,
-        "--key",
-        &admin,
-    ]);
+    let (code, out) = apply(&server, &admin, &outside, false);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("refer only to itself"), "{out}");
     let unknown = catalog_file(dir.path(), &json!({"action": "a.b", "every": 3}));
-    let (code, out) = auditlog(&[
-        "catalog",
-        "apply",
-        unknown.to_str().unwrap(),
-        "--server",
-        &server.url,
-        "--key",
-        &admin,
-    ]);
+    let (code, out) = apply(&server, &admin, &unknown, false);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("unknown field `every`"), "{out}");
 
@@ -402,28 +384,10 @@ async fn the_catalog_checks_events_and_reports_coverage() {
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
 
     // Pruned: the export goes; the removal is recorded.
-    let (code, out) = auditlog(&[
-        "catalog",
-        "apply",
-        "--prune",
-        changed.to_str().unwrap(),
-        "--server",
-        &server.url,
-        "--key",
-        &admin,
-    ]);
+    let (code, out) = apply(&server, &admin, &changed, true);
     assert_eq!(code, 0, "{out}");
     let two = catalog_file(dir.path(), &json!([entries()[0].clone()]));
-    let (code, out) = auditlog(&[
-        "catalog",
-        "apply",
-        "--prune",
-        two.to_str().unwrap(),
-        "--server",
-        &server.url,
-        "--key",
-        &admin,
-    ]);
+    let (code, out) = apply(&server, &admin, &two, true);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("user.login: removed") && out.contains("report.export: removed"),
@@ -447,19 +411,15 @@ async fn the_catalog_checks_events_and_reports_coverage() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("not_catalogued   user.login"), "{out}");
     let server = Server::start(std::path::Path::new(data), false, &[]);
-    let body = ndjson(&[event(
-        10,
-        "org_a",
-        "invoice.refund",
-        json!({"amount": -3, "currency": "EUR"}),
-    )]);
-    let answer = http_request(
-        &server.http,
-        "POST",
-        "/v1/events",
-        Some(&admin),
-        &[NDJSON],
-        &body,
+    let answer = post(
+        &server,
+        &admin,
+        &[event(
+            10,
+            "org_a",
+            "invoice.refund",
+            json!({"amount": -3, "currency": "EUR"}),
+        )],
     );
     assert_eq!(answer.status, 400, "{}", answer.text());
     assert!(
