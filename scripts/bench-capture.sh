@@ -58,8 +58,10 @@ for round in $(seq "$rounds"); do
     rates[$way]="${rates[$way]:-} $rate"
   done
 done
-base=$(tr ' ' '\n' <<<"${rates[in-process]}" | grep . | median)
+# The ratios need the in-process runs; without them (WAYS lacks it) only the medians.
+base=$(tr ' ' '\n' <<<"${rates[in-process]:-}" | { grep . || true; } | median)
 for way in "${ways[@]}"; do
   m=$(tr ' ' '\n' <<<"${rates[$way]}" | grep . | median)
-  echo "median $way: $m events/s ($(awk -v a="$m" -v b="$base" 'BEGIN {printf "%.2f", a / b}') of in-process; runs:${rates[$way]})"
+  ratio=$([ -n "$base" ] && awk -v a="$m" -v b="$base" 'BEGIN {printf "%.2f", a / b}' || echo "?")
+  echo "median $way: $m events/s ($ratio of in-process; runs:${rates[$way]})"
 done

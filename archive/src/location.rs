@@ -12,8 +12,9 @@ use crate::lock::{LockClient, Locking, Retention};
 
 /// S3 settings given as flags; the rest comes from the usual AWS environment variables
 /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`,
-/// `AWS_ENDPOINT_URL`, ...). A flag wins over its variable.
-#[derive(Debug, Clone, Default)]
+/// `AWS_ENDPOINT_URL`, ...). A flag wins over its variable. `Debug` leaves the secret
+/// out.
+#[derive(Clone, Default)]
 pub struct S3Options {
     /// The S3 endpoint, for stores other than AWS (e.g. `http://127.0.0.1:8333`); an
     /// `http://` endpoint allows plain HTTP.
@@ -24,6 +25,20 @@ pub struct S3Options {
     pub access_key_id: Option<String>,
     /// The secret access key.
     pub secret_access_key: Option<String>,
+}
+
+impl std::fmt::Debug for S3Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Options")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "(hidden)"),
+            )
+            .finish()
+    }
 }
 
 /// An archive: its store, the prefix of its objects, and the URL it was named by.

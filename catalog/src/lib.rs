@@ -24,8 +24,11 @@ use auditlog_engine::catalog::{Catalog, OnInvalid};
 use boon::{Compiler, Draft, ErrorKind, InstanceToken, SchemaIndex, Schemas, ValidationError};
 use serde_json::Value;
 
-/// The longest message a violation keeps: enough to name the rule, never the whole value.
+/// The longest message a violation keeps: enough to name the rule.
 const MAX_MESSAGE_CHARS: usize = 300;
+/// The longest field path a violation keeps (a client chooses the metadata's keys): the
+/// refusal and the flag event stay far below their limits.
+const MAX_FIELD_BYTES: usize = 256;
 
 /// Why an event's metadata fails its action's schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,7 +226,33 @@ fn named(error: &ValidationError<'_, '_>) -> (String, String) {
         }
         field.push_str(name);
     }
-    (field, leaf.kind.to_string())
+    if field.len() > MAX_FIELD_BYTES {
+        let mut at = MAX_FIELD_BYTES;
+        while !field.is_char_boundary(at) {
+            at -= 1;
+        }
+        field.truncate(at);
+        field.push('…');
+    }
+    (field, message_of(&leaf.kind))
+}
+
+/// Why, in the schema's terms, never quoting the value: a message is answered to the
+/// client and, for a flag, kept in a `_system` event, outside sealing and erasure of
+/// personal data.
+fn message_of(kind: &ErrorKind<'_, '_>) -> String {
+    match kind {
+        ErrorKind::Format { want, .. } => format!("is not a valid {want}"),
+        ErrorKind::Pattern { want, .. } => format!("does not match pattern {want:?}"),
+        ErrorKind::ContentEncoding { want, .. } => format!("is not {want} encoded"),
+        ErrorKind::ContentMediaType { want, .. } => format!("is not of media type {want}"),
+        ErrorKind::Minimum { want, .. } => format!("must be >= {want}"),
+        ErrorKind::Maximum { want, .. } => format!("must be <= {want}"),
+        ErrorKind::ExclusiveMinimum { want, .. } => format!("must be > {want}"),
+        ErrorKind::ExclusiveMaximum { want, .. } => format!("must be < {want}"),
+        ErrorKind::MultipleOf { want, .. } => format!("must be a multiple of {want}"),
+        other => other.to_string(),
+    }
 }
 
 #[cfg(feature = "testing")]
@@ -283,7 +312,11 @@ mod tests {
         assert_eq!(check(r#"{"amount":5,"currency":"EUR"}"#), None);
         let cases = [
             (r#"{"currency":"EUR"}"#, "amount", "missing"),
-            (r#"{"amount":-1,"currency":"EUR"}"#, "amount", "must be >=0"),
+            (
+                r#"{"amount":-1,"currency":"EUR"}"#,
+                "amount",
+                "must be >= 0",
+            ),
             (
                 r#"{"amount":1,"currency":"euro"}"#,
                 "currency",
@@ -302,13 +335,17 @@ mod tests {
             (
                 r#"{"amount":1,"currency":"EUR","by":"nobody"}"#,
                 "by",
-                "not valid email",
+                "not a valid email",
             ),
         ];
         for (metadata, field, says) in cases {
             let v = check(metadata).unwrap_or_else(|| panic!("{metadata} passed"));
             assert_eq!(v.field, field, "{metadata}: {v:?}");
             assert!(v.message.contains(says), "{metadata}: {v:?}");
+            // The value is never quoted (it may be personal data).
+            for value in ["-1", "euro", "nobody", "7"] {
+                assert!(!v.message.contains(value), "{metadata}: {v:?}");
+            }
             assert_eq!((v.version, v.on_invalid), (1, OnInvalid::Refuse));
         }
         // No metadata is checked as {}: both required fields are missing.
@@ -348,5 +385,15 @@ mod tests {
         let long = format!(r#"{{"amount":1,"currency":"{}"}}"#, "x".repeat(5000));
         let v = rules.check("invoice.refund", Some(&long)).unwrap();
         assert!(v.message.chars().count() <= MAX_MESSAGE_CHARS + 1, "{v:?}");
+        // A key of the client's as long as the metadata allows: the path is clipped.
+        let key = "k".repeat(10_000);
+        let deep = format!(r#"{{"amount":1,"currency":"EUR","items":[{{"{key}":1}}]}}"#);
+        let v = rules.check("invoice.refund", Some(&deep)).unwrap();
+        assert!(
+            v.field.len() <= MAX_FIELD_BYTES + '…'.len_utf8(),
+            "{}",
+            v.field.len()
+        );
+        assert!(v.field.starts_with("items[0].kkk"), "{}", &v.field[..20]);
     }
 }

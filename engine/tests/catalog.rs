@@ -236,3 +236,69 @@ fn coverage_names_the_gaps() {
     );
     assert_eq!(tenant.actions.len(), 3);
 }
+
+#[test]
+fn the_catalog_outlives_the_segments_it_was_defined_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::create(dir.path(), &small_segments(64 << 10)).unwrap();
+    let mut login = spec("user.login");
+    login.schema = Some(serde_json::json!({"required": ["method"]}));
+    log.define_action(SystemActor::Cli, &login).unwrap();
+    login.every_days = Some(7);
+    log.define_action(SystemActor::Cli, &login).unwrap();
+    log.define_action(SystemActor::Cli, &spec("report.export"))
+        .unwrap();
+    log.remove_action(SystemActor::Cli, "report.export", "retired")
+        .unwrap();
+    let before = log.catalog().unwrap();
+    let events = lines(3_000, 5);
+    append_all(&log, &events, 250);
+    // Every sealed segment past retention, the catalog's events among them.
+    let now = Timestamp(Timestamp::now().0 + 3_650 * 86_400 * 1_000_000);
+    let expiry = log.expire(SystemActor::Cli, 30, now).unwrap();
+    let deleted = expiry.expired.expect("segments deleted").receipt.deleted;
+    assert!(deleted.end > before.get("user.login").unwrap().seq);
+    let after = log.catalog().unwrap();
+    let entry = after.get("user.login").unwrap();
+    let was = before.get("user.login").unwrap();
+    assert_eq!(
+        (&entry.spec, entry.version, entry.defined_at),
+        (&was.spec, 2, was.defined_at)
+    );
+    assert!(
+        entry.seq >= deleted.end,
+        "recorded again after the deletion"
+    );
+    assert!(after.get("report.export").is_none());
+    // Versions go on from the last, across the deletion and a reopen.
+    drop(log);
+    let log = Log::open(dir.path()).unwrap();
+    let again = log
+        .define_action(SystemActor::Cli, &spec("report.export"))
+        .unwrap();
+    assert_eq!(again.version, 2);
+    // A second deletion with nothing of the catalog in it records nothing more.
+    let catalog_events = |log: &Log| {
+        let query = Query {
+            filter: Filter {
+                tenant: Some(SYSTEM_TENANT.into()),
+                actions: vec![auditlog_engine::query::ActionPattern::Prefix(
+                    "auditlog.catalog.".into(),
+                )],
+                ..Filter::default()
+            },
+            ..Query::default()
+        };
+        let mut n = 0;
+        log.query(&query, |_, _| {
+            n += 1;
+            Ok(true)
+        })
+        .unwrap();
+        n
+    };
+    let n = catalog_events(&log);
+    append_all(&log, &lines(200, 6), 100);
+    log.expire(SystemActor::Cli, 30, now).unwrap();
+    assert_eq!(catalog_events(&log), n);
+}

@@ -8,14 +8,13 @@ use std::sync::Arc;
 use auditlog_catalog::{Rules, Violation};
 use auditlog_engine::catalog::{Flag, OnInvalid};
 use auditlog_engine::system::SystemActor;
-use auditlog_engine::{Event, Log};
+use auditlog_engine::{Ack, Event, Log};
 use parking_lot::{Mutex, RwLock};
-use tokio::task::spawn_blocking;
 use tonic::Status;
 
 use crate::State;
 use crate::metrics::ServerMetrics;
-use crate::status::{from_engine, invalid_field, task_failed};
+use crate::status::invalid_field;
 
 /// The catalog's compiled rules in force.
 #[derive(Debug)]
@@ -68,6 +67,9 @@ fn compiled(log: &Log) -> auditlog_engine::Result<Rules> {
 pub(crate) struct Flagged {
     /// Its position in the request.
     pub(crate) index: usize,
+    /// Its position in the batch handed to the writer (the request's, less the events
+    /// refused before it).
+    pub(crate) position: usize,
     pub(crate) tenant: String,
     pub(crate) action: String,
     /// The failing field as the request names it: `events[3].metadata.amount`.
@@ -75,14 +77,15 @@ pub(crate) struct Flagged {
     pub(crate) violation: Violation,
 }
 
-/// Checks `event` (the request's `index`th; `metadata` is how the request names its
-/// metadata, `events[3].metadata`) against `rules`: refused under the policy `refuse`,
-/// to be flagged under `flag`.
+/// Checks `event` (the request's `index`th, to be the batch's `position`th; `metadata`
+/// is how the request names its metadata, `events[3].metadata`) against `rules`:
+/// refused under the policy `refuse`, to be flagged under `flag`.
 pub(crate) fn check(
     rules: &Rules,
     metrics: &ServerMetrics,
     event: &Event<'_>,
     index: usize,
+    position: usize,
     metadata: impl FnOnce() -> String,
 ) -> Result<Option<Flagged>, Status> {
     if rules.is_empty() {
@@ -102,6 +105,7 @@ pub(crate) fn check(
         }
         OnInvalid::Flag => Ok(Some(Flagged {
             index,
+            position,
             tenant: event.tenant_id.to_string(),
             action: event.action.to_string(),
             field,
@@ -118,24 +122,17 @@ fn refusal(action: &str, violation: &Violation) -> String {
     )
 }
 
-/// Records `flagged` (stored at the sequence numbers `seq_of` gives by request index)
-/// as `_system` events of `key_id`, durably, before the request is answered. A request
-/// retried after a crash between its batch and these records them again: a flag may be
-/// recorded twice, never lost.
-pub(crate) async fn record_flags(
-    state: &Arc<State>,
-    key_id: &str,
-    flagged: &[Flagged],
-    seq_of: impl Fn(usize) -> Option<u64>,
-) -> Result<(), Status> {
-    if flagged.is_empty() {
-        return Ok(());
-    }
+/// Records `flagged` (events of the batch `ack` acknowledges) as `_system` events of
+/// `key_id`, durably (blocking). A request retried with the same `event_id`s records
+/// them again: a flag may be recorded twice. A failure to record (the log failing) is
+/// said on stderr: the events are stored, and answered as stored.
+pub(crate) fn record_flags(state: &State, key_id: &str, flagged: &[Flagged], ack: &Ack) {
+    let seqs: Vec<u64> = ack.seqs().collect();
     let flags: Vec<Flag> = flagged
         .iter()
         .filter_map(|f| {
             Some(Flag {
-                seq: seq_of(f.index)?,
+                seq: *seqs.get(f.position)?,
                 tenant: f.tenant.clone(),
                 action: f.action.clone(),
                 version: f.violation.version,
@@ -144,16 +141,14 @@ pub(crate) async fn record_flags(
             })
         })
         .collect();
+    if flags.is_empty() {
+        return;
+    }
     state.metrics.schema_flagged(flags.len() as u64);
-    let state = Arc::clone(state);
-    let key_id = key_id.to_owned();
-    spawn_blocking(move || {
-        state
-            .log
-            .record_flags(SystemActor::Key(&key_id), &flags)
-            .map(|_| ())
-            .map_err(from_engine)
-    })
-    .await
-    .map_err(task_failed)?
+    if let Err(e) = state.log.record_flags(SystemActor::Key(key_id), &flags) {
+        eprintln!(
+            "auditlogd: recording {} event(s) flagged by the action catalog failed: {e}",
+            flags.len()
+        );
+    }
 }

@@ -23,17 +23,39 @@ pub(crate) type Pending = oneshot::Receiver<auditlog_engine::Result<Ack>>;
 
 /// Hands `batch` to the writer; `admitted` (the request's share of the in-flight
 /// budget) is held until the batch is acknowledged, whether or not the client still
-/// waits.
+/// waits. The events of the batch that fail their schema under the policy `flag`
+/// (`flagged`, sent by `key_id`) are recorded once it is durable and before the
+/// acknowledgement is passed on, by a task of their own: a client that goes away loses
+/// none.
 pub(crate) fn hand_over(
-    state: &State,
+    state: &Arc<State>,
     batch: PreparedBatch,
     admitted: OwnedSemaphorePermit,
+    key_id: &str,
+    flagged: Vec<Flagged>,
 ) -> Result<Pending, Status> {
     let (answer, pending) = oneshot::channel();
-    let then = move |ack| {
+    let flags = (!flagged.is_empty()).then(|| {
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        (Arc::clone(state), key_id.to_owned(), flagged, runtime)
+    });
+    let then = move |ack: auditlog_engine::Result<Ack>| {
         drop(admitted);
-        // A client that went away does not want it.
-        let _ = answer.send(ack);
+        match (flags, ack) {
+            (Some((state, key_id, flagged, runtime)), Ok(ack)) => {
+                // Off the writer's thread: recording appends, and waits for the writer.
+                let record = move || {
+                    catalog::record_flags(&state, &key_id, &flagged, &ack);
+                    let _ = answer.send(Ok(ack));
+                };
+                match runtime {
+                    Some(runtime) => drop(runtime.spawn_blocking(record)),
+                    None => drop(std::thread::spawn(record)),
+                }
+            }
+            // A client that went away does not want it.
+            (_, ack) => drop(answer.send(ack)),
+        }
     };
     state
         .log
@@ -99,9 +121,15 @@ impl Sorting {
                 let why = "repeats the event_id of an earlier event of the request";
                 return Err(invalid_field(&format!("{}.event_id", field()), why));
             }
-            let flag = catalog::check(&self.rules, &self.state.metrics, &event, index, || {
-                format!("{}.metadata", field())
-            })?;
+            let position = self.batch.len();
+            let flag = catalog::check(
+                &self.rules,
+                &self.state.metrics,
+                &event,
+                index,
+                position,
+                || format!("{}.metadata", field()),
+            )?;
             self.batch
                 .push(&event)
                 .map_err(|e| invalid_field(&field(), &e.to_string()))?;
@@ -118,11 +146,16 @@ impl Sorting {
         let pending = if self.batch.is_empty() {
             None
         } else {
-            Some(hand_over(&self.state, self.batch, admitted)?)
+            let flagged = self.flagged.clone();
+            Some(hand_over(
+                &self.state,
+                self.batch,
+                admitted,
+                &self.caller.key.id,
+                flagged,
+            )?)
         };
         Ok(Sorted {
-            state: self.state,
-            key_id: self.caller.key.id.clone(),
             refusals: self.refusals,
             flagged: self.flagged,
             pending,
@@ -133,8 +166,6 @@ impl Sorting {
 /// A sorted request, its batch with the writer.
 #[derive(Debug)]
 pub(crate) struct Sorted {
-    state: Arc<State>,
-    key_id: String,
     refusals: Vec<Option<Status>>,
     flagged: Vec<Flagged>,
     pending: Option<Pending>,
@@ -155,8 +186,8 @@ pub(crate) struct Stored {
 pub(crate) type Fates = (Vec<Result<Stored, Status>>, Option<u64>);
 
 impl Sorted {
-    /// Waits for the batch to be durable, records the events flagged, and tells each
-    /// event's fate.
+    /// Waits for the batch to be durable (and its flagged events recorded), and tells
+    /// each event's fate.
     pub(crate) async fn fates(self) -> Result<Fates, Status> {
         let ack = match self.pending {
             Some(pending) => Some(acknowledged(pending).await?),
@@ -187,8 +218,6 @@ impl Sorted {
                 }
             })
             .collect();
-        let seq_of = |index: usize| fates.get(index)?.as_ref().ok().map(|s| s.seq);
-        catalog::record_flags(&self.state, &self.key_id, &self.flagged, seq_of).await?;
         Ok((fates, tree_size))
     }
 }

@@ -70,38 +70,36 @@ pub(crate) async fn export(
             })
         })
         .collect();
-    if refused.is_empty() {
-        // Stored, but some flagged: OTLP's way to warn is a partial success refusing none.
-        let flagged: Vec<String> = fates
-            .iter()
-            .filter_map(|f| f.as_ref().ok()?.flagged.as_ref())
-            .map(|f| format!("{}: {}", f.field, f.violation.message))
-            .collect();
-        if flagged.is_empty() {
-            return Ok(ExportLogsServiceResponse::default());
-        }
-        let message = format!(
+    // Stored, but flagged: said too (with none refused, a partial success refusing none
+    // is OTLP's way to warn).
+    let flagged: Vec<String> = fates
+        .iter()
+        .filter_map(|f| f.as_ref().ok()?.flagged.as_ref())
+        .map(|f| format!("{}: {}", f.field, f.violation.message))
+        .collect();
+    let mut parts = Vec::new();
+    if !refused.is_empty() {
+        parts.push(format!(
+            "{} of {records} log records refused (docs/OTLP.md has the mapping): {}",
+            refused.len(),
+            shown(&refused)
+        ));
+    }
+    if !flagged.is_empty() {
+        parts.push(format!(
             "{} of {records} log records stored but flagged: they fail their action's \
              catalogued schema (docs/CATALOG.md): {}",
             flagged.len(),
             shown(&flagged)
-        );
-        return Ok(ExportLogsServiceResponse {
-            partial_success: Some(ExportLogsPartialSuccess {
-                rejected_log_records: 0,
-                error_message: message,
-            }),
-        });
+        ));
     }
-    let message = format!(
-        "{} of {records} log records refused (docs/OTLP.md has the mapping): {}",
-        refused.len(),
-        shown(&refused)
-    );
+    if parts.is_empty() {
+        return Ok(ExportLogsServiceResponse::default());
+    }
     Ok(ExportLogsServiceResponse {
         partial_success: Some(ExportLogsPartialSuccess {
             rejected_log_records: refused.len() as i64,
-            error_message: message,
+            error_message: parts.join(". "),
         }),
     })
 }

@@ -30,6 +30,8 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt;
 
+use crate::out::say;
+
 /// The way in a run loads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Protocol {
@@ -465,8 +467,8 @@ impl Http1 {
 impl Run {
     fn report(&self, args: &Args) {
         let rate = self.events as f64 / self.elapsed.as_secs_f64();
-        println!("{rate:.0} events/s");
-        println!(
+        say!("{rate:.0} events/s");
+        say!(
             "{} events over {:?} in {} batches of {} over {} connections, {} in flight{}: {:.3} s, {} retries",
             self.events,
             args.protocol,
@@ -487,7 +489,7 @@ impl Run {
             let i = ((self.latencies.len() as f64 * q).ceil() as usize).saturating_sub(1);
             self.latencies[i.min(self.latencies.len() - 1)].as_secs_f64() * 1e3
         };
-        println!(
+        say!(
             "ack latency: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             ms(0.50),
             ms(0.90),

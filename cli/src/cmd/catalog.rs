@@ -59,7 +59,8 @@ enum Verb {
     List {
         #[command(flatten)]
         source: LogSource,
-        /// Print JSON Lines, one entry per line (with its version), as `apply` reads them.
+        /// Print JSON Lines: one entry per line, its members as in a catalog file, with its
+        /// `version` and `defined_at`.
         #[arg(long)]
         json: bool,
     },
@@ -199,6 +200,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             json,
             check,
         } => {
+            // An empty tenant is every tenant, as through a server.
+            let tenant = tenant.filter(|t| !t.is_empty());
             let report = match source.open()? {
                 Reader::Local(log) => {
                     coverage_to_proto(&log.coverage(tenant.as_deref(), Timestamp::now())?)

@@ -92,7 +92,8 @@ impl Log {
             let status = match (&stat, spec.every_days) {
                 (None, _) => CoverageStatus::NeverSeen,
                 (Some(s), Some(days))
-                    if s.last_seen.0 < now.0.saturating_sub(i64::from(days) * DAY) =>
+                    if s.last_seen.0
+                        < now.0.saturating_sub(i64::from(days).saturating_mul(DAY)) =>
                 {
                     CoverageStatus::NotSeenLately
                 }

@@ -34,6 +34,8 @@ pub const CATALOG_FLAG: &str = "auditlog.catalog.flag";
 const ACTION_RESOURCE: &str = "action";
 /// The resource type naming the flagged event (by sequence number).
 const EVENT_RESOURCE: &str = "event";
+/// The longest expectation: a century.
+pub const MAX_EVERY_DAYS: u32 = 36_500;
 /// The longest description kept.
 pub const MAX_DESCRIPTION_BYTES: usize = 1024;
 
@@ -105,8 +107,14 @@ impl ActionSpec {
                 self.description.len()
             ));
         }
-        if self.every_days == Some(0) {
-            return bad(format!("{}: every_days is at least 1", self.action));
+        if self
+            .every_days
+            .is_some_and(|d| d == 0 || d > MAX_EVERY_DAYS)
+        {
+            return bad(format!(
+                "{}: every_days is from 1 to {MAX_EVERY_DAYS}",
+                self.action
+            ));
         }
         if let Some(schema) = &self.schema
             && !(schema.is_object() || schema.is_boolean())
@@ -140,6 +148,8 @@ pub struct Catalog {
     entries: BTreeMap<String, CatalogEntry>,
     /// Every action's last version, removed ones included: versions never repeat.
     last_versions: BTreeMap<String, u32>,
+    /// Every action's newest catalog event (definition or removal), by sequence number.
+    newest_events: BTreeMap<String, u64>,
 }
 
 impl Catalog {
@@ -169,6 +179,10 @@ impl Catalog {
 #[derive(Debug, Serialize, Deserialize)]
 struct Definition {
     version: u32,
+    /// When this version was first defined, for a definition carried forward past
+    /// retention (absent: the event's own time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    defined_at: Option<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     description: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,10 +249,18 @@ impl Log {
             match event.action.as_ref() {
                 CATALOG_DEFINE => {
                     let details = event.metadata.as_deref().unwrap_or("{}");
+                    // A definition this build cannot read (not one it wrote) is passed
+                    // over rather than keep the log from opening its catalog.
                     let Ok(d) = serde_json::from_str::<Definition>(details) else {
-                        return Err(self.damaged_record(seq, "a catalog definition unread"));
+                        return Ok(true);
                     };
+                    catalog.newest_events.insert(action.to_owned(), seq);
                     catalog.last_versions.insert(action.to_owned(), d.version);
+                    let defined_at = d
+                        .defined_at
+                        .as_deref()
+                        .and_then(|t| Timestamp::parse(t).ok())
+                        .unwrap_or(event.timestamp);
                     let spec = ActionSpec {
                         action: action.to_owned(),
                         description: d.description,
@@ -249,13 +271,25 @@ impl Log {
                     let entry = CatalogEntry {
                         spec,
                         version: d.version,
-                        defined_at: event.timestamp,
+                        defined_at,
                         seq,
                     };
                     catalog.entries.insert(action.to_owned(), entry);
                 }
                 CATALOG_REMOVE => {
                     catalog.entries.remove(action);
+                    catalog.newest_events.insert(action.to_owned(), seq);
+                    // A removal carried forward keeps the version count.
+                    let version = event
+                        .metadata
+                        .as_deref()
+                        .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+                        .and_then(|m| m["last_version"].as_u64())
+                        .and_then(|v| u32::try_from(v).ok());
+                    if let Some(version) = version {
+                        let last = catalog.last_versions.entry(action.to_owned()).or_default();
+                        *last = (*last).max(version);
+                    }
                 }
                 _ => {}
             }
@@ -285,6 +319,7 @@ impl Log {
             .map_or(1, |v| v.saturating_add(1));
         let details = serde_json::to_value(Definition {
             version,
+            defined_at: None,
             description: spec.description.clone(),
             schema: spec.schema.clone(),
             every_days: spec.every_days,
@@ -327,6 +362,57 @@ impl Log {
             resource: Some((ACTION_RESOURCE, action.to_owned())),
             details: serde_json::json!({ "reason": reason }),
         })
+    }
+
+    /// Records again, as new `_system` events, the catalog events a deletion of the
+    /// records below `end` would take: each action's definition in force (same version,
+    /// its first definition's time kept) or its removal (with its last version, so
+    /// versions never repeat). A deletion past retention calls it before deleting, so
+    /// the catalog outlives the segments it was defined in.
+    pub(crate) fn carry_catalog_past(&self, actor: SystemActor<'_>, end: u64) -> Result<()> {
+        let _changing = self.shared.cataloguing.lock();
+        let catalog = self.catalog()?;
+        let mut events = Vec::new();
+        for (action, &seq) in &catalog.newest_events {
+            if seq >= end {
+                continue;
+            }
+            let resource = Some((ACTION_RESOURCE, action.clone()));
+            let event = match catalog.get(action) {
+                Some(entry) => {
+                    let spec = &entry.spec;
+                    let details = serde_json::to_value(Definition {
+                        version: entry.version,
+                        defined_at: Some(entry.defined_at.to_rfc3339()),
+                        description: spec.description.clone(),
+                        schema: spec.schema.clone(),
+                        every_days: spec.every_days,
+                        on_invalid: spec.on_invalid,
+                    })
+                    .map_err(|e| Error::InvalidArgument(format!("{action}: {e}")))?;
+                    SystemEvent {
+                        actor,
+                        action: CATALOG_DEFINE,
+                        resource,
+                        details,
+                    }
+                }
+                None => SystemEvent {
+                    actor,
+                    action: CATALOG_REMOVE,
+                    resource,
+                    details: serde_json::json!({
+                        "reason": "carried forward past retention",
+                        "last_version": catalog.last_versions.get(action).copied().unwrap_or(0),
+                    }),
+                },
+            };
+            events.push(event);
+        }
+        if !events.is_empty() {
+            self.record_system_all(&events)?;
+        }
+        Ok(())
     }
 
     /// Records `flags` (events stored though they failed their schema) as `_system`

@@ -96,6 +96,9 @@ impl Log {
         };
         let deleted = self.shared.deleted.read().clone();
         let (start, end) = (deleted.end(), last.end());
+        // The action catalog lives in `_system` events: those about to go are recorded
+        // again first.
+        self.carry_catalog_past(actor, end)?;
         let mut heads = deleted.heads().clone();
         self.advance_heads(&mut heads, start..end)?;
         let end_root = self.root_at(end)?;

@@ -43,11 +43,8 @@ impl IngestService for Ingest {
         request: Request<IngestRequest>,
     ) -> Result<Response<IngestResponse>, Status> {
         let caller = caller(&request)?;
-        let key_id = caller.key.id.clone();
         let submitted = submit(Arc::clone(&self.state), caller, request.into_inner()).await?;
-        Ok(Response::new(
-            acknowledged(&self.state, &key_id, submitted).await?,
-        ))
+        Ok(Response::new(acknowledged(submitted).await?))
     }
 
     async fn ingest_stream(
@@ -87,7 +84,7 @@ impl IngestService for Ingest {
         }
         let mut acks = Vec::with_capacity(pending.len());
         for submitted in pending {
-            acks.push(acknowledged(&self.state, &caller.key.id, submitted).await?);
+            acks.push(acknowledged(submitted).await?);
         }
         Ok(Response::new(IngestStreamResponse { acks, refused }))
     }
@@ -133,12 +130,20 @@ async fn submit(
             })?;
             caller.require_ingest(&event.tenant_id)?;
             let metadata = || format!("events[{i}].metadata_json");
-            flagged.extend(catalog::check(&rules, &state.metrics, &event, i, metadata)?);
+            flagged.extend(catalog::check(
+                &rules,
+                &state.metrics,
+                &event,
+                i,
+                i,
+                metadata,
+            )?);
             batch
                 .push(&event)
                 .map_err(|e| invalid_field(&format!("events[{i}]"), &e.to_string()))?;
         }
-        Ok((hand_over(&state, batch, admitted)?, flagged))
+        let pending = hand_over(&state, batch, admitted, &caller.key.id, flagged.clone())?;
+        Ok((pending, flagged))
     })
     .await
     .map_err(task_failed)?
@@ -160,15 +165,10 @@ fn refusal(index: u32, status: &Status) -> BatchRefusal {
 }
 
 /// The answer for a batch, once durable under the log's policy and its flagged events
-/// recorded (as `key_id`'s).
-async fn acknowledged(
-    state: &Arc<State>,
-    key_id: &str,
-    (pending, flagged): Submitted,
-) -> Result<IngestResponse, Status> {
+/// recorded.
+async fn acknowledged((pending, flagged): Submitted) -> Result<IngestResponse, Status> {
     let ack = intake::acknowledged(pending).await?;
     let seqs: Vec<u64> = ack.seqs().collect();
-    catalog::record_flags(state, key_id, &flagged, |i| seqs.get(i).copied()).await?;
     let flagged = flagged
         .into_iter()
         .map(|f| FlaggedEvent {
