@@ -26,6 +26,11 @@ use serde_json::Value;
 
 /// The longest message a violation keeps: enough to name the rule.
 const MAX_MESSAGE_CHARS: usize = 300;
+/// The most subschemas a check of one event may walk, each `$ref` counted as the schema
+/// it names: a schema past it is refused (its cost is paid by every event of its action).
+const MAX_EXPANSION: u64 = 10_000;
+/// References followed in a chain before a schema is called too deep.
+const MAX_REF_DEPTH: u32 = 64;
 /// The longest field path a violation keeps (a client chooses the metadata's keys): the
 /// refusal and the flag event stay far below their limits.
 const MAX_FIELD_BYTES: usize = 256;
@@ -177,6 +182,21 @@ fn compile(action: &str, schema: &Value) -> Result<Compiled, SchemaError> {
         action: action.to_owned(),
         message: clip(format!("{e:#}")),
     };
+    let walked = expansion(schema);
+    if walked > MAX_EXPANSION {
+        return Err(SchemaError {
+            action: action.to_owned(),
+            message: format!(
+                "too complex: a check would walk {} subschemas (each `$ref` counted as what \
+                 it names), at most {MAX_EXPANSION}",
+                if walked == u64::MAX {
+                    "an unbounded number of".to_owned()
+                } else {
+                    walked.to_string()
+                }
+            ),
+        });
+    }
     let mut compiler = Compiler::new();
     compiler.set_default_draft(Draft::V2020_12);
     compiler.enable_format_assertions();
@@ -190,6 +210,69 @@ fn compile(action: &str, schema: &Value) -> Result<Compiled, SchemaError> {
         .compile(&url, &mut schemas)
         .map_err(|e| failed(&e))?;
     Ok(Compiled { schemas, index })
+}
+
+/// About how many subschemas a check walks: every schema object, each `$ref` counted as
+/// the schema it names (once per place it is named; a reference back into itself counts
+/// one, as the data's depth bounds it). Saturates; `u64::MAX` past [`MAX_REF_DEPTH`].
+fn expansion(root: &Value) -> u64 {
+    struct Walk<'a> {
+        root: &'a Value,
+        sizes: HashMap<&'a str, u64>,
+        open: Vec<&'a str>,
+    }
+    impl<'a> Walk<'a> {
+        fn value(&mut self, value: &'a Value) -> u64 {
+            match value {
+                Value::Object(members) => {
+                    let mut n: u64 = 1;
+                    for (key, member) in members {
+                        let more = match (key.as_str(), member) {
+                            ("$ref", Value::String(target)) => self.reference(target),
+                            // Data, not schemas.
+                            ("enum" | "const" | "default" | "examples", _) => 0,
+                            _ => self.value(member),
+                        };
+                        n = n.saturating_add(more);
+                    }
+                    n
+                }
+                Value::Array(items) => items
+                    .iter()
+                    .fold(0, |n: u64, item| n.saturating_add(self.value(item))),
+                _ => 0,
+            }
+        }
+
+        fn reference(&mut self, target: &'a str) -> u64 {
+            let Some(pointer) = target.strip_prefix('#') else {
+                return 1;
+            };
+            if let Some(&n) = self.sizes.get(pointer) {
+                return n;
+            }
+            if self.open.contains(&pointer) {
+                return 1;
+            }
+            if self.open.len() as u32 >= MAX_REF_DEPTH {
+                return u64::MAX;
+            }
+            let Some(named) = self.root.pointer(pointer) else {
+                return 1;
+            };
+            self.open.push(pointer);
+            let n = self.value(named);
+            self.open.pop();
+            self.sizes.insert(pointer, n);
+            n
+        }
+    }
+    Walk {
+        root,
+        sizes: HashMap::new(),
+        open: Vec::new(),
+    }
+    .value(root)
 }
 
 /// The failing field (a path in the metadata) and the reason, from the deepest first
@@ -368,6 +451,22 @@ mod tests {
         let local = json!({"$defs": {"n": {"type": "integer"}}, "properties": {"x": {"$ref": "#/$defs/n"}}});
         check_schema("a.b", &local).unwrap();
         assert!(check_schema("a.b", &json!({"type": "nothing"})).is_err());
+        // References that double at each level: every check would walk 2^30 schemas.
+        let mut defs = serde_json::Map::new();
+        defs.insert("d0".into(), json!({"type": "object"}));
+        for k in 1..=30 {
+            let below = format!("#/$defs/d{}", k - 1);
+            defs.insert(
+                format!("d{k}"),
+                json!({"allOf": [{"$ref": below}, {"$ref": below}]}),
+            );
+        }
+        let doubling = json!({"$defs": defs, "$ref": "#/$defs/d30"});
+        let err = check_schema("a.b", &doubling).unwrap_err();
+        assert!(err.message.contains("too complex"), "{err}");
+        // A schema naming itself (a tree of any depth) is fine: the data bounds it.
+        let tree = json!({"properties": {"children": {"type": "array", "items": {"$ref": "#"}}}});
+        check_schema("a.b", &tree).unwrap();
         assert!(check_schema("a.b", &json!({"minimum": "x"})).is_err());
     }
 
