@@ -193,6 +193,26 @@ struct Definition {
     on_invalid: OnInvalid,
 }
 
+impl Definition {
+    /// The `_system` event's details defining `spec` as `version` (first defined at
+    /// `defined_at`, for one carried forward).
+    fn details(
+        spec: &ActionSpec,
+        version: u32,
+        defined_at: Option<Timestamp>,
+    ) -> Result<serde_json::Value> {
+        serde_json::to_value(Definition {
+            version,
+            defined_at: defined_at.map(|t| t.to_rfc3339()),
+            description: spec.description.clone(),
+            schema: spec.schema.clone(),
+            every_days: spec.every_days,
+            on_invalid: spec.on_invalid,
+        })
+        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", spec.action)))
+    }
+}
+
 /// What a definition did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Defined {
@@ -317,15 +337,7 @@ impl Log {
             .last_versions
             .get(&spec.action)
             .map_or(1, |v| v.saturating_add(1));
-        let details = serde_json::to_value(Definition {
-            version,
-            defined_at: None,
-            description: spec.description.clone(),
-            schema: spec.schema.clone(),
-            every_days: spec.every_days,
-            on_invalid: spec.on_invalid,
-        })
-        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", spec.action)))?;
+        let details = Definition::details(spec, version, None)?;
         let size = details.to_string().len();
         if size > limits::MAX_METADATA_BYTES {
             return Err(Error::InvalidArgument(format!(
@@ -380,16 +392,8 @@ impl Log {
             let resource = Some((ACTION_RESOURCE, action.clone()));
             let event = match catalog.get(action) {
                 Some(entry) => {
-                    let spec = &entry.spec;
-                    let details = serde_json::to_value(Definition {
-                        version: entry.version,
-                        defined_at: Some(entry.defined_at.to_rfc3339()),
-                        description: spec.description.clone(),
-                        schema: spec.schema.clone(),
-                        every_days: spec.every_days,
-                        on_invalid: spec.on_invalid,
-                    })
-                    .map_err(|e| Error::InvalidArgument(format!("{action}: {e}")))?;
+                    let first = Some(entry.defined_at);
+                    let details = Definition::details(&entry.spec, entry.version, first)?;
                     SystemEvent {
                         actor,
                         action: CATALOG_DEFINE,
