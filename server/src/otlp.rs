@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use auditlog_proto::ingest_body::MAX_EVENTS;
 use auditlog_proto::opentelemetry::proto::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+    ExportLogsPartialSuccess, ExportLogsServiceResponse,
 };
-use auditlog_proto::otlp::{events_of, record_count};
+use auditlog_proto::otlp::{Encoding, ReadError, events_of, read_logs};
 use tokio::task::spawn_blocking;
 use tonic::Status;
 
@@ -22,38 +22,43 @@ use crate::status::task_failed;
 /// Refusals named in `error_message`; the rest are counted.
 const REASONS_SHOWN: usize = 5;
 
-/// Stores what maps of `request` (`bytes` long as received) and answers as OTLP does:
-/// no `partial_success` when every record was stored.
+/// Stores what maps of the request `body` holds (inflated already) and answers as OTLP
+/// does: no `partial_success` when every record was stored.
 pub(crate) async fn export(
     state: Arc<State>,
     caller: Caller,
-    request: ExportLogsServiceRequest,
-    bytes: usize,
+    body: bytes::Bytes,
+    encoding: Encoding,
 ) -> Result<ExportLogsServiceResponse, Status> {
-    let records = record_count(&request);
-    if records == 0 {
-        return Ok(ExportLogsServiceResponse::default());
-    }
-    if records > MAX_EVENTS {
-        return Err(Status::out_of_range(format!(
-            "the request holds {records} log records, more than {MAX_EVENTS}: export them in \
-             several requests"
-        )));
-    }
-    let admitted = state.limits.admit(bytes)?;
-    state.limits.events(&caller.key, records as u64)?;
-    let (places, sorted) = spawn_blocking(move || {
-        let mut sorting = Sorting::new(&state, caller, records);
-        let mut places = Vec::with_capacity(records);
-        for (place, event) in events_of(&request) {
-            let name = || place.to_string();
-            sorting.offer(name, event.map_err(Status::invalid_argument));
-            places.push(place);
-        }
-        Ok::<_, Status>((places, sorting.submit(admitted)?))
+    // Admitted before it is read: a full server turns requests away without the work.
+    let admitted = state.limits.admit(body.len())?;
+    let read = spawn_blocking(move || {
+        read_logs(&body, encoding, MAX_EVENTS, |logs| {
+            let records = logs.records().len();
+            if records == 0 {
+                return Ok(None);
+            }
+            state.limits.events(&caller.key, records as u64)?;
+            let mut sorting = Sorting::new(&state, caller, records);
+            let mut places = Vec::with_capacity(records);
+            for (place, event) in events_of(logs) {
+                let name = || place.to_string();
+                sorting.offer(name, event.map_err(Status::invalid_argument));
+                places.push(place);
+            }
+            Ok::<_, Status>(Some((places, sorting.submit(admitted)?)))
+        })
     })
     .await
-    .map_err(task_failed)??;
+    .map_err(task_failed)?;
+    let read = read.map_err(|e| match e {
+        ReadError::TooManyRecords { .. } => Status::out_of_range(e.to_string()),
+        ReadError::Protobuf(_) | ReadError::Json(_) => Status::invalid_argument(e.to_string()),
+    })??;
+    let Some((places, sorted)) = read else {
+        return Ok(ExportLogsServiceResponse::default());
+    };
+    let records = places.len();
     let (fates, _) = sorted.fates().await?;
     let refused: Vec<String> = fates
         .iter()

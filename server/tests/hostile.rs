@@ -449,6 +449,83 @@ async fn undecodable_messages_are_invalid_arguments() {
     assert_eq!(common::count(&server, &admin, Some("org_a")).await, 0);
 }
 
+/// The OTLP logs service reads requests with a reader of its own: what it cannot read
+/// is INVALID_ARGUMENT, what prost would merge is still read, too many records are
+/// OUT_OF_RANGE, another method of the service UNIMPLEMENTED; nothing of it is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_export_refuses_garbage_and_reads_what_prost_reads() {
+    use auditlog_proto::opentelemetry::proto::collector::logs::v1::ExportLogsServiceResponse;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), true, &[]);
+    let admin = server.admin_key.clone().unwrap();
+    let export = |method: &'static str| http::uri::PathAndQuery::from_static(method);
+    let path = export("/opentelemetry.proto.collector.logs.v1.LogsService/Export");
+    // A record of org_a with one string attribute, and the request holding it.
+    let field = |tag: u8, body: &[u8]| [&[tag << 3 | 2, body.len() as u8][..], body].concat();
+    let attribute = |key: &str, value: &str| {
+        field(
+            6,
+            &[
+                field(1, key.as_bytes()),
+                field(2, &field(1, value.as_bytes())),
+            ]
+            .concat(),
+        )
+    };
+    let time = [&[0x09][..], &1_772_980_321_000_000_000u64.to_le_bytes()].concat();
+    let record = |body: &[u8]| {
+        [
+            time.clone(),
+            field(12, b"document.read"),
+            attribute("audit.tenant.id", "org_a"),
+            attribute("enduser.id", "usr_1"),
+            attribute("audit.outcome", "success"),
+            body.to_vec(),
+        ]
+        .concat()
+    };
+    let request = |record: &[u8]| field(1, &field(2, &field(2, record)));
+    let send = |body: Vec<u8>, method| {
+        let server = &server;
+        let admin = admin.clone();
+        async move {
+            raw_client(server)
+                .await
+                .unary(
+                    authed(body, &admin),
+                    method,
+                    RawCodec::<ExportLogsServiceResponse>::default(),
+                )
+                .await
+        }
+    };
+    let bad_utf8 = request(&record(&field(3, &[0xff, 0xfe])));
+    for garbage in [vec![0x0a, 0xff], vec![0xff; 7], bad_utf8] {
+        let status = send(garbage.clone(), path.clone())
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), Code::InvalidArgument, "{garbage:?}");
+        assert!(
+            status.message().contains("not an ExportLogsServiceRequest"),
+            "{status:?}"
+        );
+    }
+    assert_eq!(common::count(&server, &admin, Some("org_a")).await, 0);
+    let many = request(&[]).repeat(20_001);
+    let status = send(many, path.clone()).await.expect_err("refused");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    let other = export("/opentelemetry.proto.collector.logs.v1.LogsService/Import");
+    let status = send(request(&record(&[])), other)
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+    // A body given twice, which prost merges (the fast reader leaves it to prost): read.
+    let twice = [field(5, &field(1, b"a")), field(5, &field(1, b"b"))].concat();
+    let answer = send(request(&record(&twice)), path).await.expect("stored");
+    assert_eq!(answer.into_inner().partial_success, None);
+    assert_eq!(common::count(&server, &admin, Some("org_a")).await, 1);
+}
+
 /// A stream whose second message cannot be read (undecodable, or over the size limit)
 /// answers the first batch's acknowledgement and refuses the second, as SERVER.md
 /// states; the first is stored once, the rest not at all.

@@ -128,32 +128,41 @@ pub fn ingest_body(data: &[u8]) {
 
 /// An OTLP logs request as the server reads one from the network: the first byte picks
 /// binary protobuf (even) or OTLP/JSON (odd), the rest is the body. Nothing may panic;
-/// every record is named, and each that maps is a valid event that comes back the same
-/// from its JSON.
+/// what the fast protobuf reader reads, prost reads too, to the same view (so the
+/// server accepts and refuses exactly what prost would); every record is named, and
+/// each that maps is a valid event that comes back the same from its JSON.
 pub fn otlp_logs(data: &[u8]) {
     use crate::opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest;
-    use crate::otlp::{events_of, record_count, request_from_json};
+    use crate::otlp::{Encoding, Logs, events_of, read_logs, wire};
     let Some((&kind, body)) = data.split_first() else {
         return;
     };
-    let request = if kind & 1 == 0 {
-        ExportLogsServiceRequest::decode(body).ok()
-    } else {
-        request_from_json(body).ok()
-    };
-    let Some(request) = request else {
-        return;
-    };
-    let events = events_of(&request);
-    assert_eq!(events.len(), record_count(&request));
-    for (place, event) in events {
-        assert!(place.to_string().starts_with("resource_logs["));
-        if let Ok(event) = event {
-            assert!(event.validate().is_ok());
-            let json = event.to_json();
-            let again =
-                auditlog_engine::event::parse_json(json.as_bytes()).expect("its own JSON parses");
-            assert_eq!(again, event);
+    let encoding = if kind & 1 == 0 {
+        let decoded = ExportLogsServiceRequest::decode(body);
+        match wire::read(body, usize::MAX) {
+            Ok(fast) => {
+                let decoded = decoded.expect("what the fast reader reads, prost reads");
+                assert_eq!(fast, Logs::of_request(&decoded));
+            }
+            Err(wire::Stop::TooManyRecords) => unreachable!("no limit was set"),
+            Err(wire::Stop::ToProst) => {}
         }
-    }
+        Encoding::Protobuf
+    } else {
+        Encoding::Json
+    };
+    let _ = read_logs(body, encoding, usize::MAX, |logs| {
+        let events = events_of(logs);
+        assert_eq!(events.len(), logs.records().len());
+        for (place, event) in events {
+            assert!(place.to_string().starts_with("resource_logs["));
+            if let Ok(event) = event {
+                assert!(event.validate().is_ok());
+                let json = event.to_json();
+                let again = auditlog_engine::event::parse_json(json.as_bytes())
+                    .expect("its own JSON parses");
+                assert_eq!(again, event);
+            }
+        }
+    });
 }

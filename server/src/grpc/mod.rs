@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use auditlog_proto::opentelemetry::proto::collector::logs::v1::logs_service_server::LogsServiceServer;
 use auditlog_proto::v1::admin_service_server::AdminServiceServer;
 use auditlog_proto::v1::checkpoint_service_server::CheckpointServiceServer;
 use auditlog_proto::v1::ingest_service_server::IngestServiceServer;
@@ -26,7 +25,6 @@ use auditlog_proto::v1::query_service_server::QueryServiceServer;
 use auditlog_proto::{FILE_DESCRIPTOR_SET, OTLP_FILE_DESCRIPTOR_SET};
 use tokio_stream::StreamExt;
 use tonic::body::Body;
-use tonic::codec::CompressionEncoding;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -91,9 +89,7 @@ pub(crate) async fn serve(
             auth.clone(),
         ))
         .add_service(InterceptedService::new(
-            LogsServiceServer::new(otlp::Logs::new(Arc::clone(&state)))
-                .max_decoding_message_size(state.max_request_bytes)
-                .accept_compressed(CompressionEncoding::Gzip),
+            otlp::Logs::new(Arc::clone(&state)),
             auth.clone(),
         ))
         .add_service(QueryServiceServer::with_interceptor(

@@ -9,8 +9,7 @@
 use std::sync::Arc;
 
 use auditlog_proto::ingest_body::{self, BodyEncoding, BodyError};
-use auditlog_proto::opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest;
-use auditlog_proto::otlp::{request_from_json, response_to_json};
+use auditlog_proto::otlp::{Encoding, response_to_json};
 use axum::body::Body;
 use axum::extract::State as Shared;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -23,19 +22,11 @@ use super::{HttpError, body_refused, caller, read_body, set_retry_after};
 use crate::State;
 use crate::status::task_failed;
 
-/// The two encodings of OTLP/HTTP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Encoding {
-    Protobuf,
-    Json,
-}
-
-impl Encoding {
-    fn content_type(self) -> &'static str {
-        match self {
-            Encoding::Protobuf => "application/x-protobuf",
-            Encoding::Json => "application/json",
-        }
+/// The media type of `encoding`.
+fn content_type(encoding: Encoding) -> &'static str {
+    match encoding {
+        Encoding::Protobuf => "application/x-protobuf",
+        Encoding::Json => "application/json",
     }
 }
 
@@ -87,31 +78,29 @@ async fn export(
     let body = read_body(headers, body, state.max_request_bytes)
         .await
         .map_err(|e| (e.http(), e.into_status()))?;
-    // Inflating and decoding are CPU work: off the async workers.
-    let limit = state.max_request_bytes;
-    let (request, bytes) = spawn_blocking(move || {
-        let body = ingest_body::inflate(&body, compression, limit).map_err(body_failure)?;
-        let request = match encoding {
-            Encoding::Protobuf => ExportLogsServiceRequest::decode(&body[..]).map_err(|e| {
-                plain(Status::invalid_argument(format!(
-                    "the body is not an ExportLogsServiceRequest: {e}"
-                )))
-            })?,
-            Encoding::Json => request_from_json(&body)
-                .map_err(|e| plain(Status::invalid_argument(e.to_string())))?,
-        };
-        Ok::<_, Failure>((request, body.len()))
-    })
-    .await
-    .map_err(|e| plain(task_failed(e)))??;
-    let answer = crate::otlp::export(Arc::clone(state), caller, request, bytes)
+    let body = match compression {
+        // `read_body` held it to the limit.
+        BodyEncoding::Identity => bytes::Bytes::from(body),
+        // Inflating is CPU work: off the async workers.
+        BodyEncoding::Gzip => {
+            let limit = state.max_request_bytes;
+            spawn_blocking(move || {
+                ingest_body::inflate(&body, compression, limit)
+                    .map(|inflated| bytes::Bytes::from(inflated.into_owned()))
+                    .map_err(body_failure)
+            })
+            .await
+            .map_err(|e| plain(task_failed(e)))??
+        }
+    };
+    let answer = crate::otlp::export(Arc::clone(state), caller, body, encoding)
         .await
         .map_err(plain)?;
     let bytes = match encoding {
         Encoding::Protobuf => answer.encode_to_vec(),
         Encoding::Json => response_to_json(&answer).into_bytes(),
     };
-    Ok(([(header::CONTENT_TYPE, encoding.content_type())], bytes).into_response())
+    Ok(([(header::CONTENT_TYPE, content_type(encoding))], bytes).into_response())
 }
 
 /// A status with the HTTP status OTLP clients act on: the API's mapping, except that a
@@ -145,12 +134,8 @@ fn failure(encoding: Encoding, http: StatusCode, status: &Status) -> Response {
                 .into_bytes()
         }
     };
-    let mut response = (
-        http,
-        [(header::CONTENT_TYPE, encoding.content_type())],
-        body,
-    )
-        .into_response();
+    let mut response =
+        (http, [(header::CONTENT_TYPE, content_type(encoding))], body).into_response();
     set_retry_after(&mut response, status);
     response
 }

@@ -14,7 +14,7 @@ use auditlog_engine::{Event, Outcome, Timestamp};
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use crate::opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest;
+use super::view::{Attribute, Logs, Place, Record, Value as Any};
 use crate::opentelemetry::proto::common::v1::{
     AnyValue, ArrayValue, KeyValue, KeyValueList, any_value,
 };
@@ -66,70 +66,38 @@ pub mod meta {
     pub const SPAN_ID: &str = "span_id";
 }
 
-/// Where a log record is in its request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Place {
-    pub resource: usize,
-    pub scope: usize,
-    pub record: usize,
-}
-
-impl std::fmt::Display for Place {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "resource_logs[{}].scope_logs[{}].log_records[{}]",
-            self.resource, self.scope, self.record
-        )
-    }
-}
-
 /// One log record of a request: where it is, and its event or why it cannot be one.
 pub type Named<'a> = (Place, Result<Event<'a>, String>);
 
 /// Every log record of the request, in order, as a valid event or the reason it is
-/// not one.
-pub fn events_of(request: &ExportLogsServiceRequest) -> Vec<Named<'_>> {
-    let mut out = Vec::with_capacity(record_count(request));
-    for (r, resource_logs) in request.resource_logs.iter().enumerate() {
-        let resource: &[KeyValue] = resource_logs
-            .resource
-            .as_ref()
-            .map_or(&[], |r| &r.attributes);
-        let resource = Slots::of_resource(resource);
-        for (s, scope_logs) in resource_logs.scope_logs.iter().enumerate() {
-            for (l, record) in scope_logs.log_records.iter().enumerate() {
-                let place = Place {
-                    resource: r,
-                    scope: s,
-                    record: l,
-                };
-                out.push((place, event_with(record, &resource)));
+/// not one; the events borrow what the view borrows.
+pub fn events_of<'a>(logs: &Logs<'a>) -> Vec<Named<'a>> {
+    let mut out = Vec::with_capacity(logs.records().len());
+    // The resource's attributes are read once for all its records.
+    let mut resource: Option<(usize, Slots<'_, 'a>)> = None;
+    for record in logs.records() {
+        let slots = match resource {
+            Some((r, slots)) if r == record.place.resource => slots,
+            _ => {
+                let slots = Slots::of_resource(logs.resource_of(record));
+                resource = Some((record.place.resource, slots));
+                slots
             }
-        }
+        };
+        out.push((record.place, event_with(logs, record, &slots)));
     }
     out
 }
 
-/// Log records in a request.
-pub fn record_count(request: &ExportLogsServiceRequest) -> usize {
-    request
-        .resource_logs
-        .iter()
-        .flat_map(|r| &r.scope_logs)
-        .map(|s| s.log_records.len())
-        .sum()
-}
-
-/// The event of one record whose resource has `resource` attributes, borrowing from
-/// them (only `metadata` is made).
-pub fn event_of<'a>(record: &'a LogRecord, resource: &'a [KeyValue]) -> Result<Event<'a>, String> {
-    event_with(record, &Slots::of_resource(resource))
-}
-
-/// [`event_of`] with the resource's attributes read once for all its records.
-fn event_with<'a>(record: &'a LogRecord, resource: &Slots<'a>) -> Result<Event<'a>, String> {
-    let found = resource.with_record(record);
+/// The event of one record, whose resource's mapped attributes are `resource`,
+/// borrowing from the request (only `metadata` is made).
+fn event_with<'v, 'a>(
+    logs: &'v Logs<'a>,
+    record: &'v Record<'a>,
+    resource: &Slots<'v, 'a>,
+) -> Result<Event<'a>, String> {
+    let attributes = logs.attributes_of(record);
+    let found = resource.with_record(attributes);
     let nanos = match (record.time_unix_nano, record.observed_time_unix_nano) {
         (0, 0) => return Err("no time: set the record's time (or observed time)".into()),
         (0, observed) => observed,
@@ -144,7 +112,7 @@ fn event_with<'a>(record: &'a LogRecord, resource: &Slots<'a>) -> Result<Event<'
                 .to_owned()
         })?
     } else {
-        &record.event_name
+        record.event_name
     };
     let actor_id = found
         .first_of(&attr::ACTOR_ID)?
@@ -181,7 +149,7 @@ fn event_with<'a>(record: &'a LogRecord, resource: &Slots<'a>) -> Result<Event<'
         outcome,
         ip_address: found.string(attr::IP_ADDRESS)?.map(Cow::Borrowed),
         user_agent: found.string(attr::USER_AGENT)?.map(Cow::Borrowed),
-        metadata: metadata(record, found.service)?.map(Cow::Owned),
+        metadata: metadata(record, attributes, found.service)?.map(Cow::Owned),
         event_id: found.first_of(&attr::EVENT_ID)?.map(Cow::Borrowed),
     };
     event.validate().map_err(|e| field_reason(&e))?;
@@ -213,14 +181,14 @@ fn field_reason(error: &EventError) -> String {
 /// for all its records) and one over the record's (which win); the last of a repeated
 /// name counts.
 #[derive(Clone, Copy)]
-struct Slots<'a> {
-    values: [Option<&'a AnyValue>; attr::MAPPED.len()],
+struct Slots<'v, 'a> {
+    values: [Option<&'v Any<'a>>; attr::MAPPED.len()],
     /// `service.name`, for `metadata`.
-    service: Option<&'a AnyValue>,
+    service: Option<&'v Any<'a>>,
 }
 
-impl<'a> Slots<'a> {
-    fn of_resource(resource: &'a [KeyValue]) -> Slots<'a> {
+impl<'v, 'a> Slots<'v, 'a> {
+    fn of_resource(resource: &'v [Attribute<'a>]) -> Slots<'v, 'a> {
         let mut slots = Slots {
             values: [None; attr::MAPPED.len()],
             service: None,
@@ -229,16 +197,16 @@ impl<'a> Slots<'a> {
         slots
     }
 
-    fn with_record(&self, record: &'a LogRecord) -> Slots<'a> {
+    fn with_record(&self, attributes: &'v [Attribute<'a>]) -> Slots<'v, 'a> {
         let mut slots = *self;
-        slots.overlay(&record.attributes);
+        slots.overlay(attributes);
         slots
     }
 
-    fn overlay(&mut self, attributes: &'a [KeyValue]) {
-        for kv in attributes {
-            if let Some(i) = mapped(&kv.key) {
-                self.values[i] = kv.value.as_ref();
+    fn overlay(&mut self, attributes: &'v [Attribute<'a>]) {
+        for attribute in attributes {
+            if let Some(i) = mapped(attribute.key) {
+                self.values[i] = Some(&attribute.value);
             }
         }
         self.service = self.values[mapped(attr::SERVICE_NAME).unwrap_or_default()];
@@ -246,10 +214,9 @@ impl<'a> Slots<'a> {
 
     /// The string value of attribute `name`, if set; any other type is refused.
     fn string(&self, name: &str) -> Result<Option<&'a str>, String> {
-        let value = mapped(name).and_then(|i| self.values[i]);
-        match value.and_then(|v| v.value.as_ref()) {
-            None => Ok(None),
-            Some(any_value::Value::StringValue(s)) => Ok(Some(s)),
+        match mapped(name).and_then(|i| self.values[i]) {
+            None | Some(Any::Empty) => Ok(None),
+            Some(Any::String(s)) => Ok(Some(s)),
             Some(_) => Err(format!("attribute `{name}` must be a string")),
         }
     }
@@ -300,21 +267,21 @@ enum LastOfKey {
 }
 
 impl LastOfKey {
-    fn of(list: &[KeyValue]) -> LastOfKey {
+    fn of(list: &[Attribute<'_>]) -> LastOfKey {
         if list.len() <= 16 {
             return LastOfKey::Few;
         }
         let mut seen = std::collections::HashSet::with_capacity(list.len());
         let mut last = vec![false; list.len()];
-        for (i, kv) in list.iter().enumerate().rev() {
-            last[i] = seen.insert(kv.key.as_str());
+        for (i, attribute) in list.iter().enumerate().rev() {
+            last[i] = seen.insert(attribute.key);
         }
         LastOfKey::Many(last)
     }
 
-    fn counts(&self, list: &[KeyValue], i: usize) -> bool {
+    fn counts(&self, list: &[Attribute<'_>], i: usize) -> bool {
         match self {
-            LastOfKey::Few => !list[i + 1..].iter().any(|kv| kv.key == list[i].key),
+            LastOfKey::Few => !list[i + 1..].iter().any(|a| a.key == list[i].key),
             LastOfKey::Many(last) => last[i],
         }
     }
@@ -335,7 +302,11 @@ fn fits(out: &[u8], more: usize) -> Result<(), Over> {
 /// The record's attributes not mapped to a field (in their order), its body, trace
 /// context and `service` (the resource's, or the record's own), as one JSON object;
 /// None when empty.
-fn metadata(record: &LogRecord, service: Option<&AnyValue>) -> Result<Option<String>, String> {
+fn metadata(
+    record: &Record<'_>,
+    attributes: &[Attribute<'_>],
+    service: Option<&Any<'_>>,
+) -> Result<Option<String>, String> {
     let over = |Over| {
         format!(
             "the other attributes, body and trace context (as metadata) are over {} bytes",
@@ -344,15 +315,17 @@ fn metadata(record: &LogRecord, service: Option<&AnyValue>) -> Result<Option<Str
     };
     let mut out = Vec::with_capacity(256);
     out.push(b'{');
-    let attributes = &record.attributes;
     let last = LastOfKey::of(attributes);
-    for (i, kv) in attributes.iter().enumerate() {
-        if mapped(&kv.key).is_none() && last.counts(attributes, i) {
-            member(&mut out, &kv.key, |out| write_any(out, kv.value.as_ref())).map_err(over)?;
+    for (i, attribute) in attributes.iter().enumerate() {
+        if mapped(attribute.key).is_none() && last.counts(attributes, i) {
+            member(&mut out, attribute.key, |out| {
+                write_any(out, &attribute.value)
+            })
+            .map_err(over)?;
         }
     }
     let taken = |key: &str| {
-        if attributes.iter().any(|kv| kv.key == key) {
+        if attributes.iter().any(|a| a.key == key) {
             Err(format!(
                 "attribute `{key}` is taken: the mapping keeps the record's {key} there"
             ))
@@ -360,15 +333,13 @@ fn metadata(record: &LogRecord, service: Option<&AnyValue>) -> Result<Option<Str
             Ok(())
         }
     };
-    if let Some(body) = &record.body
-        && body.value.is_some()
-    {
+    if record.body != Any::Empty {
         taken(meta::BODY)?;
-        member(&mut out, meta::BODY, |out| write_any(out, Some(body))).map_err(over)?;
+        member(&mut out, meta::BODY, |out| write_any(out, &record.body)).map_err(over)?;
     }
     for (key, id) in [
-        (meta::TRACE_ID, &record.trace_id),
-        (meta::SPAN_ID, &record.span_id),
+        (meta::TRACE_ID, record.trace_id),
+        (meta::SPAN_ID, record.span_id),
     ] {
         if !id.is_empty() {
             taken(key)?;
@@ -382,10 +353,7 @@ fn metadata(record: &LogRecord, service: Option<&AnyValue>) -> Result<Option<Str
         }
     }
     if let Some(service) = service {
-        member(&mut out, attr::SERVICE_NAME, |out| {
-            write_any(out, Some(service))
-        })
-        .map_err(over)?;
+        member(&mut out, attr::SERVICE_NAME, |out| write_any(out, service)).map_err(over)?;
     }
     if out.len() == 1 {
         return Ok(None);
@@ -417,42 +385,43 @@ fn write_str(out: &mut Vec<u8>, text: &str) -> Result<(), Over> {
 }
 
 /// An OTLP value as JSON text, as [`any_to_json`] has it.
-fn write_any(out: &mut Vec<u8>, value: Option<&AnyValue>) -> Result<(), Over> {
-    use any_value::Value as V;
-    match value.and_then(|v| v.value.as_ref()) {
-        Some(V::StringValue(s)) => write_str(out, s)?,
-        Some(V::BoolValue(b)) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Some(V::IntValue(i)) => out.extend_from_slice(i.to_string().as_bytes()),
-        Some(V::ArrayValue(a)) => {
+fn write_any(out: &mut Vec<u8>, value: &Any<'_>) -> Result<(), Over> {
+    use std::io::Write;
+    match value {
+        Any::String(s) => write_str(out, s)?,
+        Any::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        // Writing to a Vec cannot fail.
+        Any::Int(i) => drop(write!(out, "{i}")),
+        Any::Array(values) => {
             out.push(b'[');
-            for (i, v) in a.values.iter().enumerate() {
+            for (i, v) in values.iter().enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_any(out, Some(v))?;
+                write_any(out, v)?;
             }
             out.push(b']');
         }
-        Some(V::KvlistValue(list)) => {
+        Any::Kvlist(members) => {
             out.push(b'{');
-            let last = LastOfKey::of(&list.values);
-            for (i, kv) in list.values.iter().enumerate() {
-                if last.counts(&list.values, i) {
-                    member(out, &kv.key, |out| write_any(out, kv.value.as_ref()))?;
+            let last = LastOfKey::of(members);
+            for (i, m) in members.iter().enumerate() {
+                if last.counts(members, i) {
+                    member(out, m.key, |out| write_any(out, &m.value))?;
                 }
             }
             out.push(b'}');
         }
         // Bytes: refused before they are encoded when they cannot fit.
-        Some(V::BytesValue(b)) => {
+        Any::Bytes(b) => {
             fits(out, b.len() / 3 * 4)?;
-            let _ = serde_json::to_writer(&mut *out, &any_to_json(value));
+            write_str(out, &base64::engine::general_purpose::STANDARD.encode(b))?;
         }
-        // Doubles and the empty value: through `any_to_json` and serde_json's own
-        // number formatting.
-        None | Some(V::DoubleValue(_) | V::StringValueStrindex(_)) => {
-            let _ = serde_json::to_writer(&mut *out, &any_to_json(value));
-        }
+        Any::Double(d) => match serde_json::Number::from_f64(*d) {
+            Some(n) => drop(serde_json::to_writer(&mut *out, &n)),
+            None => write_str(out, non_finite(*d))?,
+        },
+        Any::Empty | Any::Strindex(_) => out.extend_from_slice(b"null"),
     }
     fits(out, 0)
 }
@@ -609,8 +578,49 @@ fn cut(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest;
     use crate::opentelemetry::proto::logs::v1::{ResourceLogs, ScopeLogs};
     use crate::opentelemetry::proto::resource::v1::Resource;
+    use crate::otlp::wire;
+    use prost::Message;
+
+    /// Every record of `request`, mapped from both views, which must agree: the fast
+    /// reader's of its bytes, and the generated types'.
+    fn mapped_both_ways(
+        request: &ExportLogsServiceRequest,
+    ) -> Vec<(Place, Result<Event<'static>, String>)> {
+        let owned = |named: Vec<Named<'_>>| -> Vec<_> {
+            named
+                .into_iter()
+                .map(|(place, event)| (place, event.map(Event::into_owned)))
+                .collect()
+        };
+        let bytes = request.encode_to_vec();
+        let fast = wire::read(&bytes, usize::MAX).expect("the fast reader reads it");
+        let decoded = Logs::of_request(request);
+        assert_eq!(fast, decoded);
+        let (fast, decoded) = (owned(events_of(&fast)), owned(events_of(&decoded)));
+        assert_eq!(fast, decoded);
+        fast
+    }
+
+    /// The event of `record` under a resource with `resource` attributes.
+    fn event_of(record: &LogRecord, resource: &[KeyValue]) -> Result<Event<'static>, String> {
+        let request = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource {
+                    attributes: resource.to_vec(),
+                    ..Default::default()
+                }),
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![record.clone()],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        mapped_both_ways(&request).remove(0).1
+    }
 
     fn string(key: &str, value: &str) -> KeyValue {
         KeyValue {
@@ -855,8 +865,8 @@ mod tests {
                 },
             ],
         };
-        assert_eq!(record_count(&request), 3);
-        let events = events_of(&request);
+        let events = mapped_both_ways(&request);
+        assert_eq!(events.len(), 3);
         assert!(events[0].1.is_ok() && events[2].1.is_ok());
         assert!(events[1].1.is_err());
         assert_eq!(
