@@ -30,14 +30,15 @@ pub(crate) async fn export(
     body: bytes::Bytes,
     encoding: Encoding,
 ) -> Result<ExportLogsServiceResponse, Status> {
-    // Admitted before it is read: a full server turns requests away without the work.
-    let admitted = state.limits.admit(body.len())?;
     let read = spawn_blocking(move || {
         read_logs(&body, encoding, MAX_EVENTS, |logs| {
             let records = logs.records().len();
             if records == 0 {
                 return Ok(None);
             }
+            // Admitted once read: a request that can never be stored is refused as such
+            // (not as busy, which a client would retry).
+            let admitted = state.limits.admit(body.len())?;
             state.limits.events(&caller.key, records as u64)?;
             let mut sorting = Sorting::new(&state, caller, records);
             let mut places = Vec::with_capacity(records);

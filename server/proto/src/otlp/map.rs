@@ -452,7 +452,7 @@ pub fn any_to_json(value: Option<&AnyValue>) -> Value {
     }
 }
 
-/// The log record of an event: the mapping read backwards, so that `event_of` gives the
+/// The log record of an event: the mapping read backwards, so that mapping it gives the
 /// event again (with `metadata` as the same JSON value, its keys sorted). Every field is
 /// a record attribute (a record may be of any tenant); `metadata` members become
 /// attributes by name, `body`, `trace_id` and `span_id` the record's own, and a member

@@ -1,8 +1,8 @@
 //! The OpenTelemetry Protocol's logs signal as a way in (docs/OTLP.md): a request read
-//! into a borrowed view (`view`; from protobuf by the fast reader, `wire`), its log
-//! records mapped to audit events (`map`), and the OTLP/JSON encoding read into the
-//! same generated types as protobuf (`json`). Here, beside the generated types, so that
-//! the server and what else speaks OTLP share one mapping.
+//! into a borrowed view (`view`: from protobuf by the fast reader, `wire`, or from the
+//! generated types), its log records mapped to audit events (`map`), and the OTLP/JSON
+//! encoding read into the generated types (`json`). Here, beside the generated types,
+//! so that the server and what else speaks OTLP share one mapping.
 
 pub mod json;
 pub mod map;
@@ -52,16 +52,25 @@ pub fn read_logs<R>(
             Err(wire::Stop::TooManyRecords) => return Err(too_many),
             Err(wire::Stop::ToProst) => {
                 decoded = ExportLogsServiceRequest::decode(body)?;
-                Logs::of_request(&decoded)
+                view_within(&decoded, max_records).ok_or(too_many)?
             }
         },
         Encoding::Json => {
             decoded = request_from_json(body)?;
-            Logs::of_request(&decoded)
+            view_within(&decoded, max_records).ok_or(too_many)?
         }
     };
-    if logs.records().len() > max_records {
-        return Err(too_many);
-    }
     Ok(then(&logs))
+}
+
+/// The view of `request`, if it holds at most `max_records` records (counted first:
+/// a view of millions of tiny records would cost more memory than their bytes).
+fn view_within(request: &ExportLogsServiceRequest, max_records: usize) -> Option<Logs<'_>> {
+    let records: usize = request
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .map(|s| s.log_records.len())
+        .sum();
+    (records <= max_records).then(|| Logs::of_request(request))
 }

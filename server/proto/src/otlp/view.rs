@@ -1,10 +1,12 @@
 //! An OTLP logs request as the mapping reads it: its log records in order, each with
 //! where it is, and every string and byte string borrowed from where the request was
 //! decoded. Made two ways with the same result: straight from protobuf bytes
-//! ([`super::wire`]), a few vectors per request where prost makes a `String` for every
-//! attribute key and value (decoding and freeing those was half the server's CPU on
-//! OTLP ingest); or from the generated types (OTLP/JSON, and protobuf that the fast
-//! reader leaves to prost).
+//! ([`super::wire`]), a few vectors per request (and one per array or key-value list
+//! value) where prost makes a `String` for every attribute key and value (decoding and
+//! freeing those was half the server's CPU on OTLP ingest); or from the generated types
+//! (OTLP/JSON, and protobuf that the fast reader leaves to prost). An attribute without
+//! a value and one whose value is empty read the same (`Value::Empty`: null in
+//! `metadata`).
 
 use crate::opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest;
 use crate::opentelemetry::proto::common::v1::{AnyValue, KeyValue, any_value};

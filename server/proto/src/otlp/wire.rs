@@ -2,11 +2,13 @@
 //! into a [`Logs`] view that borrows them. It checks what prost checks (wire types of
 //! known fields, UTF-8 of every string, lengths, varints, with prost's own key and
 //! varint decoding) for every field, kept or not, and stops, leaving the request to
-//! prost, at anything prost reads with rules of its own: a singular message field
-//! given twice (merged), a value with two members of its oneof, groups, nesting deeper
-//! than [`MAX_DEPTH`]. Whatever it reads, prost reads the same; what it leaves, prost
-//! decides, so a request is accepted or refused exactly as prost would
-//! (`fuzz/fuzz_targets/otlp_logs.rs` holds the two to it).
+//! prost, at anything prost reads with rules of its own: a kept singular message field
+//! given twice (merged; a second instrumentation scope, which is only checked, is
+//! checked again), a value with two members of its oneof, groups, nesting deeper than
+//! [`MAX_DEPTH`]. Whatever it reads, prost reads the same; what it leaves, prost
+//! decides, so a request is accepted or refused as prost would have it (one exception:
+//! past the record limit it stops, and the request is refused as too large even if
+//! malformed further on). `fuzz/fuzz_targets/otlp_logs.rs` holds the two to it.
 
 use prost::encoding::{WireType, decode_key, decode_varint};
 
