@@ -15,6 +15,7 @@ use auditlog_proto::v1::checkpoint_service_client::CheckpointServiceClient;
 use auditlog_proto::v1::log_service_client::LogServiceClient;
 use auditlog_proto::v1::proof_service_client::ProofServiceClient;
 use auditlog_proto::v1::query_service_client::QueryServiceClient;
+use auditlog_proto::v1::sink_service_client::SinkServiceClient;
 use tokio::runtime::Runtime;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
@@ -116,6 +117,22 @@ impl Remote {
 
     fn admin_client(&self) -> AdminServiceClient<Channel> {
         AdminServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER)
+    }
+
+    /// One call of the sink service: `call` gets a client and `message` with the key.
+    pub(crate) fn sink_call<Q, A, Fut>(
+        &self,
+        message: Q,
+        call: impl FnOnce(SinkServiceClient<Channel>, tonic::Request<Q>) -> Fut,
+    ) -> anyhow::Result<A>
+    where
+        Fut: std::future::Future<Output = Result<tonic::Response<A>, Status>>,
+    {
+        let client =
+            SinkServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER);
+        let request = self.request(message);
+        let answer = self.runtime.block_on(call(client, request));
+        Ok(answer.map_err(refused)?.into_inner())
     }
 
     /// Places (`place`) or lifts the legal hold on `tenant`: the seq of the `_system`

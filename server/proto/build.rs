@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use prost::Message;
 
-const PROTOS: [&str; 7] = [
+const PROTOS: [&str; 8] = [
     "proto/auditlog/v1/event.proto",
     "proto/auditlog/v1/ingest.proto",
     "proto/auditlog/v1/query.proto",
@@ -14,6 +14,7 @@ const PROTOS: [&str; 7] = [
     "proto/auditlog/v1/checkpoint.proto",
     "proto/auditlog/v1/admin.proto",
     "proto/auditlog/v1/log.proto",
+    "proto/auditlog/v1/sink.proto",
 ];
 
 /// The OTLP logs service and what it imports (proto/opentelemetry/SOURCE.md).

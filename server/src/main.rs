@@ -23,6 +23,7 @@ mod otlp;
 mod paced;
 mod panics;
 mod shutdown;
+mod sinks;
 mod status;
 mod tls;
 mod worker;
@@ -167,6 +168,8 @@ pub(crate) struct State {
     pub(crate) timeouts: Timeouts,
     /// The action catalog's rules every way in checks events against.
     pub(crate) catalog: catalog::CatalogRules,
+    /// The sinks the log is streamed to.
+    pub(crate) sinks: sinks::Sinks,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -221,6 +224,7 @@ fn main() -> anyhow::Result<()> {
         println!("admin key: {secret}");
     }
     let catalog = catalog::CatalogRules::load(&log).context("reading the action catalog")?;
+    let sinks = sinks::Sinks::open(&args.data).context("reading the sinks")?;
     let metrics: Arc<ServerMetrics> = Arc::default();
     if let Some(tiers) = &tiers {
         metrics.reading_through(Arc::clone(tiers));
@@ -242,6 +246,7 @@ fn main() -> anyhow::Result<()> {
             write: Duration::from_secs(args.write_timeout.max(1)),
         },
         catalog,
+        sinks,
     });
     // The configuration this run serves with is on record: a change shows as the
     // difference between two starts.
@@ -295,6 +300,7 @@ fn main() -> anyhow::Result<()> {
         }
         _ => None,
     };
+    let sinks = sinks::start(Arc::clone(&state)).context("starting the sinks")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -322,6 +328,8 @@ fn main() -> anyhow::Result<()> {
     if let Some(expirer) = expirer {
         expirer.stop();
     }
+    // A batch in flight is cut: its cursor was not written, so it is sent again.
+    sinks.stop(Some(Duration::from_secs(1)));
     let stop = SystemEvent {
         actor: Actor::Server,
         action: "auditlog.server.stop",

@@ -19,6 +19,7 @@ mod proof;
 mod prove;
 mod query;
 mod restore;
+mod sink;
 mod verify;
 mod verify_bundle;
 mod verify_receipt;
@@ -80,6 +81,9 @@ enum Command {
     Hold(hold::Args),
     /// Keep the action catalog (schemas, expectations) and report coverage gaps.
     Catalog(catalog::Args),
+    /// Stream the log to receivers: create, list, pause, resume, replay, delete sinks
+    /// of a running auditlogd.
+    Sink(sink::Args),
     /// Delete the oldest segments past retention (not held); print the signed receipt.
     Expire(expire::Args),
     /// Load a running auditlogd with batches over gRPC; print events/s and ack latency.
@@ -108,6 +112,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore(args) => restore::run(args),
         Command::Hold(args) => hold::run(args),
         Command::Catalog(args) => catalog::run(args),
+        Command::Sink(args) => sink::run(args),
         Command::Expire(args) => expire::run(args),
     }
 }

@@ -10,6 +10,7 @@ mod log;
 mod otlp;
 mod proof;
 mod query;
+mod sinks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use auditlog_proto::v1::ingest_service_server::IngestServiceServer;
 use auditlog_proto::v1::log_service_server::LogServiceServer;
 use auditlog_proto::v1::proof_service_server::ProofServiceServer;
 use auditlog_proto::v1::query_service_server::QueryServiceServer;
+use auditlog_proto::v1::sink_service_server::SinkServiceServer;
 use auditlog_proto::{FILE_DESCRIPTOR_SET, OTLP_FILE_DESCRIPTOR_SET};
 use tokio_stream::StreamExt;
 use tonic::body::Body;
@@ -110,6 +112,10 @@ pub(crate) async fn serve(
         ))
         .add_service(AdminServiceServer::with_interceptor(
             admin::Admin::new(Arc::clone(&state)),
+            auth.clone(),
+        ))
+        .add_service(SinkServiceServer::with_interceptor(
+            sinks::Sinks::new(Arc::clone(&state)),
             auth,
         ));
     let listener = listen(addr, "gRPC").await?;

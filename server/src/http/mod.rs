@@ -182,9 +182,13 @@ async fn metrics(
     caller(&state, &headers)?.require_any_read()?;
     // The writer's queue depth is read under the lock a blocked submit holds.
     let open = state.limits.open_streams();
-    let text = tokio::task::spawn_blocking(move || state.metrics.render(&state.log, open))
-        .await
-        .map_err(task_failed)?;
+    let text = tokio::task::spawn_blocking(move || {
+        let mut text = state.metrics.render(&state.log, open);
+        crate::sinks::render_metrics(&state.sinks, state.log.tree_size(), &mut text);
+        text
+    })
+    .await
+    .map_err(task_failed)?;
     let content_type = "text/plain; version=0.0.4; charset=utf-8";
     Ok(([(header::CONTENT_TYPE, content_type)], text).into_response())
 }

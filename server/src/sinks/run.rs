@@ -1,0 +1,290 @@
+//! The sinks' thread: a runtime of its own (apart from the request runtime: a slow or
+//! dead receiver holds none of ingest's workers), one task per sink. A task reads the
+//! next batch after its cursor on the blocking pool, sends it, and on the receiver's
+//! acknowledgement writes the cursor past it, durably: delivery is at least once, and a
+//! restart resends at most the batch in flight. A failed attempt is retried after an
+//! exponential backoff with jitter (1 s doubling to 5 min), or after the receiver's
+//! `Retry-After`; the batch is the same, under the same `webhook-id`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use auditlog_engine::Log;
+use auditlog_engine::query::{Order, Query};
+use crossbeam_channel::Receiver;
+use tokio::task::spawn_blocking;
+
+use super::spec::{Destination, SinkSpec};
+use super::webhook::Webhook;
+use super::{FAILING_AFTER, SinkStatus, State as SinkState};
+use crate::State;
+use crate::audit::{self, Actor, SystemEvent};
+use crate::worker::{Worker, own_runtime};
+
+/// How often a caught-up sink looks for new events.
+const POLL: Duration = Duration::from_millis(200);
+/// The longest wait between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Starts the sinks' thread.
+pub(crate) fn start(state: Arc<State>) -> std::io::Result<Worker> {
+    Worker::start("auditlogd-sinks", move |stopped| {
+        let Some(runtime) = own_runtime("the sinks") else {
+            return;
+        };
+        runtime.block_on(supervise(state, stopped.clone()));
+    })
+}
+
+/// Starts a task for every sink that has none, until asked to stop.
+async fn supervise(state: Arc<State>, stopped: Receiver<()>) {
+    // reqwest takes TLS from rustls's process-wide provider: ring, built for the
+    // servers' TLS already (an error means one is installed).
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    let client = match reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()
+    {
+        Ok(client) => client,
+        Err(e) => {
+            eprintln!("auditlogd: sinks: cannot make an HTTP client: {e}");
+            return;
+        }
+    };
+    let mut running: std::collections::HashMap<String, tokio::task::JoinHandle<()>> =
+        std::collections::HashMap::new();
+    loop {
+        running.retain(|_, task| !task.is_finished());
+        for (sink, status) in state.sinks.list() {
+            if let std::collections::hash_map::Entry::Vacant(entry) = running.entry(sink.id) {
+                let task = deliver(
+                    Arc::clone(&state),
+                    entry.key().clone(),
+                    status,
+                    client.clone(),
+                );
+                entry.insert(tokio::spawn(task));
+            }
+        }
+        if stopped.try_recv() != Err(crossbeam_channel::TryRecvError::Empty) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// One batch read from the log: the events of `from..to` the sink takes, as the JSON
+/// body of its webhook.
+struct Batch {
+    from: u64,
+    to: u64,
+    events: usize,
+    body: Vec<u8>,
+}
+
+/// Delivers sink `id` until it is deleted.
+async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client: reqwest::Client) {
+    let mut destination: Option<Webhook> = None;
+    loop {
+        let Some((sink, _)) = state.sinks.get(&id) else {
+            return;
+        };
+        if sink.paused {
+            status.set_state(SinkState::Paused);
+            wait(&status, Duration::from_secs(1)).await;
+            continue;
+        }
+        let webhook = match &mut destination {
+            Some(webhook) => webhook,
+            None => match open_destination(&state, &sink, client.clone()) {
+                Ok(webhook) => destination.insert(webhook),
+                Err(e) => {
+                    failed(&state, &id, &status, format!("{e:#}")).await;
+                    wait(&status, backoff(status.failures())).await;
+                    continue;
+                }
+            },
+        };
+        let place = status.place();
+        let cursor = place.cursor;
+        let read = {
+            let (state, spec, id) = (Arc::clone(&state), sink.spec.clone(), id.clone());
+            spawn_blocking(move || read_batch(&state.log, &id, &spec, cursor)).await
+        };
+        let batch = match read {
+            Ok(Ok(batch)) => batch,
+            Ok(Err(e)) => {
+                failed(&state, &id, &status, format!("reading the log: {e}")).await;
+                wait(&status, backoff(status.failures())).await;
+                continue;
+            }
+            Err(e) => {
+                failed(&state, &id, &status, format!("reading the log: {e}")).await;
+                wait(&status, backoff(status.failures())).await;
+                continue;
+            }
+        };
+        if batch.events > 0 {
+            status.set_state(SinkState::Delivering);
+            let message = format!("{id}_{}_{}_{}", place.replays, batch.from, batch.to);
+            if let Err(failure) = webhook.send(&message, batch.body).await {
+                failed(&state, &id, &status, failure.why).await;
+                let pause = failure
+                    .retry_after
+                    .unwrap_or_else(|| backoff(status.failures()));
+                wait(&status, pause).await;
+                continue;
+            }
+            recovered(&state, &id, &status).await;
+            status
+                .delivered
+                .fetch_add(batch.events as u64, Ordering::Relaxed);
+        }
+        let advanced = {
+            let (state, id, status) = (Arc::clone(&state), id.clone(), Arc::clone(&status));
+            spawn_blocking(move || state.sinks.advance(&id, &status, place, batch.to)).await
+        };
+        if let Ok(Err(e)) = advanced {
+            // The batch was delivered; it is sent again from the old cursor.
+            failed(&state, &id, &status, format!("writing the cursor: {e:#}")).await;
+            wait(&status, backoff(status.failures())).await;
+            continue;
+        }
+        if batch.events == 0 && batch.to >= state.log.tree_size() {
+            status.set_state(SinkState::CaughtUp);
+            wait(&status, POLL).await;
+        }
+    }
+}
+
+/// The destination of `sink`, with its secret opened.
+fn open_destination(
+    state: &State,
+    sink: &super::SinkRecord,
+    client: reqwest::Client,
+) -> anyhow::Result<Webhook> {
+    let secret = state.sinks.store.secret(sink)?;
+    match &sink.spec.destination {
+        Destination::Webhook { url } => Webhook::new(client, url, &secret),
+    }
+}
+
+/// Reads the sink's next batch at `cursor`: up to its batch size of its events, and how
+/// far the log was examined for them.
+fn read_batch(log: &Log, id: &str, spec: &SinkSpec, cursor: u64) -> anyhow::Result<Batch> {
+    let end = log.tree_size();
+    let mut body = Vec::with_capacity(4096);
+    body.extend_from_slice(br#"{"type":"auditlog.events","timestamp":"#);
+    serde_json::to_writer(&mut body, &auditlog_engine::Timestamp::now().to_rfc3339())?;
+    body.extend_from_slice(br#","data":{"sink":"#);
+    serde_json::to_writer(&mut body, id)?;
+    if cursor >= end {
+        return Ok(Batch {
+            from: cursor,
+            to: cursor,
+            events: 0,
+            body,
+        });
+    }
+    let mut filter = spec.engine_filter();
+    filter.seqs = Some(cursor..end);
+    let query = Query {
+        filter,
+        order: Order::OldestFirst,
+        limit: Some(u64::from(spec.batch_size)),
+        cursor: None,
+    };
+    let mut events = Vec::with_capacity(64 * 1024);
+    let (mut count, mut last) = (0, cursor);
+    let page = log.query_raw(&query, |seq, raw| {
+        last = seq;
+        if spec.takes_tenant(raw.tenant_id) {
+            if count > 0 {
+                events.push(b',');
+            }
+            raw.write_json(Some(seq), &mut events)
+                .map_err(|e| log.damaged_record(seq, e))?;
+            count += 1;
+        }
+        Ok(true)
+    })?;
+    // A full page ends after its last event; a short one examined the log to its end.
+    let to = if page.next_cursor.is_some() {
+        last + 1
+    } else {
+        end
+    };
+    body.extend_from_slice(format!(r#","from_seq":{cursor},"to_seq":{to},"events":["#).as_bytes());
+    body.extend_from_slice(&events);
+    body.extend_from_slice(b"]}}");
+    Ok(Batch {
+        from: cursor,
+        to,
+        events: count,
+        body,
+    })
+}
+
+/// Sleeps `pause`, or less if the sink is paused, resumed, replayed or deleted.
+async fn wait(status: &SinkStatus, pause: Duration) {
+    let _ = tokio::time::timeout(pause, status.wake.notified()).await;
+}
+
+/// The wait before attempt `failures + 1`: 1 s doubling to 5 min, with full jitter over
+/// its upper half (receivers that failed together do not retry together).
+fn backoff(failures: u32) -> Duration {
+    let base = Duration::from_secs(1)
+        .saturating_mul(1 << failures.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF);
+    let mut random = [0u8; 2];
+    let _ = getrandom::fill(&mut random);
+    let spread = f64::from(u16::from_le_bytes(random)) / f64::from(u16::MAX);
+    base.mul_f64(0.5 + 0.5 * spread)
+}
+
+/// Counts a failed attempt; the failure that makes the sink failing is recorded.
+async fn failed(state: &Arc<State>, id: &str, status: &SinkStatus, why: String) {
+    let failures = status.failures.fetch_add(1, Ordering::Relaxed) + 1;
+    *status.last_error.lock() = Some(why.clone());
+    if failures < FAILING_AFTER {
+        status.set_state(SinkState::Retrying);
+        return;
+    }
+    status.set_state(SinkState::Failing);
+    if failures == FAILING_AFTER {
+        let details = serde_json::json!({"failures": failures, "error": why});
+        record(state, id, "auditlog.sink.failing", details).await;
+    }
+}
+
+/// Clears the failures after an acknowledged batch; a failing sink's recovery is
+/// recorded.
+async fn recovered(state: &Arc<State>, id: &str, status: &SinkStatus) {
+    let failures = status.failures.swap(0, Ordering::Relaxed);
+    *status.last_error.lock() = None;
+    if failures >= FAILING_AFTER {
+        let details = serde_json::json!({"failures": failures});
+        record(state, id, "auditlog.sink.recovered", details).await;
+    }
+}
+
+/// Records a `_system` event about sink `id` (a failure to record is said on stderr: it
+/// must not stop delivery).
+async fn record(state: &Arc<State>, id: &str, action: &'static str, details: serde_json::Value) {
+    let (state, id) = (Arc::clone(state), id.to_owned());
+    let recorded = spawn_blocking(move || {
+        let event = SystemEvent {
+            actor: Actor::Server,
+            action,
+            resource: Some(("sink", id)),
+            details,
+        };
+        audit::record(&state.log, event)
+    })
+    .await;
+    if let Ok(Err(e)) = recorded {
+        eprintln!("auditlogd: sinks: {}", e.message());
+    }
+}

@@ -1,0 +1,277 @@
+//! The sinks' definitions, kept in `DIR/server/sinks.json` (replaced atomically on every
+//! change, readable by the owner only) with each webhook secret sealed (AES-256-GCM, its
+//! key in `DIR/server/sinks.key`, made on first use): the file alone, in a backup or a
+//! support bundle, signs nothing. Each sink's place is a file of its own,
+//! `DIR/server/sinks/<id>.cursor` (`<cursor> <replays>\n`), rewritten after every
+//! acknowledged batch and every replay.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use auditlog_engine::hex;
+use auditlog_engine::storage::{FsStorage, Storage, write_atomically};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use parking_lot::{Mutex, RwLock};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use serde::{Deserialize, Serialize};
+
+use super::spec::SinkSpec;
+
+const FILE_VERSION: u32 = 1;
+
+/// One sink as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SinkRecord {
+    /// `snk_` and 16 hex digits.
+    pub(crate) id: String,
+    pub(crate) spec: SinkSpec,
+    /// RFC 3339.
+    pub(crate) created: String,
+    pub(crate) paused: bool,
+    /// The signing secret, sealed: base64 of nonce and ciphertext.
+    sealed_secret: String,
+}
+
+/// Where a sink stands: the next sequence number it examines, and how many times it was
+/// replayed (part of each batch's `webhook-id`: a replayed batch is a new message, not a
+/// retry a receiver drops). Written together, in one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Place {
+    pub(crate) cursor: u64,
+    pub(crate) replays: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct SinkFile {
+    version: u32,
+    sinks: Vec<SinkRecord>,
+}
+
+/// The sinks of one server, loaded once and written through on each change.
+#[derive(Debug)]
+pub(crate) struct SinkStore {
+    dir: PathBuf,
+    key: LessSafeKey,
+    sinks: RwLock<Arc<Vec<SinkRecord>>>,
+    changing: Mutex<()>,
+}
+
+impl SinkStore {
+    /// Opens the sinks under `data` (none when the file is missing).
+    pub(crate) fn open(data: &Path) -> anyhow::Result<SinkStore> {
+        let dir = data.join("server");
+        let path = dir.join("sinks.json");
+        let sinks = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let file: SinkFile = serde_json::from_slice(&bytes)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                anyhow::ensure!(
+                    file.version == FILE_VERSION,
+                    "{}: sink file version {} (this server reads {FILE_VERSION})",
+                    path.display(),
+                    file.version
+                );
+                file.sinks
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let key = seal_key(&dir)?;
+        Ok(SinkStore {
+            dir,
+            key,
+            sinks: RwLock::new(Arc::new(sinks)),
+            changing: Mutex::new(()),
+        })
+    }
+
+    /// Every sink, oldest first.
+    pub(crate) fn list(&self) -> Arc<Vec<SinkRecord>> {
+        Arc::clone(&self.sinks.read())
+    }
+
+    /// Sink `id`, if there is one.
+    pub(crate) fn get(&self, id: &str) -> Option<SinkRecord> {
+        self.sinks.read().iter().find(|s| s.id == id).cloned()
+    }
+
+    /// Creates a sink starting at `cursor`; returns it and its secret (kept only sealed).
+    /// Blocks on fsyncs.
+    pub(crate) fn create(
+        &self,
+        spec: SinkSpec,
+        cursor: u64,
+    ) -> anyhow::Result<(SinkRecord, String)> {
+        let mut id = [0u8; 8];
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut id)
+            .and_then(|()| getrandom::fill(&mut secret))
+            .map_err(|e| anyhow::anyhow!("drawing random bytes: {e}"))?;
+        let id = format!("snk_{}", hex::encode(&id));
+        let secret = format!("whsec_{}", STANDARD.encode(secret));
+        let record = SinkRecord {
+            sealed_secret: self.seal(&id, &secret)?,
+            id,
+            spec,
+            created: auditlog_engine::Timestamp::now().to_rfc3339(),
+            paused: false,
+        };
+        self.write_place(&record.id, Place { cursor, replays: 0 })?;
+        self.change(|sinks| {
+            sinks.push(record.clone());
+            Ok(())
+        })?;
+        Ok((record, secret))
+    }
+
+    /// Sets sink `id`'s pause; None when there is no such sink.
+    pub(crate) fn set_paused(&self, id: &str, paused: bool) -> anyhow::Result<Option<SinkRecord>> {
+        let mut changed = None;
+        self.change(|sinks| {
+            if let Some(sink) = sinks.iter_mut().find(|s| s.id == id) {
+                sink.paused = paused;
+                changed = Some(sink.clone());
+            }
+            Ok(())
+        })?;
+        Ok(changed)
+    }
+
+    /// Deletes sink `id` and its cursor; None when there is no such sink.
+    pub(crate) fn delete(&self, id: &str) -> anyhow::Result<Option<SinkRecord>> {
+        let mut deleted = None;
+        self.change(|sinks| {
+            if let Some(i) = sinks.iter().position(|s| s.id == id) {
+                deleted = Some(sinks.remove(i));
+            }
+            Ok(())
+        })?;
+        if deleted.is_some() {
+            match std::fs::remove_file(self.cursor_path(id)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).context("removing the sink's cursor");
+                }
+                _ => {}
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// The signing secret of `sink`.
+    pub(crate) fn secret(&self, sink: &SinkRecord) -> anyhow::Result<String> {
+        let sealed = STANDARD
+            .decode(&sink.sealed_secret)
+            .context("the sealed secret is not base64")?;
+        anyhow::ensure!(sealed.len() > 12, "the sealed secret is cut short");
+        let (nonce, ciphertext) = sealed.split_at(12);
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| anyhow::anyhow!("nonce"))?;
+        let mut buffer = ciphertext.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(sink.id.as_bytes()), &mut buffer)
+            .map_err(|_| {
+                anyhow::anyhow!("the secret of {} does not open with sinks.key", sink.id)
+            })?;
+        String::from_utf8(plain.to_vec()).context("the secret is not UTF-8")
+    }
+
+    fn seal(&self, id: &str, secret: &str) -> anyhow::Result<String> {
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("drawing a nonce: {e}"))?;
+        let mut buffer = secret.as_bytes().to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(id.as_bytes()),
+                &mut buffer,
+            )
+            .map_err(|_| anyhow::anyhow!("sealing the secret"))?;
+        Ok(STANDARD.encode([&nonce[..], &buffer].concat()))
+    }
+
+    /// Where sink `id` stands.
+    pub(crate) fn place(&self, id: &str) -> anyhow::Result<Place> {
+        let path = self.cursor_path(id);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let mut numbers = text.split_ascii_whitespace().map(str::parse::<u64>);
+        match (numbers.next(), numbers.next(), numbers.next()) {
+            (Some(Ok(cursor)), Some(Ok(replays)), None) => Ok(Place { cursor, replays }),
+            _ => anyhow::bail!("{}: not `<cursor> <replays>`", path.display()),
+        }
+    }
+
+    /// Records durably that sink `id` stands at `place`.
+    pub(crate) fn write_place(&self, id: &str, place: Place) -> anyhow::Result<()> {
+        let storage = FsStorage::default();
+        let dir = self.dir.join("sinks");
+        ensure_dir(&storage, &dir)?;
+        let path = self.cursor_path(id);
+        let text = format!("{} {}\n", place.cursor, place.replays);
+        write_atomically(&storage, &path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    fn cursor_path(&self, id: &str) -> PathBuf {
+        self.dir.join("sinks").join(format!("{id}.cursor"))
+    }
+
+    /// Applies `edit` to a copy of the sinks, writes it durably, then publishes it.
+    fn change(
+        &self,
+        edit: impl FnOnce(&mut Vec<SinkRecord>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let _one_at_a_time = self.changing.lock();
+        let mut next = Vec::clone(&self.sinks.read());
+        edit(&mut next)?;
+        let storage = FsStorage::default();
+        ensure_dir(&storage, &self.dir)?;
+        let file = SinkFile {
+            version: FILE_VERSION,
+            sinks: next.clone(),
+        };
+        let path = self.dir.join("sinks.json");
+        write_atomically(&storage, &path, &serde_json::to_vec_pretty(&file)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        *self.sinks.write() = Arc::new(next);
+        Ok(())
+    }
+}
+
+/// Creates `dir` durably if it is missing.
+fn ensure_dir(storage: &FsStorage, dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        storage
+            .create_dir_all(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+        let parent = dir.parent().unwrap_or(Path::new("."));
+        storage
+            .sync_dir(parent)
+            .with_context(|| format!("syncing {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// The key in `dir/sinks.key`, made (32 random bytes, owner only) when missing.
+fn seal_key(dir: &Path) -> anyhow::Result<LessSafeKey> {
+    let path = dir.join("sinks.key");
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("drawing a key: {e}"))?;
+            let storage = FsStorage::default();
+            ensure_dir(&storage, dir)?;
+            write_atomically(&storage, &path, &key)
+                .with_context(|| format!("writing {}", path.display()))?;
+            key.to_vec()
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let key = UnboundKey::new(&AES_256_GCM, &bytes)
+        .map_err(|_| anyhow::anyhow!("{}: not a 32-byte key", path.display()))?;
+    Ok(LessSafeKey::new(key))
+}
