@@ -32,6 +32,23 @@ impl Caller {
         }
     }
 
+    /// Whether the key may manage the sinks of `tenants` (every one of them): an admin
+    /// key, or a key administering them all.
+    pub(crate) fn manages(&self, tenants: &Tenants) -> bool {
+        self.key.scope.admin || self.key.scope.admin_tenants.covers(tenants)
+    }
+
+    /// Refuses unless the key administers some tenant (or is an admin key).
+    pub(crate) fn require_some_admin(&self) -> Result<(), Status> {
+        if self.key.scope.admin || self.key.scope.admin_tenants != Tenants::None {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(
+                "this API key administers no tenant",
+            ))
+        }
+    }
+
     /// Refuses unless the key may append events of `tenant`.
     pub(crate) fn require_ingest(&self, tenant: &str) -> Result<(), Status> {
         if tenant == SYSTEM_TENANT {

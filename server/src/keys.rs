@@ -30,6 +30,19 @@ pub(crate) enum Tenants {
 }
 
 impl Tenants {
+    fn is_none(&self) -> bool {
+        *self == Tenants::None
+    }
+
+    /// Whether every one of `tenants` is among them (`All` only in `All`).
+    pub(crate) fn covers(&self, tenants: &Tenants) -> bool {
+        match (self, tenants) {
+            (Tenants::All, _) | (_, Tenants::None) => true,
+            (Tenants::Only(mine), Tenants::Only(theirs)) => theirs.is_subset(mine),
+            _ => false,
+        }
+    }
+
     /// Whether `tenant` is among them.
     pub(crate) fn allows(&self, tenant: &str) -> bool {
         match self {
@@ -49,6 +62,9 @@ pub(crate) struct Scope {
     pub(crate) read: Tenants,
     /// Manage keys; implies every other right.
     pub(crate) admin: bool,
+    /// Administer these tenants: their sinks. A key made with it reads them too.
+    #[serde(default, skip_serializing_if = "Tenants::is_none")]
+    pub(crate) admin_tenants: Tenants,
 }
 
 /// Rates a key may not exceed (none by default). Over them a request is answered

@@ -151,6 +151,16 @@ struct Args {
     /// archive.json says, else 1 GiB).
     #[arg(long, value_name = "BYTES")]
     cache_bytes: Option<u64>,
+    /// The hosts sinks may deliver to, comma-separated, each a name or an address,
+    /// alone or with `:port` (default: any). A sink elsewhere is refused when it is
+    /// made, and not delivered to when the list no longer names it (docs/SINKS.md).
+    #[arg(
+        long,
+        value_name = "HOSTS",
+        value_delimiter = ',',
+        env = "AUDITLOGD_SINK_HOSTS"
+    )]
+    sink_hosts: Vec<String>,
 }
 
 /// What every handler shares.
@@ -224,7 +234,7 @@ fn main() -> anyhow::Result<()> {
         println!("admin key: {secret}");
     }
     let catalog = catalog::CatalogRules::load(&log).context("reading the action catalog")?;
-    let sinks = sinks::Sinks::open(&args.data).context("reading the sinks")?;
+    let sinks = sinks::Sinks::open(&args.data, &args.sink_hosts).context("reading the sinks")?;
     let metrics: Arc<ServerMetrics> = Arc::default();
     if let Some(tiers) = &tiers {
         metrics.reading_through(Arc::clone(tiers));

@@ -261,8 +261,16 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
         "/v1/proofs/inclusion",
         "/v1/proofs/consistency",
         "/v1/checkpoint",
+        "/v1/sinks",
+        "/v1/sinks/{id}",
+        "/v1/sinks/{id}/pause",
+        "/v1/sinks/{id}/resume",
+        "/v1/sinks/{id}/replay",
     ];
     served.sort_unstable();
+    // Events of `_system` the sink routes record (each sink made, each change), and the
+    // sinks made over gRPC for them.
+    let (mut sink_events, mut sinks_made) = (0, 0);
     assert_eq!(documented, served);
     let mut posted = 0;
     for (path, item) in paths {
@@ -289,9 +297,16 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
                     .as_array()
                     .expect("parameters")
                     .iter()
-                    .filter(|p| p["required"] == true)
+                    .filter(|p| p["required"] == true && p["in"] == "query")
                     .map(|p| format!("{}={}", p["name"].as_str().unwrap(), p["example"]))
                     .collect();
+                // A sink's route is asked about a sink made for it.
+                let mut path = path.clone();
+                if path.contains("{id}") {
+                    path = path.replace("{id}", &loopback_sink(&server, &admin).await);
+                    sink_events += 1 + usize::from(method != "get");
+                    sinks_made += 1;
+                }
                 let url = if query.is_empty() {
                     path.clone()
                 } else {
@@ -345,21 +360,26 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
             }
         }
     }
-    // Both of POST /v1/events's bodies (JSON and NDJSON), and /v1/logs's OTLP/JSON.
-    assert_eq!(posted, 3);
+    // Both of POST /v1/events's bodies (JSON and NDJSON), /v1/logs's OTLP/JSON, and the
+    // four of the sinks (create, pause, resume, replay).
+    assert_eq!(posted, 7);
+    sink_events += 1; // POST /v1/sinks
     // The metrics count what was just asked.
     let metrics = get("/metrics".into(), Some(admin)).await.text();
-    // Three events, the three of the documented examples, and two of the server's: its
-    // start and the export just run.
-    assert!(metrics.contains("auditlog_events_total 8\n"), "{metrics}");
+    // Three events, the three of the documented examples, two of the server's (its
+    // start and the export just run) and those of the sinks.
+    let events = format!("auditlog_events_total {}\n", 8 + sink_events);
+    assert!(metrics.contains(&events), "{metrics}");
     assert!(
         metrics.contains("auditlog_http_responses_total{code=\"401\"}"),
         "{metrics}"
     );
-    assert!(
-        metrics.contains("auditlog_grpc_responses_total{code=\"TRAILERS\"} 1\n"),
-        "{metrics}"
+    // The ingest above and the sinks made.
+    let answered = format!(
+        "auditlog_grpc_responses_total{{code=\"TRAILERS\"}} {}\n",
+        1 + sinks_made
     );
+    assert!(metrics.contains(&answered), "{metrics}");
     assert!(
         metrics.contains("auditlog_grpc_responses_total{code=\"UNAUTHENTICATED\"} 1\n"),
         "{metrics}"
@@ -368,4 +388,33 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
         metrics.contains("auditlog_fsync_seconds_bucket{le=\"+Inf\"} "),
         "{metrics}"
     );
+}
+
+/// A sink of org_a delivering to a closed loopback port; its id.
+async fn loopback_sink(server: &Server, admin: &str) -> String {
+    let spec = pb::SinkSpec {
+        name: "nowhere".into(),
+        scope: Some(pb::SinkScope {
+            tenants: vec!["org_a".into()],
+            all_tenants: false,
+        }),
+        destination: Some(pb::sink_spec::Destination::Webhook(
+            pb::WebhookDestination {
+                url: "http://127.0.0.1:9/hooks".into(),
+            },
+        )),
+        ..Default::default()
+    };
+    let request = pb::CreateSinkRequest {
+        spec: Some(spec),
+        from_seq: None,
+    };
+    auditlog_proto::v1::sink_service_client::SinkServiceClient::new(server.channel().await)
+        .create_sink(authed(request, admin))
+        .await
+        .expect("a sink")
+        .into_inner()
+        .sink
+        .expect("the sink")
+        .id
 }

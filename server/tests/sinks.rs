@@ -12,10 +12,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use auditlog_proto::v1 as pb;
+use auditlog_proto::v1::admin_service_client::AdminServiceClient;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
 use auditlog_proto::v1::sink_service_client::SinkServiceClient;
-use common::{Server, authed, event};
-use serde_json::Value;
+use common::{Server, authed, event, http_get, http_request};
+use serde_json::{Value, json};
 
 /// Events received, by seq: the event and how many times it came.
 type Received = BTreeMap<u64, (Value, usize)>;
@@ -29,14 +30,14 @@ struct Receiver {
 
 impl Receiver {
     /// Starts a receiver keeping batches in `dir`, verifying with the secret in
-    /// `secret_file`, answering 503 to its first `fail` deliveries.
-    fn start(dir: &Path, secret_file: &Path, fail: u32) -> Receiver {
+    /// `secret_file`, with `options` (`--fail N`, `--delay SECONDS`).
+    fn start(dir: &Path, secret_file: &Path, options: &[&str]) -> Receiver {
         std::fs::create_dir_all(dir).expect("receiver dir");
         let mut child = Command::new(common::python())
             .arg(common::root().join("server/tests/python/webhook_receiver.py"))
             .arg(dir)
             .arg(secret_file)
-            .args(["--fail", &fail.to_string()])
+            .args(options)
             .stdout(Stdio::piped())
             .spawn()
             .expect("the receiver starts");
@@ -128,7 +129,7 @@ async fn a_webhook_sink_delivers_its_tenants_events_signed_and_at_least_once() {
     let admin = server.admin_key.clone().expect("admin key");
     let secret_file = dir.path().join("secret");
     // The receiver fails its first three deliveries: the sink retries the same batch.
-    let receiver = Receiver::start(&dir.path().join("received"), &secret_file, 3);
+    let receiver = Receiver::start(&dir.path().join("received"), &secret_file, &["--fail", "3"]);
     let before = ingest(
         &server,
         &admin,
@@ -210,15 +211,21 @@ async fn a_webhook_sink_delivers_its_tenants_events_signed_and_at_least_once() {
         assert_eq!(event["organization"]["id"], "org_a", "{seq}");
         assert_eq!(*times, 1, "{seq} came {times} times");
     }
+    // Ranges that meet, from where the sink started: a receiver would see a gap.
     assert!(ranges.iter().all(|(from, to)| from < to));
+    assert_eq!(ranges[0].0, 0);
+    assert!(ranges.windows(2).all(|w| w[0].1 == w[1].0), "{ranges:?}");
     assert!(receiver.log("rejected.log").is_empty());
     // The three failures were retries of the first batch, under its webhook-id.
     let attempts = receiver.log("attempts.log");
     let first: Vec<&str> = attempts.lines().take(4).collect();
     assert!(first.iter().all(|m| *m == first[0]), "{first:?}");
-    let info = sink(&server, &admin, &id).await;
-    assert_eq!(info.failures, 0);
-    assert_eq!(info.delivered, org_a.len() as u64);
+    // Counted once acknowledged (the receiver writes before it answers).
+    let runtime = tokio::runtime::Handle::current();
+    wait_for("the deliveries counted", || {
+        let info = tokio::task::block_in_place(|| runtime.block_on(sink(&server, &admin, &id)));
+        info.delivered == org_a.len() as u64 && info.failures == 0
+    });
     let metrics = common::http_get(&server.http, "/metrics", Some(&admin)).text();
     let delivered = format!(
         "auditlog_sink_delivered_events_total{{sink=\"{id}\"}} {}",
@@ -322,7 +329,7 @@ async fn a_sink_whose_receiver_keeps_failing_is_marked_and_keeps_its_place() {
     let admin = server.admin_key.clone().expect("admin key");
     let secret_file = dir.path().join("secret");
     let received = dir.path().join("received");
-    let receiver = Receiver::start(&received, &secret_file, 0);
+    let receiver = Receiver::start(&received, &secret_file, &[]);
     std::fs::write(received.join("failing"), b"").expect("failing");
     let mut sinks = SinkServiceClient::new(server.channel().await);
     let spec = pb::SinkSpec {
@@ -398,10 +405,385 @@ async fn a_sink_whose_receiver_keeps_failing_is_marked_and_keeps_its_place() {
         common::query_pages(&server, &admin, request)
     };
     assert_eq!(recorded("auditlog.sink.failing").await.len(), 1);
+    // The destination by its origin only: a URL's path may carry a token.
+    let path = "/v1/events?tenant=_system&action=auditlog.sink.failing";
+    let said = common::http_get(&server.http, path, Some(&admin)).text();
+    assert!(
+        said.contains("127.0.0.1") && !said.contains("/hooks/audit"),
+        "{said}"
+    );
     wait_for("the recovery on record", || {
         let runtime = tokio::runtime::Handle::current();
         tokio::task::block_in_place(|| runtime.block_on(recorded("auditlog.sink.recovered"))).len()
             == 1
     });
     assert_eq!(sink(&server, &admin, &id).await.failures, 0);
+}
+
+/// `auditlog ARGS`: its exit code and what it printed (stdout, then stderr).
+fn auditlog(args: &[&str]) -> (i32, String) {
+    let out = Command::new(common::auditlog_bin())
+        .args(args)
+        .output()
+        .expect("auditlog runs");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// A key that administers org_a manages org_a's sinks, over HTTP and from the CLI, and
+/// no other: another tenant's sinks are not found, all tenants are refused. The server
+/// delivers only to the hosts it was told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_admin_manages_only_its_tenants_sinks_over_http_and_the_cli() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = ["--sink-hosts", "127.0.0.1"];
+    let server = Server::start(&dir.path().join("data"), true, &args);
+    let admin = server.admin_key.clone().expect("admin key");
+    let scope = pb::Scope {
+        admin_tenants: vec!["org_a".into()],
+        ..Default::default()
+    };
+    let org_a_admin = common::create_key(&server, &admin, "org_a's admin", scope).await;
+    // `_system` is no one's to administer.
+    let mut keys = AdminServiceClient::new(server.channel().await);
+    let refused = keys
+        .create_key(authed(
+            pb::CreateKeyRequest {
+                name: "system admin".into(),
+                scope: Some(pb::Scope {
+                    admin_tenants: vec!["_system".into()],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await;
+    assert_eq!(
+        refused.expect_err("refused").code(),
+        tonic::Code::InvalidArgument
+    );
+    ingest(
+        &server,
+        &admin,
+        vec![
+            event(1, "org_a", "usr_1", "document.read"),
+            event(2, "org_b", "usr_1", "document.read"),
+        ],
+    )
+    .await;
+    let post = |path: &str, key: &str, body: Value| {
+        let body = body.to_string().into_bytes();
+        let json = [("Content-Type", "application/json")];
+        http_request(&server.http, "POST", path, Some(key), &json, &body)
+    };
+    let spec = |tenants: Value, url: &str| json!({"spec": {"name": "siem", "scope": tenants, "webhook": {"url": url}}});
+    let hook = "http://127.0.0.1:9/hooks";
+
+    // Its own tenant: made, the secret shown once. The key reads org_a too.
+    let made = post(
+        "/v1/sinks",
+        &org_a_admin,
+        spec(json!({"tenants": ["org_a"]}), hook),
+    );
+    assert_eq!(made.status, 200, "{}", made.text());
+    let made = made.json();
+    let own = made["sink"]["id"].as_str().expect("id").to_owned();
+    assert!(
+        made["secret"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("whsec_"))
+    );
+    assert_eq!(made["sink"]["spec"]["scope"]["tenants"], json!(["org_a"]));
+    let read = http_get(&server.http, "/v1/events?tenant=org_a", Some(&org_a_admin));
+    assert_eq!(read.status, 200);
+    let read = http_get(&server.http, "/v1/events?tenant=org_b", Some(&org_a_admin));
+    assert_eq!(read.status, 403);
+    // Another tenant, several with another, all: refused.
+    for tenants in [
+        json!({"tenants": ["org_b"]}),
+        json!({"tenants": ["org_a", "org_b"]}),
+        json!({"all_tenants": true}),
+    ] {
+        let refused = post("/v1/sinks", &org_a_admin, spec(tenants, hook));
+        assert_eq!(refused.status, 403, "{}", refused.text());
+        assert_eq!(refused.json()["error"]["code"], "PERMISSION_DENIED");
+    }
+    // A host the server does not deliver to, and a malformed body: 400 saying why.
+    let elsewhere = post(
+        "/v1/sinks",
+        &admin,
+        spec(json!({"tenants": ["org_a"]}), "http://siem.example:8088/"),
+    );
+    assert_eq!(elsewhere.status, 400);
+    assert_eq!(elsewhere.json()["error"]["field"], "spec.destination");
+    let malformed = post("/v1/sinks", &admin, json!({"spec": {"webhok": {}}}));
+    assert_eq!(malformed.status, 400);
+    // A key that reads org_a but administers nothing manages no sink.
+    let reader = common::reader_of(&server, &admin, "org_a").await;
+    let listed = http_get(&server.http, "/v1/sinks", Some(&reader));
+    assert_eq!(listed.status, 403);
+
+    // org_b's sink, made by the admin key: invisible to org_a's admin.
+    let other = post(
+        "/v1/sinks",
+        &admin,
+        spec(json!({"tenants": ["org_b"]}), hook),
+    )
+    .json();
+    let other = other["sink"]["id"].as_str().expect("id").to_owned();
+    let listed = http_get(&server.http, "/v1/sinks", Some(&org_a_admin)).json();
+    let ids: Vec<&str> = (listed["sinks"].as_array().expect("sinks").iter())
+        .map(|s| s["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, [own.as_str()]);
+    let all = http_get(&server.http, "/v1/sinks", Some(&admin)).json();
+    assert_eq!(all["sinks"].as_array().expect("sinks").len(), 2);
+    let path = format!("/v1/sinks/{other}");
+    assert_eq!(
+        http_get(&server.http, &path, Some(&org_a_admin)).status,
+        404
+    );
+    let deleted = http_request(&server.http, "DELETE", &path, Some(&org_a_admin), &[], &[]);
+    assert_eq!(deleted.status, 404);
+    let paused = post(&format!("{path}/pause"), &org_a_admin, json!({}));
+    assert_eq!(paused.status, 404);
+    let replayed = post(
+        &format!("{path}/replay"),
+        &org_a_admin,
+        json!({"from_seq": 0}),
+    );
+    assert_eq!(replayed.status, 404);
+    let mut sinks = SinkServiceClient::new(server.channel().await);
+    let refused = sinks
+        .pause_sink(authed(pb::SinkRequest { id: other.clone() }, &org_a_admin))
+        .await;
+    assert_eq!(refused.expect_err("refused").code(), tonic::Code::NotFound);
+
+    // Its own: paused, replayed (by seq, by time; past the end refused), resumed.
+    let own_path = format!("/v1/sinks/{own}");
+    let paused = post(&format!("{own_path}/pause"), &org_a_admin, json!({}));
+    assert_eq!(paused.json()["sink"]["state"], "paused");
+    let replayed = post(
+        &format!("{own_path}/replay"),
+        &org_a_admin,
+        json!({"from_seq": 1}),
+    );
+    assert_eq!(replayed.json()["sink"]["cursor"], 1);
+    let past = post(
+        &format!("{own_path}/replay"),
+        &org_a_admin,
+        json!({"from_seq": 1000}),
+    );
+    assert_eq!(past.status, 400);
+    let both = json!({"from_seq": 1, "from_time": "2020-01-01T00:00:00Z"});
+    assert_eq!(
+        post(&format!("{own_path}/replay"), &org_a_admin, both).status,
+        400
+    );
+    let by_time = json!({"from_time": "2000-01-01T00:00:00Z"});
+    let replayed = post(&format!("{own_path}/replay"), &org_a_admin, by_time).json();
+    // The first org_a event at or after the year 2000: the one ingested above.
+    let first_org_a = replayed["sink"]["cursor"].as_u64().expect("cursor");
+    let got = http_get(
+        &server.http,
+        &format!("/v1/events?tenant=org_a&from_seq={first_org_a}&limit=1"),
+        Some(&admin),
+    )
+    .json();
+    assert_eq!(got["events"][0]["seq"], first_org_a, "{got}");
+    let resumed = post(&format!("{own_path}/resume"), &org_a_admin, json!({}));
+    assert_ne!(resumed.json()["sink"]["state"], "paused");
+
+    // The CLI, with the same key: list (JSON, the API's shape), create, delete.
+    let url = &server.url;
+    let (code, said) = auditlog(&[
+        "sink",
+        "list",
+        "--json",
+        "--server",
+        url,
+        "--key",
+        &org_a_admin,
+    ]);
+    assert_eq!(code, 0, "{said}");
+    let lines: Vec<Value> = said
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["id"], own.as_str());
+    assert_eq!(lines[0]["spec"]["webhook"]["url"], hook);
+    let (code, said) = auditlog(&[
+        "sink",
+        "create",
+        "--server",
+        url,
+        "--key",
+        &org_a_admin,
+        "--name",
+        "cli",
+        "--tenant",
+        "org_a",
+        "--webhook",
+        hook,
+        "--action",
+        "document.*",
+    ]);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("whsec_"), "{said}");
+    let made = said
+        .split_whitespace()
+        .find(|w| w.starts_with("snk_"))
+        .expect("an id");
+    let (code, said) = auditlog(&[
+        "sink",
+        "create",
+        "--server",
+        url,
+        "--key",
+        &org_a_admin,
+        "--name",
+        "cli",
+        "--tenant",
+        "org_b",
+        "--webhook",
+        hook,
+    ]);
+    assert_ne!(code, 0, "{said}");
+    assert!(said.contains("may not manage sinks"), "{said}");
+    let (code, said) = auditlog(&[
+        "sink",
+        "delete",
+        made,
+        "--server",
+        url,
+        "--key",
+        &org_a_admin,
+    ]);
+    assert_eq!(code, 0, "{said}");
+    let deleted = http_request(
+        &server.http,
+        "DELETE",
+        &own_path,
+        Some(&org_a_admin),
+        &[],
+        &[],
+    );
+    assert_eq!(deleted.status, 200);
+    let listed = http_get(&server.http, "/v1/sinks", Some(&org_a_admin)).json();
+    assert_eq!(listed["sinks"], json!([]));
+
+    // Every change is on record, by the key that made it.
+    let recorded = http_get(
+        &server.http,
+        "/v1/events?tenant=_system&action=auditlog.sink.*&limit=100",
+        Some(&admin),
+    )
+    .json();
+    // A key's id is the token's part after `alk_`.
+    let key_id = &org_a_admin[4..20];
+    let by_org_a_admin = (recorded["events"].as_array().expect("events").iter())
+        .filter(|e| e["actor"]["user_id"] == key_id)
+        .count();
+    // Made twice, paused, replayed twice, resumed, deleted twice; nothing refused.
+    assert_eq!(by_org_a_admin, 8, "{recorded}");
+}
+
+/// `auditlogd` killed (SIGKILL) while a sink streams a backlog to a slow receiver, then
+/// restarted: every event arrives, and the only ones that came twice are of the batch
+/// the receiver had kept but not yet acknowledged when the server died.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_survives_a_kill_mid_stream_with_duplicates_only_where_unacknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let server = Server::start(&data, true, &[]);
+    let admin = server.admin_key.clone().expect("admin key");
+    let secret_file = dir.path().join("secret");
+    let receiver = Receiver::start(
+        &dir.path().join("received"),
+        &secret_file,
+        &["--delay", "0.05"],
+    );
+    let mut wanted = Vec::new();
+    for round in 0..10u32 {
+        let events = (0..100)
+            .map(|i| event(round * 100 + i, "org_a", "usr_1", "document.update"))
+            .collect();
+        wanted.extend(ingest(&server, &admin, events).await);
+    }
+    let mut sinks = SinkServiceClient::new(server.channel().await);
+    let spec = pb::SinkSpec {
+        name: "slow".into(),
+        scope: Some(pb::SinkScope {
+            tenants: vec!["org_a".into()],
+            all_tenants: false,
+        }),
+        destination: Some(pb::sink_spec::Destination::Webhook(
+            pb::WebhookDestination {
+                url: receiver.url.clone(),
+            },
+        )),
+        batch_size: 20,
+        ..Default::default()
+    };
+    let request = pb::CreateSinkRequest {
+        spec: Some(spec),
+        from_seq: Some(0),
+    };
+    let created = sinks
+        .create_sink(authed(request, &admin))
+        .await
+        .expect("created")
+        .into_inner();
+    let id = created.sink.expect("sink").id;
+    std::fs::write(&secret_file, &created.secret).expect("secret");
+
+    // Mid-stream: a fifth of the backlog received.
+    wait_for("a fifth of the events", || {
+        receiver.received().0.len() >= 200
+    });
+    drop(server); // SIGKILL
+    let cursor_file = data.join(format!("server/sinks/{id}.cursor"));
+    let cursor: u64 = std::fs::read_to_string(&cursor_file)
+        .expect("cursor file")
+        .split(' ')
+        .next()
+        .and_then(|c| c.parse().ok())
+        .expect("a cursor");
+    let (before, _) = receiver.received();
+    assert!(
+        before.len() < wanted.len(),
+        "the kill came after the stream"
+    );
+
+    let server = Server::start(&data, false, &[]);
+    let more = ingest(
+        &server,
+        &admin,
+        vec![event(5000, "org_a", "usr_1", "document.update")],
+    )
+    .await;
+    wanted.extend(more);
+    wait_for("every event after the restart", || {
+        receiver.received().0.len() == wanted.len()
+    });
+    let (events, _) = receiver.received();
+    assert_eq!(events.keys().copied().collect::<Vec<_>>(), wanted);
+    // Every event acknowledged before the kill (below the cursor on disk) came once; those
+    // that came twice were all of one batch, past that cursor: the one in flight.
+    let twice: Vec<u64> = (events.iter())
+        .filter(|(_, (_, times))| *times > 1)
+        .map(|(seq, _)| *seq)
+        .collect();
+    assert!(events.values().all(|(_, times)| *times <= 2));
+    assert!(
+        twice.iter().all(|&seq| seq >= cursor),
+        "{twice:?} below {cursor}"
+    );
+    assert!(
+        twice.len() <= 20,
+        "more than one batch came twice: {twice:?}"
+    );
 }

@@ -139,7 +139,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             })?;
             for sink in &answer.sinks {
                 if json {
-                    say!("{}", info_json(sink));
+                    say!("{}", auditlog_proto::sink_json::sink_info(sink));
                 } else {
                     show(sink);
                 }
@@ -236,28 +236,4 @@ fn show(sink: &pb::SinkInfo) {
             .as_ref()
             .map_or(String::new(), |e| format!("  last error: {e}"))
     );
-}
-
-fn info_json(sink: &pb::SinkInfo) -> String {
-    let spec = sink.spec.clone().unwrap_or_default();
-    let scope = spec.scope.unwrap_or_default();
-    let url = match spec.destination {
-        Some(pb::sink_spec::Destination::Webhook(w)) => Some(w.url),
-        None => None,
-    };
-    serde_json::json!({
-        "id": sink.id,
-        "name": spec.name,
-        "tenants": scope.tenants,
-        "all_tenants": scope.all_tenants,
-        "webhook": url,
-        "created": sink.created,
-        "paused": sink.paused,
-        "cursor": sink.cursor,
-        "state": sink.state,
-        "failures": sink.failures,
-        "last_error": sink.last_error,
-        "delivered": sink.delivered,
-    })
-    .to_string()
 }

@@ -62,6 +62,7 @@ pub mod codec;
 pub mod convert;
 pub mod ingest_body;
 pub mod otlp;
+pub mod sink_json;
 
 /// The fuzz targets' bodies (feature `testing`).
 #[cfg(feature = "testing")]

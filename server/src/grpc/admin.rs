@@ -17,7 +17,7 @@ use tonic::{Request, Response, Status};
 
 use super::catalog;
 use crate::State;
-use crate::audit::{self, Actor, SystemEvent};
+use crate::audit::{self, Actor, SYSTEM_TENANT, SystemEvent};
 use crate::auth::{Caller, caller};
 use crate::keys::{KeyLimits, KeyRecord, Scope, Tenants};
 use crate::status::{from_engine, invalid_field, task_failed};
@@ -42,7 +42,7 @@ impl AdminService for Admin {
         let caller = caller(&request)?;
         caller.require_admin()?;
         let request = request.into_inner();
-        let scope = scope_from_proto(request.scope.unwrap_or_default());
+        let scope = scope_from_proto(request.scope.unwrap_or_default())?;
         let limits = limits_from_proto(request.limits.unwrap_or_default())?;
         let state = Arc::clone(&self.state);
         // The key file is fsynced and the log appended to: off the async workers. The
@@ -284,12 +284,29 @@ fn tenants(all: bool, list: Vec<String>) -> Tenants {
     }
 }
 
-fn scope_from_proto(scope: ProtoScope) -> Scope {
-    Scope {
-        ingest: tenants(scope.ingest_all_tenants, scope.ingest_tenants),
-        read: tenants(scope.read_all_tenants, scope.read_tenants),
-        admin: scope.admin,
+/// The scope asked for; a tenant administrator reads its tenants too.
+fn scope_from_proto(scope: ProtoScope) -> Result<Scope, Status> {
+    if scope.admin_tenants.iter().any(|t| t == SYSTEM_TENANT) {
+        return Err(invalid_field(
+            "scope.admin_tenants",
+            &format!("`{SYSTEM_TENANT}` holds the server's own events: no key administers it"),
+        ));
     }
+    let mut read = tenants(scope.read_all_tenants, scope.read_tenants);
+    let admin_tenants = tenants(false, scope.admin_tenants);
+    if let Tenants::Only(administered) = &admin_tenants {
+        read = match read {
+            Tenants::All => Tenants::All,
+            Tenants::None => Tenants::Only(administered.clone()),
+            Tenants::Only(reads) => Tenants::Only(&reads | administered),
+        };
+    }
+    Ok(Scope {
+        ingest: tenants(scope.ingest_all_tenants, scope.ingest_tenants),
+        read,
+        admin: scope.admin,
+        admin_tenants,
+    })
 }
 
 fn limits_from_proto(limits: ProtoLimits) -> Result<KeyLimits, Status> {
@@ -318,6 +335,7 @@ fn key_to_proto(key: &KeyRecord) -> KeyInfo {
     };
     let (ingest_all_tenants, ingest_tenants) = split(&key.scope.ingest);
     let (read_all_tenants, read_tenants) = split(&key.scope.read);
+    let (_, admin_tenants) = split(&key.scope.admin_tenants);
     KeyInfo {
         id: key.id.clone(),
         name: key.name.clone(),
@@ -327,6 +345,7 @@ fn key_to_proto(key: &KeyRecord) -> KeyInfo {
             read_tenants,
             read_all_tenants,
             admin: key.scope.admin,
+            admin_tenants,
         }),
         created: key.created.clone(),
         revoked: key.revoked.clone(),

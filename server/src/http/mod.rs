@@ -2,12 +2,13 @@
 //! keys (`Authorization: Bearer KEY`), the same tenant scoping, the same statuses
 //! mapped to HTTP's. One file per route group: `events.rs` (pages, counts, exports),
 //! `ingest.rs` (events in), `otlp.rs` (OTLP/HTTP logs in),
-//! `proofs.rs` (proofs and checkpoints).
+//! `proofs.rs` (proofs and checkpoints), `sinks.rs` (sinks managed).
 
 mod events;
 mod ingest;
 mod otlp;
 mod proofs;
+mod sinks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -148,6 +149,11 @@ fn router(state: Arc<State>) -> Router {
         .route("/v1/proofs/inclusion", get(proofs::inclusion))
         .route("/v1/proofs/consistency", get(proofs::consistency))
         .route("/v1/checkpoint", get(proofs::checkpoint))
+        .route("/v1/sinks", get(sinks::list).post(sinks::create))
+        .route("/v1/sinks/{id}", get(sinks::get).delete(sinks::delete))
+        .route("/v1/sinks/{id}/pause", post(sinks::pause))
+        .route("/v1/sinks/{id}/resume", post(sinks::resume))
+        .route("/v1/sinks/{id}/replay", post(sinks::replay))
         .route("/metrics", get(metrics))
         .layer(CatchPanicLayer::new(Arc::clone(&state.metrics), panicked))
         .layer(BusyLayer)

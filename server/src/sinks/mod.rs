@@ -4,6 +4,7 @@
 //! destination (`webhook`) by a task of its own on the sinks' thread (`run`), retried
 //! with backoff; a sink that fails on is marked failing and keeps its place.
 
+pub(crate) mod admin;
 mod run;
 pub(crate) mod spec;
 mod store;
@@ -17,9 +18,11 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 pub(crate) use run::start;
+use spec::Destination;
 pub(crate) use spec::SinkSpec;
 pub(crate) use store::SinkRecord;
 use store::{Place, SinkStore};
+use tonic::Status;
 
 /// Failed attempts in a row after which a sink is failing (a `_system` event, the
 /// metric); it keeps retrying at the longest backoff.
@@ -30,6 +33,8 @@ pub(crate) const FAILING_AFTER: u32 = 5;
 pub(crate) struct Sinks {
     store: SinkStore,
     status: Mutex<HashMap<String, Arc<SinkStatus>>>,
+    /// The hosts destinations may name (`host` or `host:port`); any when None.
+    hosts: Option<Vec<String>>,
 }
 
 /// What a sink is doing.
@@ -61,6 +66,8 @@ pub(crate) struct SinkStatus {
     /// The cursor and the replays, changed together (and the cursor file with them)
     /// under the lock: a batch acknowledged after a replay moves nothing.
     position: Mutex<Position>,
+    /// The place last written, for readers: they never wait on the lock's fsyncs.
+    published: parking_lot::RwLock<Place>,
     state: AtomicU8,
     failures: AtomicU32,
     delivered: AtomicU64,
@@ -82,6 +89,7 @@ impl SinkStatus {
                 place,
                 deleted: false,
             }),
+            published: parking_lot::RwLock::new(place),
             state: AtomicU8::new(State::Delivering as u8),
             failures: AtomicU32::new(0),
             delivered: AtomicU64::new(0),
@@ -91,11 +99,25 @@ impl SinkStatus {
     }
 
     pub(crate) fn cursor(&self) -> u64 {
-        self.position.lock().place.cursor
+        self.published.read().cursor
     }
 
     fn place(&self) -> Place {
-        self.position.lock().place
+        *self.published.read()
+    }
+
+    /// Writes `place` durably and publishes it; the caller holds `position`.
+    fn move_to(
+        &self,
+        store: &SinkStore,
+        id: &str,
+        position: &mut Position,
+        place: Place,
+    ) -> anyhow::Result<()> {
+        store.write_place(id, place)?;
+        position.place = place;
+        *self.published.write() = place;
+        Ok(())
     }
 
     pub(crate) fn state(&self) -> State {
@@ -126,8 +148,9 @@ impl SinkStatus {
 }
 
 impl Sinks {
-    /// The sinks under `data`, each at its stored cursor.
-    pub(crate) fn open(data: &Path) -> anyhow::Result<Sinks> {
+    /// The sinks under `data`, each at its stored cursor, delivering only to `hosts`
+    /// (any host when empty).
+    pub(crate) fn open(data: &Path, hosts: &[String]) -> anyhow::Result<Sinks> {
         let store = SinkStore::open(data)?;
         let mut status = HashMap::new();
         for sink in store.list().iter() {
@@ -137,7 +160,36 @@ impl Sinks {
         Ok(Sinks {
             store,
             status: Mutex::new(status),
+            hosts: (!hosts.is_empty()).then(|| hosts.to_vec()),
         })
+    }
+
+    /// Refuses (INVALID_ARGUMENT) a destination on a host the server does not deliver
+    /// to (`auditlogd --sink-hosts`).
+    pub(crate) fn check_destination(&self, destination: &Destination) -> Result<(), Status> {
+        let Some(hosts) = &self.hosts else {
+            return Ok(());
+        };
+        let url = destination.url();
+        let parsed = reqwest::Url::parse(url).ok();
+        let host = parsed.as_ref().and_then(|u| u.host_str()).unwrap_or("");
+        let port = parsed
+            .as_ref()
+            .and_then(reqwest::Url::port_or_known_default);
+        let with_port = port.map(|p| format!("{host}:{p}"));
+        if hosts
+            .iter()
+            .any(|h| h == host || Some(h) == with_port.as_ref())
+        {
+            return Ok(());
+        }
+        Err(crate::status::invalid_field(
+            "spec.destination",
+            &format!(
+                "this server delivers only to {} (auditlogd --sink-hosts)",
+                hosts.join(", ")
+            ),
+        ))
     }
 
     /// Every sink with where it stands, oldest first.
@@ -163,7 +215,7 @@ impl Sinks {
         cursor: u64,
     ) -> anyhow::Result<(SinkRecord, Arc<SinkStatus>, String)> {
         let (sink, secret) = self.store.create(spec, cursor)?;
-        let status = Arc::new(SinkStatus::new(Place { cursor, replays: 0 }));
+        let status = Arc::new(SinkStatus::new(Place::at(cursor, 0)));
         self.status
             .lock()
             .insert(sink.id.clone(), Arc::clone(&status));
@@ -198,14 +250,12 @@ impl Sinks {
         };
         {
             let mut position = status.position.lock();
-            let place = Place {
-                cursor,
-                replays: position.place.replays + 1,
-            };
-            self.store.write_place(id, place)?;
-            position.place = place;
+            if position.deleted {
+                return Ok(None);
+            }
+            let place = Place::at(cursor, position.place.replays + 1);
+            status.move_to(&self.store, id, &mut position, place)?;
         }
-        status.failures.store(0, Ordering::Relaxed);
         status.wake.notify_one();
         Ok(Some((sink, status)))
     }
@@ -220,7 +270,8 @@ impl Sinks {
         let deleted = {
             let mut position = status.position.lock();
             let deleted = self.store.delete(id)?;
-            position.deleted = deleted.is_some();
+            // Only ever set: a second delete, finding nothing, must not clear it.
+            position.deleted |= deleted.is_some();
             deleted
         };
         self.status.lock().remove(id);
@@ -228,17 +279,29 @@ impl Sinks {
         Ok(deleted.map(|sink| (sink, status)))
     }
 
-    /// Records that the sink acknowledged through `to` a batch read at `from`: false
-    /// (nothing written) if it was replayed or deleted since.
-    fn advance(&self, id: &str, status: &SinkStatus, from: Place, to: u64) -> anyhow::Result<bool> {
+    /// Records that the sink examined the log through `to` from `from`, and, if `told`,
+    /// that the receiver acknowledged the batch of it: false (nothing written) if the sink
+    /// was replayed or deleted since.
+    fn advance(
+        &self,
+        id: &str,
+        status: &SinkStatus,
+        from: Place,
+        to: u64,
+        told: bool,
+    ) -> anyhow::Result<bool> {
         let mut position = status.position.lock();
         if position.deleted || position.place.replays != from.replays {
             return Ok(false);
         }
-        if to > position.place.cursor {
-            let place = Place { cursor: to, ..from };
-            self.store.write_place(id, place)?;
-            position.place = place;
+        if to > position.place.cursor || told {
+            let since = if told { to } else { from.since };
+            let place = Place {
+                cursor: to,
+                since,
+                ..from
+            };
+            status.move_to(&self.store, id, &mut position, place)?;
         }
         Ok(true)
     }

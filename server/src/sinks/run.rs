@@ -4,7 +4,8 @@
 //! acknowledgement writes the cursor past it, durably: delivery is at least once, and a
 //! restart resends at most the batch in flight. A failed attempt is retried after an
 //! exponential backoff with jitter (1 s doubling to 5 min), or after the receiver's
-//! `Retry-After`; the batch is the same, under the same `webhook-id`.
+//! `Retry-After` (at least a second); the batch is the same, under the same `webhook-id`,
+//! unless the sink was replayed meanwhile.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -16,6 +17,7 @@ use crossbeam_channel::Receiver;
 use tokio::task::spawn_blocking;
 
 use super::spec::{Destination, SinkSpec};
+use super::store::Place;
 use super::webhook::Webhook;
 use super::{FAILING_AFTER, SinkStatus, State as SinkState};
 use crate::State;
@@ -26,6 +28,8 @@ use crate::worker::{Worker, own_runtime};
 const POLL: Duration = Duration::from_millis(200);
 /// The longest wait between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// The shortest wait after a failed attempt, whatever the receiver asks.
+const MIN_WAIT: Duration = Duration::from_secs(1);
 
 /// Starts the sinks' thread.
 pub(crate) fn start(state: Arc<State>) -> std::io::Result<Worker> {
@@ -43,6 +47,7 @@ async fn supervise(state: Arc<State>, stopped: Receiver<()>) {
     // servers' TLS already (an error means one is installed).
     let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     let client = match reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
         .build()
@@ -76,17 +81,24 @@ async fn supervise(state: Arc<State>, stopped: Receiver<()>) {
 }
 
 /// One batch read from the log: the events of `from..to` the sink takes, as the JSON
-/// body of its webhook.
+/// body of its webhook, read at `place`.
 struct Batch {
+    place: Place,
+    /// `place.since`: the range told starts where the last one acknowledged ended.
     from: u64,
     to: u64,
     events: usize,
-    body: Vec<u8>,
+    /// Records of the range deleted past retention before the sink delivered them.
+    expired: Option<(u64, u64)>,
+    body: bytes::Bytes,
 }
 
 /// Delivers sink `id` until it is deleted.
 async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client: reqwest::Client) {
     let mut destination: Option<Webhook> = None;
+    // A batch that failed is sent again as it was (same range, same `webhook-id`) until
+    // it is acknowledged, unless the sink was replayed meanwhile.
+    let mut pending: Option<Batch> = None;
     loop {
         let Some((sink, _)) = state.sinks.get(&id) else {
             return;
@@ -108,51 +120,66 @@ async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client:
             },
         };
         let place = status.place();
-        let cursor = place.cursor;
-        let read = {
-            let (state, spec, id) = (Arc::clone(&state), sink.spec.clone(), id.clone());
-            spawn_blocking(move || read_batch(&state.log, &id, &spec, cursor)).await
-        };
-        let batch = match read {
-            Ok(Ok(batch)) => batch,
-            Ok(Err(e)) => {
-                failed(&state, &id, &status, format!("reading the log: {e}")).await;
-                wait(&status, backoff(status.failures())).await;
-                continue;
+        let batch = match pending.take() {
+            Some(batch) if batch.place == place => batch,
+            _ => {
+                let read = {
+                    let (state, spec, id) = (Arc::clone(&state), sink.spec.clone(), id.clone());
+                    spawn_blocking(move || read_batch(&state.log, &id, &spec, place)).await
+                };
+                match read.map_err(anyhow::Error::from).and_then(|r| r) {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        failed(&state, &id, &status, format!("reading the log: {e:#}")).await;
+                        wait(&status, backoff(status.failures())).await;
+                        continue;
+                    }
+                }
             }
-            Err(e) => {
-                failed(&state, &id, &status, format!("reading the log: {e}")).await;
-                wait(&status, backoff(status.failures())).await;
-                continue;
-            }
         };
-        if batch.events > 0 {
-            status.set_state(SinkState::Delivering);
+        // A range with nothing to tell is examined without a delivery.
+        let told = batch.events > 0 || batch.expired.is_some();
+        if told {
+            if status.failures() == 0 {
+                status.set_state(SinkState::Delivering);
+            }
             let message = format!("{id}_{}_{}_{}", place.replays, batch.from, batch.to);
-            if let Err(failure) = webhook.send(&message, batch.body).await {
+            if let Err(failure) = webhook.send(&message, batch.body.clone()).await {
                 failed(&state, &id, &status, failure.why).await;
+                // The receiver's wait, but never none: a `Retry-After: 0` does not make
+                // a busy loop.
                 let pause = failure
                     .retry_after
-                    .unwrap_or_else(|| backoff(status.failures()));
+                    .map_or_else(|| backoff(status.failures()), |w| w.max(MIN_WAIT));
+                pending = Some(batch);
                 wait(&status, pause).await;
                 continue;
             }
-            recovered(&state, &id, &status).await;
             status
                 .delivered
                 .fetch_add(batch.events as u64, Ordering::Relaxed);
         }
+        let (events, to, expired) = (batch.events, batch.to, batch.expired);
         let advanced = {
             let (state, id, status) = (Arc::clone(&state), id.clone(), Arc::clone(&status));
-            spawn_blocking(move || state.sinks.advance(&id, &status, place, batch.to)).await
+            spawn_blocking(move || state.sinks.advance(&id, &status, place, to, told)).await
         };
-        if let Ok(Err(e)) = advanced {
-            // The batch was delivered; it is sent again from the old cursor.
-            failed(&state, &id, &status, format!("writing the cursor: {e:#}")).await;
-            wait(&status, backoff(status.failures())).await;
-            continue;
+        match advanced.map_err(anyhow::Error::from).and_then(|r| r) {
+            Ok(moved) => {
+                if let (true, Some((from, to))) = (moved, expired) {
+                    let details = serde_json::json!({"from_seq": from, "to_seq": to});
+                    record(&state, &id, "auditlog.sink.expired", details).await;
+                }
+                recovered(&state, &id, &status).await;
+            }
+            Err(e) => {
+                // The batch was delivered; it is sent again from the old cursor.
+                failed(&state, &id, &status, format!("writing the cursor: {e:#}")).await;
+                wait(&status, backoff(status.failures())).await;
+                continue;
+            }
         }
-        if batch.events == 0 && batch.to >= state.log.tree_size() {
+        if events == 0 && to >= state.log.tree_size() {
             status.set_state(SinkState::CaughtUp);
             wait(&status, POLL).await;
         }
@@ -165,65 +192,78 @@ fn open_destination(
     sink: &super::SinkRecord,
     client: reqwest::Client,
 ) -> anyhow::Result<Webhook> {
+    // A destination the server no longer delivers to (`--sink-hosts` changed) fails.
+    (state.sinks.check_destination(&sink.spec.destination))
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     let secret = state.sinks.store.secret(sink)?;
     match &sink.spec.destination {
         Destination::Webhook { url } => Webhook::new(client, url, &secret),
     }
 }
 
-/// Reads the sink's next batch at `cursor`: up to its batch size of its events, and how
-/// far the log was examined for them.
-fn read_batch(log: &Log, id: &str, spec: &SinkSpec, cursor: u64) -> anyhow::Result<Batch> {
+/// Reads the sink's next batch at `place`: up to its batch size of its events, how far
+/// the log was examined for them, and the records past the cursor deleted past
+/// retention before they were delivered, if any (the batch says so: a receiver must
+/// not take that gap for a loss in transit).
+fn read_batch(log: &Log, id: &str, spec: &SinkSpec, place: Place) -> anyhow::Result<Batch> {
+    let cursor = place.cursor;
     let end = log.tree_size();
-    let mut body = Vec::with_capacity(4096);
+    let start = cursor.max(log.first_kept()).min(end.max(cursor));
+    let expired = (start > cursor).then_some((cursor, start));
+    let (mut events, mut count, mut to) = (Vec::new(), 0, start);
+    if start < end {
+        let mut filter = spec.engine_filter();
+        filter.seqs = Some(start..end);
+        let query = Query {
+            filter,
+            order: Order::OldestFirst,
+            limit: Some(u64::from(spec.batch_size)),
+            cursor: None,
+        };
+        events.reserve(64 * 1024);
+        let mut last = start;
+        let page = log.query_raw(&query, |seq, raw| {
+            last = seq;
+            if spec.takes_tenant(raw.tenant_id) {
+                if count > 0 {
+                    events.push(b',');
+                }
+                raw.write_json(Some(seq), &mut events)
+                    .map_err(|e| log.damaged_record(seq, e))?;
+                count += 1;
+            }
+            Ok(true)
+        })?;
+        // A full page ends after its last event; a short one examined the log to its end.
+        to = if page.next_cursor.is_some() {
+            last + 1
+        } else {
+            end
+        };
+    }
+    let mut body = Vec::with_capacity(events.len() + 256);
     body.extend_from_slice(br#"{"type":"auditlog.events","timestamp":"#);
     serde_json::to_writer(&mut body, &auditlog_engine::Timestamp::now().to_rfc3339())?;
     body.extend_from_slice(br#","data":{"sink":"#);
     serde_json::to_writer(&mut body, id)?;
-    if cursor >= end {
-        return Ok(Batch {
-            from: cursor,
-            to: cursor,
-            events: 0,
-            body,
-        });
+    // The range told: from where the last batch acknowledged ended.
+    let since = place.since;
+    body.extend_from_slice(format!(r#","from_seq":{since},"to_seq":{to}"#).as_bytes());
+    if let Some((from, to)) = expired {
+        body.extend_from_slice(
+            format!(r#","expired":{{"from_seq":{from},"to_seq":{to}}}"#).as_bytes(),
+        );
     }
-    let mut filter = spec.engine_filter();
-    filter.seqs = Some(cursor..end);
-    let query = Query {
-        filter,
-        order: Order::OldestFirst,
-        limit: Some(u64::from(spec.batch_size)),
-        cursor: None,
-    };
-    let mut events = Vec::with_capacity(64 * 1024);
-    let (mut count, mut last) = (0, cursor);
-    let page = log.query_raw(&query, |seq, raw| {
-        last = seq;
-        if spec.takes_tenant(raw.tenant_id) {
-            if count > 0 {
-                events.push(b',');
-            }
-            raw.write_json(Some(seq), &mut events)
-                .map_err(|e| log.damaged_record(seq, e))?;
-            count += 1;
-        }
-        Ok(true)
-    })?;
-    // A full page ends after its last event; a short one examined the log to its end.
-    let to = if page.next_cursor.is_some() {
-        last + 1
-    } else {
-        end
-    };
-    body.extend_from_slice(format!(r#","from_seq":{cursor},"to_seq":{to},"events":["#).as_bytes());
+    body.extend_from_slice(br#","events":["#);
     body.extend_from_slice(&events);
     body.extend_from_slice(b"]}}");
     Ok(Batch {
-        from: cursor,
+        place,
+        from: since,
         to,
         events: count,
-        body,
+        expired,
+        body: body.into(),
     })
 }
 
@@ -259,9 +299,12 @@ async fn failed(state: &Arc<State>, id: &str, status: &SinkStatus, why: String) 
     }
 }
 
-/// Clears the failures after an acknowledged batch; a failing sink's recovery is
-/// recorded.
+/// Clears the failures after a batch acknowledged (or none to send) and the cursor
+/// written; a failing sink's recovery is recorded.
 async fn recovered(state: &Arc<State>, id: &str, status: &SinkStatus) {
+    if status.failures() == 0 {
+        return;
+    }
     let failures = status.failures.swap(0, Ordering::Relaxed);
     *status.last_error.lock() = None;
     if failures >= FAILING_AFTER {

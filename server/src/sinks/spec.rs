@@ -52,6 +52,15 @@ pub(crate) enum Destination {
     Webhook { url: String },
 }
 
+impl Destination {
+    /// The URL batches are sent to.
+    pub(crate) fn url(&self) -> &str {
+        match self {
+            Destination::Webhook { url } => url,
+        }
+    }
+}
+
 impl SinkSpec {
     /// The spec of a request, checked; INVALID_ARGUMENT naming the field otherwise.
     pub(crate) fn from_proto(spec: pb::SinkSpec) -> Result<SinkSpec, Status> {

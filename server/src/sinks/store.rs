@@ -2,7 +2,7 @@
 //! change, readable by the owner only) with each webhook secret sealed (AES-256-GCM, its
 //! key in `DIR/server/sinks.key`, made on first use): the file alone, in a backup or a
 //! support bundle, signs nothing. Each sink's place is a file of its own,
-//! `DIR/server/sinks/<id>.cursor` (`<cursor> <replays>\n`), rewritten after every
+//! `DIR/server/sinks/<id>.cursor` (`<cursor> <replays> <since>\n`), rewritten after every
 //! acknowledged batch and every replay.
 
 use std::path::{Path, PathBuf};
@@ -34,13 +34,27 @@ pub(crate) struct SinkRecord {
     sealed_secret: String,
 }
 
-/// Where a sink stands: the next sequence number it examines, and how many times it was
+/// Where a sink stands: the next sequence number it examines; how many times it was
 /// replayed (part of each batch's `webhook-id`: a replayed batch is a new message, not a
-/// retry a receiver drops). Written together, in one file.
+/// retry a receiver drops); and where the range not yet told to the receiver starts
+/// (ranges without the sink's events are examined without a delivery: the next batch
+/// covers them, so consecutive batches' ranges meet). Written together, in one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Place {
     pub(crate) cursor: u64,
     pub(crate) replays: u64,
+    pub(crate) since: u64,
+}
+
+impl Place {
+    /// A sink that starts at `cursor`, replayed `replays` times.
+    pub(crate) fn at(cursor: u64, replays: u64) -> Place {
+        Place {
+            cursor,
+            replays,
+            since: cursor,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -78,6 +92,13 @@ impl SinkStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         };
+        anyhow::ensure!(
+            sinks.is_empty() || dir.join("sinks.key").exists(),
+            "{} holds sinks but {} is missing: their secrets cannot be opened without it \
+             (restore it, or move sinks.json away to start without sinks)",
+            path.display(),
+            dir.join("sinks.key").display()
+        );
         let key = seal_key(&dir)?;
         Ok(SinkStore {
             dir,
@@ -118,7 +139,7 @@ impl SinkStore {
             created: auditlog_engine::Timestamp::now().to_rfc3339(),
             paused: false,
         };
-        self.write_place(&record.id, Place { cursor, replays: 0 })?;
+        self.write_place(&record.id, Place::at(cursor, 0))?;
         self.change(|sinks| {
             sinks.push(record.clone());
             Ok(())
@@ -198,9 +219,20 @@ impl SinkStore {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
         let mut numbers = text.split_ascii_whitespace().map(str::parse::<u64>);
-        match (numbers.next(), numbers.next(), numbers.next()) {
-            (Some(Ok(cursor)), Some(Ok(replays)), None) => Ok(Place { cursor, replays }),
-            _ => anyhow::bail!("{}: not `<cursor> <replays>`", path.display()),
+        match (
+            numbers.next(),
+            numbers.next(),
+            numbers.next(),
+            numbers.next(),
+        ) {
+            (Some(Ok(cursor)), Some(Ok(replays)), Some(Ok(since)), None) if since <= cursor => {
+                Ok(Place {
+                    cursor,
+                    replays,
+                    since,
+                })
+            }
+            _ => anyhow::bail!("{}: not `<cursor> <replays> <since>`", path.display()),
         }
     }
 
@@ -210,7 +242,7 @@ impl SinkStore {
         let dir = self.dir.join("sinks");
         ensure_dir(&storage, &dir)?;
         let path = self.cursor_path(id);
-        let text = format!("{} {}\n", place.cursor, place.replays);
+        let text = format!("{} {} {}\n", place.cursor, place.replays, place.since);
         write_atomically(&storage, &path, text.as_bytes())
             .with_context(|| format!("writing {}", path.display()))
     }

@@ -2,7 +2,10 @@
 //! POSTed with `webhook-id` (the same on every retry of the batch, so a receiver drops
 //! repeats), `webhook-timestamp` (Unix seconds of this attempt) and `webhook-signature`
 //! (`v1,` and base64 of HMAC-SHA256 over `id.timestamp.body`, keyed with the bytes the
-//! `whsec_` secret encodes). Any 2xx acknowledges the batch.
+//! `whsec_` secret encodes). Any 2xx acknowledges the batch; redirects are not followed
+//! (a POST redirected becomes a GET without its body: a 2xx to that would acknowledge
+//! a batch nobody received). Errors name the destination by its origin only: a URL's
+//! path or query may carry a token, and errors reach `_system` events.
 
 use std::time::{Duration, SystemTime};
 
@@ -23,21 +26,27 @@ pub(crate) struct Failure {
 pub(crate) struct Webhook {
     client: reqwest::Client,
     url: String,
+    /// `scheme://host:port`, what errors say.
+    origin: String,
     key: hmac::Key,
 }
 
 impl Webhook {
     /// `secret` is the sink's `whsec_…` secret.
     pub(crate) fn new(client: reqwest::Client, url: &str, secret: &str) -> anyhow::Result<Webhook> {
+        let origin = reqwest::Url::parse(url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
         Ok(Webhook {
             client,
             url: url.to_owned(),
+            origin,
             key: signing_key(secret)?,
         })
     }
 
     /// POSTs `body` as message `id`; Ok once the receiver answered 2xx.
-    pub(crate) async fn send(&self, id: &str, body: Vec<u8>) -> Result<(), Failure> {
+    pub(crate) async fn send(&self, id: &str, body: bytes::Bytes) -> Result<(), Failure> {
         let timestamp = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -53,12 +62,21 @@ impl Webhook {
             .send()
             .await
             .map_err(|e| Failure {
-                why: format!("{}: {}", self.url, error_chain(&e)),
+                why: format!("{}: {}", self.origin, error_chain(&e.without_url())),
                 retry_after: None,
             })?;
         let status = answer.status();
         if status.is_success() {
             return Ok(());
+        }
+        if status.is_redirection() {
+            return Err(Failure {
+                why: format!(
+                    "{} answered {status}: a sink follows no redirect (give the URL it names)",
+                    self.origin
+                ),
+                retry_after: None,
+            });
         }
         let retry_after = match status.as_u16() {
             429 | 503 => answer
@@ -69,7 +87,7 @@ impl Webhook {
             _ => None,
         };
         Err(Failure {
-            why: format!("{} answered {status}", self.url),
+            why: format!("{} answered {status}", self.origin),
             retry_after,
         })
     }

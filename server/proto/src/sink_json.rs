@@ -1,0 +1,47 @@
+//! A sink as JSON (`SinkInfo` with the field names of sink.proto, outcomes by name): what
+//! `GET /v1/sinks` answers and `auditlog sink list --json` prints, one shape for both.
+
+use serde_json::{Value, json};
+
+use crate::convert::outcome_from_proto;
+use crate::v1 as pb;
+
+/// `sink` as JSON.
+pub fn sink_info(sink: &pb::SinkInfo) -> Value {
+    let spec = sink.spec.clone().unwrap_or_default();
+    let scope = spec.scope.unwrap_or_default();
+    let filter = spec.filter.unwrap_or_default();
+    let outcomes: Vec<&str> = (filter.outcomes.iter())
+        .filter_map(|&o| outcome_from_proto(o))
+        .map(|o| o.as_str())
+        .collect();
+    let mut spec_json = json!({
+        "name": spec.name,
+        "scope": {"tenants": scope.tenants, "all_tenants": scope.all_tenants},
+        "filter": {
+            "actor": filter.actor,
+            "actions": filter.actions,
+            "outcomes": outcomes,
+            "resource_type": filter.resource_type,
+            "resource_id": filter.resource_id,
+        },
+        "batch_size": spec.batch_size,
+    });
+    match spec.destination {
+        Some(pb::sink_spec::Destination::Webhook(webhook)) => {
+            spec_json["webhook"] = json!({"url": webhook.url});
+        }
+        None => {}
+    }
+    json!({
+        "id": sink.id,
+        "spec": spec_json,
+        "created": sink.created,
+        "paused": sink.paused,
+        "cursor": sink.cursor,
+        "state": sink.state,
+        "failures": sink.failures,
+        "last_error": sink.last_error,
+        "delivered": sink.delivered,
+    })
+}
