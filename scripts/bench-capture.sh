@@ -14,13 +14,14 @@ rounds="${2:-3}"
 batch="${3:-1000}"
 concurrency="${4:-32}"
 cargo build --release -p auditlog -p auditlogd >/dev/null 2>&1
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 bin=target/release
 work=$(mktemp -d)
 server=""
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 "$bin/auditlog" generate --count "$n" --seed 1 > "$work/events.jsonl"
 echo "workload: $n events, $(stat -c %s "$work/events.jsonl") bytes; batches of $batch, $concurrency in flight"
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 in_process() {
   rm -rf "$work/data"
   "$bin/auditlog" init --data "$work/data" --durability always >/dev/null
@@ -29,25 +30,12 @@ in_process() {
 }
 # through PROTOCOL: starts a server, loads it, stops it; prints the rate.
 through() {
-  rm -rf "$work/data"
-  "$bin/auditlog" init --data "$work/data" --durability always >/dev/null
-  "$bin/auditlogd" --data "$work/data" --grpc 127.0.0.1:0 --http 127.0.0.1:0 \
-    > "$work/stdout" 2> "$work/stderr" &
-  server=$!
-  for _ in $(seq 100); do
-    grep -q 'HTTP listening' "$work/stderr" 2>/dev/null && break
-    sleep 0.1
-  done
-  local grpc http url key
-  grpc="http://$(sed -n 's/^auditlogd: gRPC listening on //p' "$work/stderr")"
-  http="http://$(sed -n 's/^auditlogd: HTTP listening on //p' "$work/stderr")"
+  start_server
+  local url
   case "$1" in grpc|otlp-grpc) url=$grpc ;; *) url=$http ;; esac
-  key=$(sed -n 's/^admin key: //p' "$work/stdout")
   "$bin/auditlog" bench-ingest --server "$url" --key "$key" --file "$work/events.jsonl" \
     --events "$n" --batch "$batch" --concurrency "$concurrency" --protocol "$1" | head -1 | cut -d' ' -f1
-  kill "$server"
-  wait "$server" 2>/dev/null || true
-  server=""
+  stop_server
 }
 read -r -a ways <<<"${WAYS:-in-process grpc ndjson otlp-grpc otlp-http}"
 declare -A rates

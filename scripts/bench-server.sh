@@ -12,6 +12,8 @@ runs="${2:-5}"
 file="${3:-}"
 batch="${4:-1000}"
 cargo build --release -p auditlog -p auditlogd >/dev/null 2>&1
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 bin=target/release
 work=$(mktemp -d)
 server=""
@@ -21,17 +23,8 @@ if [ -z "$file" ]; then
   "$bin/auditlog" generate --count "$n" --seed 1 > "$file"
 fi
 echo "workload: $file, $n events, batches of $batch"
-"$bin/auditlog" init --data "$work/data" --durability always >/dev/null
-"$bin/auditlogd" --data "$work/data" --grpc 127.0.0.1:0 --http 127.0.0.1:0 \
-  > "$work/stdout" 2> "$work/stderr" &
-server=$!
-for _ in $(seq 100); do
-  grep -q 'gRPC listening' "$work/stderr" 2>/dev/null && break
-  sleep 0.1
-done
-url="http://$(sed -n 's/^auditlogd: gRPC listening on //p' "$work/stderr")"
-key=$(sed -n 's/^admin key: //p' "$work/stdout")
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+start_server
+url=$grpc
 bench() {
   "$bin/auditlog" bench-ingest --server "$url" --key "$key" --file "$file" --events "$n" \
     --concurrency 64 --batch "$batch" "$@"

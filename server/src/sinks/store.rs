@@ -307,3 +307,38 @@ fn seal_key(dir: &Path) -> anyhow::Result<LessSafeKey> {
         .map_err(|_| anyhow::anyhow!("{}: not a 32-byte key", path.display()))?;
     Ok(LessSafeKey::new(key))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink's place survives the file; a file that is not one is refused with its
+    /// path, whatever it holds.
+    #[test]
+    fn places_round_trip_and_damaged_cursor_files_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SinkStore::open(dir.path()).expect("store");
+        let place = Place {
+            cursor: 42,
+            replays: 3,
+            since: 40,
+        };
+        store.write_place("snk_1", place).expect("written");
+        assert_eq!(store.place("snk_1").expect("read"), place);
+        let path = store.cursor_path("snk_1");
+        for bad in [
+            "",
+            "42",
+            "42 3",
+            "42 3 43",
+            "42 3 40 1",
+            "x 3 40",
+            "-1 0 0",
+            "\u{0}",
+        ] {
+            std::fs::write(&path, bad).expect("written");
+            let error = store.place("snk_1").expect_err(bad).to_string();
+            assert!(error.contains("snk_1.cursor"), "{bad:?}: {error}");
+        }
+    }
+}

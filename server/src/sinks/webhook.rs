@@ -163,4 +163,15 @@ mod tests {
         assert!(wait > Duration::from_secs(100) && wait <= Duration::from_secs(120));
         assert_eq!(parse_retry_after("soon"), None);
     }
+
+    proptest::proptest! {
+        /// A receiver's header is untrusted bytes: any text reads as a bounded wait, or
+        /// as none, and never panics.
+        #[test]
+        fn any_retry_after_reads_bounded_or_not_at_all(value in "\\PC{0,40}") {
+            if let Some(wait) = parse_retry_after(&value) {
+                proptest::prop_assert!(wait <= Duration::from_secs(86_400));
+            }
+        }
+    }
 }
