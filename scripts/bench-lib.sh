@@ -1,13 +1,13 @@
 # What the server benchmarks share (sourced by scripts/bench-*.sh, which set `bin` and
 # `work`): a release `auditlogd` started on a fresh data directory and stopped, and the
-# median of numbers on stdin.
+# median of numbers on stdin. AUDITLOGD=PATH runs another build of the server (an A/B).
 
 # Starts `auditlogd` on a fresh $work/data (durability always) on free loopback ports;
 # sets server (its pid), grpc and http (URLs) and key (the bootstrap admin key).
 start_server() {
   rm -rf "$work/data"
   "$bin/auditlog" init --data "$work/data" --durability always >/dev/null
-  "$bin/auditlogd" --data "$work/data" --grpc 127.0.0.1:0 --http 127.0.0.1:0 \
+  "${AUDITLOGD:-$bin/auditlogd}" --data "$work/data" --grpc 127.0.0.1:0 --http 127.0.0.1:0 \
     > "$work/stdout" 2> "$work/stderr" &
   server=$!
   for _ in $(seq 100); do

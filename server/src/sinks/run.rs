@@ -1,6 +1,7 @@
 //! The sinks' thread: a runtime of its own (apart from the request runtime: a slow or
 //! dead receiver holds none of ingest's workers), one task per sink. A task reads the
-//! next batch after its cursor on the blocking pool, sends it, and on the receiver's
+//! next batch after its cursor on the blocking pool (while the batch before it is in
+//! flight, for where the cursor will stand), sends it, and on the receiver's
 //! acknowledgement writes the cursor past it, durably: delivery is at least once, and a
 //! restart resends at most the batch in flight. A failed attempt is retried after an
 //! exponential backoff with jitter (1 s doubling to 5 min), or after the receiver's
@@ -14,7 +15,7 @@ use std::time::Duration;
 use auditlog_engine::Log;
 use auditlog_engine::query::{Order, Query};
 use crossbeam_channel::Receiver;
-use tokio::task::spawn_blocking;
+use tokio::task::{JoinHandle, spawn_blocking};
 
 use super::spec::{Destination, SinkSpec};
 use super::store::Place;
@@ -99,6 +100,9 @@ async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client:
     // A batch that failed is sent again as it was (same range, same `webhook-id`) until
     // it is acknowledged, unless the sink was replayed meanwhile.
     let mut pending: Option<Batch> = None;
+    // The batch after the one in flight, read while it is sent, for the place the sink
+    // will stand at once it is acknowledged (used only if it does).
+    let mut next: Option<(Place, JoinHandle<anyhow::Result<Batch>>)> = None;
     loop {
         let Some((sink, _)) = state.sinks.get(&id) else {
             return;
@@ -123,9 +127,9 @@ async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client:
         let batch = match pending.take() {
             Some(batch) if batch.place == place => batch,
             _ => {
-                let read = {
-                    let (state, spec, id) = (Arc::clone(&state), sink.spec.clone(), id.clone());
-                    spawn_blocking(move || read_batch(&state.log, &id, &spec, place)).await
+                let read = match next.take() {
+                    Some((at, read)) if at == place => read.await,
+                    _ => read_next(&state, &id, &sink.spec, place).await,
                 };
                 match read.map_err(anyhow::Error::from).and_then(|r| r) {
                     Ok(batch) => batch,
@@ -142,6 +146,10 @@ async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client:
         if told {
             if status.failures() == 0 {
                 status.set_state(SinkState::Delivering);
+            }
+            let then = Place::at(batch.to, place.replays);
+            if next.as_ref().is_none_or(|(at, _)| *at != then) {
+                next = Some((then, read_next(&state, &id, &sink.spec, then)));
             }
             let message = format!("{id}_{}_{}_{}", place.replays, batch.from, batch.to);
             if let Err(failure) = webhook.send(&message, batch.body.clone()).await {
@@ -184,6 +192,17 @@ async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client:
             wait(&status, POLL).await;
         }
     }
+}
+
+/// Reads the batch at `place` on the blocking pool.
+fn read_next(
+    state: &Arc<State>,
+    id: &str,
+    spec: &SinkSpec,
+    place: Place,
+) -> JoinHandle<anyhow::Result<Batch>> {
+    let (state, spec, id) = (Arc::clone(state), spec.clone(), id.to_owned());
+    spawn_blocking(move || read_batch(&state.log, &id, &spec, place))
 }
 
 /// The destination of `sink`, with its secret opened.
