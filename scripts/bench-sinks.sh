@@ -25,7 +25,8 @@ bin=target/release
 work=$(mktemp -d)
 pids=()
 server=""
-trap 'kill ${pids[@]+"${pids[@]}"} $server 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+sampler=""
+trap 'kill ${pids[@]+"${pids[@]}"} $server $sampler 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
 "$bin/auditlog" generate --count "$n" --seed 1 > "$work/events.jsonl"
 python3 scripts/sink-receiver.py ack "$work/ack.port" & pids+=($!)
 python3 scripts/sink-receiver.py stall "$work/stall.port" & pids+=($!)
@@ -48,28 +49,35 @@ ingest() {
     --events "$n" --batch "$batch" --concurrency "$concurrency" ${1:+--rate "$1"} \
     | head -1 | cut -d' ' -f1
 }
-# run_with_sink RATE: ingest (at RATE, or full speed) with one live sink; prints
-# "ingest_rate delivery_rate max_lag median_lag drain_seconds".
+# run_with_sink RATE: ingest (at RATE, or full speed) with one live sink; sets result
+# to "ingest_rate delivery_rate max_lag median_lag drain_seconds". (Run in this shell,
+# not in $(…): the EXIT trap must see the server and the sampler.)
 run_with_sink() {
   start_server
   local id; id=$(sink "$ack")
+  [ -n "$id" ] || { echo "no sink made: $(cat "$work/stderr")" >&2; exit 1; }
   local lags="$work/lags"; : > "$lags"
   ( while :; do metric "auditlog_sink_lag_events{sink=\"$id\"}" >> "$lags"; sleep 0.2; done ) &
-  local sampler=$!
+  sampler=$!
   local rate; rate=$(ingest "$1")
   local t1; t1=$(now)
-  # Drained: the sink's cursor at the log's end.
-  until [ "$(metric "auditlog_sink_lag_events{sink=\"$id\"}")" = 0 ]; do sleep 0.05; done
+  # Drained: the sink's cursor at the log's end (given up after ten minutes).
+  local deadline=$((SECONDS + 600))
+  until [ "$(metric "auditlog_sink_lag_events{sink=\"$id\"}")" = 0 ]; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "the sink did not drain" >&2; exit 1; }
+    sleep 0.05
+  done
   local t2; t2=$(now)
-  kill "$sampler"; wait "$sampler" 2>/dev/null || true
+  kill "$sampler"; wait "$sampler" 2>/dev/null || true; sampler=""
   local delivered; delivered=$(metric "auditlog_sink_delivered_events_total{sink=\"$id\"}")
   local maxlag; maxlag=$(sort -g "$lags" | tail -1)
   local medlag; medlag=$(median < "$lags")
   stop_server
   # Delivery over the ingest's own time (N / its rate: the load generator's setup
-  # before its clock starts is not the sink's) and the drain after it.
-  awk -v n="$n" -v r="$rate" -v d="$delivered" -v t1="$t1" -v t2="$t2" -v mx="$maxlag" -v md="$medlag" \
-    'BEGIN {printf "%d %d %d %d %.2f\n", r, d / (n / r + t2 - t1), mx, md, t2 - t1}'
+  # before its clock starts is not the sink's; its exit after the clock stops is
+  # counted as drain, which understates the drain by a few ms) and the drain after it.
+  result=$(awk -v n="$n" -v r="$rate" -v d="$delivered" -v t1="$t1" -v t2="$t2" -v mx="$maxlag" -v md="$medlag" \
+    'BEGIN {printf "%d %d %d %d %.2f\n", r, d / (n / r + t2 - t1), mx, md, t2 - t1}')
 }
 declare -A runs
 for round in $(seq "$rounds"); do
@@ -77,9 +85,11 @@ for round in $(seq "$rounds"); do
   start_server
   for _ in 1 2 3 4 5; do sink "$closed" >/dev/null; sink "$stall" >/dev/null; done
   dead=$(ingest); stop_server
-  read -r f_ingest f_deliver f_max f_med f_drain <<<"$(run_with_sink "")"
+  run_with_sink ""
+  read -r f_ingest f_deliver f_max f_med f_drain <<<"$result"
   half=$((none / 2))
-  read -r h_ingest h_deliver h_max h_med h_drain <<<"$(run_with_sink "$half")"
+  run_with_sink "$half"
+  read -r h_ingest h_deliver h_max h_med h_drain <<<"$result"
   echo "round $round: none $none; ten dead sinks $dead; full: ingest $f_ingest, delivery $f_deliver, drain ${f_drain}s after, lag max $f_max; half ($half offered): ingest $h_ingest, delivery $h_deliver, drain ${h_drain}s after, lag max $h_max median $h_med"
   runs[none]+=" $none"; runs[dead]+=" $dead"
   runs[f_deliver]+=" $f_deliver"; runs[f_ingest]+=" $f_ingest"; runs[f_drain]+=" $f_drain"

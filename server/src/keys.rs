@@ -34,10 +34,11 @@ impl Tenants {
         *self == Tenants::None
     }
 
-    /// Whether every one of `tenants` is among them (`All` only in `All`).
+    /// Whether every one of `tenants` is among them (`All` only in `All`; no tenant at
+    /// all, a scope no sink is made with, only in `All` too).
     pub(crate) fn covers(&self, tenants: &Tenants) -> bool {
         match (self, tenants) {
-            (Tenants::All, _) | (_, Tenants::None) => true,
+            (Tenants::All, _) => true,
             (Tenants::Only(mine), Tenants::Only(theirs)) => theirs.is_subset(mine),
             _ => false,
         }

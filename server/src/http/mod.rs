@@ -185,12 +185,13 @@ async fn metrics(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    caller(&state, &headers)?.require_any_read()?;
+    let caller = caller(&state, &headers)?;
+    caller.require_any_read()?;
     // The writer's queue depth is read under the lock a blocked submit holds.
     let open = state.limits.open_streams();
     let text = tokio::task::spawn_blocking(move || {
         let mut text = state.metrics.render(&state.log, open);
-        crate::sinks::render_metrics(&state.sinks, state.log.tree_size(), &mut text);
+        crate::sinks::render_metrics(&state.sinks, &caller, state.log.tree_size(), &mut text);
         text
     })
     .await

@@ -22,6 +22,8 @@ use spec::Destination;
 pub(crate) use spec::SinkSpec;
 pub(crate) use store::SinkRecord;
 use store::{Place, SinkStore};
+
+use crate::auth::Caller;
 use tonic::Status;
 
 /// Failed attempts in a row after which a sink is failing (a `_system` event, the
@@ -307,12 +309,14 @@ impl Sinks {
     }
 }
 
-/// The sinks' lines of `/metrics`: per sink, events delivered since the start, failed
-/// attempts in a row, whether it is failing, and its lag (events of the log past its
-/// cursor, its own or not).
-pub(crate) fn render_metrics(sinks: &Sinks, tree_size: u64, text: &mut String) {
+/// The sinks' lines of `/metrics`, of the sinks `caller` manages (another tenant's sink
+/// is not revealed): per sink, events delivered since the start, failed attempts in a
+/// row, whether it is failing, and its lag (events of the log past its cursor, its own
+/// or not).
+pub(crate) fn render_metrics(sinks: &Sinks, caller: &Caller, tree_size: u64, text: &mut String) {
     use std::fmt::Write;
-    let sinks = sinks.list();
+    let mut sinks = sinks.list();
+    sinks.retain(|(sink, _)| caller.manages(&sink.spec.tenants));
     if sinks.is_empty() {
         return;
     }

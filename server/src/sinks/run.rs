@@ -82,9 +82,8 @@ async fn supervise(state: Arc<State>, stopped: Receiver<()>) {
 }
 
 /// One batch read from the log: the events of `from..to` the sink takes, as the JSON
-/// body of its webhook, read at `place`.
+/// body of its webhook.
 struct Batch {
-    place: Place,
     /// `place.since`: the range told starts where the last one acknowledged ended.
     from: u64,
     to: u64,
@@ -97,9 +96,10 @@ struct Batch {
 /// Delivers sink `id` until it is deleted.
 async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client: reqwest::Client) {
     let mut destination: Option<Webhook> = None;
-    // A batch that failed is sent again as it was (same range, same `webhook-id`) until
-    // it is acknowledged, unless the sink was replayed meanwhile.
-    let mut pending: Option<Batch> = None;
+    // A batch that failed is sent again over the same range (the same `webhook-id`)
+    // until it is acknowledged, unless the sink was replayed meanwhile; read again each
+    // time, so that what was erased since is sent erased.
+    let mut pending: Option<(Place, u64)> = None;
     // The batch after the one in flight, read while it is sent, for the place the sink
     // will stand at once it is acknowledged (used only if it does).
     let mut next: Option<(Place, JoinHandle<anyhow::Result<Batch>>)> = None;
@@ -108,6 +108,7 @@ async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client:
             return;
         };
         if sink.paused {
+            next = None;
             status.set_state(SinkState::Paused);
             wait(&status, Duration::from_secs(1)).await;
             continue;
@@ -124,21 +125,19 @@ async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client:
             },
         };
         let place = status.place();
-        let batch = match pending.take() {
-            Some(batch) if batch.place == place => batch,
-            _ => {
-                let read = match next.take() {
-                    Some((at, read)) if at == place => read.await,
-                    _ => read_next(&state, &id, &sink.spec, place).await,
-                };
-                match read.map_err(anyhow::Error::from).and_then(|r| r) {
-                    Ok(batch) => batch,
-                    Err(e) => {
-                        failed(&state, &id, &status, format!("reading the log: {e:#}")).await;
-                        wait(&status, backoff(status.failures())).await;
-                        continue;
-                    }
-                }
+        let retry = pending.take().filter(|(at, _)| *at == place);
+        let read = match (retry, next.take()) {
+            (Some((_, to)), _) => read_next(&state, &id, &sink.spec, place, Some(to)).await,
+            (None, Some((at, read))) if at == place => read.await,
+            _ => read_next(&state, &id, &sink.spec, place, None).await,
+        };
+        let batch = match read.map_err(anyhow::Error::from).and_then(|r| r) {
+            Ok(batch) => batch,
+            Err(e) => {
+                pending = retry;
+                failed(&state, &id, &status, format!("reading the log: {e:#}")).await;
+                wait(&status, backoff(status.failures())).await;
+                continue;
             }
         };
         // A range with nothing to tell is examined without a delivery.
@@ -149,7 +148,7 @@ async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client:
             }
             let then = Place::at(batch.to, place.replays);
             if next.as_ref().is_none_or(|(at, _)| *at != then) {
-                next = Some((then, read_next(&state, &id, &sink.spec, then)));
+                next = Some((then, read_next(&state, &id, &sink.spec, then, None)));
             }
             let message = format!("{id}_{}_{}_{}", place.replays, batch.from, batch.to);
             if let Err(failure) = webhook.send(&message, batch.body.clone()).await {
@@ -159,7 +158,8 @@ async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client:
                 let pause = failure
                     .retry_after
                     .map_or_else(|| backoff(status.failures()), |w| w.max(MIN_WAIT));
-                pending = Some(batch);
+                pending = Some((place, batch.to));
+                next = None;
                 wait(&status, pause).await;
                 continue;
             }
@@ -194,15 +194,16 @@ async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client:
     }
 }
 
-/// Reads the batch at `place` on the blocking pool.
+/// Reads the batch at `place` (up to `until`, a range read before) on the blocking pool.
 fn read_next(
     state: &Arc<State>,
     id: &str,
     spec: &SinkSpec,
     place: Place,
+    until: Option<u64>,
 ) -> JoinHandle<anyhow::Result<Batch>> {
     let (state, spec, id) = (Arc::clone(state), spec.clone(), id.to_owned());
-    spawn_blocking(move || read_batch(&state.log, &id, &spec, place))
+    spawn_blocking(move || read_batch(&state.log, &id, &spec, place, until))
 }
 
 /// The destination of `sink`, with its secret opened.
@@ -224,9 +225,15 @@ fn open_destination(
 /// the log was examined for them, and the records past the cursor deleted past
 /// retention before they were delivered, if any (the batch says so: a receiver must
 /// not take that gap for a loss in transit).
-fn read_batch(log: &Log, id: &str, spec: &SinkSpec, place: Place) -> anyhow::Result<Batch> {
+fn read_batch(
+    log: &Log,
+    id: &str,
+    spec: &SinkSpec,
+    place: Place,
+    until: Option<u64>,
+) -> anyhow::Result<Batch> {
     let cursor = place.cursor;
-    let end = log.tree_size();
+    let end = until.map_or_else(|| log.tree_size(), |to| to.min(log.tree_size()));
     let start = cursor.max(log.first_kept()).min(end.max(cursor));
     let expired = (start > cursor).then_some((cursor, start));
     let (mut events, mut count, mut to) = (Vec::new(), 0, start);
@@ -277,7 +284,6 @@ fn read_batch(log: &Log, id: &str, spec: &SinkSpec, place: Place) -> anyhow::Res
     body.extend_from_slice(&events);
     body.extend_from_slice(b"]}}");
     Ok(Batch {
-        place,
         from: since,
         to,
         events: count,
