@@ -496,6 +496,9 @@ async fn a_tenant_admin_manages_only_its_tenants_sinks_over_http_and_the_cli() {
             .is_some_and(|s| s.starts_with("whsec_"))
     );
     assert_eq!(made["sink"]["spec"]["scope"]["tenants"], json!(["org_a"]));
+    // A key's id is the token's part after `alk_`.
+    let key_id = &org_a_admin[4..20];
+    assert_eq!(made["sink"]["created_by"], key_id);
     let read = http_get(&server.http, "/v1/events?tenant=org_a", Some(&org_a_admin));
     assert_eq!(read.status, 200);
     let read = http_get(&server.http, "/v1/events?tenant=org_b", Some(&org_a_admin));
@@ -680,8 +683,6 @@ async fn a_tenant_admin_manages_only_its_tenants_sinks_over_http_and_the_cli() {
         Some(&admin),
     )
     .json();
-    // A key's id is the token's part after `alk_`.
-    let key_id = &org_a_admin[4..20];
     let by_org_a_admin = (recorded["events"].as_array().expect("events").iter())
         .filter(|e| e["actor"]["user_id"] == key_id)
         .count();

@@ -43,5 +43,6 @@ pub fn sink_info(sink: &pb::SinkInfo) -> Value {
         "failures": sink.failures,
         "last_error": sink.last_error,
         "delivered": sink.delivered,
+        "created_by": sink.created_by,
     })
 }

@@ -61,7 +61,7 @@ pub(crate) async fn create(
         let cursor = request.from_seq.unwrap_or_else(|| state.log.tree_size());
         let (sink, status, secret) = state
             .sinks
-            .create(spec, cursor)
+            .create(spec, cursor, &caller.key.id)
             .map_err(|e| Status::internal(format!("{e:#}")))?;
         let event = sink_event(&caller, "auditlog.sink.create", &sink, &status);
         if let Err(e) = audit::record(&state.log, event) {
@@ -247,6 +247,7 @@ pub(crate) fn info(sink: &SinkRecord, status: &SinkStatus) -> pb::SinkInfo {
         failures: status.failures(),
         last_error: status.last_error(),
         delivered: status.delivered(),
+        created_by: sink.created_by.clone(),
     }
 }
 

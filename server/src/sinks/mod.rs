@@ -215,8 +215,9 @@ impl Sinks {
         &self,
         spec: SinkSpec,
         cursor: u64,
+        created_by: &str,
     ) -> anyhow::Result<(SinkRecord, Arc<SinkStatus>, String)> {
-        let (sink, secret) = self.store.create(spec, cursor)?;
+        let (sink, secret) = self.store.create(spec, cursor, created_by)?;
         let status = Arc::new(SinkStatus::new(Place::at(cursor, 0)));
         self.status
             .lock()

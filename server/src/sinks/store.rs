@@ -29,6 +29,9 @@ pub(crate) struct SinkRecord {
     pub(crate) spec: SinkSpec,
     /// RFC 3339.
     pub(crate) created: String,
+    /// The id of the key that made it.
+    #[serde(default)]
+    pub(crate) created_by: String,
     pub(crate) paused: bool,
     /// The signing secret, sealed: base64 of nonce and ciphertext.
     sealed_secret: String,
@@ -118,12 +121,13 @@ impl SinkStore {
         self.sinks.read().iter().find(|s| s.id == id).cloned()
     }
 
-    /// Creates a sink starting at `cursor`; returns it and its secret (kept only sealed).
+    /// Creates a sink starting at `cursor`, made by key `created_by`; returns it and its secret (kept only sealed).
     /// Blocks on fsyncs.
     pub(crate) fn create(
         &self,
         spec: SinkSpec,
         cursor: u64,
+        created_by: &str,
     ) -> anyhow::Result<(SinkRecord, String)> {
         let mut id = [0u8; 8];
         let mut secret = [0u8; 32];
@@ -137,6 +141,7 @@ impl SinkStore {
             id,
             spec,
             created: auditlog_engine::Timestamp::now().to_rfc3339(),
+            created_by: created_by.to_owned(),
             paused: false,
         };
         self.write_place(&record.id, Place::at(cursor, 0))?;
