@@ -17,7 +17,7 @@ use crate::checkpoint::{
 use crate::codec::{TenantLink, encode_record_into, encode_sealed_record_into};
 use crate::error::{Error, Result};
 use crate::event::{Event, Timestamp, parse_json};
-use crate::heads::{HeadProof, head_leaf};
+use crate::heads::{HeadProof, TenantHeads, head_leaf};
 use crate::log::{Log, TimeRange};
 use crate::merkle::{
     Hash, HashAlg, MultiproofError, ProofError, verify_inclusion, verify_multiproof,
@@ -181,16 +181,39 @@ pub enum Completeness {
     None,
 }
 
+/// Tenant heads read for one bundle, kept for the next: see [`write_bundle_keeping`].
+#[derive(Debug, Default)]
+pub struct KeptHeads(Option<(TenantHeads, u64)>);
+
+impl KeptHeads {
+    /// The tree size the kept heads are at (0 for none).
+    fn size(&self) -> u64 {
+        self.0.as_ref().map_or(0, |(_, size)| *size)
+    }
+}
+
 /// Writes a bundle of the events of `log` that `selection` picks, proven against the
-/// log's newest checkpoint (events after it are left out: sign a newer one first).
-/// Streams the events; holds 40 bytes per event for the proof. Checks the bundle it wrote
-/// before returning.
+/// checkpoint whose size is the selection's end if there is one, else the log's newest
+/// (events after it are left out: sign a newer one first). Streams the events; holds 40
+/// bytes per event for the proof. Checks the bundle it wrote before returning.
 pub fn write_bundle(
     log: &Log,
     selection: &Selection,
     out: &mut dyn Write,
 ) -> Result<BundleSummary> {
-    let signed = pick_checkpoint(log, selection)?;
+    write_bundle_keeping(log, selection, &mut KeptHeads::default(), out)
+}
+
+/// [`write_bundle`], with the tenant heads carried in `kept` from one call to the next:
+/// bundles written one after another against newer checkpoints (a sink's batches) read
+/// the records for the heads once, not once per bundle.
+pub fn write_bundle_keeping(
+    log: &Log,
+    selection: &Selection,
+    kept: &mut KeptHeads,
+    out: &mut dyn Write,
+) -> Result<BundleSummary> {
+    let signed = pick_checkpoint(log, selection, kept.size())?;
     let key = load_verifier(log.shared.storage.as_ref(), log.dir())?
         .ok_or_else(|| Error::InvalidArgument("the log has no public key".into()))?;
     key.verify(&signed.note).map_err(|e| {
@@ -236,7 +259,7 @@ pub fn write_bundle(
     })?;
     let seqs: Vec<u64> = leaves.iter().map(|&(seq, _)| seq).collect();
     let nodes = log.multiproof(&seqs, tree_size)?;
-    let tenant_head = tenant_head(log, selection, &signed.checkpoint)?;
+    let tenant_head = tenant_head(log, selection, &signed.checkpoint, kept)?;
     // A record our codec would encode differently would make a bundle that fails: refuse
     // to hand it out.
     verify_multiproof(alg, &leaves, tree_size, &nodes, &signed.checkpoint.root).map_err(|e| {
@@ -346,9 +369,12 @@ fn write_event_line(
 }
 
 /// The checkpoint a bundle is proven against: the one whose size is the selection's end,
-/// if there is one (its tenant heads then close the range), else the newest.
-fn pick_checkpoint(log: &Log, selection: &Selection) -> Result<SignedCheckpoint> {
+/// if there is one (its tenant heads then close the range) and it is not below
+/// `at_least` (the size of heads kept from the bundle before: going back would read them
+/// anew from the log's start), else the newest.
+fn pick_checkpoint(log: &Log, selection: &Selection, at_least: u64) -> Result<SignedCheckpoint> {
     if let Some(to) = selection.to_seq
+        && to >= at_least
         && let Some(exact) = log.checkpoint_at(to)?
     {
         return Ok(exact);
@@ -367,6 +393,7 @@ fn tenant_head(
     log: &Log,
     selection: &Selection,
     checkpoint: &Checkpoint,
+    kept: &mut KeptHeads,
 ) -> Result<Option<HeadProof>> {
     let Some(tenant) = selection.chained_tenant() else {
         return Ok(None);
@@ -374,7 +401,8 @@ fn tenant_head(
     if checkpoint.tenant_heads.is_none() {
         return Ok(None);
     }
-    Ok(log.heads_at(Some(checkpoint))?.proof(tenant))
+    log.heads_forward(&mut kept.0, checkpoint)?;
+    Ok(kept.0.as_mut().and_then(|(heads, _)| heads.proof(tenant)))
 }
 
 fn write_line(out: &mut dyn Write, value: &impl Serialize) -> std::io::Result<()> {
@@ -723,6 +751,12 @@ fn completeness(
             through: before,
         }),
     }
+}
+
+/// The seq and tenant link of a bundle's event line (what follows them unchecked): for
+/// checking links across bundles, as `auditlog verify-stream` does across batches.
+pub fn event_line_link(line: &str) -> Option<(u64, TenantLink)> {
+    split_event_line(line).map(|(seq, link, _, _)| (seq, link))
 }
 
 /// `{"seq":N,"tenant_prev":P,REST` → `(N, link, "{REST")`, the way a bundle holds an

@@ -399,3 +399,67 @@ fn a_changed_checkpoint_or_proof_is_refused() {
     assert!(check(&truncated, &key).is_err());
     assert!(check(&format!("{bundle}extra\n"), &key).is_err());
 }
+
+/// Bundles written one after another with the tenant heads kept from one to the next (a
+/// sink's batches with proofs) are the bundles written alone; one written backwards,
+/// below the kept heads, is proven against the newest checkpoint instead and still
+/// checks.
+#[test]
+fn bundles_keeping_the_tenant_heads_are_the_bundles_written_alone() {
+    use auditlog_engine::bundle::{KeptHeads, write_bundle_keeping};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig {
+        segment_bytes: 64 << 10,
+        checkpoint_interval: std::time::Duration::ZERO,
+        ..LogConfig::default()
+    };
+    let log = Log::create(dir.path(), &config).expect("create");
+    let events = lines(4_000, 5);
+    for chunk in events.chunks(1_000) {
+        append_all(&log, chunk, 250);
+        log.checkpoint().expect("checkpoint");
+    }
+    let mut tenant = None;
+    log.scan_records(0..1, Default::default(), |_, record| {
+        tenant = Some(record.event.tenant_id.to_string());
+        Ok(false)
+    })
+    .expect("scan");
+    let key = key(dir.path());
+    let mut kept = KeptHeads::default();
+    let keeping = |kept: &mut KeptHeads, selection: &Selection| {
+        let mut out = Vec::new();
+        write_bundle_keeping(&log, selection, kept, &mut out).expect("bundle");
+        String::from_utf8(out).expect("utf-8")
+    };
+    for from in (0..4_000).step_by(1_000) {
+        let selection = Selection {
+            from_seq: from,
+            to_seq: Some(from + 1_000),
+            tenant: tenant.clone(),
+            ..Selection::default()
+        };
+        let bundle = keeping(&mut kept, &selection);
+        assert_eq!(bundle, write(&log, &selection), "from {from}");
+        let summary = check(&bundle, &key).expect("checks");
+        assert_eq!(
+            summary.completeness,
+            Completeness::Tenant {
+                from,
+                to: from + 1_000
+            }
+        );
+    }
+    let back = Selection {
+        from_seq: 0,
+        to_seq: Some(1_000),
+        tenant,
+        ..Selection::default()
+    };
+    let summary = check(&keeping(&mut kept, &back), &key).expect("checks");
+    assert_eq!(summary.checkpoint.tree_size, 4_000);
+    assert_eq!(
+        summary.events,
+        check(&write(&log, &back), &key).expect("checks").events
+    );
+}

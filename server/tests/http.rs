@@ -401,6 +401,7 @@ async fn loopback_sink(server: &Server, admin: &str) -> String {
         destination: Some(pb::sink_spec::Destination::Webhook(
             pb::WebhookDestination {
                 url: "http://127.0.0.1:9/hooks".into(),
+                proofs: false,
             },
         )),
         ..Default::default()
@@ -408,6 +409,7 @@ async fn loopback_sink(server: &Server, admin: &str) -> String {
     let request = pb::CreateSinkRequest {
         spec: Some(spec),
         from_seq: None,
+        secret: None,
     };
     auditlog_proto::v1::sink_service_client::SinkServiceClient::new(server.channel().await)
         .create_sink(authed(request, admin))

@@ -150,6 +150,7 @@ async fn a_webhook_sink_delivers_its_tenants_events_signed_and_at_least_once() {
         destination: Some(pb::sink_spec::Destination::Webhook(
             pb::WebhookDestination {
                 url: receiver.url.clone(),
+                proofs: false,
             },
         )),
         batch_size: 7,
@@ -158,6 +159,7 @@ async fn a_webhook_sink_delivers_its_tenants_events_signed_and_at_least_once() {
     let request = pb::CreateSinkRequest {
         spec: Some(spec.clone()),
         from_seq: Some(0),
+        secret: None,
     };
     let created = sinks
         .create_sink(authed(request.clone(), &admin))
@@ -177,6 +179,7 @@ async fn a_webhook_sink_delivers_its_tenants_events_signed_and_at_least_once() {
     bad.spec.as_mut().expect("spec").destination = Some(pb::sink_spec::Destination::Webhook(
         pb::WebhookDestination {
             url: "ftp://127.0.0.1/x".into(),
+            proofs: false,
         },
     ));
     let refused = sinks.create_sink(authed(bad, &admin)).await;
@@ -345,6 +348,7 @@ async fn a_sink_whose_receiver_keeps_failing_is_marked_and_keeps_its_place() {
         destination: Some(pb::sink_spec::Destination::Webhook(
             pb::WebhookDestination {
                 url: receiver.url.clone(),
+                proofs: false,
             },
         )),
         batch_size: 0,
@@ -354,6 +358,7 @@ async fn a_sink_whose_receiver_keeps_failing_is_marked_and_keeps_its_place() {
             pb::CreateSinkRequest {
                 spec: Some(spec),
                 from_seq: None,
+                secret: None,
             },
             &admin,
         ))
@@ -722,6 +727,7 @@ async fn a_sink_survives_a_kill_mid_stream_with_duplicates_only_where_unacknowle
         destination: Some(pb::sink_spec::Destination::Webhook(
             pb::WebhookDestination {
                 url: receiver.url.clone(),
+                proofs: false,
             },
         )),
         batch_size: 20,
@@ -730,6 +736,7 @@ async fn a_sink_survives_a_kill_mid_stream_with_duplicates_only_where_unacknowle
     let request = pb::CreateSinkRequest {
         spec: Some(spec),
         from_seq: Some(0),
+        secret: None,
     };
     let created = sinks
         .create_sink(authed(request, &admin))
@@ -785,4 +792,223 @@ async fn a_sink_survives_a_kill_mid_stream_with_duplicates_only_where_unacknowle
         twice.len() <= 20,
         "more than one batch came twice: {twice:?}"
     );
+}
+
+/// Copies the `.json` batches of `from` into a new directory `to`.
+fn copy_batches(from: &Path, to: &Path) -> Vec<PathBuf> {
+    std::fs::create_dir_all(to).expect("dir");
+    let mut copied = Vec::new();
+    for entry in std::fs::read_dir(from).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let target = to.join(path.file_name().expect("name"));
+            std::fs::copy(&path, &target).expect("copy");
+            copied.push(target);
+        }
+    }
+    copied.sort();
+    copied
+}
+
+/// A batch's body, and its range.
+fn batch_of(path: &Path) -> (Value, (u64, u64)) {
+    let body: Value = serde_json::from_slice(&std::fs::read(path).expect("batch")).expect("JSON");
+    let range = (
+        body["data"]["from_seq"].as_u64().expect("from"),
+        body["data"]["to_seq"].as_u64().expect("to"),
+    );
+    (body, range)
+}
+
+/// Sinks with proofs: each batch is proven against a signed checkpoint covering it, and
+/// `auditlog verify-stream` proves from what a receiver kept that every event of the
+/// sink's tenant (or every event, for a sink of all tenants) arrived; a missing batch, an
+/// event taken out of a batch, or an event changed is caught.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_with_proofs_prove_the_stream_complete_and_tampering_is_caught() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let (code, out) = auditlog(&[
+        "init",
+        "--data",
+        data.to_str().expect("utf-8"),
+        "--checkpoint-every",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let key = (out.lines())
+        .find_map(|l| l.strip_prefix("checkpoint verifier key: "))
+        .expect("the key is printed")
+        .to_owned();
+    let server = Server::start(&data, true, &[]);
+    let admin = server.admin_key.clone().expect("admin key");
+    let secret_files = [dir.path().join("secret_a"), dir.path().join("secret_all")];
+    let one = Receiver::start(&dir.path().join("org_a"), &secret_files[0], &[]);
+    let all = Receiver::start(&dir.path().join("all"), &secret_files[1], &[]);
+    let mut sinks = SinkServiceClient::new(server.channel().await);
+    let spec = |receiver: &Receiver, tenants: &[&str], batch_size| pb::SinkSpec {
+        name: "proven".into(),
+        scope: Some(pb::SinkScope {
+            tenants: tenants.iter().map(|t| (*t).to_owned()).collect(),
+            all_tenants: tenants.is_empty(),
+        }),
+        filter: None,
+        destination: Some(pb::sink_spec::Destination::Webhook(
+            pb::WebhookDestination {
+                url: receiver.url.clone(),
+                proofs: true,
+            },
+        )),
+        batch_size,
+    };
+    // Proofs need every event of the selection: no filter, one tenant or all.
+    let mut filtered = spec(&one, &["org_a"], 7);
+    filtered.filter = Some(pb::Filter {
+        actions: vec!["document.*".into()],
+        ..Default::default()
+    });
+    for bad in [filtered, spec(&one, &["org_a", "org_b"], 7)] {
+        let request = pb::CreateSinkRequest {
+            spec: Some(bad),
+            from_seq: Some(0),
+            secret: None,
+        };
+        let refused = sinks.create_sink(authed(request, &admin)).await;
+        assert_eq!(
+            refused.expect_err("refused").code(),
+            tonic::Code::InvalidArgument
+        );
+    }
+    let mut ids = Vec::new();
+    for (spec, secret_file) in [spec(&one, &["org_a"], 7), spec(&all, &[], 50)]
+        .into_iter()
+        .zip(&secret_files)
+    {
+        let request = pb::CreateSinkRequest {
+            spec: Some(spec),
+            from_seq: Some(0),
+            secret: None,
+        };
+        let created = sinks.create_sink(authed(request, &admin)).await;
+        let created = created.expect("created").into_inner();
+        std::fs::write(secret_file, created.secret).expect("secret");
+        ids.push(created.sink.expect("sink").id);
+    }
+    let mut org_a = Vec::new();
+    let mut last = 0;
+    for round in 0..3u32 {
+        let events: Vec<pb::Event> = (0..20)
+            .map(|i| {
+                let tenant = if i % 2 == 0 { "org_a" } else { "org_b" };
+                event(100 * round + i, tenant, "usr_1", "document.read")
+            })
+            .collect();
+        let seqs = ingest(&server, &admin, events.clone()).await;
+        for (seq, e) in seqs.iter().zip(&events) {
+            if e.organization.as_ref().expect("org").id == "org_a" {
+                org_a.push(*seq);
+            }
+        }
+        last = *seqs.last().expect("seqs");
+    }
+    wait_for("org_a's events, proven", || {
+        let (events, _) = one.received();
+        org_a.iter().all(|s| events.contains_key(s))
+    });
+    let verify = |dir: &Path, scope: &[&str]| {
+        let mut args = vec!["verify-stream", dir.to_str().expect("utf-8"), "--key", &key];
+        args.extend_from_slice(&["--json", "--from-seq", "0"]);
+        args.extend_from_slice(scope);
+        auditlog(&args)
+    };
+    let org_a_scope = ["--tenant", "org_a"];
+    let (code, out) = verify(&one.dir, &org_a_scope);
+    assert_eq!(code, 0, "{out}");
+    // Asked about another tenant, or about all, it refuses.
+    for scope in [&["--tenant", "org_b"][..], &["--all-tenants"]] {
+        let (code, out) = verify(&one.dir, scope);
+        assert_eq!(code, 1, "{out}");
+    }
+    let report: Value = serde_json::from_str(out.trim()).expect("JSON");
+    let report = &report["report"];
+    assert_eq!(report["tenant"], "org_a");
+    let claims = report["claims"].as_array().expect("claims");
+    assert_eq!(claims.len(), 1, "{report}");
+    assert_eq!(claims[0]["from"], 0);
+    // Every org_a event is covered.
+    let covered = claims[0]["to"].as_u64().expect("to");
+    assert!(covered > *org_a.last().expect("org_a"), "{report}");
+    // Each batch names its range and events with their tenant links.
+    let (events, ranges) = one.received();
+    assert!(ranges.len() >= 3, "batches of 7: {ranges:?}");
+    assert!(events.values().all(|(e, _)| e.get("tenant_prev").is_some()));
+    // No batch failed on the way (the kept tenant heads held at every checkpoint).
+    let info = sink(&server, &admin, &ids[0]).await;
+    assert_eq!((info.failures, info.last_error), (0, None));
+
+    // A replay from the middle of a range resends batches on other boundaries: the
+    // stream still proves the same.
+    let middle = ranges[1].0 + 3;
+    let replay = pb::ReplaySinkRequest {
+        id: ids[0].clone(),
+        from: Some(pb::replay_sink_request::From::Seq(middle)),
+    };
+    sinks
+        .replay_sink(authed(replay, &admin))
+        .await
+        .expect("replayed");
+    wait_for("the replayed batches", || {
+        let (_, after) = one.received();
+        after.iter().any(|&(from, _)| from == middle) && after.len() > ranges.len() + 1
+    });
+    let (code, out) = verify(&one.dir, &org_a_scope);
+    assert_eq!(code, 0, "{out}");
+    let again: Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert_eq!(again["report"]["claims"], report["claims"], "{again}");
+
+    // Tampering. A batch left out:
+    let files = copy_batches(&one.dir, &dir.path().join("missing"));
+    let middle = (files.iter())
+        .filter(|f| batch_of(f).1.0 > 0)
+        .min_by_key(|f| batch_of(f).1.0)
+        .expect("a second batch");
+    let (_, middle_range) = batch_of(middle);
+    for f in &files {
+        if batch_of(f).1 == middle_range {
+            std::fs::remove_file(f).expect("remove");
+        }
+    }
+    let (code, out) = verify(&dir.path().join("missing"), &org_a_scope);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("a batch is missing"), "{out}");
+    // An event taken out of a batch, or changed (in the text as received: the batch
+    // otherwise as it came):
+    for name in ["taken", "changed"] {
+        let files = copy_batches(&one.dir, &dir.path().join(name));
+        let mut text = std::fs::read_to_string(&files[0]).expect("batch");
+        if name == "taken" {
+            let start = text.find("\"events\":[").expect("events") + 10;
+            let next = start + text[start..].find(",{\"seq\":").expect("a second event");
+            text.replace_range(start..=next, "");
+        } else {
+            text = text.replacen("\"user_id\":\"usr_1\"", "\"user_id\":\"usr_2\"", 1);
+        }
+        assert_ne!(text, std::fs::read_to_string(&files[0]).expect("batch"));
+        std::fs::write(&files[0], text).expect("write");
+        let (code, out) = verify(&dir.path().join(name), &org_a_scope);
+        assert_eq!(code, 1, "{name}: {out}");
+        assert!(out.contains("\"ok\":false"), "{out}");
+    }
+
+    // The sink of all tenants proves every event of its ranges.
+    wait_for("every event, proven", || {
+        let (events, _) = all.received();
+        (0..=last).all(|s| events.contains_key(&s))
+    });
+    let (code, out) = verify(&all.dir, &["--all-tenants"]);
+    assert_eq!(code, 0, "{out}");
+    let report: Value = serde_json::from_str(out.trim()).expect("JSON");
+    let claim = &report["report"]["claims"][0];
+    assert_eq!(claim["from"], 0);
+    assert!(claim["to"].as_u64().expect("a range") > last, "{report}");
 }

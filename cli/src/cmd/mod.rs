@@ -23,6 +23,7 @@ mod sink;
 mod verify;
 mod verify_bundle;
 mod verify_receipt;
+mod verify_stream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -67,6 +68,8 @@ enum Command {
     Key(key::Args),
     /// Check an evidence bundle (`auditlog export --bundle`) offline.
     VerifyBundle(verify_bundle::Args),
+    /// Check the batches a webhook sink with proofs delivered (a receiver's directory).
+    VerifyStream(verify_stream::Args),
     /// Erase a data subject's personal data (destroy their key); print the signed receipt.
     Erase(erase::Args),
     /// Check an erasure receipt (`auditlog erase`) offline.
@@ -104,6 +107,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Checkpoint(args) => checkpoint::run(args),
         Command::Key(args) => key::run(args),
         Command::VerifyBundle(args) => verify_bundle::run(args),
+        Command::VerifyStream(args) => verify_stream::run(args),
         Command::Erase(args) => erase::run(args),
         Command::VerifyReceipt(args) => verify_receipt::run(args),
         Command::Demo(args) => demo::run(args),

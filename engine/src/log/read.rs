@@ -125,6 +125,39 @@ impl Log {
         Ok(())
     }
 
+    /// The tenant heads at `checkpoint`'s size, carried forward in `kept` from where they
+    /// were last read (so that proving batch after batch against newer checkpoints reads
+    /// each record once), and checked against the heads the checkpoint signs. Read anew
+    /// when `kept` is past the checkpoint or was overtaken by retention.
+    pub(crate) fn heads_forward(
+        &self,
+        kept: &mut Option<(TenantHeads, u64)>,
+        checkpoint: &Checkpoint,
+    ) -> Result<()> {
+        let size = checkpoint.tree_size;
+        let deleted_end = self.shared.deleted.read().end();
+        // Taken out while advanced: a read that fails part way leaves nothing half
+        // advanced behind (the next call reads anew).
+        let advanced = match kept.take() {
+            Some((mut heads, at)) if at <= size && at >= deleted_end => {
+                self.advance_heads(&mut heads, at..size)?;
+                let signed = checkpoint.tenant_heads;
+                signed
+                    .is_none_or(|s| heads.commitment() == s)
+                    .then_some(heads)
+            }
+            _ => None,
+        };
+        // Read anew when the kept heads could not be carried (or, carried, differ from
+        // what the checkpoint signs: a fresh read names any damage).
+        let heads = match advanced {
+            Some(heads) => heads,
+            None => self.heads_at(Some(checkpoint))?,
+        };
+        *kept = Some((heads, size));
+        Ok(())
+    }
+
     /// Every tenant's newest event below the size of `checkpoint` (none for `None`), read
     /// from the records (after those deleted past retention, from the heads kept with the
     /// newest receipt) as [`Log::advance_heads`] reads them, and checked against the tenant

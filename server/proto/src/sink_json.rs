@@ -27,9 +27,39 @@ pub fn sink_info(sink: &pb::SinkInfo) -> Value {
         },
         "batch_size": spec.batch_size,
     });
+    use pb::sink_spec::Destination as D;
     match spec.destination {
-        Some(pb::sink_spec::Destination::Webhook(webhook)) => {
-            spec_json["webhook"] = json!({"url": webhook.url});
+        Some(D::Webhook(webhook)) => {
+            spec_json["webhook"] = json!({"url": webhook.url, "proofs": webhook.proofs});
+        }
+        Some(D::Otlp(otlp)) => {
+            let protocol = match pb::OtlpProtocol::try_from(otlp.protocol) {
+                Ok(pb::OtlpProtocol::Grpc) => "grpc",
+                _ => "http_protobuf",
+            };
+            spec_json["otlp"] = json!({
+                "url": otlp.url,
+                "protocol": protocol,
+                "secret_header": otlp.secret_header,
+            });
+        }
+        Some(D::SplunkHec(hec)) => {
+            spec_json["splunk_hec"] = json!({
+                "url": hec.url,
+                "index": hec.index,
+                "source": hec.source,
+                "sourcetype": hec.sourcetype,
+                "host": hec.host,
+            });
+        }
+        Some(D::Datadog(dd)) => {
+            spec_json["datadog"] = json!({
+                "url": dd.url,
+                "service": dd.service,
+                "source": dd.source,
+                "tags": dd.tags,
+                "hostname": dd.hostname,
+            });
         }
         None => {}
     }

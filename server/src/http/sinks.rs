@@ -23,11 +23,13 @@ use crate::status::invalid_field;
 /// The most bytes of a sink request's body.
 const MAX_BODY: usize = 64 << 10;
 
-#[derive(Debug, Deserialize)]
+/// (No `Debug`: it holds the receiver's credential.)
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     spec: SpecBody,
     from_seq: Option<u64>,
+    secret: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,7 +41,14 @@ struct SpecBody {
     scope: ScopeBody,
     #[serde(default)]
     filter: FilterBody,
+    #[serde(default, deserialize_with = "present")]
     webhook: Option<WebhookBody>,
+    #[serde(default, deserialize_with = "present")]
+    otlp: Option<OtlpBody>,
+    #[serde(default, deserialize_with = "present")]
+    splunk_hec: Option<SplunkHecBody>,
+    #[serde(default, deserialize_with = "present")]
+    datadog: Option<DatadogBody>,
     #[serde(default)]
     batch_size: u32,
 }
@@ -69,6 +78,47 @@ struct FilterBody {
 #[serde(deny_unknown_fields)]
 struct WebhookBody {
     url: String,
+    #[serde(default)]
+    proofs: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OtlpBody {
+    url: String,
+    /// `http_protobuf` (the default) or `grpc`.
+    #[serde(default)]
+    protocol: Option<String>,
+    #[serde(default)]
+    secret_header: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SplunkHecBody {
+    url: String,
+    #[serde(default)]
+    index: String,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    sourcetype: String,
+    #[serde(default)]
+    host: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatadogBody {
+    url: String,
+    #[serde(default)]
+    service: String,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    tags: String,
+    #[serde(default)]
+    hostname: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +126,16 @@ struct WebhookBody {
 struct ReplayBody {
     from_seq: Option<u64>,
     from_time: Option<String>,
+}
+
+/// A destination that is there: named with `null`, it is refused (as the document's
+/// schema says), not taken for absent.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// A JSON body of type `T`, or 400 saying what is wrong with it.
@@ -102,6 +162,55 @@ impl SpecBody {
                     })
             })
             .collect::<Result<_, _>>()?;
+        use pb::sink_spec::Destination as D;
+        let mut destinations = Vec::new();
+        if let Some(w) = self.webhook {
+            destinations.push(D::Webhook(pb::WebhookDestination {
+                url: w.url,
+                proofs: w.proofs,
+            }));
+        }
+        if let Some(o) = self.otlp {
+            let protocol = match o.protocol.as_deref() {
+                None | Some("http_protobuf") => pb::OtlpProtocol::HttpProtobuf,
+                Some("grpc") => pb::OtlpProtocol::Grpc,
+                Some(other) => {
+                    return Err(invalid_field(
+                        "spec.otlp.protocol",
+                        &format!("`{other}`: http_protobuf or grpc"),
+                    ));
+                }
+            };
+            destinations.push(D::Otlp(pb::OtlpDestination {
+                url: o.url,
+                protocol: protocol as i32,
+                secret_header: o.secret_header,
+            }));
+        }
+        if let Some(h) = self.splunk_hec {
+            destinations.push(D::SplunkHec(pb::SplunkHecDestination {
+                url: h.url,
+                index: h.index,
+                source: h.source,
+                sourcetype: h.sourcetype,
+                host: h.host,
+            }));
+        }
+        if let Some(d) = self.datadog {
+            destinations.push(D::Datadog(pb::DatadogDestination {
+                url: d.url,
+                service: d.service,
+                source: d.source,
+                tags: d.tags,
+                hostname: d.hostname,
+            }));
+        }
+        if destinations.len() > 1 {
+            return Err(invalid_field(
+                "spec.destination",
+                "one destination per sink: webhook, otlp, splunk_hec or datadog",
+            ));
+        }
         Ok(pb::SinkSpec {
             name: self.name,
             scope: Some(pb::SinkScope {
@@ -116,9 +225,7 @@ impl SpecBody {
                 resource_id: self.filter.resource_id,
                 ..pb::Filter::default()
             }),
-            destination: (self.webhook).map(|w| {
-                pb::sink_spec::Destination::Webhook(pb::WebhookDestination { url: w.url })
-            }),
+            destination: destinations.pop(),
             batch_size: self.batch_size,
         })
     }
@@ -150,6 +257,7 @@ pub(crate) async fn create(
     let request = pb::CreateSinkRequest {
         spec: Some(given.spec.into_proto()?),
         from_seq: given.from_seq,
+        secret: given.secret,
     };
     let created = admin::create(&state, caller, request).await?;
     let sink = created.sink.unwrap_or_default();

@@ -12,7 +12,7 @@ use auditlog_proto::v1 as pb;
 use tokio::task::spawn_blocking;
 use tonic::Status;
 
-use super::spec::Destination;
+use super::spec::NewSecret;
 use super::{SinkRecord, SinkSpec, SinkStatus};
 use crate::State;
 use crate::audit::{self, Actor, SystemEvent};
@@ -53,6 +53,7 @@ pub(crate) async fn create(
         ));
     }
     state.sinks.check_destination(&spec.destination)?;
+    let secret = NewSecret::of(&spec.destination, request.secret)?;
     if let Some(seq) = request.from_seq {
         within_log(state, "from_seq", seq)?;
     }
@@ -61,7 +62,7 @@ pub(crate) async fn create(
         let cursor = request.from_seq.unwrap_or_else(|| state.log.tree_size());
         let (sink, status, secret) = state
             .sinks
-            .create(spec, cursor, &caller.key.id)
+            .create(spec, secret, cursor, &caller.key.id)
             .map_err(|e| Status::internal(format!("{e:#}")))?;
         let event = sink_event(&caller, "auditlog.sink.create", &sink, &status);
         if let Err(e) = audit::record(&state.log, event) {
@@ -259,14 +260,9 @@ fn sink_event<'a>(
     sink: &SinkRecord,
     status: &SinkStatus,
 ) -> SystemEvent<'a> {
-    let destination = match &sink.spec.destination {
-        Destination::Webhook { url } => {
-            let origin = reqwest::Url::parse(url)
-                .map(|u| u.origin().ascii_serialization())
-                .unwrap_or_default();
-            serde_json::json!({"type": "webhook", "origin": origin})
-        }
-    };
+    let destination = &sink.spec.destination;
+    let destination =
+        serde_json::json!({"type": destination.kind(), "origin": destination.origin()});
     SystemEvent {
         actor: Actor::Key(&caller.key.id),
         action,

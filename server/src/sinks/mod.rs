@@ -1,11 +1,15 @@
 //! Sinks (docs/SINKS.md): the log streamed to receivers. Each sink reads the log, not
 //! ingest's memory, from a durable cursor of its own (`store`), in batches of its
-//! tenants' events that match its filter (`spec`), delivered at least once to its
-//! destination (`webhook`) by a task of its own on the sinks' thread (`run`), retried
+//! tenants' events that match its filter (`spec`), written as its destination takes them
+//! (`encode`; `proofs` for webhook batches with proofs) and delivered at least once
+//! (`send`; `webhook` signs) by a task of its own on the sinks' thread (`run`), retried
 //! with backoff; a sink that fails on is marked failing and keeps its place.
 
 pub(crate) mod admin;
+mod encode;
+mod proofs;
 mod run;
+mod send;
 pub(crate) mod spec;
 mod store;
 mod webhook;
@@ -18,8 +22,8 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 pub(crate) use run::start;
-use spec::Destination;
 pub(crate) use spec::SinkSpec;
+use spec::{Destination, NewSecret};
 pub(crate) use store::SinkRecord;
 use store::{Place, SinkStore};
 
@@ -214,10 +218,11 @@ impl Sinks {
     pub(crate) fn create(
         &self,
         spec: SinkSpec,
+        secret: NewSecret,
         cursor: u64,
         created_by: &str,
     ) -> anyhow::Result<(SinkRecord, Arc<SinkStatus>, String)> {
-        let (sink, secret) = self.store.create(spec, cursor, created_by)?;
+        let (sink, secret) = self.store.create(spec, secret, cursor, created_by)?;
         let status = Arc::new(SinkStatus::new(Place::at(cursor, 0)));
         self.status
             .lock()

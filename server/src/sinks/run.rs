@@ -13,13 +13,17 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use auditlog_engine::Log;
+use auditlog_engine::bundle::KeptHeads;
 use auditlog_engine::query::{Order, Query};
 use crossbeam_channel::Receiver;
+use parking_lot::Mutex;
 use tokio::task::{JoinHandle, spawn_blocking};
 
-use super::spec::{Destination, SinkSpec};
+use super::encode::{Encoder, Payload, Range};
+use super::proofs;
+use super::send::Sender;
+use super::spec::SinkSpec;
 use super::store::Place;
-use super::webhook::Webhook;
 use super::{FAILING_AFTER, SinkStatus, State as SinkState};
 use crate::State;
 use crate::audit::{self, Actor, SystemEvent};
@@ -81,8 +85,8 @@ async fn supervise(state: Arc<State>, stopped: Receiver<()>) {
     }
 }
 
-/// One batch read from the log: the events of `from..to` the sink takes, as the JSON
-/// body of its webhook.
+/// One batch read from the log: the events of `from..to` the sink takes, as its
+/// destination takes them.
 struct Batch {
     /// `place.since`: the range told starts where the last one acknowledged ended.
     from: u64,
@@ -90,12 +94,14 @@ struct Batch {
     events: usize,
     /// Records of the range deleted past retention before the sink delivered them.
     expired: Option<(u64, u64)>,
-    body: bytes::Bytes,
+    payload: Payload,
+    /// Whether the batch reached the end of what the sink may read yet.
+    caught_up: bool,
 }
 
 /// Delivers sink `id` until it is deleted.
 async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client: reqwest::Client) {
-    let mut destination: Option<Webhook> = None;
+    let mut destination: Option<Sender> = None;
     // A batch that failed is sent again over the same range (the same `webhook-id`)
     // until it is acknowledged, unless the sink was replayed meanwhile; read again each
     // time, so that what was erased since is sent erased.
@@ -103,6 +109,13 @@ async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client:
     // The batch after the one in flight, read while it is sent, for the place the sink
     // will stand at once it is acknowledged (used only if it does).
     let mut next: Option<(Place, JoinHandle<anyhow::Result<Batch>>)> = None;
+    // A sink with proofs keeps the tenant heads from batch to batch.
+    let heads = Arc::new(Mutex::new(KeptHeads::default()));
+    // Whether the receiver refused some events of the last batch: a refusal is recorded
+    // when refusals start, not for each batch (a sink of all tenants delivers its own
+    // `_system` events, which a receiver may refuse too: one event per batch would feed
+    // itself).
+    let mut refusing = false;
     loop {
         let Some((sink, _)) = state.sinks.get(&id) else {
             return;
@@ -113,10 +126,10 @@ async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client:
             wait(&status, Duration::from_secs(1)).await;
             continue;
         }
-        let webhook = match &mut destination {
-            Some(webhook) => webhook,
+        let sender = match &mut destination {
+            Some(sender) => sender,
             None => match open_destination(&state, &sink, client.clone()) {
-                Ok(webhook) => destination.insert(webhook),
+                Ok(sender) => destination.insert(sender),
                 Err(e) => {
                     failed(&state, &id, &status, format!("{e:#}")).await;
                     wait(&status, backoff(status.failures())).await;
@@ -127,9 +140,9 @@ async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client:
         let place = status.place();
         let retry = pending.take().filter(|(at, _)| *at == place);
         let read = match (retry, next.take()) {
-            (Some((_, to)), _) => read_next(&state, &id, &sink.spec, place, Some(to)).await,
+            (Some((_, to)), _) => read_next(&state, &id, &sink.spec, place, Some(to), &heads).await,
             (None, Some((at, read))) if at == place => read.await,
-            _ => read_next(&state, &id, &sink.spec, place, None).await,
+            _ => read_next(&state, &id, &sink.spec, place, None, &heads).await,
         };
         let batch = match read.map_err(anyhow::Error::from).and_then(|r| r) {
             Ok(batch) => batch,
@@ -148,10 +161,30 @@ async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client:
             }
             let then = Place::at(batch.to, place.replays);
             if next.as_ref().is_none_or(|(at, _)| *at != then) {
-                next = Some((then, read_next(&state, &id, &sink.spec, then, None)));
+                next = Some((then, read_next(&state, &id, &sink.spec, then, None, &heads)));
             }
             let message = format!("{id}_{}_{}_{}", place.replays, batch.from, batch.to);
-            if let Err(failure) = webhook.send(&message, batch.body.clone()).await {
+            let failure = match sender.send(&message, &batch.payload).await {
+                Ok(None) => {
+                    refusing = false;
+                    None
+                }
+                Ok(Some(refused)) => {
+                    // Taken, but some events refused: not sent again (as OTLP asks);
+                    // said in `last_error`, recorded when refusals start.
+                    if !refusing {
+                        let details = serde_json::json!({
+                            "from_seq": batch.from, "to_seq": batch.to, "refused": refused,
+                        });
+                        record(&state, &id, "auditlog.sink.refused", details).await;
+                    }
+                    *status.last_error.lock() = Some(refused);
+                    refusing = true;
+                    None
+                }
+                Err(failure) => Some(failure),
+            };
+            if let Some(failure) = failure {
                 failed(&state, &id, &status, failure.why).await;
                 // The receiver's wait, but never none: a `Retry-After: 0` does not make
                 // a busy loop.
@@ -167,7 +200,8 @@ async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client:
                 .delivered
                 .fetch_add(batch.events as u64, Ordering::Relaxed);
         }
-        let (events, to, expired) = (batch.events, batch.to, batch.expired);
+        let (events, to, expired, caught_up) =
+            (batch.events, batch.to, batch.expired, batch.caught_up);
         let advanced = {
             let (state, id, status) = (Arc::clone(&state), id.clone(), Arc::clone(&status));
             spawn_blocking(move || state.sinks.advance(&id, &status, place, to, told)).await
@@ -187,7 +221,7 @@ async fn deliver(state: Arc<State>, id: String, status: Arc<SinkStatus>, client:
                 continue;
             }
         }
-        if events == 0 && to >= state.log.tree_size() {
+        if events == 0 && caught_up {
             status.set_state(SinkState::CaughtUp);
             wait(&status, POLL).await;
         }
@@ -201,9 +235,15 @@ fn read_next(
     spec: &SinkSpec,
     place: Place,
     until: Option<u64>,
+    heads: &Arc<Mutex<KeptHeads>>,
 ) -> JoinHandle<anyhow::Result<Batch>> {
-    let (state, spec, id) = (Arc::clone(state), spec.clone(), id.to_owned());
-    spawn_blocking(move || read_batch(&state.log, &id, &spec, place, until))
+    let (state, spec, id, heads) = (
+        Arc::clone(state),
+        spec.clone(),
+        id.to_owned(),
+        Arc::clone(heads),
+    );
+    spawn_blocking(move || read_batch(&state.log, &id, &spec, place, until, &heads))
 }
 
 /// The destination of `sink`, with its secret opened.
@@ -211,14 +251,12 @@ fn open_destination(
     state: &State,
     sink: &super::SinkRecord,
     client: reqwest::Client,
-) -> anyhow::Result<Webhook> {
+) -> anyhow::Result<Sender> {
     // A destination the server no longer delivers to (`--sink-hosts` changed) fails.
     (state.sinks.check_destination(&sink.spec.destination))
         .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     let secret = state.sinks.store.secret(sink)?;
-    match &sink.spec.destination {
-        Destination::Webhook { url } => Webhook::new(client, url, &secret),
-    }
+    Sender::new(client, &sink.id, &sink.spec.destination, &secret)
 }
 
 /// Reads the sink's next batch at `place`: up to its batch size of its events, how far
@@ -231,12 +269,20 @@ fn read_batch(
     spec: &SinkSpec,
     place: Place,
     until: Option<u64>,
+    heads: &Mutex<KeptHeads>,
 ) -> anyhow::Result<Batch> {
     let cursor = place.cursor;
-    let end = until.map_or_else(|| log.tree_size(), |to| to.min(log.tree_size()));
+    let proofs = spec.destination.proofs();
+    let readable = if proofs {
+        proofs::readable_end(log).min(log.tree_size())
+    } else {
+        log.tree_size()
+    };
+    let end = until.map_or(readable, |to| to.min(readable));
     let start = cursor.max(log.first_kept()).min(end.max(cursor));
     let expired = (start > cursor).then_some((cursor, start));
-    let (mut events, mut count, mut to) = (Vec::new(), 0, start);
+    let mut encoder = Encoder::new(id, &spec.destination);
+    let mut to = start;
     if start < end {
         let mut filter = spec.engine_filter();
         filter.seqs = Some(start..end);
@@ -246,49 +292,47 @@ fn read_batch(
             limit: Some(u64::from(spec.batch_size)),
             cursor: None,
         };
-        events.reserve(64 * 1024);
-        let mut last = start;
+        let (mut last, mut left_out) = (start, None);
         let page = log.query_raw(&query, |seq, raw| {
             last = seq;
-            if spec.takes_tenant(raw.tenant_id) {
-                if count > 0 {
-                    events.push(b',');
-                }
-                raw.write_json(Some(seq), &mut events)
-                    .map_err(|e| log.damaged_record(seq, e))?;
-                count += 1;
+            if !spec.takes_tenant(raw.tenant_id) {
+                return Ok(true);
             }
-            Ok(true)
+            let added = encoder
+                .push(seq, &raw)
+                .map_err(|e| log.damaged_record(seq, e))?;
+            if !added {
+                left_out = Some(seq);
+            }
+            Ok(added)
         })?;
-        // A full page ends after its last event; a short one examined the log to its end.
-        to = if page.next_cursor.is_some() {
-            last + 1
-        } else {
-            end
+        // A batch cut at its destination's limit ends before the event left out; a full
+        // page ends after its last event; a short one examined the log to its end.
+        to = match (left_out, page.next_cursor) {
+            (Some(seq), _) => seq,
+            (None, Some(_)) => last + 1,
+            (None, None) => end,
         };
     }
-    let mut body = Vec::with_capacity(events.len() + 256);
-    body.extend_from_slice(br#"{"type":"auditlog.events","timestamp":"#);
-    serde_json::to_writer(&mut body, &auditlog_engine::Timestamp::now().to_rfc3339())?;
-    body.extend_from_slice(br#","data":{"sink":"#);
-    serde_json::to_writer(&mut body, id)?;
+    let events = encoder.events();
     // The range told: from where the last batch acknowledged ended.
-    let since = place.since;
-    body.extend_from_slice(format!(r#","from_seq":{since},"to_seq":{to}"#).as_bytes());
-    if let Some((from, to)) = expired {
-        body.extend_from_slice(
-            format!(r#","expired":{{"from_seq":{from},"to_seq":{to}}}"#).as_bytes(),
-        );
-    }
-    body.extend_from_slice(br#","events":["#);
-    body.extend_from_slice(&events);
-    body.extend_from_slice(b"]}}");
-    Ok(Batch {
-        from: since,
+    let range = Range {
+        from: place.since,
         to,
-        events: count,
         expired,
-        body: body.into(),
+    };
+    let payload = if proofs && (events > 0 || expired.is_some()) {
+        proofs::proven_batch(log, id, spec, range, heads)?
+    } else {
+        encoder.finish(range)?
+    };
+    Ok(Batch {
+        from: place.since,
+        to,
+        events,
+        expired,
+        payload,
+        caught_up: to >= readable,
     })
 }
 

@@ -17,7 +17,7 @@ use parking_lot::{Mutex, RwLock};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
 
-use super::spec::SinkSpec;
+use super::spec::{NewSecret, SinkSpec};
 
 const FILE_VERSION: u32 = 1;
 
@@ -33,7 +33,8 @@ pub(crate) struct SinkRecord {
     #[serde(default)]
     pub(crate) created_by: String,
     pub(crate) paused: bool,
-    /// The signing secret, sealed: base64 of nonce and ciphertext.
+    /// The signing secret or the receiver's credential (empty for none), sealed: base64
+    /// of nonce and ciphertext.
     sealed_secret: String,
 }
 
@@ -121,21 +122,29 @@ impl SinkStore {
         self.sinks.read().iter().find(|s| s.id == id).cloned()
     }
 
-    /// Creates a sink starting at `cursor`, made by key `created_by`; returns it and its secret (kept only sealed).
-    /// Blocks on fsyncs.
+    /// Creates a sink starting at `cursor`, made by key `created_by`, with `secret`
+    /// (kept only sealed); returns it and the secret made for it (empty when one was
+    /// given). Blocks on fsyncs.
     pub(crate) fn create(
         &self,
         spec: SinkSpec,
+        secret: NewSecret,
         cursor: u64,
         created_by: &str,
     ) -> anyhow::Result<(SinkRecord, String)> {
         let mut id = [0u8; 8];
-        let mut secret = [0u8; 32];
-        getrandom::fill(&mut id)
-            .and_then(|()| getrandom::fill(&mut secret))
-            .map_err(|e| anyhow::anyhow!("drawing random bytes: {e}"))?;
+        getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("drawing random bytes: {e}"))?;
         let id = format!("snk_{}", hex::encode(&id));
-        let secret = format!("whsec_{}", STANDARD.encode(secret));
+        let (secret, made) = match secret {
+            NewSecret::Made => {
+                let mut bytes = [0u8; 32];
+                getrandom::fill(&mut bytes)
+                    .map_err(|e| anyhow::anyhow!("drawing random bytes: {e}"))?;
+                let secret = format!("whsec_{}", STANDARD.encode(bytes));
+                (secret.clone(), secret)
+            }
+            NewSecret::Given(secret) => (secret, String::new()),
+        };
         let record = SinkRecord {
             sealed_secret: self.seal(&id, &secret)?,
             id,
@@ -149,7 +158,7 @@ impl SinkStore {
             sinks.push(record.clone());
             Ok(())
         })?;
-        Ok((record, secret))
+        Ok((record, made))
     }
 
     /// Sets sink `id`'s pause; None when there is no such sink.
@@ -185,7 +194,7 @@ impl SinkStore {
         Ok(deleted)
     }
 
-    /// The signing secret of `sink`.
+    /// The secret of `sink`: its signing secret, or its receiver's credential.
     pub(crate) fn secret(&self, sink: &SinkRecord) -> anyhow::Result<String> {
         let sealed = STANDARD
             .decode(&sink.sealed_secret)
