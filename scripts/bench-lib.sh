@@ -1,12 +1,14 @@
 # What the server benchmarks share (sourced by scripts/bench-*.sh, which set `bin` and
 # `work`): a release `auditlogd` started on a fresh data directory and stopped, and the
-# median of numbers on stdin. AUDITLOGD=PATH runs another build of the server (an A/B).
+# median of numbers on stdin. AUDITLOGD=PATH runs another build of the server (an A/B);
+# INIT_ARGS adds options to `auditlog init` (e.g. `--checkpoint-every 1`).
 
 # Starts `auditlogd` on a fresh $work/data (durability always) on free loopback ports;
 # sets server (its pid), grpc and http (URLs) and key (the bootstrap admin key).
 start_server() {
   rm -rf "$work/data"
-  "$bin/auditlog" init --data "$work/data" --durability always >/dev/null
+  # shellcheck disable=SC2086 # INIT_ARGS: more `auditlog init` options, word-split.
+  "$bin/auditlog" init --data "$work/data" --durability always ${INIT_ARGS:-} >/dev/null
   "${AUDITLOGD:-$bin/auditlogd}" --data "$work/data" --grpc 127.0.0.1:0 --http 127.0.0.1:0 \
     > "$work/stdout" 2> "$work/stderr" &
   server=$!

@@ -300,6 +300,21 @@ pub fn bundle(data: &[u8]) {
     let _ = verify_bundle(&mut &data[..], None);
 }
 
+/// A sink's batches with proofs, as a receiver kept them: checking any bytes answers,
+/// never panics; a batch that checks proves a stretch within what it could.
+pub fn proven_batch(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(batch) = crate::stream::check_batch(text, None) {
+        assert!(batch.from < batch.to);
+        if let Some((from, to)) = batch.proves {
+            assert!(from < to && to <= batch.summary.checkpoint.tree_size);
+        }
+        let _ = crate::stream::stream_claims(batch.from, &[batch.proves.unwrap_or((0, 1))], &[]);
+    }
+}
+
 /// Subject key stores: any bytes after a valid header decode or are refused, never
 /// panic; whatever decodes holds only keys that open under the KEK.
 pub fn subject_keys(data: &[u8]) {
@@ -333,7 +348,7 @@ pub fn erasure_receipt(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// Every target by its name, for the regression replay.
-pub const TARGETS: [(&str, Target); 15] = [
+pub const TARGETS: [(&str, Target); 16] = [
     ("record", record),
     ("segment_header", segment_header),
     ("segment_footer", segment_footer),
@@ -349,4 +364,5 @@ pub const TARGETS: [(&str, Target); 15] = [
     ("retention_receipt", retention_receipt),
     ("retention_heads", retention_heads),
     ("query_params", query_params),
+    ("proven_batch", proven_batch),
 ];

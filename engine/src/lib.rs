@@ -37,6 +37,7 @@ pub mod query;
 pub mod retention;
 mod shared;
 pub mod storage;
+pub mod stream;
 pub mod system;
 mod tree;
 pub mod verify;

@@ -9,13 +9,11 @@ use std::io::Write;
 
 use auditlog_engine::Timestamp;
 use auditlog_engine::event::{NotUtf8, RawEvent};
-use auditlog_proto::opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest;
 use auditlog_proto::opentelemetry::proto::common::v1::{
     AnyValue, InstrumentationScope, KeyValue, any_value,
 };
-use auditlog_proto::opentelemetry::proto::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use auditlog_proto::opentelemetry::proto::resource::v1::Resource;
-use auditlog_proto::otlp::record_of;
+use auditlog_proto::otlp::write_record;
 use prost::Message;
 
 use super::spec::{Destination, OtlpProtocol};
@@ -42,8 +40,8 @@ pub(crate) enum Payload {
         content_type: &'static str,
         gzip: bool,
     },
-    /// An OTLP/gRPC export.
-    Grpc(ExportLogsServiceRequest),
+    /// An OTLP/gRPC export: an `ExportLogsServiceRequest`, encoded.
+    Grpc(bytes::Bytes),
 }
 
 /// The range a batch tells (see `read_batch`).
@@ -59,16 +57,17 @@ pub(crate) struct Encoder<'a> {
     sink: &'a str,
     destination: &'a Destination,
     events: usize,
-    /// Bytes so far, as the destination's limit counts them.
-    bytes: usize,
     written: Written,
+    /// One OTLP record at a time, before it is framed.
+    scratch: Vec<u8>,
 }
 
 enum Written {
     /// Events as JSON, comma-separated (webhook and Datadog: the envelope is added at the
     /// end).
     Json(Vec<u8>),
-    Otlp(Vec<LogRecord>),
+    /// Log records, each framed as a `log_records` field of `ScopeLogs`.
+    Otlp(Vec<u8>),
     /// HEC event objects, one per line.
     Hec(Vec<u8>),
 }
@@ -79,15 +78,15 @@ impl<'a> Encoder<'a> {
             Destination::Webhook { .. } | Destination::Datadog { .. } => {
                 Written::Json(Vec::with_capacity(64 << 10))
             }
-            Destination::Otlp { .. } => Written::Otlp(Vec::new()),
+            Destination::Otlp { .. } => Written::Otlp(Vec::with_capacity(256 << 10)),
             Destination::SplunkHec { .. } => Written::Hec(Vec::with_capacity(64 << 10)),
         };
         Encoder {
             sink,
             destination,
             events: 0,
-            bytes: 0,
             written,
+            scratch: Vec::new(),
         }
     }
 
@@ -116,21 +115,18 @@ impl<'a> Encoder<'a> {
                 self.write_datadog_entry(seq, raw, mark)?
             }
             (Written::Otlp(records), _) => {
-                let mut record = record_of(&raw.to_event()?);
-                record.attributes.push(KeyValue {
-                    key: "audit.seq".to_owned(),
-                    value: Some(AnyValue {
-                        value: Some(any_value::Value::IntValue(seq.cast_signed())),
-                    }),
-                    key_strindex: 0,
-                });
-                // A repeated field's tag and length, at most 6 bytes before a record.
-                let size = record.encoded_len() + 6;
-                if !first && self.bytes + size > OTLP_MAX_BYTES - 1024 {
+                let mark = records.len();
+                let event = raw.to_event()?;
+                scratch_record(&mut self.scratch, &event, seq);
+                // `log_records` (2), its length, the record.
+                records.push(2 << 3 | 2);
+                put_varint(records, self.scratch.len() as u64);
+                records.extend_from_slice(&self.scratch);
+                // Room kept for the envelope (a few hundred bytes).
+                if !first && records.len() > OTLP_MAX_BYTES - 1024 {
+                    records.truncate(mark);
                     false
                 } else {
-                    self.bytes += size;
-                    records.push(record);
                     true
                 }
             }
@@ -218,7 +214,6 @@ impl<'a> Encoder<'a> {
             out.truncate(mark);
             return Ok(false);
         }
-        self.bytes = total;
         Ok(true)
     }
 
@@ -251,14 +246,14 @@ impl<'a> Encoder<'a> {
                 gzip: false,
             },
             (Written::Otlp(records), destination) => {
-                let request = otlp_request(self.sink, range, records);
+                let request = otlp_request(self.sink, range, &records);
                 match destination {
                     Destination::Otlp {
                         protocol: OtlpProtocol::Grpc,
                         ..
-                    } => Payload::Grpc(request),
+                    } => Payload::Grpc(request.into()),
                     _ => Payload::Http {
-                        body: request.encode_to_vec().into(),
+                        body: request.into(),
                         content_type: "application/x-protobuf",
                         gzip: false,
                     },
@@ -351,10 +346,54 @@ fn write_hec_event(
     Ok(())
 }
 
-/// The export request of `records`: one resource naming the sink and the range the
-/// batch tells (attributes a receiver mapping records to events leaves aside), one
-/// scope.
-fn otlp_request(sink: &str, range: Range, records: Vec<LogRecord>) -> ExportLogsServiceRequest {
+/// The record of `event` with its `audit.seq`, in `scratch`.
+fn scratch_record(scratch: &mut Vec<u8>, event: &auditlog_engine::Event<'_>, seq: u64) {
+    scratch.clear();
+    write_record(event, &[("audit.seq", seq.cast_signed())], scratch);
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// A length-delimited field: its tag, its length, `content`.
+fn put_field(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
+    out.push(tag << 3 | 2);
+    put_varint(out, content.len() as u64);
+    out.extend_from_slice(content);
+}
+
+/// The export request of `records` (framed `log_records`), encoded: one resource naming
+/// the sink and the range the batch tells (attributes a receiver mapping records to
+/// events leaves aside), one scope. The records are copied once, into place.
+fn otlp_request(sink: &str, range: Range, records: &[u8]) -> Vec<u8> {
+    let resource = otlp_resource(sink, range).encode_to_vec();
+    let scope = InstrumentationScope {
+        name: "auditlog".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        ..InstrumentationScope::default()
+    }
+    .encode_to_vec();
+    // ScopeLogs { scope = 1, log_records = 2 … }
+    let mut scope_logs = Vec::with_capacity(scope.len() + records.len() + 8);
+    put_field(&mut scope_logs, 1, &scope);
+    scope_logs.extend_from_slice(records);
+    // ResourceLogs { resource = 1, scope_logs = 2 }
+    let mut resource_logs = Vec::with_capacity(resource.len() + scope_logs.len() + 16);
+    put_field(&mut resource_logs, 1, &resource);
+    put_field(&mut resource_logs, 2, &scope_logs);
+    // ExportLogsServiceRequest { resource_logs = 1 }
+    let mut request = Vec::with_capacity(resource_logs.len() + 8);
+    put_field(&mut request, 1, &resource_logs);
+    request
+}
+
+/// The resource of a batch: the sink and the range it tells.
+fn otlp_resource(sink: &str, range: Range) -> Resource {
     let text = |key: &str, value: &str| KeyValue {
         key: key.to_owned(),
         value: Some(AnyValue {
@@ -378,22 +417,85 @@ fn otlp_request(sink: &str, range: Range, records: Vec<LogRecord>) -> ExportLogs
         attributes.push(int("auditlog.batch.expired.from_seq", from));
         attributes.push(int("auditlog.batch.expired.to_seq", to));
     }
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(Resource {
-                attributes,
-                ..Resource::default()
-            }),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(InstrumentationScope {
-                    name: "auditlog".to_owned(),
-                    version: env!("CARGO_PKG_VERSION").to_owned(),
-                    ..InstrumentationScope::default()
+    Resource {
+        attributes,
+        ..Resource::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use auditlog_proto::opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest;
+    use auditlog_proto::otlp::record_of;
+
+    use super::*;
+
+    fn bytes<'a>(text: &'a Option<std::borrow::Cow<'_, str>>) -> Option<&'a [u8]> {
+        text.as_deref().map(str::as_bytes)
+    }
+
+    /// An OTLP batch, written record by record, is the request prost reads: one
+    /// resource naming the sink and the range, one scope, each event's record as
+    /// `record_of` maps it with its `audit.seq`.
+    #[test]
+    fn an_otlp_batch_reads_as_the_request_of_its_records() {
+        let lines = [
+            r#"{"timestamp":"2026-03-08T14:32:01.123456Z","actor":{"user_id":"usr_1","email":"a@example.com"},"organization":{"id":"org_a"},"action":"invoice.approve","outcome":"denied","metadata":{"n":3,"body":"b"},"event_id":"e1"}"#,
+            r#"{"timestamp":"2026-03-08T14:32:02Z","actor":{"user_id":"u"},"organization":{"id":"t"},"action":"a.b","outcome":"success"}"#,
+        ];
+        let destination = Destination::Otlp {
+            url: "http://127.0.0.1:4318/v1/logs".into(),
+            protocol: OtlpProtocol::HttpProtobuf,
+            secret_header: None,
+        };
+        let mut encoder = Encoder::new("snk_1", &destination);
+        let mut records = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let event = auditlog_engine::event::parse_json(line.as_bytes()).expect("an event");
+            let stored = RawEvent {
+                timestamp: event.timestamp,
+                actor_id: event.actor_id.as_bytes(),
+                actor_email: bytes(&event.actor_email),
+                actor_kind: bytes(&event.actor_kind),
+                tenant_id: event.tenant_id.as_bytes(),
+                tenant_name: bytes(&event.tenant_name),
+                action: event.action.as_bytes(),
+                resource_type: bytes(&event.resource_type),
+                resource_id: bytes(&event.resource_id),
+                outcome: event.outcome,
+                ip_address: bytes(&event.ip_address),
+                user_agent: bytes(&event.user_agent),
+                metadata: bytes(&event.metadata),
+                event_id: bytes(&event.event_id),
+            };
+            assert!(encoder.push(40 + i as u64, &stored).expect("pushed"));
+            let mut record = record_of(&event);
+            record.attributes.push(KeyValue {
+                key: "audit.seq".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::IntValue(40 + i as i64)),
                 }),
-                log_records: records,
-                schema_url: String::new(),
-            }],
-            schema_url: String::new(),
-        }],
+                key_strindex: 0,
+            });
+            records.push(record);
+        }
+        let range = Range {
+            from: 38,
+            to: 42,
+            expired: None,
+        };
+        let Payload::Http { body, .. } = encoder.finish(range).expect("finished") else {
+            panic!("OTLP/HTTP posts");
+        };
+        let request = ExportLogsServiceRequest::decode(body).expect("decodes");
+        let [resource_logs] = request.resource_logs.as_slice() else {
+            panic!("one resource");
+        };
+        assert_eq!(resource_logs.resource, Some(otlp_resource("snk_1", range)));
+        let [scope_logs] = resource_logs.scope_logs.as_slice() else {
+            panic!("one scope");
+        };
+        assert_eq!(scope_logs.scope.as_ref().expect("scope").name, "auditlog");
+        assert_eq!(scope_logs.log_records, records);
     }
 }

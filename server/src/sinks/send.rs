@@ -9,10 +9,10 @@
 use std::time::{Duration, SystemTime};
 
 use auditlog_proto::opentelemetry::proto::collector::logs::v1::ExportLogsServiceResponse;
-use auditlog_proto::opentelemetry::proto::collector::logs::v1::logs_service_client::LogsServiceClient;
 use prost::Message;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use ring::hmac;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
@@ -57,7 +57,7 @@ enum Way {
         otlp: bool,
     },
     Grpc {
-        client: LogsServiceClient<Channel>,
+        client: tonic::client::Grpc<Channel>,
         credential: Option<(AsciiMetadataKey, AsciiMetadataValue)>,
     },
 }
@@ -139,7 +139,7 @@ impl Sender {
                     None => None,
                 };
                 Way::Grpc {
-                    client: LogsServiceClient::new(endpoint.connect_lazy()),
+                    client: tonic::client::Grpc::new(endpoint.connect_lazy()),
                     credential,
                 }
             }
@@ -195,9 +195,16 @@ impl Sender {
                 if let Some((name, value)) = credential {
                     request.metadata_mut().insert(name.clone(), value.clone());
                 }
+                let mut client = client.clone();
+                client.ready().await.map_err(|e| Failure {
+                    why: format!("{}: {e}", self.origin),
+                    retry_after: None,
+                })?;
+                let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+                    "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+                );
                 let answer = client
-                    .clone()
-                    .export(request)
+                    .unary(request, path, Encoded)
                     .await
                     .map_err(|status| Failure {
                         why: format!(
@@ -274,6 +281,51 @@ fn hec_channel(sink: &str) -> String {
         &h[16..20],
         &h[20..32]
     )
+}
+
+/// The codec of an export written already (`encode`): its bytes go as they are; the
+/// answer is read as prost reads it.
+#[derive(Debug, Clone, Copy)]
+struct Encoded;
+
+impl Codec for Encoded {
+    type Encode = bytes::Bytes;
+    type Decode = ExportLogsServiceResponse;
+    type Encoder = Encoded;
+    type Decoder = AnswerDecoder;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        Encoded
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        AnswerDecoder
+    }
+}
+
+impl Encoder for Encoded {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: bytes::Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct AnswerDecoder;
+
+impl Decoder for AnswerDecoder {
+    type Item = ExportLogsServiceResponse;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Self::Error> {
+        ExportLogsServiceResponse::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("the answer does not decode: {e}")))
+    }
 }
 
 /// The refusal an OTLP receiver's answer holds, if it holds one.

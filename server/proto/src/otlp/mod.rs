@@ -4,11 +4,13 @@
 //! encoding read into the generated types (`json`). Here, beside the generated types,
 //! so that the server and what else speaks OTLP share one mapping.
 
+pub mod encode;
 pub mod json;
 pub mod map;
 pub mod view;
 pub mod wire;
 
+pub use encode::write_record;
 pub use json::{JsonError, request_from_json, response_to_json};
 pub use map::{Named, events_of, record_of};
 pub use view::{Logs, Place};
