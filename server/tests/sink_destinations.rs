@@ -169,6 +169,7 @@ async fn every_destination_gets_its_tenants_events_in_its_vendors_shape() {
         &["--secret", "hec-token", "--index", "audit", "--fail", "1"],
     );
     let datadog = Receiver::start("datadog", &received("datadog"), &["--secret", "dd-key"]);
+    let redirect = Receiver::start("redirect", &received("redirect"), &[]);
 
     // First the events, so that each sink finds them all at once (Datadog's limits,
     // not the arrival, split its batches): org_a's events (two of an action the OTLP/HTTP receiver refuses), org_b's, and
@@ -334,6 +335,26 @@ async fn every_destination_gets_its_tenants_events_in_its_vendors_shape() {
         assert!(!stored.contains(secret));
         ids.push(created.sink.expect("sink").id);
     }
+    // A receiver that redirects is a failure, and the redirect is not followed (a POST
+    // redirected becomes a GET without its body, whose 2xx would acknowledge nothing).
+    let redirected = sinks
+        .create_sink(authed(
+            create(
+                spec(
+                    "redirected",
+                    &["org_a"],
+                    otlp(redirect.url(), pb::OtlpProtocol::HttpProtobuf, ""),
+                ),
+                None,
+            ),
+            &admin,
+        ))
+        .await
+        .expect("created")
+        .into_inner()
+        .sink
+        .expect("sink")
+        .id;
     // Nor listed, over gRPC or HTTP.
     let listed = common::http_get(&server.http, "/v1/sinks", Some(&admin)).text();
     for secret in ["grpc-token", "http-token", "hec-token", "dd-key"] {
@@ -362,6 +383,7 @@ async fn every_destination_gets_its_tenants_events_in_its_vendors_shape() {
             format!("{}/v1/logs", http.url()),
             format!("{}/services/collector/event", hec.url()),
             format!("{}/api/v2/logs", datadog.url()),
+            format!("{}/v1/logs", redirect.url()),
         ]
     );
 
@@ -402,6 +424,35 @@ async fn every_destination_gets_its_tenants_events_in_its_vendors_shape() {
         assert_eq!(got.len(), want.len());
         assert_eq!(receiver.log("rejected.log"), "", "at {:?}", receiver.dir);
     }
+
+    // The redirecting receiver was asked for its own path only, and the sink says why
+    // it fails.
+    wait_for("the redirect refused", || {
+        redirect.log("attempts.log").lines().count() >= 2
+    });
+    let attempts = redirect.log("attempts.log");
+    assert!(
+        attempts.lines().all(|l| l.starts_with("/v1/logs")),
+        "{attempts}"
+    );
+    let sinks_now = sinks
+        .list_sinks(authed(pb::ListSinksRequest {}, &admin))
+        .await
+        .expect("listed")
+        .into_inner()
+        .sinks;
+    let failing = sinks_now
+        .iter()
+        .find(|s| s.id == redirected)
+        .expect("the sink");
+    assert!(failing.failures >= 1, "{failing:?}");
+    assert!(
+        failing
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("follows no redirect")),
+        "{failing:?}"
+    );
 
     // OTLP batches name their ranges, which meet.
     for receiver in [&grpc, &http] {

@@ -22,6 +22,9 @@ batch range its resource names; attempts are noted in DIR/attempts.log, refusals
 ours (a broken request) in DIR/rejected.log. Listens on 127.0.0.1 only; prints
 {"port": N} once listening.
 
+Kind `redirect` answers every request 307 to /elsewhere on itself, noting each path
+it is asked for in DIR/attempts.log (a sink must not follow it).
+
 Usage: siem_receiver.py KIND DIR --secret S [--header NAME] [--fail N] [--refuse ACTION]
        [--index INDEX]
 """
@@ -179,7 +182,15 @@ class Handler(BaseHTTPRequestHandler):
         if failing():
             self.answer(503, {"text": "Server is busy", "code": 9}, extra=[("Retry-After", "1")])
             return
-        {"otlp-http": self.otlp, "hec": self.hec, "datadog": self.datadog}[kind](body)
+        {"otlp-http": self.otlp, "hec": self.hec, "datadog": self.datadog,
+         "redirect": self.redirect}[kind](body)
+
+    def do_GET(self):
+        note("attempts.log", f"GET {self.path}")
+        self.answer(200, {})
+
+    def redirect(self, body):
+        self.answer(307, b"", extra=[("Location", "/elsewhere")])
 
     def otlp(self, body):
         if self.path != "/v1/logs":
