@@ -190,9 +190,10 @@ pub fn check_batch(text: &str, key: Option<&NoteVerifier>) -> Result<ProvenBatch
 }
 
 /// What a stream proves from `start`: the stretches its batches prove (`proven`),
-/// merged. The first run must start at or before `start`; a hole between runs is a
-/// missing batch, unless it lies within a range a batch says was deleted past retention
-/// (`expired`), after which the claim restarts.
+/// merged. The first run must start at or before `start`; a hole before it or between
+/// runs is a missing batch, unless it lies within a range a batch tells whose records,
+/// it says, were deleted past retention before delivery (`expired`: from the batch's
+/// start to the end of its deleted records), after which the claim restarts.
 pub fn stream_claims(
     start: u64,
     proven: &[(u64, u64)],
@@ -212,17 +213,17 @@ pub fn stream_claims(
             "no batch proves any stretch of the stream: it holds no event",
         ));
     };
-    ensure(first.from <= start, || {
+    let covers = |from: u64, to: u64| (expired.iter()).any(|&(f, t)| f <= from && to <= t);
+    ensure(first.from <= start || covers(start, first.from), || {
         format!(
             "no batch proves seq {start}..{}: a batch is missing",
             first.from
         )
     })?;
-    first.from = start;
+    first.from = first.from.max(start);
     for pair in runs.windows(2) {
         let (hole_from, hole_to) = (pair[0].to, pair[1].from);
-        let explained = (expired.iter()).any(|&(f, t)| f <= hole_from && hole_to <= t);
-        ensure(explained, || {
+        ensure(covers(hole_from, hole_to), || {
             format!(
                 "no batch proves seq {hole_from}..{hole_to}: a batch is missing, or events \
              were left out of one"
@@ -261,5 +262,10 @@ mod tests {
             claims,
             [Claim { from: 0, to: 8 }, Claim { from: 12, to: 20 }]
         );
+        // A stream whose first batch says its start was deleted: the claim starts after.
+        let claims = stream_claims(0, &[(5, 20)], &[(0, 5)]).expect("explained");
+        assert_eq!(claims, [Claim { from: 5, to: 20 }]);
+        // A gap that covers only part of a hole explains nothing.
+        assert!(stream_claims(0, &[(0, 8), (12, 20)], &[(9, 12)]).is_err());
     }
 }

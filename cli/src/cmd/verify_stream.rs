@@ -131,7 +131,11 @@ fn check(args: &Args, key: &NoteVerifier) -> anyhow::Result<serde_json::Value> {
         );
     }
     let proven: Vec<(u64, u64)> = batches.iter().filter_map(|b| b.proves).collect();
-    let expired: Vec<(u64, u64)> = batches.iter().filter_map(|b| b.expired).collect();
+    // What the server says holds nothing it could deliver: from a batch's start to the
+    // end of the records it says were deleted.
+    let expired: Vec<(u64, u64)> = (batches.iter())
+        .filter_map(|b| b.expired.map(|(_, to)| (b.from, to)))
+        .collect();
     let claims = stream_claims(start, &proven, &expired)?;
     let events: u64 = batches.iter().map(|b| b.summary.events).sum();
     let checkpoints: std::collections::BTreeSet<u64> = (batches.iter())

@@ -362,14 +362,14 @@ fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 
 /// A length-delimited field: its tag, its length, `content`.
 fn put_field(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
-    out.push(tag << 3 | 2);
-    put_varint(out, content.len() as u64);
+    put_header(out, tag, content.len());
     out.extend_from_slice(content);
 }
 
 /// The export request of `records` (framed `log_records`), encoded: one resource naming
 /// the sink and the range the batch tells (attributes a receiver mapping records to
-/// events leaves aside), one scope. The records are copied once, into place.
+/// events leaves aside), one scope. The lengths are known first, so the records are
+/// copied once, into place.
 fn otlp_request(sink: &str, range: Range, records: &[u8]) -> Vec<u8> {
     let resource = otlp_resource(sink, range).encode_to_vec();
     let scope = InstrumentationScope {
@@ -378,18 +378,29 @@ fn otlp_request(sink: &str, range: Range, records: &[u8]) -> Vec<u8> {
         ..InstrumentationScope::default()
     }
     .encode_to_vec();
+    let framed = |len: usize| 1 + varint_len(len) + len;
     // ScopeLogs { scope = 1, log_records = 2 … }
-    let mut scope_logs = Vec::with_capacity(scope.len() + records.len() + 8);
-    put_field(&mut scope_logs, 1, &scope);
-    scope_logs.extend_from_slice(records);
+    let scope_logs = framed(scope.len()) + records.len();
     // ResourceLogs { resource = 1, scope_logs = 2 }
-    let mut resource_logs = Vec::with_capacity(resource.len() + scope_logs.len() + 16);
-    put_field(&mut resource_logs, 1, &resource);
-    put_field(&mut resource_logs, 2, &scope_logs);
+    let resource_logs = framed(resource.len()) + framed(scope_logs);
     // ExportLogsServiceRequest { resource_logs = 1 }
-    let mut request = Vec::with_capacity(resource_logs.len() + 8);
-    put_field(&mut request, 1, &resource_logs);
+    let mut request = Vec::with_capacity(framed(resource_logs));
+    put_header(&mut request, 1, resource_logs);
+    put_field(&mut request, 1, &resource);
+    put_header(&mut request, 2, scope_logs);
+    put_field(&mut request, 1, &scope);
+    request.extend_from_slice(records);
     request
+}
+
+/// A length-delimited field's tag and length.
+fn put_header(out: &mut Vec<u8>, tag: u8, len: usize) {
+    out.push(tag << 3 | 2);
+    put_varint(out, len as u64);
+}
+
+fn varint_len(value: usize) -> usize {
+    (usize::BITS as usize - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// The resource of a batch: the sink and the range it tells.

@@ -197,7 +197,7 @@ impl Sender {
                 }
                 let mut client = client.clone();
                 client.ready().await.map_err(|e| Failure {
-                    why: format!("{}: {e}", self.origin),
+                    why: format!("{}: {}", self.origin, error_chain(&e)),
                     retry_after: None,
                 })?;
                 let path = tonic::codegen::http::uri::PathAndQuery::from_static(
@@ -309,6 +309,7 @@ impl Encoder for Encoded {
 
     fn encode(&mut self, item: bytes::Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
         use bytes::BufMut;
+        dst.reserve(item.len());
         dst.put_slice(&item);
         Ok(())
     }
@@ -321,10 +322,13 @@ impl Decoder for AnswerDecoder {
     type Item = ExportLogsServiceResponse;
     type Error = tonic::Status;
 
+    /// An OK answer took the batch: one that does not decode refused nothing (as over
+    /// HTTP), rather than failing a batch the receiver has (which would resend it).
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Self::Error> {
-        ExportLogsServiceResponse::decode(src)
-            .map(Some)
-            .map_err(|e| tonic::Status::internal(format!("the answer does not decode: {e}")))
+        use bytes::Buf;
+        let answer = ExportLogsServiceResponse::decode(src.chunk()).unwrap_or_default();
+        src.advance(src.remaining());
+        Ok(Some(answer))
     }
 }
 

@@ -173,10 +173,15 @@ fn nested(out: &mut Vec<u8>, tag: u32, write: impl FnOnce(&mut Vec<u8>)) {
     key(out, tag, LEN);
     let start = out.len();
     write(out);
-    let len = (out.len() - start) as u64;
-    let mut prefix = Vec::with_capacity(10);
-    varint(&mut prefix, len);
-    out.splice(start..start, prefix);
+    let mut len = (out.len() - start) as u64;
+    let (mut prefix, mut n) = ([0u8; 10], 0);
+    while len >= 0x80 {
+        prefix[n] = (len as u8) | 0x80;
+        len >>= 7;
+        n += 1;
+    }
+    prefix[n] = len as u8;
+    out.splice(start..start, prefix[..=n].iter().copied());
 }
 
 /// A string field, left out when empty (proto3).
@@ -291,6 +296,19 @@ mod tests {
                 0..6,
             ),
             seq in proptest::num::i64::ANY,
+            (kind, tenant_name, resource, ip) in (
+                proptest::option::of("[a-z]{1,8}"),
+                proptest::option::of("\\PC{1,20}"),
+                proptest::option::of(("[a-z]{1,8}", "[a-z0-9_]{1,12}")),
+                proptest::option::of("203\\.0\\.113\\.[1-9][0-9]?"),
+            ),
+            (user_agent, event_id, trace_id, span_id) in (
+                // Past 127 bytes a length takes two bytes of varint.
+                proptest::option::of("[ -~]{1,300}"),
+                proptest::option::of("[a-zA-Z0-9_-]{1,40}"),
+                proptest::option::of("[0-9a-f]{32}"),
+                proptest::option::of("[0-9a-f]{16}"),
+            ),
         ) {
             let outcomes = ["success", "failure", "denied", "error"];
             let mut line = serde_json::json!({
@@ -303,10 +321,29 @@ mod tests {
             if let Some(email) = email {
                 line["actor"]["email"] = Value::String(email);
             }
+            if let Some(kind) = kind {
+                line["actor"]["kind"] = Value::String(kind);
+            }
+            if let Some(name) = tenant_name {
+                line["organization"]["name"] = Value::String(name);
+            }
+            if let Some((kind, id)) = resource {
+                line["resource"] = serde_json::json!({"type": kind, "id": id});
+            }
+            for (field, value) in [("ip_address", ip), ("user_agent", user_agent), ("event_id", event_id)] {
+                if let Some(value) = value {
+                    line[field] = Value::String(value);
+                }
+            }
+            let mut members: Map<String, Value> =
+                members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            for (name, id) in [("trace_id", trace_id), ("span_id", span_id)] {
+                if let Some(id) = id {
+                    members.insert(name.to_owned(), Value::String(id));
+                }
+            }
             if !members.is_empty() {
-                line["metadata"] = Value::Object(
-                    members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-                );
+                line["metadata"] = Value::Object(members);
             }
             let text = line.to_string();
             let event = auditlog_engine::event::parse_json(text.as_bytes()).expect("an event");
