@@ -14,8 +14,14 @@ start_server() {
   server=$!
   for _ in $(seq 100); do
     grep -q 'HTTP listening' "$work/stderr" 2>/dev/null && break
+    kill -0 "$server" 2>/dev/null || break
     sleep 0.1
   done
+  if ! grep -q 'HTTP listening' "$work/stderr" 2>/dev/null; then
+    echo "auditlogd did not start:" >&2
+    cat "$work/stderr" >&2
+    exit 1
+  fi
   grpc="http://$(sed -n 's/^auditlogd: gRPC listening on //p' "$work/stderr")"
   http="http://$(sed -n 's/^auditlogd: HTTP listening on //p' "$work/stderr")"
   key=$(sed -n 's/^admin key: //p' "$work/stdout")

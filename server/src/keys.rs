@@ -9,12 +9,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
 use auditlog_engine::Timestamp;
 use auditlog_engine::hex;
-use auditlog_engine::storage::{FsStorage, Storage, write_atomically};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
+
+use crate::json_file;
 
 /// Tenants a key may act on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,9 +99,9 @@ pub(crate) struct KeyRecord {
     pub(crate) secret_hash: String,
 }
 
+/// The key file's members (`json_file` adds its version).
 #[derive(Debug, Serialize, Deserialize)]
 struct KeyFile {
-    version: u32,
     keys: Vec<KeyRecord>,
 }
 
@@ -136,21 +136,8 @@ impl KeyStore {
     /// shown once.
     pub(crate) fn open(data: &Path) -> anyhow::Result<(KeyStore, Option<String>)> {
         let path = data.join("server").join("api-keys.json");
-        let keys = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let file: KeyFile = serde_json::from_slice(&bytes)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                anyhow::ensure!(
-                    file.version == KEY_FILE_VERSION,
-                    "{}: key file version {} (this server reads {KEY_FILE_VERSION})",
-                    path.display(),
-                    file.version
-                );
-                file.keys
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
+        let keys = json_file::read::<KeyFile>(&path, "key", KEY_FILE_VERSION)?
+            .map_or_else(Vec::new, |file| file.keys);
         let store = KeyStore {
             path,
             keys: RwLock::new(Arc::new(keys)),
@@ -266,28 +253,14 @@ impl KeyStore {
         Ok(key.clone())
     }
 
-    /// Replaces the key file: atomically, readable by the owner only, its directory
-    /// made durable first (else a crash could lose the file of a bootstrap key already
-    /// printed).
+    /// Replaces the key file (`json_file`: atomically, readable by the owner only, its
+    /// directory made durable first, else a crash could lose the file of a bootstrap
+    /// key already printed).
     fn persist(&self, keys: &[KeyRecord]) -> anyhow::Result<()> {
-        let storage = FsStorage::default();
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        if !dir.exists() {
-            storage
-                .create_dir_all(dir)
-                .with_context(|| format!("creating {}", dir.display()))?;
-            let parent = dir.parent().unwrap_or(Path::new("."));
-            storage
-                .sync_dir(parent)
-                .with_context(|| format!("syncing {}", parent.display()))?;
-        }
         let file = KeyFile {
-            version: KEY_FILE_VERSION,
             keys: keys.to_vec(),
         };
-        let bytes = serde_json::to_vec_pretty(&file)?;
-        write_atomically(&storage, &self.path, &bytes)
-            .with_context(|| format!("writing {}", self.path.display()))
+        json_file::write(&self.path, KEY_FILE_VERSION, file)
     }
 }
 

@@ -16,6 +16,7 @@ mod export;
 mod grpc;
 mod http;
 mod intake;
+mod json_file;
 mod keys;
 mod limits;
 mod metrics;

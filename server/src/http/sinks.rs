@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use auditlog_engine::{Outcome, Timestamp};
+use auditlog_engine::Outcome;
 use auditlog_proto::convert::outcome_to_proto;
 use auditlog_proto::sink_json::sink_info;
 use auditlog_proto::v1 as pb;
@@ -318,17 +318,6 @@ pub(crate) async fn replay(
 ) -> Result<Response, HttpError> {
     let caller = caller(&state, &headers)?;
     let given: ReplayBody = body(&headers, request).await?;
-    let from = match (given.from_seq, given.from_time) {
-        (Some(seq), None) => ReplayFrom::Seq(seq),
-        (None, Some(time)) => ReplayFrom::Time(
-            Timestamp::parse(&time).map_err(|e| HttpError::from(invalid_field("from_time", &e)))?,
-        ),
-        (Some(_), Some(_)) => {
-            return Err(invalid_field("from_seq", "name from_seq or from_time, not both").into());
-        }
-        (None, None) => {
-            return Err(invalid_field("from_seq", "name from_seq or from_time").into());
-        }
-    };
+    let from = ReplayFrom::named(given.from_seq, given.from_time, ["from_seq", "from_time"])?;
     Ok(sink_answer(&admin::replay(&state, caller, id, from).await?))
 }

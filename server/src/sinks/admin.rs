@@ -27,15 +27,39 @@ pub(crate) enum ReplayFrom {
 }
 
 impl ReplayFrom {
-    /// The start a request names; INVALID_ARGUMENT when it names none or a bad time.
-    pub(crate) fn from_proto(from: Option<pb::replay_sink_request::From>) -> Result<Self, Status> {
-        match from {
-            Some(pb::replay_sink_request::From::Seq(seq)) => Ok(ReplayFrom::Seq(seq)),
-            Some(pb::replay_sink_request::From::Time(time)) => Timestamp::parse(&time)
+    /// The start a request names, a seq or a time (RFC 3339), exactly one of them;
+    /// INVALID_ARGUMENT otherwise, naming the seq's field or, for a bad time, the time's
+    /// (`fields`: their names in the request's protocol).
+    pub(crate) fn named(
+        seq: Option<u64>,
+        time: Option<String>,
+        [seq_field, time_field]: [&str; 2],
+    ) -> Result<Self, Status> {
+        match (seq, time) {
+            (Some(seq), None) => Ok(ReplayFrom::Seq(seq)),
+            (None, Some(time)) => Timestamp::parse(&time)
                 .map(ReplayFrom::Time)
-                .map_err(|e| invalid_field("time", &e)),
-            None => Err(invalid_field("from", "replay from a seq or a time")),
+                .map_err(|e| invalid_field(time_field, &e)),
+            (Some(_), Some(_)) => Err(invalid_field(
+                seq_field,
+                &format!("name {seq_field} or {time_field}, not both"),
+            )),
+            (None, None) => Err(invalid_field(
+                seq_field,
+                &format!("replay from a seq ({seq_field}) or a time ({time_field})"),
+            )),
         }
+    }
+
+    /// The start a gRPC request names (its oneof `from`: `seq` or `time`).
+    pub(crate) fn from_proto(from: Option<pb::replay_sink_request::From>) -> Result<Self, Status> {
+        use pb::replay_sink_request::From;
+        let (seq, time) = match from {
+            Some(From::Seq(seq)) => (Some(seq), None),
+            Some(From::Time(time)) => (None, Some(time)),
+            None => (None, None),
+        };
+        ReplayFrom::named(seq, time, ["from", "time"])
     }
 }
 

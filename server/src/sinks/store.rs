@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use auditlog_engine::hex;
-use auditlog_engine::storage::{FsStorage, Storage, write_atomically};
+use auditlog_engine::storage::{FsStorage, write_atomically};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use parking_lot::{Mutex, RwLock};
@@ -18,6 +18,7 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use serde::{Deserialize, Serialize};
 
 use super::spec::{NewSecret, SinkSpec};
+use crate::json_file::{self, ensure_dir};
 
 const FILE_VERSION: u32 = 1;
 
@@ -61,9 +62,9 @@ impl Place {
     }
 }
 
+/// The sink file's members (`json_file` adds its version).
 #[derive(Debug, Serialize, Deserialize)]
 struct SinkFile {
-    version: u32,
     sinks: Vec<SinkRecord>,
 }
 
@@ -81,21 +82,8 @@ impl SinkStore {
     pub(crate) fn open(data: &Path) -> anyhow::Result<SinkStore> {
         let dir = data.join("server");
         let path = dir.join("sinks.json");
-        let sinks = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let file: SinkFile = serde_json::from_slice(&bytes)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                anyhow::ensure!(
-                    file.version == FILE_VERSION,
-                    "{}: sink file version {} (this server reads {FILE_VERSION})",
-                    path.display(),
-                    file.version
-                );
-                file.sinks
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
+        let sinks = json_file::read::<SinkFile>(&path, "sink", FILE_VERSION)?
+            .map_or_else(Vec::new, |file| file.sinks);
         anyhow::ensure!(
             sinks.is_empty() || dir.join("sinks.key").exists(),
             "{} holds sinks but {} is missing: their secrets cannot be opened without it \
@@ -273,32 +261,13 @@ impl SinkStore {
         let _one_at_a_time = self.changing.lock();
         let mut next = Vec::clone(&self.sinks.read());
         edit(&mut next)?;
-        let storage = FsStorage::default();
-        ensure_dir(&storage, &self.dir)?;
         let file = SinkFile {
-            version: FILE_VERSION,
             sinks: next.clone(),
         };
-        let path = self.dir.join("sinks.json");
-        write_atomically(&storage, &path, &serde_json::to_vec_pretty(&file)?)
-            .with_context(|| format!("writing {}", path.display()))?;
+        json_file::write(&self.dir.join("sinks.json"), FILE_VERSION, file)?;
         *self.sinks.write() = Arc::new(next);
         Ok(())
     }
-}
-
-/// Creates `dir` durably if it is missing.
-fn ensure_dir(storage: &FsStorage, dir: &Path) -> anyhow::Result<()> {
-    if !dir.exists() {
-        storage
-            .create_dir_all(dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
-        let parent = dir.parent().unwrap_or(Path::new("."));
-        storage
-            .sync_dir(parent)
-            .with_context(|| format!("syncing {}", parent.display()))?;
-    }
-    Ok(())
 }
 
 /// The key in `dir/sinks.key`, made (32 random bytes, owner only) when missing.
