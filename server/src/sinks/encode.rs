@@ -70,11 +70,15 @@ enum Written {
     Otlp(Vec<u8>),
     /// HEC event objects, one per line.
     Hec(Vec<u8>),
+    /// Nothing: a webhook batch with proofs is written by the bundle writer
+    /// (`proofs::proven_batch`); this pass only finds its range.
+    Counted,
 }
 
 impl<'a> Encoder<'a> {
     pub(crate) fn new(sink: &'a str, destination: &'a Destination) -> Self {
         let written = match destination {
+            Destination::Webhook { proofs: true, .. } => Written::Counted,
             Destination::Webhook { .. } | Destination::Datadog { .. } => {
                 Written::Json(Vec::with_capacity(64 << 10))
             }
@@ -120,7 +124,7 @@ impl<'a> Encoder<'a> {
                 scratch_record(&mut self.scratch, &event, seq);
                 // `log_records` (2), its length, the record.
                 records.push(2 << 3 | 2);
-                put_varint(records, self.scratch.len() as u64);
+                prost::encoding::encode_varint(self.scratch.len() as u64, records);
                 records.extend_from_slice(&self.scratch);
                 // Room kept for the envelope (a few hundred bytes).
                 if !first && records.len() > OTLP_MAX_BYTES - 1024 {
@@ -140,6 +144,7 @@ impl<'a> Encoder<'a> {
                     true
                 }
             }
+            (Written::Counted, _) => true,
             (Written::Json(_) | Written::Hec(_), _) => unreachable!("written as made"),
         };
         if added {
@@ -240,6 +245,7 @@ impl<'a> Encoder<'a> {
                 }
             }
             (Written::Json(events), _) => json(webhook_body(self.sink, range, &events, None)?),
+            (Written::Counted, _) => json(webhook_body(self.sink, range, &[], None)?),
             (Written::Hec(events), _) => Payload::Http {
                 body: events.into(),
                 content_type: "application/json",
@@ -352,14 +358,6 @@ fn scratch_record(scratch: &mut Vec<u8>, event: &auditlog_engine::Event<'_>, seq
     write_record(event, &[("audit.seq", seq.cast_signed())], scratch);
 }
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
 /// A length-delimited field: its tag, its length, `content`.
 fn put_field(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
     put_header(out, tag, content.len());
@@ -378,7 +376,7 @@ fn otlp_request(sink: &str, range: Range, records: &[u8]) -> Vec<u8> {
         ..InstrumentationScope::default()
     }
     .encode_to_vec();
-    let framed = |len: usize| 1 + varint_len(len) + len;
+    let framed = |len: usize| 1 + prost::encoding::encoded_len_varint(len as u64) + len;
     // ScopeLogs { scope = 1, log_records = 2 … }
     let scope_logs = framed(scope.len()) + records.len();
     // ResourceLogs { resource = 1, scope_logs = 2 }
@@ -396,11 +394,7 @@ fn otlp_request(sink: &str, range: Range, records: &[u8]) -> Vec<u8> {
 /// A length-delimited field's tag and length.
 fn put_header(out: &mut Vec<u8>, tag: u8, len: usize) {
     out.push(tag << 3 | 2);
-    put_varint(out, len as u64);
-}
-
-fn varint_len(value: usize) -> usize {
-    (usize::BITS as usize - (value | 1).leading_zeros() as usize).div_ceil(7)
+    prost::encoding::encode_varint(len as u64, out);
 }
 
 /// The resource of a batch: the sink and the range it tells.
@@ -441,10 +435,6 @@ mod tests {
 
     use super::*;
 
-    fn bytes<'a>(text: &'a Option<std::borrow::Cow<'_, str>>) -> Option<&'a [u8]> {
-        text.as_deref().map(str::as_bytes)
-    }
-
     /// An OTLP batch, written record by record, is the request prost reads: one
     /// resource naming the sink and the range, one scope, each event's record as
     /// `record_of` maps it with its `audit.seq`.
@@ -463,23 +453,7 @@ mod tests {
         let mut records = Vec::new();
         for (i, line) in lines.iter().enumerate() {
             let event = auditlog_engine::event::parse_json(line.as_bytes()).expect("an event");
-            let stored = RawEvent {
-                timestamp: event.timestamp,
-                actor_id: event.actor_id.as_bytes(),
-                actor_email: bytes(&event.actor_email),
-                actor_kind: bytes(&event.actor_kind),
-                tenant_id: event.tenant_id.as_bytes(),
-                tenant_name: bytes(&event.tenant_name),
-                action: event.action.as_bytes(),
-                resource_type: bytes(&event.resource_type),
-                resource_id: bytes(&event.resource_id),
-                outcome: event.outcome,
-                ip_address: bytes(&event.ip_address),
-                user_agent: bytes(&event.user_agent),
-                metadata: bytes(&event.metadata),
-                event_id: bytes(&event.event_id),
-            };
-            assert!(encoder.push(40 + i as u64, &stored).expect("pushed"));
+            assert!(encoder.push(40 + i as u64, &event.raw()).expect("pushed"));
             let mut record = record_of(&event);
             record.attributes.push(KeyValue {
                 key: "audit.seq".into(),

@@ -321,6 +321,8 @@ fn read_batch(
         to,
         expired,
     };
+    // A batch with proofs is written whole by the bundle writer (the pass above only
+    // counted its events and found its range).
     let payload = if proofs && (events > 0 || expired.is_some()) {
         proofs::proven_batch(log, id, spec, range, heads)?
     } else {

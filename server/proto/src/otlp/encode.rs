@@ -173,15 +173,11 @@ fn nested(out: &mut Vec<u8>, tag: u32, write: impl FnOnce(&mut Vec<u8>)) {
     key(out, tag, LEN);
     let start = out.len();
     write(out);
-    let mut len = (out.len() - start) as u64;
-    let (mut prefix, mut n) = ([0u8; 10], 0);
-    while len >= 0x80 {
-        prefix[n] = (len as u8) | 0x80;
-        len >>= 7;
-        n += 1;
-    }
-    prefix[n] = len as u8;
-    out.splice(start..start, prefix[..=n].iter().copied());
+    let mut prefix = [0u8; 10];
+    let mut free = &mut prefix[..];
+    prost::encoding::encode_varint((out.len() - start) as u64, &mut free);
+    let n = 10 - free.len();
+    out.splice(start..start, prefix[..n].iter().copied());
 }
 
 /// A string field, left out when empty (proto3).
@@ -197,16 +193,12 @@ fn key(out: &mut Vec<u8>, tag: u32, wire: u32) {
     varint(out, u64::from(tag << 3 | wire));
 }
 
-fn varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
+fn varint(out: &mut Vec<u8>, value: u64) {
+    prost::encoding::encode_varint(value, out);
 }
 
 fn varint_len(value: u64) -> usize {
-    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
+    prost::encoding::encoded_len_varint(value)
 }
 
 #[cfg(test)]
