@@ -8,15 +8,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
 
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
 use auditlog_proto::v1::sink_service_client::SinkServiceClient;
-use common::{Server, authed, event};
+use common::{Server, authed, event, wait_for};
 use pb::sink_spec::Destination as D;
 use serde_json::Value;
 
@@ -30,22 +28,12 @@ struct Receiver {
 impl Receiver {
     fn start(kind: &str, dir: &Path, options: &[&str]) -> Receiver {
         std::fs::create_dir_all(dir).expect("receiver dir");
-        let mut child = Command::new(common::python())
-            .arg(common::root().join("server/tests/python/siem_receiver.py"))
-            .arg(kind)
-            .arg(dir)
-            .args(options)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the receiver starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the receiver says its port");
-        let port: Value = serde_json::from_str(&line).expect("a JSON line");
+        let mut args = vec![std::ffi::OsStr::new(kind), dir.as_os_str()];
+        args.extend(options.iter().map(std::ffi::OsStr::new));
+        let (child, port) = common::python_receiver("siem_receiver.py", &args);
         Receiver {
             child,
-            port: u16::try_from(port["port"].as_u64().expect("port")).expect("a port"),
+            port,
             dir: dir.to_owned(),
         }
     }
@@ -91,14 +79,6 @@ impl Drop for Receiver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

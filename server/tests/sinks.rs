@@ -6,16 +6,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::admin_service_client::AdminServiceClient;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
 use auditlog_proto::v1::sink_service_client::SinkServiceClient;
-use common::{Server, authed, event, http_get, http_request};
+use common::{Server, authed, event, http_get, http_request, wait_for};
 use serde_json::{Value, json};
 
 /// Events received, by seq: the event and how many times it came.
@@ -33,22 +32,12 @@ impl Receiver {
     /// `secret_file`, with `options` (`--fail N`, `--delay SECONDS`).
     fn start(dir: &Path, secret_file: &Path, options: &[&str]) -> Receiver {
         std::fs::create_dir_all(dir).expect("receiver dir");
-        let mut child = Command::new(common::python())
-            .arg(common::root().join("server/tests/python/webhook_receiver.py"))
-            .arg(dir)
-            .arg(secret_file)
-            .args(options)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the receiver starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the receiver says its port");
-        let port: Value = serde_json::from_str(&line).expect("a JSON line");
+        let mut args = vec![dir.as_os_str(), secret_file.as_os_str()];
+        args.extend(options.iter().map(std::ffi::OsStr::new));
+        let (child, port) = common::python_receiver("webhook_receiver.py", &args);
         Receiver {
             child,
-            url: format!("http://127.0.0.1:{}/hooks/audit", port["port"]),
+            url: format!("http://127.0.0.1:{port}/hooks/audit"),
             dir: dir.to_owned(),
         }
     }
@@ -91,15 +80,6 @@ impl Drop for Receiver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Waits (up to a minute) until `done` holds.
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -396,3 +396,33 @@ pub(crate) fn python() -> String {
         .trim()
         .to_owned()
 }
+
+/// Starts `server/tests/python/<script>` with `args` on the venv's python; returns it
+/// and the port it says it listens on (its first line, `{"port": N}`).
+pub(crate) fn python_receiver(script: &str, args: &[&std::ffi::OsStr]) -> (Child, u16) {
+    let mut child = Command::new(python())
+        .arg(root().join("server/tests/python").join(script))
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the receiver starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the receiver says its port");
+    let port: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    let port = port["port"].as_u64().and_then(|p| u16::try_from(p).ok());
+    (child, port.expect("a port"))
+}
+
+/// Waits (up to 90 s) until `done` holds.
+pub(crate) fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
