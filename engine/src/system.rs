@@ -12,6 +12,8 @@ pub const SYSTEM_TENANT: &str = "_system";
 pub enum SystemActor<'a> {
     /// An API key of the server.
     Key(&'a str),
+    /// A viewer token of the server (by its public id).
+    ViewerToken(&'a str),
     /// `auditlogd`.
     Server,
     /// `auditlog`, the command-line tool, run on the data directory.

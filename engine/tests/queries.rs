@@ -177,6 +177,21 @@ proptest! {
                     .count() as u64;
                 prop_assert_eq!(counts.of(o), by);
             }
+            // By time: the same events, each in the bucket its timestamp falls in.
+            let width = [1_000_000i64, 60_000_000, 3_600_000_000][i % 3];
+            let (buckets, _) = log.count_over_time(filter, width).expect("count over time");
+            let mut by_time = std::collections::BTreeMap::<i64, (u64, [u64; 4])>::new();
+            for &s in &expected {
+                let e = event(&all[s as usize]);
+                let bucket = by_time.entry(e.timestamp.0.div_euclid(width) * width).or_default();
+                bucket.0 += 1;
+                bucket.1[usize::from(e.outcome.code())] += 1;
+            }
+            let got: Vec<(i64, (u64, [u64; 4]))> = buckets
+                .iter()
+                .map(|(at, c)| (at.0, (c.total, c.by_outcome)))
+                .collect();
+            prop_assert_eq!(got, by_time.into_iter().collect::<Vec<_>>());
             // Page through; on the first query new events arrive after the first page.
             let mut expected = brute(&all, filter, order);
             let mut got = Vec::new();

@@ -10,8 +10,9 @@ use crate::State;
 use crate::auth::Caller;
 use crate::status::from_engine;
 
-/// Refuses unless `caller` reads the tenant of event `seq` (read through the query
-/// engine, its record's CRC checked). Blocks: call it on the blocking pool.
+/// Refuses unless `caller` reads event `seq` (read through the query engine, its
+/// record's CRC checked): its tenant, and a viewer token's narrowing. Blocks: call it
+/// on the blocking pool.
 fn require_reads_event(state: &State, caller: &Caller, seq: u64) -> Result<(), Status> {
     // A key with no rights learns nothing, not even the tree size the refusal below
     // would name.
@@ -24,21 +25,21 @@ fn require_reads_event(state: &State, caller: &Caller, seq: u64) -> Result<(), S
         limit: Some(1),
         ..Query::default()
     };
-    let mut tenant = None;
+    let mut readable = None;
     state
         .log
-        .query(&query, |_, event| {
-            tenant = Some(event.tenant_id.into_owned());
+        .query_raw(&query, |seq, event| {
+            readable = Some(caller.reads(seq, &event));
             Ok(false)
         })
         .map_err(from_engine)?;
-    let tenant = tenant.ok_or_else(|| {
+    let readable = readable.ok_or_else(|| {
         Status::out_of_range(format!(
             "leaf index {seq} is not below the tree size {}",
             state.log.tree_size()
         ))
     })?;
-    if caller.reads(&tenant) {
+    if readable {
         Ok(())
     } else {
         Err(Status::permission_denied(format!(

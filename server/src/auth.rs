@@ -7,17 +7,22 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use auditlog_engine::event::RawEvent;
 use auditlog_engine::query::Filter;
 use tonic::{Request, Status};
 
 use crate::State;
-use crate::audit::SYSTEM_TENANT;
-use crate::keys::{AuthError, KeyRecord, Tenants};
+use crate::audit::{Actor as SystemActor, SYSTEM_TENANT};
+use crate::keys::{AuthError, KeyLimits, KeyRecord, Scope, Tenants};
+use crate::viewer::{self, Viewer};
 
-/// The authenticated key of a request.
+/// The authenticated key of a request: an API key, or a viewer token standing as a key
+/// that reads its tenant only, with the token's narrowing beside it.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
     pub(crate) key: KeyRecord,
+    /// The viewer token, when the bearer is one.
+    pub(crate) viewer: Option<Arc<Viewer>>,
 }
 
 impl Caller {
@@ -65,9 +70,35 @@ impl Caller {
         }
     }
 
-    /// Whether the key may read events of `tenant`.
-    pub(crate) fn reads(&self, tenant: &str) -> bool {
-        self.key.scope.admin || self.key.scope.read.allows(tenant)
+    /// Whether the key may read event `seq`: one of its tenants', and within a viewer
+    /// token's narrowing.
+    pub(crate) fn reads(&self, seq: u64, event: &RawEvent<'_>) -> bool {
+        let tenant = String::from_utf8_lossy(event.tenant_id);
+        let tenant_read = self.key.scope.admin || self.key.scope.read.allows(&tenant);
+        tenant_read
+            && self
+                .viewer
+                .as_ref()
+                .is_none_or(|v| v.filter.matches_raw(seq, event))
+    }
+
+    /// Who the caller is in the `_system` events it causes.
+    pub(crate) fn actor(&self) -> SystemActor<'_> {
+        match &self.viewer {
+            Some(viewer) => SystemActor::ViewerToken(&viewer.claims.id),
+            None => SystemActor::Key(&self.key.id),
+        }
+    }
+
+    /// Refuses viewer tokens (on routes that reveal more than events: the server's
+    /// metrics).
+    pub(crate) fn require_key(&self) -> Result<(), Status> {
+        match self.viewer {
+            Some(_) => Err(Status::permission_denied(
+                "a viewer token reads events, proofs and reports of its tenant only",
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Refuses unless the key reads some tenant's events (what proofs of the tree and
@@ -95,7 +126,7 @@ impl Caller {
             }
             Tenants::Only(tenants) => tenants,
         };
-        match &filter.tenant {
+        let filter = match &filter.tenant {
             Some(tenant) if tenants.contains(tenant) => Ok(filter),
             Some(tenant) => Err(Status::permission_denied(format!(
                 "this API key may not read events of tenant `{tenant}`"
@@ -109,6 +140,10 @@ impl Caller {
                     "this API key reads several tenants: name one in the filter's `tenant`",
                 )),
             },
+        }?;
+        match &self.viewer {
+            Some(viewer) => viewer.narrow(filter),
+            None => Ok(filter),
         }
     }
 }
@@ -132,15 +167,35 @@ pub(crate) fn authenticate(
     }
 }
 
-/// The caller whose bearer token is `token`: authenticated, and within its key's rate of
-/// requests. Every request of either API passes here.
+/// The caller whose bearer token is `token` (an API key or a viewer token):
+/// authenticated, and within its key's rate of requests. Every request of either API
+/// passes here.
 pub(crate) fn admit(state: &State, token: &str) -> Result<Caller, Status> {
-    let key = state
-        .keys
-        .authenticate(token)
-        .map_err(|e| Status::unauthenticated(e.to_string()))?;
-    state.limits.request(&key)?;
-    Ok(Caller { key })
+    let refused = |e: AuthError| Status::unauthenticated(e.to_string());
+    let caller = if token.starts_with(viewer::token::PREFIX) {
+        let viewer = state.viewers.authenticate(token).map_err(refused)?;
+        let key = KeyRecord {
+            id: format!("viewer:{}", viewer.claims.id),
+            name: "viewer token".to_owned(),
+            scope: Scope {
+                read: Tenants::Only([viewer.claims.tenant.clone()].into()),
+                ..Scope::default()
+            },
+            limits: KeyLimits::default(),
+            created: String::new(),
+            revoked: None,
+            secret_hash: String::new(),
+        };
+        Caller {
+            key,
+            viewer: Some(Arc::new(viewer)),
+        }
+    } else {
+        let key = state.keys.authenticate(token).map_err(refused)?;
+        Caller { key, viewer: None }
+    };
+    state.limits.request(&caller.key)?;
+    Ok(caller)
 }
 
 /// The token of an `authorization` value `Bearer <token>` (the scheme in any case, as

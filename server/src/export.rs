@@ -15,7 +15,7 @@ use tokio::task::spawn_blocking;
 use tonic::Status;
 
 use crate::State;
-use crate::audit::{self, Actor, SystemEvent};
+use crate::audit::{self, SystemEvent};
 use crate::auth::Caller;
 use crate::limits::StreamSlot;
 use crate::paced::paced;
@@ -76,10 +76,10 @@ pub(crate) async fn record_bulk_read(
     details: serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), Status> {
     let details = record_details(query, details);
-    let (state, key_id) = (Arc::clone(state), caller.key.id.clone());
+    let (state, caller) = (Arc::clone(state), caller.clone());
     spawn_blocking(move || {
         let event = SystemEvent {
-            actor: Actor::Key(&key_id),
+            actor: caller.actor(),
             action,
             resource: Some(resource),
             details: details.into(),

@@ -1,5 +1,6 @@
 //! The versioned JSON files a server keeps beside its log (`DIR/server/`: its API keys,
-//! its sinks): `{"version": N, …}`, read with the version checked (a file of another
+//! its sinks, its viewer tokens), and the random keys beside them ([`random_key`]).
+//! A JSON file reads `{"version": N, …}`, read with the version checked (a file of another
 //! version is refused, naming both), replaced atomically and durably (the directory
 //! made durable first when new: a crash must not lose a file whose contents were
 //! already acted on, such as a bootstrap key already printed).
@@ -62,4 +63,24 @@ pub(crate) fn ensure_dir(storage: &FsStorage, dir: &Path) -> anyhow::Result<()> 
             .with_context(|| format!("syncing {}", parent.display()))?;
     }
     Ok(())
+}
+
+/// The 32-byte key at `path`, made (randomly, durably, readable by the owner only) if
+/// the file is missing.
+pub(crate) fn random_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("drawing a key: {e}"))?;
+            let storage = FsStorage::default();
+            ensure_dir(&storage, path.parent().unwrap_or(Path::new(".")))?;
+            write_atomically(&storage, path, &key)
+                .with_context(|| format!("writing {}", path.display()))?;
+            return Ok(key);
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .map_err(|_| anyhow::anyhow!("{}: not a 32-byte key", path.display()))
 }

@@ -117,6 +117,8 @@ pub(crate) enum AuthError {
     Unknown,
     #[error("the API key was revoked")]
     Revoked,
+    #[error("the viewer token expired")]
+    Expired,
 }
 
 /// The keys of one server, loaded once and written through on each change.

@@ -27,6 +27,7 @@ mod shutdown;
 mod sinks;
 mod status;
 mod tls;
+mod viewer;
 mod worker;
 
 use std::net::SocketAddr;
@@ -181,6 +182,8 @@ pub(crate) struct State {
     pub(crate) catalog: catalog::CatalogRules,
     /// The sinks the log is streamed to.
     pub(crate) sinks: sinks::Sinks,
+    /// The viewer tokens issued.
+    pub(crate) viewers: viewer::ViewerTokens,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -236,6 +239,7 @@ fn main() -> anyhow::Result<()> {
     }
     let catalog = catalog::CatalogRules::load(&log).context("reading the action catalog")?;
     let sinks = sinks::Sinks::open(&args.data, &args.sink_hosts).context("reading the sinks")?;
+    let viewers = viewer::ViewerTokens::open(&args.data).context("reading the viewer tokens")?;
     let metrics: Arc<ServerMetrics> = Arc::default();
     if let Some(tiers) = &tiers {
         metrics.reading_through(Arc::clone(tiers));
@@ -258,6 +262,7 @@ fn main() -> anyhow::Result<()> {
         },
         catalog,
         sinks,
+        viewers,
     });
     // The configuration this run serves with is on record: a change shows as the
     // difference between two starts.

@@ -266,11 +266,15 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
         "/v1/sinks/{id}/pause",
         "/v1/sinks/{id}/resume",
         "/v1/sinks/{id}/replay",
+        "/v1/viewer-tokens",
+        "/v1/viewer-tokens/{id}",
     ];
     served.sort_unstable();
     // Events of `_system` the sink routes record (each sink made, each change), and the
     // sinks made over gRPC for them.
     let (mut sink_events, mut sinks_made) = (0, 0);
+    // And those of the viewer tokens (each issued, each revoked).
+    let mut token_events = 0;
     assert_eq!(documented, served);
     let mut posted = 0;
     for (path, item) in paths {
@@ -300,12 +304,15 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
                     .filter(|p| p["required"] == true && p["in"] == "query")
                     .map(|p| format!("{}={}", p["name"].as_str().unwrap(), p["example"]))
                     .collect();
-                // A sink's route is asked about a sink made for it.
+                // A sink's or a viewer token's route is asked about one made for it.
                 let mut path = path.clone();
-                if path.contains("{id}") {
+                if path.starts_with("/v1/sinks/{id}") {
                     path = path.replace("{id}", &loopback_sink(&server, &admin).await);
                     sink_events += 1 + usize::from(method != "get");
                     sinks_made += 1;
+                } else if path.contains("{id}") {
+                    path = path.replace("{id}", &viewer_token(&addr, &admin).await);
+                    token_events += 1 + usize::from(method != "get");
                 }
                 let url = if query.is_empty() {
                     path.clone()
@@ -327,9 +334,20 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
                     })
                 };
                 let answer = send(key).await.expect("request");
-                assert_eq!(answer.status, 200, "{method} {url}: {}", answer.text());
+                // The documented success: 201 for what is created with an id, else 200.
+                let success = if operation["responses"].get("201").is_some() {
+                    "201"
+                } else {
+                    "200"
+                };
+                assert_eq!(
+                    answer.status.to_string(),
+                    success,
+                    "{method} {url}: {}",
+                    answer.text()
+                );
                 posted += usize::from(method == "post");
-                let documented = operation["responses"]["200"]["content"]
+                let documented = operation["responses"][success]["content"]
                     .as_object()
                     .and_then(|c| c.keys().next().cloned())
                     .expect("a documented 200 content type");
@@ -360,15 +378,16 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
             }
         }
     }
-    // Both of POST /v1/events's bodies (JSON and NDJSON), /v1/logs's OTLP/JSON, and the
-    // four of the sinks (create, pause, resume, replay).
-    assert_eq!(posted, 7);
+    // Both of POST /v1/events's bodies (JSON and NDJSON), /v1/logs's OTLP/JSON, the
+    // four of the sinks (create, pause, resume, replay), and a viewer token's.
+    assert_eq!(posted, 8);
     sink_events += 1; // POST /v1/sinks
+    token_events += 1; // POST /v1/viewer-tokens
     // The metrics count what was just asked.
     let metrics = get("/metrics".into(), Some(admin)).await.text();
     // Three events, the three of the documented examples, two of the server's (its
     // start and the export just run) and those of the sinks.
-    let events = format!("auditlog_events_total {}\n", 8 + sink_events);
+    let events = format!("auditlog_events_total {}\n", 8 + sink_events + token_events);
     assert!(metrics.contains(&events), "{metrics}");
     assert!(
         metrics.contains("auditlog_http_responses_total{code=\"401\"}"),
@@ -388,6 +407,27 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
         metrics.contains("auditlog_fsync_seconds_bucket{le=\"+Inf\"} "),
         "{metrics}"
     );
+}
+
+/// A viewer token of org_a, issued over HTTP by `admin`; its id.
+async fn viewer_token(addr: &str, admin: &str) -> String {
+    let (addr, admin) = (addr.to_owned(), admin.to_owned());
+    let answer = tokio::task::spawn_blocking(move || {
+        let json = [("Content-Type", "application/json")];
+        let body = br#"{"tenant":"org_a"}"#;
+        http_request(
+            &addr,
+            "POST",
+            "/v1/viewer-tokens",
+            Some(&admin),
+            &json,
+            body,
+        )
+    })
+    .await
+    .expect("request");
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    answer.json()["id"].as_str().expect("id").to_owned()
 }
 
 /// A sink of org_a delivering to a closed loopback port; its id.

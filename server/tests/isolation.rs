@@ -1,8 +1,9 @@
-//! Tenant isolation, as a property over random keys and random queries, over gRPC and
-//! HTTP alike: whatever the filter, page size, order and cursors, a key receives exactly
-//! the events a brute-force filter of the log picks among the tenants it reads, counts
-//! exactly those, and gets an inclusion proof only for an event of such a tenant; every
-//! other request is refused as docs/SERVER.md says.
+//! Tenant isolation, as a property over random keys and viewer tokens and random
+//! queries, over gRPC and HTTP alike: whatever the filter, page size, order and cursors,
+//! a key receives exactly the events a brute-force filter of the log picks among the
+//! tenants it reads (a viewer token: within its tenant and narrowing), counts exactly
+//! those, and gets an inclusion proof only for such an event; every other request is
+//! refused as docs/SERVER.md and docs/VIEWER.md say.
 
 mod common;
 
@@ -12,7 +13,7 @@ use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
 use auditlog_proto::v1::proof_service_client::ProofServiceClient;
 use auditlog_proto::v1::query_service_client::QueryServiceClient;
-use common::{Server, authed, create_key, event, http_get};
+use common::{Server, authed, create_key, event, http_get, http_request};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tonic::Code;
@@ -45,18 +46,68 @@ struct Stored {
     failed: bool,
 }
 
-/// What a key may read: every tenant, or these.
+/// What a key may read: every tenant, these, or a viewer token's reach.
 #[derive(Debug, Clone)]
 enum Reads {
     All,
     Only(Vec<&'static str>),
+    Viewer(Narrow),
+}
+
+/// A viewer token's tenant, and what it is narrowed to.
+#[derive(Debug, Clone)]
+struct Narrow {
+    tenant: &'static str,
+    actor: Option<&'static str>,
+    action: Option<&'static str>,
+    failed: Option<bool>,
+}
+
+impl Narrow {
+    /// Refuses a request for more than the token reads.
+    fn refuses(
+        &self,
+        tenant: Option<&str>,
+        actor: Option<&str>,
+        pattern: Option<&str>,
+        failed: Option<bool>,
+    ) -> Result<(), Code> {
+        let other = |mine: Option<&str>, asked: Option<&str>| matches!((mine, asked), (Some(m), Some(a)) if m != a);
+        let wider = match (self.action, pattern) {
+            (Some(mine), Some(asked)) => match mine.strip_suffix('*') {
+                Some(prefix) => !asked.starts_with(prefix),
+                None => asked != mine,
+            },
+            _ => false,
+        };
+        let other_outcome = matches!((self.failed, failed), (Some(m), Some(a)) if m != a);
+        if other(Some(self.tenant), tenant) || other(self.actor, actor) || wider || other_outcome {
+            Err(Code::PermissionDenied)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Whether `action` matches `pattern` (`x.*` a prefix).
+fn matches(pattern: &str, action: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => action.starts_with(prefix),
+        None => action == pattern,
+    }
 }
 
 impl Reads {
-    fn reads(&self, tenant: &str) -> bool {
+    fn reads(&self, e: &Stored) -> bool {
         match self {
             Reads::All => true,
-            Reads::Only(tenants) => tenants.contains(&tenant),
+            Reads::Only(tenants) => tenants.contains(&e.tenant.as_str()),
+            Reads::Viewer(n) => {
+                n.tenant == e.tenant
+                    && n.actor.is_none_or(|a| e.actor == a)
+                    && n.action.is_none_or(|p| matches(p, &e.action))
+                    && n.failed.is_none_or(|f| e.failed == f)
+            }
         }
     }
 }
@@ -102,27 +153,29 @@ fn ask(keys: usize, leaves: u64) -> impl Strategy<Value = Ask> {
 /// What the server must answer: the seqs, in order, or the refusal's code.
 fn expected(truth: &[Stored], reads: &Reads, ask: &Ask) -> Result<Vec<u64>, Code> {
     let named = ask.tenant.map(|t| NAMED[t]);
+    let actor = ask.actor.map(|a| format!("usr_{a}"));
+    let pattern = ask.action.map(|a| PATTERNS[a]);
     let tenant = match (reads, named) {
+        (Reads::Viewer(n), _) => {
+            n.refuses(named, actor.as_deref(), pattern, ask.failed)?;
+            Some(n.tenant)
+        }
         (Reads::Only(tenants), _) if tenants.is_empty() => return Err(Code::PermissionDenied),
-        (_, Some(t)) if !reads.reads(t) => return Err(Code::PermissionDenied),
+        (Reads::Only(tenants), Some(t)) if !tenants.contains(&t) => {
+            return Err(Code::PermissionDenied);
+        }
         (_, Some(t)) => Some(t),
         (Reads::All, None) => None,
         (Reads::Only(tenants), None) if tenants.len() == 1 => Some(tenants[0]),
         (Reads::Only(_), None) => return Err(Code::InvalidArgument),
     };
-    let actor = ask.actor.map(|a| format!("usr_{a}"));
-    let pattern = ask.action.map(|a| PATTERNS[a]);
     let mut seqs: Vec<u64> = truth
         .iter()
         .filter(|e| tenant.is_none_or(|t| e.tenant == t))
         .filter(|e| actor.as_ref().is_none_or(|a| &e.actor == a))
-        .filter(|e| {
-            pattern.is_none_or(|p| match p.strip_suffix('*') {
-                Some(prefix) => e.action.starts_with(prefix),
-                None => e.action == p,
-            })
-        })
+        .filter(|e| pattern.is_none_or(|p| matches(p, &e.action)))
         .filter(|e| ask.failed.is_none_or(|f| e.failed == f))
+        .filter(|e| !matches!(reads, Reads::Viewer(_)) || reads.reads(e))
         .map(|e| e.seq)
         .collect();
     if !ask.oldest_first {
@@ -228,7 +281,49 @@ fn http_query(server: &Server, key: &str, ask: &Ask, upto: u64) -> Result<Vec<u6
     let counted = http_get(&server.http, &count_path, Some(key));
     assert_eq!(counted.status, 200, "{}", counted.text());
     assert_eq!(counted.json()["count"], seqs.len() as u64, "{count_path}");
+    // By hour: the same events, every one in a bucket.
+    let by_hour = http_get(
+        &server.http,
+        &format!("{count_path}&bucket=hour"),
+        Some(key),
+    );
+    assert_eq!(by_hour.status, 200, "{}", by_hour.text());
+    let by_hour = by_hour.json();
+    let in_buckets: u64 = (by_hour["buckets"].as_array().expect("buckets").iter())
+        .map(|b| b["count"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(in_buckets, seqs.len() as u64, "{count_path}&bucket=hour");
+    assert_eq!(by_hour["count"], seqs.len() as u64);
     Ok(seqs)
+}
+
+/// A viewer token of `narrow`, issued over HTTP by `issuer`.
+fn issue_token(server: &Server, issuer: &str, narrow: &Narrow) -> String {
+    let mut filter = serde_json::json!({});
+    if let Some(actor) = narrow.actor {
+        filter["actor"] = actor.into();
+    }
+    if let Some(action) = narrow.action {
+        filter["actions"] = serde_json::json!([action]);
+    }
+    if let Some(failed) = narrow.failed {
+        let outcome = if failed { "failure" } else { "success" };
+        filter["outcomes"] = serde_json::json!([outcome]);
+    }
+    let body = serde_json::json!({"tenant": narrow.tenant, "filter": filter});
+    let answer = http_request(
+        &server.http,
+        "POST",
+        "/v1/viewer-tokens",
+        Some(issuer),
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    let json = answer.json();
+    let token = json["token"].as_str().expect("token").to_owned();
+    assert_eq!(json["url"], format!("/ui/#token={token}"));
+    token
 }
 
 #[test]
@@ -316,10 +411,45 @@ fn a_key_gets_exactly_its_tenants_events_over_grpc_and_http() {
     );
     let leaves = truth.len() as u64;
 
+    // Viewer tokens (made after the truth: their `_system` records lie past it), one
+    // of them issued by a key that administers org_a only.
+    let org_a_admin = runtime.block_on(async {
+        let scope = pb::Scope {
+            admin_tenants: vec!["org_a".to_owned()],
+            ..Default::default()
+        };
+        create_key(&server, &admin, "administers org_a", scope).await
+    });
+    let narrows = [
+        (&admin, "org_a", None, None, None),
+        (&admin, "org_b", None, None, None),
+        (&admin, "org_c", None, None, None),
+        (&admin, "org_a", Some("usr_1"), None, None),
+        (&admin, "org_b", None, Some("document.*"), None),
+        (&admin, "org_c", None, None, Some(true)),
+        (
+            &org_a_admin,
+            "org_a",
+            Some("usr_2"),
+            Some("auth.login"),
+            Some(false),
+        ),
+    ];
+    for (issuer, tenant, actor, action, failed) in narrows {
+        let narrow = Narrow {
+            tenant,
+            actor,
+            action,
+            failed,
+        };
+        keys.push((issue_token(&server, issuer, &narrow), Reads::Viewer(narrow)));
+    }
+
     // Not vacuous: some queries return events, some are refused.
     let (answered, refused) = (Cell::new(0), Cell::new(0));
+    let (viewer_answered, viewer_refused) = (Cell::new(0), Cell::new(0));
     let mut runner = TestRunner::new(Config {
-        cases: 64,
+        cases: 96,
         failure_persistence: None,
         ..Config::default()
     });
@@ -331,14 +461,18 @@ fn a_key_gets_exactly_its_tenants_events_over_grpc_and_http() {
             prop_assert_eq!(&over_grpc, &want, "gRPC");
             let over_http = http_query(&server, key, &ask, leaves);
             prop_assert_eq!(&over_http, &want, "HTTP");
+            let (yes, no) = match reads {
+                Reads::Viewer(_) => (&viewer_answered, &viewer_refused),
+                _ => (&answered, &refused),
+            };
             match &want {
-                Ok(seqs) if !seqs.is_empty() => answered.set(answered.get() + 1),
-                Err(Code::PermissionDenied) => refused.set(refused.get() + 1),
+                Ok(seqs) if !seqs.is_empty() => yes.set(yes.get() + 1),
+                Err(Code::PermissionDenied) => no.set(no.get() + 1),
                 _ => {}
             }
 
             // An inclusion proof only for an event of a tenant the key reads.
-            let tenant = truth.get(ask.leaf as usize).map(|e| e.tenant.as_str());
+            let stored = truth.get(ask.leaf as usize);
             let request = pb::InclusionRequest {
                 leaf_index: ask.leaf,
                 tree_size: Some(leaves),
@@ -352,8 +486,8 @@ fn a_key_gets_exactly_its_tenants_events_over_grpc_and_http() {
                 ask.leaf
             );
             let over_http = http_get(&server.http, &path, Some(key));
-            match tenant {
-                Some(t) if reads.reads(t) => {
+            match stored {
+                Some(e) if reads.reads(e) => {
                     let proof = proof.expect("a proof of a readable event").into_inner();
                     prop_assert_eq!(proof.leaf_index, ask.leaf);
                     prop_assert_eq!(over_http.status, 200);
@@ -375,4 +509,151 @@ fn a_key_gets_exactly_its_tenants_events_over_grpc_and_http() {
         answered.get() > 0 && refused.get() > 0,
         "{answered:?} {refused:?}"
     );
+    assert!(
+        viewer_answered.get() > 0 && viewer_refused.get() > 0,
+        "{viewer_answered:?} {viewer_refused:?}"
+    );
+}
+
+/// A viewer token reads events, counts, exports and proofs of its reach, and nothing
+/// else: no ingest, no administration, no metrics; once revoked or expired, nothing.
+#[test]
+fn a_viewer_token_reaches_nothing_beyond_its_events() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), true, &[]);
+    let admin = server.admin_key.clone().expect("admin key");
+    let org_a_admin = runtime.block_on(async {
+        let events: Vec<pb::Event> = (0..30u32)
+            .map(|i| {
+                event(
+                    i,
+                    TENANTS[(i % 3) as usize],
+                    &format!("usr_{}", i % 2),
+                    ACTIONS[0],
+                )
+            })
+            .collect();
+        let mut ingest = IngestServiceClient::new(server.channel().await);
+        let batch = pb::IngestRequest { events };
+        ingest
+            .ingest(authed(batch, &admin))
+            .await
+            .expect("ingested");
+        let scope = pb::Scope {
+            admin_tenants: vec!["org_a".to_owned()],
+            ..Default::default()
+        };
+        create_key(&server, &admin, "administers org_a", scope).await
+    });
+    let narrow = Narrow {
+        tenant: "org_a",
+        actor: Some("usr_1"),
+        action: None,
+        failed: None,
+    };
+    let token = issue_token(&server, &org_a_admin, &narrow);
+
+    // Its export holds exactly its reach.
+    let export = http_get(&server.http, "/v1/export?format=jsonl", Some(&token));
+    assert_eq!(export.status, 200, "{}", export.text());
+    let exported: Vec<serde_json::Value> = export
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(exported.len(), 5, "org_a's events of usr_1 among 30");
+    for e in &exported {
+        assert_eq!(e["organization"]["id"], "org_a");
+        assert_eq!(e["actor"]["user_id"], "usr_1");
+    }
+    // The export is recorded as the token's.
+    let system = http_get(
+        &server.http,
+        "/v1/events?tenant=_system&action=auditlog.export.run",
+        Some(&admin),
+    );
+    let recorded = &system.json()["events"][0];
+    assert_eq!(recorded["actor"]["kind"], "viewer_token", "{recorded}");
+
+    // Nothing beyond events: ingest, administration, metrics.
+    let body = serde_json::to_vec(&serde_json::json!([{
+        "action": "document.read", "actor": {"user_id": "usr_1"},
+        "organization": {"id": "org_a"}, "outcome": "success",
+        "timestamp": "2026-01-01T00:00:00Z"
+    }]))
+    .expect("json");
+    let json = [("Content-Type", "application/json")];
+    let refused = [
+        ("POST", "/v1/events", &body[..]),
+        ("POST", "/v1/viewer-tokens", br#"{"tenant":"org_a"}"#),
+        ("GET", "/v1/viewer-tokens", b""),
+        ("GET", "/v1/sinks", b""),
+        ("GET", "/metrics", b""),
+    ];
+    for (method, path, body) in refused {
+        let answer = http_request(&server.http, method, path, Some(&token), &json, body);
+        assert_eq!(answer.status, 403, "{method} {path}: {}", answer.text());
+    }
+    runtime.block_on(async {
+        let mut ingest = IngestServiceClient::new(server.channel().await);
+        let batch = pb::IngestRequest {
+            events: vec![event(99, "org_a", "usr_1", ACTIONS[0])],
+        };
+        let status = ingest
+            .ingest(authed(batch, &token))
+            .await
+            .expect_err("refused");
+        assert_eq!(status.code(), Code::PermissionDenied);
+    });
+    // What reveals no event is open to it: the checkpoint its proofs are checked against.
+    let signed = http_get(&server.http, "/v1/checkpoint", Some(&admin));
+    assert_eq!(signed.status, 200, "an admin key makes the log sign one");
+    let checkpoint = http_get(&server.http, "/v1/checkpoint", Some(&token));
+    assert_eq!(checkpoint.status, 200, "{}", checkpoint.text());
+
+    // Issuing: only for a tenant the key administers, never `_system`.
+    let issue = |key: &str, body: &str| {
+        http_request(
+            &server.http,
+            "POST",
+            "/v1/viewer-tokens",
+            Some(key),
+            &json,
+            body.as_bytes(),
+        )
+    };
+    assert_eq!(issue(&org_a_admin, r#"{"tenant":"org_b"}"#).status, 403);
+    assert_eq!(issue(&admin, r#"{"tenant":"_system"}"#).status, 400);
+    assert_eq!(
+        issue(&admin, r#"{"tenant":"org_a","filter":{"actions":["a*b"]}}"#).status,
+        400
+    );
+    assert_eq!(
+        issue(&admin, r#"{"tenant":"org_a","ttl_seconds":999999}"#).status,
+        400
+    );
+
+    // Listed for its tenant's administrators, revoked by one: refused from then on.
+    let listed = http_get(&server.http, "/v1/viewer-tokens", Some(&org_a_admin)).json();
+    let id = listed["tokens"][0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(listed["tokens"].as_array().expect("tokens").len(), 1);
+    assert!(
+        listed.to_string().find(&token).is_none(),
+        "the token is never answered"
+    );
+    let path = format!("/v1/viewer-tokens/{id}");
+    let revoked = http_request(&server.http, "DELETE", &path, Some(&org_a_admin), &[], b"");
+    assert_eq!(revoked.status, 200, "{}", revoked.text());
+    let answer = http_get(&server.http, "/v1/events", Some(&token));
+    assert_eq!(answer.status, 401, "{}", answer.text());
+    assert!(answer.text().contains("revoked"), "{}", answer.text());
+
+    // Expired: refused.
+    let short = issue(&admin, r#"{"tenant":"org_a","ttl_seconds":1}"#).json();
+    let short = short["token"].as_str().expect("token").to_owned();
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let answer = http_get(&server.http, "/v1/events", Some(&short));
+    assert_eq!(answer.status, 401, "{}", answer.text());
+    assert!(answer.text().contains("expired"), "{}", answer.text());
 }

@@ -32,6 +32,7 @@ impl Log {
 fn stored<'e>(event: &'e SystemEvent<'_>, metadata: &'e str, now: Timestamp) -> Event<'e> {
     let (actor_id, actor_kind, tenant_name) = match event.actor {
         SystemActor::Key(id) => (id, "api_key", "auditlog server"),
+        SystemActor::ViewerToken(id) => (id, "viewer_token", "auditlog server"),
         SystemActor::Server => ("auditlogd", "system", "auditlog server"),
         SystemActor::Cli => ("auditlog", "system", "auditlog tool"),
     };

@@ -21,7 +21,7 @@ pub use filter::{ActionPattern, Filter, parse_since};
 pub use plan::Access;
 
 use crate::error::{Corruption, CorruptionKind, Error, Result};
-use crate::event::{Event, Outcome, RawEvent};
+use crate::event::{Event, Outcome, RawEvent, Timestamp};
 pub use crate::index::IndexSource;
 use crate::index::{IndexRead, MemoryView, SealedIndex, SharedIndex, load_or_build};
 use crate::log::Log;
@@ -92,6 +92,22 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Counts one more event, of outcome `code`.
+    fn add(&mut self, code: u8) {
+        self.total += 1;
+        if let Some(c) = self.by_outcome.get_mut(usize::from(code)) {
+            *c += 1;
+        }
+    }
+
+    /// Adds `other`'s counts.
+    pub fn merge(&mut self, other: &Counts) {
+        self.total += other.total;
+        for (mine, theirs) in self.by_outcome.iter_mut().zip(other.by_outcome) {
+            *mine += theirs;
+        }
+    }
+
     /// The count of one outcome.
     pub fn of(&self, outcome: Outcome) -> u64 {
         self.by_outcome
@@ -244,12 +260,61 @@ impl Log {
     /// needs their records.
     pub fn count(&self, filter: &Filter) -> Result<(Counts, Plan)> {
         let mut counts = Counts::default();
-        let mut add = |outcome: u8| {
-            counts.total += 1;
-            if let Some(c) = counts.by_outcome.get_mut(usize::from(outcome)) {
-                *c += 1;
+        let plan = self.tally(filter, false, |_, outcome| counts.add(outcome))?;
+        Ok((counts, plan))
+    }
+
+    /// Counts the events `filter` selects by time: in buckets `width` microseconds wide
+    /// counted from the epoch (an hour, a day: UTC hours and days), each named by its
+    /// start, oldest first, only those holding an event. Answered from the indexes'
+    /// time and outcome columns, as [`Log::count`] is.
+    pub fn count_over_time(
+        &self,
+        filter: &Filter,
+        width: i64,
+    ) -> Result<(Vec<(Timestamp, Counts)>, Plan)> {
+        if width <= 0 {
+            return Err(Error::InvalidArgument(format!(
+                "a time bucket of {width} microseconds"
+            )));
+        }
+        let mut buckets = std::collections::BTreeMap::<i64, Counts>::new();
+        let mut last: Option<(i64, Counts)> = None;
+        let plan = self.tally(filter, true, |time, outcome| {
+            let start = time.div_euclid(width) * width;
+            // Matches come in log order, mostly in time order: count into the bucket
+            // at hand and file it only when another is needed.
+            match &mut last {
+                Some((at, counts)) if *at == start => counts.add(outcome),
+                _ => {
+                    if let Some((at, counts)) = last.take() {
+                        buckets.entry(at).or_default().merge(&counts);
+                    }
+                    let mut counts = Counts::default();
+                    counts.add(outcome);
+                    last = Some((start, counts));
+                }
             }
-        };
+        })?;
+        if let Some((at, counts)) = last {
+            buckets.entry(at).or_default().merge(&counts);
+        }
+        let buckets = buckets
+            .into_iter()
+            .map(|(at, counts)| (Timestamp(at), counts))
+            .collect();
+        Ok((buckets, plan))
+    }
+
+    /// Hands `add` the time and outcome code of each event `filter` selects (the time
+    /// only when `with_times`, else 0), from the index columns unless a resource filter
+    /// needs the records.
+    fn tally(
+        &self,
+        filter: &Filter,
+        with_times: bool,
+        mut add: impl FnMut(i64, u8),
+    ) -> Result<Plan> {
         let query = Query {
             filter: filter.clone(),
             order: Order::OldestFirst,
@@ -257,19 +322,20 @@ impl Log {
             cursor: None,
         };
         let mut reader = RecordReader::default();
-        let plan = self.search(&query, None, |source, hits, outcomes| {
+        self.search(&query, None, with_times, |source, matches| {
             if !filter.needs_record() {
-                outcomes.iter().for_each(|&o| add(o));
+                for (i, &outcome) in matches.outcomes.iter().enumerate() {
+                    add(matches.times.get(i).copied().unwrap_or(0), outcome);
+                }
                 return Ok(true);
             }
-            reader.each(self, source, hits, |seq, event| {
+            reader.each(self, source, &matches.seqs, |seq, event| {
                 if filter.matches_raw(seq, &event) {
-                    add(event.outcome.code());
+                    add(event.timestamp.0, event.outcome.code());
                 }
                 Ok(true)
             })
-        })?;
-        Ok((counts, plan))
+        })
     }
 
     /// Reads and hands over every event `query` selects after `after`.
@@ -280,8 +346,8 @@ impl Log {
         mut visit: impl FnMut(u64, RawEvent<'_>) -> Result<bool>,
     ) -> Result<Plan> {
         let mut reader = RecordReader::default();
-        self.search(query, after, |source, hits, _| {
-            reader.each(self, source, hits, |seq, event| {
+        self.search(query, after, false, |source, matches| {
+            reader.each(self, source, &matches.seqs, |seq, event| {
                 // The index chose the record; the record itself has the last word.
                 Ok(!query.filter.matches_raw(seq, &event) || visit(seq, event)?)
             })
@@ -289,14 +355,15 @@ impl Log {
     }
 
     /// Plans and searches each segment in the query's order, calling `found(source,
-    /// seqs, outcomes)` with each segment's matches by the index (in order) until it
-    /// returns `Ok(false)`. Without a resource filter the index decides exactly; with
-    /// one, `found` must still check the records.
+    /// matches)` with each segment's matches by the index (in order; their times too
+    /// when `with_times`) until it returns `Ok(false)`. Without a resource filter the
+    /// index decides exactly; with one, `found` must still check the records.
     fn search(
         &self,
         query: &Query,
         after: Option<u64>,
-        mut found: impl FnMut(&Source, &[u64], &[u8]) -> Result<bool>,
+        with_times: bool,
+        mut found: impl FnMut(&Source, &Matches) -> Result<bool>,
     ) -> Result<Plan> {
         let filter = &query.filter;
         let mut sources = self.sources();
@@ -306,8 +373,7 @@ impl Log {
         let mut plan = Plan::default();
         let mut done = false;
         let mut matched = 0u64;
-        let mut seqs = Vec::new();
-        let mut outcomes = Vec::new();
+        let mut matches = Matches::default();
         for (visited, source) in sources.iter().enumerate() {
             if done {
                 plan.not_reached = sources.len() - visited;
@@ -347,8 +413,7 @@ impl Log {
                     .limit
                     .map(|l| l.saturating_sub(matched).saturating_add(1));
                 let cap = if filter.needs_record() { None } else { want };
-                seqs.clear();
-                outcomes.clear();
+                matches.clear();
                 let wanted = SegmentSearch {
                     filter,
                     covers_time,
@@ -359,8 +424,8 @@ impl Log {
                 let mut hits = Hits {
                     base,
                     cap,
-                    seqs: &mut seqs,
-                    outcomes: &mut outcomes,
+                    with_times,
+                    matches: &mut matches,
                 };
                 let (access, examined) = match source {
                     Source::Sealed(segment) => {
@@ -382,9 +447,9 @@ impl Log {
                 };
                 entry.access = access;
                 entry.examined = examined;
-                entry.matched = seqs.len() as u64;
+                entry.matched = matches.seqs.len() as u64;
                 matched += entry.matched;
-                done = !found(source, &seqs, &outcomes)?;
+                done = !found(source, &matches)?;
             }
             plan.segments.push(entry);
         }
@@ -443,12 +508,30 @@ impl Log {
     }
 }
 
-/// Where one segment's matches go: their sequence numbers and outcomes, up to `cap`.
+/// One segment's matches by the index, in the order searched.
+#[derive(Default)]
+struct Matches {
+    seqs: Vec<u64>,
+    /// Outcome codes.
+    outcomes: Vec<u8>,
+    /// Timestamps (microseconds), when asked for.
+    times: Vec<i64>,
+}
+
+impl Matches {
+    fn clear(&mut self) {
+        self.seqs.clear();
+        self.outcomes.clear();
+        self.times.clear();
+    }
+}
+
+/// Where one segment's matches go, up to `cap`.
 struct Hits<'a> {
     base: u64,
     cap: Option<u64>,
-    seqs: &'a mut Vec<u64>,
-    outcomes: &'a mut Vec<u8>,
+    with_times: bool,
+    matches: &'a mut Matches,
 }
 
 /// What a segment is searched for.
@@ -482,9 +565,13 @@ fn search_segment<I: IndexRead + ?Sized>(
         Err(field) => return Ok((Access::AbsentValue(field), 0)),
     };
     plan::search(index, filter, &resolved, range, order, want, |i| {
-        hits.seqs.push(hits.base + u64::from(i));
-        hits.outcomes.push(index.outcome(i));
-        hits.cap.is_none_or(|c| (hits.seqs.len() as u64) < c)
+        let m = &mut *hits.matches;
+        m.seqs.push(hits.base + u64::from(i));
+        m.outcomes.push(index.outcome(i));
+        if hits.with_times {
+            m.times.push(index.timestamp(i));
+        }
+        hits.cap.is_none_or(|c| (m.seqs.len() as u64) < c)
     })
 }
 

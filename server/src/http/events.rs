@@ -6,7 +6,7 @@ use std::io;
 use std::sync::Arc;
 
 use auditlog_engine::export::ExportFormat;
-use auditlog_engine::query::{ActionPattern, Cursor, Filter, Order, Query, parse_since};
+use auditlog_engine::query::{ActionPattern, Counts, Cursor, Filter, Order, Query, parse_since};
 use auditlog_engine::{Outcome, TimeRange, Timestamp};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -49,6 +49,8 @@ pub(crate) struct EventParams {
     cursor: Option<String>,
     order: Option<String>,
     format: Option<String>,
+    /// `hour` or `day`: counts by time (`/v1/events/count` only).
+    bucket: Option<String>,
 }
 
 impl EventParams {
@@ -164,7 +166,10 @@ pub(crate) async fn page(
     given: Result<Params<EventParams>, QueryRejection>,
 ) -> Result<Response, HttpError> {
     let (caller, p) = request(&state, &headers, given)?;
-    p.refuse(&[("format", p.format.is_some())])?;
+    p.refuse(&[
+        ("format", p.format.is_some()),
+        ("bucket", p.bucket.is_some()),
+    ])?;
     let cursor = p.cursor()?;
     let filter = p.filter(&state, &caller, cursor.as_ref()).await?;
     let limit = p.limit.unwrap_or(DEFAULT_LIMIT);
@@ -202,7 +207,9 @@ pub(crate) async fn page(
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-/// `GET /v1/events/count`: `{"count":N,"by_outcome":{"success":N,…}}`.
+/// `GET /v1/events/count`: `{"count":N,"by_outcome":{"success":N,…}}`; with
+/// `bucket=hour|day` also `"buckets":[{"start":…,"count":N,"by_outcome":{…}},…]`, the
+/// UTC hours or days holding a matching event, oldest first (`Log::count_over_time`).
 pub(crate) async fn count(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
@@ -215,17 +222,57 @@ pub(crate) async fn count(
         ("order", p.order.is_some()),
         ("format", p.format.is_some()),
     ])?;
+    let width = match p.bucket.as_deref() {
+        None => None,
+        Some("hour") => Some(3_600_000_000),
+        Some("day") => Some(86_400_000_000),
+        Some(other) => {
+            let why = format!("`{other}` is neither `hour` nor `day`");
+            return Err(invalid_field("bucket", &why).into());
+        }
+    };
     let filter = p.filter(&state, &caller, None).await?;
-    let (counts, _plan) = spawn_blocking(move || state.log.count(&filter))
-        .await
-        .map_err(task_failed)?
-        .map_err(from_engine)?;
-    let by: serde_json::Map<String, serde_json::Value> = Outcome::ALL
+    let body = spawn_blocking(move || -> Result<serde_json::Value, Status> {
+        let Some(width) = width else {
+            let (counts, _plan) = state.log.count(&filter).map_err(from_engine)?;
+            return Ok(
+                serde_json::json!({"count": counts.total, "by_outcome": by_outcome(&counts)}),
+            );
+        };
+        let (buckets, _plan) = state
+            .log
+            .count_over_time(&filter, width)
+            .map_err(from_engine)?;
+        let mut total = Counts::default();
+        let buckets: Vec<serde_json::Value> = buckets
+            .iter()
+            .map(|(start, counts)| {
+                total.merge(counts);
+                serde_json::json!({
+                    "start": start.to_rfc3339(),
+                    "count": counts.total,
+                    "by_outcome": by_outcome(counts),
+                })
+            })
+            .collect();
+        Ok(serde_json::json!({
+            "count": total.total,
+            "by_outcome": by_outcome(&total),
+            "bucket": p.bucket,
+            "buckets": buckets,
+        }))
+    })
+    .await
+    .map_err(task_failed)??;
+    Ok(axum::Json(body).into_response())
+}
+
+/// `{"success":N,"failure":N,…}`.
+fn by_outcome(counts: &Counts) -> serde_json::Map<String, serde_json::Value> {
+    Outcome::ALL
         .iter()
         .map(|&o| (o.as_str().to_owned(), counts.of(o).into()))
-        .collect();
-    let body = serde_json::json!({"count": counts.total, "by_outcome": by});
-    Ok(axum::Json(body).into_response())
+        .collect()
 }
 
 /// `GET /v1/export?format=jsonl|csv`: every matching event, oldest first unless
@@ -238,7 +285,11 @@ pub(crate) async fn export(
     given: Result<Params<EventParams>, QueryRejection>,
 ) -> Result<Response, HttpError> {
     let (caller, p) = request(&state, &headers, given)?;
-    p.refuse(&[("limit", p.limit.is_some()), ("cursor", p.cursor.is_some())])?;
+    p.refuse(&[
+        ("limit", p.limit.is_some()),
+        ("cursor", p.cursor.is_some()),
+        ("bucket", p.bucket.is_some()),
+    ])?;
     let (format, content_type) = match p.format.as_deref().unwrap_or("jsonl") {
         "jsonl" => (ExportFormat::Jsonl, "application/x-ndjson"),
         "csv" => (ExportFormat::Csv, "text/csv; charset=utf-8"),

@@ -2,13 +2,15 @@
 //! keys (`Authorization: Bearer KEY`), the same tenant scoping, the same statuses
 //! mapped to HTTP's. One file per route group: `events.rs` (pages, counts, exports),
 //! `ingest.rs` (events in), `otlp.rs` (OTLP/HTTP logs in),
-//! `proofs.rs` (proofs and checkpoints), `sinks.rs` (sinks managed).
+//! `proofs.rs` (proofs and checkpoints), `sinks.rs` (sinks managed),
+//! `viewer_tokens.rs` (viewer tokens issued and revoked).
 
 mod events;
 mod ingest;
 mod otlp;
 mod proofs;
 mod sinks;
+mod viewer_tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -154,6 +156,14 @@ fn router(state: Arc<State>) -> Router {
         .route("/v1/sinks/{id}/pause", post(sinks::pause))
         .route("/v1/sinks/{id}/resume", post(sinks::resume))
         .route("/v1/sinks/{id}/replay", post(sinks::replay))
+        .route(
+            "/v1/viewer-tokens",
+            get(viewer_tokens::list).post(viewer_tokens::create),
+        )
+        .route(
+            "/v1/viewer-tokens/{id}",
+            get(viewer_tokens::get).delete(viewer_tokens::revoke),
+        )
         .route("/metrics", get(metrics))
         .layer(CatchPanicLayer::new(Arc::clone(&state.metrics), panicked))
         .layer(BusyLayer)
@@ -187,6 +197,7 @@ async fn metrics(
 ) -> Result<Response, HttpError> {
     let caller = caller(&state, &headers)?;
     caller.require_any_read()?;
+    caller.require_key()?;
     // The writer's queue depth is read under the lock a blocked submit holds.
     let open = state.limits.open_streams();
     let text = tokio::task::spawn_blocking(move || {
@@ -229,6 +240,17 @@ pub(crate) async fn read_body(
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
+}
+
+/// A request's JSON body, of at most `limit` bytes ([`read_body`]).
+pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<T, HttpError> {
+    let bytes = read_body(headers, body, limit).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Status::invalid_argument(format!("the body: {e}")).into())
 }
 
 /// The caller of a request: its bearer key, authenticated.

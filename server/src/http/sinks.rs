@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tonic::Status;
 
-use super::{HttpError, caller, read_body};
+use super::{HttpError, caller, json_body};
 use crate::State;
 use crate::sinks::admin::{self, ReplayFrom};
 use crate::status::invalid_field;
@@ -143,9 +143,7 @@ async fn body<T: serde::de::DeserializeOwned>(
     headers: &HeaderMap,
     body: axum::body::Body,
 ) -> Result<T, HttpError> {
-    let bytes = read_body(headers, body, MAX_BODY).await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Status::invalid_argument(format!("the body: {e}")).into())
+    json_body(headers, body, MAX_BODY).await
 }
 
 impl SpecBody {

@@ -272,22 +272,8 @@ impl SinkStore {
 
 /// The key in `dir/sinks.key`, made (32 random bytes, owner only) when missing.
 fn seal_key(dir: &Path) -> anyhow::Result<LessSafeKey> {
-    let path = dir.join("sinks.key");
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut key = [0u8; 32];
-            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("drawing a key: {e}"))?;
-            let storage = FsStorage::default();
-            ensure_dir(&storage, dir)?;
-            write_atomically(&storage, &path, &key)
-                .with_context(|| format!("writing {}", path.display()))?;
-            key.to_vec()
-        }
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    let key = UnboundKey::new(&AES_256_GCM, &bytes)
-        .map_err(|_| anyhow::anyhow!("{}: not a 32-byte key", path.display()))?;
+    let key = json_file::random_key(&dir.join("sinks.key"))?;
+    let key = UnboundKey::new(&AES_256_GCM, &key).map_err(|_| anyhow::anyhow!("an AES-256 key"))?;
     Ok(LessSafeKey::new(key))
 }
 
