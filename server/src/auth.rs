@@ -13,7 +13,7 @@ use tonic::{Request, Status};
 
 use crate::State;
 use crate::audit::{Actor as SystemActor, SYSTEM_TENANT};
-use crate::keys::{AuthError, KeyLimits, KeyRecord, Scope, Tenants};
+use crate::keys::{AuthError, KeyRecord, Scope, Tenants};
 use crate::viewer::{self, Viewer};
 
 /// The authenticated key of a request: an API key, or a viewer token standing as a key
@@ -90,8 +90,27 @@ impl Caller {
         }
     }
 
-    /// Refuses viewer tokens (on routes that reveal more than events: the server's
-    /// metrics).
+    /// Refuses unless the caller's key or viewer token is still valid: for requests
+    /// that outlive their authentication (query streams, exports), before each page or
+    /// chunk.
+    pub(crate) fn still_valid(&self, state: &State) -> Result<(), Status> {
+        match &self.viewer {
+            Some(viewer) => {
+                let live = state.viewers.get(&viewer.claims.id).is_some();
+                if !live {
+                    return Err(Status::unauthenticated(
+                        "the viewer token expired or was revoked",
+                    ));
+                }
+                issuer_of(state, viewer).map(drop)
+            }
+            None if state.keys.is_active(&self.key.id) => Ok(()),
+            None => Err(Status::unauthenticated(AuthError::Revoked.to_string())),
+        }
+    }
+
+    /// Refuses viewer tokens (on routes that reveal more than events or proofs: the
+    /// server's metrics and settings).
     pub(crate) fn require_key(&self) -> Result<(), Status> {
         match self.viewer {
             Some(_) => Err(Status::permission_denied(
@@ -174,14 +193,17 @@ pub(crate) fn admit(state: &State, token: &str) -> Result<Caller, Status> {
     let refused = |e: AuthError| Status::unauthenticated(e.to_string());
     let caller = if token.starts_with(viewer::token::PREFIX) {
         let viewer = state.viewers.authenticate(token).map_err(refused)?;
+        let issuer = issuer_of(state, &viewer)?;
+        // The token stands as its issuer's key narrowed to its tenant: the issuer's
+        // rates and stream caps count every request of its tokens.
         let key = KeyRecord {
-            id: format!("viewer:{}", viewer.claims.id),
+            id: issuer.id,
             name: "viewer token".to_owned(),
             scope: Scope {
                 read: Tenants::Only([viewer.claims.tenant.clone()].into()),
                 ..Scope::default()
             },
-            limits: KeyLimits::default(),
+            limits: issuer.limits,
             created: String::new(),
             revoked: None,
             secret_hash: String::new(),
@@ -196,6 +218,23 @@ pub(crate) fn admit(state: &State, token: &str) -> Result<Caller, Status> {
     };
     state.limits.request(&caller.key)?;
     Ok(caller)
+}
+
+/// The key that issued `viewer`, if it still may: not revoked, and still administering
+/// the token's tenant (a token is no more than its issuer).
+fn issuer_of(state: &State, viewer: &Viewer) -> Result<KeyRecord, Status> {
+    state
+        .keys
+        .active(&viewer.issuer)
+        .filter(|k| {
+            let tenant = Tenants::Only([viewer.claims.tenant.clone()].into());
+            k.scope.admin || k.scope.admin_tenants.covers(&tenant)
+        })
+        .ok_or_else(|| {
+            Status::unauthenticated(
+                "the key that issued this viewer token was revoked or no longer administers its tenant",
+            )
+        })
 }
 
 /// The token of an `authorization` value `Bearer <token>` (the scheme in any case, as

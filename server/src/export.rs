@@ -59,6 +59,7 @@ pub(crate) async fn start(
     let run = ExportRun::new(&state.log, query, format);
     let exporting = Exporting {
         state,
+        caller: caller.clone(),
         run,
         _slot: slot,
     };
@@ -93,6 +94,9 @@ pub(crate) async fn record_bulk_read(
 /// An export between two chunks.
 struct Exporting {
     state: Arc<State>,
+    /// Checked before each chunk: a key revoked, a viewer token revoked or expired,
+    /// ends the export.
+    caller: Caller,
     run: ExportRun,
     /// Counts the stream against the caps until the body is dropped, and while a chunk
     /// is still being made for it.
@@ -104,6 +108,7 @@ fn next_chunk(exporting: &mut Exporting) -> Result<Option<Vec<u8>>, Status> {
     if exporting.run.is_done() {
         return Ok(None);
     }
+    exporting.caller.still_valid(&exporting.state)?;
     let mut chunk = Vec::with_capacity(CHUNK_BYTES + (16 << 10));
     let log = &exporting.state.log;
     exporting

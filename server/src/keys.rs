@@ -119,6 +119,8 @@ pub(crate) enum AuthError {
     Revoked,
     #[error("the viewer token expired")]
     Expired,
+    #[error("the viewer token was revoked")]
+    TokenRevoked,
 }
 
 /// The keys of one server, loaded once and written through on each change.
@@ -228,6 +230,13 @@ impl KeyStore {
             .read()
             .iter()
             .any(|k| k.id == id && k.revoked.is_none())
+    }
+
+    /// Key `id`, if it is not revoked.
+    pub(crate) fn active(&self, id: &str) -> Option<KeyRecord> {
+        (self.keys.read().iter())
+            .find(|k| k.id == id && k.revoked.is_none())
+            .cloned()
     }
 
     /// Every key, oldest first.

@@ -244,6 +244,9 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
     let addr = server.http.clone();
     let get = |path: String, key: Option<String>| http_get_async(&addr, path, key);
 
+    // A checkpoint for the bundle to be proven against.
+    let signed = get("/v1/checkpoint".into(), Some(admin.clone())).await;
+    assert_eq!(signed.status, 200, "{}", signed.text());
     let document = get("/openapi.json".into(), None).await;
     assert_eq!(document.status, 200);
     let document = document.json();
@@ -261,6 +264,8 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
         "/v1/proofs/inclusion",
         "/v1/proofs/consistency",
         "/v1/checkpoint",
+        "/v1/verifier-key",
+        "/v1/bundle",
         "/v1/sinks",
         "/v1/sinks/{id}",
         "/v1/sinks/{id}/pause",
@@ -385,9 +390,9 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
     token_events += 1; // POST /v1/viewer-tokens
     // The metrics count what was just asked.
     let metrics = get("/metrics".into(), Some(admin)).await.text();
-    // Three events, the three of the documented examples, two of the server's (its
-    // start and the export just run) and those of the sinks.
-    let events = format!("auditlog_events_total {}\n", 8 + sink_events + token_events);
+    // Three events, the three of the documented examples, three of the server's (its
+    // start, the export and the bundle just made) and those of the sinks and tokens.
+    let events = format!("auditlog_events_total {}\n", 9 + sink_events + token_events);
     assert!(metrics.contains(&events), "{metrics}");
     assert!(
         metrics.contains("auditlog_http_responses_total{code=\"401\"}"),

@@ -10,6 +10,7 @@ mod common;
 use std::cell::Cell;
 
 use auditlog_proto::v1 as pb;
+use auditlog_proto::v1::admin_service_client::AdminServiceClient;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
 use auditlog_proto::v1::proof_service_client::ProofServiceClient;
 use auditlog_proto::v1::query_service_client::QueryServiceClient;
@@ -44,6 +45,9 @@ struct Stored {
     actor: String,
     action: String,
     failed: bool,
+    resource_id: Option<String>,
+    /// Microseconds since the epoch.
+    time: i64,
 }
 
 /// What a key may read: every tenant, these, or a viewer token's reach.
@@ -61,6 +65,9 @@ struct Narrow {
     actor: Option<&'static str>,
     action: Option<&'static str>,
     failed: Option<bool>,
+    resource_id: Option<&'static str>,
+    /// RFC 3339: events from then on.
+    from: Option<&'static str>,
 }
 
 impl Narrow {
@@ -89,6 +96,11 @@ impl Narrow {
     }
 }
 
+/// Microseconds since the epoch of an RFC 3339 time.
+fn timestamp(text: &str) -> i64 {
+    auditlog_engine::Timestamp::parse(text).expect("a time").0
+}
+
 /// Whether `action` matches `pattern` (`x.*` a prefix).
 fn matches(pattern: &str, action: &str) -> bool {
     match pattern.strip_suffix('*') {
@@ -107,6 +119,9 @@ impl Reads {
                     && n.actor.is_none_or(|a| e.actor == a)
                     && n.action.is_none_or(|p| matches(p, &e.action))
                     && n.failed.is_none_or(|f| e.failed == f)
+                    && n.resource_id
+                        .is_none_or(|r| e.resource_id.as_deref() == Some(r))
+                    && n.from.is_none_or(|f| e.time >= timestamp(f))
             }
         }
     }
@@ -310,6 +325,12 @@ fn issue_token(server: &Server, issuer: &str, narrow: &Narrow) -> String {
         let outcome = if failed { "failure" } else { "success" };
         filter["outcomes"] = serde_json::json!([outcome]);
     }
+    if let Some(id) = narrow.resource_id {
+        filter["resource_id"] = id.into();
+    }
+    if let Some(from) = narrow.from {
+        filter["from"] = from.into();
+    }
     let body = serde_json::json!({"tenant": narrow.tenant, "filter": filter});
     let answer = http_request(
         &server.http,
@@ -402,6 +423,8 @@ fn a_key_gets_exactly_its_tenants_events_over_grpc_and_http() {
             actor: e["actor"]["user_id"].as_str().expect("actor").to_owned(),
             action: e["action"].as_str().expect("action").to_owned(),
             failed: e["outcome"] == "failure",
+            resource_id: e["resource"]["id"].as_str().map(str::to_owned),
+            time: timestamp(e["timestamp"].as_str().expect("timestamp")),
         })
         .collect();
     assert_eq!(
@@ -420,28 +443,64 @@ fn a_key_gets_exactly_its_tenants_events_over_grpc_and_http() {
         };
         create_key(&server, &admin, "administers org_a", scope).await
     });
+    let whole = |tenant| Narrow {
+        tenant,
+        actor: None,
+        action: None,
+        failed: None,
+        resource_id: None,
+        from: None,
+    };
     let narrows = [
-        (&admin, "org_a", None, None, None),
-        (&admin, "org_b", None, None, None),
-        (&admin, "org_c", None, None, None),
-        (&admin, "org_a", Some("usr_1"), None, None),
-        (&admin, "org_b", None, Some("document.*"), None),
-        (&admin, "org_c", None, None, Some(true)),
+        (&admin, whole("org_a")),
+        (&admin, whole("org_b")),
+        (&admin, whole("org_c")),
+        (
+            &admin,
+            Narrow {
+                actor: Some("usr_1"),
+                ..whole("org_a")
+            },
+        ),
+        (
+            &admin,
+            Narrow {
+                action: Some("document.*"),
+                ..whole("org_b")
+            },
+        ),
+        (
+            &admin,
+            Narrow {
+                failed: Some(true),
+                ..whole("org_c")
+            },
+        ),
+        (
+            &admin,
+            Narrow {
+                from: Some("2026-03-01T00:02:00Z"),
+                ..whole("org_b")
+            },
+        ),
+        (
+            &admin,
+            Narrow {
+                resource_id: Some("doc_0"),
+                ..whole("org_a")
+            },
+        ),
         (
             &org_a_admin,
-            "org_a",
-            Some("usr_2"),
-            Some("auth.login"),
-            Some(false),
+            Narrow {
+                actor: Some("usr_2"),
+                action: Some("auth.login"),
+                failed: Some(false),
+                ..whole("org_a")
+            },
         ),
     ];
-    for (issuer, tenant, actor, action, failed) in narrows {
-        let narrow = Narrow {
-            tenant,
-            actor,
-            action,
-            failed,
-        };
+    for (issuer, narrow) in narrows {
         keys.push((issue_token(&server, issuer, &narrow), Reads::Viewer(narrow)));
     }
 
@@ -551,8 +610,15 @@ fn a_viewer_token_reaches_nothing_beyond_its_events() {
         actor: Some("usr_1"),
         action: None,
         failed: None,
+        resource_id: None,
+        from: None,
     };
     let token = issue_token(&server, &org_a_admin, &narrow);
+    let whole_org_a = Narrow {
+        actor: None,
+        ..narrow.clone()
+    };
+    let kept = issue_token(&server, &org_a_admin, &whole_org_a);
 
     // Its export holds exactly its reach.
     let export = http_get(&server.http, "/v1/export?format=jsonl", Some(&token));
@@ -636,10 +702,15 @@ fn a_viewer_token_reaches_nothing_beyond_its_events() {
 
     // Listed for its tenant's administrators, revoked by one: refused from then on.
     let listed = http_get(&server.http, "/v1/viewer-tokens", Some(&org_a_admin)).json();
-    let id = listed["tokens"][0]["id"].as_str().expect("id").to_owned();
-    assert_eq!(listed["tokens"].as_array().expect("tokens").len(), 1);
+    let listed = listed["tokens"].as_array().expect("tokens");
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let id = (listed.iter())
+        .find(|t| t["filter"]["actor"] == "usr_1")
+        .and_then(|t| t["id"].as_str())
+        .expect("the token narrowed to usr_1")
+        .to_owned();
     assert!(
-        listed.to_string().find(&token).is_none(),
+        !format!("{listed:?}").contains(&token[4..40]),
         "the token is never answered"
     );
     let path = format!("/v1/viewer-tokens/{id}");
@@ -648,6 +719,24 @@ fn a_viewer_token_reaches_nothing_beyond_its_events() {
     let answer = http_get(&server.http, "/v1/events", Some(&token));
     assert_eq!(answer.status, 401, "{}", answer.text());
     assert!(answer.text().contains("revoked"), "{}", answer.text());
+
+    // A token is no more than its issuer: the issuer's key revoked, its tokens are.
+    assert_eq!(
+        http_get(&server.http, "/v1/events", Some(&kept)).status,
+        200
+    );
+    let issuer_id = org_a_admin.split('_').nth(1).expect("a key id").to_owned();
+    runtime.block_on(async {
+        let mut client = AdminServiceClient::new(server.channel().await);
+        let request = pb::RevokeKeyRequest { id: issuer_id };
+        client
+            .revoke_key(authed(request, &admin))
+            .await
+            .expect("revoked");
+    });
+    let answer = http_get(&server.http, "/v1/events", Some(&kept));
+    assert_eq!(answer.status, 401, "{}", answer.text());
+    assert!(answer.text().contains("issued"), "{}", answer.text());
 
     // Expired: refused.
     let short = issue(&admin, r#"{"tenant":"org_a","ttl_seconds":1}"#).json();

@@ -28,7 +28,9 @@ impl Info {
 #[tonic::async_trait]
 impl LogService for Info {
     async fn info(&self, request: Request<InfoRequest>) -> Result<Response<LogInfo>, Status> {
-        caller(&request)?.require_any_read()?;
+        let caller = caller(&request)?;
+        caller.require_any_read()?;
+        caller.require_key()?;
         let state = Arc::clone(&self.state);
         let info = spawn_blocking(move || log_info(&state.log))
             .await

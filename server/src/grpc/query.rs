@@ -20,7 +20,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status};
 
-use crate::auth::caller;
+use crate::auth::{Caller, caller};
 use crate::convert::{filter_from_proto, narrow_to_email, order_from_proto};
 use crate::limits::StreamSlot;
 use crate::paced::paced;
@@ -99,6 +99,7 @@ impl QueryService for Query {
         }
         let paging = Paging {
             state: Arc::clone(&self.state),
+            caller,
             query,
             pages_left: pages,
             _slot: slot,
@@ -167,6 +168,9 @@ impl QueryService for Query {
 struct Paging {
     state: Arc<State>,
     /// The next page's query (its cursor included).
+    /// Checked before each page: a key revoked, a viewer token revoked or expired, ends
+    /// the stream.
+    caller: Caller,
     query: EngineQuery,
     /// Pages the client may still take (none once the last page was read).
     pages_left: u32,
@@ -179,6 +183,7 @@ fn next_page(paging: &mut Paging) -> Result<Option<QueryPage>, Status> {
     if paging.pages_left == 0 {
         return Ok(None);
     }
+    paging.caller.still_valid(&paging.state)?;
     let mut events = Vec::new();
     let page = paging
         .state

@@ -1,10 +1,12 @@
 //! The HTTP/JSON API, from the same process and over the same engine as gRPC: the same
 //! keys (`Authorization: Bearer KEY`), the same tenant scoping, the same statuses
 //! mapped to HTTP's. One file per route group: `events.rs` (pages, counts, exports),
+//! `bundle.rs` (evidence bundles and the verifier key),
 //! `ingest.rs` (events in), `otlp.rs` (OTLP/HTTP logs in),
 //! `proofs.rs` (proofs and checkpoints), `sinks.rs` (sinks managed),
 //! `viewer_tokens.rs` (viewer tokens issued and revoked).
 
+mod bundle;
 mod events;
 mod ingest;
 mod otlp;
@@ -151,6 +153,8 @@ fn router(state: Arc<State>) -> Router {
         .route("/v1/proofs/inclusion", get(proofs::inclusion))
         .route("/v1/proofs/consistency", get(proofs::consistency))
         .route("/v1/checkpoint", get(proofs::checkpoint))
+        .route("/v1/verifier-key", get(bundle::verifier_key))
+        .route("/v1/bundle", get(bundle::bundle))
         .route("/v1/sinks", get(sinks::list).post(sinks::create))
         .route("/v1/sinks/{id}", get(sinks::get).delete(sinks::delete))
         .route("/v1/sinks/{id}/pause", post(sinks::pause))

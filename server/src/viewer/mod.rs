@@ -99,7 +99,11 @@ mod tests {
             narrowing,
             expires: i64::MAX,
         };
-        Viewer { claims, filter }
+        Viewer {
+            claims,
+            filter,
+            issuer: "k1".into(),
+        }
     }
 
     fn actions(patterns: &[&str]) -> Vec<ActionPattern> {

@@ -8,6 +8,7 @@
 //! in `DIR/server/viewer-tokens.json` until it expires, so that it can be listed and
 //! revoked: a token whose id the file does not hold, or holds revoked, is refused.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -113,12 +114,15 @@ pub(crate) struct TokenRecord {
     pub(crate) revoked: Option<String>,
 }
 
-/// An authenticated viewer token: its claims, and the filter they select.
+/// An authenticated viewer token: its claims, the filter they select, and the key that
+/// issued it (which must stay able to: a token is no more than its issuer).
 #[derive(Debug, Clone)]
 pub(crate) struct Viewer {
     pub(crate) claims: Claims,
     /// The tenant's events the token reads.
     pub(crate) filter: Filter,
+    /// The id of the API key that issued it.
+    pub(crate) issuer: String,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -134,8 +138,8 @@ pub(crate) const PREFIX: &str = "alv_";
 pub(crate) struct ViewerTokens {
     path: PathBuf,
     key: hmac::Key,
-    /// Swapped whole after each durable change, as the API keys are.
-    tokens: RwLock<Arc<Vec<TokenRecord>>>,
+    /// By id; swapped whole after each durable change, as the API keys are.
+    tokens: RwLock<Arc<BTreeMap<String, TokenRecord>>>,
     changing: Mutex<()>,
 }
 
@@ -147,7 +151,10 @@ impl ViewerTokens {
         let path = dir.join("viewer-tokens.json");
         let tokens = json_file::read::<TokenFile>(&path, "viewer token", TOKEN_FILE_VERSION)?
             .unwrap_or_default()
-            .tokens;
+            .tokens
+            .into_iter()
+            .map(|t| (t.id.clone(), t))
+            .collect();
         let key = json_file::random_key(&dir.join("viewer.key"))?;
         Ok(ViewerTokens {
             path,
@@ -185,7 +192,9 @@ impl ViewerTokens {
             created_by: by.to_owned(),
             revoked: None,
         };
-        self.change(|tokens| tokens.push(record.clone()))?;
+        self.change(|tokens| {
+            tokens.insert(record.id.clone(), record.clone());
+        })?;
         Ok((record, token))
     }
 
@@ -204,9 +213,7 @@ impl ViewerTokens {
     pub(crate) fn revoke(&self, id: &str) -> anyhow::Result<Option<TokenRecord>> {
         let mut revoked = None;
         self.change(|tokens| {
-            let live = tokens
-                .iter_mut()
-                .find(|t| t.id == id && t.revoked.is_none());
+            let live = tokens.get_mut(id).filter(|t| t.revoked.is_none());
             if let Some(token) = live {
                 token
                     .revoked
@@ -220,18 +227,17 @@ impl ViewerTokens {
     /// The live tokens (unexpired, unrevoked: a revoked token is gone but for the
     /// record that refuses it), oldest first.
     pub(crate) fn list(&self) -> Vec<TokenRecord> {
-        let now = unix_now();
-        self.tokens
-            .read()
-            .iter()
-            .filter(|t| t.expires > now && t.revoked.is_none())
+        let mut live: Vec<TokenRecord> = (self.tokens.read().values())
+            .filter(|t| is_live(t))
             .cloned()
-            .collect()
+            .collect();
+        live.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        live
     }
 
     /// The live token `id`.
     pub(crate) fn get(&self, id: &str) -> Option<TokenRecord> {
-        self.list().into_iter().find(|t| t.id == id)
+        self.tokens.read().get(id).filter(|t| is_live(t)).cloned()
     }
 
     /// What `token` reads, if its tag holds, it has not expired and it was not
@@ -255,40 +261,44 @@ impl ViewerTokens {
             return Err(AuthError::Expired);
         }
         let tokens = Arc::clone(&self.tokens.read());
-        let record = tokens
-            .iter()
-            .find(|t| t.id == claims.id)
-            .ok_or(AuthError::Unknown)?;
+        let record = tokens.get(&claims.id).ok_or(AuthError::Unknown)?;
         if record.revoked.is_some() {
-            return Err(AuthError::Revoked);
+            return Err(AuthError::TokenRevoked);
         }
         let filter = claims
             .narrowing
             .filter(&claims.tenant)
             .map_err(|_| AuthError::Unknown)?;
-        Ok(Viewer { claims, filter })
+        let issuer = record.created_by.clone();
+        Ok(Viewer {
+            claims,
+            filter,
+            issuer,
+        })
     }
 
     /// Applies `edit` to a copy of the tokens less the expired ones, writes it durably,
     /// then lets requests see it.
-    fn change(&self, edit: impl FnOnce(&mut Vec<TokenRecord>)) -> anyhow::Result<()> {
+    fn change(&self, edit: impl FnOnce(&mut BTreeMap<String, TokenRecord>)) -> anyhow::Result<()> {
         let _one_at_a_time = self.changing.lock();
         let now = unix_now();
-        let mut next: Vec<TokenRecord> = self
-            .tokens
-            .read()
-            .iter()
-            .filter(|t| t.expires > now)
-            .cloned()
+        let mut next: BTreeMap<String, TokenRecord> = (self.tokens.read().iter())
+            .filter(|(_, t)| t.expires > now)
+            .map(|(id, t)| (id.clone(), t.clone()))
             .collect();
         edit(&mut next);
         let file = TokenFile {
-            tokens: next.clone(),
+            tokens: next.values().cloned().collect(),
         };
         json_file::write(&self.path, TOKEN_FILE_VERSION, file)?;
         *self.tokens.write() = Arc::new(next);
         Ok(())
     }
+}
+
+/// Whether a token is neither expired nor revoked.
+fn is_live(token: &TokenRecord) -> bool {
+    token.expires > unix_now() && token.revoked.is_none()
 }
 
 /// Seconds since the epoch, now.
@@ -374,10 +384,16 @@ mod tests {
 
         // Revoked, and the revocation survives a reopening.
         tokens.revoke(&record.id).unwrap().unwrap();
-        assert_eq!(tokens.authenticate(&token).unwrap_err(), AuthError::Revoked);
+        assert_eq!(
+            tokens.authenticate(&token).unwrap_err(),
+            AuthError::TokenRevoked
+        );
         drop(tokens);
         let tokens = ViewerTokens::open(dir.path()).unwrap();
-        assert_eq!(tokens.authenticate(&token).unwrap_err(), AuthError::Revoked);
+        assert_eq!(
+            tokens.authenticate(&token).unwrap_err(),
+            AuthError::TokenRevoked
+        );
         assert_eq!(tokens.revoke("nope").unwrap(), None);
         assert_eq!(tokens.revoke(&record.id).unwrap(), None, "revoked once");
         assert_eq!(tokens.get(&record.id), None, "gone");

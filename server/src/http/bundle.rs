@@ -1,0 +1,188 @@
+//! `GET /v1/bundle`: a tenant's evidence bundle (docs/FORMAT.md, "Evidence bundle"), the
+//! bytes `auditlog export --bundle` writes from the data directory, streamed as the
+//! engine writes it; and `GET /v1/verifier-key`, the key its checkpoints are checked
+//! with.
+//!
+//! A bundle holds every event of its tenant in its range, so that their completeness can
+//! be proven: a key (or viewer token) narrowed below the tenant (to an actor, actions,
+//! outcomes or a resource) may not have one. A time range narrows a bundle, as it
+//! narrows a viewer token.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use auditlog_engine::bundle::{Selection, write_bundle};
+use auditlog_engine::query::{Filter, Query};
+use auditlog_engine::{TimeRange, Timestamp};
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query as Params, State as Shared};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tonic::Status;
+
+use super::{HttpError, caller};
+use crate::State;
+use crate::export::record_bulk_read;
+use crate::status::{from_engine, invalid_field};
+
+/// The bytes of one chunk of the body.
+const CHUNK_BYTES: usize = 256 << 10;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BundleParams {
+    tenant: Option<String>,
+    from_seq: Option<u64>,
+    to_seq: Option<u64>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /v1/bundle?tenant=&from_seq=&to_seq=&from=&to=`: JSON Lines, proven against the
+/// newest checkpoint (or the one at `to_seq`); check it with `auditlog verify-bundle`.
+pub(crate) async fn bundle(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+    given: Result<Params<BundleParams>, QueryRejection>,
+) -> Result<Response, HttpError> {
+    let caller = caller(&state, &headers)?;
+    let Params(p) = given.map_err(|e| Status::invalid_argument(e.body_text()))?;
+    let time = |field, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| Timestamp::parse(t).map_err(|m| invalid_field(field, &m)))
+            .transpose()
+    };
+    let asked = Filter {
+        tenant: p.tenant.clone(),
+        time: TimeRange {
+            from: time("from", &p.from)?,
+            to: time("to", &p.to)?,
+        },
+        seqs: Filter::seqs_between(p.from_seq, p.to_seq),
+        ..Filter::default()
+    };
+    if let (Some(from), Some(to)) = (p.from_seq, p.to_seq)
+        && to < from
+    {
+        return Err(invalid_field("to_seq", "below from_seq").into());
+    }
+    let filter = caller.scope_filter(asked)?;
+    let narrowed = filter.actor.is_some()
+        || !filter.actions.is_empty()
+        || !filter.outcomes.is_empty()
+        || filter.resource_type.is_some()
+        || filter.resource_id.is_some();
+    if narrowed {
+        return Err(Status::permission_denied(
+            "a bundle holds every event of its tenant in its range: this token reads only some",
+        )
+        .into());
+    }
+    let selection = Selection {
+        from_seq: p.from_seq.unwrap_or(0),
+        to_seq: p.to_seq,
+        from: filter.time.from.map(Timestamp::to_rfc3339),
+        to: filter.time.to.map(Timestamp::to_rfc3339),
+        tenant: filter.tenant.clone(),
+    };
+    let slot = state.limits.open_stream(&caller.key)?;
+    let mut details = serde_json::Map::new();
+    details.insert("api".to_owned(), "http".into());
+    details.insert("format".to_owned(), "bundle".into());
+    let query = Query {
+        filter,
+        ..Query::default()
+    };
+    let resource = ("export", "bundle".to_owned());
+    record_bulk_read(
+        &state,
+        &caller,
+        "auditlog.export.run",
+        resource,
+        &query,
+        details,
+    )
+    .await?;
+
+    // The engine writes on the blocking pool into a bounded channel: a slow client
+    // holds one chunk in it, and one that leaves ends the writing at its next chunk.
+    let (chunks, mut received) = mpsc::channel::<Result<Bytes, Status>>(1);
+    let checked = Arc::clone(&state);
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        let mut out = ChunkSender {
+            chunks: chunks.clone(),
+            buffer: Vec::with_capacity(CHUNK_BYTES),
+            still_valid: Box::new(move || caller.still_valid(&checked)),
+        };
+        let written = write_bundle(&state.log, &selection, &mut out);
+        let ended = written
+            .map_err(from_engine)
+            .and_then(|_| out.flush().map_err(|e| Status::cancelled(e.to_string())));
+        if let Err(status) = ended {
+            let _ = chunks.blocking_send(Err(status));
+        }
+    });
+    // An error before the first byte is answered as one.
+    let first = match received.recv().await {
+        Some(Ok(first)) => first,
+        Some(Err(status)) => return Err(status.into()),
+        None => Bytes::new(),
+    };
+    let rest = futures_util::stream::unfold(received, |mut received| async move {
+        let next = received.recv().await?;
+        let next = next.map_err(|status| io::Error::other(status.message().to_owned()));
+        Some((next, received))
+    });
+    let body = futures_util::stream::once(async { Ok::<_, io::Error>(first) });
+    let body = futures_util::StreamExt::chain(body, rest);
+    let headers = [(header::CONTENT_TYPE, "application/x-ndjson")];
+    Ok((headers, Body::from_stream(body)).into_response())
+}
+
+/// Sends what is written in chunks of [`CHUNK_BYTES`], each once the caller is found
+/// still valid.
+struct ChunkSender {
+    chunks: mpsc::Sender<Result<Bytes, Status>>,
+    buffer: Vec<u8>,
+    still_valid: Box<dyn Fn() -> Result<(), Status> + Send>,
+}
+
+impl Write for ChunkSender {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= CHUNK_BYTES {
+            self.flush()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        (self.still_valid)().map_err(|status| io::Error::other(status.message().to_owned()))?;
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buffer,
+            Vec::with_capacity(CHUNK_BYTES),
+        ));
+        self.chunks
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::other("the client left"))
+    }
+}
+
+/// `GET /v1/verifier-key`: the note verifier key of the log's checkpoints (text), for
+/// any key. A server can only vouch for itself: compare it with one obtained another way.
+pub(crate) async fn verifier_key(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    caller(&state, &headers)?.require_any_read()?;
+    let text = format!("{}\n", state.verifier.to_text());
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}

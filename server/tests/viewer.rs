@@ -1,0 +1,192 @@
+//! What the viewer reads from the server, driven as the page does: a viewer token's
+//! evidence bundle, checked offline by `auditlog verify-bundle` with the key the server
+//! serves, and refused to a token narrowed below its tenant.
+
+mod common;
+
+use std::process::Command;
+
+use auditlog_proto::v1 as pb;
+use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
+use auditlog_proto::v1::query_service_client::QueryServiceClient;
+use common::{Server, auditlog_bin, authed, event, http_get, http_request};
+
+/// A viewer token of `tenant` narrowed by `filter`, issued by `admin`.
+fn token(server: &Server, admin: &str, tenant: &str, filter: serde_json::Value) -> String {
+    let body = serde_json::json!({"tenant": tenant, "filter": filter}).to_string();
+    let json = [("Content-Type", "application/json")];
+    let answer = http_request(
+        &server.http,
+        "POST",
+        "/v1/viewer-tokens",
+        Some(admin),
+        &json,
+        body.as_bytes(),
+    );
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    answer.json()["token"].as_str().expect("token").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_token_downloads_its_tenants_bundle_and_it_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), true, &[]);
+    let admin = server.admin_key.clone().expect("admin key");
+    let tenants = ["org_a", "org_b"];
+    let events: Vec<pb::Event> = (0..60u32)
+        .map(|i| event(i, tenants[(i % 2) as usize], "usr_1", "document.read"))
+        .collect();
+    let mut ingest = IngestServiceClient::new(server.channel().await);
+    ingest
+        .ingest(authed(pb::IngestRequest { events }, &admin))
+        .await
+        .expect("ingested");
+    let (http, admin_key) = (server.http.clone(), admin.clone());
+    let signed =
+        tokio::task::spawn_blocking(move || http_get(&http, "/v1/checkpoint", Some(&admin_key)))
+            .await
+            .expect("task");
+    assert_eq!(signed.status, 200, "{}", signed.text());
+
+    let (server, scratch) = tokio::task::spawn_blocking(move || {
+        let whole = token(&server, &admin, "org_a", serde_json::json!({}));
+        let key = http_get(&server.http, "/v1/verifier-key", Some(&whole));
+        assert_eq!(key.status, 200, "{}", key.text());
+        let key = key.text().trim().to_owned();
+
+        let bundle = http_get(&server.http, "/v1/bundle", Some(&whole));
+        assert_eq!(bundle.status, 200, "{}", bundle.text());
+        assert_eq!(bundle.header("content-type"), Some("application/x-ndjson"));
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let file = scratch.path().join("org_a.bundle");
+        std::fs::write(&file, &bundle.body).expect("written");
+        let out = Command::new(auditlog_bin())
+            .arg("verify-bundle")
+            .arg(&file)
+            .args(["--key", &key, "--tenant", "org_a", "--json"])
+            .output()
+            .expect("auditlog runs");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{said}");
+        let report: serde_json::Value = serde_json::from_str(&said).expect("a JSON report");
+        assert_eq!(report["events"], 30, "org_a's half of 60");
+        assert_eq!(report["completeness"]["kind"], "tenant", "{report}");
+
+        // A changed byte in an event fails the check.
+        let text = String::from_utf8(bundle.body.clone()).expect("UTF-8");
+        let changed = text.replacen("usr_1", "usr_9", 1);
+        assert_ne!(changed, text);
+        std::fs::write(&file, changed).expect("written");
+        let out = Command::new(auditlog_bin())
+            .arg("verify-bundle")
+            .arg(&file)
+            .args(["--key", &key])
+            .output()
+            .expect("auditlog runs");
+        assert!(!out.status.success(), "a changed event is caught");
+
+        // Another tenant's bundle, or a token narrowed below its tenant: refused.
+        let other = http_get(&server.http, "/v1/bundle?tenant=org_b", Some(&whole));
+        assert_eq!(other.status, 403, "{}", other.text());
+        let narrowed = token(
+            &server,
+            &admin,
+            "org_a",
+            serde_json::json!({"actor": "usr_1"}),
+        );
+        let refused = http_get(&server.http, "/v1/bundle", Some(&narrowed));
+        assert_eq!(refused.status, 403, "{}", refused.text());
+        // The bundle was recorded as the token's export.
+        let system = http_get(
+            &server.http,
+            "/v1/events?tenant=_system&action=auditlog.export.run",
+            Some(&admin),
+        );
+        let recorded = &system.json()["events"][0];
+        assert_eq!(recorded["actor"]["kind"], "viewer_token", "{recorded}");
+        assert_eq!(recorded["resource"]["id"], "bundle", "{recorded}");
+        (server, scratch)
+    })
+    .await
+    .expect("task");
+    drop((server, scratch));
+}
+
+/// The pages of org_a's events a stream could read in all.
+const PAGES: u32 = 16;
+
+/// A stream outlives no revocation: a query read page by page stops at the next page
+/// made after its token is revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_ends_its_open_stream() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), true, &[]);
+    let admin = server.admin_key.clone().expect("admin key");
+    let mut ingest = IngestServiceClient::new(server.channel().await);
+    for batch in 0..PAGES {
+        let events: Vec<pb::Event> = (0..1000u32)
+            .map(|i| event(batch * 1000 + i, "org_a", "usr_1", "document.read"))
+            .collect();
+        ingest
+            .ingest(authed(pb::IngestRequest { events }, &admin))
+            .await
+            .expect("ingested");
+    }
+    let (http, key) = (server.http.clone(), admin.clone());
+    let (token, id) = tokio::task::spawn_blocking(move || {
+        let json = [("Content-Type", "application/json")];
+        let answer = http_request(
+            &http,
+            "POST",
+            "/v1/viewer-tokens",
+            Some(&key),
+            &json,
+            br#"{"tenant":"org_a"}"#,
+        );
+        assert_eq!(answer.status, 201, "{}", answer.text());
+        let answer = answer.json();
+        (
+            answer["token"].as_str().unwrap().to_owned(),
+            answer["id"].as_str().unwrap().to_owned(),
+        )
+    })
+    .await
+    .expect("task");
+    // Pages of 1,000 events (some 300 KB each) fill HTTP/2's flow-control window (2 MiB
+    // per stream, hyper's client's): past it, the server makes a page only as the
+    // client takes one.
+    let request = pb::QueryRequest {
+        page_size: 1000,
+        max_pages: 100,
+        ..Default::default()
+    };
+    let mut client = QueryServiceClient::new(server.channel().await);
+    let mut pages = client
+        .query(authed(request, &token))
+        .await
+        .expect("a stream")
+        .into_inner();
+    let first = pages
+        .message()
+        .await
+        .expect("a page")
+        .expect("the first page");
+    assert_eq!(first.events.len(), 1000);
+    let (http, path) = (server.http.clone(), format!("/v1/viewer-tokens/{id}"));
+    let revoked = tokio::task::spawn_blocking(move || {
+        http_request(&http, "DELETE", &path, Some(&admin), &[], b"")
+    })
+    .await
+    .expect("task");
+    assert_eq!(revoked.status, 200, "{}", revoked.text());
+    let mut read = 1;
+    let ended = loop {
+        match pages.message().await {
+            Ok(Some(_)) => read += 1,
+            Ok(None) => panic!("the stream ran to its end: {read} pages"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(ended.code(), tonic::Code::Unauthenticated, "{ended:?}");
+    assert!(read < PAGES, "{read} of {PAGES} pages read");
+}
