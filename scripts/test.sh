@@ -20,6 +20,8 @@ rm -rf "$s3dir"
 s3env=$(scripts/seaweedfs.sh start "$s3dir" $$)
 trap 'scripts/seaweedfs.sh stop "$s3dir"' EXIT
 while IFS='=' read -r name value; do export "$name=$value"; done <<<"$s3env"
+echo "== the browser of the viewer's tests (Debian's chromium and chromium-driver, axe-core)"
+scripts/browser-env.sh
 echo "== cargo test"
 if ! cargo test --workspace --all-targets; then
   # The store's own account of a failure that reached it.

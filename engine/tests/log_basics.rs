@@ -58,6 +58,25 @@ fn append_read_prove_across_segments_and_reopen() {
     assert!(report.notes.is_empty(), "{:?}", report.notes);
 }
 
+/// A record's stored payload hashes to its leaf, in sealed and active segments alike.
+#[test]
+fn a_record_payload_hashes_to_its_leaf() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Log::create(dir.path(), &small_segments(16 << 10)).expect("create");
+    append_all(&log, &lines(400, 3), 40);
+    assert!(log.segment_count() > 2, "sealed segments and an active one");
+    for seq in [0, 1, 150, 398, 399] {
+        let payload = log.record_payload(seq).expect("read").expect("a record");
+        let proof = log.prove_inclusion(seq, None).expect("proof");
+        assert_eq!(
+            log.alg().hash_leaf(&payload).to_vec(),
+            proof.leaf_hash,
+            "{seq}"
+        );
+    }
+    assert_eq!(log.record_payload(400).expect("read"), None);
+}
+
 fn lines_from(log: &Log, range: std::ops::Range<u64>) -> Vec<String> {
     let extra = lines(range.end, 9).split_off(range.start as usize);
     append_all(log, &extra, 50);

@@ -194,10 +194,11 @@ pub(crate) fn admit(state: &State, token: &str) -> Result<Caller, Status> {
     let caller = if token.starts_with(viewer::token::PREFIX) {
         let viewer = state.viewers.authenticate(token).map_err(refused)?;
         let issuer = issuer_of(state, &viewer)?;
-        // The token stands as its issuer's key narrowed to its tenant: the issuer's
-        // rates and stream caps count every request of its tokens.
+        // The token stands as a key of its own, reading its tenant, with its issuer's
+        // rates and stream caps (each token its own: one tenant's viewers cannot use up
+        // another's).
         let key = KeyRecord {
-            id: issuer.id,
+            id: format!("{}/viewer/{}", issuer.id, viewer.claims.id),
             name: "viewer token".to_owned(),
             scope: Scope {
                 read: Tenants::Only([viewer.claims.tenant.clone()].into()),

@@ -70,6 +70,21 @@ impl Log {
         self.scan_records(range, time, |seq, record| visit(seq, record.event))
     }
 
+    /// The stored payload of record `seq` (what its leaf hash covers: docs/PROOFS.md),
+    /// CRC-checked; `None` past the log. For a reader that checks the leaf itself.
+    pub fn record_payload(&self, seq: u64) -> Result<Option<Vec<u8>>> {
+        let mut found = None;
+        self.scan_payloads(
+            seq..seq.saturating_add(1),
+            TimeRange::default(),
+            |_, payload, _| {
+                found = Some(payload.to_vec());
+                Ok(false)
+            },
+        )?;
+        Ok(found)
+    }
+
     /// Like [`Log::scan`], with each event's tenant link.
     pub fn scan_records(
         &self,

@@ -169,6 +169,9 @@ fn router(state: Arc<State>) -> Router {
             get(viewer_tokens::get).delete(viewer_tokens::revoke),
         )
         .route("/metrics", get(metrics))
+        .route("/ui", get(crate::viewer::ui::root))
+        .route("/ui/", get(crate::viewer::ui::index))
+        .route("/ui/{*path}", get(crate::viewer::ui::file))
         .layer(CatchPanicLayer::new(Arc::clone(&state.metrics), panicked))
         .layer(BusyLayer)
         .layer(middleware::from_fn_with_state(

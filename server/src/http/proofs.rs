@@ -9,6 +9,8 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State as Shared};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::Deserialize;
 use tokio::task::spawn_blocking;
 use tonic::Status;
@@ -23,6 +25,10 @@ use crate::status::{from_engine, task_failed};
 pub(crate) struct InclusionParams {
     leaf_index: u64,
     tree_size: Option<u64>,
+    /// Also answer the record's stored payload (`"record"`, base64), so that the caller
+    /// can hash the leaf itself and read the event from the very bytes proven.
+    #[serde(default)]
+    record: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,7 +53,8 @@ fn json(proof: &Proof) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// `GET /v1/proofs/inclusion?leaf_index=I[&tree_size=N]`: of an event the key reads.
+/// `GET /v1/proofs/inclusion?leaf_index=I[&tree_size=N][&record=true]`: of an event
+/// the key reads.
 pub(crate) async fn inclusion(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
@@ -55,10 +62,28 @@ pub(crate) async fn inclusion(
 ) -> Result<Response, HttpError> {
     let caller = caller(&state, &headers)?;
     let Query(p) = given.map_err(bad_query)?;
-    let proof = spawn_blocking(move || prove_inclusion(&state, &caller, p.leaf_index, p.tree_size))
-        .await
-        .map_err(task_failed)??;
-    Ok(json(&Proof::Inclusion(proof)))
+    let (proof, record) = spawn_blocking(move || -> Result<_, Status> {
+        let proof = prove_inclusion(&state, &caller, p.leaf_index, p.tree_size)?;
+        let record = match p.record {
+            true => state
+                .log
+                .record_payload(p.leaf_index)
+                .map_err(from_engine)?,
+            false => None,
+        };
+        Ok((proof, record))
+    })
+    .await
+    .map_err(task_failed)??;
+    let proof = Proof::Inclusion(proof);
+    let Some(record) = record else {
+        return Ok(json(&proof));
+    };
+    let mut answer: serde_json::Value =
+        serde_json::from_str(&proof.to_json()).map_err(|e| Status::internal(e.to_string()))?;
+    answer["record"] = BASE64.encode(record).into();
+    let body = format!("{answer}\n");
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// `GET /v1/proofs/consistency?size1=N1&size2=N2`: for any key (it reveals no event).

@@ -1,10 +1,11 @@
-//! The audit log viewer's side of the server: viewer tokens ([`token`]) and what a
-//! request made with one may ask (here). A token reads one tenant, and within it what
+//! The audit log viewer's side of the server: viewer tokens ([`token`]), what a
+//! request made with one may ask (here), and the pages ([`ui`]). A token reads one tenant, and within it what
 //! its narrowing selects; a request may narrow further but never widen: a filter that
 //! names another actor, resource, outcome or action than the token's is refused, and
 //! time ranges are intersected.
 
 pub(crate) mod token;
+pub(crate) mod ui;
 
 use auditlog_engine::TimeRange;
 use auditlog_engine::query::{ActionPattern, Filter};
