@@ -328,6 +328,25 @@ pub fn subject_keys(data: &[u8]) {
     }
 }
 
+/// Report attestations: any bytes parse or are refused, never panic; one that parses
+/// gives back its own text.
+pub fn report_attestation(data: &[u8]) {
+    use crate::report::ReportAttestation;
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(attestation) = ReportAttestation::parse(text)
+    {
+        assert_eq!(
+            ReportAttestation::parse(&attestation.to_text()),
+            Ok(attestation)
+        );
+    }
+    if let Ok(key) =
+        NoteVerifier::parse("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW")
+    {
+        let _ = ReportAttestation::verify(data, &key);
+    }
+}
+
 /// Erasure receipts: any bytes parse or are refused, never panic; a receipt that parses
 /// gives back its own text.
 pub fn erasure_receipt(data: &[u8]) {
@@ -348,7 +367,7 @@ pub fn erasure_receipt(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// Every target by its name, for the regression replay.
-pub const TARGETS: [(&str, Target); 16] = [
+pub const TARGETS: [(&str, Target); 17] = [
     ("record", record),
     ("segment_header", segment_header),
     ("segment_footer", segment_footer),
@@ -365,4 +384,5 @@ pub const TARGETS: [(&str, Target); 16] = [
     ("retention_heads", retention_heads),
     ("query_params", query_params),
     ("proven_batch", proven_batch),
+    ("report_attestation", report_attestation),
 ];

@@ -34,6 +34,7 @@ mod log;
 pub mod merkle;
 pub mod privacy;
 pub mod query;
+pub mod report;
 pub mod retention;
 mod shared;
 pub mod storage;

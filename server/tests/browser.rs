@@ -185,6 +185,7 @@ async fn the_viewer_works_in_a_real_browser() {
         "privileged",
         "drawer-valid",
         "drawer-tampered",
+        "drawer-rewritten",
         "erased",
         "expired",
     ] {

@@ -29,11 +29,11 @@ function dense(buckets, unit) {
   if (!buckets.length) return [];
   const step = unit === 'hour' ? HOUR : DAY;
   const byStart = new Map(buckets.map((b) => [Date.parse(b.start), b]));
-  const first = Date.parse(buckets[0].start);
   const last = Date.parse(buckets[buckets.length - 1].start);
+  // At most 2,000 bars, the newest (a narrower time range shows older ones).
+  const first = Math.max(Date.parse(buckets[0].start), last - 1999 * step);
   const out = [];
-  // At most 2,000 bars: a longer series is drawn in days.
-  for (let t = first; t <= last && out.length < 2000; t += step) {
+  for (let t = first; t <= last; t += step) {
     out.push(byStart.get(t) || { start: new Date(t).toISOString(), count: 0, by_outcome: {} });
   }
   return out;

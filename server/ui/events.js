@@ -36,8 +36,14 @@ function fillForm() {
   for (const name of FILTERS) {
     const input = form.elements[name];
     const value = filters[name] || '';
-    input.value = name === 'from' || name === 'to' ? value.replace(/Z$/, '').slice(0, 19) : value;
+    input.value = (name === 'from' || name === 'to') && value ? utcInput(value) : value;
   }
+}
+
+/** An RFC 3339 time as a datetime-local value in UTC (a hand-written offset applied). */
+function utcInput(value) {
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? '' : new Date(ms).toISOString().slice(0, 19);
 }
 
 /** The filters the form holds. */
@@ -116,6 +122,9 @@ async function loadPage() {
     if (!done && inView(more)) setTimeout(loadPage, 0);
   } catch (problem) {
     if (mine !== generation) return;
+    // No retry by scrolling: new filters, or a new link, start again.
+    done = true;
+    document.getElementById('load-more').hidden = true;
     more.textContent = '';
     showProblem(problem);
   } finally {
@@ -160,6 +169,8 @@ function row(event, i) {
 
 let current = null;
 let opener = null;
+/** Each opening of the dialog: answers for an earlier one are dropped. */
+let opening = 0;
 
 function describe(list, name, value) {
   list.append(el('dt', name));
@@ -171,6 +182,7 @@ function describe(list, name, value) {
 async function openDrawer(event, from) {
   current = event;
   opener = from;
+  const mine = ++opening;
   const drawer = document.getElementById('drawer');
   document.getElementById('drawer-h').textContent = `Event ${event.seq}`;
   const list = document.getElementById('event-fields');
@@ -196,51 +208,69 @@ async function openDrawer(event, from) {
     const note = await api(sess, '/v1/checkpoint', {}, 'text');
     const size = /^[^\n]*\n(\d+)\n/.exec(note)?.[1];
     if (size === undefined) throw new Problem('The server sent no checkpoint.');
+    if (mine !== opening) return;
     if (BigInt(event.seq) >= BigInt(size)) {
       verdict('pending', `Not yet covered by a signed checkpoint (the newest signs ${size} events). Try again shortly.`);
       return;
     }
     const proof = await api(sess, '/v1/proofs/inclusion', { leaf_index: event.seq, tree_size: size, record: 'true' }, 'text');
-    let key = sess.pinnedKey;
-    document.getElementById('key-source').textContent = key ? '(given by the page that sent you here)' : '(as this server states it: compare it with one you trust)';
-    if (!key) key = (await api(sess, '/v1/verifier-key', {}, 'text')).trim();
+    const key = sess.pinnedKey || (await api(sess, '/v1/verifier-key', {}, 'text')).trim();
+    if (mine !== opening) return;
+    document.getElementById('key-source').textContent = sess.pinnedKey
+      ? '(given by the page that sent you here)'
+      : "(as this server states it: compare it with one you trust)";
     document.getElementById('proof-text').value = JSON.stringify(JSON.parse(proof), null, 2);
     document.getElementById('checkpoint-text').value = note;
     document.getElementById('key-text').value = key;
     await check();
   } catch (problem) {
-    verdict('invalid', problem.message);
+    if (mine === opening) verdict('unchecked', `Could not check it: ${problem.message}`);
   }
 }
 
 /** Checks the drawer's event against the proof, checkpoint and key the drawer holds. */
 async function check() {
   if (!current) return;
+  const mine = opening;
+  const checking = ++checks;
   verdict('pending', 'Checking…');
+  const key = document.getElementById('key-text').value;
   try {
     const proven = await verifyEvent(
       current,
       document.getElementById('proof-text').value,
       document.getElementById('checkpoint-text').value,
-      document.getElementById('key-text').value,
+      key,
     );
-    const sealed = proven.sealed ? ' Its personal fields are sealed in the record: the hash covers them as stored.' : '';
-    verdict('valid', `Verified: this event is entry ${current.seq} of the log ${proven.origin}, in the tree of ${proven.size} entries its key ${proven.key} signed (${proven.hash}).${sealed}`);
+    if (mine !== opening || checking !== checks) return;
+    const sealed = proven.unchecked.length
+      ? ` Sealed in the record, not checked here: ${proven.unchecked.join(', ')} (shown as the server opened them; the hash covers them as stored).`
+      : '';
+    const whose = sess.pinnedKey && key.trim() === sess.pinnedKey.trim()
+      ? 'the key given by the page that sent you here'
+      : "the key shown below, which this page did not get independently: compare it with the log's key you trust";
+    verdict('valid', `Verified: this event is entry ${current.seq} of the log ${proven.origin}, in the tree of ${proven.size} entries signed by ${whose} (${proven.hash}).${sealed}`);
   } catch (e) {
+    if (mine !== opening || checking !== checks) return;
     verdict('invalid', `Not verified: ${e.message}.`);
   }
 }
 
+/** Each check: a late answer of an earlier one is dropped. */
+let checks = 0;
+
 function verdict(kind, message) {
   const box = document.getElementById('verdict');
   box.className = `verdict verdict-${kind}`;
-  box.replaceChildren(el('strong', { valid: '✓ Valid', invalid: '✗ Invalid', pending: '…' }[kind]), ` ${message}`);
+  const mark = { valid: '✓ Valid', invalid: '✗ Invalid', pending: '…', unchecked: '? Not checked' }[kind];
+  box.replaceChildren(el('strong', mark), ` ${message}`);
   box.dataset.state = kind;
 }
 
 function closeDrawer() {
   document.getElementById('drawer').hidden = true;
   current = null;
+  opening += 1;
   if (opener) opener.focus();
 }
 
@@ -309,6 +339,7 @@ function start() {
   });
   window.addEventListener('popstate', () => {
     filters = filtersFromUrl();
+    frame(sess);
     fillForm();
     reload();
   });

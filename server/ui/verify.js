@@ -1,7 +1,8 @@
-// Proofs checked in the browser, trusting the server for nothing: the record's bytes
-// hash to the proof's leaf (and say what the page shows), the inclusion path folds to
-// the checkpoint's root (RFC 9162 §2.1.3.2), and the checkpoint is signed by the log's
-// key (a C2SP signed note, Ed25519). Hashes and signatures come from the vendored
+// Proofs checked in the browser: the record's bytes hash to the proof's leaf (and say
+// what the page shows), the inclusion path folds to the checkpoint's root (RFC 9162
+// §2.1.3.2), and the checkpoint is signed by the log's key (a C2SP signed note,
+// Ed25519). Only the key must come from elsewhere for the check to trust the server
+// for nothing: the page says whose key it used. Hashes and signatures come from the vendored
 // @noble libraries (vendor/README.md), loaded the first time an event is opened.
 
 const text = new TextEncoder();
@@ -109,14 +110,31 @@ async function checkNote(note, key) {
   return { origin, size: BigInt(size), root: rootBytes };
 }
 
-/** The fields of a record payload (docs/FORMAT.md, "Event record"), as the event JSON names them. */
+/** The fields of a record payload (docs/FORMAT.md, "Event record"), its layout checked whole. */
 export function decodeRecord(payload) {
-  let at = 1;
   const kind = payload[0];
   if (kind !== 1 && kind !== 2 && kind !== 3) throw new Error(`record kind ${kind}`);
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  // Where the event must end: the payload's end (kind 1), its link (kind 2), its sealed
+  // block (kind 3: block, u16 block length, link).
+  let end = payload.length;
+  let block = null;
+  let link = null;
+  if (kind >= 2) {
+    if (payload.length < 9) throw new Error('the record ends early');
+    link = view.getBigUint64(payload.length - 8, true);
+    end = payload.length - 8;
+  }
+  if (kind === 3) {
+    if (end < 3) throw new Error('the record ends early');
+    const length = view.getUint16(end - 2, true);
+    end -= 2 + length;
+    if (end < 1) throw new Error('the sealed block is longer than the record');
+    block = payload.subarray(end, end + length);
+  }
+  let at = 1;
   const need = (n) => {
-    if (at + n > payload.length) throw new Error('the record ends early');
+    if (at + n > end) throw new Error('the event ends early');
   };
   const varint = () => {
     need(1);
@@ -143,8 +161,7 @@ export function decodeRecord(payload) {
     return flag === 1 ? string() : undefined;
   };
   const zigzag = varint();
-  const micros = (zigzag >> 1n) ^ -(zigzag & 1n);
-  const fields = { micros };
+  const fields = { micros: (zigzag >> 1n) ^ -(zigzag & 1n) };
   fields.actor_id = string();
   fields.actor_email = option();
   fields.actor_kind = option();
@@ -153,26 +170,63 @@ export function decodeRecord(payload) {
   fields.action = string();
   fields.resource_type = option();
   fields.resource_id = option();
-  fields.outcome = ['success', 'failure', 'denied', 'error'][Number(varint())];
+  const outcome = varint();
+  if (outcome > 3n) throw new Error(`outcome ${outcome}`);
+  fields.outcome = ['success', 'failure', 'denied', 'error'][Number(outcome)];
   fields.ip_address = option();
   fields.user_agent = option();
   fields.metadata = option();
   fields.event_id = option();
-  fields.sealed = kind === 3;
+  if (at !== end) throw new Error('bytes follow the event');
+  fields.link = link;
+  fields.sealed = block ? sealedBlock(block) : null;
   return fields;
 }
 
-/** Microseconds since the epoch of an RFC 3339 time. */
-export function micros(rfc3339) {
-  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$/.exec(rfc3339);
-  if (!m) throw new Error(`"${rfc3339}" is not an RFC 3339 time`);
-  const seconds = BigInt(Date.parse(`${m[1]}${m[3]}`) / 1000);
-  const fraction = BigInt(((m[2] || '') + '000000').slice(0, 6));
-  return seconds * 1000000n + fraction;
+/** What a sealed block says it holds: which personal fields, which metadata names. */
+function sealedBlock(block) {
+  if (block.length < 2) throw new Error('the sealed block ends early');
+  const present = block[0];
+  if (present & ~7) throw new Error('the sealed block names an unknown field');
+  let at = 2;
+  const names = [];
+  for (let i = 0; i < block[1]; i++) {
+    const n = block[at];
+    if (!n || at + 1 + n > block.length) throw new Error('a sealed name is cut short');
+    names.push(new TextDecoder('utf-8', { fatal: true }).decode(block.subarray(at + 1, at + 1 + n)));
+    at += 1 + n;
+  }
+  if (block.length - at < 8 + 12 + 16) throw new Error('the sealed block ends early');
+  return { email: !!(present & 1), ip_address: !!(present & 2), user_agent: !!(present & 4), names };
 }
 
-/** Where the record and the event shown differ (clear fields only: sealed ones are not in clear in the record). */
-function differences(fields, event) {
+/** Microseconds since the epoch of an RFC 3339 time, strictly read. */
+export function micros(rfc3339) {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?Z$/.exec(rfc3339);
+  if (!m) throw new Error(`"${rfc3339}" is not a UTC RFC 3339 time`);
+  const ms = Date.parse(`${m[1]}Z`);
+  // No rolled-over dates (February 30th) or hours (24:00).
+  if (Number.isNaN(ms) || new Date(ms).toISOString().slice(0, 19) !== m[1]) {
+    throw new Error(`"${rfc3339}" is not a valid time`);
+  }
+  return BigInt(ms / 1000) * 1000000n + BigInt((m[2] || '').padEnd(6, '0'));
+}
+
+/** `value` as JSON with its keys sorted, for comparing parsed objects. */
+function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * Where the event shown and the proven record differ; and the personal fields whose
+ * values are sealed in the record (shown as the server opened them, or marked
+ * erased), which the page cannot check.
+ */
+function compare(fields, event) {
   const shown = {
     micros: micros(event.timestamp),
     actor_id: event.actor?.user_id,
@@ -185,8 +239,33 @@ function differences(fields, event) {
     outcome: event.outcome,
     event_id: event.event_id,
   };
-  return Object.keys(shown).filter((k) => (shown[k] ?? undefined) !== (fields[k] ?? undefined));
+  const differ = Object.keys(shown).filter((k) => (shown[k] ?? undefined) !== (fields[k] ?? undefined));
+  const metadata = event.metadata ?? {};
+  const recorded = fields.metadata === undefined ? {} : JSON.parse(fields.metadata);
+  const personal = [['actor_email', event.actor?.email, 'email'], ['ip_address', event.ip_address, 'ip_address'], ['user_agent', event.user_agent, 'user_agent']];
+  const unchecked = [];
+  if (!fields.sealed) {
+    for (const [name, value] of personal) if ((value ?? undefined) !== (fields[name] ?? undefined)) differ.push(name);
+    if (canonical(metadata) !== canonical(recorded)) differ.push('metadata');
+  } else {
+    // Sealed: the clear event holds no personal field; the block says which exist.
+    for (const [name, value, bit] of personal) {
+      if (fields[name] !== undefined) differ.push(`${name} (in clear in a sealed record)`);
+      const sealed = fields.sealed[bit];
+      if ((value !== undefined && value !== null) !== sealed) differ.push(name);
+      if (sealed) unchecked.push(name);
+    }
+    for (const [key, value] of Object.entries(metadata)) {
+      if (fields.sealed.names.includes(key)) unchecked.push(`metadata.${key}`);
+      else if (!(key in recorded) || canonical(recorded[key]) !== canonical(value)) differ.push(`metadata.${key}`);
+    }
+    for (const key of Object.keys(recorded)) if (!(key in metadata)) differ.push(`metadata.${key}`);
+    for (const key of fields.sealed.names) if (!(key in metadata)) differ.push(`metadata.${key}`);
+  }
+  return { differ, unchecked };
 }
+
+const wholeNumber = (n) => Number.isSafeInteger(n) && n >= 0;
 
 /**
  * Checks that `event` (as the page shows it, with its `seq`) is leaf `seq` of the tree
@@ -201,9 +280,13 @@ export async function verifyEvent(event, proofText, note, vkey) {
     throw new Error('the proof is not JSON');
   }
   if (proof.type !== 'inclusion') throw new Error('the proof is not an inclusion proof');
+  if (![event.seq, proof.leaf_index, proof.tree_size].every(wholeNumber)) {
+    throw new Error('a sequence number or size is not a whole number');
+  }
   const H = await hashFunction(proof.hash);
   const key = await parseKey(vkey);
   const checkpoint = await checkNote(note, key);
+  if (checkpoint.origin !== key.name) throw new Error("the checkpoint is of another log than the key's");
   const index = BigInt(proof.leaf_index);
   const size = BigInt(proof.tree_size);
   if (index !== BigInt(event.seq)) throw new Error(`the proof is of leaf ${index}, not of event ${event.seq}`);
@@ -222,7 +305,10 @@ export async function verifyEvent(event, proofText, note, vkey) {
   } catch (e) {
     throw new Error(`the record does not decode: ${e.message}`);
   }
-  const differ = differences(fields, event);
+  if (fields.link !== null && fields.link !== 0xffffffffffffffffn && fields.link >= index) {
+    throw new Error("the record's tenant link does not name an earlier event");
+  }
+  const { differ, unchecked } = compare(fields, event);
   if (differ.length) throw new Error(`the event shown differs from the proven record in: ${differ.join(', ')}`);
-  return { size: checkpoint.size, origin: checkpoint.origin, key: key.name, sealed: fields.sealed, hash: proof.hash };
+  return { size: checkpoint.size, origin: checkpoint.origin, key: key.name, unchecked, hash: proof.hash };
 }

@@ -570,3 +570,32 @@ fn start_writer(writer: Writer) -> Result<(Sender<Request>, JoinHandle<()>)> {
         .map_err(|e| Error::io("starting the writer thread", e))?;
     Ok((sender, handle))
 }
+
+impl Log {
+    /// Signs the attestation of a report of `tenant` over `[from, to)` whose JSON bytes
+    /// are `json`, computed against the checkpoint of size `tree_size`; the note's text.
+    pub fn attest_report(
+        &self,
+        tenant: &str,
+        from: Option<crate::event::Timestamp>,
+        to: Option<crate::event::Timestamp>,
+        tree_size: u64,
+        json: &[u8],
+    ) -> Result<String> {
+        let attestation = crate::report::ReportAttestation {
+            origin: self.config().origin.clone(),
+            tenant: tenant.to_owned(),
+            from,
+            to,
+            tree_size,
+            root: self.root_at(tree_size)?,
+            digest: crate::report::report_digest(json),
+        };
+        let note = self
+            .checkpoints
+            .signer()?
+            .sign(&attestation.to_text())
+            .map_err(|e| Error::InvalidArgument(format!("signing a report: {e}")))?;
+        Ok(note.to_text())
+    }
+}

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
+import urllib.parse
 
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
@@ -117,7 +117,9 @@ def run(driver):
     expect = SETUP["expect"]
 
     # Open the token's URL: the newest events first, the token gone from the address bar.
-    driver.get(f"{BASE}/ui/#token={SETUP['token']}")
+    # The embedding page pins the log's key in the fragment, as a careful host does.
+    pinned = urllib.parse.quote(SETUP["vkey"], safe="")
+    driver.get(f"{BASE}/ui/#token={SETUP['token']}&vkey={pinned}")
     wait(driver, "the first page", lambda d: len(rows(d)) >= 50)
     assert "token" not in driver.current_url, driver.current_url
     assert driver.find_element(By.ID, "tenant").text.endswith(expect["tenant"])
@@ -140,7 +142,7 @@ def run(driver):
     action.send_keys(Keys.ENTER)
     wait(driver, "the filtered page", lambda d: "action=permission.*" in d.current_url.replace("%2A", "*"))
     wait(driver, "permission rows", lambda d: rows(d) and all(a.startswith("permission.") for a in cells(d, 2)))
-    assert len(rows(driver)) == expect["permission"], (len(rows(driver)), expect["permission"], cells(driver, 0), driver.current_url)
+    scroll_all(driver, expect["permission"], "every permission event")
     shared = driver.current_url
     # A shared view: the same URL in a fresh load shows the same events.
     driver.get(shared)
@@ -171,6 +173,7 @@ def run(driver):
     assert driver.switch_to.active_element == driver.find_element(By.ID, "close"), "focus moves into the drawer"
     wait(driver, "a verdict", lambda d: verdict(d) in ("valid", "invalid"))
     assert verdict(driver) == "valid", driver.find_element(By.ID, "verdict").text
+    assert "given by the page that sent you here" in driver.find_element(By.ID, "verdict").text
     shot(driver, "drawer-valid")
     accessible(driver, "drawer")
 
@@ -187,7 +190,7 @@ def run(driver):
     text = driver.find_element(By.ID, "verdict").text
     assert "Not verified" in text, text
     shot(driver, "drawer-tampered")
-    # The record changed (another outcome in its bytes): the leaf no longer matches.
+    # A byte of the record changed: it no longer hashes to the leaf.
     parsed = json.loads(original)
     record = bytearray(__import__("base64").b64decode(parsed["record"]))
     record[-9] ^= 1
@@ -247,6 +250,27 @@ def run(driver):
     report = json.loads(checked.stdout)
     assert report["events"] == expect["events"], report
     assert report["completeness"]["kind"] == "tenant", report
+
+    # A server that shows one thing and proves another: the event's clear metadata
+    # rewritten on its way to the page is caught against the proven record.
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+        const real = window.fetch;
+        window.fetch = async (url, init) => {
+            const answer = await real(url, init);
+            if (!answer.ok || !String(url).startsWith('/v1/events?')) return answer;
+            const page = await answer.json();
+            for (const e of page.events) if (e.metadata) e.metadata.i = 1000000;
+            return new Response(JSON.stringify(page), {status: 200, headers: {'Content-Type': 'application/json'}});
+        };
+    """})
+    driver.get(f"{BASE}/ui/?actor=usr_1")
+    wait(driver, "the rewritten page", lambda d: rows(d))
+    driver.find_element(By.CSS_SELECTOR, "#events tbody tr button").send_keys(Keys.ENTER)
+    wait(driver, "the rewritten event's verdict", lambda d: verdict(d) in ("valid", "invalid"))
+    said = driver.find_element(By.ID, "verdict").text
+    assert verdict(driver) == "invalid" and "metadata.i" in said, said
+    shot(driver, "drawer-rewritten")
+    driver.find_element(By.ID, "close").click()
 
     # Another tenant's data, asked from the page with its token: refused.
     status = driver.execute_async_script(
