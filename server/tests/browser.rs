@@ -186,6 +186,7 @@ async fn the_viewer_works_in_a_real_browser() {
         "drawer-valid",
         "drawer-tampered",
         "drawer-rewritten",
+        "report",
         "erased",
         "expired",
     ] {

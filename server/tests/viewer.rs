@@ -196,3 +196,131 @@ async fn a_revoked_token_ends_its_open_stream() {
     assert_eq!(ended.code(), tonic::Code::Unauthenticated, "{ended:?}");
     assert!(read < PAGES / 2, "{read} of {PAGES} pages read");
 }
+
+/// A tenant's report counts its events as the auditor expects, and checks offline with
+/// `auditlog verify-report`; an edited report does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_counts_its_tenant_and_verifies_offline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(&dir.path().join("data"), true, &[]);
+    let admin = server.admin_key.clone().expect("admin key");
+    let actions = [
+        "auth.login",
+        "api_key.create",
+        "permission.role.assign",
+        "document.read",
+    ];
+    let mut events: Vec<pb::Event> = (0..40u32)
+        .map(|i| {
+            let mut e = event(
+                i,
+                "org_a",
+                &format!("usr_{}", i % 3),
+                actions[(i % 4) as usize],
+            );
+            if i % 4 == 0 {
+                let outcome = if i % 8 == 0 {
+                    pb::Outcome::Denied
+                } else {
+                    pb::Outcome::Failure
+                };
+                e.outcome = outcome.into();
+            }
+            e
+        })
+        .collect();
+    events.extend((0..10u32).map(|i| event(100 + i, "org_b", "usr_b", "api_key.create")));
+    IngestServiceClient::new(server.channel().await)
+        .ingest(authed(pb::IngestRequest { events }, &admin))
+        .await
+        .expect("ingested");
+    let (server, scratch) = tokio::task::spawn_blocking(move || {
+        assert_eq!(
+            http_get(&server.http, "/v1/checkpoint", Some(&admin)).status,
+            200
+        );
+        let key = http_get(&server.http, "/v1/verifier-key", Some(&admin))
+            .text()
+            .trim()
+            .to_owned();
+        let viewer = token(&server, &admin, "org_a", serde_json::json!({}));
+        let answer = http_get(&server.http, "/v1/reports", Some(&viewer));
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        let served = answer.json();
+        let report = &served["report"];
+        assert_eq!(report["tenant"], "org_a");
+        assert_eq!(report["events"], 40);
+        assert_eq!(report["by_outcome"]["denied"], 5);
+        assert_eq!(report["by_outcome"]["failure"], 5);
+        assert_eq!(report["by_outcome"]["success"], 30);
+        assert_eq!(report["by_action"].as_array().expect("actions").len(), 4);
+        assert_eq!(report["actors"], 3);
+        assert_eq!(report["privileged"]["events"], 20, "api keys and roles");
+        assert_eq!(report["sign_ins"]["denied"], 5);
+        assert_eq!(report["sign_ins"]["failed"], 5);
+        assert_eq!(
+            report["api_keys_created"]["events"], 10,
+            "org_b's are not counted"
+        );
+        assert_eq!(report["role_changes"]["events"], 10);
+        assert_eq!(
+            report["role_changes"]["listed"][0]["action"],
+            "permission.role.assign"
+        );
+        assert!(
+            report["checkpoint"]
+                .as_str()
+                .expect("note")
+                .contains("\n\u{2014} ")
+        );
+
+        let scratch = tempfile::tempdir().expect("tempdir");
+        let file = scratch.path().join("report.json");
+        std::fs::write(&file, &answer.body).expect("written");
+        let verify = |file: &std::path::Path| {
+            Command::new(auditlog_bin())
+                .arg("verify-report")
+                .arg(file)
+                .args(["--key", &key])
+                .output()
+                .expect("auditlog runs")
+        };
+        let out = verify(&file);
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: "));
+        // One count edited: refused.
+        let mut edited = served.clone();
+        edited["report"]["sign_ins"]["denied"] = 0.into();
+        std::fs::write(&file, edited.to_string()).expect("written");
+        let out = verify(&file);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("edited"));
+
+        // A token narrowed below its tenant, another tenant, no tenant named: refused.
+        let narrowed = token(
+            &server,
+            &admin,
+            "org_a",
+            serde_json::json!({"actor": "usr_1"}),
+        );
+        assert_eq!(
+            http_get(&server.http, "/v1/reports", Some(&narrowed)).status,
+            403
+        );
+        let other = http_get(&server.http, "/v1/reports?tenant=org_b", Some(&viewer));
+        assert_eq!(other.status, 403);
+        assert_eq!(
+            http_get(&server.http, "/v1/reports", Some(&admin)).status,
+            400
+        );
+        (server, scratch)
+    })
+    .await
+    .expect("task");
+    drop((server, scratch));
+}

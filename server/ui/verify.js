@@ -80,15 +80,11 @@ async function parseKey(vkey) {
   return { name, id: fromHex(id), key: bytes.slice(1) };
 }
 
-/** The checkpoint's text and its signature by `key`, checked; its size and root. */
-async function checkNote(note, key) {
+/** The text lines of a signed note whose signature by `key` checks. */
+async function signedLines(note, key) {
   const split = note.lastIndexOf('\n\n');
-  if (split < 0) throw new Error('the checkpoint has no signature');
+  if (split < 0) throw new Error('the note has no signature');
   const body = note.slice(0, split + 1);
-  const lines = body.slice(0, -1).split('\n');
-  if (lines.length < 3) throw new Error('the checkpoint is not origin, size and root');
-  const [origin, size, root] = lines;
-  if (!/^(0|[1-9][0-9]*)$/.test(size)) throw new Error('the tree size is not a number');
   const ed = await import('./vendor/noble-ed25519/index.js');
   const { sha512 } = await import('./vendor/noble-hashes/sha2.js');
   ed.hashes.sha512 = sha512;
@@ -97,14 +93,25 @@ async function checkNote(note, key) {
     .filter((l) => l.startsWith(`\u2014 ${key.name} `))
     .map((l) => fromBase64(l.slice(`\u2014 ${key.name} `.length)))
     .find((s) => s.length === 68 && equal(s.slice(0, 4), key.id));
-  if (!mine) throw new Error("the checkpoint carries no signature by the log's key");
+  if (!mine) throw new Error("the note carries no signature by the log's key");
   let valid = false;
   try {
     valid = ed.verify(mine.slice(4), text.encode(body), key.key);
   } catch {
     valid = false;
   }
-  if (!valid) throw new Error("the checkpoint's signature does not verify with the log's key");
+  if (!valid) throw new Error("the signature does not verify with the log's key");
+  return body.slice(0, -1).split('\n');
+}
+
+/** The checkpoint's text and its signature by `key`, checked; its size and root. */
+async function checkNote(note, key) {
+  const lines = await signedLines(note, key).catch((e) => {
+    throw new Error(`the checkpoint: ${e.message}`);
+  });
+  if (lines.length < 3) throw new Error('the checkpoint is not origin, size and root');
+  const [origin, size, root] = lines;
+  if (!/^(0|[1-9][0-9]*)$/.test(size)) throw new Error('the tree size is not a number');
   const rootBytes = fromBase64(root);
   if (rootBytes.length !== 32) throw new Error('the root is not 32 bytes');
   return { origin, size: BigInt(size), root: rootBytes };
@@ -212,8 +219,8 @@ export function micros(rfc3339) {
   return BigInt(ms / 1000) * 1000000n + BigInt((m[2] || '').padEnd(6, '0'));
 }
 
-/** `value` as JSON with its keys sorted, for comparing parsed objects. */
-function canonical(value) {
+/** `value` as JSON with its keys sorted: as serde_json writes it, for digests too. */
+export function canonical(value) {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
   if (value && typeof value === 'object') {
     return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(',')}}`;
@@ -311,4 +318,27 @@ export async function verifyEvent(event, proofText, note, vkey) {
   const { differ, unchecked } = compare(fields, event);
   if (differ.length) throw new Error(`the event shown differs from the proven record in: ${differ.join(', ')}`);
   return { size: checkpoint.size, origin: checkpoint.origin, key: key.name, unchecked, hash: proof.hash };
+}
+
+/**
+ * Checks a report's attestation (docs/VIEWER.md, "Reports"): signed by `vkey`, of the
+ * report's own digest, tenant, period and checkpoint size.
+ */
+export async function verifyReport(report, attestation, vkey) {
+  const key = await parseKey(vkey);
+  const lines = await signedLines(attestation, key);
+  const [origin, kind, ...fields] = lines;
+  if (kind !== 'auditlog tenant report' || fields.length !== 6) throw new Error('not a report attestation');
+  if (origin !== key.name) throw new Error("the attestation is of another log than the key's");
+  const value = (i, name) => {
+    if (!fields[i].startsWith(`${name} `)) throw new Error(`no ${name} line`);
+    return fields[i].slice(name.length + 1);
+  };
+  const { sha256 } = await import('./vendor/noble-hashes/sha2.js');
+  const digest = sha256(text.encode(canonical(report)));
+  if (!equal(digest, fromHex(value(5, 'digest')))) throw new Error('the report is not the one attested: it was edited');
+  if (JSON.parse(value(0, 'tenant')) !== report.tenant) throw new Error('the attestation is of another tenant');
+  if (value(1, 'from') !== (report.from ?? '-') || value(2, 'to') !== (report.to ?? '-')) throw new Error('the attestation is of another period');
+  if (value(3, 'tree-size') !== String(report.tree_size)) throw new Error('the attestation is of another checkpoint');
+  return { origin, size: report.tree_size };
 }

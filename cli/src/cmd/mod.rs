@@ -23,6 +23,7 @@ mod sink;
 mod verify;
 mod verify_bundle;
 mod verify_receipt;
+mod verify_report;
 mod verify_stream;
 
 use std::path::PathBuf;
@@ -74,6 +75,8 @@ enum Command {
     Erase(erase::Args),
     /// Check an erasure receipt (`auditlog erase`) offline.
     VerifyReceipt(verify_receipt::Args),
+    /// Check a tenant report (`GET /v1/reports`) against the log's key: signed, unedited.
+    VerifyReport(verify_report::Args),
     /// Generate a workload into a fresh data directory, ingest, prove and verify it.
     Demo(demo::Args),
     /// Copy the sealed segments an archive (S3 or a directory) lacks, checked, to it.
@@ -110,6 +113,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::VerifyStream(args) => verify_stream::run(args),
         Command::Erase(args) => erase::run(args),
         Command::VerifyReceipt(args) => verify_receipt::run(args),
+        Command::VerifyReport(args) => verify_report::run(args),
         Command::Demo(args) => demo::run(args),
         Command::BenchIngest(args) => bench_ingest::run(args),
         Command::Archive(args) => archive::run(args),

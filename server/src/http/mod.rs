@@ -11,6 +11,10 @@ mod events;
 mod ingest;
 mod otlp;
 mod proofs;
+mod reports;
+
+#[cfg(test)]
+pub(crate) use reports::PRIVILEGED_ACTIONS;
 mod sinks;
 mod viewer_tokens;
 
@@ -155,6 +159,7 @@ fn router(state: Arc<State>) -> Router {
         .route("/v1/checkpoint", get(proofs::checkpoint))
         .route("/v1/verifier-key", get(bundle::verifier_key))
         .route("/v1/bundle", get(bundle::bundle))
+        .route("/v1/reports", get(reports::report))
         .route("/v1/sinks", get(sinks::list).post(sinks::create))
         .route("/v1/sinks/{id}", get(sinks::get).delete(sinks::delete))
         .route("/v1/sinks/{id}/pause", post(sinks::pause))

@@ -22,6 +22,8 @@ macro_rules! files {
 /// Every file served.
 pub(crate) const FILES: &[File] = files![
     ("index.html", "text/html; charset=utf-8"),
+    ("report.html", "text/html; charset=utf-8"),
+    ("report.js", "text/javascript; charset=utf-8"),
     ("app.css", "text/css; charset=utf-8"),
     ("common.js", "text/javascript; charset=utf-8"),
     ("events.js", "text/javascript; charset=utf-8"),
@@ -137,6 +139,16 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The events view's "Privileged actions" preset is the list reports count.
+    #[test]
+    fn the_privileged_preset_is_the_reports_list() {
+        let script = std::str::from_utf8(table().get("events.js").unwrap().1).unwrap();
+        let start = script.find("const PRIVILEGED = [").unwrap();
+        let end = start + script[start..].find("];").unwrap();
+        let listed: Vec<&str> = script[start..end].split('\'').skip(1).step_by(2).collect();
+        assert_eq!(listed, crate::http::PRIVILEGED_ACTIONS);
+    }
 
     /// Every file of server/ui/ is served, and the vendored ones are the bytes
     /// scripts/vendor-ui.sh checked (vendor/SHA256SUMS).

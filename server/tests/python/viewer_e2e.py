@@ -251,6 +251,26 @@ def run(driver):
     assert report["events"] == expect["events"], report
     assert report["completeness"]["kind"] == "tenant", report
 
+    # The report: counts for the tenant, its attestation checked in the page, the
+    # erased subject listed, printed to a clean PDF.
+    driver.get(f"{BASE}/ui/report.html")
+    wait(driver, "the report's attestation", lambda d: d.find_element(By.ID, "attested").get_attribute("data-state") in ("valid", "invalid"))
+    attested = driver.find_element(By.ID, "attested").text
+    assert driver.find_element(By.ID, "attested").get_attribute("data-state") == "valid", attested
+    summary = driver.find_element(By.ID, "summary").text
+    assert summary.startswith(f"{expect['events']:,} events of {expect['tenant']}"), summary
+    erasures = driver.find_element(By.ID, "erasures").text
+    assert expect["erased_actor"] in erasures, erasures
+    privileged = driver.find_element(By.ID, "privileged").text
+    assert "permission.role.assign" in privileged and "document.read" not in privileged, privileged
+    shot(driver, "report")
+    accessible(driver, "report")
+    pdf = driver.execute_cdp_cmd("Page.printToPDF", {"printBackground": False})
+    pdf = __import__("base64").b64decode(pdf["data"])
+    assert pdf.startswith(b"%PDF"), pdf[:8]
+    with open(os.path.join(ARTIFACTS, "report.pdf"), "wb") as f:
+        f.write(pdf)
+
     # A server that shows one thing and proves another: the event's clear metadata
     # rewritten on its way to the page is caught against the proven record.
     driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
