@@ -396,9 +396,13 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
     token_events += 1; // POST /v1/viewer-tokens
     // The metrics count what was just asked.
     let metrics = get("/metrics".into(), Some(admin)).await.text();
-    // Three events, the three of the documented examples, three of the server's (its
-    // start, the export and the bundle just made) and those of the sinks and tokens.
-    let events = format!("auditlog_events_total {}\n", 9 + sink_events + token_events);
+    // Three events, the three of the documented examples, four of the server's (its
+    // start, the export, the bundle and the report just made) and those of the sinks and
+    // tokens.
+    let events = format!(
+        "auditlog_events_total {}\n",
+        10 + sink_events + token_events
+    );
     assert!(metrics.contains(&events), "{metrics}");
     assert!(
         metrics.contains("auditlog_http_responses_total{code=\"401\"}"),

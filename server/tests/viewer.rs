@@ -229,6 +229,10 @@ async fn a_report_counts_its_tenant_and_verifies_offline() {
             e
         })
         .collect();
+    // Not a sign-in: its last part is not `login`.
+    let mut autologin = event(50, "org_a", "usr_0", "user.autologin");
+    autologin.outcome = pb::Outcome::Denied.into();
+    events.push(autologin);
     events.extend((0..10u32).map(|i| event(100 + i, "org_b", "usr_b", "api_key.create")));
     IngestServiceClient::new(server.channel().await)
         .ingest(authed(pb::IngestRequest { events }, &admin))
@@ -249,11 +253,12 @@ async fn a_report_counts_its_tenant_and_verifies_offline() {
         let served = answer.json();
         let report = &served["report"];
         assert_eq!(report["tenant"], "org_a");
-        assert_eq!(report["events"], 40);
-        assert_eq!(report["by_outcome"]["denied"], 5);
+        assert_eq!(report["events"], 41);
+        assert_eq!(report["by_outcome"]["denied"], 6);
         assert_eq!(report["by_outcome"]["failure"], 5);
         assert_eq!(report["by_outcome"]["success"], 30);
-        assert_eq!(report["by_action"].as_array().expect("actions").len(), 4);
+        assert_eq!(report["by_action"].as_array().expect("actions").len(), 5);
+        assert_eq!(report["actions"], 5);
         assert_eq!(report["actors"], 3);
         assert_eq!(report["privileged"]["events"], 20, "api keys and roles");
         assert_eq!(report["sign_ins"]["denied"], 5);

@@ -6,6 +6,8 @@ import { verifyReport } from './verify.js';
 
 let sess;
 let served = null;
+/** Each load: a late answer of an earlier one is dropped. */
+let loads = 0;
 
 /** A table of `rows` under `head` (the first column a row header). */
 function table(id, head, rows) {
@@ -56,19 +58,23 @@ function attested(kind, message) {
 }
 
 async function load() {
+  const mine = ++loads;
   showProblem(null);
   const query = new URLSearchParams(location.search);
   const period = { from: query.get('from') || undefined, to: query.get('to') || undefined };
   for (const name of ['from', 'to']) {
-    const value = period[name];
-    document.getElementById('period').elements[name].value = value ? new Date(Date.parse(value)).toISOString().slice(0, 19) : '';
+    const ms = Date.parse(period[name] ?? '');
+    document.getElementById('period').elements[name].value = Number.isNaN(ms) ? '' : new Date(ms).toISOString().slice(0, 19);
   }
+  let answer;
   try {
-    served = await api(sess, '/v1/reports', period);
+    answer = await api(sess, '/v1/reports', period);
   } catch (problem) {
-    showProblem(problem);
+    if (mine === loads) showProblem(problem);
     return;
   }
+  if (mine !== loads) return;
+  served = answer;
   show(served.report);
   document.getElementById('attestation').textContent = served.attestation;
   document.getElementById('report').hidden = false;
@@ -76,10 +82,11 @@ async function load() {
   try {
     const key = sess.pinnedKey || (await api(sess, '/v1/verifier-key', {}, 'text')).trim();
     const proven = await verifyReport(served.report, served.attestation, key);
+    if (mine !== loads) return;
     const whose = sess.pinnedKey ? 'the key given by the page that sent you here' : 'the key this server states (compare it with the log key you trust)';
     attested('valid', `This report is the one the log ${proven.origin} signed, computed against its checkpoint of ${proven.size.toLocaleString('en')} events, checked with ${whose}.`);
   } catch (e) {
-    attested('invalid', `${e.message}.`);
+    if (mine === loads) attested('invalid', `${e.message}.`);
   }
 }
 

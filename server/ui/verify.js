@@ -340,5 +340,9 @@ export async function verifyReport(report, attestation, vkey) {
   if (JSON.parse(value(0, 'tenant')) !== report.tenant) throw new Error('the attestation is of another tenant');
   if (value(1, 'from') !== (report.from ?? '-') || value(2, 'to') !== (report.to ?? '-')) throw new Error('the attestation is of another period');
   if (value(3, 'tree-size') !== String(report.tree_size)) throw new Error('the attestation is of another checkpoint');
+  const checkpoint = await checkNote(report.checkpoint, key);
+  if (checkpoint.size !== BigInt(report.tree_size) || !equal(checkpoint.root, fromBase64(value(4, 'root')))) {
+    throw new Error("the report's checkpoint is not the one attested");
+  }
   return { origin, size: report.tree_size };
 }

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use auditlog_engine::checkpoint::SignedCheckpoint;
 use auditlog_engine::report::{ReportAttestation, report_digest};
 use auditlog_engine::{Timestamp, hex};
 
@@ -52,6 +53,16 @@ fn check(bytes: &[u8], key: &auditlog_engine::checkpoint::NoteVerifier) -> Resul
         return Err(
             "the report names another tenant, period or checkpoint than its attestation".into(),
         );
+    }
+    // The checkpoint it names: signed by the same key, of the size and root attested.
+    let note = report["checkpoint"]
+        .as_str()
+        .ok_or("no `checkpoint` in the report")?;
+    let checkpoint = SignedCheckpoint::open(note.as_bytes(), key)
+        .map_err(|e| format!("the report's checkpoint: {e}"))?
+        .checkpoint;
+    if (checkpoint.tree_size, checkpoint.root) != (attestation.tree_size, attestation.root) {
+        return Err("the report's checkpoint is not the one attested".into());
     }
     Ok(format!(
         "ok: the report of tenant {:?} ({} to {}) is the one {} attested against its checkpoint of size {} (root {}), signed by {}+{:08x}",

@@ -25,6 +25,7 @@ use tonic::Status;
 use super::{HttpError, caller};
 use crate::State;
 use crate::audit::SYSTEM_TENANT;
+use crate::export::record_bulk_read;
 use crate::status::{from_engine, invalid_field, task_failed};
 
 /// The privileged actions a report counts (and the viewer's preset selects).
@@ -44,7 +45,8 @@ pub(crate) const PRIVILEGED_ACTIONS: [&str; 13] = [
     "auth.session.revoke",
 ];
 
-/// The most actors, and the most events of a kind, a report lists (the rest counted).
+/// The most actions, actors, erasures and events of a kind a report lists (the rest
+/// counted).
 const MAX_LISTED: usize = 100;
 
 #[derive(Debug, Deserialize)]
@@ -71,9 +73,21 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, seq: u64, e: &RawEvent<'_>, privileged: &[ActionPattern]) {
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let (action, actor) = (text(e.action), text(e.actor_id));
+    /// Counts event `seq`; a string that is not UTF-8 is damage of its record.
+    fn add(
+        &mut self,
+        state: &State,
+        seq: u64,
+        e: &RawEvent<'_>,
+        privileged: &[ActionPattern],
+    ) -> auditlog_engine::Result<()> {
+        let text = |b: &[u8]| {
+            std::str::from_utf8(b)
+                .map(str::to_owned)
+                .map_err(|err| state.log.damaged_record(seq, err))
+        };
+        let (action, actor) = (text(e.action)?, text(e.actor_id)?);
+        let resource_id = e.resource_id.map(text).transpose()?;
         self.events += 1;
         *self.by_outcome.entry(e.outcome.as_str()).or_default() += 1;
         *self.by_action.entry(action.clone()).or_default() += 1;
@@ -81,7 +95,8 @@ impl Tally {
         if privileged.iter().any(|p| p.matches(&action)) {
             *self.privileged.entry(action.clone()).or_default() += 1;
         }
-        if action.ends_with("login") && matches!(e.outcome, Outcome::Denied | Outcome::Failure) {
+        let sign_in = action.rsplit('.').next() == Some("login");
+        if sign_in && matches!(e.outcome, Outcome::Denied | Outcome::Failure) {
             let counts = self.sign_ins.entry(actor.clone()).or_default();
             match e.outcome {
                 Outcome::Denied => counts.0 += 1,
@@ -95,7 +110,7 @@ impl Tally {
                 "actor": actor,
                 "action": action,
                 "outcome": e.outcome.as_str(),
-                "resource_id": e.resource_id.map(text),
+                "resource_id": resource_id,
             })
         };
         if action == "api_key.create" {
@@ -110,6 +125,7 @@ impl Tally {
                 self.role_changes.push(listed());
             }
         }
+        Ok(())
     }
 }
 
@@ -160,7 +176,33 @@ pub(crate) async fn report(
         )
         .into());
     }
+    // A report reads every event of its tenant in the period: it counts as a read
+    // stream against the caps, and is recorded as a bulk read.
+    let slot = state.limits.open_stream(&caller.key)?;
+    if state.log.latest_checkpoint().is_none() {
+        return Err(Status::failed_precondition(
+            "no checkpoint has been signed yet: a report is computed against one",
+        )
+        .into());
+    }
+    let mut details = serde_json::Map::new();
+    details.insert("api".to_owned(), "http".into());
+    let recorded = Query {
+        filter: filter.clone(),
+        ..Query::default()
+    };
+    let resource = ("report", tenant.clone());
+    record_bulk_read(
+        &state,
+        &caller,
+        "auditlog.report.run",
+        resource,
+        &recorded,
+        details,
+    )
+    .await?;
     let answer = spawn_blocking(move || -> Result<Value, Status> {
+        let _slot = slot;
         let checkpoint = state.log.latest_checkpoint().ok_or_else(|| {
             Status::failed_precondition(
                 "no checkpoint has been signed yet: a report is computed against one",
@@ -184,7 +226,7 @@ pub(crate) async fn report(
         state
             .log
             .query_raw(&query, |seq, event| {
-                tally.add(seq, &event, &privileged);
+                tally.add(&state, seq, &event, &privileged)?;
                 Ok(true)
             })
             .map_err(from_engine)?;
@@ -218,7 +260,8 @@ pub(crate) async fn report(
             "checkpoint": checkpoint.to_text(),
             "events": tally.events,
             "by_outcome": by_outcome,
-            "by_action": ranked(&tally.by_action, "action", usize::MAX),
+            "actions": tally.by_action.len(),
+            "by_action": ranked(&tally.by_action, "action", MAX_LISTED),
             "actors": tally.by_actor.len(),
             "by_actor": ranked(&tally.by_actor, "actor", MAX_LISTED),
             "privileged": {
@@ -243,8 +286,10 @@ pub(crate) async fn report(
     Ok(axum::Json(answer).into_response())
 }
 
-/// The erasures (`auditlog.subject.erase`, in `_system`) of subjects who acted in the
-/// tenant, in the period and below `tree_size`: `[{"subject":…,"erased_at":…,"seq":…}]`.
+/// The erasures (`auditlog.subject.erase`, in `_system`) in the period and below
+/// `tree_size` of subjects whose id is an actor of the tenant in the period (an erasure
+/// applies to its subject id log-wide): `[{"subject":…,"erased_at":…}]`, the first
+/// [`MAX_LISTED`].
 fn erasures(
     state: &State,
     time: &TimeRange,
@@ -267,18 +312,16 @@ fn erasures(
     let mut out = Vec::new();
     state
         .log
-        .query_raw(&query, |seq, e| {
+        .query_raw(&query, |_, e| {
             let subject = e
                 .resource_id
                 .map(|r| String::from_utf8_lossy(r).into_owned());
             if let Some(subject) = subject.filter(|s| actors.contains_key(s))
                 && seen.insert(subject.clone())
             {
-                out.push(
-                    json!({"subject": subject, "erased_at": e.timestamp.to_rfc3339(), "seq": seq}),
-                );
+                out.push(json!({"subject": subject, "erased_at": e.timestamp.to_rfc3339()}));
             }
-            Ok(true)
+            Ok(out.len() < MAX_LISTED)
         })
         .map_err(from_engine)?;
     Ok(out)
