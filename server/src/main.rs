@@ -163,6 +163,14 @@ struct Args {
         env = "AUDITLOGD_SINK_HOSTS"
     )]
     sink_hosts: Vec<String>,
+    /// Who may frame the viewer's pages at /ui/: a CSP `frame-ancestors` source list,
+    /// as `https://app.example.com` for the application that embeds them (docs/VIEWER.md).
+    #[arg(long, value_name = "SOURCES", default_value = "'self'")]
+    viewer_frame_ancestors: String,
+    /// The actions reports count as privileged and the viewer's preset selects,
+    /// comma-separated, `x.*` for prefixes (default: the list in docs/VIEWER.md).
+    #[arg(long, value_name = "PATTERNS", value_delimiter = ',')]
+    privileged_actions: Vec<String>,
 }
 
 /// What every handler shares.
@@ -184,6 +192,8 @@ pub(crate) struct State {
     pub(crate) sinks: sinks::Sinks,
     /// The viewer tokens issued.
     pub(crate) viewers: viewer::ViewerTokens,
+    /// How the viewer's pages are served and what their preset selects.
+    pub(crate) viewer_config: viewer::ViewerConfig,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -240,6 +250,8 @@ fn main() -> anyhow::Result<()> {
     let catalog = catalog::CatalogRules::load(&log).context("reading the action catalog")?;
     let sinks = sinks::Sinks::open(&args.data, &args.sink_hosts).context("reading the sinks")?;
     let viewers = viewer::ViewerTokens::open(&args.data).context("reading the viewer tokens")?;
+    let viewer_config =
+        viewer::ViewerConfig::new(&args.viewer_frame_ancestors, &args.privileged_actions)?;
     let metrics: Arc<ServerMetrics> = Arc::default();
     if let Some(tiers) = &tiers {
         metrics.reading_through(Arc::clone(tiers));
@@ -263,6 +275,7 @@ fn main() -> anyhow::Result<()> {
         catalog,
         sinks,
         viewers,
+        viewer_config,
     });
     // The configuration this run serves with is on record: a change shows as the
     // difference between two starts.

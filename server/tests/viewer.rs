@@ -329,3 +329,67 @@ async fn a_report_counts_its_tenant_and_verifies_offline() {
     .expect("task");
     drop((server, scratch));
 }
+
+/// `--viewer-frame-ancestors` and `--privileged-actions` reach the pages' headers, their
+/// configuration and the reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_follows_its_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(
+        &dir.path().join("data"),
+        true,
+        &[
+            "--viewer-frame-ancestors",
+            "https://app.example.com",
+            "--privileged-actions",
+            "billing.*,user.delete",
+        ],
+    );
+    let admin = server.admin_key.clone().expect("admin key");
+    let events: Vec<pb::Event> = [
+        "billing.plan.change",
+        "user.delete",
+        "permission.role.assign",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, a)| event(i as u32, "org_a", "usr_1", a))
+    .collect();
+    IngestServiceClient::new(server.channel().await)
+        .ingest(authed(pb::IngestRequest { events }, &admin))
+        .await
+        .expect("ingested");
+    let server = tokio::task::spawn_blocking(move || {
+        let page = http_get(&server.http, "/ui/", None);
+        assert_eq!(page.status, 200);
+        let policy = page.header("content-security-policy").expect("a policy");
+        assert!(
+            policy.ends_with("; frame-ancestors https://app.example.com"),
+            "{policy}"
+        );
+        assert!(policy.contains("connect-src 'self'"), "{policy}");
+        let config = http_get(&server.http, "/ui/config.json", None).json();
+        assert_eq!(
+            config["privileged_actions"],
+            serde_json::json!(["billing.*", "user.delete"])
+        );
+        assert_eq!(
+            http_get(&server.http, "/v1/checkpoint", Some(&admin)).status,
+            200
+        );
+        let report = http_get(&server.http, "/v1/reports?tenant=org_a", Some(&admin)).json();
+        assert_eq!(report["report"]["privileged"]["events"], 2, "{report}");
+        server
+    })
+    .await
+    .expect("task");
+    // By default the pages may be framed by their own origin only.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = Server::start(&dir.path().join("data"), true, &[]);
+    let page = tokio::task::spawn_blocking(move || http_get(&plain.http, "/ui/", None))
+        .await
+        .expect("task");
+    let policy = page.header("content-security-policy").expect("a policy");
+    assert!(policy.ends_with("; frame-ancestors 'self'"), "{policy}");
+    drop(server);
+}

@@ -6,13 +6,8 @@ import { FILTERS, Problem, api, el, fieldValue, filtersFromUrl, frame, save, ses
 import { bucketFor, drawChart } from './chart.js';
 import { verifyEvent } from './verify.js';
 
-/** The actions the "Privileged actions" preset selects (docs/VIEWER.md). */
-const PRIVILEGED = [
-  'permission.*', 'api_key.create', 'api_key.rotate', 'api_key.revoke', 'user.suspend',
-  'user.delete', 'data_export.*', 'config.secret.*', 'billing.payment_method.update',
-  'billing.plan.change', 'billing.subscription.cancel', 'feature_flag.delete',
-  'auth.session.revoke',
-];
+/** The actions the "Privileged actions" preset selects: the server's (config.json). */
+let privileged = [];
 const PAGE = 50;
 
 let sess;
@@ -318,7 +313,16 @@ function start() {
     e.preventDefault();
     apply(readForm());
   });
-  document.getElementById('privileged').addEventListener('click', () => apply({ ...readForm(), action: PRIVILEGED.join(',') }));
+  const preset = document.getElementById('privileged');
+  preset.disabled = true;
+  fetch('config.json')
+    .then((answer) => answer.json())
+    .then((config) => {
+      privileged = config.privileged_actions || [];
+      preset.disabled = !privileged.length;
+    })
+    .catch(() => {});
+  preset.addEventListener('click', () => apply({ ...readForm(), action: privileged.join(',') }));
   document.getElementById('clear').addEventListener('click', () => apply({}));
   document.getElementById('load-more').addEventListener('click', loadPage);
   for (const button of document.querySelectorAll('[data-export]')) {

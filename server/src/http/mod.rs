@@ -12,9 +12,6 @@ mod ingest;
 mod otlp;
 mod proofs;
 mod reports;
-
-#[cfg(test)]
-pub(crate) use reports::PRIVILEGED_ACTIONS;
 mod sinks;
 mod viewer_tokens;
 
@@ -176,6 +173,7 @@ fn router(state: Arc<State>) -> Router {
         .route("/metrics", get(metrics))
         .route("/ui", get(crate::viewer::ui::root))
         .route("/ui/", get(crate::viewer::ui::index))
+        .route("/ui/config.json", get(crate::viewer::ui::config))
         .route("/ui/{*path}", get(crate::viewer::ui::file))
         .layer(CatchPanicLayer::new(Arc::clone(&state.metrics), panicked))
         .layer(BusyLayer)

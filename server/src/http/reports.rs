@@ -28,23 +28,6 @@ use crate::audit::SYSTEM_TENANT;
 use crate::export::record_bulk_read;
 use crate::status::{from_engine, invalid_field, task_failed};
 
-/// The privileged actions a report counts (and the viewer's preset selects).
-pub(crate) const PRIVILEGED_ACTIONS: [&str; 13] = [
-    "permission.*",
-    "api_key.create",
-    "api_key.rotate",
-    "api_key.revoke",
-    "user.suspend",
-    "user.delete",
-    "data_export.*",
-    "config.secret.*",
-    "billing.payment_method.update",
-    "billing.plan.change",
-    "billing.subscription.cancel",
-    "feature_flag.delete",
-    "auth.session.revoke",
-];
-
 /// The most actions, actors, erasures and events of a kind a report lists (the rest
 /// counted).
 const MAX_LISTED: usize = 100;
@@ -209,10 +192,7 @@ pub(crate) async fn report(
             )
         })?;
         let tree_size = checkpoint.checkpoint.tree_size;
-        let privileged: Vec<ActionPattern> = PRIVILEGED_ACTIONS
-            .iter()
-            .filter_map(|a| ActionPattern::parse(a).ok())
-            .collect();
+        let privileged = &state.viewer_config.privileged;
         let mut tally = Tally::default();
         let query = Query {
             filter: Filter {
@@ -226,7 +206,7 @@ pub(crate) async fn report(
         state
             .log
             .query_raw(&query, |seq, event| {
-                tally.add(&state, seq, &event, &privileged)?;
+                tally.add(&state, seq, &event, privileged)?;
                 Ok(true)
             })
             .map_err(from_engine)?;
@@ -265,7 +245,7 @@ pub(crate) async fn report(
             "actors": tally.by_actor.len(),
             "by_actor": ranked(&tally.by_actor, "actor", MAX_LISTED),
             "privileged": {
-                "actions": PRIVILEGED_ACTIONS,
+                "actions": state.viewer_config.privileged_actions,
                 "events": tally.privileged.values().sum::<u64>(),
                 "by_action": ranked(&tally.privileged, "action", usize::MAX),
             },

@@ -13,6 +13,66 @@ use tonic::Status;
 
 pub(crate) use token::{Narrowing, TokenRecord, Viewer, ViewerTokens};
 
+/// The privileged actions when `--privileged-actions` names none: those of our
+/// workload's catalogue (docs/VIEWER.md).
+pub(crate) const DEFAULT_PRIVILEGED_ACTIONS: [&str; 13] = [
+    "permission.*",
+    "api_key.create",
+    "api_key.rotate",
+    "api_key.revoke",
+    "user.suspend",
+    "user.delete",
+    "data_export.*",
+    "config.secret.*",
+    "billing.payment_method.update",
+    "billing.plan.change",
+    "billing.subscription.cancel",
+    "feature_flag.delete",
+    "auth.session.revoke",
+];
+
+/// How the viewer's pages are served and what their preset selects.
+#[derive(Debug, Clone)]
+pub(crate) struct ViewerConfig {
+    /// The CSP `frame-ancestors` sources.
+    pub(crate) frame_ancestors: String,
+    /// Action patterns, as given.
+    pub(crate) privileged_actions: Vec<String>,
+    /// The same, parsed.
+    pub(crate) privileged: Vec<ActionPattern>,
+}
+
+impl ViewerConfig {
+    /// The configuration of `--viewer-frame-ancestors` and `--privileged-actions`
+    /// (empty: the default list), refused when a source could break out of its
+    /// directive or a pattern is not one.
+    pub(crate) fn new(frame_ancestors: &str, privileged: &[String]) -> anyhow::Result<Self> {
+        let sources = frame_ancestors.trim();
+        anyhow::ensure!(
+            !sources.is_empty()
+                && sources
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() && c != ';' && c != ',' || c == ' '),
+            "--viewer-frame-ancestors: CSP sources separated by spaces (as `'self' https://app.example.com`), without `;` or `,`"
+        );
+        let privileged_actions: Vec<String> = if privileged.is_empty() {
+            DEFAULT_PRIVILEGED_ACTIONS.map(str::to_owned).to_vec()
+        } else {
+            privileged.iter().map(|p| p.trim().to_owned()).collect()
+        };
+        let parsed = privileged_actions
+            .iter()
+            .map(|p| ActionPattern::parse(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("--privileged-actions: {e}"))?;
+        Ok(ViewerConfig {
+            frame_ancestors: sources.to_owned(),
+            privileged_actions,
+            privileged: parsed,
+        })
+    }
+}
+
 impl Viewer {
     /// `asked` (already scoped to the token's tenant) within what the token reads.
     pub(crate) fn narrow(&self, mut asked: Filter) -> Result<Filter, Status> {
@@ -112,6 +172,22 @@ mod tests {
             .iter()
             .map(|p| ActionPattern::parse(p).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn the_configuration_refuses_what_could_break_out_of_its_place() {
+        let config = ViewerConfig::new("'self' https://app.example.com", &[]).unwrap();
+        assert_eq!(
+            config.privileged_actions.len(),
+            DEFAULT_PRIVILEGED_ACTIONS.len()
+        );
+        let given = ["billing.*".to_owned(), "user.delete".to_owned()];
+        let config = ViewerConfig::new("'none'", &given).unwrap();
+        assert_eq!(config.privileged.len(), 2);
+        for sources in ["'self'; script-src *", "a,b", "", "x\ny"] {
+            assert!(ViewerConfig::new(sources, &[]).is_err(), "{sources:?}");
+        }
+        assert!(ViewerConfig::new("'self'", &["a*b".to_owned()]).is_err());
     }
 
     #[test]

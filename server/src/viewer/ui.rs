@@ -4,11 +4,13 @@
 //! only: no data leaves the page except through the API) and ETags.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use axum::extract::Path;
+use axum::extract::{Path, State as Shared};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::State;
 
 /// A file of the viewer: its path under `/ui/`, its media type, its bytes.
 type File = (&'static str, &'static str, &'static [u8]);
@@ -67,9 +69,11 @@ pub(crate) const FILES: &[File] = files![
     ),
 ];
 
-/// What the pages may load and where they may send: this origin only.
+/// What the pages may load and where they may send: this origin only; who may frame
+/// them is `--viewer-frame-ancestors`.
 const POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'";
+    img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+    frame-ancestors";
 
 /// A file as served: its media type, its bytes, its ETag (a hash of its bytes).
 type Served = (&'static str, &'static [u8], String);
@@ -94,16 +98,48 @@ pub(crate) async fn root() -> Redirect {
 }
 
 /// `GET /ui/`: the events view.
-pub(crate) async fn index(headers: HeaderMap) -> Response {
-    serve("index.html", &headers)
+pub(crate) async fn index(Shared(state): Shared<Arc<State>>, headers: HeaderMap) -> Response {
+    serve(&state, "index.html", &headers)
 }
 
 /// `GET /ui/{*path}`.
-pub(crate) async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
-    serve(&path, &headers)
+pub(crate) async fn file(
+    Shared(state): Shared<Arc<State>>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    serve(&state, &path, &headers)
 }
 
-fn serve(path: &str, headers: &HeaderMap) -> Response {
+/// `GET /ui/config.json`: what the pages need of the server's configuration (the
+/// privileged actions of the preset). No key: it reveals no event.
+pub(crate) async fn config(Shared(state): Shared<Arc<State>>) -> Response {
+    let body = serde_json::json!({
+        "privileged_actions": state.viewer_config.privileged_actions,
+    });
+    let mut response = axum::Json(body).into_response();
+    secure(&state, response.headers_mut());
+    response
+}
+
+/// The headers every answer of the viewer carries.
+fn secure(state: &State, set: &mut HeaderMap) {
+    set.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let policy = format!("{POLICY} {}", state.viewer_config.frame_ancestors);
+    if let Ok(policy) = HeaderValue::from_str(&policy) {
+        set.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    set.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    set.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+}
+
+fn serve(state: &State, path: &str, headers: &HeaderMap) -> Response {
     let Some((media, bytes, etag)) = table().get(path) else {
         return (StatusCode::NOT_FOUND, "no such file of the viewer\n").into_response();
     };
@@ -117,38 +153,16 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
         ([(header::CONTENT_TYPE, *media)], *bytes).into_response()
     };
     let set = response.headers_mut();
-    set.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if let Ok(etag) = HeaderValue::from_str(etag) {
         set.insert(header::ETAG, etag);
     }
-    set.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(POLICY),
-    );
-    set.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    set.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    secure(state, set);
     response
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// The events view's "Privileged actions" preset is the list reports count.
-    #[test]
-    fn the_privileged_preset_is_the_reports_list() {
-        let script = std::str::from_utf8(table().get("events.js").unwrap().1).unwrap();
-        let start = script.find("const PRIVILEGED = [").unwrap();
-        let end = start + script[start..].find("];").unwrap();
-        let listed: Vec<&str> = script[start..end].split('\'').skip(1).step_by(2).collect();
-        assert_eq!(listed, crate::http::PRIVILEGED_ACTIONS);
-    }
 
     /// Every file of server/ui/ is served, and the vendored ones are the bytes
     /// scripts/vendor-ui.sh checked (vendor/SHA256SUMS).

@@ -152,6 +152,7 @@ def run(driver):
     # The privileged preset.
     driver.find_element(By.ID, "clear").click()
     wait(driver, "cleared", lambda d: "action" not in d.current_url)
+    wait(driver, "the preset, from the server's configuration", lambda d: d.find_element(By.ID, "privileged").is_enabled())
     driver.find_element(By.ID, "privileged").click()
     wait(driver, "the privileged preset", lambda d: "action=" in d.current_url and rows(d))
     scroll_all(driver, expect["privileged"], "every privileged event")
