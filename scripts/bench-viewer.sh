@@ -3,7 +3,8 @@
 # for the documented run), the time to the first painted page of events in headless
 # Chromium for the busiest tenant and for the privileged preset (from navigation start
 # to the `auditlog:first-page` mark, after the first page's rows are in the DOM), and
-# the counts-over-time API for that tenant's 90 days, by day (p50 of 21 requests).
+# the counts-over-time API for that tenant's 90 days, by day (p50 of 21 requests), and
+# the tenant's report over the same 90 days (median of 3).
 # Usage: scripts/bench-viewer.sh [N] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,3 +85,12 @@ echo "counts over time, 90 days by day: p50 $(awk -v t="$p50" 'BEGIN {printf "%.
 curl -sf -H "Authorization: Bearer $key" \
   "$http/v1/events/count?tenant=$busiest&bucket=day&from=2026-01-01T00:00:00Z&to=2026-04-01T00:00:00Z" |
   "$python" -c 'import json,sys; a=json.load(sys.stdin); print("  (%d events in %d days)" % (a["count"], len(a["buckets"])))'
+
+# The report of the same 90 days: every event of the tenant in them is read.
+times=()
+for _ in 1 2 3; do
+  times+=("$(curl -sf -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $key" \
+    "$http/v1/reports?tenant=$busiest&from=2026-01-01T00:00:00Z&to=2026-04-01T00:00:00Z")")
+done
+p50=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+echo "report, 90 days: median $(awk -v t="$p50" 'BEGIN {printf "%.0f", t * 1000}') ms (runs: ${times[*]} s)"

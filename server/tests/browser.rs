@@ -15,7 +15,7 @@ use std::process::Command;
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::admin_service_client::AdminServiceClient;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
-use common::{Server, auditlog_bin, authed, event, http_get, http_request, python, root};
+use common::{Server, auditlog_bin, authed, event, http_get, issue_viewer_token, python, root};
 
 /// org_a's events: actions in turn, some denied, five subjects with addresses.
 const ACTIONS: [&str; 6] = [
@@ -33,6 +33,8 @@ const PRIVILEGED: [&str; 3] = [
     "config.secret.read",
 ];
 const ORG_A_EVENTS: u32 = 300;
+/// The newest event's resource id: HTML that would add an element if it were parsed.
+const MARKUP: &str = "<img src=x id=injected>";
 
 /// `KEY=VALUE` words of scripts/browser-env.sh's output.
 fn browser_env() -> std::collections::HashMap<String, String> {
@@ -53,18 +55,9 @@ fn browser_env() -> std::collections::HashMap<String, String> {
 
 /// A viewer token of org_a living `ttl` seconds.
 fn token(server: &Server, admin: &str, ttl: u32) -> String {
-    let body = format!(r#"{{"tenant":"org_a","ttl_seconds":{ttl}}}"#);
-    let json = [("Content-Type", "application/json")];
-    let answer = http_request(
-        &server.http,
-        "POST",
-        "/v1/viewer-tokens",
-        Some(admin),
-        &json,
-        body.as_bytes(),
-    );
-    assert_eq!(answer.status, 201, "{}", answer.text());
-    answer.json()["token"].as_str().expect("token").to_owned()
+    let request = serde_json::json!({"tenant": "org_a", "ttl_seconds": ttl});
+    let answer = issue_viewer_token(&server.http, admin, &request);
+    answer["token"].as_str().expect("token").to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,6 +89,10 @@ async fn the_viewer_works_in_a_real_browser() {
             if i % 7 == 0 {
                 e.outcome = pb::Outcome::Denied.into();
             }
+            // Markup in an event is shown as text, never run.
+            if i == ORG_A_EVENTS - 1 {
+                e.resource.as_mut().expect("resource").id = MARKUP.into();
+            }
             e
         })
         .collect();
@@ -110,6 +107,7 @@ async fn the_viewer_works_in_a_real_browser() {
     let privileged = expect_count(&|e| PRIVILEGED.contains(&e.action.as_str()));
     let denied = expect_count(&|e| e.outcome == i32::from(pb::Outcome::Denied));
     let erased = expect_count(&|e| e.actor.as_ref().expect("actor").user_id == "usr_3");
+    let since_04 = expect_count(&|e| e.timestamp.as_str() >= "2026-03-01T00:04:00Z");
     let mut ingest = IngestServiceClient::new(server.channel().await);
     for batch in events.chunks(100) {
         let request = pb::IngestRequest {
@@ -160,6 +158,8 @@ async fn the_viewer_works_in_a_real_browser() {
                 "erased_events": erased,
                 "other_tenant": "org_b",
                 "other_actor": "usr_b1",
+                "markup": MARKUP,
+                "since_04": since_04,
             },
         });
         std::fs::write(&setup_file, setup.to_string()).expect("setup written");

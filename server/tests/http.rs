@@ -10,7 +10,7 @@ use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{Server, authed, event, http_get_async, http_request, reader_of};
+use common::{Server, authed, event, http_get_async, http_request, issue_viewer_token, reader_of};
 
 fn tenant_of(i: u32) -> &'static str {
     if i.is_multiple_of(4) {
@@ -427,22 +427,11 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
 /// A viewer token of org_a, issued over HTTP by `admin`; its id.
 async fn viewer_token(addr: &str, admin: &str) -> String {
     let (addr, admin) = (addr.to_owned(), admin.to_owned());
-    let answer = tokio::task::spawn_blocking(move || {
-        let json = [("Content-Type", "application/json")];
-        let body = br#"{"tenant":"org_a"}"#;
-        http_request(
-            &addr,
-            "POST",
-            "/v1/viewer-tokens",
-            Some(&admin),
-            &json,
-            body,
-        )
-    })
-    .await
-    .expect("request");
-    assert_eq!(answer.status, 201, "{}", answer.text());
-    answer.json()["id"].as_str().expect("id").to_owned()
+    let request = serde_json::json!({"tenant": "org_a"});
+    let answer = tokio::task::spawn_blocking(move || issue_viewer_token(&addr, &admin, &request))
+        .await
+        .expect("request");
+    answer["id"].as_str().expect("id").to_owned()
 }
 
 /// A sink of org_a delivering to a closed loopback port; its id.

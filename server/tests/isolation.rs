@@ -14,7 +14,10 @@ use auditlog_proto::v1::admin_service_client::AdminServiceClient;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
 use auditlog_proto::v1::proof_service_client::ProofServiceClient;
 use auditlog_proto::v1::query_service_client::QueryServiceClient;
-use common::{Server, authed, create_key, event, http_get, http_request};
+use common::{
+    Server, authed, create_key, event, http_get, http_request, issue_viewer_token,
+    newest_system_event,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tonic::Code;
@@ -331,20 +334,9 @@ fn issue_token(server: &Server, issuer: &str, narrow: &Narrow) -> String {
     if let Some(from) = narrow.from {
         filter["from"] = from.into();
     }
-    let body = serde_json::json!({"tenant": narrow.tenant, "filter": filter});
-    let answer = http_request(
-        &server.http,
-        "POST",
-        "/v1/viewer-tokens",
-        Some(issuer),
-        &[("Content-Type", "application/json")],
-        body.to_string().as_bytes(),
-    );
-    assert_eq!(answer.status, 201, "{}", answer.text());
-    let json = answer.json();
-    let token = json["token"].as_str().expect("token").to_owned();
-    assert_eq!(json["url"], format!("/ui/#token={token}"));
-    token
+    let request = serde_json::json!({"tenant": narrow.tenant, "filter": filter});
+    let answer = issue_viewer_token(&server.http, issuer, &request);
+    answer["token"].as_str().expect("token").to_owned()
 }
 
 #[test]
@@ -634,12 +626,7 @@ fn a_viewer_token_reaches_nothing_beyond_its_events() {
         assert_eq!(e["actor"]["user_id"], "usr_1");
     }
     // The export is recorded as the token's.
-    let system = http_get(
-        &server.http,
-        "/v1/events?tenant=_system&action=auditlog.export.run",
-        Some(&admin),
-    );
-    let recorded = &system.json()["events"][0];
+    let recorded = newest_system_event(&server.http, &admin, "auditlog.export.run");
     assert_eq!(recorded["actor"]["kind"], "viewer_token", "{recorded}");
 
     // Nothing beyond events: ingest, administration, metrics.

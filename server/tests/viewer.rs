@@ -9,22 +9,16 @@ use std::process::Command;
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
 use auditlog_proto::v1::query_service_client::QueryServiceClient;
-use common::{Server, auditlog_bin, authed, event, http_get, http_request};
+use common::{
+    Server, auditlog_bin, authed, event, http_get, http_request, issue_viewer_token,
+    newest_system_event,
+};
 
 /// A viewer token of `tenant` narrowed by `filter`, issued by `admin`.
 fn token(server: &Server, admin: &str, tenant: &str, filter: serde_json::Value) -> String {
-    let body = serde_json::json!({"tenant": tenant, "filter": filter}).to_string();
-    let json = [("Content-Type", "application/json")];
-    let answer = http_request(
-        &server.http,
-        "POST",
-        "/v1/viewer-tokens",
-        Some(admin),
-        &json,
-        body.as_bytes(),
-    );
-    assert_eq!(answer.status, 201, "{}", answer.text());
-    answer.json()["token"].as_str().expect("token").to_owned()
+    let request = serde_json::json!({"tenant": tenant, "filter": filter});
+    let answer = issue_viewer_token(&server.http, admin, &request);
+    answer["token"].as_str().expect("token").to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,12 +91,7 @@ async fn a_viewer_token_downloads_its_tenants_bundle_and_it_verifies() {
         let refused = http_get(&server.http, "/v1/bundle", Some(&narrowed));
         assert_eq!(refused.status, 403, "{}", refused.text());
         // The bundle was recorded as the token's export.
-        let system = http_get(
-            &server.http,
-            "/v1/events?tenant=_system&action=auditlog.export.run",
-            Some(&admin),
-        );
-        let recorded = &system.json()["events"][0];
+        let recorded = newest_system_event(&server.http, &admin, "auditlog.export.run");
         assert_eq!(recorded["actor"]["kind"], "viewer_token", "{recorded}");
         assert_eq!(recorded["resource"]["id"], "bundle", "{recorded}");
         (server, scratch)
@@ -134,21 +123,9 @@ async fn a_revoked_token_ends_its_open_stream() {
     }
     let (http, key) = (server.http.clone(), admin.clone());
     let (token, id) = tokio::task::spawn_blocking(move || {
-        let json = [("Content-Type", "application/json")];
-        let answer = http_request(
-            &http,
-            "POST",
-            "/v1/viewer-tokens",
-            Some(&key),
-            &json,
-            br#"{"tenant":"org_a"}"#,
-        );
-        assert_eq!(answer.status, 201, "{}", answer.text());
-        let answer = answer.json();
-        (
-            answer["token"].as_str().unwrap().to_owned(),
-            answer["id"].as_str().unwrap().to_owned(),
-        )
+        let answer = issue_viewer_token(&http, &key, &serde_json::json!({"tenant": "org_a"}));
+        let field = |name: &str| answer[name].as_str().expect(name).to_owned();
+        (field("token"), field("id"))
     })
     .await
     .expect("task");

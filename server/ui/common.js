@@ -75,6 +75,17 @@ export function filtersFromUrl() {
   return filters;
 }
 
+/** An RFC 3339 time as a datetime-local value in UTC (a hand-written offset applied). */
+export function utcInput(value) {
+  const ms = Date.parse(value ?? '');
+  return Number.isNaN(ms) ? '' : new Date(ms).toISOString().slice(0, 19);
+}
+
+/** A datetime-local value, read as UTC, in RFC 3339. */
+export function utcTime(value) {
+  return `${value.length === 16 ? `${value}:00` : value}Z`;
+}
+
 /** Shows `problem` (or clears it) in the page's alert. */
 export function showProblem(problem) {
   const box = document.getElementById('problem');

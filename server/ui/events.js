@@ -2,7 +2,7 @@
 // first with infinite scroll by cursor, exports of the current filter, and the drawer
 // that shows one event whole with its proof checked in the browser.
 
-import { FILTERS, Problem, api, el, fieldValue, filtersFromUrl, frame, save, session, showProblem } from './common.js';
+import { FILTERS, Problem, api, el, fieldValue, filtersFromUrl, frame, save, session, showProblem, utcInput, utcTime } from './common.js';
 import { bucketFor, drawChart } from './chart.js';
 import { verifyEvent } from './verify.js';
 
@@ -35,12 +35,6 @@ function fillForm() {
   }
 }
 
-/** An RFC 3339 time as a datetime-local value in UTC (a hand-written offset applied). */
-function utcInput(value) {
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? '' : new Date(ms).toISOString().slice(0, 19);
-}
-
 /** The filters the form holds. */
 function readForm() {
   const form = document.getElementById('filters');
@@ -48,7 +42,7 @@ function readForm() {
   for (const name of FILTERS) {
     let value = form.elements[name].value.trim();
     if (!value) continue;
-    if (name === 'from' || name === 'to') value = `${value.length === 16 ? `${value}:00` : value}Z`;
+    if (name === 'from' || name === 'to') value = utcTime(value);
     if (name === 'action') value = value.split(',').map((a) => a.trim()).filter(Boolean).join(',');
     read[name] = value;
   }

@@ -1,7 +1,7 @@
 // The report view: a tenant's report for a period (GET /v1/reports), its attestation
 // checked in the browser, laid out to print to a clean PDF.
 
-import { api, el, fieldValue, frame, save, session, showProblem } from './common.js';
+import { api, el, fieldValue, frame, save, session, showProblem, utcInput, utcTime } from './common.js';
 import { verifyReport } from './verify.js';
 
 let sess;
@@ -63,8 +63,7 @@ async function load() {
   const query = new URLSearchParams(location.search);
   const period = { from: query.get('from') || undefined, to: query.get('to') || undefined };
   for (const name of ['from', 'to']) {
-    const ms = Date.parse(period[name] ?? '');
-    document.getElementById('period').elements[name].value = Number.isNaN(ms) ? '' : new Date(ms).toISOString().slice(0, 19);
+    document.getElementById('period').elements[name].value = utcInput(period[name]);
   }
   let answer;
   try {
@@ -105,7 +104,7 @@ function start() {
     const query = new URLSearchParams();
     for (const name of ['from', 'to']) {
       const value = form.elements[name].value;
-      if (value) query.set(name, `${value.length === 16 ? `${value}:00` : value}Z`);
+      if (value) query.set(name, utcTime(value));
     }
     history.pushState(null, '', query.toString() ? `?${query}` : location.pathname);
     frame(sess);

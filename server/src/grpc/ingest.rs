@@ -21,7 +21,6 @@ use crate::State;
 use crate::auth::{Caller, caller};
 use crate::catalog::{self, Flagged};
 use crate::intake::{self, Pending, hand_over};
-use crate::keys::AuthError;
 use crate::status::{invalid_field, task_failed};
 use auditlog_proto::convert::event_from_proto;
 
@@ -69,8 +68,7 @@ impl IngestService for Ingest {
                 }
             };
             // A key revoked while its stream is open stops it at the next batch.
-            if !self.state.keys.is_active(&caller.key.id) {
-                let revoked = Status::unauthenticated(AuthError::Revoked.to_string());
+            if let Err(revoked) = caller.still_valid(&self.state) {
                 refused = Some(refusal(index, &revoked));
                 break;
             }

@@ -11,9 +11,9 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
+use auditlog_engine::Timestamp;
 use auditlog_engine::bundle::{Selection, write_bundle};
 use auditlog_engine::query::{Filter, Query};
-use auditlog_engine::{TimeRange, Timestamp};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, Query as Params, State as Shared};
@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tonic::Status;
 
-use super::{HttpError, caller};
+use super::{HttpError, caller, time_range, whole_tenant};
 use crate::State;
 use crate::conn::GuardedInfo;
 use crate::export::record_bulk_read;
@@ -54,17 +54,9 @@ pub(crate) async fn bundle(
 ) -> Result<Response, HttpError> {
     let caller = caller(&state, &headers)?;
     let Params(p) = given.map_err(|e| Status::invalid_argument(e.body_text()))?;
-    let time = |field, text: &Option<String>| {
-        text.as_deref()
-            .map(|t| Timestamp::parse(t).map_err(|m| invalid_field(field, &m)))
-            .transpose()
-    };
     let asked = Filter {
         tenant: p.tenant.clone(),
-        time: TimeRange {
-            from: time("from", &p.from)?,
-            to: time("to", &p.to)?,
-        },
+        time: time_range(&p.from, &p.to)?,
         seqs: Filter::seqs_between(p.from_seq, p.to_seq),
         ..Filter::default()
     };
@@ -73,18 +65,7 @@ pub(crate) async fn bundle(
     {
         return Err(invalid_field("to_seq", "below from_seq").into());
     }
-    let filter = caller.scope_filter(asked)?;
-    let narrowed = filter.actor.is_some()
-        || !filter.actions.is_empty()
-        || !filter.outcomes.is_empty()
-        || filter.resource_type.is_some()
-        || filter.resource_id.is_some();
-    if narrowed {
-        return Err(Status::permission_denied(
-            "a bundle holds every event of its tenant in its range: this token reads only some",
-        )
-        .into());
-    }
+    let filter = whole_tenant(&caller, asked, "a bundle")?;
     // A log whose oldest events were deleted past retention starts at its first kept
     // one: a bundle from before it could prove nothing complete.
     let from_seq = p.from_seq.unwrap_or(0).max(state.log.first_kept());

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use tokio::task::spawn_blocking;
 use tonic::Status;
 
-use super::{HttpError, caller};
+use super::{HttpError, caller, time_range};
 use crate::State;
 use crate::auth::Caller;
 use crate::convert::narrow_to_email;
@@ -80,11 +80,6 @@ impl EventParams {
                     .ok_or_else(|| invalid_field("outcome", &format!("`{o}` is not an outcome")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let time = |field, text: &Option<String>| {
-            text.as_deref()
-                .map(|t| Timestamp::parse(t).map_err(|m| invalid_field(field, &m)))
-                .transpose()
-        };
         let time = match &self.since {
             Some(_) if self.from.is_some() || self.to.is_some() => {
                 return Err(invalid_field(
@@ -100,10 +95,7 @@ impl EventParams {
                 };
                 TimeRange { from, to: None }
             }
-            None => TimeRange {
-                from: time("from", &self.from)?,
-                to: time("to", &self.to)?,
-            },
+            None => time_range(&self.from, &self.to)?,
         };
         let filter = Filter {
             tenant: self.tenant.clone(),

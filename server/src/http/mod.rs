@@ -35,6 +35,8 @@ use tonic::{Code, Status};
 use tonic_types::StatusExt;
 use tower::ServiceExt;
 
+use auditlog_engine::query::Filter;
+use auditlog_engine::{TimeRange, Timestamp};
 use auditlog_proto::ingest_body::BodyError;
 
 use crate::auth::{Caller, admit, bearer_token};
@@ -43,7 +45,7 @@ use crate::keys::AuthError;
 use crate::limits::retry_after;
 use crate::panics::CatchPanicLayer;
 use crate::shutdown::{Stop, stopped, with_grace};
-use crate::status::task_failed;
+use crate::status::{invalid_field, task_failed};
 use crate::tls::TlsFiles;
 use crate::{State, listen};
 
@@ -261,6 +263,38 @@ pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(
     let bytes = read_body(headers, body, limit).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| Status::invalid_argument(format!("the body: {e}")).into())
+}
+
+/// The range of the query parameters `from` and `to` (RFC 3339), a bad one refused
+/// naming it.
+pub(crate) fn time_range(from: &Option<String>, to: &Option<String>) -> Result<TimeRange, Status> {
+    let time = |field, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| Timestamp::parse(t).map_err(|m| invalid_field(field, &m)))
+            .transpose()
+    };
+    Ok(TimeRange {
+        from: time("from", from)?,
+        to: time("to", to)?,
+    })
+}
+
+/// `asked` scoped to `caller` (`Caller::scope_filter`), refused (403) when the caller
+/// reads only part of the tenant: a bundle or a report (`what`) holds every event of
+/// its tenant in its range.
+fn whole_tenant(caller: &Caller, asked: Filter, what: &str) -> Result<Filter, Status> {
+    let filter = caller.scope_filter(asked)?;
+    let narrowed = filter.actor.is_some()
+        || !filter.actions.is_empty()
+        || !filter.outcomes.is_empty()
+        || filter.resource_type.is_some()
+        || filter.resource_id.is_some();
+    if narrowed {
+        return Err(Status::permission_denied(format!(
+            "{what} holds every event of its tenant: this token reads only some"
+        )));
+    }
+    Ok(filter)
 }
 
 /// The caller of a request: its bearer key, authenticated.

@@ -79,8 +79,7 @@ pub(crate) async fn inclusion(
     let Some(record) = record else {
         return Ok(json(&proof));
     };
-    let mut answer: serde_json::Value =
-        serde_json::from_str(&proof.to_json()).map_err(|e| Status::internal(e.to_string()))?;
+    let mut answer = serde_json::to_value(&proof).map_err(|e| Status::internal(e.to_string()))?;
     answer["record"] = BASE64.encode(record).into();
     let body = format!("{answer}\n");
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())

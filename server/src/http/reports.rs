@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio::task::spawn_blocking;
 use tonic::Status;
 
-use super::{HttpError, caller};
+use super::{HttpError, caller, time_range, whole_tenant};
 use crate::State;
 use crate::audit::SYSTEM_TENANT;
 use crate::export::record_bulk_read;
@@ -131,43 +131,24 @@ pub(crate) async fn report(
 ) -> Result<Response, HttpError> {
     let caller = caller(&state, &headers)?;
     let Params(p) = given.map_err(|e| Status::invalid_argument(e.body_text()))?;
-    let time = |field, text: &Option<String>| {
-        text.as_deref()
-            .map(|t| Timestamp::parse(t).map_err(|m| invalid_field(field, &m)))
-            .transpose()
-    };
     let asked = Filter {
         tenant: p.tenant.clone(),
-        time: TimeRange {
-            from: time("from", &p.from)?,
-            to: time("to", &p.to)?,
-        },
+        time: time_range(&p.from, &p.to)?,
         ..Filter::default()
     };
-    let filter = caller.scope_filter(asked)?;
+    let filter = whole_tenant(&caller, asked, "a report")?;
     let Some(tenant) = filter.tenant.clone() else {
         return Err(invalid_field("tenant", "a report is of one tenant: name it").into());
     };
-    let narrowed = filter.actor.is_some()
-        || !filter.actions.is_empty()
-        || !filter.outcomes.is_empty()
-        || filter.resource_type.is_some()
-        || filter.resource_id.is_some();
-    if narrowed {
-        return Err(Status::permission_denied(
-            "a report counts every event of its tenant: this token reads only some",
-        )
-        .into());
-    }
     // A report reads every event of its tenant in the period: it counts as a read
     // stream against the caps, and is recorded as a bulk read.
     let slot = state.limits.open_stream(&caller.key)?;
-    if state.log.latest_checkpoint().is_none() {
-        return Err(Status::failed_precondition(
+    // The checkpoint the report counts below, taken before the read is recorded.
+    let checkpoint = state.log.latest_checkpoint().ok_or_else(|| {
+        Status::failed_precondition(
             "no checkpoint has been signed yet: a report is computed against one",
         )
-        .into());
-    }
+    })?;
     let mut details = serde_json::Map::new();
     details.insert("api".to_owned(), "http".into());
     let recorded = Query {
@@ -186,11 +167,6 @@ pub(crate) async fn report(
     .await?;
     let answer = spawn_blocking(move || -> Result<Value, Status> {
         let _slot = slot;
-        let checkpoint = state.log.latest_checkpoint().ok_or_else(|| {
-            Status::failed_precondition(
-                "no checkpoint has been signed yet: a report is computed against one",
-            )
-        })?;
         let tree_size = checkpoint.checkpoint.tree_size;
         let privileged = &state.viewer_config.privileged;
         let mut tally = Tally::default();

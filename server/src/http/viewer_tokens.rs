@@ -55,10 +55,16 @@ fn record_json(record: &TokenRecord) -> Value {
     })
 }
 
+/// Whether `caller` administers `tenant` (a viewer token administers none: it has no
+/// `admin_tenants`).
+fn administers(caller: &Caller, tenant: &str) -> bool {
+    caller.manages(&Tenants::Only([tenant.to_owned()].into()))
+}
+
 /// Refuses unless `caller` is a key (not a viewer token) administering `tenant`.
 fn require_manages(caller: &Caller, tenant: &str) -> Result<(), Status> {
     caller.require_key()?;
-    if caller.manages(&Tenants::Only([tenant.to_owned()].into())) {
+    if administers(caller, tenant) {
         Ok(())
     } else {
         Err(Status::permission_denied(format!(
@@ -129,7 +135,7 @@ pub(crate) async fn list(
     caller.require_key()?;
     caller.require_some_admin()?;
     let tokens: Vec<Value> = (state.viewers.list().iter())
-        .filter(|t| require_manages(&caller, &t.tenant).is_ok())
+        .filter(|t| administers(&caller, &t.tenant))
         .map(record_json)
         .collect();
     Ok(axum::Json(json!({ "tokens": tokens })).into_response())
@@ -143,7 +149,7 @@ fn managed(state: &State, caller: &Caller, id: &str) -> Result<TokenRecord, Stat
     state
         .viewers
         .get(id)
-        .filter(|t| require_manages(caller, &t.tenant).is_ok())
+        .filter(|t| administers(caller, &t.tenant))
         .ok_or_else(|| Status::not_found(format!("no viewer token `{id}`")))
 }
 

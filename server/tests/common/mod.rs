@@ -426,3 +426,34 @@ pub(crate) fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// Issues a viewer token over HTTP (`POST /v1/viewer-tokens` with `request`, as
+/// `{"tenant":…, "ttl_seconds":…, "filter":{…}}`) by `issuer`; the answer, checked to be
+/// 201 and to carry the token and its URL.
+pub(crate) fn issue_viewer_token(
+    http: &str,
+    issuer: &str,
+    request: &serde_json::Value,
+) -> serde_json::Value {
+    let json = [("Content-Type", "application/json")];
+    let body = request.to_string();
+    let answer = http_request(
+        http,
+        "POST",
+        "/v1/viewer-tokens",
+        Some(issuer),
+        &json,
+        body.as_bytes(),
+    );
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    let answer = answer.json();
+    let token = answer["token"].as_str().expect("a token");
+    assert_eq!(answer["url"], format!("/ui/#token={token}"));
+    answer
+}
+
+/// The newest `_system` event of `action`, as `admin` lists it.
+pub(crate) fn newest_system_event(http: &str, admin: &str, action: &str) -> serde_json::Value {
+    let path = format!("/v1/events?tenant=_system&action={action}&limit=1");
+    http_get(http, &path, Some(admin)).json()["events"][0].clone()
+}

@@ -127,6 +127,9 @@ def run(driver):
     wait(driver, "the total", lambda d: d.find_element(By.ID, "total").text == f"({expect['events']:,})")
     times = cells(driver, 0)
     assert times == sorted(times, reverse=True), "newest first"
+    # The newest event's resource id is markup: shown as its text, no element made.
+    assert expect["markup"] in cells(driver, 4)[0], cells(driver, 4)[0]
+    assert not driver.find_elements(By.ID, "injected"), "markup in an event was parsed"
     wait(driver, "the chart", lambda d: d.find_elements(By.CSS_SELECTOR, "#chart svg rect"))
     shot(driver, "events")
     accessible(driver, "events")
@@ -148,6 +151,18 @@ def run(driver):
     driver.get(shared)
     wait(driver, "the shared view", lambda d: len(rows(d)) == expect["permission"])
     assert driver.find_element(By.NAME, "action").get_attribute("value") == "permission.*"
+
+    # A time range (UTC): held in the URL, shown again in the form when the URL opens.
+    driver.find_element(By.ID, "clear").click()
+    wait(driver, "cleared", lambda d: "action" not in d.current_url)
+    since = driver.find_element(By.NAME, "from")
+    driver.execute_script("arguments[0].value = '2026-03-01T00:04:00'", since)
+    since.send_keys(Keys.ENTER)
+    wait(driver, "the time range", lambda d: "from=2026-03-01T00%3A04%3A00Z" in d.current_url)
+    scroll_all(driver, expect["since_04"], "every event since 00:04")
+    assert min(cells(driver, 0)) >= "2026-03-01 00:04:00", min(cells(driver, 0))
+    driver.get(driver.current_url)
+    wait(driver, "the range reopened", lambda d: d.find_element(By.NAME, "from").get_attribute("value").startswith("2026-03-01T00:04"))
 
     # The privileged preset.
     driver.find_element(By.ID, "clear").click()
