@@ -183,7 +183,7 @@ fn proofs_print_and_verify_with_the_documented_exit_codes() {
     let proof = text(&out.stdout);
     let v: serde_json::Value = serde_json::from_str(&proof).expect("json");
     assert_eq!(v["type"], "inclusion");
-    assert_eq!(v["hash"], "blake3");
+    assert_eq!(v["hash"], "sha256");
     assert_eq!(v["tree_size"], 777);
     assert_eq!(v["leaf_index"], 500);
     assert_eq!(
@@ -476,6 +476,42 @@ fn reading_commands_change_nothing_in_the_data_directory() {
     assert_eq!(auditlog(&["verify", "--data", &d]).status.code(), Some(1));
     ingest_generated(&d, 1, 9);
     assert_eq!(auditlog(&["verify", "--data", &d]).status.code(), Some(0));
+}
+
+#[test]
+fn init_makes_sha256_logs_with_origins_of_their_own_and_marks_blake3_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let origin_of = |name: &str, extra: &[&str]| {
+        let d = data(&dir.path().join(name));
+        let out = auditlog(&[&["init", "--data", &d][..], extra].concat());
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let key = text(&auditlog(&["key", "show", "--data", &d]).stdout);
+        key.split('+').next().expect("a name").to_owned()
+    };
+    let (one, two) = (origin_of("one", &[]), origin_of("two", &[]));
+    assert!(one.starts_with("auditlog.local/"), "{one}");
+    assert_ne!(one, two, "every log an origin of its own");
+    let config = std::fs::read_to_string(dir.path().join("one/config.json")).expect("config");
+    assert!(config.contains("\"hash\": \"sha256\""), "{config}");
+    let blake3 = origin_of("three", &["--hash", "blake3"]);
+    assert!(blake3.ends_with("#blake3"), "{blake3}");
+
+    let d = data(&dir.path().join("four"));
+    let out = auditlog(&[
+        "init",
+        "--data",
+        &d,
+        "--hash",
+        "blake3",
+        "--origin",
+        "audit.example.com/x",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("audit.example.com/x#blake3"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

@@ -18,6 +18,13 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 128 << 20;
 pub const MIN_SEGMENT_BYTES: u64 = 4 << 10;
 /// The largest segment size allowed: record offsets are 32-bit.
 pub const MAX_SEGMENT_BYTES: u64 = 2 << 30;
+/// How every new BLAKE3 log's origin ends (docs/PROOFS.md, "Which hash"). Standard tools
+/// read a checkpoint's root as an RFC 6962 SHA-256 root; a BLAKE3 log says it is not one
+/// in the name anyone who checks its checkpoints must configure. As a URL fragment it
+/// also keeps a client that builds `https://<origin>/checkpoint` off the log's paths.
+pub const BLAKE3_ORIGIN_MARK: &str = "#blake3";
+/// The host of the origins chosen for logs created without one.
+pub const DEFAULT_ORIGIN_HOST: &str = "auditlog.local";
 
 /// When an append is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +73,8 @@ impl std::fmt::Display for Durability {
 pub struct LogConfig {
     /// Tree hash, fixed at creation.
     pub hash: HashAlg,
-    /// The checkpoint origin line (a schema-less URL-like name).
+    /// The checkpoint origin line (a schema-less URL-like name). Empty in a new log's
+    /// settings: one of its own is chosen when it is created ([`LogConfig::for_new_log`]).
     pub origin: String,
     /// Roll to a new segment once the active one would grow past this.
     pub segment_bytes: u64,
@@ -100,8 +108,8 @@ fn default_checkpoint_interval_ms() -> u64 {
 impl Default for LogConfig {
     fn default() -> LogConfig {
         LogConfig {
-            hash: HashAlg::Blake3,
-            origin: "auditlog.local/log".to_owned(),
+            hash: HashAlg::Sha256,
+            origin: String::new(),
             segment_bytes: DEFAULT_SEGMENT_BYTES,
             durability: Durability::Always,
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
@@ -180,7 +188,40 @@ impl LogConfig {
                 self.origin
             )));
         }
-        Ok(())
+        let marked = self.origin.ends_with(BLAKE3_ORIGIN_MARK);
+        match (self.hash, marked) {
+            (HashAlg::Blake3, false) => Err(Error::InvalidArgument(format!(
+                "a BLAKE3 log's origin ends in `{BLAKE3_ORIGIN_MARK}`, so that tools made for \
+                 SHA-256 logs see it is not one: e.g. `{}{BLAKE3_ORIGIN_MARK}`",
+                self.origin
+            ))),
+            (HashAlg::Sha256, true) => Err(Error::InvalidArgument(format!(
+                "origin `{}` ends in `{BLAKE3_ORIGIN_MARK}`, which marks BLAKE3 logs; this one \
+                 is SHA-256",
+                self.origin
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// These settings as a new log gets them: an empty origin replaced by one of its own
+    /// (`auditlog.local/` and 16 random hex digits, marked for BLAKE3), then checked as
+    /// [`LogConfig::check_new`] does. A default origin names one log only, as C2SP
+    /// tlog-checkpoint requires, even for logs made without thought for it.
+    pub fn for_new_log(&self) -> Result<LogConfig> {
+        let mut config = self.clone();
+        if config.origin.is_empty() {
+            let mut id = [0u8; 8];
+            getrandom::fill(&mut id)
+                .map_err(|e| Error::InvalidArgument(format!("no random origin: {e}")))?;
+            let mark = match config.hash {
+                HashAlg::Blake3 => BLAKE3_ORIGIN_MARK,
+                HashAlg::Sha256 => "",
+            };
+            config.origin = format!("{DEFAULT_ORIGIN_HOST}/{}{mark}", crate::hex::encode(&id));
+        }
+        config.check_new()?;
+        Ok(config)
     }
 
     /// Reads `config.json` of the log in `dir`, checking its format version is one this
@@ -246,5 +287,36 @@ mod tests {
         }
         assert!("interval:0".parse::<Durability>().is_err());
         assert!("sometimes".parse::<Durability>().is_err());
+    }
+
+    #[test]
+    fn new_logs_get_origins_of_their_own_and_blake3_ones_say_so() {
+        let sha = LogConfig::default().for_new_log().expect("sha256");
+        let other = LogConfig::default().for_new_log().expect("sha256");
+        assert_eq!(sha.hash, HashAlg::Sha256, "SHA-256 by default");
+        assert!(sha.origin.starts_with("auditlog.local/"), "{}", sha.origin);
+        assert_eq!(sha.origin.len(), "auditlog.local/".len() + 16);
+        assert_ne!(sha.origin, other.origin, "two logs, two origins");
+        let blake3 = LogConfig {
+            hash: HashAlg::Blake3,
+            ..LogConfig::default()
+        };
+        let made = blake3.for_new_log().expect("blake3");
+        assert!(made.origin.ends_with("#blake3"), "{}", made.origin);
+
+        let named = |hash, origin: &str| LogConfig {
+            hash,
+            origin: origin.into(),
+            ..LogConfig::default()
+        };
+        let chosen = named(HashAlg::Sha256, "audit.example.com/prod");
+        assert_eq!(chosen.for_new_log().expect("kept").origin, chosen.origin);
+        let unmarked = named(HashAlg::Blake3, "audit.example.com/prod").for_new_log();
+        assert!(
+            matches!(&unmarked, Err(Error::InvalidArgument(m)) if m.contains("audit.example.com/prod#blake3")),
+            "{unmarked:?}"
+        );
+        let mislabelled = named(HashAlg::Sha256, "audit.example.com/prod#blake3").for_new_log();
+        assert!(mislabelled.is_err(), "{mislabelled:?}");
     }
 }

@@ -64,10 +64,10 @@ pub use envelope::{FORMAT_VERSION, OLDEST_SUPPORTED_FORMAT_VERSION};
 pub use error::{Corruption, CorruptionKind, Error, Result};
 pub use event::{Event, Outcome, Timestamp};
 pub use log::{
-    CONFIG_FILE, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_SEGMENT_BYTES, Durability, Erased, Expired,
-    Expiry, Log, LogConfig, MAX_BATCH_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, Metrics,
-    OpenOptions, RECENT_IDS, RETENTION_DELETE, RecoveryReport, Release, SYNC_SECONDS_BUCKETS,
-    SealedSegmentInfo, Sealing, TimeRange,
+    BLAKE3_ORIGIN_MARK, CONFIG_FILE, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_ORIGIN_HOST,
+    DEFAULT_SEGMENT_BYTES, Durability, Erased, Expired, Expiry, Log, LogConfig, MAX_BATCH_BYTES,
+    MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, Metrics, OpenOptions, RECENT_IDS, RETENTION_DELETE,
+    RecoveryReport, Release, SYNC_SECONDS_BUCKETS, SealedSegmentInfo, Sealing, TimeRange,
 };
 pub use merkle::{Hash, HashAlg};
 pub use segment::{RecoveredTail, SegmentStub, stub_for};

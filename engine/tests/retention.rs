@@ -238,11 +238,8 @@ fn a_gap_without_a_valid_receipt_fails_to_open_and_to_verify() {
     }
 
     // Signed by another key: refused too.
-    let other = auditlog_engine::checkpoint::NoteSigner::generate(
-        &auditlog_engine::LogConfig::default().origin,
-    )
-    .unwrap();
     let parsed = RetentionReceipt::parse(&text[..text.find("\n\n").unwrap() + 1]).unwrap();
+    let other = auditlog_engine::checkpoint::NoteSigner::generate(&parsed.origin).unwrap();
     std::fs::write(&receipt, parsed.sign(&other).unwrap().to_text()).unwrap();
     assert!(verify(dir.path()).is_err());
     assert!(Log::open(dir.path()).is_err());

@@ -382,8 +382,13 @@ fn a_checkpoint_the_auditor_holds_catches_a_shortened_log_without_checkpoints() 
     let note = dir.path().join("held-checkpoint.txt");
     std::fs::write(&note, held.to_text()).expect("write");
 
+    // Rebuilt under the same name: a log of another origin is refused before its events.
     let shorter = tempfile::tempdir().expect("tempdir");
-    let log = Log::create(shorter.path(), &small_segments(64 << 10)).expect("create");
+    let config = auditlog_engine::LogConfig {
+        origin: held.checkpoint.origin.clone(),
+        ..small_segments(64 << 10)
+    };
+    let log = Log::create(shorter.path(), &config).expect("create");
     append_all(&log, &lines(EVENTS, 13)[..2_500], 50);
     drop(log);
     std::fs::remove_file(shorter.path().join("checkpoints")).expect("rm");

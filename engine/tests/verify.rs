@@ -268,7 +268,7 @@ fn a_checkpoint_signing_other_tenant_heads_is_named_and_stops_a_writer() {
     let mut store = auditlog_engine::checkpoint::CheckpointLog::open(
         std::sync::Arc::clone(&storage),
         dir.path(),
-        "auditlog.local/log",
+        signer.name(),
         false,
     )
     .expect("open");

@@ -230,8 +230,9 @@ async fn keys_ingest_query_and_proofs_over_grpc() {
         .expect("inclusion proof")
         .into_inner();
     assert_eq!(proof.root, checkpoint.root);
+    assert_eq!(proof.hash, "sha256", "new logs are SHA-256");
     verify_inclusion(
-        HashAlg::Blake3,
+        HashAlg::Sha256,
         proof.leaf_index,
         proof.tree_size,
         &proof.leaf_hash,
@@ -289,7 +290,7 @@ async fn keys_ingest_query_and_proofs_over_grpc() {
         (checkpoint.root, newer.root)
     );
     verify_consistency(
-        HashAlg::Blake3,
+        HashAlg::from_name(&consistency.hash).expect("a hash"),
         size,
         size + 5,
         &consistency.root1,

@@ -19,12 +19,16 @@ use crate::out::say;
 pub(crate) struct Args {
     #[command(flatten)]
     data: DataDir,
-    /// Tree hash: blake3 (default) or sha256 (Certificate Transparency compatible).
-    #[arg(long, default_value = "blake3", value_parser = parse_hash)]
+    /// Tree hash: sha256 (default: the RFC 6962 tree every transparency-log tool checks)
+    /// or blake3 (a little faster; only auditlog's own tools check it).
+    #[arg(long, default_value = "sha256", value_parser = parse_hash)]
     hash: HashAlg,
-    /// Checkpoint origin: a name for this log, e.g. `audit.example.com/prod`.
-    #[arg(long, default_value = "auditlog.local/log")]
-    origin: String,
+    /// Checkpoint origin: the one name of this log in every checkpoint, and its key's
+    /// name. Per C2SP tlog-checkpoint, a schema-less URL you control that names this log
+    /// and no other, e.g. `audit.example.com/prod`; no spaces or `+`. A BLAKE3 log's ends
+    /// in `#blake3`. Default: `auditlog.local/` and 16 random hex digits, unique per log.
+    #[arg(long)]
+    origin: Option<String>,
     /// Roll to a new segment past this many bytes.
     #[arg(long, default_value_t = DEFAULT_SEGMENT_BYTES)]
     segment_bytes: u64,
@@ -85,7 +89,7 @@ pub(crate) fn parse_hash(s: &str) -> Result<HashAlg, String> {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = LogConfig {
         hash: args.hash,
-        origin: args.origin,
+        origin: args.origin.unwrap_or_default(),
         segment_bytes: args.segment_bytes,
         durability: args.durability,
         checkpoint_interval: Duration::from_secs(args.checkpoint_every),
@@ -100,6 +104,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let log = options
         .create(&args.data.dir, &config)
         .with_context(|| format!("creating a log in {}", args.data.dir.display()))?;
+    let config = log.config();
     say!(
         "created log in {} (hash {}, origin {}, segments of {} bytes, durability {}{})",
         log.dir().display(),

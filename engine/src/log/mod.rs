@@ -19,8 +19,8 @@ use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 
 pub use crate::config::{
-    CONFIG_FILE, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_SEGMENT_BYTES, Durability, LogConfig,
-    MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, Sealing,
+    BLAKE3_ORIGIN_MARK, CONFIG_FILE, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_ORIGIN_HOST,
+    DEFAULT_SEGMENT_BYTES, Durability, LogConfig, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, Sealing,
 };
 use crate::shared::Shared;
 pub use crate::shared::{Metrics, SYNC_SECONDS_BUCKETS};
@@ -101,7 +101,7 @@ impl OpenOptions {
 
     /// Creates a new log in `dir` (which must not hold one) and opens it.
     pub fn create(self, dir: &Path, config: &LogConfig) -> Result<Log> {
-        config.check_new()?;
+        let config = &config.for_new_log()?;
         let storage = Arc::clone(&self.storage);
         if storage.exists(&dir.join(CONFIG_FILE)) {
             return Err(Error::InvalidArgument(format!(

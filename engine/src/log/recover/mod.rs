@@ -518,8 +518,8 @@ mod tests {
     use crate::storage::FsStorage;
 
     /// A closed log of 300 events in small segments whose level files and tree state
-    /// were lost, and its newest checkpoint.
-    fn lost_tree() -> (tempfile::TempDir, Option<Checkpoint>) {
+    /// were lost, its settings and its newest checkpoint.
+    fn lost_tree() -> (tempfile::TempDir, LogConfig, Option<Checkpoint>) {
         let dir = tempfile::tempdir().unwrap();
         let config = LogConfig {
             segment_bytes: crate::config::MIN_SEGMENT_BYTES,
@@ -539,29 +539,29 @@ mod tests {
             log.append_batch(batch).unwrap();
         }
         let newest = log.checkpoint().unwrap().checkpoint;
+        let config = log.config().clone();
         drop(log);
         for entry in std::fs::read_dir(dir.path().join("tree")).unwrap() {
             std::fs::remove_file(entry.unwrap().path()).unwrap();
         }
-        (dir, Some(newest))
+        (dir, config, Some(newest))
     }
 
     /// The level files of `dir` after recovering its tree with `keep_up_to`.
     fn rebuilt(keep_up_to: u64) -> Vec<(String, Vec<u8>)> {
-        let (dir, newest) = lost_tree();
+        let (dir, config, newest) = lost_tree();
         let storage: Arc<dyn Storage> = Arc::new(FsStorage::default());
-        let none = DeletedPrefix::none(HashAlg::Blake3);
+        let none = DeletedPrefix::none(config.hash);
         let scanned =
-            scan_segments(storage.as_ref(), dir.path(), HashAlg::Blake3, false, &none).unwrap();
+            scan_segments(storage.as_ref(), dir.path(), config.hash, false, &none).unwrap();
         assert!(
             scanned.sealed.len() > 1,
             "several segments: {}",
             scanned.sealed.len()
         );
         let mut report = RecoveryReport::default();
-        let origin = LogConfig::default().origin;
         let mut checkpoints =
-            CheckpointLog::open(Arc::clone(&storage), dir.path(), &origin, true).unwrap();
+            CheckpointLog::open(Arc::clone(&storage), dir.path(), &config.origin, true).unwrap();
         let stores = Stores {
             checkpoints: &mut checkpoints,
             keys: None,
@@ -569,7 +569,7 @@ mod tests {
         let recovered = recover_tree(
             &storage,
             dir.path(),
-            HashAlg::Blake3,
+            config.hash,
             0,
             &scanned,
             newest.as_ref(),
