@@ -22,6 +22,8 @@ trap 'scripts/seaweedfs.sh stop "$s3dir"' EXIT
 while IFS='=' read -r name value; do export "$name=$value"; done <<<"$s3env"
 echo "== the browser of the viewer's tests (Debian's chromium and chromium-driver, axe-core)"
 scripts/browser-env.sh
+echo "== the tlog-tiles checker (Debian's golang-go and golang-golang-x-mod-dev)"
+scripts/go-env.sh
 echo "== cargo test"
 if ! cargo test --workspace --all-targets; then
   # The store's own account of a failure that reached it.

@@ -347,6 +347,18 @@ pub fn report_attestation(data: &[u8]) {
     }
 }
 
+/// tlog-tiles tile names (from request paths): any text parses or is refused, never
+/// panics; a name that parses is the canonical spelling of its tile.
+pub fn tile_path(data: &[u8]) {
+    use crate::log::TilePath;
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Some(tile) = TilePath::parse(text)
+    {
+        assert_eq!(tile.to_path(), text);
+        assert!((1..=256).contains(&tile.width));
+    }
+}
+
 /// Erasure receipts: any bytes parse or are refused, never panic; a receipt that parses
 /// gives back its own text.
 pub fn erasure_receipt(data: &[u8]) {
@@ -367,7 +379,7 @@ pub fn erasure_receipt(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// Every target by its name, for the regression replay.
-pub const TARGETS: [(&str, Target); 17] = [
+pub const TARGETS: [(&str, Target); 18] = [
     ("record", record),
     ("segment_header", segment_header),
     ("segment_footer", segment_footer),
@@ -385,4 +397,5 @@ pub const TARGETS: [(&str, Target); 17] = [
     ("query_params", query_params),
     ("proven_batch", proven_batch),
     ("report_attestation", report_attestation),
+    ("tile_path", tile_path),
 ];

@@ -131,6 +131,19 @@ impl Caller {
         }
     }
 
+    /// Refuses unless the caller is a key (not a viewer token) that reads every tenant,
+    /// for `why`.
+    pub(crate) fn require_read_all(&self, why: &str) -> Result<(), Status> {
+        let all = self.key.scope.admin || self.key.scope.read == Tenants::All;
+        if all && self.viewer.is_none() {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(format!(
+                "{why}: only a key that reads every tenant may read them"
+            )))
+        }
+    }
+
     /// `filter` narrowed to what the key may read: unchanged for keys that read every
     /// tenant; else it must name one of the key's tenants, and a key of exactly one
     /// tenant names it by default.

@@ -9,6 +9,7 @@ mod recover;
 mod segments;
 mod sequencer;
 mod system_events;
+mod tiles;
 
 use std::fs::File;
 use std::path::Path;
@@ -30,6 +31,7 @@ pub use expire::{Expired, Expiry, RETENTION_DELETE};
 pub use read::TimeRange;
 pub use recover::RecoveryReport;
 pub use segments::{Release, SealedSegmentInfo};
+pub use tiles::{TILE_HEIGHT, TILE_WIDTH, TilePath};
 
 use crate::checkpoint::SignedCheckpoint;
 use crate::error::{Error, Result};

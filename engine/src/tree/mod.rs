@@ -267,6 +267,33 @@ impl TreeStore {
     }
 }
 
+impl TreeStore {
+    /// `count` consecutive nodes of `level` from `first`, 32 bytes each: one read of the
+    /// level file (node by node where a read-only open keeps nodes in memory).
+    pub(crate) fn read_nodes(&self, level: u32, first: u64, count: u64) -> Result<Vec<u8>> {
+        let end = first.saturating_add(count);
+        if !self.overlay.read().is_empty() {
+            let mut out = Vec::with_capacity(count as usize * HASH_BYTES as usize);
+            for index in first..end {
+                out.extend_from_slice(&self.node(level, index)?);
+            }
+            return Ok(out);
+        }
+        if end > self.stored_nodes(level)? {
+            return Err(Error::InvalidArgument(format!(
+                "tree nodes ({level}, {first}..{end}) are not stored"
+            )));
+        }
+        let file = self.levels.read().get(level as usize).cloned();
+        let file = file
+            .ok_or_else(|| Error::InvalidArgument(format!("tree level {level} is not stored")))?;
+        let mut out = vec![0u8; (count * HASH_BYTES) as usize];
+        file.read_exact_at(&mut out, LEVEL_HEADER_BYTES + first * HASH_BYTES)
+            .map_err(|e| Error::io(format!("reading tree nodes ({level}, {first}..{end})"), e))?;
+        Ok(out)
+    }
+}
+
 impl NodeSource for TreeStore {
     fn alg(&self) -> HashAlg {
         self.alg
@@ -334,6 +361,11 @@ impl PendingNodes {
         for (_, bytes) in &mut self.levels {
             bytes.clear();
         }
+    }
+
+    /// Whether no node is held here.
+    fn is_empty(&self) -> bool {
+        self.levels.iter().all(|(_, bytes)| bytes.is_empty())
     }
 
     /// A pending node, if it is held here.

@@ -13,6 +13,7 @@ mod otlp;
 mod proofs;
 mod reports;
 mod sinks;
+mod tiles;
 mod viewer_tokens;
 
 use std::net::SocketAddr;
@@ -172,6 +173,8 @@ fn router(state: Arc<State>) -> Router {
             "/v1/viewer-tokens/{id}",
             get(viewer_tokens::get).delete(viewer_tokens::revoke),
         )
+        .route("/checkpoint", get(tiles::checkpoint))
+        .route("/tile/{*path}", get(tiles::tile))
         .route("/metrics", get(metrics))
         .route("/ui", get(crate::viewer::ui::root))
         .route("/ui/", get(crate::viewer::ui::index))
