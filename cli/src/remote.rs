@@ -283,13 +283,28 @@ impl Remote {
         leaf_index: u64,
         tree_size: Option<u64>,
     ) -> anyhow::Result<InclusionProof> {
+        Ok(self.prove_record(leaf_index, tree_size, false)?.0)
+    }
+
+    /// An inclusion proof and, if `record`, the record's stored payload (what its leaf
+    /// hash covers).
+    pub(crate) fn prove_record(
+        &self,
+        leaf_index: u64,
+        tree_size: Option<u64>,
+        record: bool,
+    ) -> anyhow::Result<(InclusionProof, Vec<u8>)> {
         let mut client = self.proof_client();
         let request = self.request(pb::InclusionRequest {
             leaf_index,
             tree_size,
+            record,
         });
         let answer = self.runtime.block_on(client.prove_inclusion(request));
-        inclusion_from_proto(answer.map_err(refused)?.into_inner()).map_err(unreadable)
+        let mut proof = answer.map_err(refused)?.into_inner();
+        let payload = std::mem::take(&mut proof.record);
+        let proof = inclusion_from_proto(proof).map_err(unreadable)?;
+        Ok((proof, payload))
     }
 
     pub(crate) fn prove_consistency(

@@ -479,6 +479,120 @@ fn reading_commands_change_nothing_in_the_data_directory() {
 }
 
 #[test]
+fn tlog_proofs_carry_their_entry_and_checkpoint_and_verify_with_the_key_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(dir.path());
+    let out = auditlog_stdin(&["ingest", "--data", &d, "-"], generate(777, 4).as_bytes());
+    assert!(out.status.success());
+    // Closing the log signed its tree of 777: the proof leads to that checkpoint.
+    let out = auditlog(&[
+        "prove",
+        "inclusion",
+        "--data",
+        &d,
+        "--index",
+        "500",
+        "--format",
+        "tlog-proof",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let proof = text(&out.stdout);
+    let lines: Vec<&str> = proof.lines().collect();
+    assert_eq!(lines[0], "c2sp.org/tlog-proof@v1");
+    assert!(lines[1].starts_with("extra "), "{proof}");
+    assert_eq!(lines[2], "index 500");
+    let blank = lines
+        .iter()
+        .position(|l| l.is_empty())
+        .expect("a blank line");
+    assert_eq!(blank - 3, 10, "ceil(log2 777) hashes");
+    assert_eq!(lines[blank + 2], "777", "then the checkpoint: {proof}");
+    let key = text(&auditlog(&["key", "show", "--data", &d]).stdout);
+    let key = key.trim();
+    let verify = |proof: &str, key: Option<&str>| {
+        let mut args = vec!["proof", "verify", "-"];
+        args.extend(key.map(|k| ["--key", k]).iter().flatten());
+        auditlog_stdin(&args, proof.as_bytes())
+    };
+    let out = verify(&proof, Some(key));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).starts_with("valid: entry 500 of auditlog.local/"));
+
+    // Another entry's index, another record, a path hash changed, another log's key:
+    // each refused; without a key the proof cannot be checked at all.
+    let extra = lines[1].strip_prefix("extra ").expect("extra");
+    let other_record = {
+        let out = auditlog(&[
+            "prove",
+            "inclusion",
+            "--data",
+            &d,
+            "--index",
+            "501",
+            "--format",
+            "tlog-proof",
+        ]);
+        text(&out.stdout).lines().nth(1).expect("extra").to_owned()
+    };
+    let first_hash = lines[3];
+    let flipped_hash = {
+        let (head, tail) = first_hash.split_at(1);
+        format!("{}{tail}", if head == "A" { "B" } else { "A" })
+    };
+    for tampered in [
+        proof.replacen("index 500", "index 501", 1),
+        proof.replacen(&format!("extra {extra}"), &other_record, 1),
+        proof.replacen(first_hash, &flipped_hash, 1),
+    ] {
+        assert_ne!(tampered, proof);
+        let out = verify(&tampered, Some(key));
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+        assert!(text(&out.stdout).starts_with("invalid: "));
+    }
+    let other = tempfile::tempdir().expect("tempdir");
+    let o = data(other.path());
+    assert!(auditlog(&["init", "--data", &o]).status.success());
+    let other_key = text(&auditlog(&["key", "show", "--data", &o]).stdout);
+    assert_eq!(
+        verify(&proof, Some(other_key.trim())).status.code(),
+        Some(1)
+    );
+    assert_eq!(verify(&proof, None).status.code(), Some(2));
+    assert_eq!(
+        verify("c2sp.org/tlog-proof@v1\nindex x\n\n", Some(key))
+            .status
+            .code(),
+        Some(2)
+    );
+
+    // A BLAKE3 log has no tlog-proofs: the form is SHA-256's.
+    let b = data(&dir.path().join("blake3"));
+    assert!(
+        auditlog(&["init", "--data", &b, "--hash", "blake3"])
+            .status
+            .success()
+    );
+    let out = auditlog_stdin(&["ingest", "--data", &b, "-"], generate(10, 4).as_bytes());
+    assert!(out.status.success());
+    let out = auditlog(&[
+        "prove",
+        "inclusion",
+        "--data",
+        &b,
+        "--index",
+        "3",
+        "--format",
+        "tlog-proof",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("SHA-256"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn init_makes_sha256_logs_with_origins_of_their_own_and_marks_blake3_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
     let origin_of = |name: &str, extra: &[&str]| {

@@ -347,6 +347,24 @@ pub fn report_attestation(data: &[u8]) {
     }
 }
 
+/// tlog-proofs (files handed to `auditlog proof verify`): any text parses or is
+/// refused, never panics; one that parses gives back its own text, and checking it with
+/// a key never panics.
+pub fn tlog_proof(data: &[u8]) {
+    use crate::checkpoint::TlogProof;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(proof) = TlogProof::parse(text) {
+        assert_eq!(TlogProof::parse(&proof.to_text()), Ok(proof.clone()));
+        if let Ok(key) = NoteVerifier::parse(
+            "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW",
+        ) {
+            let _ = proof.verify(&key);
+        }
+    }
+}
+
 /// tlog-tiles tile names (from request paths): any text parses or is refused, never
 /// panics; a name that parses is the canonical spelling of its tile.
 pub fn tile_path(data: &[u8]) {
@@ -379,7 +397,7 @@ pub fn erasure_receipt(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// Every target by its name, for the regression replay.
-pub const TARGETS: [(&str, Target); 18] = [
+pub const TARGETS: [(&str, Target); 19] = [
     ("record", record),
     ("segment_header", segment_header),
     ("segment_footer", segment_footer),
@@ -398,4 +416,5 @@ pub const TARGETS: [(&str, Target); 18] = [
     ("proven_batch", proven_batch),
     ("report_attestation", report_attestation),
     ("tile_path", tile_path),
+    ("tlog_proof", tlog_proof),
 ];

@@ -203,7 +203,7 @@ fn checkpoints_are_checked_against_the_key_and_the_tree() {
     assert_eq!(report.checkpoints, 3);
 
     // Another key (say, the one an auditor was given for another log) finds no signature.
-    let other = auditlog_engine::checkpoint::NoteSigner::generate("auditlog.local/log")
+    let other = auditlog_engine::checkpoint::NoteSigner::generate(key.name())
         .expect("key")
         .verifier();
     let path = dir.path().join("checkpoints");

@@ -62,6 +62,16 @@ pub(crate) fn prove_inclusion(
         .map_err(from_engine)
 }
 
+/// The stored payload of record `leaf_index`, for a caller [`prove_inclusion`] admitted
+/// to it, who hashes the leaf itself. Blocks.
+pub(crate) fn proven_record(state: &State, leaf_index: u64) -> Result<Vec<u8>, Status> {
+    state
+        .log
+        .record_payload(leaf_index)
+        .map_err(from_engine)?
+        .ok_or_else(|| Status::not_found(format!("record {leaf_index} is not in the log")))
+}
+
 /// The newest checkpoint, for any key; for an admin key one is signed first if the tree
 /// grew since (no other key may make the log sign, and keep, one per request). Blocks.
 pub(crate) fn latest_checkpoint(

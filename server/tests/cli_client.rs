@@ -301,6 +301,30 @@ async fn read_verbs_print_from_a_server_what_they_print_from_the_directory() {
     let proof_file = dir.path().join("proof.json");
     std::fs::write(&proof_file, &proof).expect("write proof");
     run(&["proof", "verify", proof_file.to_str().expect("UTF-8 path")]);
+    // A tlog-proof against a checkpoint the server signed: its record comes over gRPC,
+    // and it verifies with the log's key alone.
+    let signed = common::http_get(&server.http, "/v1/checkpoint", Some(&admin)).text();
+    let size = signed.lines().nth(1).expect("a size").to_owned();
+    let tlog = same(&[
+        "prove",
+        "inclusion",
+        "--index",
+        "42",
+        "--tree-size",
+        &size,
+        "--format",
+        "tlog-proof",
+    ]);
+    std::fs::write(&proof_file, &tlog).expect("write proof");
+    let key = run(&["key", "show", "--data", data]);
+    let checked = run(&[
+        "proof",
+        "verify",
+        proof_file.to_str().expect("UTF-8 path"),
+        "--key",
+        key.trim(),
+    ]);
+    assert!(checked.starts_with("valid: entry 42 of "), "{checked}");
 
     // Exports (each appends its record to the server's own tenant, not to this one).
     let csv = same(&["export", "--tenant", t, "--format", "csv"]);

@@ -223,6 +223,7 @@ async fn keys_ingest_query_and_proofs_over_grpc() {
             pb::InclusionRequest {
                 leaf_index: base + 1,
                 tree_size: Some(size),
+                ..Default::default()
             },
             &reader_a,
         ))
@@ -245,6 +246,7 @@ async fn keys_ingest_query_and_proofs_over_grpc() {
             pb::InclusionRequest {
                 leaf_index: base,
                 tree_size: None,
+                ..Default::default()
             },
             &reader_a,
         ))

@@ -722,6 +722,7 @@ async fn a_key_with_no_rights_learns_no_tree_size() {
     let request = pb::InclusionRequest {
         leaf_index: 1_000_000,
         tree_size: None,
+        ..Default::default()
     };
     let mut proofs =
         auditlog_proto::v1::proof_service_client::ProofServiceClient::new(server.channel().await);

@@ -527,6 +527,7 @@ fn a_key_gets_exactly_its_tenants_events_over_grpc_and_http() {
             let request = pb::InclusionRequest {
                 leaf_index: ask.leaf,
                 tree_size: Some(leaves),
+                ..Default::default()
             };
             let proof = runtime.block_on(async {
                 let mut client = ProofServiceClient::new(server.channel().await);

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use auditlog_engine::TilePath;
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
-use common::{Server, authed, event, http_get, reader_of, root};
+use common::{Server, auditlog_bin, authed, event, http_get, reader_of, root};
 
 /// The Go checker, built on first use.
 fn tlogcheck() -> String {
@@ -147,7 +147,7 @@ async fn a_standard_go_client_verifies_the_log_through_its_tiles_and_catches_fli
         assert_eq!(tile.body.len(), 256 * 32);
         assert_eq!(
             tile.header("cache-control"),
-            Some("public, max-age=31536000, immutable")
+            Some("private, max-age=31536000, immutable")
         );
         assert_eq!(
             tile.header("content-type"),
@@ -157,13 +157,18 @@ async fn a_standard_go_client_verifies_the_log_through_its_tiles_and_catches_fli
         assert_eq!(partial.body.len(), 32);
         let bundle = http_get(&server.http, "/tile/entries/000", Some(&reader));
         assert_eq!(bundle.status, 403, "{}", bundle.text());
-        let (tail, width) = (size / 256, size % 256);
+        // The last bundle: partial, or full when the size is a multiple of 256.
+        let (tail, width) = match size % 256 {
+            0 => (size / 256 - 1, 256),
+            width => (size / 256, width),
+        };
         let bundle = http_get(&server.http, &name(None, tail, width), Some(&admin));
         assert_eq!(bundle.status, 200, "{}", bundle.text());
         for absent in [
             name(Some(0), tail + 1, 256),   // past the tree
             name(Some(0), tail, width + 1), // wider than the tree makes it
             "/tile/0/x000/273".to_owned(),  // not the canonical name
+            "/tile/0/%30%30%30".to_owned(), // percent-encoded, not the name
             name(None, tail + 1, 1),
         ] {
             let answer = http_get(&server.http, &absent, Some(&admin));
@@ -192,6 +197,51 @@ async fn a_standard_go_client_verifies_the_log_through_its_tiles_and_catches_fli
             let out = check(&tool, &server, key, &admin, &["-index", "300"]);
             let said = String::from_utf8_lossy(&out.stdout);
             assert!(out.status.success(), "{said}");
+        }
+    })
+    .await
+    .expect("checks");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blake3_log_serves_no_tlog_tiles_not_even_its_checkpoint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let init = Command::new(auditlog_bin())
+        .args(["init", "--hash", "blake3", "--data"])
+        .arg(&data)
+        .output()
+        .expect("auditlog init");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let server = Server::start(&data, true, &[]);
+    let admin = server.admin_key.clone().expect("admin key");
+    ingest(&server, &admin, 0, 300).await;
+    let signed = sign(&server, &admin);
+    assert!(signed.starts_with("auditlog.local/"), "{signed}");
+    assert!(
+        signed
+            .lines()
+            .next()
+            .is_some_and(|o| o.ends_with("#blake3"))
+    );
+    tokio::task::spawn_blocking(move || {
+        for path in [
+            "/checkpoint",
+            "/tile/0/000",
+            "/tile/0/001.p/1",
+            "/tile/entries/000",
+        ] {
+            let answer = http_get(&server.http, path, Some(&admin));
+            assert_eq!(answer.status, 404, "{path}: {}", answer.text());
+            assert!(
+                answer.text().contains("BLAKE3"),
+                "{path}: {}",
+                answer.text()
+            );
         }
     })
     .await

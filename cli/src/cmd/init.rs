@@ -87,6 +87,10 @@ pub(crate) fn parse_hash(s: &str) -> Result<HashAlg, String> {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.origin.as_deref() != Some(""),
+        "--origin is empty: give the log's name, or leave --origin out for a unique one"
+    );
     let config = LogConfig {
         hash: args.hash,
         origin: args.origin.unwrap_or_default(),

@@ -38,15 +38,30 @@ impl Log {
         self.require_sha256()?;
         let what = || format!("tile {level}/{index} of width {width}");
         let (first, end) = span(index, width).ok_or_else(|| not_in_tree(what()))?;
+        if level > MAX_TILE_LEVEL {
+            return Err(not_in_tree(what()));
+        }
         let tree_level = level * TILE_HEIGHT;
-        let complete = match level {
-            0..=MAX_TILE_LEVEL => crate::tree::nodes_at(tree_size, tree_level),
-            _ => 0,
-        };
+        let complete = crate::tree::nodes_at(tree_size, tree_level);
         if tree_size > self.tree_size() || end > complete {
             return Err(not_in_tree(what()));
         }
-        self.shared.tree.read_nodes(tree_level, first, width)
+        let nodes = self.shared.tree.read_nodes(tree_level, first, width)?;
+        // A tree rebuilt from its first kept record (a restore past retention, lost
+        // level files) keeps only the boundary nodes of the deleted part: the rest are
+        // holes in the level files, read as zeros. No hash is all zeros by chance.
+        if nodes.chunks(32).any(|node| node.iter().all(|&b| b == 0)) {
+            return Err(not_in_tree(format!(
+                "{} (its nodes over records deleted past retention were not kept)",
+                what()
+            )));
+        }
+        Ok(nodes)
+    }
+
+    /// Whether the log's tree is SHA-256, the only tree tlog-tiles and tlog-proof define.
+    pub fn is_standard_tree(&self) -> bool {
+        self.config().hash == HashAlg::Sha256
     }
 
     /// Entry bundle `index`, `width` entries wide (256 for a full bundle), of the tree of
@@ -87,9 +102,9 @@ impl Log {
     }
 
     fn require_sha256(&self) -> Result<()> {
-        match self.config().hash {
-            HashAlg::Sha256 => Ok(()),
-            HashAlg::Blake3 => Err(Error::InvalidArgument(
+        match self.is_standard_tree() {
+            true => Ok(()),
+            false => Err(Error::InvalidArgument(
                 "tlog tiles are SHA-256 trees; this log is BLAKE3".into(),
             )),
         }

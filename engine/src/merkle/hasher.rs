@@ -11,10 +11,11 @@ pub type Hash = [u8; 32];
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HashAlg {
-    /// BLAKE3 (the default). On CPUs with SHA-NI and without AVX-512, SHA-256 is faster
-    /// for inputs of a few hundred bytes (docs/BENCHMARKS.md).
+    /// BLAKE3, checked by auditlog's own tools only (its logs' origins end in
+    /// `#blake3`). On CPUs with SHA-NI and without AVX-512, SHA-256 is faster for
+    /// inputs of a few hundred bytes (docs/BENCHMARKS.md).
     Blake3,
-    /// SHA-256, for Certificate Transparency compatibility.
+    /// SHA-256, the RFC 6962 tree of every transparency-log tool: the default.
     Sha256,
 }
 

@@ -212,6 +212,7 @@ pub fn inclusion_to_proto(p: InclusionProof) -> pb::InclusionProof {
         leaf_hash: p.leaf_hash,
         path: p.path,
         root: p.root,
+        record: Vec::new(),
     }
 }
 

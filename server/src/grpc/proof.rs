@@ -10,7 +10,7 @@ use tokio::task::spawn_blocking;
 use tonic::{Request, Response, Status};
 
 use crate::State;
-use crate::access::prove_inclusion;
+use crate::access::{prove_inclusion, proven_record};
 use crate::auth::caller;
 use crate::status::{from_engine, task_failed};
 
@@ -34,12 +34,17 @@ impl ProofService for Proof {
         let caller = caller(&request)?;
         let request = request.into_inner();
         let state = Arc::clone(&self.state);
-        let proof = spawn_blocking(move || {
-            prove_inclusion(&state, &caller, request.leaf_index, request.tree_size)
+        let proof = spawn_blocking(move || -> Result<_, Status> {
+            let proof = prove_inclusion(&state, &caller, request.leaf_index, request.tree_size)?;
+            let mut proof = inclusion_to_proto(proof);
+            if request.record {
+                proof.record = proven_record(&state, request.leaf_index)?;
+            }
+            Ok(proof)
         })
         .await
         .map_err(task_failed)??;
-        Ok(Response::new(inclusion_to_proto(proof)))
+        Ok(Response::new(proof))
     }
 
     async fn prove_consistency(

@@ -17,7 +17,7 @@ use tonic::Status;
 
 use super::{HttpError, caller};
 use crate::State;
-use crate::access::{checkpoint_at, latest_checkpoint, prove_inclusion};
+use crate::access::{checkpoint_at, latest_checkpoint, prove_inclusion, proven_record};
 use crate::status::{from_engine, task_failed};
 
 #[derive(Debug, Deserialize)]
@@ -65,10 +65,7 @@ pub(crate) async fn inclusion(
     let (proof, record) = spawn_blocking(move || -> Result<_, Status> {
         let proof = prove_inclusion(&state, &caller, p.leaf_index, p.tree_size)?;
         let record = match p.record {
-            true => state
-                .log
-                .record_payload(p.leaf_index)
-                .map_err(from_engine)?,
+            true => Some(proven_record(&state, p.leaf_index)?),
             false => None,
         };
         Ok((proof, record))

@@ -2,13 +2,14 @@
 //! the newest signed checkpoint; `/tile/<L>/<N>[.p/<W>]`, hash tiles read from the
 //! level files; `/tile/entries/<N>[.p/<W>]`, entry bundles of the records as stored.
 //! Tiles exist for the newest checkpoint's tree (and every smaller one) and never change,
-//! so they are cached for a year. SHA-256 logs only.
+//! so they are cached for a year, privately: every route needs a key, and a shared cache
+//! must not hand one caller's answer to another. SHA-256 logs only.
 
 use std::sync::Arc;
 
 use auditlog_engine::{Error, TilePath};
 use axum::extract::{Path, State as Shared};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use tokio::task::spawn_blocking;
 use tonic::Status;
@@ -16,6 +17,11 @@ use tonic::Status;
 use super::{HttpError, caller};
 use crate::State;
 use crate::status::{from_engine, task_failed};
+
+/// The answer of every tiles route on a BLAKE3 log.
+fn not_standard() -> Status {
+    Status::not_found("this log's tree is BLAKE3: tlog-tiles serves SHA-256 trees only")
+}
 
 /// `GET /checkpoint`: the newest checkpoint the log signed (never one signed for the
 /// request: any key may ask), for clients that fetch tiles against it.
@@ -25,6 +31,9 @@ pub(crate) async fn checkpoint(
 ) -> Result<Response, HttpError> {
     let caller = caller(&state, &headers)?;
     caller.require_any_read()?;
+    if !state.log.is_standard_tree() {
+        return Err(not_standard().into());
+    }
     let signed = state
         .log
         .latest_checkpoint()
@@ -41,11 +50,14 @@ pub(crate) async fn checkpoint(
 pub(crate) async fn tile(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
+    uri: Uri,
     Path(path): Path<String>,
 ) -> Result<Response, HttpError> {
     let caller = caller(&state, &headers)?;
     caller.require_any_read()?;
-    let Some(tile) = TilePath::parse(&path) else {
+    // One tile, one name: a percent-encoded spelling of it is not that name.
+    let tile = TilePath::parse(&path).filter(|_| !uri.path().contains('%'));
+    let Some(tile) = tile else {
         return Err(Status::not_found(format!("`tile/{path}` names no tile")).into());
     };
     if tile.level.is_none() {
@@ -69,7 +81,10 @@ pub(crate) async fn tile(
     })?;
     let headers = [
         (header::CONTENT_TYPE, "application/octet-stream"),
-        (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        (
+            header::CACHE_CONTROL,
+            "private, max-age=31536000, immutable",
+        ),
     ];
     Ok((headers, bytes).into_response())
 }

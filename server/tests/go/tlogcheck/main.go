@@ -18,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -79,6 +80,9 @@ func run(prefix, key, old, indexes string) (string, error) {
 			return "", err
 		}
 		proof, err := tlog.ProveRecord(tree.N, i, hashes)
+		if tiles.fetchErr != nil {
+			return "", tiles.fetchErr
+		}
 		if err != nil {
 			return "", failed{fmt.Errorf("proving entry %d: %w", i, err)}
 		}
@@ -98,6 +102,9 @@ func run(prefix, key, old, indexes string) (string, error) {
 			return "", err
 		}
 		proof, err := tlog.ProveTree(tree.N, older.N, hashes)
+		if tiles.fetchErr != nil {
+			return "", tiles.fetchErr
+		}
 		if err != nil {
 			return "", failed{fmt.Errorf("proving consistency with size %d: %w", older.N, err)}
 		}
@@ -169,10 +176,12 @@ func c2spPath(t tlog.Tile) string {
 	return strings.Replace(strings.Replace(t.Path(), "tile/8/data/", "tile/entries/", 1), "tile/8/", "tile/", 1)
 }
 
-// tileReader fetches hash tiles from the log; TileHashReader checks them.
+// tileReader fetches hash tiles from the log; TileHashReader checks them. A failed fetch
+// is kept apart, so that it reads as unusable input, not as a proof that failed.
 type tileReader struct {
-	prefix string
-	read   int
+	prefix   string
+	read     int
+	fetchErr error
 }
 
 func (r *tileReader) Height() int { return 8 }
@@ -182,6 +191,7 @@ func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	for i, t := range tiles {
 		data, err := get(r.prefix + "/" + c2spPath(t))
 		if err != nil {
+			r.fetchErr = err
 			return nil, err
 		}
 		out[i] = data
@@ -195,6 +205,9 @@ func (r *tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
 // bearer is the API key every request carries, if one was given.
 var bearer string
 
+// client gives up on a server that stalls.
+var client = &http.Client{Timeout: 60 * time.Second}
+
 func get(url string) ([]byte, error) {
 	request, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
@@ -203,7 +216,7 @@ func get(url string) ([]byte, error) {
 	if bearer != "" {
 		request.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	answer, err := http.DefaultClient.Do(request)
+	answer, err := client.Do(request)
 	if err != nil {
 		return nil, err
 	}
