@@ -31,6 +31,8 @@ pub struct ArchiveExpiry {
     pub bytes_deleted: u64,
     /// The first record the archive keeps (the log's first kept record).
     pub first_kept: u64,
+    /// tlog-tiles entry bundles deleted because they held deleted records.
+    pub entry_bundles_deleted: u64,
     /// Whether an archive of the log was found there (none: nothing was archived yet, so
     /// there was nothing to delete; nothing was written).
     pub found: bool,
@@ -83,6 +85,8 @@ pub async fn expire_archive(log: &Log, archive: &Archive) -> Result<ArchiveExpir
             .join(format!("{}.seg", base_name(*base)));
         let _ = std::fs::remove_file(cached);
     }
+    report.entry_bundles_deleted =
+        crate::tiles::delete_entry_bundles_below(archive, first_kept).await?;
     Ok(report)
 }
 

@@ -8,7 +8,8 @@
 //! the tree size and root it ends at), written only once the objects it names were read
 //! back and matched their hashes; and `checkpoints`, a copy of the checkpoint log. Every
 //! object but `checkpoints` is written once and never changed, so a run cut at any point
-//! resumes where the entries end: no gap, no duplicate.
+//! resumes where the entries end: no gap, no duplicate. A SHA-256 log's archive is also a
+//! static C2SP tlog-tiles log: `checkpoint`, `tile/…` and `tile/entries/…` (tiles.rs).
 
 mod error;
 mod expire;
@@ -24,6 +25,7 @@ mod run;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tier;
+mod tiles;
 mod transfer;
 
 pub use error::{ArchiveError, Result};
@@ -41,3 +43,4 @@ pub use tier::{
     CacheStats, DEFAULT_CACHE_BYTES, HotPolicy, ReleaseReport, TIER_FILE, TierConfig,
     TieredStorage, release_cold, storage_for,
 };
+pub use tiles::CHECKPOINT_OBJECT;

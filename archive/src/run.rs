@@ -48,6 +48,12 @@ pub struct ArchiveReport {
     /// Retention receipts and heads files this run copied (docs/FORMAT.md, "Retention
     /// receipt").
     pub retention_files: u64,
+    /// tlog-tiles objects this run wrote (tiles, entry bundles, `checkpoint`).
+    pub tiles_written: u64,
+    /// Why this run wrote no tiles although it could have (they are derived data: the
+    /// run goes on, and the next one tries again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tiles_not_written: Option<String>,
 }
 
 /// Archives every sealed segment of `log` that `archive` lacks, oldest first, calling
@@ -90,6 +96,11 @@ pub async fn archive_log(
     // checkpoint log only grows, so this copy covers every one of them); and the log's
     // settings, which a reader of the archive opens it with.
     copy_log_files(log, archive, &mut report).await?;
+    // The archive as a static tlog: tiles of the newest checkpoint it holds whole.
+    match crate::tiles::write_tiles(log, archive, report.archived_tree_size).await {
+        Ok(written) => report.tiles_written = written,
+        Err(e) => report.tiles_not_written = Some(e.to_string()),
+    }
     Ok(report)
 }
 

@@ -21,14 +21,20 @@ fn expire_deletes_past_retention_with_a_receipt_locally_and_in_the_archive() {
     let d = data(&dir.path().join("log"));
     let out = auditlog(&["init", "--data", &d, "--segment-bytes", "65536"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    // The generator's events are of March 2026: past a retention of 30 days.
-    ingest_generated(&d, 3_000, 5);
+    // The generator's events are of March 2026: past a retention of 30 days. Two ingests,
+    // so a checkpoint (2,000) falls within the archived segments and the archive gets
+    // tlog tiles, entry bundles (the records themselves) included.
+    ingest_generated(&d, 2_000, 5);
+    ingest_generated(&d, 1_000, 6);
     let archive = format!("file://{}", dir.path().join("archive").display());
     let out = auditlog(&["archive", "--data", &d, "--to", &archive, "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let archived: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert!(archived["tiles_written"].as_u64() > Some(0), "{archived}");
     let archived = archived["segments_archived"].as_u64().unwrap();
     assert!(archived >= 1, "{archived}");
+    let bundles = dir.path().join("archive/tile/entries");
+    assert!(bundles.join("000").exists());
 
     // A hold on the tenant of the first event keeps every segment.
     let generated = common::generate(3_000, 5);
@@ -66,6 +72,19 @@ fn expire_deletes_past_retention_with_a_receipt_locally_and_in_the_archive() {
         Some(archived),
         "{done}"
     );
+    // And no entry bundle holding a deleted record is left in the archive.
+    assert!(
+        done["archive"]["entry_bundles_deleted"].as_u64() > Some(0),
+        "{done}"
+    );
+    let left: Vec<String> = walk(&bundles);
+    assert!(
+        left.iter().all(|name| {
+            let index = name.split(".p/").next().unwrap().replace(['x', '/'], "");
+            index.parse::<u64>().unwrap() * 256 >= end
+        }),
+        "{left:?} (deleted up to {end})"
+    );
 
     // Recorded in the `_system` tenant with the receipt.
     let system = text(&auditlog(&["export", "--data", &d, "--tenant", "_system"]).stdout);
@@ -100,4 +119,22 @@ fn expire_deletes_past_retention_with_a_receipt_locally_and_in_the_archive() {
             .is_some_and(|w| w.contains("active segment")),
         "{again}"
     );
+}
+
+/// The files under `dir`, as paths relative to it.
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        if path.is_dir() {
+            found.extend(walk(&path).into_iter().map(|n| format!("{name}/{n}")));
+        } else {
+            found.push(name);
+        }
+    }
+    found
 }
