@@ -9,6 +9,26 @@ use std::process::Command;
 
 use common::{Server, auditlog_bin, http_get, http_request};
 
+/// What the README's quick start tells a reader to run and to expect: held to what this
+/// test runs, so the two cannot drift apart.
+#[test]
+fn the_readme_shows_what_this_test_runs() {
+    let readme = std::fs::read_to_string(common::root().join("README.md")).expect("README");
+    for said in [
+        "cargo run --release --bin auditlogd ",
+        "./scripts/test.sh ",
+        "auditlog -- generate --count 5000 --days 7 --recent > events.jsonl",
+        "-H 'Content-Type: application/x-ndjson' \\\n  --data-binary @events.jsonl \
+         'http://127.0.0.1:7080/v1/events?results=refused'",
+        "'http://127.0.0.1:7080/v1/events?since=7d&limit=5'",
+        "`{\"accepted\":5000,\"refused\":0,…}`",
+        "`admin key: KEY`",
+        "gRPC on 127.0.0.1:7070, HTTP on :7080",
+    ] {
+        assert!(readme.contains(said), "the README no longer says {said:?}");
+    }
+}
+
 #[test]
 fn auditlogd_without_arguments_is_the_quick_start() {
     let dir = tempfile::tempdir().expect("tempdir");
