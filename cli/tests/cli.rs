@@ -5,7 +5,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{auditlog, auditlog_stdin, data, generate, ingest_generated, text};
+use common::{auditlog, auditlog_stdin, data, generate, ingest_generated, prove_tlog, text};
 
 #[test]
 fn generate_is_deterministic_and_shaped() {
@@ -485,16 +485,7 @@ fn tlog_proofs_carry_their_entry_and_checkpoint_and_verify_with_the_key_only() {
     let out = auditlog_stdin(&["ingest", "--data", &d, "-"], generate(777, 4).as_bytes());
     assert!(out.status.success());
     // Closing the log signed its tree of 777: the proof leads to that checkpoint.
-    let out = auditlog(&[
-        "prove",
-        "inclusion",
-        "--data",
-        &d,
-        "--index",
-        "500",
-        "--format",
-        "tlog-proof",
-    ]);
+    let out = prove_tlog(&d, "500");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let proof = text(&out.stdout);
     let lines: Vec<&str> = proof.lines().collect();
@@ -522,16 +513,7 @@ fn tlog_proofs_carry_their_entry_and_checkpoint_and_verify_with_the_key_only() {
     // each refused; without a key the proof cannot be checked at all.
     let extra = lines[1].strip_prefix("extra ").expect("extra");
     let other_record = {
-        let out = auditlog(&[
-            "prove",
-            "inclusion",
-            "--data",
-            &d,
-            "--index",
-            "501",
-            "--format",
-            "tlog-proof",
-        ]);
+        let out = prove_tlog(&d, "501");
         text(&out.stdout).lines().nth(1).expect("extra").to_owned()
     };
     let first_hash = lines[3];
@@ -574,16 +556,7 @@ fn tlog_proofs_carry_their_entry_and_checkpoint_and_verify_with_the_key_only() {
     );
     let out = auditlog_stdin(&["ingest", "--data", &b, "-"], generate(10, 4).as_bytes());
     assert!(out.status.success());
-    let out = auditlog(&[
-        "prove",
-        "inclusion",
-        "--data",
-        &b,
-        "--index",
-        "3",
-        "--format",
-        "tlog-proof",
-    ]);
+    let out = prove_tlog(&b, "3");
     assert_ne!(out.status.code(), Some(0));
     assert!(
         text(&out.stderr).contains("SHA-256"),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use auditlog_engine::checkpoint::TlogProof;
-use common::{auditlog, auditlog_stdin, data, generate, text};
+use common::{auditlog, auditlog_stdin, data, generate, prove_tlog, text};
 
 /// The worked examples of the file, by name.
 fn examples(doc: &str) -> BTreeMap<String, String> {
@@ -150,16 +150,7 @@ fn every_worked_example_of_proofs_md_is_what_the_binary_prints() {
     let proof = stdout_of(&["prove", "inclusion", "--data", &f, "--index", "1"]);
     let json: serde_json::Value = serde_json::from_str(&proof).expect("proof JSON");
     let payload = |index: &str| {
-        let tlog = stdout_of(&[
-            "prove",
-            "inclusion",
-            "--data",
-            &f,
-            "--index",
-            index,
-            "--format",
-            "tlog-proof",
-        ]);
+        let tlog = text(&prove_tlog(&f, index).stdout);
         TlogProof::parse(&tlog)
             .expect("tlog-proof")
             .extra
@@ -214,16 +205,7 @@ fn every_worked_example_of_proofs_md_is_what_the_binary_prints() {
     );
     std::fs::write(dir.path().join("cp.txt"), &note).expect("cp.txt");
     run_commands(&check("checkpoint-verify"), dir.path());
-    let tlog = stdout_of(&[
-        "prove",
-        "inclusion",
-        "--data",
-        &d,
-        "--index",
-        "5",
-        "--format",
-        "tlog-proof",
-    ]);
+    let tlog = text(&prove_tlog(&d, "5").stdout);
     assert_eq!(check("tlog-proof"), tlog);
     std::fs::write(dir.path().join("entry5.tlog-proof"), &tlog).expect("tlog-proof");
     run_commands(&check("tlog-proof-verify"), dir.path());

@@ -55,6 +55,20 @@ pub(crate) fn ingest_generated(d: &str, count: u64, seed: u64) {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
+/// `auditlog prove inclusion --data d --index index --format tlog-proof`.
+pub(crate) fn prove_tlog(d: &str, index: &str) -> Output {
+    auditlog(&[
+        "prove",
+        "inclusion",
+        "--data",
+        d,
+        "--index",
+        index,
+        "--format",
+        "tlog-proof",
+    ])
+}
+
 pub(crate) fn data(dir: &Path) -> String {
     dir.to_str().expect("utf-8 path").to_owned()
 }
