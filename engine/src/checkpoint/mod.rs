@@ -3,6 +3,7 @@
 //! kept, every one of them, in the checkpoint log (docs/FORMAT.md, "Checkpoint log"), so
 //! any two can later be proven consistent. docs/PROOFS.md says what they prove.
 
+mod cosignature;
 mod keys;
 mod note;
 mod store;
@@ -13,6 +14,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 pub use crate::heads::HeadsCommitment;
 use crate::merkle::Hash;
+pub use cosignature::{CosignatureVerifier, Cosigner};
 pub use keys::{
     KEYS_DIR, PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, create_keys, load_signer, load_verifier,
 };

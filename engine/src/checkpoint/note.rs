@@ -20,7 +20,7 @@ const SIGNATURE_PREFIX: &str = "\u{2014} ";
 pub const MAX_SIGNATURES: usize = 100;
 
 /// The prefix of a private key's text form (the reference implementation's).
-const PRIVATE_KEY_PREFIX: &str = "PRIVATE+KEY+";
+pub(super) const PRIVATE_KEY_PREFIX: &str = "PRIVATE+KEY+";
 
 /// Why a note or key was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -170,9 +170,15 @@ pub fn is_valid_name(name: &str) -> bool {
 
 /// `SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[..4]`, big-endian.
 pub fn key_id(name: &str, public_key: &[u8; 32]) -> u32 {
+    typed_key_id(name, ED25519, public_key)
+}
+
+/// `SHA-256(name ‖ 0x0A ‖ type ‖ public key)[..4]`, big-endian: the key ID of a key of
+/// signature type `alg` (0x01 notes, 0x04 Ed25519 cosignatures).
+pub(super) fn typed_key_id(name: &str, alg: u8, public_key: &[u8; 32]) -> u32 {
     let digest = Sha256::new()
         .chain_update(name.as_bytes())
-        .chain_update([b'\n', ED25519])
+        .chain_update([b'\n', alg])
         .chain_update(public_key)
         .finalize();
     key_id_from_bytes([digest[0], digest[1], digest[2], digest[3]])
@@ -181,6 +187,11 @@ pub fn key_id(name: &str, public_key: &[u8; 32]) -> u32 {
 /// Splits `<name>+<8 hex key ID>+<base64 of type byte and key>` (a verifier key, or a
 /// private key after its prefix), checking the ID against the key.
 fn split_key(text: &str) -> Result<(&str, u32, [u8; 32]), NoteError> {
+    split_typed_key(text, ED25519)
+}
+
+/// [`split_key`] for keys of signature type `alg`.
+pub(super) fn split_typed_key(text: &str, alg: u8) -> Result<(&str, u32, [u8; 32]), NoteError> {
     let mut parts = text.splitn(3, '+');
     let (Some(name), Some(id), Some(encoded)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(NoteError::MalformedKey("expected <name>+<key id>+<key>"));
@@ -202,13 +213,13 @@ fn split_key(text: &str) -> Result<(&str, u32, [u8; 32]), NoteError> {
         .decode(encoded)
         .map_err(|_| NoteError::MalformedKey("the key is not base64"))?;
     match bytes.split_first() {
-        Some((&ED25519, key)) => {
+        Some((&t, key)) if t == alg => {
             let key: [u8; 32] = key
                 .try_into()
                 .map_err(|_| NoteError::MalformedKey("an Ed25519 key is 32 bytes"))?;
             Ok((name, id, key))
         }
-        _ => Err(NoteError::MalformedKey("not an Ed25519 key")),
+        _ => Err(NoteError::MalformedKey("not a key of this signature type")),
     }
 }
 
