@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 seconds="${1:-600}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(record segment_header segment_footer segment_stub proof_json event_json checkpoint_note bundle index_file cursor grpc_messages subject_keys erasure_receipt retention_receipt retention_heads query_params archive_manifest ingest_body otlp_logs catalog_entry proven_batch report_attestation tile_path tlog_proof)
+[ ${#targets[@]} -gt 0 ] || targets=(record segment_header segment_footer segment_stub proof_json event_json checkpoint_note bundle index_file cursor grpc_messages subject_keys erasure_receipt retention_receipt retention_heads query_params archive_manifest ingest_body otlp_logs catalog_entry proven_batch report_attestation tile_path tlog_proof add_checkpoint)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked || exit 2
 export RUSTC_BOOTSTRAP=1
 status=0

@@ -365,6 +365,18 @@ pub fn tlog_proof(data: &[u8]) {
     }
 }
 
+/// tlog-witness `add-checkpoint` bodies (from the network): any bytes parse or are
+/// refused, never panic; one that parses gives back its own text.
+pub fn add_checkpoint(data: &[u8]) {
+    use crate::witness::AddCheckpoint;
+    if let Ok(request) = AddCheckpoint::parse(data) {
+        assert_eq!(
+            AddCheckpoint::parse(request.to_text().as_bytes()),
+            Ok(request)
+        );
+    }
+}
+
 /// tlog-tiles tile names (from request paths): any text parses or is refused, never
 /// panics; a name that parses is the canonical spelling of its tile.
 pub fn tile_path(data: &[u8]) {
@@ -397,7 +409,7 @@ pub fn erasure_receipt(data: &[u8]) {
 pub type Target = fn(&[u8]);
 
 /// Every target by its name, for the regression replay.
-pub const TARGETS: [(&str, Target); 19] = [
+pub const TARGETS: [(&str, Target); 20] = [
     ("record", record),
     ("segment_header", segment_header),
     ("segment_footer", segment_footer),
@@ -417,4 +429,5 @@ pub const TARGETS: [(&str, Target); 19] = [
     ("report_attestation", report_attestation),
     ("tile_path", tile_path),
     ("tlog_proof", tlog_proof),
+    ("add_checkpoint", add_checkpoint),
 ];

@@ -42,6 +42,7 @@ pub mod stream;
 pub mod system;
 mod tree;
 pub mod verify;
+pub mod witness;
 mod writer;
 
 /// Declares modules of the engine's own that tests, benches and fuzz targets reach with

@@ -28,6 +28,7 @@ mod sinks;
 mod status;
 mod tls;
 mod viewer;
+mod witness;
 mod worker;
 
 use std::net::SocketAddr;
@@ -171,6 +172,18 @@ struct Args {
     /// comma-separated, `x.*` for prefixes (default: the list in docs/VIEWER.md).
     #[arg(long, value_name = "PATTERNS", value_delimiter = ',')]
     privileged_actions: Vec<String>,
+    /// Act as a witness of other logs (c2sp.org/tlog-witness) with the cosigner key in
+    /// FILE, made on first start (named by --witness-name; its public key is written to
+    /// FILE.pub): `POST /add-checkpoint` cosigns the --witness-log logs' checkpoints.
+    #[arg(long, value_name = "FILE")]
+    witness_key: Option<PathBuf>,
+    /// The name of the witness key --witness-key makes, e.g. `witness.example.com/w1`.
+    #[arg(long, value_name = "NAME")]
+    witness_name: Option<String>,
+    /// A log this server witnesses: its checkpoint verifier key (`auditlog key show`),
+    /// as text or a file holding it; repeatable.
+    #[arg(long, value_name = "VKEY")]
+    witness_log: Vec<String>,
 }
 
 /// What every handler shares.
@@ -194,6 +207,8 @@ pub(crate) struct State {
     pub(crate) viewers: viewer::ViewerTokens,
     /// How the viewer's pages are served and what their preset selects.
     pub(crate) viewer_config: viewer::ViewerConfig,
+    /// The witness this server is for other logs, if it is one.
+    pub(crate) witness: Option<auditlog_engine::witness::Witness>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -252,6 +267,13 @@ fn main() -> anyhow::Result<()> {
     let viewers = viewer::ViewerTokens::open(&args.data).context("reading the viewer tokens")?;
     let viewer_config =
         viewer::ViewerConfig::new(&args.viewer_frame_ancestors, &args.privileged_actions)?;
+    let witness = witness::open(
+        &args.data,
+        args.witness_key.as_deref(),
+        args.witness_name.as_deref(),
+        &args.witness_log,
+    )
+    .context("setting up the witness")?;
     let metrics: Arc<ServerMetrics> = Arc::default();
     if let Some(tiers) = &tiers {
         metrics.reading_through(Arc::clone(tiers));
@@ -276,6 +298,7 @@ fn main() -> anyhow::Result<()> {
         sinks,
         viewers,
         viewer_config,
+        witness,
     });
     // The configuration this run serves with is on record: a change shows as the
     // difference between two starts.

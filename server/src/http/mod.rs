@@ -15,6 +15,7 @@ mod reports;
 mod sinks;
 mod tiles;
 mod viewer_tokens;
+mod witness;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -174,6 +175,7 @@ fn router(state: Arc<State>) -> Router {
             get(viewer_tokens::get).delete(viewer_tokens::revoke),
         )
         .route("/checkpoint", get(tiles::checkpoint))
+        .route("/add-checkpoint", post(witness::add_checkpoint))
         .route("/tile/{*path}", get(tiles::tile))
         .route("/metrics", get(metrics))
         .route("/ui", get(crate::viewer::ui::root))
