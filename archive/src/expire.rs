@@ -59,7 +59,31 @@ pub async fn expire_archive(log: &Log, archive: &Archive) -> Result<ArchiveExpir
     if first_kept == 0 {
         return Ok(report);
     }
+    // The entry bundles of what left the archive go with it, even when a later segment
+    // is refused (a lock, the network): no copy of a deleted record stays readable.
+    let mut deleted_end = 0;
+    let deleted = delete_segments(log, archive, first_kept, &mut report, &mut deleted_end).await;
+    report.entry_bundles_deleted =
+        crate::tiles::delete_entry_bundles_below(archive, deleted_end).await?;
+    deleted?;
+    Ok(report)
+}
+
+/// Deletes the archive's segments below `first_kept`, oldest first; `deleted_end` is
+/// where what the archive no longer holds ends, as far as this run got.
+async fn delete_segments(
+    log: &Log,
+    archive: &Archive,
+    first_kept: u64,
+    report: &mut ArchiveExpiry,
+    deleted_end: &mut u64,
+) -> Result<()> {
     let entries = list_entries(archive).await?;
+    // Below the first segment still listed, an earlier run deleted everything.
+    *deleted_end = entries
+        .range(..first_kept)
+        .next()
+        .map_or(first_kept, |(base, _)| *base);
     for (base, object) in entries.range(..first_kept) {
         let name = archive.name(&archive.relative(object));
         let entry = read_entry(archive.store(), object, *base, &name).await?;
@@ -79,15 +103,15 @@ pub async fn expire_archive(log: &Log, archive: &Archive) -> Result<ArchiveExpir
             .delete_for_good(&format!("{MANIFEST_DIR}/{}.json", base_name(*base)))
             .await?;
         report.segments_deleted += 1;
+        *deleted_end = entry.tree_size;
         let cached = log
             .dir()
             .join(crate::tier::CACHE_DIR)
             .join(format!("{}.seg", base_name(*base)));
         let _ = std::fs::remove_file(cached);
     }
-    report.entry_bundles_deleted =
-        crate::tiles::delete_entry_bundles_below(archive, first_kept).await?;
-    Ok(report)
+    *deleted_end = first_kept;
+    Ok(())
 }
 
 impl Archive {

@@ -7,8 +7,9 @@
 //! per segment, `manifest/<base>.json` (sequence and time ranges, sizes, content hashes,
 //! the tree size and root it ends at), written only once the objects it names were read
 //! back and matched their hashes; and `checkpoints`, a copy of the checkpoint log. Every
-//! object but `checkpoints` is written once and never changed, so a run cut at any point
-//! resumes where the entries end: no gap, no duplicate. A SHA-256 log's archive is also a
+//! segment, index file and manifest entry is written once and never changed, so a run cut
+//! at any point resumes where the entries end: no gap, no duplicate (`checkpoints` and
+//! `config.json` are replaced each run, tiles written again by a run that did not finish). A SHA-256 log's archive is also a
 //! static C2SP tlog-tiles log: `checkpoint`, `tile/…` and `tile/entries/…` (tiles.rs).
 
 mod error;

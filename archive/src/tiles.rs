@@ -5,7 +5,8 @@
 //! Tiles are the bytes `auditlogd` serves at the same paths; full ones never change and
 //! are written once, partial ones are written for the checkpoint's size.
 
-use auditlog_engine::checkpoint::SignedCheckpoint;
+use auditlog_engine::checkpoint::{SignedCheckpoint, load_verifier};
+use auditlog_engine::storage::FsStorage;
 use auditlog_engine::{Log, TILE_HEIGHT, TILE_WIDTH, TilePath};
 
 use crate::error::Result;
@@ -17,10 +18,18 @@ pub const CHECKPOINT_OBJECT: &str = "checkpoint";
 
 /// The tile levels with nodes in a tree of 2^64 − 1 leaves.
 const TILE_LEVELS: u32 = 8;
+/// The most leaves one run writes tiles for (about 8,200 objects, 64 MiB): a first run
+/// over a long log goes checkpoint by checkpoint over several runs, each saving its
+/// progress in `checkpoint`, instead of one unbounded upload.
+const LEAVES_PER_RUN: u64 = 1 << 20;
 
-/// Writes the tiles of the newest checkpoint with at most `archived_tree_size` leaves
-/// that the archive lacks, then that checkpoint; returns how many objects were written.
-/// Nothing for a BLAKE3 log (tiles are SHA-256) or before any such checkpoint.
+/// Writes the tiles the archive lacks for the next checkpoint whose tree the archived
+/// segments hold (`archived_tree_size`), at most about [`LEAVES_PER_RUN`] leaves past the
+/// one the archive's `checkpoint` names, then that checkpoint; returns how many objects
+/// were written. Nothing for a BLAKE3 log (tiles are SHA-256) or before any such
+/// checkpoint. Every hash tile is read before the first upload, so a tree that cannot
+/// give them (one rebuilt past retention has holes) writes nothing. Entry bundles that
+/// would hold records deleted past retention are not written.
 pub(crate) async fn write_tiles(
     log: &Log,
     archive: &Archive,
@@ -29,73 +38,86 @@ pub(crate) async fn write_tiles(
     if !log.is_standard_tree() {
         return Ok(0);
     }
-    let newest = log
+    let object = archive.object(CHECKPOINT_OBJECT);
+    let key = load_verifier(&FsStorage::default(), log.dir())?;
+    let held = read_small(archive.store(), &object, &archive.name(CHECKPOINT_OBJECT)).await?;
+    // An object the log's key does not sign is not progress: tiles are written again.
+    let written_for = held
+        .and_then(|bytes| match &key {
+            Some(key) => SignedCheckpoint::open(&bytes, key).ok(),
+            None => SignedCheckpoint::parse(&bytes).ok(),
+        })
+        .map_or(0, |c| c.checkpoint.tree_size);
+    let candidates: Vec<SignedCheckpoint> = log
         .checkpoints()?
         .into_iter()
-        .filter(|c| c.checkpoint.tree_size <= archived_tree_size)
+        .filter(|c| (written_for + 1..=archived_tree_size).contains(&c.checkpoint.tree_size))
+        .collect();
+    let within = candidates
+        .iter()
+        .filter(|c| c.checkpoint.tree_size <= written_for.saturating_add(LEAVES_PER_RUN))
         .max_by_key(|c| c.checkpoint.tree_size);
-    let Some(newest) = newest else {
+    let next = within.or_else(|| candidates.iter().min_by_key(|c| c.checkpoint.tree_size));
+    let Some(next) = next else {
         return Ok(0);
     };
-    let size = newest.checkpoint.tree_size;
-    let object = archive.object(CHECKPOINT_OBJECT);
-    let written_for = read_small(archive.store(), &object, &archive.name(CHECKPOINT_OBJECT))
-        .await?
-        .and_then(|bytes| SignedCheckpoint::parse(&bytes).ok())
-        .map_or(0, |c| c.checkpoint.tree_size);
-    if written_for >= size {
-        return Ok(0);
-    }
-    let mut written = 0;
+    let size = next.checkpoint.tree_size;
+    // What to write, level by level: the full tiles the previous run had not completed,
+    // then this size's partial one.
+    let mut planned = Vec::new();
     for level in (0..TILE_LEVELS).map(Some).chain([None]) {
         let height = level.map_or(0, |l| l * TILE_HEIGHT);
         let (old, new) = (written_for >> height, size >> height);
-        // Full tiles the previous run had not completed, then this size's partial one.
         for index in old / TILE_WIDTH..new / TILE_WIDTH {
-            put_tile(log, archive, level, index, TILE_WIDTH, size).await?;
-            written += 1;
+            planned.push((level, index, TILE_WIDTH));
         }
-        let width = new % TILE_WIDTH;
-        if width > 0 {
-            put_tile(log, archive, level, new / TILE_WIDTH, width, size).await?;
-            written += 1;
+        if new % TILE_WIDTH > 0 {
+            planned.push((level, new / TILE_WIDTH, new % TILE_WIDTH));
         }
     }
-    let text = newest.to_text().into_bytes();
-    upload_bytes(
-        archive.store(),
-        &object,
-        text,
-        &archive.name(CHECKPOINT_OBJECT),
-    )
-    .await?;
+    let mut hash_tiles = Vec::new();
+    for &(level, index, width) in &planned {
+        if let Some(level) = level {
+            hash_tiles.push((
+                tile_name(Some(level), index, width),
+                log.tile(level, index, width, size)?,
+            ));
+        }
+    }
+    let mut written = 0;
+    for (relative, bytes) in hash_tiles {
+        upload(archive, &relative, bytes).await?;
+        written += 1;
+    }
+    let first_kept = log.first_kept();
+    for &(level, index, width) in &planned {
+        if level.is_some() || index.saturating_mul(TILE_WIDTH) < first_kept {
+            continue;
+        }
+        let bytes = log.entry_bundle(index, width, size)?;
+        upload(archive, &tile_name(None, index, width), bytes).await?;
+        written += 1;
+    }
+    upload(archive, CHECKPOINT_OBJECT, next.to_text().into_bytes()).await?;
     Ok(written + 1)
 }
 
-/// One hash tile (`level`) or entry bundle (`None`) of the tree of `size`, uploaded.
-async fn put_tile(
-    log: &Log,
-    archive: &Archive,
-    level: Option<u32>,
-    index: u64,
-    width: u64,
-    size: u64,
-) -> Result<()> {
-    let bytes = match level {
-        Some(level) => log.tile(level, index, width, size)?,
-        None => log.entry_bundle(index, width, size)?,
-    };
+/// `tile/<L>/<N>[.p/<W>]`, or `tile/entries/…` for `level` `None`.
+fn tile_name(level: Option<u32>, index: u64, width: u64) -> String {
     let path = TilePath {
         level,
         index,
         width,
     };
-    let relative = format!("tile/{}", path.to_path());
+    format!("tile/{}", path.to_path())
+}
+
+async fn upload(archive: &Archive, relative: &str, bytes: Vec<u8>) -> Result<()> {
     upload_bytes(
         archive.store(),
-        &archive.object(&relative),
+        &archive.object(relative),
         bytes,
-        &archive.name(&relative),
+        &archive.name(relative),
     )
     .await
 }

@@ -29,8 +29,18 @@ fn tlogcheck() -> String {
         .to_owned()
 }
 
+/// A child process stopped when dropped, even by a failed assertion.
+struct Stopped(Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `python3 -m http.server` on a free loopback port, serving `dir`; its port.
-fn serve(dir: &Path) -> (Child, u16) {
+fn serve(dir: &Path) -> (Stopped, u16) {
     let mut child = Command::new("python3")
         .args([
             "-u",
@@ -57,7 +67,7 @@ fn serve(dir: &Path) -> (Child, u16) {
         .nth(1)
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no port in {line:?}"));
-    (child, port)
+    (Stopped(child), port)
 }
 
 fn archive(d: &str, url: &str) -> serde_json::Value {
@@ -92,7 +102,7 @@ fn an_archive_is_a_static_tlog_a_standard_client_verifies_over_plain_http() {
     let key = text(&auditlog(&["key", "show", "--data", &d]).stdout);
     let key = key.trim();
 
-    let (mut server, port) = serve(&store);
+    let (_server, port) = serve(&store);
     let prefix = format!("http://127.0.0.1:{port}");
     let check = |extra: &[&str]| {
         let out = Command::new(&tool)
@@ -116,6 +126,4 @@ fn an_archive_is_a_static_tlog_a_standard_client_verifies_over_plain_http() {
     let said = check(&["-old", old.to_str().expect("UTF-8 path")]);
     assert!(said.contains("consistent with size 2000"), "{said}");
     assert!(!said.contains("size 2000:"), "a newer checkpoint: {said}");
-    let _ = server.kill();
-    let _ = server.wait();
 }

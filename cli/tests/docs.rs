@@ -10,12 +10,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use auditlog_engine::HashAlg;
 use auditlog_engine::checkpoint::TlogProof;
 use common::{auditlog, auditlog_stdin, data, generate, prove_tlog, text};
 
 /// The worked examples of the file, by name.
 fn examples(doc: &str) -> BTreeMap<String, String> {
     let mut found = BTreeMap::new();
+    let markers = doc.matches("<!--").count();
     let mut lines = doc.lines();
     while let Some(line) = lines.next() {
         let Some(name) = line
@@ -37,6 +39,12 @@ fn examples(doc: &str) -> BTreeMap<String, String> {
             "{name} twice"
         );
     }
+    // A marker spelt otherwise would be skipped silently: every comment is a marker.
+    assert_eq!(
+        markers,
+        found.len(),
+        "a comment that is not `<!-- example: NAME -->`"
+    );
     found
 }
 
@@ -156,15 +164,24 @@ fn every_worked_example_of_proofs_md_is_what_the_binary_prints() {
             .extra
             .expect("its record")
     };
-    let shortened = |p: Vec<u8>| format!("{} … {}", hex(&p[..4]), hex(&p[p.len() - 9..]));
+    let shortened = |p: &[u8]| format!("{} … {}", hex(&p[..4]), hex(&p[p.len() - 9..]));
+    let (record0, record1) = (payload("0"), payload("1"));
+    // Hashed here, as the text says, and held to the proof's own.
+    let sha = HashAlg::Sha256;
+    let (leaf0, leaf1) = (sha.hash_leaf(&record0), sha.hash_leaf(&record1));
+    let root = sha.hash_children(&leaf0, &leaf1);
+    let flat = |h: &[u8]| hex(h).replace(' ', "");
+    assert_eq!(json["path"][0], flat(&leaf0));
+    assert_eq!(json["leaf_hash"], flat(&leaf1));
+    assert_eq!(json["root"], flat(&root));
     let leaves = format!(
         "leaf 0 = SHA-256(00 ‖ {})\n       = {}\nleaf 1 = SHA-256(00 ‖ {})\n       = {}\n\
          root of size 2 = SHA-256(01 ‖ leaf 0 ‖ leaf 1)\n               = {}\n",
-        shortened(payload("0")),
-        json["path"][0].as_str().expect("leaf 0"),
-        shortened(payload("1")),
-        json["leaf_hash"].as_str().expect("leaf 1"),
-        json["root"].as_str().expect("root"),
+        shortened(&record0),
+        flat(&leaf0),
+        shortened(&record1),
+        flat(&leaf1),
+        flat(&root),
     );
     assert_eq!(check("leaf-hashes"), leaves);
     let documented: serde_json::Value =
@@ -245,6 +262,13 @@ fn every_worked_example_of_proofs_md_is_what_the_binary_prints() {
     for (pattern, line) in documented.lines().zip(bundle.lines()) {
         assert!(matches(pattern, line), "{pattern}\n is not\n{line}");
     }
+    // "The path's one node": exactly one.
+    let trailer: serde_json::Value =
+        serde_json::from_str(bundle.lines().last().expect("a trailer")).expect("JSON");
+    assert_eq!(
+        trailer["tenant_head"]["path"].as_array().map(Vec::len),
+        Some(1)
+    );
 
     // Every example in the file was checked.
     let all: Vec<&String> = examples.keys().collect();

@@ -159,6 +159,9 @@ fn run(log: &Log, target: &Target<'_>, status: &ArchiveStatus, stopped: &Receive
             }));
             match report {
                 Ok(report) => {
+                    if let Some(why) = &report.tiles_not_written {
+                        eprintln!("auditlogd: the archive's tlog tiles were not written: {why}");
+                    }
                     status
                         .tree_size
                         .fetch_max(report.archived_tree_size, Ordering::Relaxed);

@@ -147,6 +147,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             tree_size,
             archive.url()
         );
+        match &report.tiles_not_written {
+            Some(why) => say!("the archive's tlog tiles were not written: {why}"),
+            None if report.tiles_written > 0 => say!(
+                "{} tlog-tiles objects written (the archive's `checkpoint` and its tiles)",
+                report.tiles_written
+            ),
+            None => {}
+        }
         if let Some(until) = &report.locked_until {
             say!(
                 "{} objects locked in COMPLIANCE mode (S3 Object Lock), the newest until {until}",

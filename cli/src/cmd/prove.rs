@@ -129,6 +129,12 @@ fn tlog_proof(reader: Reader, index: u64, tree_size: Option<u64>) -> anyhow::Res
         proof.root == checkpoint.checkpoint.root,
         "the proof does not lead to the checkpoint's root"
     );
+    // A server too old to send records sends none: never print a proof that cannot hold.
+    anyhow::ensure!(
+        proof.leaf_hash == HashAlg::Sha256.hash_leaf(&record),
+        "the record given for entry {index} is not its leaf (a server without records in \
+         its proofs?)"
+    );
     let path = proof
         .path
         .iter()
