@@ -111,7 +111,7 @@ impl AddCheckpoint {
                 .ok_or_else(|| bad("a proof line is not a base64 hash"))?;
             proof.push(hash);
         }
-        let checkpoint = SignedCheckpoint::parse(note.as_bytes())
+        let checkpoint = SignedCheckpoint::parse_any(note.as_bytes())
             .map_err(|e| Refusal::BadRequest(format!("its checkpoint: {e}")))?;
         Ok(AddCheckpoint {
             old_size,
@@ -182,7 +182,12 @@ impl Witness {
                     key.name()
                 )));
             }
-            by_origin.insert(key.name().to_owned(), key);
+            let name = key.name().to_owned();
+            if by_origin.insert(name.clone(), key).is_some() {
+                return Err(Error::InvalidArgument(format!(
+                    "two keys for the log `{name}`: a witness trusts one key per log"
+                )));
+            }
         }
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
@@ -213,6 +218,10 @@ impl Witness {
     /// the new state is durable; or why not, with its HTTP status. `now` is the time of
     /// the cosignature, seconds since 1970.
     pub fn add_checkpoint(&self, body: &[u8], now: u64) -> std::result::Result<String, Refusal> {
+        if now == 0 {
+            // A cosignature's timestamp is never zero.
+            return Err(Refusal::Failed("the witness's clock is not set".into()));
+        }
         let request = AddCheckpoint::parse(body)?;
         let checkpoint = &request.checkpoint.checkpoint;
         let origin = &checkpoint.origin;
@@ -240,17 +249,20 @@ impl Witness {
                 "a checkpoint of size 0 has another root than the empty tree's".into(),
             ));
         }
+        let unchanged = held == Some(Latest { size, root });
         match held {
-            None if !request.proof.is_empty() => {
-                return Err(inconsistent("a proof from size 0 must be empty".into()));
-            }
-            None => {}
             Some(held) if held.size == size && held.root != root => {
                 return Err(inconsistent(format!(
                     "this log signed another root at size {size} (a split view)"
                 )));
             }
-            Some(held) if held.size == size => {}
+            _ if (old == size || old == 0) && !request.proof.is_empty() => {
+                return Err(inconsistent(format!(
+                    "a proof from size {old} to {size} is empty"
+                )));
+            }
+            _ if old == size || old == 0 => {}
+            None => {}
             Some(held) => verify_consistency(
                 HashAlg::Sha256,
                 held.size,
@@ -266,13 +278,19 @@ impl Witness {
                 ))
             })?,
         }
-        let mut next = latest.clone();
-        next.insert(origin.clone(), Latest { size, root });
-        let bytes = serde_json::to_vec_pretty(&next)
-            .map_err(|e| Refusal::Failed(format!("encoding the witness state: {e}")))?;
-        write_atomically(&FsStorage::default(), &self.state_path, &bytes)
-            .map_err(|e| Refusal::Failed(format!("writing {}: {e}", self.state_path.display())))?;
-        *latest = next;
+        // The same checkpoint again is cosigned again without a write: replaying a log's
+        // public checkpoint costs no fsync. Otherwise the new state is durable first (a
+        // failed replace may leave the disk ahead of memory: nothing was cosigned).
+        if !unchanged {
+            let mut next = latest.clone();
+            next.insert(origin.clone(), Latest { size, root });
+            let bytes = serde_json::to_vec_pretty(&next)
+                .map_err(|e| Refusal::Failed(format!("encoding the witness state: {e}")))?;
+            write_atomically(&FsStorage::default(), &self.state_path, &bytes).map_err(|e| {
+                Refusal::Failed(format!("writing {}: {e}", self.state_path.display()))
+            })?;
+            *latest = next;
+        }
         drop(latest);
         let line = self.cosigner.cosign(&request.checkpoint.note.text, now);
         let note = crate::checkpoint::Note {
@@ -403,5 +421,41 @@ mod tests {
         assert_eq!(refused.map_err(|r| r.http_status()), Err(403));
         let refused = witness.add_checkpoint(b"old 01\n\nx", 7);
         assert_eq!(refused.map_err(|r| r.http_status()), Err(400));
+    }
+
+    #[test]
+    fn an_empty_tree_first_then_any_size_and_other_logs_extension_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = NoteSigner::generate("example.com/log").expect("log key");
+        let cosigner = Cosigner::generate("witness.example/w").expect("witness key");
+        let witness = Witness::open(dir.path(), cosigner, vec![log.verifier()]).expect("witness");
+        let (_, empty) = checkpoint(&log, &[], 0);
+        assert!(witness.add_checkpoint(&body(0, vec![], empty), 1).is_ok());
+        // From size 0 no proof is needed, nor allowed.
+        let leaves: Vec<&[u8]> = vec![b"a", b"b", b"c"];
+        let (tree, three) = checkpoint(&log, &leaves, 3);
+        let needless = consistency_path(&tree, 1, 3).expect("a proof");
+        let refused = witness.add_checkpoint(&body(0, needless, three.clone()), 2);
+        assert_eq!(refused.map_err(|r| r.http_status()), Err(422));
+        assert!(
+            witness
+                .add_checkpoint(&body(0, vec![], three.clone()), 3)
+                .is_ok()
+        );
+        // The same checkpoint again: cosigned again (no state change).
+        assert!(
+            witness
+                .add_checkpoint(&body(3, vec![], three.clone()), 4)
+                .is_ok()
+        );
+        // A checkpoint with an extension line of another log's: read, and cosigned.
+        let text = format!("{}other-extension 1\n", three.note.text);
+        let note = log.sign(&text).expect("signed");
+        let body = format!("old 3\n\n{}", note.to_text());
+        assert!(witness.add_checkpoint(body.as_bytes(), 5).is_ok());
+        assert!(
+            witness.add_checkpoint(&body.into_bytes(), 0).is_err(),
+            "no time 0"
+        );
     }
 }

@@ -190,6 +190,8 @@ async fn a_witness_cosigns_one_history_and_refuses_a_split_view() {
         assert_eq!(answer.status, 404, "{}", answer.text());
         let answer = add(&witness, "old x\n\n".to_owned());
         assert_eq!(answer.status, 400, "{}", answer.text());
+        let answer = add(&witness, format!("old 0\n{}", "A".repeat(40_000)));
+        assert_eq!(answer.status, 413, "a body past 32 KiB is not read");
     })
     .await
     .expect("checks");

@@ -68,13 +68,24 @@ impl Checkpoint {
     /// this log's tenant heads; any other is refused: this log never writes it, and it
     /// would not be audited.
     pub fn parse(text: &str) -> Result<Checkpoint, NoteError> {
+        Checkpoint::parse_with(text, false)
+    }
+
+    /// Parses the checkpoint of any log (a witnessed one): its three lines, any extension
+    /// lines passed by (they are signed, but not this log's to read).
+    pub fn parse_any(text: &str) -> Result<Checkpoint, NoteError> {
+        Checkpoint::parse_with(text, true)
+    }
+
+    fn parse_with(text: &str, any_extensions: bool) -> Result<Checkpoint, NoteError> {
         let body = text
             .strip_suffix('\n')
             .ok_or(NoteError::Malformed("a checkpoint ends in a newline"))?;
         let lines: Vec<&str> = body.split('\n').collect();
         let (origin, size, root, heads) = match lines[..] {
             [origin, size, root] => (origin, size, root, None),
-            [origin, size, root, heads] => (origin, size, root, Some(heads)),
+            [origin, size, root, heads] if !any_extensions => (origin, size, root, Some(heads)),
+            [origin, size, root, ..] if any_extensions => (origin, size, root, None),
             _ => {
                 return Err(NoteError::Malformed(
                     "a checkpoint is three lines (origin, tree size, root hash) and at most \
@@ -82,6 +93,9 @@ impl Checkpoint {
                 ));
             }
         };
+        if any_extensions && lines[3..].iter().any(|l| l.is_empty()) {
+            return Err(NoteError::Malformed("an empty extension line"));
+        }
         if origin.is_empty() {
             return Err(NoteError::Malformed("the origin line is empty"));
         }
@@ -169,11 +183,23 @@ impl SignedCheckpoint {
 
     /// Reads a signed checkpoint note without checking any signature.
     pub fn parse(bytes: &[u8]) -> Result<SignedCheckpoint, NoteError> {
+        SignedCheckpoint::parse_with(bytes, Checkpoint::parse)
+    }
+
+    /// [`SignedCheckpoint::parse`] for any log's checkpoint ([`Checkpoint::parse_any`]).
+    pub fn parse_any(bytes: &[u8]) -> Result<SignedCheckpoint, NoteError> {
+        SignedCheckpoint::parse_with(bytes, Checkpoint::parse_any)
+    }
+
+    fn parse_with(
+        bytes: &[u8],
+        parse: fn(&str) -> Result<Checkpoint, NoteError>,
+    ) -> Result<SignedCheckpoint, NoteError> {
         if bytes.len() > MAX_NOTE_BYTES {
             return Err(NoteError::Malformed("longer than 16 KiB"));
         }
         let note = Note::parse(bytes)?;
-        let checkpoint = Checkpoint::parse(&note.text)?;
+        let checkpoint = parse(&note.text)?;
         Ok(SignedCheckpoint { checkpoint, note })
     }
 

@@ -175,7 +175,12 @@ fn router(state: Arc<State>) -> Router {
             get(viewer_tokens::get).delete(viewer_tokens::revoke),
         )
         .route("/checkpoint", get(tiles::checkpoint))
-        .route("/add-checkpoint", post(witness::add_checkpoint))
+        .route(
+            "/add-checkpoint",
+            post(witness::add_checkpoint).layer(axum::extract::DefaultBodyLimit::max(
+                auditlog_engine::witness::MAX_ADD_CHECKPOINT_BYTES,
+            )),
+        )
         .route("/tile/{*path}", get(tiles::tile))
         .route("/metrics", get(metrics))
         .route("/ui", get(crate::viewer::ui::root))
