@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{Cosigner, NoteVerifier, SignedCheckpoint};
+use crate::checkpoint::{Cosigner, NoteVerifier, SignedCheckpoint, decimal};
 use crate::config::BLAKE3_ORIGIN_MARK;
 use crate::error::{Error, Result};
 use crate::merkle::{Hash, HashAlg, verify_consistency};
@@ -74,14 +74,6 @@ pub struct AddCheckpoint {
     pub checkpoint: SignedCheckpoint,
 }
 
-/// A decimal without leading zeros.
-fn parse_decimal(text: &str) -> Option<u64> {
-    let canonical = !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_digit())
-        && (text == "0" || !text.starts_with('0'));
-    text.parse().ok().filter(|_| canonical)
-}
-
 impl AddCheckpoint {
     /// Parses the body: `old N`, zero to 63 base64 proof lines, a blank line, the note.
     pub fn parse(body: &[u8]) -> std::result::Result<AddCheckpoint, Refusal> {
@@ -97,7 +89,7 @@ impl AddCheckpoint {
         let old_size = lines
             .next()
             .and_then(|l| l.strip_prefix("old "))
-            .and_then(parse_decimal)
+            .and_then(decimal)
             .ok_or_else(|| bad("the first line is not `old N`"))?;
         let mut proof = Vec::new();
         for line in lines {

@@ -6,7 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::{MAX_NOTE_BYTES, NoteVerifier, SignedCheckpoint};
+use super::{MAX_NOTE_BYTES, NoteVerifier, SignedCheckpoint, decimal};
 use crate::merkle::{Hash, HashAlg, verify_inclusion};
 
 /// The first line of every tlog-proof.
@@ -44,14 +44,6 @@ fn malformed(why: impl Into<String>) -> TlogProofError {
     TlogProofError::Malformed(why.into())
 }
 
-/// A decimal without leading zeros.
-fn parse_decimal(text: &str) -> Option<u64> {
-    let canonical = !text.is_empty()
-        && text.bytes().all(|b| b.is_ascii_digit())
-        && (text == "0" || !text.starts_with('0'));
-    text.parse().ok().filter(|_| canonical)
-}
-
 impl TlogProof {
     /// Parses the text form.
     pub fn parse(text: &str) -> Result<TlogProof, TlogProofError> {
@@ -81,7 +73,7 @@ impl TlogProof {
         }
         let index = line
             .and_then(|l| l.strip_prefix("index "))
-            .and_then(parse_decimal)
+            .and_then(decimal)
             .ok_or_else(|| malformed("no `index N` line"))?;
         let mut path = Vec::new();
         for line in lines {

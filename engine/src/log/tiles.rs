@@ -135,11 +135,7 @@ pub struct TilePath {
 
 /// A decimal without leading zeros, at most `max`.
 fn parse_decimal(text: &str, max: u64) -> Option<u64> {
-    let canonical = !text.is_empty()
-        && text.len() <= 20
-        && text.bytes().all(|b| b.is_ascii_digit())
-        && (text == "0" || !text.starts_with('0'));
-    text.parse().ok().filter(|&n| canonical && n <= max)
+    crate::checkpoint::decimal(text).filter(|&n| n <= max)
 }
 
 impl TilePath {
