@@ -5,12 +5,12 @@
 //! key ID (type byte 0x04), the timestamp (big-endian `u64`) and the Ed25519 signature of
 //! `cosignature/v1\ntime <T>\n` followed by the checkpoint's text.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 
-use super::note::{PRIVATE_KEY_PREFIX, split_typed_key, typed_key_id};
-use super::{Note, NoteError, NoteSignature, is_valid_name};
+use super::note::{
+    PRIVATE_KEY_PREFIX, generate_key, key_text, parse_private_key, parse_public_key,
+};
+use super::{Note, NoteError, NoteSignature};
 
 /// The signature type byte of Ed25519 cosignatures (tlog-cosignature).
 const COSIGNATURE: u8 = 0x04;
@@ -47,24 +47,13 @@ pub struct CosignatureVerifier {
 impl CosignatureVerifier {
     /// Parses `<name>+<8 hex key ID>+<base64 of 0x04 and the key>`.
     pub fn parse(text: &str) -> Result<CosignatureVerifier, NoteError> {
-        let (name, id, key) = split_typed_key(text.trim_end_matches('\n'), COSIGNATURE)?;
-        if typed_key_id(name, COSIGNATURE, &key) != id {
-            return Err(NoteError::MalformedKey("the key ID does not match the key"));
-        }
-        let key = VerifyingKey::from_bytes(&key)
-            .map_err(|_| NoteError::MalformedKey("not an Ed25519 public key"))?;
-        Ok(CosignatureVerifier {
-            name: name.to_owned(),
-            key_id: id,
-            key,
-        })
+        let (name, key_id, key) = parse_public_key(text, COSIGNATURE)?;
+        Ok(CosignatureVerifier { name, key_id, key })
     }
 
     /// The text form.
     pub fn to_text(&self) -> String {
-        let mut bytes = vec![COSIGNATURE];
-        bytes.extend_from_slice(self.key.as_bytes());
-        format!("{}+{:08x}+{}", self.name, self.key_id, BASE64.encode(bytes))
+        key_text(&self.name, self.key_id, COSIGNATURE, self.key.as_bytes())
     }
 
     /// The witness's name.
@@ -120,49 +109,24 @@ impl std::fmt::Debug for Cosigner {
 impl Cosigner {
     /// A new key named `name`, from the operating system's random source.
     pub fn generate(name: &str) -> Result<Cosigner, NoteError> {
-        if !is_valid_name(name) {
-            return Err(NoteError::MalformedKey("bad key name"));
-        }
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| NoteError::Random(e.to_string()))?;
-        Ok(Cosigner::from_seed(name, seed))
-    }
-
-    fn from_seed(name: &str, seed: [u8; 32]) -> Cosigner {
-        let key = SigningKey::from_bytes(&seed);
-        Cosigner {
+        let (key_id, key) = generate_key(name, COSIGNATURE)?;
+        Ok(Cosigner {
             name: name.to_owned(),
-            key_id: typed_key_id(name, COSIGNATURE, key.verifying_key().as_bytes()),
+            key_id,
             key,
-        }
+        })
     }
 
     /// Parses `PRIVATE+KEY+<name>+<8 hex key ID>+<base64 of 0x04 and the 32-byte seed>`.
     pub fn parse(text: &str) -> Result<Cosigner, NoteError> {
-        let rest = text
-            .trim_end_matches('\n')
-            .strip_prefix(PRIVATE_KEY_PREFIX)
-            .ok_or(NoteError::MalformedKey(
-                "a private key starts with PRIVATE+KEY+",
-            ))?;
-        let (name, id, seed) = split_typed_key(rest, COSIGNATURE)?;
-        let cosigner = Cosigner::from_seed(name, seed);
-        if cosigner.key_id != id {
-            return Err(NoteError::MalformedKey("the key ID does not match the key"));
-        }
-        Ok(cosigner)
+        let (name, key_id, key) = parse_private_key(text, COSIGNATURE)?;
+        Ok(Cosigner { name, key_id, key })
     }
 
     /// The private text form. Keep it secret.
     pub fn to_private_text(&self) -> String {
-        let mut bytes = vec![COSIGNATURE];
-        bytes.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{PRIVATE_KEY_PREFIX}{}+{:08x}+{}",
-            self.name,
-            self.key_id,
-            BASE64.encode(bytes)
-        )
+        let text = key_text(&self.name, self.key_id, COSIGNATURE, self.key.as_bytes());
+        format!("{PRIVATE_KEY_PREFIX}{text}")
     }
 
     /// The matching public key.
@@ -196,6 +160,8 @@ impl Cosigner {
 mod tests {
     use super::*;
     use crate::checkpoint::NoteSigner;
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
 
     const TEXT: &str = "example.com/log\n5\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
 

@@ -185,13 +185,8 @@ pub(super) fn typed_key_id(name: &str, alg: u8, public_key: &[u8; 32]) -> u32 {
 }
 
 /// Splits `<name>+<8 hex key ID>+<base64 of type byte and key>` (a verifier key, or a
-/// private key after its prefix), checking the ID against the key.
-fn split_key(text: &str) -> Result<(&str, u32, [u8; 32]), NoteError> {
-    split_typed_key(text, ED25519)
-}
-
-/// [`split_key`] for keys of signature type `alg`.
-pub(super) fn split_typed_key(text: &str, alg: u8) -> Result<(&str, u32, [u8; 32]), NoteError> {
+/// private key after its prefix) of signature type `alg`; the caller checks the ID.
+fn split_typed_key(text: &str, alg: u8) -> Result<(&str, u32, [u8; 32]), NoteError> {
     let mut parts = text.splitn(3, '+');
     let (Some(name), Some(id), Some(encoded)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(NoteError::MalformedKey("expected <name>+<key id>+<key>"));
@@ -223,6 +218,59 @@ pub(super) fn split_typed_key(text: &str, alg: u8) -> Result<(&str, u32, [u8; 32
     }
 }
 
+/// The text form of a key: `<name>+<8 hex key ID>+<base64 of the type byte and key>`
+/// (after `PRIVATE+KEY+` for a private key, whose key is its 32-byte seed).
+pub(super) fn key_text(name: &str, key_id: u32, alg: u8, key: &[u8; 32]) -> String {
+    let mut bytes = vec![alg];
+    bytes.extend_from_slice(key);
+    format!("{name}+{key_id:08x}+{}", BASE64.encode(bytes))
+}
+
+/// Reads a verifier key of signature type `alg`, checking its ID: name, ID, key.
+pub(super) fn parse_public_key(
+    text: &str,
+    alg: u8,
+) -> Result<(String, u32, VerifyingKey), NoteError> {
+    let (name, id, key) = split_typed_key(text.trim_end_matches('\n'), alg)?;
+    if typed_key_id(name, alg, &key) != id {
+        return Err(NoteError::MalformedKey("the key ID does not match the key"));
+    }
+    let key = VerifyingKey::from_bytes(&key)
+        .map_err(|_| NoteError::MalformedKey("not an Ed25519 public key"))?;
+    Ok((name.to_owned(), id, key))
+}
+
+/// Reads a private key of signature type `alg` (`PRIVATE+KEY+…`), checking its ID.
+pub(super) fn parse_private_key(
+    text: &str,
+    alg: u8,
+) -> Result<(String, u32, SigningKey), NoteError> {
+    let rest = text
+        .trim_end_matches('\n')
+        .strip_prefix(PRIVATE_KEY_PREFIX)
+        .ok_or(NoteError::MalformedKey(
+            "a private key starts with PRIVATE+KEY+",
+        ))?;
+    let (name, id, seed) = split_typed_key(rest, alg)?;
+    let key = SigningKey::from_bytes(&seed);
+    if typed_key_id(name, alg, key.verifying_key().as_bytes()) != id {
+        return Err(NoteError::MalformedKey("the key ID does not match the key"));
+    }
+    Ok((name.to_owned(), id, key))
+}
+
+/// A new private key named `name` of signature type `alg`, from the operating system's
+/// random source, and its key ID.
+pub(super) fn generate_key(name: &str, alg: u8) -> Result<(u32, SigningKey), NoteError> {
+    if !is_valid_name(name) {
+        return Err(NoteError::MalformedKey("bad key name"));
+    }
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| NoteError::Random(e.to_string()))?;
+    let key = SigningKey::from_bytes(&seed);
+    Ok((typed_key_id(name, alg, key.verifying_key().as_bytes()), key))
+}
+
 /// A public key that checks notes: name, key ID and Ed25519 key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoteVerifier {
@@ -234,24 +282,13 @@ pub struct NoteVerifier {
 impl NoteVerifier {
     /// Parses the text form `<name>+<8 hex key ID>+<base64 of 0x01 and the key>`.
     pub fn parse(text: &str) -> Result<NoteVerifier, NoteError> {
-        let (name, id, key) = split_key(text.trim_end_matches('\n'))?;
-        if key_id(name, &key) != id {
-            return Err(NoteError::MalformedKey("the key ID does not match the key"));
-        }
-        let key = VerifyingKey::from_bytes(&key)
-            .map_err(|_| NoteError::MalformedKey("not an Ed25519 public key"))?;
-        Ok(NoteVerifier {
-            name: name.to_owned(),
-            key_id: id,
-            key,
-        })
+        let (name, key_id, key) = parse_public_key(text, ED25519)?;
+        Ok(NoteVerifier { name, key_id, key })
     }
 
     /// The text form.
     pub fn to_text(&self) -> String {
-        let mut bytes = vec![ED25519];
-        bytes.extend_from_slice(self.key.as_bytes());
-        format!("{}+{:08x}+{}", self.name, self.key_id, BASE64.encode(bytes))
+        key_text(&self.name, self.key_id, ED25519, self.key.as_bytes())
     }
 
     /// The key name.
@@ -311,50 +348,25 @@ impl std::fmt::Debug for NoteSigner {
 impl NoteSigner {
     /// A new key named `name`, from the operating system's random source.
     pub fn generate(name: &str) -> Result<NoteSigner, NoteError> {
-        if !is_valid_name(name) {
-            return Err(NoteError::MalformedKey("bad key name"));
-        }
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| NoteError::Random(e.to_string()))?;
-        Ok(NoteSigner::from_seed(name, seed))
-    }
-
-    fn from_seed(name: &str, seed: [u8; 32]) -> NoteSigner {
-        let key = SigningKey::from_bytes(&seed);
-        NoteSigner {
+        let (key_id, key) = generate_key(name, ED25519)?;
+        Ok(NoteSigner {
             name: name.to_owned(),
-            key_id: key_id(name, key.verifying_key().as_bytes()),
+            key_id,
             key,
-        }
+        })
     }
 
     /// Parses the text form `PRIVATE+KEY+<name>+<8 hex key ID>+<base64 of 0x01 and the
     /// 32-byte seed>`.
     pub fn parse(text: &str) -> Result<NoteSigner, NoteError> {
-        let rest = text
-            .trim_end_matches('\n')
-            .strip_prefix(PRIVATE_KEY_PREFIX)
-            .ok_or(NoteError::MalformedKey(
-                "a private key starts with PRIVATE+KEY+",
-            ))?;
-        let (name, id, seed) = split_key(rest)?;
-        let signer = NoteSigner::from_seed(name, seed);
-        if signer.key_id != id {
-            return Err(NoteError::MalformedKey("the key ID does not match the key"));
-        }
-        Ok(signer)
+        let (name, key_id, key) = parse_private_key(text, ED25519)?;
+        Ok(NoteSigner { name, key_id, key })
     }
 
     /// The private text form. Keep it secret.
     pub fn to_private_text(&self) -> String {
-        let mut bytes = vec![ED25519];
-        bytes.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{PRIVATE_KEY_PREFIX}{}+{:08x}+{}",
-            self.name,
-            self.key_id,
-            BASE64.encode(bytes)
-        )
+        let text = key_text(&self.name, self.key_id, ED25519, self.key.as_bytes());
+        format!("{PRIVATE_KEY_PREFIX}{text}")
     }
 
     /// The matching public key.
