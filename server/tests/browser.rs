@@ -15,7 +15,9 @@ use std::process::Command;
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::admin_service_client::AdminServiceClient;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
-use common::{Server, auditlog_bin, authed, event, http_get, issue_viewer_token, python, root};
+use common::{
+    Server, auditlog_bin, authed, event, http_get, issue_viewer_token, python, root, run_auditlog,
+};
 
 /// org_a's events: actions in turn, some denied, five subjects with addresses.
 const ACTIONS: [&str; 6] = [
@@ -67,18 +69,8 @@ async fn the_viewer_works_in_a_real_browser() {
         .expect("task");
     let dir = tempfile::tempdir().expect("tempdir");
     let (data, kek) = (dir.path().join("data"), dir.path().join("kek"));
-    let init = Command::new(auditlog_bin())
-        .args(["init", "--data"])
-        .arg(&data)
-        .args(["--seal", "--kek-file"])
-        .arg(&kek)
-        .output()
-        .expect("auditlog init");
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    let (data_arg, kek_arg) = (data.to_str().expect("UTF-8"), kek.to_str().expect("UTF-8"));
+    run_auditlog(&["init", "--data", data_arg, "--seal", "--kek-file", kek_arg]);
     let server = Server::start(&data, true, &["--kek-file", kek.to_str().expect("UTF-8")]);
     let admin = server.admin_key.clone().expect("admin key");
 

@@ -16,19 +16,7 @@ fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
-/// Runs `auditlog ARGS` to success; its stdout.
-fn run(args: &[&str]) -> String {
-    let out = Command::new(auditlog_bin())
-        .args(args)
-        .output()
-        .expect("auditlog runs");
-    assert!(
-        out.status.success(),
-        "auditlog {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
+use common::run_auditlog as run;
 
 /// Runs `auditlog ARGS`, which must fail with exit code 2; its stderr.
 fn fails(args: &[&str]) -> String {

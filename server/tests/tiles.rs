@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 use auditlog_engine::TilePath;
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
-use common::{Server, auditlog_bin, authed, event, http_get, reader_of, root};
+use common::{Server, authed, event, http_get, reader_of, root, run_auditlog};
 
 /// The Go checker, built on first use.
 fn tlogcheck() -> String {
@@ -207,16 +207,13 @@ async fn a_standard_go_client_verifies_the_log_through_its_tiles_and_catches_fli
 async fn a_blake3_log_serves_no_tlog_tiles_not_even_its_checkpoint() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let init = Command::new(auditlog_bin())
-        .args(["init", "--hash", "blake3", "--data"])
-        .arg(&data)
-        .output()
-        .expect("auditlog init");
-    assert!(
-        init.status.success(),
-        "{}",
-        String::from_utf8_lossy(&init.stderr)
-    );
+    run_auditlog(&[
+        "init",
+        "--hash",
+        "blake3",
+        "--data",
+        data.to_str().expect("UTF-8"),
+    ]);
     let server = Server::start(&data, true, &[]);
     let admin = server.admin_key.clone().expect("admin key");
     ingest(&server, &admin, 0, 300).await;

@@ -6,14 +6,12 @@
 
 mod common;
 
-use std::process::Command;
-
 use auditlog_engine::checkpoint::{CosignatureVerifier, Note};
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{Server, auditlog_bin, authed, event, http_get, http_request};
+use common::{Server, authed, event, http_get, http_request, run_auditlog as run};
 
 /// Appends `count` events.
 async fn ingest(server: &Server, admin: &str, count: u32) {
@@ -43,19 +41,6 @@ fn proof_lines(proof: &serde_json::Value) -> String {
 
 fn size_of(note: &str) -> u64 {
     note.lines().nth(1).expect("size").parse().expect("a size")
-}
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(auditlog_bin())
-        .args(args)
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -372,6 +372,20 @@ pub(crate) fn auditlog_bin() -> std::path::PathBuf {
     path
 }
 
+/// Runs `auditlog ARGS` to success; its stdout.
+pub(crate) fn run_auditlog(args: &[&str]) -> String {
+    let out = std::process::Command::new(auditlog_bin())
+        .args(args)
+        .output()
+        .expect("auditlog runs");
+    assert!(
+        out.status.success(),
+        "auditlog {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
 /// The repository's root.
 pub(crate) fn root() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
