@@ -20,9 +20,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest, Sha256};
 
-use crate::checkpoint::{
-    MAX_NOTE_BYTES, Note, NoteError, NoteVerifier, base64_hash, decimal, note_field,
-};
+use crate::checkpoint::{NoteError, NoteVerifier, base64_hash, decimal, note_field};
 use crate::event::Timestamp;
 use crate::merkle::Hash;
 
@@ -144,16 +142,14 @@ impl ReportAttestation {
         bytes: &[u8],
         key: &NoteVerifier,
     ) -> std::result::Result<ReportAttestation, ReportError> {
-        if bytes.len() > MAX_NOTE_BYTES {
-            return Err(ReportError::Malformed("longer than any attestation"));
-        }
-        let note = Note::parse(bytes)?;
-        key.verify(&note)?;
-        let attestation = ReportAttestation::parse(&note.text)?;
-        if attestation.origin != key.name() {
-            return Err(ReportError::Malformed("signed by another log's key"));
-        }
-        Ok(attestation)
+        crate::checkpoint::open_statement(
+            bytes,
+            key,
+            ReportAttestation::parse,
+            |a| &a.origin,
+            ReportError::Malformed,
+            "longer than any attestation",
+        )
     }
 }
 

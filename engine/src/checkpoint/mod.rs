@@ -141,6 +141,30 @@ pub(crate) fn decimal(text: &str) -> Option<u64> {
         .filter(|_| canonical && text.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// Opens a signed statement of a log (an erasure or retention receipt, a report
+/// attestation): at most [`MAX_NOTE_BYTES`], signed by `key`, its text read by `parse`,
+/// and the origin it states (`origin`) the key's name. `malformed` makes the statement's
+/// own error for the two refusals found here.
+pub(crate) fn open_statement<T, E: From<NoteError>>(
+    bytes: &[u8],
+    key: &NoteVerifier,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+    origin: impl FnOnce(&T) -> &str,
+    malformed: impl Fn(&'static str) -> E,
+    too_long: &'static str,
+) -> Result<T, E> {
+    if bytes.len() > MAX_NOTE_BYTES {
+        return Err(malformed(too_long));
+    }
+    let note = Note::parse(bytes)?;
+    key.verify(&note)?;
+    let statement = parse(&note.text)?;
+    if origin(&statement) != key.name() {
+        return Err(malformed("signed by another log's key"));
+    }
+    Ok(statement)
+}
+
 /// The value of a `name value` line of a signed note's text (receipts), if the line is
 /// that field.
 pub(crate) fn note_field<'a>(line: &'a str, name: &str) -> Option<&'a str> {

@@ -20,7 +20,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::Erasure;
 use crate::checkpoint::{
-    MAX_NOTE_BYTES, Note, NoteError, NoteSigner, NoteVerifier, base64_hash, decimal, note_field,
+    Note, NoteError, NoteSigner, NoteVerifier, base64_hash, decimal, note_field,
 };
 use crate::event::Timestamp;
 use crate::merkle::Hash;
@@ -123,16 +123,14 @@ impl ErasureReceipt {
     /// Checks a signed receipt (the note's bytes) against the log's public key and
     /// returns what it states.
     pub fn verify(bytes: &[u8], key: &NoteVerifier) -> Result<ErasureReceipt, ReceiptError> {
-        if bytes.len() > MAX_NOTE_BYTES {
-            return Err(ReceiptError::Malformed("longer than any receipt"));
-        }
-        let note = Note::parse(bytes)?;
-        key.verify(&note)?;
-        let receipt = ErasureReceipt::parse(&note.text)?;
-        if receipt.origin != key.name() {
-            return Err(ReceiptError::Malformed("signed by another log's key"));
-        }
-        Ok(receipt)
+        crate::checkpoint::open_statement(
+            bytes,
+            key,
+            ErasureReceipt::parse,
+            |r| &r.origin,
+            ReceiptError::Malformed,
+            "longer than any receipt",
+        )
     }
 }
 

@@ -26,7 +26,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::checkpoint::{
-    MAX_NOTE_BYTES, Note, NoteError, NoteSigner, NoteVerifier, base64_hash, decimal, note_field,
+    Note, NoteError, NoteSigner, NoteVerifier, base64_hash, decimal, note_field,
 };
 use crate::event::Timestamp;
 use crate::heads::HeadsCommitment;
@@ -197,18 +197,14 @@ impl RetentionReceipt {
         bytes: &[u8],
         key: &NoteVerifier,
     ) -> Result<RetentionReceipt, RetentionReceiptError> {
-        if bytes.len() > MAX_NOTE_BYTES {
-            return Err(RetentionReceiptError::Malformed("longer than any receipt"));
-        }
-        let note = Note::parse(bytes)?;
-        key.verify(&note)?;
-        let receipt = RetentionReceipt::parse(&note.text)?;
-        if receipt.origin != key.name() {
-            return Err(RetentionReceiptError::Malformed(
-                "signed by another log's key",
-            ));
-        }
-        Ok(receipt)
+        crate::checkpoint::open_statement(
+            bytes,
+            key,
+            RetentionReceipt::parse,
+            |r| &r.origin,
+            RetentionReceiptError::Malformed,
+            "longer than any receipt",
+        )
     }
 }
 
