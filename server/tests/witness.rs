@@ -94,6 +94,11 @@ async fn a_witness_cosigns_one_history_and_refuses_a_split_view() {
         assert_eq!(answer.status, 200, "{}", answer.text());
         let note = Note::parse(format!("{first}{}", answer.text()).as_bytes()).expect("note");
         let time = cosigner.verify(&note).expect("a valid cosignature");
+        let not_a_witness = add(&log, format!("old 0\n\n{first}"));
+        assert_eq!(
+            not_a_witness.status, 404,
+            "the log's own server witnesses nothing"
+        );
         assert!(time > 1_700_000_000, "{time}");
 
         // The next, with the log's consistency proof from the size the witness holds.

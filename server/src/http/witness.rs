@@ -13,25 +13,22 @@ use tokio::task::spawn_blocking;
 use crate::State;
 use auditlog_engine::witness::Refusal;
 
+/// Answers a log's add-checkpoint request (404 when this server witnesses no log).
 pub(crate) async fn add_checkpoint(Shared(state): Shared<Arc<State>>, body: Bytes) -> Response {
     let plain = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
-    if state.witness.is_none() {
-        return (
-            StatusCode::NOT_FOUND,
-            plain,
-            "this server is not a witness\n",
-        )
-            .into_response();
-    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let answer = spawn_blocking(move || match &state.witness {
-        Some(witness) => witness.add_checkpoint(&body, now),
-        None => Err(Refusal::Failed("this server is not a witness".into())),
+    let answer = spawn_blocking(move || {
+        let witness = state.witness.as_ref()?;
+        Some(witness.add_checkpoint(&body, now))
     })
     .await
-    .unwrap_or_else(|e| Err(Refusal::Failed(e.to_string())));
+    .unwrap_or_else(|e| Some(Err(Refusal::Failed(e.to_string()))));
+    let Some(answer) = answer else {
+        let why = "this server is not a witness\n";
+        return (StatusCode::NOT_FOUND, plain, why).into_response();
+    };
     match answer {
         Ok(cosignature) => (plain, cosignature).into_response(),
         Err(Refusal::Conflict(size)) => (
