@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{
-    Checkpoint, NoteError, NoteVerifier, SignedCheckpoint, base64_hash, load_verifier,
+    Checkpoint, Note, NoteError, NoteVerifier, SignedCheckpoint, base64_hash, load_verifier,
 };
 use crate::codec::{TenantLink, encode_record_into, encode_sealed_record_into};
 use crate::error::{Error, Result};
@@ -130,6 +130,9 @@ pub struct BundleSummary {
     pub events: u64,
     /// The checkpoint they are proven against.
     pub checkpoint: Checkpoint,
+    /// Its signed note, with the witnesses' cosignatures it carries (check them with a
+    /// [`WitnessPolicy`](crate::checkpoint::WitnessPolicy)).
+    pub note: Note,
     /// The verifier key in it.
     pub key: String,
     /// Nodes in the shared inclusion proof.
@@ -284,6 +287,7 @@ pub fn write_bundle_keeping(
     Ok(BundleSummary {
         events: leaves.len() as u64,
         checkpoint: signed.checkpoint,
+        note: signed.note,
         key: key.to_text(),
         proof_nodes: nodes.len(),
         bytes: counter.bytes,
@@ -628,6 +632,7 @@ pub fn verify_bundle(
     Ok(BundleSummary {
         events: leaves.len() as u64,
         checkpoint: signed.checkpoint,
+        note: signed.note,
         key: header.key,
         proof_nodes: nodes.len(),
         bytes,

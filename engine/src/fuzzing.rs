@@ -4,7 +4,9 @@
 //! asserts the round trips that must hold for whatever decodes.
 
 use crate::bundle::verify_bundle;
-use crate::checkpoint::{Note, NoteVerifier, SignedCheckpoint};
+use crate::checkpoint::{
+    CosignatureVerifier, Note, NoteVerifier, SignedCheckpoint, WitnessPolicy, with_cosignatures,
+};
 use crate::codec::{
     IndexFields, decode_frame, decode_index_fields, decode_raw_record, decode_record,
     decode_record_head, decode_record_with_bincode, encode_record_into, split_frame,
@@ -174,11 +176,23 @@ pub fn checkpoint_note(data: &[u8]) {
         ) {
             let _ = key.verify(&note);
         }
+        // A witness policy reads any note's cosignature lines (a witness's answer, a
+        // bundle's or a held checkpoint's) without panicking.
+        if let Ok(witness) = CosignatureVerifier::parse(
+            "witness.example/w1+76b49d25+BKHFc3BtGfGuhpfnogFnBV0bs9dFl2nUcWv6zq1o5aef",
+        ) && let Ok(policy) = WitnessPolicy::new(vec![witness], None)
+        {
+            let _ = policy.check(&note);
+        }
     }
     if let Ok(signed) = SignedCheckpoint::parse(data) {
         let again = SignedCheckpoint::parse(signed.to_text().as_bytes());
         assert_eq!(again.as_ref(), Ok(&signed));
         assert_eq!(signed.checkpoint.to_text(), signed.note.text);
+        // Cosignature lines merged into a checkpoint keep it one that parses back.
+        let merged = with_cosignatures(&signed, &signed.note.signatures);
+        let again = SignedCheckpoint::parse(merged.to_text().as_bytes());
+        assert_eq!(again.map(|s| s.checkpoint), Ok(signed.checkpoint.clone()));
     }
     if let Ok(text) = std::str::from_utf8(data)
         && let Ok(key) = NoteVerifier::parse(text)

@@ -82,9 +82,19 @@ pub(crate) fn latest_checkpoint(
     if caller.key.scope.admin {
         return state.log.checkpoint().map_err(from_engine);
     }
-    state
-        .log
-        .latest_checkpoint()
+    published_checkpoint(state)
+}
+
+/// The checkpoint the log shows those who did not ask for a size: with witnesses
+/// (`--witnessed-by`), the newest they cosigned, until one is, the newest signed; without,
+/// the newest signed.
+pub(crate) fn published_checkpoint(state: &State) -> Result<SignedCheckpoint, Status> {
+    let cosigned = match state.witnessed_by.is_empty() {
+        true => None,
+        false => state.log.latest_cosigned_checkpoint(),
+    };
+    cosigned
+        .or_else(|| state.log.latest_checkpoint())
         .ok_or_else(|| Status::not_found("no checkpoint has been signed yet"))
 }
 

@@ -11,6 +11,7 @@ mod auth;
 mod catalog;
 mod conn;
 mod convert;
+mod cosigning;
 mod expiry;
 mod export;
 mod grpc;
@@ -184,6 +185,12 @@ struct Args {
     /// as text or a file holding it; repeatable.
     #[arg(long, value_name = "VKEY")]
     witness_log: Vec<String>,
+    /// A witness to ask for a cosignature of each new checkpoint (c2sp.org/tlog-witness):
+    /// its URL prefix, a comma, and its cosigner key (text, or a file holding it), e.g.
+    /// `https://witness.example.com,witness.example.com/w1+…`. Repeatable. With it,
+    /// /checkpoint serves the newest checkpoint cosigned (docs/PROOFS.md, "Witnesses").
+    #[arg(long, value_name = "URL,VKEY")]
+    witnessed_by: Vec<String>,
 }
 
 /// What every handler shares.
@@ -209,6 +216,8 @@ pub(crate) struct State {
     pub(crate) viewer_config: viewer::ViewerConfig,
     /// The witness this server is for other logs, if it is one.
     pub(crate) witness: Option<auditlog_engine::witness::Witness>,
+    /// The witnesses asked to cosign this log's checkpoints.
+    pub(crate) witnessed_by: Vec<cosigning::WitnessedBy>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -274,6 +283,11 @@ fn main() -> anyhow::Result<()> {
         &args.witness_log,
     )
     .context("setting up the witness")?;
+    let witnessed_by = args
+        .witnessed_by
+        .iter()
+        .map(|given| cosigning::WitnessedBy::parse(given))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let metrics: Arc<ServerMetrics> = Arc::default();
     if let Some(tiers) = &tiers {
         metrics.reading_through(Arc::clone(tiers));
@@ -299,6 +313,7 @@ fn main() -> anyhow::Result<()> {
         viewers,
         viewer_config,
         witness,
+        witnessed_by,
     });
     // The configuration this run serves with is on record: a change shows as the
     // difference between two starts.
@@ -327,6 +342,7 @@ fn main() -> anyhow::Result<()> {
             "hot_days": args.hot_days,
             "hot_bytes": args.hot_bytes,
             "cache_bytes": tiers.as_ref().map(|t| t.cache_bytes()),
+            "witnessed_by": state.witnessed_by.iter().map(|w| &w.url).collect::<Vec<_>>(),
         }),
     };
     audit::record(&state.log, start).context("recording the start")?;
@@ -353,6 +369,10 @@ fn main() -> anyhow::Result<()> {
         _ => None,
     };
     let sinks = sinks::start(Arc::clone(&state)).context("starting the sinks")?;
+    let cosigning = match state.witnessed_by.is_empty() {
+        true => None,
+        false => Some(cosigning::start(Arc::clone(&state)).context("starting the witnessing")?),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -382,6 +402,10 @@ fn main() -> anyhow::Result<()> {
     }
     // A batch in flight is cut: its cursor was not written, so it is sent again.
     sinks.stop(Some(Duration::from_secs(1)));
+    if let Some(cosigning) = cosigning {
+        // A checkpoint not yet cosigned is sent again at the next start.
+        cosigning.stop(Some(Duration::from_secs(1)));
+    }
     let stop = SystemEvent {
         actor: Actor::Server,
         action: "auditlog.server.stop",

@@ -51,6 +51,8 @@ enum Verb {
         key: String,
         /// The signed note (`-` for stdin).
         file: PathBuf,
+        #[command(flatten)]
+        witnesses: super::witnesses::WitnessArgs,
     },
 }
 
@@ -120,7 +122,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Some(Verb::Verify { key, file }) => verify(&key, &file),
+        Some(Verb::Verify {
+            key,
+            file,
+            witnesses,
+        }) => verify(&key, &file, &witnesses),
     }
 }
 
@@ -140,11 +146,27 @@ pub(crate) fn read_key(key: &str) -> anyhow::Result<NoteVerifier> {
     }
 }
 
-fn verify(key: &str, file: &std::path::Path) -> anyhow::Result<ExitCode> {
+fn verify(
+    key: &str,
+    file: &std::path::Path,
+    witnesses: &super::witnesses::WitnessArgs,
+) -> anyhow::Result<ExitCode> {
     let key = read_key(key)?;
+    let policy = witnesses.policy()?;
     let bytes = super::read_file_or_stdin(file)?;
     match SignedCheckpoint::open(&bytes, &key) {
         Ok(signed) => {
+            let witnessed = policy
+                .as_ref()
+                .map(|policy| super::witnesses::check(policy, &signed.note))
+                .transpose();
+            let witnessed = match witnessed {
+                Ok(witnessed) => witnessed,
+                Err(why) => {
+                    say!("invalid: {why}");
+                    return Ok(ExitCode::from(CHECK_FAILED));
+                }
+            };
             let c = &signed.checkpoint;
             say!(
                 "ok: {} tree size {} root {} signed by {}+{:08x}",
@@ -160,6 +182,9 @@ fn verify(key: &str, file: &std::path::Path) -> anyhow::Result<ExitCode> {
                     heads.count,
                     hex::encode(&heads.root)
                 );
+            }
+            if let Some(witnessed) = witnessed {
+                say!("witnessed: {witnessed}");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -25,6 +25,7 @@ mod verify_bundle;
 mod verify_receipt;
 mod verify_report;
 mod verify_stream;
+mod witnesses;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

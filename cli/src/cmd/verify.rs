@@ -47,6 +47,8 @@ pub(crate) struct Args {
     archive: Option<String>,
     #[command(flatten)]
     s3: super::archive::S3Args,
+    #[command(flatten)]
+    witnesses: super::witnesses::WitnessArgs,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -93,12 +95,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading {}", path.display()))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let policy = args.witnesses.policy()?;
     let mut notes = Vec::new();
     let result = match &source {
         Source::Dir => VerifyOptions::new()
             .storage(args.data.storage()?)
             .key(key.as_ref())
             .held(&held)
+            .witnesses(policy.as_ref())
             .verify_dir(&args.data.dir, &mut progress),
         Source::Archive(reader) => {
             let key = match key {
@@ -122,6 +126,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .storage(storage)
                 .key(Some(&key))
                 .held(&held)
+                .witnesses(policy.as_ref())
                 .prefix(true)
                 .verify_dir(reader.root(), &mut progress)
         }
@@ -139,7 +144,28 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let seconds = started.elapsed().as_secs_f64();
     match result {
+        Ok(report) if policy.is_some() && report.witnessed.is_none() => {
+            let policy = policy.as_ref().map_or((0, 0), |p| (p.quorum(), p.len()));
+            let why = format!(
+                "no checkpoint of the log (of {} kept with cosignatures, and those held) is \
+                 cosigned by {} of the {} witnesses given",
+                report.cosigned_checkpoints, policy.0, policy.1
+            );
+            if args.json {
+                say!("{}", serde_json::json!({"ok": false, "fault": why}));
+            } else {
+                say!("FAILED: {why}");
+            }
+            Ok(ExitCode::from(CHECK_FAILED))
+        }
         Ok(report) => {
+            let witnessed = report.witnessed.as_ref().map(|w| {
+                serde_json::json!({
+                    "tree_size": w.tree_size,
+                    "cosigners": w.cosigners,
+                    "held": w.held,
+                })
+            });
             let gbps = report.bytes as f64 / seconds.max(1e-9) / 1e9;
             if args.json {
                 let json = serde_json::json!({
@@ -151,6 +177,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "checkpoints": report.checkpoints,
                     "held_checkpoints": report.held_checkpoints,
                     "indexes_checked": report.indexes_checked,
+                    "cosigned_checkpoints": report.cosigned_checkpoints,
+                    "witnessed": witnessed,
                     "hash": report.alg.name(),
                     "root": hex::encode(&report.root),
                     "seconds": seconds,
@@ -172,6 +200,18 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     hex::encode(&report.root),
                     seconds
                 );
+                if let Some(w) = &report.witnessed {
+                    say!(
+                        "witnessed: the checkpoint of tree size {} is cosigned by {}{}",
+                        w.tree_size,
+                        w.cosigners.join(", "),
+                        if w.held {
+                            " (a checkpoint you hold)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
                 for note in report.notes.iter().chain(&notes) {
                     say!("note: {note}");
                 }

@@ -1,7 +1,7 @@
 //! `auditlog verify-bundle FILE`: check an evidence bundle offline: the checkpoint's
 //! signature, every event against the selection, the shared proof against the
 //! checkpoint's root, and (for a sequence range, or a tenant's events) that no event is
-//! missing. Exit 0 only
+//! missing; with `--witness`, that enough witnesses cosigned the checkpoint. Exit 0 only
 //! when all of it holds.
 
 use std::io::BufReader;
@@ -35,6 +35,8 @@ pub(crate) struct Args {
     /// The end seq you asked for: refuse a bundle whose selection ends elsewhere.
     #[arg(long, value_name = "SEQ")]
     to_seq: Option<u64>,
+    #[command(flatten)]
+    witnesses: super::witnesses::WitnessArgs,
 }
 
 /// Whether the bundle's own selection is the one the auditor asked for: a bundle proves
@@ -73,6 +75,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(super::checkpoint::read_key)
         .transpose()?;
+    let policy = args.witnesses.policy()?;
     let result = if args.file.as_os_str() == "-" {
         verify_bundle(&mut std::io::stdin().lock(), key.as_ref())
     } else {
@@ -80,15 +83,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("opening {}", args.file.display()))?;
         verify_bundle(&mut BufReader::with_capacity(1 << 20, file), key.as_ref())
     };
-    let result =
-        result
-            .map_err(|e| e.to_string())
-            .and_then(|s| match unexpected(&args, &s.selection) {
-                Some(why) => Err(why),
-                None => Ok(s),
-            });
+    let result = result
+        .map_err(|e| e.to_string())
+        .and_then(|s| match unexpected(&args, &s.selection) {
+            Some(why) => Err(why),
+            None => Ok(s),
+        })
+        .and_then(|s| {
+            let witnessed = policy
+                .as_ref()
+                .map(|policy| super::witnesses::check(policy, &s.note))
+                .transpose()?;
+            Ok((s, witnessed))
+        });
     match result {
-        Ok(s) => {
+        Ok((s, witnessed)) => {
             let c = &s.checkpoint;
             if args.json {
                 let json = serde_json::json!({
@@ -104,6 +113,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "selection": s.selection,
                     "proof_nodes": s.proof_nodes,
                     "bytes": s.bytes,
+                    "witnessed": witnessed,
                 });
                 say!("{json}");
             } else {
@@ -119,6 +129,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "selection: {}",
                     serde_json::to_string(&s.selection).unwrap_or_default()
                 );
+                if let Some(witnessed) = &witnessed {
+                    say!("witnessed: {witnessed}");
+                }
                 if key.is_none() {
                     say!(
                         "note: checked with the bundle's own key {}; give the key you were handed with --key",

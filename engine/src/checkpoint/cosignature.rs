@@ -61,6 +61,11 @@ impl CosignatureVerifier {
         &self.name
     }
 
+    /// The key ID.
+    pub fn key_id(&self) -> u32 {
+        self.key_id
+    }
+
     /// The time of this witness's valid cosignature on `note` (a checkpoint). Lines of
     /// other keys are ignored; a line of this key that does not verify rejects the note.
     pub fn verify(&self, note: &Note) -> Result<u64, NoteError> {

@@ -8,6 +8,7 @@ mod keys;
 mod note;
 mod store;
 mod tlog_proof;
+mod witnessed;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -21,8 +22,9 @@ pub use keys::{
 pub use note::{
     MAX_SIGNATURES, Note, NoteError, NoteSignature, NoteSigner, NoteVerifier, is_valid_name, key_id,
 };
-pub use store::{CHECKPOINTS_FILE, CheckpointLog};
+pub use store::{CHECKPOINTS_FILE, COSIGNED_FILE, CheckpointLog};
 pub use tlog_proof::{TLOG_PROOF_HEADER, TlogProof, TlogProofError};
+pub use witnessed::{PolicyError, WitnessPolicy, Witnessed, with_cosignatures};
 
 /// The longest checkpoint note this crate reads (a few hundred bytes are usual).
 pub const MAX_NOTE_BYTES: usize = 16 << 10;

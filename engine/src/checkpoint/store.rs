@@ -1,7 +1,8 @@
 //! The checkpoint log: every checkpoint the log ever issued, in order, in one append-only
 //! file (docs/FORMAT.md, "Checkpoint log"). A 16-byte header, then one record frame per
 //! checkpoint holding its signed note; a checkpoint is handed out only once its frame is
-//! fdatasynced.
+//! fdatasynced. The cosigned checkpoint log, of the same form, keeps checkpoints with
+//! the cosignatures witnesses returned for them ("Cosigned checkpoint log").
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use crate::storage::{OpenMode, Storage, StorageFile, open_for_appends, read_all}
 
 /// The checkpoint log's file name in the data directory.
 pub const CHECKPOINTS_FILE: &str = "checkpoints";
+/// The cosigned checkpoint log's file name in the data directory.
+pub const COSIGNED_FILE: &str = "cosigned-checkpoints";
 
 /// `\x89ALC\r\n\x1a\n`.
 const MAGIC: [u8; 8] = [0x89, b'A', b'L', b'C', b'\r', b'\n', 0x1a, b'\n'];
@@ -58,7 +61,29 @@ impl CheckpointLog {
         origin: &str,
         read_only: bool,
     ) -> Result<CheckpointLog> {
-        let mut log = CheckpointLog::read(storage, dir, origin)?;
+        CheckpointLog::open_file(storage, dir, CHECKPOINTS_FILE, origin, read_only)
+    }
+
+    /// [`open`](Self::open) for the cosigned checkpoint log of `dir` (an absent file is
+    /// an empty one): the same checks, and several entries may share a size, each one
+    /// with more cosignatures than the one before.
+    pub fn open_cosigned(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        origin: &str,
+        read_only: bool,
+    ) -> Result<CheckpointLog> {
+        CheckpointLog::open_file(storage, dir, COSIGNED_FILE, origin, read_only)
+    }
+
+    fn open_file(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        file: &str,
+        origin: &str,
+        read_only: bool,
+    ) -> Result<CheckpointLog> {
+        let mut log = CheckpointLog::read(storage, &dir.join(file), origin)?;
         if !read_only {
             log.open_for_appends()?;
         }
@@ -85,9 +110,9 @@ impl CheckpointLog {
         Ok(())
     }
 
-    /// The checkpoint log of `dir` as it is, changing nothing.
-    fn read(storage: Arc<dyn Storage>, dir: &Path, origin: &str) -> Result<CheckpointLog> {
-        let path = dir.join(CHECKPOINTS_FILE);
+    /// The checkpoint log at `path` as it is, changing nothing.
+    fn read(storage: Arc<dyn Storage>, path: &Path, origin: &str) -> Result<CheckpointLog> {
+        let path = path.to_path_buf();
         let mut log = CheckpointLog {
             storage,
             path,
@@ -190,10 +215,17 @@ impl CheckpointLog {
         self.latest.as_ref()
     }
 
-    /// The first checkpoint issued at `tree_size`, if any, read alone from the file: found
-    /// through the index of sizes kept since open, not by reading every checkpoint.
+    /// The last checkpoint kept at `tree_size`, if any (the log signs one per size; the
+    /// cosigned log keeps the one with the most cosignatures last), read alone from the
+    /// file: found through the index of sizes kept since open, not by reading every one.
     pub fn at_size(&self, tree_size: u64) -> Result<Option<SignedCheckpoint>> {
-        let i = self.sizes.partition_point(|&s| s < tree_size);
+        let Some(i) = self
+            .sizes
+            .partition_point(|&s| s <= tree_size)
+            .checked_sub(1)
+        else {
+            return Ok(None);
+        };
         if self.sizes.get(i) != Some(&tree_size) {
             return Ok(None);
         }

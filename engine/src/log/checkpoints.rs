@@ -1,6 +1,7 @@
 //! The log's side of checkpoints: the key and the checkpoint log of the data directory,
-//! issuing a checkpoint of the durable tree (on demand, on a cadence, at close), and the
-//! check at open that the records agree with the newest checkpoint ever signed.
+//! issuing a checkpoint of the durable tree (on demand, on a cadence, at close), keeping
+//! the cosignatures witnesses return for them, and the check at open that the records
+//! agree with the newest checkpoint ever signed.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,20 +14,23 @@ use parking_lot::Mutex;
 use super::sequencer::{Sequencer, with_room};
 
 use crate::checkpoint::{
-    Checkpoint, CheckpointLog, NoteSigner, SignedCheckpoint, create_keys, is_valid_name,
-    load_signer, load_verifier,
+    Checkpoint, CheckpointLog, NoteSignature, NoteSigner, SignedCheckpoint, create_keys,
+    is_valid_name, load_signer, load_verifier, with_cosignatures,
 };
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::heads::HeadsCommitment;
 use crate::merkle::Hash;
 use crate::storage::Storage;
 
-/// The signing key (absent on read-only opens) and every checkpoint issued.
+/// The signing key (absent on read-only opens), every checkpoint issued, and those kept
+/// again with witnesses' cosignatures.
 #[derive(Debug)]
 pub(crate) struct Checkpoints {
     origin: String,
     signer: Option<NoteSigner>,
     store: Mutex<CheckpointLog>,
+    /// Locked after `store` when both are.
+    cosigned: Mutex<CheckpointLog>,
 }
 
 impl Checkpoints {
@@ -75,7 +79,7 @@ impl Checkpoints {
     /// [`signer_for`](Self::signer_for) loaded, or a key made now for a log that has
     /// none yet. A writer's `store` is already taken for appends.
     pub(crate) fn open(
-        storage: &dyn Storage,
+        storage: &Arc<dyn Storage>,
         dir: &Path,
         origin: &str,
         store: CheckpointLog,
@@ -85,12 +89,14 @@ impl Checkpoints {
         let signer = match (read_only, signer) {
             (true, _) => None,
             (false, Some(signer)) => Some(signer),
-            (false, None) => Some(create_keys(storage, dir, origin)?),
+            (false, None) => Some(create_keys(storage.as_ref(), dir, origin)?),
         };
+        let cosigned = CheckpointLog::open_cosigned(Arc::clone(storage), dir, origin, read_only)?;
         Ok(Checkpoints {
             origin: origin.to_owned(),
             signer,
             store: Mutex::new(store),
+            cosigned: Mutex::new(cosigned),
         })
     }
 
@@ -99,14 +105,61 @@ impl Checkpoints {
         self.signer.is_some()
     }
 
-    /// The newest checkpoint.
+    /// The newest checkpoint, with the cosignatures kept for it if there are any.
     pub(crate) fn latest(&self) -> Option<SignedCheckpoint> {
-        self.store.lock().latest().cloned()
+        let latest = self.store.lock().latest().cloned()?;
+        let cosigned = self.cosigned.lock().latest().cloned();
+        Some(
+            cosigned
+                .filter(|c| c.note.text == latest.note.text)
+                .unwrap_or(latest),
+        )
     }
 
-    /// The checkpoint issued at `tree_size`, if any.
+    /// The newest checkpoint kept with cosignatures.
+    pub(crate) fn latest_cosigned(&self) -> Option<SignedCheckpoint> {
+        self.cosigned.lock().latest().cloned()
+    }
+
+    /// The checkpoint issued at `tree_size`, if any, with the cosignatures kept for it.
     pub(crate) fn at_size(&self, tree_size: u64) -> Result<Option<SignedCheckpoint>> {
-        self.store.lock().at_size(tree_size)
+        let Some(signed) = self.store.lock().at_size(tree_size)? else {
+            return Ok(None);
+        };
+        let cosigned = self.cosigned.lock().at_size(tree_size)?;
+        Ok(Some(
+            cosigned
+                .filter(|c| c.note.text == signed.note.text)
+                .unwrap_or(signed),
+        ))
+    }
+
+    /// Keeps witnesses' cosignature `lines` (checked by the caller) for the checkpoint
+    /// issued at `tree_size`, with those kept for it before: appended, synced, to the
+    /// cosigned checkpoint log. Cosignatures of a size below the newest one kept are
+    /// refused (the log only ever shows witnesses one history, forward).
+    pub(crate) fn keep_cosignatures(
+        &self,
+        tree_size: u64,
+        lines: &[NoteSignature],
+    ) -> Result<SignedCheckpoint> {
+        if self.signer.is_none() {
+            return Err(Error::InvalidArgument("the log is open read-only".into()));
+        }
+        let store = self.store.lock();
+        let signed = store.at_size(tree_size)?.ok_or_else(|| {
+            Error::InvalidArgument(format!("no checkpoint was issued at size {tree_size}"))
+        })?;
+        let mut cosigned = self.cosigned.lock();
+        let before = cosigned
+            .at_size(tree_size)?
+            .filter(|c| c.note.text == signed.note.text)
+            .unwrap_or(signed);
+        let after = with_cosignatures(&before, lines);
+        if after.note != before.note {
+            cosigned.append(after.clone())?;
+        }
+        Ok(after)
     }
 
     /// Every checkpoint, oldest first.

@@ -33,7 +33,7 @@ pub use recover::RecoveryReport;
 pub use segments::{Release, SealedSegmentInfo};
 pub use tiles::{TILE_HEIGHT, TILE_WIDTH, TilePath};
 
-use crate::checkpoint::SignedCheckpoint;
+use crate::checkpoint::{NoteSignature, SignedCheckpoint};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::merkle::{
@@ -401,15 +401,33 @@ impl Log {
         checkpoints::issue_now(&self.sequencer, &self.checkpoints)
     }
 
-    /// The newest checkpoint issued, if any.
+    /// The newest checkpoint issued, if any, with the witnesses' cosignatures kept for it
+    /// ([`Log::keep_cosignatures`]).
     pub fn latest_checkpoint(&self) -> Option<SignedCheckpoint> {
         self.checkpoints.latest()
     }
 
-    /// The checkpoint issued at tree size `tree_size`, if one was: read alone, not by
-    /// reading every checkpoint.
+    /// The checkpoint issued at tree size `tree_size`, if one was, with the cosignatures
+    /// kept for it: read alone, not by reading every checkpoint.
     pub fn checkpoint_at(&self, tree_size: u64) -> Result<Option<SignedCheckpoint>> {
         self.checkpoints.at_size(tree_size)
+    }
+
+    /// The newest checkpoint kept with witnesses' cosignatures, if any.
+    pub fn latest_cosigned_checkpoint(&self) -> Option<SignedCheckpoint> {
+        self.checkpoints.latest_cosigned()
+    }
+
+    /// Keeps the witnesses' cosignature lines `lines` for the checkpoint issued at
+    /// `tree_size` (docs/FORMAT.md, "Cosigned checkpoint log"), beside any kept for it
+    /// before, and returns the checkpoint with all of them. The caller checks each line
+    /// with its witness's key; a size below the newest one kept is refused.
+    pub fn keep_cosignatures(
+        &self,
+        tree_size: u64,
+        lines: &[NoteSignature],
+    ) -> Result<SignedCheckpoint> {
+        self.checkpoints.keep_cosignatures(tree_size, lines)
     }
 
     /// Every checkpoint issued, oldest first.

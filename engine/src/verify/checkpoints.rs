@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::corrupt;
-use crate::checkpoint::{CheckpointLog, NoteVerifier, SignedCheckpoint, load_verifier};
+use crate::checkpoint::{
+    CheckpointLog, NoteVerifier, SignedCheckpoint, WitnessPolicy, load_verifier,
+};
 use crate::error::{CorruptionKind, Error, Result};
 use crate::heads::TenantHeads;
 use crate::merkle::CompactRange;
@@ -148,4 +150,100 @@ pub(super) fn check_checkpoint(
         ));
     }
     Ok(())
+}
+
+/// The newest checkpoint a witness policy accepts, as verify found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WitnessedCheckpoint {
+    /// Its tree size.
+    pub tree_size: u64,
+    /// The policy's witnesses that cosigned it.
+    pub cosigners: Vec<String>,
+    /// Whether it is a checkpoint the auditor gave, not one of the directory's.
+    pub held: bool,
+}
+
+/// Reads the cosigned checkpoint log: each entry must be, in its text, the checkpoint the
+/// log signed at that size (`checkpoints`, already checked), else the log signed two
+/// histories. Then, with a `policy`, the newest of those entries and the checkpoints the
+/// auditor holds that it accepts; a cosignature line of one of its witnesses that does not
+/// verify is a fault. Returns the number of entries read and what the policy accepted.
+pub(super) fn check_cosigned(
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    origin: &str,
+    checkpoints: &[CheckpointAt],
+    policy: Option<&WitnessPolicy>,
+    notes: &mut Vec<String>,
+) -> Result<(usize, Option<WitnessedCheckpoint>)> {
+    let log = CheckpointLog::open_cosigned(Arc::clone(storage), dir, origin, true)?;
+    if let Some(bytes) = log.torn_tail() {
+        notes.push(format!(
+            "the cosigned checkpoint log ends in {bytes} bytes of an interrupted append; the next read-write open cuts them"
+        ));
+    }
+    let mut candidates: Vec<CheckpointAt> = Vec::new();
+    for (offset, signed) in log.read_entries()? {
+        let size = signed.checkpoint.tree_size;
+        let own = checkpoints
+            .iter()
+            .find(|at| !at.held && at.signed.checkpoint.tree_size == size);
+        let fault = match own {
+            None => Some(format!(
+                "cosignatures are kept for tree size {size}, at which the log signed no checkpoint"
+            )),
+            Some(at) if at.signed.note.text != signed.note.text => Some(format!(
+                "the cosigned checkpoint of tree size {size} is not the one the log signed at \
+                 that size: the log's key signed two histories"
+            )),
+            Some(_) => None,
+        };
+        if let Some(why) = fault {
+            return Err(corrupt(
+                log.path(),
+                offset,
+                CorruptionKind::HashMismatch(why),
+            ));
+        }
+        candidates.push(CheckpointAt {
+            file: log.path().to_path_buf(),
+            offset,
+            signed,
+            held: false,
+        });
+    }
+    let kept = candidates.len();
+    let Some(policy) = policy else {
+        return Ok((kept, None));
+    };
+    for at in checkpoints.iter().filter(|at| at.held) {
+        candidates.push(CheckpointAt {
+            file: at.file.clone(),
+            offset: at.offset,
+            signed: at.signed.clone(),
+            held: true,
+        });
+    }
+    let mut best: Option<WitnessedCheckpoint> = None;
+    for at in &candidates {
+        let found = policy.check(&at.signed.note).map_err(|e| {
+            corrupt(
+                &at.file,
+                at.offset,
+                CorruptionKind::BadSignature(format!(
+                    "a witness's cosignature on the checkpoint of tree size {}: {e}",
+                    at.signed.checkpoint.tree_size
+                )),
+            )
+        })?;
+        let size = at.signed.checkpoint.tree_size;
+        if found.met && best.as_ref().is_none_or(|b| b.tree_size < size) {
+            best = Some(WitnessedCheckpoint {
+                tree_size: size,
+                cosigners: found.cosigners,
+                held: at.held,
+            });
+        }
+    }
+    Ok((kept, best))
 }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 pub use segment::{SealedClaims, SegmentReport, sealed_claims};
 
-use crate::checkpoint::{NoteVerifier, load_verifier};
+use crate::checkpoint::{NoteVerifier, WitnessPolicy, load_verifier};
 use crate::config::LogConfig;
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::index::{IndexChecker, SealedIndex};
@@ -37,7 +37,8 @@ use crate::segment::{SegmentFooter, SegmentHeader, list_segment_bases, segment_p
 use crate::storage::{FsStorage, MappedBytes, Storage, read_file};
 use crate::tree::TREE_DIR;
 use chain::Chain;
-use checkpoints::{CheckpointAt, check_signatures};
+pub use checkpoints::WitnessedCheckpoint;
+use checkpoints::{CheckpointAt, check_cosigned, check_signatures};
 use frames::{FramePlace, Places, locate_footer, place_frames};
 use index::{index_fault, load_index};
 use links::Interner;
@@ -59,6 +60,12 @@ pub struct VerifyReport {
     pub checkpoints: usize,
     /// Checkpoints the auditor gave ([`verify_dir_against`]), checked the same way.
     pub held_checkpoints: usize,
+    /// Entries of the cosigned checkpoint log, each found to be the log's own checkpoint
+    /// of its size.
+    pub cosigned_checkpoints: usize,
+    /// With a witness policy ([`VerifyOptions::witnesses`]): the newest checkpoint it
+    /// accepts, if any does. Its root is checked like every checkpoint's.
+    pub witnessed: Option<WitnessedCheckpoint>,
     /// The tree head of all records.
     pub root: Hash,
     /// The hash algorithm.
@@ -105,6 +112,7 @@ pub struct VerifyOptions<'a> {
     key: Option<&'a NoteVerifier>,
     held: &'a [(PathBuf, Vec<u8>)],
     prefix: bool,
+    witnesses: Option<&'a WitnessPolicy>,
 }
 
 impl Default for VerifyOptions<'_> {
@@ -114,6 +122,7 @@ impl Default for VerifyOptions<'_> {
             key: None,
             held: &[],
             prefix: false,
+            witnesses: None,
         }
     }
 }
@@ -142,6 +151,14 @@ impl<'a> VerifyOptions<'a> {
     /// records' tree, whatever the data directory's own checkpoint log says.
     pub fn held(mut self, held: &'a [(PathBuf, Vec<u8>)]) -> VerifyOptions<'a> {
         self.held = held;
+        self
+    }
+
+    /// Also finds the newest checkpoint that `policy` accepts among those kept with
+    /// cosignatures and those held ([`VerifyReport::witnessed`]); a cosignature of one of
+    /// its witnesses that does not verify fails the check.
+    pub fn witnesses(mut self, policy: Option<&'a WitnessPolicy>) -> VerifyOptions<'a> {
+        self.witnesses = policy;
         self
     }
 
@@ -187,6 +204,14 @@ impl<'a> VerifyOptions<'a> {
             self.held,
             &mut notes,
         )?;
+        let (cosigned, witnessed) = check_cosigned(
+            &self.storage,
+            dir,
+            &config.origin,
+            &checkpoints,
+            self.witnesses,
+            &mut notes,
+        )?;
         let mut verifier = Verifier::new(storage, dir, config.hash, &checkpoints, notes);
         verifier.deleted = Some(deleted).filter(|d| d.end() > 0);
         verifier.report.segments = bases.len();
@@ -197,6 +222,8 @@ impl<'a> VerifyOptions<'a> {
         let mut report = verifier.finish(self.prefix)?;
         report.checkpoints = checkpoints.len() - self.held.len();
         report.held_checkpoints = self.held.len();
+        report.cosigned_checkpoints = cosigned;
+        report.witnessed = witnessed;
         Ok(report)
     }
 
@@ -285,6 +312,8 @@ impl<'a> Verifier<'a> {
             report: VerifyReport {
                 checkpoints: 0,
                 held_checkpoints: 0,
+                cosigned_checkpoints: 0,
+                witnessed: None,
                 segments: 0,
                 records: 0,
                 bytes: 0,

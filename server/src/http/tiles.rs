@@ -23,8 +23,9 @@ fn not_standard() -> Status {
     Status::not_found("this log's tree is BLAKE3: tlog-tiles serves SHA-256 trees only")
 }
 
-/// `GET /checkpoint`: the newest checkpoint the log signed (never one signed for the
-/// request: any key may ask), for clients that fetch tiles against it.
+/// `GET /checkpoint`: the newest checkpoint the log signed, or with witnesses the newest
+/// they cosigned, with their cosignatures (never one signed for the request: any key may
+/// ask), for clients that fetch tiles against it.
 pub(crate) async fn checkpoint(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
@@ -34,10 +35,7 @@ pub(crate) async fn checkpoint(
     if !state.log.is_standard_tree() {
         return Err(not_standard().into());
     }
-    let signed = state
-        .log
-        .latest_checkpoint()
-        .ok_or_else(|| Status::not_found("no checkpoint has been signed yet"))?;
+    let signed = crate::access::published_checkpoint(&state)?;
     let headers = [
         (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
         (header::CACHE_CONTROL, "no-cache"),

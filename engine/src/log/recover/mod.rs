@@ -276,7 +276,7 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         deleted: RwLock::new(deleted),
     });
     let checkpoints = Arc::new(Checkpoints::open(
-        shared.storage.as_ref(),
+        &shared.storage,
         dir,
         &shared.config.origin,
         floors.checkpoints,
