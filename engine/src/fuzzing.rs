@@ -190,7 +190,13 @@ pub fn checkpoint_note(data: &[u8]) {
         assert_eq!(again.as_ref(), Ok(&signed));
         assert_eq!(signed.checkpoint.to_text(), signed.note.text);
         // Cosignature lines merged into a checkpoint keep it one that parses back.
-        let merged = with_cosignatures(&signed, &signed.note.signatures);
+        let others: Vec<_> = (signed.note.signatures.iter().take(3))
+            .map(|s| crate::checkpoint::NoteSignature {
+                name: format!("{}.w", s.name),
+                ..s.clone()
+            })
+            .collect();
+        let merged = with_cosignatures(&signed, &others);
         let again = SignedCheckpoint::parse(merged.to_text().as_bytes());
         assert_eq!(again.map(|s| s.checkpoint), Ok(signed.checkpoint.clone()));
     }

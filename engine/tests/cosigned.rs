@@ -106,6 +106,15 @@ fn cosignatures_are_kept_handed_out_and_checked_by_verify() {
         .expect("appended");
     let path = cosigned.path().to_path_buf();
     drop(cosigned);
+    // The log hands out its own checkpoint, never the other history's note.
+    let log = auditlog_engine::OpenOptions::new()
+        .read_only(true)
+        .open(dir.path())
+        .expect("open");
+    let newest = log.latest_checkpoint().expect("newest");
+    assert_eq!(newest.checkpoint.root, second.checkpoint.root);
+    assert_eq!(log.latest_cosigned_checkpoint(), None);
+    drop(log);
     match VerifyOptions::new().verify_dir(dir.path(), &mut |_| {}) {
         Err(Error::Corruption(c)) => {
             assert!(c.to_string().contains("two histories"), "{c}");

@@ -86,14 +86,12 @@ pub(crate) fn latest_checkpoint(
 }
 
 /// The checkpoint the log shows those who did not ask for a size: with witnesses
-/// (`--witnessed-by`), the newest they cosigned, until one is, the newest signed; without,
-/// the newest signed.
+/// (`--witnessed-by`), the newest that `--witness-quorum` of them cosigned, until one is,
+/// the newest signed; without, the newest signed.
 pub(crate) fn published_checkpoint(state: &State) -> Result<SignedCheckpoint, Status> {
-    let cosigned = match state.witnessed_by.is_empty() {
-        true => None,
-        false => state.log.latest_cosigned_checkpoint(),
-    };
-    cosigned
+    state
+        .witnessing
+        .published()
         .or_else(|| state.log.latest_checkpoint())
         .ok_or_else(|| Status::not_found("no checkpoint has been signed yet"))
 }

@@ -11,10 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use auditlog_engine::checkpoint::{CosignatureVerifier, Note, NoteSignature, SignedCheckpoint};
+use auditlog_engine::checkpoint::{
+    CosignatureVerifier, MAX_SIGNATURES, Note, NoteSignature, SignedCheckpoint,
+};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use crossbeam_channel::{Receiver, TryRecvError};
+use parking_lot::Mutex;
 
 use crate::State;
 use crate::worker::{Worker, own_runtime};
@@ -62,9 +65,88 @@ impl WitnessedBy {
     }
 }
 
+/// The most witnesses a log asks: each adds a line to every checkpoint note, and a note
+/// holds at most [`MAX_SIGNATURES`] lines.
+const MAX_WITNESSES: usize = 32;
+const _: () = assert!(MAX_WITNESSES < MAX_SIGNATURES);
+
+/// The witnesses of `--witnessed-by`, the quorum of them that makes a checkpoint the one
+/// served (`--witness-quorum`), and the newest checkpoint that has it.
+#[derive(Debug)]
+pub(crate) struct Witnessing {
+    pub(crate) by: Vec<WitnessedBy>,
+    quorum: usize,
+    published: Mutex<Option<SignedCheckpoint>>,
+}
+
+impl Witnessing {
+    /// The witnesses given (`URL,VKEY` each), distinct keys, at most 32; `quorum` of them
+    /// (1 when `None`) make a checkpoint served.
+    pub(crate) fn new(given: &[String], quorum: Option<usize>) -> anyhow::Result<Witnessing> {
+        let by = given
+            .iter()
+            .map(|given| WitnessedBy::parse(given))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        anyhow::ensure!(
+            by.len() <= MAX_WITNESSES,
+            "at most {MAX_WITNESSES} --witnessed-by: each adds a line to every checkpoint"
+        );
+        for (i, w) in by.iter().enumerate() {
+            anyhow::ensure!(
+                !by[..i].iter().any(|o| o.key == w.key),
+                "--witnessed-by names the witness {} twice",
+                w.key.name()
+            );
+        }
+        let quorum = quorum.unwrap_or(1);
+        anyhow::ensure!(
+            by.is_empty() || (1..=by.len()).contains(&quorum),
+            "--witness-quorum {quorum}: between 1 and the number of --witnessed-by ({})",
+            by.len()
+        );
+        Ok(Witnessing {
+            by,
+            quorum,
+            published: Mutex::new(None),
+        })
+    }
+
+    /// Whether the log has witnesses.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by.is_empty()
+    }
+
+    /// The newest checkpoint cosigned by the quorum, if one is known.
+    pub(crate) fn published(&self) -> Option<SignedCheckpoint> {
+        self.published.lock().clone()
+    }
+
+    /// Serves `signed` from now on if the quorum of witnesses cosigned it and it is not
+    /// older than the one served.
+    pub(crate) fn publish_if_met(&self, signed: SignedCheckpoint) {
+        let cosigners = self
+            .by
+            .iter()
+            .filter(|w| w.key.verify(&signed.note).is_ok())
+            .count();
+        if cosigners < self.quorum {
+            return;
+        }
+        let mut published = self.published.lock();
+        let size = signed.checkpoint.tree_size;
+        if published
+            .as_ref()
+            .is_none_or(|p| p.checkpoint.tree_size <= size)
+        {
+            *published = Some(signed);
+        }
+    }
+}
+
 /// Adds the witnesses' metrics to `/metrics` text: by witness (key name), the newest
 /// tree size cosigned and the requests that failed.
-pub(crate) fn render_metrics(witnesses: &[WitnessedBy], text: &mut String) {
+pub(crate) fn render_metrics(witnessing: &Witnessing, text: &mut String) {
+    let witnesses = &witnessing.by;
     if witnesses.is_empty() {
         return;
     }
@@ -109,7 +191,7 @@ struct Asked<'a> {
     said: Option<String>,
 }
 
-/// Starts the thread that asks `state.witnessed_by` to cosign each new checkpoint.
+/// Starts the thread that asks the log's witnesses to cosign each new checkpoint.
 pub(crate) fn start(state: Arc<State>) -> std::io::Result<Worker> {
     Worker::start("auditlogd-cosigning", move |stopped| {
         let Some(runtime) = own_runtime("the witnesses") else {
@@ -134,16 +216,28 @@ async fn run(state: Arc<State>, stopped: Receiver<()>) {
         }
     };
     let now = Instant::now();
+    // The witnesses whose cosignature is on the newest checkpoint kept hold its size.
+    let kept = state.log.latest_cosigned_checkpoint();
     let mut asked: Vec<Asked> = state
-        .witnessed_by
+        .witnessing
+        .by
         .iter()
-        .map(|witness| Asked {
-            witness,
-            old: 0,
-            cosigned: None,
-            failures: 0,
-            retry_at: now,
-            said: None,
+        .map(|witness| {
+            let holds = kept
+                .as_ref()
+                .filter(|k| witness.key.verify(&k.note).is_ok())
+                .map(|k| k.checkpoint.tree_size);
+            witness
+                .cosigned_size
+                .store(holds.unwrap_or(0), Ordering::Relaxed);
+            Asked {
+                witness,
+                old: holds.unwrap_or(0),
+                cosigned: holds,
+                failures: 0,
+                retry_at: now,
+                said: None,
+            }
         })
         .collect();
     while stopped.try_recv() == Err(TryRecvError::Empty) {
@@ -166,31 +260,22 @@ async fn run(state: Arc<State>, stopped: Receiver<()>) {
         )
         .await;
         let mut lines = Vec::new();
+        let mut answered = Vec::new();
         for (&i, answer) in due.iter().zip(answers) {
             let a = &mut asked[i];
             match answer {
                 Ok(line) => {
                     lines.push(line);
-                    (a.old, a.cosigned, a.failures) = (size, Some(size), 0);
-                    a.witness.cosigned_size.store(size, Ordering::Relaxed);
-                    if a.said.take().is_some() {
-                        eprintln!(
-                            "auditlogd: witness {}: cosigned tree size {size}",
-                            a.witness.url
-                        );
-                    }
+                    answered.push(i);
+                    // The witness holds this size now, kept here or not.
+                    a.old = size;
                 }
                 Err(Failure { why, holds }) => {
                     if let Some(held) = holds {
                         a.old = held;
                     }
-                    a.failures = a.failures.saturating_add(1);
                     a.witness.failures.fetch_add(1, Ordering::Relaxed);
-                    a.retry_at = Instant::now() + backoff(a.failures);
-                    if a.said.as_deref() != Some(why.as_str()) {
-                        eprintln!("auditlogd: witness {}: {why}", a.witness.url);
-                        a.said = Some(why);
-                    }
+                    a.failed(why);
                 }
             }
         }
@@ -200,11 +285,42 @@ async fn run(state: Arc<State>, stopped: Receiver<()>) {
         let log_state = Arc::clone(&state);
         let kept =
             tokio::task::spawn_blocking(move || log_state.log.keep_cosignatures(size, &lines))
-                .await;
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|kept| kept.map_err(|e| e.to_string()));
         match kept {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => eprintln!("auditlogd: witnesses: keeping cosignatures: {e}"),
-            Err(e) => eprintln!("auditlogd: witnesses: keeping cosignatures: {e}"),
+            Ok(kept) => {
+                state.witnessing.publish_if_met(kept);
+                for i in answered {
+                    let a = &mut asked[i];
+                    (a.cosigned, a.failures) = (Some(size), 0);
+                    a.witness.cosigned_size.store(size, Ordering::Relaxed);
+                    if a.said.take().is_some() {
+                        eprintln!(
+                            "auditlogd: witness {}: cosigned tree size {size}",
+                            a.witness.url
+                        );
+                    }
+                }
+            }
+            // Asked again later: the witness cosigns the size it holds again.
+            Err(e) => {
+                for i in answered {
+                    asked[i].failed(format!("keeping its cosignature: {e}"));
+                }
+            }
+        }
+    }
+}
+
+impl Asked<'_> {
+    /// Waits longer before the next request, and says why on stderr if that changed.
+    fn failed(&mut self, why: String) {
+        self.failures = self.failures.saturating_add(1);
+        self.retry_at = Instant::now() + backoff(self.failures);
+        if self.said.as_deref() != Some(why.as_str()) {
+            eprintln!("auditlogd: witness {}: {why}", self.witness.url);
+            self.said = Some(why);
         }
     }
 }
@@ -248,12 +364,14 @@ async fn ask(
     size: u64,
 ) -> Result<NoteSignature, Failure> {
     let mut stated = None;
-    for _ in 0..2 {
+    // Twice at most: a second 409 is answered by the last arm.
+    loop {
         if old > size {
             return Err(Failure {
                 why: format!(
                     "the witness holds tree size {old} of this log, past its newest checkpoint \
-                     ({size}): it was shown a longer history under this log's key"
+                     ({size}): it was shown a longer history under this log's key, or this \
+                     log lost checkpoints (restored from an older copy?)"
                 ),
                 holds: Some(old),
             });
@@ -272,11 +390,11 @@ async fn ask(
             .headers()
             .get("content-type")
             .is_some_and(|v| v.as_bytes().starts_with(b"text/x.tlog.size"));
-        let text = response
-            .text()
-            .await
-            .map_err(|e| format!("reading the answer: {e}"))?;
+        let (text, whole) = read_capped(response).await?;
         match status.as_u16() {
+            200 if !whole => {
+                return Err(format!("an answer longer than {MAX_ANSWER_BYTES} bytes").into());
+            }
             200 => return cosignature(witness, note, &text).map_err(Failure::from),
             409 if is_size && stated.is_none() => {
                 let held = text.trim_end().parse::<u64>().map_err(|_| {
@@ -296,10 +414,26 @@ async fn ask(
             }
         }
     }
-    Err(Failure {
-        why: format!("refused tree size {size}: it stated its size twice"),
-        holds: stated,
-    })
+}
+
+/// The most bytes of a witness's answer read (a cosignature line is some 150).
+const MAX_ANSWER_BYTES: usize = 4096;
+
+/// The start of a witness's answer, up to [`MAX_ANSWER_BYTES`], and whether that was all.
+async fn read_capped(mut response: reqwest::Response) -> Result<(String, bool), String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("reading the answer: {e}"))?
+    {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_ANSWER_BYTES {
+            bytes.truncate(MAX_ANSWER_BYTES);
+            return Ok((String::from_utf8_lossy(&bytes).into_owned(), false));
+        }
+    }
+    Ok((String::from_utf8_lossy(&bytes).into_owned(), true))
 }
 
 /// The consistency proof from `old` to `size`, one base64 line per hash.

@@ -191,6 +191,10 @@ struct Args {
     /// /checkpoint serves the newest checkpoint cosigned (docs/PROOFS.md, "Witnesses").
     #[arg(long, value_name = "URL,VKEY")]
     witnessed_by: Vec<String>,
+    /// How many of the --witnessed-by witnesses must have cosigned a checkpoint for
+    /// /checkpoint to serve it (default 1).
+    #[arg(long, value_name = "K", requires = "witnessed_by")]
+    witness_quorum: Option<usize>,
 }
 
 /// What every handler shares.
@@ -216,8 +220,9 @@ pub(crate) struct State {
     pub(crate) viewer_config: viewer::ViewerConfig,
     /// The witness this server is for other logs, if it is one.
     pub(crate) witness: Option<auditlog_engine::witness::Witness>,
-    /// The witnesses asked to cosign this log's checkpoints.
-    pub(crate) witnessed_by: Vec<cosigning::WitnessedBy>,
+    /// The witnesses asked to cosign this log's checkpoints (none without
+    /// `--witnessed-by`).
+    pub(crate) witnessing: cosigning::Witnessing,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -283,11 +288,10 @@ fn main() -> anyhow::Result<()> {
         &args.witness_log,
     )
     .context("setting up the witness")?;
-    let witnessed_by = args
-        .witnessed_by
-        .iter()
-        .map(|given| cosigning::WitnessedBy::parse(given))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let witnessing = cosigning::Witnessing::new(&args.witnessed_by, args.witness_quorum)?;
+    if let Some(kept) = log.latest_cosigned_checkpoint() {
+        witnessing.publish_if_met(kept);
+    }
     let metrics: Arc<ServerMetrics> = Arc::default();
     if let Some(tiers) = &tiers {
         metrics.reading_through(Arc::clone(tiers));
@@ -313,7 +317,7 @@ fn main() -> anyhow::Result<()> {
         viewers,
         viewer_config,
         witness,
-        witnessed_by,
+        witnessing,
     });
     // The configuration this run serves with is on record: a change shows as the
     // difference between two starts.
@@ -342,7 +346,8 @@ fn main() -> anyhow::Result<()> {
             "hot_days": args.hot_days,
             "hot_bytes": args.hot_bytes,
             "cache_bytes": tiers.as_ref().map(|t| t.cache_bytes()),
-            "witnessed_by": state.witnessed_by.iter().map(|w| &w.url).collect::<Vec<_>>(),
+            "witnessed_by": state.witnessing.by.iter().map(|w| &w.url).collect::<Vec<_>>(),
+            "witness_quorum": args.witness_quorum,
         }),
     };
     audit::record(&state.log, start).context("recording the start")?;
@@ -369,7 +374,7 @@ fn main() -> anyhow::Result<()> {
         _ => None,
     };
     let sinks = sinks::start(Arc::clone(&state)).context("starting the sinks")?;
-    let cosigning = match state.witnessed_by.is_empty() {
+    let cosigning = match state.witnessing.is_empty() {
         true => None,
         false => Some(cosigning::start(Arc::clone(&state)).context("starting the witnessing")?),
     };

@@ -91,7 +91,14 @@ async fn a_log_keeps_its_witnesses_cosignatures_and_a_split_view_fails_the_quoru
     let log = Server::start(
         &log_dir,
         true,
-        &["--witnessed-by", &by1, "--witnessed-by", &by2],
+        &[
+            "--witnessed-by",
+            &by1,
+            "--witnessed-by",
+            &by2,
+            "--witness-quorum",
+            "2",
+        ],
     );
     let admin = log.admin_key.clone().expect("admin key");
 
@@ -258,11 +265,33 @@ async fn a_log_keeps_its_witnesses_cosignatures_and_a_split_view_fails_the_quoru
         let said = format!("auditlogd: witness http://{}: refused tree size", w.http);
         let line = stderr.lines().find(|l| l.starts_with(&said));
         let line = line.unwrap_or_else(|| panic!("{said}… in {stderr}"));
+        // Asked from 0, the witness stated the size it holds (409), and refused the
+        // fork's checkpoint from there.
+        let from = format!(" from size {held}: 422 ");
         assert!(
-            line.contains(": 422 "),
+            line.contains(&from),
             "a split view, not another refusal: {line}"
         );
     }
+    // The log's witnesses' lines copied onto the fork's note of the same size: the log's
+    // signature holds (it is the log's key), the cosignatures do not.
+    let lines = &published[published.find("\n\n").expect("signatures") + 2..];
+    let witness_lines: String = lines.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    assert_eq!(witness_lines.lines().count(), 2, "{published}");
+    let forged = format!("{forked}{witness_lines}");
+    let forged_file = dir.path().join("forged.note");
+    std::fs::write(&forged_file, &forged).expect("written");
+    let forged_path = forged_file.to_str().expect("UTF-8");
+    let (code, out) = check(
+        &[
+            &["checkpoint", "verify", "--key", &vkey][..],
+            &witnesses,
+            &["--quorum", "1", forged_path],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("cosignature does not verify"), "{out}");
     // Nothing of the fork is witnessed: no quorum, not even of one, passes.
     let one = [&witnesses[..], &["--quorum", "1"]].concat();
     let (code, out) = check(&[&["verify", "--data", &fork_data][..], &one].concat());
@@ -280,9 +309,22 @@ async fn a_log_keeps_its_witnesses_cosignatures_and_a_split_view_fails_the_quoru
     ]);
     let (code, out) = verify_bundle(fork_bundle, "1");
     assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not witnessed: 0 of 2"), "{out}");
+    // The same bundle with the forged note: its proof holds, its cosignatures do not.
+    let text = std::fs::read_to_string(fork_bundle).expect("bundle");
+    let (header, rest) = text.split_once('\n').expect("a header line");
+    let mut header: serde_json::Value = serde_json::from_str(header).expect("JSON");
+    assert_eq!(header["checkpoint"].as_str(), Some(forked.as_str()));
+    header["checkpoint"] = serde_json::Value::from(forged.clone());
+    std::fs::write(fork_bundle, format!("{header}\n{rest}")).expect("written");
+    let (code, out) = check(&["verify-bundle", fork_bundle, "--key", &vkey]);
+    assert_eq!(code, 0, "the log's signature and the proof hold: {out}");
+    let (code, out) = verify_bundle(fork_bundle, "1");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("cosignature does not verify"), "{out}");
 
-    // The witnesses still hold the log's history. Restarted, the log no longer knows the
-    // size they hold (they state it, 409) and gets its next checkpoint cosigned.
+    // The witnesses still hold the log's history. Restarted, the log takes the size they
+    // hold from the cosignatures it kept, and gets its next checkpoint cosigned.
     let log = Server::start(
         &log_dir,
         false,

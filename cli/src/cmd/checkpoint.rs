@@ -184,7 +184,7 @@ fn verify(
                 );
             }
             if let Some(witnessed) = witnessed {
-                say!("witnessed: {witnessed}");
+                say!("witnessed: {}", witnessed.said);
             }
             Ok(ExitCode::SUCCESS)
         }

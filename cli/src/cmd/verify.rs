@@ -151,14 +151,29 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                  cosigned by {} of the {} witnesses given",
                 report.cosigned_checkpoints, policy.0, policy.1
             );
+            let notes: Vec<_> = report.notes.iter().chain(&notes).collect();
             if args.json {
-                say!("{}", serde_json::json!({"ok": false, "fault": why}));
+                say!(
+                    "{}",
+                    serde_json::json!({"ok": false, "fault": why, "notes": notes})
+                );
             } else {
                 say!("FAILED: {why}");
+                for note in notes {
+                    say!("note: {note}");
+                }
             }
             Ok(ExitCode::from(CHECK_FAILED))
         }
-        Ok(report) => {
+        Ok(mut report) => {
+            if let Some(w) = &report.witnessed
+                && w.tree_size < report.tree_size
+            {
+                report.notes.push(format!(
+                    "records {}..{} are past the newest witnessed checkpoint",
+                    w.tree_size, report.tree_size
+                ));
+            }
             let witnessed = report.witnessed.as_ref().map(|w| {
                 serde_json::json!({
                     "tree_size": w.tree_size,

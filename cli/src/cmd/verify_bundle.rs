@@ -130,7 +130,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     serde_json::to_string(&s.selection).unwrap_or_default()
                 );
                 if let Some(witnessed) = &witnessed {
-                    say!("witnessed: {witnessed}");
+                    say!("witnessed: {}", witnessed.said);
                 }
                 if key.is_none() {
                     say!(

@@ -43,9 +43,21 @@ fn read_witness_key(given: &str) -> anyhow::Result<CosignatureVerifier> {
         .with_context(|| format!("--witness {given}: not a witness key"))
 }
 
-/// Checks `note` against `policy`: `Ok` with what to say of its cosigners, or `Err` with
-/// why it falls short.
-pub(crate) fn check(policy: &WitnessPolicy, note: &Note) -> Result<String, String> {
+/// What a policy found on a note that meets it.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Met {
+    /// The policy's witnesses that cosigned it.
+    pub(crate) cosigners: Vec<String>,
+    /// How many were needed.
+    pub(crate) quorum: usize,
+    /// The line to print.
+    #[serde(skip)]
+    pub(crate) said: String,
+}
+
+/// Checks `note` against `policy`: `Ok` with its cosigners, or `Err` with why it falls
+/// short.
+pub(crate) fn check(policy: &WitnessPolicy, note: &Note) -> Result<Met, String> {
     let found = policy
         .check(note)
         .map_err(|e| format!("a witness's cosignature does not verify: {e}"))?;
@@ -60,7 +72,11 @@ pub(crate) fn check(policy: &WitnessPolicy, note: &Note) -> Result<String, Strin
         policy.quorum()
     );
     match found.met {
-        true => Ok(counted),
+        true => Ok(Met {
+            cosigners: found.cosigners,
+            quorum: policy.quorum(),
+            said: counted,
+        }),
         false => Err(format!("not witnessed: {counted}")),
     }
 }

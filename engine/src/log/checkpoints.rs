@@ -29,7 +29,7 @@ pub(crate) struct Checkpoints {
     origin: String,
     signer: Option<NoteSigner>,
     store: Mutex<CheckpointLog>,
-    /// Locked after `store` when both are.
+    /// Never locked while `store` is.
     cosigned: Mutex<CheckpointLog>,
 }
 
@@ -117,8 +117,13 @@ impl Checkpoints {
     }
 
     /// The newest checkpoint kept with cosignatures.
+    /// (None if its text is not the log's checkpoint of that size: only `verify` reads
+    /// past such an entry, to report it.)
     pub(crate) fn latest_cosigned(&self) -> Option<SignedCheckpoint> {
-        self.cosigned.lock().latest().cloned()
+        let cosigned = self.cosigned.lock().latest().cloned()?;
+        let size = cosigned.checkpoint.tree_size;
+        let own = self.store.lock().at_size(size).ok().flatten()?;
+        (own.note.text == cosigned.note.text).then_some(cosigned)
     }
 
     /// The checkpoint issued at `tree_size`, if any, with the cosignatures kept for it.
@@ -146,11 +151,20 @@ impl Checkpoints {
         if self.signer.is_none() {
             return Err(Error::InvalidArgument("the log is open read-only".into()));
         }
-        let store = self.store.lock();
-        let signed = store.at_size(tree_size)?.ok_or_else(|| {
+        // The checkpoint log's entries never change: its lock is not held over the sync.
+        let signed = self.store.lock().at_size(tree_size)?.ok_or_else(|| {
             Error::InvalidArgument(format!("no checkpoint was issued at size {tree_size}"))
         })?;
         let mut cosigned = self.cosigned.lock();
+        if let Some(newest) = cosigned.latest()
+            && newest.checkpoint.tree_size > tree_size
+        {
+            return Err(Error::InvalidArgument(format!(
+                "cosignatures of tree size {tree_size} after some of {} were kept: a log \
+                 shows its witnesses one history, forward",
+                newest.checkpoint.tree_size
+            )));
+        }
         let before = cosigned
             .at_size(tree_size)?
             .filter(|c| c.note.text == signed.note.text)

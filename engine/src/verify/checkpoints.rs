@@ -163,15 +163,19 @@ pub struct WitnessedCheckpoint {
     pub held: bool,
 }
 
-/// Reads the cosigned checkpoint log: each entry must be, in its text, the checkpoint the
-/// log signed at that size (`checkpoints`, already checked), else the log signed two
-/// histories. Then, with a `policy`, the newest of those entries and the checkpoints the
-/// auditor holds that it accepts; a cosignature line of one of its witnesses that does not
-/// verify is a fault. Returns the number of entries read and what the policy accepted.
+/// Reads the cosigned checkpoint log: each entry must carry a valid signature of the log's
+/// `key` (or the directory's own) and be, in its text, the checkpoint the log signed at
+/// that size (`checkpoints`, already checked and sorted by size), else the log's key
+/// signed two histories. With a `policy`, also finds the newest of those entries and of
+/// the checkpoints the auditor holds that it accepts; a cosignature line of one of its
+/// witnesses that does not verify is a fault. Returns the number of entries read and what
+/// the policy accepted. Reads one entry at a time against a binary search of
+/// `checkpoints`: a witnessed log keeps an entry per checkpoint.
 pub(super) fn check_cosigned(
     storage: &Arc<dyn Storage>,
     dir: &Path,
     origin: &str,
+    key: Option<&NoteVerifier>,
     checkpoints: &[CheckpointAt],
     policy: Option<&WitnessPolicy>,
     notes: &mut Vec<String>,
@@ -182,61 +186,21 @@ pub(super) fn check_cosigned(
             "the cosigned checkpoint log ends in {bytes} bytes of an interrupted append; the next read-write open cuts them"
         ));
     }
-    let mut candidates: Vec<CheckpointAt> = Vec::new();
-    for (offset, signed) in log.read_entries()? {
-        let size = signed.checkpoint.tree_size;
-        let own = checkpoints
-            .iter()
-            .find(|at| !at.held && at.signed.checkpoint.tree_size == size);
-        let fault = match own {
-            None => Some(format!(
-                "cosignatures are kept for tree size {size}, at which the log signed no checkpoint"
-            )),
-            Some(at) if at.signed.note.text != signed.note.text => Some(format!(
-                "the cosigned checkpoint of tree size {size} is not the one the log signed at \
-                 that size: the log's key signed two histories"
-            )),
-            Some(_) => None,
-        };
-        if let Some(why) = fault {
-            return Err(corrupt(
-                log.path(),
-                offset,
-                CorruptionKind::HashMismatch(why),
-            ));
-        }
-        candidates.push(CheckpointAt {
-            file: log.path().to_path_buf(),
-            offset,
-            signed,
-            held: false,
-        });
-    }
-    let kept = candidates.len();
-    let Some(policy) = policy else {
-        return Ok((kept, None));
-    };
-    for at in checkpoints.iter().filter(|at| at.held) {
-        candidates.push(CheckpointAt {
-            file: at.file.clone(),
-            offset: at.offset,
-            signed: at.signed.clone(),
-            held: true,
-        });
-    }
     let mut best: Option<WitnessedCheckpoint> = None;
-    for at in &candidates {
+    let mut consider = |at: &CheckpointAt| -> Result<()> {
+        let Some(policy) = policy else {
+            return Ok(());
+        };
+        let size = at.signed.checkpoint.tree_size;
         let found = policy.check(&at.signed.note).map_err(|e| {
             corrupt(
                 &at.file,
                 at.offset,
                 CorruptionKind::BadSignature(format!(
-                    "a witness's cosignature on the checkpoint of tree size {}: {e}",
-                    at.signed.checkpoint.tree_size
+                    "a witness's cosignature on the checkpoint of tree size {size}: {e}"
                 )),
             )
         })?;
-        let size = at.signed.checkpoint.tree_size;
         if found.met && best.as_ref().is_none_or(|b| b.tree_size < size) {
             best = Some(WitnessedCheckpoint {
                 tree_size: size,
@@ -244,6 +208,62 @@ pub(super) fn check_cosigned(
                 held: at.held,
             });
         }
+        Ok(())
+    };
+    let entries = log.read_entries()?;
+    let kept = entries.len();
+    if kept > 0 {
+        let own_key;
+        let key = match key {
+            Some(key) => key,
+            None => {
+                own_key = load_verifier(storage.as_ref(), dir)?.ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "{} has cosigned checkpoints but no public key to check them: give one",
+                        dir.display()
+                    ))
+                })?;
+                &own_key
+            }
+        };
+        for (offset, signed) in entries {
+            let at = CheckpointAt {
+                file: log.path().to_path_buf(),
+                offset,
+                signed,
+                held: false,
+            };
+            let size = at.signed.checkpoint.tree_size;
+            let fault = |kind| Err(corrupt(log.path(), offset, kind));
+            if let Err(e) = key.verify(&at.signed.note) {
+                return fault(CorruptionKind::BadSignature(format!(
+                    "the cosigned checkpoint of tree size {size}: {e}"
+                )));
+            }
+            let first = checkpoints.partition_point(|c| c.signed.checkpoint.tree_size < size);
+            let own = checkpoints[first..]
+                .iter()
+                .take_while(|c| c.signed.checkpoint.tree_size == size)
+                .find(|c| !c.held);
+            match own {
+                None => {
+                    return fault(CorruptionKind::HashMismatch(format!(
+                        "cosignatures are kept for tree size {size}, at which the log signed \
+                         no checkpoint"
+                    )));
+                }
+                Some(own) if own.signed.note.text != at.signed.note.text => {
+                    return fault(CorruptionKind::HashMismatch(format!(
+                        "the cosigned checkpoint of tree size {size} is not the one the log \
+                         signed at that size: the log's key signed two histories"
+                    )));
+                }
+                Some(_) => consider(&at)?,
+            }
+        }
+    }
+    for at in checkpoints.iter().filter(|at| at.held) {
+        consider(at)?;
     }
     Ok((kept, best))
 }

@@ -68,6 +68,8 @@ pub struct VerifyReport {
     pub witnessed: Option<WitnessedCheckpoint>,
     /// The tree head of all records.
     pub root: Hash,
+    /// The number of leaves of that tree (deleted records included).
+    pub tree_size: u64,
     /// The hash algorithm.
     pub alg: HashAlg,
     /// Index files rebuilt from their segments and found equal to the stored ones.
@@ -208,6 +210,7 @@ impl<'a> VerifyOptions<'a> {
             &self.storage,
             dir,
             &config.origin,
+            self.key,
             &checkpoints,
             self.witnesses,
             &mut notes,
@@ -319,6 +322,7 @@ impl<'a> Verifier<'a> {
                 bytes: 0,
                 nodes_checked: 0,
                 root: alg.empty_root(),
+                tree_size: 0,
                 alg,
                 indexes_checked: 0,
                 notes: Vec::new(),
@@ -570,6 +574,10 @@ impl<'a> Verifier<'a> {
             ..
         } = self;
         report.root = chain.compact.root();
+        report.tree_size = chain
+            .compact
+            .size()
+            .max(deleted.as_ref().map_or(0, |d| d.end()));
         // No segment kept after a deletion (an archive whose kept segments are not
         // archived yet): the receipts alone, the tree head the newest signs.
         if let Some(deleted) = deleted {

@@ -225,7 +225,7 @@ async fn metrics(
     let text = tokio::task::spawn_blocking(move || {
         let mut text = state.metrics.render(&state.log, open);
         crate::sinks::render_metrics(&state.sinks, &caller, state.log.tree_size(), &mut text);
-        crate::cosigning::render_metrics(&state.witnessed_by, &mut text);
+        crate::cosigning::render_metrics(&state.witnessing, &mut text);
         text
     })
     .await
