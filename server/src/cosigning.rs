@@ -202,13 +202,7 @@ pub(crate) fn start(state: Arc<State>) -> std::io::Result<Worker> {
 }
 
 async fn run(state: Arc<State>, stopped: Receiver<()>) {
-    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
-    let client = match reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(ANSWER_TIMEOUT)
-        .timeout(ANSWER_TIMEOUT)
-        .build()
-    {
+    let client = match crate::worker::http_client(ANSWER_TIMEOUT, ANSWER_TIMEOUT) {
         Ok(client) => client,
         Err(e) => {
             eprintln!("auditlogd: witnesses: cannot make an HTTP client: {e}");

@@ -52,6 +52,21 @@ impl Worker {
     }
 }
 
+/// An HTTP client for calls out of the server (sinks, witnesses): no redirects followed,
+/// TLS from rustls's process-wide provider (ring, built for the servers' TLS already; an
+/// error installing it means one is installed), `timeout` to connect and to finish.
+pub(crate) fn http_client(
+    connect: Duration,
+    timeout: Duration,
+) -> Result<reqwest::Client, reqwest::Error> {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(connect)
+        .timeout(timeout)
+        .build()
+}
+
 /// The thread's own runtime; None (said on stderr, naming `what`) if it cannot start.
 pub(crate) fn own_runtime(what: &str) -> Option<tokio::runtime::Runtime> {
     match tokio::runtime::Builder::new_current_thread()

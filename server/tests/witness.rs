@@ -7,22 +7,9 @@
 mod common;
 
 use auditlog_engine::checkpoint::{CosignatureVerifier, Note};
-use auditlog_proto::v1 as pb;
-use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{Server, authed, event, http_get, http_request, run_auditlog as run};
-
-/// Appends `count` events.
-async fn ingest(server: &Server, admin: &str, count: u32) {
-    let events = (0..count)
-        .map(|i| event(i, "org_a", "usr_1", "doc.read"))
-        .collect();
-    IngestServiceClient::new(server.channel().await)
-        .ingest(authed(pb::IngestRequest { events }, admin))
-        .await
-        .expect("ingested");
-}
+use common::{Server, http_get, http_request, ingest_count, note_size, run_auditlog as run};
 
 /// The base64 lines of the proof JSON's path (hex).
 fn proof_lines(proof: &serde_json::Value) -> String {
@@ -37,10 +24,6 @@ fn proof_lines(proof: &serde_json::Value) -> String {
         out.push('\n');
     }
     out
-}
-
-fn size_of(note: &str) -> u64 {
-    note.lines().nth(1).expect("size").parse().expect("a size")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,11 +54,11 @@ async fn a_witness_cosigns_one_history_and_refuses_a_split_view() {
     let public = std::fs::read_to_string(dir.path().join("witness.pub")).expect("witness.pub");
     let cosigner = CosignatureVerifier::parse(&public).expect("a witness key");
 
-    ingest(&log, &admin, 50).await;
+    ingest_count(&log, &admin, 50).await;
     let first = http_get(&log.http, "/v1/checkpoint", Some(&admin)).text();
-    ingest(&log, &admin, 70).await;
+    ingest_count(&log, &admin, 70).await;
     let second = http_get(&log.http, "/v1/checkpoint", Some(&admin)).text();
-    let (n1, n2) = (size_of(&first), size_of(&second));
+    let (n1, n2) = (note_size(&first), note_size(&second));
 
     let add = |witness: &Server, body: String| {
         let plain = [("Content-Type", "text/plain")];
@@ -141,7 +124,7 @@ async fn a_witness_cosigns_one_history_and_refuses_a_split_view() {
             events.to_str().expect("UTF-8"),
         ]);
         let forked = run(&["checkpoint", "--data", &fork_data]);
-        assert_eq!(size_of(&forked), n2);
+        assert_eq!(note_size(&forked), n2);
         assert_ne!(forked, second, "another root at the same size");
 
         // The witness, restarted, still holds n2, and refuses the fork's checkpoint.
@@ -159,7 +142,7 @@ async fn a_witness_cosigns_one_history_and_refuses_a_split_view() {
             events.to_str().expect("UTF-8"),
         ]);
         let longer = run(&["checkpoint", "--data", &fork_data]);
-        let n3 = size_of(&longer);
+        let n3 = note_size(&longer);
         let proof = run(&[
             "prove",
             "consistency",

@@ -12,24 +12,9 @@ use std::path::Path;
 use std::process::Command;
 
 use auditlog_engine::checkpoint::{CosignatureVerifier, Cosigner, Note};
-use auditlog_proto::v1 as pb;
-use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
-use common::{Server, auditlog_bin, authed, event, http_get, run_auditlog as run, wait_for};
-
-/// Appends `count` events.
-async fn ingest(server: &Server, admin: &str, count: u32) {
-    let events = (0..count)
-        .map(|i| event(i, "org_a", "usr_1", "doc.read"))
-        .collect();
-    IngestServiceClient::new(server.channel().await)
-        .ingest(authed(pb::IngestRequest { events }, admin))
-        .await
-        .expect("ingested");
-}
-
-fn size_of(note: &str) -> u64 {
-    note.lines().nth(1).expect("size").parse().expect("a size")
-}
+use common::{
+    Server, auditlog_bin, http_get, ingest_count, note_size, run_auditlog as run, wait_for,
+};
 
 /// `auditlog ARGS`: its exit code and stdout.
 fn check(args: &[&str]) -> (i32, String) {
@@ -106,9 +91,9 @@ async fn a_log_keeps_its_witnesses_cosignatures_and_a_split_view_fails_the_quoru
     // consistency proof from the size each witness holds.
     let mut published = String::new();
     for count in [50, 70] {
-        ingest(&log, &admin, count).await;
+        ingest_count(&log, &admin, count).await;
         let signed = http_get(&log.http, "/v1/checkpoint", Some(&admin)).text();
-        let size = size_of(&signed);
+        let size = note_size(&signed);
         let http = log.http.clone();
         let admin = admin.clone();
         let keys = keys.clone();
@@ -117,7 +102,7 @@ async fn a_log_keeps_its_witnesses_cosignatures_and_a_split_view_fails_the_quoru
             wait_for("both witnesses' cosignatures", || {
                 note = http_get(&http, "/checkpoint", Some(&admin)).text();
                 let parsed = Note::parse(note.as_bytes()).expect("a note");
-                size_of(&note) == size && keys.iter().all(|k| k.verify(&parsed).is_ok())
+                note_size(&note) == size && keys.iter().all(|k| k.verify(&parsed).is_ok())
             });
             note
         })
@@ -125,7 +110,7 @@ async fn a_log_keeps_its_witnesses_cosignatures_and_a_split_view_fails_the_quoru
         .expect("waited");
         assert!(published.starts_with(&signed[..signed.find("\n\n").expect("text")]));
     }
-    let held = size_of(&published);
+    let held = note_size(&published);
     let metrics = http_get(&log.http, "/metrics", Some(&admin)).text();
     for name in ["witness.example/w1", "witness.example/w2"] {
         let cosigned = witness_metric(&metrics, "auditlog_witness_cosigned_tree_size", name);
@@ -233,7 +218,7 @@ async fn a_log_keeps_its_witnesses_cosignatures_and_a_split_view_fails_the_quoru
         events_file.to_str().expect("UTF-8"),
     ]);
     let forked = run(&["checkpoint", "issue", "--data", &fork_data]);
-    assert_eq!(size_of(&forked), held, "the same size");
+    assert_eq!(note_size(&forked), held, "the same size");
     let root = |note: &str| note.lines().nth(2).map(str::to_owned);
     assert_ne!(root(&forked), root(&published), "another root");
 
@@ -335,7 +320,7 @@ async fn a_log_keeps_its_witnesses_cosignatures_and_a_split_view_fails_the_quoru
         wait_for("the restarted log's next checkpoint cosigned", || {
             let note = http_get(&http, "/checkpoint", Some(&admin)).text();
             let parsed = Note::parse(note.as_bytes()).expect("a note");
-            size_of(&note) > held && keys.iter().all(|k| k.verify(&parsed).is_ok())
+            note_size(&note) > held && keys.iter().all(|k| k.verify(&parsed).is_ok())
         });
     })
     .await

@@ -23,7 +23,8 @@ pub(super) struct CheckpointAt {
 }
 
 /// Reads the checkpoint log, adds the checkpoints the auditor holds, and checks every
-/// signature with `key` (or the directory's own key); returns them by tree size.
+/// signature with `key` (or the directory's own key); returns them by tree size, with
+/// the key that checked them (none when there were none).
 pub(super) fn check_signatures(
     storage: &Arc<dyn Storage>,
     dir: &Path,
@@ -31,7 +32,7 @@ pub(super) fn check_signatures(
     key: Option<&NoteVerifier>,
     held: &[(PathBuf, Vec<u8>)],
     notes: &mut Vec<String>,
-) -> Result<Vec<CheckpointAt>> {
+) -> Result<(Vec<CheckpointAt>, Option<NoteVerifier>)> {
     let log = CheckpointLog::open(Arc::clone(storage), dir, origin, true)?;
     if let Some(bytes) = log.torn_tail() {
         notes.push(format!(
@@ -73,13 +74,12 @@ pub(super) fn check_signatures(
                     .into(),
             );
         }
-        return Ok(checkpoints);
+        return Ok((checkpoints, None));
     }
-    let own;
     let key = match key {
-        Some(key) => key,
+        Some(key) => key.clone(),
         None => {
-            own = load_verifier(storage.as_ref(), dir)?.ok_or_else(|| {
+            let own = load_verifier(storage.as_ref(), dir)?.ok_or_else(|| {
                 Error::InvalidArgument(format!(
                     "{} has checkpoints but no public key to check them: give one",
                     dir.display()
@@ -90,7 +90,7 @@ pub(super) fn check_signatures(
                  give the key you were handed to rule out a replaced one"
                     .into(),
             );
-            &own
+            own
         }
     };
     for at in &checkpoints {
@@ -104,7 +104,7 @@ pub(super) fn check_signatures(
     }
     // The log's own come first among equal sizes.
     checkpoints.sort_by_key(|at| at.signed.checkpoint.tree_size);
-    Ok(checkpoints)
+    Ok((checkpoints, Some(key)))
 }
 
 /// Checks that the tree in `compact` (of at least the checkpoint's size, else events are
@@ -164,7 +164,7 @@ pub struct WitnessedCheckpoint {
 }
 
 /// Reads the cosigned checkpoint log: each entry must carry a valid signature of the log's
-/// `key` (or the directory's own) and be, in its text, the checkpoint the log signed at
+/// `key` (the one [`check_signatures`] used) and be, in its text, the checkpoint the log signed at
 /// that size (`checkpoints`, already checked and sorted by size), else the log's key
 /// signed two histories. With a `policy`, also finds the newest of those entries and of
 /// the checkpoints the auditor holds that it accepts; a cosignature line of one of its
@@ -212,20 +212,16 @@ pub(super) fn check_cosigned(
     };
     let entries = log.read_entries()?;
     let kept = entries.len();
-    if kept > 0 {
-        let own_key;
-        let key = match key {
-            Some(key) => key,
-            None => {
-                own_key = load_verifier(storage.as_ref(), dir)?.ok_or_else(|| {
-                    Error::InvalidArgument(format!(
-                        "{} has cosigned checkpoints but no public key to check them: give one",
-                        dir.display()
-                    ))
-                })?;
-                &own_key
-            }
-        };
+    if let Some((offset, _)) = entries.first()
+        && key.is_none()
+    {
+        return Err(corrupt(
+            log.path(),
+            *offset,
+            CorruptionKind::BadField("cosigned checkpoints of a log that signed none".into()),
+        ));
+    }
+    if let Some(key) = key {
         for (offset, signed) in entries {
             let at = CheckpointAt {
                 file: log.path().to_path_buf(),

@@ -198,7 +198,7 @@ impl<'a> VerifyOptions<'a> {
                 deleted.end()
             ));
         }
-        let checkpoints = check_signatures(
+        let (checkpoints, checked_by) = check_signatures(
             &self.storage,
             dir,
             &config.origin,
@@ -210,7 +210,7 @@ impl<'a> VerifyOptions<'a> {
             &self.storage,
             dir,
             &config.origin,
-            self.key,
+            checked_by.as_ref(),
             &checkpoints,
             self.witnesses,
             &mut notes,

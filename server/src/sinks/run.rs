@@ -48,14 +48,7 @@ pub(crate) fn start(state: Arc<State>) -> std::io::Result<Worker> {
 
 /// Starts a task for every sink that has none, until asked to stop.
 async fn supervise(state: Arc<State>, stopped: Receiver<()>) {
-    // reqwest takes TLS from rustls's process-wide provider: ring, built for the
-    // servers' TLS already (an error means one is installed).
-    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
-    let client = match reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .build()
+    let client = match crate::worker::http_client(Duration::from_secs(10), Duration::from_secs(30))
     {
         Ok(client) => client,
         Err(e) => {

@@ -471,3 +471,19 @@ pub(crate) fn newest_system_event(http: &str, admin: &str, action: &str) -> serd
     let path = format!("/v1/events?tenant=_system&action={action}&limit=1");
     http_get(http, &path, Some(admin)).json()["events"][0].clone()
 }
+
+/// Appends `count` events of tenant `org_a` over gRPC with `key`.
+pub(crate) async fn ingest_count(server: &Server, key: &str, count: u32) {
+    let events = (0..count)
+        .map(|i| event(i, "org_a", "usr_1", "doc.read"))
+        .collect();
+    auditlog_proto::v1::ingest_service_client::IngestServiceClient::new(server.channel().await)
+        .ingest(authed(pb::IngestRequest { events }, key))
+        .await
+        .expect("ingested");
+}
+
+/// The tree size a checkpoint note states (its second line).
+pub(crate) fn note_size(note: &str) -> u64 {
+    note.lines().nth(1).expect("size").parse().expect("a size")
+}
