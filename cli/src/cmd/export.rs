@@ -25,6 +25,9 @@ enum Format {
     Jsonl,
     /// RFC 4180 CSV with a header row, CRLF line ends.
     Csv,
+    /// Apache Parquet, one row per event with its seq and leaf hash (docs/FORMAT.md,
+    /// "Parquet"); from a data directory, to a file or a pipe.
+    Parquet,
 }
 
 #[derive(Debug, clap::Args)]
@@ -48,6 +51,9 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.format == Format::Parquet && args.source.server.server.is_some() {
+        anyhow::bail!("Parquet is written from a data directory (--data), not --server");
+    }
     let reader = args.source.open_showing_personal(&args.kek)?;
     if let Some(path) = &args.bundle {
         if args.filters.beyond_bundle() || args.format != Format::Jsonl {
@@ -74,6 +80,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let format = match args.format {
                 Format::Jsonl => ExportFormat::Jsonl,
                 Format::Csv => ExportFormat::Csv,
+                Format::Parquet => return parquet(&log, &query),
             };
             match export(&log, &query, format, out) {
                 Ok(_) => Ok(ExitCode::SUCCESS),
@@ -85,6 +92,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let format = match args.format {
                 Format::Jsonl => pb::ExportFormat::Jsonl,
                 Format::Csv => pb::ExportFormat::Csv,
+                Format::Parquet => unreachable!("refused before the server is asked"),
             };
             let chunks = remote.export(pb::ExportRequest {
                 filter: Some(args.filters.to_proto(&filter)),
@@ -102,6 +110,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// `--format parquet`: the rows to stdout, which must not be a terminal.
+fn parquet(log: &auditlog_engine::Log, query: &Query) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        anyhow::bail!("Parquet is binary: redirect stdout to a file (> events.parquet)");
+    }
+    // The writer needs a `Send` output: stdout itself, not its lock.
+    let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
+    let rows = auditlog_parquet::export_parquet(log, query, out).context("exporting")?;
+    eprintln!("{rows} events written as Parquet");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A closed pipe (`| head`) ends an export quietly; other output errors fail it.

@@ -90,3 +90,14 @@ pub(crate) fn ok(mut command: Command) -> String {
     );
     String::from_utf8(out.stdout).expect("utf-8")
 }
+
+/// The project's Python venv (scripts/python-env.sh makes it on first use): its python.
+pub(crate) fn python() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new("bash")
+        .arg(root.join("scripts/python-env.sh"))
+        .output()
+        .expect("scripts/python-env.sh runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout).trim().to_owned()
+}

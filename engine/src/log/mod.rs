@@ -509,6 +509,17 @@ impl Log {
         self.shared.tree.node(0, seq)
     }
 
+    /// The leaf hashes of events `first..first + count`, in one read of the level file.
+    pub fn leaf_hashes(&self, first: u64, count: u64) -> Result<Vec<Hash>> {
+        self.check_size(first.saturating_add(count))?;
+        self.check_kept_leaf(first)?;
+        let bytes = self.shared.tree.read_nodes(0, first, count)?;
+        Ok(bytes
+            .chunks_exact(32)
+            .map(|h| Hash::try_from(h).unwrap_or_default())
+            .collect())
+    }
+
     /// An inclusion proof of leaf `leaf_index` in the tree of `tree_size` leaves (the
     /// current size when `None`).
     pub fn prove_inclusion(
