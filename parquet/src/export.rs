@@ -35,24 +35,19 @@ const LEAF_BLOCK: u64 = 256;
 impl LeafHashes {
     /// The leaf hash of `seq`, in a tree of `end` leaves.
     fn of(&mut self, log: &Log, seq: u64, end: u64) -> auditlog_engine::Result<Hash> {
-        let cached = seq
-            .checked_sub(self.first)
-            .and_then(|i| self.hashes.get(i as usize));
-        if let Some(hash) = cached {
-            return Ok(*hash);
+        let at = |first: u64, hashes: &[Hash]| {
+            let i = usize::try_from(seq.checked_sub(first)?).ok()?;
+            hashes.get(i).copied()
+        };
+        if let Some(hash) = at(self.first, &self.hashes) {
+            return Ok(hash);
         }
-        let first = seq - seq % LEAF_BLOCK;
-        match log.leaf_hashes(first, LEAF_BLOCK.min(end - first)) {
-            Ok(hashes) => {
-                (self.first, self.hashes) = (first, hashes);
-                self.hashes
-                    .get((seq - first) as usize)
-                    .copied()
-                    .map_or_else(|| log.leaf_hash(seq), Ok)
-            }
-            // A block reaching below the records kept past retention: this one alone.
-            Err(_) => log.leaf_hash(seq),
-        }
+        // The block, from the first record kept past retention if it starts below.
+        let first = (seq - seq % LEAF_BLOCK).max(log.first_kept()).min(seq);
+        let last = (seq - seq % LEAF_BLOCK + LEAF_BLOCK).min(end).max(seq + 1);
+        self.hashes = log.leaf_hashes(first, last - first)?;
+        self.first = first;
+        at(first, &self.hashes).map_or_else(|| log.leaf_hash(seq), Ok)
     }
 }
 
@@ -78,6 +73,9 @@ pub fn export_parquet<W: Write + Send>(
     let mut leaves = LeafHashes::default();
     loop {
         let page = log.query_raw(&query, |seq, event| {
+            // STRING columns hold UTF-8 only: a record that is not is damage, as for
+            // the JSON export.
+            event.to_event().map_err(|e| log.damaged_record(seq, e))?;
             let leaf = leaves.of(log, seq, end)?;
             if let Err(e) = writer.push(seq, leaf, &event) {
                 failed = Some(e);

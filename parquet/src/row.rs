@@ -11,7 +11,7 @@ use parquet::basic::Compression;
 use parquet::data_type::Int64Type;
 use parquet::data_type::{ByteArray, ByteArrayType, FixedLenByteArray, FixedLenByteArrayType};
 use parquet::errors::ParquetError;
-use parquet::file::metadata::KeyValue;
+use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
@@ -45,8 +45,15 @@ pub const SCHEMA_VERSION: &str = "1";
 /// to buffer (some 30 MB of typical events).
 pub const ROWS_PER_GROUP: usize = 65_536;
 
+/// A row group is written early once its strings pass this many bytes (events of up to
+/// 64 KiB would otherwise buffer 4 GiB).
+const GROUP_BYTES: usize = 256 << 20;
+
 /// The string columns after `timestamp`, in schema order.
 const STRINGS: usize = 13;
+
+/// `seq`, `leaf_hash`, `timestamp`, then the strings.
+const COLUMNS: usize = 3 + STRINGS;
 
 /// One event buffered until its row group is written, its strings copied into the
 /// group's one buffer (one copy, no allocation per field).
@@ -134,6 +141,11 @@ impl<W: Write + Send> EventWriter<W> {
         rows_per_group: usize,
     ) -> Result<EventWriter<W>, ParquetError> {
         let schema = Arc::new(parse_message_type(SCHEMA)?);
+        if schema.get_fields().len() != COLUMNS {
+            return Err(ParquetError::General(
+                "the schema and the row disagree".into(),
+            ));
+        }
         let metadata = [
             ("auditlog.schema", SCHEMA_VERSION),
             ("auditlog.origin", facts.origin.as_str()),
@@ -141,7 +153,14 @@ impl<W: Write + Send> EventWriter<W> {
         ]
         .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_owned()))
         .to_vec();
+        // Each row group is sorted by tenant_id (column 6), timestamp (2), seq (0).
+        let sorted = [6, 2, 0].map(|column_idx| SortingColumn {
+            column_idx,
+            descending: false,
+            nulls_first: false,
+        });
         let properties = WriterProperties::builder()
+            .set_sorting_columns(Some(sorted.to_vec()))
             .set_created_by(format!("auditlog {}", env!("CARGO_PKG_VERSION")))
             .set_compression(Compression::SNAPPY)
             .set_statistics_enabled(EnabledStatistics::Page)
@@ -166,7 +185,7 @@ impl<W: Write + Send> EventWriter<W> {
     ) -> Result<(), ParquetError> {
         self.rows
             .push(Row::new(seq, leaf_hash, event, &mut self.buffer));
-        if self.rows.len() >= self.rows_per_group {
+        if self.rows.len() >= self.rows_per_group || self.buffer.len() >= GROUP_BYTES {
             self.write_group()?;
         }
         Ok(())
@@ -193,7 +212,11 @@ impl<W: Write + Send> EventWriter<W> {
         while let Some(mut writer) = group.next_column()? {
             match column {
                 0 => {
-                    let seqs: Vec<i64> = rows.iter().map(|r| r.seq as i64).collect();
+                    let seqs = rows
+                        .iter()
+                        .map(|r| i64::try_from(r.seq))
+                        .collect::<Result<Vec<i64>, _>>()
+                        .map_err(|_| ParquetError::General("a seq past 2^63".into()))?;
                     writer.typed::<Int64Type>().write_batch(&seqs, None, None)?;
                 }
                 1 => {

@@ -68,6 +68,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         return bundle(log, &args, path);
     }
     let filter = args.filters.filter_on(&reader)?;
+    if let (Format::Parquet, Reader::Local(log)) = (args.format, &reader) {
+        let query = Query {
+            filter,
+            order: args.order.into(),
+            limit: None,
+            cursor: None,
+        };
+        return parquet(log, &query);
+    }
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     match reader {
         Reader::Local(log) => {
@@ -80,7 +89,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let format = match args.format {
                 Format::Jsonl => ExportFormat::Jsonl,
                 Format::Csv => ExportFormat::Csv,
-                Format::Parquet => return parquet(&log, &query),
+                Format::Parquet => anyhow::bail!("Parquet is written above"),
             };
             match export(&log, &query, format, out) {
                 Ok(_) => Ok(ExitCode::SUCCESS),
@@ -92,7 +101,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let format = match args.format {
                 Format::Jsonl => pb::ExportFormat::Jsonl,
                 Format::Csv => pb::ExportFormat::Csv,
-                Format::Parquet => unreachable!("refused before the server is asked"),
+                Format::Parquet => {
+                    anyhow::bail!("Parquet is written from a data directory (--data), not --server")
+                }
             };
             let chunks = remote.export(pb::ExportRequest {
                 filter: Some(args.filters.to_proto(&filter)),
@@ -118,8 +129,11 @@ fn parquet(log: &auditlog_engine::Log, query: &Query) -> anyhow::Result<ExitCode
     if std::io::stdout().is_terminal() {
         anyhow::bail!("Parquet is binary: redirect stdout to a file (> events.parquet)");
     }
-    // The writer needs a `Send` output: stdout itself, not its lock.
-    let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
+    // The writer needs a `Send` output, and binary bytes no line buffering: a file of
+    // stdout's descriptor.
+    use std::os::fd::AsFd;
+    let fd = std::io::stdout().as_fd().try_clone_to_owned()?;
+    let out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::from(fd));
     let rows = auditlog_parquet::export_parquet(log, query, out).context("exporting")?;
     eprintln!("{rows} events written as Parquet");
     Ok(ExitCode::SUCCESS)
