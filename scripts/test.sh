@@ -24,6 +24,8 @@ echo "== the browser of the viewer's tests (Debian's chromium and chromium-drive
 scripts/browser-env.sh
 echo "== the tlog-tiles checker (Debian's golang-go and golang-golang-x-mod-dev)"
 scripts/go-env.sh
+echo "== Spark of the Parquet tests (Debian's openjdk-17-jre-headless, PyPI pyspark)"
+scripts/spark-env.sh >/dev/null
 echo "== cargo test"
 if ! cargo test --workspace --all-targets; then
   # The store's own account of a failure that reached it.

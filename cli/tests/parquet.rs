@@ -1,6 +1,7 @@
 //! `auditlog export --format parquet`, read by DuckDB (PyPI `duckdb`, in the project's
-//! venv): the rows are the log's events, counted and paged by tenant, actor, action and
-//! time exactly as `auditlog query` answers, their fields those of `auditlog export`,
+//! venv) and Spark (PyPI `pyspark` in local mode, scripts/spark-env.sh): the rows are the
+//! log's events, counted and paged by tenant, actor, action and time exactly as
+//! `auditlog query` answers, their fields those of `auditlog export`,
 //! and their leaf hashes the ones inclusion proofs prove, so an analysis can cite
 //! provable events. The file states its schema version, origin and hash.
 
@@ -18,6 +19,35 @@ fn duckdb(statements: &[String]) -> Vec<Vec<Vec<Value>>> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/duckdb_query.py");
     let mut child = Command::new(python())
         .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    let input = serde_json::to_vec(statements).expect("JSON");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&input)
+        .expect("written");
+    let out = child.wait_with_output().expect("waits");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON rows")
+}
+
+/// Runs Spark SQL `statements` over the Parquet `file` (the view `events`); their rows.
+fn spark(file: &std::path::Path, statements: &[String]) -> Vec<Vec<Vec<Value>>> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let env = Command::new("bash")
+        .arg(format!("{root}/scripts/spark-env.sh"))
+        .output()
+        .expect("scripts/spark-env.sh runs");
+    assert!(env.status.success(), "{}", text(&env.stderr));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/spark_query.py");
+    let mut child = Command::new(text(&env.stdout).trim())
+        .arg(script)
+        .arg(file)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -112,9 +142,10 @@ fn duckdb_reads_the_parquet_export_as_the_log_and_its_leaf_hashes_are_proven() {
         .iter()
         .map(|r| r[0].as_str().expect("action").to_owned())
         .collect();
+    let (from_us, to_us) = (as_u64(&found[3][0][0]), as_u64(&found[3][0][1]));
     let (from, to) = (
-        Timestamp(as_u64(&found[3][0][0]) as i64).to_rfc3339(),
-        Timestamp(as_u64(&found[3][0][1]) as i64).to_rfc3339(),
+        Timestamp(from_us as i64).to_rfc3339(),
+        Timestamp(to_us as i64).to_rfc3339(),
     );
     let facts: Vec<(String, String)> = found[4]
         .iter()
@@ -220,6 +251,7 @@ fn duckdb_reads_the_parquet_export_as_the_log_and_its_leaf_hashes_are_proven() {
     )])
     .remove(0);
     assert_eq!(rows.len(), sample.len());
+    let mut proven = Vec::new();
     for row in rows {
         let seq = as_u64(&row[0]);
         let proof: Value = serde_json::from_str(&run(&[
@@ -232,7 +264,40 @@ fn duckdb_reads_the_parquet_export_as_the_log_and_its_leaf_hashes_are_proven() {
         ]))
         .expect("proof JSON");
         assert_eq!(row[1], proof["leaf_hash"], "seq {seq}");
+        proven.push(vec![row[0].clone(), proof["leaf_hash"].clone()]);
     }
+
+    // Spark (PyPI `pyspark`, local mode) reads the same file to the same counts, page
+    // and leaf hashes.
+    let mut statements: Vec<String> = tenants
+        .iter()
+        .map(|tenant| format!("SELECT count(*) FROM events WHERE tenant_id = '{tenant}'"))
+        .collect();
+    statements.push(format!(
+        "SELECT count(*) FROM events WHERE tenant_id = '{tenant}' AND actor_id = '{actor}'"
+    ));
+    statements.push(format!(
+        "SELECT count(*) FROM events WHERE action IN ({})",
+        quoted.join(",")
+    ));
+    statements.push(format!(
+        "SELECT count(*) FROM events WHERE unix_micros(timestamp) >= {from_us} \
+         AND unix_micros(timestamp) < {to_us}"
+    ));
+    statements.push(format!(
+        "SELECT seq FROM events WHERE tenant_id = '{tenant}' ORDER BY seq DESC LIMIT 10"
+    ));
+    statements.push(format!(
+        "SELECT seq, leaf_hash FROM events WHERE seq IN ({}) ORDER BY seq",
+        list.join(",")
+    ));
+    let spark = spark(&file, &statements);
+    let n = tenants.len() + 3;
+    let spark_counts: Vec<u64> = spark[..n].iter().map(|rows| as_u64(&rows[0][0])).collect();
+    assert_eq!(spark_counts, expected);
+    let spark_page: Vec<u64> = spark[n].iter().map(|r| as_u64(&r[0])).collect();
+    assert_eq!(spark_page, seqs);
+    assert_eq!(spark[n + 1], proven);
 
     // A filtered export is the same rows: one tenant's.
     let one = dir.path().join("tenant.parquet");
