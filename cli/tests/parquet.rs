@@ -16,9 +16,22 @@ use serde_json::Value;
 
 /// Runs `statements` with DuckDB; their rows.
 fn duckdb(statements: &[String]) -> Vec<Vec<Vec<Value>>> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/duckdb_query.py");
-    let mut child = Command::new(python())
+    sql(&python(), "duckdb", None, statements)
+}
+
+/// Runs `statements` with `python` and tests/data/sql_query.py on `engine` (`duckdb`, or
+/// `spark` over `file`); their rows, as it prints them.
+fn sql(
+    python: &str,
+    engine: &str,
+    file: Option<&std::path::Path>,
+    statements: &[String],
+) -> Vec<Vec<Vec<Value>>> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sql_query.py");
+    let mut child = Command::new(python)
         .arg(script)
+        .arg(engine)
+        .args(file)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -44,25 +57,7 @@ fn spark(file: &std::path::Path, statements: &[String]) -> Vec<Vec<Vec<Value>>> 
         .output()
         .expect("scripts/spark-env.sh runs");
     assert!(env.status.success(), "{}", text(&env.stderr));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/spark_query.py");
-    let mut child = Command::new(text(&env.stdout).trim())
-        .arg(script)
-        .arg(file)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python runs");
-    let input = serde_json::to_vec(statements).expect("JSON");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(&input)
-        .expect("written");
-    let out = child.wait_with_output().expect("waits");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("JSON rows")
+    sql(text(&env.stdout).trim(), "spark", Some(file), statements)
 }
 
 /// `auditlog ARGS` to success; its stdout.
@@ -337,4 +332,63 @@ fn duckdb_reads_the_parquet_export_as_the_log_and_its_leaf_hashes_are_proven() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn a_sealing_logs_parquet_keeps_personal_fields_sealed_without_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(&dir.path().join("log"));
+    let kek = data(&dir.path().join("kek"));
+    run(&["init", "--data", &d, "--seal", "--kek-file", &kek]);
+    let events = common::generate(300, 5);
+    let emails: Vec<String> = events
+        .lines()
+        .filter_map(|l| {
+            let e: Value = serde_json::from_str(l).expect("JSON");
+            e["actor"]["email"].as_str().map(str::to_owned)
+        })
+        .collect();
+    assert!(!emails.is_empty(), "the workload has e-mails");
+    let file = dir.path().join("events.jsonl");
+    std::fs::write(&file, &events).expect("written");
+    run(&["ingest", "--data", &d, &data(&file), "--kek-file", &kek]);
+    let export = |name: &str, key: bool| {
+        let path = dir.path().join(name);
+        let mut args = vec!["export", "--data", &d, "--format", "parquet"];
+        if key {
+            args.extend(["--kek-file", &kek]);
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_auditlog"))
+            .args(&args)
+            .stdout(std::fs::File::create(&path).expect("file"))
+            .output()
+            .expect("runs");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        format!("read_parquet('{}')", path.display())
+    };
+    let (sealed, open) = (
+        export("sealed.parquet", false),
+        export("open.parquet", true),
+    );
+    let found = duckdb(&[
+        format!("SELECT count(*) FROM {sealed} WHERE actor_email = '[sealed]'"),
+        format!("SELECT count(*) FROM {sealed} WHERE actor_email LIKE '%@%'"),
+        format!("SELECT actor_email FROM {open} WHERE actor_email IS NOT NULL ORDER BY seq"),
+        format!(
+            "SELECT count(*) FROM {sealed} s JOIN {open} o USING (seq) \
+             WHERE s.leaf_hash = o.leaf_hash"
+        ),
+    ]);
+    assert_eq!(as_u64(&found[0][0][0]), emails.len() as u64);
+    assert_eq!(
+        as_u64(&found[1][0][0]),
+        0,
+        "no e-mail in the clear without the key"
+    );
+    let opened: Vec<&str> = found[2]
+        .iter()
+        .map(|r| r[0].as_str().expect("text"))
+        .collect();
+    assert_eq!(opened, emails, "with the key, the e-mails as ingested");
+    assert_eq!(as_u64(&found[3][0][0]), 300, "the same leaves either way");
 }
