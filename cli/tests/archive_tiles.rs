@@ -10,20 +10,11 @@ use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use common::{auditlog, data, ingest_generated, text};
-
-fn repo() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::{auditlog, data, ingest_generated, project_script, text};
 
 /// The Go checker, built on first use.
 fn tlogcheck() -> String {
-    let out = Command::new(repo().join("scripts/go-env.sh"))
-        .output()
-        .expect("scripts/go-env.sh runs");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    text(&out.stdout)
-        .trim()
+    project_script("go-env.sh")
         .strip_prefix("TLOGCHECK=")
         .expect("TLOGCHECK=…")
         .to_owned()

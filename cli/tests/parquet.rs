@@ -11,7 +11,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use auditlog_engine::event::Timestamp;
-use common::{auditlog, data, ingest_generated, python, text};
+use common::{auditlog, data, ingest_generated, project_script, python, text};
 use serde_json::Value;
 
 /// Runs `statements` with DuckDB; their rows.
@@ -51,13 +51,8 @@ fn sql(
 
 /// Runs Spark SQL `statements` over the Parquet `file` (the view `events`); their rows.
 fn spark(file: &std::path::Path, statements: &[String]) -> Vec<Vec<Vec<Value>>> {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-    let env = Command::new("bash")
-        .arg(format!("{root}/scripts/spark-env.sh"))
-        .output()
-        .expect("scripts/spark-env.sh runs");
-    assert!(env.status.success(), "{}", text(&env.stderr));
-    sql(text(&env.stdout).trim(), "spark", Some(file), statements)
+    let python = project_script("spark-env.sh");
+    sql(&python, "spark", Some(file), statements)
 }
 
 /// `auditlog ARGS` to success; its stdout.

@@ -91,13 +91,18 @@ pub(crate) fn ok(mut command: Command) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// Runs the project's `scripts/NAME` (one that installs what a test needs on first use)
+/// to success; what it prints, trimmed.
+pub(crate) fn project_script(name: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts")
+        .join(name);
+    let mut command = Command::new("bash");
+    command.arg(script);
+    ok(command).trim().to_owned()
+}
+
 /// The project's Python venv (scripts/python-env.sh makes it on first use): its python.
 pub(crate) fn python() -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = Command::new("bash")
-        .arg(root.join("scripts/python-env.sh"))
-        .output()
-        .expect("scripts/python-env.sh runs");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    text(&out.stdout).trim().to_owned()
+    project_script("python-env.sh")
 }
