@@ -28,6 +28,13 @@ pub enum ArchiveError {
         #[source]
         source: std::io::Error,
     },
+    /// A segment's events could not be written as Parquet (to a temporary file, before
+    /// its upload).
+    #[error("writing records {}..{} as Parquet: {why}", records.start, records.end)]
+    Parquet {
+        records: std::ops::Range<u64>,
+        why: String,
+    },
     /// The log could not be read.
     #[error(transparent)]
     Log(#[from] auditlog_engine::Error),

@@ -27,7 +27,7 @@ pub struct ArchiveExpiry {
     pub receipts_copied: u64,
     /// Segments whose objects and manifest entry were deleted.
     pub segments_deleted: u64,
-    /// Their bytes (segments and index files), as their entries gave them.
+    /// Their bytes (segments, index files and Parquet), as their entries gave them.
     pub bytes_deleted: u64,
     /// The first record the archive keeps (the log's first kept record).
     pub first_kept: u64,
@@ -94,7 +94,9 @@ async fn delete_segments(
                 entry.base_seq, entry.tree_size
             )));
         }
-        let objects = std::iter::once(&entry.segment).chain(entry.index.as_ref());
+        let objects = std::iter::once(&entry.segment)
+            .chain(entry.index.as_ref())
+            .chain(entry.parquet.as_ref());
         for object in objects {
             archive.delete_for_good(&object.object).await?;
             report.bytes_deleted += object.bytes;

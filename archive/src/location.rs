@@ -51,6 +51,8 @@ pub struct Archive {
     lock: Option<LockClient>,
     /// How long archived segments are kept, in days after their newest event.
     retention_days: Option<u64>,
+    /// Whether a run writes each archived segment's events as Parquet beside it.
+    parquet: bool,
     /// The settings it was opened with, to open it again with clients of its own.
     s3: S3Options,
 }
@@ -106,6 +108,7 @@ impl Archive {
                 prefix: parse_prefix(prefix).map_err(bad)?,
                 url: url.to_owned(),
                 retention_days: None,
+                parquet: true,
                 s3: s3.clone(),
             });
         }
@@ -125,6 +128,7 @@ impl Archive {
                 url: url.to_owned(),
                 lock: None,
                 retention_days: None,
+                parquet: true,
                 s3: s3.clone(),
             });
         }
@@ -140,6 +144,7 @@ impl Archive {
     pub(crate) fn with_own_clients(&self) -> Result<Archive> {
         let mut fresh = Archive::open(&self.url, &self.s3)?;
         fresh.retention_days = self.retention_days;
+        fresh.parquet = self.parquet;
         Ok(fresh)
     }
 
@@ -162,6 +167,18 @@ impl Archive {
     pub fn with_retention_days(mut self, days: u64) -> Archive {
         self.retention_days = Some(days);
         self
+    }
+
+    /// The archive without Parquet: a run copies segments and index files only, and
+    /// writes no `segments/<base>.parquet` (docs/FORMAT.md, "Parquet in the archive").
+    pub fn without_parquet(mut self) -> Archive {
+        self.parquet = false;
+        self
+    }
+
+    /// Whether a run writes each segment's events as Parquet beside it.
+    pub fn writes_parquet(&self) -> bool {
+        self.parquet
     }
 
     /// The retention given, in days.

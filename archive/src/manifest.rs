@@ -59,6 +59,12 @@ pub struct ManifestEntry {
     /// The index file's copy (none if the segment had no index file when archived: it is
     /// derived data, rebuilt from the segment).
     pub index: Option<ObjectRef>,
+    /// The segment's events as Parquet (docs/FORMAT.md, "Parquet in the archive"),
+    /// personal fields sealed; none for an archive run without Parquet, or a segment
+    /// archived before Parquet was (absent from the JSON then, so older builds read
+    /// the entry unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parquet: Option<ObjectRef>,
     /// When the entry was written (RFC 3339).
     pub archived_at: String,
 }
@@ -116,6 +122,9 @@ impl ManifestEntry {
         check_object(&entry.segment, &format!("{SEGMENTS_DIR}/{name}.seg"))?;
         if let Some(index) = &entry.index {
             check_object(index, &format!("{SEGMENTS_DIR}/{name}.idx"))?;
+        }
+        if let Some(parquet) = &entry.parquet {
+            check_object(parquet, &format!("{SEGMENTS_DIR}/{name}.parquet"))?;
         }
         Ok(entry)
     }
@@ -195,6 +204,7 @@ mod tests {
                 blake3: "cd".repeat(32),
             },
             index: None,
+            parquet: None,
             archived_at: "2026-12-05T21:26:15.093513Z".into(),
         }
     }
@@ -227,11 +237,38 @@ mod tests {
             2048,
             "segments/x.seg",
         );
+        refused(
+            &|e| {
+                e.parquet = Some(ObjectRef {
+                    object: "segments/00000000000000000000.parquet".into(),
+                    ..e.segment.clone()
+                })
+            },
+            2048,
+            "00000000000000000000.parquet",
+        );
         assert!(
             ManifestEntry::parse(b"{", 0)
                 .unwrap_err()
                 .contains("not a manifest entry")
         );
+    }
+
+    #[test]
+    fn the_parquet_object_is_optional_and_absent_from_older_entries() {
+        let older = entry();
+        let bytes = older.to_bytes();
+        assert!(!String::from_utf8_lossy(&bytes).contains("parquet"));
+        assert_eq!(ManifestEntry::parse(&bytes, 2048), Ok(older.clone()));
+        let newer = ManifestEntry {
+            parquet: Some(ObjectRef {
+                object: "segments/00000000000000002048.parquet".into(),
+                bytes: 7,
+                blake3: "ef".repeat(32),
+            }),
+            ..older
+        };
+        assert_eq!(ManifestEntry::parse(&newer.to_bytes(), 2048), Ok(newer));
     }
 
     #[test]

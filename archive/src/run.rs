@@ -12,12 +12,15 @@ use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
 use serde::Serialize;
 
+use auditlog_engine::query::{Filter, Order, PersonalFields, Query};
+use auditlog_parquet::{ExportError, export_parquet};
+
 use crate::error::{ArchiveError, Result};
 use crate::location::Archive;
 use crate::lock::Locking;
 use crate::manifest::{
     ARCHIVE_FORMAT, CHECKPOINTS_OBJECT, LOG_OBJECT, LogIdentity, MANIFEST_DIR, ManifestEntry,
-    SEGMENTS_DIR, base_name, entry_base, entry_object,
+    ObjectRef, SEGMENTS_DIR, base_name, entry_base, entry_object,
 };
 use crate::transfer::{copy_checked, read_small, upload_bytes};
 
@@ -28,6 +31,8 @@ pub struct ArchiveReport {
     pub segments_archived: u64,
     /// Their bytes (segments and index files).
     pub bytes_archived: u64,
+    /// The bytes of the Parquet files written beside them.
+    pub parquet_bytes: u64,
     /// Sealed segments the manifest already named.
     pub already_archived: u64,
     /// The tree size the archived segments reach (0 if there are none).
@@ -86,9 +91,10 @@ pub async fn archive_log(
             continue;
         }
         let lock = locking.and_then(|l| Some((l, l.until(segment.max_timestamp)?)));
-        let entry = archive_segment(archive, segment, lock, &mut report).await?;
+        let entry = archive_segment(log, archive, segment, lock, &mut report).await?;
         report.segments_archived += 1;
         report.bytes_archived += entry.segment.bytes + entry.index.as_ref().map_or(0, |i| i.bytes);
+        report.parquet_bytes += entry.parquet.as_ref().map_or(0, |p| p.bytes);
         report.archived_tree_size = report.archived_tree_size.max(entry.tree_size);
         on_entry(&entry);
     }
@@ -162,9 +168,10 @@ async fn keep_superseded_checkpoints(
     Ok(Some(kept))
 }
 
-/// Copies one sealed segment and its index file, checks both, then writes the manifest
-/// entry naming them.
+/// Copies one sealed segment and its index file, and writes its events as Parquet (unless
+/// the archive is without), checks each, then writes the manifest entry naming them.
 async fn archive_segment(
+    log: &Log,
     archive: &Archive,
     segment: &SealedSegmentInfo,
     lock: Option<(Locking<'_>, Timestamp)>,
@@ -206,6 +213,10 @@ async fn archive_segment(
         ),
         false => None,
     };
+    let parquet = match archive.writes_parquet() {
+        true => Some(copy_parquet(log, archive, segment, &name, read_back).await?),
+        false => None,
+    };
     let entry = ManifestEntry {
         base_seq: segment.base_seq,
         tree_size: segment.tree_size,
@@ -214,11 +225,16 @@ async fn archive_segment(
         max_timestamp: segment.max_timestamp.to_rfc3339(),
         segment: seg,
         index,
+        parquet,
         archived_at: Timestamp::now().to_rfc3339(),
     };
     // Locked before the entry names them, and the entry after it is written: an entry
     // never names an object that could still be deleted early.
-    let named = [Some(&entry.segment), entry.index.as_ref()];
+    let named = [
+        Some(&entry.segment),
+        entry.index.as_ref(),
+        entry.parquet.as_ref(),
+    ];
     if let Some((locking, until)) = lock {
         for object in named.into_iter().flatten() {
             archive.lock(locking, &object.object, until).await?;
@@ -240,6 +256,55 @@ async fn archive_segment(
         report.locked_until = Some(until.to_rfc3339());
     }
     Ok(entry)
+}
+
+/// Writes the events of `segment` as Parquet to a temporary file, personal fields sealed
+/// whatever keys the log holds (an archive outlives erasures: a subject's key erased
+/// later must still leave nothing readable there), then copies it beside the segment.
+async fn copy_parquet(
+    log: &Log,
+    archive: &Archive,
+    segment: &SealedSegmentInfo,
+    name: &str,
+    read_back: &mut u64,
+) -> Result<ObjectRef> {
+    let records = segment.base_seq..segment.tree_size;
+    let failed = |why: String| ArchiveError::Parquet {
+        records: records.clone(),
+        why,
+    };
+    let file = tempfile::Builder::new()
+        .prefix("auditlog-archive-")
+        .suffix(".parquet")
+        .tempfile()
+        .map_err(|e| {
+            failed(format!(
+                "a temporary file in {}: {e}",
+                std::env::temp_dir().display()
+            ))
+        })?;
+    let query = Query {
+        filter: Filter {
+            seqs: Some(records.clone()),
+            ..Filter::default()
+        },
+        order: Order::OldestFirst,
+        limit: None,
+        cursor: None,
+    };
+    let out = std::io::BufWriter::with_capacity(1 << 20, file.as_file());
+    let rows = export_parquet(log, &query, PersonalFields::Sealed, out).map_err(|e| match e {
+        ExportError::Log(e) => ArchiveError::from(e),
+        ExportError::Parquet(e) => failed(e.to_string()),
+    })?;
+    if rows != records.end - records.start {
+        return Err(failed(format!(
+            "{rows} rows, where the segment holds {}",
+            records.end - records.start
+        )));
+    }
+    let relative = format!("{SEGMENTS_DIR}/{name}.parquet");
+    copy_checked(archive, &relative, file.path(), read_back).await
 }
 
 /// The identity of `log`, as `log.json` holds it.

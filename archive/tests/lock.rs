@@ -42,7 +42,7 @@ async fn archived_objects_are_locked_until_their_retention_date() {
     assert_eq!(report.segments_archived as usize, sealed.len());
     assert_eq!(
         report.locked_objects as usize,
-        3 * sealed.len(),
+        4 * sealed.len(),
         "{report:?}"
     );
     for segment in &sealed {
@@ -51,6 +51,7 @@ async fn archived_objects_are_locked_until_their_retention_date() {
         for relative in [
             format!("segments/{name}.seg"),
             format!("segments/{name}.idx"),
+            format!("segments/{name}.parquet"),
             format!("manifest/{name}.json"),
         ] {
             let retention = archive

@@ -56,6 +56,13 @@ fn expire_deletes_past_retention_with_a_receipt_locally_and_in_the_archive() {
     );
     hold("lift");
 
+    let parquet_files = || {
+        walk(&dir.path().join("archive/segments"))
+            .into_iter()
+            .filter(|name| name.ends_with(".parquet"))
+            .count() as u64
+    };
+    assert_eq!(parquet_files(), archived, "one Parquet file per segment");
     let done = expire(&["--data", &d, "--retain-days", "30", "--archive", &archive]);
     let end = done["deleted"]["end"].as_u64().expect("records deleted");
     assert_eq!(done["deleted"]["first"].as_u64(), Some(0));
@@ -72,7 +79,9 @@ fn expire_deletes_past_retention_with_a_receipt_locally_and_in_the_archive() {
         Some(archived),
         "{done}"
     );
-    // And no entry bundle holding a deleted record is left in the archive.
+    // Their Parquet went with them, and no entry bundle holding a deleted record is
+    // left in the archive.
+    assert_eq!(parquet_files(), 0);
     assert!(
         done["archive"]["entry_bundles_deleted"].as_u64() > Some(0),
         "{done}"

@@ -1,9 +1,10 @@
-//! `auditlog export --format parquet`, read by DuckDB (PyPI `duckdb`, in the project's
-//! venv) and Spark (PyPI `pyspark` in local mode, scripts/spark-env.sh): the rows are the
+//! Parquet, read by DuckDB (PyPI `duckdb`, in the project's venv) and Spark (PyPI
+//! `pyspark` in local mode, scripts/spark-env.sh): `auditlog export --format parquet` and
+//! the archive's `segments/<base>.parquet` (one per archived segment). Their rows are the
 //! log's events, counted and paged by tenant, actor, action and time exactly as
-//! `auditlog query` answers, their fields those of `auditlog export`,
-//! and their leaf hashes the ones inclusion proofs prove, so an analysis can cite
-//! provable events. The file states its schema version, origin and hash.
+//! `auditlog query` answers, their fields those of `auditlog export`, and their leaf
+//! hashes the ones inclusion proofs prove, so an analysis can cite provable events. Each
+//! file states its schema version, origin and hash.
 
 mod common;
 
@@ -12,26 +13,20 @@ use std::process::{Command, Stdio};
 
 use auditlog_engine::event::Timestamp;
 use common::{auditlog, data, ingest_generated, project_script, python, text};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Runs `statements` with DuckDB; their rows.
 fn duckdb(statements: &[String]) -> Vec<Vec<Vec<Value>>> {
-    sql(&python(), "duckdb", None, statements)
+    sql(&python(), &["duckdb".to_owned()], statements)
 }
 
-/// Runs `statements` with `python` and tests/data/sql_query.py on `engine` (`duckdb`, or
-/// `spark` over `file`); their rows, as it prints them.
-fn sql(
-    python: &str,
-    engine: &str,
-    file: Option<&std::path::Path>,
-    statements: &[String],
-) -> Vec<Vec<Vec<Value>>> {
+/// Runs `statements` with `python` and tests/data/sql_query.py (`args`: `duckdb`, or
+/// `spark VIEW=PATH…`); their rows, as it prints them.
+fn sql(python: &str, args: &[String], statements: &[String]) -> Vec<Vec<Vec<Value>>> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sql_query.py");
     let mut child = Command::new(python)
         .arg(script)
-        .arg(engine)
-        .args(file)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -49,10 +44,13 @@ fn sql(
     serde_json::from_slice(&out.stdout).expect("JSON rows")
 }
 
-/// Runs Spark SQL `statements` over the Parquet `file` (the view `events`); their rows.
-fn spark(file: &std::path::Path, statements: &[String]) -> Vec<Vec<Vec<Value>>> {
+/// Runs Spark SQL `statements`, each `(view, path)` a view over the Parquet at `path` (a
+/// file or a glob); their rows.
+fn spark(views: &[(&str, String)], statements: &[String]) -> Vec<Vec<Vec<Value>>> {
     let python = project_script("spark-env.sh");
-    sql(&python, "spark", Some(file), statements)
+    let mut args = vec!["spark".to_owned()];
+    args.extend(views.iter().map(|(name, path)| format!("{name}={path}")));
+    sql(&python, &args, statements)
 }
 
 /// `auditlog ARGS` to success; its stdout.
@@ -79,65 +77,203 @@ fn as_u64(v: &Value) -> u64 {
         .expect("a number")
 }
 
-#[test]
-fn duckdb_reads_the_parquet_export_as_the_log_and_its_leaf_hashes_are_proven() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let d = data(&dir.path().join("log"));
-    run(&[
-        "init",
-        "--data",
-        &d,
-        "--origin",
-        "audit.example.com/parquet",
-    ]);
-    // Past one row group (65,536) and one query page: both paths run.
-    ingest_generated(&d, 70_000, 11);
-    let file = dir.path().join("events.parquet");
-    let out = Command::new(env!("CARGO_BIN_EXE_auditlog"))
-        .args(["export", "--data", &d, "--format", "parquet"])
-        .stdout(std::fs::File::create(&file).expect("file"))
-        .output()
-        .expect("runs");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("70000 events written as Parquet"));
-    let t = format!("read_parquet('{}')", file.display());
+/// Parquet rows of the log at `d`: the log's records below `end`, read by DuckDB as
+/// `duckdb` (a `read_parquet(…)`) and by Spark as the view `spark`.
+struct Rows<'a> {
+    d: &'a str,
+    duckdb: String,
+    spark: &'a str,
+    end: u64,
+    /// Seqs whose leaf hashes are checked (those below `end`).
+    sample: Vec<u64>,
+}
 
-    // What to compare: the biggest tenants, an actor of the first, the commonest
-    // actions, the middle half of the time range.
+/// Spark statements, and the rows they must give.
+#[derive(Default)]
+struct ForSpark {
+    statements: Vec<String>,
+    expected: Vec<Vec<Vec<Value>>>,
+}
+
+impl Rows<'_> {
+    /// `auditlog query --count` with `filters`, below `end`.
+    fn count(&self, filters: &[&str]) -> u64 {
+        let end = self.end.to_string();
+        count(self.d, &[filters, &["--to-seq", &end]].concat())
+    }
+
+    /// Checks with DuckDB that the rows are the log's below `end`, each once, and that
+    /// counts and a page by tenant, actor, action and time are `auditlog query`'s, and
+    /// sampled leaf hashes those of `prove inclusion`; adds the same checks for Spark
+    /// to `spark`.
+    fn check(&self, spark: &mut ForSpark) {
+        let t = &self.duckdb;
+        // Every record below `end` once; what to compare: the biggest tenants, an actor
+        // of the first, the commonest actions, the middle half of the time range.
+        let found = duckdb(&[
+            format!("SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM {t}"),
+            format!("SELECT tenant_id FROM {t} GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 3"),
+            format!("SELECT action FROM {t} GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2"),
+            format!(
+                "SELECT epoch_us(quantile_disc(timestamp, 0.25)), \
+                 epoch_us(quantile_disc(timestamp, 0.75)) FROM {t}"
+            ),
+        ]);
+        let whole: Vec<u64> = found[0][0].iter().map(as_u64).collect();
+        assert_eq!(whole, [self.end, self.end, 0, self.end - 1]);
+        let column = |rows: &Vec<Vec<Value>>| -> Vec<String> {
+            rows.iter()
+                .map(|r| r[0].as_str().expect("text").to_owned())
+                .collect()
+        };
+        let (tenants, actions) = (column(&found[1]), column(&found[2]));
+        let (from_us, to_us) = (as_u64(&found[3][0][0]), as_u64(&found[3][0][1]));
+        let (from, to) = (
+            Timestamp(from_us as i64).to_rfc3339(),
+            Timestamp(to_us as i64).to_rfc3339(),
+        );
+        let tenant = &tenants[0];
+        let actor = duckdb(&[format!(
+            "SELECT actor_id FROM {t} WHERE tenant_id = '{tenant}' GROUP BY 1 \
+             ORDER BY count(*) DESC, 1 LIMIT 1"
+        )])[0][0][0]
+            .as_str()
+            .expect("an actor")
+            .to_owned();
+
+        // Counts: the same in DuckDB, in Spark and in the log's own query engine. Each
+        // condition is written for both (DuckDB's table, Spark's view).
+        let quoted: Vec<String> = actions.iter().map(|a| format!("'{a}'")).collect();
+        let mut conditions: Vec<(String, String)> = Vec::new();
+        let mut expected = Vec::new();
+        for tenant in &tenants {
+            let c = format!("tenant_id = '{tenant}'");
+            conditions.push((c.clone(), c));
+            expected.push(self.count(&["--tenant", tenant]));
+        }
+        let c = format!("tenant_id = '{tenant}' AND actor_id = '{actor}'");
+        conditions.push((c.clone(), c));
+        expected.push(self.count(&["--tenant", tenant, "--actor", &actor]));
+        let c = format!("action IN ({})", quoted.join(","));
+        conditions.push((c.clone(), c));
+        expected.push(self.count(&["--action", &actions.join(",")]));
+        conditions.push((
+            format!("timestamp >= '{from}'::TIMESTAMPTZ AND timestamp < '{to}'::TIMESTAMPTZ"),
+            format!("unix_micros(timestamp) >= {from_us} AND unix_micros(timestamp) < {to_us}"),
+        ));
+        expected.push(self.count(&["--from", &from, "--to", &to]));
+        let statements: Vec<String> = conditions
+            .iter()
+            .map(|(duck, _)| format!("SELECT count(*) FROM {t} WHERE {duck}"))
+            .collect();
+        let counted: Vec<u64> = duckdb(&statements)
+            .iter()
+            .map(|rows| as_u64(&rows[0][0]))
+            .collect();
+        assert_eq!(counted, expected);
+        assert!(
+            expected.iter().all(|&n| n > 0 && n < self.end),
+            "{expected:?}"
+        );
+        for ((_, condition), n) in conditions.iter().zip(&expected) {
+            spark.statements.push(format!(
+                "SELECT count(*) FROM {} WHERE {condition}",
+                self.spark
+            ));
+            spark.expected.push(vec![vec![json!(n)]]);
+        }
+
+        // A page: the tenant's ten newest, and their fields as `auditlog export` gives
+        // them.
+        let end = self.end.to_string();
+        let page: Value = serde_json::from_str(&run(&[
+            "query", "--data", self.d, "--tenant", tenant, "--to-seq", &end, "--limit", "10",
+            "--format", "json",
+        ]))
+        .expect("JSON");
+        let events = page["events"].as_array().expect("events");
+        let seqs: Vec<u64> = events.iter().map(|e| as_u64(&e["seq"])).collect();
+        assert_eq!(seqs.len(), 10);
+        let rows = duckdb(&[format!(
+            "SELECT seq, action, actor_id, resource_id, metadata, epoch_us(timestamp) \
+             FROM {t} WHERE tenant_id = '{tenant}' ORDER BY seq DESC LIMIT 10"
+        )])
+        .remove(0);
+        let parquet_seqs: Vec<u64> = rows.iter().map(|r| as_u64(&r[0])).collect();
+        assert_eq!(parquet_seqs, seqs);
+        for (row, event) in rows.iter().zip(events) {
+            assert_eq!(row[1], event["action"]);
+            assert_eq!(row[2], event["actor"]["user_id"]);
+            assert_eq!(row[3], event["resource"]["id"]);
+            let metadata: Option<Value> = row[4]
+                .as_str()
+                .map(|m| serde_json::from_str(m).expect("metadata JSON"));
+            assert_eq!(metadata.as_ref(), event.get("metadata"));
+            let time = Timestamp(as_u64(&row[5]) as i64).to_rfc3339();
+            assert_eq!(Some(time.as_str()), event["timestamp"].as_str());
+        }
+        spark.statements.push(format!(
+            "SELECT seq FROM {} WHERE tenant_id = '{tenant}' ORDER BY seq DESC LIMIT 10",
+            self.spark
+        ));
+        spark
+            .expected
+            .push(seqs.iter().map(|s| vec![json!(s)]).collect());
+
+        // Leaf hashes: those inclusion proofs prove.
+        let sample: Vec<String> = self
+            .sample
+            .iter()
+            .filter(|&&s| s < self.end)
+            .map(u64::to_string)
+            .collect();
+        let list = sample.join(",");
+        let rows = duckdb(&[format!(
+            "SELECT seq, leaf_hash FROM {t} WHERE seq IN ({list}) ORDER BY seq"
+        )])
+        .remove(0);
+        assert_eq!(rows.len(), sample.len());
+        let mut proven = Vec::new();
+        for row in rows {
+            let seq = as_u64(&row[0]);
+            let proof: Value = serde_json::from_str(&run(&[
+                "prove",
+                "inclusion",
+                "--data",
+                self.d,
+                "--index",
+                &seq.to_string(),
+            ]))
+            .expect("proof JSON");
+            assert_eq!(row[1], proof["leaf_hash"], "seq {seq}");
+            proven.push(vec![json!(seq), proof["leaf_hash"].clone()]);
+        }
+        spark.statements.push(format!(
+            "SELECT seq, leaf_hash FROM {} WHERE seq IN ({list}) ORDER BY seq",
+            self.spark
+        ));
+        spark.expected.push(proven);
+    }
+}
+
+/// The key-value metadata `auditlog.*` of the Parquet at `path` (a glob: of each file),
+/// and how many files and row groups DuckDB finds there.
+fn file_facts(path: &str) -> (Vec<(String, String)>, u64, u64) {
     let found = duckdb(&[
-        format!("SELECT count(*) FROM {t}"),
-        format!("SELECT tenant_id FROM {t} GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 3"),
-        format!("SELECT action FROM {t} GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 2"),
         format!(
-            "SELECT epoch_us(quantile_disc(timestamp, 0.25)), \
-             epoch_us(quantile_disc(timestamp, 0.75)) FROM {t}"
+            "SELECT DISTINCT key::VARCHAR, value::VARCHAR FROM parquet_kv_metadata('{path}') \
+             WHERE key::VARCHAR LIKE 'auditlog.%' ORDER BY 1"
         ),
-        "SELECT key::VARCHAR, value::VARCHAR FROM parquet_kv_metadata('".to_owned()
-            + &file.display().to_string()
-            + "') WHERE key::VARCHAR LIKE 'auditlog.%' ORDER BY 1",
-        "SELECT count(*) FROM parquet_metadata('".to_owned()
-            + &file.display().to_string()
-            + "') WHERE path_in_schema = 'tenant_id' AND stats_min_value IS NOT NULL",
-        "SELECT count(DISTINCT row_group_id) FROM parquet_metadata('".to_owned()
-            + &file.display().to_string()
-            + "')",
+        format!(
+            "SELECT count(DISTINCT file_name), count(*) FROM (SELECT DISTINCT file_name, \
+             row_group_id FROM parquet_metadata('{path}'))"
+        ),
+        format!(
+            "SELECT count(*) FROM parquet_metadata('{path}') \
+             WHERE path_in_schema = 'tenant_id' AND stats_min_value IS NULL"
+        ),
     ]);
-    assert_eq!(as_u64(&found[0][0][0]), 70_000);
-    assert_eq!(as_u64(&found[6][0][0]), 2, "two row groups");
-    let tenants: Vec<String> = found[1]
-        .iter()
-        .map(|r| r[0].as_str().expect("id").to_owned())
-        .collect();
-    let actions: Vec<String> = found[2]
-        .iter()
-        .map(|r| r[0].as_str().expect("action").to_owned())
-        .collect();
-    let (from_us, to_us) = (as_u64(&found[3][0][0]), as_u64(&found[3][0][1]));
-    let (from, to) = (
-        Timestamp(from_us as i64).to_rfc3339(),
-        Timestamp(to_us as i64).to_rfc3339(),
-    );
-    let facts: Vec<(String, String)> = found[4]
+    let facts = found[0]
         .iter()
         .map(|r| {
             (
@@ -146,172 +282,138 @@ fn duckdb_reads_the_parquet_export_as_the_log_and_its_leaf_hashes_are_proven() {
             )
         })
         .collect();
-    assert_eq!(
-        facts,
-        [
-            ("auditlog.hash".to_owned(), "sha256".to_owned()),
-            (
-                "auditlog.origin".to_owned(),
-                "audit.example.com/parquet".to_owned()
-            ),
-            ("auditlog.schema".to_owned(), "1".to_owned()),
-        ]
+    assert_eq!(as_u64(&found[2][0][0]), 0, "tenant_id has statistics");
+    (facts, as_u64(&found[1][0][0]), as_u64(&found[1][0][1]))
+}
+
+#[test]
+fn duckdb_and_spark_read_the_export_and_the_archive_as_the_log_with_proven_leaf_hashes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = data(&dir.path().join("log"));
+    // Segments of 2 MiB: some fifteen archived, each one Parquet file.
+    run(&[
+        "init",
+        "--data",
+        &d,
+        "--origin",
+        "audit.example.com/parquet",
+        "--segment-bytes",
+        "2097152",
+    ]);
+    // Past one row group (65,536) and one query page: both paths run.
+    ingest_generated(&d, 70_000, 11);
+    let origin_facts = [
+        ("auditlog.hash", "sha256"),
+        ("auditlog.origin", "audit.example.com/parquet"),
+        ("auditlog.schema", "1"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .to_vec();
+
+    // The export: every event, in one file of two row groups.
+    let file = dir.path().join("events.parquet");
+    let out = Command::new(env!("CARGO_BIN_EXE_auditlog"))
+        .args(["export", "--data", &d, "--format", "parquet"])
+        .stdout(std::fs::File::create(&file).expect("file"))
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("70000 events written as Parquet"));
+    let file_path = file.display().to_string();
+    assert_eq!(file_facts(&file_path), (origin_facts.clone(), 1, 2));
+
+    // The archive: a Parquet file beside each segment, named in its manifest entry.
+    let archive_dir = dir.path().join("archive");
+    let url = format!("file://{}", archive_dir.display());
+    let report: Value =
+        serde_json::from_str(&run(&["archive", "--data", &d, "--to", &url, "--json"]))
+            .expect("JSON report");
+    let archived = report["archived_tree_size"].as_u64().expect("archived");
+    let segments = report["segments_archived"].as_u64().expect("segments");
+    assert!(segments >= 5 && archived < 70_000, "{report}");
+    assert!(report["parquet_bytes"].as_u64() > Some(0), "{report}");
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(archive_dir.join("manifest")).expect("manifest") {
+        let entry: Value =
+            serde_json::from_slice(&std::fs::read(entry.expect("entry").path()).expect("read"))
+                .expect("JSON");
+        let parquet = &entry["parquet"];
+        let object = parquet["object"].as_str().expect("a Parquet object");
+        let bytes = std::fs::read(archive_dir.join(object)).expect("the Parquet");
+        assert_eq!(Some(bytes.len() as u64), parquet["bytes"].as_u64());
+        assert_eq!(
+            Some(blake3::hash(&bytes).to_hex().as_str()),
+            parquet["blake3"].as_str()
+        );
+        bases.push(as_u64(&entry["base_seq"]));
+    }
+    bases.sort_unstable();
+    assert_eq!(bases.len() as u64, segments);
+    let glob = format!("{}/segments/*.parquet", archive_dir.display());
+    assert_eq!(file_facts(&glob), (origin_facts, segments, segments));
+
+    // Both read as the log: DuckDB here, Spark once for both below. Leaf hashes at tile
+    // edges, row group and segment edges, and the ends.
+    let export = Rows {
+        d: &d,
+        duckdb: format!("read_parquet('{file_path}')"),
+        spark: "export",
+        end: 70_000,
+        sample: vec![0, 1, 255, 256, 9_999, 65_535, 65_536, 69_999],
+    };
+    let edge = bases[1];
+    let in_archive = Rows {
+        d: &d,
+        duckdb: format!("read_parquet('{glob}')"),
+        spark: "archive",
+        end: archived,
+        sample: vec![0, 1, edge - 1, edge, archived / 2, archived - 1],
+    };
+    let mut for_spark = ForSpark::default();
+    export.check(&mut for_spark);
+    in_archive.check(&mut for_spark);
+    let answers = spark(
+        &[("export", file_path.clone()), ("archive", glob)],
+        &for_spark.statements,
     );
-    assert!(as_u64(&found[5][0][0]) >= 1, "tenant_id has statistics");
-    let tenant = &tenants[0];
-    let actor = duckdb(&[format!(
-        "SELECT actor_id FROM {t} WHERE tenant_id = '{tenant}' GROUP BY 1 \
-         ORDER BY count(*) DESC, 1 LIMIT 1"
-    )])[0][0][0]
-        .as_str()
-        .expect("an actor")
-        .to_owned();
-
-    // Counts: the same in DuckDB and in the log's own query engine.
-    let mut statements = Vec::new();
-    let mut expected = Vec::new();
-    for tenant in &tenants {
-        statements.push(format!(
-            "SELECT count(*) FROM {t} WHERE tenant_id = '{tenant}'"
-        ));
-        expected.push(count(&d, &["--tenant", tenant]));
-    }
-    statements.push(format!(
-        "SELECT count(*) FROM {t} WHERE tenant_id = '{tenant}' AND actor_id = '{actor}'"
-    ));
-    expected.push(count(&d, &["--tenant", tenant, "--actor", &actor]));
-    let list = actions.join(",");
-    let quoted: Vec<String> = actions.iter().map(|a| format!("'{a}'")).collect();
-    statements.push(format!(
-        "SELECT count(*) FROM {t} WHERE action IN ({})",
-        quoted.join(",")
-    ));
-    expected.push(count(&d, &["--action", &list]));
-    statements.push(format!(
-        "SELECT count(*) FROM {t} WHERE timestamp >= '{from}'::TIMESTAMPTZ \
-         AND timestamp < '{to}'::TIMESTAMPTZ"
-    ));
-    expected.push(count(&d, &["--from", &from, "--to", &to]));
-    let counted: Vec<u64> = duckdb(&statements)
+    for ((statement, answer), expected) in for_spark
+        .statements
         .iter()
-        .map(|rows| as_u64(&rows[0][0]))
-        .collect();
-    assert_eq!(counted, expected);
-    assert!(
-        expected.iter().all(|&n| n > 0 && n < 70_000),
-        "{expected:?}"
-    );
-
-    // A page: the tenant's ten newest, and their fields as `auditlog export` gives them.
-    let page: Value = serde_json::from_str(&run(&[
-        "query", "--data", &d, "--tenant", tenant, "--limit", "10", "--format", "json",
-    ]))
-    .expect("JSON");
-    let seqs: Vec<u64> = page["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| as_u64(&e["seq"]))
-        .collect();
-    let rows = duckdb(&[format!(
-        "SELECT seq, action, actor_id, resource_id, metadata, epoch_us(timestamp) FROM {t} \
-         WHERE tenant_id = '{tenant}' ORDER BY seq DESC LIMIT 10"
-    )])
-    .remove(0);
-    let parquet_seqs: Vec<u64> = rows.iter().map(|r| as_u64(&r[0])).collect();
-    assert_eq!(parquet_seqs, seqs);
-    for (row, event) in rows.iter().zip(page["events"].as_array().expect("events")) {
-        assert_eq!(row[1], event["action"]);
-        assert_eq!(row[2], event["actor"]["user_id"]);
-        assert_eq!(row[3], event["resource"]["id"]);
-        let metadata: Option<Value> = row[4]
-            .as_str()
-            .map(|m| serde_json::from_str(m).expect("metadata JSON"));
-        assert_eq!(metadata.as_ref(), event.get("metadata"));
-        let time = Timestamp(as_u64(&row[5]) as i64).to_rfc3339();
-        assert_eq!(Some(time.as_str()), event["timestamp"].as_str());
+        .zip(&answers)
+        .zip(&for_spark.expected)
+    {
+        assert_eq!(answer, expected, "{statement}");
     }
-
-    // Leaf hashes: those inclusion proofs prove, at tile edges and the ends.
-    let sample = [0u64, 1, 255, 256, 9_999, 65_535, 65_536, 69_999];
-    let list: Vec<String> = sample.iter().map(u64::to_string).collect();
-    let rows = duckdb(&[format!(
-        "SELECT seq, leaf_hash FROM {t} WHERE seq IN ({}) ORDER BY seq",
-        list.join(",")
-    )])
-    .remove(0);
-    assert_eq!(rows.len(), sample.len());
-    let mut proven = Vec::new();
-    for row in rows {
-        let seq = as_u64(&row[0]);
-        let proof: Value = serde_json::from_str(&run(&[
-            "prove",
-            "inclusion",
-            "--data",
-            &d,
-            "--index",
-            &seq.to_string(),
-        ]))
-        .expect("proof JSON");
-        assert_eq!(row[1], proof["leaf_hash"], "seq {seq}");
-        proven.push(vec![row[0].clone(), proof["leaf_hash"].clone()]);
-    }
-
-    // Spark (PyPI `pyspark`, local mode) reads the same file to the same counts, page
-    // and leaf hashes.
-    let mut statements: Vec<String> = tenants
-        .iter()
-        .map(|tenant| format!("SELECT count(*) FROM events WHERE tenant_id = '{tenant}'"))
-        .collect();
-    statements.push(format!(
-        "SELECT count(*) FROM events WHERE tenant_id = '{tenant}' AND actor_id = '{actor}'"
-    ));
-    statements.push(format!(
-        "SELECT count(*) FROM events WHERE action IN ({})",
-        quoted.join(",")
-    ));
-    statements.push(format!(
-        "SELECT count(*) FROM events WHERE unix_micros(timestamp) >= {from_us} \
-         AND unix_micros(timestamp) < {to_us}"
-    ));
-    statements.push(format!(
-        "SELECT seq FROM events WHERE tenant_id = '{tenant}' ORDER BY seq DESC LIMIT 10"
-    ));
-    statements.push(format!(
-        "SELECT seq, leaf_hash FROM events WHERE seq IN ({}) ORDER BY seq",
-        list.join(",")
-    ));
-    let spark = spark(&file, &statements);
-    let n = tenants.len() + 3;
-    let spark_counts: Vec<u64> = spark[..n].iter().map(|rows| as_u64(&rows[0][0])).collect();
-    assert_eq!(spark_counts, expected);
-    let spark_page: Vec<u64> = spark[n].iter().map(|r| as_u64(&r[0])).collect();
-    assert_eq!(spark_page, seqs);
-    assert_eq!(spark[n + 1], proven);
+    assert_eq!(answers.len(), for_spark.expected.len());
 
     // A filtered export is the same rows: one tenant's.
+    let tenant = duckdb(&[format!(
+        "SELECT tenant_id FROM {} GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
+        export.duckdb
+    )])[0][0][0]
+        .as_str()
+        .expect("a tenant")
+        .to_owned();
     let one = dir.path().join("tenant.parquet");
     let out = Command::new(env!("CARGO_BIN_EXE_auditlog"))
         .args([
-            "export", "--data", &d, "--format", "parquet", "--tenant", tenant,
+            "export", "--data", &d, "--format", "parquet", "--tenant", &tenant,
         ])
         .stdout(std::fs::File::create(&one).expect("file"))
         .output()
         .expect("runs");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let same = duckdb(&[format!(
-        "SELECT count(*) FROM (SELECT * FROM read_parquet('{}') EXCEPT SELECT * FROM {t} \
-         WHERE tenant_id = '{tenant}')",
-        one.display()
-    )]);
+    let same = duckdb(&[
+        format!(
+            "SELECT count(*) FROM (SELECT * FROM read_parquet('{}') EXCEPT SELECT * FROM {} \
+             WHERE tenant_id = '{tenant}')",
+            one.display(),
+            export.duckdb
+        ),
+        format!("SELECT count(*) FROM read_parquet('{}')", one.display()),
+    ]);
     assert_eq!(as_u64(&same[0][0][0]), 0);
-    assert_eq!(count(&d, &["--tenant", tenant]), {
-        let n = duckdb(&[format!(
-            "SELECT count(*) FROM read_parquet('{}')",
-            one.display()
-        )]);
-        as_u64(&n[0][0][0])
-    });
+    assert_eq!(as_u64(&same[1][0][0]), count(&d, &["--tenant", &tenant]));
 
     // Refused where it cannot be: from a server.
     let out = auditlog(&[

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use auditlog_engine::query::Query;
+use auditlog_engine::query::{PersonalFields, Query};
 use auditlog_engine::{Hash, Log};
 use parquet::errors::ParquetError;
 
@@ -52,10 +52,12 @@ impl LeafHashes {
 }
 
 /// Writes every event `query` selects (its limit and cursor ignored), as the log is now,
-/// to `out` as Parquet; returns how many. Holds one row group in memory.
+/// to `out` as Parquet, a sealing log's personal fields as `personal` says; returns how
+/// many. Holds one row group in memory.
 pub fn export_parquet<W: Write + Send>(
     log: &Log,
     query: &Query,
+    personal: PersonalFields,
     out: W,
 ) -> Result<u64, ExportError> {
     let facts = FileFacts {
@@ -72,7 +74,7 @@ pub fn export_parquet<W: Write + Send>(
     let mut failed: Option<ParquetError> = None;
     let mut leaves = LeafHashes::default();
     loop {
-        let page = log.query_raw(&query, |seq, event| {
+        let page = log.query_raw_with(&query, personal, |seq, event| {
             // STRING columns hold UTF-8 only: a record that is not is damage, as for
             // the JSON export.
             event.to_event().map_err(|e| log.damaged_record(seq, e))?;

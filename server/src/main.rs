@@ -138,6 +138,10 @@ struct Args {
     /// deleted.
     #[arg(long, value_name = "DAYS", alias = "archive-retain-days")]
     retain_days: Option<u64>,
+    /// Archive segments without their Parquet (`segments/<base>.parquet`, each segment's
+    /// events for analytics engines; docs/FORMAT.md).
+    #[arg(long, requires = "archive")]
+    archive_no_parquet: bool,
     /// Delete the segments past --retain-days (not held), at start and hourly, each
     /// deletion with a signed receipt; with --archive, from the archive too.
     #[arg(long, requires = "retain_days")]
@@ -246,11 +250,14 @@ fn main() -> anyhow::Result<()> {
     };
     let archive = match &args.archive {
         Some(url) => {
-            let archive = Archive::open(url, &s3)?;
-            Some(match args.retain_days {
-                Some(days) => archive.with_retention_days(days),
-                None => archive,
-            })
+            let mut archive = Archive::open(url, &s3)?;
+            if let Some(days) = args.retain_days {
+                archive = archive.with_retention_days(days);
+            }
+            if args.archive_no_parquet {
+                archive = archive.without_parquet();
+            }
+            Some(archive)
         }
         None => None,
     };
@@ -341,6 +348,7 @@ fn main() -> anyhow::Result<()> {
             "write_timeout_seconds": args.write_timeout,
             "shutdown_grace_seconds": args.shutdown_grace,
             "archive": archive.as_ref().map(|a| a.url().to_owned()),
+            "archive_parquet": archive.as_ref().map(Archive::writes_parquet),
             "retain_days": args.retain_days,
             "expire": args.expire,
             "hot_days": args.hot_days,

@@ -127,8 +127,11 @@ async fn segments_sealed_while_serving_reach_the_archive() {
     assert!(status.success(), "{status}");
 }
 
+/// A sealing server, which holds its key-encryption key, archives each segment's Parquet
+/// with personal fields sealed all the same (an erasure could not reach them there), and
+/// an erasure reaches its key store's backup within seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_erasure_reaches_the_key_store_backup_within_seconds() {
+async fn a_sealing_servers_archive_keeps_personal_fields_sealed_and_its_key_backup_current() {
     let s3 = seaweedfs();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -159,13 +162,42 @@ async fn an_erasure_reaches_the_key_store_backup_within_seconds() {
     s3.env(&mut command);
     let server = Server::launch(command, true);
     let admin = server.admin_key.clone().expect("admin key");
-    let events = (0..200u32)
-        .map(|i| event(i, "org_a", &format!("usr_{}", i % 5), "document.read"))
-        .collect();
-    IngestServiceClient::new(server.channel().await)
-        .ingest(authed(pb::IngestRequest { events }, &admin))
-        .await
-        .expect("ingest");
+    // Enough for a few 64 KiB segments (a batch is never split across two).
+    let mut client = IngestServiceClient::new(server.channel().await);
+    for batch in 0..20u32 {
+        let events = (batch * 100..batch * 100 + 100)
+            .map(|i| event(i, "org_a", &format!("usr_{}", i % 5), "document.read"))
+            .collect();
+        client
+            .ingest(authed(pb::IngestRequest { events }, &admin))
+            .await
+            .expect("ingest");
+    }
+    // Each archived segment's Parquet: a row per record; the e-mail, IP address and
+    // user agent of each ingested event `[sealed]`.
+    let bucket = s3.bucket(BUCKET);
+    let prefix = url.strip_prefix(&format!("s3://{BUCKET}/")).unwrap();
+    let mut ingested = 0;
+    for entry in entries(&bucket, prefix, 3).await {
+        let object = entry["parquet"]["object"]
+            .as_str()
+            .expect("a Parquet object");
+        let bytes = read_object(
+            bucket.as_ref(),
+            &ObjectPath::from(format!("{prefix}/{object}")),
+        )
+        .await;
+        let rows = personal_fields(bytes);
+        let records = entry["tree_size"].as_u64().unwrap() - entry["base_seq"].as_u64().unwrap();
+        assert_eq!(rows.len() as u64, records);
+        for (tenant, personal) in rows {
+            if tenant == "org_a" {
+                ingested += 1;
+                assert_eq!(personal, [(); 3].map(|_| Some("[sealed]".to_owned())));
+            }
+        }
+    }
+    assert!(ingested > 100, "{ingested} events read");
     let store = s3.bucket(KEYS_BUCKET);
     let backup = ObjectPath::from(format!(
         "{}/subjects",
@@ -219,6 +251,51 @@ async fn an_erasure_reaches_the_key_store_backup_within_seconds() {
     );
     let (status, _) = server.terminate();
     assert!(status.success(), "{status}");
+}
+
+/// The manifest entries under `prefix`, once there are `at_least` (within 60 s).
+async fn entries(
+    store: &std::sync::Arc<dyn object_store::ObjectStore>,
+    prefix: &str,
+    at_least: usize,
+) -> Vec<serde_json::Value> {
+    let folder = ObjectPath::from(format!("{prefix}/manifest"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let listed: Vec<_> = store.list(Some(&folder)).try_collect().await.unwrap();
+        if listed.len() >= at_least {
+            let mut entries = Vec::new();
+            for meta in listed {
+                let bytes = read_object(store.as_ref(), &meta.location).await;
+                entries.push(serde_json::from_slice(&bytes).expect("an entry"));
+            }
+            return entries;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} segments archived after 60 s",
+            listed.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The tenant, and the e-mail, IP address and user agent, of each row of a Parquet
+/// file.
+fn personal_fields(bytes: Vec<u8>) -> Vec<(String, [Option<String>; 3])> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::RowAccessor;
+    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).expect("a Parquet file");
+    let field = |row: &parquet::record::Row, i| row.get_string(i).ok().cloned();
+    reader
+        .get_row_iter(None)
+        .expect("rows")
+        .map(|row| {
+            let row = row.expect("a row");
+            let tenant = field(&row, 6).expect("a tenant");
+            (tenant, [field(&row, 4), field(&row, 12), field(&row, 13)])
+        })
+        .collect()
 }
 
 #[test]

@@ -31,6 +31,10 @@ pub(crate) struct Args {
     /// archived object is locked in COMPLIANCE mode until that date.
     #[arg(long, value_name = "DAYS")]
     retain_days: Option<u64>,
+    /// Do not write each archived segment's events as Parquet beside it
+    /// (`segments/<base>.parquet`, for Spark, Trino or DuckDB; docs/FORMAT.md).
+    #[arg(long)]
+    no_parquet: bool,
     #[command(flatten)]
     s3: S3Args,
     #[command(flatten)]
@@ -96,6 +100,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut archive = Archive::open(&args.to, &args.s3.options())?;
     if let Some(days) = args.retain_days {
         archive = archive.with_retention_days(days);
+    }
+    if args.no_parquet {
+        archive = archive.without_parquet();
     }
     let keys = match &args.keys_to {
         Some(url) => {

@@ -12,7 +12,7 @@ use anyhow::Context;
 use auditlog_engine::Timestamp;
 use auditlog_engine::bundle::{Selection, write_bundle};
 use auditlog_engine::export::{ExportError, ExportFormat, export};
-use auditlog_engine::query::Query;
+use auditlog_engine::query::{PersonalFields, Query};
 use auditlog_proto::convert::order_to_proto;
 use auditlog_proto::v1 as pb;
 
@@ -134,7 +134,8 @@ fn parquet(log: &auditlog_engine::Log, query: &Query) -> anyhow::Result<ExitCode
     use std::os::fd::AsFd;
     let fd = std::io::stdout().as_fd().try_clone_to_owned()?;
     let out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::from(fd));
-    let rows = auditlog_parquet::export_parquet(log, query, out).context("exporting")?;
+    let rows = auditlog_parquet::export_parquet(log, query, PersonalFields::Opened, out)
+        .context("exporting")?;
     eprintln!("{rows} events written as Parquet");
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,6 @@
 """Runs SQL statements for the Parquet tests: `sql_query.py duckdb` with DuckDB (PyPI
-`duckdb`), `sql_query.py spark FILE…` with Spark (PyPI `pyspark`, local mode) over the
-Parquet files named, registered as the view `events`. A JSON list of statements on
+`duckdb`), `sql_query.py spark VIEW=PATH…` with Spark (PyPI `pyspark`, local mode), each
+view over the Parquet at PATH (a file, or a glob of files). A JSON list of statements on
 stdin, a JSON list of their result rows on stdout; bytes printed as lowercase hex, times
 as ISO 8601."""
 import datetime
@@ -23,7 +23,7 @@ def duckdb_runner():
     return lambda sql: connection.execute(sql).fetchall(), lambda: None
 
 
-def spark_runner(files):
+def spark_runner(views):
     from pyspark.sql import SparkSession
 
     spark = (
@@ -36,7 +36,9 @@ def spark_runner(files):
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
-    spark.read.parquet(*files).createOrReplaceTempView("events")
+    for view in views:
+        name, path = view.split("=", 1)
+        spark.read.parquet(path).createOrReplaceTempView(name)
     return lambda sql: spark.sql(sql).collect(), spark.stop
 
 

@@ -42,6 +42,19 @@ pub struct Query {
     pub cursor: Option<Cursor>,
 }
 
+/// What a read of a sealing log shows of its personal fields (e-mail, IP address, user
+/// agent, personal metadata).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PersonalFields {
+    /// Opened with the subject's key where the log was opened with its key-encryption
+    /// key; else each shown by its marker (`[sealed]`, `[erased]`, `[unavailable]`).
+    #[default]
+    Opened,
+    /// Each shown `[sealed]`, even where the log could open it: for copies that leave
+    /// the log's keeping (the archive's Parquet), which no later erasure would reach.
+    Sealed,
+}
+
 /// How a query was carried out, segment by segment.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
@@ -211,6 +224,17 @@ impl Log {
     pub fn query_raw(
         &self,
         query: &Query,
+        visit: impl FnMut(u64, RawEvent<'_>) -> Result<bool>,
+    ) -> Result<Page> {
+        self.query_raw_with(query, PersonalFields::Opened, visit)
+    }
+
+    /// [`Log::query_raw`], a sealing log's personal fields opened or kept sealed as
+    /// `personal` says.
+    pub fn query_raw_with(
+        &self,
+        query: &Query,
+        personal: PersonalFields,
         mut visit: impl FnMut(u64, RawEvent<'_>) -> Result<bool>,
     ) -> Result<Page> {
         let fingerprint = query.filter.fingerprint();
@@ -227,7 +251,7 @@ impl Log {
         let mut last = None;
         let mut stopped = false;
         let mut more = false;
-        let plan = self.run(query, after, |seq, event| {
+        let plan = self.run(query, after, personal, |seq, event| {
             if query.limit.is_some_and(|l| returned >= l) || stopped {
                 more = true;
                 return Ok(false);
@@ -343,9 +367,10 @@ impl Log {
         &self,
         query: &Query,
         after: Option<u64>,
+        personal: PersonalFields,
         mut visit: impl FnMut(u64, RawEvent<'_>) -> Result<bool>,
     ) -> Result<Plan> {
-        let mut reader = RecordReader::default();
+        let mut reader = RecordReader::showing(personal);
         self.search(query, after, false, |source, matches| {
             reader.each(self, source, &matches.seqs, |seq, event| {
                 // The index chose the record; the record itself has the last word.

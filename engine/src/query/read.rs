@@ -5,7 +5,7 @@
 //! an archive and not cached, as byte ranges of its archived copy where the storage
 //! offers them (`Storage::read_ranges`).
 
-use super::{ActiveSource, Source};
+use super::{ActiveSource, PersonalFields, Source};
 use crate::codec::{decode_frame, decode_raw_parts};
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::event::RawEvent;
@@ -22,6 +22,8 @@ const SPAN_BYTES: u64 = 256 << 10;
 /// Buffers reused from segment to segment.
 #[derive(Default)]
 pub(super) struct RecordReader {
+    /// Whether a sealing log's personal fields are put back.
+    personal: PersonalFields,
     buf: Vec<u8>,
     frames: Vec<(u64, u64)>,
     /// The active segment's map, as of the last `place`.
@@ -37,9 +39,11 @@ fn undecodable(source: &Source, offset: u64, seq: u64, why: impl std::fmt::Displ
 }
 
 /// Decodes record `seq` (`payload`, its frame at `offset()`) and hands it to `visit`, its
-/// personal fields put back if the log seals them (opened, or shown erased or sealed).
+/// personal fields put back if the log seals them (opened, or shown erased or sealed; as
+/// sealed whatever the log holds for [`PersonalFields::Sealed`]).
 fn visit_record(
     log: &Log,
+    personal: PersonalFields,
     source: &Source,
     offset: impl Fn() -> u64,
     seq: u64,
@@ -51,12 +55,23 @@ fn visit_record(
     if log.shared.config.sealing.is_none() {
         return visit(seq, event);
     }
-    let sealer = log.shared.sealer.as_deref();
+    let sealer = match personal {
+        PersonalFields::Opened => log.shared.sealer.as_deref(),
+        PersonalFields::Sealed => None,
+    };
     with_personal(sealer, sealed, event, |event| visit(seq, event))
         .map_err(|e| undecodable(source, offset(), seq, e))?
 }
 
 impl RecordReader {
+    /// A reader showing a sealing log's personal fields as `personal` says.
+    pub(super) fn showing(personal: PersonalFields) -> RecordReader {
+        RecordReader {
+            personal,
+            ..RecordReader::default()
+        }
+    }
+
     /// Calls `visit(seq, event)` for each of `seqs` (records of `source`), in the order
     /// given, until it returns `Ok(false)`; returns whether it never did. The events'
     /// strings are not yet checked to be UTF-8: the visitor does that as it uses them.
@@ -109,7 +124,15 @@ impl RecordReader {
                         )),
                     )));
                 }
-                if !visit_record(log, source, || *offset, seq, payload, &mut visit)? {
+                if !visit_record(
+                    log,
+                    self.personal,
+                    source,
+                    || *offset,
+                    seq,
+                    payload,
+                    &mut visit,
+                )? {
                     return Ok(false);
                 }
             }
@@ -119,7 +142,7 @@ impl RecordReader {
         for &seq in seqs {
             let payload = records.payload(seq)?;
             let offset = || records.frame_offset(seq).unwrap_or(0);
-            if !visit_record(log, source, offset, seq, payload, &mut visit)? {
+            if !visit_record(log, self.personal, source, offset, seq, payload, &mut visit)? {
                 return Ok(false);
             }
         }
@@ -187,7 +210,15 @@ impl RecordReader {
                     .unwrap_or_default();
                 let (payload, _) =
                     decode_frame(bytes).map_err(|e| undecodable(source, start, seq, e))?;
-                if !visit_record(log, source, || start, seq, payload, &mut visit)? {
+                if !visit_record(
+                    log,
+                    self.personal,
+                    source,
+                    || start,
+                    seq,
+                    payload,
+                    &mut visit,
+                )? {
                     return Ok(false);
                 }
             }
