@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::error::{ArchiveError, Result};
 use crate::location::Archive;
-use crate::manifest::{MANIFEST_DIR, base_name};
+use crate::manifest::{MANIFEST_DIR, SEGMENTS_DIR, base_name};
 use crate::receipts::copy_retention;
 use crate::run::{
     ArchiveReport, check_identity, copy_log_files, identity_of, list_entries, read_entry,
@@ -101,6 +101,10 @@ async fn delete_segments(
             archive.delete_for_good(&object.object).await?;
             report.bytes_deleted += object.bytes;
         }
+        // A Parquet file no entry names (a run cut after its upload, then one without
+        // Parquet) goes too: nothing of a deleted segment stays.
+        let parquet = format!("{SEGMENTS_DIR}/{}.parquet", base_name(*base));
+        archive.delete_for_good(&parquet).await?;
         archive
             .delete_for_good(&format!("{MANIFEST_DIR}/{}.json", base_name(*base)))
             .await?;

@@ -23,6 +23,7 @@ mod reader;
 mod receipts;
 mod restore;
 mod run;
+mod segment_parquet;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tier;

@@ -12,15 +12,12 @@ use object_store::ObjectStore;
 use object_store::path::Path as ObjectPath;
 use serde::Serialize;
 
-use auditlog_engine::query::{Filter, Order, PersonalFields, Query};
-use auditlog_parquet::{ExportError, export_parquet};
-
 use crate::error::{ArchiveError, Result};
 use crate::location::Archive;
 use crate::lock::Locking;
 use crate::manifest::{
     ARCHIVE_FORMAT, CHECKPOINTS_OBJECT, LOG_OBJECT, LogIdentity, MANIFEST_DIR, ManifestEntry,
-    ObjectRef, SEGMENTS_DIR, base_name, entry_base, entry_object,
+    SEGMENTS_DIR, base_name, entry_base, entry_object,
 };
 use crate::transfer::{copy_checked, read_small, upload_bytes};
 
@@ -31,8 +28,13 @@ pub struct ArchiveReport {
     pub segments_archived: u64,
     /// Their bytes (segments and index files).
     pub bytes_archived: u64,
-    /// The bytes of the Parquet files written beside them.
+    /// The bytes of the Parquet files written beside them (not in `bytes_archived`).
     pub parquet_bytes: u64,
+    /// Why a segment this run archived has no Parquet although the run writes it: the
+    /// first such reason (the segment is archived all the same; its entry, written once,
+    /// names none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parquet_not_written: Option<String>,
     /// Sealed segments the manifest already named.
     pub already_archived: u64,
     /// The tree size the archived segments reach (0 if there are none).
@@ -46,7 +48,8 @@ pub struct ArchiveReport {
     /// history is never overwritten.
     pub superseded_checkpoints: Option<String>,
     /// Objects this run locked in COMPLIANCE mode (a bucket with S3 Object Lock): each
-    /// archived segment's copy, index file and manifest entry, until its retention date.
+    /// archived segment's copy, index file, Parquet and manifest entry, until its
+    /// retention date.
     pub locked_objects: u64,
     /// The retention date of the newest segment this run locked.
     pub locked_until: Option<String>,
@@ -70,7 +73,9 @@ pub async fn archive_log(
     mut on_entry: impl FnMut(&ManifestEntry),
 ) -> Result<ArchiveReport> {
     // Read first: bad credentials show on the first object, naming it; then the lock
-    // setting, before anything is written.
+    // setting, before anything is written. Temporary Parquet files that processes which
+    // died mid-run left behind go first.
+    crate::segment_parquet::remove_orphans();
     let ours = identity_of(log)?;
     let known = check_identity(log, &ours, archive).await?;
     let locking = archive.locking().await?;
@@ -185,12 +190,11 @@ async fn archive_segment(
             segment.path.display()
         )));
     }
-    let read_back = &mut report.read_back;
     let seg = copy_checked(
         archive,
         &format!("{SEGMENTS_DIR}/{name}.seg"),
         &segment.path,
-        read_back,
+        &mut report.read_back,
     )
     .await?;
     if seg.bytes != segment.bytes {
@@ -207,14 +211,26 @@ async fn archive_segment(
                 archive,
                 &format!("{SEGMENTS_DIR}/{name}.idx"),
                 &segment.index_path,
-                read_back,
+                &mut report.read_back,
             )
             .await?,
         ),
         false => None,
     };
     let parquet = match archive.writes_parquet() {
-        true => Some(copy_parquet(log, archive, segment, &name, read_back).await?),
+        true => {
+            match crate::segment_parquet::copy(log, archive, segment, &mut report.read_back).await {
+                Ok(parquet) => Some(parquet),
+                // Derived data: a segment whose Parquet cannot be written here (the temporary
+                // directory full or read-only, a record Parquet cannot hold) is archived
+                // without it, said in the report; only the store's failures stop the run.
+                Err(e @ (ArchiveError::Parquet { .. } | ArchiveError::Log(_))) => {
+                    report.parquet_not_written.get_or_insert(e.to_string());
+                    None
+                }
+                Err(e) => return Err(e),
+            }
+        }
         false => None,
     };
     let entry = ManifestEntry {
@@ -256,55 +272,6 @@ async fn archive_segment(
         report.locked_until = Some(until.to_rfc3339());
     }
     Ok(entry)
-}
-
-/// Writes the events of `segment` as Parquet to a temporary file, personal fields sealed
-/// whatever keys the log holds (an archive outlives erasures: a subject's key erased
-/// later must still leave nothing readable there), then copies it beside the segment.
-async fn copy_parquet(
-    log: &Log,
-    archive: &Archive,
-    segment: &SealedSegmentInfo,
-    name: &str,
-    read_back: &mut u64,
-) -> Result<ObjectRef> {
-    let records = segment.base_seq..segment.tree_size;
-    let failed = |why: String| ArchiveError::Parquet {
-        records: records.clone(),
-        why,
-    };
-    let file = tempfile::Builder::new()
-        .prefix("auditlog-archive-")
-        .suffix(".parquet")
-        .tempfile()
-        .map_err(|e| {
-            failed(format!(
-                "a temporary file in {}: {e}",
-                std::env::temp_dir().display()
-            ))
-        })?;
-    let query = Query {
-        filter: Filter {
-            seqs: Some(records.clone()),
-            ..Filter::default()
-        },
-        order: Order::OldestFirst,
-        limit: None,
-        cursor: None,
-    };
-    let out = std::io::BufWriter::with_capacity(1 << 20, file.as_file());
-    let rows = export_parquet(log, &query, PersonalFields::Sealed, out).map_err(|e| match e {
-        ExportError::Log(e) => ArchiveError::from(e),
-        ExportError::Parquet(e) => failed(e.to_string()),
-    })?;
-    if rows != records.end - records.start {
-        return Err(failed(format!(
-            "{rows} rows, where the segment holds {}",
-            records.end - records.start
-        )));
-    }
-    let relative = format!("{SEGMENTS_DIR}/{name}.parquet");
-    copy_checked(archive, &relative, file.path(), read_back).await
 }
 
 /// The identity of `log`, as `log.json` holds it.

@@ -77,6 +77,16 @@ async fn check_manifest(store: &dyn ObjectStore, prefix: &str, data: &Path) -> u
             let local = std::fs::read(data.join(name)).expect("local copy");
             assert!(got == local, "{name} is the local file");
         }
+        // The segment's Parquet, derived: whole, as the entry says.
+        let parquet = &entry["parquet"];
+        let name = parquet["object"].as_str().expect("a Parquet object");
+        let got = read_object(store, &ObjectPath::from(format!("{prefix}/{name}"))).await;
+        assert_eq!(Some(got.len() as u64), parquet["bytes"].as_u64(), "{name}");
+        assert_eq!(
+            blake3::hash(&got).to_hex().as_str(),
+            parquet["blake3"].as_str().unwrap(),
+            "{name}"
+        );
     }
     next
 }

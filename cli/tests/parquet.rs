@@ -269,8 +269,9 @@ fn file_facts(path: &str) -> (Vec<(String, String)>, u64, u64) {
              row_group_id FROM parquet_metadata('{path}'))"
         ),
         format!(
-            "SELECT count(*) FROM parquet_metadata('{path}') \
-             WHERE path_in_schema = 'tenant_id' AND stats_min_value IS NULL"
+            "SELECT count(*) FILTER (WHERE stats_min_value IS NOT NULL \
+             AND stats_max_value IS NOT NULL), count(*) FROM parquet_metadata('{path}') \
+             WHERE path_in_schema = 'tenant_id'"
         ),
     ]);
     let facts = found[0]
@@ -282,8 +283,14 @@ fn file_facts(path: &str) -> (Vec<(String, String)>, u64, u64) {
             )
         })
         .collect();
-    assert_eq!(as_u64(&found[2][0][0]), 0, "tenant_id has statistics");
-    (facts, as_u64(&found[1][0][0]), as_u64(&found[1][0][1]))
+    let groups = as_u64(&found[1][0][1]);
+    let with_stats: Vec<u64> = found[2][0].iter().map(as_u64).collect();
+    assert_eq!(
+        with_stats,
+        [groups, groups],
+        "tenant_id has statistics in every group"
+    );
+    (facts, as_u64(&found[1][0][0]), groups)
 }
 
 #[test]
@@ -385,6 +392,47 @@ fn duckdb_and_spark_read_the_export_and_the_archive_as_the_log_with_proven_leaf_
         assert_eq!(answer, expected, "{statement}");
     }
     assert_eq!(answers.len(), for_spark.expected.len());
+
+    // `verify --archive` reads each Parquet file back; a damaged one fails it, named.
+    let out = auditlog(&["verify", "--archive", &url]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        said.contains(&format!("{segments} Parquet files")),
+        "{said}"
+    );
+    let victim = archive_dir.join(format!("segments/{:020}.parquet", bases[1]));
+    let mut bytes = std::fs::read(&victim).expect("read");
+    bytes[100] ^= 1;
+    std::fs::write(&victim, &bytes).expect("written");
+    let out = auditlog(&["verify", "--archive", &url]);
+    assert!(!out.status.success());
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(&format!("{:020}.parquet", bases[1])),
+        "{said}"
+    );
+
+    // Without Parquet: none written, none named.
+    let plain = dir.path().join("plain");
+    run(&[
+        "archive",
+        "--data",
+        &d,
+        "--to",
+        &format!("file://{}", plain.display()),
+        "--no-parquet",
+    ]);
+    let names: Vec<String> = std::fs::read_dir(plain.join("segments"))
+        .expect("segments")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with(".seg")), "{names:?}");
+    assert!(!names.iter().any(|n| n.ends_with(".parquet")), "{names:?}");
+    for entry in std::fs::read_dir(plain.join("manifest")).expect("manifest") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read");
+        assert!(!text.contains("parquet"), "{text}");
+    }
 
     // A filtered export is the same rows: one tenant's.
     let tenant = duckdb(&[format!(

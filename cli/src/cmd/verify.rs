@@ -142,6 +142,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     {
         return Ok(report_archive_fault(&fault, args.json));
     }
+    // The archive's Parquet, derived from the segments just checked: each file whole.
+    if let Source::Archive(reader) = &source
+        && result.is_ok()
+    {
+        match reader.check_parquet() {
+            Ok(0) => {}
+            Ok(n) => notes.push(format!(
+                "{n} Parquet files (segments/<base>.parquet) are whole, as their entries say"
+            )),
+            Err(fault @ ArchiveError::Mismatch { .. }) => {
+                return Ok(report_archive_fault(&fault, args.json));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     let seconds = started.elapsed().as_secs_f64();
     match result {
         Ok(report) if policy.is_some() && report.witnessed.is_none() => {
