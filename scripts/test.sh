@@ -20,6 +20,12 @@ rm -rf "$s3dir"
 s3env=$(scripts/seaweedfs.sh start "$s3dir" $$)
 trap 'scripts/seaweedfs.sh stop "$s3dir"' EXIT
 while IFS='=' read -r name value; do export "$name=$value"; done <<<"$s3env"
+echo "== etcd (the shard map of the cluster tests; Debian's etcd-server), once for the suite"
+etcddir=target/etcd-suite
+rm -rf "$etcddir"
+etcdenv=$(scripts/etcd.sh start "$etcddir" $$)
+trap 'scripts/seaweedfs.sh stop "$s3dir"; scripts/etcd.sh stop "$etcddir"' EXIT
+export "${etcdenv?}"
 echo "== the browser of the viewer's tests (Debian's chromium and chromium-driver, axe-core)"
 scripts/browser-env.sh
 echo "== the tlog-tiles checker (Debian's golang-go and golang-golang-x-mod-dev)"

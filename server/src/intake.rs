@@ -64,6 +64,16 @@ pub(crate) fn hand_over(
     Ok(pending)
 }
 
+/// Refuses an event of `tenant` unless this node writes the tenant: always, outside a
+/// cluster; inside one, where the shard map gives it the tenant and its lease lives
+/// (else the refusal names the node that writes it). From a blocking thread.
+pub(crate) fn require_writer(state: &State, tenant: &str) -> Result<(), Status> {
+    match &state.cluster {
+        Some(cluster) => cluster.require_writer(tenant),
+        None => Ok(()),
+    }
+}
+
 /// Waits for the writer's acknowledgement: the batch is durable under the log's policy.
 pub(crate) async fn acknowledged(pending: Pending) -> Result<Ack, Status> {
     pending
@@ -113,6 +123,7 @@ impl Sorting {
         let index = self.refusals.len();
         let refusal = event.and_then(|event| {
             self.caller.require_ingest(&event.tenant_id)?;
+            require_writer(&self.state, &event.tenant_id)?;
             let key = event
                 .event_id
                 .as_ref()

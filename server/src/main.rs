@@ -9,6 +9,7 @@ mod archiver;
 mod audit;
 mod auth;
 mod catalog;
+mod cluster;
 mod conn;
 mod convert;
 mod cosigning;
@@ -199,6 +200,8 @@ struct Args {
     /// /checkpoint to serve it (default 1).
     #[arg(long, value_name = "K", requires = "witnessed_by")]
     witness_quorum: Option<usize>,
+    #[command(flatten)]
+    cluster: cluster::ClusterArgs,
 }
 
 /// What every handler shares.
@@ -227,6 +230,9 @@ pub(crate) struct State {
     /// The witnesses asked to cosign this log's checkpoints (none without
     /// `--witnessed-by`).
     pub(crate) witnessing: cosigning::Witnessing,
+    /// This node's membership of a cluster of tenant shards (none without
+    /// `--cluster-etcd`): it writes only the tenants the shard map gives it.
+    pub(crate) cluster: Option<Arc<cluster::Membership>>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -299,6 +305,11 @@ fn main() -> anyhow::Result<()> {
     if let Some(kept) = log.latest_cosigned_checkpoint() {
         witnessing.publish_if_met(kept);
     }
+    let cluster = args
+        .cluster
+        .join(&log, &verifier)
+        .context("joining the cluster")?
+        .map(Arc::new);
     let metrics: Arc<ServerMetrics> = Arc::default();
     if let Some(tiers) = &tiers {
         metrics.reading_through(Arc::clone(tiers));
@@ -325,6 +336,7 @@ fn main() -> anyhow::Result<()> {
         viewer_config,
         witness,
         witnessing,
+        cluster,
     });
     // The configuration this run serves with is on record: a change shows as the
     // difference between two starts.
@@ -356,6 +368,9 @@ fn main() -> anyhow::Result<()> {
             "cache_bytes": tiers.as_ref().map(|t| t.cache_bytes()),
             "witnessed_by": state.witnessing.by.iter().map(|w| &w.url).collect::<Vec<_>>(),
             "witness_quorum": args.witness_quorum,
+            "cluster": state.cluster.as_ref().map(|c| serde_json::json!({
+                "etcd": args.cluster.etcd, "cluster": args.cluster.cluster, "node": c.name(),
+            })),
         }),
     };
     audit::record(&state.log, start).context("recording the start")?;
@@ -401,7 +416,19 @@ fn main() -> anyhow::Result<()> {
             grace,
         );
         let http = http::serve(Arc::clone(&state), args.http, tls.as_ref(), stop, grace);
-        tokio::try_join!(grpc, http).map(|_| ())
+        let renewing = state
+            .cluster
+            .as_ref()
+            .map(|c| tokio::spawn(cluster::renew(Arc::clone(c))));
+        let served = tokio::try_join!(grpc, http).map(|_| ());
+        if let (Some(renewing), Some(cluster)) = (renewing, &state.cluster) {
+            // The name is free at once for the next start; the tenants stay this node's.
+            renewing.abort();
+            if let Err(e) = cluster.leave().await {
+                eprintln!("auditlogd: leaving the cluster: {e}");
+            }
+        }
+        served
     });
     // Connections still open after the grace period end with the runtime; requests
     // waiting on the blocking pool get a moment to finish (their acks come from the

@@ -127,6 +127,7 @@ async fn submit(
                 invalid_field(&format!("events[{i}].{field}"), &bad.to_string())
             })?;
             caller.require_ingest(&event.tenant_id)?;
+            intake::require_writer(&state, &event.tenant_id)?;
             let metadata = || format!("events[{i}].metadata_json");
             flagged.extend(catalog::check(
                 &rules,

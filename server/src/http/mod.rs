@@ -7,6 +7,7 @@
 //! `viewer_tokens.rs` (viewer tokens issued and revoked).
 
 mod bundle;
+mod cluster;
 mod events;
 mod ingest;
 mod otlp;
@@ -17,6 +18,7 @@ mod tiles;
 mod viewer_tokens;
 mod witness;
 
+use crate::cluster::{WRITER_GRPC, WRITER_HTTP, WRITER_NODE};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,6 +161,8 @@ fn router(state: Arc<State>) -> Router {
         .route("/v1/proofs/consistency", get(proofs::consistency))
         .route("/v1/checkpoint", get(proofs::checkpoint))
         .route("/v1/verifier-key", get(bundle::verifier_key))
+        .route("/v1/cluster", get(cluster::map))
+        .route("/v1/cluster/writer", get(cluster::writer))
         .route("/v1/bundle", get(bundle::bundle))
         .route("/v1/reports", get(reports::report))
         .route("/v1/sinks", get(sinks::list).post(sinks::create))
@@ -381,6 +385,21 @@ pub(crate) fn error_body(status: &Status) -> serde_json::Value {
         .and_then(|b| b.field_violations.first())
     {
         error["field"] = violation.field.clone().into();
+    }
+    // Where to send an event of a tenant another node of the cluster writes.
+    let metadata = status.metadata();
+    let writer = [
+        ("node", WRITER_NODE),
+        ("grpc", WRITER_GRPC),
+        ("http", WRITER_HTTP),
+    ]
+    .map(|(member, name)| (member, metadata.get(name).and_then(|v| v.to_str().ok())));
+    if writer.iter().all(|(_, value)| value.is_some()) {
+        error["writer"] = writer
+            .iter()
+            .map(|(member, value)| (member.to_string(), (*value).into()))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
     }
     serde_json::json!({ "error": error })
 }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# etcd on loopback, the real coordination service the shard tests keep their shard map
+# in: Debian's `etcd-server` (apt-get), installed on first use.
+#
+#   scripts/etcd.sh start DIR [WATCH_PID]
+#       starts one etcd member with its data in DIR on two free loopback ports (clients,
+#       peers) and prints AUDITLOG_TEST_ETCD=http://127.0.0.1:PORT once it answers.
+#       With WATCH_PID, a watchdog stops it when that process ends and removes DIR.
+#   scripts/etcd.sh stop DIR
+#       stops it: SIGTERM, then SIGKILL after a grace period.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmd=${1:?usage: etcd.sh start DIR [WATCH_PID] | stop DIR}
+dir=${2:?usage: etcd.sh start DIR [WATCH_PID] | stop DIR}
+
+stop() {
+  local pid
+  pid=$(cat "$1/etcd.pid" 2>/dev/null) || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.5
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+case "$cmd" in
+stop)
+  stop "$dir"
+  exit 0
+  ;;
+start) ;;
+*)
+  echo "etcd.sh: unknown command $cmd" >&2
+  exit 2
+  ;;
+esac
+
+if ! command -v etcd >/dev/null; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q etcd-server >&2 ||
+    { $sudo apt-get update -q >&2 && $sudo apt-get install -y -q etcd-server >&2; }
+  # The package starts a system member on the default ports: the tests run their own.
+  $sudo systemctl disable --now etcd >/dev/null 2>&1 || true
+fi
+
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 35000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+}
+client=$(free_port)
+peer=$(free_port)
+while [ "$peer" = "$client" ]; do peer=$(free_port); done
+etcd --name auditlog-test --data-dir "$dir/data" \
+  --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+  --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+  --initial-cluster "auditlog-test=http://127.0.0.1:$peer" \
+  --enable-v2=false >"$dir/etcd.log" 2>&1 &
+echo $! >"$dir/etcd.pid"
+# Ready when its JSON gateway answers a range.
+for i in $(seq 1 100); do
+  if curl -sf -X POST -d '{"key":"AA=="}' "http://127.0.0.1:$client/v3/kv/range" >/dev/null 2>&1; then
+    break
+  fi
+  if [ "$i" = 100 ] || ! kill -0 "$(cat "$dir/etcd.pid")" 2>/dev/null; then
+    echo "etcd.sh: etcd did not start; its log:" >&2
+    tail -20 "$dir/etcd.log" >&2
+    stop "$dir"
+    exit 1
+  fi
+  sleep 0.2
+done
+if [ -n "${3:-}" ]; then
+  watched=$3
+  (
+    while kill -0 "$watched" 2>/dev/null; do sleep 1; done
+    stop "$dir"
+    rm -rf "$dir"
+  ) >/dev/null 2>&1 </dev/null &
+  disown
+fi
+echo "AUDITLOG_TEST_ETCD=http://127.0.0.1:$client"

@@ -1,0 +1,441 @@
+//! Tenant shards (docs/SCALING.md): several `auditlogd` nodes, each with its own log,
+//! checkpoints and key, share one shard map kept in etcd, under `/auditlog/<cluster>/`:
+//!
+//! - `nodes/<node>`: what a node publishes of itself ([`NodeRecord`]), attached to the
+//!   node's lease, and created only where absent: while one process holds a name, a
+//!   second one of that name is refused.
+//! - `tenants/<tenant>`: the node that writes the tenant ([`Assignment`]), not leased: a
+//!   tenant stays with its node through the node's restarts and failures. A node claims
+//!   an unassigned tenant at its first write, in one transaction that also requires the
+//!   node's own key to be attached to its live lease.
+//!
+//! A node writes a tenant only while the map names it and its lease lives: it counts its
+//! lease alive until the TTL etcd granted at the last renewal, measured from before the
+//! renewal was sent, less a margin, so it stops writing before etcd could let the lease
+//! expire. Nobody else writes a tenant without a hand-over from its node.
+
+pub(crate) mod etcd;
+mod writes;
+
+pub(crate) use writes::{WRITER_GRPC, WRITER_HTTP, WRITER_NODE};
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+
+use etcd::{Etcd, EtcdError, Guard};
+
+/// How long before the lease's end a node stops counting it alive.
+const LEASE_MARGIN: Duration = Duration::from_secs(1);
+
+/// How long another node's record read from etcd is used before it is read again (a
+/// node restarted elsewhere is found within this).
+const NODE_RECORD_AGE: Duration = Duration::from_secs(10);
+
+/// What a node publishes of itself in the shard map.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NodeRecord {
+    /// Its name, unique in the cluster.
+    pub(crate) node: String,
+    /// Where clients reach its gRPC API.
+    pub(crate) grpc: String,
+    /// Where clients reach its HTTP API.
+    pub(crate) http: String,
+    /// Its log's checkpoint origin.
+    pub(crate) origin: String,
+    /// Its log's checkpoint verifier key.
+    pub(crate) verifier_key: Option<String>,
+}
+
+/// Which node writes a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Assignment {
+    pub(crate) node: String,
+}
+
+/// Why the cluster could not answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClusterError {
+    #[error(transparent)]
+    Etcd(#[from] EtcdError),
+    /// Another live process holds this node's name.
+    #[error(
+        "node {node} is a member of cluster {cluster} already (its lease {lease:x} lives): \
+         another auditlogd runs with this name, or one just died (its lease ends within \
+         {ttl} s)"
+    )]
+    NameTaken {
+        node: String,
+        cluster: String,
+        lease: i64,
+        ttl: i64,
+    },
+    /// A value in the map that is not what this build writes.
+    #[error("{key} in etcd is not what auditlogd writes: {why}")]
+    Garbled { key: String, why: String },
+}
+
+/// Who writes a tenant, as this node sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Writer {
+    /// This node: it may append the tenant's events.
+    Here,
+    /// Another node, named in the map.
+    Elsewhere(String),
+    /// This node, or a tenant it would claim, but its lease is not alive: no writes.
+    NoLease,
+}
+
+/// `auditlogd`'s cluster flags.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ClusterArgs {
+    /// Be one node of a cluster of tenant shards whose shard map is in the etcd at this
+    /// URL (its v3 JSON gateway, e.g. `http://127.0.0.1:2379`): write only the tenants
+    /// the map gives this node (docs/SCALING.md).
+    #[arg(long = "cluster-etcd", value_name = "URL", requires_all = ["node", "advertise_grpc", "advertise_http"])]
+    pub(crate) etcd: Option<String>,
+    /// The cluster's name: its keys are under `/auditlog/<NAME>/` in etcd.
+    #[arg(long = "cluster", value_name = "NAME", default_value = "default")]
+    pub(crate) cluster: String,
+    /// This node's name, unique in the cluster (letters, digits, `-`, `_`, `.`).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) node: Option<String>,
+    /// The URL clients reach this node's gRPC API at, given to them by other nodes.
+    #[arg(long, value_name = "URL")]
+    pub(crate) advertise_grpc: Option<String>,
+    /// The URL clients reach this node's HTTP API at.
+    #[arg(long, value_name = "URL")]
+    pub(crate) advertise_http: Option<String>,
+    /// The node's lease in etcd, in seconds: a node out of touch with etcd for this long
+    /// stops writing (it stops 1 s before).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub(crate) lease_seconds: i64,
+}
+
+impl ClusterArgs {
+    /// Joins the cluster if one is given, publishing the log's origin and key. A name
+    /// still held by a lease (a node killed a moment ago) is tried again until that
+    /// lease has had time to end.
+    pub(crate) fn join(
+        &self,
+        log: &auditlog_engine::Log,
+        verifier: &auditlog_engine::checkpoint::NoteVerifier,
+    ) -> anyhow::Result<Option<Membership>> {
+        let Some(url) = &self.etcd else {
+            return Ok(None);
+        };
+        let name = self.node.clone().unwrap_or_default();
+        for (what, value) in [("--node", &name), ("--cluster", &self.cluster)] {
+            let fine = !value.is_empty()
+                && value.len() <= 64
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            anyhow::ensure!(
+                fine,
+                "{what} `{value}`: 1 to 64 letters, digits, `-`, `_` or `.`"
+            );
+        }
+        anyhow::ensure!(
+            (2..=3600).contains(&self.lease_seconds),
+            "--lease-seconds {}: between 2 and 3600",
+            self.lease_seconds
+        );
+        let me = NodeRecord {
+            node: name,
+            grpc: self.advertise_grpc.clone().unwrap_or_default(),
+            http: self.advertise_http.clone().unwrap_or_default(),
+            origin: log.config().origin.clone(),
+            verifier_key: Some(verifier.to_text()),
+        };
+        let etcd = Etcd::new(url, Duration::from_secs(5))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let deadline = Instant::now() + Duration::from_secs(self.lease_seconds as u64 + 2);
+        loop {
+            let joined = runtime.block_on(Membership::join(
+                etcd.clone(),
+                &self.cluster,
+                me.clone(),
+                self.lease_seconds,
+            ));
+            match joined {
+                Err(ClusterError::NameTaken { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                joined => {
+                    let joined = joined?;
+                    eprintln!(
+                        "auditlogd: node {} of cluster {} (etcd {url})",
+                        joined.name(),
+                        self.cluster
+                    );
+                    return Ok(Some(joined));
+                }
+            }
+        }
+    }
+}
+
+/// Renews `membership`'s lease every third of its TTL, for as long as the server runs;
+/// a failure is said on stderr when it starts and when it ends.
+pub(crate) async fn renew(membership: std::sync::Arc<Membership>) {
+    let every = Duration::from_secs(u64::try_from(membership.ttl() / 3).unwrap_or(1).max(1));
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(every).await;
+        match membership.renew().await {
+            Ok(_) if failing => {
+                eprintln!("auditlogd: the cluster lease is renewed again");
+                failing = false;
+            }
+            Ok(_) => {}
+            Err(e) if !failing => {
+                eprintln!("auditlogd: renewing the cluster lease: {e}");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// The lease this node holds.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    id: i64,
+    /// Until when it counts as alive.
+    alive_until: Instant,
+}
+
+/// This node's membership of a cluster: its lease, and the shard map as far as it has
+/// read it.
+#[derive(Debug)]
+pub(crate) struct Membership {
+    etcd: Etcd,
+    cluster: String,
+    me: NodeRecord,
+    ttl: i64,
+    held: Mutex<Option<Held>>,
+    /// Tenants whose writer this node has read or claimed: its own are authoritative
+    /// (only it hands them over); another node's may be stale, and that node redirects.
+    writers: RwLock<HashMap<String, String>>,
+    /// Other nodes' records, and when each was read.
+    nodes: RwLock<HashMap<String, (Instant, NodeRecord)>>,
+}
+
+impl Membership {
+    /// Joins `cluster` through `etcd` as `me`, with a lease of `ttl` seconds; refused
+    /// while another live process holds the name.
+    pub(crate) async fn join(
+        etcd: Etcd,
+        cluster: &str,
+        me: NodeRecord,
+        ttl: i64,
+    ) -> Result<Membership, ClusterError> {
+        let membership = Membership {
+            etcd,
+            cluster: cluster.to_owned(),
+            me,
+            ttl,
+            held: Mutex::new(None),
+            writers: RwLock::new(HashMap::new()),
+            nodes: RwLock::new(HashMap::new()),
+        };
+        membership.register().await?;
+        Ok(membership)
+    }
+
+    fn node_key(&self, node: &str) -> String {
+        format!("/auditlog/{}/nodes/{node}", self.cluster)
+    }
+
+    fn tenant_key(&self, tenant: &str) -> String {
+        format!("/auditlog/{}/tenants/{tenant}", self.cluster)
+    }
+
+    /// This node's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.me.node
+    }
+
+    /// Takes a new lease and puts this node's record under it, if its name is free.
+    async fn register(&self) -> Result<(), ClusterError> {
+        let sent = Instant::now();
+        let lease = self.etcd.grant(self.ttl).await?;
+        let key = self.node_key(&self.me.node);
+        let record = serde_json::to_vec(&self.me).expect("a node record serializes");
+        match self
+            .etcd
+            .put_if(&[Guard::Absent(key.clone())], &key, &record, lease.id)
+            .await?
+        {
+            Ok(()) => {
+                *self.held.lock() = Some(Held {
+                    id: lease.id,
+                    alive_until: alive_until(sent, lease.ttl),
+                });
+                Ok(())
+            }
+            Err(holder) => {
+                let _ = self.etcd.revoke(lease.id).await;
+                Err(ClusterError::NameTaken {
+                    node: self.me.node.clone(),
+                    cluster: self.cluster.clone(),
+                    lease: holder.map_or(0, |kv| kv.lease),
+                    ttl: self.ttl,
+                })
+            }
+        }
+    }
+
+    /// Renews the lease, or takes a new one (registering again) if it is gone: whether
+    /// the node may write now.
+    pub(crate) async fn renew(&self) -> Result<bool, ClusterError> {
+        let held = *self.held.lock();
+        if let Some(held) = held {
+            let sent = Instant::now();
+            let ttl = self.etcd.keep_alive(held.id).await?;
+            if ttl > 0 {
+                if let Some(h) = self.held.lock().as_mut().filter(|h| h.id == held.id) {
+                    h.alive_until = alive_until(sent, ttl);
+                }
+                return Ok(self.writable());
+            }
+            // Expired while etcd was out of reach, or revoked: writes stopped already.
+            *self.held.lock() = None;
+        }
+        self.register().await?;
+        Ok(self.writable())
+    }
+
+    /// Whether the lease counts as alive: the node may write its tenants.
+    pub(crate) fn writable(&self) -> bool {
+        self.held
+            .lock()
+            .is_some_and(|h| Instant::now() < h.alive_until)
+    }
+
+    /// Who writes `tenant`; claims it for this node if nobody does (and the lease lives).
+    pub(crate) async fn writer_of(&self, tenant: &str) -> Result<Writer, ClusterError> {
+        if let Some(writer) = self.known_writer(tenant) {
+            return Ok(writer);
+        }
+        let Some(held) = *self.held.lock() else {
+            return Ok(Writer::NoLease);
+        };
+        let key = self.tenant_key(tenant);
+        let mine = Assignment {
+            node: self.me.node.clone(),
+        };
+        let value = serde_json::to_vec(&mine).expect("an assignment serializes");
+        let guards = [
+            Guard::Absent(key.clone()),
+            Guard::HeldBy(self.node_key(&self.me.node), held.id),
+        ];
+        let node = match self.etcd.put_if(&guards, &key, &value, 0).await? {
+            Ok(()) => mine.node,
+            Err(Some(kv)) => parse::<Assignment>(&kv.key, &kv.value)?.node,
+            // Unassigned, and this node's key is not under its lease: the lease is gone.
+            Err(None) => {
+                *self.held.lock() = None;
+                return Ok(Writer::NoLease);
+            }
+        };
+        self.writers.write().insert(tenant.to_owned(), node);
+        Ok(self.known_writer(tenant).expect("just recorded"))
+    }
+
+    /// Who writes `tenant`, from what this node has read.
+    fn known_writer(&self, tenant: &str) -> Option<Writer> {
+        let writers = self.writers.read();
+        let node = writers.get(tenant)?;
+        Some(match (*node == self.me.node, self.writable()) {
+            (true, true) => Writer::Here,
+            (true, false) => Writer::NoLease,
+            (false, _) => Writer::Elsewhere(node.clone()),
+        })
+    }
+
+    /// The record of `node`, if it is a live member.
+    pub(crate) async fn node(&self, node: &str) -> Result<Option<NodeRecord>, ClusterError> {
+        let Some(kv) = self.etcd.get(&self.node_key(node)).await? else {
+            self.nodes.write().remove(node);
+            return Ok(None);
+        };
+        let record: NodeRecord = parse(&kv.key, &kv.value)?;
+        self.nodes
+            .write()
+            .insert(node.to_owned(), (Instant::now(), record.clone()));
+        Ok(Some(record))
+    }
+
+    /// The record of `node` read within [`NODE_RECORD_AGE`], if any.
+    fn known_node(&self, node: &str) -> Option<NodeRecord> {
+        let nodes = self.nodes.read();
+        let (read, record) = nodes.get(node)?;
+        (read.elapsed() < NODE_RECORD_AGE).then(|| record.clone())
+    }
+
+    /// The lease's TTL in seconds: renew well within it.
+    pub(crate) fn ttl(&self) -> i64 {
+        self.ttl
+    }
+
+    /// The node the map gives `tenant`, if any: read, never claimed.
+    pub(crate) async fn assigned(&self, tenant: &str) -> Result<Option<String>, ClusterError> {
+        match self.etcd.get(&self.tenant_key(tenant)).await? {
+            Some(kv) => Ok(Some(parse::<Assignment>(&kv.key, &kv.value)?.node)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every live member's record.
+    pub(crate) async fn members(&self) -> Result<Vec<NodeRecord>, ClusterError> {
+        let prefix = self.node_key("");
+        let mut all = Vec::new();
+        for kv in self.etcd.under(&prefix).await? {
+            all.push(parse(&kv.key, &kv.value)?);
+        }
+        Ok(all)
+    }
+
+    /// Every tenant in the map and its node.
+    pub(crate) async fn assignments(&self) -> Result<Vec<(String, String)>, ClusterError> {
+        let prefix = self.tenant_key("");
+        let mut all = Vec::new();
+        for kv in self.etcd.under(&prefix).await? {
+            let tenant = kv.key.strip_prefix(&prefix).unwrap_or(&kv.key).to_owned();
+            all.push((tenant, parse::<Assignment>(&kv.key, &kv.value)?.node));
+        }
+        Ok(all)
+    }
+
+    /// Leaves the cluster: the lease ends now, and the name is free.
+    pub(crate) async fn leave(&self) -> Result<(), ClusterError> {
+        let held = self.held.lock().take();
+        if let Some(held) = held {
+            self.etcd.revoke(held.id).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The instant a lease renewed with `ttl` seconds, the renewal sent at `sent`, stops
+/// counting as alive.
+fn alive_until(sent: Instant, ttl: i64) -> Instant {
+    let ttl = Duration::from_secs(u64::try_from(ttl).unwrap_or(0));
+    sent + ttl.saturating_sub(LEASE_MARGIN)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(key: &str, value: &[u8]) -> Result<T, ClusterError> {
+    serde_json::from_slice(value).map_err(|e| ClusterError::Garbled {
+        key: key.to_owned(),
+        why: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

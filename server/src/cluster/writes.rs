@@ -1,0 +1,76 @@
+//! The check every way in makes before an event of a tenant enters this node's log: the
+//! shard map names this node and its lease lives; otherwise the event is refused, naming
+//! the node that writes the tenant, never stored here.
+
+use tonic::Status;
+use tonic::metadata::MetadataValue;
+
+use super::{Membership, NodeRecord, Writer};
+
+/// Metadata (gRPC) and error member (HTTP) names of the node to send a refused event to.
+pub(crate) const WRITER_NODE: &str = "auditlog-writer-node";
+pub(crate) const WRITER_GRPC: &str = "auditlog-writer-grpc";
+pub(crate) const WRITER_HTTP: &str = "auditlog-writer-http";
+
+impl Membership {
+    /// Refuses unless this node writes `tenant` now. Called from a blocking thread of the
+    /// server's runtime (where events are sorted): a tenant not read yet is looked up, or
+    /// claimed, in etcd there.
+    pub(crate) fn require_writer(&self, tenant: &str) -> Result<(), Status> {
+        let writer = match self.known_writer(tenant) {
+            Some(writer) => writer,
+            None => block_on(self.writer_of(tenant)).map_err(unreachable)?,
+        };
+        match writer {
+            Writer::Here => Ok(()),
+            Writer::NoLease => Err(Status::unavailable(format!(
+                "node {} holds no live lease in the shard map (etcd out of reach, or the \
+                 lease lost): it writes nothing until it renews; try again",
+                self.name()
+            ))),
+            Writer::Elsewhere(node) => {
+                let record = match self.known_node(&node) {
+                    Some(record) => Some(record),
+                    None => block_on(self.node(&node)).map_err(unreachable)?,
+                };
+                Err(elsewhere(tenant, &node, record.as_ref()))
+            }
+        }
+    }
+}
+
+/// Runs `future` to its end from a blocking thread of the current runtime.
+fn block_on<T>(future: impl Future<Output = T>) -> T {
+    tokio::runtime::Handle::current().block_on(future)
+}
+
+fn unreachable(error: super::ClusterError) -> Status {
+    Status::unavailable(format!("the shard map could not be read: {error}"))
+}
+
+/// The refusal of an event of `tenant`, written by `node` (its record, if it is a live
+/// member): FAILED_PRECONDITION, with where to send it in metadata.
+fn elsewhere(tenant: &str, node: &str, record: Option<&NodeRecord>) -> Status {
+    let Some(record) = record else {
+        return Status::unavailable(format!(
+            "tenant `{tenant}` is written by node {node}, which is not a live member of \
+             the cluster now (down, or its lease lost): try again once it is back"
+        ));
+    };
+    let mut status = Status::failed_precondition(format!(
+        "tenant `{tenant}` is written by node {node} (gRPC {}, HTTP {}): send its events \
+         there",
+        record.grpc, record.http
+    ));
+    let metadata = status.metadata_mut();
+    for (name, value) in [
+        (WRITER_NODE, &record.node),
+        (WRITER_GRPC, &record.grpc),
+        (WRITER_HTTP, &record.http),
+    ] {
+        if let Ok(value) = MetadataValue::try_from(value.as_str()) {
+            metadata.insert(name, value);
+        }
+    }
+    status
+}
