@@ -42,8 +42,10 @@ if ! command -v etcd >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get install -y -q etcd-server >&2 ||
     { $sudo apt-get update -q >&2 && $sudo apt-get install -y -q etcd-server >&2; }
-  # The package starts a system member on the default ports: the tests run their own.
+  # The package may start a system member on the default ports (systemd or its init
+  # script): the tests run their own.
   $sudo systemctl disable --now etcd >/dev/null 2>&1 || true
+  $sudo service etcd stop >/dev/null 2>&1 || true
 fi
 
 mkdir -p "$dir"

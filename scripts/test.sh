@@ -37,6 +37,8 @@ if ! cargo test --workspace --all-targets; then
   # The store's own account of a failure that reached it.
   echo "== the last of SeaweedFS's log ($s3dir/weed.log)"
   grep -E "^[EW]" "$s3dir/weed.log" | tail -40 || true
+  echo "== the last of etcd's log ($etcddir/etcd.log)"
+  tail -20 "$etcddir/etcd.log" || true
   exit 1
 fi
 cargo test --workspace --doc

@@ -5,7 +5,7 @@
 //! Only what the writer decides refuses such a request whole: an `event_id` used before
 //! by a different event, or a retry that is not the batch it repeats (ALREADY_EXISTS).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use auditlog_catalog::Rules;
@@ -64,13 +64,36 @@ pub(crate) fn hand_over(
     Ok(pending)
 }
 
-/// Refuses an event of `tenant` unless this node writes the tenant: always, outside a
+/// Whether this node writes the tenants of one request's events: always, outside a
 /// cluster; inside one, where the shard map gives it the tenant and its lease lives
-/// (else the refusal names the node that writes it). From a blocking thread.
-pub(crate) fn require_writer(state: &State, tenant: &str) -> Result<(), Status> {
-    match &state.cluster {
-        Some(cluster) => cluster.require_writer(tenant),
-        None => Ok(()),
+/// (else the refusal names the node that writes it). Each tenant is looked up once per
+/// request; from a blocking thread.
+#[derive(Debug, Default)]
+pub(crate) struct WriterChecks {
+    checked: HashMap<String, Result<(), Status>>,
+}
+
+impl WriterChecks {
+    /// Refuses an event of `tenant` unless this node writes the tenant.
+    pub(crate) fn require(&mut self, state: &State, tenant: &str) -> Result<(), Status> {
+        let Some(cluster) = &state.cluster else {
+            return Ok(());
+        };
+        if let Some(answer) = self.checked.get(tenant) {
+            return answer.clone();
+        }
+        let answer = cluster.require_writer(tenant);
+        self.checked.insert(tenant.to_owned(), answer.clone());
+        answer
+    }
+
+    /// Refuses unless the node's lease still lives: right before the batch goes to the
+    /// writer, with no call to etcd between.
+    pub(crate) fn still_writer(&self, state: &State) -> Result<(), Status> {
+        match &state.cluster {
+            Some(cluster) => cluster.require_lease(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -99,6 +122,8 @@ pub(crate) struct Sorting {
     ids: HashSet<String>,
     /// The batch's events that fail their schema under the policy `flag`.
     flagged: Vec<Flagged>,
+    /// Whether this node writes the request's tenants.
+    writers: WriterChecks,
 }
 
 impl Sorting {
@@ -112,6 +137,7 @@ impl Sorting {
             refusals: Vec::with_capacity(events),
             ids: HashSet::new(),
             flagged: Vec::new(),
+            writers: WriterChecks::default(),
         }
     }
 
@@ -123,7 +149,7 @@ impl Sorting {
         let index = self.refusals.len();
         let refusal = event.and_then(|event| {
             self.caller.require_ingest(&event.tenant_id)?;
-            require_writer(&self.state, &event.tenant_id)?;
+            self.writers.require(&self.state, &event.tenant_id)?;
             let key = event
                 .event_id
                 .as_ref()
@@ -157,6 +183,7 @@ impl Sorting {
         let pending = if self.batch.is_empty() {
             None
         } else {
+            self.writers.still_writer(&self.state)?;
             let flagged = self.flagged.clone();
             Some(hand_over(
                 &self.state,

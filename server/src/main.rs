@@ -416,19 +416,11 @@ fn main() -> anyhow::Result<()> {
             grace,
         );
         let http = http::serve(Arc::clone(&state), args.http, tls.as_ref(), stop, grace);
-        let renewing = state
-            .cluster
-            .as_ref()
-            .map(|c| tokio::spawn(cluster::renew(Arc::clone(c))));
-        let served = tokio::try_join!(grpc, http).map(|_| ());
-        if let (Some(renewing), Some(cluster)) = (renewing, &state.cluster) {
-            // The name is free at once for the next start; the tenants stay this node's.
-            renewing.abort();
-            if let Err(e) = cluster.leave().await {
-                eprintln!("auditlogd: leaving the cluster: {e}");
-            }
+        // Renewed until the runtime ends; the lease is given up once the log is closed.
+        if let Some(cluster) = &state.cluster {
+            tokio::spawn(cluster::renew(Arc::clone(cluster)));
         }
-        served
+        tokio::try_join!(grpc, http).map(|_| ())
     });
     // Connections still open after the grace period end with the runtime; requests
     // waiting on the blocking pool get a moment to finish (their acks come from the
@@ -461,6 +453,10 @@ fn main() -> anyhow::Result<()> {
     // Whatever ended serving, the log closes cleanly: queued batches are written, the
     // last checkpoint signed.
     state.log.close();
+    if let Some(cluster) = &state.cluster {
+        // Only then is the name free for the next start (the tenants stay this node's).
+        cluster::leave(cluster);
+    }
     served
 }
 

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
@@ -103,6 +104,25 @@ impl Node {
             })
             .collect()
     }
+}
+
+/// `POST path` with `body` to etcd's JSON gateway: its answer.
+async fn etcd(path: &str, body: serde_json::Value) -> serde_json::Value {
+    // reqwest's TLS needs a provider installed (the server installs the same one).
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+    let answer = reqwest::Client::new()
+        .post(format!("{}{path}", etcd_url()))
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("etcd answers");
+    assert!(answer.status().is_success(), "{path}: {}", answer.status());
+    serde_json::from_slice(&answer.bytes().await.expect("a body")).expect("JSON")
+}
+
+fn b64(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
 }
 
 /// What a node answered a batch of one tenant's events.
@@ -216,7 +236,60 @@ async fn three_nodes_write_each_tenant_in_one_log_through_redirects_and_a_kill()
     );
     assert_eq!(map["nodes"].as_array().map(Vec::len), Some(3), "{map}");
 
-    // n2 is killed: its tenants' events are refused everywhere, stored nowhere.
+    // n3 loses its lease, and its name is taken meanwhile: it refuses every write until
+    // it holds a lease again, then writes its tenants again.
+    let n3_tenant = tenants
+        .iter()
+        .find(|t| writer[*t] == 2)
+        .expect("one of n3's");
+    let prefix = format!("/auditlog/{cluster}/nodes/n3");
+    let held = etcd("/v3/kv/range", serde_json::json!({ "key": b64(&prefix) })).await;
+    let lease = held["kvs"][0]["lease"]
+        .as_str()
+        .expect("n3's lease")
+        .to_owned();
+    etcd("/v3/lease/revoke", serde_json::json!({ "ID": lease })).await;
+    etcd(
+        "/v3/kv/put",
+        serde_json::json!({ "key": b64(&prefix), "value": b64("{}") }),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let refused = loop {
+        next += 1;
+        match send(&nodes[2], n3_tenant, next, 1).await {
+            Sent::Refused(s) if s.code() == tonic::Code::Unavailable => break s,
+            Sent::Refused(s) => panic!("{s:?}"),
+            // Within the lease it counted alive, by its own clock: stored.
+            Sent::Stored => record(n3_tenant, next, 1),
+            Sent::Elsewhere(url) => panic!("n3's tenant sent to {url}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "n3 still writes 15 s after its lease"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(refused.message().contains("lease"), "{refused:?}");
+    etcd(
+        "/v3/kv/deleterange",
+        serde_json::json!({ "key": b64(&prefix) }),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        next += 1;
+        if let Sent::Stored = send(&nodes[2], n3_tenant, next, 1).await {
+            record(n3_tenant, next, 1);
+            break;
+        }
+        assert!(Instant::now() < deadline, "n3 writes nothing 15 s after");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    next += 1;
+
+    // n2 is killed: its tenants' events are refused everywhere, stored nowhere; once
+    // its lease has ended, as a node that is down (UNAVAILABLE).
     nodes[1].kill();
     let theirs: Vec<String> = tenants
         .iter()
@@ -233,6 +306,22 @@ async fn three_nodes_write_each_tenant_in_one_log_through_redirects_and_a_kill()
         }
         next += 5;
     }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let down = loop {
+        next += 5;
+        match send(&nodes[0], &theirs[0], next, 5).await {
+            Sent::Refused(s) if s.code() == tonic::Code::Unavailable => break s,
+            Sent::Stored => panic!("stored on n1 while n2 is down"),
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "n2 still counted live 15 s after its kill"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(down.message().contains("not a live member"), "{down:?}");
+    next += 5;
     // Restarted (once its old lease has ended), it writes them again; a new tenant
     // goes to whichever node it reaches first.
     nodes[1].restart(&cluster);

@@ -151,7 +151,12 @@ impl Etcd {
         let answer = self
             .call("/v3/lease/keepalive", json!({ "ID": id.to_string() }))
             .await?;
-        number(&answer["result"]["TTL"])
+        // An answer without `result` (an error in the stream, a leader changing) says
+        // nothing of the lease: it is an error, not the lease's end.
+        let Some(result) = answer.get("result").filter(|r| r.is_object()) else {
+            return Err(self.garbled(format!("a keep-alive without a result: {answer}")));
+        };
+        number(&result["TTL"])
             .map(|ttl| ttl.max(0))
             .ok_or_else(|| self.garbled(format!("a keep-alive without a TTL: {answer}")))
     }

@@ -30,9 +30,10 @@ use etcd::{Etcd, EtcdError, Guard};
 /// How long before the lease's end a node stops counting it alive.
 const LEASE_MARGIN: Duration = Duration::from_secs(1);
 
-/// How long another node's record read from etcd is used before it is read again (a
-/// node restarted elsewhere is found within this).
-const NODE_RECORD_AGE: Duration = Duration::from_secs(10);
+/// How long another node's record (or its absence) read from etcd is used before it is
+/// read again: a node that stopped is refused as down, and one restarted elsewhere is
+/// found, within this.
+const NODE_RECORD_AGE: Duration = Duration::from_secs(2);
 
 /// What a node publishes of itself in the shard map.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +48,13 @@ pub(crate) struct NodeRecord {
     pub(crate) origin: String,
     /// Its log's checkpoint verifier key.
     pub(crate) verifier_key: Option<String>,
+}
+
+/// The log a node's name stands for, for good.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Identity {
+    origin: String,
+    verifier_key: Option<String>,
 }
 
 /// Which node writes a tenant.
@@ -71,6 +79,18 @@ pub(crate) enum ClusterError {
         cluster: String,
         lease: i64,
         ttl: i64,
+    },
+    /// The name belongs to another log (another origin or key) in this cluster.
+    #[error(
+        "node {node} of cluster {cluster} keeps the log {theirs}, not this one ({ours}): a \
+         node's tenants stay with the log that holds their history; give this log its own \
+         name"
+    )]
+    AnotherLog {
+        node: String,
+        cluster: String,
+        theirs: String,
+        ours: String,
     },
     /// A value in the map that is not what this build writes.
     #[error("{key} in etcd is not what auditlogd writes: {why}")]
@@ -139,8 +159,9 @@ impl ClusterArgs {
             );
         }
         anyhow::ensure!(
-            (2..=3600).contains(&self.lease_seconds),
-            "--lease-seconds {}: between 2 and 3600",
+            (3..=3600).contains(&self.lease_seconds),
+            "--lease-seconds {}: between 3 and 3600 (renewed every third of it, counted \
+             alive until 1 s before its end)",
             self.lease_seconds
         );
         let me = NodeRecord {
@@ -163,7 +184,10 @@ impl ClusterArgs {
                 self.lease_seconds,
             ));
             match joined {
-                Err(ClusterError::NameTaken { .. }) if Instant::now() < deadline => {
+                // A name leased by a process that died, or etcd not answering yet.
+                Err(ClusterError::NameTaken { .. } | ClusterError::Etcd(_))
+                    if Instant::now() < deadline =>
+                {
                     std::thread::sleep(Duration::from_millis(500));
                 }
                 joined => {
@@ -180,13 +204,16 @@ impl ClusterArgs {
     }
 }
 
-/// Renews `membership`'s lease every third of its TTL, for as long as the server runs;
-/// a failure is said on stderr when it starts and when it ends.
+/// Renews `membership`'s lease at once, then every third of its TTL counted from each
+/// renewal's start, for as long as the server runs; a failure is said on stderr when it
+/// starts and when it ends.
 pub(crate) async fn renew(membership: std::sync::Arc<Membership>) {
-    let every = Duration::from_secs(u64::try_from(membership.ttl() / 3).unwrap_or(1).max(1));
+    let every = Duration::from_millis(u64::try_from(membership.ttl()).unwrap_or(3) * 1000 / 3);
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
     loop {
-        tokio::time::sleep(every).await;
+        ticks.tick().await;
         match membership.renew().await {
             Ok(_) if failing => {
                 eprintln!("auditlogd: the cluster lease is renewed again");
@@ -199,6 +226,23 @@ pub(crate) async fn renew(membership: std::sync::Arc<Membership>) {
             }
             Err(_) => {}
         }
+    }
+}
+
+/// Gives up `membership`'s lease once the server has stopped writing (from outside any
+/// runtime); a failure is said on stderr (the lease then ends by itself).
+pub(crate) fn leave(membership: &Membership) {
+    let left = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|runtime| {
+            runtime
+                .block_on(membership.leave())
+                .map_err(|e| e.to_string())
+        });
+    if let Err(e) = left {
+        eprintln!("auditlogd: leaving the cluster (the lease ends by itself): {e}");
     }
 }
 
@@ -222,8 +266,8 @@ pub(crate) struct Membership {
     /// Tenants whose writer this node has read or claimed: its own are authoritative
     /// (only it hands them over); another node's may be stale, and that node redirects.
     writers: RwLock<HashMap<String, String>>,
-    /// Other nodes' records, and when each was read.
-    nodes: RwLock<HashMap<String, (Instant, NodeRecord)>>,
+    /// Other nodes' records (none: not a live member), and when each was read.
+    nodes: RwLock<HashMap<String, (Instant, Option<NodeRecord>)>>,
 }
 
 impl Membership {
@@ -244,8 +288,46 @@ impl Membership {
             writers: RwLock::new(HashMap::new()),
             nodes: RwLock::new(HashMap::new()),
         };
+        membership.check_identity().await?;
         membership.register().await?;
         Ok(membership)
+    }
+
+    /// Binds the node's name to its log (origin and key) for good, at its first join:
+    /// `identities/<node>`, not leased. A later join of the name with another log (a new
+    /// data directory, another key) is refused: the tenants the name writes have their
+    /// history in the first log.
+    async fn check_identity(&self) -> Result<(), ClusterError> {
+        let key = format!("/auditlog/{}/identities/{}", self.cluster, self.me.node);
+        let ours = Identity {
+            origin: self.me.origin.clone(),
+            verifier_key: self.me.verifier_key.clone(),
+        };
+        let value = serde_json::to_vec(&ours).expect("an identity serializes");
+        let theirs = match self
+            .etcd
+            .put_if(&[Guard::Absent(key.clone())], &key, &value, 0)
+            .await?
+        {
+            Ok(()) | Err(None) => return Ok(()),
+            Err(Some(kv)) => parse::<Identity>(&kv.key, &kv.value)?,
+        };
+        if theirs == ours {
+            return Ok(());
+        }
+        let text = |i: &Identity| {
+            format!(
+                "{} ({})",
+                i.origin,
+                i.verifier_key.as_deref().unwrap_or("no key")
+            )
+        };
+        Err(ClusterError::AnotherLog {
+            node: self.me.node.clone(),
+            cluster: self.cluster.clone(),
+            theirs: text(&theirs),
+            ours: text(&ours),
+        })
     }
 
     fn node_key(&self, node: &str) -> String {
@@ -323,8 +405,11 @@ impl Membership {
         if let Some(writer) = self.known_writer(tenant) {
             return Ok(writer);
         }
-        let Some(held) = *self.held.lock() else {
-            return Ok(Writer::NoLease);
+        // No claim, and no call to etcd, without a live lease: an outage costs a request
+        // nothing but its refusal.
+        let held = match *self.held.lock() {
+            Some(held) if Instant::now() < held.alive_until => held,
+            _ => return Ok(Writer::NoLease),
         };
         let key = self.tenant_key(tenant);
         let mine = Assignment {
@@ -338,9 +423,13 @@ impl Membership {
         let node = match self.etcd.put_if(&guards, &key, &value, 0).await? {
             Ok(()) => mine.node,
             Err(Some(kv)) => parse::<Assignment>(&kv.key, &kv.value)?.node,
-            // Unassigned, and this node's key is not under its lease: the lease is gone.
+            // Unassigned, and this node's key is not under its lease: the lease is gone
+            // (unless a renewal registered again meanwhile: that lease stays).
             Err(None) => {
-                *self.held.lock() = None;
+                let mut now = self.held.lock();
+                if now.is_some_and(|h| h.id == held.id) {
+                    *now = None;
+                }
                 return Ok(Writer::NoLease);
             }
         };
@@ -361,19 +450,19 @@ impl Membership {
 
     /// The record of `node`, if it is a live member.
     pub(crate) async fn node(&self, node: &str) -> Result<Option<NodeRecord>, ClusterError> {
-        let Some(kv) = self.etcd.get(&self.node_key(node)).await? else {
-            self.nodes.write().remove(node);
-            return Ok(None);
+        let record: Option<NodeRecord> = match self.etcd.get(&self.node_key(node)).await? {
+            Some(kv) => Some(parse(&kv.key, &kv.value)?),
+            None => None,
         };
-        let record: NodeRecord = parse(&kv.key, &kv.value)?;
         self.nodes
             .write()
             .insert(node.to_owned(), (Instant::now(), record.clone()));
-        Ok(Some(record))
+        Ok(record)
     }
 
-    /// The record of `node` read within [`NODE_RECORD_AGE`], if any.
-    fn known_node(&self, node: &str) -> Option<NodeRecord> {
+    /// What was read of `node` within [`NODE_RECORD_AGE`]: its record, or `Some(None)`
+    /// for a node found down; `None` if it is to be read.
+    fn known_node(&self, node: &str) -> Option<Option<NodeRecord>> {
         let nodes = self.nodes.read();
         let (read, record) = nodes.get(node)?;
         (read.elapsed() < NODE_RECORD_AGE).then(|| record.clone())

@@ -49,6 +49,18 @@ async fn a_name_has_one_live_member_and_is_free_once_it_leaves() {
     assert_eq!(n2.node("n1").await.unwrap(), None);
     let back = join(&cluster, "n1").await.expect("the name is free");
     assert!(back.writable());
+    back.leave().await.unwrap();
+    // The name stands for n1's log for good: another log (a new data directory, another
+    // key) may not take it and its tenants.
+    let mut other = record("n1");
+    other.origin = "audit.example.com/elsewhere".into();
+    let refused = Membership::join(etcd(), &cluster, other, 5)
+        .await
+        .expect_err("another log under n1's name");
+    assert!(
+        matches!(refused, ClusterError::AnotherLog { .. }),
+        "{refused}"
+    );
 }
 
 #[tokio::test]

@@ -30,12 +30,27 @@ impl Membership {
             ))),
             Writer::Elsewhere(node) => {
                 let record = match self.known_node(&node) {
-                    Some(record) => Some(record),
+                    Some(record) => record,
                     None => block_on(self.node(&node)).map_err(unreachable)?,
                 };
                 Err(elsewhere(tenant, &node, record.as_ref()))
             }
         }
+    }
+
+    /// Refuses unless the lease counts as alive now: checked again, with no call to
+    /// etcd, right before a batch whose tenants passed [`Membership::require_writer`]
+    /// is handed to the writer, so that what is written was checked within the lease
+    /// however long sorting the request took.
+    pub(crate) fn require_lease(&self) -> Result<(), Status> {
+        if self.writable() {
+            return Ok(());
+        }
+        Err(Status::unavailable(format!(
+            "node {} lost its lease in the shard map while the request was read: nothing \
+             of it was stored; try again",
+            self.name()
+        )))
     }
 }
 

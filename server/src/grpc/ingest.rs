@@ -113,6 +113,7 @@ async fn submit(
         let mut batch = state.log.batch();
         let rules = state.catalog.current();
         let mut flagged = Vec::new();
+        let mut writers = intake::WriterChecks::default();
         for (i, e) in request.events.iter().enumerate() {
             let event = event_from_proto(e).map_err(|bad| {
                 invalid_field(&format!("events[{i}].{}", bad.field), &bad.message)
@@ -127,7 +128,7 @@ async fn submit(
                 invalid_field(&format!("events[{i}].{field}"), &bad.to_string())
             })?;
             caller.require_ingest(&event.tenant_id)?;
-            intake::require_writer(&state, &event.tenant_id)?;
+            writers.require(&state, &event.tenant_id)?;
             let metadata = || format!("events[{i}].metadata_json");
             flagged.extend(catalog::check(
                 &rules,
@@ -141,6 +142,7 @@ async fn submit(
                 .push(&event)
                 .map_err(|e| invalid_field(&format!("events[{i}]"), &e.to_string()))?;
         }
+        writers.still_writer(&state)?;
         let pending = hand_over(&state, batch, admitted, &caller.key.id, flagged.clone())?;
         Ok((pending, flagged))
     })
