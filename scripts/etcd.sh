@@ -13,15 +13,10 @@ cd "$(dirname "$0")/.."
 cmd=${1:?usage: etcd.sh start DIR [WATCH_PID] | stop DIR}
 dir=${2:?usage: etcd.sh start DIR [WATCH_PID] | stop DIR}
 
+# shellcheck source=scripts/service-lib.sh
+. scripts/service-lib.sh
 stop() {
-  local pid
-  pid=$(cat "$1/etcd.pid" 2>/dev/null) || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.5
-  done
-  kill -KILL "$pid" 2>/dev/null || true
+  stop_by_pidfile "$1/etcd.pid"
 }
 
 case "$cmd" in
@@ -83,12 +78,6 @@ for i in $(seq 1 100); do
   sleep 0.2
 done
 if [ -n "${3:-}" ]; then
-  watched=$3
-  (
-    while kill -0 "$watched" 2>/dev/null; do sleep 1; done
-    stop "$dir"
-    rm -rf "$dir"
-  ) >/dev/null 2>&1 </dev/null &
-  disown
+  stop_when_gone "$3" "$dir"
 fi
 echo "AUDITLOG_TEST_ETCD=http://127.0.0.1:$client"

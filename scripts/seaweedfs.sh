@@ -18,15 +18,10 @@ dir=${2:?usage: seaweedfs.sh start DIR [WATCH_PID] | stop DIR}
 access=auditlog-test
 secret=auditlog-test-secret
 
+# shellcheck source=scripts/service-lib.sh
+. scripts/service-lib.sh
 stop() {
-  local pid
-  pid=$(cat "$1/weed.pid" 2>/dev/null) || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in 1 2 3 4 5 6 7 8 9 10; do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.5
-  done
-  kill -KILL "$pid" 2>/dev/null || true
+  stop_by_pidfile "$1/weed.pid"
 }
 
 case "$cmd" in
@@ -116,13 +111,7 @@ for bucket in auditlog-test auditlog-keys auditlog-locked; do
   fi
 done
 if [ -n "${3:-}" ]; then
-  watched=$3
-  (
-    while kill -0 "$watched" 2>/dev/null; do sleep 1; done
-    stop "$dir"
-    rm -rf "$dir"
-  ) >/dev/null 2>&1 </dev/null &
-  disown
+  stop_when_gone "$3" "$dir"
 fi
 echo "AUDITLOG_TEST_S3_ENDPOINT=http://127.0.0.1:$s3"
 echo "AUDITLOG_TEST_S3_MASTER=127.0.0.1:$master"

@@ -3,8 +3,6 @@
 //! named for the process writing it, so a run that dies mid-file (kill -9, a server
 //! stopped during a long run) leaves a file the next run of any process removes.
 
-use std::path::Path;
-
 use auditlog_engine::query::{Filter, Order, PersonalFields, Query};
 use auditlog_engine::{Log, SealedSegmentInfo};
 use auditlog_parquet::{ExportError, export_parquet};
@@ -82,10 +80,7 @@ fn of_a_dead_process(name: &str) -> bool {
     let Some((pid, _)) = rest.split_once('-') else {
         return false;
     };
-    name.ends_with(".parquet")
-        && pid
-            .parse::<u32>()
-            .is_ok_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+    name.ends_with(".parquet") && crate::tier::process_is_gone(pid)
 }
 
 #[cfg(test)]

@@ -91,33 +91,42 @@ pub fn seaweedfs() -> &'static SeaweedFs {
 }
 
 fn start() -> SeaweedFs {
+    let value = start_service("seaweedfs");
+    SeaweedFs {
+        endpoint: value("AUDITLOG_TEST_S3_ENDPOINT"),
+        access_key_id: value("AWS_ACCESS_KEY_ID"),
+        secret_access_key: value("AWS_SECRET_ACCESS_KEY"),
+    }
+}
+
+/// Starts a test service of the project's for this process (`scripts/<name>.sh start
+/// target/<name>-<pid> <pid>`: on loopback, stopped when the process ends), for a test
+/// run outside scripts/test.sh, which starts each once for the suite. What it printed:
+/// the value of each `NAME=value` line, by name.
+pub fn start_service(name: &str) -> impl Fn(&str) -> String {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let dir = root
         .join("target")
-        .join(format!("seaweedfs-{}", std::process::id()));
+        .join(format!("{name}-{}", std::process::id()));
     let out = Command::new("bash")
-        .arg(root.join("scripts/seaweedfs.sh"))
+        .arg(root.join(format!("scripts/{name}.sh")))
         .arg("start")
         .arg(&dir)
         .arg(std::process::id().to_string())
         .output()
         .expect("bash runs");
-    let said = String::from_utf8_lossy(&out.stdout);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "scripts/seaweedfs.sh start: {said}{}",
+        "scripts/{name}.sh start: {said}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let value = |name: &str| {
+    let name = name.to_owned();
+    move |var: &str| {
         said.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
-            .unwrap_or_else(|| panic!("seaweedfs.sh printed no {name}: {said}"))
+            .find_map(|l| l.strip_prefix(var)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("{name}.sh printed no {var}: {said}"))
             .to_owned()
-    };
-    SeaweedFs {
-        endpoint: value("AUDITLOG_TEST_S3_ENDPOINT"),
-        access_key_id: value("AWS_ACCESS_KEY_ID"),
-        secret_access_key: value("AWS_SECRET_ACCESS_KEY"),
     }
 }
 

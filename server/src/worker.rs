@@ -59,12 +59,17 @@ pub(crate) fn http_client(
     connect: Duration,
     timeout: Duration,
 ) -> Result<reqwest::Client, reqwest::Error> {
+    http_client_builder(connect, timeout).build()
+}
+
+/// [`http_client`]'s settings, for a caller that adds its own (etcd's client keeps no
+/// connection between calls).
+pub(crate) fn http_client_builder(connect: Duration, timeout: Duration) -> reqwest::ClientBuilder {
     let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(connect)
         .timeout(timeout)
-        .build()
 }
 
 /// The thread's own runtime; None (said on stderr, naming `what`) if it cannot start.

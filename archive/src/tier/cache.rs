@@ -348,6 +348,12 @@ fn part_of_a_dead_process(name: &str) -> bool {
     let Some(pid) = name.rsplit_once(".part-").map(|(_, pid)| pid) else {
         return false;
     };
+    process_is_gone(pid)
+}
+
+/// Whether `pid` (decimal) names a process that no longer runs: files a process names
+/// for itself (cache parts, temporary Parquet) are another's to remove once it is gone.
+pub(crate) fn process_is_gone(pid: &str) -> bool {
     pid.parse::<u32>()
         .is_ok_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
 }

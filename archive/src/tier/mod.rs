@@ -9,7 +9,7 @@ mod ranges;
 mod release;
 mod storage;
 
-pub(crate) use cache::CACHE_DIR;
+pub(crate) use cache::{CACHE_DIR, process_is_gone};
 pub use cache::{CacheStats, TieredStorage};
 pub use config::{DEFAULT_CACHE_BYTES, TIER_FILE, TierConfig, storage_for};
 pub use release::{HotPolicy, ReleaseReport, release_cold};

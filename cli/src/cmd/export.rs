@@ -50,9 +50,13 @@ pub(crate) struct Args {
     bundle: Option<PathBuf>,
 }
 
+/// Why `--format parquet` is refused with `--server`: the server's export streams
+/// chunks, and a Parquet file's footer comes last.
+const PARQUET_LOCAL_ONLY: &str = "Parquet is written from a data directory (--data), not --server";
+
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.format == Format::Parquet && args.source.server.server.is_some() {
-        anyhow::bail!("Parquet is written from a data directory (--data), not --server");
+        anyhow::bail!(PARQUET_LOCAL_ONLY);
     }
     let reader = args.source.open_showing_personal(&args.kek)?;
     if let Some(path) = &args.bundle {
@@ -68,15 +72,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         return bundle(log, &args, path);
     }
     let filter = args.filters.filter_on(&reader)?;
-    if let (Format::Parquet, Reader::Local(log)) = (args.format, &reader) {
-        let query = Query {
-            filter,
-            order: args.order.into(),
-            limit: None,
-            cursor: None,
-        };
-        return parquet(log, &query);
-    }
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     match reader {
         Reader::Local(log) => {
@@ -89,7 +84,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let format = match args.format {
                 Format::Jsonl => ExportFormat::Jsonl,
                 Format::Csv => ExportFormat::Csv,
-                Format::Parquet => anyhow::bail!("Parquet is written above"),
+                Format::Parquet => return parquet(&log, &query),
             };
             match export(&log, &query, format, out) {
                 Ok(_) => Ok(ExitCode::SUCCESS),
@@ -101,9 +96,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let format = match args.format {
                 Format::Jsonl => pb::ExportFormat::Jsonl,
                 Format::Csv => pb::ExportFormat::Csv,
-                Format::Parquet => {
-                    anyhow::bail!("Parquet is written from a data directory (--data), not --server")
-                }
+                Format::Parquet => anyhow::bail!(PARQUET_LOCAL_ONLY),
             };
             let chunks = remote.export(pb::ExportRequest {
                 filter: Some(args.filters.to_proto(&filter)),

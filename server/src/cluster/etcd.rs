@@ -84,12 +84,8 @@ impl Etcd {
     /// tenant), and made from more than one runtime, where a pooled connection would
     /// stall once the runtime that opened it is gone.
     pub(crate) fn new(url: &str, timeout: Duration) -> Result<Etcd, EtcdError> {
-        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let client = crate::worker::http_client_builder(timeout, timeout)
             .pool_max_idle_per_host(0)
-            .connect_timeout(timeout)
-            .timeout(timeout)
             .build()
             .map_err(|e| EtcdError::Unreachable {
                 url: url.to_owned(),

@@ -17,7 +17,7 @@
 pub(crate) mod etcd;
 mod writes;
 
-pub(crate) use writes::{WRITER_GRPC, WRITER_HTTP, WRITER_NODE};
+pub(crate) use writes::{WRITER_GRPC, WRITER_HTTP, WRITER_NODE, unreachable};
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -232,16 +232,10 @@ pub(crate) async fn renew(membership: std::sync::Arc<Membership>) {
 /// Gives up `membership`'s lease once the server has stopped writing (from outside any
 /// runtime); a failure is said on stderr (the lease then ends by itself).
 pub(crate) fn leave(membership: &Membership) {
-    let left = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
-        .and_then(|runtime| {
-            runtime
-                .block_on(membership.leave())
-                .map_err(|e| e.to_string())
-        });
-    if let Err(e) = left {
+    let Some(runtime) = crate::worker::own_runtime("leaving the cluster") else {
+        return;
+    };
+    if let Err(e) = runtime.block_on(membership.leave()) {
         eprintln!("auditlogd: leaving the cluster (the lease ends by itself): {e}");
     }
 }

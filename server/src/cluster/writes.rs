@@ -59,7 +59,8 @@ fn block_on<T>(future: impl Future<Output = T>) -> T {
     tokio::runtime::Handle::current().block_on(future)
 }
 
-fn unreachable(error: super::ClusterError) -> Status {
+/// The refusal of a request the shard map could not answer (etcd out of reach).
+pub(crate) fn unreachable(error: super::ClusterError) -> Status {
     Status::unavailable(format!("the shard map could not be read: {error}"))
 }
 

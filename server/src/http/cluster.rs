@@ -14,7 +14,7 @@ use tonic::Status;
 
 use super::{HttpError, caller};
 use crate::State;
-use crate::cluster::{ClusterError, Membership};
+use crate::cluster::{Membership, unreachable};
 
 /// The query of `GET /v1/cluster/writer`.
 #[derive(Debug, Deserialize)]
@@ -27,10 +27,6 @@ fn membership(state: &State) -> Result<&Arc<Membership>, Status> {
     state.cluster.as_ref().ok_or_else(|| {
         Status::not_found("this server is not a node of a cluster (no --cluster-etcd)")
     })
-}
-
-fn unreachable(error: ClusterError) -> Status {
-    Status::unavailable(format!("the shard map could not be read: {error}"))
 }
 
 /// `{"tenant":…,"node":…|null,"grpc":…,"http":…,"live":bool}`: `node` null for a tenant
