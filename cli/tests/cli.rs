@@ -170,6 +170,20 @@ fn skip_mode_stores_every_good_line_and_names_every_bad_one() {
     let exported = text(&auditlog(&["export", "--data", &d]).stdout);
     assert_eq!(exported.lines().count(), 3);
     assert!(exported.contains("\"u5\""));
+    // A tenant's hand-over records are the log's own: a line claiming one is bad.
+    let forged = BAD_LINES
+        .lines()
+        .next()
+        .unwrap()
+        .replace("a.b", "auditlog.tenant.taken_over");
+    let out = auditlog_stdin(
+        &["ingest", "--data", &d, "--on-error", "skip", "-"],
+        forged.as_bytes(),
+    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("are the log's own"), "{stderr}");
+    let exported = text(&auditlog(&["export", "--data", &d]).stdout);
+    assert_eq!(exported.lines().count(), 3);
 }
 
 #[test]

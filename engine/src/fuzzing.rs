@@ -315,9 +315,17 @@ pub fn query_params(data: &[u8]) {
     }
 }
 
-/// Evidence bundles: checking any bytes answers, never panics.
+/// Evidence bundles: checking any bytes answers, never panics; nor does joining the
+/// bundles that check (the input's parts split at 0xff bytes) at hand-overs.
 pub fn bundle(data: &[u8]) {
-    let _ = verify_bundle(&mut &data[..], None);
+    let checked: Vec<_> = data
+        .split(|&b| b == 0xff)
+        .filter_map(|part| verify_bundle(&mut &part[..], None).ok())
+        .collect();
+    let _ = crate::bundle::check_handovers(&checked);
+    for part in &checked {
+        let _ = crate::bundle::successor_key(part);
+    }
 }
 
 /// A sink's batches with proofs, as a receiver kept them: checking any bytes answers,

@@ -9,7 +9,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use auditlog_catalog::Rules;
+use auditlog_engine::handover::RESERVED_ACTIONS;
 use auditlog_engine::{Ack, Event, PreparedBatch};
+use parking_lot::RwLockReadGuard;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tonic::Status;
 
@@ -64,6 +66,18 @@ pub(crate) fn hand_over(
     Ok(pending)
 }
 
+/// Refuses an event whose action only the log writes (a tenant's hand-over records):
+/// a client's would pass for a move that never happened.
+pub(crate) fn not_reserved(action: &str, field: impl Fn() -> String) -> Result<(), Status> {
+    if !action.starts_with(RESERVED_ACTIONS) {
+        return Ok(());
+    }
+    Err(invalid_field(
+        &field(),
+        &format!("actions under `{RESERVED_ACTIONS}` are the log's own (tenant hand-overs)"),
+    ))
+}
+
 /// Whether this node writes the tenants of one request's events: always, outside a
 /// cluster; inside one, where the shard map gives it the tenant and its lease lives
 /// (else the refusal names the node that writes it). Each tenant is looked up once per
@@ -82,18 +96,27 @@ impl WriterChecks {
         if let Some(answer) = self.checked.get(tenant) {
             return answer.clone();
         }
-        let answer = cluster.require_writer(tenant);
+        let answer = cluster.require_writer(tenant, &state.log);
         self.checked.insert(tenant.to_owned(), answer.clone());
         answer
     }
 
-    /// Refuses unless the node's lease still lives: right before the batch goes to the
-    /// writer, with no call to etcd between.
-    pub(crate) fn still_writer(&self, state: &State) -> Result<(), Status> {
-        match &state.cluster {
-            Some(cluster) => cluster.require_lease(),
-            None => Ok(()),
-        }
+    /// Refuses unless the node's lease still lives and none of the batch's tenants is
+    /// being handed over: right before the batch goes to the writer, with no call to
+    /// etcd between. Hold what it gives until the batch is with the writer.
+    pub(crate) fn still_writer<'s>(
+        &self,
+        state: &'s State,
+    ) -> Result<Option<RwLockReadGuard<'s, ()>>, Status> {
+        let Some(cluster) = &state.cluster else {
+            return Ok(None);
+        };
+        let tenants = self
+            .checked
+            .iter()
+            .filter(|(_, answer)| answer.is_ok())
+            .map(|(tenant, _)| tenant.as_str());
+        cluster.hold_writes(tenants).map(Some)
     }
 }
 
@@ -148,6 +171,7 @@ impl Sorting {
     pub(crate) fn offer(&mut self, field: impl Fn() -> String, event: Result<Event<'_>, Status>) {
         let index = self.refusals.len();
         let refusal = event.and_then(|event| {
+            not_reserved(&event.action, || format!("{}.action", field()))?;
             self.caller.require_ingest(&event.tenant_id)?;
             self.writers.require(&self.state, &event.tenant_id)?;
             let key = event
@@ -183,10 +207,11 @@ impl Sorting {
         let pending = if self.batch.is_empty() {
             None
         } else {
-            self.writers.still_writer(&self.state)?;
+            let state = Arc::clone(&self.state);
+            let _held = self.writers.still_writer(&state)?;
             let flagged = self.flagged.clone();
             Some(hand_over(
-                &self.state,
+                &state,
                 self.batch,
                 admitted,
                 &self.caller.key.id,

@@ -267,6 +267,7 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
         "/v1/verifier-key",
         "/v1/cluster",
         "/v1/cluster/writer",
+        "/v1/cluster/move",
         "/v1/bundle",
         "/v1/reports",
         "/v1/sinks",
@@ -402,8 +403,8 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
         }
     }
     // Both of POST /v1/events's bodies (JSON and NDJSON), /v1/logs's OTLP/JSON, the
-    // four of the sinks (create, pause, resume, replay), and a viewer token's.
-    assert_eq!(posted, 8);
+    // four of the sinks (create, pause, resume, replay), a viewer token's and a move's.
+    assert_eq!(posted, 9);
     sink_events += 1; // POST /v1/sinks
     token_events += 1; // POST /v1/viewer-tokens
     // The metrics count what was just asked.

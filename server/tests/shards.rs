@@ -3,22 +3,27 @@
 //! for the node it reaches; a node refuses the events of another node's tenant, naming
 //! that node (gRPC metadata, HTTP error member), and never stores them; a node killed
 //! with `kill -9` keeps its tenants (their events are refused, not stored elsewhere,
-//! while it is down) and writes them again once restarted. Every acknowledged event is
-//! then in exactly one log: its tenant's node's.
+//! while it is down) and writes them again once restarted. A tenant moves from one node
+//! to another while a client keeps writing it (following the redirects, trying again
+//! while it moves), and its bundles of the two logs verify as one chain with
+//! `auditlog verify-bundle`. Every acknowledged event is then in exactly one log: the
+//! one that acknowledged it.
 
 mod common;
 #[path = "common/etcd.rs"]
 mod etcd_service;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
-use common::{Server, authed, event, http_get, http_request};
+use common::{Server, auditlog_bin, authed, event, http_get, http_request};
 use etcd_service::{etcd_url, fresh_cluster};
 
 /// A free loopback port (bound, then let go).
@@ -134,14 +139,18 @@ enum Sent {
 }
 
 async fn send(node: &Node, tenant: &str, first: u32, count: u32) -> Sent {
+    send_to(&node.grpc_url(), &node.key, tenant, first, count).await
+}
+
+async fn send_to(url: &str, key: &str, tenant: &str, first: u32, count: u32) -> Sent {
     let events = (first..first + count)
         .map(|i| event(i, tenant, "usr_1", "document.read"))
         .collect();
-    let Ok(mut client) = IngestServiceClient::connect(node.grpc_url()).await else {
+    let Ok(mut client) = IngestServiceClient::connect(url.to_owned()).await else {
         return Sent::Refused(tonic::Status::unavailable("connection refused"));
     };
     match client
-        .ingest(authed(pb::IngestRequest { events }, &node.key))
+        .ingest(authed(pb::IngestRequest { events }, key))
         .await
     {
         Ok(_) => Sent::Stored,
@@ -163,12 +172,13 @@ async fn three_nodes_write_each_tenant_in_one_log_through_redirects_and_a_kill()
         .map(|name| Node::start(dir.path(), name, &cluster))
         .collect();
     let tenants: Vec<String> = (0..12).map(|i| format!("org_{i}")).collect();
-    let mut acked: BTreeSet<(String, String)> = BTreeSet::new();
+    // Each acknowledged event, and the node that acknowledged it.
+    let mut acked: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut writer: BTreeMap<String, usize> = BTreeMap::new();
     let mut next = 0u32;
-    let mut record = |tenant: &str, first: u32, count: u32| {
+    let mut record = |tenant: &str, first: u32, count: u32, at: usize| {
         for i in first..first + count {
-            acked.insert((tenant.to_owned(), format!("doc_{i}")));
+            acked.insert((tenant.to_owned(), format!("doc_{i}")), at);
         }
     };
 
@@ -179,7 +189,7 @@ async fn three_nodes_write_each_tenant_in_one_log_through_redirects_and_a_kill()
             send(&nodes[at], tenant, next, 20).await,
             Sent::Stored
         ));
-        record(tenant, next, 20);
+        record(tenant, next, 20, at);
         writer.insert(tenant.clone(), at);
         next += 20;
     }
@@ -189,9 +199,11 @@ async fn three_nodes_write_each_tenant_in_one_log_through_redirects_and_a_kill()
         match send(&nodes[wrong], tenant, next, 20).await {
             Sent::Elsewhere(url) => {
                 assert_eq!(url, nodes[writer[tenant]].grpc_url(), "{tenant}");
-                let owner = nodes.iter().find(|n| n.grpc_url() == url).expect("a node");
-                assert!(matches!(send(owner, tenant, next, 20).await, Sent::Stored));
-                record(tenant, next, 20);
+                let owner = nodes.iter().position(|n| n.grpc_url() == url);
+                let owner = owner.expect("a node");
+                let sent = send(&nodes[owner], tenant, next, 20).await;
+                assert!(matches!(sent, Sent::Stored));
+                record(tenant, next, 20, owner);
             }
             _ => panic!("{tenant} at the wrong node was not redirected"),
         }
@@ -236,6 +248,116 @@ async fn three_nodes_write_each_tenant_in_one_log_through_redirects_and_a_kill()
     );
     assert_eq!(map["nodes"].as_array().map(Vec::len), Some(3), "{map}");
 
+    // org_0 moves from n1 to n2 while a client keeps writing it, one event at a time:
+    // redirected by n1 once it has moved, refused (UNAVAILABLE) while it moves, never
+    // stored twice.
+    let moving = "org_0";
+    assert_eq!(writer[moving], 0);
+    let routes: Vec<(String, String)> = nodes
+        .iter()
+        .map(|n| (n.grpc_url(), n.key.clone()))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicUsize::new(0));
+    let client = tokio::spawn({
+        let (stop, count) = (Arc::clone(&stop), Arc::clone(&count));
+        async move {
+            let (mut stored, mut doc, mut at) = (Vec::new(), 1_000_000u32, 0usize);
+            while !stop.load(Ordering::Relaxed) {
+                match send_to(&routes[at].0, &routes[at].1, moving, doc, 1).await {
+                    Sent::Stored => {
+                        stored.push((doc, at));
+                        count.fetch_add(1, Ordering::Relaxed);
+                        doc += 1;
+                    }
+                    Sent::Elsewhere(url) => {
+                        at = routes.iter().position(|r| r.0 == url).expect("a node");
+                    }
+                    Sent::Refused(s) if s.code() == tonic::Code::Unavailable => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Sent::Refused(s) => panic!("{s:?}"),
+                }
+            }
+            stored
+        }
+    });
+    let wait_for = |n: usize| {
+        let count = Arc::clone(&count);
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while count.load(Ordering::Relaxed) < n {
+                assert!(
+                    Instant::now() < deadline,
+                    "the client stored {n} events in 15 s"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    wait_for(10).await;
+    let body = serde_json::json!({"tenant": moving, "to": "n2"}).to_string();
+    let moved = http_request(
+        &nodes[0].http_addr(),
+        "POST",
+        "/v1/cluster/move",
+        Some(&nodes[0].key),
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(moved.status, 200, "{}", moved.text());
+    let moved = moved.json();
+    assert_eq!(
+        (moved["from"].as_str(), moved["to"].as_str()),
+        (Some("n1"), Some("n2"))
+    );
+    let handed_over_seq = moved["handed_over_seq"].as_u64().expect("a seq");
+    let at_move = count.load(Ordering::Relaxed);
+    wait_for(at_move + 10).await;
+    stop.store(true, Ordering::Relaxed);
+    let stored = client.await.expect("the client");
+    for &(doc, at) in &stored {
+        record(moving, doc, 1, at);
+    }
+    let places: Vec<usize> = stored.iter().map(|&(_, at)| at).collect();
+    let switch = places.iter().position(|&at| at == 1).expect("stored on n2");
+    assert!(switch > 0, "stored on n1 before the move");
+    assert!(places[switch..].iter().all(|&at| at == 1), "{places:?}");
+    assert!(places[..switch].iter().all(|&at| at == 0), "{places:?}");
+    writer.insert(moving.to_owned(), 1);
+    // The map says so, and n1 now sends its events on.
+    let found = http_get(
+        &nodes[2].http_addr(),
+        &format!("/v1/cluster/writer?tenant={moving}"),
+        Some(&nodes[2].key),
+    )
+    .json();
+    assert_eq!(found["node"], "n2", "{found}");
+    match send(&nodes[0], moving, next, 1).await {
+        Sent::Elsewhere(url) => assert_eq!(url, nodes[1].grpc_url()),
+        _ => panic!("n1 did not redirect its moved tenant"),
+    }
+    // A client cannot write a hand-over record of its own.
+    let forged = {
+        let mut e = event(next, "org_5", "usr_1", "auditlog.tenant.handed_over");
+        e.metadata_json = Some("{}".into());
+        e
+    };
+    let mut client = IngestServiceClient::connect(nodes[2].grpc_url())
+        .await
+        .unwrap();
+    let refused = client
+        .ingest(authed(
+            pb::IngestRequest {
+                events: vec![forged],
+            },
+            &nodes[2].key,
+        ))
+        .await
+        .expect_err("refused");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    next += 1;
+
     // n3 loses its lease, and its name is taken meanwhile: it refuses every write until
     // it holds a lease again, then writes its tenants again.
     let n3_tenant = tenants
@@ -261,7 +383,7 @@ async fn three_nodes_write_each_tenant_in_one_log_through_redirects_and_a_kill()
             Sent::Refused(s) if s.code() == tonic::Code::Unavailable => break s,
             Sent::Refused(s) => panic!("{s:?}"),
             // Within the lease it counted alive, by its own clock: stored.
-            Sent::Stored => record(n3_tenant, next, 1),
+            Sent::Stored => record(n3_tenant, next, 1, 2),
             Sent::Elsewhere(url) => panic!("n3's tenant sent to {url}"),
         }
         assert!(
@@ -280,7 +402,7 @@ async fn three_nodes_write_each_tenant_in_one_log_through_redirects_and_a_kill()
     loop {
         next += 1;
         if let Sent::Stored = send(&nodes[2], n3_tenant, next, 1).await {
-            record(n3_tenant, next, 1);
+            record(n3_tenant, next, 1, 2);
             break;
         }
         assert!(Instant::now() < deadline, "n3 writes nothing 15 s after");
@@ -330,7 +452,7 @@ async fn three_nodes_write_each_tenant_in_one_log_through_redirects_and_a_kill()
             send(&nodes[1], tenant, next, 20).await,
             Sent::Stored
         ));
-        record(tenant, next, 20);
+        record(tenant, next, 20, 1);
         next += 20;
     }
 
@@ -341,13 +463,62 @@ async fn three_nodes_write_each_tenant_in_one_log_through_redirects_and_a_kill()
             seen.entry(stored).or_default().push(n);
         }
     }
-    for event in &acked {
+    for (event, &node) in &acked {
         let at = seen.get(event).map(Vec::as_slice).unwrap_or_default();
-        assert_eq!(at, [writer[&event.0]], "{event:?}");
+        assert_eq!(at, [node], "{event:?}");
     }
+    // Besides them, only org_0's two hand-over records.
     assert_eq!(
         seen.len(),
-        acked.len(),
+        acked.len() + 2,
         "nothing stored that was not acknowledged"
     );
+
+    // org_0's bundles of n1 and n2 verify as one chain from n1's key: every one of its
+    // events, across the move.
+    let files: Vec<std::path::PathBuf> = nodes[..2]
+        .iter()
+        .map(|node| {
+            let signed = http_get(&node.http_addr(), "/v1/checkpoint", Some(&node.key));
+            assert_eq!(signed.status, 200, "{}", signed.text());
+            let path = format!("/v1/bundle?tenant={moving}&from_seq=0");
+            let bundle = http_get(&node.http_addr(), &path, Some(&node.key));
+            assert_eq!(bundle.status, 200, "{}", bundle.text());
+            let file = dir.path().join(format!("{}.jsonl", node.name));
+            std::fs::write(&file, bundle.text()).expect("write");
+            file
+        })
+        .collect();
+    let n1_key = http_get(
+        &nodes[0].http_addr(),
+        "/v1/verifier-key",
+        Some(&nodes[0].key),
+    );
+    let n1_key = n1_key.text().trim().to_owned();
+    let verify = |files: &[&std::path::PathBuf]| {
+        let out = Command::new(auditlog_bin())
+            .arg("verify-bundle")
+            .args(files)
+            .args(["--key", &n1_key, "--tenant", moving, "--json"])
+            .output()
+            .expect("runs");
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        (out.status.success(), report)
+    };
+    let (ok, report) = verify(&[&files[0], &files[1]]);
+    assert!(ok, "{report}");
+    let parts = report["parts"].as_array().expect("parts");
+    let events: u64 = parts.iter().map(|p| p["events"].as_u64().unwrap()).sum();
+    let theirs = acked.keys().filter(|(t, _)| t == moving).count() as u64;
+    assert_eq!(events, theirs + 2, "{report}");
+    assert_eq!(
+        report["handovers"][0]["from"]["seq"], handed_over_seq,
+        "{report}"
+    );
+    assert_eq!(parts[0]["completeness"]["kind"], "tenant", "{report}");
+    // In the wrong order, or n2's alone under n1's key: refused.
+    let (ok, report) = verify(&[&files[1], &files[0]]);
+    assert!(!ok, "{report}");
+    let (ok, report) = verify(&[&files[1]]);
+    assert!(!ok, "{report}");
 }

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
+use auditlog_engine::handover::RESERVED_ACTIONS;
 use auditlog_engine::{Ack, AckReceiver, Durability, Log, LogConfig, PreparedBatch, event};
 use crossbeam_channel::{Receiver, Sender, bounded};
 
@@ -328,7 +329,16 @@ fn parse_blocks(
             }
             let result = event::parse_json(line)
                 .map_err(|e| e.to_string())
-                .and_then(|event| batch.push(&event).map_err(|e| e.to_string()));
+                .and_then(|event| {
+                    // A tenant's hand-over records are written by the log alone.
+                    if event.action.starts_with(RESERVED_ACTIONS) {
+                        return Err(format!(
+                            "action `{}`: actions under `{RESERVED_ACTIONS}` are the log's own",
+                            event.action
+                        ));
+                    }
+                    batch.push(&event).map_err(|e| e.to_string())
+                });
             if let Err(message) = result {
                 parsed.bad_lines.push((parsed.lines, message));
                 if on_error == OnError::Stop {

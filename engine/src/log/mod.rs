@@ -4,6 +4,7 @@
 mod checkpoints;
 mod dedup;
 mod expire;
+mod handover;
 mod read;
 mod recover;
 mod segments;
@@ -28,6 +29,7 @@ pub use crate::shared::{Metrics, SYNC_SECONDS_BUCKETS};
 use checkpoints::{Cadence, Checkpoints};
 pub use dedup::RECENT_IDS;
 pub use expire::{Expired, Expiry, RETENTION_DELETE};
+pub use handover::HandedOverAt;
 pub use read::TimeRange;
 pub use recover::RecoveryReport;
 pub use segments::{Release, SealedSegmentInfo};

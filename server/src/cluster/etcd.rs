@@ -55,6 +55,8 @@ pub(crate) enum Guard {
     Absent(String),
     /// The key exists, attached to this lease.
     HeldBy(String, i64),
+    /// The key was last changed at this revision (unchanged since it was read).
+    Unchanged(String, i64),
 }
 
 /// etcd's v3 JSON gateway at one URL.
@@ -181,6 +183,9 @@ impl Etcd {
                 }),
                 Guard::HeldBy(key, lease) => json!({
                     "key": b64(key), "target": "LEASE", "result": "EQUAL", "lease": lease.to_string()
+                }),
+                Guard::Unchanged(key, revision) => json!({
+                    "key": b64(key), "target": "MOD", "result": "EQUAL", "mod_revision": revision.to_string()
                 }),
             })
             .collect();

@@ -12,9 +12,10 @@
 //! A node writes a tenant only while the map names it and its lease lives: it counts its
 //! lease alive until the TTL etcd granted at the last renewal, measured from before the
 //! renewal was sent, less a margin, so it stops writing before etcd could let the lease
-//! expire. Nobody else writes a tenant without a hand-over from its node.
+//! expire. Nobody else writes a tenant without a hand-over from its node (`moves`).
 
 pub(crate) mod etcd;
+mod moves;
 mod writes;
 
 pub(crate) use writes::{WRITER_GRPC, WRITER_HTTP, WRITER_NODE, unreachable};
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 
+use auditlog_engine::handover::TakenOver;
 use etcd::{Etcd, EtcdError, Guard};
 
 /// How long before the lease's end a node stops counting it alive.
@@ -61,6 +63,10 @@ struct Identity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Assignment {
     pub(crate) node: String,
+    /// A hand-over to `node` it has not taken over yet: its first event of the tenant
+    /// is to be the `taken_over` record of this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) handover: Option<TakenOver>,
 }
 
 /// Why the cluster could not answer.
@@ -106,6 +112,19 @@ pub(crate) enum Writer {
     Elsewhere(String),
     /// This node, or a tenant it would claim, but its lease is not alive: no writes.
     NoLease,
+    /// This node, handed the tenant by another: it writes the tenant once it has
+    /// recorded the hand-over (the map's value is at `revision`).
+    TakeOver { revision: i64, from: TakenOver },
+}
+
+/// A tenant this node is handing over: its events are refused meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leaving {
+    /// The hand-over is under way.
+    Moving,
+    /// etcd did not say whether the map took the hand-over: the map is read again before
+    /// the tenant is written here.
+    Unsure,
 }
 
 /// `auditlogd`'s cluster flags.
@@ -257,11 +276,20 @@ pub(crate) struct Membership {
     me: NodeRecord,
     ttl: i64,
     held: Mutex<Option<Held>>,
-    /// Tenants whose writer this node has read or claimed: its own are authoritative
-    /// (only it hands them over); another node's may be stale, and that node redirects.
-    writers: RwLock<HashMap<String, String>>,
+    /// Tenants whose writer this node has read or claimed, and when: its own are
+    /// authoritative (only it hands them over); another node's are read again after
+    /// [`NODE_RECORD_AGE`] (a tenant moved here must be found).
+    writers: RwLock<HashMap<String, (Instant, String)>>,
     /// Other nodes' records (none: not a live member), and when each was read.
     nodes: RwLock<HashMap<String, (Instant, Option<NodeRecord>)>>,
+    /// Tenants being handed over by this node.
+    leaving: Mutex<HashMap<String, Leaving>>,
+    /// Held (shared) from a batch's last check until it is with the writer, and
+    /// (exclusive) while a tenant starts leaving: every batch of the tenant checked
+    /// before is queued ahead of its `handed_over` record, none after it.
+    gate: RwLock<()>,
+    /// One take-over at a time.
+    taking: Mutex<()>,
 }
 
 impl Membership {
@@ -281,6 +309,9 @@ impl Membership {
             held: Mutex::new(None),
             writers: RwLock::new(HashMap::new()),
             nodes: RwLock::new(HashMap::new()),
+            leaving: Mutex::new(HashMap::new()),
+            gate: RwLock::new(()),
+            taking: Mutex::new(()),
         };
         membership.check_identity().await?;
         membership.register().await?;
@@ -389,9 +420,12 @@ impl Membership {
 
     /// Whether the lease counts as alive: the node may write its tenants.
     pub(crate) fn writable(&self) -> bool {
-        self.held
-            .lock()
-            .is_some_and(|h| Instant::now() < h.alive_until)
+        self.live_lease().is_some()
+    }
+
+    /// The lease, if it counts as alive.
+    fn live_lease(&self) -> Option<Held> {
+        (*self.held.lock()).filter(|h| Instant::now() < h.alive_until)
     }
 
     /// Who writes `tenant`; claims it for this node if nobody does (and the lease lives).
@@ -401,13 +435,13 @@ impl Membership {
         }
         // No claim, and no call to etcd, without a live lease: an outage costs a request
         // nothing but its refusal.
-        let held = match *self.held.lock() {
-            Some(held) if Instant::now() < held.alive_until => held,
-            _ => return Ok(Writer::NoLease),
+        let Some(held) = self.live_lease() else {
+            return Ok(Writer::NoLease);
         };
         let key = self.tenant_key(tenant);
         let mine = Assignment {
             node: self.me.node.clone(),
+            handover: None,
         };
         let value = serde_json::to_vec(&mine).expect("an assignment serializes");
         let guards = [
@@ -416,7 +450,18 @@ impl Membership {
         ];
         let node = match self.etcd.put_if(&guards, &key, &value, 0).await? {
             Ok(()) => mine.node,
-            Err(Some(kv)) => parse::<Assignment>(&kv.key, &kv.value)?.node,
+            Err(Some(kv)) => match parse::<Assignment>(&kv.key, &kv.value)? {
+                Assignment {
+                    node,
+                    handover: Some(from),
+                } if node == self.me.node => {
+                    return Ok(Writer::TakeOver {
+                        revision: kv.mod_revision,
+                        from,
+                    });
+                }
+                assignment => assignment.node,
+            },
             // Unassigned, and this node's key is not under its lease: the lease is gone
             // (unless a renewal registered again meanwhile: that lease stays).
             Err(None) => {
@@ -427,14 +472,24 @@ impl Membership {
                 return Ok(Writer::NoLease);
             }
         };
-        self.writers.write().insert(tenant.to_owned(), node);
+        self.learn_writer(tenant, node);
         Ok(self.known_writer(tenant).expect("just recorded"))
     }
 
-    /// Who writes `tenant`, from what this node has read.
+    /// Records that `node` writes `tenant`, as read now.
+    fn learn_writer(&self, tenant: &str, node: String) {
+        self.writers
+            .write()
+            .insert(tenant.to_owned(), (Instant::now(), node));
+    }
+
+    /// Who writes `tenant`, from what this node has read (another node's tenant, lately).
     fn known_writer(&self, tenant: &str) -> Option<Writer> {
         let writers = self.writers.read();
-        let node = writers.get(tenant)?;
+        let (read, node) = writers.get(tenant)?;
+        if *node != self.me.node && read.elapsed() >= NODE_RECORD_AGE {
+            return None;
+        }
         Some(match (*node == self.me.node, self.writable()) {
             (true, true) => Writer::Here,
             (true, false) => Writer::NoLease,

@@ -2,10 +2,12 @@
 //! shard map names this node and its lease lives; otherwise the event is refused, naming
 //! the node that writes the tenant, never stored here.
 
+use auditlog_engine::Log;
+use parking_lot::RwLockReadGuard;
 use tonic::Status;
 use tonic::metadata::MetadataValue;
 
-use super::{Membership, NodeRecord, Writer};
+use super::{Leaving, Membership, NodeRecord, Writer};
 
 /// Metadata (gRPC) and error member (HTTP) names of the node to send a refused event to.
 pub(crate) const WRITER_NODE: &str = "auditlog-writer-node";
@@ -15,19 +17,22 @@ pub(crate) const WRITER_HTTP: &str = "auditlog-writer-http";
 impl Membership {
     /// Refuses unless this node writes `tenant` now. Called from a blocking thread of the
     /// server's runtime (where events are sorted): a tenant not read yet is looked up, or
-    /// claimed, in etcd there.
-    pub(crate) fn require_writer(&self, tenant: &str) -> Result<(), Status> {
+    /// claimed, in etcd there; one handed to this node is taken over in `log` first.
+    pub(crate) fn require_writer(&self, tenant: &str, log: &Log) -> Result<(), Status> {
+        let leaving = self.leaving.lock().get(tenant).copied();
+        match leaving {
+            Some(Leaving::Moving) => return Err(moving(tenant)),
+            Some(Leaving::Unsure) => self.settle_unsure(tenant)?,
+            None => {}
+        }
         let writer = match self.known_writer(tenant) {
             Some(writer) => writer,
             None => block_on(self.writer_of(tenant)).map_err(unreachable)?,
         };
         match writer {
             Writer::Here => Ok(()),
-            Writer::NoLease => Err(Status::unavailable(format!(
-                "node {} holds no live lease in the shard map (etcd out of reach, or the \
-                 lease lost): it writes nothing until it renews; try again",
-                self.name()
-            ))),
+            Writer::TakeOver { revision, from } => self.take_over(log, tenant, revision, &from),
+            Writer::NoLease => Err(self.no_lease()),
             Writer::Elsewhere(node) => {
                 let record = match self.known_node(&node) {
                     Some(record) => record,
@@ -38,24 +43,56 @@ impl Membership {
         }
     }
 
-    /// Refuses unless the lease counts as alive now: checked again, with no call to
-    /// etcd, right before a batch whose tenants passed [`Membership::require_writer`]
-    /// is handed to the writer, so that what is written was checked within the lease
-    /// however long sorting the request took.
-    pub(crate) fn require_lease(&self) -> Result<(), Status> {
-        if self.writable() {
-            return Ok(());
+    /// Refuses unless the lease counts as alive now and none of `tenants` is being
+    /// handed over: checked again, with no call to etcd, right before a batch whose
+    /// tenants passed [`Membership::require_writer`] is handed to the writer, so that
+    /// what is written was checked within the lease however long sorting the request
+    /// took. Hold the guard until the batch is with the writer: a tenant's hand-over
+    /// waits for it, and its record follows the batch.
+    pub(crate) fn hold_writes<'a>(
+        &self,
+        mut tenants: impl Iterator<Item = &'a str>,
+    ) -> Result<RwLockReadGuard<'_, ()>, Status> {
+        let gate = self.gate.read();
+        if !self.writable() {
+            return Err(Status::unavailable(format!(
+                "node {} lost its lease in the shard map while the request was read: \
+                 nothing of it was stored; try again",
+                self.name()
+            )));
         }
-        Err(Status::unavailable(format!(
-            "node {} lost its lease in the shard map while the request was read: nothing \
-             of it was stored; try again",
+        let leaving = self.leaving.lock();
+        let writers = self.writers.read();
+        // A tenant handed over since its check (its move done, or settled elsewhere):
+        // the map's new node is recorded before the tenant stops leaving.
+        let moved = |t: &str| writers.get(t).is_none_or(|(_, node)| *node != self.me.node);
+        if let Some(tenant) = tenants.find(|t| leaving.contains_key(*t) || moved(t)) {
+            return Err(moving(tenant));
+        }
+        drop((writers, leaving));
+        Ok(gate)
+    }
+
+    /// The refusal of a write while the lease is not alive.
+    pub(super) fn no_lease(&self) -> Status {
+        Status::unavailable(format!(
+            "node {} holds no live lease in the shard map (etcd out of reach, or the lease \
+             lost): it writes nothing until it renews; try again",
             self.name()
-        )))
+        ))
     }
 }
 
+/// The refusal of an event of a tenant this node is handing over.
+fn moving(tenant: &str) -> Status {
+    Status::unavailable(format!(
+        "tenant `{tenant}` is moving to another node: try again in a moment (then the \
+         shard map names its new node)"
+    ))
+}
+
 /// Runs `future` to its end from a blocking thread of the current runtime.
-fn block_on<T>(future: impl Future<Output = T>) -> T {
+pub(super) fn block_on<T>(future: impl Future<Output = T>) -> T {
     tokio::runtime::Handle::current().block_on(future)
 }
 

@@ -127,6 +127,7 @@ async fn submit(
                 };
                 invalid_field(&format!("events[{i}].{field}"), &bad.to_string())
             })?;
+            intake::not_reserved(&event.action, || format!("events[{i}].action"))?;
             caller.require_ingest(&event.tenant_id)?;
             writers.require(&state, &event.tenant_id)?;
             let metadata = || format!("events[{i}].metadata_json");
@@ -142,8 +143,9 @@ async fn submit(
                 .push(&event)
                 .map_err(|e| invalid_field(&format!("events[{i}]"), &e.to_string()))?;
         }
-        writers.still_writer(&state)?;
+        let held = writers.still_writer(&state)?;
         let pending = hand_over(&state, batch, admitted, &caller.key.id, flagged.clone())?;
+        drop(held);
         Ok((pending, flagged))
     })
     .await

@@ -1,6 +1,7 @@
 //! The shard map as clients read it: `GET /v1/cluster/writer?tenant=T`, the node that
 //! writes a tenant (for a key that may ingest or read it), and `GET /v1/cluster`, every
-//! live node and every tenant's node (admin keys).
+//! live node and every tenant's node (admin keys); and `POST /v1/cluster/move`, which
+//! hands a tenant written by this node over to another (admin keys).
 
 use std::sync::Arc;
 
@@ -12,9 +13,12 @@ use serde::Deserialize;
 use serde_json::json;
 use tonic::Status;
 
-use super::{HttpError, caller};
+use auditlog_engine::system::{SYSTEM_TENANT, SystemActor, SystemEvent};
+
+use super::{HttpError, caller, json_body};
 use crate::State;
 use crate::cluster::{Membership, unreachable};
+use crate::status::task_failed;
 
 /// The query of `GET /v1/cluster/writer`.
 #[derive(Debug, Deserialize)]
@@ -79,4 +83,59 @@ pub(crate) async fn map(
         axum::Json(json!({"node": cluster.name(), "nodes": nodes, "tenants": tenants}))
             .into_response(),
     )
+}
+
+/// The body of `POST /v1/cluster/move`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MoveBody {
+    tenant: String,
+    to: String,
+}
+
+/// `POST /v1/cluster/move {"tenant":…,"to":<node>}`: hands the tenant over to node `to`
+/// (docs/SCALING.md, "Moving a tenant"), recorded as the caller's `_system` event
+/// `auditlog.cluster.move`; answers `{"tenant","from","to","handed_over_seq","checkpoint"}`.
+pub(crate) async fn move_tenant(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+    request: axum::body::Body,
+) -> Result<Response, HttpError> {
+    let caller = caller(&state, &headers)?;
+    caller.require_admin()?;
+    let given: MoveBody = json_body(&headers, request, 4 << 10).await?;
+    if given.tenant == SYSTEM_TENANT || given.tenant.is_empty() {
+        return Err(Status::invalid_argument(format!(
+            "tenant `{}` cannot move: the log's own tenant stays with its log",
+            given.tenant
+        ))
+        .into());
+    }
+    membership(&state)?;
+    let moved = tokio::task::spawn_blocking(move || {
+        let cluster = state.cluster.as_ref().expect("a member");
+        let moved = cluster.move_tenant(&state.log, &given.tenant, &given.to)?;
+        // The move is done whatever happens to its `_system` event: answered as done.
+        let recorded = crate::audit::record(
+            &state.log,
+            SystemEvent {
+                actor: SystemActor::Key(&caller.key.id),
+                action: "auditlog.cluster.move",
+                resource: Some(("tenant", moved.tenant.clone())),
+                details: json!({"to": moved.to, "handed_over_seq": moved.handed_over_seq}),
+            },
+        );
+        if let Err(e) = recorded {
+            eprintln!(
+                "auditlogd: tenant {} moved to {}, but its _system event was not recorded: {}",
+                moved.tenant,
+                moved.to,
+                e.message()
+            );
+        }
+        Ok::<_, Status>(moved)
+    })
+    .await
+    .map_err(task_failed)??;
+    Ok(axum::Json(moved).into_response())
 }

@@ -163,6 +163,7 @@ fn router(state: Arc<State>) -> Router {
         .route("/v1/verifier-key", get(bundle::verifier_key))
         .route("/v1/cluster", get(cluster::map))
         .route("/v1/cluster/writer", get(cluster::writer))
+        .route("/v1/cluster/move", post(cluster::move_tenant))
         .route("/v1/bundle", get(bundle::bundle))
         .route("/v1/reports", get(reports::report))
         .route("/v1/sinks", get(sinks::list).post(sinks::create))
@@ -359,7 +360,7 @@ impl HttpError {
             Code::Unauthenticated => StatusCode::UNAUTHORIZED,
             Code::PermissionDenied => StatusCode::FORBIDDEN,
             Code::NotFound => StatusCode::NOT_FOUND,
-            Code::AlreadyExists => StatusCode::CONFLICT,
+            Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
             Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
             Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,

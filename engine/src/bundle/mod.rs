@@ -5,6 +5,10 @@
 //! hashes it, so the bundle holds each event once, readable. Each event line also carries
 //! the record's tenant link, so that a tenant's events are checked gap-free.
 
+mod chain;
+
+pub use chain::{ChainError, HandOver, check_handovers, successor_key};
+
 use std::io::{BufRead, Read, Write};
 
 use base64::Engine;
@@ -17,6 +21,7 @@ use crate::checkpoint::{
 use crate::codec::{TenantLink, encode_record_into, encode_sealed_record_into};
 use crate::error::{Error, Result};
 use crate::event::{Event, Timestamp, parse_json};
+use crate::handover::HandOverRecord;
 use crate::heads::{HeadProof, TenantHeads, head_leaf};
 use crate::log::{Log, TimeRange};
 use crate::merkle::{
@@ -144,6 +149,35 @@ pub struct BundleSummary {
     /// The selection the bundle states (from its own header: compare it with what was
     /// asked for).
     pub selection: Selection,
+    /// The hand-over records at its ends, where it meets a bundle of the tenant from
+    /// another log ([`check_handovers`]).
+    pub ends: HandOverEnds,
+}
+
+/// A bundle's first event if it is a hand-over record (the tenant came from another log),
+/// and its last if it is one (the tenant went to another log).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HandOverEnds {
+    /// The first event, if a hand-over record.
+    pub first: Option<HandOverRecord>,
+    /// The last event, if a hand-over record.
+    pub last: Option<HandOverRecord>,
+}
+
+impl HandOverEnds {
+    /// Takes in the bundle's next event.
+    fn see(&mut self, seq: u64, leaf: Hash, link: TenantLink, event: &Event<'_>, first: bool) {
+        self.last = HandOverRecord::is_handover(&event.action).then(|| HandOverRecord {
+            seq,
+            leaf,
+            link,
+            action: event.action.to_string(),
+            details: event.metadata.as_deref().map(str::to_owned),
+        });
+        if first {
+            self.first = self.last.clone();
+        }
+    }
 }
 
 /// What a checked bundle is proven to hold all of, beyond the events in it being in the
@@ -244,6 +278,7 @@ pub fn write_bundle_keeping(
     let mut links: Vec<TenantLink> = Vec::new();
     let mut line = Vec::with_capacity(1024);
     let mut record = Vec::with_capacity(512);
+    let mut ends = HandOverEnds::default();
     let end = selection.to_seq.unwrap_or(u64::MAX).min(tree_size);
     log.scan_records(selection.from_seq..end, time, |seq, stored| {
         let (event, link) = (&stored.event, stored.tenant_link);
@@ -253,7 +288,9 @@ pub fn write_bundle_keeping(
         record.clear();
         encode_bundled_record(event, link, stored.sealed, &mut record)
             .map_err(|e| Error::InvalidArgument(format!("record {seq}: {e}")))?;
-        leaves.push((seq, alg.hash_leaf(&record)));
+        let leaf = alg.hash_leaf(&record);
+        ends.see(seq, leaf, link, event, leaves.is_empty());
+        leaves.push((seq, leaf));
         links.push(link);
         line.clear();
         write_event_line(seq, link, stored.sealed, event, &mut line);
@@ -293,6 +330,7 @@ pub fn write_bundle_keeping(
         bytes: counter.bytes,
         completeness,
         selection: selection.clone(),
+        ends,
     })
 }
 
@@ -569,6 +607,7 @@ pub fn verify_bundle(
     let mut leaves: Vec<(u64, Hash)> = Vec::new();
     let mut links: Vec<TenantLink> = Vec::new();
     let mut record = Vec::with_capacity(512);
+    let mut ends = HandOverEnds::default();
     let mut line_no = 1u64;
     let trailer = loop {
         line_no += 1;
@@ -603,7 +642,9 @@ pub fn verify_bundle(
         record.clear();
         encode_bundled_record(&event, link, sealed.as_deref(), &mut record)
             .map_err(|e| malformed(line_no, format!("event {seq}: {e}")))?;
-        leaves.push((seq, alg.hash_leaf(&record)));
+        let leaf = alg.hash_leaf(&record);
+        ends.see(seq, leaf, link, &event, leaves.is_empty());
+        leaves.push((seq, leaf));
         links.push(link);
     };
     line_no += 1;
@@ -638,6 +679,7 @@ pub fn verify_bundle(
         bytes,
         completeness,
         selection: header.selection,
+        ends,
     })
 }
 
