@@ -45,37 +45,53 @@ fi
 
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+# A port nothing listens on, below the kernel's ephemeral range (32768 up), where a
+# connection's local port could take it between this check and etcd's bind.
 free_port() {
   local port
   while :; do
-    port=$((20000 + RANDOM % 35000))
+    port=$((10000 + RANDOM % 22000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return
     fi
   done
 }
-client=$(free_port)
-peer=$(free_port)
-while [ "$peer" = "$client" ]; do peer=$(free_port); done
-etcd --name auditlog-test --data-dir "$dir/data" \
-  --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
-  --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-  --initial-cluster "auditlog-test=http://127.0.0.1:$peer" \
-  --enable-v2=false >"$dir/etcd.log" 2>&1 &
-echo $! >"$dir/etcd.pid"
-# Ready when its JSON gateway answers a range.
-for i in $(seq 1 100); do
-  if curl -sf -X POST -d '{"key":"AA=="}' "http://127.0.0.1:$client/v3/kv/range" >/dev/null 2>&1; then
-    break
-  fi
-  if [ "$i" = 100 ] || ! kill -0 "$(cat "$dir/etcd.pid")" 2>/dev/null; then
+# Starts etcd on two free ports; 0 once its JSON gateway answers a range, 2 if a port was
+# taken meanwhile (try others), 1 otherwise.
+launch() {
+  client=$(free_port)
+  peer=$(free_port)
+  while [ "$peer" = "$client" ]; do peer=$(free_port); done
+  rm -rf "$dir/data"
+  etcd --name auditlog-test --data-dir "$dir/data" \
+    --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "auditlog-test=http://127.0.0.1:$peer" \
+    --enable-v2=false >"$dir/etcd.log" 2>&1 &
+  echo $! >"$dir/etcd.pid"
+  for i in $(seq 1 100); do
+    if curl -sf -X POST -d '{"key":"AA=="}' "http://127.0.0.1:$client/v3/kv/range" >/dev/null 2>&1; then
+      return 0
+    fi
+    if [ "$i" = 100 ] || ! kill -0 "$(cat "$dir/etcd.pid")" 2>/dev/null; then
+      stop "$dir"
+      grep -q "address already in use" "$dir/etcd.log" && return 2
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+for attempt in 1 2 3 4 5; do
+  status=0
+  launch || status=$?
+  [ "$status" = 2 ] && [ "$attempt" != 5 ] && continue
+  if [ "$status" != 0 ]; then
     echo "etcd.sh: etcd did not start; its log:" >&2
     tail -20 "$dir/etcd.log" >&2
-    stop "$dir"
     exit 1
   fi
-  sleep 0.2
+  break
 done
 if [ -n "${3:-}" ]; then
   stop_when_gone "$3" "$dir"
