@@ -39,6 +39,9 @@ pub struct Stats {
     pub rejected: u64,
     /// Batches sent again (the server busy or unreachable).
     pub retries: u64,
+    /// Batches sent on to another node of a cluster of tenant shards, the one the shard
+    /// map names for their tenant (each tenant once, then sent there directly).
+    pub redirects: u64,
     /// Events refused by `record` as invalid (not counted as recorded).
     pub invalid: u64,
     /// Requests the layer saw with no `AuditActor` (not recorded).
@@ -61,6 +64,7 @@ pub(crate) struct Buffer {
     dropped: AtomicU64,
     rejected: AtomicU64,
     retries: AtomicU64,
+    redirects: AtomicU64,
     invalid: AtomicU64,
     unattributed: AtomicU64,
     /// Bumped whenever an event's fate becomes known (sent, dropped or rejected), for
@@ -94,6 +98,7 @@ impl Buffer {
             dropped: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            redirects: AtomicU64::new(0),
             invalid: AtomicU64::new(0),
             unattributed: AtomicU64::new(0),
             settled: watch::channel(0).0,
@@ -211,6 +216,10 @@ impl Buffer {
         self.unattributed.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn redirected(&self) {
+        self.redirects.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn retried(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }
@@ -248,6 +257,7 @@ impl Buffer {
             dropped: self.dropped.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
+            redirects: self.redirects.load(Ordering::Relaxed),
             invalid: self.invalid.load(Ordering::Relaxed),
             unattributed: self.unattributed.load(Ordering::Relaxed),
             buffered: self.len() as u64,

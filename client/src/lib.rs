@@ -35,7 +35,18 @@ pub use event::{AuditEvent, RecordError};
 pub use layer::{AuditAction, AuditActor, AuditLayer, AuditService, action_of};
 
 use crate::buffer::Buffer;
-use crate::sender::Sender;
+use crate::sender::{Routes, Sender};
+
+/// The endpoint of a server (or of another node of its cluster) at `url`.
+fn endpoint(url: &str) -> Result<Endpoint, ConfigError> {
+    Ok(Endpoint::from_shared(url.to_owned())
+        .map_err(|e| ConfigError::Endpoint(url.to_owned(), e.to_string()))?
+        .connect_timeout(Duration::from_secs(5))
+        // A call that hangs is given up and tried again, like a lost connection.
+        .timeout(Duration::from_secs(30))
+        .http2_keep_alive_interval(Duration::from_secs(20))
+        .keep_alive_timeout(Duration::from_secs(10)))
+}
 
 /// How a client sends.
 #[derive(Debug, Clone)]
@@ -96,20 +107,16 @@ impl Client {
     /// A client of `config`; it connects when it first sends (an unreachable server
     /// is not an error: events wait in the buffer).
     pub fn new(config: Config) -> Result<Client, ConfigError> {
-        let endpoint = Endpoint::from_shared(config.endpoint.clone())
-            .map_err(|e| ConfigError::Endpoint(config.endpoint.clone(), e.to_string()))?
-            .connect_timeout(Duration::from_secs(5))
-            // A call that hangs is given up and tried again, like a lost connection.
-            .timeout(Duration::from_secs(30))
-            .http2_keep_alive_interval(Duration::from_secs(20))
-            .keep_alive_timeout(Duration::from_secs(10));
+        let server = endpoint(&config.endpoint)?;
         let token = MetadataValue::try_from(format!("Bearer {}", config.key))
             .map_err(|_| ConfigError::Key)?;
         let buffer = Arc::new(Buffer::new(config.capacity, config.overflow));
         let last_error = Arc::new(Mutex::new(None));
         let sender = Sender {
             buffer: Arc::clone(&buffer),
-            channel: endpoint.connect_lazy(),
+            routes: Routes::new(server.connect_lazy(), |url| {
+                endpoint(url).ok().map(|e| e.connect_lazy())
+            }),
             token,
             batch_size: config.batch_size.max(1),
             linger: config.linger,

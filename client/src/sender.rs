@@ -3,8 +3,11 @@
 //! answers for good. A busy server (RESOURCE_EXHAUSTED) is asked again after the wait
 //! its retry hint names; an unreachable one after an exponential backoff with jitter.
 //! A batch sent again carries the same `event_id`s, so the server stores it once; a
-//! batch refused for good is halved until the refused events are alone.
+//! batch refused for good is halved until the refused events are alone. In a cluster of
+//! tenant shards (docs/SCALING.md) a node refuses a tenant another node writes, naming
+//! that node: the tenant's events are sent there from then on ([`Routes`]).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,10 +23,100 @@ use tonic_types::StatusExt;
 
 use crate::buffer::Buffer;
 
+/// Where each tenant's events go: to the configured server, or to the node of a cluster
+/// that a refusal named for the tenant.
+pub(crate) struct Routes {
+    /// The configured server.
+    server: Channel,
+    /// Makes a channel to another node's gRPC URL, set up as the server's.
+    connect: fn(&str) -> Option<Channel>,
+    /// Channels to other nodes, by URL.
+    nodes: HashMap<String, Channel>,
+    /// The node of each tenant a refusal named (by URL).
+    tenants: HashMap<String, String>,
+}
+
+impl Routes {
+    pub(crate) fn new(server: Channel, connect: fn(&str) -> Option<Channel>) -> Routes {
+        Routes {
+            server,
+            connect,
+            nodes: HashMap::new(),
+            tenants: HashMap::new(),
+        }
+    }
+
+    /// The node `tenant`'s events go to (`None`: the configured server).
+    fn node_of(&self, tenant: &str) -> Option<&String> {
+        self.tenants.get(tenant)
+    }
+
+    /// A client of the node at `url`, or of the server.
+    fn client(&mut self, url: Option<&String>) -> IngestServiceClient<Channel> {
+        let channel = match url {
+            Some(url) => match self.nodes.get(url) {
+                Some(channel) => channel.clone(),
+                None => match (self.connect)(url) {
+                    Some(channel) => {
+                        self.nodes.insert(url.clone(), channel.clone());
+                        channel
+                    }
+                    None => self.server.clone(),
+                },
+            },
+            None => self.server.clone(),
+        };
+        IngestServiceClient::new(channel)
+    }
+
+    /// `events` in batches of one node each, in order within each tenant; the first to
+    /// send last (the sender pops them).
+    fn split(&self, events: Vec<Event<'static>>) -> Vec<Vec<Event<'static>>> {
+        let mut by_node: Vec<(Option<String>, Vec<Event<'static>>)> = Vec::new();
+        for event in events {
+            let node = self.node_of(&event.tenant_id).cloned();
+            match by_node.iter_mut().find(|(n, _)| *n == node) {
+                Some((_, batch)) => batch.push(event),
+                None => by_node.push((node, vec![event])),
+            }
+        }
+        by_node.into_iter().rev().map(|(_, batch)| batch).collect()
+    }
+}
+
+/// Redirects of one tenant within one batch after which its refusal counts as for good
+/// (nodes naming each other while a tenant moves settle well within this).
+const MAX_REDIRECTS: u32 = 8;
+
+/// The tenant a refusal of `batch` says another node writes, and that node's gRPC URL.
+fn redirect(status: &tonic::Status, batch: &[Event<'static>]) -> Option<(String, String)> {
+    if status.code() != Code::FailedPrecondition {
+        return None;
+    }
+    let text = |name: &str| {
+        status
+            .metadata()
+            .get(name)?
+            .to_str()
+            .ok()
+            .map(str::to_owned)
+    };
+    let url = text("auditlog-writer-grpc")?;
+    // Named, or the batch's only tenant.
+    let tenant = text("auditlog-writer-tenant").or_else(|| {
+        let first = &batch.first()?.tenant_id;
+        batch
+            .iter()
+            .all(|e| e.tenant_id == *first)
+            .then(|| first.to_string())
+    })?;
+    Some((tenant, url))
+}
+
 /// What the sender needs.
 pub(crate) struct Sender {
     pub(crate) buffer: Arc<Buffer>,
-    pub(crate) channel: Channel,
+    pub(crate) routes: Routes,
     pub(crate) token: MetadataValue<Ascii>,
     pub(crate) batch_size: usize,
     pub(crate) linger: Duration,
@@ -46,14 +139,13 @@ fn transient(code: Code) -> bool {
 
 impl Sender {
     /// Sends until the buffer is closed and empty.
-    pub(crate) async fn run(self) {
-        let mut client = IngestServiceClient::new(self.channel.clone());
+    pub(crate) async fn run(mut self) {
         loop {
             let batch = self.next_batch().await;
             if batch.is_empty() || self.buffer.is_abandoned() {
                 return;
             }
-            self.send(&mut client, batch).await;
+            self.send(batch).await;
         }
     }
 
@@ -75,15 +167,36 @@ impl Sender {
         self.buffer.take(self.batch_size)
     }
 
-    /// Sends `events` until each is stored or refused for good. A batch refused for good
-    /// is split in halves and each sent again (the same ids: nothing of a refused batch
-    /// was stored), so one bad event (a tenant outside the key's scope, an event too
-    /// large for the server) costs only itself.
-    async fn send(&self, client: &mut IngestServiceClient<Channel>, events: Vec<Event<'static>>) {
-        let mut pending = vec![events];
+    /// Sends `events` until each is stored or refused for good, each tenant's to its
+    /// node. A batch refused because another node writes one of its tenants is sent again
+    /// split anew, that tenant's events to that node (nothing of a refused batch was
+    /// stored). A batch refused for good is split in halves and each sent again (the same
+    /// ids), so one bad event (a tenant outside the key's scope, an event too large for
+    /// the server) costs only itself.
+    async fn send(&mut self, events: Vec<Event<'static>>) {
+        let mut pending = self.routes.split(events);
+        let mut redirects: HashMap<String, u32> = HashMap::new();
         while let Some(mut batch) = pending.pop() {
             let n = batch.len() as u64;
-            match self.attempt(client, &batch).await {
+            let node = batch
+                .first()
+                .and_then(|e| self.routes.node_of(&e.tenant_id))
+                .cloned();
+            let mut client = self.routes.client(node.as_ref());
+            let result = self.attempt(&mut client, &batch).await;
+            if let Err(status) = &result
+                && let Some((tenant, url)) = redirect(status, &batch)
+            {
+                let times = redirects.entry(tenant.clone()).or_default();
+                *times += 1;
+                if *times <= MAX_REDIRECTS {
+                    self.routes.tenants.insert(tenant, url);
+                    self.buffer.redirected();
+                    pending.extend(self.routes.split(batch));
+                    continue;
+                }
+            }
+            match result {
                 Ok(()) => self.buffer.sent(n),
                 Err(status) if batch.len() > 1 && per_event(status.code()) => {
                     let second = batch.split_off(batch.len() / 2);

@@ -4,6 +4,10 @@
 //! A secret reads `alk_<id>_<secret>`: 8 random bytes of public id, by which the key is
 //! found, and 32 random bytes of secret, in hex. The hash covers the whole token and is
 //! compared in constant time; a 256-bit random secret needs no slow password hash.
+//!
+//! In a cluster of tenant shards the keys are the cluster's: each node publishes its own
+//! in the shard map and takes in the others' (`cluster::keys`), so one key works on every
+//! node; a revocation, on any node, wins everywhere.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -132,6 +136,9 @@ pub(crate) struct KeyStore {
     keys: RwLock<Arc<Vec<KeyRecord>>>,
     /// Held through a change, one at a time.
     changing: Mutex<()>,
+    /// The other nodes' keys, as last read from the cluster's shard map (none outside a
+    /// cluster); replaced whole at each read.
+    shared: RwLock<Arc<Vec<KeyRecord>>>,
 }
 
 impl KeyStore {
@@ -146,6 +153,7 @@ impl KeyStore {
             path,
             keys: RwLock::new(Arc::new(keys)),
             changing: Mutex::new(()),
+            shared: RwLock::new(Arc::new(Vec::new())),
         };
         let bootstrap = if store.keys.read().is_empty() {
             let admin = Scope {
@@ -194,10 +202,15 @@ impl KeyStore {
         Ok((record, token))
     }
 
-    /// Revokes key `id`; `None` when there is no such key. Blocks on an fsync.
+    /// Revokes key `id`; `None` when there is no such key. Blocks on an fsync. Another
+    /// node's key is kept here, revoked, and so published: the revocation wins.
     pub(crate) fn revoke(&self, id: &str) -> anyhow::Result<Option<KeyRecord>> {
         let mut revoked = None;
+        let theirs = self.shared.read().iter().find(|k| k.id == id).cloned();
         self.change(|keys| {
+            if !keys.iter().any(|k| k.id == id) {
+                keys.extend(theirs);
+            }
             if let Some(key) = keys.iter_mut().find(|k| k.id == id) {
                 key.revoked
                     .get_or_insert_with(|| Timestamp::now().to_rfc3339());
@@ -206,6 +219,57 @@ impl KeyStore {
             Ok(())
         })?;
         Ok(revoked)
+    }
+
+    /// Takes in the cluster's keys as the shard map holds them (`published`): a
+    /// revocation of one of this node's keys is kept (durably), the others' keys are
+    /// used from now on. Returns this node's keys the map lacks or holds otherwise, to
+    /// publish. Blocks on an fsync when a revocation is taken in.
+    pub(crate) fn take_in(&self, published: Vec<KeyRecord>) -> anyhow::Result<Vec<KeyRecord>> {
+        let ours = self.keys.read();
+        let revoked_there = |key: &KeyRecord| {
+            key.revoked.is_none()
+                && published
+                    .iter()
+                    .any(|p| p.id == key.id && p.revoked.is_some())
+        };
+        let adopt: Vec<String> = ours
+            .iter()
+            .filter(|k| revoked_there(k))
+            .map(|k| k.id.clone())
+            .collect();
+        drop(ours);
+        if !adopt.is_empty() {
+            self.change(|keys| {
+                for key in keys.iter_mut().filter(|k| adopt.contains(&k.id)) {
+                    let when = published.iter().find(|p| p.id == key.id);
+                    key.revoked = when.and_then(|p| p.revoked.clone());
+                }
+                Ok(())
+            })?;
+        }
+        let ours = Arc::clone(&self.keys.read());
+        let theirs: Vec<KeyRecord> = published
+            .iter()
+            .filter(|p| !ours.iter().any(|k| k.id == p.id))
+            .cloned()
+            .collect();
+        *self.shared.write() = Arc::new(theirs);
+        Ok(ours
+            .iter()
+            .filter(|k| !published.contains(k))
+            .cloned()
+            .collect())
+    }
+
+    /// Key `id`, this node's or another's.
+    fn find(&self, id: &str) -> Option<KeyRecord> {
+        let ours = Arc::clone(&self.keys.read());
+        if let Some(key) = ours.iter().find(|k| k.id == id) {
+            return Some(key.clone());
+        }
+        let theirs = Arc::clone(&self.shared.read());
+        theirs.iter().find(|k| k.id == id).cloned()
     }
 
     /// Applies `edit` to a copy of the keys, writes the copy durably, then lets requests
@@ -226,22 +290,19 @@ impl KeyStore {
     /// Whether key `id` is still valid (for requests that outlive their authentication,
     /// such as streams).
     pub(crate) fn is_active(&self, id: &str) -> bool {
-        self.keys
-            .read()
-            .iter()
-            .any(|k| k.id == id && k.revoked.is_none())
+        self.active(id).is_some()
     }
 
     /// Key `id`, if it is not revoked.
     pub(crate) fn active(&self, id: &str) -> Option<KeyRecord> {
-        (self.keys.read().iter())
-            .find(|k| k.id == id && k.revoked.is_none())
-            .cloned()
+        self.find(id).filter(|k| k.revoked.is_none())
     }
 
-    /// Every key, oldest first.
+    /// Every key, this node's oldest first, then the other nodes'.
     pub(crate) fn list(&self) -> Vec<KeyRecord> {
-        Vec::clone(&self.keys.read())
+        let mut all = Vec::clone(&self.keys.read());
+        all.extend(self.shared.read().iter().cloned());
+        all
     }
 
     /// The scope of the key whose token this is.
@@ -252,8 +313,7 @@ impl KeyStore {
             .map(|(id, _)| id)
             .ok_or(AuthError::Unknown)?;
         let hash = blake3::hash(token.as_bytes());
-        let keys = Arc::clone(&self.keys.read());
-        let key = keys.iter().find(|k| k.id == id).ok_or(AuthError::Unknown)?;
+        let key = self.find(id).ok_or(AuthError::Unknown)?;
         let stored = hex::decode(&key.secret_hash).unwrap_or_default();
         if !constant_time_eq(&stored, hash.as_bytes()) {
             return Err(AuthError::Unknown);
@@ -326,5 +386,40 @@ mod tests {
         assert!(!store.is_active(&record.id));
         assert!(store.authenticate(&admin).is_ok());
         assert_eq!(store.revoke("nope").unwrap(), None);
+    }
+
+    #[test]
+    fn a_clusters_keys_work_on_every_node_and_a_revocation_wins() {
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (a, _) = KeyStore::open(a_dir.path()).unwrap();
+        let (b, _) = KeyStore::open(b_dir.path()).unwrap();
+        let (made, token) = a
+            .create("app", Scope::default(), KeyLimits::default())
+            .unwrap();
+        assert_eq!(b.authenticate(&token), Err(AuthError::Unknown));
+        // The map, as each node publishes what the map lacks.
+        let mut map: Vec<KeyRecord> = Vec::new();
+        let share = |store: &KeyStore, map: &mut Vec<KeyRecord>| {
+            for key in store.take_in(map.clone()).unwrap() {
+                map.retain(|k| k.id != key.id);
+                map.push(key);
+            }
+        };
+        share(&a, &mut map);
+        assert_eq!(map.len(), 2, "a's bootstrap key and the app's");
+        share(&b, &mut map);
+        assert_eq!(b.authenticate(&token).unwrap().id, made.id);
+        assert!(b.is_active(&made.id));
+        // Revoked on b, which did not make it: published revoked, and kept so by a.
+        assert!(b.revoke(&made.id).unwrap().unwrap().revoked.is_some());
+        assert_eq!(b.authenticate(&token), Err(AuthError::Revoked));
+        share(&b, &mut map);
+        share(&a, &mut map);
+        assert_eq!(a.authenticate(&token), Err(AuthError::Revoked));
+        // a publishes nothing that would undo it, and keeps it across a restart.
+        assert!(a.take_in(map.clone()).unwrap().is_empty());
+        drop(a);
+        let (a, _) = KeyStore::open(a_dir.path()).unwrap();
+        assert_eq!(a.authenticate(&token), Err(AuthError::Revoked));
     }
 }

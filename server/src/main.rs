@@ -419,6 +419,7 @@ fn main() -> anyhow::Result<()> {
         // Renewed until the runtime ends; the lease is given up once the log is closed.
         if let Some(cluster) = &state.cluster {
             tokio::spawn(cluster::renew(Arc::clone(cluster)));
+            tokio::spawn(cluster::share_keys(Arc::clone(&state)));
         }
         tokio::try_join!(grpc, http).map(|_| ())
     });

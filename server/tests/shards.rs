@@ -21,9 +21,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use auditlog_client::{AuditEvent, Client, Config, Outcome};
 use auditlog_proto::v1 as pb;
+use auditlog_proto::v1::admin_service_client::AdminServiceClient;
 use auditlog_proto::v1::ingest_service_client::IngestServiceClient;
-use common::{Server, auditlog_bin, authed, event, http_get, http_request};
+use common::{Server, auditlog_bin, authed, create_key, event, http_get, http_request};
 use etcd_service::{etcd_url, fresh_cluster};
 
 /// A free loopback port (bound, then let go).
@@ -357,6 +359,61 @@ async fn three_nodes_write_each_tenant_in_one_log_through_redirects_and_a_kill()
         .expect_err("refused");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
     next += 1;
+
+    // The API keys are the cluster's: a key made on n1 works on n2 and n3 within
+    // seconds. The client crate, given n3 and that key alone, sends every tenant's
+    // events to its node, following the redirects.
+    let scope = pb::Scope {
+        ingest_all_tenants: true,
+        read_all_tenants: true,
+        ..Default::default()
+    };
+    let n1 = nodes[0].server.as_ref().expect("n1 runs");
+    let shared = create_key(n1, &nodes[0].key, "the app", scope).await;
+    let answers_everywhere = |key: &str, status: u16| {
+        nodes.iter().all(|node| {
+            let path = "/v1/cluster/writer?tenant=org_1";
+            http_get(&node.http_addr(), path, Some(key)).status == status
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !answers_everywhere(&shared, 200) {
+        assert!(
+            Instant::now() < deadline,
+            "n1's key unknown elsewhere after 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let app = Client::new(Config::new(&nodes[2].grpc_url(), &shared)).expect("a client");
+    for tenant in &tenants {
+        for _ in 0..10 {
+            let event = AuditEvent::new(tenant, "usr_1", "document.read", Outcome::Success)
+                .resource("document", &format!("doc_{next}"));
+            app.record(event).await.expect("recorded");
+            record(tenant, next, 1, writer[tenant]);
+            next += 1;
+        }
+    }
+    let stats = app.close(Duration::from_secs(30)).await;
+    assert_eq!((stats.sent, stats.rejected), (120, 0), "{stats:?}");
+    // Eight of the twelve tenants are another node's than n3's: each redirected once.
+    let elsewhere = tenants.iter().filter(|t| writer[*t] != 2).count() as u64;
+    assert_eq!(stats.redirects, elsewhere, "{stats:?}");
+    // Revoked on n2, another node's key: refused everywhere within seconds.
+    let id = shared.split('_').nth(1).expect("an id").to_owned();
+    let n2 = nodes[1].server.as_ref().expect("n2 runs");
+    AdminServiceClient::new(n2.channel().await)
+        .revoke_key(authed(pb::RevokeKeyRequest { id }, &nodes[1].key))
+        .await
+        .expect("revoked");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !answers_everywhere(&shared, 401) {
+        assert!(
+            Instant::now() < deadline,
+            "the key still works somewhere 15 s on"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // n3 loses its lease, and its name is taken meanwhile: it refuses every write until
     // it holds a lease again, then writes its tenants again.

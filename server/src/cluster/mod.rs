@@ -15,9 +15,11 @@
 //! expire. Nobody else writes a tenant without a hand-over from its node (`moves`).
 
 pub(crate) mod etcd;
+mod keys;
 mod moves;
 mod writes;
 
+pub(crate) use keys::share_keys;
 pub(crate) use writes::{WRITER_GRPC, WRITER_HTTP, WRITER_NODE, unreachable};
 
 use std::collections::HashMap;

@@ -13,6 +13,8 @@ use super::{Leaving, Membership, NodeRecord, Writer};
 pub(crate) const WRITER_NODE: &str = "auditlog-writer-node";
 pub(crate) const WRITER_GRPC: &str = "auditlog-writer-grpc";
 pub(crate) const WRITER_HTTP: &str = "auditlog-writer-http";
+/// Metadata (gRPC) naming the tenant refused, for a client routing by tenant.
+const WRITER_TENANT: &str = "auditlog-writer-tenant";
 
 impl Membership {
     /// Refuses unless this node writes `tenant` now. Called from a blocking thread of the
@@ -117,11 +119,12 @@ fn elsewhere(tenant: &str, node: &str, record: Option<&NodeRecord>) -> Status {
     ));
     let metadata = status.metadata_mut();
     for (name, value) in [
-        (WRITER_NODE, &record.node),
+        (WRITER_NODE, record.node.as_str()),
         (WRITER_GRPC, &record.grpc),
         (WRITER_HTTP, &record.http),
+        (WRITER_TENANT, tenant),
     ] {
-        if let Ok(value) = MetadataValue::try_from(value.as_str()) {
+        if let Ok(value) = MetadataValue::try_from(value) {
             metadata.insert(name, value);
         }
     }
