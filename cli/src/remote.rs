@@ -2,6 +2,7 @@
 //! instead of a data directory: a small blocking client of the server's gRPC API. The
 //! server applies the key's tenant scope; the verbs print what they print locally.
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -48,11 +49,32 @@ pub(crate) struct ServerArgs {
     timeout: u64,
 }
 
+/// Nodes a call is sent on to at most (a tenant moving can make two name each other).
+const MAX_HOPS: usize = 4;
+
 /// A connection to a server, with the key every call carries.
 pub(crate) struct Remote {
     runtime: Runtime,
-    channel: Channel,
+    /// Replaced when a node of a cluster sends a read on to another.
+    channel: RefCell<Channel>,
     token: MetadataValue<Ascii>,
+    /// How long each call may take.
+    deadline: Duration,
+    /// The CA certificate (PEM) of an `https://` server.
+    ca: Option<Vec<u8>>,
+}
+
+/// The endpoint of a server at `url`, each call bounded by `deadline`, over TLS checked
+/// with `ca` when given.
+fn endpoint(url: &str, deadline: Duration, ca: Option<&[u8]>) -> anyhow::Result<Endpoint> {
+    let mut endpoint = Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_secs(10).min(deadline))
+        .timeout(deadline);
+    if let Some(pem) = ca {
+        let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
+        endpoint = endpoint.tls_config(tls).context("--ca-cert")?;
+    }
+    Ok(endpoint)
 }
 
 impl Remote {
@@ -67,56 +89,88 @@ impl Remote {
         let token = format!("Bearer {key}")
             .parse()
             .context("--key is not a valid header value")?;
-        let mut endpoint = Endpoint::from_shared(url.to_owned())
-            .with_context(|| format!("--server {url}"))?
-            .connect_timeout(Duration::from_secs(10).min(deadline))
-            .timeout(deadline);
-        match (url.starts_with("https://"), &args.ca_cert) {
+        let ca = match (url.starts_with("https://"), &args.ca_cert) {
             (true, Some(path)) => {
-                let pem =
-                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-                let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
-                endpoint = endpoint.tls_config(tls).context("--ca-cert")?;
+                Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
             }
             (true, None) => anyhow::bail!(
                 "an https:// server needs --ca-cert FILE (the CA that signed its certificate)"
             ),
             (false, Some(_)) => anyhow::bail!("--ca-cert is for an https:// server"),
-            (false, None) => {}
-        }
+            (false, None) => None,
+        };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("starting the async runtime")?;
+        let endpoint =
+            endpoint(url, deadline, ca.as_deref()).with_context(|| format!("--server {url}"))?;
         let channel = runtime
             .block_on(endpoint.connect())
             .with_context(|| format!("connecting to {url}"))?;
         Ok(Remote {
             runtime,
-            channel,
+            channel: RefCell::new(channel),
             token,
+            deadline,
+            ca,
         })
     }
 
-    // Each client takes answers as large as a page of the largest events can be.
-    fn query_client(&self) -> QueryServiceClient<Channel> {
-        QueryServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER)
+    /// The channel to the server, or to the node the last call was sent on to.
+    fn channel(&self) -> Channel {
+        self.channel.borrow().clone()
     }
 
+    /// Runs `call` on the server's channel. A node of a cluster of tenant shards that
+    /// holds none of a tenant's events refuses a read of it, naming the tenant's node
+    /// (docs/SCALING.md): the call is made there instead, and so are the calls after it.
+    fn follow<A, Fut>(&self, call: impl Fn(Channel) -> Fut) -> anyhow::Result<A>
+    where
+        Fut: std::future::Future<Output = Result<A, Status>>,
+    {
+        for _ in 0..MAX_HOPS {
+            let status = match self.runtime.block_on(call(self.channel())) {
+                Ok(answer) => return Ok(answer),
+                Err(status) => status,
+            };
+            let text = |name: &str| status.metadata().get(name)?.to_str().ok();
+            let (Code::FailedPrecondition, Some(node), Some(url)) = (
+                status.code(),
+                text("auditlog-writer-node"),
+                text("auditlog-writer-grpc"),
+            ) else {
+                return Err(refused(status));
+            };
+            eprintln!("auditlog: the tenant's events are on node {node} ({url}): asking it");
+            let endpoint = endpoint(url, self.deadline, self.ca.as_deref())
+                .with_context(|| format!("node {node}'s address {url}"))?;
+            let channel = self
+                .runtime
+                .block_on(endpoint.connect())
+                .with_context(|| format!("connecting to node {node} at {url}"))?;
+            *self.channel.borrow_mut() = channel;
+        }
+        anyhow::bail!(
+            "the cluster's nodes sent the request on {MAX_HOPS} times without answering it"
+        )
+    }
+
+    // Each client takes answers as large as a page of the largest events can be.
     fn checkpoints_client(&self) -> CheckpointServiceClient<Channel> {
-        CheckpointServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER)
+        CheckpointServiceClient::new(self.channel()).max_decoding_message_size(MAX_ANSWER)
     }
 
     fn proof_client(&self) -> ProofServiceClient<Channel> {
-        ProofServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER)
+        ProofServiceClient::new(self.channel()).max_decoding_message_size(MAX_ANSWER)
     }
 
     fn log_client(&self) -> LogServiceClient<Channel> {
-        LogServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER)
+        LogServiceClient::new(self.channel()).max_decoding_message_size(MAX_ANSWER)
     }
 
     fn admin_client(&self) -> AdminServiceClient<Channel> {
-        AdminServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER)
+        AdminServiceClient::new(self.channel()).max_decoding_message_size(MAX_ANSWER)
     }
 
     /// One call of the sink service: `call` gets a client and `message` with the key.
@@ -128,8 +182,7 @@ impl Remote {
     where
         Fut: std::future::Future<Output = Result<tonic::Response<A>, Status>>,
     {
-        let client =
-            SinkServiceClient::new(self.channel.clone()).max_decoding_message_size(MAX_ANSWER);
+        let client = SinkServiceClient::new(self.channel()).max_decoding_message_size(MAX_ANSWER);
         let request = self.request(message);
         let answer = self.runtime.block_on(call(client, request));
         Ok(answer.map_err(refused)?.into_inner())
@@ -243,38 +296,51 @@ impl Remote {
         request
     }
 
-    /// One page of events.
+    /// One page of events (from the tenant's node, in a cluster).
     pub(crate) fn query_page(&self, request: pb::QueryRequest) -> anyhow::Result<pb::QueryPage> {
-        let mut client = self.query_client();
-        let request = self.request(pb::QueryRequest {
+        let message = pb::QueryRequest {
             max_pages: 1,
             ..request
-        });
-        self.runtime.block_on(async {
-            let mut pages = client.query(request).await.map_err(refused)?.into_inner();
-            let page = pages.message().await.map_err(refused)?;
-            page.context("the server ended the query without a page")
+        };
+        let page = self.follow(|channel| {
+            let mut client = query_client(channel);
+            let request = self.request(message.clone());
+            async move {
+                let mut pages = client.query(request).await?.into_inner();
+                pages.message().await
+            }
+        })?;
+        page.context("the server ended the query without a page")
+    }
+
+    /// Counts of the events a filter selects (on the tenant's node, in a cluster).
+    pub(crate) fn count(&self, filter: pb::Filter) -> anyhow::Result<pb::CountResponse> {
+        let message = pb::CountRequest {
+            filter: Some(filter),
+        };
+        self.follow(|channel| {
+            let mut client = query_client(channel);
+            let request = self.request(message.clone());
+            async move { client.count(request).await.map(tonic::Response::into_inner) }
         })
     }
 
-    /// Counts of the events a filter selects.
-    pub(crate) fn count(&self, filter: pb::Filter) -> anyhow::Result<pb::CountResponse> {
-        let mut client = self.query_client();
-        let request = self.request(pb::CountRequest {
-            filter: Some(filter),
-        });
-        let answer = self.runtime.block_on(client.count(request));
-        Ok(answer.map_err(refused)?.into_inner())
-    }
-
-    /// An export's bytes, chunk by chunk as they arrive.
+    /// An export's bytes, chunk by chunk as they arrive (from the tenant's node, in a
+    /// cluster).
     pub(crate) fn export(&self, request: pb::ExportRequest) -> anyhow::Result<Chunks<'_>> {
-        let mut client = self.query_client();
-        let request = self.request(request);
-        let answer = self.runtime.block_on(client.export(request));
+        let stream = self.follow(|channel| {
+            let mut client = query_client(channel);
+            let request = self.request(request.clone());
+            async move {
+                client
+                    .export(request)
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
+        })?;
         Ok(Chunks {
             remote: self,
-            stream: answer.map_err(refused)?.into_inner(),
+            stream,
         })
     }
 
@@ -373,6 +439,12 @@ impl Remote {
             .block_on(client.info(self.request(pb::InfoRequest {})));
         Ok(answer.map_err(refused)?.into_inner())
     }
+}
+
+/// A client of the query service taking answers as large as a page of the largest events
+/// can be.
+fn query_client(channel: Channel) -> QueryServiceClient<Channel> {
+    QueryServiceClient::new(channel).max_decoding_message_size(MAX_ANSWER)
 }
 
 /// The chunks of an export, read as the caller asks for them.

@@ -399,6 +399,30 @@ async fn three_nodes_write_each_tenant_in_one_log_through_redirects_and_a_kill()
     // Eight of the twelve tenants are another node's than n3's: each redirected once.
     let elsewhere = tenants.iter().filter(|t| writer[*t] != 2).count() as u64;
     assert_eq!(stats.redirects, elsewhere, "{stats:?}");
+    // Reads of a tenant go to its node too: n3 holds none of org_1's events and names
+    // n2 (HTTP: the error's `writer`); `auditlog query --server` follows it with the same
+    // key, and counts what n2 holds.
+    let asked = "/v1/events?tenant=org_1";
+    let refused = http_get(&nodes[2].http_addr(), asked, Some(&shared));
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(refused.json()["error"]["writer"]["node"], "n2");
+    let there = http_get(
+        &nodes[1].http_addr(),
+        "/v1/events/count?tenant=org_1",
+        Some(&shared),
+    )
+    .json();
+    let out = Command::new(auditlog_bin())
+        .args(["query", "--server", &nodes[2].grpc_url(), "--key", &shared])
+        .args(["--tenant", "org_1", "--count", "--format", "json"])
+        .output()
+        .expect("runs");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("on node n2"), "{said}");
+    let counted: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(counted["count"], there["count"], "{counted} {there}");
+    assert!(counted["count"].as_u64() > Some(0), "{counted}");
     // Revoked on n2, another node's key: refused everywhere within seconds.
     let id = shared.split('_').nth(1).expect("an id").to_owned();
     let n2 = nodes[1].server.as_ref().expect("n2 runs");

@@ -225,6 +225,19 @@ impl ClusterArgs {
     }
 }
 
+/// Refuses a read selecting `filter` on this node when it selects one tenant whose events
+/// are all on another node (see [`Membership::require_reader`]); always passes outside a
+/// cluster, and for reads of every tenant.
+pub(crate) async fn reads_here(
+    state: &crate::State,
+    filter: &auditlog_engine::query::Filter,
+) -> Result<(), tonic::Status> {
+    match (&state.cluster, &filter.tenant) {
+        (Some(cluster), Some(tenant)) => cluster.require_reader(tenant, &state.log).await,
+        _ => Ok(()),
+    }
+}
+
 /// Renews `membership`'s lease at once, then every third of its TTL counted from each
 /// renewal's start, for as long as the server runs; a failure is said on stderr when it
 /// starts and when it ends.

@@ -103,8 +103,8 @@ pub(crate) fn unreachable(error: super::ClusterError) -> Status {
     Status::unavailable(format!("the shard map could not be read: {error}"))
 }
 
-/// The refusal of an event of `tenant`, written by `node` (its record, if it is a live
-/// member): FAILED_PRECONDITION, with where to send it in metadata.
+/// The refusal of an event (or a read) of `tenant`, written by `node` (its record, if it
+/// is a live member): FAILED_PRECONDITION, with where to send it in metadata.
 fn elsewhere(tenant: &str, node: &str, record: Option<&NodeRecord>) -> Status {
     let Some(record) = record else {
         return Status::unavailable(format!(
@@ -129,4 +129,24 @@ fn elsewhere(tenant: &str, node: &str, record: Option<&NodeRecord>) -> Status {
         }
     }
     status
+}
+
+impl Membership {
+    /// Refuses a read of `tenant`'s events on this node when its log holds none of them
+    /// and the map gives the tenant to another node: FAILED_PRECONDITION naming that
+    /// node, as for a write. A node that holds some (the tenant's, or its history before
+    /// a move) answers from its own log.
+    pub(crate) async fn require_reader(&self, tenant: &str, log: &Log) -> Result<(), Status> {
+        if log.tenant_head(tenant).is_some() {
+            return Ok(());
+        }
+        let Some(node) = self.assigned(tenant).await.map_err(unreachable)? else {
+            return Ok(());
+        };
+        if node == self.name() {
+            return Ok(());
+        }
+        let record = self.node(&node).await.map_err(unreachable)?;
+        Err(elsewhere(tenant, &node, record.as_ref()))
+    }
 }

@@ -56,6 +56,7 @@ impl QueryService for Query {
         let request = request.into_inner();
         let (filter, email) = filter_from_proto(request.filter)?;
         let filter = caller.scope_filter(filter)?;
+        crate::cluster::reads_here(&self.state, &filter).await?;
         let by_email = email.is_some();
         let filter = narrow_to_email(&self.state, filter, email, "filter.email").await?;
         let order = order_from_proto(request.order)?;
@@ -114,6 +115,7 @@ impl QueryService for Query {
         let caller = caller(&request)?;
         let (filter, email) = filter_from_proto(request.into_inner().filter)?;
         let filter = caller.scope_filter(filter)?;
+        crate::cluster::reads_here(&self.state, &filter).await?;
         let filter = narrow_to_email(&self.state, filter, email, "filter.email").await?;
         let state = Arc::clone(&self.state);
         let (counts, _plan) = spawn_blocking(move || state.log.count(&filter))
@@ -142,6 +144,7 @@ impl QueryService for Query {
         };
         let (filter, email) = filter_from_proto(request.filter)?;
         let filter = caller.scope_filter(filter)?;
+        crate::cluster::reads_here(&self.state, &filter).await?;
         let by_email = email.is_some();
         let query = EngineQuery {
             filter: narrow_to_email(&self.state, filter, email, "filter.email").await?,

@@ -66,6 +66,7 @@ pub(crate) async fn bundle(
         return Err(invalid_field("to_seq", "below from_seq").into());
     }
     let filter = whole_tenant(&caller, asked, "a bundle")?;
+    crate::cluster::reads_here(&state, &filter).await?;
     // A log whose oldest events were deleted past retention starts at its first kept
     // one: a bundle from before it could prove nothing complete.
     let from_seq = p.from_seq.unwrap_or(0).max(state.log.first_kept());

@@ -108,6 +108,7 @@ impl EventParams {
             seqs: Filter::seqs_between(self.from_seq, self.to_seq),
         };
         let filter = caller.scope_filter(filter)?;
+        crate::cluster::reads_here(state, &filter).await?;
         narrow_to_email(state, filter, self.email.clone(), "email").await
     }
 

@@ -137,6 +137,7 @@ pub(crate) async fn report(
         ..Filter::default()
     };
     let filter = whole_tenant(&caller, asked, "a report")?;
+    crate::cluster::reads_here(&state, &filter).await?;
     let Some(tenant) = filter.tenant.clone() else {
         return Err(invalid_field("tenant", "a report is of one tenant: name it").into());
     };
