@@ -114,9 +114,11 @@ impl Client {
         let last_error = Arc::new(Mutex::new(None));
         let sender = Sender {
             buffer: Arc::clone(&buffer),
-            routes: Routes::new(server.connect_lazy(), |url| {
-                endpoint(url).ok().map(|e| e.connect_lazy())
-            }),
+            routes: Routes::new(
+                server.connect_lazy(),
+                config.endpoint.starts_with("https://"),
+                |url| endpoint(url).ok().map(|e| e.connect_lazy()),
+            ),
             token,
             batch_size: config.batch_size.max(1),
             linger: config.linger,

@@ -7,7 +7,7 @@
 //! tenant shards (docs/SCALING.md) a node refuses a tenant another node writes, naming
 //! that node: the tenant's events are sent there from then on ([`Routes`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,19 +30,41 @@ pub(crate) struct Routes {
     server: Channel,
     /// Makes a channel to another node's gRPC URL, set up as the server's.
     connect: fn(&str) -> Option<Channel>,
+    /// Whether the server is reached over TLS: a refusal naming a plaintext node is then
+    /// not followed (the key would go in the clear).
+    tls: bool,
     /// Channels to other nodes, by URL.
     nodes: HashMap<String, Channel>,
+    /// URLs a refusal named that are no endpoint: not followed again.
+    unusable: HashSet<String>,
     /// The node of each tenant a refusal named (by URL).
     tenants: HashMap<String, String>,
 }
 
 impl Routes {
-    pub(crate) fn new(server: Channel, connect: fn(&str) -> Option<Channel>) -> Routes {
+    pub(crate) fn new(server: Channel, tls: bool, connect: fn(&str) -> Option<Channel>) -> Routes {
         Routes {
             server,
             connect,
+            tls,
             nodes: HashMap::new(),
+            unusable: HashSet::new(),
             tenants: HashMap::new(),
+        }
+    }
+
+    /// Whether a refusal naming the node at `url` is to be followed.
+    fn follows(&self, url: &str) -> bool {
+        !self.unusable.contains(url) && (url.starts_with("https://") || !self.tls)
+    }
+
+    /// Sends the tenants routed to `url` to the server again (it names their node anew);
+    /// `unusable`: the URL is no endpoint, never to be followed again.
+    fn forget(&mut self, url: &str, unusable: bool) {
+        self.tenants.retain(|_, node| node != url);
+        self.nodes.remove(url);
+        if unusable {
+            self.unusable.insert(url.to_owned());
         }
     }
 
@@ -51,22 +73,21 @@ impl Routes {
         self.tenants.get(tenant)
     }
 
-    /// A client of the node at `url`, or of the server.
-    fn client(&mut self, url: Option<&String>) -> IngestServiceClient<Channel> {
+    /// A client of the node at `url`, or of the server; `None` for a URL that is no
+    /// endpoint.
+    fn client(&mut self, url: Option<&String>) -> Option<IngestServiceClient<Channel>> {
         let channel = match url {
             Some(url) => match self.nodes.get(url) {
                 Some(channel) => channel.clone(),
-                None => match (self.connect)(url) {
-                    Some(channel) => {
-                        self.nodes.insert(url.clone(), channel.clone());
-                        channel
-                    }
-                    None => self.server.clone(),
-                },
+                None => {
+                    let channel = (self.connect)(url)?;
+                    self.nodes.insert(url.clone(), channel.clone());
+                    channel
+                }
             },
             None => self.server.clone(),
         };
-        IngestServiceClient::new(channel)
+        Some(IngestServiceClient::new(channel))
     }
 
     /// `events` in batches of one node each, in order within each tenant; the first to
@@ -87,6 +108,10 @@ impl Routes {
 /// Redirects of one tenant within one batch after which its refusal counts as for good
 /// (nodes naming each other while a tenant moves settle well within this).
 const MAX_REDIRECTS: u32 = 8;
+
+/// Tries of a node a refusal named, while it is unreachable or busy, before its tenants
+/// go back to the server (which names their node anew: it may have moved, or be down).
+const ROUTED_TRIES: u32 = 5;
 
 /// The tenant a refusal of `batch` says another node writes, and that node's gRPC URL.
 fn redirect(status: &tonic::Status, batch: &[Event<'static>]) -> Option<(String, String)> {
@@ -182,16 +207,33 @@ impl Sender {
                 .first()
                 .and_then(|e| self.routes.node_of(&e.tenant_id))
                 .cloned();
-            let mut client = self.routes.client(node.as_ref());
-            let result = self.attempt(&mut client, &batch).await;
-            if let Err(status) = &result
-                && let Some((tenant, url)) = redirect(status, &batch)
-            {
-                let times = redirects.entry(tenant.clone()).or_default();
-                *times += 1;
-                if *times <= MAX_REDIRECTS {
-                    self.routes.tenants.insert(tenant, url);
-                    self.buffer.redirected();
+            let Some(mut client) = self.routes.client(node.as_ref()) else {
+                // Named by a refusal, but no endpoint: back to the server, not again.
+                self.routes
+                    .forget(node.as_deref().unwrap_or_default(), true);
+                pending.extend(self.routes.split(batch));
+                continue;
+            };
+            let tries = node.is_some().then_some(ROUTED_TRIES);
+            let result = self.attempt(&mut client, &batch, tries).await;
+            if let Err(status) = &result {
+                if let Some((tenant, url)) =
+                    redirect(status, &batch).filter(|(_, url)| self.routes.follows(url))
+                {
+                    let times = redirects.entry(tenant.clone()).or_default();
+                    *times += 1;
+                    if *times <= MAX_REDIRECTS {
+                        self.routes.tenants.insert(tenant, url);
+                        self.buffer.redirected();
+                        pending.extend(self.routes.split(batch));
+                        continue;
+                    }
+                }
+                if let Some(url) = &node
+                    && transient(status.code())
+                {
+                    // A node that stays away: its tenants go back through the server.
+                    self.routes.forget(url, false);
                     pending.extend(self.routes.split(batch));
                     continue;
                 }
@@ -217,13 +259,16 @@ impl Sender {
 
     /// Sends one batch until the server answers for good: retried after a busy
     /// server's hint, or a backoff while it is unreachable (for as long as that lasts:
-    /// the buffer bounds what waits meanwhile); an error of unknown cause counts as for
-    /// good after a few tries (a proxy's refusal looks like one).
+    /// the buffer bounds what waits meanwhile, or `tries` times, for a node a refusal
+    /// named); an error of unknown cause counts as for good after a few tries (a proxy's
+    /// refusal looks like one).
     async fn attempt(
         &self,
         client: &mut IngestServiceClient<Channel>,
         events: &[Event<'static>],
+        tries: Option<u32>,
     ) -> Result<(), tonic::Status> {
+        let mut tried = 0;
         let request = pb::IngestRequest {
             events: events.iter().map(event_to_proto).collect(),
         };
@@ -247,6 +292,11 @@ impl Sender {
                 code if transient(code) => {
                     if matches!(code, Code::Unknown | Code::Internal) {
                         unknown += 1;
+                    }
+                    // A node a refusal named, away: its tenants go back to the server.
+                    tried += 1;
+                    if tries.is_some_and(|most| tried >= most) {
+                        return Err(status);
                     }
                     let wait = jitter(backoff);
                     backoff = (backoff * 2).min(self.max_backoff);

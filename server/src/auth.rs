@@ -227,7 +227,10 @@ pub(crate) fn admit(state: &State, token: &str) -> Result<Caller, Status> {
             viewer: Some(Arc::new(viewer)),
         }
     } else {
-        let key = state.keys.authenticate(token).map_err(refused)?;
+        let key = state.keys.authenticate(token).map_err(|e| match e {
+            AuthError::KeysUnread => Status::unavailable(e.to_string()),
+            e => refused(e),
+        })?;
         Caller { key, viewer: None }
     };
     state.limits.request(&caller.key)?;

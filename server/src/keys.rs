@@ -9,9 +9,10 @@
 //! in the shard map and takes in the others' (`cluster::keys`), so one key works on every
 //! node; a revocation, on any node, wins everywhere.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use auditlog_engine::Timestamp;
 use auditlog_engine::hex;
@@ -125,6 +126,12 @@ pub(crate) enum AuthError {
     Expired,
     #[error("the viewer token was revoked")]
     TokenRevoked,
+    /// A cluster's node that has not read the cluster's keys lately (etcd out of reach).
+    #[error(
+        "this node of the cluster has not read the cluster's API keys lately (its shard \
+         map is out of reach): try again"
+    )]
+    KeysUnread,
 }
 
 /// The keys of one server, loaded once and written through on each change.
@@ -136,9 +143,38 @@ pub(crate) struct KeyStore {
     keys: RwLock<Arc<Vec<KeyRecord>>>,
     /// Held through a change, one at a time.
     changing: Mutex<()>,
-    /// The other nodes' keys, as last read from the cluster's shard map (none outside a
-    /// cluster); replaced whole at each read.
-    shared: RwLock<Arc<Vec<KeyRecord>>>,
+    /// The other nodes' keys, as last read from the cluster's shard map.
+    shared: RwLock<SharedKeys>,
+}
+
+/// How long the other nodes' keys read from the shard map are trusted: past it (etcd out
+/// of reach), a key this node did not make is answered UNAVAILABLE, so that a key revoked
+/// elsewhere meanwhile does not go on working here.
+const SHARED_KEYS_AGE: Duration = Duration::from_secs(10);
+
+/// The other nodes' keys in a cluster, as last read from the shard map.
+#[derive(Debug, Default)]
+struct SharedKeys {
+    /// Whether this node is in a cluster: a key it does not know may be another node's.
+    clustered: bool,
+    /// When the map was last read, and the keys it held that are not this node's.
+    read: Option<(Instant, Arc<HashMap<String, KeyRecord>>)>,
+}
+
+impl SharedKeys {
+    /// The keys read, unless they are too old to trust (`None`: unread, or stale).
+    fn fresh(&self) -> Option<&HashMap<String, KeyRecord>> {
+        let (read, keys) = self.read.as_ref()?;
+        (read.elapsed() < SHARED_KEYS_AGE).then_some(keys.as_ref())
+    }
+}
+
+/// What a lookup of a key id found.
+enum Found {
+    Key(Box<KeyRecord>),
+    /// None of this node's, and the cluster's keys are not known now.
+    Unread,
+    None,
 }
 
 impl KeyStore {
@@ -153,7 +189,7 @@ impl KeyStore {
             path,
             keys: RwLock::new(Arc::new(keys)),
             changing: Mutex::new(()),
-            shared: RwLock::new(Arc::new(Vec::new())),
+            shared: RwLock::new(SharedKeys::default()),
         };
         let bootstrap = if store.keys.read().is_empty() {
             let admin = Scope {
@@ -206,7 +242,7 @@ impl KeyStore {
     /// node's key is kept here, revoked, and so published: the revocation wins.
     pub(crate) fn revoke(&self, id: &str) -> anyhow::Result<Option<KeyRecord>> {
         let mut revoked = None;
-        let theirs = self.shared.read().iter().find(|k| k.id == id).cloned();
+        let theirs = (self.shared.read().fresh()).and_then(|keys| keys.get(id).cloned());
         self.change(|keys| {
             if !keys.iter().any(|k| k.id == id) {
                 keys.extend(theirs);
@@ -221,55 +257,65 @@ impl KeyStore {
         Ok(revoked)
     }
 
-    /// Takes in the cluster's keys as the shard map holds them (`published`): a
-    /// revocation of one of this node's keys is kept (durably), the others' keys are
-    /// used from now on. Returns this node's keys the map lacks or holds otherwise, to
-    /// publish. Blocks on an fsync when a revocation is taken in.
+    /// Marks this node as one of a cluster's: a key it did not make is looked up among
+    /// the cluster's keys, and answered UNAVAILABLE until they have been read.
+    pub(crate) fn join_cluster(&self) {
+        self.shared.write().clustered = true;
+    }
+
+    /// Takes in the cluster's keys as the shard map holds them (`published`, one record
+    /// per id): a revocation of one of this node's keys is kept (durably; a revocation
+    /// wins), the others' keys are used from now on. Returns this node's keys to publish:
+    /// those the map lacks, or holds otherwise, unless both copies are revoked (whenever
+    /// each was). Blocks on an fsync when a revocation is taken in.
     pub(crate) fn take_in(&self, published: Vec<KeyRecord>) -> anyhow::Result<Vec<KeyRecord>> {
-        let ours = self.keys.read();
+        let published: HashMap<String, KeyRecord> =
+            published.into_iter().map(|k| (k.id.clone(), k)).collect();
         let revoked_there = |key: &KeyRecord| {
-            key.revoked.is_none()
-                && published
-                    .iter()
-                    .any(|p| p.id == key.id && p.revoked.is_some())
+            key.revoked.is_none() && published.get(&key.id).is_some_and(|p| p.revoked.is_some())
         };
-        let adopt: Vec<String> = ours
-            .iter()
-            .filter(|k| revoked_there(k))
-            .map(|k| k.id.clone())
-            .collect();
-        drop(ours);
-        if !adopt.is_empty() {
+        if self.keys.read().iter().any(revoked_there) {
             self.change(|keys| {
-                for key in keys.iter_mut().filter(|k| adopt.contains(&k.id)) {
-                    let when = published.iter().find(|p| p.id == key.id);
-                    key.revoked = when.and_then(|p| p.revoked.clone());
+                for key in keys.iter_mut() {
+                    if let Some(when) = published.get(&key.id).and_then(|p| p.revoked.clone()) {
+                        key.revoked.get_or_insert(when);
+                    }
                 }
                 Ok(())
             })?;
         }
         let ours = Arc::clone(&self.keys.read());
-        let theirs: Vec<KeyRecord> = published
+        let theirs: HashMap<String, KeyRecord> = published
             .iter()
-            .filter(|p| !ours.iter().any(|k| k.id == p.id))
-            .cloned()
+            .filter(|(id, _)| !ours.iter().any(|k| k.id == **id))
+            .map(|(id, k)| (id.clone(), k.clone()))
             .collect();
-        *self.shared.write() = Arc::new(theirs);
+        self.shared.write().read = Some((Instant::now(), Arc::new(theirs)));
         Ok(ours
             .iter()
-            .filter(|k| !published.contains(k))
+            .filter(|k| match published.get(&k.id) {
+                None => true,
+                Some(p) if p.revoked.is_some() && k.revoked.is_some() => false,
+                Some(p) => p != *k,
+            })
             .cloned()
             .collect())
     }
 
-    /// Key `id`, this node's or another's.
-    fn find(&self, id: &str) -> Option<KeyRecord> {
+    /// Key `id`: this node's, or another node's of its cluster.
+    fn find(&self, id: &str) -> Found {
         let ours = Arc::clone(&self.keys.read());
         if let Some(key) = ours.iter().find(|k| k.id == id) {
-            return Some(key.clone());
+            return Found::Key(Box::new(key.clone()));
         }
-        let theirs = Arc::clone(&self.shared.read());
-        theirs.iter().find(|k| k.id == id).cloned()
+        let shared = self.shared.read();
+        match (shared.clustered, shared.fresh()) {
+            (false, _) => Found::None,
+            (true, None) => Found::Unread,
+            (true, Some(keys)) => keys
+                .get(id)
+                .map_or(Found::None, |k| Found::Key(Box::new(k.clone()))),
+        }
     }
 
     /// Applies `edit` to a copy of the keys, writes the copy durably, then lets requests
@@ -293,15 +339,26 @@ impl KeyStore {
         self.active(id).is_some()
     }
 
-    /// Key `id`, if it is not revoked.
+    /// Key `id`, if it is not revoked (and, another node's, known lately).
     pub(crate) fn active(&self, id: &str) -> Option<KeyRecord> {
-        self.find(id).filter(|k| k.revoked.is_none())
+        match self.find(id) {
+            Found::Key(key) => Some(*key).filter(|k| k.revoked.is_none()),
+            Found::Unread | Found::None => None,
+        }
     }
 
-    /// Every key, this node's oldest first, then the other nodes'.
+    /// Every key, this node's oldest first, then the other nodes' (as read lately).
     pub(crate) fn list(&self) -> Vec<KeyRecord> {
         let mut all = Vec::clone(&self.keys.read());
-        all.extend(self.shared.read().iter().cloned());
+        if let Some(theirs) = self.shared.read().fresh() {
+            let mut theirs: Vec<KeyRecord> = theirs
+                .values()
+                .filter(|k| !all.iter().any(|o| o.id == k.id))
+                .cloned()
+                .collect();
+            theirs.sort_by(|a, b| (&a.created, &a.id).cmp(&(&b.created, &b.id)));
+            all.extend(theirs);
+        }
         all
     }
 
@@ -313,7 +370,11 @@ impl KeyStore {
             .map(|(id, _)| id)
             .ok_or(AuthError::Unknown)?;
         let hash = blake3::hash(token.as_bytes());
-        let key = self.find(id).ok_or(AuthError::Unknown)?;
+        let key = match self.find(id) {
+            Found::Key(key) => *key,
+            Found::Unread => return Err(AuthError::KeysUnread),
+            Found::None => return Err(AuthError::Unknown),
+        };
         let stored = hex::decode(&key.secret_hash).unwrap_or_default();
         if !constant_time_eq(&stored, hash.as_bytes()) {
             return Err(AuthError::Unknown);
@@ -321,7 +382,7 @@ impl KeyStore {
         if key.revoked.is_some() {
             return Err(AuthError::Revoked);
         }
-        Ok(key.clone())
+        Ok(key)
     }
 
     /// Replaces the key file (`json_file`: atomically, readable by the owner only, its
@@ -396,7 +457,12 @@ mod tests {
         let (made, token) = a
             .create("app", Scope::default(), KeyLimits::default())
             .unwrap();
+        // Outside a cluster, another node's key is unknown; in one, before the map is
+        // read, it is not known either way: try again.
         assert_eq!(b.authenticate(&token), Err(AuthError::Unknown));
+        a.join_cluster();
+        b.join_cluster();
+        assert_eq!(b.authenticate(&token), Err(AuthError::KeysUnread));
         // The map, as each node publishes what the map lacks.
         let mut map: Vec<KeyRecord> = Vec::new();
         let share = |store: &KeyStore, map: &mut Vec<KeyRecord>| {
@@ -416,8 +482,20 @@ mod tests {
         share(&b, &mut map);
         share(&a, &mut map);
         assert_eq!(a.authenticate(&token), Err(AuthError::Revoked));
-        // a publishes nothing that would undo it, and keeps it across a restart.
+        // Revoked on both (at other times): nobody publishes again, and a keeps it across
+        // a restart.
+        a.revoke(&made.id).unwrap();
         assert!(a.take_in(map.clone()).unwrap().is_empty());
+        assert!(b.take_in(map.clone()).unwrap().is_empty());
+        // A map read too long ago is not trusted for other nodes' keys.
+        b.shared.write().read = Some((
+            Instant::now() - SHARED_KEYS_AGE,
+            Arc::new([(made.id.clone(), made.clone())].into()),
+        ));
+        let (_, fresh) = a
+            .create("new", Scope::default(), KeyLimits::default())
+            .unwrap();
+        assert_eq!(b.authenticate(&fresh), Err(AuthError::KeysUnread));
         drop(a);
         let (a, _) = KeyStore::open(a_dir.path()).unwrap();
         assert_eq!(a.authenticate(&token), Err(AuthError::Revoked));

@@ -310,6 +310,9 @@ fn main() -> anyhow::Result<()> {
         .join(&log, &verifier)
         .context("joining the cluster")?
         .map(Arc::new);
+    if cluster.is_some() {
+        keys.join_cluster();
+    }
     let metrics: Arc<ServerMetrics> = Arc::default();
     if let Some(tiers) = &tiers {
         metrics.reading_through(Arc::clone(tiers));

@@ -234,6 +234,26 @@ async fn three_nodes_write_each_tenant_in_one_log_through_redirects_and_a_kill()
     let error = &body["results"][0]["error"];
     assert_eq!(error["code"], "FAILED_PRECONDITION", "{body}");
     assert_eq!(error["writer"]["node"], "n1", "{body}");
+    // A stream's refused batch names the writer too.
+    let batches = vec![pb::IngestRequest {
+        events: vec![event(next, "org_1", "usr_1", "document.read")],
+    }];
+    let answer = IngestServiceClient::connect(nodes[0].grpc_url())
+        .await
+        .expect("n1")
+        .ingest_stream(authed(tokio_stream::iter(batches), &nodes[0].key))
+        .await
+        .expect("an answer")
+        .into_inner();
+    let refused = answer.refused.expect("refused");
+    let named = refused.writer.expect("the writer named");
+    assert_eq!(
+        (named.tenant.as_str(), named.node.as_str()),
+        ("org_1", "n2")
+    );
+    assert_eq!(named.grpc, nodes[1].grpc_url());
+    assert!(answer.acks.is_empty());
+    next += 1;
     let found = http_get(
         &nodes[2].http_addr(),
         "/v1/cluster/writer?tenant=org_1",

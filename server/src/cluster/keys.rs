@@ -21,13 +21,19 @@ impl Membership {
         format!("/auditlog/{}/keys/{id}", self.cluster)
     }
 
-    /// Every key published in the cluster.
-    async fn published_keys(&self) -> Result<Vec<KeyRecord>, ClusterError> {
-        let mut all = Vec::new();
-        for kv in self.etcd.under(&self.key_key("")).await? {
-            all.push(parse(&kv.key, &kv.value)?);
+    /// Every key published in the cluster, and the entries passed over: one that is not
+    /// a key record of its own id (garbled, or a later build's) is no key.
+    async fn published_keys(&self) -> Result<(Vec<KeyRecord>, Vec<String>), ClusterError> {
+        let prefix = self.key_key("");
+        let (mut keys, mut garbled) = (Vec::new(), Vec::new());
+        for kv in self.etcd.under(&prefix).await? {
+            let id = kv.key.strip_prefix(&prefix).unwrap_or_default();
+            match parse::<KeyRecord>(&kv.key, &kv.value) {
+                Ok(key) if key.id == id => keys.push(key),
+                _ => garbled.push(kv.key),
+            }
         }
-        Ok(all)
+        Ok((keys, garbled))
     }
 
     /// Publishes `key`, this node's, as it is now.
@@ -49,14 +55,24 @@ pub(crate) async fn share_keys(state: Arc<State>) {
     let mut ticks = tokio::time::interval(EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
+    let mut passed_over = Vec::new();
     loop {
         ticks.tick().await;
         match share_once(&state, &cluster).await {
-            Ok(()) if failing => {
-                eprintln!("auditlogd: the cluster's API keys are read again");
-                failing = false;
+            Ok(garbled) => {
+                if failing {
+                    eprintln!("auditlogd: the cluster's API keys are read again");
+                    failing = false;
+                }
+                if garbled != passed_over && !garbled.is_empty() {
+                    eprintln!(
+                        "auditlogd: passing over entries of the shard map that are not API \
+                         keys auditlogd publishes: {}",
+                        garbled.join(", ")
+                    );
+                }
+                passed_over = garbled;
             }
-            Ok(()) => {}
             Err(e) if !failing => {
                 eprintln!("auditlogd: sharing the cluster's API keys: {e:#}");
                 failing = true;
@@ -66,13 +82,15 @@ pub(crate) async fn share_keys(state: Arc<State>) {
     }
 }
 
-async fn share_once(state: &Arc<State>, cluster: &Membership) -> anyhow::Result<()> {
-    let published = cluster.published_keys().await?;
+/// Reads the cluster's keys, takes them in and publishes this node's: the entries passed
+/// over.
+async fn share_once(state: &Arc<State>, cluster: &Membership) -> anyhow::Result<Vec<String>> {
+    let (published, garbled) = cluster.published_keys().await?;
     let taking = Arc::clone(state);
     // A revocation taken in is written to the key file (an fsync): off the workers.
     let ours = tokio::task::spawn_blocking(move || taking.keys.take_in(published)).await??;
     for key in &ours {
         cluster.publish_key(key).await?;
     }
-    Ok(())
+    Ok(garbled)
 }

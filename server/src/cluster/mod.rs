@@ -20,7 +20,7 @@ mod moves;
 mod writes;
 
 pub(crate) use keys::share_keys;
-pub(crate) use writes::{WRITER_GRPC, WRITER_HTTP, WRITER_NODE, unreachable};
+pub(crate) use writes::{WRITER_GRPC, WRITER_HTTP, WRITER_NODE, WRITER_TENANT, unreachable};
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -177,6 +177,19 @@ impl ClusterArgs {
             anyhow::ensure!(
                 fine,
                 "{what} `{value}`: 1 to 64 letters, digits, `-`, `_` or `.`"
+            );
+        }
+        for (what, url) in [
+            ("--advertise-grpc", &self.advertise_grpc),
+            ("--advertise-http", &self.advertise_http),
+        ] {
+            let url = url.as_deref().unwrap_or_default();
+            let fine = (url.starts_with("http://") || url.starts_with("https://"))
+                && url.parse::<http::Uri>().is_ok_and(|u| u.host().is_some());
+            anyhow::ensure!(
+                fine,
+                "{what} `{url}`: an http:// or https:// URL with a host, where clients reach \
+                 this node"
             );
         }
         anyhow::ensure!(

@@ -14,7 +14,7 @@ pub(crate) const WRITER_NODE: &str = "auditlog-writer-node";
 pub(crate) const WRITER_GRPC: &str = "auditlog-writer-grpc";
 pub(crate) const WRITER_HTTP: &str = "auditlog-writer-http";
 /// Metadata (gRPC) naming the tenant refused, for a client routing by tenant.
-const WRITER_TENANT: &str = "auditlog-writer-tenant";
+pub(crate) const WRITER_TENANT: &str = "auditlog-writer-tenant";
 
 impl Membership {
     /// Refuses unless this node writes `tenant` now. Called from a blocking thread of the

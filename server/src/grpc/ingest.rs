@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use auditlog_proto::v1 as pb;
 use auditlog_proto::v1::ingest_service_server::IngestService;
 use auditlog_proto::v1::{
     BatchRefusal, FlaggedEvent, IngestRequest, IngestResponse, IngestStreamResponse,
@@ -20,6 +21,7 @@ use tonic_types::StatusExt;
 use crate::State;
 use crate::auth::{Caller, caller};
 use crate::catalog::{self, Flagged};
+use crate::cluster::{WRITER_GRPC, WRITER_HTTP, WRITER_NODE, WRITER_TENANT};
 use crate::intake::{self, Pending, hand_over};
 use crate::status::{invalid_field, task_failed};
 use auditlog_proto::convert::event_from_proto;
@@ -164,7 +166,22 @@ fn refusal(index: u32, status: &Status) -> BatchRefusal {
         code: status.code() as i32,
         message: status.message().to_owned(),
         fields,
+        writer: writer_of(status),
     }
+}
+
+/// The node a refusal names as its tenant's writer, from its metadata.
+fn writer_of(status: &Status) -> Option<pb::Writer> {
+    let text = |name: &str| {
+        let value = status.metadata().get(name)?.to_str().ok()?;
+        Some(value.to_owned())
+    };
+    Some(pb::Writer {
+        tenant: text(WRITER_TENANT).unwrap_or_default(),
+        node: text(WRITER_NODE)?,
+        grpc: text(WRITER_GRPC)?,
+        http: text(WRITER_HTTP)?,
+    })
 }
 
 /// The answer for a batch, once durable under the log's policy and its flagged events
