@@ -44,30 +44,13 @@ echo "workload: $n events per node, batches of $batch, $concurrency in flight; e
 # Starts node NAME (cluster CLUSTER, or none when CLUSTER is empty) on a fresh data
 # directory; prints "PID GRPC_URL KEY".
 start_node() {
-  local name=$1 cluster=$2 dir="$work/$1"
-  rm -rf "$dir"
-  mkdir -p "$dir"
-  "$bin/auditlog" init --data "$dir/data" --durability always >/dev/null
-  local args=()
+  local name=$1 cluster=$2 args=()
   if [ -n "$cluster" ]; then
     args=(--cluster-etcd "$etcd_url" --cluster "$cluster" --node "$name"
       --advertise-grpc "http://$name.invalid:7070" --advertise-http "http://$name.invalid:7080")
   fi
-  "$bin/auditlogd" --data "$dir/data" --grpc 127.0.0.1:0 --http 127.0.0.1:0 "${args[@]}" \
-    > "$dir/stdout" 2> "$dir/stderr" &
-  local pid=$!
-  for _ in $(seq 200); do
-    grep -q 'HTTP listening' "$dir/stderr" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if ! grep -q 'HTTP listening' "$dir/stderr" 2>/dev/null; then
-    echo "auditlogd $name did not start:" >&2
-    cat "$dir/stderr" >&2
-    exit 1
-  fi
-  echo "$pid http://$(sed -n 's/^auditlogd: gRPC listening on //p' "$dir/stderr") \
-$(sed -n 's/^admin key: //p' "$dir/stdout")"
+  launch_server "$work/$name" "${args[@]}"
+  echo "$server $grpc $key"
 }
 
 # Runs COUNT nodes (in cluster CLUSTER, or none) loaded at once; prints the sum of rates.

@@ -467,17 +467,16 @@ impl Membership {
             return Ok(Writer::NoLease);
         };
         let key = self.tenant_key(tenant);
-        let mine = Assignment {
-            node: self.me.node.clone(),
-            handover: None,
-        };
-        let value = serde_json::to_vec(&mine).expect("an assignment serializes");
         let guards = [
             Guard::Absent(key.clone()),
             Guard::HeldBy(self.node_key(&self.me.node), held.id),
         ];
-        let node = match self.etcd.put_if(&guards, &key, &value, 0).await? {
-            Ok(()) => mine.node,
+        let node = match self
+            .etcd
+            .put_if(&guards, &key, &self.own_entry(), 0)
+            .await?
+        {
+            Ok(()) => self.me.node.clone(),
             Err(Some(kv)) => match parse::<Assignment>(&kv.key, &kv.value)? {
                 Assignment {
                     node,
@@ -502,6 +501,15 @@ impl Membership {
         };
         self.learn_writer(tenant, node);
         Ok(self.known_writer(tenant).expect("just recorded"))
+    }
+
+    /// A tenant's entry in the map giving it to this node, with no hand-over pending.
+    fn own_entry(&self) -> Vec<u8> {
+        let mine = Assignment {
+            node: self.me.node.clone(),
+            handover: None,
+        };
+        serde_json::to_vec(&mine).expect("an assignment serializes")
     }
 
     /// Records that `node` writes `tenant`, as read now.

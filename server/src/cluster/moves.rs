@@ -225,18 +225,13 @@ impl Membership {
         log.take_over_tenant(tenant, from).map_err(from_engine)?;
         log.checkpoint().map_err(from_engine)?;
         let key = self.tenant_key(tenant);
-        let mine = Assignment {
-            node: self.me.node.clone(),
-            handover: None,
-        };
-        let value = serde_json::to_vec(&mine).expect("an assignment serializes");
         let guards = [
             Guard::HeldBy(self.node_key(&self.me.node), held.id),
             Guard::Unchanged(key.clone(), revision),
         ];
-        match block_on(self.etcd.put_if(&guards, &key, &value, 0)) {
+        match block_on(self.etcd.put_if(&guards, &key, &self.own_entry(), 0)) {
             Ok(Ok(())) => {
-                self.learn_writer(tenant, mine.node);
+                self.learn_writer(tenant, self.me.node.clone());
                 Ok(())
             }
             Ok(Err(_)) => Err(Status::unavailable(format!(
