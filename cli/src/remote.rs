@@ -142,6 +142,12 @@ impl Remote {
             ) else {
                 return Err(refused(status));
             };
+            if self.ca.is_some() && !url.starts_with("https://") {
+                anyhow::bail!(
+                    "the server sent the request on to node {node} at {url}, which is not \
+                     https://: the key is not sent in the clear; ask that node yourself"
+                );
+            }
             eprintln!("auditlog: the tenant's events are on node {node} ({url}): asking it");
             let endpoint = endpoint(url, self.deadline, self.ca.as_deref())
                 .with_context(|| format!("node {node}'s address {url}"))?;

@@ -105,12 +105,12 @@ impl Routes {
     }
 }
 
-/// Redirects of one tenant within one batch after which its refusal counts as for good
+/// Redirects of one tenant within one batch after which the sender waits before the next
 /// (nodes naming each other while a tenant moves settle well within this).
 const MAX_REDIRECTS: u32 = 8;
 
-/// Tries of a node a refusal named, while it is unreachable or busy, before its tenants
-/// go back to the server (which names their node anew: it may have moved, or be down).
+/// Tries of a node a refusal named, while it is unreachable, before its tenants go back
+/// to the server (which names their node anew: it may have moved, or be down).
 const ROUTED_TRIES: u32 = 5;
 
 /// The tenant a refusal of `batch` says another node writes, and that node's gRPC URL.
@@ -201,7 +201,13 @@ impl Sender {
     async fn send(&mut self, events: Vec<Event<'static>>) {
         let mut pending = self.routes.split(events);
         let mut redirects: HashMap<String, u32> = HashMap::new();
+        // The wait before asking again when nodes keep naming each other, or a named
+        // node stays away: as for an unreachable server.
+        let mut pause = Duration::from_millis(50);
         while let Some(mut batch) = pending.pop() {
+            if self.buffer.is_abandoned() {
+                break;
+            }
             let n = batch.len() as u64;
             let node = batch
                 .first()
@@ -222,18 +228,25 @@ impl Sender {
                 {
                     let times = redirects.entry(tenant.clone()).or_default();
                     *times += 1;
-                    if *times <= MAX_REDIRECTS {
-                        self.routes.tenants.insert(tenant, url);
-                        self.buffer.redirected();
-                        pending.extend(self.routes.split(batch));
-                        continue;
+                    if *times > MAX_REDIRECTS {
+                        // Nodes naming each other (a move under way): wait, then again.
+                        *times = 0;
+                        self.wait(&mut pause).await;
                     }
+                    self.routes.tenants.insert(tenant, url);
+                    self.buffer.redirected();
+                    pending.extend(self.routes.split(batch));
+                    continue;
                 }
                 if let Some(url) = &node
                     && transient(status.code())
                 {
-                    // A node that stays away: its tenants go back through the server.
+                    // A node that stays away (killed, its lease not ended yet): its
+                    // tenants go back through the server after a wait, which names
+                    // their node anew; that is no loop of redirects.
                     self.routes.forget(url, false);
+                    redirects.clear();
+                    self.wait(&mut pause).await;
                     pending.extend(self.routes.split(batch));
                     continue;
                 }
@@ -255,6 +268,13 @@ impl Sender {
             }
         }
         self.buffer.done();
+    }
+
+    /// Waits `pause` (less some jitter), doubled for next time up to `max_backoff`.
+    async fn wait(&self, pause: &mut Duration) {
+        self.buffer.retried();
+        tokio::time::sleep(jitter(*pause)).await;
+        *pause = (*pause * 2).min(self.max_backoff);
     }
 
     /// Sends one batch until the server answers for good: retried after a busy

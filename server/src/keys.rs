@@ -242,7 +242,19 @@ impl KeyStore {
     /// node's key is kept here, revoked, and so published: the revocation wins.
     pub(crate) fn revoke(&self, id: &str) -> anyhow::Result<Option<KeyRecord>> {
         let mut revoked = None;
-        let theirs = (self.shared.read().fresh()).and_then(|keys| keys.get(id).cloned());
+        let (clustered, theirs) = {
+            let shared = self.shared.read();
+            let theirs = shared.fresh().map(|keys| keys.get(id).cloned());
+            (shared.clustered, theirs)
+        };
+        let ours = self.keys.read().iter().any(|k| k.id == id);
+        if clustered && !ours && theirs.is_none() {
+            anyhow::bail!(
+                "this node has not read the cluster's API keys lately (its shard map is out \
+                 of reach): it cannot tell whether key `{id}` is another node's; try again"
+            );
+        }
+        let theirs = theirs.flatten();
         self.change(|keys| {
             if !keys.iter().any(|k| k.id == id) {
                 keys.extend(theirs);
@@ -268,7 +280,11 @@ impl KeyStore {
     /// wins), the others' keys are used from now on. Returns this node's keys to publish:
     /// those the map lacks, or holds otherwise, unless both copies are revoked (whenever
     /// each was). Blocks on an fsync when a revocation is taken in.
-    pub(crate) fn take_in(&self, published: Vec<KeyRecord>) -> anyhow::Result<Vec<KeyRecord>> {
+    pub(crate) fn take_in(
+        &self,
+        published: Vec<KeyRecord>,
+        read_at: Instant,
+    ) -> anyhow::Result<Vec<KeyRecord>> {
         let published: HashMap<String, KeyRecord> =
             published.into_iter().map(|k| (k.id.clone(), k)).collect();
         let revoked_there = |key: &KeyRecord| {
@@ -290,7 +306,7 @@ impl KeyStore {
             .filter(|(id, _)| !ours.iter().any(|k| k.id == **id))
             .map(|(id, k)| (id.clone(), k.clone()))
             .collect();
-        self.shared.write().read = Some((Instant::now(), Arc::new(theirs)));
+        self.shared.write().read = Some((read_at, Arc::new(theirs)));
         Ok(ours
             .iter()
             .filter(|k| match published.get(&k.id) {
@@ -466,7 +482,7 @@ mod tests {
         // The map, as each node publishes what the map lacks.
         let mut map: Vec<KeyRecord> = Vec::new();
         let share = |store: &KeyStore, map: &mut Vec<KeyRecord>| {
-            for key in store.take_in(map.clone()).unwrap() {
+            for key in store.take_in(map.clone(), Instant::now()).unwrap() {
                 map.retain(|k| k.id != key.id);
                 map.push(key);
             }
@@ -485,8 +501,8 @@ mod tests {
         // Revoked on both (at other times): nobody publishes again, and a keeps it across
         // a restart.
         a.revoke(&made.id).unwrap();
-        assert!(a.take_in(map.clone()).unwrap().is_empty());
-        assert!(b.take_in(map.clone()).unwrap().is_empty());
+        assert!(a.take_in(map.clone(), Instant::now()).unwrap().is_empty());
+        assert!(b.take_in(map.clone(), Instant::now()).unwrap().is_empty());
         // A map read too long ago is not trusted for other nodes' keys.
         b.shared.write().read = Some((
             Instant::now() - SHARED_KEYS_AGE,

@@ -519,6 +519,18 @@ async fn three_nodes_write_each_tenant_in_one_log_through_redirects_and_a_kill()
         .filter(|t| writer[*t] == 1)
         .cloned()
         .collect();
+    // A client with events of n2's tenants, given n1, while n2 is down (its lease still
+    // alive at first): nothing refused for good, every event stored once n2 is back.
+    let waiting = Client::new(Config::new(&nodes[0].grpc_url(), &nodes[0].key)).expect("a client");
+    for tenant in &theirs {
+        for _ in 0..5 {
+            let event = AuditEvent::new(tenant, "usr_1", "document.read", Outcome::Success)
+                .resource("document", &format!("doc_{next}"));
+            waiting.record(event).await.expect("recorded");
+            record(tenant, next, 1, 1);
+            next += 1;
+        }
+    }
     for tenant in &theirs {
         match send(&nodes[0], tenant, next, 5).await {
             Sent::Elsewhere(url) => assert_eq!(url, nodes[1].grpc_url()),
@@ -548,6 +560,9 @@ async fn three_nodes_write_each_tenant_in_one_log_through_redirects_and_a_kill()
     // Restarted (once its old lease has ended), it writes them again; a new tenant
     // goes to whichever node it reaches first.
     nodes[1].restart(&cluster);
+    let stats = waiting.close(Duration::from_secs(60)).await;
+    let expected = 5 * theirs.len() as u64;
+    assert_eq!((stats.sent, stats.rejected), (expected, 0), "{stats:?}");
     for tenant in &theirs {
         assert!(matches!(
             send(&nodes[1], tenant, next, 20).await,

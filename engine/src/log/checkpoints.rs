@@ -1,7 +1,8 @@
 //! The log's side of checkpoints: the key and the checkpoint log of the data directory,
 //! issuing a checkpoint of the durable tree (on demand, on a cadence, at close), keeping
 //! the cosignatures witnesses return for them, and the check at open that the records
-//! agree with the newest checkpoint ever signed.
+//! agree with the newest checkpoint ever signed; for a follower, keeping the checkpoints
+//! of the log it follows once its own records make them.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,8 +15,8 @@ use parking_lot::Mutex;
 use super::sequencer::{Sequencer, with_room};
 
 use crate::checkpoint::{
-    Checkpoint, CheckpointLog, NoteSignature, NoteSigner, SignedCheckpoint, create_keys,
-    is_valid_name, load_signer, load_verifier, with_cosignatures,
+    Checkpoint, CheckpointLog, NoteSignature, NoteSigner, NoteVerifier, SignedCheckpoint,
+    create_keys, is_valid_name, load_signer, load_verifier, with_cosignatures,
 };
 use crate::error::{Corruption, CorruptionKind, Error, Result};
 use crate::heads::HeadsCommitment;
@@ -28,6 +29,8 @@ use crate::storage::Storage;
 pub(crate) struct Checkpoints {
     origin: String,
     signer: Option<NoteSigner>,
+    /// A follower's check of the checkpoints it keeps: the followed log's public key.
+    follows: Option<NoteVerifier>,
     store: Mutex<CheckpointLog>,
     /// Never locked while `store` is.
     cosigned: Mutex<CheckpointLog>,
@@ -84,17 +87,29 @@ impl Checkpoints {
         origin: &str,
         store: CheckpointLog,
         signer: Option<NoteSigner>,
-        read_only: bool,
+        signing: Signing,
     ) -> Result<Checkpoints> {
-        let signer = match (read_only, signer) {
-            (true, _) => None,
-            (false, Some(signer)) => Some(signer),
-            (false, None) => Some(create_keys(storage.as_ref(), dir, origin)?),
+        let (signer, follows) = match (signing, signer) {
+            (Signing::None, _) => (None, None),
+            (Signing::Follows, _) => {
+                let key = load_verifier(storage.as_ref(), dir)?.ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "{} has no public key (keys/checkpoint.pub): a follower checks the \
+                         checkpoints it keeps with the followed log's",
+                        dir.display()
+                    ))
+                })?;
+                (None, Some(key))
+            }
+            (Signing::Own, Some(signer)) => (Some(signer), None),
+            (Signing::Own, None) => (Some(create_keys(storage.as_ref(), dir, origin)?), None),
         };
+        let read_only = signing == Signing::None;
         let cosigned = CheckpointLog::open_cosigned(Arc::clone(storage), dir, origin, read_only)?;
         Ok(Checkpoints {
             origin: origin.to_owned(),
             signer,
+            follows,
             store: Mutex::new(store),
             cosigned: Mutex::new(cosigned),
         })
@@ -250,6 +265,63 @@ pub(crate) fn check_root(signed: &Checkpoint, root: &Hash, dir: &Path) -> Result
         )));
     }
     Ok(())
+}
+
+/// Keeps `note`, a checkpoint of the log a follower follows, once every record submitted
+/// is durable: only if it is signed by that log's key, of this origin, and of exactly the
+/// durable tree (size, root, tenant heads). See `Log::adopt_checkpoint`.
+pub(crate) fn adopt_now(
+    sequencer: &Mutex<Sequencer>,
+    checkpoints: &Checkpoints,
+    note: &str,
+) -> Result<SignedCheckpoint> {
+    let refused = |why: String| Error::InvalidArgument(format!("checkpoint refused: {why}"));
+    let key = checkpoints
+        .follows
+        .as_ref()
+        .ok_or_else(|| refused("this log is no follower: it signs its own".into()))?;
+    let signed =
+        SignedCheckpoint::open(note.as_bytes(), key).map_err(|e| refused(e.to_string()))?;
+    if signed.checkpoint.origin != checkpoints.origin {
+        return Err(refused(format!(
+            "it is of `{}`, this log of `{}`",
+            signed.checkpoint.origin, checkpoints.origin
+        )));
+    }
+    let (done, size, heads) = with_room(sequencer).sync()?;
+    let (tree_size, root) = done.recv().map_err(|_| Error::Closed)??;
+    let theirs = &signed.checkpoint;
+    if theirs.tree_size != tree_size || tree_size != size {
+        return Err(refused(format!(
+            "it is of tree size {}, this log holds {tree_size} records",
+            theirs.tree_size
+        )));
+    }
+    if theirs.root != root || theirs.tenant_heads != Some(heads) {
+        return Err(refused(format!(
+            "at tree size {tree_size} it signs another tree than this log's records make: \
+             the followed log is not the one these records came from, or it forked"
+        )));
+    }
+    let mut store = checkpoints.store.lock();
+    if let Some(latest) = store.latest()
+        && latest.checkpoint.tree_size >= tree_size
+    {
+        return Ok(latest.clone());
+    }
+    store.append(signed.clone())?;
+    Ok(signed)
+}
+
+/// Who signs an open's checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signing {
+    /// Nobody: a read-only open.
+    None,
+    /// The log itself, with its key.
+    Own,
+    /// Another log, which this one follows: its checkpoints are kept, checked.
+    Follows,
 }
 
 /// Makes every record submitted durable and signs the tree head they make, with the

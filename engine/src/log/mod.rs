@@ -56,6 +56,7 @@ const QUEUE_DEPTH: usize = 64;
 pub struct OpenOptions {
     storage: Arc<dyn Storage>,
     read_only: bool,
+    follower: bool,
     durability: Option<Durability>,
     kek: Option<Kek>,
 }
@@ -65,6 +66,7 @@ impl Default for OpenOptions {
         OpenOptions {
             storage: Arc::new(FsStorage::default()),
             read_only: false,
+            follower: false,
             durability: None,
             kek: None,
         }
@@ -87,6 +89,16 @@ impl OpenOptions {
     /// appends fail.
     pub fn read_only(mut self, read_only: bool) -> OpenOptions {
         self.read_only = read_only;
+        self
+    }
+
+    /// Opens a copy of another log that follows it (a read replica): read-write without
+    /// the signing key, which it never has. It takes the other log's events in the same
+    /// order (appended as any), signs nothing, and keeps the other log's checkpoints once
+    /// its own records make them ([`Log::adopt_checkpoint`]), checked with the public key
+    /// in `keys/`.
+    pub fn follower(mut self, follower: bool) -> OpenOptions {
+        self.follower = follower;
         self
     }
 
@@ -401,6 +413,16 @@ impl Log {
             ));
         }
         checkpoints::issue_now(&self.sequencer, &self.checkpoints)
+    }
+
+    /// Keeps `note`, a checkpoint of the log this one follows ([`OpenOptions::follower`]),
+    /// once every event appended so far is durable: refused unless it is signed by the
+    /// log's public key, of this log's origin, of exactly this log's tree size, with this
+    /// log's root and tenant heads there. A follower's tree only grows, so a checkpoint it
+    /// keeps is consistent with every one it kept before; one of a log that forked or
+    /// went back is refused, and nothing changes.
+    pub fn adopt_checkpoint(&self, note: &str) -> Result<SignedCheckpoint> {
+        checkpoints::adopt_now(&self.sequencer, &self.checkpoints, note)
     }
 
     /// The newest checkpoint issued, if any, with the witnesses' cosignatures kept for it

@@ -85,10 +85,13 @@ pub(crate) async fn share_keys(state: Arc<State>) {
 /// Reads the cluster's keys, takes them in and publishes this node's: the entries passed
 /// over.
 async fn share_once(state: &Arc<State>, cluster: &Membership) -> anyhow::Result<Vec<String>> {
+    // Trusted from before the read: what was revoked before it started is in it.
+    let read_at = std::time::Instant::now();
     let (published, garbled) = cluster.published_keys().await?;
     let taking = Arc::clone(state);
     // A revocation taken in is written to the key file (an fsync): off the workers.
-    let ours = tokio::task::spawn_blocking(move || taking.keys.take_in(published)).await??;
+    let ours =
+        tokio::task::spawn_blocking(move || taking.keys.take_in(published, read_at)).await??;
     for key in &ours {
         cluster.publish_key(key).await?;
     }

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use super::checkpoints::{self, Cadence, Checkpoints};
+use super::checkpoints::{self, Cadence, Checkpoints, Signing};
 use super::dedup::{RECENT_IDS, RecentIds};
 use super::read::TimeRange;
 use super::{Log, LogConfig, OpenOptions, Sequencer, start_writer};
@@ -139,9 +139,11 @@ impl Keys {
         checkpoints: &CheckpointLog,
     ) -> Result<Keys> {
         let storage = &options.storage;
-        let signer = match options.read_only {
-            true => None,
-            false => Checkpoints::signer_for(storage.as_ref(), dir, &config.origin, checkpoints)?,
+        let signer = match (options.read_only, options.follower) {
+            (true, _) | (false, true) => None,
+            (false, false) => {
+                Checkpoints::signer_for(storage.as_ref(), dir, &config.origin, checkpoints)?
+            }
         };
         // A writer was refused without the KEK; a reader without it shows sealed fields
         // as sealed.
@@ -281,7 +283,11 @@ pub(super) fn open(options: OpenOptions, dir: &Path) -> Result<Log> {
         &shared.config.origin,
         floors.checkpoints,
         keys.signer,
-        read_only,
+        match (read_only, options.follower) {
+            (true, _) => Signing::None,
+            (false, true) => Signing::Follows,
+            (false, false) => Signing::Own,
+        },
     )?);
     let (sender, writer) = match active_segment {
         Some((segment, _)) if !read_only => {
@@ -382,7 +388,7 @@ fn start_appending(
         recent,
     };
     let every = log.shared.config.checkpoint_interval;
-    if !every.is_zero() {
+    if !every.is_zero() && log.checkpoints.can_sign() {
         let view = Arc::clone(&log.shared);
         *log.cadence.get_mut() = Some(Cadence::start(
             every,
