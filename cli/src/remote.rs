@@ -2,7 +2,6 @@
 //! instead of a data directory: a small blocking client of the server's gRPC API. The
 //! server applies the key's tenant scope; the verbs print what they print locally.
 
-use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -55,8 +54,7 @@ const MAX_HOPS: usize = 4;
 /// A connection to a server, with the key every call carries.
 pub(crate) struct Remote {
     runtime: Runtime,
-    /// Replaced when a node of a cluster sends a read on to another.
-    channel: RefCell<Channel>,
+    channel: Channel,
     token: MetadataValue<Ascii>,
     /// How long each call may take.
     deadline: Duration,
@@ -110,27 +108,29 @@ impl Remote {
             .with_context(|| format!("connecting to {url}"))?;
         Ok(Remote {
             runtime,
-            channel: RefCell::new(channel),
+            channel,
             token,
             deadline,
             ca,
         })
     }
 
-    /// The channel to the server, or to the node the last call was sent on to.
+    /// The channel to the server.
     fn channel(&self) -> Channel {
-        self.channel.borrow().clone()
+        self.channel.clone()
     }
 
     /// Runs `call` on the server's channel. A node of a cluster of tenant shards that
     /// holds none of a tenant's events refuses a read of it, naming the tenant's node
-    /// (docs/SCALING.md): the call is made there instead, and so are the calls after it.
+    /// (docs/SCALING.md): this call is made there instead (the next ones go to the
+    /// server again: each reads its own node's log).
     fn follow<A, Fut>(&self, call: impl Fn(Channel) -> Fut) -> anyhow::Result<A>
     where
         Fut: std::future::Future<Output = Result<A, Status>>,
     {
+        let mut channel = self.channel();
         for _ in 0..MAX_HOPS {
-            let status = match self.runtime.block_on(call(self.channel())) {
+            let status = match self.runtime.block_on(call(channel.clone())) {
                 Ok(answer) => return Ok(answer),
                 Err(status) => status,
             };
@@ -151,11 +151,10 @@ impl Remote {
             eprintln!("auditlog: the tenant's events are on node {node} ({url}): asking it");
             let endpoint = endpoint(url, self.deadline, self.ca.as_deref())
                 .with_context(|| format!("node {node}'s address {url}"))?;
-            let channel = self
+            channel = self
                 .runtime
                 .block_on(endpoint.connect())
                 .with_context(|| format!("connecting to node {node} at {url}"))?;
-            *self.channel.borrow_mut() = channel;
         }
         anyhow::bail!(
             "the cluster's nodes sent the request on {MAX_HOPS} times without answering it"

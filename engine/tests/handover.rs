@@ -192,3 +192,100 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn a_tenant_that_comes_back_chains_through_three_bundles() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = log(a_dir.path(), "a.example/log");
+    let b = log(b_dir.path(), "b.example/log");
+    let events = lines(600, 11);
+    let mut counts = std::collections::HashMap::<String, usize>::new();
+    for line in &events {
+        *counts.entry(tenant_of(line)).or_default() += 1;
+    }
+    let tenant = counts
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .expect("events")
+        .0;
+    let theirs: Vec<String> = events
+        .into_iter()
+        .filter(|l| tenant_of(l) == tenant)
+        .collect();
+    let third = theirs.len() / 3;
+    assert!(third >= 3, "the tenant has events in each log");
+    let to = |dir: &Path, log: &Log| HandedOver {
+        to_node: "n".into(),
+        to_origin: log.config().origin.clone(),
+        to_key: key_text(dir),
+    };
+
+    // a, then b, then a again.
+    append_all(&a, &theirs[..third], 3);
+    let out_of_a = a
+        .hand_over_tenant(&tenant, &to(b_dir.path(), &b))
+        .expect("a hands over");
+    b.take_over_tenant(
+        &tenant,
+        &taken_over(a_dir.path(), &a, &out_of_a, out_of_a.seq),
+    )
+    .expect("b takes over");
+    append_all(&b, &theirs[third..2 * third], 3);
+    let out_of_b = b
+        .hand_over_tenant(&tenant, &to(a_dir.path(), &a))
+        .expect("b hands back");
+    let from_b = TakenOver {
+        from_node: "b".into(),
+        from_origin: b.config().origin.clone(),
+        from_key: key_text(b_dir.path()),
+        from_seq: out_of_b.seq,
+        from_leaf: base64::engine::general_purpose::STANDARD.encode(out_of_b.leaf),
+        from_checkpoint: out_of_b.checkpoint.to_text(),
+    };
+    let back = a
+        .take_over_tenant(&tenant, &from_b)
+        .expect("a takes it back");
+    append_all(&a, &theirs[2 * third..], 3);
+    a.checkpoint().expect("checkpoint");
+
+    let a_key = NoteVerifier::parse(&key_text(a_dir.path())).unwrap();
+    let b_key = NoteVerifier::parse(&key_text(b_dir.path())).unwrap();
+    let of_tenant = Selection {
+        tenant: Some(tenant.clone()),
+        ..Selection::default()
+    };
+    // a up to the checkpoint signed at its hand-over; b whole; a from its take-over.
+    let first = Selection {
+        to_seq: Some(out_of_a.checkpoint.checkpoint.tree_size),
+        ..of_tenant.clone()
+    };
+    let last = Selection {
+        from_seq: back,
+        ..of_tenant.clone()
+    };
+    let parts = [
+        bundle(&a, &first, &a_key),
+        bundle(&b, &of_tenant, &b_key),
+        bundle(&a, &last, &a_key),
+    ];
+    let joins = check_handovers(&parts).expect("three bundles, two joins");
+    assert_eq!(joins.len(), 2);
+    assert_eq!(joins[1].to, (a.config().origin.clone(), back));
+    let held: u64 = parts.iter().map(|p| p.events).sum();
+    assert_eq!(
+        held as usize,
+        theirs.len() + 4,
+        "every event and four records"
+    );
+    // Coming back later than the take-over leaves a's events between out: no join.
+    let late = Selection {
+        from_seq: back + 1,
+        ..of_tenant
+    };
+    let cut = [
+        parts[0].clone(),
+        parts[1].clone(),
+        bundle(&a, &late, &a_key),
+    ];
+    assert!(check_handovers(&cut).is_err());
+}

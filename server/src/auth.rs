@@ -105,6 +105,10 @@ impl Caller {
                 issuer_of(state, viewer).map(drop)
             }
             None if state.keys.is_active(&self.key.id) => Ok(()),
+            // Another node's key, the cluster's keys not read lately: not known revoked.
+            None if state.keys.unread(&self.key.id) => {
+                Err(Status::unavailable(AuthError::KeysUnread.to_string()))
+            }
             None => Err(Status::unauthenticated(AuthError::Revoked.to_string())),
         }
     }
@@ -240,6 +244,9 @@ pub(crate) fn admit(state: &State, token: &str) -> Result<Caller, Status> {
 /// The key that issued `viewer`, if it still may: not revoked, and still administering
 /// the token's tenant (a token is no more than its issuer).
 fn issuer_of(state: &State, viewer: &Viewer) -> Result<KeyRecord, Status> {
+    if state.keys.unread(&viewer.issuer) {
+        return Err(Status::unavailable(AuthError::KeysUnread.to_string()));
+    }
     state
         .keys
         .active(&viewer.issuer)

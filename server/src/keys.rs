@@ -355,6 +355,12 @@ impl KeyStore {
         self.active(id).is_some()
     }
 
+    /// Whether key `id` is none of this node's while the cluster's keys are not known now
+    /// (so it may be another node's, revoked or not).
+    pub(crate) fn unread(&self, id: &str) -> bool {
+        matches!(self.find(id), Found::Unread)
+    }
+
     /// Key `id`, if it is not revoked (and, another node's, known lately).
     pub(crate) fn active(&self, id: &str) -> Option<KeyRecord> {
         match self.find(id) {

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::etcd::EtcdError;
+use super::etcd::{EtcdError, Guard};
 use super::{ClusterError, Membership, parse};
 use crate::State;
 use crate::keys::KeyRecord;
@@ -21,29 +21,44 @@ impl Membership {
         format!("/auditlog/{}/keys/{id}", self.cluster)
     }
 
-    /// Every key published in the cluster, and the entries passed over: one that is not
-    /// a key record of its own id (garbled, or a later build's) is no key.
-    async fn published_keys(&self) -> Result<(Vec<KeyRecord>, Vec<String>), ClusterError> {
+    /// Every key published in the cluster, as read: one that is not a key record of its
+    /// own id (garbled, or a later build's) is no key, and is passed over.
+    async fn published_keys(&self) -> Result<Published, ClusterError> {
         let prefix = self.key_key("");
-        let (mut keys, mut garbled) = (Vec::new(), Vec::new());
+        let mut published = Published::default();
         for kv in self.etcd.under(&prefix).await? {
-            let id = kv.key.strip_prefix(&prefix).unwrap_or_default();
+            let id = kv.key.strip_prefix(&prefix).unwrap_or_default().to_owned();
             match parse::<KeyRecord>(&kv.key, &kv.value) {
-                Ok(key) if key.id == id => keys.push(key),
-                _ => garbled.push(kv.key),
+                Ok(key) if key.id == id => published.keys.push(key),
+                _ => published.garbled.push(kv.key.clone()),
             }
+            published.revisions.insert(id, kv.mod_revision);
         }
-        Ok((keys, garbled))
+        Ok(published)
     }
 
-    /// Publishes `key`, this node's, as it is now.
-    async fn publish_key(&self, key: &KeyRecord) -> Result<(), EtcdError> {
+    /// Publishes `key`, this node's, as it is now, over the entry read at `revision`
+    /// (`None`: there was none): an entry changed since (a revocation published
+    /// meanwhile) is left for the next round, which takes it in first.
+    async fn publish_key(&self, key: &KeyRecord, revision: Option<i64>) -> Result<(), EtcdError> {
         let value = serde_json::to_vec(key).expect("a key record serializes");
-        self.etcd
-            .put_if(&[], &self.key_key(&key.id), &value, 0)
-            .await
-            .map(drop)
+        let at = self.key_key(&key.id);
+        let guard = match revision {
+            Some(revision) => Guard::Unchanged(at.clone(), revision),
+            None => Guard::Absent(at.clone()),
+        };
+        self.etcd.put_if(&[guard], &at, &value, 0).await.map(drop)
     }
+}
+
+/// The cluster's keys as read from the map.
+#[derive(Debug, Default)]
+struct Published {
+    keys: Vec<KeyRecord>,
+    /// The entries that are no key record (their etcd keys): never written over.
+    garbled: Vec<String>,
+    /// Each entry's revision, by id.
+    revisions: std::collections::HashMap<String, i64>,
 }
 
 /// Shares `state`'s keys with the cluster for as long as the server runs; a failure is
@@ -87,13 +102,22 @@ pub(crate) async fn share_keys(state: Arc<State>) {
 async fn share_once(state: &Arc<State>, cluster: &Membership) -> anyhow::Result<Vec<String>> {
     // Trusted from before the read: what was revoked before it started is in it.
     let read_at = std::time::Instant::now();
-    let (published, garbled) = cluster.published_keys().await?;
+    let Published {
+        keys,
+        garbled,
+        revisions,
+    } = cluster.published_keys().await?;
     let taking = Arc::clone(state);
     // A revocation taken in is written to the key file (an fsync): off the workers.
-    let ours =
-        tokio::task::spawn_blocking(move || taking.keys.take_in(published, read_at)).await??;
+    let ours = tokio::task::spawn_blocking(move || taking.keys.take_in(keys, read_at)).await??;
     for key in &ours {
-        cluster.publish_key(key).await?;
+        let at = cluster.key_key(&key.id);
+        if garbled.contains(&at) {
+            continue; // not ours to overwrite blindly: said on stderr
+        }
+        cluster
+            .publish_key(key, revisions.get(&key.id).copied())
+            .await?;
     }
     Ok(garbled)
 }

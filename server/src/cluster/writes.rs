@@ -140,13 +140,25 @@ impl Membership {
         if log.tenant_head(tenant).is_some() {
             return Ok(());
         }
-        let Some(node) = self.assigned(tenant).await.map_err(unreachable)? else {
-            return Ok(());
+        // Another node's tenant read lately, and its record, cost no call to etcd.
+        let node = match self.known_writer(tenant) {
+            Some(Writer::Elsewhere(node)) => node,
+            Some(_) => return Ok(()),
+            None => match self.assigned(tenant).await.map_err(unreachable)? {
+                None => return Ok(()),
+                Some(node) if node == self.name() => return Ok(()),
+                Some(node) => {
+                    // Only another node's is remembered: this node's own entries are
+                    // learnt by a write, which takes over a pending hand-over first.
+                    self.learn_writer(tenant, node.clone());
+                    node
+                }
+            },
         };
-        if node == self.name() {
-            return Ok(());
-        }
-        let record = self.node(&node).await.map_err(unreachable)?;
+        let record = match self.known_node(&node) {
+            Some(record) => record,
+            None => self.node(&node).await.map_err(unreachable)?,
+        };
         Err(elsewhere(tenant, &node, record.as_ref()))
     }
 }
