@@ -7,25 +7,10 @@
 
 mod common;
 
-use std::path::Path;
-
 use auditlog_engine::bundle::{Selection, write_bundle};
 use auditlog_engine::query::{Filter, Order, Query};
 use auditlog_engine::{Event, Log, LogConfig, OpenOptions};
-use common::{append_all, lines};
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
+use common::{append_all, copy_dir, lines};
 
 /// The events of `log` from `from` on, in order, as owned events.
 fn events_from(log: &Log, from: u64) -> Vec<Event<'static>> {
@@ -113,7 +98,7 @@ fn a_follower_keeps_the_logs_checkpoints_and_refuses_a_fork() {
         )
         .map(|_| ());
     assert!(tenant.is_ok());
-    let busiest = shipped[0].tenant_id.to_string();
+    let busiest = shipped[0].tenant_id.to_string(); // one with events on both sides
     assert_eq!(bundle(&follower, &busiest), bundle(&primary, &busiest));
 
     // Another copy that took one event the primary never had: the primary's checkpoint

@@ -17,7 +17,7 @@ use auditlog_engine::checkpoint::NoteVerifier;
 use auditlog_engine::handover::{HANDED_OVER, HandedOver, TAKEN_OVER, TakenOver};
 use auditlog_engine::{HandedOverAt, Log, LogConfig};
 use base64::Engine;
-use common::{append_all, lines};
+use common::{append_all, busiest_tenant, copy_dir, lines, tenant_of};
 
 fn log(dir: &Path, origin: &str) -> Log {
     let config = LogConfig {
@@ -41,14 +41,6 @@ fn bundle(log: &Log, selection: &Selection, key: &NoteVerifier) -> BundleSummary
     verify_bundle(&mut BufReader::new(out.as_slice()), Some(key)).expect("checks")
 }
 
-fn tenant_of(line: &str) -> String {
-    let event: serde_json::Value = serde_json::from_str(line).expect("JSON");
-    event["organization"]["id"]
-        .as_str()
-        .expect("a tenant")
-        .to_owned()
-}
-
 fn taken_over(from_dir: &Path, from: &Log, at: &HandedOverAt, seq: u64) -> TakenOver {
     TakenOver {
         from_node: "a".into(),
@@ -67,15 +59,7 @@ fn a_tenants_bundles_join_at_its_hand_over_and_nowhere_else() {
     let b = log(b_dir.path(), "b.example/log");
     let events = lines(3_000, 7);
     // The busiest tenant moves.
-    let mut counts = std::collections::HashMap::<String, usize>::new();
-    for line in &events {
-        *counts.entry(tenant_of(line)).or_default() += 1;
-    }
-    let tenant = counts
-        .into_iter()
-        .max_by_key(|(_, n)| *n)
-        .expect("events")
-        .0;
+    let tenant = busiest_tenant(&events);
     let (theirs, others): (Vec<String>, Vec<String>) =
         events.into_iter().partition(|l| tenant_of(l) == tenant);
     assert!(theirs.len() >= 20, "the tenant has events to move");
@@ -180,34 +164,13 @@ fn a_tenants_bundles_join_at_its_hand_over_and_nowhere_else() {
     );
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
 #[test]
 fn a_tenant_that_comes_back_chains_through_three_bundles() {
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let a = log(a_dir.path(), "a.example/log");
     let b = log(b_dir.path(), "b.example/log");
     let events = lines(600, 11);
-    let mut counts = std::collections::HashMap::<String, usize>::new();
-    for line in &events {
-        *counts.entry(tenant_of(line)).or_default() += 1;
-    }
-    let tenant = counts
-        .into_iter()
-        .max_by_key(|(_, n)| *n)
-        .expect("events")
-        .0;
+    let tenant = busiest_tenant(&events);
     let theirs: Vec<String> = events
         .into_iter()
         .filter(|l| tenant_of(l) == tenant)

@@ -151,3 +151,21 @@ pub(crate) fn snapshot(dir: &Path) -> std::collections::BTreeMap<std::path::Path
     }
     files
 }
+
+/// A workload line's tenant (`organization.id`).
+pub(crate) fn tenant_of(line: &str) -> String {
+    let event: serde_json::Value = serde_json::from_str(line).expect("JSON");
+    event["organization"]["id"]
+        .as_str()
+        .expect("a tenant")
+        .to_owned()
+}
+
+/// The tenant with the most of `lines`.
+pub(crate) fn busiest_tenant(lines: &[String]) -> String {
+    let mut counts = std::collections::HashMap::<String, usize>::new();
+    for line in lines {
+        *counts.entry(tenant_of(line)).or_default() += 1;
+    }
+    counts.into_iter().max_by_key(|&(_, n)| n).expect("lines").0
+}
