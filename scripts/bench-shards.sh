@@ -53,6 +53,20 @@ start_node() {
   echo "$server $grpc $key"
 }
 
+# Loads every node of `started` (run's) at once with EVENTS of its workload, each
+# load's output in $work/NAME-<node>; returns when all are done.
+load_all() {
+  local events=$1 name=$2 loads=() i
+  for i in $(seq "${#started[@]}"); do
+    read -r _ url key <<<"${started[$((i - 1))]}"
+    "$bin/auditlog" bench-ingest --server "$url" --key "$key" --file "$work/n$i.jsonl" \
+      --events "$events" --batch "$batch" --concurrency "$concurrency" \
+      > "$work/$name-$i" 2>&1 &
+    loads+=($!)
+  done
+  for pid in "${loads[@]}"; do wait "$pid"; done
+}
+
 # Runs COUNT nodes (in cluster CLUSTER, or none) loaded at once; prints the sum of rates.
 run() {
   local count=$1 cluster=$2 started=() i
@@ -62,25 +76,9 @@ run() {
     pids+=("$pid")
     started+=("$pid $url $key")
   done
-  local loads=()
-  for i in $(seq "$count"); do
-    read -r _ url key <<<"${started[$((i - 1))]}"
-    "$bin/auditlog" bench-ingest --server "$url" --key "$key" --file "$work/n$i.jsonl" \
-      --events "$warm" --batch "$batch" --concurrency "$concurrency" \
-      > "$work/warm-$i" 2>&1 &
-    loads+=($!)
-  done
-  for pid in "${loads[@]}"; do wait "$pid"; done
+  load_all "$warm" warm
   echo "  warm-up of $count node(s): $(head -1 "$work/warm-1" | cut -d' ' -f1) events/s (node 1)" >&2
-  loads=()
-  for i in $(seq "$count"); do
-    read -r _ url key <<<"${started[$((i - 1))]}"
-    "$bin/auditlog" bench-ingest --server "$url" --key "$key" --file "$work/n$i.jsonl" \
-      --events "$n" --batch "$batch" --concurrency "$concurrency" \
-      > "$work/load-$i" 2>&1 &
-    loads+=($!)
-  done
-  for pid in "${loads[@]}"; do wait "$pid"; done
+  load_all "$n" load
   for entry in "${started[@]}"; do
     read -r pid _ <<<"$entry"
     kill "$pid"

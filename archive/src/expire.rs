@@ -102,9 +102,16 @@ async fn delete_segments(
             report.bytes_deleted += object.bytes;
         }
         // A Parquet file no entry names (a run cut after its upload, then one without
-        // Parquet) goes too: nothing of a deleted segment stays.
+        // Parquet) goes too: nothing of a deleted segment stays. One the entry names is
+        // gone already.
         let parquet = format!("{SEGMENTS_DIR}/{}.parquet", base_name(*base));
-        archive.delete_for_good(&parquet).await?;
+        if entry
+            .parquet
+            .as_ref()
+            .is_none_or(|named| named.object != parquet)
+        {
+            archive.delete_for_good(&parquet).await?;
+        }
         archive
             .delete_for_good(&format!("{MANIFEST_DIR}/{}.json", base_name(*base)))
             .await?;

@@ -179,10 +179,7 @@ impl ArchiveReader {
                         ArchiveError::Store {
                             cause: object_store::Error::NotFound { .. },
                             ..
-                        } => ArchiveError::Mismatch {
-                            object: name.clone(),
-                            why: "missing, though its manifest entry names it".into(),
-                        },
+                        } => missing(&name),
                         other => other,
                     })?;
                 checked += 1;
@@ -363,6 +360,14 @@ fn check_claims(entry: &ManifestEntry, name: &str, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The fault of an object the manifest names and the store lacks.
+fn missing(name: &str) -> ArchiveError {
+    ArchiveError::Mismatch {
+        object: name.to_owned(),
+        why: "missing: the manifest names it, the store has no such object".into(),
+    }
+}
+
 /// An object's bytes, whole, and their hash; a missing one is a fault of the archive.
 async fn fetch_hashed(
     archive: Archive,
@@ -376,12 +381,7 @@ async fn fetch_hashed(
     };
     let got = match archive.store().get(&archive.object(&relative)).await {
         Ok(got) => got,
-        Err(object_store::Error::NotFound { .. }) => {
-            return Err(ArchiveError::Mismatch {
-                object: name.clone(),
-                why: "missing: the manifest names it, the store has no such object".into(),
-            });
-        }
+        Err(object_store::Error::NotFound { .. }) => return Err(missing(&name)),
         Err(cause) => return Err(store_error(cause)),
     };
     // Whole, in one read where the store can (a file is read directly, not in small

@@ -77,16 +77,20 @@ impl HandOverRecord {
 
     /// Its details as a [`HANDED_OVER`] record's, if it is one.
     pub fn handed_over(&self) -> Option<HandedOver> {
-        (self.action == HANDED_OVER)
-            .then(|| serde_json::from_str(self.details.as_deref()?).ok())
-            .flatten()
+        self.details_of(HANDED_OVER)
     }
 
     /// Its details as a [`TAKEN_OVER`] record's, if it is one.
     pub fn taken_over(&self) -> Option<TakenOver> {
-        (self.action == TAKEN_OVER)
-            .then(|| serde_json::from_str(self.details.as_deref()?).ok())
-            .flatten()
+        self.details_of(TAKEN_OVER)
+    }
+
+    /// Its details, read as `action`'s, if it is a record of that action.
+    fn details_of<T: serde::de::DeserializeOwned>(&self, action: &str) -> Option<T> {
+        if self.action != action {
+            return None;
+        }
+        serde_json::from_str(self.details.as_deref()?).ok()
     }
 }
 

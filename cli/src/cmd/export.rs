@@ -50,13 +50,10 @@ pub(crate) struct Args {
     bundle: Option<PathBuf>,
 }
 
-/// Why `--format parquet` is refused with `--server`: the server's export streams
-/// chunks, and a Parquet file's footer comes last.
-const PARQUET_LOCAL_ONLY: &str = "Parquet is written from a data directory (--data), not --server";
-
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // The server's export streams chunks, and a Parquet file's footer comes last.
     if args.format == Format::Parquet && args.source.server.server.is_some() {
-        anyhow::bail!(PARQUET_LOCAL_ONLY);
+        anyhow::bail!("Parquet is written from a data directory (--data), not --server");
     }
     let reader = args.source.open_showing_personal(&args.kek)?;
     if let Some(path) = &args.bundle {
@@ -96,7 +93,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             let format = match args.format {
                 Format::Jsonl => pb::ExportFormat::Jsonl,
                 Format::Csv => pb::ExportFormat::Csv,
-                Format::Parquet => anyhow::bail!(PARQUET_LOCAL_ONLY),
+                Format::Parquet => unreachable!("refused before connecting"),
             };
             let chunks = remote.export(pb::ExportRequest {
                 filter: Some(args.filters.to_proto(&filter)),

@@ -75,58 +75,60 @@ impl Membership {
             }
             leaving.insert(tenant.to_owned(), Leaving::Moving);
         }
-        let settle = |outcome: Option<Leaving>| match outcome {
-            Some(state) => drop(self.leaving.lock().insert(tenant.to_owned(), state)),
-            None => drop(self.leaving.lock().remove(tenant)),
-        };
+        let moved = self.hand_over_leaving(log, tenant, &target.origin, to_key, from_key, to);
+        // Settled: the tenant stops leaving (its new node recorded first, on success),
+        // unless etcd did not say whether the map took the hand-over.
+        let mut leaving = self.leaving.lock();
+        if leaving.get(tenant) == Some(&Leaving::Moving) {
+            leaving.remove(tenant);
+        }
+        moved
+    }
+
+    /// The hand-over of `tenant`, marked leaving, to node `to` (its log's origin and
+    /// key given): its `handed_over` record, then the map's transaction. An outcome etcd
+    /// did not give leaves the tenant [`Leaving::Unsure`].
+    fn hand_over_leaving(
+        &self,
+        log: &Log,
+        tenant: &str,
+        to_origin: &str,
+        to_key: &str,
+        from_key: &str,
+        to: &str,
+    ) -> Result<Moved, Status> {
         // Leaving, the tenant is neither written nor moved by another request: its entry
         // read now is the one the hand-over replaces, and this node still writes it.
         let key = self.tenant_key(tenant);
-        let entry = match block_on(self.etcd.get(&key)) {
-            Ok(Some(entry)) => entry,
-            Ok(None) => {
-                settle(None);
-                return Err(Status::aborted(format!("tenant `{tenant}` left the map")));
-            }
-            Err(e) => {
-                settle(None);
-                return Err(unreachable(e.into()));
-            }
-        };
+        let entry = block_on(self.etcd.get(&key))
+            .map_err(|e| unreachable(e.into()))?
+            .ok_or_else(|| Status::aborted(format!("tenant `{tenant}` left the map")))?;
         let still_here = parse::<Assignment>(&entry.key, &entry.value).is_ok_and(|a| {
             a.node == self.me.node
                 && a.handover.is_none()
                 && matches!(self.known_writer(tenant), Some(Writer::Here))
         });
         if !still_here {
-            settle(None);
             return Err(Status::aborted(format!(
                 "tenant `{tenant}` changed hands while the move began (or this node's lease \
                  lapsed): ask again"
             )));
         }
-        let Some(held) = self.live_lease() else {
-            settle(None);
-            return Err(self.no_lease());
-        };
+        let held = self.live_lease().ok_or_else(|| self.no_lease())?;
         let details = HandedOver {
             to_node: to.to_owned(),
-            to_origin: target.origin.clone(),
-            to_key: to_key.clone(),
+            to_origin: to_origin.to_owned(),
+            to_key: to_key.to_owned(),
         };
-        let at = match log.hand_over_tenant(tenant, &details) {
-            Ok(at) => at,
-            Err(e) => {
-                settle(None);
-                return Err(from_engine(e));
-            }
-        };
+        let at = log
+            .hand_over_tenant(tenant, &details)
+            .map_err(from_engine)?;
         let given = Assignment {
             node: to.to_owned(),
             handover: Some(TakenOver {
                 from_node: self.me.node.clone(),
                 from_origin: self.me.origin.clone(),
-                from_key: from_key.clone(),
+                from_key: from_key.to_owned(),
                 from_seq: at.seq,
                 from_leaf: BASE64.encode(at.leaf),
                 from_checkpoint: at.checkpoint.to_text(),
@@ -140,7 +142,6 @@ impl Membership {
         match block_on(self.etcd.put_if(&guards, &key, &value, 0)) {
             Ok(Ok(())) => {
                 self.learn_writer(tenant, to.to_owned());
-                settle(None);
                 Ok(Moved {
                     tenant: tenant.to_owned(),
                     from: self.me.node.clone(),
@@ -149,17 +150,16 @@ impl Membership {
                     checkpoint: at.checkpoint.to_text(),
                 })
             }
-            Ok(Err(_)) => {
-                settle(None);
-                Err(Status::aborted(format!(
-                    "the shard map refused the hand-over (this node's lease ended, or the \
-                     tenant's entry changed): tenant `{tenant}` stays with node {}, after a \
-                     handed_over record (seq {}) that no node took over",
-                    self.me.node, at.seq
-                )))
-            }
+            Ok(Err(_)) => Err(Status::aborted(format!(
+                "the shard map refused the hand-over (this node's lease ended, or the \
+                 tenant's entry changed): tenant `{tenant}` stays with node {}, after a \
+                 handed_over record (seq {}) that no node took over",
+                self.me.node, at.seq
+            ))),
             Err(e) => {
-                settle(Some(Leaving::Unsure));
+                self.leaving
+                    .lock()
+                    .insert(tenant.to_owned(), Leaving::Unsure);
                 Err(unreachable(e.into()))
             }
         }

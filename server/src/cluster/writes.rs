@@ -1,6 +1,7 @@
 //! The check every way in makes before an event of a tenant enters this node's log: the
 //! shard map names this node and its lease lives; otherwise the event is refused, naming
-//! the node that writes the tenant, never stored here.
+//! the node that writes the tenant, never stored here. Reads of a tenant whose events are
+//! all on another node are refused the same way; [`named_writer`] reads the refusal back.
 
 use auditlog_engine::Log;
 use parking_lot::RwLockReadGuard;
@@ -9,12 +10,34 @@ use tonic::metadata::MetadataValue;
 
 use super::{Leaving, Membership, NodeRecord, Writer};
 
-/// Metadata (gRPC) and error member (HTTP) names of the node to send a refused event to.
-pub(crate) const WRITER_NODE: &str = "auditlog-writer-node";
-pub(crate) const WRITER_GRPC: &str = "auditlog-writer-grpc";
-pub(crate) const WRITER_HTTP: &str = "auditlog-writer-http";
-/// Metadata (gRPC) naming the tenant refused, for a client routing by tenant.
-pub(crate) const WRITER_TENANT: &str = "auditlog-writer-tenant";
+/// Metadata names of the node to send a refused event to.
+const WRITER_NODE: &str = "auditlog-writer-node";
+const WRITER_GRPC: &str = "auditlog-writer-grpc";
+const WRITER_HTTP: &str = "auditlog-writer-http";
+/// Metadata naming the tenant refused, for a client routing by tenant.
+const WRITER_TENANT: &str = "auditlog-writer-tenant";
+
+/// The node a refusal names as the writer of its tenant, read back from its metadata
+/// (for HTTP's error member and a stream's refused batch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NamedWriter {
+    /// The tenant, when it could ride in metadata (ASCII).
+    pub(crate) tenant: Option<String>,
+    pub(crate) node: String,
+    pub(crate) grpc: String,
+    pub(crate) http: String,
+}
+
+/// The writer `status` names, if it is a refusal naming one.
+pub(crate) fn named_writer(status: &Status) -> Option<NamedWriter> {
+    let text = |name: &str| Some(status.metadata().get(name)?.to_str().ok()?.to_owned());
+    Some(NamedWriter {
+        tenant: text(WRITER_TENANT),
+        node: text(WRITER_NODE)?,
+        grpc: text(WRITER_GRPC)?,
+        http: text(WRITER_HTTP)?,
+    })
+}
 
 impl Membership {
     /// Refuses unless this node writes `tenant` now. Called from a blocking thread of the
@@ -35,14 +58,47 @@ impl Membership {
             Writer::Here => Ok(()),
             Writer::TakeOver { revision, from } => self.take_over(log, tenant, revision, &from),
             Writer::NoLease => Err(self.no_lease()),
-            Writer::Elsewhere(node) => {
-                let record = match self.known_node(&node) {
-                    Some(record) => record,
-                    None => block_on(self.node(&node)).map_err(unreachable)?,
-                };
-                Err(elsewhere(tenant, &node, record.as_ref()))
-            }
+            Writer::Elsewhere(node) => Err(block_on(self.elsewhere(tenant, &node))),
         }
+    }
+
+    /// The refusal of an event (or a read) of `tenant`, written by `node`: its record
+    /// read within [`super::NODE_RECORD_AGE`], or now.
+    async fn elsewhere(&self, tenant: &str, node: &str) -> Status {
+        let record = match self.known_node(node) {
+            Some(record) => record,
+            None => match self.node(node).await {
+                Ok(record) => record,
+                Err(e) => return unreachable(e),
+            },
+        };
+        elsewhere(tenant, node, record.as_ref())
+    }
+
+    /// Refuses a read of `tenant`'s events on this node when its log holds none of them
+    /// and the map gives the tenant to another node: FAILED_PRECONDITION naming that
+    /// node, as for a write. A node that holds some (the tenant's, or its history before
+    /// a move) answers from its own log.
+    pub(crate) async fn require_reader(&self, tenant: &str, log: &Log) -> Result<(), Status> {
+        if log.tenant_head(tenant).is_some() {
+            return Ok(());
+        }
+        // Another node's tenant read lately, and its record, cost no call to etcd.
+        let node = match self.known_writer(tenant) {
+            Some(Writer::Elsewhere(node)) => node,
+            Some(_) => return Ok(()),
+            None => match self.assigned(tenant).await.map_err(unreachable)? {
+                None => return Ok(()),
+                Some(node) if node == self.name() => return Ok(()),
+                Some(node) => {
+                    // Only another node's is remembered: this node's own entries are
+                    // learnt by a write, which takes over a pending hand-over first.
+                    self.learn_writer(tenant, node.clone());
+                    node
+                }
+            },
+        };
+        Err(self.elsewhere(tenant, &node).await)
     }
 
     /// Refuses unless the lease counts as alive now and none of `tenants` is being
@@ -129,36 +185,4 @@ fn elsewhere(tenant: &str, node: &str, record: Option<&NodeRecord>) -> Status {
         }
     }
     status
-}
-
-impl Membership {
-    /// Refuses a read of `tenant`'s events on this node when its log holds none of them
-    /// and the map gives the tenant to another node: FAILED_PRECONDITION naming that
-    /// node, as for a write. A node that holds some (the tenant's, or its history before
-    /// a move) answers from its own log.
-    pub(crate) async fn require_reader(&self, tenant: &str, log: &Log) -> Result<(), Status> {
-        if log.tenant_head(tenant).is_some() {
-            return Ok(());
-        }
-        // Another node's tenant read lately, and its record, cost no call to etcd.
-        let node = match self.known_writer(tenant) {
-            Some(Writer::Elsewhere(node)) => node,
-            Some(_) => return Ok(()),
-            None => match self.assigned(tenant).await.map_err(unreachable)? {
-                None => return Ok(()),
-                Some(node) if node == self.name() => return Ok(()),
-                Some(node) => {
-                    // Only another node's is remembered: this node's own entries are
-                    // learnt by a write, which takes over a pending hand-over first.
-                    self.learn_writer(tenant, node.clone());
-                    node
-                }
-            },
-        };
-        let record = match self.known_node(&node) {
-            Some(record) => record,
-            None => self.node(&node).await.map_err(unreachable)?,
-        };
-        Err(elsewhere(tenant, &node, record.as_ref()))
-    }
 }

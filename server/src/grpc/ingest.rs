@@ -21,7 +21,7 @@ use tonic_types::StatusExt;
 use crate::State;
 use crate::auth::{Caller, caller};
 use crate::catalog::{self, Flagged};
-use crate::cluster::{WRITER_GRPC, WRITER_HTTP, WRITER_NODE, WRITER_TENANT};
+use crate::cluster::named_writer;
 use crate::intake::{self, Pending, hand_over};
 use crate::status::{invalid_field, task_failed};
 use auditlog_proto::convert::event_from_proto;
@@ -166,22 +166,13 @@ fn refusal(index: u32, status: &Status) -> BatchRefusal {
         code: status.code() as i32,
         message: status.message().to_owned(),
         fields,
-        writer: writer_of(status),
+        writer: named_writer(status).map(|w| pb::Writer {
+            tenant: w.tenant.unwrap_or_default(),
+            node: w.node,
+            grpc: w.grpc,
+            http: w.http,
+        }),
     }
-}
-
-/// The node a refusal names as its tenant's writer, from its metadata.
-fn writer_of(status: &Status) -> Option<pb::Writer> {
-    let text = |name: &str| {
-        let value = status.metadata().get(name)?.to_str().ok()?;
-        Some(value.to_owned())
-    };
-    Some(pb::Writer {
-        tenant: text(WRITER_TENANT).unwrap_or_default(),
-        node: text(WRITER_NODE)?,
-        grpc: text(WRITER_GRPC)?,
-        http: text(WRITER_HTTP)?,
-    })
 }
 
 /// The answer for a batch, once durable under the log's policy and its flagged events

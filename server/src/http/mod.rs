@@ -18,7 +18,7 @@ mod tiles;
 mod viewer_tokens;
 mod witness;
 
-use crate::cluster::{WRITER_GRPC, WRITER_HTTP, WRITER_NODE};
+use crate::cluster::named_writer;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -388,19 +388,8 @@ pub(crate) fn error_body(status: &Status) -> serde_json::Value {
         error["field"] = violation.field.clone().into();
     }
     // Where to send an event of a tenant another node of the cluster writes.
-    let metadata = status.metadata();
-    let writer = [
-        ("node", WRITER_NODE),
-        ("grpc", WRITER_GRPC),
-        ("http", WRITER_HTTP),
-    ]
-    .map(|(member, name)| (member, metadata.get(name).and_then(|v| v.to_str().ok())));
-    if writer.iter().all(|(_, value)| value.is_some()) {
-        error["writer"] = writer
-            .iter()
-            .map(|(member, value)| (member.to_string(), (*value).into()))
-            .collect::<serde_json::Map<_, _>>()
-            .into();
+    if let Some(w) = named_writer(status) {
+        error["writer"] = serde_json::json!({"node": w.node, "grpc": w.grpc, "http": w.http});
     }
     serde_json::json!({ "error": error })
 }
