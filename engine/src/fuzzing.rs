@@ -3,7 +3,6 @@
 //! (tests/fuzz_regressions.rs). Each decodes untrusted bytes, must never panic, and
 //! asserts the round trips that must hold for whatever decodes.
 
-use crate::bundle::verify_bundle;
 use crate::checkpoint::{
     CosignatureVerifier, Note, NoteVerifier, SignedCheckpoint, WitnessPolicy, with_cosignatures,
 };
@@ -315,12 +314,25 @@ pub fn query_params(data: &[u8]) {
     }
 }
 
-/// Evidence bundles: checking any bytes answers, never panics; nor does joining the
-/// bundles that check (the input's parts split at 0xff bytes) at hand-overs.
+/// Evidence bundles (and a replica's shipped records, read by the same checker): checking
+/// any bytes answers, never panics, and a bundle that checks showed each of its events
+/// once, in order; nor does joining the bundles that check (the input's parts split at
+/// 0xff bytes) at hand-overs panic.
 pub fn bundle(data: &[u8]) {
     let checked: Vec<_> = data
         .split(|&b| b == 0xff)
-        .filter_map(|part| verify_bundle(&mut &part[..], None).ok())
+        .filter_map(|part| {
+            let mut seen: Vec<(u64, crate::Event<'static>)> = Vec::new();
+            let checked = crate::bundle::verify_bundle_visiting(
+                &mut &part[..],
+                None,
+                &mut |seq, event, _| seen.push((seq, event.clone().into_owned())),
+            )
+            .ok()?;
+            assert_eq!(seen.len() as u64, checked.events);
+            assert!(seen.windows(2).all(|w| w[0].0 < w[1].0));
+            Some(checked)
+        })
         .collect();
     let _ = crate::bundle::check_handovers(&checked);
     for part in &checked {

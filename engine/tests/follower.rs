@@ -9,6 +9,7 @@ mod common;
 
 use auditlog_engine::bundle::{Selection, write_bundle};
 use auditlog_engine::query::{Filter, Order, Query};
+use auditlog_engine::system::{SystemActor, SystemEvent};
 use auditlog_engine::{Event, Log, LogConfig, OpenOptions};
 use common::{append_all, busiest_tenant, copy_dir, lines};
 
@@ -71,6 +72,14 @@ fn a_follower_keeps_the_logs_checkpoints_and_refuses_a_fork() {
         .open(f_dir.path())
         .expect("a follower opens without the private key");
     assert!(follower.checkpoint().is_err(), "a follower signs nothing");
+    let own = SystemEvent {
+        actor: SystemActor::Server,
+        action: "auditlog.server.start",
+        resource: None,
+        details: serde_json::json!({}),
+    };
+    let refused = follower.record_system(&own).unwrap_err().to_string();
+    assert!(refused.contains("records nothing of its own"), "{refused}");
     let shipped = events_from(&primary, follower.tree_size());
     assert_eq!(shipped.len(), 4_000);
     // Too early: the follower does not hold the checkpoint's records yet.
@@ -123,4 +132,142 @@ fn a_follower_keeps_the_logs_checkpoints_and_refuses_a_fork() {
         .open(f_dir.path())
         .expect("reopens");
     assert_eq!(again.latest_checkpoint().map(|c| c.to_text()), Some(signed));
+}
+
+/// One step of following `primary`, as a replica takes it: the newest checkpoint checked
+/// against the kept one with the primary's consistency proof, then a bundle of the
+/// records between.
+fn follow_step(follower: &Log, primary: &Log) -> Result<u64, String> {
+    let signed = primary.latest_checkpoint().expect("a checkpoint");
+    let kept = follower
+        .latest_checkpoint()
+        .expect("kept")
+        .checkpoint
+        .tree_size;
+    let size = signed.checkpoint.tree_size;
+    let proof = (kept < size).then(|| primary.prove_consistency(kept, size).expect("proof"));
+    let checked = follower
+        .check_followed(&signed.to_text(), proof.as_ref())
+        .map_err(|e| e.to_string())?;
+    let selection = Selection {
+        from_seq: follower.tree_size(),
+        to_seq: Some(size),
+        ..Selection::default()
+    };
+    let mut shipped = Vec::new();
+    write_bundle(primary, &selection, &mut shipped).expect("bundle");
+    let followed = follower
+        .follow_bundle(&checked, &mut shipped.as_slice())
+        .map_err(|e| e.to_string())?;
+    Ok(followed.events)
+}
+
+#[test]
+fn a_follower_checks_each_checkpoint_against_the_kept_one_before_taking_records() {
+    let (p_dir, f_dir, g_dir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let config = LogConfig {
+        segment_bytes: 256 << 10,
+        checkpoint_interval: std::time::Duration::ZERO,
+        ..LogConfig::default()
+    };
+    let primary = Log::create(p_dir.path(), &config).expect("create");
+    let events = lines(7_000, 5);
+    append_all(&primary, &events[..2_000], 250);
+    primary.checkpoint().expect("checkpoint");
+    primary.close();
+    drop(primary);
+    // The follower without the private key; the fork with it (the same key signs both
+    // logs' checkpoints, as a primary restored from an old backup would).
+    copy_dir(p_dir.path(), f_dir.path());
+    std::fs::remove_file(f_dir.path().join("keys/checkpoint.key")).expect("no private key");
+    copy_dir(p_dir.path(), g_dir.path());
+    let primary = Log::open(p_dir.path()).expect("reopens");
+    let follower = OpenOptions::new()
+        .follower(true)
+        .open(f_dir.path())
+        .expect("opens");
+    assert!(
+        primary.check_followed("x", None).is_err(),
+        "a log that signs its own follows nothing"
+    );
+    for (end, batch) in [(3_000, 100), (6_000, 700)] {
+        let before = follower.tree_size();
+        append_all(&primary, &events[before as usize..end], batch);
+        primary.checkpoint().expect("checkpoint");
+        assert_eq!(follow_step(&follower, &primary), Ok(end as u64 - before));
+        assert_eq!(follower.root(), primary.root());
+    }
+    assert_eq!(follower.tree_size(), 6_000);
+    let kept = follower.latest_checkpoint().map(|c| c.to_text());
+    assert_eq!(kept, primary.latest_checkpoint().map(|c| c.to_text()));
+
+    // The fork took other records after 2,000: its checkpoint at 6,000 signs another root,
+    // and its proof from 6,000 to 7,000 starts from another root than the kept one.
+    let fork = Log::open(g_dir.path()).expect("opens");
+    let mut other: Vec<String> = events[2_000..6_000].to_vec();
+    other[10] = other[10].replacen("\"action\":\"", "\"action\":\"forked.", 1);
+    assert_ne!(other[10], events[2_010], "the fork differs");
+    append_all(&fork, &other, 500);
+    let at_same_size = fork.checkpoint().expect("checkpoint").to_text();
+    let refused = follower
+        .check_followed(&at_same_size, None)
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("forked"), "{refused}");
+    append_all(&fork, &events[6_000..7_000], 500);
+    let later = fork.checkpoint().expect("checkpoint");
+    let proof = fork.prove_consistency(6_000, 7_000).expect("proof");
+    let refused = follower
+        .check_followed(&later.to_text(), Some(&proof))
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("forked"), "{refused}");
+    // Nor does a proof of the real primary's make the fork's checkpoint pass.
+    append_all(&primary, &events[6_000..7_000], 500);
+    primary.checkpoint().expect("checkpoint");
+    let real = primary.prove_consistency(6_000, 7_000).expect("proof");
+    assert!(
+        follower
+            .check_followed(&later.to_text(), Some(&real))
+            .is_err()
+    );
+    // An older checkpoint (the followed log went back) is refused too.
+    let old = primary.checkpoint_at(3_000).expect("read").expect("kept");
+    let refused = follower
+        .check_followed(&old.to_text(), None)
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("went back"), "{refused}");
+    // Nothing changed; the real primary's next step is taken.
+    assert_eq!(follower.tree_size(), 6_000);
+    assert_eq!(follower.latest_checkpoint().map(|c| c.to_text()), kept);
+    assert_eq!(follow_step(&follower, &primary), Ok(1_000));
+    assert_eq!(follower.root(), primary.root());
+
+    // Records that are not the whole range (a tenant's bundle) are refused before any is
+    // appended.
+    append_all(&primary, &events[..200], 100);
+    let signed = primary.checkpoint().expect("checkpoint");
+    let proof = primary.prove_consistency(7_000, 7_200).expect("proof");
+    let checked = follower
+        .check_followed(&signed.to_text(), Some(&proof))
+        .expect("consistent");
+    let tenant = busiest_tenant(&events[..200]);
+    let selection = Selection {
+        from_seq: 7_000,
+        tenant: Some(tenant),
+        ..Selection::default()
+    };
+    let mut partial = Vec::new();
+    write_bundle(&primary, &selection, &mut partial).expect("bundle");
+    let refused = follower
+        .follow_bundle(&checked, &mut partial.as_slice())
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("not every record"), "{refused}");
+    assert_eq!(follower.tree_size(), 7_000);
 }

@@ -14,15 +14,22 @@ use crate::status::from_engine;
 /// Appends `event` and waits until it is durable: blocking, so call it off the async
 /// workers.
 pub(crate) fn record(log: &Log, event: SystemEvent<'_>) -> Result<(), Status> {
-    log.record_system(&event).map(drop).map_err(|e| {
-        let status = from_engine(e);
-        Status::new(
-            status.code(),
-            format!(
-                "recording `{}` in the log: {}",
-                event.action,
-                status.message()
-            ),
-        )
-    })
+    record_at(log, event).map(drop)
+}
+
+/// [`record`], returning the record's seq.
+pub(crate) fn record_at(log: &Log, event: SystemEvent<'_>) -> Result<u64, Status> {
+    log.record_system(&event)
+        .map(|ack| ack.first_seq)
+        .map_err(|e| {
+            let status = from_engine(e);
+            Status::new(
+                status.code(),
+                format!(
+                    "recording `{}` in the log: {}",
+                    event.action,
+                    status.message()
+                ),
+            )
+        })
 }

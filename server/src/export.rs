@@ -77,6 +77,12 @@ pub(crate) async fn record_bulk_read(
     details: serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), Status> {
     let details = record_details(query, details);
+    if let Some(replica) = &state.replica {
+        // A replica's copy takes no record of its own: the primary keeps it.
+        return replica
+            .record_on_primary(caller, action, resource, details)
+            .await;
+    }
     let (state, caller) = (Arc::clone(state), caller.clone());
     spawn_blocking(move || {
         let event = SystemEvent {

@@ -25,6 +25,7 @@ mod metrics;
 mod otlp;
 mod paced;
 mod panics;
+mod replica;
 mod shutdown;
 mod sinks;
 mod status;
@@ -202,6 +203,8 @@ struct Args {
     witness_quorum: Option<usize>,
     #[command(flatten)]
     cluster: cluster::ClusterArgs,
+    #[command(flatten)]
+    replica: replica::ReplicaArgs,
 }
 
 /// What every handler shares.
@@ -233,6 +236,11 @@ pub(crate) struct State {
     /// This node's membership of a cluster of tenant shards (none without
     /// `--cluster-etcd`): it writes only the tenants the shard map gives it.
     pub(crate) cluster: Option<Arc<cluster::Membership>>,
+    /// This server's primary, when it is a read replica (`--replica-of`): it serves
+    /// reads of its copy of the primary's log, and refuses the rest.
+    pub(crate) replica: Option<Arc<replica::Replica>>,
+    /// The keys that follow this server as its replicas'.
+    pub(crate) followers: replica::Followers,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -278,17 +286,23 @@ fn main() -> anyhow::Result<()> {
         keep_days: args.hot_days,
         keep_bytes: args.hot_bytes,
     };
+    let replica = args.replica.open()?.map(Arc::new);
     let tiers = open_tiers(&args, &s3, policy)?;
-    let log = open_log(&args, tiers.clone())?;
+    let log = open_log(&args, tiers.clone(), replica.is_some())?;
     warn_if_shared(&args.data);
     let verifier = load_verifier(&FsStorage::default(), &args.data)
         .context("reading the checkpoint key")?
         .context("the log has no checkpoint key")?;
-    let (keys, bootstrap) = KeyStore::open(&args.data)?;
-    if let Some(secret) = bootstrap {
-        // Printed once: the store keeps only its hash.
-        println!("admin key: {secret}");
-    }
+    let keys = if replica.is_some() {
+        KeyStore::for_replica(&args.data)
+    } else {
+        let (keys, bootstrap) = KeyStore::open(&args.data)?;
+        if let Some(secret) = bootstrap {
+            // Printed once: the store keeps only its hash.
+            println!("admin key: {secret}");
+        }
+        keys
+    };
     let catalog = catalog::CatalogRules::load(&log).context("reading the action catalog")?;
     let sinks = sinks::Sinks::open(&args.data, &args.sink_hosts).context("reading the sinks")?;
     let viewers = viewer::ViewerTokens::open(&args.data).context("reading the viewer tokens")?;
@@ -340,6 +354,8 @@ fn main() -> anyhow::Result<()> {
         witness,
         witnessing,
         cluster,
+        replica,
+        followers: replica::Followers::default(),
     });
     // The configuration this run serves with is on record: a change shows as the
     // difference between two starts.
@@ -376,7 +392,10 @@ fn main() -> anyhow::Result<()> {
             })),
         }),
     };
-    audit::record(&state.log, start).context("recording the start")?;
+    if state.replica.is_none() {
+        // A replica records nothing in its copy: its primary records its first call.
+        audit::record(&state.log, start).context("recording the start")?;
+    }
     // The expiry thread's own clients: a connection pooled by the archiver's runtime is
     // driven only while that runtime runs, and one taken from another runtime stalls.
     let archive_for_expiry = match (&args.archive, args.expire) {
@@ -424,6 +443,10 @@ fn main() -> anyhow::Result<()> {
             tokio::spawn(cluster::renew(Arc::clone(cluster)));
             tokio::spawn(cluster::share_keys(Arc::clone(&state)));
         }
+        if state.replica.is_some() {
+            tokio::spawn(replica::follow(Arc::clone(&state)));
+            tokio::spawn(replica::share_keys(Arc::clone(&state)));
+        }
         tokio::try_join!(grpc, http).map(|_| ())
     });
     // Connections still open after the grace period end with the runtime; requests
@@ -451,7 +474,9 @@ fn main() -> anyhow::Result<()> {
             Err(e) => format!("{e:#}"),
         }}),
     };
-    if let Err(e) = audit::record(&state.log, stop) {
+    if state.replica.is_some() {
+        // Nothing of its own to record.
+    } else if let Err(e) = audit::record(&state.log, stop) {
         eprintln!("auditlogd: {}", e.message());
     }
     // Whatever ended serving, the log closes cleanly: queued batches are written, the
@@ -556,8 +581,10 @@ fn open_tiers(
     Ok(Some(Arc::new(config.open_storage(&args.data, s3)?)))
 }
 
-fn open_log(args: &Args, tiers: Option<Arc<TieredStorage>>) -> anyhow::Result<Log> {
-    let mut options = OpenOptions::new();
+/// Opens (or creates) the log; a replica's (`follower`) must be there already, made by
+/// `auditlog restore` from the primary's archive.
+fn open_log(args: &Args, tiers: Option<Arc<TieredStorage>>, follower: bool) -> anyhow::Result<Log> {
+    let mut options = OpenOptions::new().follower(follower);
     if let Some(tiers) = tiers {
         options = options.storage(tiers);
     }
@@ -577,6 +604,13 @@ fn open_log(args: &Args, tiers: Option<Arc<TieredStorage>>) -> anyhow::Result<Lo
         options
             .open(&args.data)
             .with_context(|| format!("opening the log in {}", args.data.display()))
+    } else if follower {
+        anyhow::bail!(
+            "{} holds no log: a replica starts from a copy of its primary's, made by \
+             `auditlog restore --from ARCHIVE --data {}` (without the private key)",
+            args.data.display(),
+            args.data.display()
+        )
     } else {
         options
             .create(&args.data, &LogConfig::default())

@@ -277,6 +277,10 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
         "/v1/sinks/{id}/replay",
         "/v1/viewer-tokens",
         "/v1/viewer-tokens/{id}",
+        "/v1/replica",
+        "/v1/replica/records",
+        "/v1/replica/keys",
+        "/v1/replica/record",
     ];
     served.sort_unstable();
     // Events of `_system` the sink routes record (each sink made, each change), and the
@@ -305,7 +309,15 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
                         .collect(),
                     None => vec![(String::new(), Vec::new())],
                 };
-            for (media, body) in bodies {
+            for (media, mut body) in bodies {
+                // A replica records a read of one of this server's keys.
+                if path == "/v1/replica/record" {
+                    let admin_id = admin.split('_').nth(1).expect("a key id");
+                    body = String::from_utf8(body)
+                        .expect("UTF-8 example")
+                        .replace("KEY_ID", admin_id)
+                        .into_bytes();
+                }
                 let query: Vec<String> = operation["parameters"]
                     .as_array()
                     .expect("parameters")
@@ -356,8 +368,9 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
                 let answer = send(key).await.expect("request");
                 // The documented success: 201 for what is created with an id, else 200;
                 // the cluster's routes answer their documented 404 on a server that is no
-                // node of a cluster (their 200s: tests/shards.rs).
-                let success = if path.starts_with("/v1/cluster") {
+                // node of a cluster (their 200s: tests/shards.rs), a replica's state on a
+                // server that is none (its 200: tests/replica.rs).
+                let success = if path.starts_with("/v1/cluster") || path == "/v1/replica" {
                     "404"
                 } else if operation["responses"].get("201").is_some() {
                     "201"
@@ -403,18 +416,19 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
         }
     }
     // Both of POST /v1/events's bodies (JSON and NDJSON), /v1/logs's OTLP/JSON, the
-    // four of the sinks (create, pause, resume, replay), a viewer token's and a move's.
-    assert_eq!(posted, 9);
+    // four of the sinks (create, pause, resume, replay), a viewer token's, a move's and a
+    // replica's read.
+    assert_eq!(posted, 10);
     sink_events += 1; // POST /v1/sinks
     token_events += 1; // POST /v1/viewer-tokens
     // The metrics count what was just asked.
     let metrics = get("/metrics".into(), Some(admin)).await.text();
     // Three events, the three of the documented examples, four of the server's (its
-    // start, the export, the bundle and the report just made) and those of the sinks and
-    // tokens.
+    // start, the export, the bundle and the report just made), two of a replica's (its
+    // first call for records, the read it recorded) and those of the sinks and tokens.
     let events = format!(
         "auditlog_events_total {}\n",
-        10 + sink_events + token_events
+        12 + sink_events + token_events
     );
     assert!(metrics.contains(&events), "{metrics}");
     assert!(

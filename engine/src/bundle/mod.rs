@@ -552,6 +552,21 @@ pub fn verify_bundle(
     input: &mut dyn BufRead,
     key: Option<&NoteVerifier>,
 ) -> std::result::Result<BundleSummary, BundleError> {
+    verify_bundle_visiting(input, key, &mut |_, _, _| {})
+}
+
+/// What [`verify_bundle_visiting`] shows each event to: its seq, the event, and its sealed
+/// block if any.
+pub type EventVisitor<'v> = dyn FnMut(u64, &Event<'_>, Option<&[u8]>) + 'v;
+
+/// [`verify_bundle`], showing `visit` each event as it is read (its seq, the event, its
+/// sealed block if any), before the proof is checked: what it keeps counts only once the
+/// whole bundle checks.
+pub fn verify_bundle_visiting(
+    input: &mut dyn BufRead,
+    key: Option<&NoteVerifier>,
+    visit: &mut EventVisitor<'_>,
+) -> std::result::Result<BundleSummary, BundleError> {
     let malformed = |line: u64, what: String| BundleError::Malformed { line, what };
     let mut bytes = 0u64;
     let mut read_line = |buf: &mut String| -> std::result::Result<bool, String> {
@@ -646,6 +661,7 @@ pub fn verify_bundle(
         ends.see(seq, leaf, link, &event, leaves.is_empty());
         leaves.push((seq, leaf));
         links.push(link);
+        visit(seq, &event, sealed.as_deref());
     };
     line_no += 1;
     if read_line(&mut text).map_err(|e| malformed(line_no, e))? {

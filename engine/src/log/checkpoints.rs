@@ -116,6 +116,11 @@ impl Checkpoints {
     }
 
     /// Whether this open can sign (it is read-write).
+    /// The followed log's public key and origin, on a follower.
+    pub(crate) fn followed(&self) -> Option<(&NoteVerifier, &str)> {
+        Some((self.follows.as_ref()?, &self.origin))
+    }
+
     pub(crate) fn can_sign(&self) -> bool {
         self.signer.is_some()
     }

@@ -4,6 +4,7 @@
 mod checkpoints;
 mod dedup;
 mod expire;
+mod follow;
 mod handover;
 mod read;
 mod recover;
@@ -29,6 +30,7 @@ pub use crate::shared::{Metrics, SYNC_SECONDS_BUCKETS};
 use checkpoints::{Cadence, Checkpoints};
 pub use dedup::RECENT_IDS;
 pub use expire::{Expired, Expiry, RETENTION_DELETE};
+pub use follow::Followed;
 pub use handover::HandedOverAt;
 pub use read::TimeRange;
 pub use recover::RecoveryReport;

@@ -67,6 +67,7 @@ pub(crate) async fn serve(
         .build_v1alpha()
         .context("building the v1alpha reflection service")?;
     let auth = authenticate(Arc::clone(&state));
+    let writes = refuse_on_replica(Arc::clone(&state), auth.clone());
     let counted = Arc::clone(&state);
     let count_answers = MapResponseLayer::new(move |response: http::Response<Body>| {
         counted.metrics.grpc_answered(grpc_code(response.headers()));
@@ -88,11 +89,11 @@ pub(crate) async fn serve(
         .add_service(InterceptedService::new(
             IngestServiceServer::new(ingest::Ingest::new(Arc::clone(&state)))
                 .max_decoding_message_size(state.max_request_bytes),
-            auth.clone(),
+            writes.clone(),
         ))
         .add_service(InterceptedService::new(
             otlp::Logs::new(Arc::clone(&state)),
-            auth.clone(),
+            writes.clone(),
         ))
         .add_service(QueryServiceServer::with_interceptor(
             query::Query::new(Arc::clone(&state)),
@@ -112,11 +113,11 @@ pub(crate) async fn serve(
         ))
         .add_service(AdminServiceServer::with_interceptor(
             admin::Admin::new(Arc::clone(&state)),
-            auth.clone(),
+            writes.clone(),
         ))
         .add_service(SinkServiceServer::with_interceptor(
             sinks::Sinks::new(Arc::clone(&state)),
-            auth,
+            writes,
         ));
     let listener = listen(addr, "gRPC").await?;
     // Without TCP_NODELAY a small answer waits for the peer's delayed ACK (40 ms).
@@ -144,6 +145,19 @@ pub(crate) async fn serve(
         "gRPC",
     )
     .await
+}
+
+/// The interceptor of the services that write or change the server's settings (ingest,
+/// OTLP, admin, sinks): on a read replica each call is refused, UNAVAILABLE, naming the
+/// primary (metadata `auditlog-primary`); elsewhere it is `auth`.
+fn refuse_on_replica(
+    state: Arc<State>,
+    mut auth: impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone,
+) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
+    move |request| match &state.replica {
+        Some(replica) => Err(replica.refuse_write()),
+        None => auth(request),
+    }
 }
 
 /// The answer to a call whose handler panicked.

@@ -101,7 +101,18 @@ pub(crate) async fn bundle(
         details,
     )
     .await?;
+    stream_bundle(state, caller, selection, slot, connection).await
+}
 
+/// Streams the bundle of `selection` as the engine writes it, for `caller` (checked
+/// still valid before each chunk), holding its stream `slot` until the writing ends.
+pub(super) async fn stream_bundle(
+    state: Arc<State>,
+    caller: crate::auth::Caller,
+    selection: Selection,
+    slot: crate::limits::StreamSlot,
+    connection: Option<Extension<GuardedInfo>>,
+) -> Result<Response, HttpError> {
     // The engine writes on the blocking pool into a bounded channel: a slow client
     // holds one chunk in it, and one that leaves ends the writing at its next chunk.
     // The connection counts busy until the writing ends: the proof and the tenant's

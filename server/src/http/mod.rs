@@ -12,6 +12,7 @@ mod events;
 mod ingest;
 mod otlp;
 mod proofs;
+mod replica;
 mod reports;
 mod sinks;
 mod tiles;
@@ -166,6 +167,10 @@ fn router(state: Arc<State>) -> Router {
         .route("/v1/cluster/move", post(cluster::move_tenant))
         .route("/v1/bundle", get(bundle::bundle))
         .route("/v1/reports", get(reports::report))
+        .route("/v1/replica", get(replica::status))
+        .route("/v1/replica/records", get(replica::records))
+        .route("/v1/replica/keys", get(replica::keys))
+        .route("/v1/replica/record", post(replica::record))
         .route("/v1/sinks", get(sinks::list).post(sinks::create))
         .route("/v1/sinks/{id}", get(sinks::get).delete(sinks::delete))
         .route("/v1/sinks/{id}/pause", post(sinks::pause))
@@ -192,6 +197,10 @@ fn router(state: Arc<State>) -> Router {
         .route("/ui/", get(crate::viewer::ui::index))
         .route("/ui/config.json", get(crate::viewer::ui::config))
         .route("/ui/{*path}", get(crate::viewer::ui::file))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            refuse_on_replica,
+        ))
         .layer(CatchPanicLayer::new(Arc::clone(&state.metrics), panicked))
         .layer(BusyLayer)
         .layer(middleware::from_fn_with_state(
@@ -217,6 +226,28 @@ async fn count_answers(
     response
 }
 
+/// On a read replica, what it does not serve itself ([`crate::replica::serves_http`]) is
+/// refused, UNAVAILABLE, naming the primary (in the message and the `auditlog-primary`
+/// header).
+async fn refuse_on_replica(
+    Shared(state): Shared<Arc<State>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match &state.replica {
+        Some(replica) if !crate::replica::serves_http(request.method(), request.uri().path()) => {
+            let mut response = HttpError::from(replica.refuse_write()).into_response();
+            if let Ok(primary) = header::HeaderValue::from_str(&replica.primary) {
+                response
+                    .headers_mut()
+                    .insert(crate::replica::PRIMARY_METADATA, primary);
+            }
+            response
+        }
+        _ => next.run(request).await,
+    }
+}
+
 /// `GET /metrics`: Prometheus text, for any key (it reveals counts, no event).
 async fn metrics(
     Shared(state): Shared<Arc<State>>,
@@ -231,6 +262,9 @@ async fn metrics(
         let mut text = state.metrics.render(&state.log, open);
         crate::sinks::render_metrics(&state.sinks, &caller, state.log.tree_size(), &mut text);
         crate::cosigning::render_metrics(&state.witnessing, &mut text);
+        if let Some(replica) = &state.replica {
+            replica.status.render(&mut text);
+        }
         text
     })
     .await

@@ -180,6 +180,20 @@ impl KeyStore {
         Ok((store, bootstrap))
     }
 
+    /// The key store of a read replica: no key of its own (it makes none, and has no
+    /// bootstrap key); its primary's keys are taken in ([`KeyStore::take_in`]) and, as a
+    /// cluster node's peers' keys, trusted only while fresh.
+    pub(crate) fn for_replica(data: &Path) -> KeyStore {
+        let store = KeyStore {
+            path: data.join("server").join("api-keys.json"),
+            keys: RwLock::new(Arc::new(Vec::new())),
+            changing: Mutex::new(()),
+            shared: RwLock::new(SharedKeys::default()),
+        };
+        store.join_cluster();
+        store
+    }
+
     /// Creates a key and returns it with its token (which is kept nowhere). Blocks on an
     /// fsync: call it off the async runtime.
     pub(crate) fn create(

@@ -88,6 +88,16 @@ impl KeyStore {
             .collect())
     }
 
+    /// Every key this node knows: its own, and its cluster's while fresh (what a read
+    /// replica of this node takes in).
+    pub(crate) fn known(&self) -> Vec<KeyRecord> {
+        let mut keys = self.keys.read().as_ref().clone();
+        if let Some(shared) = self.shared.read().fresh() {
+            keys.extend(shared.values().cloned());
+        }
+        keys
+    }
+
     /// Key `id`: this node's, or another node's of its cluster.
     pub(super) fn find(&self, id: &str) -> Found {
         let ours = Arc::clone(&self.keys.read());

@@ -1,0 +1,163 @@
+//! A follower's step (a read replica's, docs/SCALING.md): a newer checkpoint of the log
+//! it follows, checked consistent with the newest one it keeps before anything is
+//! written, and a bundle of the records between, checked offline against the log's key;
+//! then the records are appended in order and the checkpoint kept once they make it.
+
+use std::io::BufRead;
+
+use super::Log;
+use crate::bundle::{Completeness, verify_bundle_visiting};
+use crate::checkpoint::{NoteVerifier, SignedCheckpoint};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::merkle::{ConsistencyProof, verify_consistency};
+
+/// The most events appended in one batch while following.
+const EVENTS_PER_BATCH: usize = 1_000;
+
+/// What a step of following did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Followed {
+    /// Events appended.
+    pub events: u64,
+    /// The checkpoint kept (the newest one already kept when the step had nothing to do).
+    pub checkpoint: SignedCheckpoint,
+}
+
+impl Log {
+    /// Checks `note`, a checkpoint of the log this one follows, against the newest one
+    /// this log keeps, before anything is written: signed by the log's key, of its
+    /// origin, not smaller, and consistent with it by `proof` (the followed log's
+    /// consistency proof from the kept size to the note's; `None` when nothing is kept
+    /// yet, or the sizes are equal). Returns the checkpoint, checked.
+    pub fn check_followed(
+        &self,
+        note: &str,
+        proof: Option<&ConsistencyProof>,
+    ) -> Result<SignedCheckpoint> {
+        let refused = |why: String| Error::InvalidArgument(format!("checkpoint refused: {why}"));
+        let (key, origin) = self.followed()?;
+        let signed =
+            SignedCheckpoint::open(note.as_bytes(), key).map_err(|e| refused(e.to_string()))?;
+        let theirs = &signed.checkpoint;
+        if theirs.origin != origin {
+            return Err(refused(format!(
+                "it is of `{}`, this log of `{origin}`",
+                theirs.origin
+            )));
+        }
+        let Some(kept) = self.latest_checkpoint() else {
+            return Ok(signed);
+        };
+        let kept = &kept.checkpoint;
+        if theirs.tree_size < kept.tree_size {
+            return Err(refused(format!(
+                "it is of tree size {}, older than the one kept at {}: the followed log went \
+                 back",
+                theirs.tree_size, kept.tree_size
+            )));
+        }
+        if theirs.tree_size == kept.tree_size {
+            if theirs.root != kept.root {
+                return Err(refused(format!(
+                    "at tree size {} it signs another root than the one kept: the followed \
+                     log forked",
+                    theirs.tree_size
+                )));
+            }
+            return Ok(signed);
+        }
+        let proof = proof.ok_or_else(|| refused("no consistency proof was given".into()))?;
+        if (proof.size1, proof.size2) != (kept.tree_size, theirs.tree_size)
+            || proof.root2 != theirs.root
+        {
+            return Err(refused(format!(
+                "the consistency proof is not from the kept checkpoint ({}) to this one ({})",
+                kept.tree_size, theirs.tree_size
+            )));
+        }
+        if proof.root1 != kept.root {
+            return Err(refused(format!(
+                "at tree size {} the followed log's tree is not the one kept: it forked",
+                kept.tree_size
+            )));
+        }
+        verify_consistency(
+            self.alg(),
+            kept.tree_size,
+            theirs.tree_size,
+            &kept.root,
+            &theirs.root,
+            &proof.path,
+        )
+        .map_err(|e| {
+            refused(format!(
+                "it is not consistent with the one kept at tree size {}: the followed log \
+                 forked ({e})",
+                kept.tree_size
+            ))
+        })?;
+        Ok(signed)
+    }
+
+    /// Takes the followed log's records from this log's size to `checked`'s (returned by
+    /// [`Log::check_followed`]) out of `bundle`, a bundle of exactly that sequence range
+    /// proven against that checkpoint, checked offline with the log's key before any
+    /// record is appended; then keeps the checkpoint ([`Log::adopt_checkpoint`]).
+    /// Records of a log that seals personal data are refused: re-sealed, they would not
+    /// be the followed log's.
+    pub fn follow_bundle(
+        &self,
+        checked: &SignedCheckpoint,
+        bundle: &mut dyn BufRead,
+    ) -> Result<Followed> {
+        let refused =
+            |why: String| Error::InvalidArgument(format!("shipped records refused: {why}"));
+        let (key, _) = self.followed()?;
+        // In seq order (the checker refuses any other), each record of the range once
+        // (checked below).
+        let mut events: Vec<Event<'static>> = Vec::new();
+        let mut sealed = false;
+        let summary = verify_bundle_visiting(bundle, Some(key), &mut |_, event, block| {
+            sealed |= block.is_some();
+            events.push(event.clone().into_owned());
+        })
+        .map_err(|e| refused(e.to_string()))?;
+        if sealed {
+            return Err(refused(
+                "they hold sealed personal data, which a follower cannot take as stored yet".into(),
+            ));
+        }
+        if summary.checkpoint != checked.checkpoint {
+            return Err(refused(format!(
+                "they are proven against a checkpoint of tree size {}, not the one checked ({})",
+                summary.checkpoint.tree_size, checked.checkpoint.tree_size
+            )));
+        }
+        let from = self.tree_size();
+        let to = checked.checkpoint.tree_size;
+        let whole = Completeness::Range { from, to };
+        if !summary.selection.is_whole_range() || summary.completeness != whole {
+            return Err(refused(format!(
+                "they are not every record of seq {from}..{to} ({})",
+                summary.completeness
+            )));
+        }
+        let count = events.len() as u64;
+        for chunk in events.chunks(EVENTS_PER_BATCH) {
+            self.append(chunk)?;
+        }
+        let checkpoint = self.adopt_checkpoint(&checked.to_text())?;
+        Ok(Followed {
+            events: count,
+            checkpoint,
+        })
+    }
+
+    /// The followed log's public key and origin: refused unless this log is a follower.
+    fn followed(&self) -> Result<(&NoteVerifier, &str)> {
+        self.checkpoints.followed().ok_or_else(|| {
+            Error::InvalidArgument("this log is no follower: it signs its own checkpoints".into())
+        })
+    }
+}

@@ -1,0 +1,177 @@
+//! The replica's two loops: following the primary's log, and reading its API keys.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use auditlog_engine::checkpoint::SignedCheckpoint;
+use auditlog_engine::merkle::Proof;
+use tokio::task::spawn_blocking;
+
+use super::Replica;
+use crate::State;
+use crate::keys::KeyRecord;
+
+/// How often the primary's keys are read (they are trusted for 10 s after each read).
+const KEYS_EVERY: Duration = Duration::from_secs(1);
+
+/// Why a look at the primary did not bring the replica up to its newest checkpoint.
+enum Missed {
+    /// The primary served something the replica does not take: a checkpoint
+    /// inconsistent with the kept one, or records that do not make it.
+    Refused(String),
+    /// No usable answer (the primary down, or an error answered): tried again.
+    Failed(String),
+}
+
+/// Follows the primary for as long as the server runs; each change of problem (and the
+/// end of one) is said once on stderr.
+pub(crate) async fn follow(state: Arc<State>) {
+    let Some(replica) = state.replica.clone() else {
+        return;
+    };
+    let kept = state.log.latest_checkpoint();
+    replica
+        .status
+        .start(kept.map_or(0, |c| c.checkpoint.tree_size));
+    let mut ticks = tokio::time::interval(replica.every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut said: Option<String> = None;
+    loop {
+        ticks.tick().await;
+        let problem = match look(&state, &replica).await {
+            Ok((kept, primary)) => {
+                replica.status.looked(kept, primary);
+                None
+            }
+            Err(Missed::Refused(why)) => {
+                replica.status.refused(why.clone());
+                Some(format!("refused what {} served: {why}", replica.primary))
+            }
+            Err(Missed::Failed(why)) => {
+                replica.status.failed(why.clone());
+                Some(format!("cannot follow {}: {why}", replica.primary))
+            }
+        };
+        if problem != said {
+            match &problem {
+                Some(problem) => eprintln!("auditlogd: replica: {problem}"),
+                None => eprintln!("auditlogd: replica: following {} again", replica.primary),
+            }
+            said = problem;
+        }
+    }
+}
+
+/// One look: the primary's newest checkpoint, checked, and the records up to it taken.
+/// Returns the tree sizes of the checkpoint kept and the primary's.
+async fn look(state: &Arc<State>, replica: &Replica) -> Result<(u64, u64), Missed> {
+    let failed = |e: anyhow::Error| Missed::Failed(format!("{e:#}"));
+    let note = replica.get("/v1/checkpoint").await.map_err(failed)?;
+    let note = String::from_utf8(note.to_vec())
+        .map_err(|_| Missed::Refused("a checkpoint that is not UTF-8".into()))?;
+    let theirs = SignedCheckpoint::parse(note.as_bytes())
+        .map_err(|e| Missed::Refused(format!("not a checkpoint: {e}")))?
+        .checkpoint
+        .tree_size;
+    replica.status.primary_at(theirs);
+    let kept = state
+        .log
+        .latest_checkpoint()
+        .map_or(0, |c| c.checkpoint.tree_size);
+    // The proof that the primary's checkpoint extends the kept one, asked of the primary
+    // and checked here (the kept checkpoint is the replica's own record of the past).
+    let proof = if kept > 0 && theirs > kept {
+        let asked = format!("/v1/proofs/consistency?size1={kept}&size2={theirs}");
+        let body = replica.get(&asked).await.map_err(failed)?;
+        match Proof::from_json(&body) {
+            Ok(Proof::Consistency(proof)) => Some(proof),
+            Ok(Proof::Inclusion(_)) => {
+                return Err(Missed::Refused(
+                    "an inclusion proof for a consistency one".into(),
+                ));
+            }
+            Err(e) => return Err(Missed::Refused(e.to_string())),
+        }
+    } else {
+        None
+    };
+    let log_state = Arc::clone(state);
+    let checked = blocking(move || log_state.log.check_followed(&note, proof.as_ref())).await?;
+    let size = state.log.tree_size();
+    if theirs <= kept {
+        return Ok((kept, theirs));
+    }
+    if size > theirs {
+        return Err(Missed::Refused(format!(
+            "this copy holds {size} records, past the primary's checkpoint at {theirs}: \
+             records it took earlier did not make the primary's checkpoints"
+        )));
+    }
+    let log_state = Arc::clone(state);
+    if size == theirs {
+        // The records are here (restored, or taken by a look cut short): keep the
+        // checkpoint they make.
+        let note = checked.to_text();
+        blocking(move || log_state.log.adopt_checkpoint(&note)).await?;
+        return Ok((theirs, theirs));
+    }
+    let asked = format!("/v1/replica/records?from_seq={size}&to_seq={theirs}");
+    let records = replica.get(&asked).await.map_err(failed)?;
+    let followed =
+        blocking(move || log_state.log.follow_bundle(&checked, &mut records.as_ref())).await?;
+    replica
+        .status
+        .events
+        .fetch_add(followed.events, Ordering::Relaxed);
+    Ok((followed.checkpoint.checkpoint.tree_size, theirs))
+}
+
+/// Runs an engine step on the blocking pool; its error is a refusal.
+async fn blocking<T: Send + 'static>(
+    step: impl FnOnce() -> auditlog_engine::Result<T> + Send + 'static,
+) -> Result<T, Missed> {
+    spawn_blocking(step)
+        .await
+        .map_err(|e| Missed::Failed(format!("the step failed: {e}")))?
+        .map_err(|e| Missed::Refused(e.to_string()))
+}
+
+/// Reads the primary's API keys into the key store every second for as long as the
+/// server runs; a failure is said on stderr when it starts and when it ends (the keys
+/// read last are trusted for 10 s, then a key is answered UNAVAILABLE).
+pub(crate) async fn share_keys(state: Arc<State>) {
+    let Some(replica) = state.replica.clone() else {
+        return;
+    };
+    let mut ticks = tokio::time::interval(KEYS_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        ticks.tick().await;
+        let read_at = Instant::now();
+        let read = async {
+            let body = replica.get("/v1/replica/keys").await?;
+            let keys: PrimaryKeys = serde_json::from_slice(&body)?;
+            state.keys.take_in(keys.keys, read_at)
+        };
+        match read.await {
+            Ok(_) if failing => {
+                eprintln!("auditlogd: replica: the primary's API keys are read again");
+                failing = false;
+            }
+            Ok(_) => {}
+            Err(e) if !failing => {
+                eprintln!("auditlogd: replica: cannot read the primary's API keys: {e:#}");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// `GET /v1/replica/keys`'s answer.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct PrimaryKeys {
+    pub(crate) keys: Vec<KeyRecord>,
+}
