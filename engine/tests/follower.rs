@@ -7,7 +7,7 @@
 
 mod common;
 
-use auditlog_engine::bundle::{Selection, write_bundle};
+use auditlog_engine::bundle::{Selection, write_bundle, write_bundle_against};
 use auditlog_engine::query::{Filter, Order, Query};
 use auditlog_engine::system::{SystemActor, SystemEvent};
 use auditlog_engine::{Event, Log, LogConfig, OpenOptions};
@@ -135,8 +135,9 @@ fn a_follower_keeps_the_logs_checkpoints_and_refuses_a_fork() {
 }
 
 /// One step of following `primary`, as a replica takes it: the newest checkpoint checked
-/// against the kept one with the primary's consistency proof, then a bundle of the
-/// records between.
+/// against the kept one with the primary's consistency proof, then the records between in
+/// bundles of at most 1,500, each proven against that checkpoint; the checkpoint is kept
+/// with the last.
 fn follow_step(follower: &Log, primary: &Log) -> Result<u64, String> {
     let signed = primary.latest_checkpoint().expect("a checkpoint");
     let kept = follower
@@ -149,17 +150,30 @@ fn follow_step(follower: &Log, primary: &Log) -> Result<u64, String> {
     let checked = follower
         .check_followed(&signed.to_text(), proof.as_ref())
         .map_err(|e| e.to_string())?;
-    let selection = Selection {
-        from_seq: follower.tree_size(),
-        to_seq: Some(size),
-        ..Selection::default()
-    };
-    let mut shipped = Vec::new();
-    write_bundle(primary, &selection, &mut shipped).expect("bundle");
-    let followed = follower
-        .follow_bundle(&checked, &mut shipped.as_slice())
-        .map_err(|e| e.to_string())?;
-    Ok(followed.events)
+    let mut taken = 0;
+    loop {
+        let from = follower.tree_size();
+        let selection = Selection {
+            from_seq: from,
+            to_seq: Some(size.min(from + 1_500)),
+            ..Selection::default()
+        };
+        let mut shipped = Vec::new();
+        write_bundle_against(primary, &selection, size, &mut shipped).expect("bundle");
+        let followed = follower
+            .follow_bundle(&checked, &mut shipped.as_slice())
+            .map_err(|e| e.to_string())?;
+        taken += followed.events;
+        assert_eq!(follower.tree_size(), from + followed.events);
+        match followed.kept {
+            Some(kept) => {
+                assert_eq!(kept, checked);
+                return Ok(taken);
+            }
+            // A page short of the checkpoint: the kept one is the older still.
+            None => assert_ne!(follower.latest_checkpoint().as_ref(), Some(&checked)),
+        }
+    }
 }
 
 #[test]

@@ -130,10 +130,11 @@ fn a_replica_answers_as_its_primary_refuses_writes_and_refuses_a_fork() {
     assert!(restored.contains("read-only"), "{restored}");
     let key_file = write_key(dir.path(), &admin);
     let replica = start_replica(&r_data, &primary, &key_file);
-    // The active segment and what comes after reach it over the primary's API.
-    ingest(&primary, &admin, 3_000, 1_500, 5);
+    // The active segment and what comes after reach it over the primary's API (in pages
+    // of 20,000 records).
+    ingest(&primary, &admin, 3_000, 22_000, 5);
     let size = caught_up(&primary, &replica, &admin);
-    assert!(size > 4_500, "{size}");
+    assert!(size > 25_000, "{size}");
     let admin_id = admin.split('_').nth(1).expect("a key id");
     let follow = newest_system_event(&primary.http, &admin, "auditlog.replica.follow");
     assert_eq!(follow["actor"]["user_id"], admin_id, "{follow}");
@@ -156,7 +157,7 @@ fn a_replica_answers_as_its_primary_refuses_writes_and_refuses_a_fork() {
         &primary,
         &replica,
         &admin,
-        &format!("/v1/proofs/inclusion?leaf_index=4321&record=true&tree_size={size}"),
+        &format!("/v1/proofs/inclusion?leaf_index=24321&record=true&tree_size={size}"),
     );
     same(
         &primary,
@@ -170,7 +171,7 @@ fn a_replica_answers_as_its_primary_refuses_writes_and_refuses_a_fork() {
     let bundled = same(&primary, &replica, &admin, &bundle);
     assert!(bundled.body.len() > 50_000, "{} bytes", bundled.body.len());
     let exported = same(&primary, &replica, &admin, "/v1/export?tenant=org_0");
-    assert_eq!(exported.text().lines().count(), 900);
+    assert_eq!(exported.text().lines().count(), 5_000);
     // Each export here is recorded on the primary, as the reading key's, before its first
     // byte left the replica (the primary's own export is recorded too: the newest is
     // whichever came last, so ask the replica once more).
@@ -282,7 +283,7 @@ fn a_replica_answers_as_its_primary_refuses_writes_and_refuses_a_fork() {
         metric(&text, "auditlog_replica_tree_size"),
         Some(kept as f64)
     );
-    assert!(metric(&text, "auditlog_replica_events_total").unwrap_or(0.0) >= 1_500.0);
+    assert!(metric(&text, "auditlog_replica_events_total").unwrap_or(0.0) >= 22_000.0);
     assert!(
         metric(&text, "auditlog_replica_lag_seconds").is_some(),
         "{text}"

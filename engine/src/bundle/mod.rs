@@ -251,6 +251,36 @@ pub fn write_bundle_keeping(
     out: &mut dyn Write,
 ) -> Result<BundleSummary> {
     let signed = pick_checkpoint(log, selection, kept.size())?;
+    write_bundle_with(log, selection, signed, kept, out)
+}
+
+/// [`write_bundle`], proven against the checkpoint the log issued at tree size
+/// `checkpoint` (a replica's pages of records, each proven against the checkpoint it
+/// checked): refused if there is none, or the selection ends past it.
+pub fn write_bundle_against(
+    log: &Log,
+    selection: &Selection,
+    checkpoint: u64,
+    out: &mut dyn Write,
+) -> Result<BundleSummary> {
+    let signed = log.checkpoint_at(checkpoint)?.ok_or_else(|| {
+        Error::InvalidArgument(format!("no checkpoint was issued at size {checkpoint}"))
+    })?;
+    if selection.to_seq.is_none_or(|to| to > checkpoint) {
+        return Err(Error::InvalidArgument(format!(
+            "the selection ends past the checkpoint at {checkpoint}"
+        )));
+    }
+    write_bundle_with(log, selection, signed, &mut KeptHeads::default(), out)
+}
+
+fn write_bundle_with(
+    log: &Log,
+    selection: &Selection,
+    signed: SignedCheckpoint,
+    kept: &mut KeptHeads,
+    out: &mut dyn Write,
+) -> Result<BundleSummary> {
     let key = load_verifier(log.shared.storage.as_ref(), log.dir())?
         .ok_or_else(|| Error::InvalidArgument("the log has no public key".into()))?;
     key.verify(&signed.note).map_err(|e| {

@@ -20,8 +20,9 @@ const EVENTS_PER_BATCH: usize = 1_000;
 pub struct Followed {
     /// Events appended.
     pub events: u64,
-    /// The checkpoint kept (the newest one already kept when the step had nothing to do).
-    pub checkpoint: SignedCheckpoint,
+    /// The checkpoint kept, once the records reached it (`None`: a page of records
+    /// short of it; more follow).
+    pub kept: Option<SignedCheckpoint>,
 }
 
 impl Log {
@@ -100,12 +101,12 @@ impl Log {
         Ok(signed)
     }
 
-    /// Takes the followed log's records from this log's size to `checked`'s (returned by
-    /// [`Log::check_followed`]) out of `bundle`, a bundle of exactly that sequence range
-    /// proven against that checkpoint, checked offline with the log's key before any
-    /// record is appended; then keeps the checkpoint ([`Log::adopt_checkpoint`]).
-    /// Records of a log that seals personal data are refused: re-sealed, they would not
-    /// be the followed log's.
+    /// Takes the followed log's records from this log's size on out of `bundle`, a bundle
+    /// of every record from there to its end (`checked`'s size, or short of it: a page),
+    /// proven against `checked` (returned by [`Log::check_followed`]), checked offline
+    /// with the log's key before any record is appended; once the records reach the
+    /// checkpoint, keeps it ([`Log::adopt_checkpoint`]). Records of a log that seals
+    /// personal data are refused: re-sealed, they would not be the followed log's.
     pub fn follow_bundle(
         &self,
         checked: &SignedCheckpoint,
@@ -135,7 +136,8 @@ impl Log {
             )));
         }
         let from = self.tree_size();
-        let to = checked.checkpoint.tree_size;
+        let size = checked.checkpoint.tree_size;
+        let to = summary.selection.to_seq.unwrap_or(size).min(size);
         let whole = Completeness::Range { from, to };
         if !summary.selection.is_whole_range() || summary.completeness != whole {
             return Err(refused(format!(
@@ -147,10 +149,13 @@ impl Log {
         for chunk in events.chunks(EVENTS_PER_BATCH) {
             self.append(chunk)?;
         }
-        let checkpoint = self.adopt_checkpoint(&checked.to_text())?;
+        let kept = match to == size {
+            true => Some(self.adopt_checkpoint(&checked.to_text())?),
+            false => None,
+        };
         Ok(Followed {
             events: count,
-            checkpoint,
+            kept,
         })
     }
 

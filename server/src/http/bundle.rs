@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 use auditlog_engine::Timestamp;
-use auditlog_engine::bundle::{Selection, write_bundle};
+use auditlog_engine::bundle::{Selection, write_bundle, write_bundle_against};
 use auditlog_engine::query::{Filter, Query};
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
@@ -101,15 +101,17 @@ pub(crate) async fn bundle(
         details,
     )
     .await?;
-    stream_bundle(state, caller, selection, slot, connection).await
+    stream_bundle(state, caller, (selection, None), slot, connection).await
 }
 
-/// Streams the bundle of `selection` as the engine writes it, for `caller` (checked
-/// still valid before each chunk), holding its stream `slot` until the writing ends.
+/// Streams the bundle of a selection as the engine writes it, proven against the
+/// checkpoint at the size given with it (else as [`write_bundle`] picks one), for
+/// `caller` (checked still valid before each chunk), holding its stream `slot` until the
+/// writing ends.
 pub(super) async fn stream_bundle(
     state: Arc<State>,
     caller: crate::auth::Caller,
-    selection: Selection,
+    (selection, against): (Selection, Option<u64>),
     slot: crate::limits::StreamSlot,
     connection: Option<Extension<GuardedInfo>>,
 ) -> Result<Response, HttpError> {
@@ -128,7 +130,10 @@ pub(super) async fn stream_bundle(
             still_valid: Box::new(move || caller.still_valid(&checked)),
             stopped: None,
         };
-        let written = write_bundle(&state.log, &selection, &mut out);
+        let written = match against {
+            Some(size) => write_bundle_against(&state.log, &selection, size, &mut out),
+            None => write_bundle(&state.log, &selection, &mut out),
+        };
         let ended = written.map(drop).and_then(|()| {
             out.flush()
                 .map_err(|e| auditlog_engine::Error::io("writing the bundle", e))

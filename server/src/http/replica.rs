@@ -1,8 +1,9 @@
 //! What a node serves its read replicas (admin keys; docs/SCALING.md, "Read replicas"),
 //! and what a replica says of itself:
 //!
-//! - `GET /v1/replica/records?from_seq=S&to_seq=N`: every record of `S..N` as a bundle
-//!   proven against the checkpoint at `N`. A key's first call in a process is recorded
+//! - `GET /v1/replica/records?from_seq=S&to_seq=T[&checkpoint=N]`: every record of `S..T`
+//!   as a bundle proven against the checkpoint at `N` (default `T`; `T <= N`: a replica
+//!   takes a long stretch in pages). A key's first call in a process is recorded
 //!   (`auditlog.replica.follow`); the calls after it are not, since each record would be
 //!   shipped by the next call, and a replica would never catch up.
 //! - `GET /v1/replica/keys`: the API keys' records (hashes of their tokens, never tokens).
@@ -43,6 +44,7 @@ const RECORDED_READS: [&str; 3] = [
 pub(crate) struct RecordsParams {
     from_seq: u64,
     to_seq: u64,
+    checkpoint: Option<u64>,
 }
 
 /// Refuses unless `caller` holds an admin key and this node is no replica (a replica's
@@ -58,7 +60,7 @@ fn primary_for(state: &State, caller: &Caller) -> Result<(), Status> {
     }
 }
 
-/// `GET /v1/replica/records?from_seq=S&to_seq=N`.
+/// `GET /v1/replica/records?from_seq=S&to_seq=T[&checkpoint=N]`.
 pub(crate) async fn records(
     Shared(state): Shared<Arc<State>>,
     connection: Option<Extension<GuardedInfo>>,
@@ -71,14 +73,16 @@ pub(crate) async fn records(
     if p.to_seq < p.from_seq {
         return Err(invalid_field("to_seq", "below from_seq").into());
     }
+    let against = p.checkpoint.unwrap_or(p.to_seq);
+    if against < p.to_seq {
+        return Err(invalid_field("checkpoint", "below to_seq").into());
+    }
     let checked = Arc::clone(&state);
-    spawn_blocking(move || checked.log.checkpoint_at(p.to_seq))
+    spawn_blocking(move || checked.log.checkpoint_at(against))
         .await
         .map_err(task_failed)?
         .map_err(from_engine)?
-        .ok_or_else(|| {
-            Status::not_found(format!("no checkpoint was issued at size {}", p.to_seq))
-        })?;
+        .ok_or_else(|| Status::not_found(format!("no checkpoint was issued at size {against}")))?;
     let slot = state.limits.open_stream(&caller.key)?;
     if !state.followers.have(&caller.key.id) {
         let (recording, key) = (Arc::clone(&state), caller.key.id.clone());
@@ -100,7 +104,7 @@ pub(crate) async fn records(
         to_seq: Some(p.to_seq),
         ..Selection::default()
     };
-    stream_bundle(state, caller, selection, slot, connection).await
+    stream_bundle(state, caller, (selection, Some(against)), slot, connection).await
 }
 
 /// `GET /v1/replica/keys`.
