@@ -158,10 +158,11 @@ fn follow_step(follower: &Log, primary: &Log) -> Result<u64, String> {
             to_seq: Some(size.min(from + 1_500)),
             ..Selection::default()
         };
+        let to = selection.to_seq.expect("a page's end");
         let mut shipped = Vec::new();
         write_bundle_against(primary, &selection, size, &mut shipped).expect("bundle");
         let followed = follower
-            .follow_bundle(&checked, &mut shipped.as_slice())
+            .follow_bundle(&checked, to, &mut shipped.as_slice())
             .map_err(|e| e.to_string())?;
         taken += followed.events;
         assert_eq!(follower.tree_size(), from + followed.events);
@@ -279,7 +280,20 @@ fn a_follower_checks_each_checkpoint_against_the_kept_one_before_taking_records(
     let mut partial = Vec::new();
     write_bundle(&primary, &selection, &mut partial).expect("bundle");
     let refused = follower
-        .follow_bundle(&checked, &mut partial.as_slice())
+        .follow_bundle(&checked, 7_200, &mut partial.as_slice())
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("not every record"), "{refused}");
+    // Nor is a page other than the one asked for (a shorter one, here).
+    let short = Selection {
+        from_seq: 7_000,
+        to_seq: Some(7_100),
+        ..Selection::default()
+    };
+    let mut page = Vec::new();
+    write_bundle_against(&primary, &short, 7_200, &mut page).expect("bundle");
+    let refused = follower
+        .follow_bundle(&checked, 7_200, &mut page.as_slice())
         .unwrap_err()
         .to_string();
     assert!(refused.contains("not every record"), "{refused}");

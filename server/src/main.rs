@@ -286,7 +286,7 @@ fn main() -> anyhow::Result<()> {
         keep_days: args.hot_days,
         keep_bytes: args.hot_bytes,
     };
-    let replica = args.replica.open()?.map(Arc::new);
+    let replica = args.replica.open(args.allow_plaintext)?.map(Arc::new);
     let tiers = open_tiers(&args, &s3, policy)?;
     let log = open_log(&args, tiers.clone(), replica.is_some())?;
     warn_if_shared(&args.data);

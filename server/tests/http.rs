@@ -278,6 +278,7 @@ async fn every_route_of_the_openapi_document_answers_as_documented() {
         "/v1/viewer-tokens",
         "/v1/viewer-tokens/{id}",
         "/v1/replica",
+        "/v1/replica/checkpoint",
         "/v1/replica/records",
         "/v1/replica/keys",
         "/v1/replica/record",

@@ -63,7 +63,10 @@ fn caught_up(primary: &Server, replica: &Server, key: &str) -> u64 {
             let info = http_get(&primary.http, "/metrics", Some(key)).text();
             let still = metric(&info, "auditlog_events_total") == Some(note_size(&note) as f64);
             size = note_size(&note);
-            still && checkpoint(replica, key) == note
+            // The replica may keep none yet (no checkpoint of the restored records was
+            // archived).
+            let ours = http_get(&replica.http, "/v1/checkpoint", Some(key));
+            still && ours.status == 200 && ours.text() == note
         },
     );
     size
@@ -128,16 +131,26 @@ fn a_replica_answers_as_its_primary_refuses_writes_and_refuses_a_fork() {
         r_data.to_str().unwrap(),
     ]);
     assert!(restored.contains("read-only"), "{restored}");
+    // The active segment and what came after reach it over the primary's API: more than
+    // one page of 20,000 records, each proven against the one checkpoint it checked.
+    ingest(&primary, &admin, 3_000, 22_000, 5);
+    checkpoint(&primary, &admin); // an admin's ask signs one of every record
     let key_file = write_key(dir.path(), &admin);
     let replica = start_replica(&r_data, &primary, &key_file);
-    // The active segment and what comes after reach it over the primary's API (in pages
-    // of 20,000 records).
-    ingest(&primary, &admin, 3_000, 22_000, 5);
     let size = caught_up(&primary, &replica, &admin);
     assert!(size > 25_000, "{size}");
+    // Its following is recorded on the primary once: the first page (the pages after it
+    // go on from where it ended).
     let admin_id = admin.split('_').nth(1).expect("a key id");
     let follow = newest_system_event(&primary.http, &admin, "auditlog.replica.follow");
     assert_eq!(follow["actor"]["user_id"], admin_id, "{follow}");
+    let page = &follow["metadata"];
+    let (from, to) = (page["from_seq"].as_u64(), page["to_seq"].as_u64());
+    assert_eq!(to.zip(from).map(|(t, f)| t - f), Some(20_000), "{follow}");
+    assert!(page["checkpoint"].as_u64() > to, "{follow}");
+    let follows = "/v1/events/count?tenant=_system&action=auditlog.replica.follow";
+    let counted = http_get(&primary.http, follows, Some(&admin)).json();
+    assert_eq!(counted["count"], 1, "{counted}");
 
     // The same answers at the same checkpoint.
     same(
@@ -229,23 +242,56 @@ fn a_replica_answers_as_its_primary_refuses_writes_and_refuses_a_fork() {
     }
 
     // The primary's keys: one made there works here within a moment, and stops once
-    // revoked there.
-    let (reader_id, reader) = runtime.block_on(async {
-        let create = pb::CreateKeyRequest {
-            name: "auditor".into(),
-            scope: Some(pb::Scope {
-                read_all_tenants: true,
+    // revoked there; one of a tenant reads that tenant only.
+    let make_key = |name: &str, scope: pb::Scope| {
+        runtime.block_on(async {
+            let create = pb::CreateKeyRequest {
+                name: name.into(),
+                scope: Some(scope),
                 ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let made = AdminServiceClient::new(primary.channel().await)
-            .create_key(authed(create, &admin))
-            .await
-            .expect("created")
-            .into_inner();
-        (made.key.expect("key info").id, made.secret)
+            };
+            let made = AdminServiceClient::new(primary.channel().await)
+                .create_key(authed(create, &admin))
+                .await
+                .expect("created")
+                .into_inner();
+            (made.key.expect("key info").id, made.secret)
+        })
+    };
+    let all = pb::Scope {
+        read_all_tenants: true,
+        ..Default::default()
+    };
+    let (reader_id, reader) = make_key("auditor", all);
+    let one = pb::Scope {
+        read_tenants: vec!["org_1".into()],
+        ..Default::default()
+    };
+    let (org_1_id, org_1) = make_key("org_1 reader", one);
+    wait_for("the tenant's key to work on the replica", || {
+        http_get(&replica.http, "/v1/events/count", Some(&org_1)).status == 200
     });
+    let theirs = http_get(&primary.http, "/v1/events/count?tenant=org_1", Some(&admin));
+    let ours = http_get(&replica.http, "/v1/events/count", Some(&org_1));
+    assert_eq!(
+        ours.json()["count"],
+        theirs.json()["count"],
+        "{}",
+        ours.text()
+    );
+    let other = http_get(&replica.http, "/v1/events?tenant=org_2", Some(&org_1));
+    assert_eq!(other.status, 403, "{}", other.text());
+    let exported = http_get(&replica.http, "/v1/export", Some(&org_1));
+    assert_eq!(exported.status, 200, "{}", exported.text());
+    assert!(
+        exported
+            .text()
+            .lines()
+            .all(|l| l.contains(r#""id":"org_1""#))
+    );
+    let recorded = newest_system_event(&primary.http, &admin, "auditlog.export.run");
+    assert_eq!(recorded["actor"]["user_id"], org_1_id, "{recorded}");
+    assert_eq!(recorded["metadata"]["tenant"], "org_1", "{recorded}");
     wait_for("the primary's new key to work on the replica", || {
         http_get(
             &replica.http,

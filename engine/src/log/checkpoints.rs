@@ -115,12 +115,12 @@ impl Checkpoints {
         })
     }
 
-    /// Whether this open can sign (it is read-write).
     /// The followed log's public key and origin, on a follower.
     pub(crate) fn followed(&self) -> Option<(&NoteVerifier, &str)> {
         Some((self.follows.as_ref()?, &self.origin))
     }
 
+    /// Whether this open can sign (it is read-write).
     pub(crate) fn can_sign(&self) -> bool {
         self.signer.is_some()
     }

@@ -11,9 +11,11 @@ use crate::checkpoint::{NoteVerifier, SignedCheckpoint};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::merkle::{ConsistencyProof, verify_consistency};
+use crate::writer::MAX_BATCH_BYTES;
 
-/// The most events appended in one batch while following.
-const EVENTS_PER_BATCH: usize = 1_000;
+/// The bytes past which a batch of copied records is appended: half the largest batch,
+/// so that one more record (at most 64 KiB) never takes it past the limit.
+const COPY_BATCH_BYTES: usize = MAX_BATCH_BYTES / 2;
 
 /// What a step of following did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,7 +49,11 @@ impl Log {
                 theirs.origin
             )));
         }
-        let Some(kept) = self.latest_checkpoint() else {
+        let Some(kept) = self
+            .latest_checkpoint()
+            .filter(|k| k.checkpoint.tree_size > 0)
+        else {
+            // Nothing kept (or the empty tree): every tree extends it.
             return Ok(signed);
         };
         let kept = &kept.checkpoint;
@@ -101,15 +107,17 @@ impl Log {
         Ok(signed)
     }
 
-    /// Takes the followed log's records from this log's size on out of `bundle`, a bundle
-    /// of every record from there to its end (`checked`'s size, or short of it: a page),
-    /// proven against `checked` (returned by [`Log::check_followed`]), checked offline
-    /// with the log's key before any record is appended; once the records reach the
-    /// checkpoint, keeps it ([`Log::adopt_checkpoint`]). Records of a log that seals
-    /// personal data are refused: re-sealed, they would not be the followed log's.
+    /// Takes the followed log's records from this log's size to `to` (at most `checked`'s
+    /// size: short of it, a page) out of `bundle`, a bundle of exactly that range proven
+    /// against `checked` (returned by [`Log::check_followed`]), checked offline with the
+    /// log's key before any record is appended; once the records reach the checkpoint,
+    /// keeps it ([`Log::adopt_checkpoint`]). The records are appended as copies: at their
+    /// own seqs or not at all, never taken for a client's retry. Records of a log that
+    /// seals personal data are refused: re-sealed, they would not be the followed log's.
     pub fn follow_bundle(
         &self,
         checked: &SignedCheckpoint,
+        to: u64,
         bundle: &mut dyn BufRead,
     ) -> Result<Followed> {
         let refused =
@@ -137,17 +145,28 @@ impl Log {
         }
         let from = self.tree_size();
         let size = checked.checkpoint.tree_size;
-        let to = summary.selection.to_seq.unwrap_or(size).min(size);
         let whole = Completeness::Range { from, to };
-        if !summary.selection.is_whole_range() || summary.completeness != whole {
+        let asked = summary.selection.from_seq == from && summary.selection.to_seq == Some(to);
+        if to > size
+            || !asked
+            || !summary.selection.is_whole_range()
+            || summary.completeness != whole
+        {
             return Err(refused(format!(
                 "they are not every record of seq {from}..{to} ({})",
                 summary.completeness
             )));
         }
         let count = events.len() as u64;
-        for chunk in events.chunks(EVENTS_PER_BATCH) {
-            self.append(chunk)?;
+        let mut next = from;
+        let mut batch = self.batch();
+        for (i, event) in events.iter().enumerate() {
+            event.validate()?;
+            batch.push(event)?;
+            if batch.byte_len() >= COPY_BATCH_BYTES || i + 1 == events.len() {
+                let full = std::mem::replace(&mut batch, self.batch());
+                next += self.append_copy(full, next)?;
+            }
         }
         let kept = match to == size {
             true => Some(self.adopt_checkpoint(&checked.to_text())?),
@@ -159,10 +178,56 @@ impl Log {
         })
     }
 
+    /// Appends `batch` as copied records numbered from `at`; returns how many.
+    fn append_copy(&self, mut batch: crate::writer::PreparedBatch, at: u64) -> Result<u64> {
+        batch.copy_at = Some(at);
+        let ack = self.append_batch(batch)?;
+        Ok(ack.count)
+    }
+
     /// The followed log's public key and origin: refused unless this log is a follower.
     fn followed(&self) -> Result<(&NoteVerifier, &str)> {
-        self.checkpoints.followed().ok_or_else(|| {
-            Error::InvalidArgument("this log is no follower: it signs its own checkpoints".into())
-        })
+        self.checkpoints
+            .followed()
+            .ok_or_else(|| Error::InvalidArgument("this log follows no other".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::LogConfig;
+    use crate::event::parse_json;
+
+    fn event(action: &str) -> String {
+        format!(
+            r#"{{"timestamp":"2026-03-01T00:00:00Z","actor":{{"user_id":"usr_1"}},"organization":{{"id":"org_a"}},"action":"{action}","resource":{{"type":"doc","id":"d1"}},"outcome":"success","event_id":"ev-1"}}"#
+        )
+    }
+
+    #[test]
+    fn copied_records_are_never_retries_and_land_at_their_own_seq() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::create(dir.path(), &LogConfig::default()).unwrap();
+        let (a, b, c) = (event("a.read"), event("b.read"), event("c.read"));
+        log.append(&[parse_json(a.as_bytes()).unwrap()]).unwrap();
+        // From a client, the same id with other content is a retry gone wrong: refused.
+        assert!(log.append(&[parse_json(b.as_bytes()).unwrap()]).is_err());
+        assert_eq!(log.tree_size(), 1);
+        // Copied from a log that stored it (having forgotten the id): stored, at its seq.
+        let mut batch = log.batch();
+        batch.push(&parse_json(b.as_bytes()).unwrap()).unwrap();
+        assert_eq!(log.append_copy(batch, 1).unwrap(), 1);
+        // The same record again, as a copy: stored again (a copy is never a retry).
+        let mut batch = log.batch();
+        batch.push(&parse_json(b.as_bytes()).unwrap()).unwrap();
+        assert_eq!(log.append_copy(batch, 2).unwrap(), 1);
+        assert_eq!(log.tree_size(), 3);
+        // At a seq other than the next: refused, nothing stored.
+        let mut batch = log.batch();
+        batch.push(&parse_json(c.as_bytes()).unwrap()).unwrap();
+        let refused = log.append_copy(batch, 7).unwrap_err().to_string();
+        assert!(refused.contains("from seq 3"), "{refused}");
+        assert_eq!(log.tree_size(), 3);
     }
 }

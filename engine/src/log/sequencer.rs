@@ -65,7 +65,17 @@ impl Sequencer {
     /// crash stored only its first events, as the rest with those numbers attached.
     pub(crate) fn submit(&mut self, mut batch: PreparedBatch, reply: AckReply) -> Result<()> {
         let sender = self.sender.as_ref().ok_or(Error::Closed)?;
-        if let Seen::Retry { earlier, count } = self.recent.classify(batch.len(), &batch.ids)? {
+        let seen = match batch.copy_at {
+            Some(at) if at != self.next_seq => {
+                return Err(Error::InvalidArgument(format!(
+                    "records copied from seq {at} would be stored from seq {}",
+                    self.next_seq
+                )));
+            }
+            Some(_) => Seen::New,
+            None => self.recent.classify(batch.len(), &batch.ids)?,
+        };
+        if let Seen::Retry { earlier, count } = seen {
             if count == batch.len() {
                 sender
                     .send(Request::Replay(earlier, reply))

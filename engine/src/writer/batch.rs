@@ -66,6 +66,10 @@ pub struct PreparedBatch {
     /// Why sealing failed, if it did: the frames may hold plaintext or half-sealed
     /// blocks, and the batch is refused from then on.
     unsealable: Option<String>,
+    /// A follower's copy of records the followed log stored, to be numbered from this
+    /// seq: never taken for a client's retry (the two logs may remember other ids), and
+    /// refused at any other seq.
+    pub(crate) copy_at: Option<u64>,
 }
 
 impl std::fmt::Debug for PreparedBatch {
@@ -101,6 +105,7 @@ impl PreparedBatch {
             unsealed: Unsealed::default(),
             waiting: Vec::new(),
             unsealable: None,
+            copy_at: None,
         }
     }
 

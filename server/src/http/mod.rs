@@ -168,6 +168,7 @@ fn router(state: Arc<State>) -> Router {
         .route("/v1/bundle", get(bundle::bundle))
         .route("/v1/reports", get(reports::report))
         .route("/v1/replica", get(replica::status))
+        .route("/v1/replica/checkpoint", get(replica::checkpoint))
         .route("/v1/replica/records", get(replica::records))
         .route("/v1/replica/keys", get(replica::keys))
         .route("/v1/replica/record", post(replica::record))

@@ -1,13 +1,19 @@
 //! What a node serves its read replicas (admin keys; docs/SCALING.md, "Read replicas"),
 //! and what a replica says of itself:
 //!
+//! - `GET /v1/replica/checkpoint`: the checkpoint the log publishes (with witnesses, the
+//!   newest they cosigned), never one signed for the request.
 //! - `GET /v1/replica/records?from_seq=S&to_seq=T[&checkpoint=N]`: every record of `S..T`
 //!   as a bundle proven against the checkpoint at `N` (default `T`; `T <= N`: a replica
-//!   takes a long stretch in pages). A key's first call in a process is recorded
-//!   (`auditlog.replica.follow`); the calls after it are not, since each record would be
-//!   shipped by the next call, and a replica would never catch up.
+//!   takes a long stretch in pages). Recorded (`auditlog.replica.follow`) unless it goes
+//!   on from where the key's previous call ended: a replica's steady following is
+//!   recorded once, since each record of it would be shipped by the next call and a
+//!   replica would never catch up; any other read of records is recorded.
 //! - `GET /v1/replica/keys`: the API keys' records (hashes of their tokens, never tokens).
 //! - `POST /v1/replica/record`: a bulk read served by a replica, recorded here.
+//!
+//! On a replica, these (but `GET /v1/replica`) are refused like writes: it has no
+//! replicas of its own.
 //! - `GET /v1/replica` (on a replica): how far behind it is.
 
 use std::sync::Arc;
@@ -17,8 +23,8 @@ use auditlog_engine::bundle::Selection;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Extension, Query as Params, State as Shared};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tokio::task::spawn_blocking;
 use tonic::Status;
@@ -27,7 +33,6 @@ use super::bundle::stream_bundle;
 use super::{HttpError, caller};
 use crate::State;
 use crate::audit::{self, Actor, SystemEvent};
-use crate::auth::Caller;
 use crate::conn::GuardedInfo;
 use crate::replica::PrimaryKeys;
 use crate::status::{from_engine, invalid_field, task_failed};
@@ -47,17 +52,15 @@ pub(crate) struct RecordsParams {
     checkpoint: Option<u64>,
 }
 
-/// Refuses unless `caller` holds an admin key and this node is no replica (a replica's
-/// records are its primary's: follow that).
-fn primary_for(state: &State, caller: &Caller) -> Result<(), Status> {
-    caller.require_admin()?;
-    match &state.replica {
-        Some(replica) => Err(Status::failed_precondition(format!(
-            "this server is a read replica: follow its primary, {}",
-            replica.primary
-        ))),
-        None => Ok(()),
-    }
+/// `GET /v1/replica/checkpoint`.
+pub(crate) async fn checkpoint(
+    Shared(state): Shared<Arc<State>>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    caller(&state, &headers)?.require_admin()?;
+    let signed = crate::access::published_checkpoint(&state)?;
+    let headers = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    Ok((headers, signed.to_text()).into_response())
 }
 
 /// `GET /v1/replica/records?from_seq=S&to_seq=T[&checkpoint=N]`.
@@ -68,7 +71,7 @@ pub(crate) async fn records(
     given: Result<Params<RecordsParams>, QueryRejection>,
 ) -> Result<Response, HttpError> {
     let caller = caller(&state, &headers)?;
-    primary_for(&state, &caller)?;
+    caller.require_admin()?;
     let Params(p) = given.map_err(|e| Status::invalid_argument(e.body_text()))?;
     if p.to_seq < p.from_seq {
         return Err(invalid_field("to_seq", "below from_seq").into());
@@ -84,21 +87,23 @@ pub(crate) async fn records(
         .map_err(from_engine)?
         .ok_or_else(|| Status::not_found(format!("no checkpoint was issued at size {against}")))?;
     let slot = state.limits.open_stream(&caller.key)?;
-    if !state.followers.have(&caller.key.id) {
+    if !state.followers.goes_on(&caller.key.id, p.from_seq) {
         let (recording, key) = (Arc::clone(&state), caller.key.id.clone());
         spawn_blocking(move || {
             let event = SystemEvent {
                 actor: Actor::Key(&key),
                 action: "auditlog.replica.follow",
                 resource: None,
-                details: serde_json::json!({"from_seq": p.from_seq, "to_seq": p.to_seq}),
+                details: serde_json::json!({
+                    "from_seq": p.from_seq, "to_seq": p.to_seq, "checkpoint": against,
+                }),
             };
             audit::record(&recording.log, event)
         })
         .await
         .map_err(task_failed)??;
-        state.followers.add(&caller.key.id);
     }
+    state.followers.read_to(&caller.key.id, p.to_seq);
     let selection = Selection {
         from_seq: p.from_seq,
         to_seq: Some(p.to_seq),
@@ -112,8 +117,7 @@ pub(crate) async fn keys(
     Shared(state): Shared<Arc<State>>,
     headers: HeaderMap,
 ) -> Result<Json<PrimaryKeys>, HttpError> {
-    let caller = caller(&state, &headers)?;
-    primary_for(&state, &caller)?;
+    caller(&state, &headers)?.require_admin()?;
     Ok(Json(PrimaryKeys {
         keys: state.keys.known(),
     }))
@@ -146,7 +150,7 @@ pub(crate) async fn record(
     given: Result<Json<ReadRecord>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, HttpError> {
     let caller = caller(&state, &headers)?;
-    primary_for(&state, &caller)?;
+    caller.require_admin()?;
     let Json(read) = given.map_err(|e| Status::invalid_argument(e.body_text()))?;
     let Some(&action) = RECORDED_READS.iter().find(|a| **a == read.action) else {
         return Err(invalid_field("action", "not a bulk read a replica records").into());
@@ -157,8 +161,17 @@ pub(crate) async fn record(
         "report" => "report",
         _ => return Err(invalid_field("resource.type", "export, query or report").into()),
     };
-    if !state.keys.known().iter().any(|k| k.id == read.key) {
-        return Err(invalid_field("key", "not a key of this server").into());
+    // The read was a live key's, of what it may read.
+    let Some(reader) = state.keys.active(&read.key) else {
+        return Err(invalid_field("key", "not an active key of this server").into());
+    };
+    if let Some(tenant) = read.details.get("tenant") {
+        let readable = tenant
+            .as_str()
+            .is_some_and(|t| reader.scope.admin || reader.scope.read.allows(t));
+        if !readable {
+            return Err(invalid_field("details.tenant", "not a tenant the key reads").into());
+        }
     }
     let mut details = read.details;
     details.insert("replica_key".to_owned(), caller.key.id.clone().into());

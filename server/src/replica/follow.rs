@@ -8,17 +8,23 @@ use auditlog_engine::checkpoint::SignedCheckpoint;
 use auditlog_engine::merkle::Proof;
 use tokio::task::spawn_blocking;
 
-use super::Replica;
+use super::{Replica, SMALL_ANSWER};
 use crate::State;
 use crate::keys::KeyRecord;
 
 /// How often the primary's keys are read (they are trusted for 10 s after each read).
 const KEYS_EVERY: Duration = Duration::from_secs(1);
 
-/// The most records taken in one request: a replica far behind takes the stretch in
+/// The most records asked for in one request: a replica far behind takes the stretch in
 /// pages, each checked against the same checkpoint, so it holds one page at a time
-/// (about 10 MiB of JSON at the reference workload's 500 bytes an event).
-const PAGE_RECORDS: u64 = 20_000;
+/// (about 10 MiB of JSON at the reference workload's 500 bytes an event). A page that
+/// fails (longer than [`RECORDS_ANSWER`], or slower than the client's timeout) is asked
+/// for again at half the size, and the size grows back once pages pass.
+pub(crate) const PAGE_RECORDS: u64 = 20_000;
+
+/// The most bytes of records read in one answer: 20,000 events of the largest kind
+/// (about 20 KiB each) would not fit, and are asked for in smaller pages.
+const RECORDS_ANSWER: usize = 256 << 20;
 
 /// Why a look at the primary did not bring the replica up to its newest checkpoint.
 enum Missed {
@@ -68,15 +74,18 @@ pub(crate) async fn follow(state: Arc<State>) {
     }
 }
 
-/// One look: the primary's newest checkpoint, checked, and the records up to it taken.
-/// Returns the tree sizes of the checkpoint kept and the primary's.
+/// One look: the primary's newest published checkpoint, checked, and the records up to
+/// it taken. Returns the tree sizes of the checkpoint kept and the primary's.
 async fn look(state: &Arc<State>, replica: &Replica) -> Result<(u64, u64), Missed> {
     let failed = |e: anyhow::Error| Missed::Failed(format!("{e:#}"));
-    let note = replica.get("/v1/checkpoint").await.map_err(failed)?;
-    let note = String::from_utf8(note.to_vec())
+    let note = replica
+        .get("/v1/replica/checkpoint", SMALL_ANSWER)
+        .await
+        .map_err(failed)?;
+    let note = String::from_utf8(note)
         .map_err(|_| Missed::Refused("a checkpoint that is not UTF-8".into()))?;
-    let theirs = SignedCheckpoint::parse(note.as_bytes())
-        .map_err(|e| Missed::Refused(format!("not a checkpoint: {e}")))?
+    let theirs = SignedCheckpoint::open(note.as_bytes(), &state.verifier)
+        .map_err(|e| Missed::Refused(format!("checkpoint refused: {e}")))?
         .checkpoint
         .tree_size;
     replica.status.primary_at(theirs);
@@ -88,7 +97,7 @@ async fn look(state: &Arc<State>, replica: &Replica) -> Result<(u64, u64), Misse
     // and checked here (the kept checkpoint is the replica's own record of the past).
     let proof = if kept > 0 && theirs > kept {
         let asked = format!("/v1/proofs/consistency?size1={kept}&size2={theirs}");
-        let body = replica.get(&asked).await.map_err(failed)?;
+        let body = replica.get(&asked, SMALL_ANSWER).await.map_err(failed)?;
         match Proof::from_json(&body) {
             Ok(Proof::Consistency(proof)) => Some(proof),
             Ok(Proof::Inclusion(_)) => {
@@ -114,22 +123,37 @@ async fn look(state: &Arc<State>, replica: &Replica) -> Result<(u64, u64), Misse
         )));
     }
     if size == theirs {
-        let log_state = Arc::clone(state);
         // The records are here (restored, or taken by a look cut short): keep the
         // checkpoint they make.
+        let log_state = Arc::clone(state);
         let note = checked.to_text();
         blocking(move || log_state.log.adopt_checkpoint(&note)).await?;
         return Ok((theirs, theirs));
     }
     let checked = Arc::new(checked);
-    let mut from = size;
     loop {
-        let to = theirs.min(from.saturating_add(PAGE_RECORDS));
+        let from = state.log.tree_size();
+        let page = replica.page.load(Ordering::Relaxed);
+        let to = theirs.min(from.saturating_add(page));
         let asked = format!("/v1/replica/records?from_seq={from}&to_seq={to}&checkpoint={theirs}");
-        let records = replica.get(&asked).await.map_err(failed)?;
+        let records = match replica.get(&asked, RECORDS_ANSWER).await {
+            Ok(records) => records,
+            Err(e) => {
+                // Too long or too slow, perhaps: ask for half as many next time.
+                replica.page.store((page / 2).max(1), Ordering::Relaxed);
+                return Err(failed(e));
+            }
+        };
         let (log_state, checked) = (Arc::clone(state), Arc::clone(&checked));
-        let followed =
-            blocking(move || log_state.log.follow_bundle(&checked, &mut records.as_ref())).await?;
+        let followed = blocking(move || {
+            log_state
+                .log
+                .follow_bundle(&checked, to, &mut records.as_slice())
+        })
+        .await?;
+        replica
+            .page
+            .store(page.saturating_mul(2).min(PAGE_RECORDS), Ordering::Relaxed);
         replica
             .status
             .events
@@ -137,18 +161,20 @@ async fn look(state: &Arc<State>, replica: &Replica) -> Result<(u64, u64), Misse
         if let Some(kept) = followed.kept {
             return Ok((kept.checkpoint.tree_size, theirs));
         }
-        from = to;
     }
 }
 
-/// Runs an engine step on the blocking pool; its error is a refusal.
+/// Runs an engine step on the blocking pool: an argument it refuses is a refusal of what
+/// the primary served; anything else (this copy's disk, a closed log) a failure here.
 async fn blocking<T: Send + 'static>(
     step: impl FnOnce() -> auditlog_engine::Result<T> + Send + 'static,
 ) -> Result<T, Missed> {
-    spawn_blocking(step)
-        .await
-        .map_err(|e| Missed::Failed(format!("the step failed: {e}")))?
-        .map_err(|e| Missed::Refused(e.to_string()))
+    match spawn_blocking(step).await {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(auditlog_engine::Error::InvalidArgument(why))) => Err(Missed::Refused(why)),
+        Ok(Err(e)) => Err(Missed::Failed(format!("this copy's log: {e}"))),
+        Err(e) => Err(Missed::Failed(format!("the step failed: {e}"))),
+    }
 }
 
 /// Reads the primary's API keys into the key store every second for as long as the
@@ -165,7 +191,7 @@ pub(crate) async fn share_keys(state: Arc<State>) {
         ticks.tick().await;
         let read_at = Instant::now();
         let read = async {
-            let body = replica.get("/v1/replica/keys").await?;
+            let body = replica.get("/v1/replica/keys", SMALL_ANSWER).await?;
             let keys: PrimaryKeys = serde_json::from_slice(&body)?;
             state.keys.take_in(keys.keys, read_at)
         };

@@ -66,12 +66,16 @@ pub(crate) struct Replica {
     token: String,
     client: reqwest::Client,
     pub(crate) every: Duration,
+    /// How many records to ask for at once (halved after a page fails).
+    pub(crate) page: std::sync::atomic::AtomicU64,
     pub(crate) status: ReplicaStatus,
 }
 
 impl ReplicaArgs {
-    /// The replica these options make, if they make one.
-    pub(crate) fn open(&self) -> anyhow::Result<Option<Replica>> {
+    /// The replica these options make, if they make one: its primary over plain HTTP
+    /// only on loopback, unless `allow_plaintext` (the replica's admin key and the key
+    /// records it takes in would cross the network in the clear).
+    pub(crate) fn open(&self, allow_plaintext: bool) -> anyhow::Result<Option<Replica>> {
         let (Some(url), Some(key_file)) = (&self.replica_of, &self.replica_key_file) else {
             return Ok(None);
         };
@@ -85,10 +89,28 @@ impl ReplicaArgs {
             key_file.display()
         );
         let primary = url.trim_end_matches('/').to_owned();
-        anyhow::ensure!(
-            primary.starts_with("http://") || primary.starts_with("https://"),
-            "--replica-of {url}: an http:// or https:// URL of the primary's HTTP API"
-        );
+        let parsed = reqwest::Url::parse(&primary)
+            .with_context(|| format!("--replica-of {url}: not a URL"))?;
+        let loopback = match parsed.host_str() {
+            Some("localhost") => true,
+            Some(host) => host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback()),
+            None => false,
+        };
+        match parsed.scheme() {
+            "https" => {}
+            "http" if loopback || allow_plaintext => {}
+            "http" => anyhow::bail!(
+                "refusing to follow {primary} over plain HTTP off loopback: use https, or \
+                 --allow-plaintext"
+            ),
+            _ => anyhow::bail!(
+                "--replica-of {url}: an http:// or https:// URL of the primary's HTTP API"
+            ),
+        }
         let client = crate::worker::http_client(Duration::from_secs(5), Duration::from_secs(60))
             .context("building the replica's HTTP client")?;
         Ok(Some(Replica {
@@ -96,6 +118,7 @@ impl ReplicaArgs {
             token,
             client,
             every: Duration::from_millis(self.replica_every_ms.max(10)),
+            page: std::sync::atomic::AtomicU64::new(follow::PAGE_RECORDS),
             status: ReplicaStatus::default(),
         }))
     }
@@ -139,9 +162,9 @@ impl Replica {
             })
     }
 
-    /// A GET of `path_and_query` on the primary with the replica's key: the body, or why
-    /// not.
-    pub(crate) async fn get(&self, path_and_query: &str) -> anyhow::Result<bytes::Bytes> {
+    /// A GET of `path_and_query` on the primary with the replica's key: the body (at most
+    /// `cap` bytes: a longer one is an error, read no further), or why not.
+    pub(crate) async fn get(&self, path_and_query: &str, cap: usize) -> anyhow::Result<Vec<u8>> {
         let url = format!("{}{path_and_query}", self.primary);
         let response = self
             .client
@@ -150,7 +173,7 @@ impl Replica {
             .send()
             .await
             .with_context(|| format!("GET {url}"))?;
-        answered(response, &url).await
+        answered(response, &url, cap).await
     }
 
     /// A POST of `body` (JSON) to `path` on the primary with the replica's key.
@@ -158,7 +181,7 @@ impl Replica {
         &self,
         path: &str,
         body: &serde_json::Value,
-    ) -> anyhow::Result<bytes::Bytes> {
+    ) -> anyhow::Result<Vec<u8>> {
         let url = format!("{}{path}", self.primary);
         let response = self
             .client
@@ -169,22 +192,24 @@ impl Replica {
             .send()
             .await
             .with_context(|| format!("POST {url}"))?;
-        answered(response, &url).await
+        answered(response, &url, SMALL_ANSWER).await
     }
 }
 
-/// The keys that have followed this node (as its replicas' keys) since it started: each
-/// one's first call for records is recorded.
+/// Where each key that read this node's records (as a replica's key) since it started
+/// stopped: a call that goes on from there is not recorded again.
 #[derive(Debug, Default)]
-pub(crate) struct Followers(parking_lot::Mutex<std::collections::HashSet<String>>);
+pub(crate) struct Followers(parking_lot::Mutex<std::collections::HashMap<String, u64>>);
 
 impl Followers {
-    pub(crate) fn have(&self, key: &str) -> bool {
-        self.0.lock().contains(key)
+    /// Whether `key`'s read from `from_seq` goes on from where its previous one ended.
+    pub(crate) fn goes_on(&self, key: &str, from_seq: u64) -> bool {
+        self.0.lock().get(key) == Some(&from_seq)
     }
 
-    pub(crate) fn add(&self, key: &str) {
-        self.0.lock().insert(key.to_owned());
+    /// `key` read the records up to `to_seq`.
+    pub(crate) fn read_to(&self, key: &str, to_seq: u64) {
+        self.0.lock().insert(key.to_owned(), to_seq);
     }
 }
 
@@ -215,13 +240,32 @@ pub(crate) fn serves_http(method: &http::Method, path: &str) -> bool {
 /// The gRPC metadata (and HTTP header) naming a replica's primary on a refusal.
 pub(crate) const PRIMARY_METADATA: &str = "auditlog-primary";
 
-/// The body of a success, or an error with the primary's answer.
-async fn answered(response: reqwest::Response, url: &str) -> anyhow::Result<bytes::Bytes> {
+/// The most bytes read of an answer other than records (a checkpoint, a proof, the
+/// keys, an error).
+pub(crate) const SMALL_ANSWER: usize = 16 << 20;
+
+/// The body of a success (at most `cap` bytes), or an error with the primary's answer.
+async fn answered(
+    mut response: reqwest::Response,
+    url: &str,
+    cap: usize,
+) -> anyhow::Result<Vec<u8>> {
     let status = response.status();
-    let body = response
-        .bytes()
+    let cap = if status.is_success() { cap } else { 4 << 10 };
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .with_context(|| format!("reading the answer of {url}"))?;
+        .with_context(|| format!("reading the answer of {url}"))?
+    {
+        if body.len() + chunk.len() > cap {
+            if !status.is_success() {
+                break;
+            }
+            anyhow::bail!("{url} answered more than {cap} bytes");
+        }
+        body.extend_from_slice(&chunk);
+    }
     if !status.is_success() {
         let text = String::from_utf8_lossy(&body[..body.len().min(1024)]).into_owned();
         anyhow::bail!("{url} answered {status}: {}", text.trim());
