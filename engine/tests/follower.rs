@@ -85,8 +85,16 @@ fn a_follower_keeps_the_logs_checkpoints_and_refuses_a_fork() {
     // Too early: the follower does not hold the checkpoint's records yet.
     let early = follower.adopt_checkpoint(&signed).unwrap_err().to_string();
     assert!(early.contains("tree size 6000"), "{early}");
+    // Nothing of its own: only copies of the followed log's records, at their seqs.
+    let refused = follower.append(&shipped[..1]).unwrap_err().to_string();
+    assert!(
+        refused.contains("only the records of the log it follows"),
+        "{refused}"
+    );
+    assert!(follower.append_copied(&shipped[..1], 2_001).is_err());
     for chunk in shipped.chunks(300) {
-        follower.append(chunk).expect("appended");
+        let at = follower.tree_size();
+        follower.append_copied(chunk, at).expect("appended");
     }
     let kept = follower.adopt_checkpoint(&signed).expect("kept");
     assert_eq!(kept.to_text(), signed);
@@ -111,7 +119,8 @@ fn a_follower_keeps_the_logs_checkpoints_and_refuses_a_fork() {
     let mut other = shipped.clone();
     other[100].action = "document.delete".into();
     for chunk in other.chunks(300) {
-        forked.append(chunk).expect("appended");
+        let at = forked.tree_size();
+        forked.append_copied(chunk, at).expect("appended");
     }
     let refused = forked.adopt_checkpoint(&signed).unwrap_err().to_string();
     assert!(refused.contains("another tree"), "{refused}");

@@ -157,17 +157,7 @@ impl Log {
                 summary.completeness
             )));
         }
-        let count = events.len() as u64;
-        let mut next = from;
-        let mut batch = self.batch();
-        for (i, event) in events.iter().enumerate() {
-            event.validate()?;
-            batch.push(event)?;
-            if batch.byte_len() >= COPY_BATCH_BYTES || i + 1 == events.len() {
-                let full = std::mem::replace(&mut batch, self.batch());
-                next += self.append_copy(full, next)?;
-            }
-        }
+        let count = self.append_copied(&events, from)?;
         let kept = match to == size {
             true => Some(self.adopt_checkpoint(&checked.to_text())?),
             false => None,
@@ -178,11 +168,23 @@ impl Log {
         })
     }
 
-    /// Appends `batch` as copied records numbered from `at`; returns how many.
-    fn append_copy(&self, mut batch: crate::writer::PreparedBatch, at: u64) -> Result<u64> {
-        batch.copy_at = Some(at);
-        let ack = self.append_batch(batch)?;
-        Ok(ack.count)
+    /// Appends `events`, the records the followed log stored from seq `at` on, as copies:
+    /// at their own seqs or not at all (refused unless `at` is this log's size), never
+    /// taken for a client's retry, in batches within the largest. The only way events
+    /// reach a follower; [`Log::follow_bundle`] checks them first. Returns how many.
+    pub fn append_copied(&self, events: &[Event<'_>], at: u64) -> Result<u64> {
+        let mut next = at;
+        let mut batch = self.batch();
+        for (i, event) in events.iter().enumerate() {
+            event.validate()?;
+            batch.push(event)?;
+            if batch.byte_len() >= COPY_BATCH_BYTES || i + 1 == events.len() {
+                let mut full = std::mem::replace(&mut batch, self.batch());
+                full.copy_at = Some(next);
+                next += self.append_batch(full)?.count;
+            }
+        }
+        Ok(next - at)
     }
 
     /// The followed log's public key and origin: refused unless this log is a follower.
@@ -215,18 +217,17 @@ mod tests {
         assert!(log.append(&[parse_json(b.as_bytes()).unwrap()]).is_err());
         assert_eq!(log.tree_size(), 1);
         // Copied from a log that stored it (having forgotten the id): stored, at its seq.
-        let mut batch = log.batch();
-        batch.push(&parse_json(b.as_bytes()).unwrap()).unwrap();
-        assert_eq!(log.append_copy(batch, 1).unwrap(), 1);
+        let copied = parse_json(b.as_bytes()).unwrap();
+        assert_eq!(
+            log.append_copied(std::slice::from_ref(&copied), 1).unwrap(),
+            1
+        );
         // The same record again, as a copy: stored again (a copy is never a retry).
-        let mut batch = log.batch();
-        batch.push(&parse_json(b.as_bytes()).unwrap()).unwrap();
-        assert_eq!(log.append_copy(batch, 2).unwrap(), 1);
+        assert_eq!(log.append_copied(&[copied], 2).unwrap(), 1);
         assert_eq!(log.tree_size(), 3);
         // At a seq other than the next: refused, nothing stored.
-        let mut batch = log.batch();
-        batch.push(&parse_json(c.as_bytes()).unwrap()).unwrap();
-        let refused = log.append_copy(batch, 7).unwrap_err().to_string();
+        let other = parse_json(c.as_bytes()).unwrap();
+        let refused = log.append_copied(&[other], 7).unwrap_err().to_string();
         assert!(refused.contains("from seq 3"), "{refused}");
         assert_eq!(log.tree_size(), 3);
     }

@@ -343,6 +343,13 @@ impl Log {
     /// Refuses a batch too large for the writer or prepared for another hash; seals
     /// what it left unsealed (on the caller's thread, outside the sequencer's lock).
     fn finish_batch(&self, batch: &mut PreparedBatch) -> Result<()> {
+        if self.checkpoints.followed().is_some() && batch.copy_at.is_none() {
+            return Err(Error::InvalidArgument(
+                "a follower takes only the records of the log it follows \
+                 (Log::append_copied): an event of its own would fork it"
+                    .into(),
+            ));
+        }
         if batch.byte_len() > MAX_BATCH_BYTES {
             return Err(Error::InvalidArgument(format!(
                 "batch of {} bytes exceeds the limit of {MAX_BATCH_BYTES}",
