@@ -35,8 +35,10 @@ trap cleanup EXIT
 "$bin/auditlog" generate --count "$((2 * n))" --seed 1 > "$work/events.jsonl"
 head -n "$n" "$work/events.jsonl" > "$work/first.jsonl"
 tail -n "$n" "$work/events.jsonl" > "$work/second.jsonl"
-# 16 MiB segments: the archive holds some of the first load before the replica starts.
-export INIT_ARGS="--segment-bytes 16777216"
+# 16 MiB segments: the archive holds some of the first load before the replica starts;
+# a checkpoint signed every second (a replica follows the checkpoints its primary
+# publishes).
+export INIT_ARGS="--segment-bytes 16777216 --checkpoint-every 1"
 echo "workload: $n events a load, batches of $batch, $concurrency in flight; replica polls every $every ms"
 
 # Loads FILE (its first EVENTS, default N) into the primary; prints the rate.

@@ -130,38 +130,76 @@ async fn look(state: &Arc<State>, replica: &Replica) -> Result<(u64, u64), Misse
         blocking(move || log_state.log.adopt_checkpoint(&note)).await?;
         return Ok((theirs, theirs));
     }
+    // Each page is fetched while the one before is checked and appended: the primary
+    // writes the next bundle while this copy takes the last.
     let checked = Arc::new(checked);
+    let mut fetching = fetch_page(state, size, theirs);
     loop {
-        let from = state.log.tree_size();
-        let page = replica.page.load(Ordering::Relaxed);
-        let to = theirs.min(from.saturating_add(page));
-        let asked = format!("/v1/replica/records?from_seq={from}&to_seq={to}&checkpoint={theirs}");
-        let records = match replica.get(&asked, RECORDS_ANSWER).await {
-            Ok(records) => records,
-            Err(e) => {
-                // Too long or too slow, perhaps: ask for half as many next time.
-                replica.page.store((page / 2).max(1), Ordering::Relaxed);
-                return Err(failed(e));
-            }
-        };
+        let (to, records) = fetching
+            .await
+            .map_err(|e| Missed::Failed(format!("fetching records: {e}")))??;
+        let next = (to < theirs).then(|| fetch_page(state, to, theirs));
         let (log_state, checked) = (Arc::clone(state), Arc::clone(&checked));
         let followed = blocking(move || {
             log_state
                 .log
                 .follow_bundle(&checked, to, &mut records.as_slice())
         })
-        .await?;
-        replica
-            .page
-            .store(page.saturating_mul(2).min(PAGE_RECORDS), Ordering::Relaxed);
+        .await;
+        let followed = match followed {
+            Ok(followed) => followed,
+            Err(missed) => {
+                if let Some(next) = next {
+                    next.abort();
+                }
+                return Err(missed);
+            }
+        };
         replica
             .status
             .events
             .fetch_add(followed.events, Ordering::Relaxed);
-        if let Some(kept) = followed.kept {
-            return Ok((kept.checkpoint.tree_size, theirs));
+        match (followed.kept, next) {
+            (Some(kept), _) => return Ok((kept.checkpoint.tree_size, theirs)),
+            (None, Some(next)) => fetching = next,
+            (None, None) => {
+                return Err(Missed::Refused(format!(
+                    "the records up to the checkpoint at {theirs} did not make it"
+                )));
+            }
         }
     }
+}
+
+/// Fetches the page of records from `from` toward the checkpoint at `theirs`, in a task
+/// of its own: the page's end and its bytes. A page that fails (too long, or slower than
+/// the client's timeout, perhaps) is asked for at half the size next time; one that
+/// passes lets the size grow back.
+fn fetch_page(
+    state: &Arc<State>,
+    from: u64,
+    theirs: u64,
+) -> tokio::task::JoinHandle<Result<(u64, Vec<u8>), Missed>> {
+    let state = Arc::clone(state);
+    tokio::spawn(async move {
+        let Some(replica) = state.replica.as_ref() else {
+            return Err(Missed::Failed("this server follows no primary".into()));
+        };
+        let page = replica.page.load(Ordering::Relaxed);
+        let to = theirs.min(from.saturating_add(page));
+        let asked = format!("/v1/replica/records?from_seq={from}&to_seq={to}&checkpoint={theirs}");
+        match replica.get(&asked, RECORDS_ANSWER).await {
+            Ok(records) => {
+                let grown = page.saturating_mul(2).min(PAGE_RECORDS);
+                replica.page.store(grown, Ordering::Relaxed);
+                Ok((to, records))
+            }
+            Err(e) => {
+                replica.page.store((page / 2).max(1), Ordering::Relaxed);
+                Err(Missed::Failed(format!("{e:#}")))
+            }
+        }
+    })
 }
 
 /// Runs an engine step on the blocking pool: an argument it refuses is a refusal of what
