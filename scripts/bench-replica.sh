@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # A read replica on this machine (docs/SCALING.md, "Read replicas"): release `auditlogd`
-# primary (durability always, archiving to a file:// archive) and a replica made by
-# `auditlog restore` of that archive, both on this machine's two cores. Each round:
+# primary (durability always, archiving to a file:// archive while it takes a first
+# load, then restarted without --archive so that archiving shares no core with what is
+# timed) and a replica made by `auditlog restore` of that archive, both on this
+# machine's two cores. Each round:
 #   1. catch-up: N events loaded into the primary while the replica is stopped, then the
 #      replica started; the time until it keeps the primary's newest checkpoint, as
 #      events per second taken;
 #   2. following: N more events loaded while the replica runs (polling every
-#      EVERY_MS); the primary's ingest rate beside it, the replica's lag (events and
-#      seconds, from GET /v1/replica every 0.2 s) during the load, and the time after
-#      the load until it is caught up;
+#      EVERY_MS); the primary's ingest rate beside it, the replica's largest lag in
+#      events (GET /v1/replica every 0.2 s) during the load, and the time after the
+#      load until it is caught up;
 #   3. the primary's ingest rate for N events with no replica, the base of the ratio.
 # Usage: scripts/bench-replica.sh [N=1000000] [ROUNDS=3] [BATCH=1000] [CONCURRENCY=32]
 #        (EVERY_MS=1000)
