@@ -43,22 +43,26 @@ fn bundle(log: &Log, tenant: &str) -> Vec<u8> {
     out
 }
 
-#[test]
-fn a_follower_keeps_the_logs_checkpoints_and_refuses_a_fork() {
-    let (p_dir, f_dir, g_dir) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
+/// Three directories (the primary's, and two for copies of it) and the primary: a log of
+/// small segments that signs only when asked, holding the first 2,000 of `count`
+/// generated events (returned) and a checkpoint of them.
+fn primary_of(count: u64, seed: u64) -> ([tempfile::TempDir; 3], Log, Vec<String>) {
+    let dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
     let config = LogConfig {
         segment_bytes: 256 << 10,
         checkpoint_interval: std::time::Duration::ZERO,
         ..LogConfig::default()
     };
-    let primary = Log::create(p_dir.path(), &config).expect("create");
-    let events = lines(6_000, 3);
+    let primary = Log::create(dirs[0].path(), &config).expect("create");
+    let events = lines(count, seed);
     append_all(&primary, &events[..2_000], 250);
     primary.checkpoint().expect("checkpoint");
+    (dirs, primary, events)
+}
+
+#[test]
+fn a_follower_keeps_the_logs_checkpoints_and_refuses_a_fork() {
+    let ([p_dir, f_dir, g_dir], primary, events) = primary_of(6_000, 3);
     // The copies, as of now, without the private key (as an archive restores them).
     for dir in [f_dir.path(), g_dir.path()] {
         copy_dir(p_dir.path(), dir);
@@ -128,7 +132,7 @@ fn a_follower_keeps_the_logs_checkpoints_and_refuses_a_fork() {
 
     // A checkpoint signed by another key (the forked copy's own log made anew) is refused.
     let stranger_dir = tempfile::tempdir().unwrap();
-    let stranger = Log::create(stranger_dir.path(), &config).expect("create");
+    let stranger = Log::create(stranger_dir.path(), primary.config()).expect("create");
     append_all(&stranger, &events[..10], 10);
     let theirs = stranger.checkpoint().expect("checkpoint").to_text();
     assert!(follower.adopt_checkpoint(&theirs).is_err());
@@ -188,20 +192,7 @@ fn follow_step(follower: &Log, primary: &Log) -> Result<u64, String> {
 
 #[test]
 fn a_follower_checks_each_checkpoint_against_the_kept_one_before_taking_records() {
-    let (p_dir, f_dir, g_dir) = (
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-        tempfile::tempdir().unwrap(),
-    );
-    let config = LogConfig {
-        segment_bytes: 256 << 10,
-        checkpoint_interval: std::time::Duration::ZERO,
-        ..LogConfig::default()
-    };
-    let primary = Log::create(p_dir.path(), &config).expect("create");
-    let events = lines(7_000, 5);
-    append_all(&primary, &events[..2_000], 250);
-    primary.checkpoint().expect("checkpoint");
+    let ([p_dir, f_dir, g_dir], primary, events) = primary_of(7_000, 5);
     primary.close();
     drop(primary);
     // The follower without the private key; the fork with it (the same key signs both
