@@ -130,12 +130,15 @@ fn a_follower_keeps_the_logs_checkpoints_and_refuses_a_fork() {
     assert!(refused.contains("another tree"), "{refused}");
     assert_eq!(forked.latest_checkpoint().map(|c| c.to_text()), before);
 
-    // A checkpoint signed by another key (the forked copy's own log made anew) is refused.
+    // A checkpoint of the same records, origin and size, signed by another key, is
+    // refused: the key alone tells it apart.
     let stranger_dir = tempfile::tempdir().unwrap();
     let stranger = Log::create(stranger_dir.path(), primary.config()).expect("create");
-    append_all(&stranger, &events[..10], 10);
+    append_all(&stranger, &events, 500);
+    assert_eq!(stranger.root(), follower.root());
     let theirs = stranger.checkpoint().expect("checkpoint").to_text();
-    assert!(follower.adopt_checkpoint(&theirs).is_err());
+    let refused = follower.adopt_checkpoint(&theirs).unwrap_err().to_string();
+    assert!(refused.contains("signature"), "{refused}");
 
     // Closed and opened again as a follower: the kept checkpoint stands.
     follower.close();
@@ -226,7 +229,9 @@ fn a_follower_checks_each_checkpoint_against_the_kept_one_before_taking_records(
     let mut other: Vec<String> = events[2_000..6_000].to_vec();
     other[10] = other[10].replacen("\"action\":\"", "\"action\":\"forked.", 1);
     assert_ne!(other[10], events[2_010], "the fork differs");
-    append_all(&fork, &other, 500);
+    append_all(&fork, &other[..2_000], 500);
+    let fork_older = fork.checkpoint().expect("checkpoint").to_text();
+    append_all(&fork, &other[2_000..], 500);
     let at_same_size = fork.checkpoint().expect("checkpoint").to_text();
     let refused = follower
         .check_followed(&at_same_size, None)
@@ -250,13 +255,19 @@ fn a_follower_checks_each_checkpoint_against_the_kept_one_before_taking_records(
             .check_followed(&later.to_text(), Some(&real))
             .is_err()
     );
-    // An older checkpoint (the followed log went back) is refused too.
+    // An older checkpoint of the same tree (as a log with witnesses publishes the newest
+    // they cosigned) is no news; an older one of another tree (the fork's at 4,000) is
+    // refused.
     let old = primary.checkpoint_at(3_000).expect("read").expect("kept");
-    let refused = follower
+    let older = follower
         .check_followed(&old.to_text(), None)
+        .expect("no news");
+    assert_eq!(older.checkpoint.tree_size, 3_000);
+    let refused = follower
+        .check_followed(&fork_older, None)
         .unwrap_err()
         .to_string();
-    assert!(refused.contains("went back"), "{refused}");
+    assert!(refused.contains("went back and forked"), "{refused}");
     // Nothing changed; the real primary's next step is taken.
     assert_eq!(follower.tree_size(), 6_000);
     assert_eq!(follower.latest_checkpoint().map(|c| c.to_text()), kept);

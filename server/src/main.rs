@@ -585,12 +585,6 @@ fn open_tiers(
 /// `auditlog restore` from the primary's archive.
 fn open_log(args: &Args, tiers: Option<Arc<TieredStorage>>, follower: bool) -> anyhow::Result<Log> {
     let mut options = OpenOptions::new().follower(follower);
-    if follower {
-        // A follower's records are durable once it keeps a checkpoint of them (keeping
-        // one syncs first); one lost to a crash before that is taken again from the
-        // primary. So no sync per batch.
-        options = options.durability(Durability::None);
-    }
     if let Some(tiers) = tiers {
         options = options.storage(tiers);
     }

@@ -272,6 +272,11 @@ fn a_replica_answers_as_its_primary_refuses_writes_and_refuses_a_fork() {
         http_get(&replica.http, "/v1/events/count", Some(&org_1)).status == 200
     });
     let theirs = http_get(&primary.http, "/v1/events/count?tenant=org_1", Some(&admin));
+    assert!(
+        theirs.json()["count"].as_u64() > Some(1_000),
+        "{}",
+        theirs.text()
+    );
     let ours = http_get(&replica.http, "/v1/events/count", Some(&org_1));
     assert_eq!(
         ours.json()["count"],
@@ -283,12 +288,9 @@ fn a_replica_answers_as_its_primary_refuses_writes_and_refuses_a_fork() {
     assert_eq!(other.status, 403, "{}", other.text());
     let exported = http_get(&replica.http, "/v1/export", Some(&org_1));
     assert_eq!(exported.status, 200, "{}", exported.text());
-    assert!(
-        exported
-            .text()
-            .lines()
-            .all(|l| l.contains(r#""id":"org_1""#))
-    );
+    let lines: Vec<String> = exported.text().lines().map(str::to_owned).collect();
+    assert_eq!(Some(lines.len() as u64), theirs.json()["count"].as_u64());
+    assert!(lines.iter().all(|l| l.contains(r#""id":"org_1""#)));
     let recorded = newest_system_event(&primary.http, &admin, "auditlog.export.run");
     assert_eq!(recorded["actor"]["user_id"], org_1_id, "{recorded}");
     assert_eq!(recorded["metadata"]["tenant"], "org_1", "{recorded}");
@@ -303,7 +305,12 @@ fn a_replica_answers_as_its_primary_refuses_writes_and_refuses_a_fork() {
     });
     runtime.block_on(async {
         AdminServiceClient::new(primary.channel().await)
-            .revoke_key(authed(pb::RevokeKeyRequest { id: reader_id }, &admin))
+            .revoke_key(authed(
+                pb::RevokeKeyRequest {
+                    id: reader_id.clone(),
+                },
+                &admin,
+            ))
             .await
             .expect("revoked");
     });
@@ -316,6 +323,36 @@ fn a_replica_answers_as_its_primary_refuses_writes_and_refuses_a_fork() {
         .status
             == 401
     });
+    // A replica records only what its keys read: a live key's, of a tenant it reads.
+    let record = |key: &str, tenant: &str| {
+        let body = serde_json::json!({
+            "action": "auditlog.export.run", "key": key,
+            "resource": {"type": "export", "id": "jsonl"},
+            "details": {"api": "http", "format": "jsonl", "tenant": tenant},
+        });
+        let json = [("Content-Type", "application/json")];
+        let sent = body.to_string();
+        http_request(
+            &primary.http,
+            "POST",
+            "/v1/replica/record",
+            Some(&admin),
+            &json,
+            sent.as_bytes(),
+        )
+    };
+    assert_eq!(record(&org_1_id, "org_1").status, 200);
+    let revoked = record(&reader_id, "org_1");
+    assert_eq!(revoked.status, 400, "{}", revoked.text());
+    let elsewhere = record(&org_1_id, "org_2");
+    assert_eq!(elsewhere.status, 400, "{}", elsewhere.text());
+    // A read of records that does not go on from where the key's reads ended is
+    // recorded again (here: from 0).
+    let again = format!("/v1/replica/records?from_seq=0&to_seq=10&checkpoint={size}");
+    let read = http_get(&primary.http, &again, Some(&admin));
+    assert_eq!(read.status, 200, "{}", read.text());
+    let counted = http_get(&primary.http, follows, Some(&admin)).json();
+    assert_eq!(counted["count"], 2, "{counted}");
 
     // How far behind it is.
     let kept = caught_up(&primary, &replica, &admin);
@@ -337,6 +374,23 @@ fn a_replica_answers_as_its_primary_refuses_writes_and_refuses_a_fork() {
     let status = http_get(&replica.http, "/v1/replica", Some(&admin)).json();
     assert_eq!(status["lag_events"], 0, "{status}");
     assert_eq!(status["primary"], named);
+
+    // Over plain HTTP off loopback, a replica does not start (its admin key would cross
+    // the network in the clear).
+    let far = std::process::Command::new(env!("CARGO_BIN_EXE_auditlogd"))
+        .arg("--data")
+        .arg(dir.path().join("never"))
+        .args([
+            "--replica-of",
+            "http://192.0.2.1:7080",
+            "--replica-key-file",
+            &key_file,
+        ])
+        .output()
+        .expect("auditlogd runs");
+    assert!(!far.status.success());
+    let said = String::from_utf8_lossy(&far.stderr);
+    assert!(said.contains("refusing to follow"), "{said}");
 
     // A fork: the archive restored with the primary's private key, then other records.
     // Its checkpoints are signed by the same key, of the same origin, of another tree.

@@ -58,9 +58,14 @@ impl Log {
         };
         let kept = &kept.checkpoint;
         if theirs.tree_size < kept.tree_size {
+            // An older checkpoint of this same tree (a log with witnesses publishes the
+            // newest they cosigned, which may be older than one kept): nothing new.
+            if self.root_at(theirs.tree_size).ok() == Some(theirs.root) {
+                return Ok(signed);
+            }
             return Err(refused(format!(
-                "it is of tree size {}, older than the one kept at {}: the followed log went \
-                 back",
+                "it is of tree size {}, older than the one kept at {}, and not of this \
+                 tree: the followed log went back and forked",
                 theirs.tree_size, kept.tree_size
             )));
         }
@@ -173,6 +178,7 @@ impl Log {
     /// taken for a client's retry, in batches within the largest. The only way events
     /// reach a follower; [`Log::follow_bundle`] checks them first. Returns how many.
     pub fn append_copied(&self, events: &[Event<'_>], at: u64) -> Result<u64> {
+        self.followed()?;
         let mut next = at;
         let mut batch = self.batch();
         for (i, event) in events.iter().enumerate() {
@@ -198,8 +204,8 @@ impl Log {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::LogConfig;
     use crate::event::parse_json;
+    use crate::{LogConfig, OpenOptions};
 
     fn event(action: &str) -> String {
         format!(
@@ -214,10 +220,17 @@ mod tests {
         let (a, b, c) = (event("a.read"), event("b.read"), event("c.read"));
         log.append(&[parse_json(a.as_bytes()).unwrap()]).unwrap();
         // From a client, the same id with other content is a retry gone wrong: refused.
-        assert!(log.append(&[parse_json(b.as_bytes()).unwrap()]).is_err());
-        assert_eq!(log.tree_size(), 1);
-        // Copied from a log that stored it (having forgotten the id): stored, at its seq.
         let copied = parse_json(b.as_bytes()).unwrap();
+        assert!(log.append(std::slice::from_ref(&copied)).is_err());
+        assert_eq!(log.tree_size(), 1);
+        // Copies are a follower's only.
+        assert!(log.append_copied(std::slice::from_ref(&copied), 1).is_err());
+        log.close();
+        drop(log);
+        // The same log as a follower (it remembers `ev-1` from its records).
+        std::fs::remove_file(dir.path().join("keys/checkpoint.key")).unwrap();
+        let log = OpenOptions::new().follower(true).open(dir.path()).unwrap();
+        // Copied from a log that stored it (having forgotten the id): stored, at its seq.
         assert_eq!(
             log.append_copied(std::slice::from_ref(&copied), 1).unwrap(),
             1

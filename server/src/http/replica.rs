@@ -6,7 +6,7 @@
 //! - `GET /v1/replica/records?from_seq=S&to_seq=T[&checkpoint=N]`: every record of `S..T`
 //!   as a bundle proven against the checkpoint at `N` (default `T`; `T <= N`: a replica
 //!   takes a long stretch in pages). Recorded (`auditlog.replica.follow`) unless it goes
-//!   on from where the key's previous call ended: a replica's steady following is
+//!   on from where one of the key's reads ended: a replica's steady following is
 //!   recorded once, since each record of it would be shipped by the next call and a
 //!   replica would never catch up; any other read of records is recorded.
 //! - `GET /v1/replica/keys`: the API keys' records (hashes of their tokens, never tokens).

@@ -8,7 +8,7 @@ use auditlog_engine::checkpoint::SignedCheckpoint;
 use auditlog_engine::merkle::Proof;
 use tokio::task::spawn_blocking;
 
-use super::{Replica, SMALL_ANSWER};
+use super::{Replica, SMALL_ANSWER, TooLong};
 use crate::State;
 use crate::keys::KeyRecord;
 
@@ -195,7 +195,15 @@ fn fetch_page(
                 Ok((to, records))
             }
             Err(e) => {
-                replica.page.store((page / 2).max(1), Ordering::Relaxed);
+                // Too long, or too slow: half as many next time (not when the primary is
+                // down: the size would only have to grow back).
+                let timed_out = e.chain().any(|c| {
+                    c.downcast_ref::<reqwest::Error>()
+                        .is_some_and(reqwest::Error::is_timeout)
+                });
+                if timed_out || e.downcast_ref::<TooLong>().is_some() {
+                    replica.page.store((page / 2).max(1), Ordering::Relaxed);
+                }
                 Err(Missed::Failed(format!("{e:#}")))
             }
         }

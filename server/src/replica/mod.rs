@@ -196,21 +196,45 @@ impl Replica {
     }
 }
 
-/// Where each key that read this node's records (as a replica's key) since it started
-/// stopped: a call that goes on from there is not recorded again.
+/// Where the reads of this node's records by each key (a replica's) since it started
+/// stopped, the newest [`FOLLOWER_ENDS`]: a call that goes on from one of them is not
+/// recorded again (several replicas may share a key, each going on from its own end).
 #[derive(Debug, Default)]
-pub(crate) struct Followers(parking_lot::Mutex<std::collections::HashMap<String, u64>>);
+pub(crate) struct Followers(
+    parking_lot::Mutex<std::collections::HashMap<String, std::collections::VecDeque<u64>>>,
+);
+
+/// The ends kept per key.
+const FOLLOWER_ENDS: usize = 64;
 
 impl Followers {
-    /// Whether `key`'s read from `from_seq` goes on from where its previous one ended.
+    /// Whether `key`'s read from `from_seq` goes on from where one of its reads ended.
     pub(crate) fn goes_on(&self, key: &str, from_seq: u64) -> bool {
-        self.0.lock().get(key) == Some(&from_seq)
+        self.0
+            .lock()
+            .get(key)
+            .is_some_and(|ends| ends.contains(&from_seq))
     }
 
     /// `key` read the records up to `to_seq`.
     pub(crate) fn read_to(&self, key: &str, to_seq: u64) {
-        self.0.lock().insert(key.to_owned(), to_seq);
+        let mut followers = self.0.lock();
+        let ends = followers.entry(key.to_owned()).or_default();
+        if !ends.contains(&to_seq) {
+            if ends.len() == FOLLOWER_ENDS {
+                ends.pop_front();
+            }
+            ends.push_back(to_seq);
+        }
     }
+}
+
+/// An answer longer than the cap it was read with.
+#[derive(Debug, thiserror::Error)]
+#[error("{url} answered more than {cap} bytes")]
+pub(crate) struct TooLong {
+    url: String,
+    cap: usize,
 }
 
 /// Whether a replica serves an HTTP request of `method` on `path` itself: reads of the
@@ -262,7 +286,11 @@ async fn answered(
             if !status.is_success() {
                 break;
             }
-            anyhow::bail!("{url} answered more than {cap} bytes");
+            return Err(TooLong {
+                url: url.to_owned(),
+                cap,
+            }
+            .into());
         }
         body.extend_from_slice(&chunk);
     }
