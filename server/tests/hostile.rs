@@ -121,7 +121,7 @@ fn closed_within(mut stream: TcpStream, within: Duration) -> Vec<u8> {
 }
 
 /// More exports that never read than the blocking pool has threads (512), all with one
-/// tenant's read key: the other tenants' count and ingest still answer within a second,
+/// tenant's read key: the other tenants' count and ingest still answer while they stall,
 /// and once the pool's idle threads are gone the stalled exports hold none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exports_that_are_never_read_stall_no_one_else() {
@@ -176,24 +176,27 @@ async fn exports_that_are_never_read_stall_no_one_else() {
 
     let mut query = QueryServiceClient::new(server.channel().await);
     let mut ingest = IngestServiceClient::new(server.channel().await);
-    let second = Duration::from_secs(1);
+    // Not a speed target: a request stalled behind the exports never answers, one on a
+    // loaded machine (the suite runs this file's tests side by side on two cores)
+    // answers late. Each must answer while the exports stay stalled.
+    let bound = Duration::from_secs(20);
     let count_b = pb::CountRequest {
         filter: Some(pb::Filter {
             tenant: Some("org_b".into()),
             ..Default::default()
         }),
     };
-    let counted = tokio::time::timeout(second, query.count(authed(count_b, &tenant_b)))
+    let counted = tokio::time::timeout(bound, query.count(authed(count_b, &tenant_b)))
         .await
-        .expect("org_b's count answers within a second")
+        .expect("org_b's count answers while the exports stall")
         .expect("count");
     assert_eq!(counted.into_inner().count, 10);
     let batch = pb::IngestRequest {
         events: vec![event(99, "org_b", "usr_2", "auth.login")],
     };
-    let acked = tokio::time::timeout(second, ingest.ingest(authed(batch, &tenant_b)))
+    let acked = tokio::time::timeout(bound, ingest.ingest(authed(batch, &tenant_b)))
         .await
-        .expect("org_b's ingest answers within a second")
+        .expect("org_b's ingest answers while the exports stall")
         .expect("ingest");
     assert_eq!(acked.into_inner().seqs.len(), 1);
     let health = http_get(&server.http, "/healthz", None);
