@@ -234,6 +234,7 @@ impl Tier {
         }
         let copy = self.cache_dir.join(&name);
         if !matches_stub(&copy, &stub) {
+            self.make_room(&name, stub.file_len);
             self.fetch(&name, &stub, &copy).map_err(io::Error::other)?;
         }
         let map = self.local.map(&copy)?;
@@ -261,6 +262,17 @@ impl Tier {
         file.used = now;
         self.hits.fetch_add(1, Ordering::Relaxed);
         Some(map)
+    }
+
+    /// Drops the least recently used files (other than `name`) until `len` bytes more fit
+    /// within the cache's size: room is made before a fetched file takes its name, so a
+    /// process that ends between the two (a background fill cut short by the process's
+    /// exit) leaves the cache within its size.
+    fn make_room(&self, name: &str, len: u64) {
+        let mut cached = self.cached.lock();
+        cached.total += len;
+        self.evict(&mut cached, Some(name));
+        cached.total -= len;
     }
 
     /// Drops the least recently used files until the cache is within its size (never
