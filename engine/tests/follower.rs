@@ -83,7 +83,7 @@ fn a_follower_keeps_the_logs_checkpoints_and_refuses_a_fork() {
         details: serde_json::json!({}),
     };
     let refused = follower.record_system(&own).unwrap_err().to_string();
-    assert!(refused.contains("records nothing of its own"), "{refused}");
+    assert!(refused.contains("an event of its own would fork it"), "{refused}");
     let shipped = events_from(&primary, follower.tree_size());
     assert_eq!(shipped.len(), 4_000);
     // Too early: the follower does not hold the checkpoint's records yet.
