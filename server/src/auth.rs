@@ -104,12 +104,14 @@ impl Caller {
                 }
                 issuer_of(state, viewer).map(drop)
             }
-            None if state.keys.is_active(&self.key.id) => Ok(()),
-            // Another node's key, the cluster's keys not read lately: not known revoked.
-            None if state.keys.unread(&self.key.id) => {
-                Err(Status::unavailable(AuthError::KeysUnread.to_string()))
-            }
-            None => Err(Status::unauthenticated(AuthError::Revoked.to_string())),
+            None => match state.keys.active(&self.key.id) {
+                Ok(_) => Ok(()),
+                // Another node's key, the cluster's keys not read lately: not known revoked.
+                Err(AuthError::KeysUnread) => {
+                    Err(Status::unavailable(AuthError::KeysUnread.to_string()))
+                }
+                Err(_) => Err(Status::unauthenticated(AuthError::Revoked.to_string())),
+            },
         }
     }
 
@@ -244,12 +246,13 @@ pub(crate) fn admit(state: &State, token: &str) -> Result<Caller, Status> {
 /// The key that issued `viewer`, if it still may: not revoked, and still administering
 /// the token's tenant (a token is no more than its issuer).
 fn issuer_of(state: &State, viewer: &Viewer) -> Result<KeyRecord, Status> {
-    if state.keys.unread(&viewer.issuer) {
-        return Err(Status::unavailable(AuthError::KeysUnread.to_string()));
-    }
-    state
-        .keys
-        .active(&viewer.issuer)
+    let issuer = match state.keys.active(&viewer.issuer) {
+        Err(AuthError::KeysUnread) => {
+            return Err(Status::unavailable(AuthError::KeysUnread.to_string()));
+        }
+        issuer => issuer.ok(),
+    };
+    issuer
         .filter(|k| {
             let tenant = Tenants::Only([viewer.claims.tenant.clone()].into());
             k.scope.admin || k.scope.admin_tenants.covers(&tenant)

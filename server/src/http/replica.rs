@@ -119,7 +119,7 @@ pub(crate) async fn keys(
 ) -> Result<Json<PrimaryKeys>, HttpError> {
     caller(&state, &headers)?.require_admin()?;
     Ok(Json(PrimaryKeys {
-        keys: state.keys.known(),
+        keys: state.keys.list(),
     }))
 }
 
@@ -162,7 +162,7 @@ pub(crate) async fn record(
         _ => return Err(invalid_field("resource.type", "export, query or report").into()),
     };
     // The read was a live key's, of what it may read.
-    let Some(reader) = state.keys.active(&read.key) else {
+    let Ok(reader) = state.keys.active(&read.key) else {
         return Err(invalid_field("key", "not an active key of this server").into());
     };
     if let Some(tenant) = read.details.get("tenant") {

@@ -155,15 +155,10 @@ impl KeyStore {
     /// no key at all it creates an admin key and returns its token: the bootstrap key,
     /// shown once.
     pub(crate) fn open(data: &Path) -> anyhow::Result<(KeyStore, Option<String>)> {
-        let path = data.join("server").join("api-keys.json");
-        let keys = json_file::read::<KeyFile>(&path, "key", KEY_FILE_VERSION)?
+        let store = KeyStore::with_keys(data, Vec::new());
+        let keys = json_file::read::<KeyFile>(&store.path, "key", KEY_FILE_VERSION)?
             .map_or_else(Vec::new, |file| file.keys);
-        let store = KeyStore {
-            path,
-            keys: RwLock::new(Arc::new(keys)),
-            changing: Mutex::new(()),
-            shared: RwLock::new(SharedKeys::default()),
-        };
+        *store.keys.write() = Arc::new(keys);
         let bootstrap = if store.keys.read().is_empty() {
             let admin = Scope {
                 admin: true,
@@ -184,14 +179,19 @@ impl KeyStore {
     /// bootstrap key); its primary's keys are taken in ([`KeyStore::take_in`]) and, as a
     /// cluster node's peers' keys, trusted only while fresh.
     pub(crate) fn for_replica(data: &Path) -> KeyStore {
-        let store = KeyStore {
-            path: data.join("server").join("api-keys.json"),
-            keys: RwLock::new(Arc::new(Vec::new())),
-            changing: Mutex::new(()),
-            shared: RwLock::new(SharedKeys::default()),
-        };
+        let store = KeyStore::with_keys(data, Vec::new());
         store.join_cluster();
         store
+    }
+
+    /// A store of `keys`, kept in its file under `data`.
+    fn with_keys(data: &Path, keys: Vec<KeyRecord>) -> KeyStore {
+        KeyStore {
+            path: data.join("server").join("api-keys.json"),
+            keys: RwLock::new(Arc::new(keys)),
+            changing: Mutex::new(()),
+            shared: RwLock::new(SharedKeys::default()),
+        }
     }
 
     /// Creates a key and returns it with its token (which is kept nowhere). Blocks on an
@@ -229,19 +229,14 @@ impl KeyStore {
     /// node's key is kept here, revoked, and so published: the revocation wins.
     pub(crate) fn revoke(&self, id: &str) -> anyhow::Result<Option<KeyRecord>> {
         let mut revoked = None;
-        let (clustered, theirs) = {
-            let shared = self.shared.read();
-            let theirs = shared.fresh().map(|keys| keys.get(id).cloned());
-            (shared.clustered, theirs)
-        };
-        let ours = self.keys.read().iter().any(|k| k.id == id);
-        if clustered && !ours && theirs.is_none() {
-            anyhow::bail!(
+        let theirs = match self.find(id) {
+            Found::Unread => anyhow::bail!(
                 "this node has not read the cluster's API keys lately (its shard map is out \
                  of reach): it cannot tell whether key `{id}` is another node's; try again"
-            );
-        }
-        let theirs = theirs.flatten();
+            ),
+            Found::Key(key) => Some(*key),
+            Found::None => None,
+        };
         self.change(|keys| {
             if !keys.iter().any(|k| k.id == id) {
                 keys.extend(theirs);
@@ -271,17 +266,14 @@ impl KeyStore {
         Ok(())
     }
 
-    /// Whether key `id` is still valid (for requests that outlive their authentication,
-    /// such as streams).
-    pub(crate) fn is_active(&self, id: &str) -> bool {
-        self.active(id).is_some()
-    }
-
-    /// Key `id`, if it is not revoked (and, another node's, known lately).
-    pub(crate) fn active(&self, id: &str) -> Option<KeyRecord> {
+    /// Key `id`, unless it is revoked, unknown, or another node's while the cluster's
+    /// keys are not known now ([`AuthError::KeysUnread`]): one lookup.
+    pub(crate) fn active(&self, id: &str) -> Result<KeyRecord, AuthError> {
         match self.find(id) {
-            Found::Key(key) => Some(*key).filter(|k| k.revoked.is_none()),
-            Found::Unread | Found::None => None,
+            Found::Key(key) if key.revoked.is_some() => Err(AuthError::Revoked),
+            Found::Key(key) => Ok(*key),
+            Found::Unread => Err(AuthError::KeysUnread),
+            Found::None => Err(AuthError::Unknown),
         }
     }
 
@@ -379,10 +371,10 @@ mod tests {
         let (store, bootstrap) = KeyStore::open(dir.path()).unwrap();
         assert_eq!(bootstrap, None);
         assert_eq!(store.list().len(), 2);
-        assert!(store.is_active(&record.id));
+        assert!(store.active(&record.id).is_ok());
         store.revoke(&record.id).unwrap().unwrap();
         assert_eq!(store.authenticate(&token), Err(AuthError::Revoked));
-        assert!(!store.is_active(&record.id));
+        assert_eq!(store.active(&record.id).err(), Some(AuthError::Revoked));
         assert!(store.authenticate(&admin).is_ok());
         assert_eq!(store.revoke("nope").unwrap(), None);
     }

@@ -88,16 +88,6 @@ impl KeyStore {
             .collect())
     }
 
-    /// Every key this node knows: its own, and its cluster's while fresh (what a read
-    /// replica of this node takes in).
-    pub(crate) fn known(&self) -> Vec<KeyRecord> {
-        let mut keys = self.keys.read().as_ref().clone();
-        if let Some(shared) = self.shared.read().fresh() {
-            keys.extend(shared.values().cloned());
-        }
-        keys
-    }
-
     /// Key `id`: this node's, or another node's of its cluster.
     pub(super) fn find(&self, id: &str) -> Found {
         let ours = Arc::clone(&self.keys.read());
@@ -112,12 +102,6 @@ impl KeyStore {
                 .get(id)
                 .map_or(Found::None, |k| Found::Key(Box::new(k.clone()))),
         }
-    }
-
-    /// Whether key `id` is none of this node's while the cluster's keys are not known now
-    /// (so it may be another node's, revoked or not).
-    pub(crate) fn unread(&self, id: &str) -> bool {
-        matches!(self.find(id), Found::Unread)
     }
 }
 
@@ -152,7 +136,7 @@ mod tests {
         assert_eq!(map.len(), 2, "a's bootstrap key and the app's");
         share(&b, &mut map);
         assert_eq!(b.authenticate(&token).unwrap().id, made.id);
-        assert!(b.is_active(&made.id));
+        assert!(b.active(&made.id).is_ok());
         // Revoked on b, which did not make it: published revoked, and kept so by a.
         assert!(b.revoke(&made.id).unwrap().unwrap().revoked.is_some());
         assert_eq!(b.authenticate(&token), Err(AuthError::Revoked));
