@@ -83,7 +83,10 @@ fn a_follower_keeps_the_logs_checkpoints_and_refuses_a_fork() {
         details: serde_json::json!({}),
     };
     let refused = follower.record_system(&own).unwrap_err().to_string();
-    assert!(refused.contains("an event of its own would fork it"), "{refused}");
+    assert!(
+        refused.contains("an event of its own would fork it"),
+        "{refused}"
+    );
     let shipped = events_from(&primary, follower.tree_size());
     assert_eq!(shipped.len(), 4_000);
     // Too early: the follower does not hold the checkpoint's records yet.
@@ -208,10 +211,10 @@ fn a_follower_checks_each_checkpoint_against_the_kept_one_before_taking_records(
         .follower(true)
         .open(f_dir.path())
         .expect("opens");
-    assert!(
-        primary.check_followed("x", None).is_err(),
-        "a log that signs its own follows nothing"
-    );
+    // A log that signs its own follows nothing, not even its own checkpoint.
+    let own = primary.latest_checkpoint().expect("a checkpoint").to_text();
+    let refused = primary.check_followed(&own, None).unwrap_err().to_string();
+    assert!(refused.contains("follows no other"), "{refused}");
     for (end, batch) in [(3_000, 100), (6_000, 700)] {
         let before = follower.tree_size();
         append_all(&primary, &events[before as usize..end], batch);
