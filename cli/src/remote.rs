@@ -134,14 +134,11 @@ impl Remote {
                 Ok(answer) => return Ok(answer),
                 Err(status) => status,
             };
-            let text = |name: &str| status.metadata().get(name)?.to_str().ok();
-            let (Code::FailedPrecondition, Some(node), Some(url)) = (
-                status.code(),
-                text("auditlog-writer-node"),
-                text("auditlog-writer-grpc"),
-            ) else {
+            let named = auditlog_proto::writer::named_writer(&status);
+            let (Code::FailedPrecondition, Some(writer)) = (status.code(), named) else {
                 return Err(refused(status));
             };
+            let (node, url) = (writer.node.as_str(), writer.grpc.as_str());
             if self.ca.is_some() && !url.starts_with("https://") {
                 anyhow::bail!(
                     "the server sent the request on to node {node} at {url}, which is not \

@@ -118,24 +118,16 @@ fn redirect(status: &tonic::Status, batch: &[Event<'static>]) -> Option<(String,
     if status.code() != Code::FailedPrecondition {
         return None;
     }
-    let text = |name: &str| {
-        status
-            .metadata()
-            .get(name)?
-            .to_str()
-            .ok()
-            .map(str::to_owned)
-    };
-    let url = text("auditlog-writer-grpc")?;
+    let writer = auditlog_proto::writer::named_writer(status)?;
     // Named, or the batch's only tenant.
-    let tenant = text("auditlog-writer-tenant").or_else(|| {
+    let tenant = writer.tenant.or_else(|| {
         let first = &batch.first()?.tenant_id;
         batch
             .iter()
             .all(|e| e.tenant_id == *first)
             .then(|| first.to_string())
     })?;
-    Some((tenant, url))
+    Some((tenant, writer.grpc))
 }
 
 /// What the sender needs.

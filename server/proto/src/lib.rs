@@ -63,6 +63,7 @@ pub mod convert;
 pub mod ingest_body;
 pub mod otlp;
 pub mod sink_json;
+pub mod writer;
 
 /// The fuzz targets' bodies (feature `testing`).
 #[cfg(feature = "testing")]

@@ -20,7 +20,7 @@ mod moves;
 mod writes;
 
 pub(crate) use keys::share_keys;
-pub(crate) use writes::{named_writer, unreachable};
+pub(crate) use writes::unreachable;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -1,7 +1,8 @@
 //! The check every way in makes before an event of a tenant enters this node's log: the
 //! shard map names this node and its lease lives; otherwise the event is refused, naming
 //! the node that writes the tenant, never stored here. Reads of a tenant whose events are
-//! all on another node are refused the same way; [`named_writer`] reads the refusal back.
+//! all on another node are refused the same way; `auditlog_proto::writer::named_writer`
+//! reads the refusal back.
 
 use auditlog_engine::Log;
 use parking_lot::RwLockReadGuard;
@@ -10,34 +11,7 @@ use tonic::metadata::MetadataValue;
 
 use super::{Leaving, Membership, NodeRecord, Writer};
 
-/// Metadata names of the node to send a refused event to.
-const WRITER_NODE: &str = "auditlog-writer-node";
-const WRITER_GRPC: &str = "auditlog-writer-grpc";
-const WRITER_HTTP: &str = "auditlog-writer-http";
-/// Metadata naming the tenant refused, for a client routing by tenant.
-const WRITER_TENANT: &str = "auditlog-writer-tenant";
-
-/// The node a refusal names as the writer of its tenant, read back from its metadata
-/// (for HTTP's error member and a stream's refused batch).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NamedWriter {
-    /// The tenant, when it could ride in metadata (ASCII).
-    pub(crate) tenant: Option<String>,
-    pub(crate) node: String,
-    pub(crate) grpc: String,
-    pub(crate) http: String,
-}
-
-/// The writer `status` names, if it is a refusal naming one.
-pub(crate) fn named_writer(status: &Status) -> Option<NamedWriter> {
-    let text = |name: &str| Some(status.metadata().get(name)?.to_str().ok()?.to_owned());
-    Some(NamedWriter {
-        tenant: text(WRITER_TENANT),
-        node: text(WRITER_NODE)?,
-        grpc: text(WRITER_GRPC)?,
-        http: text(WRITER_HTTP)?,
-    })
-}
+use auditlog_proto::writer::{WRITER_GRPC, WRITER_HTTP, WRITER_NODE, WRITER_TENANT};
 
 impl Membership {
     /// Refuses unless this node writes `tenant` now. Called from a blocking thread of the

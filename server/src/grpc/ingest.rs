@@ -21,10 +21,10 @@ use tonic_types::StatusExt;
 use crate::State;
 use crate::auth::{Caller, caller};
 use crate::catalog::{self, Flagged};
-use crate::cluster::named_writer;
 use crate::intake::{self, Pending, hand_over};
 use crate::status::{invalid_field, task_failed};
 use auditlog_proto::convert::event_from_proto;
+use auditlog_proto::writer::named_writer;
 
 #[derive(Debug)]
 pub(crate) struct Ingest {

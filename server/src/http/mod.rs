@@ -19,7 +19,7 @@ mod tiles;
 mod viewer_tokens;
 mod witness;
 
-use crate::cluster::named_writer;
+use auditlog_proto::writer::named_writer;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
